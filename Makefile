@@ -1,0 +1,35 @@
+# TwinFlow: `make demo` runs the demo, `make test` runs every test (what CI runs).
+GO ?= go
+BIN := $(CURDIR)/.bin
+
+.PHONY: demo test build vet fmtcheck unit bench fuzz clean
+
+demo: build
+	$(BIN)/twinflow serve --demo
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+vet:
+	$(GO) vet ./...
+
+fmtcheck:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# test: installs and starts what the tests need (.ci/setup), then runs vet, gofmt and
+# every test with the race detector. Integration tests are required, not optional, here.
+test: build vet fmtcheck
+	@eval "$$(.ci/setup)"; \
+	export TWINFLOW_BIN=$(BIN) TWINFLOW_REQUIRE_INTEGRATION=1; \
+	$(GO) test -race -count=1 -timeout 40m ./...
+
+# unit: the fast tests only (no setup, integration tests skip).
+unit:
+	$(GO) test -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf $(BIN)
