@@ -1,0 +1,144 @@
+package change
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestDecodeYAMLExample(t *testing.T) {
+	b, err := os.ReadFile("testdata/slice.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Kind, KindIntent; got != want {
+		t.Errorf("kind: got %v; want %v", got, want)
+	}
+	if got, want := len(c.DeviceOps["r1"]), 3; got != want {
+		t.Fatalf("r1 ops: got %d; want %d", got, want)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(c.DeviceOps["r1"][0].Value, &v); err != nil {
+		t.Fatal(err)
+	}
+	if v["mtu"] != float64(9000) || v["description"] != "to-r2" {
+		t.Errorf("r1 op0 value: %v", v)
+	}
+	if got := c.DeviceOps["r1"][2].Value; !strings.Contains(string(got), `"65000:42"`) {
+		t.Errorf("rd value: %s", got)
+	}
+	if c.Twin.AddFlows[0].SLO == nil || c.Twin.AddFlows[0].SLO.Isolation != IsolationHard || c.Twin.AddFlows[0].Src != "r1" {
+		t.Errorf("flow: %+v", c.Twin.AddFlows[0])
+	}
+	if got, want := strings.Join(c.Devices(), ","), "r1,r3"; got != want {
+		t.Errorf("devices: got %s; want %s", got, want)
+	}
+	// JSON round trip through Decode gives the same change.
+	j, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := Decode(j)
+	if err != nil {
+		t.Fatalf("decode JSON round trip: %v\n%s", err, j)
+	}
+	j2, _ := json.Marshal(c2)
+	if string(j) != string(j2) {
+		t.Errorf("round trip differs:\n%s\n%s", j, j2)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	cases := []struct {
+		name, doc, want string
+	}{
+		{"empty", "", "empty document"},
+		{"unknown-field-yaml", "kind: raw-config\nbogus: 1\n", "bogus"},
+		{"unknown-field-json", `{"kind":"raw-config","bogus":1}`, "bogus"},
+		{"unknown-op-field", "kind: raw-config\ndevice_ops:\n  r1:\n    - op: update\n      path: /a\n      valu: 1\n", "valu"},
+		{"missing-kind", "device_ops:\n  r1:\n    - {op: delete, path: /a}\n", "kind: missing"},
+		{"bad-kind", "kind: magic\ndevice_ops:\n  r1:\n    - {op: delete, path: /a}\n", `unknown kind "magic"`},
+		{"bad-level", "kind: raw-config\nlevel: L9\ndevice_ops:\n  r1:\n    - {op: delete, path: /a}\n", `unknown level "L9"`},
+		{"nothing", "kind: raw-config\n", "does nothing"},
+		{"bad-op", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: merge, path: /a}\n", "device_ops[r1][0].op"},
+		{"bad-path", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: a/b}\n", "device_ops[r1][0].path"},
+		{"unterminated-key", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: \"/a[name=x\"}\n", "unterminated"},
+		{"missing-value", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: update, path: /a}\n", "device_ops[r1][0].value: missing"},
+		{"delete-with-value", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: /a, value: 3}\n", "delete takes no value"},
+		{"delete-root", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: /}\n", "whole configuration"},
+		{"raw-with-twin", "kind: raw-config\ntwin:\n  remove_flows: [f]\n", "raw-config change carries no twin"},
+		{"flow-no-id", "kind: intent\ntwin:\n  add_flows:\n    - {src: a, dst: b}\n", "twin.add_flows[0].id: missing"},
+		{"flow-dup", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b}\n    - {id: f, src: a, dst: b}\n", `twin.add_flows[1].id: duplicate`},
+		{"flow-loop", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: a}\n", "twin.add_flows[0].dst"},
+		{"neg-rate", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b, slo: {min_rate_gbps: -1}}\n", "min_rate_gbps"},
+		{"hard-no-rate", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b, slo: {isolation: hard}}\n", "hard isolation needs"},
+		{"bad-isolation", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b, slo: {isolation: medium}}\n", `unknown isolation "medium"`},
+		{"add-and-remove", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b}\n  remove_flows: [f]\n", "both added and removed"},
+		{"neg-capacity", "kind: intent\ntwin:\n  capacities:\n    - {link: l, capacity_gbps: -3}\n", "twin.capacities[0].capacity_gbps"},
+		{"non-string-key", "kind: raw-config\ndevice_ops:\n  r1:\n    - op: update\n      path: /a\n      value: {1: x}\n", "non-string map key"},
+		{"two-docs", "kind: raw-config\n---\nkind: intent\n", "more than one"},
+		{"json-trailing", `{"kind":"raw-config"} {}`, "trailing"},
+		{"intent-no-type", "kind: intent\nintents:\n  - name: x\ntwin:\n  remove_flows: [f]\n", "intents[0].type: missing"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode([]byte(tc.doc))
+			if err == nil {
+				t.Fatalf("no error for %q", tc.doc)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v does not wrap ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLevelIncludes(t *testing.T) {
+	if !L2.Includes(L1) || !L1.Includes(L0) || L0.Includes(L1) || !L1.Includes(L1) {
+		t.Error("level ordering wrong")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	b, err := os.ReadFile("testdata/slice.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{"kind":"raw-config","device_ops":{"r1":[{"op":"update","path":"/interfaces/interface[name=e1]/config/mtu","value":1500}]}}`))
+	f.Add([]byte("kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: \"/a[k=v\\\\]]/b\"}\n"))
+	f.Add([]byte("kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b, slo: {min_rate_gbps: .nan}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Decode(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error does not wrap ErrInvalid: %v", err)
+			}
+			return
+		}
+		// A decoded change re-validates and round-trips through JSON.
+		if err := c.Validate(); err != nil {
+			t.Fatalf("decoded change does not validate: %v", err)
+		}
+		j, err := json.Marshal(c)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		if _, err := Decode(j); err != nil {
+			t.Fatalf("round trip: %v\n%s", err, j)
+		}
+		// Every operation applies or fails cleanly on an empty tree.
+		for _, dev := range c.Devices() {
+			_ = ApplyOps(Tree{}, c.DeviceOps[dev])
+		}
+	})
+}

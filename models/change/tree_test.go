@@ -1,0 +1,123 @@
+package change
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func op(kind OpKind, path, value string) Op {
+	o := Op{Op: kind, Path: path}
+	if value != "" {
+		o.Value = json.RawMessage(value)
+	}
+	return o
+}
+
+func TestApplyOps(t *testing.T) {
+	tr := Tree{}
+	ops := []Op{
+		op(OpUpdate, "/interfaces/interface[name=eth1]/config", `{"mtu":1500,"description":"a"}`),
+		op(OpUpdate, "/interfaces/interface[name=eth1]/config/mtu", `9000`),
+		op(OpUpdate, "/interfaces/interface[name=eth2]", `{"config":{"enabled":false}}`),
+		op(OpUpdate, "/interfaces/interface[name=eth1]/subinterfaces/subinterface[index=0]/ipv4/addresses/address[ip=10.0.0.1]/config", `{"ip":"10.0.0.1","prefix-length":24}`),
+	}
+	if err := ApplyOps(tr, ops); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := ParsePath("/interfaces/interface[name=eth1]/config")
+	v, ok := Lookup(tr, p)
+	if !ok || !Equal(v, map[string]any{"mtu": 9000.0, "description": "a"}) {
+		t.Fatalf("eth1 config: %v", v)
+	}
+	p2, _ := ParsePath("/interfaces/interface[name=eth1]/subinterfaces/subinterface[index=0]/ipv4/addresses/address[ip=10.0.0.1]/config/prefix-length")
+	if v, ok := Lookup(tr, p2); !ok || v != 24.0 {
+		t.Fatalf("prefix-length: %v %v", v, ok)
+	}
+	// replace drops other leaves but keeps the keys
+	if err := ApplyOp(tr, op(OpReplace, "/interfaces/interface[name=eth1]", `{"config":{"mtu":1400}}`)); err != nil {
+		t.Fatal(err)
+	}
+	v, _ = Lookup(tr, p)
+	if !Equal(v, map[string]any{"mtu": 1400.0}) {
+		t.Fatalf("after replace: %v", v)
+	}
+	if _, ok := Lookup(tr, p2); ok {
+		t.Fatal("replace kept the subinterfaces")
+	}
+	pe, _ := ParsePath("/interfaces/interface[name=eth1]/name")
+	if v, _ := Lookup(tr, pe); v != "eth1" {
+		t.Fatalf("key leaf lost: %v", v)
+	}
+	// delete and idempotent delete
+	for range 2 {
+		if err := ApplyOp(tr, op(OpDelete, "/interfaces/interface[name=eth2]", "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pi, _ := ParsePath("/interfaces/interface[name=eth2]")
+	if _, ok := Lookup(tr, pi); ok {
+		t.Fatal("eth2 not deleted")
+	}
+	if err := ApplyOp(tr, op(OpUpdate, "/interfaces/interface[name=eth1]/config/mtu/x", `1`)); err == nil {
+		t.Fatal("descending into a leaf: no error")
+	}
+	if err := ApplyOp(tr, op(OpUpdate, "/interfaces/interface[name=eth1]", `3`)); err == nil {
+		t.Fatal("scalar value for a list entry: no error")
+	}
+}
+
+func TestMergeListsByKey(t *testing.T) {
+	tr := Tree{}
+	if err := ApplyOp(tr, op(OpUpdate, "/interfaces", `{"interface":[{"name":"e1","config":{"mtu":1500}},{"name":"e2"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ApplyOp(tr, op(OpUpdate, "/interfaces", `{"interface":[{"name":"e1","config":{"description":"x"}},{"name":"e3"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"interface": []any{
+		map[string]any{"name": "e1", "config": map[string]any{"mtu": 1500.0, "description": "x"}},
+		map[string]any{"name": "e2"}, map[string]any{"name": "e3"},
+	}}
+	if got := tr["interfaces"]; !Equal(got, want) {
+		t.Fatalf("merged: %v", got)
+	}
+}
+
+func TestContainsNumbersAsStrings(t *testing.T) {
+	if !Contains(map[string]any{"mtu": "9000"}, map[string]any{"mtu": 9000.0}) {
+		t.Error("RFC 7951 string integer not equal to number")
+	}
+	if Contains(map[string]any{"mtu": 1500.0}, map[string]any{"mtu": 9000.0}) {
+		t.Error("different numbers contained")
+	}
+	if Contains(map[string]any{}, map[string]any{"mtu": 1.0}) {
+		t.Error("missing member contained")
+	}
+}
+
+func TestDiffTrees(t *testing.T) {
+	before, _ := ParseTree([]byte(`{"openconfig-interfaces:interfaces":{"interface":[{"name":"e1","config":{"mtu":1500,"description":"old"}}]}}`))
+	after := Clone(before).(map[string]any)
+	if err := ApplyOps(after, []Op{
+		op(OpUpdate, "/interfaces/interface[name=e1]/config/mtu", `9000`),
+		op(OpDelete, "/interfaces/interface[name=e1]/config/description", ""),
+		op(OpUpdate, "/interfaces/interface[name=e2]/config/enabled", `true`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, d := range DiffTrees(before, after) {
+		lines = append(lines, d.String())
+	}
+	got := strings.Join(lines, "\n")
+	want := strings.Join([]string{
+		"- /interfaces/interface[name=e1]/config/description = \"old\"",
+		"~ /interfaces/interface[name=e1]/config/mtu: 1500 -> 9000",
+		"+ /interfaces/interface[name=e2]/config/enabled = true",
+		"+ /interfaces/interface[name=e2]/name = \"e2\"",
+	}, "\n")
+	if got != want {
+		t.Errorf("diff:\n%s\nwant:\n%s", got, want)
+	}
+}
