@@ -1,0 +1,569 @@
+package emulation
+
+import (
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/twinflow/twinflow/models/network"
+)
+
+// Options configure how a network is emulated. Zero values take the defaults.
+type Options struct {
+	// Lab names the lab: [a-z0-9][a-z0-9-]{0,23}.
+	Lab string `json:"lab"`
+	// Prefix starts every namespace name of the lab (default "twinflow-").
+	Prefix string `json:"prefix"`
+	// Scale multiplies link capacities: emulated rate = capacity_gbps * 1e9 * Scale
+	// bits/s. Default DefaultScale (10 Gb/s modelled as 100 Mb/s).
+	Scale float64 `json:"scale"`
+	// Queue is the router queue model on shaped links (default fq).
+	Queue QueueModel `json:"queue"`
+	// QueueLimit is the packet limit of every pfifo queue (default 100).
+	QueueLimit int `json:"queue_limit"`
+	// FlowSlots is the number of per-flow HTB classes on every shaped link in the fq
+	// model (default max(16, flows in the network)); TCP probe i uses slot i.
+	FlowSlots int `json:"flow_slots"`
+}
+
+// Defaults.
+const (
+	DefaultPrefix     = "twinflow-"
+	DefaultScale      = 0.01
+	DefaultQueueLimit = 100
+	// ProbePortBase is the TCP port of flow slot 0; slot i listens on ProbePortBase+i.
+	ProbePortBase = 20000
+	// GNMIPort is the port node agents serve gNMI on (management address).
+	GNMIPort = 9339
+	// MinRateBps is the smallest shaped rate accepted.
+	MinRateBps = 10_000
+)
+
+var (
+	labNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,23}$`)
+	prefixRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,11}$`)
+	nsPartRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,40}$`)
+	ifnameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+	node4Base  = netip.MustParseAddr("10.0.0.0")
+	link4Base  = netip.MustParseAddr("10.128.0.0")
+	mgmt4Base  = netip.MustParseAddr("198.18.0.0")
+	mgmtSlots  = 32
+	maxNodes   = 4093
+	maxLinks   = 1 << 21
+	reservedIf = map[string]bool{"lo": true, "mgmt0": true}
+)
+
+func (o Options) withDefaults(flows int) (Options, error) {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.Scale == 0 {
+		o.Scale = DefaultScale
+	}
+	if o.Queue == "" {
+		o.Queue = QueueFQ
+	}
+	if o.QueueLimit == 0 {
+		o.QueueLimit = DefaultQueueLimit
+	}
+	if o.FlowSlots == 0 {
+		o.FlowSlots = max(16, flows)
+	}
+	switch {
+	case !labNameRE.MatchString(o.Lab):
+		return o, fmt.Errorf("%w: lab name %q must match %s", ErrInvalid, o.Lab, labNameRE)
+	case !prefixRE.MatchString(o.Prefix):
+		return o, fmt.Errorf("%w: prefix %q must match %s", ErrInvalid, o.Prefix, prefixRE)
+	case !(o.Scale > 0 && o.Scale <= 1):
+		return o, fmt.Errorf("%w: scale %v must be in (0, 1]", ErrInvalid, o.Scale)
+	case o.Queue != QueueFQ && o.Queue != QueueFIFO:
+		return o, fmt.Errorf("%w: queue model %q (want fq or fifo)", ErrInvalid, o.Queue)
+	case o.QueueLimit < 2 || o.QueueLimit > 100000:
+		return o, fmt.Errorf("%w: queue limit %d out of range 2..100000", ErrInvalid, o.QueueLimit)
+	case o.FlowSlots < 1 || o.FlowSlots > 4000:
+		return o, fmt.Errorf("%w: flow slots %d out of range 1..4000", ErrInvalid, o.FlowSlots)
+	}
+	return o, nil
+}
+
+// Label is the lab's label: namespace name prefix and root-namespace interface alias.
+func (o Options) Label() string { return o.Prefix + o.Lab }
+
+// Plan is the full, deterministic description of an emulated lab: what Deploy builds.
+// It is pure data (no I/O) and is stored in the lab's state file.
+type Plan struct {
+	Options Options     `json:"options"`
+	Nodes   []PlanNode  `json:"nodes"`
+	Links   []PlanLink  `json:"links"`
+	Flows   []PlanFlow  `json:"flows,omitempty"`
+	Mgmt    MgmtNetwork `json:"mgmt"`
+
+	linkIdx map[string]int
+	nodeIdx map[string]int
+}
+
+// MgmtNetwork is the lab's management bridge in the root namespace.
+type MgmtNetwork struct {
+	Bridge string       `json:"bridge"`
+	Prefix netip.Prefix `json:"prefix"`
+	// Gateway is the bridge's own address.
+	Gateway netip.Addr `json:"gateway"`
+}
+
+// PlanNode is one emulated device.
+type PlanNode struct {
+	ID        string     `json:"id"`
+	Slot      int        `json:"slot"`
+	Namespace string     `json:"namespace"`
+	Addr      netip.Addr `json:"addr"`
+	// MgmtAddr is mgmt0's address; MgmtHostIf the root-namespace end of its veth.
+	MgmtAddr   netip.Addr  `json:"mgmt_addr"`
+	MgmtHostIf string      `json:"mgmt_host_if"`
+	Ifaces     []PlanIface `json:"ifaces"`
+	Routes     []Route     `json:"routes"`
+}
+
+// PlanIface is one data interface.
+type PlanIface struct {
+	Name     string       `json:"name"`
+	EndPoint string       `json:"endpoint"`
+	Link     string       `json:"link"`
+	Addr     netip.Prefix `json:"addr"`
+	Peer     netip.Addr   `json:"peer"`
+	PeerNode string       `json:"peer_node"`
+	// RateBps shapes this interface's egress (the link direction leaving the node).
+	RateBps uint64 `json:"rate_bps"`
+}
+
+// PlanLink is one link between two node interfaces.
+type PlanLink struct {
+	ID           string  `json:"id"`
+	Slot         int     `json:"slot"`
+	A            string  `json:"a"` // node ID
+	AIf          string  `json:"a_if"`
+	B            string  `json:"b"`
+	BIf          string  `json:"b_if"`
+	CapacityGbps float64 `json:"capacity_gbps"`
+}
+
+// Route is a static route of a node.
+type Route struct {
+	Dst netip.Prefix `json:"dst"`
+	Via netip.Addr   `json:"via"`
+	Dev string       `json:"dev"`
+}
+
+// PlanFlow is a flow of the network with its resolved path.
+type PlanFlow struct {
+	ID  string `json:"id"`
+	Src string `json:"src"`
+	Dst string `json:"dst"`
+	// Path lists directed link IDs (from the document, or the shortest path).
+	Path []string `json:"path"`
+}
+
+// Node returns the plan node with that device ID.
+func (p *Plan) Node(id string) (*PlanNode, bool) {
+	if len(p.nodeIdx) != len(p.Nodes) {
+		p.nodeIdx = make(map[string]int, len(p.Nodes))
+		for i, n := range p.Nodes {
+			p.nodeIdx[n.ID] = i
+		}
+	}
+	if i, ok := p.nodeIdx[id]; ok {
+		return &p.Nodes[i], true
+	}
+	return nil, false
+}
+
+func addrAdd(base netip.Addr, n uint32) netip.Addr {
+	b := base.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	v += n
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+func shortHash(s string) string {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return fmt.Sprintf("%05x", h.Sum32()&0xfffff)
+}
+
+// hostIfBase is the root-namespace interface name stem of a lab: at most 4 characters
+// of the prefix (letters and digits) and a 5-hex-digit hash of the label.
+func hostIfBase(o Options) string {
+	var b strings.Builder
+	for _, r := range o.Prefix {
+		if b.Len() == 4 {
+			break
+		}
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+	}
+	return b.String() + shortHash(o.Label())
+}
+
+// NewPlan computes the lab for n. prev, if not nil, is the plan currently deployed:
+// nodes and links present in both keep their slots (hence addresses and names), so that
+// Reconfigure changes only what changed. mgmtSlot selects the management /20 (0..31).
+func NewPlan(n *network.Network, o Options, prev *Plan, mgmtSlot int) (*Plan, error) {
+	if n == nil {
+		return nil, fmt.Errorf("%w: nil network", ErrInvalid)
+	}
+	o, err := o.withDefaults(len(n.Flows))
+	if err != nil {
+		return nil, err
+	}
+	if len(n.Devices) == 0 {
+		return nil, fmt.Errorf("%w: network has no devices", ErrInvalid)
+	}
+	if len(n.Devices) > maxNodes {
+		return nil, fmt.Errorf("%w: %d devices, at most %d per netns lab", ErrInvalid, len(n.Devices), maxNodes)
+	}
+	if len(n.Links) > maxLinks {
+		return nil, fmt.Errorf("%w: %d links, at most %d", ErrInvalid, len(n.Links), maxLinks)
+	}
+	if mgmtSlot < 0 || mgmtSlot >= mgmtSlots {
+		return nil, fmt.Errorf("%w: management slot %d out of range 0..%d", ErrInvalid, mgmtSlot, mgmtSlots-1)
+	}
+	p := &Plan{Options: o}
+	base := hostIfBase(o)
+	mgmtNet := addrAdd(mgmt4Base, uint32(mgmtSlot)<<12)
+	p.Mgmt = MgmtNetwork{Bridge: base + "br", Prefix: netip.PrefixFrom(mgmtNet, 20), Gateway: addrAdd(mgmtNet, 1)}
+
+	// Node slots: keep previous ones, give new nodes the lowest free slot.
+	prevNode := map[string]int{}
+	prevLink := map[string]int{}
+	if prev != nil {
+		for _, pn := range prev.Nodes {
+			prevNode[pn.ID] = pn.Slot
+		}
+		for _, pl := range prev.Links {
+			prevLink[pl.ID] = pl.Slot
+		}
+	}
+	nodeSlots, err := allocSlots(len(n.Devices), func(i int) (string, error) {
+		id := n.Devices[i].ID
+		if id == "" {
+			return "", fmt.Errorf("%w: devices[%d]: empty id", ErrInvalid, i)
+		}
+		return id, nil
+	}, prevNode, "device")
+	if err != nil {
+		return nil, err
+	}
+	nodeIdx := map[string]int{}
+	usedNS := map[string]string{}
+	for i, d := range n.Devices {
+		slot := nodeSlots[i]
+		part := d.ID
+		if !nsPartRE.MatchString(part) {
+			part = fmt.Sprintf("n%d", slot)
+		}
+		ns := o.Label() + "." + part
+		if other, dup := usedNS[ns]; dup {
+			return nil, fmt.Errorf("%w: devices %q and %q map to the same namespace %q", ErrInvalid, other, d.ID, ns)
+		}
+		usedNS[ns] = d.ID
+		nodeIdx[d.ID] = i
+		p.Nodes = append(p.Nodes, PlanNode{
+			ID: d.ID, Slot: slot, Namespace: ns,
+			Addr:       addrAdd(node4Base, uint32(slot)+1),
+			MgmtAddr:   addrAdd(mgmtNet, uint32(slot)+2),
+			MgmtHostIf: fmt.Sprintf("%sm%d", base, slot),
+		})
+	}
+
+	linkSlots, err := allocSlots(len(n.Links), func(i int) (string, error) {
+		id := n.Links[i].ID
+		if id == "" {
+			return "", fmt.Errorf("%w: links[%d]: empty id", ErrInvalid, i)
+		}
+		return id, nil
+	}, prevLink, "link")
+	if err != nil {
+		return nil, err
+	}
+	usedIf := map[string]map[string]bool{} // node -> ifname
+	usedEP := map[network.EndPointRef]string{}
+	ifName := func(node, ep string) string {
+		if usedIf[node] == nil {
+			usedIf[node] = map[string]bool{}
+		}
+		name := ep
+		if !ifnameRE.MatchString(name) || reservedIf[name] || usedIf[node][name] {
+			for k := 0; ; k++ {
+				name = fmt.Sprintf("e%d", k)
+				if !usedIf[node][name] && !isDeclaredEndpoint(n, node, name) {
+					break
+				}
+			}
+		}
+		usedIf[node][name] = true
+		return name
+	}
+	for i, l := range n.Links {
+		if len(l.Endpoints) != 2 {
+			return nil, fmt.Errorf("%w: links[%d] %q: %d endpoints, want 2", ErrInvalid, i, l.ID, len(l.Endpoints))
+		}
+		for j, ep := range l.Endpoints {
+			if _, ok := nodeIdx[ep.Device]; !ok {
+				return nil, fmt.Errorf("%w: links[%d] %q: endpoints[%d]: unknown device %q", ErrInvalid, i, l.ID, j, ep.Device)
+			}
+			if ep.EndPoint == "" {
+				return nil, fmt.Errorf("%w: links[%d] %q: endpoints[%d]: empty endpoint", ErrInvalid, i, l.ID, j)
+			}
+			if other, dup := usedEP[ep]; dup {
+				return nil, fmt.Errorf("%w: links[%d] %q: endpoint %s/%s already used by link %q", ErrInvalid, i, l.ID, ep.Device, ep.EndPoint, other)
+			}
+			usedEP[ep] = l.ID
+		}
+		a, b := l.Endpoints[0], l.Endpoints[1]
+		if a.Device == b.Device {
+			return nil, fmt.Errorf("%w: links[%d] %q: both ends on device %q", ErrInvalid, i, l.ID, a.Device)
+		}
+		if l.CapacityGbps < 0 {
+			return nil, fmt.Errorf("%w: links[%d] %q: negative capacity %v", ErrInvalid, i, l.ID, l.CapacityGbps)
+		}
+		rate := uint64(l.CapacityGbps * 1e9 * o.Scale)
+		if l.CapacityGbps > 0 && rate < MinRateBps {
+			return nil, fmt.Errorf("%w: links[%d] %q: capacity %v Gb/s at scale %v is %d b/s, below the %d b/s minimum", ErrInvalid, i, l.ID, l.CapacityGbps, o.Scale, rate, MinRateBps)
+		}
+		slot := linkSlots[i]
+		sub := addrAdd(link4Base, uint32(slot)*4)
+		aAddr, bAddr := addrAdd(sub, 1), addrAdd(sub, 2)
+		pl := PlanLink{ID: l.ID, Slot: slot, A: a.Device, B: b.Device, CapacityGbps: l.CapacityGbps}
+		pl.AIf = ifName(a.Device, a.EndPoint)
+		pl.BIf = ifName(b.Device, b.EndPoint)
+		p.Links = append(p.Links, pl)
+		an, bn := &p.Nodes[nodeIdx[a.Device]], &p.Nodes[nodeIdx[b.Device]]
+		an.Ifaces = append(an.Ifaces, PlanIface{Name: pl.AIf, EndPoint: a.EndPoint, Link: l.ID, Addr: netip.PrefixFrom(aAddr, 30), Peer: bAddr, PeerNode: b.Device, RateBps: rate})
+		bn.Ifaces = append(bn.Ifaces, PlanIface{Name: pl.BIf, EndPoint: b.EndPoint, Link: l.ID, Addr: netip.PrefixFrom(bAddr, 30), Peer: aAddr, PeerNode: a.Device, RateBps: rate})
+	}
+	if err := p.route(n); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func isDeclaredEndpoint(n *network.Network, dev, ep string) bool {
+	for _, d := range n.Devices {
+		if d.ID != dev {
+			continue
+		}
+		for _, e := range d.Endpoints {
+			if e.ID == ep {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// allocSlots gives item i a slot: its previous slot if any, else the lowest free one.
+func allocSlots(count int, id func(int) (string, error), prev map[string]int, what string) ([]int, error) {
+	slots := make([]int, count)
+	used := map[int]bool{}
+	seen := map[string]int{}
+	for i := 0; i < count; i++ {
+		k, err := id(i)
+		if err != nil {
+			return nil, err
+		}
+		if j, dup := seen[k]; dup {
+			return nil, fmt.Errorf("%w: %ss[%d] and [%d] share the id %q", ErrInvalid, what, j, i, k)
+		}
+		seen[k] = i
+		slots[i] = -1
+		if s, ok := prev[k]; ok {
+			slots[i] = s
+			used[s] = true
+		}
+	}
+	next := 0
+	for i := range slots {
+		if slots[i] >= 0 {
+			continue
+		}
+		for used[next] {
+			next++
+		}
+		slots[i] = next
+		used[next] = true
+	}
+	return slots, nil
+}
+
+// hop is one step of a path: leave node via iface to next node.
+type hop struct {
+	from, to string
+	iface    string
+	via      netip.Addr
+	dirLink  string
+}
+
+// route installs, on every node, a route to every other node's address: along the
+// documented path of each flow (and its reverse for the ACKs) where flows say so, along
+// a shortest path (hop count, ties by link order) elsewhere. Two flows asking for
+// different next hops at the same node towards the same destination are rejected.
+func (p *Plan) route(n *network.Network) error {
+	// adjacency: node -> hops in link order
+	adj := map[string][]hop{}
+	byDir := map[string]hop{}
+	for _, node := range p.Nodes {
+		for _, ifc := range node.Ifaces {
+			dir := ifc.Link
+			l := p.link(ifc.Link)
+			if l.B == node.ID && l.BIf == ifc.Name {
+				dir = network.DirectedLinkID(ifc.Link, true)
+			}
+			h := hop{from: node.ID, to: ifc.PeerNode, iface: ifc.Name, via: ifc.Peer, dirLink: dir}
+			adj[node.ID] = append(adj[node.ID], h)
+			byDir[dir] = h
+		}
+	}
+	for id := range adj {
+		hs := adj[id]
+		sort.SliceStable(hs, func(i, j int) bool { return p.linkSlot(hs[i].dirLink) < p.linkSlot(hs[j].dirLink) })
+	}
+	type key struct{ node, dst string }
+	next := map[key]hop{}
+	owner := map[key]string{}
+	set := func(k key, h hop, why string) error {
+		if old, ok := next[k]; ok && old.dirLink != h.dirLink {
+			return fmt.Errorf("%w: %s and %s need different next hops at %q towards %q (destination routing cannot express both)", ErrInvalid, owner[k], why, k.node, k.dst)
+		}
+		next[k] = h
+		owner[k] = why
+		return nil
+	}
+	// Flow paths first.
+	for i, f := range n.Flows {
+		if _, ok := p.Node(f.Src); !ok {
+			return fmt.Errorf("%w: flows[%d] %q: unknown src device %q", ErrInvalid, i, f.ID, f.Src)
+		}
+		if _, ok := p.Node(f.Dst); !ok {
+			return fmt.Errorf("%w: flows[%d] %q: unknown dst device %q", ErrInvalid, i, f.ID, f.Dst)
+		}
+		if f.Src == f.Dst {
+			return fmt.Errorf("%w: flows[%d] %q: src and dst are both %q", ErrInvalid, i, f.ID, f.Src)
+		}
+		pf := PlanFlow{ID: f.ID, Src: f.Src, Dst: f.Dst, Path: f.Path}
+		if len(f.Path) > 0 {
+			at := f.Src
+			var hops []hop
+			for j, d := range f.Path {
+				h, ok := byDir[d]
+				if !ok {
+					return fmt.Errorf("%w: flows[%d] %q: path[%d]: unknown directed link %q", ErrInvalid, i, f.ID, j, d)
+				}
+				if h.from != at {
+					return fmt.Errorf("%w: flows[%d] %q: path[%d]: link %q leaves %q, but the path is at %q", ErrInvalid, i, f.ID, j, d, h.from, at)
+				}
+				hops = append(hops, h)
+				at = h.to
+			}
+			if at != f.Dst {
+				return fmt.Errorf("%w: flows[%d] %q: path ends at %q, not at dst %q", ErrInvalid, i, f.ID, at, f.Dst)
+			}
+			why := fmt.Sprintf("flow %q", f.ID)
+			for _, h := range hops {
+				if err := set(key{h.from, f.Dst}, h, why); err != nil {
+					return err
+				}
+			}
+			for j := len(hops) - 1; j >= 0; j-- { // reverse path for the ACKs
+				lid, rev := network.ParseDirectedLinkID(hops[j].dirLink)
+				rd := network.DirectedLinkID(lid, !rev)
+				if err := set(key{hops[j].to, f.Src}, byDir[rd], why+" (reverse)"); err != nil {
+					return err
+				}
+			}
+		}
+		p.Flows = append(p.Flows, pf)
+	}
+	// Shortest paths elsewhere: BFS from each destination over reversed edges.
+	for _, dst := range p.Nodes {
+		dist := map[string]int{dst.ID: 0}
+		queue := []string{dst.ID}
+		for len(queue) > 0 {
+			v := queue[0]
+			queue = queue[1:]
+			// neighbours u with a hop u->v
+			for _, h := range adj[v] {
+				u := h.to
+				if _, seen := dist[u]; seen {
+					continue
+				}
+				dist[u] = dist[v] + 1
+				queue = append(queue, u)
+			}
+		}
+		for _, src := range p.Nodes {
+			if src.ID == dst.ID {
+				continue
+			}
+			k := key{src.ID, dst.ID}
+			if _, ok := next[k]; ok {
+				continue
+			}
+			d, ok := dist[src.ID]
+			if !ok {
+				continue // unreachable: no route
+			}
+			for _, h := range adj[src.ID] {
+				if dh, ok := dist[h.to]; ok && dh == d-1 {
+					next[k] = h
+					break
+				}
+			}
+		}
+	}
+	for i := range p.Nodes {
+		node := &p.Nodes[i]
+		for _, dst := range p.Nodes {
+			if h, ok := next[key{node.ID, dst.ID}]; ok {
+				node.Routes = append(node.Routes, Route{Dst: netip.PrefixFrom(dst.Addr, 32), Via: h.via, Dev: h.iface})
+			}
+		}
+	}
+	// Flows without a documented path: record the routed path for predictions.
+	for i := range p.Flows {
+		f := &p.Flows[i]
+		if len(f.Path) > 0 {
+			continue
+		}
+		at := f.Src
+		for steps := 0; at != f.Dst && steps <= len(p.Nodes); steps++ {
+			h, ok := next[key{at, f.Dst}]
+			if !ok {
+				return fmt.Errorf("%w: flows[%d] %q: %q cannot reach %q", ErrInvalid, i, f.ID, f.Src, f.Dst)
+			}
+			f.Path = append(f.Path, h.dirLink)
+			at = h.to
+		}
+	}
+	return nil
+}
+
+func (p *Plan) link(id string) PlanLink {
+	if len(p.linkIdx) != len(p.Links) {
+		p.linkIdx = make(map[string]int, len(p.Links))
+		for i, l := range p.Links {
+			p.linkIdx[l.ID] = i
+		}
+	}
+	if i, ok := p.linkIdx[id]; ok {
+		return p.Links[i]
+	}
+	return PlanLink{}
+}
+
+func (p *Plan) linkSlot(dir string) int {
+	id, _ := network.ParseDirectedLinkID(dir)
+	return p.link(id).Slot
+}
