@@ -24,8 +24,8 @@ type Event struct {
 	Seq  uint64 `json:"seq"`
 	Twin string `json:"twin,omitempty"`
 	// Table is the table of the object (TableTwins for forks created and twins deleted).
-	Table Table `json:"table,omitempty"`
-	Op    Op    `json:"op"`
+	Table Table  `json:"table,omitempty"`
+	Op    Op     `json:"op"`
 	ID    string `json:"id,omitempty"`
 	// Revision is the twin's revision after the change (for observed-state changes, the
 	// unchanged intended revision).
