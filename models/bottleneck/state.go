@@ -1,0 +1,357 @@
+package bottleneck
+
+import (
+	"fmt"
+	"math"
+)
+
+// DefaultTolerance is the relative tolerance of the float64 engine: two fair shares
+// within it are ties (a link is a local minimum if its share is at most a neighbour's
+// share times 1+tol).
+const DefaultTolerance = 1e-9
+
+// State is a network and its bottleneck structure, kept up to date under
+// perturbations (AddFlow, RemoveFlow, SetCapacity, SetDemand, FailLink, Apply).
+//
+// Links and flows are interned to dense int32 indices. A flow's demand cap is a private
+// virtual link (never named in paths) appended to its internal path; it appears in
+// results as a bottleneck of kind "demand". A State is not safe for concurrent
+// mutation; read-only methods may run concurrently with each other.
+type State struct {
+	tol float64
+
+	// links, real and virtual (demand caps); indices are stable for the State's life.
+	linkID    []string // "" for a virtual link
+	linkIdx   map[string]int32
+	capa      []float64
+	virtOf    []int32 // owning flow of a virtual link, -1 for a real link
+	failed    []bool
+	linkFlows [][]int32 // alive flows on each link, unordered
+	freeVirt  []int32
+
+	// flows; indices of removed flows are reused.
+	flowID    []string
+	flowIdx   map[string]int32
+	path      [][]int32 // real links in path order, then the virtual link if capped
+	class     []string
+	alive     []bool
+	freeFlows []int32
+	nAlive    int
+
+	// results of the last computation
+	rate     []float64
+	levelF   []int32 // round that fixed the flow (1-based)
+	levelL   []int32 // round that resolved the link; 0 if it never was a local minimum
+	share    []float64
+	maxLevel int32
+
+	// per-link flow levels and cumulative rates sorted by level, built lazily for the
+	// incremental engine (pfxOK says whether they are current).
+	pfx   []linkPrefix
+	pfxOK bool
+}
+
+type linkPrefix struct {
+	lv  []int32   // levels of the link's flows, ascending
+	cum []float64 // cum[k] = Σ rates of the first k flows in lv order; len(lv)+1 entries
+}
+
+// Option configures New.
+type Option func(*State) error
+
+// WithTolerance sets the relative tolerance for ties (default DefaultTolerance).
+func WithTolerance(tol float64) Option {
+	return func(s *State) error {
+		if !(tol >= 0 && tol < 1e-3) {
+			return fmt.Errorf("bottleneck: tolerance must be in [0, 1e-3), got %v", tol)
+		}
+		s.tol = tol
+		return nil
+	}
+}
+
+// New validates n, interns it and computes its bottleneck structure with the float64
+// engine. Cost: O(|L| + Σ|path|) to build plus Compute's cost.
+func New(n *Network, opts ...Option) (*State, error) {
+	s := &State{tol: DefaultTolerance}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	nl := len(n.Links)
+	s.linkIdx = make(map[string]int32, nl)
+	nVirt := 0
+	for _, f := range n.Flows {
+		if f.Demand != nil {
+			nVirt++
+		}
+	}
+	s.linkID = make([]string, 0, nl+nVirt)
+	s.capa = make([]float64, 0, nl+nVirt)
+	s.virtOf = make([]int32, 0, nl+nVirt)
+	for i, l := range n.Links {
+		if l.ID == "" {
+			return nil, inputErr(linkLoc(i, l.ID), "empty link ID")
+		}
+		if j, dup := s.linkIdx[l.ID]; dup {
+			return nil, inputErr(linkLoc(i, l.ID), "duplicate link ID (also links[%d])", j)
+		}
+		if err := checkCapacity(linkLoc(i, l.ID), l.Capacity); err != nil {
+			return nil, err
+		}
+		s.linkIdx[l.ID] = int32(i)
+		s.linkID = append(s.linkID, l.ID)
+		s.capa = append(s.capa, l.Capacity)
+		s.virtOf = append(s.virtOf, -1)
+	}
+	nf := len(n.Flows)
+	s.flowIdx = make(map[string]int32, nf)
+	s.flowID = make([]string, nf)
+	s.path = make([][]int32, nf)
+	s.class = make([]string, nf)
+	s.alive = make([]bool, nf)
+	total := 0
+	for _, f := range n.Flows {
+		total += len(f.Path) + 1
+	}
+	backing := make([]int32, 0, total)
+	seen := make(map[int32]int, 16)
+	for i, f := range n.Flows {
+		at := flowLoc(i, f.ID)
+		if f.ID == "" {
+			return nil, inputErr(at, "empty flow ID")
+		}
+		if j, dup := s.flowIdx[f.ID]; dup {
+			return nil, inputErr(at, "duplicate flow ID (also flows[%d])", j)
+		}
+		if len(f.Path) == 0 {
+			return nil, inputErr(at+".path", "empty path")
+		}
+		if err := checkDemand(at, f.Demand); err != nil {
+			return nil, err
+		}
+		start := len(backing)
+		for k, id := range f.Path {
+			li, ok := s.linkIdx[id]
+			if !ok {
+				return nil, inputErr(fmt.Sprintf("%s.path[%d]", at, k), "unknown link %q", id)
+			}
+			if dupAt := repeatedAt(backing[start:], li, seen, k); dupAt >= 0 {
+				return nil, inputErr(fmt.Sprintf("%s.path[%d]", at, k), "link %q repeated in path (cycle; first at path[%d])", id, dupAt)
+			}
+			backing = append(backing, li)
+		}
+		clear(seen)
+		if f.Demand != nil {
+			backing = append(backing, s.newVirtual(int32(i), *f.Demand))
+		}
+		s.flowIdx[f.ID] = int32(i)
+		s.flowID[i] = f.ID
+		s.path[i] = backing[start:len(backing):len(backing)]
+		s.class[i] = f.Class
+		s.alive[i] = true
+	}
+	s.nAlive = nf
+	s.failed = make([]bool, len(s.capa))
+	s.buildLinkFlows()
+	s.Compute()
+	return s, nil
+}
+
+// repeatedAt returns the index in p of li, or -1. Short paths are scanned; long ones
+// use the seen map (filled as the path grows) so validation stays linear.
+func repeatedAt(p []int32, li int32, seen map[int32]int, k int) int {
+	if len(p) < 16 {
+		for m, x := range p {
+			if x == li {
+				return m
+			}
+		}
+		return -1
+	}
+	if len(seen) == 0 {
+		for m, x := range p {
+			seen[x] = m
+		}
+	}
+	if m, ok := seen[li]; ok {
+		return m
+	}
+	seen[li] = k
+	return -1
+}
+
+func (s *State) newVirtual(owner int32, demand float64) int32 {
+	if n := len(s.freeVirt); n > 0 {
+		v := s.freeVirt[n-1]
+		s.freeVirt = s.freeVirt[:n-1]
+		s.capa[v] = demand
+		s.virtOf[v] = owner
+		return v
+	}
+	v := int32(len(s.capa))
+	s.linkID = append(s.linkID, "")
+	s.capa = append(s.capa, demand)
+	s.virtOf = append(s.virtOf, owner)
+	if s.failed != nil {
+		s.failed = append(s.failed, false)
+		s.linkFlows = append(s.linkFlows, nil)
+		s.levelL = append(s.levelL, 0)
+		s.share = append(s.share, 0)
+		if s.pfx != nil {
+			s.pfx = append(s.pfx, linkPrefix{cum: []float64{0}})
+		}
+	}
+	return v
+}
+
+// buildLinkFlows fills linkFlows from the paths, with one shared backing array.
+func (s *State) buildLinkFlows() {
+	nT := len(s.capa)
+	deg := make([]int32, nT)
+	total := 0
+	for f, p := range s.path {
+		if !s.alive[f] {
+			continue
+		}
+		for _, l := range p {
+			deg[l]++
+		}
+		total += len(p)
+	}
+	backing := make([]int32, total)
+	s.linkFlows = make([][]int32, nT)
+	off := 0
+	for l := range nT {
+		d := int(deg[l])
+		s.linkFlows[l] = backing[off : off : off+d]
+		off += d
+	}
+	for f, p := range s.path {
+		if !s.alive[f] {
+			continue
+		}
+		for _, l := range p {
+			s.linkFlows[l] = append(s.linkFlows[l], int32(f))
+		}
+	}
+}
+
+// Compute recomputes the whole structure from scratch with the round-based
+// water-filling of BOTTLENECK.md: in each round every link whose fair share is a local
+// minimum (no larger, within the tolerance, than the share of any link sharing an
+// unfixed flow with it) fixes its unfixed flows at its share; the round number is the
+// level. Unfixed flows and active links are compacted after each round, so the cost is
+// O(|L| + Σ_r Σ_{f unfixed in round r} |path f|) time — O(R·(|L| + Σ|path|)) in the
+// worst case for R levels, close to O(|L| + Σ|path|) when most flows settle in early
+// rounds — and O(|L| + |F|) extra memory. Hot loops do not allocate.
+func (s *State) Compute() {
+	nT, nF := len(s.capa), len(s.path)
+	s.rate = growF(s.rate, nF)
+	s.levelF = growI(s.levelF, nF)
+	s.levelL = growI(s.levelL, nT)
+	s.share = growF(s.share, nT)
+	resid := make([]float64, nT)
+	cnt := make([]int32, nT)
+	cur := make([]float64, nT)
+	notMin := make([]bool, nT)
+	active := make([]int32, 0, nT)
+	for l := range nT {
+		s.levelL[l], s.share[l] = 0, 0
+		if s.failed[l] {
+			continue
+		}
+		resid[l] = s.capa[l]
+		cnt[l] = int32(len(s.linkFlows[l]))
+		if cnt[l] > 0 {
+			active = append(active, int32(l))
+		}
+	}
+	unfixed := make([]int32, 0, s.nAlive)
+	for f := range nF {
+		s.rate[f], s.levelF[f] = 0, 0
+		if s.alive[f] {
+			unfixed = append(unfixed, int32(f))
+		}
+	}
+	up := 1 + s.tol
+	level := int32(0)
+	for len(unfixed) > 0 {
+		level++
+		for _, l := range active {
+			r := resid[l]
+			if r < 0 {
+				r = 0
+			}
+			cur[l] = r / float64(cnt[l])
+			notMin[l] = false
+		}
+		for _, f := range unfixed {
+			p := s.path[f]
+			m := math.Inf(1)
+			for _, l := range p {
+				if cur[l] < m {
+					m = cur[l]
+				}
+			}
+			thr := m * up
+			for _, l := range p {
+				if cur[l] > thr {
+					notMin[l] = true
+				}
+			}
+		}
+		for _, l := range active {
+			if !notMin[l] {
+				s.levelL[l] = level
+				s.share[l] = cur[l]
+			}
+		}
+		k := 0
+		for _, f := range unfixed {
+			p := s.path[f]
+			r := math.Inf(1)
+			for _, l := range p {
+				if s.levelL[l] == level && cur[l] < r {
+					r = cur[l]
+				}
+			}
+			if math.IsInf(r, 1) {
+				unfixed[k] = f
+				k++
+				continue
+			}
+			s.rate[f], s.levelF[f] = r, level
+			for _, l := range p {
+				resid[l] -= r
+				cnt[l]--
+			}
+		}
+		unfixed = unfixed[:k]
+		k = 0
+		for _, l := range active {
+			if cnt[l] > 0 {
+				active[k] = l
+				k++
+			}
+		}
+		active = active[:k]
+	}
+	s.maxLevel = level
+	s.pfxOK = false
+}
+
+func growF(x []float64, n int) []float64 {
+	if cap(x) >= n {
+		return x[:n]
+	}
+	return make([]float64, n)
+}
+
+func growI(x []int32, n int) []int32 {
+	if cap(x) >= n {
+		return x[:n]
+	}
+	return make([]int32, n)
+}
