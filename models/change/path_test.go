@@ -31,8 +31,8 @@ func TestParsePath(t *testing.T) {
 			t.Errorf("%s: got %s; want %s", tc.in, got, want)
 		}
 	}
-	if p, _ := ParsePath(`/a[k=x\]y]`); p[0].Keys["k"] != "x]y" {
-		t.Errorf("escaped key: %q", p[0].Keys["k"])
+	if p, _ := ParsePath(`/a[k=x\]y]`); p[0].Key["k"] != "x]y" {
+		t.Errorf("escaped key: %q", p[0].Key["k"])
 	}
 }
 
@@ -42,10 +42,10 @@ func TestParsePathErrors(t *testing.T) {
 		"a/b":          "not absolute",
 		"/a//b":        "empty element",
 		"/a/":          "trailing",
-		"/a[k]":        "lacks '='",
+		"/a[k]":        "unexpected ']' in key name",
 		"/a[=v]":       "empty key name",
 		"/a[k=v":       "unterminated",
-		"/a[k=v][k=w]": "repeated",
+		"/a[k=v][k=w]": "duplicate key",
 		"/a]":          "unexpected",
 		"/a[k=v]x":     "unexpected",
 		"/:a":          "module prefix",
@@ -56,15 +56,6 @@ func TestParsePathErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParsePath(%q): got %v; want error mentioning %q", in, err, want)
 		}
-	}
-}
-
-func TestHasPrefix(t *testing.T) {
-	p, _ := ParsePath("/interfaces/interface[name=e1]/config/mtu")
-	q, _ := ParsePath("/interfaces/interface[name=e1]")
-	r, _ := ParsePath("/interfaces/interface[name=e2]")
-	if !p.HasPrefix(q) || p.HasPrefix(r) || q.HasPrefix(p) {
-		t.Error("HasPrefix wrong")
 	}
 }
 

@@ -118,14 +118,14 @@ func Lookup(t Tree, p Path) (any, bool) {
 		if !ok {
 			return nil, false
 		}
-		if len(el.Keys) > 0 {
+		if len(el.Key) > 0 {
 			list, ok := next.([]any)
 			if !ok {
 				return nil, false
 			}
 			found := false
 			for _, e := range list {
-				if matchesKeys(e, el.Keys) {
+				if matchesKeys(e, el.Key) {
 					next, found = e, true
 					break
 				}
@@ -188,7 +188,7 @@ func ApplyOps(t Tree, ops []Op) error {
 func applyAt(parent map[string]any, p Path, kind OpKind, val any, raw string) error {
 	el := p[0]
 	last := len(p) == 1
-	if len(el.Keys) == 0 {
+	if len(el.Key) == 0 {
 		if last {
 			switch kind {
 			case OpDelete:
@@ -225,7 +225,7 @@ func applyAt(parent map[string]any, p Path, kind OpKind, val any, raw string) er
 	}
 	idx := -1
 	for i, e := range list {
-		if matchesKeys(e, el.Keys) {
+		if matchesKeys(e, el.Key) {
 			idx = i
 			break
 		}
@@ -235,7 +235,7 @@ func applyAt(parent map[string]any, p Path, kind OpKind, val any, raw string) er
 			return nil
 		}
 		entry := map[string]any{}
-		for k, v := range el.Keys {
+		for k, v := range el.Key {
 			entry[k] = v
 		}
 		list = append(list, entry)
@@ -264,7 +264,7 @@ func applyAt(parent map[string]any, p Path, kind OpKind, val any, raw string) er
 				list[idx] = entry
 			}
 			mergeInto(entry, m)
-			for k, v := range el.Keys {
+			for k, v := range el.Key {
 				if cur, ok := scalarString(entry[k]); !ok || cur != v {
 					entry[k] = v
 				}
@@ -452,7 +452,7 @@ func flatten(prefix Path, v any, out map[string]string) {
 					if len(keys) == 0 {
 						keys = map[string]string{"#": strconv.Itoa(i)}
 					}
-					flatten(append(prefix[:len(prefix):len(prefix)], PathElem{Name: k, Keys: keys}), entry, out)
+					flatten(append(prefix[:len(prefix):len(prefix)], PathElem{Name: k, Key: keys}), entry, out)
 				}
 				continue
 			}

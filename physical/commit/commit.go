@@ -1,0 +1,879 @@
+// Package commit is TwinFlow's commit engine, the only component that sends Set
+// requests to devices. A commit:
+//
+//  1. captures the pre-image of every touched path on every device (Get);
+//  2. records the pre-images durably in the journal before any device is touched;
+//  3. sets the devices in parallel with bounded concurrency, one atomic Set per device;
+//  4. verifies each device by reading the touched paths back;
+//  5. optionally holds a confirmed-commit window: the change must be confirmed (with a
+//     second read-back and an optional telemetry check) before the window closes.
+//
+// Any device error or timeout, a failed read-back, a failed confirmation or an expired
+// window restores every touched device from its pre-image. Every phase is journaled, so
+// after a controller crash Recover finishes (confirmed commits) or rolls back
+// (everything else) the interrupted commits: nothing stays half-applied without the
+// record saying so.
+//
+// The engine reaches devices through the small Devices/Device interfaces it defines;
+// physical/gnmi provides the production implementation, tests use fakes.
+package commit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/twinflow/twinflow/models/change"
+)
+
+// Sentinel errors.
+var (
+	// ErrRolledBack is wrapped when a commit failed and every touched device was
+	// restored from its pre-image.
+	ErrRolledBack = errors.New("commit: rolled back")
+	// ErrFailed is wrapped when a commit failed and at least one device that was
+	// changed could not be restored.
+	ErrFailed = errors.New("commit: failed, devices not restored")
+	// ErrUnknownCommit is returned for a change with no commit record.
+	ErrUnknownCommit = errors.New("commit: unknown commit")
+	// ErrNotPending is returned by Confirm for a commit that is not awaiting confirmation.
+	ErrNotPending = errors.New("commit: not awaiting confirmation")
+	// ErrBusy is returned when a change is already being committed.
+	ErrBusy = errors.New("commit: change already being committed")
+)
+
+// Device is what the engine needs from one device.
+type Device interface {
+	// Get returns the JSON value (RFC 7951, module prefixes allowed) at each path. A
+	// path with no data is absent from the result, not an error.
+	Get(ctx context.Context, paths []string) (map[string]json.RawMessage, error)
+	// Set applies the operations atomically: all or none.
+	Set(ctx context.Context, ops []change.Op) error
+}
+
+// Devices resolves device IDs.
+type Devices interface {
+	Device(ctx context.Context, id string) (Device, error)
+}
+
+// Journal stores commit records durably. Save must not return before the record is
+// durable; it is called before any device is touched and at every phase change.
+type Journal interface {
+	Save(ctx context.Context, rec *Record) error
+	// Load returns the record of a change, or an error wrapping ErrUnknownCommit.
+	Load(ctx context.Context, changeID string) (*Record, error)
+	// Unfinished returns the records whose phase is not final (see Phase.Final) or
+	// that still have devices to restore (Record.Pending).
+	Unfinished(ctx context.Context) ([]*Record, error)
+}
+
+// Phase is the progress of a commit.
+type Phase string
+
+// Commit phases.
+const (
+	PhasePrepared        Phase = "prepared"         // pre-images captured and journaled
+	PhaseApplying        Phase = "applying"         // Sets in flight
+	PhaseAwaitingConfirm Phase = "awaiting_confirm" // applied and verified, window open
+	PhaseConfirmed       Phase = "confirmed"        // final: devices at the intent
+	PhaseRollingBack     Phase = "rolling_back"     // restoring pre-images
+	PhaseRolledBack      Phase = "rolled_back"      // final: devices at the pre-image
+	PhaseFailed          Phase = "failed"           // final: some changed device not restored
+)
+
+// Final reports whether the phase ends a commit.
+func (p Phase) Final() bool {
+	return p == PhaseConfirmed || p == PhaseRolledBack || p == PhaseFailed
+}
+
+// DeviceStatus is one device's progress.
+type DeviceStatus string
+
+// Device statuses.
+const (
+	DevicePending       DeviceStatus = "pending"        // not set yet
+	DeviceApplied       DeviceStatus = "applied"        // set and read back as intended
+	DeviceUnknown       DeviceStatus = "unknown"        // Set failed or timed out: may or may not have applied
+	DeviceRejected      DeviceStatus = "rejected"       // Set refused by the device: unchanged
+	DeviceRestored      DeviceStatus = "restored"       // back at the pre-image, verified
+	DeviceRestoreFailed DeviceStatus = "restore_failed" // could not be restored (yet)
+	DeviceUnchanged     DeviceStatus = "unchanged"      // never set, or refused the Set
+)
+
+// PathValue is the value at a path; a nil Value means the path held no data.
+type PathValue struct {
+	Path  string          `json:"path"`
+	Value json.RawMessage `json:"value,omitempty"`
+}
+
+// DeviceRecord is the commit state of one device.
+type DeviceRecord struct {
+	Ops      []change.Op  `json:"ops"`
+	PreImage []PathValue  `json:"pre_image"`
+	Status   DeviceStatus `json:"status"`
+	// Acked is true once the device acknowledged its Set (so it holds the change).
+	Acked bool   `json:"acked,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Record is the durable state of one commit.
+type Record struct {
+	ChangeID string                   `json:"change_id"`
+	Phase    Phase                    `json:"phase"`
+	Devices  map[string]*DeviceRecord `json:"devices"`
+	// ConfirmDeadline is when an unconfirmed commit rolls back; zero without a window.
+	ConfirmDeadline time.Time `json:"confirm_deadline,omitzero"`
+	// Reason says why the commit rolled back or failed.
+	Reason string `json:"reason,omitempty"`
+	// Pending is true while some device could not be verified at its pre-image after a
+	// rollback (e.g. it was unreachable); Recover keeps retrying it.
+	Pending bool      `json:"pending,omitempty"`
+	Started time.Time `json:"started"`
+	Updated time.Time `json:"updated"`
+}
+
+// Clone deep-copies the record.
+func (r *Record) Clone() *Record {
+	b, _ := json.Marshal(r)
+	var out Record
+	_ = json.Unmarshal(b, &out)
+	return &out
+}
+
+// DeviceIDs returns the record's devices, sorted.
+func (r *Record) DeviceIDs() []string {
+	out := make([]string, 0, len(r.Devices))
+	for d := range r.Devices {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Options tune one commit.
+type Options struct {
+	// ConfirmTimeout opens a confirmed-commit window of this length; 0 confirms as soon
+	// as every device is applied and verified.
+	ConfirmTimeout time.Duration
+	// Verify is an extra post-commit check (e.g. telemetry) run at confirmation; an
+	// error rolls the commit back. Nil means read-back only.
+	Verify func(ctx context.Context) error
+}
+
+// Engine runs commits. The zero value is not usable: set Devices and Journal.
+type Engine struct {
+	Devices Devices
+	Journal Journal
+	// Concurrency bounds parallel device operations; 0 means 16.
+	Concurrency int
+	// DeviceTimeout bounds every single device operation; 0 means 10 s.
+	DeviceTimeout time.Duration
+	// Logger receives progress; nil discards.
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// OnResolved is called (in its own goroutine) when a confirm window ends without
+	// a Confirm or Rollback call: the window expired or Recover finished a commit.
+	OnResolved func(rec *Record)
+
+	mu      sync.Mutex // guards windows and active
+	windows map[string]*window
+	active  map[string]bool
+}
+
+type window struct {
+	timer *time.Timer
+	rec   *Record
+	opts  Options
+	done  bool
+}
+
+func (e *Engine) log() *slog.Logger {
+	if e.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Logger
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+func (e *Engine) limit() int {
+	if e.Concurrency <= 0 {
+		return 16
+	}
+	return e.Concurrency
+}
+
+func (e *Engine) devTimeout() time.Duration {
+	if e.DeviceTimeout <= 0 {
+		return 10 * time.Second
+	}
+	return e.DeviceTimeout
+}
+
+func (e *Engine) save(ctx context.Context, rec *Record) error {
+	rec.Updated = e.now()
+	if err := e.Journal.Save(context.WithoutCancel(ctx), rec); err != nil {
+		return fmt.Errorf("commit: journal %s: %w", rec.ChangeID, err)
+	}
+	return nil
+}
+
+func (e *Engine) acquire(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.active == nil {
+		e.active = map[string]bool{}
+	}
+	if e.active[id] {
+		return fmt.Errorf("%w: %s", ErrBusy, id)
+	}
+	e.active[id] = true
+	return nil
+}
+
+func (e *Engine) release(id string) {
+	e.mu.Lock()
+	delete(e.active, id)
+	e.mu.Unlock()
+}
+
+// touchedPaths returns the distinct paths of ops in first-use order.
+func touchedPaths(ops []change.Op) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, op := range ops {
+		p, err := change.ParsePath(op.Path)
+		if err != nil {
+			continue
+		}
+		s := p.String()
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// entryAncestors returns the list-entry prefixes of the ops' paths (paths ending in a
+// keyed element) that are not themselves touched paths, in first-use order. Their
+// pre-image matters only when absent: the change creates the entry, and a rollback
+// must delete the whole entry, not just the leaves it set.
+func entryAncestors(ops []change.Op) []string {
+	touched := map[string]bool{}
+	for _, p := range touchedPaths(ops) {
+		touched[p] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, op := range ops {
+		p, err := change.ParsePath(op.Path)
+		if err != nil {
+			continue
+		}
+		for i := 1; i < len(p); i++ {
+			if len(p[i-1].Key) == 0 {
+				continue
+			}
+			s := p[:i].String()
+			if !touched[s] && !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// capture reads the pre-image of every path ops touch, plus the absent list entries
+// they would create.
+func capture(ctx context.Context, d Device, ops []change.Op) ([]PathValue, error) {
+	paths := touchedPaths(ops)
+	anc := entryAncestors(ops)
+	got, err := d.Get(ctx, append(append([]string(nil), paths...), anc...))
+	if err != nil {
+		return nil, err
+	}
+	var pre []PathValue
+	for _, p := range anc {
+		if _, ok := got[p]; !ok {
+			pre = append(pre, PathValue{Path: p})
+		}
+	}
+	for _, p := range paths {
+		pre = append(pre, PathValue{Path: p, Value: got[p]})
+	}
+	return pre, nil
+}
+
+// Commit applies ops (device ID -> operations) for changeID. It returns the record and
+// nil when the devices are at the intent (confirmed, or awaiting confirmation when
+// opts.ConfirmTimeout > 0); otherwise an error wrapping ErrRolledBack (every device at
+// its pre-image) or ErrFailed (see the record for which device is where).
+func (e *Engine) Commit(ctx context.Context, changeID string, ops map[string][]change.Op, opts Options) (*Record, error) {
+	if err := e.acquire(changeID); err != nil {
+		return nil, err
+	}
+	defer e.release(changeID)
+	log := e.log().With("change", changeID)
+	rec := &Record{ChangeID: changeID, Devices: map[string]*DeviceRecord{}, Started: e.now()}
+	for dev, dops := range ops {
+		for i, op := range dops {
+			if _, err := change.ParsePath(op.Path); err != nil {
+				return nil, fmt.Errorf("commit: %s: device %s op %d: %w", changeID, dev, i, err)
+			}
+		}
+		rec.Devices[dev] = &DeviceRecord{Ops: dops, Status: DevicePending}
+	}
+	if len(rec.Devices) == 0 {
+		rec.Phase = PhaseConfirmed
+		return rec, e.save(ctx, rec)
+	}
+	ids := rec.DeviceIDs()
+
+	// 1. pre-images
+	handles := make(map[string]Device, len(ids))
+	var hmu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(e.limit())
+	for _, id := range ids {
+		dr := rec.Devices[id]
+		g.Go(func() error {
+			dctx, cancel := context.WithTimeout(gctx, e.devTimeout())
+			defer cancel()
+			d, err := e.Devices.Device(dctx, id)
+			if err != nil {
+				return fmt.Errorf("device %s: %w", id, err)
+			}
+			pre, err := capture(dctx, d, dr.Ops)
+			if err != nil {
+				return fmt.Errorf("device %s: capture pre-image: %w", id, err)
+			}
+			dr.PreImage = pre
+			hmu.Lock()
+			handles[id] = d
+			hmu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		// Nothing was touched: the commit ends rolled back without any Set.
+		rec.Phase = PhaseRolledBack
+		rec.Reason = "pre-image capture failed, no device was changed: " + err.Error()
+		for _, dr := range rec.Devices {
+			dr.Status = DeviceUnchanged
+		}
+		log.Warn("commit aborted before any set", "err", err)
+		return rec, errors.Join(fmt.Errorf("%w: %s: %s", ErrRolledBack, changeID, rec.Reason), e.save(ctx, rec))
+	}
+	rec.Phase = PhasePrepared
+	if err := e.save(ctx, rec); err != nil {
+		return rec, err // nothing touched yet
+	}
+
+	// 2. apply and verify, in parallel
+	rec.Phase = PhaseApplying
+	if err := e.save(ctx, rec); err != nil {
+		return rec, err
+	}
+	var mu sync.Mutex // guards device records during the parallel phase
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(e.limit())
+	for _, id := range ids {
+		dr := rec.Devices[id]
+		d := handles[id]
+		g.Go(func() error {
+			dctx, cancel := context.WithTimeout(gctx, e.devTimeout())
+			defer cancel()
+			if err := d.Set(dctx, dr.Ops); err != nil {
+				mu.Lock()
+				dr.Status = DeviceUnknown
+				if isRejection(err) {
+					dr.Status = DeviceRejected
+				}
+				dr.Error = err.Error()
+				mu.Unlock()
+				return fmt.Errorf("device %s: set: %w", id, err)
+			}
+			mu.Lock()
+			dr.Status = DeviceUnknown // applied per the device, not verified yet
+			dr.Acked = true
+			mu.Unlock()
+			if err := verifyIntent(dctx, d, dr); err != nil {
+				mu.Lock()
+				dr.Error = err.Error()
+				mu.Unlock()
+				return fmt.Errorf("device %s: read-back: %w", id, err)
+			}
+			mu.Lock()
+			dr.Status = DeviceApplied
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		log.Warn("commit failed, rolling back", "err", err)
+		return e.rollback(ctx, rec, "apply failed: "+err.Error())
+	}
+
+	if opts.ConfirmTimeout <= 0 {
+		if opts.Verify != nil {
+			if err := opts.Verify(ctx); err != nil {
+				return e.rollback(ctx, rec, "post-commit verification failed: "+err.Error())
+			}
+		}
+		rec.Phase = PhaseConfirmed
+		log.Info("commit confirmed", "devices", len(ids))
+		return rec, e.save(ctx, rec)
+	}
+	rec.Phase = PhaseAwaitingConfirm
+	rec.ConfirmDeadline = e.now().Add(opts.ConfirmTimeout)
+	if err := e.save(ctx, rec); err != nil {
+		return e.rollback(ctx, rec, "journal failed: "+err.Error())
+	}
+	e.openWindow(rec, opts, opts.ConfirmTimeout)
+	log.Info("commit applied, awaiting confirmation", "deadline", rec.ConfirmDeadline)
+	return rec.Clone(), nil
+}
+
+// rejection is implemented by device errors that say the device refused the request
+// and left its configuration unchanged.
+type rejection interface{ Rejected() bool }
+
+func isRejection(err error) bool {
+	var r rejection
+	return errors.As(err, &r) && r.Rejected()
+}
+
+// expected builds the value each touched path must have after ops, from the pre-image.
+func expected(dr *DeviceRecord, after bool) (map[string]any, error) {
+	t := change.Tree{}
+	// place pre-image values, shortest paths first so deeper ones refine them
+	pre := append([]PathValue(nil), dr.PreImage...)
+	sort.SliceStable(pre, func(i, j int) bool { return len(pre[i].Path) < len(pre[j].Path) })
+	for _, pv := range pre {
+		if len(pv.Value) == 0 {
+			continue
+		}
+		if err := change.ApplyOp(t, change.Op{Op: change.OpReplace, Path: pv.Path, Value: pv.Value}); err != nil {
+			return nil, fmt.Errorf("pre-image %s: %w", pv.Path, err)
+		}
+	}
+	if after {
+		if err := change.ApplyOps(t, dr.Ops); err != nil {
+			return nil, err
+		}
+	}
+	out := map[string]any{}
+	if after {
+		// created entries must exist after the change: their ops are checked below
+		for _, pv := range dr.PreImage {
+			if _, err := change.ParsePath(pv.Path); err == nil && !slices.Contains(touchedPaths(dr.Ops), pv.Path) {
+				continue
+			}
+			p, _ := change.ParsePath(pv.Path)
+			if v, ok := change.Lookup(t, p); ok {
+				out[pv.Path] = v
+			} else {
+				out[pv.Path] = nil
+			}
+		}
+		return out, nil
+	}
+	for _, pv := range dr.PreImage {
+		p, _ := change.ParsePath(pv.Path)
+		if v, ok := change.Lookup(t, p); ok {
+			out[pv.Path] = v
+		} else {
+			out[pv.Path] = nil
+		}
+	}
+	return out, nil
+}
+
+// verify reads the touched paths back and compares them with want (nil = absent).
+func verify(ctx context.Context, d Device, paths []string, want map[string]any) error {
+	got, err := d.Get(ctx, paths)
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		w := want[p]
+		raw, ok := got[p]
+		if w == nil {
+			if ok && len(raw) > 0 && string(raw) != "null" && !emptyJSON(raw) {
+				return fmt.Errorf("%s: want no data, device has %s", p, raw)
+			}
+			continue
+		}
+		if !ok {
+			return fmt.Errorf("%s: device has no data", p)
+		}
+		gv, err := change.ParseTree(wrap(raw))
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if !change.Contains(gv["v"], w) {
+			wb, _ := json.Marshal(w)
+			return fmt.Errorf("%s: device has %s, want %s", p, raw, wb)
+		}
+	}
+	return nil
+}
+
+func emptyJSON(raw json.RawMessage) bool {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return false
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		return len(x) == 0
+	case []any:
+		return len(x) == 0
+	}
+	return false
+}
+
+// wrap turns any JSON value into an object {"v": value} so ParseTree strips prefixes.
+func wrap(raw json.RawMessage) []byte {
+	b := make([]byte, 0, len(raw)+6)
+	b = append(b, `{"v":`...)
+	b = append(b, raw...)
+	return append(b, '}')
+}
+
+func verifyIntent(ctx context.Context, d Device, dr *DeviceRecord) error {
+	want, err := expected(dr, true)
+	if err != nil {
+		return err
+	}
+	return verify(ctx, d, touchedPaths(dr.Ops), want)
+}
+
+// restoreOps returns the operations that put a device's touched paths back at the
+// pre-image: replace where data existed, delete where none did. Deeper paths are
+// restored after shallower ones.
+func restoreOps(dr *DeviceRecord) []change.Op {
+	pre := append([]PathValue(nil), dr.PreImage...)
+	sort.SliceStable(pre, func(i, j int) bool { return len(pre[i].Path) < len(pre[j].Path) })
+	var ops []change.Op
+	for _, pv := range pre {
+		if len(pv.Value) == 0 || string(pv.Value) == "null" {
+			ops = append(ops, change.Op{Op: change.OpDelete, Path: pv.Path})
+		} else {
+			ops = append(ops, change.Op{Op: change.OpReplace, Path: pv.Path, Value: pv.Value})
+		}
+	}
+	return ops
+}
+
+// restoreDevice restores one device and verifies it by read-back.
+func (e *Engine) restoreDevice(ctx context.Context, id string, dr *DeviceRecord) error {
+	dctx, cancel := context.WithTimeout(ctx, e.devTimeout())
+	defer cancel()
+	d, err := e.Devices.Device(dctx, id)
+	if err != nil {
+		return err
+	}
+	want, err := expected(dr, false)
+	if err != nil {
+		return err
+	}
+	paths := make([]string, len(dr.PreImage))
+	for i, pv := range dr.PreImage {
+		paths[i] = pv.Path
+	}
+	// Already at the pre-image (never changed, or restored before a crash): no Set.
+	if verify(dctx, d, paths, want) == nil {
+		return nil
+	}
+	if err := d.Set(dctx, restoreOps(dr)); err != nil {
+		return fmt.Errorf("restore set: %w", err)
+	}
+	if err := verify(dctx, d, paths, want); err != nil {
+		return fmt.Errorf("restore read-back: %w", err)
+	}
+	return nil
+}
+
+// rollback restores every device of rec that may have changed and ends the commit as
+// rolled_back (or failed if a changed device could not be restored).
+func (e *Engine) rollback(ctx context.Context, rec *Record, reason string) (*Record, error) {
+	ctx = context.WithoutCancel(ctx)
+	log := e.log().With("change", rec.ChangeID)
+	rec.Phase = PhaseRollingBack
+	if rec.Reason == "" {
+		rec.Reason = reason
+	}
+	if err := e.save(ctx, rec); err != nil {
+		log.Error("journal rolling_back", "err", err)
+	}
+	e.restoreAll(ctx, rec)
+	if err := e.save(ctx, rec); err != nil {
+		log.Error("journal rollback result", "err", err)
+	}
+	if rec.Phase == PhaseFailed {
+		return rec.Clone(), fmt.Errorf("%w: %s: %s", ErrFailed, rec.ChangeID, rec.Reason)
+	}
+	return rec.Clone(), fmt.Errorf("%w: %s: %s", ErrRolledBack, rec.ChangeID, rec.Reason)
+}
+
+// restoreAll restores the devices in parallel and sets rec.Phase and rec.Pending.
+// Devices that were never sent a Set, or that refused it, are unchanged and skipped.
+func (e *Engine) restoreAll(ctx context.Context, rec *Record) {
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(e.limit())
+	for _, id := range rec.DeviceIDs() {
+		dr := rec.Devices[id]
+		switch dr.Status {
+		case DevicePending, DeviceRejected:
+			dr.Status = DeviceUnchanged
+			continue
+		case DeviceUnchanged, DeviceRestored:
+			continue
+		}
+		g.Go(func() error {
+			err := e.restoreDevice(ctx, id, dr)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				dr.Status = DeviceRestoreFailed
+				if dr.Error != "" {
+					dr.Error += "; "
+				}
+				dr.Error += "restore: " + err.Error()
+				return nil
+			}
+			dr.Status = DeviceRestored
+			return nil
+		})
+	}
+	_ = g.Wait()
+	rec.Pending = false
+	rec.Phase = PhaseRolledBack
+	for _, dr := range rec.Devices {
+		if dr.Status != DeviceRestoreFailed {
+			continue
+		}
+		// Recover keeps retrying the device. A device that acknowledged its Set and
+		// could not be restored leaves the network half-applied: the commit failed.
+		rec.Pending = true
+		if dr.Acked {
+			rec.Phase = PhaseFailed
+		}
+	}
+}
+
+func (e *Engine) openWindow(rec *Record, opts Options, d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.windows == nil {
+		e.windows = map[string]*window{}
+	}
+	w := &window{rec: rec, opts: opts}
+	w.timer = time.AfterFunc(d, func() { e.expire(rec.ChangeID, w) })
+	e.windows[rec.ChangeID] = w
+}
+
+// takeWindow removes and returns the open window of a change, stopping its timer.
+func (e *Engine) takeWindow(id string) *window {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w := e.windows[id]
+	if w == nil || w.done {
+		return nil
+	}
+	w.done = true
+	w.timer.Stop()
+	delete(e.windows, id)
+	return w
+}
+
+func (e *Engine) expire(id string, w *window) {
+	e.mu.Lock()
+	if w.done || e.windows[id] != w {
+		e.mu.Unlock()
+		return
+	}
+	w.done = true
+	delete(e.windows, id)
+	e.mu.Unlock()
+	if err := e.acquire(id); err != nil {
+		return
+	}
+	rec, _ := e.rollback(context.Background(), w.rec, "confirm window expired")
+	e.release(id)
+	if e.OnResolved != nil {
+		go e.OnResolved(rec)
+	}
+}
+
+// Pending returns the IDs of changes awaiting confirmation, sorted.
+func (e *Engine) Pending() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]string, 0, len(e.windows))
+	for id := range e.windows {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Confirm ends the confirm window of a change: it reads every device back, runs the
+// commit's Verify hook and, if both pass, marks the commit confirmed. If verification
+// fails, every device is restored and the error wraps ErrRolledBack or ErrFailed.
+func (e *Engine) Confirm(ctx context.Context, changeID string) (*Record, error) {
+	w := e.takeWindow(changeID)
+	if w == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotPending, changeID)
+	}
+	if err := e.acquire(changeID); err != nil {
+		return nil, err
+	}
+	defer e.release(changeID)
+	rec := w.rec
+	var g errgroup.Group
+	g.SetLimit(e.limit())
+	for _, id := range rec.DeviceIDs() {
+		dr := rec.Devices[id]
+		g.Go(func() error {
+			dctx, cancel := context.WithTimeout(ctx, e.devTimeout())
+			defer cancel()
+			d, err := e.Devices.Device(dctx, id)
+			if err != nil {
+				return fmt.Errorf("device %s: %w", id, err)
+			}
+			if err := verifyIntent(dctx, d, dr); err != nil {
+				return fmt.Errorf("device %s: %w", id, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return e.rollback(ctx, rec, "confirmation read-back failed: "+err.Error())
+	}
+	if w.opts.Verify != nil {
+		if err := w.opts.Verify(ctx); err != nil {
+			return e.rollback(ctx, rec, "confirmation verification failed: "+err.Error())
+		}
+	}
+	rec.Phase = PhaseConfirmed
+	if err := e.save(ctx, rec); err != nil {
+		return e.rollback(ctx, rec, "journal failed: "+err.Error())
+	}
+	return rec.Clone(), nil
+}
+
+// Rollback restores the devices of a change from their pre-images: during its confirm
+// window, or after it was confirmed (the journal keeps the pre-images). The returned
+// error wraps ErrRolledBack on success (the devices are at the pre-image) — callers
+// test errors.Is(err, ErrFailed) for the failure case — or another error if there
+// is nothing to roll back.
+func (e *Engine) Rollback(ctx context.Context, changeID, reason string) (*Record, error) {
+	rec := (*Record)(nil)
+	if w := e.takeWindow(changeID); w != nil {
+		rec = w.rec
+	} else {
+		r, err := e.Journal.Load(ctx, changeID)
+		if err != nil {
+			return nil, err
+		}
+		if r.Phase != PhaseConfirmed {
+			return r, fmt.Errorf("%w: %s is %s", ErrNotPending, changeID, r.Phase)
+		}
+		rec = r
+		for _, dr := range rec.Devices {
+			dr.Status = DeviceApplied
+			dr.Acked = true
+		}
+	}
+	if err := e.acquire(changeID); err != nil {
+		return nil, err
+	}
+	defer e.release(changeID)
+	rec.Reason = ""
+	return e.rollback(ctx, rec, reason)
+}
+
+// Recover finishes or rolls back the commits a previous process left unfinished:
+// confirmed commits are finished (returned as they are), commits still awaiting
+// confirmation keep their window if its deadline has not passed, and every other
+// unfinished commit is rolled back. Records with devices still pending restoration are
+// retried. It returns the records it resolved (final phase), for the caller to update
+// change states; windows it reopened resolve later through OnResolved.
+func (e *Engine) Recover(ctx context.Context) ([]*Record, error) {
+	recs, err := e.Journal.Unfinished(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("commit: recover: %w", err)
+	}
+	var out []*Record
+	for _, rec := range recs {
+		log := e.log().With("change", rec.ChangeID, "phase", rec.Phase)
+		switch {
+		case rec.Phase == PhaseAwaitingConfirm && e.now().Before(rec.ConfirmDeadline):
+			log.Info("recover: reopening confirm window")
+			e.openWindow(rec, Options{}, rec.ConfirmDeadline.Sub(e.now()))
+			continue
+		case rec.Phase.Final() && !rec.Pending:
+			out = append(out, rec)
+			continue
+		}
+		if err := e.acquire(rec.ChangeID); err != nil {
+			continue
+		}
+		reason := "controller restarted during " + string(rec.Phase)
+		if rec.Pending {
+			reason = rec.Reason
+		}
+		if rec.Phase == PhaseAwaitingConfirm {
+			reason = "confirm window expired while the controller was down"
+		}
+		for _, dr := range rec.Devices {
+			switch dr.Status {
+			case DevicePending, DeviceApplied, DeviceRestoreFailed:
+				// The journal is written at phase boundaries, so a device listed as
+				// pending may have been set before the crash: check and restore it.
+				dr.Status = DeviceUnknown
+			}
+		}
+		wasFailed := rec.Phase == PhaseFailed
+		rec.Reason = ""
+		r, _ := e.rollback(ctx, rec, reason)
+		if wasFailed && r.Phase == PhaseRolledBack {
+			r.Reason = "recovered: " + r.Reason
+		}
+		e.release(rec.ChangeID)
+		log.Info("recover: rolled back", "result", r.Phase, "pending", r.Pending)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Close stops the confirm timers without resolving the windows (their records stay
+// awaiting_confirm in the journal; Recover resumes them).
+func (e *Engine) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, w := range e.windows {
+		w.timer.Stop()
+		w.done = true
+		delete(e.windows, id)
+	}
+}
