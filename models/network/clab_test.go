@@ -1,0 +1,308 @@
+package network
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"gopkg.in/yaml.v3"
+)
+
+const clabExample = `# a typical lab
+name: srl02
+prefix: ""
+mgmt:
+  network: custom
+  ipv4-subnet: 172.100.100.0/24
+topology:
+  defaults:
+    kind: nokia_srlinux
+  groups:
+    clients:
+      kind: linux
+  kinds:
+    nokia_srlinux:
+      image: ghcr.io/nokia/srlinux
+  nodes:
+    srl1:
+      mgmt-ipv4: 172.100.100.11
+      labels:
+        rack: 7
+    srl2: {}
+    br: {kind: bridge}
+    client1:
+      group: clients
+      image: alpine:3
+      labels:
+        twinflow.domain: AS9
+        twinflow.x: 1.5
+        empty: ""
+    client2: ~
+  links:
+    - endpoints: ["srl1:e1-1", "srl2:e1-1"]
+      vars:
+        twinflow: {capacity_gbps: 100, latency_ms: 0.25, labels: {tier: core}}
+    - endpoints: ["srl1:e1-2", "br:eth1"]
+    - type: veth
+      endpoints:
+        - node: client1
+          interface: eth1
+        - node: br
+          interface: eth2
+      mtu: 9000
+    - endpoints: ["srl2:e1-9", "host:srl2-e19"]
+    - type: mgmt-net
+      endpoint: {node: srl2, interface: e1-10}
+      host-interface: srl2-mgmt
+    - endpoints: ["client2:eth1", "srl2:e1-2"]
+      vars: {foo: bar}
+`
+
+func TestDecodeContainerlabExample(t *testing.T) {
+	n, err := DecodeContainerlab(strings.NewReader(clabExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := n.Index()
+	wantTypes := map[string]DeviceType{"srl1": DeviceRouter, "srl2": DeviceRouter, "br": DeviceSwitch, "client1": DeviceHost, "client2": DeviceRouter}
+	if len(n.Devices) != len(wantTypes) {
+		t.Errorf("%d devices; want %d", len(n.Devices), len(wantTypes))
+	}
+	for id, typ := range wantTypes {
+		d, ok := ix.Device(id)
+		if !ok {
+			t.Errorf("device %s missing", id)
+			continue
+		}
+		if d.Type != typ {
+			t.Errorf("device %s type %q; want %q", id, d.Type, typ)
+		}
+	}
+	if got := n.Devices[0].ID; got != "srl1" {
+		t.Errorf("first device %q; want srl1 (document order)", got)
+	}
+	srl1, _ := ix.Device("srl1")
+	if srl1.Labels["rack"] != "7" {
+		t.Errorf("srl1 labels %v; want rack=7", srl1.Labels)
+	}
+	c1, _ := ix.Device("client1")
+	if c1.Domain != "AS9" || c1.X != 1.5 || c1.Labels["empty"] != "" || len(c1.Labels) != 0 {
+		t.Errorf("client1 = %+v", c1)
+	}
+	if len(n.Links) != 4 {
+		t.Fatalf("%d links; want 4 (host and mgmt-net links skipped): %+v", len(n.Links), n.Links)
+	}
+	l0 := n.Links[0]
+	if l0.ID != "srl1--srl2" || l0.CapacityGbps != 100 || l0.LatencyMs != 0.25 || l0.Labels["tier"] != "core" {
+		t.Errorf("link 0 = %+v", l0)
+	}
+	if l := n.Links[1]; l.CapacityGbps != DefaultLinkCapacityGbps || l.LatencyMs != 0 {
+		t.Errorf("link 1 defaults = %+v", l)
+	}
+	if l := n.Links[2]; l.Endpoints[0] != (EndPointRef{"client1", "eth1"}) || l.Endpoints[1] != (EndPointRef{"br", "eth2"}) {
+		t.Errorf("extended veth link = %+v", l)
+	}
+	if got := len(srl1.Endpoints); got != 2 {
+		t.Errorf("srl1 has %d endpoints; want 2", got)
+	}
+	if n.Topologies[0].ID != "srl02" || len(n.Topologies[0].DeviceIDs) != 5 || len(n.Topologies[0].LinkIDs) != 4 {
+		t.Errorf("topology = %+v", n.Topologies[0])
+	}
+}
+
+func TestDecodeContainerlabErrors(t *testing.T) {
+	tests := []struct{ name, doc, want string }{
+		{"empty", "", "empty document"},
+		{"no-topology", "name: x\n", "missing topology"},
+		{"no-name", "topology:\n  nodes: {a: {}}\n", "missing name"},
+		{"bad-name", "name: 'a b'\ntopology:\n  nodes: {}\n", `name "a b": invalid character ' '`},
+		{"nodes-list", "name: x\ntopology:\n  nodes: [a, b]\n", "topology.nodes must be a mapping"},
+		{"bad-node-id", "name: x\ntopology:\n  nodes:\n    a|b: {kind: linux}\n", `topology.nodes.a|b (line 4): malformed document: device ID "a|b": invalid character '|'`},
+		{"dup-node", "name: x\ntopology:\n  nodes:\n    a: {}\n    a: {}\n", "topology.nodes.a (line 5): malformed document: duplicate node"},
+		{"unknown-node", "name: x\ntopology:\n  nodes: {a: {}}\n  links:\n    - endpoints: [\"a:e1\", \"b:e1\"]\n", `topology.links[0].endpoints[1]: malformed document: unknown node "b"`},
+		{"bad-endpoint", "name: x\ntopology:\n  nodes: {a: {}}\n  links:\n    - endpoints: [\"a-e1\", \"a:e2\"]\n", `endpoint "a-e1" is not "node:interface"`},
+		{"one-endpoint", "name: x\ntopology:\n  nodes: {a: {}}\n  links:\n    - endpoints: [\"a:e1\"]\n", "topology.links[0].endpoints: malformed document: want 2 endpoints, got 1"},
+		{"bad-iface", "name: x\ntopology:\n  nodes: {a: {}, b: {}}\n  links:\n    - endpoints: [\"a:e 1\", \"b:e1\"]\n", `interface "e 1"`},
+		{"reused-iface", "name: x\ntopology:\n  nodes: {a: {}, b: {}}\n  links:\n    - endpoints: [\"a:e1\", \"b:e1\"]\n    - endpoints: [\"a:e1\", \"b:e2\"]\n", "links[a--b-2].endpoints[0]: endpoint a:e1 already used by link \"a--b\""},
+		{"bad-capacity", "name: x\ntopology:\n  nodes: {a: {}, b: {}}\n  links:\n    - endpoints: [\"a:e1\", \"b:e1\"]\n      vars: {twinflow: {capacity_gbps: -1}}\n", "links[a--b].capacity_gbps: must be a finite number > 0, got -1"},
+		{"bad-type-label", "name: x\ntopology:\n  nodes:\n    a: {labels: {twinflow.type: toaster}}\n", `devices[a].type: unknown device type "toaster"`},
+		{"bad-x-label", "name: x\ntopology:\n  nodes:\n    a: {labels: {twinflow.x: east}}\n", `label twinflow.x: "east" is not a finite number`},
+		{"yaml-syntax", "name: x\ntopology: [\n", "malformed document"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeContainerlab(strings.NewReader(tc.doc))
+			if err == nil {
+				t.Fatalf("decode succeeded; want %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q; want it to contain %q", err, tc.want)
+			}
+			if !errors.Is(err, ErrFormat) && !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v wraps neither ErrFormat nor ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestEncodeContainerlabOptions(t *testing.T) {
+	n := smallNet()
+	n.Devices[0].ID = "site:1/r1" // not a valid containerlab node name
+	n.Links[0].Endpoints[0].Device = "site:1/r1"
+	n.Flows = nil
+	n.Topologies[0].DeviceIDs[0] = "site:1/r1"
+	var buf bytes.Buffer
+	err := EncodeContainerlab(&buf, n, ContainerlabOptions{Name: "lab1", Kind: "linux", Image: "example/node:1", MgmtNetwork: "tfmgmt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"name: lab1\n", "network: tfmgmt", "image: example/node:1", "site_1_r1:", "twinflow.id: site:1/r1", `- site_1_r1:eth1`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	back, err := DecodeContainerlab(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Devices[0].ID != "site:1/r1" || back.Links[0].Endpoints[0].Device != "site:1/r1" {
+		t.Errorf("device ID not restored: %+v", back.Devices[0])
+	}
+	n.Devices[1].Labels = map[string]string{"twinflow.type": "x"}
+	if err := EncodeContainerlab(&buf, n, ContainerlabOptions{}); err == nil || !strings.Contains(err.Error(), "reserved prefix") {
+		t.Errorf("reserved label: %v", err)
+	}
+}
+
+// conformanceDir finds <repo>/../shared/conformance, the shared conformance data
+// beside the repository root. It skips (or fails under TWINFLOW_REQUIRE_INTEGRATION=1)
+// when it is absent.
+func conformanceDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			c := filepath.Join(dir, "..", "shared", "conformance")
+			if fi, err := os.Stat(c); err == nil && fi.IsDir() {
+				return c
+			}
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	if os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") == "1" {
+		t.Fatal("shared/conformance beside the repository root not found")
+	}
+	t.Skip("shared/conformance beside the repository root not found")
+	return ""
+}
+
+// clabSchemas compiles containerlab's schema twice: as published (draft-07, which
+// ignores prefixItems) and as draft 2020-12 (which enforces the "node:iface" pattern
+// of brief link endpoints through prefixItems).
+func clabSchemas(t *testing.T) map[string]*jsonschema.Schema {
+	t.Helper()
+	path := filepath.Join(conformanceDir(t), "containerlab", "clab.schema.json")
+	out := map[string]*jsonschema.Schema{}
+	for _, draft := range []string{"draft7", "draft2020"} {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := jsonschema.NewCompiler()
+		if draft == "draft2020" {
+			m := doc.(map[string]any)
+			delete(m, "$schema")
+			c.DefaultDraft(jsonschema.Draft2020)
+		}
+		if err := c.AddResource("clab.schema.json", doc); err != nil {
+			t.Fatal(err)
+		}
+		sch, err := c.Compile("clab.schema.json")
+		if err != nil {
+			t.Fatalf("compile %s: %v", draft, err)
+		}
+		out[draft] = sch
+	}
+	return out
+}
+
+// yamlToJSONValue decodes YAML into the JSON value model the validator expects.
+func yamlToJSONValue(t *testing.T, b []byte) any {
+	t.Helper()
+	var v any
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inst
+}
+
+func TestContainerlabExportMatchesSchema(t *testing.T) {
+	schemas := clabSchemas(t)
+	nets := map[string]*Network{}
+	for _, spec := range []string{"ring:n=10", "fat-tree:k=4", "leaf-spine:leaves=8,spines=4,hosts=8", "alto3", "wan:n=200", "fat-tree:k=12", "wan:n=1000"} {
+		n, err := Generate(spec, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nets[spec] = n
+	}
+	n := smallNet()
+	n.Devices[0].ID = "-odd:id"
+	n.Links[0].Endpoints[0].Device = "-odd:id"
+	n.Topologies[0].DeviceIDs[0] = "-odd:id"
+	n.Flows = nil
+	n.Devices[1].Labels = map[string]string{"empty": "", "k": "v"}
+	nets["odd-ids"] = n
+	for name, n := range nets {
+		var buf bytes.Buffer
+		if err := EncodeContainerlab(&buf, n, ContainerlabOptions{MgmtNetwork: "tf-mgmt"}); err != nil {
+			t.Fatal(err)
+		}
+		inst := yamlToJSONValue(t, buf.Bytes())
+		for draft, sch := range schemas {
+			if err := sch.Validate(inst); err != nil {
+				t.Errorf("%s export (%d devices) violates the containerlab schema (%s): %v", name, len(n.Devices), draft, err)
+			}
+		}
+	}
+	// The check can fail: a malformed brief endpoint, an unknown node key and a
+	// missing name are rejected.
+	bad := map[string]string{
+		"endpoint":     "name: x\ntopology:\n  nodes: {a: {kind: linux}}\n  links:\n    - endpoints: [\"a-eth1\", \"a:eth2\"]\n",
+		"node-key":     "name: x\ntopology:\n  nodes: {a: {kind: linux, colour: red}}\n",
+		"missing-name": "topology:\n  nodes: {a: {kind: linux}}\n",
+	}
+	for name, doc := range bad {
+		inst := yamlToJSONValue(t, []byte(doc))
+		if err := schemas["draft2020"].Validate(inst); err == nil {
+			t.Errorf("schema accepted bad document %s", name)
+		}
+	}
+}
