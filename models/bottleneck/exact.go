@@ -25,12 +25,12 @@ func (s *State) Exact() *Exact {
 	for l, c := range s.capa {
 		capa[l] = new(big.Rat).SetFloat64(c)
 	}
-	return s.exactWith(capa)
+	return s.exactWith(capa, -1)
 }
 
 // exactWith runs the exact water-filling with the given capacities (tests perturb
 // them). Failed links carry no flows.
-func (s *State) exactWith(capa []*big.Rat) *Exact {
+func (s *State) exactWith(capa []*big.Rat, skip int32) *Exact {
 	nT, nF := len(capa), len(s.path)
 	e := &Exact{s: s, capa: capa, Rate: make([]*big.Rat, nF), LevelF: make([]int32, nF),
 		LevelL: make([]int32, nT), Share: make([]*big.Rat, nT)}
@@ -45,8 +45,13 @@ func (s *State) exactWith(capa []*big.Rat) *Exact {
 	}
 	unfixed := 0
 	for f := range nF {
-		if s.alive[f] {
+		if s.alive[f] && int32(f) != skip {
 			unfixed++
+		}
+	}
+	if skip >= 0 {
+		for _, l := range s.path[skip] {
+			cnt[l]--
 		}
 	}
 	level := int32(0)
@@ -60,7 +65,7 @@ func (s *State) exactWith(capa []*big.Rat) *Exact {
 		}
 		notMin := make([]bool, nT)
 		for f := range nF {
-			if !s.alive[f] || e.LevelF[f] != 0 {
+			if !s.alive[f] || e.LevelF[f] != 0 || int32(f) == skip {
 				continue
 			}
 			var m *big.Rat
@@ -82,7 +87,7 @@ func (s *State) exactWith(capa []*big.Rat) *Exact {
 			}
 		}
 		for f := range nF {
-			if !s.alive[f] || e.LevelF[f] != 0 {
+			if !s.alive[f] || e.LevelF[f] != 0 || int32(f) == skip {
 				continue
 			}
 			var r *big.Rat
@@ -125,8 +130,9 @@ func (ratOps) neg(a *big.Rat) *big.Rat    { return new(big.Rat).Neg(a) }
 func (ratOps) divInt(a *big.Rat, n int) *big.Rat {
 	return new(big.Rat).Quo(a, new(big.Rat).SetInt64(int64(n)))
 }
-func (ratOps) less(a, b *big.Rat) bool { return a.Cmp(b) < 0 }
-func (ratOps) isNeg(a *big.Rat) bool   { return a.Sign() < 0 }
+func (ratOps) less(a, b *big.Rat) bool     { return a.Cmp(b) < 0 }
+func (ratOps) isNeg(a *big.Rat) bool       { return a.Sign() < 0 }
+func (ratOps) approxGE(a, b *big.Rat) bool { return a.Cmp(b) >= 0 }
 
 // ExactSide is one side of an exact gradient.
 type ExactSide struct {
@@ -170,7 +176,7 @@ func (e *Exact) gradient(p pert) *ExactGradient {
 			dir = -1
 		}
 		ws := newGradWork[*big.Rat](len(e.s.path))
-		ok := propagate[*big.Rat](ratOps{}, e.s, e.LevelF, e.LevelL, p, dir, ws)
+		ok := propagate[*big.Rat](ratOps{}, structView[*big.Rat]{e.s, e.Rate, e.capa}, p, dir, ws)
 		if !ok {
 			side.Infeasible = true
 			continue

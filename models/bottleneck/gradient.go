@@ -19,6 +19,8 @@ type arith[T any] interface {
 	divInt(a T, n int) T
 	less(a, b T) bool
 	isNeg(a T) bool
+	// approxGE reports a ≥ b within the engine's tolerance (exact for rationals).
+	approxGE(a, b T) bool
 }
 
 type floatOps struct{ tol float64 }
@@ -31,6 +33,9 @@ func (floatOps) neg(a float64) float64           { return -a }
 func (floatOps) divInt(a float64, n int) float64 { return a / float64(n) }
 func (floatOps) less(a, b float64) bool          { return a < b }
 func (o floatOps) isNeg(a float64) bool          { return a < -math.Max(o.tol, 1e-12) }
+func (o floatOps) approxGE(a, b float64) bool {
+	return a >= b-math.Max(o.tol*math.Abs(b), 1e-12)
+}
 
 // gradWork holds the per-call scratch state of propagate.
 type gradWork[T any] struct {
@@ -44,24 +49,42 @@ func newGradWork[T any](nF int) *gradWork[T] {
 	return &gradWork[T]{delta: make([]T, nF), has: make([]bool, nF)}
 }
 
+// structView is what propagate reads: the topology of s and one engine's rates and
+// capacities.
+type structView[T any] struct {
+	s    *State
+	rate []T
+	capa []T
+}
+
 // propagate computes the directional derivative of every flow's rate for the
 // perturbation p moved by dir (+1 or −1), writing Δ_f into ws.delta for the flows of
 // the region of influence (ws.touched); other flows have Δ = 0. It returns false if
 // the perturbation is infeasible in that direction.
 //
-// Algorithm: the region of influence is found by a breadth-first search of the flow
-// gradient graph from p. Its links are processed in level order. At level L the
-// unknowns are the flows bottlenecked there (level L); each region link k at level L has
-// residual R_k = Δc_k − Σ Δ_g over its flows of lower level (already known) and a
-// count n_k of unknown flows. This is BOTTLENECK.md's link equation; the flow equation
-// (min over bottleneck links) is refined into a water-filling of the deltas among the
-// level's links — the link with the smallest R_k/n_k fixes its unknown flows first —
-// which is what max-min fairness does to tied flows when the perturbation breaks the
-// tie, so both one-sided derivatives come out right. Cost: O(Σ_{f in region} |path f|
-// + Σ_{l in region} deg l + Σ_L |K_L|²) where K_L are the region's links at level L.
-func propagate[T any](o arith[T], s *State, levelF, levelL []int32, p pert, dir int64, ws *gradWork[T]) bool {
+// A flow's rate is perturbed by pinning it (it leaves the water-filling and takes
+// capacity r_f ± ε on its path). A link l is binding for flow f if l is saturated and
+// f's rate is the largest among l's (unpinned) flows: these are the FGG's bottleneck
+// edges, except that they also capture ties the rounds did not record (a flow fixed one
+// round earlier at exactly the share of a link resolved later) and the links a pinned
+// flow leaves to the next-largest flows; both change one-sided derivatives.
+//
+// Algorithm: a breadth-first search over binding and traverses edges from p finds the
+// region of influence. Its binding links and flows are grouped into components
+// (union-find over shared flows); all flows of a component have the same rate, and a
+// non-binding flow on a component's link has a strictly smaller rate, so components are
+// solved in increasing rate order. In a component each link k has residual
+// R_k = Δc_k − Σ Δ_g over its non-binding flows (BOTTLENECK.md's link equation) and
+// n_k unknown binding flows; the deltas are water-filled — the link with the smallest
+// R_k/n_k fixes its unknown flows first — which refines the flow equation (min over
+// bottleneck links) to what max-min fairness does when a perturbation breaks a tie, so
+// both one-sided derivatives are exact. Cost: O(Σ_{l in region} deg l + Σ_{f in region}
+// |path f| + Σ_C |K_C|²) for components with |K_C| links.
+func propagate[T any](o arith[T], v structView[T], p pert, dir int64, ws *gradWork[T]) bool {
+	s := v.s
 	nT := len(s.capa)
 	inL := make([]bool, nT)
+	bind := make(map[int32][]int32) // binding flows of each saturated region link
 	queue := ws.links[:0]
 	addFlow := func(f int32) {
 		ws.has[f] = true
@@ -83,53 +106,123 @@ func propagate[T any](o arith[T], s *State, levelF, levelL []int32, p pert, dir 
 	}
 	for i := 0; i < len(queue); i++ {
 		l := queue[i]
-		lv := levelL[l]
-		if lv == 0 {
+		if s.failed[l] || len(s.linkFlows[l]) == 0 {
 			continue
 		}
+		load := o.zero()
+		var maxRate T
+		haveMax := false
 		for _, f := range s.linkFlows[l] {
-			if levelF[f] == lv && !ws.has[f] {
+			load = o.add(load, v.rate[f])
+			if f == p.flow {
+				continue
+			}
+			if !haveMax || o.less(maxRate, v.rate[f]) {
+				maxRate, haveMax = v.rate[f], true
+			}
+		}
+		if !o.approxGE(load, v.capa[l]) {
+			continue // slack: stays slack under a small perturbation
+		}
+		var bf []int32
+		if haveMax {
+			for _, f := range s.linkFlows[l] {
+				if f != p.flow && o.approxGE(v.rate[f], maxRate) {
+					bf = append(bf, f)
+				}
+			}
+		}
+		bind[l] = bf
+		for _, f := range bf {
+			if !ws.has[f] {
 				addFlow(f)
 			}
 		}
 	}
 	ws.links = queue
-	// links by level
-	byLevel := make([]int32, 0, len(queue))
-	for _, l := range queue {
-		if levelL[l] > 0 {
-			byLevel = append(byLevel, l)
+	// union-find over binding links and their flows
+	parent := make(map[int32]int32, len(bind))
+	var find func(x int32) int32
+	find = func(x int32) int32 {
+		for parent[x] != x {
+			parent[x] = parent[parent[x]]
+			x = parent[x]
+		}
+		return x
+	}
+	owner := make(map[int32]int32) // flow → first binding link seen
+	keys := make([]int32, 0, len(bind))
+	for l := range bind {
+		keys = append(keys, l)
+		parent[l] = l
+	}
+	slices.Sort(keys)
+	isBind := make(map[[2]int32]bool)
+	for _, l := range keys {
+		for _, f := range bind[l] {
+			isBind[[2]int32{l, f}] = true
+			if k, ok := owner[f]; ok {
+				a, b := find(k), find(l)
+				if a != b {
+					parent[a] = b
+				}
+			} else {
+				owner[f] = l
+			}
 		}
 	}
-	slices.SortFunc(byLevel, func(a, b int32) int { return int(levelL[a] - levelL[b]) })
-	resid := make(map[int32]T, len(byLevel))
-	cnt := make(map[int32]int, len(byLevel))
-	assigned := make(map[int32]bool)
-	for i := 0; i < len(byLevel); {
-		L := levelL[byLevel[i]]
-		j := i
-		for j < len(byLevel) && levelL[byLevel[j]] == L {
-			j++
+	comps := map[int32][]int32{}
+	var roots []int32
+	for _, l := range keys {
+		r := find(l)
+		if _, ok := comps[r]; !ok {
+			roots = append(roots, r)
 		}
-		group := byLevel[i:j]
-		i = j
-		for _, k := range group {
-			r := o.zero()
-			if k == p.link {
-				r = o.fromInt(dir)
+		comps[r] = append(comps[r], l)
+	}
+	// a component's rate: that of any of its binding flows; pinned-alone links first
+	compRate := func(r int32) (T, bool) {
+		for _, l := range comps[r] {
+			if len(bind[l]) > 0 {
+				return v.rate[bind[l][0]], true
 			}
-			n := 0
+		}
+		return o.zero(), false
+	}
+	slices.SortStableFunc(roots, func(a, b int32) int {
+		ra, oka := compRate(a)
+		rb, okb := compRate(b)
+		switch {
+		case !oka && !okb:
+			return 0
+		case !oka:
+			return -1
+		case !okb:
+			return 1
+		case o.less(ra, rb):
+			return -1
+		case o.less(rb, ra):
+			return 1
+		}
+		return 0
+	})
+	resid := make(map[int32]T, len(bind))
+	cnt := make(map[int32]int, len(bind))
+	assigned := make(map[int32]bool)
+	for _, r := range roots {
+		group := comps[r]
+		for _, k := range group {
+			rk := o.zero()
+			if k == p.link {
+				rk = o.fromInt(dir)
+			}
 			for _, g := range s.linkFlows[k] {
-				if g == p.flow || levelF[g] < L {
-					if ws.has[g] {
-						r = o.sub(r, ws.delta[g])
-					}
-				} else {
-					n++
+				if !isBind[[2]int32{k, g}] && ws.has[g] {
+					rk = o.sub(rk, ws.delta[g])
 				}
 			}
-			resid[k], cnt[k] = r, n
-			if n == 0 && o.isNeg(r) {
+			resid[k], cnt[k] = rk, len(bind[k])
+			if cnt[k] == 0 && o.isNeg(rk) {
 				return false // the pinned flow alone would overload k
 			}
 		}
@@ -151,14 +244,14 @@ func propagate[T any](o arith[T], s *State, levelF, levelL []int32, p pert, dir 
 			}
 			active[bi] = active[len(active)-1]
 			active = active[:len(active)-1]
-			for _, f := range s.linkFlows[best] {
-				if f == p.flow || levelF[f] != L || assigned[f] {
+			for _, f := range bind[best] {
+				if assigned[f] {
 					continue
 				}
 				assigned[f] = true
 				ws.delta[f] = bestShare
 				for _, k2 := range s.path[f] {
-					if k2 != best && levelL[k2] == L {
+					if k2 != best && isBind[[2]int32{k2, f}] {
 						resid[k2] = o.sub(resid[k2], bestShare)
 						cnt[k2]--
 					}
@@ -226,7 +319,7 @@ func (s *State) gradient(p pert, kind, id string) *Gradient {
 			dir = -1
 		}
 		ws := newGradWork[float64](len(s.path))
-		ok := propagate[float64](o, s, s.levelF, s.levelL, p, dir, ws)
+		ok := propagate[float64](o, structView[float64]{s, s.rate, s.capa}, p, dir, ws)
 		if i == 0 {
 			for _, l := range ws.links {
 				if s.virtOf[l] < 0 {
