@@ -1,0 +1,258 @@
+package node
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/twinflow/twinflow/labs/node/dataplane"
+	"github.com/twinflow/twinflow/labs/node/linux"
+	"github.com/twinflow/twinflow/labs/node/sim"
+)
+
+// Ready is the JSON line twinflow-node prints on stdout once it serves.
+type Ready struct {
+	Name      string `json:"name"`
+	GNMIAddr  string `json:"gnmi_addr"`
+	FaultAddr string `json:"fault_addr,omitempty"`
+	TLS       bool   `json:"tls"`
+	Dataplane string `json:"dataplane"`
+}
+
+// Main runs twinflow-node with command-line args (without the program name) until ctx
+// is done; it returns the process exit code (2 for usage errors).
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("twinflow-node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "node name, reported as /system/config/hostname (required)")
+	addr := fs.String("gnmi-addr", "127.0.0.1:9339", "gNMI listen address host:port (port 0 picks a free port)")
+	dp := fs.String("dataplane", "sim", "dataplane: sim (in memory) or linux (netlink, this network namespace)")
+	ports := fs.String("ports", "", "comma-separated port names (sim: required; linux: default all links but lo)")
+	insecure := fs.Bool("insecure", false, "serve plaintext gRPC instead of TLS")
+	certFile := fs.String("tls-cert", "", "TLS certificate PEM file (default: a generated self-signed certificate)")
+	keyFile := fs.String("tls-key", "", "TLS private key PEM file")
+	certOut := fs.String("tls-cert-out", "", "write the generated self-signed certificate (PEM) to this file")
+	user := fs.String("username", "", "require this username in per-RPC metadata")
+	pass := fs.String("password", os.Getenv("TWINFLOW_NODE_PASSWORD"), "require this password in per-RPC metadata (env TWINFLOW_NODE_PASSWORD)")
+	faultAddr := fs.String("fault-addr", "", "sim: listen address of the HTTP fault endpoint (empty: none)")
+	stateInt := fs.Duration("state-interval", 100*time.Millisecond, "how often operational state is refreshed")
+	maxMsg := fs.Int("max-msg-size", 4<<20, "largest accepted gRPC message in bytes")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "twinflow-node: "+format+"\n", a...)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		return usage("unexpected arguments %q", fs.Args())
+	}
+	if *name == "" {
+		return usage("--name is required")
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		return usage("--tls-cert and --tls-key go together")
+	}
+	if *insecure && *certFile != "" {
+		return usage("--insecure conflicts with --tls-cert")
+	}
+	if *stateInt < time.Millisecond {
+		return usage("--state-interval must be at least 1ms")
+	}
+	if *maxMsg < 1024 {
+		return usage("--max-msg-size must be at least 1024")
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usage("--log-level: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})).With("node", *name)
+	var portList []string
+	if *ports != "" {
+		portList = strings.Split(*ports, ",")
+	}
+
+	var d dataplane.Dataplane
+	var simDP *sim.Dataplane
+	switch *dp {
+	case "sim":
+		if len(portList) == 0 {
+			return usage("--dataplane sim needs --ports")
+		}
+		s, err := sim.New(portList, nil)
+		if err != nil {
+			return usage("%v", err)
+		}
+		d, simDP = s, s
+	case "linux":
+		if *faultAddr != "" {
+			return usage("--fault-addr is only for --dataplane sim")
+		}
+		l, err := linux.New(ctx, linux.Options{Ports: portList, Logger: log})
+		if err != nil {
+			fmt.Fprintln(stderr, "twinflow-node:", err)
+			return 1
+		}
+		d = l
+	default:
+		return usage("--dataplane must be sim or linux, got %q", *dp)
+	}
+	defer d.Close()
+
+	srv, err := New(ctx, Options{Name: *name, Dataplane: d, Username: *user, Password: *pass, StateInterval: *stateInt, Logger: log})
+	if err != nil {
+		fmt.Fprintln(stderr, "twinflow-node:", err)
+		return 1
+	}
+	gopts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(*maxMsg),
+		grpc.ChainUnaryInterceptor(srv.UnaryInterceptor),
+		grpc.ChainStreamInterceptor(srv.StreamInterceptor),
+	}
+	if !*insecure {
+		cert, err := loadOrGenerate(*certFile, *keyFile, *name, *certOut)
+		if err != nil {
+			fmt.Fprintln(stderr, "twinflow-node:", err)
+			return 1
+		}
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+	}
+	lis, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "twinflow-node: listen:", err)
+		return 1
+	}
+	gs := grpc.NewServer(gopts...)
+	srv.Register(gs)
+	ready := Ready{Name: *name, GNMIAddr: lis.Addr().String(), TLS: !*insecure, Dataplane: *dp}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, ctx := errgroup.WithContext(ctx)
+	var hs *http.Server
+	if *faultAddr != "" {
+		flis, err := net.Listen("tcp", *faultAddr)
+		if err != nil {
+			fmt.Fprintln(stderr, "twinflow-node: fault listen:", err)
+			return 1
+		}
+		ready.FaultAddr = flis.Addr().String()
+		hs = &http.Server{Handler: simDP.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := hs.Serve(flis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("fault endpoint: %w", err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { return srv.Run(ctx) })
+	g.Go(func() error {
+		if err := gs.Serve(lis); err != nil {
+			return fmt.Errorf("grpc: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		if hs != nil {
+			_ = hs.Close()
+		}
+		stopped := make(chan struct{})
+		go func() { gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(2 * time.Second):
+			gs.Stop()
+		}
+		return nil
+	})
+	b, _ := json.Marshal(ready)
+	fmt.Fprintln(stdout, string(b))
+	log.Info("serving", "gnmi", ready.GNMIAddr, "tls", ready.TLS, "fault", ready.FaultAddr)
+	if err := g.Wait(); err != nil {
+		fmt.Fprintln(stderr, "twinflow-node:", err)
+		return 1
+	}
+	return 0
+}
+
+// loadOrGenerate loads a key pair, or generates a self-signed certificate for the node
+// (valid for 127.0.0.1, ::1, localhost and the node name), optionally writing it out.
+func loadOrGenerate(certFile, keyFile, name, certOut string) (tls.Certificate, error) {
+	if certFile != "" {
+		c, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("load TLS key pair: %w", err)
+		}
+		return c, nil
+	}
+	cert, certPEM, err := SelfSigned(name)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if certOut != "" {
+		if err := os.WriteFile(certOut, certPEM, 0o644); err != nil {
+			return tls.Certificate{}, fmt.Errorf("write certificate: %w", err)
+		}
+	}
+	return cert, nil
+}
+
+// SelfSigned generates a self-signed ECDSA certificate for a node and returns it with
+// its PEM encoding.
+func SelfSigned(name string) (tls.Certificate, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("generate key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"twinflow-node"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost", name},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("create certificate: %w", err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+	c, err := tls.X509KeyPair(certPEM, keyPEM)
+	return c, certPEM, err
+}

@@ -1,0 +1,546 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/twinflow/twinflow/models/ocpath"
+)
+
+// Entry is one leaf in a data tree: its concrete path, schema node and value.
+type Entry struct {
+	Path  ocpath.Path
+	Node  *Node
+	Value Value
+}
+
+// Tree is a configuration data tree: config leaves indexed by canonical path. A Tree is
+// not safe for concurrent mutation; the server mutates a Clone and swaps it in.
+type Tree struct {
+	root   *Node
+	leaves map[string]Entry
+}
+
+// NewTree returns an empty tree over the schema root.
+func NewTree(root *Node) *Tree { return &Tree{root: root, leaves: map[string]Entry{}} }
+
+// Schema returns the tree's schema root.
+func (t *Tree) Schema() *Node { return t.root }
+
+// Clone returns a copy of t that can be changed independently (entries are immutable).
+func (t *Tree) Clone() *Tree {
+	c := &Tree{root: t.root, leaves: make(map[string]Entry, len(t.leaves))}
+	for k, v := range t.leaves {
+		c.leaves[k] = v
+	}
+	return c
+}
+
+// Len returns the number of leaves.
+func (t *Tree) Len() int { return len(t.leaves) }
+
+// Leaves returns every leaf in canonical path order.
+func (t *Tree) Leaves() []Entry {
+	keys := make([]string, 0, len(t.leaves))
+	for k := range t.leaves {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]Entry, len(keys))
+	for i, k := range keys {
+		out[i] = t.leaves[k]
+	}
+	return out
+}
+
+// Lookup returns the value of the leaf at the canonical path s.
+func (t *Tree) Lookup(s string) (Value, bool) {
+	e, ok := t.leaves[s]
+	return e.Value, ok
+}
+
+// Match returns the leaves at or below the query path q (which may hold wildcards),
+// in canonical order.
+func (t *Tree) Match(q ocpath.Path) []Entry {
+	var out []Entry
+	for _, e := range t.Leaves() {
+		if q.Matches(e.Path) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// SetLeaf sets one config leaf by concrete path, creating list entries on the way.
+func (t *Tree) SetLeaf(p ocpath.Path, v Value) error {
+	n, err := Resolve(t.root, p, false)
+	if err != nil {
+		return err
+	}
+	if n.Kind != Leaf {
+		return fmt.Errorf("%w: %s is not a leaf", ErrInvalid, p)
+	}
+	if !n.Config {
+		return fmt.Errorf("%w: %s", ErrReadOnly, p)
+	}
+	return t.setLeaf(p, n, v)
+}
+
+func (t *Tree) setLeaf(p ocpath.Path, n *Node, v Value) error {
+	if err := t.ensureKeys(p); err != nil {
+		return err
+	}
+	// A list key leaf (interface/name or interface/config/name) must equal the key.
+	if kv, ok := keyFor(p, n); ok && kv != v.String() {
+		return fmt.Errorf("%w: %s: value %q differs from list key %q", ErrInvalid, p, v.String(), kv)
+	}
+	if n.Parent != nil && n.Parent.Kind == List {
+		return nil // key leaf at entry level: represented by the key itself
+	}
+	t.leaves[p.String()] = Entry{Path: p.Clone(), Node: n, Value: v}
+	return nil
+}
+
+// keyFor returns the list key value a leaf must equal, if the leaf is a key leaf
+// (either directly under the list entry or under the entry's config container).
+func keyFor(p ocpath.Path, n *Node) (string, bool) {
+	if len(p) < 2 {
+		return "", false
+	}
+	par := n.Parent
+	idx := len(p) - 2
+	if par != nil && par.Kind == Container && par.Name == "config" {
+		par = par.Parent
+		idx--
+	}
+	if par == nil || par.Kind != List || idx < 0 || !isKey(par, n.Name) {
+		return "", false
+	}
+	v, ok := p[idx].Key[n.Name]
+	return v, ok
+}
+
+// ensureKeys creates the config/<key> leaves of every list entry along p.
+func (t *Tree) ensureKeys(p ocpath.Path) error {
+	n := t.root
+	for i, e := range p {
+		n = n.Children[e.Name]
+		if n == nil {
+			return fmt.Errorf("%w: %s", ErrUnknown, p)
+		}
+		if n.Kind != List || len(e.Key) == 0 {
+			continue
+		}
+		cfg := n.Children["config"]
+		if cfg == nil {
+			continue
+		}
+		for _, k := range n.Keys {
+			kl := cfg.Children[k]
+			if kl == nil {
+				continue
+			}
+			kp := append(p[:i+1:i+1].Clone(), ocpath.Elem{Name: "config"}, ocpath.Elem{Name: k})
+			s := kp.String()
+			if _, ok := t.leaves[s]; ok {
+				continue
+			}
+			v, err := ParseValue(kl, e.Key[k])
+			if err != nil {
+				return fmt.Errorf("%w: %s: key %s: %v", ErrInvalid, p, k, err)
+			}
+			t.leaves[s] = Entry{Path: kp, Node: kl, Value: v}
+		}
+	}
+	return nil
+}
+
+// Delete removes every config leaf at or below the concrete path p. Deleting what does
+// not exist is not an error (gNMI semantics). Deleting a list key leaf is refused.
+func (t *Tree) Delete(p ocpath.Path) error {
+	n, err := Resolve(t.root, p, false)
+	if err != nil {
+		return err
+	}
+	if n.Kind == Leaf {
+		if !n.Config {
+			return fmt.Errorf("%w: %s", ErrReadOnly, p)
+		}
+		if _, ok := keyFor(p, n); ok {
+			return fmt.Errorf("%w: %s is a list key; delete the list entry instead", ErrInvalid, p)
+		}
+	}
+	if n.Kind == Container && !n.Config {
+		return fmt.Errorf("%w: %s", ErrReadOnly, p)
+	}
+	for k, e := range t.leaves {
+		if p.Matches(e.Path) {
+			delete(t.leaves, k)
+		}
+	}
+	return nil
+}
+
+// Update merges the JSON (JSON or JSON_IETF) value js into the tree at concrete path p.
+func (t *Tree) Update(p ocpath.Path, js []byte) error {
+	n, err := Resolve(t.root, p, false)
+	if err != nil {
+		return err
+	}
+	v, err := decodeJSON(js)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, p, err)
+	}
+	entry := n.Kind == List && len(p) > 0 && len(p[len(p)-1].Key) > 0
+	return t.decode(p.Clone(), n, entry, v)
+}
+
+// Replace removes everything at p, then merges js there.
+func (t *Tree) Replace(p ocpath.Path, js []byte) error {
+	n, err := Resolve(t.root, p, false)
+	if err != nil {
+		return err
+	}
+	if n.Kind == Leaf {
+		return t.Update(p, js)
+	}
+	if err := t.Delete(p); err != nil {
+		return err
+	}
+	return t.Update(p, js)
+}
+
+// UpdateScalar sets a leaf from a gNMI scalar (string/uint/int/bool) value.
+func (t *Tree) UpdateScalar(p ocpath.Path, v any) error {
+	n, err := Resolve(t.root, p, false)
+	if err != nil {
+		return err
+	}
+	if n.Kind != Leaf {
+		return fmt.Errorf("%w: %s: a scalar value can only set a leaf", ErrInvalid, p)
+	}
+	if !n.Config {
+		return fmt.Errorf("%w: %s", ErrReadOnly, p)
+	}
+	var val Value
+	switch x := v.(type) {
+	case string:
+		val, err = ParseValue(n, x)
+	case uint64:
+		val, err = leafFromJSON(n, json.Number(strconv.FormatUint(x, 10)))
+	case int64:
+		val, err = leafFromJSON(n, json.Number(strconv.FormatInt(x, 10)))
+	case bool:
+		val, err = leafFromJSON(n, x)
+	default:
+		err = fmt.Errorf("unsupported scalar %T", v)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, p, err)
+	}
+	return t.setLeaf(p, n, val)
+}
+
+func decodeJSON(js []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(js))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	if d.More() {
+		return nil, fmt.Errorf("trailing data after JSON value")
+	}
+	return v, nil
+}
+
+func (t *Tree) decode(p ocpath.Path, n *Node, entry bool, v any) error {
+	switch n.Kind {
+	case Leaf:
+		if !n.Config {
+			return fmt.Errorf("%w: %s", ErrReadOnly, p)
+		}
+		val, err := leafFromJSON(n, v)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalid, p, err)
+		}
+		return t.setLeaf(p, n, val)
+	case Container:
+		if !n.Config {
+			return fmt.Errorf("%w: %s", ErrReadOnly, p)
+		}
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%w: %s: want a JSON object, got %s", ErrInvalid, p, jsonKind(v))
+		}
+		for _, name := range sortedKeys(obj) {
+			c := n.Child(name)
+			if c == nil {
+				return fmt.Errorf("%w: %s: no element %q", ErrUnknown, p, name)
+			}
+			if err := t.decode(append(p[:len(p):len(p)], ocpath.Elem{Name: c.Name}), c, false, obj[name]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// List.
+	if entry {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%w: %s: want a JSON object for a list entry, got %s", ErrInvalid, p, jsonKind(v))
+		}
+		if err := t.ensureKeys(p); err != nil {
+			return err
+		}
+		for _, name := range sortedKeys(obj) {
+			c := n.Child(name)
+			if c == nil {
+				return fmt.Errorf("%w: %s: no element %q", ErrUnknown, p, name)
+			}
+			if err := t.decode(append(p[:len(p):len(p)], ocpath.Elem{Name: c.Name}), c, false, obj[name]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		return fmt.Errorf("%w: %s: want a JSON array for list %q, got %s", ErrInvalid, p, n.Name, jsonKind(v))
+	}
+	for i, item := range arr {
+		obj, ok := item.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%w: %s[%d]: want a JSON object, got %s", ErrInvalid, p, i, jsonKind(item))
+		}
+		keys := map[string]string{}
+		for _, k := range n.Keys {
+			raw, ok := obj[k]
+			if !ok {
+				raw, ok = obj[n.Module+":"+k]
+			}
+			if !ok {
+				return fmt.Errorf("%w: %s[%d]: list entry lacks key %q", ErrInvalid, p, i, k)
+			}
+			kv, err := leafFromJSON(n.Children[k], raw)
+			if err != nil {
+				return fmt.Errorf("%w: %s[%d]: key %q: %v", ErrInvalid, p, i, k, err)
+			}
+			keys[k] = kv.String()
+		}
+		ep := append(p[:len(p)-1:len(p)-1], ocpath.Elem{Name: n.Name, Key: keys})
+		if err := t.decode(ep, n, true, obj); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]any) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// leafFromJSON converts a decoded JSON scalar to a typed value. Integers are accepted as
+// numbers or as decimal strings (RFC 7951 encodes 64-bit integers as strings).
+func leafFromJSON(n *Node, v any) (Value, error) {
+	switch n.Type {
+	case Bool:
+		b, ok := v.(bool)
+		if !ok {
+			return Value{}, fmt.Errorf("want a boolean, got %s", jsonKind(v))
+		}
+		return BoolV(b), nil
+	case Uint8, Uint16, Uint32, Uint64:
+		var s string
+		switch x := v.(type) {
+		case json.Number:
+			s = string(x)
+		case string:
+			s = x
+		default:
+			return Value{}, fmt.Errorf("want an unsigned integer, got %s", jsonKind(v))
+		}
+		u, err := strconv.ParseUint(s, 10, bits(n.Type))
+		if err != nil {
+			return Value{}, fmt.Errorf("%s is not a uint%d", s, bits(n.Type))
+		}
+		return checkRange(n, u)
+	}
+	s, ok := v.(string)
+	if !ok {
+		return Value{}, fmt.Errorf("want a string, got %s", jsonKind(v))
+	}
+	return parseString(n, s)
+}
+
+// AppendJSON appends the JSON encoding of a leaf value. With ietf, 64-bit integers are
+// strings and identities are module-qualified (RFC 7951).
+func AppendJSON(b []byte, n *Node, v Value, ietf bool) []byte {
+	switch v.Kind {
+	case VBool:
+		return strconv.AppendBool(b, v.B)
+	case VUint:
+		if ietf && n.Type == Uint64 {
+			b = append(b, '"')
+			b = strconv.AppendUint(b, v.U, 10)
+			return append(b, '"')
+		}
+		return strconv.AppendUint(b, v.U, 10)
+	case VString:
+		s := v.S
+		if ietf && n.Type == Identity {
+			s = n.IdentModule + ":" + s
+		}
+		js, _ := json.Marshal(s)
+		return append(b, js...)
+	}
+	return append(b, "null"...)
+}
+
+// jnode is a transient tree used to encode a subtree to JSON.
+type jnode struct {
+	schema   *Node
+	keys     map[string]string // list entries
+	value    *Value            // leaves
+	children []*jnode
+	index    map[string]*jnode
+}
+
+func (j *jnode) child(name string, s *Node) *jnode {
+	if c, ok := j.index[name]; ok {
+		return c
+	}
+	c := &jnode{schema: s}
+	if j.index == nil {
+		j.index = map[string]*jnode{}
+	}
+	j.index[name] = c
+	j.children = append(j.children, c)
+	return c
+}
+
+// EncodeJSON encodes the leaves below the concrete path base as one JSON value (an
+// object, or a scalar when base is a leaf). Every entry's path must start with base.
+func EncodeJSON(root *Node, base ocpath.Path, entries []Entry, ietf bool) ([]byte, error) {
+	bn, err := Resolve(root, base, false)
+	if err != nil {
+		return nil, err
+	}
+	if bn.Kind == Leaf {
+		for _, e := range entries {
+			if len(e.Path) == len(base) {
+				return AppendJSON(nil, bn, e.Value, ietf), nil
+			}
+		}
+		return nil, fmt.Errorf("%w: %s: no value", ErrUnknown, base)
+	}
+	top := &jnode{schema: bn}
+	if bn.Kind == List && len(base) > 0 {
+		top.keys = base[len(base)-1].Key
+	}
+	for i := range entries {
+		e := &entries[i]
+		cur := top
+		sn := bn
+		for _, el := range e.Path[len(base):] {
+			sn = sn.Children[el.Name]
+			if sn == nil {
+				return nil, fmt.Errorf("%w: %s", ErrUnknown, e.Path)
+			}
+			if sn.Kind == List {
+				l := cur.child(el.Name, sn)
+				cur = l.child(el.String(), sn)
+				cur.keys = el.Key
+			} else {
+				cur = cur.child(el.Name, sn)
+			}
+		}
+		cur.value = &e.Value
+	}
+	parentModule := bn.Module
+	if len(base) == 0 {
+		parentModule = ""
+	}
+	var b []byte
+	b = top.appendObject(b, parentModule, ietf)
+	return b, nil
+}
+
+func memberName(b []byte, n *Node, parentModule string, ietf bool) []byte {
+	b = append(b, '"')
+	if ietf && n.Module != parentModule {
+		b = append(b, n.Module...)
+		b = append(b, ':')
+	}
+	b = append(b, n.Name...)
+	return append(b, '"', ':')
+}
+
+func (j *jnode) appendObject(b []byte, module string, ietf bool) []byte {
+	b = append(b, '{')
+	first := true
+	if j.schema.Kind == List && j.keys != nil {
+		for _, k := range j.schema.Keys {
+			kn := j.schema.Children[k]
+			v, err := ParseValue(kn, j.keys[k])
+			if err != nil {
+				continue
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = memberName(b, kn, j.schema.Module, ietf)
+			b = AppendJSON(b, kn, v, ietf)
+		}
+	}
+	for _, c := range j.children {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = memberName(b, c.schema, module, ietf)
+		switch {
+		case c.value != nil:
+			b = AppendJSON(b, c.schema, *c.value, ietf)
+		case c.schema.Kind == List:
+			b = append(b, '[')
+			for i, e := range c.children {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = e.appendObject(b, c.schema.Module, ietf)
+			}
+			b = append(b, ']')
+		default:
+			b = c.appendObject(b, c.schema.Module, ietf)
+		}
+	}
+	return append(b, '}')
+}

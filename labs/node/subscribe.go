@@ -1,0 +1,386 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	gpb "github.com/openconfig/gnmi/proto/gnmi"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/twinflow/twinflow/labs/node/schema"
+	"github.com/twinflow/twinflow/models/ocpath"
+)
+
+// Subscription limits.
+const (
+	maxSubscriptions  = 1000
+	minSampleInterval = time.Millisecond
+	defaultSample     = time.Second
+)
+
+type session struct {
+	s      *Server
+	stream gpb.GNMI_SubscribeServer
+	target string
+	enc    gpb.Encoding
+
+	sendMu sync.Mutex // serialises stream.Send
+}
+
+type pitem struct {
+	idx  int
+	path *gpb.Path
+}
+
+type pgroup struct {
+	prefix *gpb.Path
+	items  []pitem
+}
+
+type sub struct {
+	q         ocpath.Path
+	mode      gpb.SubscriptionMode
+	interval  time.Duration
+	suppress  bool
+	heartbeat time.Duration
+
+	layout *layout
+	groups []pgroup
+	last   []schema.Value // aligned with the flattened items of groups
+	keys   []string       // canonical keys of the flattened items
+}
+
+// Subscribe implements gNMI: ONCE, POLL and STREAM (SAMPLE, ON_CHANGE, TARGET_DEFINED
+// as SAMPLE) with updates_only, suppress_redundant, heartbeat_interval and sync_response.
+func (s *Server) Subscribe(stream gpb.GNMI_SubscribeServer) error {
+	req, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	sl := req.GetSubscribe()
+	if sl == nil {
+		return status.Error(codes.InvalidArgument, "node: the first SubscribeRequest must carry a SubscriptionList")
+	}
+	if !encodingOK(sl.Encoding) {
+		return status.Errorf(codes.Unimplemented, "node: encoding %s is not supported (JSON_IETF, JSON, PROTO)", sl.Encoding)
+	}
+	if len(sl.UseModels) > 0 {
+		return status.Error(codes.Unimplemented, "node: use_models is not supported")
+	}
+	if len(sl.Subscription) == 0 {
+		return status.Error(codes.InvalidArgument, "node: SubscriptionList has no subscriptions")
+	}
+	if len(sl.Subscription) > maxSubscriptions {
+		return status.Errorf(codes.ResourceExhausted, "node: %d subscriptions (limit %d)", len(sl.Subscription), maxSubscriptions)
+	}
+	sess := &session{s: s, stream: stream, enc: sl.Encoding}
+	if sl.Prefix != nil {
+		sess.target = sl.Prefix.Target
+	}
+	subs := make([]*sub, 0, len(sl.Subscription))
+	for _, x := range sl.Subscription {
+		q, err := toPath(sl.Prefix, x.Path)
+		if err != nil {
+			return err
+		}
+		if _, err := schema.Resolve(s.schema, q, true); err != nil {
+			return statusOf(err)
+		}
+		su := &sub{q: q, mode: x.Mode, interval: time.Duration(x.SampleInterval), suppress: x.SuppressRedundant, heartbeat: time.Duration(x.HeartbeatInterval)}
+		if su.mode == gpb.SubscriptionMode_TARGET_DEFINED {
+			su.mode = gpb.SubscriptionMode_SAMPLE
+		}
+		if su.mode == gpb.SubscriptionMode_SAMPLE {
+			if su.interval == 0 {
+				su.interval = defaultSample
+			}
+			if su.interval < minSampleInterval {
+				return status.Errorf(codes.InvalidArgument, "node: sample_interval %v below the minimum %v", su.interval, minSampleInterval)
+			}
+		}
+		if su.heartbeat != 0 && su.heartbeat < 10*time.Millisecond {
+			return status.Errorf(codes.InvalidArgument, "node: heartbeat_interval %v below the minimum 10ms", su.heartbeat)
+		}
+		subs = append(subs, su)
+	}
+	switch sl.Mode {
+	case gpb.SubscriptionList_ONCE:
+		if !sl.UpdatesOnly {
+			if err := sess.sendAll(subs); err != nil {
+				return err
+			}
+		}
+		return sess.sendSync()
+	case gpb.SubscriptionList_POLL:
+		if !sl.UpdatesOnly {
+			if err := sess.sendAll(subs); err != nil {
+				return err
+			}
+		}
+		if err := sess.sendSync(); err != nil {
+			return err
+		}
+		for {
+			r, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if r.GetPoll() == nil {
+				return status.Error(codes.InvalidArgument, "node: only Poll messages may follow a POLL subscription")
+			}
+			if err := sess.sendAll(subs); err != nil {
+				return err
+			}
+			if err := sess.sendSync(); err != nil {
+				return err
+			}
+		}
+	case gpb.SubscriptionList_STREAM:
+		return sess.stream1(subs, sl.UpdatesOnly)
+	}
+	return status.Errorf(codes.InvalidArgument, "node: unknown subscription list mode %v", sl.Mode)
+}
+
+func (ss *session) sendSync() error {
+	return ss.send(&gpb.SubscribeResponse{Response: &gpb.SubscribeResponse_SyncResponse{SyncResponse: true}})
+}
+
+func (ss *session) send(r *gpb.SubscribeResponse) error {
+	ss.sendMu.Lock()
+	defer ss.sendMu.Unlock()
+	return ss.stream.Send(r)
+}
+
+// sendAll sends every value of every subscription (for ONCE, POLL and initial sync).
+func (ss *session) sendAll(subs []*sub) error {
+	snap, _ := ss.s.current()
+	for _, su := range subs {
+		if err := ss.emit(su, snap, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepare (re)computes a subscription's matched leaves for snap's layout, returning the
+// canonical keys that disappeared since the previous layout.
+func (ss *session) prepare(su *sub, snap *snapshot) []string {
+	if su.layout == snap.layout {
+		return nil
+	}
+	l := snap.layout
+	prev := map[string]schema.Value{}
+	for i, k := range su.keys {
+		prev[k] = su.last[i]
+	}
+	su.layout = l
+	su.groups = su.groups[:0]
+	su.keys = su.keys[:0]
+	su.last = su.last[:0]
+	gidx := map[string]int{}
+	for i := range l.entries {
+		e := &l.entries[i]
+		if !su.q.Matches(e.Path) {
+			continue
+		}
+		cut := 0
+		for j := len(e.Path) - 1; j >= 0; j-- {
+			if len(e.Path[j].Key) > 0 {
+				cut = j + 1
+				break
+			}
+		}
+		pk := ocpath.Path(e.Path[:cut]).String()
+		g, ok := gidx[pk]
+		if !ok {
+			g = len(su.groups)
+			gidx[pk] = g
+			pp := ToProto(e.Path[:cut])
+			pp.Target = ss.target
+			su.groups = append(su.groups, pgroup{prefix: pp})
+		}
+		su.groups[g].items = append(su.groups[g].items, pitem{idx: i, path: ToProto(e.Path[cut:])})
+		k := l.keys[i]
+		su.keys = append(su.keys, k)
+		su.last = append(su.last, prev[k])
+		delete(prev, k)
+	}
+	// Keep items in the same order as keys/last: flatten groups in order.
+	flatKeys := make([]string, 0, len(su.keys))
+	flatLast := make([]schema.Value, 0, len(su.keys))
+	pos := map[string]int{}
+	for i, k := range su.keys {
+		pos[k] = i
+	}
+	for _, g := range su.groups {
+		for _, it := range g.items {
+			k := l.keys[it.idx]
+			flatKeys = append(flatKeys, k)
+			flatLast = append(flatLast, su.last[pos[k]])
+		}
+	}
+	su.keys, su.last = flatKeys, flatLast
+	gone := make([]string, 0, len(prev))
+	for k := range prev {
+		gone = append(gone, k)
+	}
+	return gone
+}
+
+// emit sends the subscription's leaves from snap; with onlyChanged, only those whose
+// value differs from what was last sent (and deletes for leaves that disappeared).
+func (ss *session) emit(su *sub, snap *snapshot, onlyChanged bool) error {
+	gone := ss.prepare(su, snap)
+	ts := snap.at.UnixNano()
+	if len(gone) > 0 && onlyChanged {
+		n := &gpb.Notification{Timestamp: ts, Prefix: &gpb.Path{Target: ss.target}}
+		for _, k := range gone {
+			p, err := ocpath.Parse(k)
+			if err != nil {
+				continue
+			}
+			n.Delete = append(n.Delete, ToProto(p))
+		}
+		if err := ss.send(&gpb.SubscribeResponse{Response: &gpb.SubscribeResponse_Update{Update: n}}); err != nil {
+			return err
+		}
+	}
+	k := 0
+	for _, g := range su.groups {
+		var ups []*gpb.Update
+		for _, it := range g.items {
+			e := &snap.entries[it.idx]
+			if onlyChanged && su.last[k] == e.Value {
+				k++
+				continue
+			}
+			su.last[k] = e.Value
+			k++
+			ups = append(ups, &gpb.Update{Path: it.path, Val: ss.value(e)})
+		}
+		if len(ups) == 0 {
+			continue
+		}
+		n := &gpb.Notification{Timestamp: ts, Prefix: g.prefix, Update: ups}
+		if err := ss.send(&gpb.SubscribeResponse{Response: &gpb.SubscribeResponse_Update{Update: n}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (ss *session) value(e *schema.Entry) *gpb.TypedValue {
+	switch ss.enc {
+	case gpb.Encoding_PROTO:
+		return scalar(*e)
+	case gpb.Encoding_JSON:
+		return &gpb.TypedValue{Value: &gpb.TypedValue_JsonVal{JsonVal: schema.AppendJSON(nil, e.Node, e.Value, false)}}
+	}
+	return &gpb.TypedValue{Value: &gpb.TypedValue_JsonIetfVal{JsonIetfVal: schema.AppendJSON(nil, e.Node, e.Value, true)}}
+}
+
+// stream1 runs a STREAM subscription until the client goes away.
+func (ss *session) stream1(subs []*sub, updatesOnly bool) error {
+	ctx := ss.stream.Context()
+	snap, _ := ss.s.current()
+	for _, su := range subs {
+		if updatesOnly {
+			ss.prepare(su, snap)
+			k := 0
+			for _, g := range su.groups {
+				for _, it := range g.items {
+					su.last[k] = snap.entries[it.idx].Value
+					k++
+				}
+			}
+			continue
+		}
+		if err := ss.emit(su, snap, false); err != nil {
+			return err
+		}
+	}
+	if err := ss.sendSync(); err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		// Drain client messages; a Poll is not valid in STREAM mode.
+		for {
+			r, err := ss.stream.Recv()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					<-ctx.Done()
+					return nil
+				}
+				return err
+			}
+			if r.GetPoll() != nil {
+				return status.Error(codes.InvalidArgument, "node: Poll is not valid on a STREAM subscription")
+			}
+		}
+	})
+	for _, su := range subs {
+		g.Go(func() error { return ss.run(ctx, su) })
+	}
+	err := g.Wait()
+	if ctx.Err() != nil && status.Code(err) != codes.InvalidArgument {
+		return nil
+	}
+	return err
+}
+
+func (ss *session) run(ctx context.Context, su *sub) error {
+	var hb <-chan time.Time
+	if su.heartbeat > 0 {
+		t := time.NewTicker(su.heartbeat)
+		defer t.Stop()
+		hb = t.C
+	}
+	if su.mode == gpb.SubscriptionMode_SAMPLE {
+		t := time.NewTicker(su.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-hb:
+				snap, _ := ss.s.current()
+				if err := ss.emit(su, snap, false); err != nil {
+					return err
+				}
+			case <-t.C:
+				snap, _ := ss.s.current()
+				if err := ss.emit(su, snap, su.suppress); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	// ON_CHANGE
+	_, ch := ss.s.current()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hb:
+			snap, _ := ss.s.current()
+			if err := ss.emit(su, snap, false); err != nil {
+				return err
+			}
+		case <-ch:
+			var snap *snapshot
+			snap, ch = ss.s.current()
+			if err := ss.emit(su, snap, true); err != nil {
+				return err
+			}
+		}
+	}
+}
