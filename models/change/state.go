@@ -13,11 +13,13 @@ type State string
 //	draft → validating → validated | rejected
 //	validated → approved → committing → committed | rolled_back | failed
 //
-// A validated or approved change whose base (the live twin revision it was validated
-// against) is stale goes back through validating. During a confirmed commit the change
-// stays in committing until it is confirmed (committed) or the window expires or it is
-// rolled back (rolled_back). failed means a rollback itself could not restore every
-// device: the commit record lists which devices are in which state.
+// A validated change whose base (the live twin revision it was validated against) is
+// stale goes back through validating; an approved change is re-validated in place at
+// commit time and moves to rejected if it no longer passes. During a confirmed commit
+// the change stays in committing until it is confirmed (committed) or the window
+// expires or it is rolled back (rolled_back). failed means validation could not run,
+// or a rollback could not restore every device that had taken the change: the commit
+// record lists which device is where. The table is the one repository enforces.
 const (
 	StateDraft      State = "draft"
 	StateValidating State = "validating"
@@ -39,13 +41,13 @@ func AllStates() []State { return slices.Clone(states) }
 
 // transitions is the state machine: from -> allowed targets.
 var transitions = map[State][]State{
-	StateDraft:      {StateValidating},
-	StateValidating: {StateValidated, StateRejected},
-	StateValidated:  {StateValidating, StateApproved},
-	StateRejected:   {StateValidating},
-	StateApproved:   {StateValidating, StateCommitting},
+	StateDraft:      {StateValidating, StateRejected},
+	StateValidating: {StateValidated, StateRejected, StateFailed},
+	StateValidated:  {StateApproved, StateRejected, StateValidating},
+	StateApproved:   {StateCommitting, StateRejected},
 	StateCommitting: {StateCommitted, StateRolledBack, StateFailed},
-	StateCommitted:  {StateRolledBack, StateFailed},
+	StateCommitted:  {},
+	StateRejected:   {},
 	StateRolledBack: {},
 	StateFailed:     {},
 }

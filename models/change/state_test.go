@@ -8,18 +8,18 @@ import (
 func TestTransitions(t *testing.T) {
 	allowed := map[[2]State]bool{
 		{StateDraft, StateValidating}:      true,
+		{StateDraft, StateRejected}:        true,
 		{StateValidating, StateValidated}:  true,
 		{StateValidating, StateRejected}:   true,
+		{StateValidating, StateFailed}:     true,
 		{StateValidated, StateValidating}:  true,
 		{StateValidated, StateApproved}:    true,
-		{StateRejected, StateValidating}:   true,
-		{StateApproved, StateValidating}:   true,
+		{StateValidated, StateRejected}:    true,
 		{StateApproved, StateCommitting}:   true,
+		{StateApproved, StateRejected}:     true,
 		{StateCommitting, StateCommitted}:  true,
 		{StateCommitting, StateRolledBack}: true,
 		{StateCommitting, StateFailed}:     true,
-		{StateCommitted, StateRolledBack}:  true,
-		{StateCommitted, StateFailed}:      true,
 	}
 	for _, from := range AllStates() {
 		for _, to := range AllStates() {
@@ -37,7 +37,7 @@ func TestTransitions(t *testing.T) {
 	if CanTransition(StateDraft, StateApproved) || CanTransition(StateRejected, StateApproved) || CanTransition(StateValidated, StateCommitting) {
 		t.Error("validation or approval can be skipped")
 	}
-	if !StateRolledBack.Terminal() || !StateFailed.Terminal() || StateCommitted.Terminal() {
+	if !StateRolledBack.Terminal() || !StateFailed.Terminal() || !StateCommitted.Terminal() {
 		t.Error("terminal states wrong")
 	}
 	if _, err := ParseState("bogus"); err == nil {

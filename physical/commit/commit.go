@@ -75,98 +75,34 @@ type Journal interface {
 	Unfinished(ctx context.Context) ([]*Record, error)
 }
 
-// Phase is the progress of a commit.
-type Phase string
-
-// Commit phases.
-const (
-	PhasePrepared        Phase = "prepared"         // pre-images captured and journaled
-	PhaseApplying        Phase = "applying"         // Sets in flight
-	PhaseAwaitingConfirm Phase = "awaiting_confirm" // applied and verified, window open
-	PhaseConfirmed       Phase = "confirmed"        // final: devices at the intent
-	PhaseRollingBack     Phase = "rolling_back"     // restoring pre-images
-	PhaseRolledBack      Phase = "rolled_back"      // final: devices at the pre-image
-	PhaseFailed          Phase = "failed"           // final: some changed device not restored
+// Aliases of the commit record types, which live in models/change so the twin layer
+// can use them without importing this package.
+type (
+	Record       = change.CommitRecord
+	DeviceRecord = change.CommitDevice
+	Phase        = change.CommitPhase
+	DeviceStatus = change.DeviceStatus
+	PathValue    = change.PathValue
 )
 
-// Final reports whether the phase ends a commit.
-func (p Phase) Final() bool {
-	return p == PhaseConfirmed || p == PhaseRolledBack || p == PhaseFailed
-}
-
-// DeviceStatus is one device's progress.
-type DeviceStatus string
-
-// Device statuses.
+// Phases and device statuses, re-exported.
 const (
-	DevicePending       DeviceStatus = "pending"        // not set yet
-	DeviceApplied       DeviceStatus = "applied"        // set and read back as intended
-	DeviceUnknown       DeviceStatus = "unknown"        // Set failed or timed out: may or may not have applied
-	DeviceRejected      DeviceStatus = "rejected"       // Set refused by the device: unchanged
-	DeviceRestored      DeviceStatus = "restored"       // back at the pre-image, verified
-	DeviceRestoreFailed DeviceStatus = "restore_failed" // could not be restored (yet)
-	DeviceUnchanged     DeviceStatus = "unchanged"      // never set, or refused the Set
+	PhasePrepared        = change.PhasePrepared
+	PhaseApplying        = change.PhaseApplying
+	PhaseAwaitingConfirm = change.PhaseAwaitingConfirm
+	PhaseConfirmed       = change.PhaseConfirmed
+	PhaseRollingBack     = change.PhaseRollingBack
+	PhaseRolledBack      = change.PhaseRolledBack
+	PhaseFailed          = change.PhaseFailed
+
+	DevicePending       = change.DevicePending
+	DeviceApplied       = change.DeviceApplied
+	DeviceUnknown       = change.DeviceUnknown
+	DeviceRejected      = change.DeviceRejected
+	DeviceRestored      = change.DeviceRestored
+	DeviceRestoreFailed = change.DeviceRestoreFailed
+	DeviceUnchanged     = change.DeviceUnchanged
 )
-
-// PathValue is the value at a path; a nil Value means the path held no data.
-type PathValue struct {
-	Path  string          `json:"path"`
-	Value json.RawMessage `json:"value,omitempty"`
-}
-
-// DeviceRecord is the commit state of one device.
-type DeviceRecord struct {
-	Ops      []change.Op  `json:"ops"`
-	PreImage []PathValue  `json:"pre_image"`
-	Status   DeviceStatus `json:"status"`
-	// Acked is true once the device acknowledged its Set (so it holds the change).
-	Acked bool   `json:"acked,omitempty"`
-	Error string `json:"error,omitempty"`
-}
-
-// Record is the durable state of one commit.
-type Record struct {
-	ChangeID string                   `json:"change_id"`
-	Phase    Phase                    `json:"phase"`
-	Devices  map[string]*DeviceRecord `json:"devices"`
-	// ConfirmDeadline is when an unconfirmed commit rolls back; zero without a window.
-	ConfirmDeadline time.Time `json:"confirm_deadline,omitzero"`
-	// Reason says why the commit rolled back or failed.
-	Reason string `json:"reason,omitempty"`
-	// Pending is true while some device could not be verified at its pre-image after a
-	// rollback (e.g. it was unreachable); Recover keeps retrying it.
-	Pending bool      `json:"pending,omitempty"`
-	Started time.Time `json:"started"`
-	Updated time.Time `json:"updated"`
-}
-
-// Clone deep-copies the record.
-func (r *Record) Clone() *Record {
-	b, _ := json.Marshal(r)
-	var out Record
-	_ = json.Unmarshal(b, &out)
-	return &out
-}
-
-// DeviceIDs returns the record's devices, sorted.
-func (r *Record) DeviceIDs() []string {
-	out := make([]string, 0, len(r.Devices))
-	for d := range r.Devices {
-		out = append(out, d)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Options tune one commit.
-type Options struct {
-	// ConfirmTimeout opens a confirmed-commit window of this length; 0 confirms as soon
-	// as every device is applied and verified.
-	ConfirmTimeout time.Duration
-	// Verify is an extra post-commit check (e.g. telemetry) run at confirmation; an
-	// error rolls the commit back. Nil means read-back only.
-	Verify func(ctx context.Context) error
-}
 
 // Engine runs commits. The zero value is not usable: set Devices and Journal.
 type Engine struct {
@@ -180,6 +116,9 @@ type Engine struct {
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Verify is an extra post-commit check (e.g. telemetry) run before a commit is
+	// confirmed; an error rolls the commit back. Nil means read-back only.
+	Verify func(ctx context.Context, changeID string) error
 	// OnResolved is called (in its own goroutine) when a confirm window ends without
 	// a Confirm or Rollback call: the window expired or Recover finished a commit.
 	OnResolved func(rec *Record)
@@ -192,7 +131,6 @@ type Engine struct {
 type window struct {
 	timer *time.Timer
 	rec   *Record
-	opts  Options
 	done  bool
 }
 
@@ -320,11 +258,12 @@ func capture(ctx context.Context, d Device, ops []change.Op) ([]PathValue, error
 	return pre, nil
 }
 
-// Commit applies ops (device ID -> operations) for changeID. It returns the record and
-// nil when the devices are at the intent (confirmed, or awaiting confirmation when
-// opts.ConfirmTimeout > 0); otherwise an error wrapping ErrRolledBack (every device at
+// Commit applies ops (device ID -> operations) for changeID. With confirm > 0 a
+// confirmed-commit window of that length opens: Confirm must be called before it
+// closes. It returns the record and nil when the devices are at the intent
+// (confirmed, or awaiting confirmation); otherwise an error wrapping ErrRolledBack (every device at
 // its pre-image) or ErrFailed (see the record for which device is where).
-func (e *Engine) Commit(ctx context.Context, changeID string, ops map[string][]change.Op, opts Options) (*Record, error) {
+func (e *Engine) Commit(ctx context.Context, changeID string, ops map[string][]change.Op, confirm time.Duration) (*Record, error) {
 	if err := e.acquire(changeID); err != nil {
 		return nil, err
 	}
@@ -380,15 +319,15 @@ func (e *Engine) Commit(ctx context.Context, changeID string, ops map[string][]c
 		log.Warn("commit aborted before any set", "err", err)
 		return rec, errors.Join(fmt.Errorf("%w: %s: %s", ErrRolledBack, changeID, rec.Reason), e.save(ctx, rec))
 	}
-	rec.Phase = PhasePrepared
-	if err := e.save(ctx, rec); err != nil {
-		return rec, err // nothing touched yet
-	}
-
-	// 2. apply and verify, in parallel
+	// 2. journal the pre-images, then apply and verify in parallel
 	rec.Phase = PhaseApplying
 	if err := e.save(ctx, rec); err != nil {
-		return rec, err
+		rec.Phase = PhaseRolledBack
+		rec.Reason = "journal failed, no device was changed: " + err.Error()
+		for _, dr := range rec.Devices {
+			dr.Status = DeviceUnchanged
+		}
+		return rec, fmt.Errorf("%w: %s: %s", ErrRolledBack, changeID, rec.Reason)
 	}
 	var mu sync.Mutex // guards device records during the parallel phase
 	g, gctx = errgroup.WithContext(ctx)
@@ -430,9 +369,9 @@ func (e *Engine) Commit(ctx context.Context, changeID string, ops map[string][]c
 		return e.rollback(ctx, rec, "apply failed: "+err.Error())
 	}
 
-	if opts.ConfirmTimeout <= 0 {
-		if opts.Verify != nil {
-			if err := opts.Verify(ctx); err != nil {
+	if confirm <= 0 {
+		if e.Verify != nil {
+			if err := e.Verify(ctx, changeID); err != nil {
 				return e.rollback(ctx, rec, "post-commit verification failed: "+err.Error())
 			}
 		}
@@ -441,11 +380,11 @@ func (e *Engine) Commit(ctx context.Context, changeID string, ops map[string][]c
 		return rec, e.save(ctx, rec)
 	}
 	rec.Phase = PhaseAwaitingConfirm
-	rec.ConfirmDeadline = e.now().Add(opts.ConfirmTimeout)
+	rec.ConfirmDeadline = e.now().Add(confirm)
 	if err := e.save(ctx, rec); err != nil {
 		return e.rollback(ctx, rec, "journal failed: "+err.Error())
 	}
-	e.openWindow(rec, opts, opts.ConfirmTimeout)
+	e.openWindow(rec, confirm)
 	log.Info("commit applied, awaiting confirmation", "deadline", rec.ConfirmDeadline)
 	return rec.Clone(), nil
 }
@@ -680,13 +619,13 @@ func (e *Engine) restoreAll(ctx context.Context, rec *Record) {
 	}
 }
 
-func (e *Engine) openWindow(rec *Record, opts Options, d time.Duration) {
+func (e *Engine) openWindow(rec *Record, d time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.windows == nil {
 		e.windows = map[string]*window{}
 	}
-	w := &window{rec: rec, opts: opts}
+	w := &window{rec: rec}
 	w.timer = time.AfterFunc(d, func() { e.expire(rec.ChangeID, w) })
 	e.windows[rec.ChangeID] = w
 }
@@ -737,7 +676,7 @@ func (e *Engine) Pending() []string {
 }
 
 // Confirm ends the confirm window of a change: it reads every device back, runs the
-// commit's Verify hook and, if both pass, marks the commit confirmed. If verification
+// engine's Verify hook and, if both pass, marks the commit confirmed. If verification
 // fails, every device is restored and the error wraps ErrRolledBack or ErrFailed.
 func (e *Engine) Confirm(ctx context.Context, changeID string) (*Record, error) {
 	w := e.takeWindow(changeID)
@@ -769,8 +708,8 @@ func (e *Engine) Confirm(ctx context.Context, changeID string) (*Record, error) 
 	if err := g.Wait(); err != nil {
 		return e.rollback(ctx, rec, "confirmation read-back failed: "+err.Error())
 	}
-	if w.opts.Verify != nil {
-		if err := w.opts.Verify(ctx); err != nil {
+	if e.Verify != nil {
+		if err := e.Verify(ctx, changeID); err != nil {
 			return e.rollback(ctx, rec, "confirmation verification failed: "+err.Error())
 		}
 	}
@@ -829,7 +768,7 @@ func (e *Engine) Recover(ctx context.Context) ([]*Record, error) {
 		switch {
 		case rec.Phase == PhaseAwaitingConfirm && e.now().Before(rec.ConfirmDeadline):
 			log.Info("recover: reopening confirm window")
-			e.openWindow(rec, Options{}, rec.ConfirmDeadline.Sub(e.now()))
+			e.openWindow(rec, rec.ConfirmDeadline.Sub(e.now()))
 			continue
 		case rec.Phase.Final() && !rec.Pending:
 			out = append(out, rec)

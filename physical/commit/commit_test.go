@@ -238,7 +238,7 @@ func TestCommitSuccess(t *testing.T) {
 			}
 		}
 	}
-	rec, err := engine(fl, j).Commit(context.Background(), "c1", ops, Options{})
+	rec, err := engine(fl, j).Commit(context.Background(), "c1", ops, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestCommitBoundedConcurrency(t *testing.T) {
 	}
 	e := engine(fl, newJournal())
 	e.Concurrency = 3
-	if _, err := e.Commit(context.Background(), "c", ops, Options{}); err != nil {
+	if _, err := e.Commit(context.Background(), "c", ops, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := max.Load(); got > 3 || got < 2 {
@@ -299,7 +299,7 @@ func TestCommitFaults(t *testing.T) {
 					tc.fault(fl[faulty])
 				}
 				j := newJournal()
-				rec, err := engine(fl, j).Commit(context.Background(), "c", ops, Options{})
+				rec, err := engine(fl, j).Commit(context.Background(), "c", ops, 0)
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err %v; want %v", err, tc.wantErr)
 				}
@@ -357,7 +357,7 @@ func TestCommitAckedDeviceNotRestoredFails(t *testing.T) {
 		fl["r2"].delay = 40 * time.Millisecond
 		fl["r2"].reject = true
 		j := newJournal()
-		rec, err := engine(fl, j).Commit(context.Background(), "c", ops, Options{})
+		rec, err := engine(fl, j).Commit(context.Background(), "c", ops, 0)
 		if !errors.Is(err, ErrFailed) {
 			t.Fatalf("rep %d: err %v; want ErrFailed", rep, err)
 		}
@@ -381,7 +381,7 @@ func TestConfirmWindow(t *testing.T) {
 		fl, ops := fleet(3)
 		j := newJournal()
 		e := engine(fl, j)
-		rec, err := e.Commit(context.Background(), "c", ops, Options{ConfirmTimeout: time.Minute})
+		rec, err := e.Commit(context.Background(), "c", ops, time.Minute)
 		if err != nil || rec.Phase != PhaseAwaitingConfirm {
 			t.Fatalf("%v %v", rec, err)
 		}
@@ -410,7 +410,7 @@ func TestConfirmWindow(t *testing.T) {
 			e := engine(fl, j)
 			resolved := make(chan *Record, 1)
 			e.OnResolved = func(r *Record) { resolved <- r }
-			if _, err := e.Commit(context.Background(), "c", ops, Options{ConfirmTimeout: 50 * time.Millisecond}); err != nil {
+			if _, err := e.Commit(context.Background(), "c", ops, 50*time.Millisecond); err != nil {
 				t.Fatal(err)
 			}
 			atIntent(t, fl, "r1", "r2", "r3")
@@ -432,7 +432,8 @@ func TestConfirmWindow(t *testing.T) {
 		fl, ops := fleet(2)
 		e := engine(fl, newJournal())
 		verr := errors.New("telemetry: eth1 oper-status down")
-		if _, err := e.Commit(context.Background(), "c", ops, Options{ConfirmTimeout: time.Minute, Verify: func(context.Context) error { return verr }}); err != nil {
+		e.Verify = func(context.Context, string) error { return verr }
+		if _, err := e.Commit(context.Background(), "c", ops, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		rec, err := e.Confirm(context.Background(), "c")
@@ -444,7 +445,7 @@ func TestConfirmWindow(t *testing.T) {
 	t.Run("confirm-readback-drift", func(t *testing.T) {
 		fl, ops := fleet(2)
 		e := engine(fl, newJournal())
-		if _, err := e.Commit(context.Background(), "c", ops, Options{ConfirmTimeout: time.Minute}); err != nil {
+		if _, err := e.Commit(context.Background(), "c", ops, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		// someone changes r2 during the window
@@ -457,7 +458,7 @@ func TestConfirmWindow(t *testing.T) {
 	t.Run("rollback-in-window", func(t *testing.T) {
 		fl, ops := fleet(2)
 		e := engine(fl, newJournal())
-		if _, err := e.Commit(context.Background(), "c", ops, Options{ConfirmTimeout: time.Minute}); err != nil {
+		if _, err := e.Commit(context.Background(), "c", ops, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		rec, err := e.Rollback(context.Background(), "c", "operator")
@@ -516,7 +517,7 @@ func TestRecover(t *testing.T) {
 		fl, ops := fleet(2)
 		j := newJournal()
 		e1 := engine(fl, j)
-		if _, err := e1.Commit(context.Background(), "c", ops, Options{ConfirmTimeout: time.Minute}); err != nil {
+		if _, err := e1.Commit(context.Background(), "c", ops, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		e1.Close() // crash: the timer is gone, the journal says awaiting_confirm
@@ -537,7 +538,7 @@ func TestRecover(t *testing.T) {
 
 func TestCommitRejectsBadPath(t *testing.T) {
 	fl, _ := fleet(1)
-	_, err := engine(fl, newJournal()).Commit(context.Background(), "c", map[string][]change.Op{"r1": {{Op: change.OpDelete, Path: "nope"}}}, Options{})
+	_, err := engine(fl, newJournal()).Commit(context.Background(), "c", map[string][]change.Op{"r1": {{Op: change.OpDelete, Path: "nope"}}}, 0)
 	if err == nil || fl["r1"].sets.Load() != 0 {
 		t.Fatalf("bad path: %v", err)
 	}
