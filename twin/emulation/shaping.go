@@ -102,10 +102,12 @@ func nodeAddrBatch(p *Plan, n *PlanNode) []string {
 }
 
 // nodeRouteBatch returns the in-namespace `ip -batch` lines installing the node's routes.
+// Routes carry the node address as preferred source, so that traffic a node originates
+// (probes, agents) comes from an address every other node has a route to.
 func nodeRouteBatch(n *PlanNode) []string {
 	l := make([]string, 0, len(n.Routes))
 	for _, r := range n.Routes {
-		l = append(l, fmt.Sprintf("route replace %s via %s dev %s", r.Dst, r.Via, r.Dev))
+		l = append(l, fmt.Sprintf("route replace %s via %s dev %s src %s", r.Dst, r.Via, r.Dev, n.Addr))
 	}
 	return l
 }

@@ -1,0 +1,668 @@
+package emulation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/twinflow/twinflow/models/network"
+)
+
+// DefaultStateDir holds the state files of deployed netns labs.
+const DefaultStateDir = "/run/twinflow/labs"
+
+// Netns is the network-namespace backend. Set the exported fields before Deploy.
+type Netns struct {
+	// Options name the lab and choose scale and queue model.
+	Options Options
+	// NodeCmd, if set, starts a node agent in every namespace: the command is run as
+	// `ip netns exec <ns> NodeCmd... --gnmi-addr <mgmt>:9339` (e.g.
+	// ["twinflow-node", "--dataplane", "linux", "--insecure"]).
+	NodeCmd []string
+	// ProbeCmd is the argv prefix of the probe agent run inside namespaces, e.g.
+	// ["twinflow-node", "probe"]; subcommand and flags of labs/probe follow.
+	ProbeCmd []string
+	// StateDir holds the lab's state file (default DefaultStateDir).
+	StateDir string
+	// Log receives progress messages (discarded if nil).
+	Log *slog.Logger
+
+	plan  *Plan
+	state *State
+}
+
+// State is what a deployed netns lab leaves on disk so that another process can show
+// and destroy it.
+type State struct {
+	Backend  string    `json:"backend"`
+	Plan     *Plan     `json:"plan"`
+	Agents   []Agent   `json:"agents,omitempty"`
+	NodeCmd  []string  `json:"node_cmd,omitempty"`
+	ProbeCmd []string  `json:"probe_cmd,omitempty"`
+	Created  time.Time `json:"created"`
+}
+
+// Agent is a node agent process.
+type Agent struct {
+	Node string `json:"node"`
+	PID  int    `json:"pid"`
+}
+
+func (b *Netns) log() *slog.Logger {
+	if b.Log == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return b.Log
+}
+
+func (b *Netns) stateDir() string {
+	if b.StateDir == "" {
+		return DefaultStateDir
+	}
+	return b.StateDir
+}
+
+// statePath returns the state file of the lab.
+func (b *Netns) statePath() (string, error) {
+	o, err := b.Options.withDefaults(0)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(b.stateDir(), o.Label()+".json"), nil
+}
+
+// requireRoot reports ErrUnavailable unless running as root.
+func requireRoot() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%w: the netns backend needs root (network namespaces, veth, tc)", ErrUnavailable)
+	}
+	for _, tool := range []string{"ip", "tc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%w: %s (iproute2) not found: %v", ErrUnavailable, tool, err)
+		}
+	}
+	return nil
+}
+
+// Load reads the lab's state file (written by Deploy, possibly in another process).
+func (b *Netns) Load() error {
+	path, err := b.statePath()
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: no state file %s", ErrNotDeployed, path)
+	}
+	if err != nil {
+		return fmt.Errorf("emulation: read state: %w", err)
+	}
+	var st State
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("%w: state file %s: %v", ErrInvalid, path, err)
+	}
+	if st.Plan == nil {
+		return fmt.Errorf("%w: state file %s has no plan", ErrInvalid, path)
+	}
+	b.state, b.plan = &st, st.Plan
+	b.Options = st.Plan.Options
+	if len(b.ProbeCmd) == 0 {
+		b.ProbeCmd = st.ProbeCmd
+	}
+	if len(b.NodeCmd) == 0 {
+		b.NodeCmd = st.NodeCmd
+	}
+	return nil
+}
+
+// Plan returns the deployed plan (nil if not deployed).
+func (b *Netns) Plan() *Plan { return b.plan }
+
+func (b *Netns) saveState() error {
+	path, err := b.statePath()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("emulation: state dir: %w", err)
+	}
+	raw, err := json.MarshalIndent(b.state, "", "  ")
+	if err != nil {
+		return fmt.Errorf("emulation: encode state: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
+		return fmt.Errorf("emulation: write state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("emulation: write state: %w", err)
+	}
+	return nil
+}
+
+// Deploy implements Backend.
+func (b *Netns) Deploy(ctx context.Context, n *network.Network) (err error) {
+	if err := requireRoot(); err != nil {
+		return err
+	}
+	o, err := b.Options.withDefaults(0)
+	if err != nil {
+		return err
+	}
+	// Validate before touching anything (the management slot does not affect validity).
+	if _, err := NewPlan(n, b.Options, nil, 0); err != nil {
+		return err
+	}
+	if err := Sweep(ctx, o.Label(), b.stateDir()); err != nil {
+		return err
+	}
+	slot, err := freeMgmtSlot(ctx, o.Label())
+	if err != nil {
+		return err
+	}
+	plan, err := NewPlan(n, b.Options, nil, slot)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	defer func() {
+		if err != nil {
+			// A failed deploy leaves nothing behind. Use a fresh context: ctx may be
+			// the reason we failed.
+			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if serr := Sweep(cctx, o.Label(), b.stateDir()); serr != nil {
+				err = errors.Join(err, serr)
+			}
+			b.plan, b.state = nil, nil
+		}
+	}()
+	b.plan = plan
+	b.state = &State{Backend: "netns", Plan: plan, NodeCmd: b.NodeCmd, ProbeCmd: b.ProbeCmd, Created: time.Now().UTC()}
+	// The state file is written first so that `lab destroy` from another process can
+	// find a half-deployed lab; the label-based sweep covers the rest.
+	if err := b.saveState(); err != nil {
+		return err
+	}
+	if err := batch(ctx, "ip", "", ipLinkBatch(plan, plan.Nodes, plan.Links, true)); err != nil {
+		return fmt.Errorf("emulation: deploy %s: create links: %w", o.Label(), err)
+	}
+	if err := b.configureNodes(ctx, plan.Nodes); err != nil {
+		return err
+	}
+	if err := b.startAgents(ctx, plan.Nodes); err != nil {
+		return err
+	}
+	if err := b.saveState(); err != nil {
+		return err
+	}
+	b.log().Info("lab deployed", "lab", o.Label(), "nodes", len(plan.Nodes), "links", len(plan.Links), "took", time.Since(start))
+	return nil
+}
+
+// configureNodes sets sysctls, addresses, routes and shaping of nodes, in parallel.
+func (b *Netns) configureNodes(ctx context.Context, nodes []PlanNode) error {
+	plan := b.plan
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(2, runtime.NumCPU()*2))
+	for i := range nodes {
+		n := &nodes[i]
+		g.Go(func() error {
+			if err := setSysctls(n.Namespace); err != nil {
+				return err
+			}
+			if err := batch(gctx, "ip", n.Namespace, nodeAddrBatch(plan, n)); err != nil {
+				return fmt.Errorf("emulation: node %q: addresses: %w", n.ID, err)
+			}
+			if err := batch(gctx, "tc", n.Namespace, tcBatch(plan, n)); err != nil {
+				return fmt.Errorf("emulation: node %q: shaping: %w", n.ID, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// Routes last: every interface of every node is up by now.
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(max(2, runtime.NumCPU()*2))
+	for i := range nodes {
+		n := &nodes[i]
+		g.Go(func() error {
+			if err := batch(gctx, "ip", n.Namespace, append([]string{"route flush proto static"}, nodeRouteBatch(n)...)); err != nil {
+				return fmt.Errorf("emulation: node %q: routes: %w", n.ID, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// setSysctls enables forwarding and disables reverse-path filtering in a namespace.
+// /proc/sys/net belongs to the network namespace of the thread that opens it, so the
+// writes happen on a locked OS thread switched into the namespace.
+func setSysctls(ns string) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// The thread is left locked (and so discarded by the runtime when this
+		// goroutine ends) if switching back fails: it must never run other goroutines.
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("emulation: current netns: %w", err)
+			return
+		}
+		defer orig.Close()
+		target, err := netns.GetFromName(ns)
+		if err != nil {
+			errc <- fmt.Errorf("emulation: open netns %s: %w", ns, err)
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			errc <- fmt.Errorf("emulation: enter netns %s: %w", ns, err)
+			return
+		}
+		var werr error
+		for _, kv := range [][2]string{
+			{"net/ipv4/ip_forward", "1"},
+			{"net/ipv4/conf/all/rp_filter", "0"},
+			{"net/ipv4/conf/default/rp_filter", "0"},
+			{"net/ipv6/conf/all/forwarding", "1"},
+		} {
+			if err := os.WriteFile("/proc/sys/"+kv[0], []byte(kv[1]), 0o644); err != nil && werr == nil {
+				werr = fmt.Errorf("emulation: netns %s: sysctl %s: %w", ns, kv[0], err)
+			}
+		}
+		if err := netns.Set(orig); err != nil {
+			errc <- errors.Join(werr, fmt.Errorf("emulation: leave netns %s: %w", ns, err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- werr
+	}()
+	return <-errc
+}
+
+// startAgents starts NodeCmd in each node's namespace (if NodeCmd is set).
+func (b *Netns) startAgents(ctx context.Context, nodes []PlanNode) error {
+	if len(b.NodeCmd) == 0 {
+		return nil
+	}
+	for _, n := range nodes {
+		addr := netip.AddrPortFrom(n.MgmtAddr, GNMIPort).String()
+		args := append([]string{"netns", "exec", n.Namespace}, b.NodeCmd...)
+		args = append(args, "--gnmi-addr", addr)
+		cmd := exec.Command("ip", args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		logf, err := os.Create(filepath.Join(b.stateDir(), b.plan.Options.Label()+"."+n.ID+".log"))
+		if err != nil {
+			return fmt.Errorf("emulation: node %q: agent log: %w", n.ID, err)
+		}
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			logf.Close()
+			return fmt.Errorf("%w: node %q: start agent %v: %v", ErrCommand, n.ID, b.NodeCmd, err)
+		}
+		logf.Close()
+		go func() { _ = cmd.Wait() }() // reap
+		b.state.Agents = append(b.state.Agents, Agent{Node: n.ID, PID: cmd.Process.Pid})
+	}
+	return nil
+}
+
+// Reconfigure implements Backend.
+func (b *Netns) Reconfigure(ctx context.Context, n *network.Network) error {
+	if b.plan == nil {
+		if err := b.Load(); err != nil {
+			return err
+		}
+	}
+	if err := requireRoot(); err != nil {
+		return err
+	}
+	old := b.plan
+	mgmtSlot := int((old.Mgmt.Prefix.Addr().As4()[2]) >> 4)
+	if a := old.Mgmt.Prefix.Addr().As4(); a[1] == 19 {
+		mgmtSlot += 16
+	}
+	plan, err := NewPlan(n, old.Options, old, mgmtSlot)
+	if err != nil {
+		return err
+	}
+	oldNodes := map[string]PlanNode{}
+	for _, x := range old.Nodes {
+		oldNodes[x.ID] = x
+	}
+	newNodes := map[string]bool{}
+	var added []PlanNode
+	for _, x := range plan.Nodes {
+		newNodes[x.ID] = true
+		if _, ok := oldNodes[x.ID]; !ok {
+			added = append(added, x)
+		}
+	}
+	// Links are identified by ID and ends; anything else changed is recreated.
+	oldLinks := map[string]PlanLink{}
+	for _, l := range old.Links {
+		oldLinks[l.ID] = l
+	}
+	newLinks := map[string]PlanLink{}
+	var addLinks []PlanLink
+	for _, l := range plan.Links {
+		newLinks[l.ID] = l
+		if ol, ok := oldLinks[l.ID]; !ok || ol.A != l.A || ol.B != l.B || ol.AIf != l.AIf || ol.BIf != l.BIf || ol.Slot != l.Slot {
+			addLinks = append(addLinks, l)
+		}
+	}
+	var del []string
+	for _, l := range old.Links {
+		nl, ok := newLinks[l.ID]
+		if ok && nl.A == l.A && nl.B == l.B && nl.AIf == l.AIf && nl.BIf == l.BIf && nl.Slot == l.Slot {
+			continue
+		}
+		if !newNodes[l.A] {
+			continue // goes with its namespace
+		}
+		on := oldNodes[l.A]
+		del = append(del, fmt.Sprintf("-n %s link del dev %s", on.Namespace, l.AIf))
+	}
+	var removed []PlanNode
+	for _, x := range old.Nodes {
+		if !newNodes[x.ID] {
+			removed = append(removed, x)
+		}
+	}
+	for _, c := range del {
+		if _, err := runCmd(ctx, "", "ip", strings.Fields(c)...); err != nil {
+			return fmt.Errorf("emulation: reconfigure: %w", err)
+		}
+	}
+	if err := removeNodes(ctx, removed); err != nil {
+		return err
+	}
+	b.plan = plan
+	b.state.Plan = plan
+	var agents []Agent
+	for _, a := range b.state.Agents {
+		if newNodes[a.Node] {
+			agents = append(agents, a)
+		}
+	}
+	b.state.Agents = agents
+	if err := batch(ctx, "ip", "", ipLinkBatch(plan, added, addLinks, false)); err != nil {
+		return fmt.Errorf("emulation: reconfigure: create links: %w", err)
+	}
+	// Reapply every node: addresses and routes are idempotent (replace), shaping is
+	// replaced from the root down, so rates and slots follow the new plan.
+	for i := range plan.Nodes {
+		if _, ok := oldNodes[plan.Nodes[i].ID]; ok {
+			if _, err := runCmd(ctx, "", "tc", "-n", plan.Nodes[i].Namespace, "qdisc", "show"); err != nil {
+				return fmt.Errorf("emulation: reconfigure: %w", err)
+			}
+			for _, ifc := range plan.Nodes[i].Ifaces {
+				_, _ = runCmd(ctx, "", "tc", "-n", plan.Nodes[i].Namespace, "qdisc", "del", "dev", ifc.Name, "root")
+			}
+		}
+	}
+	if err := b.configureNodes(ctx, plan.Nodes); err != nil {
+		return err
+	}
+	if err := b.startAgents(ctx, added); err != nil {
+		return err
+	}
+	return b.saveState()
+}
+
+// removeNodes kills processes in and deletes the namespaces of nodes.
+func removeNodes(ctx context.Context, nodes []PlanNode) error {
+	var errs []error
+	for _, n := range nodes {
+		if err := killNamespace(ctx, n.Namespace); err != nil {
+			errs = append(errs, err)
+		}
+		if _, err := runCmd(ctx, "", "ip", "link", "del", "dev", n.MgmtHostIf); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+			errs = append(errs, err)
+		}
+		if _, err := runCmd(ctx, "", "ip", "netns", "del", n.Namespace); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Nodes implements Backend.
+func (b *Netns) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	if b.plan == nil {
+		if err := b.Load(); err != nil {
+			return nil, err
+		}
+	}
+	pids := map[string]int{}
+	for _, a := range b.state.Agents {
+		pids[a.Node] = a.PID
+	}
+	var out []NodeInfo
+	for _, n := range b.plan.Nodes {
+		ni := NodeInfo{ID: n.ID, Namespace: n.Namespace, Address: n.Addr.String(), MgmtAddress: n.MgmtAddr.String(), PID: pids[n.ID]}
+		if len(b.NodeCmd) > 0 {
+			ni.GNMIAddress = netip.AddrPortFrom(n.MgmtAddr, GNMIPort).String()
+		}
+		for _, ifc := range n.Ifaces {
+			ni.Interfaces = append(ni.Interfaces, InterfaceInfo{Name: ifc.Name, EndPoint: ifc.EndPoint, Link: ifc.Link, Address: ifc.Addr.String(), Peer: ifc.Peer.String(), RateBps: ifc.RateBps})
+		}
+		out = append(out, ni)
+	}
+	return out, nil
+}
+
+// Destroy implements Backend.
+func (b *Netns) Destroy(ctx context.Context) error {
+	if err := requireRoot(); err != nil {
+		return err
+	}
+	o, err := b.Options.withDefaults(0)
+	if err != nil {
+		return err
+	}
+	if b.state == nil {
+		_ = b.Load() // absent state: sweep by label anyway
+	}
+	if b.state != nil {
+		for _, a := range b.state.Agents {
+			_ = syscall.Kill(-a.PID, syscall.SIGKILL)
+		}
+	}
+	b.plan, b.state = nil, nil
+	return Sweep(ctx, o.Label(), b.stateDir())
+}
+
+// Sweep removes every leftover of the lab with that label: processes running in its
+// namespaces, the namespaces, root-namespace interfaces carrying its alias, agent logs
+// and its state file. It is safe to call when nothing is left.
+func Sweep(ctx context.Context, label, stateDir string) error {
+	if err := requireRoot(); err != nil {
+		return err
+	}
+	var errs []error
+	// Root-namespace interfaces (management bridge and veth ends) first: deleting a
+	// host-side veth removes its peer in the namespace synchronously.
+	links, err := labLinks(ctx, label)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	var lines []string
+	for _, l := range links {
+		lines = append(lines, "link del dev "+l)
+	}
+	if len(lines) > 0 {
+		if _, err := runCmd(ctx, joinLines(lines), "ip", "-force", "-batch", "-"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	nss, err := labNamespaces(ctx, label)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	lines = lines[:0]
+	for _, ns := range nss {
+		if err := killNamespace(ctx, ns); err != nil {
+			errs = append(errs, err)
+		}
+		lines = append(lines, "netns del "+ns)
+	}
+	if len(lines) > 0 {
+		if _, err := runCmd(ctx, joinLines(lines), "ip", "-force", "-batch", "-"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if stateDir != "" {
+		matches, _ := filepath.Glob(filepath.Join(stateDir, label+".*"))
+		for _, m := range matches {
+			rest := strings.TrimPrefix(filepath.Base(m), label+".")
+			if rest == "json" || rest == "json.tmp" || strings.HasSuffix(rest, ".log") {
+				if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("emulation: sweep %s: %w", label, err)
+	}
+	return nil
+}
+
+// labNamespaces lists the namespaces of the lab (named label.<node>).
+func labNamespaces(ctx context.Context, label string) ([]string, error) {
+	out, err := runCmd(ctx, "", "ip", "netns", "list")
+	if err != nil {
+		return nil, err
+	}
+	var nss []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && strings.HasPrefix(f[0], label+".") {
+			nss = append(nss, f[0])
+		}
+	}
+	return nss, nil
+}
+
+// LabNamespaces lists the network namespaces carrying the lab label (for checks).
+func LabNamespaces(ctx context.Context, label string) ([]string, error) {
+	return labNamespaces(ctx, label)
+}
+
+// LabLinks lists the root-namespace interfaces carrying the lab label (for checks).
+func LabLinks(ctx context.Context, label string) ([]string, error) { return labLinks(ctx, label) }
+
+func labLinks(ctx context.Context, label string) ([]string, error) {
+	out, err := runCmd(ctx, "", "ip", "-j", "link", "show")
+	if err != nil {
+		return nil, err
+	}
+	var links []struct {
+		Name  string `json:"ifname"`
+		Alias string `json:"ifalias"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil {
+		return nil, fmt.Errorf("%w: ip -j link show: %v", ErrCommand, err)
+	}
+	var names []string
+	want := aliasFor(label)
+	// Bridges last: deleting ports first keeps the batch from racing the bridge.
+	var bridges []string
+	for _, l := range links {
+		if l.Alias != want {
+			continue
+		}
+		if strings.HasSuffix(l.Name, "br") {
+			bridges = append(bridges, l.Name)
+			continue
+		}
+		names = append(names, l.Name)
+	}
+	return append(names, bridges...), nil
+}
+
+// killNamespace kills every process in the namespace (SIGKILL) and waits for them.
+func killNamespace(ctx context.Context, ns string) error {
+	for attempt := 0; attempt < 50; attempt++ {
+		out, err := runCmd(ctx, "", "ip", "netns", "pids", ns)
+		if err != nil {
+			if strings.Contains(err.Error(), "No such file") {
+				return nil
+			}
+			return err
+		}
+		pids := strings.Fields(string(out))
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, p := range pids {
+			if pid, err := strconv.Atoi(p); err == nil && pid > 1 && pid != os.Getpid() {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%w: processes survive in netns %s", ErrCommand, ns)
+}
+
+// freeMgmtSlot picks the management /20 for a lab: the slot its label hashes to, or the
+// next one not already assigned to an interface of the root namespace.
+func freeMgmtSlot(ctx context.Context, label string) (int, error) {
+	out, err := runCmd(ctx, "", "ip", "-j", "-4", "addr", "show")
+	if err != nil {
+		return 0, err
+	}
+	var ifs []struct {
+		Addrs []struct {
+			Local  string `json:"local"`
+			Prefix int    `json:"prefixlen"`
+		} `json:"addr_info"`
+	}
+	if err := json.Unmarshal(out, &ifs); err != nil {
+		return 0, fmt.Errorf("%w: ip -j addr show: %v", ErrCommand, err)
+	}
+	mgmt := netip.PrefixFrom(mgmt4Base, 15)
+	used := map[int]bool{}
+	for _, i := range ifs {
+		for _, a := range i.Addrs {
+			ad, err := netip.ParseAddr(a.Local)
+			if err != nil || !mgmt.Contains(ad) {
+				continue
+			}
+			b := ad.As4()
+			used[(int(b[1]-18)<<4)|int(b[2]>>4)] = true
+		}
+	}
+	h, _ := strconv.ParseUint(shortHash(label), 16, 32)
+	for k := 0; k < mgmtSlots; k++ {
+		s := (int(h) + k) % mgmtSlots
+		if !used[s] {
+			return s, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: all %d management subnets of 198.18.0.0/15 are in use", ErrUnavailable, mgmtSlots)
+}

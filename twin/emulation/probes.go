@@ -1,0 +1,245 @@
+package emulation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twinflow/twinflow/labs/probe"
+)
+
+// ProbeSpec asks for one probe.
+type ProbeSpec struct {
+	// ID labels the probe (e.g. the flow ID); echoed in the result.
+	ID   string    `json:"id"`
+	Kind ProbeKind `json:"kind"`
+	// Src and Dst are device IDs. DstAddr, if set, overrides the destination address
+	// (default: Dst's node address).
+	Src     string `json:"src"`
+	Dst     string `json:"dst"`
+	DstAddr string `json:"dst_addr,omitempty"`
+	// Ping: echo requests (default 3) and per-reply timeout (default 1s).
+	Count   int           `json:"count,omitempty"`
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// TCP: congestion control (default cubic), sending time (default 10s) and the
+	// initial part of it excluded from the measurement (default 0).
+	CC       string        `json:"cc,omitempty"`
+	Duration time.Duration `json:"duration,omitempty"`
+	Warmup   time.Duration `json:"warmup,omitempty"`
+}
+
+// ProbeResult is the outcome of one probe.
+type ProbeResult struct {
+	ID   string    `json:"id"`
+	Kind ProbeKind `json:"kind"`
+	Src  string    `json:"src"`
+	Dst  string    `json:"dst"`
+	// OK says whether the probe succeeded (echo replies arrived, TCP data flowed).
+	OK bool `json:"ok"`
+	// Error explains a failure; Evidence holds the probe's raw output.
+	Error    string                 `json:"error,omitempty"`
+	Evidence string                 `json:"evidence,omitempty"`
+	Ping     *probe.PingResult      `json:"ping,omitempty"`
+	TCP      *probe.TCPClientResult `json:"tcp,omitempty"`
+}
+
+func (s ProbeSpec) validate(i int, p *Plan) error {
+	if _, ok := p.Node(s.Src); !ok {
+		return fmt.Errorf("%w: probes[%d] %q: unknown src node %q", ErrInvalid, i, s.ID, s.Src)
+	}
+	if s.DstAddr != "" {
+		if _, err := netip.ParseAddr(s.DstAddr); err != nil {
+			return fmt.Errorf("%w: probes[%d] %q: dst_addr %q is not an IP address", ErrInvalid, i, s.ID, s.DstAddr)
+		}
+		if s.Kind == ProbeTCP && s.Dst == "" {
+			return fmt.Errorf("%w: probes[%d] %q: tcp probes need a dst node (the server runs there)", ErrInvalid, i, s.ID)
+		}
+	}
+	if s.Dst != "" || s.DstAddr == "" {
+		if _, ok := p.Node(s.Dst); !ok {
+			return fmt.Errorf("%w: probes[%d] %q: unknown dst node %q", ErrInvalid, i, s.ID, s.Dst)
+		}
+	}
+	switch s.Kind {
+	case ProbePing:
+		if s.Count < 0 || s.Count > 10000 {
+			return fmt.Errorf("%w: probes[%d] %q: count %d out of range 0..10000", ErrInvalid, i, s.ID, s.Count)
+		}
+		if s.Timeout < 0 {
+			return fmt.Errorf("%w: probes[%d] %q: negative timeout", ErrInvalid, i, s.ID)
+		}
+	case ProbeTCP:
+		if s.CC != "" && s.CC != "cubic" && s.CC != "bbr" && s.CC != "reno" {
+			return fmt.Errorf("%w: probes[%d] %q: cc %q (want cubic, bbr or reno)", ErrInvalid, i, s.ID, s.CC)
+		}
+		if s.Duration < 0 || s.Duration > time.Hour || s.Warmup < 0 || (s.Duration > 0 && s.Warmup >= s.Duration) {
+			return fmt.Errorf("%w: probes[%d] %q: duration %v / warmup %v out of range", ErrInvalid, i, s.ID, s.Duration, s.Warmup)
+		}
+	default:
+		return fmt.Errorf("%w: probes[%d] %q: kind %q (want ping or tcp)", ErrInvalid, i, s.ID, s.Kind)
+	}
+	return nil
+}
+
+// Probe implements Backend. TCP probe i (counting TCP probes only) uses flow slot i, so
+// in the fq model it gets its own HTB class on every link.
+func (b *Netns) Probe(ctx context.Context, specs []ProbeSpec) ([]ProbeResult, error) {
+	if b.plan == nil {
+		if err := b.Load(); err != nil {
+			return nil, err
+		}
+	}
+	if err := requireRoot(); err != nil {
+		return nil, err
+	}
+	if len(b.ProbeCmd) == 0 {
+		return nil, fmt.Errorf("%w: no probe command configured (twinflow-node probe)", ErrUnavailable)
+	}
+	p := b.plan
+	tcp := 0
+	for i, s := range specs {
+		if err := s.validate(i, p); err != nil {
+			return nil, err
+		}
+		if s.Kind == ProbeTCP {
+			tcp++
+		}
+	}
+	if tcp > p.Options.FlowSlots {
+		return nil, fmt.Errorf("%w: %d tcp probes, the lab has %d flow slots", ErrInvalid, tcp, p.Options.FlowSlots)
+	}
+	results := make([]ProbeResult, len(specs))
+	// Start every TCP sink first.
+	type server struct {
+		cmd *exec.Cmd
+		out *bytes.Buffer
+	}
+	servers := make([]*server, len(specs))
+	defer func() {
+		for _, s := range servers {
+			if s != nil && s.cmd.Process != nil {
+				_ = s.cmd.Process.Kill()
+				_ = s.cmd.Wait()
+			}
+		}
+	}()
+	slot := 0
+	slots := make([]int, len(specs))
+	for i, s := range specs {
+		if s.Kind != ProbeTCP {
+			continue
+		}
+		slots[i] = slot
+		slot++
+		dst, _ := p.Node(s.Dst)
+		addr := dst.Addr.String()
+		if s.DstAddr != "" {
+			addr = s.DstAddr
+		}
+		listen := netip.AddrPortFrom(netip.MustParseAddr(addr), uint16(ProbePortBase+slots[i])).String()
+		args := append(append([]string{"netns", "exec", dst.Namespace}, b.ProbeCmd...), "tcp-server", "--listen", listen, "--max-conns", "1")
+		cmd := exec.Command("ip", args...)
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("%w: start tcp-server in %s: %v", ErrProbe, dst.Namespace, err)
+		}
+		servers[i] = &server{cmd: cmd, out: &out}
+	}
+	var wg sync.WaitGroup
+	for i, s := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = b.runProbe(ctx, s, slots[i])
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrProbe, err)
+	}
+	return results, nil
+}
+
+func (b *Netns) runProbe(ctx context.Context, s ProbeSpec, slot int) ProbeResult {
+	p := b.plan
+	src, _ := p.Node(s.Src)
+	r := ProbeResult{ID: s.ID, Kind: s.Kind, Src: s.Src, Dst: s.Dst}
+	addr := s.DstAddr
+	if addr == "" {
+		dst, _ := p.Node(s.Dst)
+		addr = dst.Addr.String()
+	}
+	args := append([]string{"netns", "exec", src.Namespace}, b.ProbeCmd...)
+	switch s.Kind {
+	case ProbePing:
+		count, timeout := s.Count, s.Timeout
+		if count == 0 {
+			count = 3
+		}
+		if timeout == 0 {
+			timeout = time.Second
+		}
+		args = append(args, "ping", "--dst", addr, "--count", strconv.Itoa(count), "--interval", "100ms", "--timeout", timeout.String())
+	case ProbeTCP:
+		cc, dur := s.CC, s.Duration
+		if cc == "" {
+			cc = "cubic"
+		}
+		if dur == 0 {
+			dur = 10 * time.Second
+		}
+		dst := netip.AddrPortFrom(netip.MustParseAddr(addr), uint16(ProbePortBase+slot)).String()
+		args = append(args, "tcp-client", "--dst", dst, "--cc", cc, "--duration", dur.String(), "--warmup", s.Warmup.String(), "--id", s.ID)
+	}
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	runErr := cmd.Run()
+	r.Evidence = strings.TrimSpace(out.String() + "\n" + errb.String())
+	var exitErr *exec.ExitError
+	if runErr != nil && !errors.As(runErr, &exitErr) {
+		r.Error = fmt.Sprintf("run probe: %v", runErr)
+		return r
+	}
+	switch s.Kind {
+	case ProbePing:
+		var pr probe.PingResult
+		if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &pr); err != nil {
+			r.Error = fmt.Sprintf("probe output: %v", err)
+			return r
+		}
+		r.Ping = &pr
+		r.OK = runErr == nil && pr.Received > 0
+		if !r.OK {
+			r.Error = fmt.Sprintf("ping %s from %s: %d sent, %d received (%s)", addr, s.Src, pr.Sent, pr.Received, pr.Error)
+		}
+	case ProbeTCP:
+		if runErr != nil {
+			r.Error = strings.TrimSpace(errb.String())
+			if r.Error == "" {
+				r.Error = runErr.Error()
+			}
+			return r
+		}
+		var tr probe.TCPClientResult
+		if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &tr); err != nil {
+			r.Error = fmt.Sprintf("probe output: %v", err)
+			return r
+		}
+		r.TCP = &tr
+		r.OK = tr.BytesAcked > 0
+		if !r.OK {
+			r.Error = fmt.Sprintf("tcp %s -> %s: no data acknowledged", s.Src, addr)
+		}
+	}
+	return r
+}
