@@ -89,3 +89,26 @@ func (s *State) Capacity(id string) (float64, error) {
 	}
 	return s.capa[l], nil
 }
+
+// Network exports the current network (failed links and removed flows omitted), for
+// example to rebuild a State from scratch.
+func (s *State) Network() *Network {
+	n := &Network{Links: make([]Link, 0, len(s.linkIdx)), Flows: make([]Flow, 0, s.nAlive)}
+	for l, id := range s.linkID {
+		if s.virtOf[l] == -1 && !s.failed[l] {
+			n.Links = append(n.Links, Link{ID: id, Capacity: s.capa[l]})
+		}
+	}
+	for f := range s.path {
+		if !s.alive[f] {
+			continue
+		}
+		fl := Flow{ID: s.flowID[f], Path: s.PathOf(int32(f)), Class: s.class[f]}
+		if p := s.path[f]; len(p) > 0 && s.virtOf[p[len(p)-1]] >= 0 {
+			d := s.capa[p[len(p)-1]]
+			fl.Demand = &d
+		}
+		n.Flows = append(n.Flows, fl)
+	}
+	return n
+}

@@ -94,7 +94,7 @@ func (s *State) Graph(kind GraphKind) *Graph {
 		}
 	}
 	for l := range s.capa {
-		if s.failed[l] || (s.virtOf[l] >= 0 && len(s.linkFlows[l]) == 0) {
+		if s.failed[l] || s.virtOf[l] == -2 || (s.virtOf[l] >= 0 && len(s.linkFlows[l]) == 0) {
 			continue
 		}
 		n := LinkNode{ID: s.linkID[l], Kind: "link", Level: int(s.levelL[l]), Load: load[l], Capacity: s.capa[l], Flows: len(s.linkFlows[l])}

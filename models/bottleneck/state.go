@@ -49,6 +49,7 @@ type State struct {
 	// incremental engine (pfxOK says whether they are current).
 	pfx   []linkPrefix
 	pfxOK bool
+	inc   *scratch
 }
 
 type linkPrefix struct {

@@ -1,0 +1,777 @@
+package bottleneck
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+)
+
+// RateChange is one flow whose rate changed in a perturbation.
+type RateChange struct {
+	Flow string  `json:"flow"`
+	Old  float64 `json:"old"`
+	New  float64 `json:"new"`
+	// Added or Removed flows have Old or New 0.
+	Added   bool `json:"added,omitempty"`
+	Removed bool `json:"removed,omitempty"`
+}
+
+// Delta is what a perturbation changed.
+type Delta struct {
+	// Changes lists the flows whose rate changed (beyond the tolerance), added and
+	// removed flows included, in flow index order.
+	Changes []RateChange `json:"changes"`
+	// Rerouted and Dropped list the flows a link failure moved to a new path or left
+	// without one.
+	Rerouted []string `json:"rerouted,omitempty"`
+	Dropped  []string `json:"dropped,omitempty"`
+	// DirtyLinks and ExaminedFlows measure the recomputed region; Rounds is the number
+	// of water-filling rounds replayed.
+	DirtyLinks    int `json:"dirty_links"`
+	ExaminedFlows int `json:"examined_flows"`
+	Rounds        int `json:"rounds"`
+}
+
+// Reroute gives a new path for a flow whose path crosses a failed link; ok=false drops
+// the flow. failed holds every link failed so far (including this failure).
+type Reroute func(flowID string, oldPath []string, failed func(linkID string) bool) (newPath []string, ok bool)
+
+// AddFlow adds a flow and updates the structure incrementally. On error the state is
+// unchanged.
+func (s *State) AddFlow(f Flow) (*Delta, error) {
+	if err := s.checkNewFlow(f); err != nil {
+		return nil, err
+	}
+	r := s.begin()
+	s.addFlowLocked(r, f)
+	return s.finish(r), nil
+}
+
+func (s *State) checkNewFlow(f Flow) error {
+	at := fmt.Sprintf("flow %q", f.ID)
+	if _, dup := s.flowIdx[f.ID]; dup && s.alive[s.flowIdx[f.ID]] {
+		return inputErr(at, "duplicate flow ID")
+	}
+	return validateFlow(at, f, func(id string) bool {
+		l, ok := s.linkIdx[id]
+		return ok && !s.failed[l]
+	})
+}
+
+// RemoveFlow removes flow id and updates the structure incrementally.
+func (s *State) RemoveFlow(id string) (*Delta, error) {
+	f, err := s.flow(id)
+	if err != nil {
+		return nil, err
+	}
+	r := s.begin()
+	s.removeFlowLocked(r, f)
+	return s.finish(r), nil
+}
+
+// SetCapacity changes link id's capacity and updates the structure incrementally.
+func (s *State) SetCapacity(id string, c float64) (*Delta, error) {
+	l, err := s.link(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCapacity(fmt.Sprintf("link %q", id), c); err != nil {
+		return nil, err
+	}
+	if s.failed[l] {
+		return nil, inputErr(fmt.Sprintf("link %q", id), "link has failed")
+	}
+	r := s.begin()
+	r.setCap(l, c)
+	return s.finish(r), nil
+}
+
+// SetDemand sets (or, with nil, clears) flow id's demand cap, incrementally.
+func (s *State) SetDemand(id string, demand *float64) (*Delta, error) {
+	f, err := s.flow(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDemand(fmt.Sprintf("flow %q", id), demand); err != nil {
+		return nil, err
+	}
+	r := s.begin()
+	p := s.path[f]
+	hasV := len(p) > 0 && s.virtOf[p[len(p)-1]] >= 0
+	switch {
+	case hasV && demand != nil:
+		r.setCap(p[len(p)-1], *demand)
+	case hasV:
+		v := p[len(p)-1]
+		r.detach(f)
+		s.path[f] = p[:len(p)-1]
+		s.releaseVirtual(v)
+		r.attach(f)
+	case demand != nil:
+		r.detach(f)
+		v := s.newVirtual(f, *demand)
+		r.growScratch()
+		s.path[f] = append(slices.Clip(p), v)
+		r.attach(f)
+	}
+	return s.finish(r), nil
+}
+
+// FailLink fails link id: flows crossing it are rerouted with reroute (nil drops
+// them), and the structure is updated incrementally.
+func (s *State) FailLink(id string, reroute Reroute) (*Delta, error) {
+	return s.FailLinks([]string{id}, reroute)
+}
+
+// FailLinks fails several links at once (a device failure fails all its links). On
+// error (unknown link, or reroute returning a path through an unknown or failed link)
+// the state is unchanged.
+func (s *State) FailLinks(ids []string, reroute Reroute) (*Delta, error) {
+	fail := map[int32]bool{}
+	var failList []int32
+	for _, id := range ids {
+		l, err := s.link(id)
+		if err != nil {
+			return nil, err
+		}
+		if !fail[l] {
+			fail[l] = true
+			failList = append(failList, l)
+		}
+	}
+	isFailed := func(id string) bool {
+		l, ok := s.linkIdx[id]
+		return ok && (s.failed[l] || fail[l])
+	}
+	type move struct {
+		f    int32
+		path []int32 // nil: drop
+	}
+	var moves []move
+	seen := map[int32]bool{}
+	for _, l := range failList {
+		for _, f := range s.linkFlows[l] {
+			if seen[f] {
+				continue
+			}
+			seen[f] = true
+			m := move{f: f}
+			if reroute != nil {
+				if np, ok := reroute(s.flowID[f], s.PathOf(f), isFailed); ok {
+					at := fmt.Sprintf("reroute of flow %q", s.flowID[f])
+					if err := validateFlow(at, Flow{ID: s.flowID[f], Path: np}, func(id string) bool { _, ok := s.linkIdx[id]; return ok && !isFailed(id) }); err != nil {
+						return nil, err
+					}
+					for _, id := range np {
+						m.path = append(m.path, s.linkIdx[id])
+					}
+				}
+			}
+			moves = append(moves, m)
+		}
+	}
+	slices.SortFunc(moves, func(a, b move) int { return int(a.f - b.f) })
+	r := s.begin()
+	for _, l := range failList {
+		r.markDirty(l)
+		s.failed[l] = true
+	}
+	for _, m := range moves {
+		if m.path == nil {
+			r.delta.Dropped = append(r.delta.Dropped, s.flowID[m.f])
+			s.removeFlowLocked(r, m.f)
+			continue
+		}
+		r.delta.Rerouted = append(r.delta.Rerouted, s.flowID[m.f])
+		p := s.path[m.f]
+		r.detach(m.f)
+		if len(p) > 0 && s.virtOf[p[len(p)-1]] >= 0 {
+			m.path = append(m.path, p[len(p)-1])
+		}
+		s.path[m.f] = m.path
+		r.attach(m.f)
+	}
+	return s.finish(r), nil
+}
+
+// PathOf returns the real links of flow index f (exported form of a path).
+func (s *State) PathOf(f int32) []string {
+	var out []string
+	for _, l := range s.path[f] {
+		if s.virtOf[l] < 0 {
+			out = append(out, s.linkID[l])
+		}
+	}
+	return out
+}
+
+// Path returns the path of flow id.
+func (s *State) Path(id string) ([]string, error) {
+	f, err := s.flow(id)
+	if err != nil {
+		return nil, err
+	}
+	return s.PathOf(f), nil
+}
+
+func (s *State) releaseVirtual(v int32) {
+	s.virtOf[v] = -2 // free
+	s.capa[v] = 0
+	s.freeVirt = append(s.freeVirt, v)
+}
+
+func (s *State) addFlowLocked(r *replay, fl Flow) {
+	var f int32
+	if n := len(s.freeFlows); n > 0 {
+		f = s.freeFlows[n-1]
+		s.freeFlows = s.freeFlows[:n-1]
+	} else {
+		f = int32(len(s.path))
+		s.flowID = append(s.flowID, "")
+		s.path = append(s.path, nil)
+		s.class = append(s.class, "")
+		s.alive = append(s.alive, false)
+		s.rate = append(s.rate, 0)
+		s.levelF = append(s.levelF, 0)
+	}
+	p := make([]int32, 0, len(fl.Path)+1)
+	for _, id := range fl.Path {
+		p = append(p, s.linkIdx[id])
+	}
+	if fl.Demand != nil {
+		p = append(p, s.newVirtual(f, *fl.Demand))
+	}
+	s.flowID[f], s.path[f], s.class[f], s.alive[f] = fl.ID, p, fl.Class, true
+	s.flowIdx[fl.ID] = f
+	s.nAlive++
+	s.rate[f], s.levelF[f] = 0, math.MaxInt32 // never fixed in the old structure
+	r.growScratch()
+	r.added = append(r.added, f)
+	r.attach(f)
+}
+
+func (s *State) removeFlowLocked(r *replay, f int32) {
+	r.detach(f)
+	p := s.path[f]
+	if len(p) > 0 && s.virtOf[p[len(p)-1]] >= 0 {
+		s.releaseVirtual(p[len(p)-1])
+	}
+	r.removed = append(r.removed, f)
+	s.alive[f] = false
+	s.nAlive--
+	delete(s.flowIdx, s.flowID[f])
+}
+
+// replay is one incremental update: the perturbation is applied to the topology, then
+// the water-filling rounds are replayed on the dirty region only.
+//
+// Invariant: a link is clean while its capacity, its flow set and the fixing (round and
+// rate) of each of its flows are those of the old structure; a clean link's fair share
+// in any round is then the old one, read from its prefix sums in O(log deg). In round
+// j the dirty links are evaluated in full; a clean link can resolve differently only if
+// the old and new shares of a dirty neighbour fall on different sides of its own
+// share, so only those "flipped" links are evaluated as well. Flows whose fixing
+// changes make every link on their path dirty from the next round on. When no dirty
+// link has an unfixed flow left, the rest of the old structure is provably unchanged.
+// Cost per round: O(Σ_{dirty d} deg d · |path| · log deg) plus the flipped links'
+// neighbourhoods; results equal a full recomputation (property-tested).
+type replay struct {
+	s       *State
+	delta   Delta
+	oldCap  map[int32]float64
+	added   []int32
+	removed []int32
+	oldRate map[int32]float64 // old rates of flows whose path changed
+	dirty   []int32           // dirty links, in order of marking
+	pending []int32           // links marked dirty during the current round
+}
+
+// scratch is the incremental engine's reusable per-State memory.
+type scratch struct {
+	tick int32
+	// per link
+	lDirty    []bool
+	lResid    []float64
+	lCnt      []int32
+	lSN, lSO  []float64
+	lEval     []int32 // tick of the round the link was evaluated in
+	lResNew   []bool
+	lShare    []float64 // share in the evaluated round
+	lCand     []int32   // tick of candidate marking
+	lMarked   []int32   // tick of the round the link was marked dirty in
+	lTouched  []bool    // level overlay set
+	lNLevel   []int32
+	lNShare   []float64
+	touchedLs []int32
+	// per flow
+	fTracked []bool
+	fNLevel  []int32
+	fNRate   []float64
+	fSeen    []int32 // tick examined
+	tracked  []int32
+	// level histogram of flows (for maxLevel)
+	levelCount []int32
+}
+
+func (s *State) begin() *replay {
+	s.ensurePrefix()
+	r := &replay{s: s, oldCap: map[int32]float64{}, oldRate: map[int32]float64{}}
+	r.growScratch()
+	return r
+}
+
+func (r *replay) sc() *scratch { return r.s.inc }
+
+func (r *replay) growScratch() {
+	s := r.s
+	if s.inc == nil {
+		s.inc = &scratch{}
+	}
+	c := s.inc
+	nT, nF := len(s.capa), len(s.path)
+	for len(c.lDirty) < nT {
+		c.lDirty = append(c.lDirty, false)
+		c.lResid = append(c.lResid, 0)
+		c.lCnt = append(c.lCnt, 0)
+		c.lSN = append(c.lSN, 0)
+		c.lSO = append(c.lSO, 0)
+		c.lEval = append(c.lEval, 0)
+		c.lResNew = append(c.lResNew, false)
+		c.lShare = append(c.lShare, 0)
+		c.lCand = append(c.lCand, 0)
+		c.lMarked = append(c.lMarked, 0)
+		c.lTouched = append(c.lTouched, false)
+		c.lNLevel = append(c.lNLevel, 0)
+		c.lNShare = append(c.lNShare, 0)
+	}
+	for len(c.fTracked) < nF {
+		c.fTracked = append(c.fTracked, false)
+		c.fNLevel = append(c.fNLevel, 0)
+		c.fNRate = append(c.fNRate, 0)
+		c.fSeen = append(c.fSeen, 0)
+	}
+	for len(s.pfx) < nT {
+		s.pfx = append(s.pfx, linkPrefix{cum: []float64{0}})
+	}
+}
+
+func (r *replay) markDirty(l int32) {
+	c := r.sc()
+	if c.lDirty[l] {
+		return
+	}
+	c.lDirty[l] = true
+	c.lMarked[l] = c.tick
+	r.dirty = append(r.dirty, l)
+	r.pending = append(r.pending, l)
+}
+
+func (r *replay) track(f int32) {
+	c := r.sc()
+	if !c.fTracked[f] {
+		c.fTracked[f] = true
+		c.fNLevel[f] = 0
+		c.tracked = append(c.tracked, f)
+	}
+}
+
+func (r *replay) setCap(l int32, c float64) {
+	if _, ok := r.oldCap[l]; !ok {
+		r.oldCap[l] = r.s.capa[l]
+	}
+	r.s.capa[l] = c
+	r.markDirty(l)
+}
+
+// detach removes flow f from its links (marking them dirty) and tracks it.
+func (r *replay) detach(f int32) {
+	s := r.s
+	for _, l := range s.path[f] {
+		lf := s.linkFlows[l]
+		if i := slices.Index(lf, f); i >= 0 {
+			lf[i] = lf[len(lf)-1]
+			s.linkFlows[l] = lf[:len(lf)-1]
+		}
+		r.markDirty(l)
+	}
+	r.track(f)
+}
+
+// attach adds flow f to its links (marking them dirty) and tracks it.
+func (r *replay) attach(f int32) {
+	s := r.s
+	for _, l := range s.path[f] {
+		s.linkFlows[l] = append(s.linkFlows[l], f)
+		r.markDirty(l)
+	}
+	r.track(f)
+}
+
+// ensurePrefix builds the per-link level-sorted prefix sums (once per full compute).
+func (s *State) ensurePrefix() {
+	if s.pfxOK {
+		return
+	}
+	s.pfx = make([]linkPrefix, len(s.capa))
+	for l := range s.capa {
+		s.rebuildPrefix(int32(l))
+	}
+	if s.inc == nil {
+		s.inc = &scratch{}
+	}
+	s.inc.levelCount = s.inc.levelCount[:0]
+	for f := range s.path {
+		if s.alive[f] {
+			s.countLevel(s.levelF[f], 1)
+		}
+	}
+	s.pfxOK = true
+}
+
+func (s *State) countLevel(lv int32, d int32) {
+	c := s.inc
+	for int(lv) >= len(c.levelCount) {
+		c.levelCount = append(c.levelCount, 0)
+	}
+	c.levelCount[lv] += d
+}
+
+type byLevel struct {
+	lv []int32
+	r  []float64
+}
+
+func (b byLevel) Len() int           { return len(b.lv) }
+func (b byLevel) Less(i, j int) bool { return b.lv[i] < b.lv[j] }
+func (b byLevel) Swap(i, j int) {
+	b.lv[i], b.lv[j] = b.lv[j], b.lv[i]
+	b.r[i], b.r[j] = b.r[j], b.r[i]
+}
+
+func (s *State) rebuildPrefix(l int32) {
+	fl := s.linkFlows[l]
+	p := &s.pfx[l]
+	p.lv = p.lv[:0]
+	rates := make([]float64, 0, len(fl))
+	for _, f := range fl {
+		p.lv = append(p.lv, s.levelF[f])
+		rates = append(rates, s.rate[f])
+	}
+	sort.Sort(byLevel{p.lv, rates})
+	p.cum = append(p.cum[:0], 0)
+	sum := 0.0
+	for _, x := range rates {
+		sum += x
+		p.cum = append(p.cum, sum)
+	}
+}
+
+// oldShare is the fair share of link l at the start of round j in the old structure
+// (capacity c), or +Inf if it had no unfixed flow.
+func (s *State) oldShare(l int32, j int32, c float64) float64 {
+	p := &s.pfx[l]
+	k := sort.Search(len(p.lv), func(i int) bool { return p.lv[i] >= j })
+	n := len(p.lv) - k
+	if n == 0 {
+		return math.Inf(1)
+	}
+	return math.Max(c-p.cum[k], 0) / float64(n)
+}
+
+func (r *replay) capOld(l int32) float64 {
+	if c, ok := r.oldCap[l]; ok {
+		return c
+	}
+	return r.s.capa[l]
+}
+
+// fixedIn reports whether flow f is fixed before round j (new status), and its rate.
+func (r *replay) fixedBefore(f int32, j int32) (bool, float64) {
+	c := r.sc()
+	if c.fTracked[f] {
+		lv := c.fNLevel[f]
+		return lv != 0 && lv < j, c.fNRate[f]
+	}
+	return r.s.levelF[f] < j, r.s.rate[f]
+}
+
+// activate initialises a dirty link's maintained residual for the start of round j.
+func (r *replay) activate(l int32, j int32) {
+	s, c := r.s, r.sc()
+	res, n := s.capa[l], int32(0)
+	if s.failed[l] {
+		c.lResid[l], c.lCnt[l] = 0, 0
+		return
+	}
+	for _, f := range s.linkFlows[l] {
+		if ok, rt := r.fixedBefore(f, j); ok {
+			res -= rt
+		} else {
+			n++
+		}
+	}
+	c.lResid[l], c.lCnt[l] = res, n
+	// level overlay: a link that already resolved (identically) keeps its level
+	if !c.lTouched[l] {
+		c.lTouched[l] = true
+		c.touchedLs = append(c.touchedLs, l)
+		old := s.levelL[l]
+		if old > 0 && old < j {
+			c.lNLevel[l], c.lNShare[l] = old, s.share[l]
+		} else {
+			c.lNLevel[l], c.lNShare[l] = 0, 0
+		}
+	}
+}
+
+// shareNew is link n's fair share in round j of the new process.
+func (r *replay) shareNew(n int32, j int32) float64 {
+	c := r.sc()
+	if c.lDirty[n] {
+		return c.lSN[n]
+	}
+	return r.s.oldShare(n, j, r.s.capa[n])
+}
+
+// unfixedAt reports whether flow f is unfixed at the start of round j (new status).
+func (r *replay) unfixedAt(f int32, j int32) bool {
+	ok, _ := r.fixedBefore(f, j)
+	return !ok
+}
+
+func (s *State) finish(r *replay) *Delta {
+	c := s.inc
+	up := 1 + s.tol
+	var active []int32
+	var cands []int32
+	var exam []int32
+	j := int32(0)
+	for {
+		j++
+		c.tick++
+		tick := c.tick
+		// activate links that became dirty in the previous round
+		for _, l := range r.pending {
+			r.activate(l, j)
+		}
+		r.pending = r.pending[:0]
+		active = active[:0]
+		for _, d := range r.dirty {
+			if c.lCnt[d] > 0 {
+				active = append(active, d)
+			}
+		}
+		if len(active) == 0 {
+			break
+		}
+		r.delta.Rounds++
+		// A. shares of active dirty links, old and new
+		for _, d := range active {
+			c.lSN[d] = math.Max(c.lResid[d], 0) / float64(c.lCnt[d])
+			c.lSO[d] = s.oldShare(d, j, r.capOld(d))
+		}
+		// B. clean links whose outcome may flip
+		cands = cands[:0]
+		for _, d := range active {
+			sn, so := c.lSN[d], c.lSO[d]
+			if sn == so {
+				continue
+			}
+			for _, f := range s.linkFlows[d] {
+				if c.fTracked[f] || s.levelF[f] < j {
+					continue // dirty or fixed flows connect no clean candidate
+				}
+				for _, m := range s.path[f] {
+					if c.lDirty[m] || c.lCand[m] == tick {
+						continue
+					}
+					sm := s.oldShare(m, j, s.capa[m])
+					if (sm <= so*up) != (sm <= sn*up) {
+						c.lCand[m] = tick
+						cands = append(cands, m)
+					}
+				}
+			}
+		}
+		// C. evaluate dirty and candidate links
+		eval := func(l int32, sl float64) bool {
+			for _, f := range s.linkFlows[l] {
+				if !r.unfixedAt(f, j) {
+					continue
+				}
+				for _, n := range s.path[f] {
+					if n != l && sl > r.shareNew(n, j)*up {
+						return false
+					}
+				}
+			}
+			return true
+		}
+		for _, d := range active {
+			c.lEval[d] = tick
+			c.lShare[d] = c.lSN[d]
+			c.lResNew[d] = eval(d, c.lSN[d])
+		}
+		k := 0
+		for _, m := range cands {
+			sm := s.oldShare(m, j, s.capa[m])
+			c.lEval[m] = tick
+			c.lShare[m] = sm
+			c.lResNew[m] = eval(m, sm)
+			if c.lResNew[m] != (s.levelL[m] == j) {
+				cands[k] = m
+				k++
+			}
+		}
+		cands = cands[:k] // only those whose outcome changed
+		// D. flows whose fixing may change
+		exam = exam[:0]
+		addExam := func(l int32) {
+			for _, f := range s.linkFlows[l] {
+				if c.fSeen[f] != tick && r.unfixedAt(f, j) {
+					c.fSeen[f] = tick
+					exam = append(exam, f)
+				}
+			}
+		}
+		for _, d := range active {
+			addExam(d)
+		}
+		for _, m := range cands {
+			addExam(m)
+		}
+		r.delta.ExaminedFlows += len(exam)
+		for _, f := range exam {
+			rate := math.Inf(1)
+			for _, n := range s.path[f] {
+				var res bool
+				var sh float64
+				if c.lEval[n] == tick {
+					res, sh = c.lResNew[n], c.lShare[n]
+				} else {
+					res, sh = s.levelL[n] == j, s.share[n]
+				}
+				if res && sh < rate {
+					rate = sh
+				}
+			}
+			fixed := !math.IsInf(rate, 1)
+			if !c.fTracked[f] {
+				same := fixed == (s.levelF[f] == j) && (!fixed || math.Abs(rate-s.rate[f]) <= s.tol*math.Max(rate, 1e-300))
+				if same {
+					if fixed {
+						for _, n := range s.path[f] {
+							if c.lDirty[n] && !r.isPending(n) {
+								c.lResid[n] -= s.rate[f]
+								c.lCnt[n]--
+							}
+						}
+					}
+					continue
+				}
+				r.track(f)
+				for _, n := range s.path[f] {
+					r.markDirty(n)
+				}
+			}
+			if fixed {
+				c.fNLevel[f], c.fNRate[f] = j, rate
+				for _, n := range s.path[f] {
+					if c.lDirty[n] && !r.isPending(n) {
+						c.lResid[n] -= rate
+						c.lCnt[n]--
+					}
+				}
+			}
+		}
+		// F. level overlay for evaluated links
+		for _, l := range active {
+			r.setLevel(l, j)
+		}
+		for _, m := range cands {
+			r.setLevel(m, j)
+		}
+	}
+	return r.commit()
+}
+
+// isPending reports whether dirty link l was marked in the current round (it is
+// activated, with a full scan, at the start of the next one).
+func (r *replay) isPending(l int32) bool {
+	c := r.sc()
+	return c.lMarked[l] == c.tick && c.lDirty[l]
+}
+
+func (r *replay) setLevel(l int32, j int32) {
+	s, c := r.s, r.sc()
+	if !c.lTouched[l] {
+		c.lTouched[l] = true
+		c.touchedLs = append(c.touchedLs, l)
+		c.lNLevel[l], c.lNShare[l] = s.levelL[l], s.share[l]
+	}
+	if c.lResNew[l] {
+		c.lNLevel[l], c.lNShare[l] = j, c.lShare[l]
+	} else if c.lNLevel[l] == j {
+		c.lNLevel[l], c.lNShare[l] = 0, 0
+	}
+}
+
+// commit writes the overlay into the structure, rebuilds the prefix sums of dirty
+// links, resets the scratch state and returns the delta.
+func (r *replay) commit() *Delta {
+	s, c := r.s, r.sc()
+	d := &r.delta
+	d.DirtyLinks = len(r.dirty)
+	isAdded := map[int32]bool{}
+	for _, f := range r.added {
+		isAdded[f] = true
+	}
+	slices.Sort(c.tracked)
+	for _, f := range c.tracked {
+		c.fTracked[f] = false
+		if !s.alive[f] {
+			continue
+		}
+		old, oldLv := s.rate[f], s.levelF[f]
+		if !isAdded[f] {
+			s.countLevel(oldLv, -1)
+		}
+		s.levelF[f], s.rate[f] = c.fNLevel[f], c.fNRate[f]
+		s.countLevel(s.levelF[f], 1)
+		switch {
+		case isAdded[f]:
+			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], New: s.rate[f], Added: true})
+		case math.Abs(s.rate[f]-old) > s.tol*math.Max(math.Abs(old), 1):
+			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: old, New: s.rate[f]})
+		}
+	}
+	for _, f := range r.removed {
+		if !isAdded[f] {
+			s.countLevel(s.levelF[f], -1)
+			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: s.rate[f], Removed: true})
+		}
+		s.rate[f], s.levelF[f], s.path[f] = 0, 0, nil
+		s.freeFlows = append(s.freeFlows, f)
+	}
+	c.tracked = c.tracked[:0]
+	for _, l := range c.touchedLs {
+		c.lTouched[l] = false
+		s.levelL[l], s.share[l] = c.lNLevel[l], c.lNShare[l]
+	}
+	c.touchedLs = c.touchedLs[:0]
+	for _, l := range r.dirty {
+		c.lDirty[l] = false
+		if s.failed[l] || s.virtOf[l] == -2 {
+			s.levelL[l], s.share[l] = 0, 0
+		}
+		s.rebuildPrefix(l)
+	}
+	for lv := int32(len(c.levelCount)) - 1; lv >= 0; lv-- {
+		if c.levelCount[lv] > 0 || lv == 0 {
+			s.maxLevel = lv
+			break
+		}
+	}
+	return d
+}

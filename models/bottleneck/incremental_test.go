@@ -1,0 +1,135 @@
+package bottleneck
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// sameAsFull asserts that s (updated incrementally) equals a State rebuilt from
+// scratch from s's network: rates, flow levels, link levels and fair shares.
+func sameAsFull(t *testing.T, s *State, what string) {
+	t.Helper()
+	full := mustNew(t, s.Network())
+	if full.NumFlows() != s.NumFlows() {
+		t.Fatalf("%s: %d flows, full has %d", what, s.NumFlows(), full.NumFlows())
+	}
+	for f := range full.path {
+		id := full.flowID[f]
+		g := s.flowIdx[id]
+		if math.Abs(full.rate[f]-s.rate[g]) > 1e-9*math.Max(1, full.rate[f]) {
+			t.Fatalf("%s: flow %s rate %v, full %v", what, id, s.rate[g], full.rate[f])
+		}
+		if full.levelF[f] != s.levelF[g] {
+			t.Fatalf("%s: flow %s level %d, full %d", what, id, s.levelF[g], full.levelF[f])
+		}
+		b1, _ := full.Bottlenecks(id)
+		b2, _ := s.Bottlenecks(id)
+		if fmt.Sprint(b1) != fmt.Sprint(b2) {
+			t.Fatalf("%s: flow %s bottlenecks %v, full %v", what, id, b2, b1)
+		}
+	}
+	for l, id := range full.linkID {
+		if full.virtOf[l] >= 0 {
+			continue
+		}
+		g := s.linkIdx[id]
+		if full.levelL[l] != s.levelL[g] {
+			t.Fatalf("%s: link %s level %d, full %d", what, id, s.levelL[g], full.levelL[l])
+		}
+		if full.levelL[l] > 0 && math.Abs(full.share[l]-s.share[g]) > 1e-9*math.Max(1, full.share[l]) {
+			t.Fatalf("%s: link %s share %v, full %v", what, id, s.share[g], full.share[l])
+		}
+	}
+	if full.Levels() != s.Levels() {
+		t.Fatalf("%s: %d levels, full %d", what, s.Levels(), full.Levels())
+	}
+}
+
+func randomPath(rng *rand.Rand, s *State, exclude func(string) bool) []string {
+	var ok []string
+	for _, id := range s.linkID {
+		if id != "" && !s.failed[s.linkIdx[id]] && (exclude == nil || !exclude(id)) {
+			ok = append(ok, id)
+		}
+	}
+	if len(ok) == 0 {
+		return nil
+	}
+	rng.Shuffle(len(ok), func(i, j int) { ok[i], ok[j] = ok[j], ok[i] })
+	return ok[:1+rng.IntN(min(len(ok), 4))]
+}
+
+// TestPropertyIncremental applies random perturbation sequences and checks every
+// intermediate structure against a full recomputation.
+func TestPropertyIncremental(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for it := range iterations(t, 1500, 150) {
+		s := mustNew(t, randomNetwork(rng, 10, 14, 20))
+		next := 1000
+		for step := range 12 {
+			what := fmt.Sprintf("it %d step %d", it, step)
+			var err error
+			switch op := rng.IntN(6); {
+			case op == 0:
+				p := randomPath(rng, s, nil)
+				if p == nil {
+					continue
+				}
+				next++
+				f := Flow{ID: fmt.Sprintf("n%d", next), Path: p}
+				if rng.IntN(4) == 0 {
+					d := float64(1 + rng.IntN(20))
+					f.Demand = &d
+				}
+				what += " add " + f.ID
+				_, err = s.AddFlow(f)
+			case op == 1 && s.NumFlows() > 0:
+				n := s.Network()
+				id := n.Flows[rng.IntN(len(n.Flows))].ID
+				what += " remove " + id
+				_, err = s.RemoveFlow(id)
+			case op == 2:
+				n := s.Network()
+				if len(n.Links) == 0 {
+					continue
+				}
+				id := n.Links[rng.IntN(len(n.Links))].ID
+				c := float64(1 + rng.IntN(25))
+				what += fmt.Sprintf(" capacity %s=%v", id, c)
+				_, err = s.SetCapacity(id, c)
+			case op == 3 && s.NumFlows() > 0:
+				n := s.Network()
+				id := n.Flows[rng.IntN(len(n.Flows))].ID
+				var d *float64
+				if rng.IntN(3) > 0 {
+					v := float64(1 + rng.IntN(20))
+					d = &v
+				}
+				what += " demand " + id
+				_, err = s.SetDemand(id, d)
+			case op == 4:
+				n := s.Network()
+				if len(n.Links) < 2 {
+					continue
+				}
+				id := n.Links[rng.IntN(len(n.Links))].ID
+				what += " fail " + id
+				_, err = s.FailLink(id, func(_ string, _ []string, failed func(string) bool) ([]string, bool) {
+					if rng.IntN(4) == 0 {
+						return nil, false
+					}
+					p := randomPath(rng, s, failed)
+					return p, p != nil
+				})
+			default:
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			sameAsFull(t, s, what)
+		}
+	}
+}
