@@ -27,8 +27,9 @@ import (
 //	      vars: {twinflow: {id: r1--r2, capacity_gbps: 10, latency_ms: 1}}
 //
 // Device fields without a containerlab equivalent travel in node labels with the
-// "twinflow." prefix (type, drivers, domain, name, address, status, x, y, id when the
-// device ID is not a valid node name); other device labels are copied as they are.
+// "twinflow." prefix (type, drivers — comma-separated, "none" for no driver —, domain,
+// name, address, status, x, y, and id when the device ID is not a valid node name);
+// other device labels are copied as they are.
 // Link fields and the types of its two endpoints travel in the link's vars under
 // "twinflow". Not carried: endpoints no
 // link uses, endpoint sample types, config rules, flows, topologies other
@@ -245,14 +246,18 @@ func DecodeContainerlab(r io.Reader) (*Network, error) {
 			return nil, fmt.Errorf("%s.endpoints: %w: want 2 endpoints, got %d", at, ErrFormat, len(l.Endpoints))
 		}
 		special := false
+		for _, ep := range l.Endpoints {
+			if _, ok := byName[ep.Node]; !ok && ep.brief && (ep.Node == "host" || ep.Node == "mgmt-net" || ep.Node == "macvlan") {
+				special = true
+			}
+		}
+		if special {
+			continue
+		}
 		refs := make([]EndPointRef, 2)
 		for j, ep := range l.Endpoints {
 			di, ok := byName[ep.Node]
 			if !ok {
-				if ep.brief && (ep.Node == "host" || ep.Node == "mgmt-net" || ep.Node == "macvlan") {
-					special = true
-					break
-				}
 				return nil, fmt.Errorf("%s.endpoints[%d]: %w: unknown node %q", at, j, ErrFormat, ep.Node)
 			}
 			if msg := CheckID(ep.Interface); msg != "" {
@@ -263,9 +268,6 @@ func DecodeContainerlab(r io.Reader) (*Network, error) {
 				d.Endpoints = append(d.Endpoints, EndPoint{ID: ep.Interface})
 			}
 			refs[j] = EndPointRef{Device: d.ID, EndPoint: ep.Interface}
-		}
-		if special {
-			continue
 		}
 		link := Link{Endpoints: refs, CapacityGbps: DefaultLinkCapacityGbps}
 		if l.Vars != nil && l.Vars.TwinFlow != nil {
@@ -381,7 +383,9 @@ func clabDevice(nn clabNamedNode, t *clabTopology) (Device, error) {
 	default:
 		d.Type = DeviceRouter
 	}
-	if v, ok := lbl[clabLabelDrivers]; ok {
+	if v := lbl[clabLabelDrivers]; v == "none" {
+		d.Drivers = nil
+	} else if v != "" {
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {
 				d.Drivers = append(d.Drivers, DriverKind(s))
@@ -470,6 +474,7 @@ func EncodeContainerlab(w io.Writer, n *Network, opts ContainerlabOptions) error
 		if nodeName != d.ID {
 			lbl[clabLabelID] = d.ID
 		}
+		lbl[clabLabelDrivers] = "none"
 		if len(d.Drivers) > 0 {
 			ds := make([]string, len(d.Drivers))
 			for j, dr := range d.Drivers {
