@@ -17,21 +17,47 @@ func tcBatch(p *Plan, node *PlanNode) []string {
 		if ifc.RateBps == 0 {
 			continue
 		}
-		lines = append(lines, tcIface(p.Options, ifc.Name, ifc.RateBps)...)
+		lines = append(lines, tcIface(p.Options, ifc.Name, ifc.RateBps, p.slotsVia(node.ID, ifc))...)
 	}
 	return lines
+}
+
+// slotsVia returns the flow slots (plan flow indexes) whose path leaves node through
+// ifc.
+func (p *Plan) slotsVia(node string, ifc PlanIface) map[int]bool {
+	dir := ifc.Link
+	if l := p.link(ifc.Link); l.B == node && l.BIf == ifc.Name {
+		dir = ifc.Link + "~r"
+	}
+	out := map[int]bool{}
+	for i, f := range p.Flows {
+		if i >= p.Options.FlowSlots {
+			break
+		}
+		for _, d := range f.Path {
+			if d == dir {
+				out[i] = true
+			}
+		}
+	}
+	return out
 }
 
 // tcIface shapes one interface's egress to rate bits/s.
 //
 //	fifo: root htb -> 1:1 (rate) -> 1:10 (rate) -> pfifo limit L
 //	fq:   root htb -> 1:1 (rate) -> 1:2 default class and one class 1:(100+s) per flow
-//	      slot s, each with rate = rate/(slots+1), ceil = rate, equal quantum, its own
-//	      pfifo; a u32 filter sends TCP traffic to port ProbePortBase+s to class s.
+//	      slot s, each with ceil = rate, equal quantum and its own pfifo; a u32 filter
+//	      sends TCP traffic to port ProbePortBase+s to class s.
 //
-// Unused classes take nothing: HTB lends their share to the busy classes in proportion
-// to their quanta, i.e. equally, which is max-min fair sharing of the link.
-func tcIface(o Options, dev string, rate uint64) []string {
+// In the fq model the guaranteed rates are equal shares: the flows the plan routes over
+// this link (crossing) get 99% of the rate split equally, every other class (the default
+// class, slots of flows routed elsewhere) an equal part of the last 1%. Any class may
+// borrow up to the full rate, and HTB lends unused guarantees to the busy classes in
+// proportion to their (equal) quanta: per-flow fair queueing, i.e. max-min fair sharing
+// of the link. Guaranteeing the equal share (rather than a tiny rate plus borrowing)
+// matters for BBR, whose bandwidth probes must be served promptly to be seen.
+func tcIface(o Options, dev string, rate uint64, crossing map[int]bool) []string {
 	r := fmt.Sprintf("%dbit", rate)
 	var l []string
 	add := func(format string, a ...any) { l = append(l, fmt.Sprintf(format, a...)) }
@@ -42,15 +68,27 @@ func tcIface(o Options, dev string, rate uint64) []string {
 		add("class replace dev %s parent 1:1 classid 1:10 htb rate %s ceil %s quantum %d", dev, r, r, htbQuantum)
 		add("qdisc replace dev %s parent 1:10 handle 10: pfifo limit %d", dev, o.QueueLimit)
 	default:
-		share := max(rate/uint64(o.FlowSlots+1), 1000)
-		s := fmt.Sprintf("%dbit", share)
+		others := o.FlowSlots - len(crossing) + 1
+		reserve := rate / 100
+		cross := uint64(0)
+		if len(crossing) > 0 {
+			cross = (rate - reserve) / uint64(len(crossing))
+		} else {
+			reserve = rate
+		}
+		other := max(reserve/uint64(others), 1000)
+		cross = max(cross, 1000)
 		add("qdisc replace dev %s root handle 1: htb default 2", dev)
 		add("class replace dev %s parent 1: classid 1:1 htb rate %s ceil %s quantum %d", dev, r, r, htbQuantum)
-		add("class replace dev %s parent 1:1 classid 1:2 htb rate %s ceil %s quantum %d", dev, s, r, htbQuantum)
+		add("class replace dev %s parent 1:1 classid 1:2 htb rate %dbit ceil %s quantum %d", dev, other, r, htbQuantum)
 		add("qdisc replace dev %s parent 1:2 handle 2: pfifo limit %d", dev, o.QueueLimit)
 		for slot := 0; slot < o.FlowSlots; slot++ {
 			minor := 0x100 + slot
-			add("class replace dev %s parent 1:1 classid 1:%x htb rate %s ceil %s quantum %d", dev, minor, s, r, htbQuantum)
+			sr := other
+			if crossing[slot] {
+				sr = cross
+			}
+			add("class replace dev %s parent 1:1 classid 1:%x htb rate %dbit ceil %s quantum %d", dev, minor, sr, r, htbQuantum)
 			add("qdisc replace dev %s parent 1:%x handle %x: pfifo limit %d", dev, minor, minor, o.QueueLimit)
 			add("filter add dev %s parent 1: protocol ip prio 1 u32 match ip protocol 6 0xff match ip dport %d 0xffff flowid 1:%x", dev, ProbePortBase+slot, minor)
 		}
