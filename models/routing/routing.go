@@ -1,0 +1,477 @@
+// Package routing computes paths over a network.Network: shortest (latency or hop
+// weighted), k-shortest (Yen), constrained (minimum available bandwidth, maximum
+// latency) and ECMP (a deterministic per-hop hash of the flow ID among equal-cost next
+// hops), with link and device exclusions for failures. Paths are sequences of directed
+// link IDs (network.DirectedLinkID), the bottleneck model's resources.
+//
+// Shortest, k-shortest and constrained paths run gonum's Dijkstra and Yen algorithms on
+// a gonum weighted directed graph (one vertex per device, one edge per device pair:
+// the cheapest of any parallel links). ECMP uses distances to the destination from a
+// reverse Dijkstra over the directed link adjacency, cached per destination, so that
+// routing many flows costs one search per destination.
+//
+// The package is pure: no I/O, clocks or globals; results are deterministic.
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/graph"
+	"gonum.org/v1/gonum/graph/path"
+	"gonum.org/v1/gonum/graph/simple"
+
+	"github.com/twinflow/twinflow/models/network"
+)
+
+// Sentinel errors.
+var (
+	ErrUnknownDevice = errors.New("routing: unknown device")
+	ErrNoPath        = errors.New("routing: no path")
+	ErrInvalid       = errors.New("routing: invalid input")
+)
+
+// Metric is the edge weight of path searches.
+type Metric string
+
+// Metrics.
+const (
+	Latency Metric = "latency" // link latency in ms (a small floor keeps zero-latency links from forming free detours)
+	Hops    Metric = "hops"    // 1 per link
+)
+
+// latencyFloor is the weight of a zero-latency link under the Latency metric.
+const latencyFloor = 1e-6
+
+// Options select the metric and exclusions of a search. The zero value routes by hop
+// count with nothing excluded.
+type Options struct {
+	Metric Metric
+	// ExcludeLinks holds link IDs (both directions excluded) or directed link IDs
+	// (one direction excluded).
+	ExcludeLinks map[string]bool
+	// ExcludeDevices holds device IDs no path may cross (as source or destination
+	// either).
+	ExcludeDevices map[string]bool
+	// Exclude, if set, is asked about each directed link ID as well (for example
+	// "has this link failed?").
+	Exclude func(directedLinkID string) bool
+}
+
+// Path is a route.
+type Path struct {
+	Devices   []string `json:"devices"`
+	Links     []string `json:"links"` // directed link IDs
+	Weight    float64  `json:"weight"`
+	LatencyMs float64  `json:"latency_ms"`
+	// MinAvailGbps is the smallest available bandwidth (capacity − used) along it.
+	MinAvailGbps float64 `json:"min_avail_gbps"`
+}
+
+// Graph is the directed multigraph of a network: devices and directed links.
+type Graph struct {
+	devs   []string
+	devIdx map[string]int32
+	eID    []string // directed link ID
+	eLink  []string // underlying link ID
+	eFrom  []int32
+	eTo    []int32
+	eLat   []float64
+	eCap   []float64
+	eAvail []float64
+	out    [][]int32
+	in     [][]int32
+}
+
+// NewGraph builds the graph of n. Links whose endpoints name unknown devices are an
+// error naming the link. Down links (oper status disabled) are kept; exclude them in
+// Options if needed. O(|V| + |E|).
+func NewGraph(n *network.Network) (*Graph, error) {
+	g := &Graph{devIdx: make(map[string]int32, len(n.Devices))}
+	for i, d := range n.Devices {
+		if _, dup := g.devIdx[d.ID]; dup {
+			return nil, fmt.Errorf("%w: devices[%d] %q: duplicate device ID", ErrInvalid, i, d.ID)
+		}
+		g.devIdx[d.ID] = int32(len(g.devs))
+		g.devs = append(g.devs, d.ID)
+	}
+	g.out = make([][]int32, len(g.devs))
+	g.in = make([][]int32, len(g.devs))
+	for i, l := range n.Links {
+		fwd, rev, ok := network.LinkDirections(l)
+		if !ok {
+			return nil, fmt.Errorf("%w: links[%d] %q: a link needs exactly two endpoints", ErrInvalid, i, l.ID)
+		}
+		for _, d := range []network.DirectedLink{fwd, rev} {
+			a, okA := g.devIdx[d.From.Device]
+			b, okB := g.devIdx[d.To.Device]
+			if !okA || !okB {
+				return nil, fmt.Errorf("%w: links[%d] %q: endpoint device not found", ErrInvalid, i, l.ID)
+			}
+			e := int32(len(g.eID))
+			g.eID = append(g.eID, d.ID)
+			g.eLink = append(g.eLink, l.ID)
+			g.eFrom = append(g.eFrom, a)
+			g.eTo = append(g.eTo, b)
+			g.eLat = append(g.eLat, l.LatencyMs)
+			g.eCap = append(g.eCap, l.CapacityGbps)
+			g.eAvail = append(g.eAvail, l.CapacityGbps-l.UsedGbps)
+			g.out[a] = append(g.out[a], e)
+			g.in[b] = append(g.in[b], e)
+		}
+	}
+	return g, nil
+}
+
+// DirectedLinksOf returns the directed link IDs leaving or entering device id (a
+// device failure fails all of them), sorted.
+func (g *Graph) DirectedLinksOf(id string) ([]string, error) {
+	d, ok := g.devIdx[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownDevice, id)
+	}
+	var out []string
+	for _, e := range g.out[d] {
+		out = append(out, g.eID[e])
+	}
+	for _, e := range g.in[d] {
+		out = append(out, g.eID[e])
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// Devices returns the number of devices.
+func (g *Graph) Devices() int { return len(g.devs) }
+
+func (g *Graph) weight(e int32, m Metric) float64 {
+	if m == Latency {
+		return math.Max(g.eLat[e], latencyFloor)
+	}
+	return 1
+}
+
+func (g *Graph) usable(e int32, o *Options, minAvail float64) bool {
+	if o.ExcludeLinks[g.eID[e]] || o.ExcludeLinks[g.eLink[e]] || (o.Exclude != nil && o.Exclude(g.eID[e])) {
+		return false
+	}
+	if o.ExcludeDevices[g.devs[g.eFrom[e]]] || o.ExcludeDevices[g.devs[g.eTo[e]]] {
+		return false
+	}
+	return g.eAvail[e] >= minAvail
+}
+
+func (g *Graph) dev(id string, o *Options) (int32, error) {
+	d, ok := g.devIdx[id]
+	if !ok {
+		return -1, fmt.Errorf("%w: %q", ErrUnknownDevice, id)
+	}
+	if o.ExcludeDevices[id] {
+		return -1, fmt.Errorf("%w: device %q is excluded", ErrNoPath, id)
+	}
+	return d, nil
+}
+
+// gonumGraph builds the gonum graph for o: one weighted edge per ordered device pair,
+// the cheapest usable parallel link (ties: smallest directed link ID), which it
+// remembers in best.
+func (g *Graph) gonumGraph(o *Options, minAvail float64) (*simple.WeightedDirectedGraph, map[[2]int32]int32) {
+	wg := simple.NewWeightedDirectedGraph(0, math.Inf(1))
+	for i := range g.devs {
+		wg.AddNode(simple.Node(i))
+	}
+	best := map[[2]int32]int32{}
+	for e := range g.eID {
+		e := int32(e)
+		if !g.usable(e, o, minAvail) || g.eFrom[e] == g.eTo[e] {
+			continue
+		}
+		k := [2]int32{g.eFrom[e], g.eTo[e]}
+		if b, ok := best[k]; ok {
+			wb, we := g.weight(b, o.Metric), g.weight(e, o.Metric)
+			if wb < we || (wb == we && g.eID[b] < g.eID[e]) {
+				continue
+			}
+		}
+		best[k] = e
+	}
+	for k, e := range best {
+		wg.SetWeightedEdge(wg.NewWeightedEdge(simple.Node(k[0]), simple.Node(k[1]), g.weight(e, o.Metric)))
+	}
+	return wg, best
+}
+
+func (g *Graph) toPath(nodes []graph.Node, best map[[2]int32]int32, m Metric) Path {
+	p := Path{MinAvailGbps: math.Inf(1)}
+	for i, n := range nodes {
+		p.Devices = append(p.Devices, g.devs[n.ID()])
+		if i == 0 {
+			continue
+		}
+		e := best[[2]int32{int32(nodes[i-1].ID()), int32(n.ID())}]
+		p.Links = append(p.Links, g.eID[e])
+		p.Weight += g.weight(e, m)
+		p.LatencyMs += g.eLat[e]
+		p.MinAvailGbps = math.Min(p.MinAvailGbps, g.eAvail[e])
+	}
+	if len(p.Links) == 0 {
+		p.MinAvailGbps = 0
+	}
+	return p
+}
+
+// Shortest returns a least-weight path from src to dst (gonum Dijkstra).
+// O((|V| + |E|) log |V|).
+func (g *Graph) Shortest(src, dst string, o Options) (Path, error) {
+	return g.shortest(src, dst, &o, math.Inf(-1))
+}
+
+func (g *Graph) shortest(src, dst string, o *Options, minAvail float64) (Path, error) {
+	s, err := g.dev(src, o)
+	if err != nil {
+		return Path{}, err
+	}
+	t, err := g.dev(dst, o)
+	if err != nil {
+		return Path{}, err
+	}
+	wg, best := g.gonumGraph(o, minAvail)
+	nodes, _ := path.DijkstraFromTo(simple.Node(s), simple.Node(t), wg)
+	if len(nodes) == 0 {
+		return Path{}, fmt.Errorf("%w: from %q to %q", ErrNoPath, src, dst)
+	}
+	return g.toPath(nodes, best, o.Metric), nil
+}
+
+// KShortest returns up to k loopless paths from src to dst in increasing weight
+// (gonum's Yen algorithm). O(k·|V|·(|V| + |E|) log |V|).
+func (g *Graph) KShortest(src, dst string, k int, o Options) ([]Path, error) {
+	return g.kShortest(src, dst, k, &o, math.Inf(-1))
+}
+
+func (g *Graph) kShortest(src, dst string, k int, o *Options, minAvail float64) ([]Path, error) {
+	if k < 1 {
+		return nil, fmt.Errorf("%w: k must be >= 1, got %d", ErrInvalid, k)
+	}
+	s, err := g.dev(src, o)
+	if err != nil {
+		return nil, err
+	}
+	t, err := g.dev(dst, o)
+	if err != nil {
+		return nil, err
+	}
+	wg, best := g.gonumGraph(o, minAvail)
+	ps := path.YenKShortestPaths(wg, k, math.Inf(1), simple.Node(s), simple.Node(t))
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("%w: from %q to %q", ErrNoPath, src, dst)
+	}
+	out := make([]Path, len(ps))
+	for i, p := range ps {
+		out[i] = g.toPath(p, best, o.Metric)
+	}
+	return out, nil
+}
+
+// Constraints restrict a constrained search.
+type Constraints struct {
+	// MinAvailGbps excludes links whose available bandwidth (capacity − used) is lower.
+	MinAvailGbps float64
+	// MaxLatencyMs, if > 0, bounds the path's total latency.
+	MaxLatencyMs float64
+	// MaxCandidates bounds the k-shortest candidates examined for the latency bound
+	// (default 16).
+	MaxCandidates int
+}
+
+// Constrained returns the least-weight path meeting c: links without MinAvailGbps
+// available are pruned, then k-shortest candidates are scanned in weight order for the
+// first within MaxLatencyMs. With the Latency metric the first candidate decides.
+func (g *Graph) Constrained(src, dst string, c Constraints, o Options) (Path, error) {
+	if c.MinAvailGbps < 0 || c.MaxLatencyMs < 0 {
+		return Path{}, fmt.Errorf("%w: constraints must be >= 0", ErrInvalid)
+	}
+	if c.MaxLatencyMs == 0 {
+		return g.shortest(src, dst, &o, c.MinAvailGbps)
+	}
+	k := c.MaxCandidates
+	if k <= 0 {
+		k = 16
+	}
+	if o.Metric == Latency {
+		k = 1
+	}
+	ps, err := g.kShortest(src, dst, k, &o, c.MinAvailGbps)
+	if err != nil {
+		return Path{}, err
+	}
+	for _, p := range ps {
+		if p.LatencyMs <= c.MaxLatencyMs {
+			return p, nil
+		}
+	}
+	return Path{}, fmt.Errorf("%w: from %q to %q within %v ms and %v Gb/s available", ErrNoPath, src, dst, c.MaxLatencyMs, c.MinAvailGbps)
+}
+
+// ECMP routes flows over equal-cost multipaths: at every hop, among the usable links
+// whose head is on a least-weight path to the destination, one is chosen by a hash of
+// the flow ID and the hop's device (the per-hop hashing of real routers).
+// Distances to each destination are computed once (reverse Dijkstra, O((|V| + |E|)
+// log |V|)) and cached; routing a flow then costs O(path length · degree).
+type ECMP struct {
+	g    *Graph
+	o    Options
+	dist map[int32][]float64
+}
+
+// NewECMP returns an ECMP router over g with o.
+func (g *Graph) NewECMP(o Options) *ECMP {
+	return &ECMP{g: g, o: o, dist: map[int32][]float64{}}
+}
+
+// Route returns the path of flow flowID from src to dst.
+func (r *ECMP) Route(flowID, src, dst string) (Path, error) {
+	g := r.g
+	s, err := g.dev(src, &r.o)
+	if err != nil {
+		return Path{}, err
+	}
+	t, err := g.dev(dst, &r.o)
+	if err != nil {
+		return Path{}, err
+	}
+	d, ok := r.dist[t]
+	if !ok {
+		d = g.distancesTo(t, &r.o)
+		r.dist[t] = d
+	}
+	if math.IsInf(d[s], 1) {
+		return Path{}, fmt.Errorf("%w: from %q to %q", ErrNoPath, src, dst)
+	}
+	p := Path{Devices: []string{src}, MinAvailGbps: math.Inf(1)}
+	var cand []int32
+	for u := s; u != t; {
+		cand = cand[:0]
+		for _, e := range g.out[u] {
+			v := g.eTo[e]
+			if !g.usable(e, &r.o, math.Inf(-1)) || math.IsInf(d[v], 1) {
+				continue
+			}
+			if math.Abs(g.weight(e, r.o.Metric)+d[v]-d[u]) <= 1e-9*math.Max(1, d[u]) {
+				cand = append(cand, e)
+			}
+		}
+		if len(cand) == 0 {
+			return Path{}, fmt.Errorf("%w: from %q to %q", ErrNoPath, src, dst)
+		}
+		slices.SortFunc(cand, func(a, b int32) int {
+			if g.eID[a] < g.eID[b] {
+				return -1
+			}
+			return 1
+		})
+		h := fnv.New64a()
+		h.Write([]byte(flowID))
+		h.Write([]byte{0})
+		h.Write([]byte(g.devs[u]))
+		e := cand[mix(h.Sum64())%uint64(len(cand))]
+		p.Links = append(p.Links, g.eID[e])
+		p.Weight += g.weight(e, r.o.Metric)
+		p.LatencyMs += g.eLat[e]
+		p.MinAvailGbps = math.Min(p.MinAvailGbps, g.eAvail[e])
+		u = g.eTo[e]
+		p.Devices = append(p.Devices, g.devs[u])
+	}
+	if len(p.Links) == 0 {
+		p.MinAvailGbps = 0
+	}
+	return p, nil
+}
+
+// distancesTo runs Dijkstra from t over reversed usable links.
+func (g *Graph) distancesTo(t int32, o *Options) []float64 {
+	d := make([]float64, len(g.devs))
+	for i := range d {
+		d[i] = math.Inf(1)
+	}
+	d[t] = 0
+	h := &minHeap{}
+	h.push(t, 0)
+	for h.len() > 0 {
+		v, dv := h.pop()
+		if dv > d[v] {
+			continue
+		}
+		for _, e := range g.in[v] {
+			if !g.usable(e, o, math.Inf(-1)) {
+				continue
+			}
+			u := g.eFrom[e]
+			if nd := dv + g.weight(e, o.Metric); nd < d[u] {
+				d[u] = nd
+				h.push(u, nd)
+			}
+		}
+	}
+	return d
+}
+
+type heapItem struct {
+	v int32
+	d float64
+}
+
+// minHeap is a binary heap of (vertex, distance) with lazy deletion.
+type minHeap struct{ a []heapItem }
+
+func (h *minHeap) len() int { return len(h.a) }
+
+func (h *minHeap) push(v int32, d float64) {
+	h.a = append(h.a, heapItem{v, d})
+	i := len(h.a) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if h.a[p].d <= h.a[i].d {
+			break
+		}
+		h.a[p], h.a[i] = h.a[i], h.a[p]
+		i = p
+	}
+}
+
+func (h *minHeap) pop() (int32, float64) {
+	top := h.a[0]
+	n := len(h.a) - 1
+	h.a[0] = h.a[n]
+	h.a = h.a[:n]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && h.a[l].d < h.a[m].d {
+			m = l
+		}
+		if r < n && h.a[r].d < h.a[m].d {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h.a[m], h.a[i] = h.a[i], h.a[m]
+		i = m
+	}
+	return top.v, top.d
+}
+
+// mix is the splitmix64 finalizer: FNV-1a alone leaves its low bits poorly mixed (the
+// lowest bit is the parity of the input bytes), which would skew a modulo-2 choice.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}

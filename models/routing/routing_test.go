@@ -1,0 +1,151 @@
+package routing
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/twinflow/twinflow/models/network"
+)
+
+// diamond: a→b→d (fast, 2 hops, 1+1 ms), a→c→d (2 hops, 5+5 ms), a→d direct (20 ms).
+func diamond() *network.Network {
+	n := &network.Network{}
+	for _, d := range []string{"a", "b", "c", "d"} {
+		n.Devices = append(n.Devices, network.Device{ID: d, Type: network.DeviceRouter})
+	}
+	link := func(id, x, y string, lat, capa, used float64) {
+		n.Links = append(n.Links, network.Link{ID: id, CapacityGbps: capa, UsedGbps: used, LatencyMs: lat,
+			Endpoints: []network.EndPointRef{{Device: x, EndPoint: id + "-a"}, {Device: y, EndPoint: id + "-z"}}})
+	}
+	link("ab", "a", "b", 1, 10, 9)
+	link("bd", "b", "d", 1, 10, 0)
+	link("ac", "a", "c", 5, 10, 0)
+	link("cd", "c", "d", 5, 10, 0)
+	link("ad", "a", "d", 20, 10, 0)
+	return n
+}
+
+func mustGraph(t *testing.T, n *network.Network) *Graph {
+	t.Helper()
+	g, err := NewGraph(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func TestShortest(t *testing.T) {
+	g := mustGraph(t, diamond())
+	p, err := g.Shortest("a", "d", Options{Metric: Latency})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.Links, []string{"ab", "bd"}; !slices.Equal(got, want) {
+		t.Errorf("latency path: got %v; want %v", got, want)
+	}
+	if p.LatencyMs != 2 || p.MinAvailGbps != 1 {
+		t.Errorf("latency %v avail %v; want 2, 1", p.LatencyMs, p.MinAvailGbps)
+	}
+	p, _ = g.Shortest("a", "d", Options{Metric: Hops})
+	if got, want := p.Links, []string{"ad"}; !slices.Equal(got, want) {
+		t.Errorf("hop path: got %v; want %v", got, want)
+	}
+	p, _ = g.Shortest("d", "a", Options{Metric: Latency})
+	if got, want := p.Links, []string{"bd~r", "ab~r"}; !slices.Equal(got, want) {
+		t.Errorf("reverse path: got %v; want %v", got, want)
+	}
+	// failure: exclude link ab (both directions)
+	p, _ = g.Shortest("a", "d", Options{Metric: Latency, ExcludeLinks: map[string]bool{"ab": true}})
+	if got, want := p.Links, []string{"ac", "cd"}; !slices.Equal(got, want) {
+		t.Errorf("with ab failed: got %v; want %v", got, want)
+	}
+	_, err = g.Shortest("a", "d", Options{ExcludeDevices: map[string]bool{"d": true}})
+	if !errors.Is(err, ErrNoPath) {
+		t.Errorf("excluded destination: got %v; want ErrNoPath", err)
+	}
+	_, err = g.Shortest("a", "zz", Options{})
+	if !errors.Is(err, ErrUnknownDevice) || !strings.Contains(err.Error(), `"zz"`) {
+		t.Errorf("unknown device: got %v", err)
+	}
+}
+
+func TestKShortestAndConstrained(t *testing.T) {
+	g := mustGraph(t, diamond())
+	ps, err := g.KShortest("a", "d", 5, Options{Metric: Latency})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range ps {
+		got = append(got, strings.Join(p.Links, ","))
+	}
+	want := []string{"ab,bd", "ac,cd", "ad"}
+	if !slices.Equal(got, want) {
+		t.Errorf("k-shortest: got %v; want %v", got, want)
+	}
+	// ab has only 1 Gb/s available: a 5 Gb/s demand avoids it
+	p, err := g.Constrained("a", "d", Constraints{MinAvailGbps: 5}, Options{Metric: Latency})
+	if err != nil || !slices.Equal(p.Links, []string{"ac", "cd"}) {
+		t.Errorf("min bandwidth: got %v, %v", p.Links, err)
+	}
+	// hop metric prefers ad (20 ms) but a 15 ms bound forces a two-hop path
+	p, err = g.Constrained("a", "d", Constraints{MaxLatencyMs: 15}, Options{Metric: Hops})
+	if err != nil || p.LatencyMs > 15 || len(p.Links) != 2 {
+		t.Errorf("latency bound: got %v (%v ms), %v", p.Links, p.LatencyMs, err)
+	}
+	_, err = g.Constrained("a", "d", Constraints{MaxLatencyMs: 1}, Options{Metric: Hops})
+	if !errors.Is(err, ErrNoPath) {
+		t.Errorf("impossible bound: got %v", err)
+	}
+	if _, err := g.KShortest("a", "d", 0, Options{}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("k=0: got %v", err)
+	}
+}
+
+func TestECMPFatTree(t *testing.T) {
+	n, err := network.FatTree(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := mustGraph(t, n)
+	r := g.NewECMP(Options{Metric: Hops})
+	used := map[string]bool{}
+	for i := range 64 {
+		id := "flow-" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		p, err := r.Route(id, "h-0-0-0", "h-3-1-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Links) != 6 {
+			t.Fatalf("inter-pod path has %d hops: %v", len(p.Links), p.Links)
+		}
+		if p.Devices[0] != "h-0-0-0" || p.Devices[6] != "h-3-1-1" {
+			t.Fatalf("bad endpoints %v", p.Devices)
+		}
+		p2, _ := r.Route(id, "h-0-0-0", "h-3-1-1")
+		if !slices.Equal(p.Links, p2.Links) {
+			t.Fatalf("ECMP not deterministic for %s", id)
+		}
+		used[p.Devices[3]] = true // the core switch
+	}
+	if len(used) != 4 {
+		t.Errorf("64 flows used %d of 4 core switches", len(used))
+	}
+	// with core-0 down no path crosses it
+	r = g.NewECMP(Options{Metric: Hops, ExcludeDevices: map[string]bool{"core-0": true}})
+	for i := range 32 {
+		p, err := r.Route(strings.Repeat("y", i+1), "h-0-0-0", "h-3-1-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(p.Devices, "core-0") {
+			t.Fatalf("path crosses excluded core-0: %v", p.Devices)
+		}
+	}
+	links, err := g.DirectedLinksOf("core-0")
+	if err != nil || len(links) != 8 {
+		t.Errorf("core-0 links: %v %v; want 8 directed", links, err)
+	}
+}
