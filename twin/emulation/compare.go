@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/twinflow/twinflow/models/bottleneck"
 	"github.com/twinflow/twinflow/models/network"
 )
 
@@ -19,97 +20,44 @@ type Prediction struct {
 	RateGbps float64 `json:"rate_gbps"`
 }
 
-// MaxMin computes the max-min fair rates of the plan's flows over its directed links
-// (capacity in Gb/s) by water-filling. It is the reference the fq queue model should
-// reproduce; demand caps (Flow.DemandGbps) are honoured.
+// MaxMin returns the max-min fair rates of the plan's flows over the network's directed
+// links (Gb/s), computed by the bottleneck-structure engine (models/bottleneck). It is
+// the reference the fq queue model should reproduce; demand caps are honoured.
 func MaxMin(n *network.Network, p *Plan) ([]Prediction, error) {
 	capOf := map[string]float64{}
 	for _, l := range n.Links {
 		capOf[network.DirectedLinkID(l.ID, false)] = l.CapacityGbps
 		capOf[network.DirectedLinkID(l.ID, true)] = l.CapacityGbps
 	}
-	demand := map[string]float64{}
+	demand := map[string]*float64{}
 	for _, f := range n.Flows {
-		if f.DemandGbps != nil {
-			demand[f.ID] = *f.DemandGbps
-		}
+		demand[f.ID] = f.DemandGbps
 	}
-	type flow struct {
-		id    string
-		links []string
-		rate  float64
-		fixed bool
-	}
-	flows := make([]*flow, 0, len(p.Flows))
+	var in bottleneck.Network
+	used := map[string]bool{}
 	for _, f := range p.Flows {
-		links := append([]string(nil), f.Path...)
-		if d, ok := demand[f.ID]; ok {
-			v := "demand:" + f.ID
-			capOf[v] = d
-			links = append(links, v)
-		}
-		for _, l := range links {
-			if c := capOf[l]; c <= 0 {
-				return nil, fmt.Errorf("%w: flow %q crosses %q with no capacity", ErrInvalid, f.ID, l)
+		for _, d := range f.Path {
+			if capOf[d] <= 0 {
+				return nil, fmt.Errorf("%w: flow %q crosses %q, which has no capacity", ErrInvalid, f.ID, d)
+			}
+			if !used[d] {
+				used[d] = true
+				in.Links = append(in.Links, bottleneck.Link{ID: d, Capacity: capOf[d]})
 			}
 		}
-		flows = append(flows, &flow{id: f.ID, links: links})
+		in.Flows = append(in.Flows, bottleneck.Flow{ID: f.ID, Path: f.Path, Demand: demand[f.ID]})
 	}
-	remaining := map[string]float64{}
-	for l, c := range capOf {
-		remaining[l] = c
+	s, err := bottleneck.New(&in)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	for {
-		count := map[string]int{}
-		for _, f := range flows {
-			if !f.fixed {
-				for _, l := range f.links {
-					count[l]++
-				}
-			}
+	out := make([]Prediction, len(p.Flows))
+	for i, f := range p.Flows {
+		r, err := s.Rate(f.ID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
-		if len(count) == 0 {
-			break
-		}
-		best := math.Inf(1)
-		for l, c := range count {
-			best = math.Min(best, remaining[l]/float64(c))
-		}
-		// Fix every unfixed flow crossing a link at the minimum share.
-		tight := map[string]bool{}
-		for l, c := range count {
-			if remaining[l]/float64(c) <= best*(1+1e-12) {
-				tight[l] = true
-			}
-		}
-		for _, f := range flows {
-			if f.fixed {
-				continue
-			}
-			for _, l := range f.links {
-				if tight[l] {
-					f.fixed, f.rate = true, best
-					break
-				}
-			}
-		}
-		for l := range remaining {
-			used := 0.0
-			for _, f := range flows {
-				if f.fixed {
-					for _, fl := range f.links {
-						if fl == l {
-							used += f.rate
-						}
-					}
-				}
-			}
-			remaining[l] = capOf[l] - used
-		}
-	}
-	out := make([]Prediction, len(flows))
-	for i, f := range flows {
-		out[i] = Prediction{Flow: f.id, RateGbps: f.rate}
+		out[i] = Prediction{Flow: f.ID, RateGbps: r}
 	}
 	return out, nil
 }

@@ -1,0 +1,164 @@
+package emulation
+
+import (
+	"errors"
+	"math"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/twinflow/twinflow/models/network"
+)
+
+func vectorA(t testing.TB) *network.Network { return loadNetwork(t, "labs/vector-a/network.json") }
+
+func TestPlanVectorA(t *testing.T) {
+	n := vectorA(t)
+	p, err := NewPlan(n, Options{Lab: "va", Prefix: "tfe-"}, nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Nodes) != 5 || len(p.Links) != 4 || len(p.Flows) != 6 {
+		t.Fatalf("plan has %d nodes, %d links, %d flows", len(p.Nodes), len(p.Links), len(p.Flows))
+	}
+	n0, _ := p.Node("n0")
+	if n0.Namespace != "tfe-va.n0" || n0.Addr != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("n0 = %s %s", n0.Namespace, n0.Addr)
+	}
+	if got := p.Mgmt.Prefix.String(); got != "198.18.48.0/20" {
+		t.Errorf("mgmt prefix = %s, want 198.18.48.0/20 (slot 3)", got)
+	}
+	if n0.Ifaces[0].RateBps != 25_000_000 {
+		t.Errorf("l1 rate = %d, want 25 Mb/s at scale 0.01", n0.Ifaces[0].RateBps)
+	}
+	// n0 reaches n3 (f6) via n1; n3 answers n0 back along l3~r, l2~r, l1~r.
+	route := func(node, dst string) Route {
+		t.Helper()
+		nn, _ := p.Node(node)
+		d, _ := p.Node(dst)
+		for _, r := range nn.Routes {
+			if r.Dst.Addr() == d.Addr {
+				return r
+			}
+		}
+		t.Fatalf("%s has no route to %s", node, dst)
+		return Route{}
+	}
+	if r := route("n0", "n3"); r.Dev != "eth1" || r.Via != netip.MustParseAddr("10.128.0.2") {
+		t.Errorf("n0->n3 = %+v", r)
+	}
+	if r := route("n3", "n0"); r.Dev != "eth1" || r.Via != netip.MustParseAddr("10.128.0.9") {
+		t.Errorf("n3->n0 = %+v", r)
+	}
+	for _, nd := range p.Nodes {
+		if len(nd.Routes) != 4 {
+			t.Errorf("%s has %d routes, want one per other node", nd.ID, len(nd.Routes))
+		}
+	}
+	pred, err := MaxMin(n, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"f1": 2.5 / 3, "f2": 5.0 / 3, "f3": 2.5 / 3, "f4": 5.0 / 3, "f5": 7.5, "f6": 2.5 / 3}
+	for _, pr := range pred {
+		if math.Abs(pr.RateGbps-want[pr.Flow]) > 1e-9 {
+			t.Errorf("%s = %v, want %v", pr.Flow, pr.RateGbps, want[pr.Flow])
+		}
+	}
+}
+
+func TestPlanKeepsSlotsOnReconfigure(t *testing.T) {
+	n := vectorA(t)
+	o := Options{Lab: "va", Prefix: "tfe-"}
+	p1, err := NewPlan(n, o, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Remove n0 and l1 (and the flows using them), add n5 behind n4.
+	m := *n
+	m.Devices = append([]network.Device{}, n.Devices[1:]...)
+	m.Devices = append(m.Devices, network.Device{ID: "n5", Type: network.DeviceRouter})
+	m.Links = append([]network.Link{}, n.Links[1:]...)
+	m.Links = append(m.Links, network.Link{ID: "l5", Endpoints: []network.EndPointRef{{Device: "n4", EndPoint: "eth2"}, {Device: "n5", EndPoint: "eth1"}}, CapacityGbps: 1})
+	m.Flows = nil
+	p2, err := NewPlan(&m, o, p1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"n1", "n2", "n3", "n4"} {
+		a, _ := p1.Node(id)
+		b, _ := p2.Node(id)
+		if a.Addr != b.Addr || a.MgmtAddr != b.MgmtAddr || a.MgmtHostIf != b.MgmtHostIf {
+			t.Errorf("%s moved: %s -> %s", id, a.Addr, b.Addr)
+		}
+	}
+	n5, _ := p2.Node("n5")
+	if n5.Slot != 0 {
+		t.Errorf("n5 slot = %d, want 0 (freed by n0)", n5.Slot)
+	}
+	if l := p2.link("l5"); l.Slot != 0 {
+		t.Errorf("l5 slot = %d, want 0 (freed by l1)", l.Slot)
+	}
+}
+
+func TestPlanRejectsMalformed(t *testing.T) {
+	base := func() *network.Network { return vectorA(t) }
+	cases := []struct {
+		name string
+		mod  func(n *network.Network, o *Options)
+		want string
+	}{
+		{"lab name", func(n *network.Network, o *Options) { o.Lab = "Bad_Name" }, `lab name "Bad_Name"`},
+		{"scale", func(n *network.Network, o *Options) { o.Scale = 2 }, "scale 2 must be in (0, 1]"},
+		{"queue", func(n *network.Network, o *Options) { o.Queue = "red" }, `queue model "red"`},
+		{"no devices", func(n *network.Network, o *Options) { n.Devices = nil }, "network has no devices"},
+		{"dup device", func(n *network.Network, o *Options) { n.Devices[1].ID = "n0" }, `share the id "n0"`},
+		{"unknown device", func(n *network.Network, o *Options) { n.Links[2].Endpoints[1].Device = "zz" }, `links[2] "l3": endpoints[1]: unknown device "zz"`},
+		{"endpoint reuse", func(n *network.Network, o *Options) { n.Links[1].Endpoints[0].EndPoint = "eth1" }, `endpoint n1/eth1 already used by link "l1"`},
+		{"self link", func(n *network.Network, o *Options) {
+			n.Links[0].Endpoints[1] = network.EndPointRef{Device: "n0", EndPoint: "eth9"}
+		}, `both ends on device "n0"`},
+		{"tiny rate", func(n *network.Network, o *Options) { n.Links[0].CapacityGbps = 1e-7 }, `links[0] "l1": capacity 1e-07 Gb/s`},
+		{"broken path", func(n *network.Network, o *Options) { n.Flows[5].Path = []string{"l1", "l3"} }, `flows[5] "f6": path[1]: link "l3" leaves "n2", but the path is at "n1"`},
+		{"path end", func(n *network.Network, o *Options) { n.Flows[2].Path = []string{"l1"} }, `flows[2] "f3": path ends at "n1", not at dst "n2"`},
+		{"unknown dir link", func(n *network.Network, o *Options) { n.Flows[0].Path = []string{"l9"} }, `unknown directed link "l9"`},
+		{"conflicting routes", func(n *network.Network, o *Options) {
+			n.Links = append(n.Links, network.Link{ID: "l9", Endpoints: []network.EndPointRef{{Device: "n0", EndPoint: "eth2"}, {Device: "n2", EndPoint: "eth3"}}, CapacityGbps: 1})
+			n.Flows[5].Path = []string{"l9", "l3"}
+		}, "need different next hops at"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := base()
+			o := Options{Lab: "va", Prefix: "tfe-"}
+			c.mod(n, &o)
+			_, err := NewPlan(n, o, nil, 0)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want ErrInvalid containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestTCQueueModels(t *testing.T) {
+	o, _ := Options{Lab: "x", Queue: QueueFIFO}.withDefaults(0)
+	fifo := strings.Join(tcIface(o, "eth1", 25_000_000, nil), "\n")
+	if !strings.Contains(fifo, "classid 1:10 htb rate 25000000bit ceil 25000000bit") || !strings.Contains(fifo, "pfifo limit 100") || strings.Contains(fifo, "u32") {
+		t.Errorf("fifo batch:\n%s", fifo)
+	}
+	o.Queue, o.FlowSlots = QueueFQ, 4
+	fq := tcIface(o, "eth1", 25_000_000, map[int]bool{0: true, 2: true})
+	joined := strings.Join(fq, "\n")
+	// Two crossing flows share 99%; the default class and the two other slots share 1%.
+	for _, want := range []string{
+		"classid 1:100 htb rate 12375000bit ceil 25000000bit quantum 1514",
+		"classid 1:102 htb rate 12375000bit ceil 25000000bit",
+		"classid 1:101 htb rate 83333bit",
+		"classid 1:2 htb rate 83333bit",
+		"match ip dport 20003 0xffff flowid 1:103",
+	} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("fq batch lacks %q:\n%s", want, joined)
+		}
+	}
+}
