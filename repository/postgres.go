@@ -1,0 +1,154 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// pgDriver is the PostgreSQL backend: a pgx pool. pgx prepares and caches every
+// statement per connection (QueryExecModeCacheStatement); telemetry uses COPY.
+type pgDriver struct {
+	pool *pgxpool.Pool
+}
+
+func openPostgres(ctx context.Context, dsn string, opts Options) (driver, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("repository: postgres DSN %q: %w: %w", redact(dsn), ErrInvalid, err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("repository: postgres connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("repository: postgres connect %s: %w", redact(dsn), err)
+	}
+	return &pgDriver{pool: pool}, nil
+}
+
+func (d *pgDriver) name() string { return "postgres" }
+
+type pgConn interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func pgExec(ctx context.Context, c pgConn, q string, args ...any) (int64, error) {
+	tag, err := c.Exec(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+func pgQuery(ctx context.Context, c pgConn, q string, args ...any) (rowsIter, error) {
+	r, err := c.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (d *pgDriver) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return pgExec(ctx, d.pool, q, args...)
+}
+func (d *pgDriver) queryRow(ctx context.Context, q string, args ...any) scanner {
+	return d.pool.QueryRow(ctx, q, args...)
+}
+func (d *pgDriver) query(ctx context.Context, q string, args ...any) (rowsIter, error) {
+	return pgQuery(ctx, d.pool, q, args...)
+}
+
+type pgTx struct{ tx pgx.Tx }
+
+func (t pgTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return pgExec(ctx, t.tx, q, args...)
+}
+func (t pgTx) queryRow(ctx context.Context, q string, args ...any) scanner {
+	return t.tx.QueryRow(ctx, q, args...)
+}
+func (t pgTx) query(ctx context.Context, q string, args ...any) (rowsIter, error) {
+	return pgQuery(ctx, t.tx, q, args...)
+}
+func (t pgTx) commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
+func (t pgTx) rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
+
+func (d *pgDriver) begin(ctx context.Context) (txn, error) {
+	tx, err := d.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pgTx{tx}, nil
+}
+
+func (d *pgDriver) beginRead(ctx context.Context) (txn, error) {
+	tx, err := d.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, err
+	}
+	return pgTx{tx}, nil
+}
+
+func (d *pgDriver) lockLedgerHead(ctx context.Context, t txn) (int64, []byte, error) {
+	var seq int64
+	var hash []byte
+	err := t.queryRow(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE`).Scan(&seq, &hash)
+	return seq, hash, err
+}
+
+// migrationLockKey is the advisory lock key taken while migrating ("twinflow" in ASCII).
+const migrationLockKey = 0x7477696e666c6f77
+
+func (d *pgDriver) lockMigrations(ctx context.Context, t txn) error {
+	_, err := t.exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLockKey))
+	return err
+}
+
+// sampleSource feeds rows to CopyFrom without allocating a []any per row: the same
+// values slice is reused (CopyFrom encodes each row before asking for the next).
+type sampleSource struct {
+	rows []sampleRow
+	i    int
+	vals [3]any
+}
+
+func (s *sampleSource) Next() bool { s.i++; return s.i <= len(s.rows) }
+func (s *sampleSource) Values() ([]any, error) {
+	r := &s.rows[s.i-1]
+	s.vals[0], s.vals[1], s.vals[2] = r.series, r.ts, r.value
+	return s.vals[:], nil
+}
+func (s *sampleSource) Err() error { return nil }
+
+func (d *pgDriver) copySamples(ctx context.Context, rows []sampleRow) error {
+	// A single COPY statement is atomic: all rows or none.
+	n, err := d.pool.CopyFrom(ctx, pgx.Identifier{"telemetry_samples"}, []string{"series_id", "ts", "value"},
+		&sampleSource{rows: rows})
+	if err != nil {
+		return err
+	}
+	if n != int64(len(rows)) {
+		return fmt.Errorf("copy stored %d of %d rows", n, len(rows))
+	}
+	return nil
+}
+
+func (d *pgDriver) isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+func (d *pgDriver) isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+func (d *pgDriver) close() error { d.pool.Close(); return nil }

@@ -1,0 +1,214 @@
+package repository
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// sqliteDriver is the embedded single-file backend (pure Go). Writes go through one
+// connection (sqlite has a single writer; BEGIN IMMEDIATE takes the write lock at the
+// start of every read-write transaction, which also serializes ledger appends); reads
+// use a separate pool of read-only connections (WAL lets them run beside the writer).
+type sqliteDriver struct {
+	w *sql.DB // single writer
+	r *sql.DB // readers
+}
+
+// sqliteBatchRows is how many samples one prepared multi-row INSERT carries.
+const sqliteBatchRows = 256
+
+func openSQLite(ctx context.Context, path string, opts Options) (driver, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	base := "file:" + (&url.URL{Path: path}).EscapedPath()
+	wq := url.Values{"_txlock": {"immediate"}}
+	for k, v := range q {
+		wq[k] = v
+	}
+	w, err := sql.Open("sqlite", base+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("repository: sqlite open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if err := w.PingContext(ctx); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("repository: sqlite open %s: %w", path, err)
+	}
+	rq := url.Values{}
+	for k, v := range q {
+		rq[k] = v
+	}
+	rq.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", base+"?"+rq.Encode())
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("repository: sqlite open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	return &sqliteDriver{w: w, r: r}, nil
+}
+
+func (d *sqliteDriver) name() string { return "sqlite" }
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
+
+type sqlConn interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func sqlExec(ctx context.Context, c sqlConn, q string, args ...any) (int64, error) {
+	res, err := c.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func sqlQuery(ctx context.Context, c sqlConn, q string, args ...any) (rowsIter, error) {
+	r, err := c.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{r}, nil
+}
+
+func (d *sqliteDriver) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return sqlExec(ctx, d.w, q, args...)
+}
+
+// queryRow and query read through the writer when the statement writes (RETURNING).
+func (d *sqliteDriver) queryRow(ctx context.Context, q string, args ...any) scanner {
+	if isWrite(q) {
+		return d.w.QueryRowContext(ctx, q, args...)
+	}
+	return d.r.QueryRowContext(ctx, q, args...)
+}
+func (d *sqliteDriver) query(ctx context.Context, q string, args ...any) (rowsIter, error) {
+	if isWrite(q) {
+		return sqlQuery(ctx, d.w, q, args...)
+	}
+	return sqlQuery(ctx, d.r, q, args...)
+}
+
+func isWrite(q string) bool {
+	q = strings.TrimSpace(q)
+	return !strings.HasPrefix(strings.ToUpper(q[:min(6, len(q))]), "SELECT")
+}
+
+type sqlTx struct{ tx *sql.Tx }
+
+func (t sqlTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return sqlExec(ctx, t.tx, q, args...)
+}
+func (t sqlTx) queryRow(ctx context.Context, q string, args ...any) scanner {
+	return t.tx.QueryRowContext(ctx, q, args...)
+}
+func (t sqlTx) query(ctx context.Context, q string, args ...any) (rowsIter, error) {
+	return sqlQuery(ctx, t.tx, q, args...)
+}
+func (t sqlTx) commit(context.Context) error   { return t.tx.Commit() }
+func (t sqlTx) rollback(context.Context) error { return t.tx.Rollback() }
+
+func (d *sqliteDriver) begin(ctx context.Context) (txn, error) {
+	tx, err := d.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return sqlTx{tx}, nil
+}
+
+func (d *sqliteDriver) beginRead(ctx context.Context) (txn, error) {
+	tx, err := d.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return sqlTx{tx}, nil
+}
+
+// lockLedgerHead: the IMMEDIATE transaction already holds the database write lock.
+func (d *sqliteDriver) lockLedgerHead(ctx context.Context, t txn) (int64, []byte, error) {
+	var seq int64
+	var hash []byte
+	err := t.queryRow(ctx, `SELECT seq, hash FROM ledger_head WHERE id = 1`).Scan(&seq, &hash)
+	return seq, hash, err
+}
+
+func (d *sqliteDriver) lockMigrations(context.Context, txn) error { return nil }
+
+// copySamples inserts rows in one transaction with a prepared multi-row INSERT.
+func (d *sqliteDriver) copySamples(ctx context.Context, rows []sampleRow) (err error) {
+	tx, err := d.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var full *sql.Stmt
+	args := make([]any, 0, 3*sqliteBatchRows)
+	for start := 0; start < len(rows); start += sqliteBatchRows {
+		batch := rows[start:min(start+sqliteBatchRows, len(rows))]
+		args = args[:0]
+		for _, r := range batch {
+			args = append(args, int64(r.series), r.ts, r.value)
+		}
+		if len(batch) == sqliteBatchRows {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, insertSamplesSQL(sqliteBatchRows)); err != nil {
+					return err
+				}
+				defer full.Close()
+			}
+			if _, err = full.ExecContext(ctx, args...); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err = tx.ExecContext(ctx, insertSamplesSQL(len(batch)), args...); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func insertSamplesSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO telemetry_samples (series_id, ts, value) VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "($%d,$%d,$%d)", 3*i+1, 3*i+2, 3*i+3)
+	}
+	return b.String()
+}
+
+func (d *sqliteDriver) isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code()
+		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+func (d *sqliteDriver) isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+func (d *sqliteDriver) close() error { return errors.Join(d.r.Close(), d.w.Close()) }
