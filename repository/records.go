@@ -589,4 +589,3 @@ func (r tokensRepo) Revoke(ctx context.Context, id string) error {
 	}
 	return nil
 }
-
