@@ -1,0 +1,79 @@
+package nbi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"testing"
+
+	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/twin"
+)
+
+func fuzzDecode[T any](f *testing.F, seeds []string) {
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		w := httptest.NewRecorder()
+		var v T
+		err := DecodeJSON(w, r, 1<<16, &v)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %T %v is not an *Error", err, err)
+			}
+			if e.Status != 400 && e.Status != 413 {
+				t.Fatalf("status %d for %q", e.Status, body)
+			}
+			if e.Detail == "" {
+				t.Fatalf("no detail for %q", body)
+			}
+			return
+		}
+		// Accepted input round-trips.
+		out, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		var v2 T
+		if err := DecodeJSON(nil, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(out)), 1<<20, &v2); err != nil {
+			t.Fatalf("re-decode %s: %v", out, err)
+		}
+		if !reflect.DeepEqual(normalize(v), normalize(v2)) {
+			t.Fatalf("round trip changed %+v to %+v", v, v2)
+		}
+	})
+}
+
+// normalize compares through JSON (nil vs empty slices).
+func normalize(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func FuzzDecodeDevice(f *testing.F) {
+	fuzzDecode[twin.Device](f, []string{
+		`{"id":"r1","type":"packet-router","endpoints":[{"id":"eth1"}],"revision":2}`,
+		`{"id":"x","type":5}`, `{"id":"x",`, `{"id":"x"} {}`, `{"colour":"red"}`, `[]`, ``, `null`,
+		`{"id":"x","labels":{"a":"b"},"x":1e400}`,
+	})
+}
+
+func FuzzDecodeLink(f *testing.F) {
+	fuzzDecode[twin.Link](f, []string{
+		`{"id":"l1","endpoints":[{"device":"a","endpoint":"e1"},{"device":"b","endpoint":"e1"}],"capacity_gbps":10}`,
+		`{"id":"l1","capacity_gbps":"ten"}`, `{"endpoints":[{"device":1}]}`,
+	})
+}
+
+func FuzzDecodeNetwork(f *testing.F) {
+	fuzzDecode[network.Network](f, []string{
+		`{"devices":[{"id":"a","type":"host"}],"links":[],"flows":[{"id":"f","src":"a","dst":"b","demand_gbps":1}]}`,
+		`{"routers":[]}`, `{"links":[{"capacity_gbps":true}]}`, "{\"devices\":[{\"id\":\"\xff\"}]}",
+	})
+}
