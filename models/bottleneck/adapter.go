@@ -1,0 +1,136 @@
+package bottleneck
+
+import (
+	"fmt"
+
+	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/routing"
+)
+
+// RouteFunc gives a path (directed link IDs) for a flow that has none.
+type RouteFunc func(f network.Flow) ([]string, error)
+
+// FromNetwork converts a network document into the engine's input: each direction of
+// each link is a resource named by its directed link ID (network.DirectedLinkID) with
+// the link's capacity; links whose oper status is "disabled" are left out. Flows keep
+// their path, demand (DemandGbps) and class; a flow without a path is routed with
+// route, or is an error naming it when route is nil. O(|L| + Σ|path|) plus routing.
+func FromNetwork(n *network.Network, route RouteFunc) (*Network, error) {
+	out := &Network{Links: make([]Link, 0, 2*len(n.Links)), Flows: make([]Flow, 0, len(n.Flows))}
+	for i, l := range n.Links {
+		if l.OperStatus == network.StatusDisabled {
+			continue
+		}
+		fwd, rev, ok := network.LinkDirections(l)
+		if !ok {
+			return nil, inputErr(fmt.Sprintf("links[%d] %q", i, l.ID), "a link needs exactly two endpoints")
+		}
+		out.Links = append(out.Links, Link{ID: fwd.ID, Capacity: l.CapacityGbps}, Link{ID: rev.ID, Capacity: l.CapacityGbps})
+	}
+	for i, f := range n.Flows {
+		p := f.Path
+		if len(p) == 0 && route != nil {
+			var err error
+			if p, err = route(f); err != nil {
+				return nil, fmt.Errorf("bottleneck: flows[%d] %q: %w", i, f.ID, err)
+			}
+		}
+		out.Flows = append(out.Flows, Flow{ID: f.ID, Path: p, Demand: f.DemandGbps, Class: f.Class})
+	}
+	return out, nil
+}
+
+// Routing selects how FromNetwork routes flows without a path and how failures
+// reroute flows.
+type Routing string
+
+// Routing modes.
+const (
+	RouteShortest Routing = "shortest" // least latency (gonum Dijkstra)
+	RouteECMP     Routing = "ecmp"     // equal-cost multipath by hop count, hashed per flow
+)
+
+// Router routes flows of a network between their source and destination devices.
+type Router struct {
+	g    *routing.Graph
+	mode Routing
+	o    routing.Options
+	ecmp *routing.ECMP
+	ends map[string][2]string // flow → (src, dst)
+}
+
+// NewRouter builds a router over n's devices and links for mode. Flows' source and
+// destination devices are taken from n.Flows (and Remember).
+func NewRouter(n *network.Network, mode Routing) (*Router, error) {
+	g, err := routing.NewGraph(n)
+	if err != nil {
+		return nil, err
+	}
+	r := &Router{g: g, mode: mode, ends: make(map[string][2]string, len(n.Flows))}
+	switch mode {
+	case RouteShortest:
+		r.o = routing.Options{Metric: routing.Latency}
+	case RouteECMP:
+		r.o = routing.Options{Metric: routing.Hops}
+		r.ecmp = g.NewECMP(r.o)
+	default:
+		return nil, fmt.Errorf("%w: routing must be shortest or ecmp, got %q", ErrInvalid, mode)
+	}
+	for _, f := range n.Flows {
+		r.ends[f.ID] = [2]string{f.Src, f.Dst}
+	}
+	return r, nil
+}
+
+// Graph returns the routing graph.
+func (r *Router) Graph() *routing.Graph { return r.g }
+
+// Remember records a flow's endpoints (for flows added later).
+func (r *Router) Remember(flowID, src, dst string) { r.ends[flowID] = [2]string{src, dst} }
+
+// Route is a RouteFunc.
+func (r *Router) Route(f network.Flow) ([]string, error) {
+	r.ends[f.ID] = [2]string{f.Src, f.Dst}
+	return r.route(f.ID, f.Src, f.Dst, r.o, r.ecmp)
+}
+
+func (r *Router) route(id, src, dst string, o routing.Options, ecmp *routing.ECMP) ([]string, error) {
+	var p routing.Path
+	var err error
+	if ecmp != nil {
+		p, err = ecmp.Route(id, src, dst)
+	} else {
+		p, err = r.g.Shortest(src, dst, o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p.Links, nil
+}
+
+// Reroute returns the Reroute for State.FailLinks: each affected flow is routed again
+// between its endpoints avoiding every failed link; flows with unknown endpoints or no
+// remaining path are dropped. The ECMP distance cache is rebuilt per failure.
+func (r *Router) Reroute() Reroute {
+	var ecmp *routing.ECMP
+	var o routing.Options
+	return func(flowID string, _ []string, failed func(string) bool) ([]string, bool) {
+		ends, ok := r.ends[flowID]
+		if !ok {
+			return nil, false
+		}
+		if ecmp == nil && r.mode == RouteECMP {
+			o = r.o
+			o.Exclude = failed
+			ecmp = r.g.NewECMP(o)
+		} else if r.mode != RouteECMP {
+			o = r.o
+			o.Exclude = failed
+		}
+		p, err := r.route(flowID, ends[0], ends[1], o, ecmp)
+		if err != nil || len(p) == 0 {
+			return nil, false
+		}
+		return p, true
+	}
+}

@@ -1,0 +1,169 @@
+package bottleneck
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/twinflow/twinflow/models/network"
+)
+
+// Document is a parsed input file: either the engine's own format
+// ({"links":[{"id","capacity"}],"flows":[{"id","path","demand","class"}]}) or a TwinFlow
+// network document (devices, links with endpoints, flows with src/dst), told apart by
+// the presence of "devices".
+type Document struct {
+	Bottleneck *Network
+	Network    *network.Network
+}
+
+// MaxInputBytes bounds the size of a parsed document.
+const MaxInputBytes = 256 << 20
+
+// Parse decodes a JSON or YAML document (YAML is anything not starting with '{').
+// Unknown fields are rejected; errors name the element ("links[2].capacity: …"). The
+// result is not validated beyond types: call New (or FromNetwork) next.
+func Parse(data []byte) (*Document, error) {
+	if len(data) > MaxInputBytes {
+		return nil, fmt.Errorf("%w: document larger than %d bytes", ErrInvalid, MaxInputBytes)
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return nil, fmt.Errorf("%w: empty document", ErrInvalid)
+	}
+	if trimmed[0] != '{' {
+		var v any
+		if err := yaml.Unmarshal(data, &v); err != nil {
+			return nil, fmt.Errorf("%w: yaml: %v", ErrInvalid, err)
+		}
+		v = yamlToJSON(v)
+		j, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: yaml: %v", ErrInvalid, err)
+		}
+		trimmed = j
+	}
+	var top map[string]json.RawMessage
+	if err := strictJSON(trimmed, &top, ""); err != nil {
+		return nil, err
+	}
+	if top == nil {
+		return nil, fmt.Errorf("%w: document must be an object", ErrInvalid)
+	}
+	if _, ok := top["devices"]; ok {
+		var n network.Network
+		if err := strictJSON(trimmed, &n, ""); err != nil {
+			return nil, err
+		}
+		return &Document{Network: &n}, nil
+	}
+	for k := range top {
+		if k != "links" && k != "flows" {
+			return nil, fmt.Errorf("%w: unknown field %q (want links, flows)", ErrInvalid, k)
+		}
+	}
+	n := &Network{}
+	var links, flows []json.RawMessage
+	if err := strictJSON(orNull(top["links"]), &links, "links"); err != nil {
+		return nil, err
+	}
+	if err := strictJSON(orNull(top["flows"]), &flows, "flows"); err != nil {
+		return nil, err
+	}
+	for i, raw := range links {
+		var l Link
+		if err := strictJSON(raw, &l, fmt.Sprintf("links[%d]", i)); err != nil {
+			return nil, err
+		}
+		n.Links = append(n.Links, l)
+	}
+	for i, raw := range flows {
+		var f Flow
+		if err := strictJSON(raw, &f, fmt.Sprintf("flows[%d]", i)); err != nil {
+			return nil, err
+		}
+		n.Flows = append(n.Flows, f)
+	}
+	return &Document{Bottleneck: n}, nil
+}
+
+func orNull(b json.RawMessage) []byte {
+	if b == nil {
+		return []byte("null")
+	}
+	return b
+}
+
+// strictJSON decodes one value, rejecting unknown fields and trailing data, and names
+// the element at in errors.
+func strictJSON(data []byte, v any, at string) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	prefix := ""
+	if at != "" {
+		prefix = at + ": "
+	}
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			line, col := position(data, se.Offset)
+			return fmt.Errorf("%w: %sjson syntax error at line %d column %d: %v", ErrInvalid, prefix, line, col, se)
+		case errors.As(err, &te):
+			field := te.Field
+			if at != "" && field != "" {
+				field = at + "." + field
+			} else if at != "" {
+				field = at
+			}
+			return fmt.Errorf("%w: %s: expected %v, got %s", ErrInvalid, field, te.Type, te.Value)
+		default:
+			return fmt.Errorf("%w: %s%v", ErrInvalid, prefix, err)
+		}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: %strailing data after the document", ErrInvalid, prefix)
+	}
+	return nil
+}
+
+func position(data []byte, off int64) (line, col int) {
+	line, col = 1, 1
+	for i := int64(0); i < off && i < int64(len(data)); i++ {
+		if data[i] == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+// yamlToJSON converts yaml.v3's generic values (map[string]any, []any) so that
+// encoding/json can marshal them; non-string keys become their string form.
+func yamlToJSON(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = yamlToJSON(e)
+		}
+		return x
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = yamlToJSON(e)
+		}
+		return m
+	case []any:
+		for i, e := range x {
+			x[i] = yamlToJSON(e)
+		}
+		return x
+	}
+	return v
+}
