@@ -268,8 +268,8 @@ func schemaLeaves(dev string, t Tree) []string {
 		for _, sub := range list(obj(itf, "subinterfaces"), "subinterface") {
 			for _, a := range list(obj(sub, "ipv4", "addresses"), "address") {
 				ip := leafString(a, "ip")
-				if c := obj(a, "config"); c != nil && leafString(c, "ip") != "" {
-					ip = leafString(c, "ip")
+				if c := obj(a, "config"); c != nil && leafString(c, "ip") != "" && leafString(c, "ip") != ip {
+					errs = append(errs, fmt.Sprintf("%s: interface %q: address entry %q has config/ip %q", dev, name, ip, leafString(c, "ip")))
 				}
 				if _, err := netip.ParseAddr(ip); err != nil || !strings.Contains(ip, ".") {
 					errs = append(errs, fmt.Sprintf("%s: interface %q: invalid IPv4 address %q", dev, name, ip))

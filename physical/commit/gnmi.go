@@ -1,0 +1,159 @@
+package commit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	gpb "github.com/openconfig/gnmi/proto/gnmi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/twinflow/twinflow/models/change"
+	"github.com/twinflow/twinflow/physical/gnmi"
+)
+
+// GNMIDevices reaches devices through a physical/gnmi Pool. A device missing from the
+// pool is dialed with the options Resolve returns for it.
+type GNMIDevices struct {
+	Pool *gnmi.Pool
+	// Resolve returns the dial options of a device not yet in the pool; nil means only
+	// pooled devices are reachable.
+	Resolve func(ctx context.Context, id string) (gnmi.Options, error)
+}
+
+var _ Devices = (*GNMIDevices)(nil)
+
+// Device returns the device's gNMI client wrapped as a Device.
+func (g *GNMIDevices) Device(ctx context.Context, id string) (Device, error) {
+	c, ok := g.Pool.Client(id)
+	if !ok {
+		if g.Resolve == nil {
+			return nil, fmt.Errorf("commit: device %s: %w", id, gnmi.ErrNotInPool)
+		}
+		o, err := g.Resolve(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("commit: device %s: %w", id, err)
+		}
+		if c, err = g.Pool.Add(id, o); err != nil {
+			return nil, err
+		}
+	}
+	return GNMIDevice{C: c}, nil
+}
+
+// GNMIDevice adapts one gNMI client to Device: Get reads the config data store as
+// JSON_IETF (a path without data is absent), Set sends one SetRequest.
+type GNMIDevice struct{ C *gnmi.Client }
+
+var _ Device = GNMIDevice{}
+
+// rejected wraps a device error that says the device refused the request and left its
+// configuration unchanged (gNMI Set is atomic).
+type rejected struct{ err error }
+
+func (r rejected) Error() string  { return r.err.Error() }
+func (r rejected) Unwrap() error  { return r.err }
+func (r rejected) Rejected() bool { return true }
+
+// Get implements Device.
+func (d GNMIDevice) Get(ctx context.Context, paths []string) (map[string]json.RawMessage, error) {
+	out := make(map[string]json.RawMessage, len(paths))
+	if len(paths) == 0 {
+		return out, nil
+	}
+	vals, err := d.C.GetJSON(ctx, gpb.GetRequest_CONFIG, paths...)
+	if err == nil && collect(out, paths, vals) {
+		return out, nil
+	}
+	if err != nil && status.Code(errors.Unwrap(err)) != codes.NotFound && status.Code(err) != codes.NotFound {
+		return nil, err
+	}
+	// Some path has no data (the whole Get fails with NotFound): read one by one.
+	clear(out)
+	for _, p := range paths {
+		vals, err := d.C.GetJSON(ctx, gpb.GetRequest_CONFIG, p)
+		if err != nil {
+			if status.Code(err) == codes.NotFound || status.Code(errors.Unwrap(err)) == codes.NotFound {
+				continue
+			}
+			return nil, err
+		}
+		collect(out, []string{p}, vals)
+	}
+	return out, nil
+}
+
+// collect maps the values returned for concrete paths onto the requested paths; it
+// reports false if some requested path has no value.
+func collect(out map[string]json.RawMessage, paths []string, vals []gnmi.Value) bool {
+	byPath := map[string]json.RawMessage{}
+	for _, v := range vals {
+		byPath[canonical(v.Path)] = v.JSON
+	}
+	ok := true
+	for _, p := range paths {
+		if v, found := byPath[canonical(p)]; found {
+			out[p] = v
+		} else {
+			ok = false
+		}
+	}
+	return ok
+}
+
+func canonical(p string) string {
+	pp, err := change.ParsePath("/" + trimSlash(p))
+	if err != nil {
+		return p
+	}
+	return pp.String()
+}
+
+func trimSlash(p string) string {
+	for len(p) > 0 && p[0] == '/' {
+		p = p[1:]
+	}
+	return p
+}
+
+// Set implements Device. InvalidArgument, NotFound, FailedPrecondition, Aborted,
+// Unimplemented and ResourceExhausted answers are rejections: the device is unchanged.
+func (d GNMIDevice) Set(ctx context.Context, ops []change.Op) error {
+	gops := make([]gnmi.Op, len(ops))
+	for i, op := range ops {
+		gops[i] = gnmi.Op{Kind: gnmi.OpKind(op.Op), Path: op.Path, Value: op.Value}
+	}
+	_, err := d.C.Apply(ctx, gops)
+	if err == nil {
+		return nil
+	}
+	code := status.Code(err)
+	if code == codes.Unknown {
+		code = status.Code(errors.Unwrap(err))
+	}
+	switch code {
+	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.Aborted, codes.Unimplemented, codes.ResourceExhausted, codes.PermissionDenied:
+		return rejected{err}
+	}
+	return err
+}
+
+// SetRequests builds the gNMI SetRequest each device of a change would receive (the
+// dry run shown by `twinflow change diff`).
+func SetRequests(ops map[string][]change.Op) (map[string]*gpb.SetRequest, error) {
+	out := make(map[string]*gpb.SetRequest, len(ops))
+	for dev, dops := range ops {
+		gops := make([]gnmi.Op, len(dops))
+		for i, op := range dops {
+			gops[i] = gnmi.Op{Kind: gnmi.OpKind(op.Op), Path: op.Path, Value: op.Value}
+		}
+		req, err := gnmi.BuildSetRequest(dev, gops)
+		if err != nil {
+			return nil, fmt.Errorf("commit: device %s: %w", dev, err)
+		}
+		out[dev] = req
+	}
+	return out, nil
+}

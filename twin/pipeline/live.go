@@ -1,0 +1,72 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twinflow/twinflow/models/change"
+	"github.com/twinflow/twinflow/twin"
+)
+
+// applyToLive advances the live twin's intended state by a committed change: device
+// configurations (the change's operations applied to the current intended configs),
+// flows (routed on the current live model when they carry no path), SLO records and
+// capacities, in one transaction that publishes one event per object.
+func (s *Service) applyToLive(ctx context.Context, c *Change) error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	cs := c.ChangeSet
+	live := s.cfg.Twins.Live()
+	var configs map[string]change.Tree
+	routed := map[string][]string{}
+	err := live.View(func(r *twin.Reader) error {
+		var err error
+		configs, err = s.l1.configs(r)
+		if err != nil {
+			return err
+		}
+		needRoute := false
+		for _, f := range cs.Twin.AddFlows {
+			if len(f.Path) == 0 {
+				needRoute = true
+			}
+		}
+		if !needRoute {
+			return nil
+		}
+		m, err := s.l1.get(r)
+		if err != nil {
+			return err
+		}
+		m = m.clone()
+		for _, id := range cs.Twin.RemoveFlows {
+			delete(m.flows, id)
+			delete(m.slos, id)
+		}
+		m.rebuildReservations()
+		for _, f := range cs.Twin.AddFlows {
+			fl := f.Flow
+			if len(fl.Path) == 0 {
+				need := 0.0
+				if f.SLO != nil && f.SLO.Isolation == change.IsolationHard {
+					need = f.SLO.MinRateGbps
+				}
+				fl.Path = m.route(fl.Src, fl.Dst, need)
+			}
+			routed[fl.ID] = fl.Path
+			m.flows[fl.ID] = fl
+			if f.SLO != nil {
+				m.slos[fl.ID] = *f.SLO
+			}
+			m.rebuildReservations()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pipeline: read live twin: %w", err)
+	}
+	if _, err := live.Update(ctx, func(tx *twin.Txn) error { return applyDelta(tx, cs, configs, nil, routed) }); err != nil {
+		return fmt.Errorf("pipeline: update live twin with %s: %w", c.ID, err)
+	}
+	return nil
+}

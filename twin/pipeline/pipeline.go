@@ -1,0 +1,633 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twinflow/twinflow/models/change"
+	"github.com/twinflow/twinflow/repository"
+	"github.com/twinflow/twinflow/twin"
+)
+
+// Sentinel errors. The NBI maps them to HTTP statuses.
+var (
+	// ErrNotFound: no change with that ID.
+	ErrNotFound = errors.New("pipeline: change not found")
+	// ErrState: the change is not in a state that allows the operation.
+	ErrState = errors.New("pipeline: operation not allowed in the change's state")
+	// ErrInvalid: malformed input (the ChangeSet or an argument).
+	ErrInvalid = errors.New("pipeline: invalid input")
+	// ErrForbidden: the actor may not perform the operation (e.g. approving their own
+	// change when distinct approvers are required).
+	ErrForbidden = errors.New("pipeline: forbidden")
+	// ErrStale: the change was validated against an older live twin and no longer
+	// passes validation against the current one.
+	ErrStale = errors.New("pipeline: change no longer validates against the live twin")
+	// ErrNoCommitter: no physical network is attached.
+	ErrNoCommitter = errors.New("pipeline: no committer configured")
+)
+
+// Committer sends device operations to the physical network (physical/commit.Engine
+// satisfies it). Commit returns a record in phase confirmed or awaiting_confirm when
+// the devices are at the intent; otherwise the record says rolled_back or failed (and
+// an error is returned).
+type Committer interface {
+	Commit(ctx context.Context, changeID string, ops map[string][]change.Op, confirm time.Duration) (*change.CommitRecord, error)
+	Confirm(ctx context.Context, changeID string) (*change.CommitRecord, error)
+	Rollback(ctx context.Context, changeID, reason string) (*change.CommitRecord, error)
+	Recover(ctx context.Context) ([]*change.CommitRecord, error)
+}
+
+// Emulator runs the L2 checks of a change in the emulation sandbox: mirror the fork,
+// push the very same device configs over gNMI, run probes, compare with the model's
+// predictions. twin/emulation provides it.
+type Emulator interface {
+	ValidateL2(ctx context.Context, fork *twin.Twin, cs *change.ChangeSet, predicted *change.Report) ([]change.Check, error)
+}
+
+// Config configures a Service. Twins and Store are required.
+type Config struct {
+	Twins *twin.Manager
+	Store repository.Store
+	// Committer reaches the devices; nil makes Commit fail with ErrNoCommitter.
+	Committer Committer
+	// Journal is the committer's journal, read by Recover for changes left committing.
+	Journal *Journal
+	// Emulator runs L2; nil makes an L2 validation fail with "L2 not available".
+	Emulator Emulator
+	// DistinctApprover requires the approver to differ from the author.
+	DistinctApprover bool
+	// Logger receives progress; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Change is a change as the API shows it.
+type Change struct {
+	ID           string                  `json:"id"`
+	State        change.State            `json:"state"`
+	Label        string                  `json:"label,omitempty"`
+	Author       string                  `json:"author,omitempty"`
+	ChangeSet    *change.ChangeSet       `json:"changeset"`
+	BaseRevision uint64                  `json:"base_revision"`
+	Approver     string                  `json:"approver,omitempty"`
+	Report       *change.Report          `json:"report,omitempty"`
+	Commit       *change.CommitRecord    `json:"commit,omitempty"`
+	Version      int64                   `json:"version"`
+	Created      time.Time               `json:"created"`
+	Updated      time.Time               `json:"updated"`
+	Transitions  []repository.Transition `json:"transitions,omitempty"`
+}
+
+// payload is what the repository stores as a change's payload.
+type payload struct {
+	ChangeSet    *change.ChangeSet `json:"changeset"`
+	BaseRevision uint64            `json:"base_revision"`
+}
+
+// reportDoc is what the repository stores as a change's report.
+type reportDoc struct {
+	Validation *change.Report       `json:"validation,omitempty"`
+	Approver   string               `json:"approver,omitempty"`
+	Commit     *change.CommitRecord `json:"commit,omitempty"`
+}
+
+// Service runs the pipeline. Safe for concurrent use.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+	l1  *modelCache
+
+	// commitMu serializes staleness checks and live-twin updates of commits; device
+	// locks serialize commits touching the same device.
+	commitMu sync.Mutex
+	devMu    sync.Mutex // guards devBusy
+	devBusy  map[string]bool
+	devCond  *sync.Cond
+}
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Twins == nil || cfg.Store == nil {
+		return nil, fmt.Errorf("%w: pipeline needs Twins and Store", ErrInvalid)
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now, l1: &modelCache{}, devBusy: map[string]bool{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("component", "pipeline")
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.devCond = sync.NewCond(&s.devMu)
+	return s, nil
+}
+
+func newID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "chg-" + hex.EncodeToString(b[:])
+}
+
+func (s *Service) load(ctx context.Context, id string) (*Change, error) {
+	rc, err := s.cfg.Store.Changes().Get(ctx, id)
+	if err != nil {
+		if errors.Is(err, repository.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+		return nil, fmt.Errorf("pipeline: load %s: %w", id, err)
+	}
+	return fromRepo(rc)
+}
+
+func fromRepo(rc repository.Change) (*Change, error) {
+	c := &Change{ID: rc.ID, State: change.State(rc.State), Label: rc.Title, Author: rc.Author,
+		Version: rc.Version, Created: rc.Created, Updated: rc.Updated}
+	var p payload
+	if err := json.Unmarshal(rc.Payload, &p); err != nil {
+		return nil, fmt.Errorf("pipeline: change %s: payload: %w", rc.ID, err)
+	}
+	c.ChangeSet, c.BaseRevision = p.ChangeSet, p.BaseRevision
+	if len(rc.Report) > 0 {
+		var r reportDoc
+		if err := json.Unmarshal(rc.Report, &r); err != nil {
+			return nil, fmt.Errorf("pipeline: change %s: report: %w", rc.ID, err)
+		}
+		c.Report, c.Commit, c.Approver = r.Validation, r.Commit, r.Approver
+	}
+	return c, nil
+}
+
+func (c *Change) reportJSON() json.RawMessage {
+	b, _ := json.Marshal(reportDoc{Validation: c.Report, Approver: c.Approver, Commit: c.Commit})
+	return b
+}
+
+// transition moves c durably and publishes the batched change event.
+func (s *Service) transition(ctx context.Context, c *Change, to change.State, actor, reason string) error {
+	if err := change.CheckTransition(c.State, to); err != nil {
+		return fmt.Errorf("%w: %w", ErrState, err)
+	}
+	rc, _, err := s.cfg.Store.Changes().Transition(context.WithoutCancel(ctx), c.ID, repository.TransitionRequest{
+		From: repository.ChangeState(c.State), To: repository.ChangeState(to), Actor: actor,
+		Reason: truncate(reason, 4000), Report: c.reportJSON(),
+	})
+	if err != nil {
+		if errors.Is(err, repository.ErrConflict) {
+			return fmt.Errorf("%w: %s changed concurrently: %w", ErrState, c.ID, err)
+		}
+		return fmt.Errorf("pipeline: transition %s %s -> %s: %w", c.ID, c.State, to, err)
+	}
+	from := c.State
+	c.State, c.Version, c.Updated = to, rc.Version, rc.Updated
+	s.publish(c, from, actor, reason)
+	s.log.Info("change transition", "change", c.ID, "from", from, "to", to, "actor", actor, "reason", reason)
+	return nil
+}
+
+// Event is the object of the batched per-change event on the hub (table "changes").
+type Event struct {
+	Change  string       `json:"change"`
+	From    change.State `json:"from"`
+	To      change.State `json:"to"`
+	Actor   string       `json:"actor,omitempty"`
+	Reason  string       `json:"reason,omitempty"`
+	Label   string       `json:"label,omitempty"`
+	Devices []string     `json:"devices,omitempty"`
+	Passed  *bool        `json:"passed,omitempty"`
+	Version int64        `json:"version"`
+}
+
+func (s *Service) publish(c *Change, from change.State, actor, reason string) {
+	ev := &Event{Change: c.ID, From: from, To: c.State, Actor: actor, Reason: reason, Label: c.Label, Version: c.Version}
+	if c.ChangeSet != nil {
+		ev.Devices = c.ChangeSet.Devices()
+	}
+	if c.Report != nil {
+		p := c.Report.Passed
+		ev.Passed = &p
+	}
+	s.cfg.Twins.Events().Publish([]twin.Event{{Twin: twin.LiveID, Table: twin.TableChanges, Op: twin.OpUpdate,
+		ID: c.ID, Revision: s.cfg.Twins.Live().Revision(), Object: ev, Time: s.now()}})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// Propose stores cs as a new change and validates it in a fork of the live twin. The
+// returned change is validated or rejected (see its report). A malformed cs is
+// refused with ErrInvalid and nothing is stored.
+func (s *Service) Propose(ctx context.Context, cs *change.ChangeSet, actor string) (*Change, error) {
+	if cs == nil {
+		return nil, fmt.Errorf("%w: no changeset", ErrInvalid)
+	}
+	if err := cs.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if cs.ID == "" {
+		cs.ID = newID()
+	}
+	if cs.Author == "" {
+		cs.Author = actor
+	}
+	pl, _ := json.Marshal(payload{ChangeSet: cs, BaseRevision: s.cfg.Twins.Live().Revision()})
+	rc, err := s.cfg.Store.Changes().Create(ctx, repository.Change{ID: cs.ID, TwinID: twin.LiveID,
+		Title: cs.Label, Author: cs.Author, Payload: pl})
+	if err != nil {
+		if errors.Is(err, repository.ErrConflict) {
+			return nil, fmt.Errorf("%w: change %s exists", ErrState, cs.ID)
+		}
+		if errors.Is(err, repository.ErrInvalid) {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		return nil, fmt.Errorf("pipeline: create %s: %w", cs.ID, err)
+	}
+	c, err := fromRepo(rc)
+	if err != nil {
+		return nil, err
+	}
+	s.publish(c, "", actor, "proposed")
+	return c, s.validate(ctx, c, actor)
+}
+
+// Validate (re-)validates a draft or validated change against the current live twin.
+func (s *Service) Validate(ctx context.Context, id, actor string) (*Change, error) {
+	c, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.State != change.StateDraft && c.State != change.StateValidated {
+		return c, fmt.Errorf("%w: %s is %s; only draft or validated changes are validated", ErrState, id, c.State)
+	}
+	return c, s.validate(ctx, c, actor)
+}
+
+func (s *Service) validate(ctx context.Context, c *Change, actor string) error {
+	if err := s.transition(ctx, c, change.StateValidating, actor, "validation started"); err != nil {
+		return err
+	}
+	rep, base, err := s.runValidation(ctx, c.ID, c.ChangeSet)
+	if err != nil {
+		c.Report = &change.Report{ChangeID: c.ID, Level: c.ChangeSet.Level}
+		c.Report.Add(change.Check{Name: "validation", Level: change.L0, Status: change.Fail, Message: err.Error()})
+		return errors.Join(err, s.transition(ctx, c, change.StateFailed, actor, "validation could not run: "+err.Error()))
+	}
+	c.Report, c.BaseRevision = rep, base
+	to, reason := change.StateValidated, "all checks passed"
+	if !rep.Passed {
+		to = change.StateRejected
+		var names []string
+		for _, f := range rep.Failed() {
+			names = append(names, f.Name)
+		}
+		reason = "failed checks: " + strings.Join(names, ", ")
+	}
+	if err := s.transition(ctx, c, to, actor, reason); err != nil {
+		return err
+	}
+	// keep the base revision with the payload for staleness checks after a restart
+	return nil
+}
+
+// Approve approves a validated change. If the live twin moved on since validation, the
+// change is re-validated first (and rejected if it no longer passes).
+func (s *Service) Approve(ctx context.Context, id, actor string) (*Change, error) {
+	c, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.State != change.StateValidated {
+		return c, fmt.Errorf("%w: %s is %s; only validated changes are approved", ErrState, id, c.State)
+	}
+	if s.cfg.DistinctApprover && actor != "" && actor == c.Author {
+		return c, fmt.Errorf("%w: %s cannot approve their own change %s", ErrForbidden, actor, id)
+	}
+	if live := s.cfg.Twins.Live().Revision(); c.BaseRevision != live {
+		if err := s.validate(ctx, c, actor); err != nil {
+			return c, err
+		}
+		if c.State != change.StateValidated {
+			return c, fmt.Errorf("%w: %s (live twin at revision %d)", ErrStale, id, s.cfg.Twins.Live().Revision())
+		}
+	}
+	c.Approver = actor
+	return c, s.transition(ctx, c, change.StateApproved, actor, "approved")
+}
+
+// lockDevices blocks until no other commit holds any of the devices, then holds them.
+func (s *Service) lockDevices(devs []string) func() {
+	s.devMu.Lock()
+	for {
+		busy := false
+		for _, d := range devs {
+			if s.devBusy[d] {
+				busy = true
+				break
+			}
+		}
+		if !busy {
+			break
+		}
+		s.devCond.Wait()
+	}
+	for _, d := range devs {
+		s.devBusy[d] = true
+	}
+	s.devMu.Unlock()
+	return func() {
+		s.devMu.Lock()
+		for _, d := range devs {
+			delete(s.devBusy, d)
+		}
+		s.devCond.Broadcast()
+		s.devMu.Unlock()
+	}
+}
+
+// Commit pushes an approved change to the devices. With confirm > 0 the change stays
+// committing until Confirm (or rolls back when the window expires). A change validated
+// against an older live twin is re-validated first and refused (rejected) if it no
+// longer passes.
+func (s *Service) Commit(ctx context.Context, id, actor string, confirm time.Duration) (*Change, error) {
+	if confirm < 0 {
+		return nil, fmt.Errorf("%w: negative confirm timeout", ErrInvalid)
+	}
+	c, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.State != change.StateApproved {
+		return c, fmt.Errorf("%w: %s is %s; only approved changes are committed", ErrState, id, c.State)
+	}
+	if s.cfg.Committer == nil {
+		return c, ErrNoCommitter
+	}
+	unlock := s.lockDevices(c.ChangeSet.Devices())
+	defer unlock()
+
+	s.commitMu.Lock()
+	if live := s.cfg.Twins.Live().Revision(); c.BaseRevision != live {
+		rep, base, err := s.runValidation(ctx, c.ID, c.ChangeSet)
+		if err != nil {
+			s.commitMu.Unlock()
+			return c, err
+		}
+		c.Report, c.BaseRevision = rep, base
+		if !rep.Passed {
+			s.commitMu.Unlock()
+			err := s.transition(ctx, c, change.StateRejected, actor, fmt.Sprintf("re-validation against live revision %d failed", base))
+			return c, errors.Join(fmt.Errorf("%w: %s", ErrStale, id), err)
+		}
+	}
+	if err := s.transition(ctx, c, change.StateCommitting, actor, fmt.Sprintf("commit started (confirm window %s)", confirm)); err != nil {
+		s.commitMu.Unlock()
+		return c, err
+	}
+	s.commitMu.Unlock()
+
+	rec, cerr := s.cfg.Committer.Commit(ctx, c.ID, c.ChangeSet.DeviceOps, confirm)
+	return c, s.afterCommit(ctx, c, rec, cerr, actor)
+}
+
+// afterCommit moves a committing change according to its commit record.
+func (s *Service) afterCommit(ctx context.Context, c *Change, rec *change.CommitRecord, cerr error, actor string) error {
+	if rec != nil {
+		c.Commit = rec
+	}
+	if rec == nil {
+		// the committer could not even start: nothing was sent (e.g. a bad path)
+		return errors.Join(cerr, s.transition(ctx, c, change.StateFailed, actor, "commit could not start: "+errString(cerr)))
+	}
+	switch rec.Phase {
+	case change.PhaseAwaitingConfirm:
+		// stays committing; record the commit progress in the report
+		return s.touchReport(ctx, c)
+	case change.PhaseConfirmed:
+		if err := s.applyToLive(ctx, c); err != nil {
+			return errors.Join(err, s.transition(ctx, c, change.StateFailed, actor, "devices committed but the live twin could not be updated: "+err.Error()))
+		}
+		return s.transition(ctx, c, change.StateCommitted, actor, "committed and verified on every device")
+	case change.PhaseRolledBack:
+		return errors.Join(cerr, s.transition(ctx, c, change.StateRolledBack, actor, rec.Reason))
+	default:
+		return errors.Join(cerr, s.transition(ctx, c, change.StateFailed, actor, rec.Reason))
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "unknown error"
+	}
+	return err.Error()
+}
+
+// touchReport stores the commit record without a state change (ledger-free update is
+// not offered by the repository, so the record travels with the next transition; the
+// committer's journal holds it durably meanwhile).
+func (s *Service) touchReport(ctx context.Context, c *Change) error { return nil }
+
+// Confirm confirms a change in its confirm window.
+func (s *Service) Confirm(ctx context.Context, id, actor string) (*Change, error) {
+	c, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.State != change.StateCommitting {
+		return c, fmt.Errorf("%w: %s is %s; only committing changes are confirmed", ErrState, id, c.State)
+	}
+	if s.cfg.Committer == nil {
+		return c, ErrNoCommitter
+	}
+	rec, cerr := s.cfg.Committer.Confirm(ctx, id)
+	if rec == nil {
+		return c, fmt.Errorf("%w: %w", ErrState, cerr)
+	}
+	return c, s.afterCommit(ctx, c, rec, cerr, actor)
+}
+
+// Rollback rolls back a change in its confirm window: every device returns to its
+// pre-image.
+func (s *Service) Rollback(ctx context.Context, id, actor, reason string) (*Change, error) {
+	c, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.State != change.StateCommitting {
+		return c, fmt.Errorf("%w: %s is %s; only a change in its confirm window is rolled back (a committed change is reverted by a new change)", ErrState, id, c.State)
+	}
+	if s.cfg.Committer == nil {
+		return c, ErrNoCommitter
+	}
+	if reason == "" {
+		reason = "rolled back by " + actor
+	}
+	rec, cerr := s.cfg.Committer.Rollback(ctx, id, reason)
+	if rec == nil {
+		return c, fmt.Errorf("%w: %w", ErrState, cerr)
+	}
+	err = s.afterCommit(ctx, c, rec, nil, actor)
+	if rec.Phase == change.PhaseFailed {
+		return c, errors.Join(cerr, err)
+	}
+	return c, err
+}
+
+// Resolve handles a commit the committer resolved on its own (confirm window expired,
+// or a window reopened by recovery). Wire it to physical/commit.Engine.OnResolved.
+func (s *Service) Resolve(rec *change.CommitRecord) {
+	ctx := context.Background()
+	c, err := s.load(ctx, rec.ChangeID)
+	if err != nil {
+		s.log.Error("resolve commit", "change", rec.ChangeID, "err", err)
+		return
+	}
+	if c.State != change.StateCommitting {
+		return
+	}
+	if err := s.afterCommit(ctx, c, rec, nil, "system"); err != nil {
+		s.log.Warn("resolve commit", "change", rec.ChangeID, "err", err)
+	}
+}
+
+// Recover finishes what a previous process left: the committer rolls back (or
+// finishes) interrupted commits, then every change still committing is moved to the
+// state its commit record says. Call it once at start, after the committer is ready.
+func (s *Service) Recover(ctx context.Context) error {
+	if s.cfg.Committer == nil {
+		return nil
+	}
+	recs, err := s.cfg.Committer.Recover(ctx)
+	if err != nil {
+		return fmt.Errorf("pipeline: recover: %w", err)
+	}
+	byID := map[string]*change.CommitRecord{}
+	for _, r := range recs {
+		byID[r.ChangeID] = r
+	}
+	list, err := s.cfg.Store.Changes().List(ctx, repository.ChangeFilter{State: repository.StateCommitting})
+	if err != nil {
+		return fmt.Errorf("pipeline: recover: list committing: %w", err)
+	}
+	var errs []error
+	for _, rc := range list {
+		c, err := fromRepo(rc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rec := byID[c.ID]
+		if rec == nil && s.cfg.Journal != nil {
+			rec, _ = s.cfg.Journal.Load(ctx, c.ID)
+		}
+		if rec == nil {
+			// committing but no journal record: the process died before the
+			// pre-images were journaled, so no device was touched.
+			rec = &change.CommitRecord{ChangeID: c.ID, Phase: change.PhaseRolledBack,
+				Reason: "controller restarted before any device was changed"}
+		}
+		if rec.Phase == change.PhaseAwaitingConfirm {
+			continue // window reopened; resolves through Resolve
+		}
+		if err := s.afterCommit(ctx, c, rec, nil, "recovery"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Get returns a change with its transitions.
+func (s *Service) Get(ctx context.Context, id string) (*Change, error) {
+	c, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	trs, err := s.cfg.Store.Changes().Transitions(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: transitions of %s: %w", id, err)
+	}
+	c.Transitions = trs
+	return c, nil
+}
+
+// ListOptions filter List.
+type ListOptions struct {
+	State   change.State
+	AfterID string
+	Limit   int
+}
+
+// List returns changes ordered by ID.
+func (s *Service) List(ctx context.Context, o ListOptions) ([]*Change, error) {
+	if o.State != "" {
+		if _, err := change.ParseState(string(o.State)); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
+	list, err := s.cfg.Store.Changes().List(ctx, repository.ChangeFilter{State: repository.ChangeState(o.State), AfterID: o.AfterID, Limit: o.Limit})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: list: %w", err)
+	}
+	out := make([]*Change, 0, len(list))
+	for _, rc := range list {
+		c, err := fromRepo(rc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// DeviceDiff is the dry-run view of one device: its operations (the SetRequest) and a
+// human diff of the intended configuration before and after.
+type DeviceDiff struct {
+	Device string            `json:"device"`
+	Ops    []change.Op       `json:"ops"`
+	Lines  []change.DiffLine `json:"diff"`
+}
+
+// Diff returns the per-device dry run of a change against the live twin's intended
+// configurations.
+func (s *Service) Diff(ctx context.Context, id string) ([]DeviceDiff, error) {
+	c, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var configs map[string]change.Tree
+	if err := s.cfg.Twins.Live().View(func(r *twin.Reader) error {
+		var err error
+		configs, err = s.l1.configs(r)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("pipeline: diff %s: %w", id, err)
+	}
+	var out []DeviceDiff
+	for _, dev := range c.ChangeSet.Devices() {
+		before := configs[dev]
+		if before == nil {
+			before = change.Tree{}
+		}
+		after := change.Clone(before).(map[string]any)
+		if err := change.ApplyOps(after, c.ChangeSet.DeviceOps[dev]); err != nil {
+			return nil, fmt.Errorf("%w: device %s: %w", ErrInvalid, dev, err)
+		}
+		out = append(out, DeviceDiff{Device: dev, Ops: c.ChangeSet.DeviceOps[dev], Lines: change.DiffTrees(before, after)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Device < out[j].Device })
+	return out, nil
+}
