@@ -179,13 +179,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if hs != nil {
 			_ = hs.Close()
 		}
-		stopped := make(chan struct{})
-		go func() { gs.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-time.After(2 * time.Second):
-			gs.Stop()
-		}
+		// Streams never end by themselves: stop at once, as a device going away would.
+		gs.Stop()
 		return nil
 	})
 	b, _ := json.Marshal(ready)

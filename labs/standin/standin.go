@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -243,6 +244,14 @@ func (n *Node) Stop() {
 	case <-time.After(3 * time.Second):
 		n.kill()
 	}
+}
+
+// Signal sends sig to the node process (e.g. SIGSTOP to make it hang).
+func (n *Node) Signal(sig os.Signal) error {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return fmt.Errorf("%w: %s: not running", ErrStart, n.Name)
+	}
+	return n.cmd.Process.Signal(sig)
 }
 
 // Restart stops the node and starts it again on the same gNMI and fault addresses.

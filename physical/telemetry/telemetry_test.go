@@ -1,0 +1,170 @@
+package telemetry
+
+import (
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	gpb "github.com/openconfig/gnmi/proto/gnmi"
+
+	"github.com/twinflow/twinflow/models/network"
+	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
+)
+
+func TestParseUint(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{`"123"`, 123, true}, {`123`, 123, true}, {`"18446744073709551615"`, math.MaxUint64, true},
+		{`"18446744073709551616"`, 0, false}, {`""`, 0, false}, {`"-1"`, 0, false}, {`1.5`, 0, false}, {`"12a"`, 0, false},
+	} {
+		got, ok := parseUint([]byte(c.in))
+		if got != c.want || ok != c.ok {
+			t.Errorf("parseUint(%s) = %d, %v; want %d, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func FuzzParseUint(f *testing.F) {
+	for _, s := range []string{`"1"`, `42`, `"18446744073709551615"`, `"x"`, `""`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, ok := parseUint(b)
+		if !ok {
+			return
+		}
+		// Whatever parses must round-trip through the decimal form.
+		s := string(b)
+		if len(s) >= 2 && s[0] == '"' {
+			s = s[1 : len(s)-1]
+		}
+		var w uint64
+		for _, c := range s {
+			w = w*10 + uint64(c-'0')
+		}
+		if w != v {
+			t.Fatalf("parseUint(%q) = %d; want %d", b, v, w)
+		}
+	})
+}
+
+type recSink struct {
+	mu    sync.Mutex
+	ifs   []InterfaceSample
+	links []LinkSample
+	devs  []DeviceSample
+}
+
+func (r *recSink) Observe(b *Batch) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ifs = append(r.ifs, b.Interfaces...)
+	r.links = append(r.links, b.Links...)
+	r.devs = append(r.devs, b.Devices...)
+}
+
+func notif(ts time.Time, iface string, kv map[string]*gpb.TypedValue) *gpb.SubscribeResponse {
+	n := &gpb.Notification{Timestamp: ts.UnixNano(), Prefix: &gpb.Path{Elem: []*gpb.PathElem{{Name: "interfaces"}, {Name: "interface", Key: map[string]string{"name": iface}}}}}
+	for k, v := range kv {
+		p := &gpb.Path{}
+		for _, e := range []string{"state", "counters", k} {
+			if k == "oper-status" && e == "counters" {
+				continue
+			}
+			p.Elem = append(p.Elem, &gpb.PathElem{Name: e})
+		}
+		n.Update = append(n.Update, &gpb.Update{Path: p, Val: v})
+	}
+	return &gpb.SubscribeResponse{Response: &gpb.SubscribeResponse_Update{Update: n}}
+}
+
+func js(s string) *gpb.TypedValue {
+	return &gpb.TypedValue{Value: &gpb.TypedValue_JsonIetfVal{JsonIetfVal: []byte(s)}}
+}
+
+// TestMapping: counters become rates, rates become per-direction link rate and
+// utilisation, oper-status on either end drives link status, reachability too.
+func TestMapping(t *testing.T) {
+	pool := tfgnmi.NewPool(1)
+	defer pool.Close()
+	for _, d := range []string{"r1", "r2"} {
+		if _, err := pool.Add(d, tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	net := network.Network{Links: []network.Link{{ID: "l1", CapacityGbps: 10, Endpoints: []network.EndPointRef{{Device: "r1", EndPoint: "eth1"}, {Device: "r2", EndPoint: "eth1"}}}}}
+	sink := &recSink{}
+	c, err := New(Options{Pool: pool, Network: net, SampleInterval: 100 * time.Millisecond}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, r2 := c.devs["r1"], c.devs["r2"]
+	t0 := time.Unix(1000, 0)
+	c.handle(r1, notif(t0, "eth1", map[string]*gpb.TypedValue{"oper-status": js(`"UP"`), "in-octets": js(`"0"`), "out-octets": js(`"0"`)}))
+	c.handle(r2, notif(t0, "eth1", map[string]*gpb.TypedValue{"oper-status": js(`"UP"`)}))
+	// 1 s later r1 sent 500 MB (4 Gb/s) and received 125 MB (1 Gb/s); PROTO values too.
+	c.handle(r1, notif(t0.Add(time.Second), "eth1", map[string]*gpb.TypedValue{
+		"in-octets":  {Value: &gpb.TypedValue_UintVal{UintVal: 125_000_000}},
+		"out-octets": js(`"500000000"`),
+	}))
+	if len(sink.devs) != 2 || !sink.devs[0].Reachable {
+		t.Fatalf("device samples %+v; want r1 and r2 reachable", sink.devs)
+	}
+	last := sink.ifs[len(sink.ifs)-1]
+	if !last.HasRates || last.OutRateGbps != 4 || last.InRateGbps != 1 {
+		t.Fatalf("rates %+v; want out 4, in 1 Gb/s", last)
+	}
+	if last.OperStatus != network.StatusEnabled {
+		t.Errorf("oper status %q; want carried over as enabled", last.OperStatus)
+	}
+	ls := sink.links[len(sink.links)-1]
+	if ls.Status != network.StatusEnabled || ls.RateGbps != [2]float64{4, 1} || ls.Utilisation != [2]float64{0.4, 0.1} {
+		t.Fatalf("link sample %+v; want up, rates [4 1], utilisation [0.4 0.1]", ls)
+	}
+	// r2's end goes down: the link is down.
+	c.handle(r2, notif(t0.Add(2*time.Second), "eth1", map[string]*gpb.TypedValue{"oper-status": js(`"DOWN"`)}))
+	if ls := sink.links[len(sink.links)-1]; ls.Status != network.StatusDisabled {
+		t.Fatalf("link %+v; want disabled after r2 eth1 DOWN", ls)
+	}
+	c.handle(r2, notif(t0.Add(3*time.Second), "eth1", map[string]*gpb.TypedValue{"oper-status": js(`"UP"`)}))
+	if ls := sink.links[len(sink.links)-1]; ls.Status != network.StatusEnabled {
+		t.Fatalf("link %+v; want enabled again", ls)
+	}
+	// r1 becomes unreachable: device sample and link down.
+	c.setReachable(r1, false, nil)
+	if d := sink.devs[len(sink.devs)-1]; d.Device != "r1" || d.Reachable {
+		t.Fatalf("device sample %+v; want r1 unreachable", d)
+	}
+	if ls := sink.links[len(sink.links)-1]; ls.Status != network.StatusDisabled {
+		t.Fatalf("link %+v; want disabled with r1 unreachable", ls)
+	}
+}
+
+// TestHandleAllocs: decoding a notification into the reused batch does not allocate.
+func TestHandleAllocs(t *testing.T) {
+	pool := tfgnmi.NewPool(1)
+	defer pool.Close()
+	if _, err := pool.Add("r1", tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{Pool: pool, SampleInterval: 100 * time.Millisecond}, SinkFunc(func(*Batch) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.devs["r1"]
+	r := notif(time.Unix(1, 0), "eth1", map[string]*gpb.TypedValue{"in-octets": js(`"1"`), "out-octets": js(`"2"`), "in-pkts": js(`"3"`), "oper-status": js(`"UP"`)})
+	c.handle(d, r)
+	ts := int64(2e9)
+	allocs := testing.AllocsPerRun(100, func() {
+		ts += 1e8
+		r.GetUpdate().Timestamp = ts
+		c.handle(d, r)
+	})
+	if allocs > 0 {
+		t.Errorf("handle allocates %v times per notification; want 0", allocs)
+	}
+}
