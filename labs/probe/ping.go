@@ -34,7 +34,9 @@ type PingResult struct {
 
 // PingOptions configures Ping.
 type PingOptions struct {
-	Dst      netip.Addr
+	Dst netip.Addr
+	// Src, if valid, is the source address (default: chosen by the routing table).
+	Src      netip.Addr
 	Count    int
 	Interval time.Duration
 	// Timeout bounds the wait for each reply.
@@ -47,8 +49,17 @@ func runPing(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	count := fs.Int("count", 3, "echo requests to send (1..10000)")
 	interval := fs.Duration("interval", 200*time.Millisecond, "time between requests")
 	timeout := fs.Duration("timeout", time.Second, "wait for each reply")
+	src := fs.String("src", "", "source IP address (default: from the routing table)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	var srcAddr netip.Addr
+	if *src != "" {
+		a, err := netip.ParseAddr(*src)
+		if err != nil {
+			return fmt.Errorf("%w: ping: --src %q is not an IP address", ErrUsage, *src)
+		}
+		srcAddr = a.Unmap()
 	}
 	if *dst == "" {
 		return fmt.Errorf("%w: ping: --dst is required", ErrUsage)
@@ -63,7 +74,7 @@ func runPing(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *interval < 0 || *timeout <= 0 {
 		return fmt.Errorf("%w: ping: --interval must be >= 0 and --timeout > 0", ErrUsage)
 	}
-	res, err := Ping(ctx, PingOptions{Dst: addr.Unmap(), Count: *count, Interval: *interval, Timeout: *timeout})
+	res, err := Ping(ctx, PingOptions{Dst: addr.Unmap(), Src: srcAddr, Count: *count, Interval: *interval, Timeout: *timeout})
 	if werr := writeJSON(stdout, res); werr != nil {
 		return werr
 	}
@@ -97,6 +108,12 @@ func Ping(ctx context.Context, o PingOptions) (PingResult, error) {
 		if v6 {
 			network = "udp6"
 		}
+	}
+	if o.Src.IsValid() {
+		if o.Src.Is6() != v6 {
+			return res, fmt.Errorf("%w: ping: --src %s and --dst %s are of different families", ErrUsage, o.Src, o.Dst)
+		}
+		listen = o.Src.String()
 	}
 	conn, err := icmp.ListenPacket(network, listen)
 	if err != nil {

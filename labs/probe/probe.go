@@ -63,7 +63,7 @@ const usage = `usage: probe <subcommand> [flags]
 subcommands:
   ping        --dst IP [--count N] [--interval D] [--timeout D] [--src IP]
   tcp-server  --listen ADDR [--max-conns N]
-  tcp-client  --dst HOST:PORT [--cc cubic|bbr|reno] [--duration D] [--warmup D] [--id NAME] [--connect-timeout D]`
+  tcp-client  --dst HOST:PORT [--cc cubic|bbr|reno] [--duration D] [--warmup D] [--id NAME] [--src IP] [--connect-timeout D]`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {

@@ -30,6 +30,8 @@ func TestRunRejectsMalformedArgs(t *testing.T) {
 		{[]string{"tcp-client", "--dst", "10.0.0.1:5201", "--duration", "0s"}, "--duration 0s out of range"},
 		{[]string{"tcp-client", "--dst", "10.0.0.1:5201", "--duration", "2s", "--warmup", "2s"}, "--warmup 2s must be >= 0 and < --duration 2s"},
 		{[]string{"tcp-server"}, "--listen is required"},
+		{[]string{"ping", "--dst", "10.0.0.1", "--src", "x"}, `--src "x" is not an IP address`},
+		{[]string{"tcp-client", "--dst", "10.0.0.1:1", "--src", "10.0.0.300"}, `--src "10.0.0.300" is not an IP address`},
 		{[]string{"tcp-server", "--listen", "5201"}, `--listen "5201"`},
 		{[]string{"tcp-server", "--listen", ":0", "--max-conns", "-1"}, "--max-conns must be >= 0"},
 	}
@@ -118,7 +120,7 @@ func requireRoot(t *testing.T) {
 func TestPingLoopback(t *testing.T) {
 	requireRoot(t)
 	var out, errb bytes.Buffer
-	code := Run(context.Background(), []string{"ping", "--dst", "127.0.0.1", "--count", "3", "--interval", "10ms"}, &out, &errb)
+	code := Run(context.Background(), []string{"ping", "--dst", "127.0.0.1", "--count", "3", "--interval", "10ms", "--src", "127.0.0.1"}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -47,8 +48,10 @@ type TCPServerResult struct {
 
 // TCPClientOptions configures TCPClient.
 type TCPClientOptions struct {
-	ID       string
-	Dst      string // host:port
+	ID  string
+	Dst string // host:port
+	// Src, if set, is the local IP address to send from.
+	Src      string
 	CC       string // cubic, bbr or reno
 	Duration time.Duration
 	// Warmup is excluded from the measurement window (slow start, convergence).
@@ -63,6 +66,7 @@ func runTCPClient(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&o.Dst, "dst", "", "server address host:port (required)")
 	fs.StringVar(&o.CC, "cc", "cubic", "congestion control: "+ccList())
 	fs.StringVar(&o.ID, "id", "", "label echoed in the result")
+	fs.StringVar(&o.Src, "src", "", "local IP address to send from (default: from the routing table)")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "total sending time")
 	fs.DurationVar(&o.Warmup, "warmup", 0, "initial part of --duration excluded from the measurement")
 	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", 5*time.Second, "keep retrying the connection this long")
@@ -85,6 +89,11 @@ func (o TCPClientOptions) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(o.Dst); err != nil {
 		return fmt.Errorf("%w: tcp-client: --dst %q: %v", ErrUsage, o.Dst, err)
+	}
+	if o.Src != "" {
+		if _, err := netip.ParseAddr(o.Src); err != nil {
+			return fmt.Errorf("%w: tcp-client: --src %q is not an IP address", ErrUsage, o.Src)
+		}
 	}
 	if !validCC(o.CC) {
 		return fmt.Errorf("%w: tcp-client: --cc %q is not one of %s", ErrUsage, o.CC, ccList())
@@ -122,6 +131,9 @@ func TCPClient(ctx context.Context, o TCPClientOptions) (TCPClientResult, error)
 		}
 		return nil
 	}}
+	if o.Src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.IP(netip.MustParseAddr(o.Src).AsSlice())}
+	}
 	var conn net.Conn
 	deadline := time.Now().Add(o.ConnectTimeout)
 	for {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -34,6 +35,10 @@ type Netns struct {
 	// `ip netns exec <ns> NodeCmd... --gnmi-addr <mgmt>:9339` (e.g.
 	// ["twinflow-node", "--dataplane", "linux", "--insecure"]).
 	NodeCmd []string
+	// Config pushes the data interfaces' addresses to the node agents (required with
+	// NodeCmd: the agent owns its ports' configuration, so addresses go through gNMI,
+	// the production driver in the change pipeline).
+	Config Configurer
 	// ProbeCmd is the argv prefix of the probe agent run inside namespaces, e.g.
 	// ["twinflow-node", "probe"]; subcommand and flags of labs/probe follow.
 	ProbeCmd []string
@@ -164,6 +169,9 @@ func (b *Netns) Deploy(ctx context.Context, n *network.Network) (err error) {
 	if err != nil {
 		return err
 	}
+	if len(b.NodeCmd) > 0 && b.Config == nil {
+		return fmt.Errorf("%w: NodeCmd needs a Configurer to push interface addresses to the agents", ErrInvalid)
+	}
 	// Validate before touching anything (the management slot does not affect validity).
 	if _, err := NewPlan(n, b.Options, nil, 0); err != nil {
 		return err
@@ -202,10 +210,7 @@ func (b *Netns) Deploy(ctx context.Context, n *network.Network) (err error) {
 	if err := batch(ctx, "ip", "", ipLinkBatch(plan, plan.Nodes, plan.Links, true)); err != nil {
 		return fmt.Errorf("emulation: deploy %s: create links: %w", o.Label(), err)
 	}
-	if err := b.configureNodes(ctx, plan.Nodes); err != nil {
-		return err
-	}
-	if err := b.startAgents(ctx, plan.Nodes); err != nil {
+	if err := b.configureNodes(ctx, plan.Nodes, plan.Nodes); err != nil {
 		return err
 	}
 	if err := b.saveState(); err != nil {
@@ -215,9 +220,13 @@ func (b *Netns) Deploy(ctx context.Context, n *network.Network) (err error) {
 	return nil
 }
 
-// configureNodes sets sysctls, addresses, routes and shaping of nodes, in parallel.
-func (b *Netns) configureNodes(ctx context.Context, nodes []PlanNode) error {
+// configureNodes sets sysctls, addresses, shaping and routes of nodes, in parallel, and
+// starts the agents of startAgents (a subset of nodes). Without agents the data
+// interfaces' addresses are set with ip; with agents they are pushed to the agent over
+// gNMI (the agent owns its ports). Routes come last, once every interface is up.
+func (b *Netns) configureNodes(ctx context.Context, nodes, startAgents []PlanNode) error {
 	plan := b.plan
+	agents := len(b.NodeCmd) > 0
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(2, runtime.NumCPU()*2))
 	for i := range nodes {
@@ -226,7 +235,11 @@ func (b *Netns) configureNodes(ctx context.Context, nodes []PlanNode) error {
 			if err := setSysctls(n.Namespace); err != nil {
 				return err
 			}
-			if err := batch(gctx, "ip", n.Namespace, nodeAddrBatch(plan, n)); err != nil {
+			lines := nodeAddrBatch(plan, n)
+			if agents {
+				lines = lines[:4] // lo and mgmt0 only
+			}
+			if err := batch(gctx, "ip", n.Namespace, lines); err != nil {
 				return fmt.Errorf("emulation: node %q: addresses: %w", n.ID, err)
 			}
 			if err := batch(gctx, "tc", n.Namespace, tcBatch(plan, n)); err != nil {
@@ -238,7 +251,38 @@ func (b *Netns) configureNodes(ctx context.Context, nodes []PlanNode) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	// Routes last: every interface of every node is up by now.
+	if agents {
+		if err := b.startAgents(ctx, startAgents); err != nil {
+			return err
+		}
+		g, gctx = errgroup.WithContext(ctx)
+		g.SetLimit(max(2, runtime.NumCPU()*2))
+		infos, err := b.Nodes(ctx)
+		if err != nil {
+			return err
+		}
+		for i := range nodes {
+			n := &nodes[i]
+			var ni NodeInfo
+			for _, x := range infos {
+				if x.ID == n.ID {
+					ni = x
+				}
+			}
+			g.Go(func() error {
+				if len(n.Ifaces) == 0 {
+					return nil
+				}
+				if err := b.Config.Push(gctx, ni, InterfaceRules(n)); err != nil {
+					return fmt.Errorf("emulation: node %q: push interface addresses: %w", n.ID, err)
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+	}
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(max(2, runtime.NumCPU()*2))
 	for i := range nodes {
@@ -251,6 +295,22 @@ func (b *Netns) configureNodes(ctx context.Context, nodes []PlanNode) error {
 		})
 	}
 	return g.Wait()
+}
+
+// InterfaceRules returns the OpenConfig config rules giving a node's data interfaces
+// their lab addresses (what the backend pushes to node agents).
+func InterfaceRules(n *PlanNode) []network.ConfigRule {
+	rules := make([]network.ConfigRule, 0, len(n.Ifaces))
+	for _, ifc := range n.Ifaces {
+		a := ifc.Addr.Addr().String()
+		rules = append(rules, network.ConfigRule{
+			Action:      network.ConfigSet,
+			ResourceKey: "/interfaces/interface[name=" + ifc.Name + "]/subinterfaces/subinterface[index=0]",
+			ResourceValue: fmt.Sprintf(`{"index":0,"openconfig-if-ip:ipv4":{"addresses":{"address":[{"ip":%q,"config":{"ip":%q,"prefix-length":%d}}]}}}`,
+				a, a, ifc.Addr.Bits()),
+		})
+	}
+	return rules
 }
 
 // setSysctls enables forwarding and disables reverse-path filtering in a namespace.
@@ -299,7 +359,9 @@ func setSysctls(ns string) error {
 	return <-errc
 }
 
-// startAgents starts NodeCmd in each node's namespace (if NodeCmd is set).
+// startAgents starts NodeCmd in each node's namespace (if NodeCmd is set) as
+// `NodeCmd --name <id> --ports <data ifaces> --gnmi-addr <mgmt>:9339` and waits until
+// every agent accepts connections on its management address.
 func (b *Netns) startAgents(ctx context.Context, nodes []PlanNode) error {
 	if len(b.NodeCmd) == 0 {
 		return nil
@@ -307,10 +369,18 @@ func (b *Netns) startAgents(ctx context.Context, nodes []PlanNode) error {
 	for _, n := range nodes {
 		addr := netip.AddrPortFrom(n.MgmtAddr, GNMIPort).String()
 		args := append([]string{"netns", "exec", n.Namespace}, b.NodeCmd...)
-		args = append(args, "--gnmi-addr", addr)
+		args = append(args, "--name", n.ID, "--gnmi-addr", addr)
+		if len(n.Ifaces) > 0 {
+			ports := make([]string, len(n.Ifaces))
+			for i, ifc := range n.Ifaces {
+				ports[i] = ifc.Name
+			}
+			args = append(args, "--ports", strings.Join(ports, ","))
+		}
 		cmd := exec.Command("ip", args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		logf, err := os.Create(filepath.Join(b.stateDir(), b.plan.Options.Label()+"."+n.ID+".log"))
+		logPath := filepath.Join(b.stateDir(), b.plan.Options.Label()+"."+n.ID+".log")
+		logf, err := os.Create(logPath)
 		if err != nil {
 			return fmt.Errorf("emulation: node %q: agent log: %w", n.ID, err)
 		}
@@ -323,7 +393,27 @@ func (b *Netns) startAgents(ctx context.Context, nodes []PlanNode) error {
 		go func() { _ = cmd.Wait() }() // reap
 		b.state.Agents = append(b.state.Agents, Agent{Node: n.ID, PID: cmd.Process.Pid})
 	}
-	return nil
+	g, gctx := errgroup.WithContext(ctx)
+	for _, n := range nodes {
+		addr := netip.AddrPortFrom(n.MgmtAddr, GNMIPort).String()
+		g.Go(func() error {
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				var d net.Dialer
+				c, err := d.DialContext(gctx, "tcp", addr)
+				if err == nil {
+					c.Close()
+					return nil
+				}
+				if time.Now().After(deadline) || gctx.Err() != nil {
+					logTail, _ := os.ReadFile(filepath.Join(b.stateDir(), b.plan.Options.Label()+"."+n.ID+".log"))
+					return fmt.Errorf("%w: node %q: agent not reachable at %s: %v (log: %s)", ErrCommand, n.ID, addr, err, strings.TrimSpace(string(logTail)))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	return g.Wait()
 }
 
 // Reconfigure implements Backend.
@@ -405,6 +495,24 @@ func (b *Netns) Reconfigure(ctx context.Context, n *network.Network) error {
 		}
 	}
 	b.state.Agents = agents
+	// Agents manage a fixed port list: restart those of nodes whose interfaces changed.
+	restart := append([]PlanNode(nil), added...)
+	for _, x := range plan.Nodes {
+		on, ok := oldNodes[x.ID]
+		if !ok || sameIfaces(on.Ifaces, x.Ifaces) {
+			continue
+		}
+		restart = append(restart, x)
+		kept := b.state.Agents[:0]
+		for _, a := range b.state.Agents {
+			if a.Node == x.ID {
+				_ = syscall.Kill(-a.PID, syscall.SIGKILL)
+				continue
+			}
+			kept = append(kept, a)
+		}
+		b.state.Agents = kept
+	}
 	if err := batch(ctx, "ip", "", ipLinkBatch(plan, added, addLinks, false)); err != nil {
 		return fmt.Errorf("emulation: reconfigure: create links: %w", err)
 	}
@@ -420,13 +528,22 @@ func (b *Netns) Reconfigure(ctx context.Context, n *network.Network) error {
 			}
 		}
 	}
-	if err := b.configureNodes(ctx, plan.Nodes); err != nil {
-		return err
-	}
-	if err := b.startAgents(ctx, added); err != nil {
+	if err := b.configureNodes(ctx, plan.Nodes, restart); err != nil {
 		return err
 	}
 	return b.saveState()
+}
+
+func sameIfaces(a, b []PlanIface) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name {
+			return false
+		}
+	}
+	return true
 }
 
 // removeNodes kills processes in and deletes the namespaces of nodes.

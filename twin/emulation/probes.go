@@ -188,7 +188,7 @@ func (b *Netns) runProbe(ctx context.Context, s ProbeSpec, slot int) ProbeResult
 		if timeout == 0 {
 			timeout = time.Second
 		}
-		args = append(args, "ping", "--dst", addr, "--count", strconv.Itoa(count), "--interval", "100ms", "--timeout", timeout.String())
+		args = append(args, "ping", "--dst", addr, "--src", src.Addr.String(), "--count", strconv.Itoa(count), "--interval", "100ms", "--timeout", timeout.String())
 	case ProbeTCP:
 		cc, dur := s.CC, s.Duration
 		if cc == "" {
@@ -198,7 +198,7 @@ func (b *Netns) runProbe(ctx context.Context, s ProbeSpec, slot int) ProbeResult
 			dur = 10 * time.Second
 		}
 		dst := netip.AddrPortFrom(netip.MustParseAddr(addr), uint16(ProbePortBase+slot)).String()
-		args = append(args, "tcp-client", "--dst", dst, "--cc", cc, "--duration", dur.String(), "--warmup", s.Warmup.String(), "--id", s.ID)
+		args = append(args, "tcp-client", "--dst", dst, "--src", src.Addr.String(), "--cc", cc, "--duration", dur.String(), "--warmup", s.Warmup.String(), "--id", s.ID)
 	}
 	cmd := exec.CommandContext(ctx, "ip", args...)
 	var out, errb bytes.Buffer

@@ -141,14 +141,19 @@ func nodeAddrBatch(p *Plan, n *PlanNode) []string {
 
 // nodeRouteBatch returns the in-namespace `ip -batch` lines installing the node's routes.
 // Routes carry the node address as preferred source, so that traffic a node originates
-// (probes, agents) comes from an address every other node has a route to.
+// (probes, agents) comes from an address every other node has a route to, and metric
+// BaseRouteMetric, so that a static route pushed through the node agent (metric 0 by
+// default) takes precedence: device configs, not the lab's plumbing, decide.
 func nodeRouteBatch(n *PlanNode) []string {
 	l := make([]string, 0, len(n.Routes))
 	for _, r := range n.Routes {
-		l = append(l, fmt.Sprintf("route replace %s via %s dev %s src %s", r.Dst, r.Via, r.Dev, n.Addr))
+		l = append(l, fmt.Sprintf("route replace %s via %s dev %s src %s metric %d proto static", r.Dst, r.Via, r.Dev, n.Addr, BaseRouteMetric))
 	}
 	return l
 }
+
+// BaseRouteMetric is the metric of the routes the lab installs itself.
+const BaseRouteMetric = 1000
 
 func aliasFor(label string) string { return "twinflow-lab:" + label }
 
