@@ -128,7 +128,7 @@ func TestDecodeContainerlabErrors(t *testing.T) {
 		{"bad-endpoint", "name: x\ntopology:\n  nodes: {a: {}}\n  links:\n    - endpoints: [\"a-e1\", \"a:e2\"]\n", `endpoint "a-e1" is not "node:interface"`},
 		{"one-endpoint", "name: x\ntopology:\n  nodes: {a: {}}\n  links:\n    - endpoints: [\"a:e1\"]\n", "topology.links[0].endpoints: malformed document: want 2 endpoints, got 1"},
 		{"bad-iface", "name: x\ntopology:\n  nodes: {a: {}, b: {}}\n  links:\n    - endpoints: [\"a:e 1\", \"b:e1\"]\n", `interface "e 1"`},
-		{"reused-iface", "name: x\ntopology:\n  nodes: {a: {}, b: {}}\n  links:\n    - endpoints: [\"a:e1\", \"b:e1\"]\n    - endpoints: [\"a:e1\", \"b:e2\"]\n", "links[a--b-2].endpoints[0]: endpoint a:e1 already used by link \"a--b\""},
+		{"reused-iface", "name: x\ntopology:\n  nodes: {a: {}, b: {}}\n  links:\n    - endpoints: [\"a:e1\", \"b:e1\"]\n    - endpoints: [\"a:e1\", \"b:e2\"]\n", "links[a--b-2].endpoints[0]: endpoint a:e1 already used by link links[a--b]"},
 		{"bad-capacity", "name: x\ntopology:\n  nodes: {a: {}, b: {}}\n  links:\n    - endpoints: [\"a:e1\", \"b:e1\"]\n      vars: {twinflow: {capacity_gbps: -1}}\n", "links[a--b].capacity_gbps: must be a finite number > 0, got -1"},
 		{"bad-type-label", "name: x\ntopology:\n  nodes:\n    a: {labels: {twinflow.type: toaster}}\n", `devices[a].type: unknown device type "toaster"`},
 		{"bad-x-label", "name: x\ntopology:\n  nodes:\n    a: {labels: {twinflow.x: east}}\n", `label twinflow.x: "east" is not a finite number`},

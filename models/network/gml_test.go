@@ -178,7 +178,7 @@ func TestDecodeGMLErrors(t *testing.T) {
 		{"edge-bad-units", "graph [ node [ id 0 ] node [ id 1 ] edge [ source 0 target 1 LinkSpeed 1 LinkSpeedUnits \"X\" ] ]", `LinkSpeedUnits "X"`},
 		{"edge-zero-capacity", "graph [ node [ id 0 ] node [ id 1 ] edge [ source 0 target 1 capacity_gbps 0 ] ]", "links[n0--n1].capacity_gbps: must be a finite number > 0, got 0"},
 		{"edge-bad-endpoint", "graph [ node [ id 0 ] node [ id 1 ] edge [ source 0 target 1 source_endpoint \"e 1\" ] ]", `source_endpoint "e 1"`},
-		{"edge-endpoint-reused", "graph [ node [ id 0 ] node [ id 1 ] edge [ source 0 target 1 source_endpoint \"e1\" ] edge [ source 0 target 1 source_endpoint \"e1\" ] ]", "endpoint n0:e1 already used"},
+		{"edge-endpoint-reused", "graph [ node [ id 0 ] node [ id 1 ] edge [ source 0 target 1 source_endpoint \"e1\" ] edge [ source 0 target 1 source_endpoint \"e1\" ] ]", "endpoint n0:e1 already used by link links[n0--n1]"},
 		{"labels-bad", "graph [ node [ id 0 labels [ k \"v\" ] ] ]", `labels holds "k"`},
 		{"labels-entry", "graph [ node [ id 0 labels [ entry [ key \"k\" ] ] ] ]", "label entry needs key and value"},
 		{"deep", "graph [" + strings.Repeat(" a [", 40) + strings.Repeat(" ]", 40) + " ]", "nested deeper than 32"},

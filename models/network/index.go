@@ -58,7 +58,10 @@ type Index struct {
 }
 
 // Index builds lookup tables for n. Building is O(size of n).
-func (n *Network) Index() *Index {
+func (n *Network) Index() *Index { return n.index(true) }
+
+// index builds the ID tables and, if full, the endpoint-to-link and adjacency tables.
+func (n *Network) index(full bool) *Index {
 	ix := &Index{
 		n:         n,
 		contexts:  make(map[string]int, len(n.Contexts)),
@@ -67,8 +70,10 @@ func (n *Network) Index() *Index {
 		links:     make(map[string]int, len(n.Links)),
 		flows:     make(map[string]int, len(n.Flows)),
 		endpoints: make(map[string]map[string]int, len(n.Devices)),
-		attached:  make(map[EndPointRef]string, 2*len(n.Links)),
-		out:       make(map[string][]DirectedLink, len(n.Devices)),
+	}
+	if full {
+		ix.attached = make(map[EndPointRef]string, 2*len(n.Links))
+		ix.out = make(map[string][]DirectedLink, len(n.Devices))
 	}
 	for i, c := range n.Contexts {
 		putFirst(ix.contexts, c.ID, i)
@@ -93,6 +98,9 @@ func (n *Network) Index() *Index {
 			continue
 		}
 		ix.links[l.ID] = i
+		if !full {
+			continue
+		}
 		for _, ep := range l.Endpoints {
 			if _, used := ix.attached[ep]; !used {
 				ix.attached[ep] = l.ID

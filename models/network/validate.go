@@ -3,6 +3,7 @@ package network
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -93,31 +94,39 @@ func validateDevice(ve *ValidationError, at string, d Device) {
 	case !knownType(d.Type):
 		ve.add(at+".type", fmt.Sprintf("unknown device type %q (known: %v)", d.Type, KnownDeviceTypes))
 	}
-	seenDrv := map[DriverKind]bool{}
 	for i, dr := range d.Drivers {
-		f := at + ".drivers[" + strconv.Itoa(i) + "]"
 		if !knownDriver(dr) {
-			ve.add(f, fmt.Sprintf("unknown driver %q (known: %v)", dr, KnownDrivers))
-		} else if seenDrv[dr] {
-			ve.add(f, fmt.Sprintf("duplicate driver %q", dr))
+			ve.add(at+".drivers["+strconv.Itoa(i)+"]", fmt.Sprintf("unknown driver %q (known: %v)", dr, KnownDrivers))
+		} else if slices.Contains(d.Drivers[:i], dr) {
+			ve.add(at+".drivers["+strconv.Itoa(i)+"]", fmt.Sprintf("duplicate driver %q", dr))
 		}
-		seenDrv[dr] = true
 	}
 	if d.OperStatus != "" && !knownStatus(d.OperStatus) {
 		ve.add(at+".oper_status", fmt.Sprintf("unknown status %q (known: %v)", d.OperStatus, KnownStatuses))
 	}
-	seen := make(map[string]int, len(d.Endpoints))
+	// Devices have few endpoints: a quadratic scan beats a map until a few dozen.
+	var seen map[string]int
+	if len(d.Endpoints) > 32 {
+		seen = make(map[string]int, len(d.Endpoints))
+	}
 	for i, ep := range d.Endpoints {
-		f := loc(at+".endpoints", ep.ID, i)
 		if msg := CheckID(ep.ID); msg != "" {
-			ve.add(f+".id", msg)
+			ve.add(loc(at+".endpoints", ep.ID, i)+".id", msg)
 			continue
 		}
-		if j, dup := seen[ep.ID]; dup {
+		j := -1
+		if seen != nil {
+			if k, dup := seen[ep.ID]; dup {
+				j = k
+			} else {
+				seen[ep.ID] = i
+			}
+		} else {
+			j = slices.IndexFunc(d.Endpoints[:i], func(e EndPoint) bool { return e.ID == ep.ID })
+		}
+		if j >= 0 {
 			ve.add(at+".endpoints["+strconv.Itoa(i)+"].id", fmt.Sprintf("duplicate endpoint ID %q (also endpoints[%d])", ep.ID, j))
-			continue
 		}
-		seen[ep.ID] = i
 	}
 	for i, r := range d.ConfigRules {
 		f := at + ".config_rules[" + strconv.Itoa(i) + "]"
@@ -175,13 +184,13 @@ func validateLink(ve *ValidationError, at string, l Link, resolve func(EndPointR
 		ve.add(at+".endpoints", fmt.Sprintf("must have exactly 2 endpoints, got %d", len(l.Endpoints)))
 	}
 	for i, ep := range l.Endpoints {
-		f := at + ".endpoints[" + strconv.Itoa(i) + "]"
+		f := func() string { return at + ".endpoints[" + strconv.Itoa(i) + "]" }
 		if msg := CheckID(ep.Device); msg != "" {
-			ve.add(f+".device", msg)
+			ve.add(f()+".device", msg)
 			continue
 		}
 		if msg := CheckID(ep.EndPoint); msg != "" {
-			ve.add(f+".endpoint", msg)
+			ve.add(f()+".endpoint", msg)
 			continue
 		}
 		if !checkRefs {
@@ -190,9 +199,9 @@ func validateLink(ve *ValidationError, at string, l Link, resolve func(EndPointR
 		dev, ok := resolve(ep)
 		switch {
 		case !dev:
-			ve.add(f+".device", fmt.Sprintf("unknown device %q", ep.Device))
+			ve.add(f()+".device", fmt.Sprintf("unknown device %q", ep.Device))
 		case !ok:
-			ve.add(f+".endpoint", fmt.Sprintf("device %q has no endpoint %q", ep.Device, ep.EndPoint))
+			ve.add(f()+".endpoint", fmt.Sprintf("device %q has no endpoint %q", ep.Device, ep.EndPoint))
 		}
 	}
 	if len(l.Endpoints) == 2 && l.Endpoints[0] == l.Endpoints[1] && l.Endpoints[0].Device != "" {
@@ -324,7 +333,7 @@ func validateFlow(ve *ValidationError, at string, f Flow, hasDevice func(string)
 // It returns nil or a *ValidationError listing every problem, each wrapping ErrInvalid.
 func (n *Network) Validate() error {
 	ve := &ValidationError{}
-	ix := n.Index()
+	ix := n.index(false)
 	unique := func(coll string, i int, id string, first map[string]int) {
 		if id == "" || CheckID(id) != "" {
 			return
@@ -365,23 +374,32 @@ func (n *Network) Validate() error {
 		_, ok = eps[ref.EndPoint]
 		return true, ok
 	}
-	usedBy := make(map[EndPointRef]string, 2*len(n.Links))
+	// usedBy[device index][endpoint index] is 1 + the index of the link using it.
+	usedBy := make([][]int, len(n.Devices))
 	for i, l := range n.Links {
 		at := loc("links", l.ID, i)
 		validateLink(ve, at, l, resolve, true)
 		unique("links", i, l.ID, ix.links)
 		for j, ep := range l.Endpoints {
-			if ep.Device == "" || ep.EndPoint == "" {
-				continue
-			}
 			if j == 1 && ep == l.Endpoints[0] {
 				continue // reported as "same endpoint"
 			}
-			if other, used := usedBy[ep]; used {
-				ve.add(at+".endpoints["+strconv.Itoa(j)+"]", fmt.Sprintf("endpoint %s:%s already used by link %q", ep.Device, ep.EndPoint, other))
+			di, ok := ix.devices[ep.Device]
+			if !ok {
+				continue // reported as unknown device
+			}
+			ei, ok := ix.endpoints[ep.Device][ep.EndPoint]
+			if !ok {
+				continue // reported as unknown endpoint
+			}
+			if usedBy[di] == nil {
+				usedBy[di] = make([]int, len(n.Devices[di].Endpoints))
+			}
+			if other := usedBy[di][ei]; other != 0 {
+				ve.add(at+".endpoints["+strconv.Itoa(j)+"]", fmt.Sprintf("endpoint %s:%s already used by link %s", ep.Device, ep.EndPoint, loc("links", n.Links[other-1].ID, other-1)))
 				continue
 			}
-			usedBy[ep] = l.ID
+			usedBy[di][ei] = i + 1
 		}
 	}
 	hasDevice := func(id string) bool { _, ok := ix.devices[id]; return ok }

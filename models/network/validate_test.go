@@ -74,7 +74,7 @@ func TestValidateErrors(t *testing.T) {
 		{"link-unknown-device", func(n *Network) { n.Links[1].Endpoints[1].Device = "r9" }, "links[l2].endpoints[1].device", `unknown device "r9"`},
 		{"link-unknown-endpoint", func(n *Network) { n.Links[1].Endpoints[1].EndPoint = "eth7" }, "links[l2].endpoints[1].endpoint", `device "r2" has no endpoint "eth7"`},
 		{"link-empty-endpoint", func(n *Network) { n.Links[1].Endpoints[0].EndPoint = "" }, "links[l2].endpoints[0].endpoint", "required"},
-		{"link-endpoint-reused", func(n *Network) { n.Links[1].Endpoints[1].EndPoint = "eth1" }, "links[l2].endpoints[1]", `endpoint r2:eth1 already used by link "l1"`},
+		{"link-endpoint-reused", func(n *Network) { n.Links[1].Endpoints[1].EndPoint = "eth1" }, "links[l2].endpoints[1]", `endpoint r2:eth1 already used by link links[l1]`},
 		{"link-self", func(n *Network) { n.Links[1].Endpoints[1] = n.Links[1].Endpoints[0] }, "links[l2].endpoints[1]", "same endpoint as endpoints[0]"},
 		{"link-capacity-zero", func(n *Network) { n.Links[0].CapacityGbps = 0; n.Links[0].UsedGbps = 0 }, "links[l1].capacity_gbps", "> 0, got 0"},
 		{"link-capacity-inf", func(n *Network) { n.Links[0].CapacityGbps = math.Inf(1) }, "links[l1].capacity_gbps", "finite"},
