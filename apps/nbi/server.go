@@ -28,7 +28,7 @@ type Options struct {
 	// Registry receives the server's metrics and is served at /metrics (nil: a new
 	// registry with Go and process collectors).
 	Registry *prometheus.Registry
-	// MaxBodyBytes caps request bodies (default 32 MiB).
+	// MaxBodyBytes caps request bodies (default 64 MiB, the size of the largest network document).
 	MaxBodyBytes int64
 	// Ready reports readiness for /readyz (nil: always ready).
 	Ready func(context.Context) error
@@ -75,7 +75,7 @@ func New(o Options) (*Server, error) {
 		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	if s.maxBody <= 0 {
-		s.maxBody = 32 << 20
+		s.maxBody = 64 << 20
 	}
 	if s.heartbeat <= 0 {
 		s.heartbeat = 15 * time.Second

@@ -54,11 +54,10 @@ func (s *Server) listTwins(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	all := s.Twins.List()
-	slices.SortFunc(all, func(a, b twin.Info) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(all, func(a, b twin.Info) int { return twinOrder(a.ID, b.ID) })
 	start := 0
 	if p.After != "" {
-		start, _ = slices.BinarySearchFunc(all, p.After, func(i twin.Info, id string) int { return strings.Compare(i.ID, id) })
-		if start < len(all) && all[start].ID == p.After {
+		for start < len(all) && twinOrder(all[start].ID, p.After) <= 0 {
 			start++
 		}
 	}
@@ -159,4 +158,20 @@ func (s *Server) exportNetwork(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	return writeJSON(w, http.StatusOK, n)
+}
+
+// twinOrder lists the live twin first, then forks by creation ("fork-2" before
+// "fork-10"): shorter IDs first, then lexically.
+func twinOrder(a, b string) int {
+	switch {
+	case a == b:
+		return 0
+	case a == twin.LiveID:
+		return -1
+	case b == twin.LiveID:
+		return 1
+	case len(a) != len(b):
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
 }
