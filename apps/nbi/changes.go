@@ -1,0 +1,342 @@
+package nbi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	gpb "github.com/openconfig/gnmi/proto/gnmi"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/twinflow/twinflow/models/change"
+	"github.com/twinflow/twinflow/models/ocpath"
+	"github.com/twinflow/twinflow/twin"
+	"github.com/twinflow/twinflow/twin/pipeline"
+)
+
+// The change pipeline routes:
+//
+//	POST /api/v1/changes                     propose a ChangeSet (JSON or YAML body): stored,
+//	                                         validated in a fork; 201 with the change
+//	GET  /api/v1/changes                     list (?state=, ?limit=, ?page_token=)
+//	GET  /api/v1/changes/{id}                the change, its report and transitions
+//	GET  /api/v1/changes/{id}/diff           dry run: per-device SetRequests and diffs
+//	POST /api/v1/changes/{id}/validate       re-validate against the current live twin
+//	POST /api/v1/changes/{id}/approve        approve (a different user than the author)
+//	POST /api/v1/changes/{id}/commit         {"confirm_timeout": "60s"} (optional)
+//	POST /api/v1/changes/{id}/confirm        confirm a commit in its window
+//	POST /api/v1/changes/{id}/rollback       {"reason": "..."} (optional)
+//
+// The acting user is the X-TwinFlow-User header ("anonymous" without it) until
+// authentication exists. Every transition is an event (table "changes") on the SSE
+// stream.
+
+// ActorHeader names the acting user.
+const ActorHeader = "X-TwinFlow-User"
+
+var changeServices sync.Map // *twin.Manager -> *pipeline.Service
+
+// AttachChangePipeline makes the change routes of every Server over twins use svc.
+// Without it they answer 503.
+func AttachChangePipeline(twins *twin.Manager, svc *pipeline.Service) {
+	changeServices.Store(twins, svc)
+}
+
+func init() { RegisterRoutes(changeRoutes) }
+
+// CommitRequest is the optional body of POST /changes/{id}/commit.
+type CommitRequest struct {
+	// ConfirmTimeout opens a confirmed-commit window (Go duration, e.g. "60s"); empty
+	// or "0s" confirms as soon as every device is verified.
+	ConfirmTimeout string `json:"confirm_timeout,omitempty"`
+}
+
+// RollbackRequest is the optional body of POST /changes/{id}/rollback.
+type RollbackRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// ChangeList is the response of GET /changes.
+type ChangeList struct {
+	Items         []*pipeline.Change `json:"items"`
+	NextPageToken string             `json:"next_page_token,omitempty"`
+}
+
+// DeviceDiff is one device of GET /changes/{id}/diff.
+type DeviceDiff struct {
+	Device string            `json:"device"`
+	Ops    []change.Op       `json:"ops"`
+	Lines  []change.DiffLine `json:"diff"`
+	// SetRequest is the gNMI SetRequest in protobuf JSON.
+	SetRequest json.RawMessage `json:"set_request"`
+}
+
+// ChangeDiff is the response of GET /changes/{id}/diff.
+type ChangeDiff struct {
+	Change  string       `json:"change"`
+	Devices []DeviceDiff `json:"devices"`
+}
+
+func changeRoutes(s *Server) []Route {
+	tags := []string{"changes"}
+	actor := Param{Name: ActorHeader, In: "header", Description: "the acting user (until authentication exists)"}
+	c := &changeAPI{s: s}
+	return []Route{
+		{Method: http.MethodPost, Pattern: "/api/v1/changes", Summary: "Propose a change: stored, validated in a fork of the live twin",
+			Tags: tags, Params: []Param{actor}, Request: change.ChangeSet{}, Response: pipeline.Change{}, Status: http.StatusCreated,
+			Errors: []int{400, 409, 413, 422, 503}, Handler: c.propose},
+		{Method: http.MethodGet, Pattern: "/api/v1/changes", Summary: "List changes",
+			Tags: tags, Params: []Param{{Name: "state", In: "query", Description: "only changes in this state"},
+				{Name: "limit", In: "query", Type: "integer"}, {Name: "page_token", In: "query"}},
+			Response: ChangeList{}, Errors: []int{400, 503}, Handler: c.list},
+		{Method: http.MethodGet, Pattern: "/api/v1/changes/{id}", Summary: "A change with its report, commit record and transitions",
+			Tags: tags, Response: pipeline.Change{}, Errors: []int{404, 503}, Handler: c.get},
+		{Method: http.MethodGet, Pattern: "/api/v1/changes/{id}/diff", Summary: "Dry run: per-device gNMI SetRequests and configuration diffs",
+			Tags: tags, Response: ChangeDiff{}, Errors: []int{404, 422, 503}, Handler: c.diff},
+		{Method: http.MethodPost, Pattern: "/api/v1/changes/{id}/validate", Summary: "Re-validate a change against the current live twin",
+			Tags: tags, Params: []Param{actor}, Response: pipeline.Change{}, Errors: []int{404, 409, 503}, Handler: c.action("validate")},
+		{Method: http.MethodPost, Pattern: "/api/v1/changes/{id}/approve", Summary: "Approve a validated change",
+			Tags: tags, Params: []Param{actor}, Response: pipeline.Change{}, Errors: []int{403, 404, 409, 503}, Handler: c.action("approve")},
+		{Method: http.MethodPost, Pattern: "/api/v1/changes/{id}/commit", Summary: "Commit an approved change to the devices",
+			Tags: tags, Params: []Param{actor}, Request: CommitRequest{}, Response: pipeline.Change{}, Errors: []int{400, 404, 409, 503}, Handler: c.action("commit")},
+		{Method: http.MethodPost, Pattern: "/api/v1/changes/{id}/confirm", Summary: "Confirm a commit in its confirm window",
+			Tags: tags, Params: []Param{actor}, Response: pipeline.Change{}, Errors: []int{404, 409, 503}, Handler: c.action("confirm")},
+		{Method: http.MethodPost, Pattern: "/api/v1/changes/{id}/rollback", Summary: "Roll back a commit in its confirm window",
+			Tags: tags, Params: []Param{actor}, Request: RollbackRequest{}, Response: pipeline.Change{}, Errors: []int{400, 404, 409, 503}, Handler: c.action("rollback")},
+	}
+}
+
+type changeAPI struct{ s *Server }
+
+func (c *changeAPI) svc() (*pipeline.Service, error) {
+	v, ok := changeServices.Load(c.s.Twins)
+	if !ok {
+		return nil, &Error{Status: http.StatusServiceUnavailable, Type: "no-pipeline", Title: "Change pipeline not available",
+			Detail: "this server has no change pipeline attached"}
+	}
+	return v.(*pipeline.Service), nil
+}
+
+func actorOf(r *http.Request) string {
+	if a := r.Header.Get(ActorHeader); a != "" {
+		return a
+	}
+	return "anonymous"
+}
+
+// pipelineError maps pipeline errors to problems.
+func pipelineError(err error) error {
+	var e *Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, pipeline.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Type: "not-found", Title: "Not found", Detail: err.Error()}
+	case errors.Is(err, pipeline.ErrForbidden):
+		return &Error{Status: http.StatusForbidden, Type: "forbidden", Title: "Forbidden", Detail: err.Error()}
+	case errors.Is(err, pipeline.ErrStale):
+		return &Error{Status: http.StatusConflict, Type: "stale", Title: "Change no longer validates against the live twin", Detail: err.Error()}
+	case errors.Is(err, pipeline.ErrState):
+		return &Error{Status: http.StatusConflict, Type: "wrong-state", Title: "Operation not allowed in the change's state", Detail: err.Error()}
+	case errors.Is(err, change.ErrInvalid), errors.Is(err, pipeline.ErrInvalid):
+		return &Error{Status: http.StatusUnprocessableEntity, Type: "invalid", Title: "Invalid change", Detail: err.Error()}
+	case errors.Is(err, pipeline.ErrNoCommitter):
+		return &Error{Status: http.StatusServiceUnavailable, Type: "no-committer", Title: "No physical network attached", Detail: err.Error()}
+	}
+	return err
+}
+
+func (c *changeAPI) propose(w http.ResponseWriter, r *http.Request) error {
+	svc, err := c.svc()
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.s.MaxBodyBytes()))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return tooLarge(c.s.MaxBodyBytes())
+		}
+		return BadRequest("", "reading the body: %v", err)
+	}
+	cs, err := change.Decode(body)
+	if err != nil {
+		return &Error{Status: http.StatusUnprocessableEntity, Type: "invalid", Title: "Invalid change", Detail: err.Error()}
+	}
+	ch, err := svc.Propose(r.Context(), cs, actorOf(r))
+	if err != nil && ch == nil {
+		return pipelineError(err)
+	}
+	return writeJSON(w, http.StatusCreated, ch)
+}
+
+func (c *changeAPI) list(w http.ResponseWriter, r *http.Request) error {
+	svc, err := c.svc()
+	if err != nil {
+		return err
+	}
+	p, err := ParsePage(r)
+	if err != nil {
+		return err
+	}
+	o := pipeline.ListOptions{AfterID: p.After, Limit: p.Limit + 1}
+	if st := r.URL.Query().Get("state"); st != "" {
+		s, err := change.ParseState(st)
+		if err != nil {
+			return BadRequest("state", "unknown state %q", st)
+		}
+		o.State = s
+	}
+	items, err := svc.List(r.Context(), o)
+	if err != nil {
+		return pipelineError(err)
+	}
+	out := ChangeList{Items: items}
+	if len(items) > p.Limit {
+		out.Items = items[:p.Limit]
+		out.NextPageToken = PageToken(out.Items[len(out.Items)-1].ID)
+	}
+	if out.Items == nil {
+		out.Items = []*pipeline.Change{}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (c *changeAPI) get(w http.ResponseWriter, r *http.Request) error {
+	svc, err := c.svc()
+	if err != nil {
+		return err
+	}
+	id, err := PathParam(r, "id")
+	if err != nil {
+		return err
+	}
+	ch, err := svc.Get(r.Context(), id)
+	if err != nil {
+		return pipelineError(err)
+	}
+	return writeJSON(w, http.StatusOK, ch)
+}
+
+func (c *changeAPI) diff(w http.ResponseWriter, r *http.Request) error {
+	svc, err := c.svc()
+	if err != nil {
+		return err
+	}
+	id, err := PathParam(r, "id")
+	if err != nil {
+		return err
+	}
+	dd, err := svc.Diff(r.Context(), id)
+	if err != nil {
+		return pipelineError(err)
+	}
+	out := ChangeDiff{Change: id, Devices: []DeviceDiff{}}
+	for _, d := range dd {
+		req, err := setRequest(d.Device, d.Ops)
+		if err != nil {
+			return &Error{Status: http.StatusUnprocessableEntity, Type: "invalid", Title: "Invalid change", Detail: err.Error()}
+		}
+		b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(req)
+		if err != nil {
+			return err
+		}
+		out.Devices = append(out.Devices, DeviceDiff{Device: d.Device, Ops: d.Ops, Lines: d.Lines, SetRequest: b})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// setRequest builds the gNMI SetRequest of one device's operations.
+func setRequest(dev string, ops []change.Op) (*gpb.SetRequest, error) {
+	req := &gpb.SetRequest{Prefix: &gpb.Path{Target: dev}}
+	for _, op := range ops {
+		p, err := ocpath.Parse(op.Path)
+		if err != nil {
+			return nil, err
+		}
+		gp := &gpb.Path{}
+		for _, e := range p {
+			gp.Elem = append(gp.Elem, &gpb.PathElem{Name: e.Name, Key: e.Key})
+		}
+		switch op.Op {
+		case change.OpDelete:
+			req.Delete = append(req.Delete, gp)
+		case change.OpUpdate, change.OpReplace:
+			u := &gpb.Update{Path: gp, Val: &gpb.TypedValue{Value: &gpb.TypedValue_JsonIetfVal{JsonIetfVal: op.Value}}}
+			if op.Op == change.OpUpdate {
+				req.Update = append(req.Update, u)
+			} else {
+				req.Replace = append(req.Replace, u)
+			}
+		}
+	}
+	return req, nil
+}
+
+func (c *changeAPI) action(name string) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		svc, err := c.svc()
+		if err != nil {
+			return err
+		}
+		id, err := PathParam(r, "id")
+		if err != nil {
+			return err
+		}
+		ctx, actor := r.Context(), actorOf(r)
+		var ch *pipeline.Change
+		switch name {
+		case "validate":
+			if err := decodeOptionalEmpty(w, r, c.s.MaxBodyBytes()); err != nil {
+				return err
+			}
+			ch, err = svc.Validate(ctx, id, actor)
+		case "approve":
+			if err := decodeOptionalEmpty(w, r, c.s.MaxBodyBytes()); err != nil {
+				return err
+			}
+			ch, err = svc.Approve(ctx, id, actor)
+		case "confirm":
+			if err := decodeOptionalEmpty(w, r, c.s.MaxBodyBytes()); err != nil {
+				return err
+			}
+			ch, err = svc.Confirm(ctx, id, actor)
+		case "commit":
+			var req CommitRequest
+			if r.ContentLength != 0 {
+				if err := DecodeJSON(w, r, c.s.MaxBodyBytes(), &req); err != nil {
+					return err
+				}
+			}
+			var d time.Duration
+			if req.ConfirmTimeout != "" {
+				d, err = time.ParseDuration(req.ConfirmTimeout)
+				if err != nil || d < 0 {
+					return BadRequest("confirm_timeout", "confirm_timeout must be a non-negative duration such as \"60s\", got %q", req.ConfirmTimeout)
+				}
+			}
+			ch, err = svc.Commit(ctx, id, actor, d)
+		case "rollback":
+			var req RollbackRequest
+			if r.ContentLength != 0 {
+				if err := DecodeJSON(w, r, c.s.MaxBodyBytes(), &req); err != nil {
+					return err
+				}
+			}
+			ch, err = svc.Rollback(ctx, id, actor, req.Reason)
+		}
+		// A commit that rolled back is a completed request: the change says so.
+		if err != nil && (ch == nil || !ch.State.Terminal() && ch.State != change.StateCommitting || errors.Is(err, pipeline.ErrState) || errors.Is(err, pipeline.ErrForbidden) || errors.Is(err, pipeline.ErrNoCommitter)) {
+			return pipelineError(err)
+		}
+		if err != nil {
+			c.s.log.Info("change operation ended the change", "change", id, "op", name, "state", ch.State, "err", err)
+		}
+		return writeJSON(w, http.StatusOK, ch)
+	}
+}
