@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"syscall"
 )
 
-// runCmd runs name args with stdin, returning stdout; a failure wraps ErrCommand and
+// runCmd runs name args with stdin (the child is killed if this process dies, so that a
+// killed deploy cannot leave an `ip -batch` creating namespaces behind the sweep), returning stdout; a failure wraps ErrCommand and
 // quotes the command and its stderr.
 func runCmd(ctx context.Context, stdin string, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}

@@ -18,6 +18,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("TWINFLOW_EMULATION_PROBE") == "1" {
 		os.Exit(probe.Main(context.Background(), os.Args[1:]))
 	}
+	if lab := os.Getenv("TWINFLOW_EMULATION_DEPLOY_CHILD"); lab != "" {
+		os.Exit(deployChild(lab, os.Getenv("TWINFLOW_EMULATION_STATE")))
+	}
 	os.Exit(m.Run())
 }
 
@@ -97,4 +100,35 @@ func newLab(t testing.TB, lab string, o Options) *Netns {
 		}
 	})
 	return b
+}
+
+// deployChild deploys a 40-node ring as lab <lab> and then waits to be killed: the
+// parent test kills it mid-deploy or after, and checks that a sweep removes everything.
+func deployChild(lab, stateDir string) int {
+	n, err := network.Ring(40)
+	if err != nil {
+		return 3
+	}
+	b := &Netns{Options: Options{Lab: lab, Prefix: testPrefix}, StateDir: stateDir}
+	if err := b.Deploy(context.Background(), n); err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 1
+	}
+	os.Stdout.WriteString("deployed\n")
+	select {}
+}
+
+// residue returns what is left of a lab: namespaces and root-namespace interfaces.
+func residue(t testing.TB, label string) []string {
+	t.Helper()
+	ctx := context.Background()
+	nss, err := LabNamespaces(ctx, label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, err := LabLinks(ctx, label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(nss, links...)
 }

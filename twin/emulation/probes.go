@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twinflow/twinflow/labs/probe"
@@ -147,6 +148,7 @@ func (b *Netns) Probe(ctx context.Context, specs []ProbeSpec) ([]ProbeResult, er
 		listen := netip.AddrPortFrom(netip.MustParseAddr(addr), uint16(ProbePortBase+slots[i])).String()
 		args := append(append([]string{"netns", "exec", dst.Namespace}, b.ProbeCmd...), "tcp-server", "--listen", listen, "--max-conns", "1")
 		cmd := exec.Command("ip", args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		var out bytes.Buffer
 		cmd.Stdout = &out
 		if err := cmd.Start(); err != nil {
@@ -201,6 +203,7 @@ func (b *Netns) runProbe(ctx context.Context, s ProbeSpec, slot int) ProbeResult
 		args = append(args, "tcp-client", "--dst", dst, "--src", src.Addr.String(), "--cc", cc, "--duration", dur.String(), "--warmup", s.Warmup.String(), "--id", s.ID)
 	}
 	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	runErr := cmd.Run()
