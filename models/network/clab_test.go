@@ -63,6 +63,7 @@ topology:
       vars: {foo: bar}
 `
 
+// TestDecodeContainerlabExample covers REQ-TOP-02 (topology from configuration files).
 func TestDecodeContainerlabExample(t *testing.T) {
 	n, err := DecodeContainerlab(strings.NewReader(clabExample))
 	if err != nil {

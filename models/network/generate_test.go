@@ -337,6 +337,8 @@ func TestWANDeterministic(t *testing.T) {
 	}
 }
 
+// TestALTOThreeDomain checks the scenario of seed 003, appendix A: three domains,
+// AS2 transit (AS1–AS2–AS3), SAPs and the Property Map of Table 1.
 func TestALTOThreeDomain(t *testing.T) {
 	n, err := ALTOThreeDomain()
 	if err != nil {

@@ -67,6 +67,8 @@ graph [
 ]
 `
 
+// TestDecodeGMLZoo covers REQ-TOP-02 (topology from configuration files) for
+// Internet Topology Zoo GML.
 func TestDecodeGMLZoo(t *testing.T) {
 	n, err := DecodeGML(strings.NewReader(zooExample))
 	if err != nil {
