@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/twinflow/twinflow/apps/nbi"
+	"github.com/twinflow/twinflow/physical/commit"
+	"github.com/twinflow/twinflow/physical/gnmi"
+	"github.com/twinflow/twinflow/repository"
+	"github.com/twinflow/twinflow/twin/pipeline"
+)
+
+// changeServeOptions are the `serve` flags of the change pipeline.
+type changeServeOptions struct {
+	DB             string
+	GNMIInsecure   bool
+	GNMISkipVerify bool
+	GNMICA         string
+	GNMIUser       string
+	Concurrency    int
+	DeviceTimeout  time.Duration
+	SelfApprove    bool
+}
+
+var changeServe = changeServeOptions{Concurrency: 16, DeviceTimeout: 10 * time.Second}
+
+func init() {
+	registerServeExtension(serveExtension{
+		Name: "changes",
+		Flags: func(fs *pflag.FlagSet) {
+			fs.StringVar(&changeServe.DB, "changes-db", "", "repository DSN of the change pipeline (postgres://… or file:PATH; default: a temporary sqlite file)")
+			fs.BoolVar(&changeServe.GNMIInsecure, "gnmi-insecure", false, "talk plaintext gRPC to devices (stand-in nodes started with --insecure)")
+			fs.BoolVar(&changeServe.GNMISkipVerify, "gnmi-skip-verify", false, "accept any device certificate (self-signed demo nodes)")
+			fs.StringVar(&changeServe.GNMICA, "gnmi-ca", "", "PEM bundle to verify device certificates")
+			fs.StringVar(&changeServe.GNMIUser, "gnmi-username", "", "gNMI username (password from env TWINFLOW_GNMI_PASSWORD)")
+			fs.IntVar(&changeServe.Concurrency, "commit-concurrency", 16, "devices set in parallel by a commit")
+			fs.DurationVar(&changeServe.DeviceTimeout, "device-timeout", 10*time.Second, "timeout of every device operation of a commit")
+			fs.BoolVar(&changeServe.SelfApprove, "allow-self-approval", false, "let the author of a change approve it (lab use)")
+		},
+		Start: func(ctx context.Context, env *serveEnv) error {
+			return startChangePipeline(ctx, env, nil, changeServe)
+		},
+	})
+}
+
+// startChangePipeline builds the change pipeline and attaches it to the API:
+// repository store (opened from o.DB unless st is given), ledger-backed commit journal,
+// gNMI pool reaching devices at their twin addresses, commit engine, pipeline service;
+// then it recovers commits a previous process left unfinished.
+func startChangePipeline(ctx context.Context, env *serveEnv, st repository.Store, o changeServeOptions) error {
+	if o.Concurrency < 1 {
+		return usageErrorf("--commit-concurrency must be at least 1, got %d", o.Concurrency)
+	}
+	if o.DeviceTimeout <= 0 {
+		return usageErrorf("--device-timeout must be positive, got %s", o.DeviceTimeout)
+	}
+	log := env.Logger.With("component", "changes")
+	if st == nil {
+		dsn := o.DB
+		if dsn == "" {
+			dir, err := os.MkdirTemp("", "twinflow-changes-")
+			if err != nil {
+				return err
+			}
+			env.OnShutdown(func(context.Context) error { return os.RemoveAll(dir) })
+			dsn = "file:" + filepath.Join(dir, "changes.db")
+			env.Notes = append(env.Notes, "changes: temporary database (use --changes-db to keep changes across restarts)")
+		}
+		var err error
+		st, err = repository.Open(ctx, dsn, repository.Options{Logger: log})
+		if err != nil {
+			return err
+		}
+		env.OnShutdown(func(context.Context) error { return st.Close() })
+	}
+	journal, err := pipeline.OpenJournal(ctx, st)
+	if err != nil {
+		return err
+	}
+	pool := gnmi.NewPool(o.Concurrency)
+	env.OnShutdown(func(context.Context) error { return pool.Close() })
+	devices := &commit.GNMIDevices{Pool: pool, Resolve: func(ctx context.Context, id string) (gnmi.Options, error) {
+		d, err := env.Twins.Live().Device(id)
+		if err != nil {
+			return gnmi.Options{}, err
+		}
+		if d.Address == "" {
+			return gnmi.Options{}, errors.New("device has no management address")
+		}
+		return gnmi.Options{Address: d.Address, Target: id, Insecure: o.GNMIInsecure, SkipVerify: o.GNMISkipVerify,
+			CAFile: o.GNMICA, Username: o.GNMIUser, Password: os.Getenv("TWINFLOW_GNMI_PASSWORD"), Timeout: o.DeviceTimeout,
+			Logger: log}, nil
+	}}
+	engine := &commit.Engine{Devices: devices, Journal: journal, Concurrency: o.Concurrency, DeviceTimeout: o.DeviceTimeout,
+		Logger: log.With("component", "commit")}
+	env.OnShutdown(func(context.Context) error { engine.Close(); return nil })
+	svc, err := pipeline.New(pipeline.Config{Twins: env.Twins, Store: st, Committer: engine, Journal: journal,
+		DistinctApprover: !o.SelfApprove, Logger: log})
+	if err != nil {
+		return err
+	}
+	engine.OnResolved = svc.Resolve
+	if err := svc.Recover(ctx); err != nil {
+		return fmt.Errorf("recover interrupted commits: %w", err)
+	}
+	nbi.AttachChangePipeline(env.Twins, svc)
+	return nil
+}
+
