@@ -360,4 +360,3 @@ func kpiNum(v *float64, unit string) string {
 	}
 	return fmt.Sprintf("%.4g %s", *v, unit)
 }
-

@@ -113,4 +113,3 @@ func startChangePipeline(ctx context.Context, env *serveEnv, st repository.Store
 	nbi.AttachChangePipeline(env.Twins, svc)
 	return nil
 }
-
