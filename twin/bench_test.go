@@ -92,30 +92,41 @@ func BenchmarkDeviceByID(b *testing.B) {
 }
 
 // BenchmarkWriteTxn measures one transaction updating one link's capacity (with its
-// referential checks: the link's endpoints and every flow on it) in a fork of the big
-// twin.
+// referential checks) in a fork of a small twin (leaf-spine 2x2x1) and of the big one.
+// On the big twin most of the time is garbage collection scanning the large heap.
 func BenchmarkWriteTxn(b *testing.B) {
-	m := bigTwin(b)
-	f, err := m.Fork(context.Background(), twin.LiveID)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = m.Delete(context.Background(), f.ID()) })
-	links := []string{"pod0-edge0--h-0-0-0", "core-0--pod0-agg0", "pod5-agg2--pod5-edge7"}
-	i := 0
-	for b.Loop() {
-		id := links[i%len(links)]
-		i++
-		if _, err := f.Update(context.Background(), func(tx *twin.Txn) error {
-			l, err := tx.Link(id)
-			if err != nil {
-				return err
+	for _, size := range []string{"leaf-spine", "fat-tree-k32+100k-flows"} {
+		b.Run(size, func(b *testing.B) {
+			var m *twin.Manager
+			links := []string{"spine-0--leaf-0", "leaf-1--h-1-0"}
+			if size == "leaf-spine" {
+				m = newManager(b)
+				load(b, m.Live(), leafSpine(b))
+			} else {
+				m = bigTwin(b)
+				links = []string{"pod0-edge0--h-0-0-0", "core-0--pod0-agg0", "pod5-agg2--pod5-edge7"}
 			}
-			l.CapacityGbps = float64(1 + i%100)
-			_, err = tx.PutLink(l.Link, twin.UpdateOnly, l.Revision)
-			return err
-		}); err != nil {
-			b.Fatal(fmt.Errorf("%s: %w", id, err))
-		}
+			f, err := m.Fork(context.Background(), twin.LiveID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = m.Delete(context.Background(), f.ID()) })
+			i := 0
+			for b.Loop() {
+				id := links[i%len(links)]
+				i++
+				if _, err := f.Update(context.Background(), func(tx *twin.Txn) error {
+					l, err := tx.Link(id)
+					if err != nil {
+						return err
+					}
+					l.CapacityGbps = float64(1 + i%100)
+					_, err = tx.PutLink(l.Link, twin.UpdateOnly, l.Revision)
+					return err
+				}); err != nil {
+					b.Fatal(fmt.Errorf("%s: %w", id, err))
+				}
+			}
+		})
 	}
 }

@@ -21,6 +21,9 @@ func (tx *Txn) checkRefs() error {
 		alive := tx.exists(tc.t, tc.id)
 		switch tc.t {
 		case TableDevices:
+			if !tc.refs {
+				continue
+			}
 			for _, raw := range tx.by(TableLinks, idxDevice, tc.id) {
 				l := raw.(*Link)
 				if !alive {
@@ -39,6 +42,9 @@ func (tx *Txn) checkRefs() error {
 		case TableLinks:
 			if alive {
 				links[tc.id] = true
+			}
+			if !tc.refs {
+				continue
 			}
 			for _, raw := range tx.by(TableFlows, idxLink, tc.id) {
 				if !alive {

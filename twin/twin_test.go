@@ -128,6 +128,20 @@ func TestReferentialIntegrity(t *testing.T) {
 			}
 			return tx.DeleteLink("spine-0--leaf-1", twin.Any)
 		}, twin.ErrConflict, twin.TableLinks, "", `flow "f1"`},
+		{"move-link-under-flow", func(tx *twin.Txn) error {
+			if _, err := tx.PutFlow(network.Flow{ID: "f1", Src: "h-0-0", Dst: "h-1-0",
+				Path: pathOf(t, h, "h-0-0", "leaf-0", "spine-0", "leaf-1", "h-1-0")}, twin.CreateOnly, twin.Any); err != nil {
+				return err
+			}
+			if _, err := tx.PutDevice(network.Device{ID: "new", Type: network.DeviceHost,
+				Endpoints: []network.EndPoint{{ID: "e1"}}}, twin.CreateOnly, twin.Any); err != nil {
+				return err
+			}
+			l, _ := tx.Link("leaf-1--h-1-0")
+			l.Endpoints = []network.EndPointRef{l.Endpoints[0], {Device: "new", EndPoint: "e1"}}
+			_, err := tx.PutLink(l.Link, twin.UpdateOnly, twin.Any)
+			return err
+		}, twin.ErrConflict, twin.TableFlows, "path", "not dst"},
 		{"flow-broken-path", func(tx *twin.Txn) error {
 			_, err := tx.PutFlow(network.Flow{ID: "f2", Src: "h-0-0", Dst: "h-1-0",
 				Path: pathOf(t, h, "h-0-0", "leaf-0", "spine-0")}, twin.CreateOnly, twin.Any)

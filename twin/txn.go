@@ -20,6 +20,10 @@ type Txn struct {
 type touch struct {
 	t  Table
 	id string
+	// refs is true when what other objects reference may have changed: the object was
+	// deleted, or a device's endpoints or a link's endpoints changed. Objects referencing
+	// it are then re-checked; otherwise only the object's own references are.
+	refs bool
 }
 
 // Result says what a put did.
@@ -50,6 +54,12 @@ const (
 const Any uint64 = 0
 
 func put[T any](tx *Txn, t Table, id string, obj *T, inner func(*T) any, setRev func(*T, uint64), mode Mode, expect uint64) (Result, error) {
+	return putRefs(tx, t, id, obj, inner, setRev, nil, mode, expect)
+}
+
+// putRefs is put with sameRefs, which says whether old and new expose the same things
+// to referencing objects (nil: they always do).
+func putRefs[T any](tx *Txn, t Table, id string, obj *T, inner func(*T) any, setRev func(*T, uint64), sameRefs func(old, new *T) bool, mode Mode, expect uint64) (Result, error) {
 	if !tx.intended {
 		return "", fmt.Errorf("twin: intended write in an observed-state transaction: %w", ErrInvalid)
 	}
@@ -61,6 +71,7 @@ func put[T any](tx *Txn, t Table, id string, obj *T, inner func(*T) any, setRev 
 		return "", fmt.Errorf("twin: read %s: %w", t, err)
 	}
 	res := Created
+	refs := false
 	if raw != nil {
 		if mode == CreateOnly {
 			return "", &ObjectError{Table: t, ID: id, Msg: "already exists", Kind: ErrExists}
@@ -72,6 +83,7 @@ func put[T any](tx *Txn, t Table, id string, obj *T, inner func(*T) any, setRev 
 			return Unchanged, nil
 		}
 		res = Updated
+		refs = sameRefs != nil && !sameRefs(raw.(*T), obj)
 	} else {
 		if mode == UpdateOnly {
 			return "", notFound(t, id)
@@ -84,7 +96,7 @@ func put[T any](tx *Txn, t Table, id string, obj *T, inner func(*T) any, setRev 
 	if err := tx.mt.Insert(string(t), obj); err != nil {
 		return "", fmt.Errorf("twin: write %s[%s]: %w", t, id, err)
 	}
-	tx.touched = append(tx.touched, touch{t, id})
+	tx.touched = append(tx.touched, touch{t: t, id: id, refs: refs})
 	return res, nil
 }
 
@@ -102,7 +114,7 @@ func (tx *Txn) del(t Table, id string, expect uint64) error {
 	if err := tx.mt.Delete(string(t), raw); err != nil {
 		return fmt.Errorf("twin: delete %s[%s]: %w", t, id, err)
 	}
-	tx.touched = append(tx.touched, touch{t, id})
+	tx.touched = append(tx.touched, touch{t: t, id: id, refs: true})
 	return nil
 }
 
@@ -113,8 +125,9 @@ func (tx *Txn) PutDevice(d network.Device, mode Mode, expect uint64) (Result, er
 		return "", err
 	}
 	obj := &Device{Device: cloneDevice(d)}
-	return put(tx, TableDevices, d.ID, obj, func(o *Device) any { return &o.Device },
-		func(o *Device, r uint64) { o.Revision = r }, mode, expect)
+	return putRefs(tx, TableDevices, d.ID, obj, func(o *Device) any { return &o.Device },
+		func(o *Device, r uint64) { o.Revision = r },
+		func(a, b *Device) bool { return reflect.DeepEqual(a.Endpoints, b.Endpoints) }, mode, expect)
 }
 
 // PutLink validates and writes a link (see PutDevice).
@@ -123,8 +136,9 @@ func (tx *Txn) PutLink(l network.Link, mode Mode, expect uint64) (Result, error)
 		return "", err
 	}
 	obj := &Link{Link: cloneLink(l)}
-	return put(tx, TableLinks, l.ID, obj, func(o *Link) any { return &o.Link },
-		func(o *Link, r uint64) { o.Revision = r }, mode, expect)
+	return putRefs(tx, TableLinks, l.ID, obj, func(o *Link) any { return &o.Link },
+		func(o *Link, r uint64) { o.Revision = r },
+		func(a, b *Link) bool { return reflect.DeepEqual(a.Endpoints, b.Endpoints) }, mode, expect)
 }
 
 // PutContext validates and writes a context (see PutDevice).

@@ -550,7 +550,7 @@ func sameIfaces(a, b []PlanIface) bool {
 func removeNodes(ctx context.Context, nodes []PlanNode) error {
 	var errs []error
 	for _, n := range nodes {
-		if err := killNamespace(ctx, n.Namespace); err != nil {
+		if err := killInNamespaces(ctx, []string{n.Namespace}); err != nil {
 			errs = append(errs, err)
 		}
 		if _, err := runCmd(ctx, "", "ip", "link", "del", "dev", n.MgmtHostIf); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
@@ -612,40 +612,64 @@ func (b *Netns) Destroy(ctx context.Context) error {
 // Sweep removes every leftover of the lab with that label: processes running in its
 // namespaces, the namespaces, root-namespace interfaces carrying its alias, agent logs
 // and its state file. It is safe to call when nothing is left.
+//
+// Order matters for speed: processes are killed (one scan of /proc for all
+// namespaces), then the namespaces are deleted in one batch, which lets the kernel
+// destroy their veths together (a single cleanup with batched RCU waits, much faster
+// than deleting veths one by one); the root-namespace ends vanish with their peers and
+// are waited for, then the bridge and anything else still carrying the label go.
 func Sweep(ctx context.Context, label, stateDir string) error {
 	if err := requireRoot(); err != nil {
 		return err
 	}
 	var errs []error
-	// Root-namespace interfaces (management bridge and veth ends) first: deleting a
-	// host-side veth removes its peer in the namespace synchronously.
-	links, err := labLinks(ctx, label)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	var lines []string
-	for _, l := range links {
-		lines = append(lines, "link del dev "+l)
-	}
-	if len(lines) > 0 {
-		if _, err := runCmd(ctx, joinLines(lines), "ip", "-force", "-batch", "-"); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	nss, err := labNamespaces(ctx, label)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	lines = lines[:0]
+	if err := killInNamespaces(ctx, nss); err != nil {
+		errs = append(errs, err)
+	}
+	var lines []string
 	for _, ns := range nss {
-		if err := killNamespace(ctx, ns); err != nil {
-			errs = append(errs, err)
-		}
 		lines = append(lines, "netns del "+ns)
 	}
 	if len(lines) > 0 {
 		if _, err := runCmd(ctx, joinLines(lines), "ip", "-force", "-batch", "-"); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	// Wait (bounded) for the veth ends to go with their namespaces, then delete what
+	// remains: the bridge, and veths of namespaces that were already gone.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		links, err := labLinks(ctx, label)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		veths := 0
+		for _, l := range links {
+			if !strings.HasSuffix(l, "br") {
+				veths++
+			}
+		}
+		if veths == 0 || len(nss) == 0 || time.Now().After(deadline) {
+			lines = lines[:0]
+			for _, l := range links {
+				lines = append(lines, "link del dev "+l)
+			}
+			if len(lines) > 0 {
+				if _, err := runCmd(ctx, joinLines(lines), "ip", "-force", "-batch", "-"); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	if stateDir != "" {
@@ -663,6 +687,84 @@ func Sweep(ctx context.Context, label, stateDir string) error {
 		return fmt.Errorf("emulation: sweep %s: %w", label, err)
 	}
 	return nil
+}
+
+// nsInode returns the inode of a named network namespace (/run/netns/<name>).
+func nsInode(name string) (uint64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/run/netns/"+name, &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}
+
+// pidsIn scans /proc once and returns the processes whose network namespace is one of
+// inodes.
+func pidsIn(inodes map[uint64]bool) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		link, err := os.Readlink("/proc/" + e.Name() + "/ns/net")
+		if err != nil {
+			continue
+		}
+		var ino uint64
+		if _, err := fmt.Sscanf(link, "net:[%d]", &ino); err == nil && inodes[ino] {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// killInNamespaces kills (SIGKILL) every process in the namespaces and waits until none
+// is left (zombies of other parents count as gone).
+func killInNamespaces(ctx context.Context, nss []string) error {
+	inodes := map[uint64]bool{}
+	for _, ns := range nss {
+		if ino, err := nsInode(ns); err == nil {
+			inodes[ino] = true
+		}
+	}
+	if len(inodes) == 0 {
+		return nil
+	}
+	for attempt := 0; attempt < 250; attempt++ {
+		pids := pidsIn(inodes)
+		alive := 0
+		for _, pid := range pids {
+			if isZombie(pid) {
+				continue
+			}
+			alive++
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if alive == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(4 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%w: processes survive in namespaces %v", ErrCommand, nss)
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
 }
 
 // labNamespaces lists the namespaces of the lab (named label.<node>).
@@ -716,34 +818,6 @@ func labLinks(ctx context.Context, label string) ([]string, error) {
 		names = append(names, l.Name)
 	}
 	return append(names, bridges...), nil
-}
-
-// killNamespace kills every process in the namespace (SIGKILL) and waits for them.
-func killNamespace(ctx context.Context, ns string) error {
-	for attempt := 0; attempt < 50; attempt++ {
-		out, err := runCmd(ctx, "", "ip", "netns", "pids", ns)
-		if err != nil {
-			if strings.Contains(err.Error(), "No such file") {
-				return nil
-			}
-			return err
-		}
-		pids := strings.Fields(string(out))
-		if len(pids) == 0 {
-			return nil
-		}
-		for _, p := range pids {
-			if pid, err := strconv.Atoi(p); err == nil && pid > 1 && pid != os.Getpid() {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("%w: processes survive in netns %s", ErrCommand, ns)
 }
 
 // freeMgmtSlot picks the management /20 for a lab: the slot its label hashes to, or the

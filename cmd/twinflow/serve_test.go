@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twinflow/twinflow/twin"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServer runs `serve --demo` in-process on a free loopback port.
+func startServer(t *testing.T) (url string, banner *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	banner = &syncBuffer{}
+	so := &serveOptions{Listen: "127.0.0.1:0", Demo: true, DemoSpec: DefaultDemoSpec, LogLevel: "warn",
+		Ready: func(a string) { addr <- a }}
+	go func() { done <- runServe(ctx, so, banner, t.Output()) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not shut down")
+		}
+	})
+	select {
+	case a := <-addr:
+		return "http://" + a, banner
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	return "", nil
+}
+
+// cli runs one twinflow command line against server and returns stdout, stderr (as
+// main prints it) and the exit code.
+func cli(t *testing.T, server string, args ...string) (string, string, int) {
+	t.Helper()
+	root := newRootCmd()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs(append([]string{"--server", server}, args...))
+	err := root.ExecuteContext(context.Background())
+	if err != nil {
+		errb.WriteString("twinflow: " + err.Error() + "\n")
+		return out.String(), errb.String(), exitCode(err)
+	}
+	return out.String(), errb.String(), 0
+}
+
+func mustCLI(t *testing.T, server string, args ...string) string {
+	t.Helper()
+	out, errs, code := cli(t, server, args...)
+	if code != 0 {
+		t.Fatalf("twinflow %s: exit %d: %s", strings.Join(args, " "), code, errs)
+	}
+	return out
+}
+
+// TestNewcomerStory is the demo story with the CLI: list devices, fork the twin,
+// change a link capacity in the fork, see the parent unchanged.
+func TestNewcomerStory(t *testing.T) {
+	srv, banner := startServer(t)
+	if b := banner.String(); !strings.Contains(b, "Try next") || !strings.Contains(b, "twinflow fork") {
+		t.Errorf("banner lacks the try-next block:\n%s", b)
+	}
+	out := mustCLI(t, srv, "get", "devices")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 15 || !strings.HasPrefix(lines[0], "ID") {
+		t.Errorf("get devices: %d lines (want header + 14):\n%s", len(lines), out)
+	}
+	fork := strings.TrimSpace(mustCLI(t, srv, "fork"))
+	if fork != "fork-1" {
+		t.Fatalf("fork printed %q", fork)
+	}
+	const link = "spine-0--leaf-0"
+	out = mustCLI(t, srv, "set", "link", link, "--capacity", "40", "--twin", fork)
+	if !strings.Contains(out, link) || !strings.Contains(out, " 40 ") {
+		t.Errorf("set link output:\n%s", out)
+	}
+	capOf := func(args ...string) float64 {
+		var l twin.Link
+		if err := json.Unmarshal([]byte(mustCLI(t, srv, append(args, "-o", "json")...)), &l); err != nil {
+			t.Fatal(err)
+		}
+		return l.CapacityGbps
+	}
+	if got := capOf("get", "link", link, "--twin", fork); got != 40 {
+		t.Errorf("fork capacity %v; want 40", got)
+	}
+	if got := capOf("get", "link", link); got != 100 {
+		t.Errorf("live capacity %v; want 100 (unchanged)", got)
+	}
+	var twins []twin.Info
+	if err := json.Unmarshal([]byte(mustCLI(t, srv, "get", "twins", "-o", "json")), &twins); err != nil {
+		t.Fatal(err)
+	}
+	if len(twins) != 2 || twins[0].ID != "live" || twins[1].Parent != "live" {
+		t.Errorf("twins %+v", twins)
+	}
+	out = mustCLI(t, srv, "get", "flows", "-o", "yaml")
+	if !strings.Contains(out, "src: h-0-0") {
+		t.Errorf("flows yaml:\n%s", out)
+	}
+
+	// apply -f in the fork: all or nothing.
+	dir := t.TempDir()
+	good := filepath.Join(dir, "add.yaml")
+	writeTestFile(t, good, `devices:
+  - id: r9
+    type: packet-router
+    endpoints: [{id: e1}]
+  - id: r10
+    type: packet-router
+    endpoints: [{id: e1}]
+links:
+  - id: r9--r10
+    endpoints: [{device: r9, endpoint: e1}, {device: r10, endpoint: e1}]
+    capacity_gbps: 10
+`)
+	out = mustCLI(t, srv, "apply", "-f", good, "--twin", fork)
+	if strings.Count(out, "created") != 3 {
+		t.Errorf("apply output:\n%s", out)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	writeTestFile(t, bad, `{"devices":[{"id":"r11","type":"packet-router","endpoints":[{"id":"e1"}]}],
+"links":[{"id":"r11--ghost","endpoints":[{"device":"r11","endpoint":"e1"},{"device":"ghost","endpoint":"e1"}],"capacity_gbps":1}]}`)
+	_, errs, code := cli(t, srv, "apply", "-f", bad, "--twin", fork)
+	if code != 1 || !strings.Contains(errs, "nothing was applied") || !strings.Contains(errs, "field: links[r11--ghost].endpoints[1].device") {
+		t.Errorf("bad apply: exit %d: %s", code, errs)
+	}
+	if _, errs, code := cli(t, srv, "get", "device", "r11", "--twin", fork); code != 1 || !strings.Contains(errs, "Not found") {
+		t.Errorf("partial apply visible: exit %d %s", code, errs)
+	}
+	if _, _, code := cli(t, srv, "get", "device", "r9"); code != 1 {
+		t.Errorf("apply in fork reached live")
+	}
+	_, errs, code = cli(t, srv, "delete", "device", "spine-0")
+	if code != 1 || !strings.Contains(errs, `still used by link`) {
+		t.Errorf("delete in-use device: exit %d %s", code, errs)
+	}
+	_, errs, code = cli(t, srv, "fork", "delete", "live")
+	if code != 1 || !strings.Contains(errs, "cannot be deleted") {
+		t.Errorf("delete live: exit %d %s", code, errs)
+	}
+	mustCLI(t, srv, "delete", "flow", "flow-1")
+	mustCLI(t, srv, "fork", "delete", fork)
+	if _, errs, code := cli(t, srv, "get", "devices", "--twin", fork); code != 1 || !strings.Contains(errs, "Twin not found") {
+		t.Errorf("deleted fork still answers: exit %d %s", code, errs)
+	}
+}
+
+func writeTestFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	srv, _ := startServer(t)
+	for _, args := range [][]string{
+		{"get"}, {"get", "widgets"}, {"get", "devices", "a", "b"}, {"get", "devices", "--bogus"},
+		{"--output", "xml", "get", "devices"}, {"set", "link", "x"}, {"set", "link", "x", "--capacity", "fast"},
+		{"apply"}, {"apply", "-f", "x.json", "extra"}, {"delete", "device"}, {"fork", "oops"},
+		{"fork", "delete"}, {"serve", "--listen", "nocolon"}, {"serve", "--log-level", "loud"},
+		{"--server", "ftp://x", "get", "devices"},
+	} {
+		if _, errs, code := cli(t, srv, args...); code != 2 {
+			t.Errorf("twinflow %s: exit %d; want 2 (%s)", strings.Join(args, " "), code, errs)
+		}
+	}
+	_, errs, code := cli(t, "http://127.0.0.1:1", "get", "devices")
+	if code != 1 || !strings.Contains(errs, "cannot reach the twinflow server") {
+		t.Errorf("unreachable server: exit %d %s", code, errs)
+	}
+	_, errs, code = cli(t, srv, "set", "link", "spine-0--leaf-0", "--capacity", "-3")
+	if code != 1 || !strings.Contains(errs, "field: capacity_gbps") {
+		t.Errorf("invalid capacity: exit %d %s", code, errs)
+	}
+}
+
+// TestServeBinary builds twinflow, runs `serve --demo` as a process and stops it with
+// SIGINT: it must print the banner and exit 0.
+func TestServeBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "twinflow")
+	if dir := os.Getenv("TWINFLOW_BIN"); dir != "" {
+		bin = filepath.Join(dir, "twinflow")
+	} else if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "serve", "--demo", "--listen", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		exited <- cmd.Wait()
+	}()
+	var server string
+	deadline := time.After(30 * time.Second)
+	for server == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("serve exited early: %s", stderr.String())
+			}
+			if rest, ok := strings.CutPrefix(l, "TwinFlow API on "); ok {
+				server = strings.TrimSuffix(strings.Fields(rest)[0], "/api/v1")
+			}
+		case <-deadline:
+			t.Fatalf("no banner; stderr: %s", stderr.String())
+		}
+	}
+	out, err := exec.Command(bin, "--server", server, "get", "links", "-o", "json").Output()
+	if err != nil || !strings.Contains(string(out), "spine-0--leaf-0") {
+		t.Fatalf("get links against the binary: %v\n%s", err, out)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	for range lines {
+	}
+	select {
+	case err := <-exited:
+		exited <- err // for the cleanup
+		if err != nil {
+			t.Errorf("serve exit after SIGINT: %v; stderr: %s", err, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "shutting down") {
+			t.Errorf("no graceful shutdown log: %s", stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not exit after SIGINT")
+	}
+}
