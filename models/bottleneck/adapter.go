@@ -32,7 +32,7 @@ func FromNetwork(n *network.Network, route RouteFunc) (*Network, error) {
 		if len(p) == 0 && route != nil {
 			var err error
 			if p, err = route(f); err != nil {
-				return nil, fmt.Errorf("bottleneck: flows[%d] %q: %w", i, f.ID, err)
+				return nil, inputErr(flowLoc(i, f.ID), "no route from %q to %q: %v", f.Src, f.Dst, err)
 			}
 		}
 		out.Flows = append(out.Flows, Flow{ID: f.ID, Path: p, Demand: f.DemandGbps, Class: f.Class})

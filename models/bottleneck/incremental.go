@@ -775,3 +775,19 @@ func (r *replay) commit() *Delta {
 	}
 	return d
 }
+
+// RestoreLink brings a failed link back (empty: flows rerouted away stay on their
+// new paths), incrementally.
+func (s *State) RestoreLink(id string) (*Delta, error) {
+	l, err := s.link(id)
+	if err != nil {
+		return nil, err
+	}
+	if !s.failed[l] {
+		return &Delta{}, nil
+	}
+	r := s.begin()
+	s.failed[l] = false
+	r.markDirty(l)
+	return s.finish(r), nil
+}

@@ -114,6 +114,22 @@ func TestPropertyWaterFilling(t *testing.T) {
 		if !slices.Equal(s.levelL, e.LevelL) {
 			t.Fatalf("it %d link levels: float %v exact %v", it, s.levelL, e.LevelL)
 		}
+		// the direct round-based engine agrees with Compute's two-phase algorithm
+		fast := append([]int32(nil), s.levelL...)
+		fastF := append([]int32(nil), s.levelF...)
+		fastR := append([]float64(nil), s.rate...)
+		s.computeRounds()
+		if !slices.Equal(fast, s.levelL) || !slices.Equal(fastF, s.levelF) {
+			t.Fatalf("it %d: Compute levels %v/%v, computeRounds %v/%v", it, fast, fastF, s.levelL, s.levelF)
+		}
+		for f := range fastR {
+			if math.Abs(fastR[f]-s.rate[f]) > 1e-9*math.Max(1, s.rate[f]) {
+				t.Fatalf("it %d: Compute rate %v, computeRounds %v", it, fastR[f], s.rate[f])
+			}
+		}
+		if fallbacks != 0 {
+			t.Fatalf("it %d: Compute fell back to computeRounds %d times", it, fallbacks)
+		}
 		// the naive reference (tests only) agrees too
 		nr, nl, nfl := naiveWaterFill(s)
 		for f := range s.path {

@@ -239,15 +239,14 @@ func (s *State) buildLinkFlows() {
 	}
 }
 
-// Compute recomputes the whole structure from scratch with the round-based
-// water-filling of BOTTLENECK.md: in each round every link whose fair share is a local
-// minimum (no larger, within the tolerance, than the share of any link sharing an
-// unfixed flow with it) fixes its unfixed flows at its share; the round number is the
-// level. Unfixed flows and active links are compacted after each round, so the cost is
-// O(|L| + Σ_r Σ_{f unfixed in round r} |path f|) time — O(R·(|L| + Σ|path|)) in the
-// worst case for R levels, close to O(|L| + Σ|path|) when most flows settle in early
-// rounds — and O(|L| + |F|) extra memory. Hot loops do not allocate.
-func (s *State) Compute() {
+// computeRounds is the direct round-based water-filling of BOTTLENECK.md: in each
+// round every link whose fair share is a local minimum (no larger, within the
+// tolerance, than the share of any link sharing an unfixed flow with it) fixes its
+// unfixed flows at its share; the round number is the level. Unfixed flows and active
+// links are compacted after each round, so the cost is O(Σ_r (|L_r| + Σ_{f unfixed in
+// round r} |path f|)), O(R·(|L| + Σ|path|)) for R levels. Compute uses it as a
+// fallback and tests compare Compute against it.
+func (s *State) computeRounds() {
 	nT, nF := len(s.capa), len(s.path)
 	s.rate = growF(s.rate, nF)
 	s.levelF = growI(s.levelF, nF)
