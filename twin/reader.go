@@ -125,6 +125,11 @@ func (r reader) ObservedDevice(device string) (ObservedDevice, error) {
 	return one[ObservedDevice](r, TableObservedDevices, device)
 }
 
+// ObservedLink returns the observed state of one link.
+func (r reader) ObservedLink(link string) (ObservedLink, error) {
+	return one[ObservedLink](r, TableObservedLinks, link)
+}
+
 // Devices lists devices in ID order; next is the ID to pass as After for the next page.
 func (r reader) Devices(opts ListOptions) (items []Device, next string, err error) {
 	return list[Device](r, TableDevices, opts)

@@ -27,6 +27,7 @@ const (
 
 	TableObservedInterfaces Table = "observed_interfaces"
 	TableObservedDevices    Table = "observed_devices"
+	TableObservedLinks      Table = "observed_links"
 
 	// TableTwins is used only in events: a fork was created (create) or a twin deleted
 	// (remove). It is not a table inside a twin.
@@ -119,6 +120,21 @@ type ObservedDevice struct {
 	ID        string    `json:"id"`
 	Reachable bool      `json:"reachable"`
 	At        time.Time `json:"at"`
+}
+
+// LinkState is what telemetry derives for one link. Index 0 of the per-direction
+// arrays is A→B (Endpoints[0] to [1], directed ID = link ID), index 1 is B→A.
+type LinkState struct {
+	OperStatus  network.OperStatus `json:"oper_status,omitempty"`
+	RateGbps    [2]float64         `json:"rate_gbps"`
+	Utilisation [2]float64         `json:"utilisation"`
+	At          time.Time          `json:"at"`
+}
+
+// ObservedLink is the observed state of one link. ID is the link ID.
+type ObservedLink struct {
+	ID string `json:"id"`
+	LinkState
 }
 
 // meta is the single row of tableMeta: the twin's intended revision. Keeping it inside

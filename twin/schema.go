@@ -91,6 +91,8 @@ func idOf(obj any) string {
 		return o.ID
 	case *ObservedDevice:
 		return o.ID
+	case *ObservedLink:
+		return o.ID
 	case *meta:
 		return o.ID
 	}
@@ -183,6 +185,7 @@ func newSchema() *memdb.DBSchema {
 			idxDevice: {Indexer: strIndex{func(obj any) string { return obj.(*ObservedInterface).Device }}},
 		}),
 		table(TableObservedDevices, nil),
+		table(TableObservedLinks, nil),
 	}
 	for _, t := range RecordTables {
 		tables = append(tables, table(t, nil))

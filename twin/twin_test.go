@@ -370,6 +370,35 @@ func TestObserve(t *testing.T) {
 	if err := live.ObserveDevice(ctx, "leaf-0", false, at); err != nil {
 		t.Fatal(err)
 	}
+	ls := twin.LinkState{OperStatus: network.StatusEnabled, RateGbps: [2]float64{1, 2}, Utilisation: [2]float64{0.01, 0.02}}
+	if err := live.ObserveLink(ctx, "spine-0--leaf-0", ls); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.ObserveLink(ctx, "ghost", ls); !errors.Is(err, twin.ErrNotFound) {
+		t.Errorf("observe unknown link: %v; want ErrNotFound", err)
+	}
+	// A batch that fails records nothing.
+	err0 := live.Observe(ctx, func(o *twin.Observation) error {
+		if err := o.Device("leaf-1", false, at); err != nil {
+			return err
+		}
+		return o.Device("ghost", false, at)
+	})
+	if !errors.Is(err0, twin.ErrNotFound) {
+		t.Errorf("batch with unknown device: %v", err0)
+	}
+	if err := live.View(func(r *twin.Reader) error {
+		if _, err := r.ObservedDevice("leaf-1"); !errors.Is(err, twin.ErrNotFound) {
+			t.Errorf("failed batch left leaf-1 observed: %v", err)
+		}
+		ol, err := r.ObservedLink("spine-0--leaf-0")
+		if err != nil || ol.RateGbps[1] != 2 || ol.At.IsZero() {
+			t.Errorf("observed link %+v %v", ol, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := live.ObserveDevice(ctx, "ghost", true, at); !errors.Is(err, twin.ErrNotFound) {
 		t.Errorf("observe unknown device: %v; want ErrNotFound", err)
 	}
@@ -403,6 +432,9 @@ func TestObserve(t *testing.T) {
 		t.Errorf("event %+v", ev)
 	}
 	if ev := recv(t, sub.C); ev.Table != twin.TableObservedDevices || ev.ID != "leaf-0" {
+		t.Errorf("event %+v", ev)
+	}
+	if ev := recv(t, sub.C); ev.Table != twin.TableObservedLinks || ev.ID != "spine-0--leaf-0" || ev.Op != twin.OpCreate {
 		t.Errorf("event %+v", ev)
 	}
 }

@@ -221,8 +221,19 @@ func (tx *Txn) DeleteDevice(id string, expect uint64) error {
 	return nil
 }
 
-// DeleteLink deletes a link; ErrConflict at commit if a flow or topology uses it.
-func (tx *Txn) DeleteLink(id string, expect uint64) error { return tx.del(TableLinks, id, expect) }
+// DeleteLink deletes a link and its observed state; ErrConflict at commit if a flow or
+// topology uses it.
+func (tx *Txn) DeleteLink(id string, expect uint64) error {
+	if err := tx.del(TableLinks, id, expect); err != nil {
+		return err
+	}
+	if raw, err := tx.mt.First(string(TableObservedLinks), idxID, id); err == nil && raw != nil {
+		if err := tx.mt.Delete(string(TableObservedLinks), raw); err != nil {
+			return fmt.Errorf("twin: delete observed state of %s: %w", id, err)
+		}
+	}
+	return nil
+}
 
 // DeleteContext deletes a context; ErrConflict at commit if a topology uses it.
 func (tx *Txn) DeleteContext(id string, expect uint64) error {
