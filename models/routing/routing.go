@@ -21,6 +21,7 @@ import (
 	"slices"
 
 	"gonum.org/v1/gonum/graph"
+	"gonum.org/v1/gonum/graph/iterator"
 	"gonum.org/v1/gonum/graph/path"
 	"gonum.org/v1/gonum/graph/simple"
 
@@ -178,7 +179,7 @@ func (g *Graph) dev(id string, o *Options) (int32, error) {
 // gonumGraph builds the gonum graph for o: one weighted edge per ordered device pair,
 // the cheapest usable parallel link (ties: smallest directed link ID), which it
 // remembers in best.
-func (g *Graph) gonumGraph(o *Options, minAvail float64) (*simple.WeightedDirectedGraph, map[[2]int32]int32) {
+func (g *Graph) gonumGraph(o *Options, minAvail float64) (ordered, map[[2]int32]int32) {
 	wg := simple.NewWeightedDirectedGraph(0, math.Inf(1))
 	for i := range g.devs {
 		wg.AddNode(simple.Node(i))
@@ -201,8 +202,40 @@ func (g *Graph) gonumGraph(o *Options, minAvail float64) (*simple.WeightedDirect
 	for k, e := range best {
 		wg.SetWeightedEdge(wg.NewWeightedEdge(simple.Node(k[0]), simple.Node(k[1]), g.weight(e, o.Metric)))
 	}
-	return wg, best
+	return ordered{wg}, best
 }
+
+// ordered is a gonum graph whose node iterators are sorted by ID, so that Dijkstra and
+// Yen break ties between equal-weight paths the same way on every run (simple graphs
+// iterate maps).
+type ordered struct {
+	*simple.WeightedDirectedGraph
+}
+
+func sortedNodes(it graph.Nodes) graph.Nodes {
+	ns := graph.NodesOf(it)
+	slices.SortFunc(ns, func(a, b graph.Node) int { return cmpInt64(a.ID(), b.ID()) })
+	return iterator.NewOrderedNodes(ns)
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// From returns the successors of id in ID order.
+func (o ordered) From(id int64) graph.Nodes { return sortedNodes(o.WeightedDirectedGraph.From(id)) }
+
+// Nodes returns the nodes in ID order.
+func (o ordered) Nodes() graph.Nodes { return sortedNodes(o.WeightedDirectedGraph.Nodes()) }
+
+// To returns the predecessors of id in ID order.
+func (o ordered) To(id int64) graph.Nodes { return sortedNodes(o.WeightedDirectedGraph.To(id)) }
 
 func (g *Graph) toPath(nodes []graph.Node, best map[[2]int32]int32, m Metric) Path {
 	p := Path{MinAvailGbps: math.Inf(1)}

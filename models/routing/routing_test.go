@@ -149,3 +149,30 @@ func TestECMPFatTree(t *testing.T) {
 		t.Errorf("core-0 links: %v %v; want 8 directed", links, err)
 	}
 }
+
+// TestDeterministicTies: equal-cost alternatives are broken the same way every time
+// (gonum's simple graphs iterate maps; the ordered wrapper fixes the order).
+func TestDeterministicTies(t *testing.T) {
+	n, err := network.FatTree(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := mustGraph(t, n)
+	first, err := g.Shortest("h-0-0-0", "h-3-1-1", Options{Metric: Latency})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 30 {
+		p, _ := g.Shortest("h-0-0-0", "h-3-1-1", Options{Metric: Latency})
+		if !slices.Equal(p.Links, first.Links) {
+			t.Fatalf("shortest path changed between runs: %v vs %v", p.Links, first.Links)
+		}
+		ps, _ := g.KShortest("h-0-0-0", "h-3-1-1", 3, Options{Metric: Hops})
+		ps2, _ := g.KShortest("h-0-0-0", "h-3-1-1", 3, Options{Metric: Hops})
+		for i := range ps {
+			if !slices.Equal(ps[i].Links, ps2[i].Links) {
+				t.Fatalf("k-shortest changed between runs")
+			}
+		}
+	}
+}
