@@ -157,3 +157,13 @@ func SetRequests(ops map[string][]change.Op) (map[string]*gpb.SetRequest, error)
 	}
 	return out, nil
 }
+
+// ReadConfig reads a device's running configuration at paths (for drift detection):
+// twin/pipeline.DeviceReader.
+func (g *GNMIDevices) ReadConfig(ctx context.Context, device string, paths []string) (map[string]json.RawMessage, error) {
+	d, err := g.Device(ctx, device)
+	if err != nil {
+		return nil, err
+	}
+	return d.Get(ctx, paths)
+}

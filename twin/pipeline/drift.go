@@ -40,7 +40,8 @@ type Drift struct {
 // drift events. Devices taking part in a commit are skipped until it resolves.
 type DriftDetector struct {
 	Service *Service
-	Reader  DeviceReader
+	// Reader reads the devices (nil: the Service's Config.Reader).
+	Reader DeviceReader
 	// Interval between scans (default 500 ms, so an out-of-band change is reported
 	// within about one second).
 	Interval time.Duration
@@ -139,7 +140,14 @@ func (d *DriftDetector) check(ctx context.Context, dev string, want change.Tree)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	got, err := d.Reader.ReadConfig(cctx, dev, paths)
+	reader := d.Reader
+	if reader == nil {
+		reader = d.Service.cfg.Reader
+	}
+	if reader == nil {
+		return
+	}
+	got, err := reader.ReadConfig(cctx, dev, paths)
 	if err != nil {
 		return // unreachable devices are telemetry's business, not drift
 	}
@@ -198,6 +206,12 @@ func driftLines(want, got change.Tree) []change.DiffLine {
 	for _, l := range change.DiffTrees(want, got) {
 		if l.Sign == "+" && keyEcho(l) {
 			continue
+		}
+		if l.Sign == "~" {
+			var a, b any
+			if json.Unmarshal([]byte(l.Before), &a) == nil && json.Unmarshal([]byte(l.After), &b) == nil && change.Equal(a, b) {
+				continue // 0 and "0": RFC 7951 number encodings
+			}
 		}
 		out = append(out, l)
 	}
@@ -263,7 +277,7 @@ func (d *DriftDetector) driftChange(dev string, adopt bool, actor string) (*chan
 		verb, label = "adopt", "adopt running configuration of "+dev
 	}
 	cs := &change.ChangeSet{Label: label, Author: actor, Kind: change.KindRawConfig, Level: change.L1,
-		Comment: fmt.Sprintf("%s: %d differences detected at %s", verb, len(dr.Lines), dr.DetectedAt.Format(time.RFC3339)),
+		Comment:   fmt.Sprintf("%s: %d differences detected at %s", verb, len(dr.Lines), dr.DetectedAt.Format(time.RFC3339)),
 		DeviceOps: map[string][]change.Op{}}
 	for _, top := range names {
 		var val json.RawMessage

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/twin"
@@ -65,8 +67,56 @@ func (s *Service) applyToLive(ctx context.Context, c *Change) error {
 	if err != nil {
 		return fmt.Errorf("pipeline: read live twin: %w", err)
 	}
-	if _, err := live.Update(ctx, func(tx *twin.Txn) error { return applyDelta(tx, cs, configs, nil, routed) }); err != nil {
+	var after map[string]change.Tree
+	if s.cfg.Reader != nil {
+		after = s.readBack(ctx, cs, configs)
+	}
+	if _, err := live.Update(ctx, func(tx *twin.Txn) error { return applyDelta(tx, cs, configs, after, routed) }); err != nil {
 		return fmt.Errorf("pipeline: update live twin with %s: %w", c.ID, err)
 	}
 	return nil
+}
+
+// readBack builds the post-commit intended configuration of every touched device: the
+// previous intent with each touched top-level container replaced by the device's
+// read-back. A device that cannot be read keeps previous intent plus operations.
+func (s *Service) readBack(ctx context.Context, cs *change.ChangeSet, configs map[string]change.Tree) map[string]change.Tree {
+	out := map[string]change.Tree{}
+	for _, dev := range cs.Devices() {
+		tops := map[string]bool{}
+		for _, op := range cs.DeviceOps[dev] {
+			if p, err := change.ParsePath(op.Path); err == nil && len(p) > 0 {
+				tops[p[0].Name] = true
+			}
+		}
+		var paths []string
+		for t := range tops {
+			paths = append(paths, "/"+t)
+		}
+		sort.Strings(paths)
+		got, err := s.cfg.Reader.ReadConfig(ctx, dev, paths)
+		if err != nil {
+			s.log.Warn("read-back for the intended config failed", "device", dev, "err", err)
+			continue
+		}
+		t := change.Tree{}
+		if prev := configs[dev]; prev != nil {
+			t = change.Clone(prev).(map[string]any)
+		}
+		for _, p := range paths {
+			top := strings.TrimPrefix(p, "/")
+			raw, ok := got[p]
+			if !ok {
+				delete(t, top)
+				continue
+			}
+			v, err := change.ParseTree(append(append([]byte(`{"v":`), raw...), '}'))
+			if err != nil {
+				continue
+			}
+			t[top] = v["v"]
+		}
+		out[dev] = t
+	}
+	return out
 }

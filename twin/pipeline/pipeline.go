@@ -62,6 +62,12 @@ type Config struct {
 	Committer Committer
 	// Journal is the committer's journal, read by Recover for changes left committing.
 	Journal *Journal
+	// Reader reads devices' running configuration. When set, a committed change's
+	// intended configuration of every touched top-level container is the device's
+	// read-back (so the intent includes the device's defaults and drift detection
+	// compares like with like); without it, the intent is the previous intent plus
+	// the change's operations.
+	Reader DeviceReader
 	// Emulator runs L2; nil makes an L2 validation fail with "L2 not available".
 	Emulator Emulator
 	// DistinctApprover requires the approver to differ from the author.
@@ -111,10 +117,11 @@ type Service struct {
 
 	// commitMu serializes staleness checks and live-twin updates of commits; device
 	// locks serialize commits touching the same device.
-	commitMu sync.Mutex
-	devMu    sync.Mutex // guards devBusy
-	devBusy  map[string]bool
-	devCond  *sync.Cond
+	commitMu   sync.Mutex
+	devMu      sync.Mutex // guards devBusy and windowDevs
+	devBusy    map[string]bool
+	windowDevs map[string]string // device -> change awaiting confirmation
+	devCond    *sync.Cond
 }
 
 // New returns a Service.
@@ -122,7 +129,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Twins == nil || cfg.Store == nil {
 		return nil, fmt.Errorf("%w: pipeline needs Twins and Store", ErrInvalid)
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now, l1: &modelCache{}, devBusy: map[string]bool{}}
+	s := &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now, l1: &modelCache{}, devBusy: map[string]bool{}, windowDevs: map[string]string{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -409,6 +416,15 @@ func (s *Service) afterCommit(ctx context.Context, c *Change, rec *change.Commit
 	if rec != nil {
 		c.Commit = rec
 	}
+	s.devMu.Lock()
+	for _, d := range c.ChangeSet.Devices() {
+		if rec != nil && rec.Phase == change.PhaseAwaitingConfirm {
+			s.windowDevs[d] = c.ID
+		} else if s.windowDevs[d] == c.ID {
+			delete(s.windowDevs, d)
+		}
+	}
+	s.devMu.Unlock()
 	if rec == nil {
 		// the committer could not even start: nothing was sent (e.g. a bad path)
 		return errors.Join(cerr, s.transition(ctx, c, change.StateFailed, actor, "commit could not start: "+errString(cerr)))
