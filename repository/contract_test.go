@@ -28,6 +28,7 @@ func TestContract(t *testing.T) {
 			t.Run("ledger-concurrent", func(t *testing.T) { testLedgerConcurrent(t, openT(t, b.dsn(t))) })
 			t.Run("ledger-tamper", func(t *testing.T) { testLedgerTamper(t, b) })
 			t.Run("telemetry", func(t *testing.T) { testTelemetry(t, openT(t, b.dsn(t))) })
+			t.Run("telemetry-order", func(t *testing.T) { testTelemetryOrder(t, openT(t, b.dsn(t))) })
 			t.Run("telemetry-bad-input", func(t *testing.T) { testTelemetryBad(t, openT(t, b.dsn(t))) })
 			t.Run("snapshots", func(t *testing.T) { testSnapshots(t, openT(t, b.dsn(t))) })
 			t.Run("intents", func(t *testing.T) { testIntents(t, openT(t, b.dsn(t))) })
@@ -752,4 +753,63 @@ func testReopen(t *testing.T, b backend) {
 		t.Fatalf("after reopen: %+v %v", c, err)
 	}
 	mustVerify(t, st2, 1)
+}
+
+// testTelemetryOrder: samples arriving out of order (within and across appends) and
+// series longer than one chunk come back in time order with exact aggregates; a
+// corrupt chunk row is reported, not decoded.
+func testTelemetryOrder(t *testing.T, st repository.Store) {
+	ctx := context.Background()
+	const n = 5000 // more than two chunks
+	var even, odd []repository.Sample
+	for i := n - 1; i >= 0; i-- { // reversed within each append
+		s := repository.Sample{Device: "r2", Interface: "eth1", Metric: "out_rate", Time: t0.Add(time.Duration(i) * time.Millisecond), Value: float64(i)}
+		if i%2 == 0 {
+			even = append(even, s)
+		} else {
+			odd = append(odd, s)
+		}
+	}
+	if err := st.Telemetry().Append(ctx, odd); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Telemetry().Append(ctx, even); err != nil {
+		t.Fatal(err)
+	}
+	q := repository.RangeQuery{Device: "r2", Interface: "eth1", Metric: "out_rate", From: t0, To: t0.Add(time.Hour)}
+	raw, err := st.Telemetry().Range(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) != n {
+		t.Fatalf("got %d points; want %d", len(raw), n)
+	}
+	for i, p := range raw {
+		if p.Avg != float64(i) || !p.Time.Equal(t0.Add(time.Duration(i)*time.Millisecond)) {
+			t.Fatalf("point %d: %+v", i, p)
+		}
+	}
+	q.Step = time.Second
+	agg, err := st.Telemetry().Range(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(agg) != 5 || agg[2].Count != 1000 || agg[2].Min != 2000 || agg[2].Max != 2999 || agg[2].Avg != 2499.5 {
+		t.Fatalf("aggregates: %+v", agg)
+	}
+	// Prune in the middle of chunks keeps exactly the newer samples.
+	pruned, err := st.Telemetry().Prune(ctx, t0.Add(1234*time.Millisecond))
+	if err != nil || pruned != 1234 {
+		t.Fatalf("pruned %d, %v; want 1234", pruned, err)
+	}
+	q.Step = 0
+	if raw, _ = st.Telemetry().Range(ctx, q); len(raw) != n-1234 || raw[0].Avg != 1234 {
+		t.Fatalf("after prune: %d points, first %+v", len(raw), raw[0])
+	}
+	if _, err := repository.RawExec(ctx, st, `UPDATE telemetry_chunks SET data = $1`, []byte{1, 5, 0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Telemetry().Range(ctx, q); err == nil || !strings.Contains(err.Error(), "corrupt telemetry chunk") {
+		t.Fatalf("corrupt chunk: got %v", err)
+	}
 }

@@ -36,10 +36,12 @@ type txn interface {
 	rollback(ctx context.Context) error
 }
 
-type sampleRow struct {
-	series int32
-	ts     int64
-	value  float64
+// chunkRow is one telemetry_chunks row.
+type chunkRow struct {
+	series     int32
+	tMin, tMax int64
+	n          int32
+	data       []byte
 }
 
 type driver interface {
@@ -51,8 +53,8 @@ type driver interface {
 	beginRead(ctx context.Context) (txn, error)
 	// lockLedgerHead reads the ledger head row, locked until the transaction ends.
 	lockLedgerHead(ctx context.Context, t txn) (seq int64, hash []byte, err error)
-	// copySamples stores rows atomically (COPY on PostgreSQL).
-	copySamples(ctx context.Context, rows []sampleRow) error
+	// copyChunks stores rows atomically (COPY on PostgreSQL).
+	copyChunks(ctx context.Context, rows []chunkRow) error
 	// lockMigrations serializes concurrent migrators inside t.
 	lockMigrations(ctx context.Context, t txn) error
 	isUniqueViolation(err error) bool

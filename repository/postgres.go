@@ -115,26 +115,26 @@ func (d *pgDriver) lockMigrations(ctx context.Context, t txn) error {
 	return err
 }
 
-// sampleSource feeds rows to CopyFrom without allocating a []any per row: the same
-// values slice is reused (CopyFrom encodes each row before asking for the next).
-type sampleSource struct {
-	rows []sampleRow
+// chunkSource feeds rows to CopyFrom, reusing one values slice (CopyFrom encodes each
+// row before asking for the next).
+type chunkSource struct {
+	rows []chunkRow
 	i    int
-	vals [3]any
+	vals [5]any
 }
 
-func (s *sampleSource) Next() bool { s.i++; return s.i <= len(s.rows) }
-func (s *sampleSource) Values() ([]any, error) {
+func (s *chunkSource) Next() bool { s.i++; return s.i <= len(s.rows) }
+func (s *chunkSource) Values() ([]any, error) {
 	r := &s.rows[s.i-1]
-	s.vals[0], s.vals[1], s.vals[2] = r.series, r.ts, r.value
+	s.vals[0], s.vals[1], s.vals[2], s.vals[3], s.vals[4] = r.series, r.tMin, r.tMax, r.n, r.data
 	return s.vals[:], nil
 }
-func (s *sampleSource) Err() error { return nil }
+func (s *chunkSource) Err() error { return nil }
 
-func (d *pgDriver) copySamples(ctx context.Context, rows []sampleRow) error {
+func (d *pgDriver) copyChunks(ctx context.Context, rows []chunkRow) error {
 	// A single COPY statement is atomic: all rows or none.
-	n, err := d.pool.CopyFrom(ctx, pgx.Identifier{"telemetry_samples"}, []string{"series_id", "ts", "value"},
-		&sampleSource{rows: rows})
+	n, err := d.pool.CopyFrom(ctx, pgx.Identifier{"telemetry_chunks"}, []string{"series_id", "t_min", "t_max", "n", "data"},
+		&chunkSource{rows: rows})
 	if err != nil {
 		return err
 	}

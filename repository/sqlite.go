@@ -21,9 +21,6 @@ type sqliteDriver struct {
 	r *sql.DB // readers
 }
 
-// sqliteBatchRows is how many samples one prepared multi-row INSERT carries.
-const sqliteBatchRows = 256
-
 func openSQLite(ctx context.Context, path string, opts Options) (driver, error) {
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
@@ -150,8 +147,8 @@ func (d *sqliteDriver) lockLedgerHead(ctx context.Context, t txn) (int64, []byte
 
 func (d *sqliteDriver) lockMigrations(context.Context, txn) error { return nil }
 
-// copySamples inserts rows in one transaction with a prepared multi-row INSERT.
-func (d *sqliteDriver) copySamples(ctx context.Context, rows []sampleRow) (err error) {
+// copyChunks inserts rows in one transaction with one prepared statement.
+func (d *sqliteDriver) copyChunks(ctx context.Context, rows []chunkRow) (err error) {
 	tx, err := d.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -161,43 +158,17 @@ func (d *sqliteDriver) copySamples(ctx context.Context, rows []sampleRow) (err e
 			_ = tx.Rollback()
 		}
 	}()
-	var full *sql.Stmt
-	args := make([]any, 0, 3*sqliteBatchRows)
-	for start := 0; start < len(rows); start += sqliteBatchRows {
-		batch := rows[start:min(start+sqliteBatchRows, len(rows))]
-		args = args[:0]
-		for _, r := range batch {
-			args = append(args, int64(r.series), r.ts, r.value)
-		}
-		if len(batch) == sqliteBatchRows {
-			if full == nil {
-				if full, err = tx.PrepareContext(ctx, insertSamplesSQL(sqliteBatchRows)); err != nil {
-					return err
-				}
-				defer full.Close()
-			}
-			if _, err = full.ExecContext(ctx, args...); err != nil {
-				return err
-			}
-			continue
-		}
-		if _, err = tx.ExecContext(ctx, insertSamplesSQL(len(batch)), args...); err != nil {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO telemetry_chunks (series_id, t_min, t_max, n, data) VALUES (?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, r := range rows {
+		if _, err = stmt.ExecContext(ctx, int64(r.series), r.tMin, r.tMax, int64(r.n), r.data); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
-}
-
-func insertSamplesSQL(n int) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO telemetry_samples (series_id, ts, value) VALUES ")
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, "($%d,$%d,$%d)", 3*i+1, 3*i+2, 3*i+3)
-	}
-	return b.String()
 }
 
 func (d *sqliteDriver) isUniqueViolation(err error) bool {

@@ -1,9 +1,11 @@
 package repository
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -54,14 +56,54 @@ func (r telemetryRepo) Append(ctx context.Context, samples []Sample) error {
 	if err != nil {
 		return err
 	}
-	rows := make([]sampleRow, len(samples))
-	for i := range samples {
-		rows[i] = sampleRow{series: ids[i], ts: samples[i].Time.UnixNano(), value: samples[i].Value}
-	}
-	if err := r.s.d.copySamples(ctx, rows); err != nil {
-		return fmt.Errorf("repository: append %d samples: %w", len(rows), err)
+	rows := buildChunks(samples, ids)
+	if err := r.s.d.copyChunks(ctx, rows); err != nil {
+		return fmt.Errorf("repository: append %d samples: %w", len(samples), err)
 	}
 	return nil
+}
+
+// buildChunks groups samples by series (keeping arrival order), sorts each group by
+// time if needed and encodes it into chunks of at most maxChunk samples.
+func buildChunks(samples []Sample, ids []int32) []chunkRow {
+	groupOf := map[int32]int{}
+	var groups [][]int32
+	last, lastG := int32(-1), -1
+	for i, id := range ids {
+		g := lastG
+		if id != last {
+			var ok bool
+			if g, ok = groupOf[id]; !ok {
+				g = len(groups)
+				groupOf[id] = g
+				groups = append(groups, nil)
+			}
+			last, lastG = id, g
+		}
+		groups[g] = append(groups[g], int32(i))
+	}
+	rows := make([]chunkRow, 0, len(groups)+len(samples)/maxChunk)
+	arena := make([]byte, 0, 14*len(samples)+8*len(groups))
+	ts := make([]int64, 0, maxChunk)
+	vals := make([]float64, 0, maxChunk)
+	for g, idx := range groups {
+		if !slices.IsSortedFunc(idx, func(a, b int32) int { return samples[a].Time.Compare(samples[b].Time) }) {
+			slices.SortStableFunc(idx, func(a, b int32) int { return samples[a].Time.Compare(samples[b].Time) })
+		}
+		for start := 0; start < len(idx); start += maxChunk {
+			part := idx[start:min(start+maxChunk, len(idx))]
+			ts, vals = ts[:0], vals[:0]
+			for _, i := range part {
+				ts = append(ts, samples[i].Time.UnixNano())
+				vals = append(vals, samples[i].Value)
+			}
+			off := len(arena)
+			arena = appendChunk(arena, ts, vals)
+			rows = append(rows, chunkRow{series: ids[groups[g][0]], tMin: ts[0], tMax: ts[len(ts)-1], n: int32(len(ts)),
+				data: arena[off:len(arena):len(arena)]})
+		}
+	}
+	return rows
 }
 
 // resolveSeries maps each sample to its series ID, creating missing series in their own
@@ -150,59 +192,160 @@ func (r telemetryRepo) Range(ctx context.Context, q RangeQuery) ([]Point, error)
 		}
 		return nil, fmt.Errorf("repository: range: %w", err)
 	}
-	out := []Point{}
-	if q.Step == 0 {
-		rows, err := r.s.d.query(ctx, `SELECT ts, value FROM telemetry_samples
-			WHERE series_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts`, int32(id), from, to)
-		if err != nil {
-			return nil, fmt.Errorf("repository: range: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var ts int64
-			var v float64
-			if err := rows.Scan(&ts, &v); err != nil {
-				return nil, fmt.Errorf("repository: range: %w", err)
-			}
-			out = append(out, Point{Time: time.Unix(0, ts).UTC(), Avg: v, Min: v, Max: v, Count: 1})
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("repository: range: %w", err)
-		}
-		return out, nil
-	}
-	step := int64(q.Step)
-	rows, err := r.s.d.query(ctx, `SELECT (ts - $2) / $4 AS b, AVG(value), MIN(value), MAX(value), COUNT(*)
-		FROM telemetry_samples WHERE series_id = $1 AND ts >= $2 AND ts < $3 GROUP BY b ORDER BY b`,
-		int32(id), from, to, step)
+	rows, err := r.s.d.query(ctx, `SELECT data FROM telemetry_chunks
+		WHERE series_id = $1 AND t_max >= $2 AND t_min < $3 ORDER BY t_min`, int32(id), from, to)
 	if err != nil {
 		return nil, fmt.Errorf("repository: range: %w", err)
 	}
 	defer rows.Close()
+	var ts []int64
+	var vals []float64
+	var buf []byte
 	for rows.Next() {
-		var b int64
-		var p Point
-		if err := rows.Scan(&b, &p.Avg, &p.Min, &p.Max, &p.Count); err != nil {
+		if err := rows.Scan(&buf); err != nil {
 			return nil, fmt.Errorf("repository: range: %w", err)
 		}
-		p.Time = time.Unix(0, from+b*step).UTC()
-		out = append(out, p)
+		if ts, vals, err = decodeChunk(buf, ts, vals); err != nil {
+			return nil, fmt.Errorf("repository: range %s/%s/%s: %w", q.Device, q.Interface, q.Metric, err)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("repository: range: %w", err)
 	}
-	return out, nil
+	return points(ts, vals, from, to, int64(q.Step)), nil
+}
+
+// points filters samples to [from, to), orders them by time and, for step > 0,
+// aggregates them into buckets [from+k*step, from+(k+1)*step).
+func points(ts []int64, vals []float64, from, to, step int64) []Point {
+	// Keep the samples in range (chunks overlap the range only partly).
+	k := 0
+	for i := range ts {
+		if ts[i] >= from && ts[i] < to {
+			ts[k], vals[k] = ts[i], vals[i]
+			k++
+		}
+	}
+	ts, vals = ts[:k], vals[:k]
+	if !slices.IsSorted(ts) {
+		// Chunks from separate appends may interleave in time.
+		perm := make([]int, len(ts))
+		for i := range perm {
+			perm[i] = i
+		}
+		slices.SortStableFunc(perm, func(a, b int) int { return cmp.Compare(ts[a], ts[b]) })
+		ts2, vals2 := make([]int64, len(ts)), make([]float64, len(ts))
+		for i, p := range perm {
+			ts2[i], vals2[i] = ts[p], vals[p]
+		}
+		ts, vals = ts2, vals2
+	}
+	out := []Point{}
+	if step == 0 {
+		out = slices.Grow(out, len(ts))
+		for i := range ts {
+			v := vals[i]
+			out = append(out, Point{Time: time.Unix(0, ts[i]).UTC(), Avg: v, Min: v, Max: v, Count: 1})
+		}
+		return out
+	}
+	var cur Point
+	var sum float64
+	bucket := int64(-1)
+	flush := func() {
+		if cur.Count > 0 {
+			cur.Avg = sum / float64(cur.Count)
+			out = append(out, cur)
+		}
+	}
+	for i := range ts {
+		b := (ts[i] - from) / step
+		if b != bucket {
+			flush()
+			bucket = b
+			cur = Point{Time: time.Unix(0, from+b*step).UTC(), Min: vals[i], Max: vals[i]}
+			sum = 0
+		}
+		cur.Count++
+		sum += vals[i]
+		cur.Min = math.Min(cur.Min, vals[i])
+		cur.Max = math.Max(cur.Max, vals[i])
+	}
+	flush()
+	return out
 }
 
 func (r telemetryRepo) Prune(ctx context.Context, olderThan time.Time) (int64, error) {
 	if olderThan.IsZero() {
 		return 0, invalidf("older_than", "must be set")
 	}
-	n, err := r.s.d.exec(ctx, `DELETE FROM telemetry_samples WHERE ts < $1`, olderThan.UnixNano())
+	cut := olderThan.UnixNano()
+	var deleted int64
+	err := r.s.withTx(ctx, func(t txn) error {
+		// Whole chunks older than the cut.
+		rows, err := t.query(ctx, `DELETE FROM telemetry_chunks WHERE t_max < $1 RETURNING n`, cut)
+		if err != nil {
+			return fmt.Errorf("repository: prune telemetry: %w", err)
+		}
+		for rows.Next() {
+			var n int64
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return fmt.Errorf("repository: prune telemetry: %w", err)
+			}
+			deleted += n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("repository: prune telemetry: %w", err)
+		}
+		// Chunks straddling the cut are rewritten without their old samples.
+		type straddler struct {
+			id   int64
+			data []byte
+		}
+		var todo []straddler
+		rows, err = t.query(ctx, `SELECT id, data FROM telemetry_chunks WHERE t_min < $1 AND t_max >= $1`, cut)
+		if err != nil {
+			return fmt.Errorf("repository: prune telemetry: %w", err)
+		}
+		for rows.Next() {
+			var s straddler
+			if err := rows.Scan(&s.id, &s.data); err != nil {
+				rows.Close()
+				return fmt.Errorf("repository: prune telemetry: %w", err)
+			}
+			todo = append(todo, s)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("repository: prune telemetry: %w", err)
+		}
+		for _, s := range todo {
+			ts, vals, err := decodeChunk(s.data, nil, nil)
+			if err != nil {
+				return fmt.Errorf("repository: prune telemetry chunk %d: %w", s.id, err)
+			}
+			k := sortedCut(ts, cut)
+			deleted += int64(k)
+			ts, vals = ts[k:], vals[k:]
+			if _, err := t.exec(ctx, `UPDATE telemetry_chunks SET t_min = $1, n = $2, data = $3 WHERE id = $4`,
+				ts[0], int32(len(ts)), appendChunk(nil, ts, vals), s.id); err != nil {
+				return fmt.Errorf("repository: prune telemetry chunk %d: %w", s.id, err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("repository: prune telemetry: %w", err)
+		return 0, err
 	}
-	return n, nil
+	return deleted, nil
+}
+
+// sortedCut returns how many of the sorted ts are < cut.
+func sortedCut(ts []int64, cut int64) int {
+	k, _ := slices.BinarySearch(ts, cut)
+	return k
 }
 
 func (r telemetryRepo) Series(ctx context.Context) ([]Series, error) {

@@ -63,13 +63,20 @@ CREATE TABLE telemetry_series (
     metric text NOT NULL,
     UNIQUE (device, iface, metric)
 );
-CREATE TABLE telemetry_samples (
+-- Samples are stored in chunks: one row holds up to 2048 samples of one series, in
+-- time order, encoded by the repository (see docs/repository.md, "Telemetry chunk
+-- format"). t_min/t_max bound the chunk's timestamps (nanoseconds).
+CREATE TABLE telemetry_chunks (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     series_id integer NOT NULL,
-    ts        bigint NOT NULL,
-    value     double precision NOT NULL
+    t_min     bigint NOT NULL,
+    t_max     bigint NOT NULL,
+    n         integer NOT NULL,
+    data      bytea NOT NULL
 );
-CREATE INDEX telemetry_samples_series_ts ON telemetry_samples (series_id, ts);
-CREATE INDEX telemetry_samples_ts_brin ON telemetry_samples USING brin (ts);
+CREATE INDEX telemetry_chunks_series_tmax ON telemetry_chunks (series_id, t_max);
+-- Chunks are already compact; skip pglz on write.
+ALTER TABLE telemetry_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
 
 CREATE TABLE snapshots (
     twin_id  text NOT NULL,

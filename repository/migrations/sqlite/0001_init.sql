@@ -64,12 +64,18 @@ CREATE TABLE telemetry_series (
     metric text NOT NULL,
     UNIQUE (device, iface, metric)
 );
-CREATE TABLE telemetry_samples (
+-- Samples are stored in chunks: one row holds up to 2048 samples of one series, in
+-- time order, encoded by the repository (see docs/repository.md, "Telemetry chunk
+-- format"). t_min/t_max bound the chunk's timestamps (nanoseconds).
+CREATE TABLE telemetry_chunks (
+    id        INTEGER PRIMARY KEY,
     series_id integer NOT NULL,
-    ts        bigint NOT NULL,
-    value     real NOT NULL
+    t_min     bigint NOT NULL,
+    t_max     bigint NOT NULL,
+    n         integer NOT NULL,
+    data      blob NOT NULL
 );
-CREATE INDEX telemetry_samples_series_ts ON telemetry_samples (series_id, ts);
+CREATE INDEX telemetry_chunks_series_tmax ON telemetry_chunks (series_id, t_max);
 
 CREATE TABLE snapshots (
     twin_id  text NOT NULL,
