@@ -55,6 +55,8 @@
 // Handlers return errors: an *Error chooses the status, problem type, detail and field;
 // twin errors (twin.ErrNotFound, ErrExists, ErrConflict, ErrPrecondition, ErrInvalid)
 // are mapped to 404, 409, 409, 412 and 422; anything else is a 500 whose text is logged
-// with the request ID and never sent. Request and Response are sample values whose Go
+// with the request ID and never sent. TestMain fails a full `go test` run of this
+// package if a registered route was not exercised by any test, so add tests for a new
+// group in the same change. Request and Response are sample values whose Go
 // types become OpenAPI schemas by reflection (json tags; embedded structs inlined).
 package nbi
