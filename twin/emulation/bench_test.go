@@ -2,6 +2,7 @@ package emulation
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -71,4 +72,29 @@ func benchDeployDestroy(b *testing.B, n *network.Network, node []string) {
 	b.ReportMetric(destroy.Seconds()/float64(b.N), "destroy-s/op")
 	b.ReportMetric(float64(len(n.Devices)), "nodes")
 	b.ReportMetric(float64(len(n.Links)), "links")
+}
+
+// BenchmarkContainerlabTopology generates and schema-validates containerlab files for
+// WANs of 10 to 1,000 nodes.
+func BenchmarkContainerlabTopology(b *testing.B) {
+	schema := clabSchema(b)
+	for _, size := range []int{10, 100, 1000} {
+		n, err := network.Generate(fmt.Sprintf("wan:n=%d", size), 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("nodes=%d", size), func(b *testing.B) {
+			c := &Containerlab{Options: Options{Lab: "bench", Prefix: "tfe-"}}
+			for i := 0; i < b.N; i++ {
+				topo, err := c.Topology(n)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := ValidateContainerlab(schema, topo); err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(len(topo)))
+			}
+		})
+	}
 }
