@@ -457,8 +457,8 @@ func (c *ChangeSet) Validate() error {
 		if cc.Link == "" {
 			add(f+".link", "missing")
 		}
-		if !(cc.CapacityGbps >= 0) || math.IsInf(cc.CapacityGbps, 0) {
-			add(f+".capacity_gbps", "must be a finite number >= 0, got %v", cc.CapacityGbps)
+		if !(cc.CapacityGbps > 0) || math.IsInf(cc.CapacityGbps, 0) {
+			add(f+".capacity_gbps", "must be a finite number > 0, got %v", cc.CapacityGbps)
 		}
 	}
 	if len(errs) > 0 {

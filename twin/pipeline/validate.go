@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"container/heap"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/twinflow/twinflow/models/bottleneck"
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/routing"
 	"github.com/twinflow/twinflow/twin"
 )
 
@@ -44,6 +44,8 @@ type cachedTree struct {
 
 // liveModel is the bottleneck view of one twin revision.
 type liveModel struct {
+	devices  []network.Device
+	graph    *routing.Graph          // built lazily from devices and links; shared by clones
 	links    map[string]network.Link // by link ID
 	dirCap   map[string]float64      // directed link -> capacity minus hard reservations
 	reserved map[string]float64      // directed link -> sum of hard reservations
@@ -112,6 +114,13 @@ func linkUp(l network.Link) bool {
 func buildModel(r *twin.Reader, extraSLO map[string]change.SLO) (*liveModel, error) {
 	m := &liveModel{links: map[string]network.Link{}, dirCap: map[string]float64{}, reserved: map[string]float64{},
 		flows: map[string]network.Flow{}, slos: map[string]change.SLO{}}
+	devs, _, err := r.Devices(twin.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range devs {
+		m.devices = append(m.devices, network.Device{ID: d.ID})
+	}
 	links, _, err := r.Links(twin.ListOptions{})
 	if err != nil {
 		return nil, err
@@ -250,7 +259,7 @@ func (m *liveModel) latency(p []string) float64 {
 
 // clone copies the maps so the copy can be changed (the bottleneck state is rebuilt).
 func (m *liveModel) clone() *liveModel {
-	c := &liveModel{links: make(map[string]network.Link, len(m.links)), dirCap: make(map[string]float64, len(m.dirCap)),
+	c := &liveModel{devices: m.devices, graph: m.graph, links: make(map[string]network.Link, len(m.links)), dirCap: make(map[string]float64, len(m.dirCap)),
 		flows: make(map[string]network.Flow, len(m.flows)), slos: make(map[string]change.SLO, len(m.slos))}
 	for k, v := range m.links {
 		c.links[k] = v
@@ -267,84 +276,39 @@ func (m *liveModel) clone() *liveModel {
 	return c
 }
 
-// route finds the lowest-latency path (fewest hops on ties) from src to dst over up
-// links whose free capacity (after hard reservations) is at least need.
-func (m *liveModel) route(src, dst string, need float64) []string {
-	type arc struct {
-		to, dl string
-		w      float64
+// route finds the lowest-latency path from src to dst (models/routing) over up
+// directed links whose free capacity (after hard reservations) is at least need,
+// within maxLat when it is > 0 (if no path meets maxLat, the lowest-latency path is
+// returned and the latency check reports the violation). Nil when there is none.
+func (m *liveModel) route(src, dst string, need, maxLat float64) []string {
+	if m.graph == nil {
+		n := &network.Network{Devices: m.devices}
+		ids := make([]string, 0, len(m.links))
+		for id := range m.links {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			n.Links = append(n.Links, m.links[id])
+		}
+		g, err := routing.NewGraph(n)
+		if err != nil {
+			return nil
+		}
+		m.graph = g
 	}
-	adj := map[string][]arc{}
-	for id, l := range m.links {
-		if !linkUp(l) || len(l.Endpoints) != 2 {
-			continue
-		}
-		a, b := l.Endpoints[0].Device, l.Endpoints[1].Device
-		w := l.LatencyMs + 1e-6
-		if m.dirCap[id]-m.reserved[id] >= need {
-			adj[a] = append(adj[a], arc{b, id, w})
-		}
-		rid := id + network.ReverseSuffix
-		if m.dirCap[rid]-m.reserved[rid] >= need {
-			adj[b] = append(adj[b], arc{a, rid, w})
-		}
+	o := routing.Options{Metric: routing.Latency, Exclude: func(dl string) bool {
+		c, ok := m.dirCap[dl]
+		return !ok || c-m.reserved[dl] < need
+	}}
+	p, err := m.graph.Constrained(src, dst, routing.Constraints{MaxLatencyMs: maxLat}, o)
+	if err != nil && maxLat > 0 {
+		p, err = m.graph.Constrained(src, dst, routing.Constraints{}, o)
 	}
-	for k := range adj {
-		sort.Slice(adj[k], func(i, j int) bool { return adj[k][i].dl < adj[k][j].dl })
-	}
-	dist := map[string]float64{src: 0}
-	prev := map[string]arc{}
-	from := map[string]string{}
-	pq := &nodeHeap{{src, 0}}
-	for pq.Len() > 0 {
-		n := heap.Pop(pq).(nodeDist)
-		if n.d > dist[n.id] {
-			continue
-		}
-		if n.id == dst {
-			break
-		}
-		for _, a := range adj[n.id] {
-			nd := n.d + a.w
-			if d, ok := dist[a.to]; !ok || nd < d {
-				dist[a.to] = nd
-				prev[a.to] = a
-				from[a.to] = n.id
-				heap.Push(pq, nodeDist{a.to, nd})
-			}
-		}
-	}
-	if _, ok := dist[dst]; !ok || src == dst {
+	if err != nil {
 		return nil
 	}
-	var path []string
-	for at := dst; at != src; at = from[at] {
-		path = append(path, prev[at].dl)
-	}
-	for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
-		path[i], path[j] = path[j], path[i]
-	}
-	return path
-}
-
-type nodeDist struct {
-	id string
-	d  float64
-}
-
-type nodeHeap []nodeDist
-
-func (h nodeHeap) Len() int { return len(h) }
-func (h nodeHeap) Less(i, j int) bool {
-	return h[i].d < h[j].d || h[i].d == h[j].d && h[i].id < h[j].id
-}
-func (h nodeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *nodeHeap) Push(x any)   { *h = append(*h, x.(nodeDist)) }
-func (h *nodeHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+	return p.Links
 }
 
 // runValidation forks the live twin, applies cs to the fork and validates it at
@@ -408,11 +372,14 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 		for _, f := range cs.Twin.AddFlows {
 			fl := f.Flow
 			if len(fl.Path) == 0 {
-				need := 0.0
-				if f.SLO != nil && f.SLO.Isolation == change.IsolationHard {
-					need = f.SLO.MinRateGbps
+				need, maxLat := 0.0, 0.0
+				if f.SLO != nil {
+					maxLat = f.SLO.MaxLatencyMs
+					if f.SLO.Isolation == change.IsolationHard {
+						need = f.SLO.MinRateGbps
+					}
 				}
-				fl.Path = after.route(fl.Src, fl.Dst, need)
+				fl.Path = after.route(fl.Src, fl.Dst, need, maxLat)
 			}
 			routed[fl.ID] = fl.Path
 			after.flows[fl.ID] = fl

@@ -1,0 +1,141 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/twinflow/twinflow/models/change"
+	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/repository"
+	"github.com/twinflow/twinflow/twin"
+	"github.com/twinflow/twinflow/twin/pipeline"
+)
+
+// modelService is a pipeline over a twin-only network (no devices are touched):
+// a - b - c with 10 Gb/s, 2 ms links, and flow "gold" a->b with a 6 Gb/s SLO.
+func modelService(t *testing.T) *pipeline.Service {
+	t.Helper()
+	ctx := context.Background()
+	m, err := twin.NewManager(twin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	dev := func(id string) network.Device {
+		return network.Device{ID: id, Type: network.DeviceRouter, Endpoints: []network.EndPoint{{ID: "e1"}, {ID: "e2"}}}
+	}
+	link := func(id, a, b string) network.Link {
+		return network.Link{ID: id, CapacityGbps: 10, LatencyMs: 2, Endpoints: []network.EndPointRef{{Device: a, EndPoint: "e2"}, {Device: b, EndPoint: "e1"}}}
+	}
+	slo, _ := json.Marshal(change.SLO{MinRateGbps: 6})
+	if _, err := m.Live().Update(ctx, func(tx *twin.Txn) error {
+		for _, d := range []string{"a", "b", "c"} {
+			if _, err := tx.PutDevice(dev(d), twin.Upsert, twin.Any); err != nil {
+				return err
+			}
+		}
+		for _, l := range []network.Link{link("ab", "a", "b"), link("bc", "b", "c")} {
+			if _, err := tx.PutLink(l, twin.Upsert, twin.Any); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.PutFlow(network.Flow{ID: "gold", Src: "a", Dst: "b", Path: []string{"ab"}, Owner: "bank"}, twin.Upsert, twin.Any); err != nil {
+			return err
+		}
+		_, err := tx.PutRecord(twin.TableServices, twin.Record{ID: "slo:gold", Kind: "flow_slo", Spec: slo}, twin.Upsert, twin.Any)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := repository.Open(ctx, "file:"+filepath.Join(t.TempDir(), "l1.db"), repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	svc, err := pipeline.New(pipeline.Config{Twins: m, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+func flowSpec(id, src, dst string, path []string, slo *change.SLO) change.FlowSpec {
+	return change.FlowSpec{Flow: network.Flow{ID: id, Src: src, Dst: dst, Path: path}, SLO: slo}
+}
+
+func TestL1Checks(t *testing.T) {
+	cases := []struct {
+		name      string
+		delta     change.TwinDelta
+		failCheck string
+		want      string
+	}{
+		{name: "fits", delta: change.TwinDelta{AddFlows: []change.FlowSpec{flowSpec("n", "b", "c", nil, &change.SLO{MinRateGbps: 5, MaxLatencyMs: 3})}}},
+		{name: "ripple-breaks-gold", delta: change.TwinDelta{AddFlows: []change.FlowSpec{flowSpec("n", "a", "c", nil, nil)}},
+			failCheck: "l1.ripple", want: "flow gold (bank): 10.0000 -> 5.0000 Gb/s, below its SLO 6.0000 Gb/s"},
+		{name: "bandwidth-slo", delta: change.TwinDelta{AddFlows: []change.FlowSpec{flowSpec("n", "b", "c", nil, &change.SLO{MinRateGbps: 11})}},
+			failCheck: "l1.bandwidth", want: "predicted max-min rate 10.0000 Gb/s < SLO 11.0000"},
+		{name: "latency-slo", delta: change.TwinDelta{AddFlows: []change.FlowSpec{flowSpec("n", "c", "a", nil, &change.SLO{MaxLatencyMs: 3})}},
+			failCheck: "l1.latency", want: "path latency 4.000 ms > SLO 3.000 ms"},
+		{name: "hard-isolation-oversubscribed", delta: change.TwinDelta{AddFlows: []change.FlowSpec{
+			flowSpec("h1", "b", "c", []string{"bc"}, &change.SLO{MinRateGbps: 6, Isolation: change.IsolationHard}),
+			flowSpec("h2", "b", "c", []string{"bc"}, &change.SLO{MinRateGbps: 6, Isolation: change.IsolationHard})}},
+			failCheck: "l1.isolation", want: "link bc: hard reservations 12.0000 Gb/s exceed capacity 10.0000"},
+		{name: "no-path", delta: change.TwinDelta{AddFlows: []change.FlowSpec{flowSpec("n", "c", "a", nil, &change.SLO{MinRateGbps: 11, Isolation: change.IsolationHard})}},
+			failCheck: "l1.paths", want: "flow n: no usable path from c to a"},
+		{name: "capacity-cut", delta: change.TwinDelta{Capacities: []change.CapacityChange{{Link: "ab", CapacityGbps: 4}}},
+			failCheck: "l1.ripple", want: "flow gold (bank): 10.0000 -> 4.0000 Gb/s, below its SLO 6.0000"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := modelService(t)
+			c, err := svc.Propose(context.Background(), &change.ChangeSet{Kind: change.KindIntent, Twin: tc.delta}, "bo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ck := range c.Report.Checks {
+				if ck.Name == tc.failCheck {
+					if ck.Status != change.Fail || !strings.Contains(ck.Message, tc.want) {
+						t.Errorf("%s: %s %q; want fail mentioning %q", ck.Name, ck.Status, ck.Message, tc.want)
+					}
+				} else if ck.Status == change.Fail {
+					t.Errorf("unexpected failure %s: %s", ck.Name, ck.Message)
+				}
+			}
+			wantState := change.StateRejected
+			if tc.failCheck == "" {
+				wantState = change.StateValidated
+			}
+			if c.State != wantState {
+				t.Errorf("state %s; want %s", c.State, wantState)
+			}
+		})
+	}
+}
+
+func TestL2NotAvailableIsAFailure(t *testing.T) {
+	svc := modelService(t)
+	c, err := svc.Propose(context.Background(), &change.ChangeSet{Kind: change.KindIntent, Level: change.L2,
+		Twin: change.TwinDelta{AddFlows: []change.FlowSpec{flowSpec("n", "b", "c", nil, nil)}}}, "bo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.Report.Failed()
+	if c.State != change.StateRejected || len(f) != 1 || f[0].Name != "l2.emulation" || !strings.Contains(f[0].Message, "L2 not available") {
+		t.Fatalf("state %s failed %+v", c.State, f)
+	}
+}
+
+// TestStatesMatchRepository: the pipeline's state machine is the repository's.
+func TestStatesMatchRepository(t *testing.T) {
+	for _, a := range change.AllStates() {
+		for _, b := range change.AllStates() {
+			if got, want := change.CanTransition(a, b), repository.CanTransition(repository.ChangeState(a), repository.ChangeState(b)); got != want {
+				t.Errorf("%s -> %s: change %v, repository %v", a, b, got, want)
+			}
+		}
+	}
+}
