@@ -320,13 +320,30 @@ type layout struct {
 	keys    []string
 	index   map[string]int
 	refs    []stateRef
+	refOf   []int32 // per entry: index into refs (and snapshot vals), or -1
 }
 
-// snapshot is an immutable view of config and state leaves.
+// snapshot is an immutable view of config and state leaves: the layout's entries with
+// the values of its state refs replaced by vals.
 type snapshot struct {
-	layout  *layout
-	entries []schema.Entry
-	at      time.Time
+	layout *layout
+	vals   []schema.Value
+	at     time.Time
+}
+
+// value returns the value of entry i.
+func (sn *snapshot) value(i int) schema.Value {
+	if j := sn.layout.refOf[i]; j >= 0 {
+		return sn.vals[j]
+	}
+	return sn.layout.entries[i].Value
+}
+
+// entry returns entry i with its current value.
+func (sn *snapshot) entry(i int) schema.Entry {
+	e := sn.layout.entries[i]
+	e.Value = sn.value(i)
+	return e
 }
 
 func (s *Server) buildLayout(cfg *schema.Tree, cfgVer uint64) *layout {
@@ -377,14 +394,16 @@ func (s *Server) buildLayout(cfg *schema.Tree, cfgVer uint64) *layout {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	l := &layout{cfgVer: cfgVer, keys: keys, index: make(map[string]int, len(keys)), entries: make([]schema.Entry, len(keys))}
+	l := &layout{cfgVer: cfgVer, keys: keys, index: make(map[string]int, len(keys)), entries: make([]schema.Entry, len(keys)), refOf: make([]int32, len(keys))}
 	for i, k := range keys {
 		it := items[k]
 		l.entries[i] = it.e
 		l.index[k] = i
+		l.refOf[i] = -1
 		if it.ref != nil {
 			r := *it.ref
 			r.idx = i
+			l.refOf[i] = int32(len(l.refs))
 			l.refs = append(l.refs, r)
 		}
 	}
@@ -407,9 +426,8 @@ func (s *Server) refresh(ctx context.Context) error {
 		l = s.buildLayout(s.config, s.cfgVer)
 		l.id = s.layoutID
 	}
-	entries := make([]schema.Entry, len(l.entries))
-	copy(entries, l.entries)
-	for _, r := range l.refs {
+	vals := make([]schema.Value, len(l.refs))
+	for j, r := range l.refs {
 		ps := s.portSt[r.port]
 		var v schema.Value
 		switch r.field {
@@ -421,20 +439,20 @@ func (s *Server) refresh(ctx context.Context) error {
 			c := ps.Counters
 			v = schema.Uint([...]uint64{c.InOctets, c.OutOctets, c.InPkts, c.OutPkts, c.InErrors, c.OutErrors, c.InDiscards, c.OutDiscards}[r.field-fInOctets])
 		}
-		entries[r.idx].Value = v
+		vals[j] = v
 	}
-	if old != nil && old.layout == l && sameValues(old.entries, entries) {
+	if old != nil && old.layout == l && sameValues(old.vals, vals) {
 		return nil
 	}
-	s.snap = &snapshot{layout: l, entries: entries, at: s.opts.Now()}
+	s.snap = &snapshot{layout: l, vals: vals, at: s.opts.Now()}
 	close(s.changed)
 	s.changed = make(chan struct{})
 	return nil
 }
 
-func sameValues(a, b []schema.Entry) bool {
+func sameValues(a, b []schema.Value) bool {
 	for i := range a {
-		if a[i].Value != b[i].Value {
+		if a[i] != b[i] {
 			return false
 		}
 	}
@@ -497,10 +515,10 @@ func (s *Server) Get(ctx context.Context, req *gpb.GetRequest) (*gpb.GetResponse
 			return nil, statusOf(err)
 		}
 		var matched []schema.Entry
-		for i := range snap.entries {
-			e := &snap.entries[i]
-			if q.Matches(e.Path) && matchFilter(req.Type, e) {
-				matched = append(matched, *e)
+		for i := range snap.layout.entries {
+			e := snap.entry(i)
+			if q.Matches(e.Path) && matchFilter(req.Type, &e) {
+				matched = append(matched, e)
 			}
 		}
 		if len(matched) == 0 {

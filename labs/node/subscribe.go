@@ -32,14 +32,16 @@ type session struct {
 	sendMu sync.Mutex // serialises stream.Send
 }
 
-type pitem struct {
-	idx  int
-	path *gpb.Path
-}
-
+// pgroup is one notification's worth of leaves: those sharing a parent path. The
+// notification and its updates are built once per layout and their values rewritten
+// in place for every emission: grpc encodes a message inside SendMsg and this server
+// installs no stats handler that could read it later, so reuse after Send is safe.
 type pgroup struct {
-	prefix *gpb.Path
-	items  []pitem
+	n       *gpb.Notification
+	all     []*gpb.Update
+	idx     []int          // entry index per update
+	nodes   []*schema.Node // schema node per update
+	scratch []*gpb.Update
 }
 
 type sub struct {
@@ -50,9 +52,11 @@ type sub struct {
 	heartbeat time.Duration
 
 	layout *layout
-	groups []pgroup
-	last   []schema.Value // aligned with the flattened items of groups
-	keys   []string       // canonical keys of the flattened items
+	groups []*pgroup
+	last   []schema.Value // aligned with the groups' updates in order
+	keys   []string       // canonical keys, same alignment
+	resp   gpb.SubscribeResponse
+	wrap   gpb.SubscribeResponse_Update
 }
 
 // Subscribe implements gNMI: ONCE, POLL and STREAM (SAMPLE, ON_CHANGE, TARGET_DEFINED
@@ -177,27 +181,19 @@ func (ss *session) prepare(su *sub, snap *snapshot) []string {
 		return nil
 	}
 	l := snap.layout
-	prev := map[string]schema.Value{}
+	prev := make(map[string]schema.Value, len(su.keys))
 	for i, k := range su.keys {
 		prev[k] = su.last[i]
 	}
 	su.layout = l
-	su.groups = su.groups[:0]
-	su.keys = su.keys[:0]
-	su.last = su.last[:0]
+	su.groups = nil
 	gidx := map[string]int{}
 	for i := range l.entries {
 		e := &l.entries[i]
 		if !su.q.Matches(e.Path) {
 			continue
 		}
-		cut := 0
-		for j := len(e.Path) - 1; j >= 0; j-- {
-			if len(e.Path[j].Key) > 0 {
-				cut = j + 1
-				break
-			}
-		}
+		cut := len(e.Path) - 1
 		pk := ocpath.Path(e.Path[:cut]).String()
 		g, ok := gidx[pk]
 		if !ok {
@@ -205,29 +201,23 @@ func (ss *session) prepare(su *sub, snap *snapshot) []string {
 			gidx[pk] = g
 			pp := ToProto(e.Path[:cut])
 			pp.Target = ss.target
-			su.groups = append(su.groups, pgroup{prefix: pp})
+			su.groups = append(su.groups, &pgroup{n: &gpb.Notification{Prefix: pp}})
 		}
-		su.groups[g].items = append(su.groups[g].items, pitem{idx: i, path: ToProto(e.Path[cut:])})
-		k := l.keys[i]
-		su.keys = append(su.keys, k)
-		su.last = append(su.last, prev[k])
-		delete(prev, k)
+		pg := su.groups[g]
+		pg.all = append(pg.all, &gpb.Update{Path: ToProto(e.Path[cut:]), Val: &gpb.TypedValue{}})
+		pg.idx = append(pg.idx, i)
+		pg.nodes = append(pg.nodes, e.Node)
 	}
-	// Keep items in the same order as keys/last: flatten groups in order.
-	flatKeys := make([]string, 0, len(su.keys))
-	flatLast := make([]schema.Value, 0, len(su.keys))
-	pos := map[string]int{}
-	for i, k := range su.keys {
-		pos[k] = i
-	}
+	su.keys = su.keys[:0]
+	su.last = su.last[:0]
 	for _, g := range su.groups {
-		for _, it := range g.items {
-			k := l.keys[it.idx]
-			flatKeys = append(flatKeys, k)
-			flatLast = append(flatLast, su.last[pos[k]])
+		for _, i := range g.idx {
+			k := l.keys[i]
+			su.keys = append(su.keys, k)
+			su.last = append(su.last, prev[k])
+			delete(prev, k)
 		}
 	}
-	su.keys, su.last = flatKeys, flatLast
 	gone := make([]string, 0, len(prev))
 	for k := range prev {
 		gone = append(gone, k)
@@ -255,36 +245,72 @@ func (ss *session) emit(su *sub, snap *snapshot, onlyChanged bool) error {
 	}
 	k := 0
 	for _, g := range su.groups {
-		var ups []*gpb.Update
-		for _, it := range g.items {
-			e := &snap.entries[it.idx]
-			if onlyChanged && su.last[k] == e.Value {
+		g.scratch = g.scratch[:0]
+		for j, i := range g.idx {
+			v := snap.value(i)
+			if onlyChanged && su.last[k] == v {
 				k++
 				continue
 			}
-			su.last[k] = e.Value
+			su.last[k] = v
 			k++
-			ups = append(ups, &gpb.Update{Path: it.path, Val: ss.value(e)})
+			u := g.all[j]
+			ss.setValue(u.Val, g.nodes[j], v)
+			g.scratch = append(g.scratch, u)
 		}
-		if len(ups) == 0 {
+		if len(g.scratch) == 0 {
 			continue
 		}
-		n := &gpb.Notification{Timestamp: ts, Prefix: g.prefix, Update: ups}
-		if err := ss.send(&gpb.SubscribeResponse{Response: &gpb.SubscribeResponse_Update{Update: n}}); err != nil {
+		g.n.Timestamp = ts
+		g.n.Update = g.scratch
+		su.wrap.Update = g.n
+		su.resp.Response = &su.wrap
+		if err := ss.send(&su.resp); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (ss *session) value(e *schema.Entry) *gpb.TypedValue {
+// setValue rewrites tv in place (no allocation once its buffers exist).
+func (ss *session) setValue(tv *gpb.TypedValue, n *schema.Node, v schema.Value) {
 	switch ss.enc {
 	case gpb.Encoding_PROTO:
-		return scalar(*e)
+		switch v.Kind {
+		case schema.VUint:
+			if x, ok := tv.Value.(*gpb.TypedValue_UintVal); ok {
+				x.UintVal = v.U
+				return
+			}
+			tv.Value = &gpb.TypedValue_UintVal{UintVal: v.U}
+		case schema.VBool:
+			if x, ok := tv.Value.(*gpb.TypedValue_BoolVal); ok {
+				x.BoolVal = v.B
+				return
+			}
+			tv.Value = &gpb.TypedValue_BoolVal{BoolVal: v.B}
+		default:
+			if x, ok := tv.Value.(*gpb.TypedValue_StringVal); ok {
+				x.StringVal = v.S
+				return
+			}
+			tv.Value = &gpb.TypedValue_StringVal{StringVal: v.S}
+		}
 	case gpb.Encoding_JSON:
-		return &gpb.TypedValue{Value: &gpb.TypedValue_JsonVal{JsonVal: schema.AppendJSON(nil, e.Node, e.Value, false)}}
+		x, ok := tv.Value.(*gpb.TypedValue_JsonVal)
+		if !ok {
+			x = &gpb.TypedValue_JsonVal{}
+			tv.Value = x
+		}
+		x.JsonVal = schema.AppendJSON(x.JsonVal[:0], n, v, false)
+	default:
+		x, ok := tv.Value.(*gpb.TypedValue_JsonIetfVal)
+		if !ok {
+			x = &gpb.TypedValue_JsonIetfVal{}
+			tv.Value = x
+		}
+		x.JsonIetfVal = schema.AppendJSON(x.JsonIetfVal[:0], n, v, true)
 	}
-	return &gpb.TypedValue{Value: &gpb.TypedValue_JsonIetfVal{JsonIetfVal: schema.AppendJSON(nil, e.Node, e.Value, true)}}
 }
 
 // stream1 runs a STREAM subscription until the client goes away.
@@ -296,8 +322,8 @@ func (ss *session) stream1(subs []*sub, updatesOnly bool) error {
 			ss.prepare(su, snap)
 			k := 0
 			for _, g := range su.groups {
-				for _, it := range g.items {
-					su.last[k] = snap.entries[it.idx].Value
+				for _, i := range g.idx {
+					su.last[k] = snap.value(i)
 					k++
 				}
 			}

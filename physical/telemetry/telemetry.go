@@ -242,7 +242,7 @@ func (c *Collector) request() *gpb.SubscribeRequest {
 		Encoding: c.opts.Encoding,
 		Subscription: []*gpb.Subscription{
 			{Path: p("interfaces", "interface", "state", "counters"), Mode: gpb.SubscriptionMode_SAMPLE, SampleInterval: uint64(c.opts.SampleInterval)},
-			{Path: p("interfaces", "interface", "state", "oper-status"), Mode: gpb.SubscriptionMode_ON_CHANGE, HeartbeatInterval: uint64(c.opts.SampleInterval)},
+			{Path: p("interfaces", "interface", "state", "oper-status"), Mode: gpb.SubscriptionMode_ON_CHANGE},
 		},
 	}}}
 }

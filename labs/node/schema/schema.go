@@ -268,6 +268,7 @@ func Root() *Node {
 
 	fixModules(r)
 	setConfig(r, false)
+	r.Config = true
 	return r
 }
 

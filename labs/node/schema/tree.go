@@ -417,10 +417,28 @@ func AppendJSON(b []byte, n *Node, v Value, ietf bool) []byte {
 		if ietf && n.Type == Identity {
 			s = n.IdentModule + ":" + s
 		}
-		js, _ := json.Marshal(s)
-		return append(b, js...)
+		return appendJSONString(b, s)
 	}
 	return append(b, "null"...)
+}
+
+// appendJSONString appends s as a JSON string, escaping '"', '\\' and control
+// characters (s is valid UTF-8: it came from a JSON decoder or a validated value).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }
 
 // jnode is a transient tree used to encode a subtree to JSON.

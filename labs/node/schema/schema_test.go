@@ -1,0 +1,183 @@
+package schema
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/twinflow/twinflow/models/ocpath"
+)
+
+const ifDoc = `{"openconfig-interfaces:interface":[{"name":"eth1","config":{"name":"eth1","mtu":9000,"enabled":false,"description":"a \"quoted\" \\ desc\n","type":"iana-if-type:ethernetCsmacd"},
+ "subinterfaces":{"subinterface":[{"index":0,"openconfig-if-ip:ipv4":{"addresses":{"address":[{"ip":"10.0.0.1","config":{"ip":"10.0.0.1","prefix-length":24}}]}}}]}}]}`
+
+const niDoc = `{"network-instance":[{"name":"blue","config":{"type":"openconfig-network-instance-types:L3VRF"},
+ "interfaces":{"interface":[{"id":"eth1","config":{"id":"eth1","interface":"eth1","subinterface":0}}]},
+ "protocols":{"protocol":[{"identifier":"openconfig-policy-types:STATIC","name":"static","static-routes":{"static":[{"prefix":"10.9.0.0/16","next-hops":{"next-hop":[{"index":"0","config":{"next-hop":"10.0.0.2","metric":"5"}}]}}]}}]}}]}`
+
+func TestUpdateAndLookup(t *testing.T) {
+	tr := NewTree(Root())
+	if err := tr.Update(ocpath.MustParse("/interfaces"), []byte(ifDoc)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Update(ocpath.MustParse("/network-instances"), []byte(niDoc)); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]Value{
+		"/interfaces/interface[name=eth1]/config/mtu":                                                                                   Uint(9000),
+		"/interfaces/interface[name=eth1]/config/enabled":                                                                               BoolV(false),
+		"/interfaces/interface[name=eth1]/config/name":                                                                                  Str("eth1"),
+		"/interfaces/interface[name=eth1]/config/type":                                                                                  Str("ethernetCsmacd"),
+		"/interfaces/interface[name=eth1]/subinterfaces/subinterface[index=0]/config/index":                                             Uint(0),
+		"/interfaces/interface[name=eth1]/subinterfaces/subinterface[index=0]/ipv4/addresses/address[ip=10.0.0.1]/config/prefix-length": Uint(24),
+		"/network-instances/network-instance[name=blue]/config/type":                                                                    Str("L3VRF"),
+		"/network-instances/network-instance[name=blue]/protocols/protocol[identifier=STATIC][name=static]/static-routes/static[prefix=10.9.0.0/16]/next-hops/next-hop[index=0]/config/metric": Uint(5),
+	} {
+		got, ok := tr.Lookup(path)
+		if !ok || got != want {
+			t.Errorf("%s = %+v (%v); want %+v", path, got, ok, want)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	for _, c := range []struct {
+		name, path, doc string
+		want            error
+	}{
+		{"unknown-member", "/interfaces/interface[name=eth1]/config", `{"speed":1}`, ErrUnknown},
+		{"wrong-module", "/interfaces/interface[name=eth1]/config", `{"openconfig-system:mtu":1}`, ErrUnknown},
+		{"wrong-type-bool", "/interfaces/interface[name=eth1]/config", `{"enabled":"true"}`, ErrInvalid},
+		{"wrong-type-uint", "/interfaces/interface[name=eth1]/config/mtu", `-1`, ErrInvalid},
+		{"uint-overflow", "/interfaces/interface[name=eth1]/config/mtu", `70000`, ErrInvalid},
+		{"float", "/interfaces/interface[name=eth1]/config/mtu", `1500.5`, ErrInvalid},
+		{"read-only", "/interfaces/interface[name=eth1]", `{"state":{"mtu":1}}`, ErrReadOnly},
+		{"key-mismatch", "/interfaces/interface[name=eth1]", `{"name":"eth2"}`, ErrInvalid},
+		{"list-needs-array", "/interfaces", `{"interface":{}}`, ErrInvalid},
+		{"entry-without-key", "/interfaces", `{"interface":[{"config":{}}]}`, ErrInvalid},
+		{"bad-identity", "/network-instances/network-instance[name=x]/config/type", `"foo:L3VRF"`, ErrInvalid},
+		{"bad-ip", "/interfaces/interface[name=eth1]/subinterfaces/subinterface[index=0]/ipv4/addresses/address[ip=10.0.0.1]/config/ip", `"10.0.0.300"`, ErrInvalid},
+		{"host-bits", "/network-instances/network-instance[name=x]/protocols/protocol[identifier=STATIC][name=s]/static-routes/static[prefix=10.0.0.1/8]", `{}`, ErrInvalid},
+		{"trailing-data", "/system/config", `{} {}`, ErrInvalid},
+		{"below-leaf", "/system/config/hostname/x", `1`, ErrUnknown},
+		{"missing-key", "/interfaces/interface/config/mtu", `1`, ErrInvalid},
+		{"keys-on-container", "/system[x=1]", `{}`, ErrInvalid},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tr := NewTree(Root())
+			p, err := ocpath.Parse(c.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = tr.Update(p, []byte(c.doc))
+			if !errors.Is(err, c.want) {
+				t.Fatalf("Update(%s, %s) = %v; want %v", c.path, c.doc, err, c.want)
+			}
+		})
+	}
+}
+
+func TestEncodeRoundTrip(t *testing.T) {
+	root := Root()
+	tr := NewTree(root)
+	if err := tr.Update(ocpath.MustParse("/interfaces"), []byte(ifDoc)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Update(ocpath.MustParse("/network-instances"), []byte(niDoc)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.SetLeaf(ocpath.MustParse("/system/config/hostname"), Str("r1")); err != nil {
+		t.Fatal(err)
+	}
+	for _, ietf := range []bool{true, false} {
+		js, err := EncodeJSON(root, ocpath.Path{}, tr.Leaves(), ietf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr2 := NewTree(root)
+		if err := tr2.Replace(ocpath.Path{}, js); err != nil {
+			t.Fatalf("decode own encoding (ietf=%v): %v\n%s", ietf, err, js)
+		}
+		if !sameLeaves(tr, tr2) {
+			t.Fatalf("round trip (ietf=%v) differs:\n%s", ietf, js)
+		}
+	}
+}
+
+func TestDeleteAndReplace(t *testing.T) {
+	tr := NewTree(Root())
+	if err := tr.Update(ocpath.MustParse("/interfaces"), []byte(ifDoc)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Delete(ocpath.MustParse("/interfaces/interface[name=eth1]/config/name")); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("deleting a key leaf: %v; want ErrInvalid", err)
+	}
+	if err := tr.Replace(ocpath.MustParse("/interfaces/interface[name=eth1]/config"), []byte(`{"mtu":1400}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tr.Lookup("/interfaces/interface[name=eth1]/config/description"); ok {
+		t.Error("replace kept description")
+	}
+	if v, _ := tr.Lookup("/interfaces/interface[name=eth1]/config/name"); v != Str("eth1") {
+		t.Error("replace lost the key leaf")
+	}
+	if err := tr.Delete(ocpath.MustParse("/interfaces/interface[name=eth1]/subinterfaces")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tr.Match(ocpath.MustParse("/interfaces/interface[name=eth1]/subinterfaces"))); n != 0 {
+		t.Errorf("%d leaves left under subinterfaces", n)
+	}
+	if err := tr.Delete(ocpath.MustParse("/interfaces/interface[name=eth9]")); err != nil {
+		t.Errorf("deleting what does not exist: %v; want nil", err)
+	}
+}
+
+func sameLeaves(a, b *Tree) bool {
+	la, lb := a.Leaves(), b.Leaves()
+	if len(la) != len(lb) {
+		return false
+	}
+	for i := range la {
+		if !la[i].Path.Equal(lb[i].Path) || la[i].Value != lb[i].Value {
+			return false
+		}
+	}
+	return true
+}
+
+// FuzzDecode: decoding arbitrary JSON at a few paths never panics, fails with a schema
+// error, and what is accepted survives an encode/decode round trip.
+func FuzzDecode(f *testing.F) {
+	paths := []string{"/", "/interfaces", "/network-instances", "/interfaces/interface[name=eth1]", "/system/config/hostname"}
+	for i := range paths {
+		f.Add(uint8(i), ifDoc)
+		f.Add(uint8(i), niDoc)
+		f.Add(uint8(i), `{"openconfig-system:system":{"config":{"hostname":"x"}}}`)
+		f.Add(uint8(i), `"r1"`)
+	}
+	root := Root()
+	f.Fuzz(func(t *testing.T, pi uint8, doc string) {
+		if len(doc) > 1<<16 {
+			return
+		}
+		p := ocpath.MustParse(paths[int(pi)%len(paths)])
+		tr := NewTree(root)
+		err := tr.Update(p, []byte(doc))
+		if err != nil {
+			if !errors.Is(err, ErrUnknown) && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrReadOnly) {
+				t.Fatalf("error %v is not a schema error", err)
+			}
+			return
+		}
+		js, err := EncodeJSON(root, ocpath.Path{}, tr.Leaves(), true)
+		if err != nil {
+			t.Fatalf("encode accepted tree: %v", err)
+		}
+		tr2 := NewTree(root)
+		if err := tr2.Replace(ocpath.Path{}, js); err != nil {
+			t.Fatalf("re-decode %s: %v", js, err)
+		}
+		if !sameLeaves(tr, tr2) {
+			t.Fatalf("round trip differs for %q:\n%s", doc, js)
+		}
+	})
+}

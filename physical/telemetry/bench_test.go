@@ -1,0 +1,250 @@
+package telemetry_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gpb "github.com/openconfig/gnmi/proto/gnmi"
+	"google.golang.org/grpc"
+
+	"github.com/twinflow/twinflow/labs/node"
+	"github.com/twinflow/twinflow/labs/node/sim"
+	"github.com/twinflow/twinflow/models/network"
+	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
+	"github.com/twinflow/twinflow/physical/telemetry"
+	"github.com/twinflow/twinflow/twin"
+)
+
+// latHist is a lock-free latency histogram with 50 µs buckets up to 2 s.
+type latHist struct {
+	buckets [40001]atomic.Uint64
+}
+
+func (h *latHist) add(d time.Duration) {
+	i := int(d / (50 * time.Microsecond))
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(h.buckets) {
+		i = len(h.buckets) - 1
+	}
+	h.buckets[i].Add(1)
+}
+
+func (h *latHist) quantiles(qs ...float64) []time.Duration {
+	var total uint64
+	for i := range h.buckets {
+		total += h.buckets[i].Load()
+	}
+	out := make([]time.Duration, len(qs))
+	for j, q := range qs {
+		want := uint64(q * float64(total))
+		var acc uint64
+		for i := range h.buckets {
+			acc += h.buckets[i].Load()
+			if acc >= want && acc > 0 {
+				out[j] = time.Duration(i+1) * 50 * time.Microsecond
+				break
+			}
+		}
+	}
+	return out
+}
+
+// memSink keeps the latest observation per interface and link, as the twin's observed
+// state would, in sharded maps.
+type memSink struct {
+	shards [64]struct {
+		mu    sync.Mutex
+		ifs   map[[2]string]telemetry.InterfaceSample
+		links map[string]telemetry.LinkSample
+	}
+	hist *latHist
+}
+
+func newMemSink(h *latHist) *memSink {
+	s := &memSink{hist: h}
+	for i := range s.shards {
+		s.shards[i].ifs = map[[2]string]telemetry.InterfaceSample{}
+		s.shards[i].links = map[string]telemetry.LinkSample{}
+	}
+	return s
+}
+
+func shardOf(s string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return int(h % 64)
+}
+
+func (s *memSink) Observe(b *telemetry.Batch) {
+	for i := range b.Interfaces {
+		x := &b.Interfaces[i]
+		sh := &s.shards[shardOf(x.Device)]
+		sh.mu.Lock()
+		sh.ifs[[2]string{x.Device, x.Interface}] = *x
+		sh.mu.Unlock()
+		s.hist.add(b.Received.Sub(x.At))
+	}
+	for i := range b.Links {
+		l := &b.Links[i]
+		sh := &s.shards[shardOf(l.Link)]
+		sh.mu.Lock()
+		sh.links[l.Link] = *l
+		sh.mu.Unlock()
+	}
+}
+
+// twinSink writes into the real twin's observed state (twin.ObserveInterface).
+type twinSink struct {
+	t    *twin.Twin
+	hist *latHist
+	errs atomic.Uint64
+}
+
+func (s *twinSink) Observe(b *telemetry.Batch) {
+	for i := range b.Interfaces {
+		x := &b.Interfaces[i]
+		st := twin.InterfaceState{OperStatus: x.OperStatus, InOctets: x.InOctets, OutOctets: x.OutOctets, InPkts: x.InPkts, OutPkts: x.OutPkts,
+			InErrors: x.InErrors, OutErrors: x.OutErrors, InDiscards: x.InDiscards, OutDiscards: x.OutDiscards,
+			InRateGbps: x.InRateGbps, OutRateGbps: x.OutRateGbps, At: x.At}
+		if err := s.t.ObserveInterface(context.Background(), x.Device, x.Interface, st); err != nil {
+			s.errs.Add(1)
+		}
+		s.hist.add(b.Received.Sub(x.At))
+	}
+}
+
+// benchNet starts n in-process twinflow-node servers (sim dataplane, ports ports each,
+// traffic on every port) on loopback gRPC and returns a pool and network for them.
+func benchNet(b *testing.B, ctx context.Context, n, ports int, stateInterval time.Duration) (*tfgnmi.Pool, network.Network) {
+	b.Helper()
+	pool := tfgnmi.NewPool(0)
+	b.Cleanup(func() { pool.Close() })
+	var net network.Network
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("n%03d", i)
+		var pn []string
+		dev := network.Device{ID: name, Type: network.DeviceRouter}
+		for p := 0; p < ports; p++ {
+			pn = append(pn, fmt.Sprintf("eth%d", p))
+			dev.Endpoints = append(dev.Endpoints, network.EndPoint{ID: pn[p]})
+		}
+		net.Devices = append(net.Devices, dev)
+		d, err := sim.New(pn, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, p := range pn {
+			_ = d.SetRates(p, sim.Rates{InBps: 1e9, OutBps: 2e9, InPps: 1e5, OutPps: 2e5})
+		}
+		srv, err := node.New(ctx, node.Options{Name: name, Dataplane: d, StateInterval: stateInterval})
+		if err != nil {
+			b.Fatal(err)
+		}
+		lis, err := (&netListen{}).listen()
+		if err != nil {
+			b.Fatal(err)
+		}
+		gs := grpc.NewServer()
+		srv.Register(gs)
+		go func() { _ = gs.Serve(lis) }()
+		go func() { _ = srv.Run(ctx) }()
+		b.Cleanup(gs.Stop)
+		if _, err := pool.Add(name, tfgnmi.Options{Address: lis.Addr().String(), Insecure: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Links between consecutive nodes' eth0/eth1, so link mapping is exercised too.
+	for i := 0; i+1 < n; i++ {
+		net.Links = append(net.Links, network.Link{ID: fmt.Sprintf("l%03d", i), CapacityGbps: 10, Endpoints: []network.EndPointRef{
+			{Device: fmt.Sprintf("n%03d", i), EndPoint: "eth1"}, {Device: fmt.Sprintf("n%03d", i+1), EndPoint: "eth0"}}})
+	}
+	return pool, net
+}
+
+type netListen struct{}
+
+func (netListen) listen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+// BenchmarkIngest measures telemetry ingest from 100 sim nodes over gRPC into observed
+// state: b.N is the number of gNMI updates ingested. Reports updates/s and end-to-end
+// latency percentiles (node sample timestamp to sink).
+func BenchmarkIngest(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		nodes  int
+		ports  int
+		sample time.Duration
+		enc    gpb.Encoding
+		sink   string
+	}{
+		{"nodes=100/ports=16/json_ietf/mem", 100, 16, 25 * time.Millisecond, gpb.Encoding_JSON_IETF, "mem"},
+		{"nodes=100/ports=16/proto/mem", 100, 16, 25 * time.Millisecond, gpb.Encoding_PROTO, "mem"},
+		{"nodes=100/ports=16/proto/twin", 100, 16, 25 * time.Millisecond, gpb.Encoding_PROTO, "twin"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			pool, net := benchNet(b, ctx, bc.nodes, bc.ports, bc.sample)
+			hist := &latHist{}
+			var sink telemetry.Sink = newMemSink(hist)
+			var ts *twinSink
+			if bc.sink == "twin" {
+				m, err := twin.NewManager(twin.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer m.Close()
+				live := m.Live()
+				if _, err := live.Update(ctx, func(tx *twin.Txn) error {
+					for _, d := range net.Devices {
+						if _, err := tx.PutDevice(d, twin.Upsert, twin.Any); err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+				ts = &twinSink{t: live, hist: hist}
+				sink = ts
+			}
+			col, err := telemetry.New(telemetry.Options{Pool: pool, Network: net, SampleInterval: bc.sample, UnreachableAfter: 2 * time.Second, Encoding: bc.enc}, sink)
+			if err != nil {
+				b.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { defer close(done); _ = col.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			// Warm up: every node streaming.
+			for col.Updates() < uint64(bc.nodes*bc.ports*9*2) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			*hist = latHist{}
+			b.ResetTimer()
+			start, u0 := time.Now(), col.Updates()
+			for col.Updates()-u0 < uint64(b.N) {
+				time.Sleep(2 * time.Millisecond)
+			}
+			el := time.Since(start)
+			b.StopTimer()
+			got := col.Updates() - u0
+			q := hist.quantiles(0.5, 0.9, 0.99)
+			b.ReportMetric(float64(got)/el.Seconds(), "updates/s")
+			b.ReportMetric(float64(q[0].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(q[1].Microseconds())/1000, "p90-ms")
+			b.ReportMetric(float64(q[2].Microseconds())/1000, "p99-ms")
+			if ts != nil && ts.errs.Load() > 0 {
+				b.Errorf("%d twin observe errors", ts.errs.Load())
+			}
+		})
+	}
+}
