@@ -73,9 +73,6 @@ func BenchmarkTelemetryAppend(b *testing.B) {
 func BenchmarkTelemetryRange(b *testing.B) {
 	for _, be := range benchBackends(b) {
 		total := 10_000_000
-		if be.name == "sqlite" {
-			total = 2_000_000
-		}
 		b.Run(fmt.Sprintf("%s/%dM", be.name, total/1_000_000), func(b *testing.B) {
 			st := openT(b, be.dsn(b))
 			ctx := context.Background()
@@ -92,7 +89,7 @@ func BenchmarkTelemetryRange(b *testing.B) {
 				}
 			}
 			if st.Backend() == "postgres" {
-				if _, err := repository.RawExec(ctx, st, "ANALYZE telemetry_samples"); err != nil {
+				if _, err := repository.RawExec(ctx, st, "ANALYZE telemetry_chunks"); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -32,6 +32,7 @@ func TestContract(t *testing.T) {
 			t.Run("telemetry-bad-input", func(t *testing.T) { testTelemetryBad(t, openT(t, b.dsn(t))) })
 			t.Run("snapshots", func(t *testing.T) { testSnapshots(t, openT(t, b.dsn(t))) })
 			t.Run("intents", func(t *testing.T) { testIntents(t, openT(t, b.dsn(t))) })
+			t.Run("twin-restore", func(t *testing.T) { testTwinRestore(t, b) })
 			t.Run("datasets-certifications", func(t *testing.T) { testDatasetsCerts(t, openT(t, b.dsn(t))) })
 			t.Run("users-tokens", func(t *testing.T) { testUsersTokens(t, openT(t, b.dsn(t))) })
 			t.Run("migrations", func(t *testing.T) { testMigrations(t, b) })
@@ -812,4 +813,45 @@ func testTelemetryOrder(t *testing.T, st repository.Store) {
 	if _, err := st.Telemetry().Range(ctx, q); err == nil || !strings.Contains(err.Error(), "corrupt telemetry chunk") {
 		t.Fatalf("corrupt chunk: got %v", err)
 	}
+}
+
+// testTwinRestore: a restarted process rebuilds a twin as latest snapshot + journal.
+func testTwinRestore(t *testing.T, b backend) {
+	ctx := context.Background()
+	dsn := b.dsn(t)
+	st, err := repository.Open(ctx, dsn, repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts, err := repository.LoadTwinState(ctx, st, "live"); err != nil || ts.Snapshot != nil || len(ts.Journal) != 0 {
+		t.Fatalf("empty twin: %+v %v", ts, err)
+	}
+	for rev := int64(1); rev <= 5; rev++ {
+		if _, err := st.Intents().Append(ctx, repository.IntentRecord{TwinID: "live", Revision: rev, Payload: []byte(fmt.Sprint(rev))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := repository.Checkpoint(ctx, st, repository.Snapshot{TwinID: "live", Revision: 3, Data: []byte("state@3")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = repository.Checkpoint(ctx, st, repository.Snapshot{TwinID: "live", Revision: 3, Data: []byte("again")})
+	wantErr(t, err, repository.ErrConflict, "live@3")
+	_ = st.Close()
+
+	st2 := openT(t, dsn)
+	ts, err := repository.LoadTwinState(ctx, st2, "live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.Snapshot == nil || ts.Snapshot.Revision != 3 || string(ts.Snapshot.Data) != "state@3" {
+		t.Fatalf("snapshot: %+v", ts.Snapshot)
+	}
+	if len(ts.Journal) != 2 || ts.Journal[0].Revision != 4 || string(ts.Journal[1].Payload) != "5" {
+		t.Fatalf("journal: %+v", ts.Journal)
+	}
+	if all, _ := st2.Intents().Since(ctx, "live", 0); len(all) != 2 {
+		t.Fatalf("checkpoint did not truncate the journal: %+v", all)
+	}
+	_, err = repository.LoadTwinState(ctx, st2, "")
+	wantErr(t, err, repository.ErrInvalid, "twin_id")
 }

@@ -83,16 +83,33 @@ func trimURLErr(err error) string {
 	return err.Error()
 }
 
-// redact hides a password in a URL-shaped DSN.
+// redact hides a password in a URL-shaped DSN, even one that does not parse.
 func redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
+	if u, err := url.Parse(dsn); err == nil {
+		if u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			}
+		}
+		return u.String()
+	}
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
 		return dsn
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
 	}
-	return u.String()
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return dsn
+	}
+	user := rest[:at]
+	if name, _, hasPw := strings.Cut(user, ":"); hasPw {
+		user = name + ":xxxxx"
+	}
+	return scheme + "://" + user + rest[at:]
 }
 
 // Open connects to the repository named by dsn (see ParseDSN), applies pending
