@@ -29,6 +29,9 @@ import (
 //	POST /api/v1/changes/{id}/commit         {"confirm_timeout": "60s"} (optional)
 //	POST /api/v1/changes/{id}/confirm        confirm a commit in its window
 //	POST /api/v1/changes/{id}/rollback       {"reason": "..."} (optional)
+//	GET  /api/v1/drift                       devices whose running config differs from the intent
+//	POST /api/v1/drift/{device}/reconcile    propose the change pushing the intent back (201)
+//	POST /api/v1/drift/{device}/adopt        propose the change adopting the device's config (201)
 //
 // The acting user is the X-TwinFlow-User header ("anonymous" without it) until
 // authentication exists. Every transition is an event (table "changes") on the SSE
@@ -37,7 +40,20 @@ import (
 // ActorHeader names the acting user.
 const ActorHeader = "X-TwinFlow-User"
 
-var changeServices sync.Map // *twin.Manager -> *pipeline.Service
+var (
+	changeServices sync.Map // *twin.Manager -> *pipeline.Service
+	driftDetectors sync.Map // *twin.Manager -> *pipeline.DriftDetector
+)
+
+// AttachDrift makes the drift routes of every Server over twins use det.
+func AttachDrift(twins *twin.Manager, det *pipeline.DriftDetector) {
+	driftDetectors.Store(twins, det)
+}
+
+// DriftList is the response of GET /drift.
+type DriftList struct {
+	Items []*pipeline.Drift `json:"items"`
+}
 
 // AttachChangePipeline makes the change routes of every Server over twins use svc.
 // Without it they answer 503.
@@ -104,6 +120,12 @@ func changeRoutes(s *Server) []Route {
 			Tags: tags, Params: []Param{actor}, Request: CommitRequest{}, Response: pipeline.Change{}, Errors: []int{400, 404, 409, 503}, Handler: c.action("commit")},
 		{Method: http.MethodPost, Pattern: "/api/v1/changes/{id}/confirm", Summary: "Confirm a commit in its confirm window",
 			Tags: tags, Params: []Param{actor}, Response: pipeline.Change{}, Errors: []int{404, 409, 503}, Handler: c.action("confirm")},
+		{Method: http.MethodGet, Pattern: "/api/v1/drift", Summary: "Devices whose running configuration differs from the intended one",
+			Tags: tags, Response: DriftList{}, Errors: []int{503}, Handler: c.listDrift},
+		{Method: http.MethodPost, Pattern: "/api/v1/drift/{device}/reconcile", Summary: "Propose the change that pushes the intended configuration back to a drifted device",
+			Tags: tags, Params: []Param{actor}, Response: pipeline.Change{}, Status: http.StatusCreated, Errors: []int{404, 409, 503}, Handler: c.driftAction(false)},
+		{Method: http.MethodPost, Pattern: "/api/v1/drift/{device}/adopt", Summary: "Propose the change that adopts a drifted device's running configuration as the intent",
+			Tags: tags, Params: []Param{actor}, Response: pipeline.Change{}, Status: http.StatusCreated, Errors: []int{404, 409, 503}, Handler: c.driftAction(true)},
 		{Method: http.MethodPost, Pattern: "/api/v1/changes/{id}/rollback", Summary: "Roll back a commit in its confirm window",
 			Tags: tags, Params: []Param{actor}, Request: RollbackRequest{}, Response: pipeline.Change{}, Errors: []int{400, 404, 409, 503}, Handler: c.action("rollback")},
 	}
@@ -338,5 +360,51 @@ func (c *changeAPI) action(name string) HandlerFunc {
 			c.s.log.Info("change operation ended the change", "change", id, "op", name, "state", ch.State, "err", err)
 		}
 		return writeJSON(w, http.StatusOK, ch)
+	}
+}
+
+func (c *changeAPI) drift() (*pipeline.DriftDetector, error) {
+	v, ok := driftDetectors.Load(c.s.Twins)
+	if !ok {
+		return nil, &Error{Status: http.StatusServiceUnavailable, Type: "no-drift-detector", Title: "Drift detection not available",
+			Detail: "this server has no drift detector attached"}
+	}
+	return v.(*pipeline.DriftDetector), nil
+}
+
+func (c *changeAPI) listDrift(w http.ResponseWriter, r *http.Request) error {
+	det, err := c.drift()
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, DriftList{Items: det.Current()})
+}
+
+func (c *changeAPI) driftAction(adopt bool) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		det, err := c.drift()
+		if err != nil {
+			return err
+		}
+		dev, err := PathParam(r, "device")
+		if err != nil {
+			return err
+		}
+		if err := decodeOptionalEmpty(w, r, c.s.MaxBodyBytes()); err != nil {
+			return err
+		}
+		if det.Get(dev) == nil {
+			return &Error{Status: http.StatusNotFound, Type: "not-found", Title: "Not found", Detail: "device " + dev + " is not drifting"}
+		}
+		var ch *pipeline.Change
+		if adopt {
+			ch, err = det.Adopt(r.Context(), dev, actorOf(r))
+		} else {
+			ch, err = det.Reconcile(r.Context(), dev, actorOf(r))
+		}
+		if err != nil && ch == nil {
+			return pipelineError(err)
+		}
+		return writeJSON(w, http.StatusCreated, ch)
 	}
 }

@@ -52,7 +52,24 @@ func (f *fakeCommitter) Rollback(ctx context.Context, id, reason string) (*chang
 
 func (f *fakeCommitter) Recover(context.Context) ([]*change.CommitRecord, error) { return nil, nil }
 
-func attachPipeline(t *testing.T, e *env) *fakeCommitter {
+type fakeReader struct {
+	mu  sync.Mutex
+	cfg map[string]map[string]json.RawMessage
+}
+
+func (f *fakeReader) ReadConfig(ctx context.Context, dev string, paths []string) (map[string]json.RawMessage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]json.RawMessage{}
+	for _, p := range paths {
+		if v, ok := f.cfg[dev][p]; ok {
+			out[p] = v
+		}
+	}
+	return out, nil
+}
+
+func attachPipeline(t *testing.T, e *env) (*fakeCommitter, *pipeline.Service) {
 	t.Helper()
 	ctx := context.Background()
 	// give one leaf a management address so it can take device operations
@@ -79,7 +96,7 @@ func attachPipeline(t *testing.T, e *env) *fakeCommitter {
 		t.Fatal(err)
 	}
 	nbi.AttachChangePipeline(e.m, svc)
-	return fc
+	return fc, svc
 }
 
 const mtuChangeJSON = `{"label":"mtu","kind":"raw-config","device_ops":{"leaf-0":[{"op":"update","path":"/interfaces/interface[name=eth9]/config","value":{"mtu":9000}}]}}`
@@ -91,7 +108,7 @@ func TestChangeAPI(t *testing.T) {
 	if r.status != 503 || problem(t, r).Type == "" {
 		t.Fatalf("no pipeline: %d %s", r.status, r.body)
 	}
-	fc := attachPipeline(t, e)
+	fc, svc := attachPipeline(t, e)
 	bo, carla := []string{nbi.ActorHeader, "bo"}, []string{nbi.ActorHeader, "carla"}
 
 	// malformed: unknown field, named
@@ -185,6 +202,36 @@ func TestChangeAPI(t *testing.T) {
 	e.json("POST", "/api/v1/changes/"+c2.ID+"/rollback", `{"reason":"maintenance window closed"}`, 200, &c2, carla...)
 	if c2.State != change.StateRolledBack {
 		t.Fatalf("rollback: %s", c2.State)
+	}
+	// drift: the device reports mtu 1500 where the intent says 9000
+	if r := e.do("GET", "/api/v1/drift", ""); r.status != 503 {
+		t.Fatalf("drift without detector: %d", r.status)
+	}
+	fr := &fakeReader{cfg: map[string]map[string]json.RawMessage{"leaf-0": {
+		"/interfaces": json.RawMessage(`{"interface":[{"name":"eth9","config":{"mtu":1500}}]}`)}}}
+	det := &pipeline.DriftDetector{Service: svc, Reader: fr}
+	nbi.AttachDrift(e.m, det)
+	var dl nbi.DriftList
+	e.json("GET", "/api/v1/drift", "", 200, &dl)
+	if len(dl.Items) != 0 {
+		t.Fatalf("drift before a scan: %+v", dl.Items)
+	}
+	det.Scan(context.Background())
+	e.json("GET", "/api/v1/drift", "", 200, &dl)
+	if len(dl.Items) != 1 || dl.Items[0].Device != "leaf-0" || !strings.Contains(dl.Items[0].Lines[0].String(), "9000 -> 1500") {
+		t.Fatalf("drift: %+v", dl.Items)
+	}
+	if r := e.do("POST", "/api/v1/drift/spine-0/reconcile", "", carla...); r.status != 404 {
+		t.Fatalf("reconcile a device without drift: %d", r.status)
+	}
+	var rc, ad pipeline.Change
+	e.json("POST", "/api/v1/drift/leaf-0/reconcile", "", 201, &rc, carla...)
+	if rc.State != change.StateValidated || !strings.Contains(string(rc.ChangeSet.DeviceOps["leaf-0"][0].Value), "9000") {
+		t.Fatalf("reconcile: %+v", rc)
+	}
+	e.json("POST", "/api/v1/drift/leaf-0/adopt", "", 201, &ad, carla...)
+	if ad.State != change.StateValidated || !strings.Contains(string(ad.ChangeSet.DeviceOps["leaf-0"][0].Value), "1500") {
+		t.Fatalf("adopt: %+v", ad)
 	}
 	if r := e.do("GET", "/api/v1/changes/nope", ""); r.status != 404 {
 		t.Fatalf("unknown change: %d", r.status)

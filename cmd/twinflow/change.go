@@ -227,7 +227,62 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 	})
 	rollback.Flags().StringVar(&reason, "reason", "", "why (recorded in the ledger)")
 
-	for _, c := range []*cobra.Command{propose, list, show, diff,
+	driftCmd := &cobra.Command{
+		Use:   "drift",
+		Short: "List devices whose running configuration differs from the intended one",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("drift takes no arguments")
+			}
+			c, err := newAPIClient(o)
+			if err != nil {
+				return err
+			}
+			var dl nbi.DriftList
+			if _, err := c.do(cmd.Context(), http.MethodGet, "/api/v1/drift", nil, nil, &dl); err != nil {
+				return err
+			}
+			return render(o, cmd.OutOrStdout(), dl.Items, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "DEVICE\tDETECTED\tDIFFERENCE")
+				for _, d := range dl.Items {
+					for i, l := range d.Lines {
+						dev, at := d.Device, d.DetectedAt.Format(time.RFC3339)
+						if i > 0 {
+							dev, at = "", ""
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\n", dev, at, l.String())
+					}
+				}
+			})
+		},
+	}
+	driftAction := func(name, short string) *cobra.Command {
+		return &cobra.Command{
+			Use:   name + " DEVICE",
+			Short: short,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if len(args) != 1 {
+					return usageErrorf("%s takes one device ID", name)
+				}
+				c, err := newAPIClient(o)
+				if err != nil {
+					return err
+				}
+				var ch pipeline.Change
+				if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/drift/"+esc(args[0])+"/"+name, nil, hdr(), &ch); err != nil {
+					return err
+				}
+				if err := renderChange(o, cmd.OutOrStdout(), &ch); err != nil {
+					return err
+				}
+				return stateExit(&ch)
+			},
+		}
+	}
+
+	for _, c := range []*cobra.Command{propose, list, show, diff, driftCmd,
+		driftAction("reconcile", "Propose the change that pushes the intent back to a drifted device"),
+		driftAction("adopt", "Propose the change that adopts a drifted device's running configuration"),
 		action("validate", "Re-validate a change against the current live twin", nil),
 		action("approve", "Approve a validated change (a different user than its author)", nil),
 		commitCmd,

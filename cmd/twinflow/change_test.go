@@ -162,4 +162,31 @@ device_ops:
 	if err != nil || len(vals) != 1 || !strings.Contains(string(vals[0].JSON), "9000") {
 		t.Fatalf("device mtu: %v %v", vals, err)
 	}
+
+	// someone edits the router by hand: drift shows within 2 s, reconcile fixes it
+	if _, err := cl.Apply(context.Background(), []gnmi.Op{{Kind: gnmi.OpUpdate, Path: "/interfaces/interface[name=eth1]/config/mtu", Value: []byte("1400")}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		out = mustCLI(t, srv, "change", "drift")
+		if strings.Contains(out, "9000 -> 1400") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no drift within 2 s:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out = mustCLI(t, srv, "change", "reconcile", "r1", "--user", "ops", "-o", "json")
+	var rc pipeline.Change
+	if err := json.Unmarshal([]byte(out), &rc); err != nil || rc.State != change.StateValidated {
+		t.Fatalf("reconcile: %v %s", err, out)
+	}
+	mustCLI(t, srv, "change", "approve", rc.ID, "--user", "carla")
+	mustCLI(t, srv, "change", "commit", rc.ID, "--user", "carla")
+	vals, err = cl.GetJSON(context.Background(), gpb.GetRequest_CONFIG, "/interfaces/interface[name=eth1]/config/mtu")
+	if err != nil || !strings.Contains(string(vals[0].JSON), "9000") {
+		t.Fatalf("after reconcile: %v %v", vals, err)
+	}
 }

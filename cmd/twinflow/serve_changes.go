@@ -27,9 +27,10 @@ type changeServeOptions struct {
 	Concurrency    int
 	DeviceTimeout  time.Duration
 	SelfApprove    bool
+	DriftInterval  time.Duration
 }
 
-var changeServe = changeServeOptions{Concurrency: 16, DeviceTimeout: 10 * time.Second}
+var changeServe = changeServeOptions{Concurrency: 16, DeviceTimeout: 10 * time.Second, DriftInterval: 500 * time.Millisecond}
 
 func init() {
 	registerServeExtension(serveExtension{
@@ -42,6 +43,7 @@ func init() {
 			fs.StringVar(&changeServe.GNMIUser, "gnmi-username", "", "gNMI username (password from env TWINFLOW_GNMI_PASSWORD)")
 			fs.IntVar(&changeServe.Concurrency, "commit-concurrency", 16, "devices set in parallel by a commit")
 			fs.DurationVar(&changeServe.DeviceTimeout, "device-timeout", 10*time.Second, "timeout of every device operation of a commit")
+			fs.DurationVar(&changeServe.DriftInterval, "drift-interval", 500*time.Millisecond, "how often devices are compared with their intended config (0: no drift detection)")
 			fs.BoolVar(&changeServe.SelfApprove, "allow-self-approval", false, "let the author of a change approve it (lab use)")
 		},
 		Start: func(ctx context.Context, env *serveEnv) error {
@@ -102,7 +104,7 @@ func startChangePipeline(ctx context.Context, env *serveEnv, st repository.Store
 		Logger: log.With("component", "commit")}
 	env.OnShutdown(func(context.Context) error { engine.Close(); return nil })
 	svc, err := pipeline.New(pipeline.Config{Twins: env.Twins, Store: st, Committer: engine, Journal: journal,
-		DistinctApprover: !o.SelfApprove, Logger: log})
+		Reader: devices, DistinctApprover: !o.SelfApprove, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -111,5 +113,10 @@ func startChangePipeline(ctx context.Context, env *serveEnv, st repository.Store
 		return fmt.Errorf("recover interrupted commits: %w", err)
 	}
 	nbi.AttachChangePipeline(env.Twins, svc)
+	det := &pipeline.DriftDetector{Service: svc, Interval: o.DriftInterval}
+	nbi.AttachDrift(env.Twins, det)
+	if o.DriftInterval > 0 {
+		go func() { _ = det.Run(ctx) }()
+	}
 	return nil
 }
