@@ -29,6 +29,7 @@ func TestContract(t *testing.T) {
 			t.Run("ledger-tamper", func(t *testing.T) { testLedgerTamper(t, b) })
 			t.Run("telemetry", func(t *testing.T) { testTelemetry(t, openT(t, b.dsn(t))) })
 			t.Run("telemetry-order", func(t *testing.T) { testTelemetryOrder(t, openT(t, b.dsn(t))) })
+			t.Run("telemetry-compact", func(t *testing.T) { testTelemetryCompact(t, openT(t, b.dsn(t))) })
 			t.Run("telemetry-bad-input", func(t *testing.T) { testTelemetryBad(t, openT(t, b.dsn(t))) })
 			t.Run("snapshots", func(t *testing.T) { testSnapshots(t, openT(t, b.dsn(t))) })
 			t.Run("intents", func(t *testing.T) { testIntents(t, openT(t, b.dsn(t))) })
@@ -854,4 +855,48 @@ func testTwinRestore(t *testing.T, b backend) {
 	}
 	_, err = repository.LoadTwinState(ctx, st2, "")
 	wantErr(t, err, repository.ErrInvalid, "twin_id")
+}
+
+// testTelemetryCompact: many one-sample appends leave one-sample chunks; Compact merges
+// them without changing any query result.
+func testTelemetryCompact(t *testing.T, st repository.Store) {
+	ctx := context.Background()
+	const n = 300
+	for i := range n {
+		// Two series, one sample each per append, slightly out of order.
+		j := i ^ 1
+		if err := st.Telemetry().Append(ctx, []repository.Sample{
+			{Device: "r3", Metric: "temp", Time: t0.Add(time.Duration(j) * time.Second), Value: float64(j)},
+			{Device: "r4", Metric: "temp", Time: t0.Add(time.Duration(i) * time.Second), Value: -float64(i)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := repository.RangeQuery{Device: "r3", Metric: "temp", From: t0, To: t0.Add(time.Hour), Step: time.Minute}
+	before, err := st.Telemetry().Range(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err := st.Telemetry().Compact(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if removed != 2*(n-1) {
+		t.Fatalf("compact removed %d rows; want %d", removed, 2*(n-1))
+	}
+	after, err := st.Telemetry().Range(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, after); diff != "" || len(after) != 5 || after[0].Count != 60 {
+		t.Fatalf("compact changed results (-before +after):\n%s\n%+v", diff, after)
+	}
+	q.Device, q.Step = "r4", 0
+	raw, err := st.Telemetry().Range(ctx, q)
+	if err != nil || len(raw) != n || raw[n-1].Avg != -float64(n-1) {
+		t.Fatalf("r4 after compact: %d points, %v", len(raw), err)
+	}
+	if removed, err := st.Telemetry().Compact(ctx); err != nil || removed != 0 {
+		t.Fatalf("second compact: %d %v; want 0", removed, err)
+	}
 }

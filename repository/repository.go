@@ -279,6 +279,10 @@ type Telemetry interface {
 	Prune(ctx context.Context, olderThan time.Time) (int64, error)
 	// Series lists the known series.
 	Series(ctx context.Context) ([]Series, error)
+	// Compact merges each series' small chunks (left by small appends) into full ones
+	// and returns how many rows it removed. Run it periodically; it is safe beside
+	// concurrent appends and queries.
+	Compact(ctx context.Context) (int64, error)
 }
 
 // ---- snapshots and the intent journal ----

@@ -364,3 +364,80 @@ func (r telemetryRepo) Series(ctx context.Context) ([]Series, error) {
 	}
 	return out, rows.Err()
 }
+
+// compactBelow: chunks with fewer samples than this are merged by Compact;
+// compactLimit bounds the rows one Compact call reads.
+const (
+	compactBelow = maxChunk / 4
+	compactLimit = 200_000
+)
+
+func (r telemetryRepo) Compact(ctx context.Context) (int64, error) {
+	var removed int64
+	err := r.s.withTx(ctx, func(t txn) error {
+		type small struct {
+			id     int64
+			series int32
+			data   []byte
+		}
+		var all []small
+		rows, err := t.query(ctx, `SELECT id, series_id, data FROM telemetry_chunks WHERE n < $1
+			ORDER BY series_id, t_min LIMIT $2`, int32(compactBelow), int64(compactLimit))
+		if err != nil {
+			return fmt.Errorf("repository: compact telemetry: %w", err)
+		}
+		for rows.Next() {
+			var c small
+			if err := rows.Scan(&c.id, &c.series, &c.data); err != nil {
+				rows.Close()
+				return fmt.Errorf("repository: compact telemetry: %w", err)
+			}
+			all = append(all, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("repository: compact telemetry: %w", err)
+		}
+		for start := 0; start < len(all); {
+			end := start + 1
+			for end < len(all) && all[end].series == all[start].series {
+				end++
+			}
+			group := all[start:end]
+			start = end
+			if len(group) < 2 {
+				continue
+			}
+			var ts []int64
+			var vals []float64
+			for _, c := range group {
+				if ts, vals, err = decodeChunk(c.data, ts, vals); err != nil {
+					return fmt.Errorf("repository: compact telemetry chunk %d: %w", c.id, err)
+				}
+				if _, err := t.exec(ctx, `DELETE FROM telemetry_chunks WHERE id = $1`, c.id); err != nil {
+					return fmt.Errorf("repository: compact telemetry: %w", err)
+				}
+			}
+			pts := points(ts, vals, math.MinInt64, math.MaxInt64, 0)
+			var inserted int64
+			for off := 0; off < len(pts); off += maxChunk {
+				part := pts[off:min(off+maxChunk, len(pts))]
+				cts, cvals := make([]int64, len(part)), make([]float64, len(part))
+				for i, p := range part {
+					cts[i], cvals[i] = p.Time.UnixNano(), p.Avg
+				}
+				if _, err := t.exec(ctx, `INSERT INTO telemetry_chunks (series_id, t_min, t_max, n, data) VALUES ($1,$2,$3,$4,$5)`,
+					group[0].series, cts[0], cts[len(cts)-1], int32(len(cts)), appendChunk(nil, cts, cvals)); err != nil {
+					return fmt.Errorf("repository: compact telemetry: %w", err)
+				}
+				inserted++
+			}
+			removed += int64(len(group)) - inserted
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return removed, nil
+}
