@@ -115,6 +115,15 @@ func New(ctx context.Context, o Options) (*Server, error) {
 				return nil, err
 			}
 		}
+		for _, a := range p.Addresses {
+			ap := ocpath.Path{{Name: "interfaces"}, {Name: "interface", Key: map[string]string{"name": p.Name}},
+				{Name: "subinterfaces"}, {Name: "subinterface", Key: map[string]string{"index": "0"}},
+				{Name: "ipv4"}, {Name: "addresses"}, {Name: "address", Key: map[string]string{"ip": a.Addr().String()}},
+				{Name: "config"}, {Name: "prefix-length"}}
+			if err := t.SetLeaf(ap, schema.Uint(uint64(a.Bits()))); err != nil {
+				return nil, fmt.Errorf("node: port %q address %s: %w", p.Name, a, err)
+			}
+		}
 	}
 	if err := set("/network-instances/network-instance[name=DEFAULT]/config/type", schema.Str("DEFAULT_INSTANCE")); err != nil {
 		return nil, err

@@ -14,14 +14,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netns"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/twinflow/twinflow/models/network"
@@ -212,7 +215,45 @@ func (n *Node) start(ctx context.Context) error {
 // self-signed certificate when TLS).
 func (n *Node) ClientOptions() tfgnmi.Options {
 	o := tfgnmi.Options{Address: n.GNMIAddr, Insecure: !n.TLS, SkipVerify: n.TLS, Username: n.Spec.Username, Password: n.Spec.Password}
+	if n.Spec.NetNS != "" {
+		o.Dialer = NetNSDialer(n.Spec.NetNS)
+	}
 	return o
+}
+
+// NetNSDialer returns a dialer whose TCP connections are created inside the named
+// network namespace (so a node listening on 127.0.0.1 there can be reached).
+func NetNSDialer(name string) func(ctx context.Context, addr string) (net.Conn, error) {
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		target, err := netns.GetFromName(name)
+		if err != nil {
+			return nil, fmt.Errorf("standin: netns %s: %w", name, err)
+		}
+		defer target.Close()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			return nil, fmt.Errorf("standin: current netns: %w", err)
+		}
+		defer orig.Close()
+		if err := netns.Set(target); err != nil {
+			return nil, fmt.Errorf("standin: enter netns %s: %w", name, err)
+		}
+		// The socket is created in the namespace of this (locked) thread.
+		var d net.Dialer
+		conn, derr := d.DialContext(ctx, "tcp", addr)
+		if err := netns.Set(orig); err != nil {
+			// The thread is stuck in the wrong namespace: do not unlock it, so the
+			// runtime discards it when the goroutine exits.
+			runtime.LockOSThread()
+			if conn != nil {
+				conn.Close()
+			}
+			return nil, fmt.Errorf("standin: leave netns %s: %w", name, err)
+		}
+		return conn, derr
+	}
 }
 
 // Stderr returns what the node wrote to stderr (for diagnostics).

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"time"
 
@@ -64,6 +65,8 @@ type Options struct {
 	Timeout time.Duration
 	// MaxMsgSize bounds received messages (default 16 MiB).
 	MaxMsgSize int
+	// Dialer, if set, opens the TCP connection (e.g. inside another network namespace).
+	Dialer func(ctx context.Context, addr string) (net.Conn, error)
 	// Logger receives diagnostics; nil discards.
 	Logger *slog.Logger
 }
@@ -110,6 +113,9 @@ func Dial(o Options) (*Client, error) {
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
 			BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second,
 		}, MinConnectTimeout: 2 * time.Second}),
+	}
+	if o.Dialer != nil {
+		dopts = append(dopts, grpc.WithContextDialer(o.Dialer))
 	}
 	if o.Insecure {
 		dopts = append(dopts, grpc.WithTransportCredentials(insecure.NewCredentials()))

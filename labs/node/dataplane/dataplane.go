@@ -60,6 +60,9 @@ type Route struct {
 type Port struct {
 	Name string
 	MTU  uint16
+	// Addresses are IPv4 addresses the port already has (imported into the initial
+	// configuration so that starting a node does not remove them).
+	Addresses []netip.Prefix
 }
 
 // Counters are interface counters.

@@ -101,7 +101,17 @@ func (d *Dataplane) Ports(context.Context) ([]dataplane.Port, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w %q: %v", ErrNoPort, p, err)
 		}
-		out = append(out, dataplane.Port{Name: p, MTU: uint16(l.Attrs().MTU)})
+		port := dataplane.Port{Name: p, MTU: uint16(l.Attrs().MTU)}
+		addrs, err := d.h.AddrList(l, netlink.FAMILY_V4)
+		if err != nil {
+			return nil, fmt.Errorf("linux: addresses of %q: %w", p, err)
+		}
+		for _, a := range addrs {
+			if pfx, ok := toPrefix(a.IPNet); ok {
+				port.Addresses = append(port.Addresses, pfx)
+			}
+		}
+		out = append(out, port)
 	}
 	return out, nil
 }
@@ -177,6 +187,9 @@ func (d *Dataplane) Apply(_ context.Context, cfg dataplane.Config) error {
 			if ok && want[pfx] {
 				delete(want, pfx)
 				continue
+			}
+			if ok && pfx.Addr().IsLoopback() {
+				continue // never remove 127/8 host addresses: local services depend on them
 			}
 			if err := d.h.AddrDel(l, &a); err != nil {
 				return fmt.Errorf("%w: %s del %s: %v", dataplane.ErrApply, p, a.IPNet, err)
