@@ -76,4 +76,3 @@ being overwritten).`,
 	cmd.AddCommand(usageFlags(link))
 	return usageFlags(cmd)
 }
-
