@@ -192,7 +192,7 @@ func (r telemetryRepo) Range(ctx context.Context, q RangeQuery) ([]Point, error)
 		}
 		return nil, fmt.Errorf("repository: range: %w", err)
 	}
-	rows, err := r.s.d.query(ctx, `SELECT data FROM telemetry_chunks
+	rows, err := r.s.d.query(ctx, `SELECT n, data FROM telemetry_chunks
 		WHERE series_id = $1 AND t_max >= $2 AND t_min < $3 ORDER BY t_min`, int32(id), from, to)
 	if err != nil {
 		return nil, fmt.Errorf("repository: range: %w", err)
@@ -202,8 +202,14 @@ func (r telemetryRepo) Range(ctx context.Context, q RangeQuery) ([]Point, error)
 	var vals []float64
 	var buf []byte
 	for rows.Next() {
-		if err := rows.Scan(&buf); err != nil {
+		var n int64
+		if err := rows.Scan(&n, &buf); err != nil {
 			return nil, fmt.Errorf("repository: range: %w", err)
+		}
+		if n > 0 && n <= maxChunk && cap(ts)-len(ts) < int(n) {
+			// Grow geometrically, at least by this chunk.
+			ts = slices.Grow(ts, max(int(n), len(ts)))
+			vals = slices.Grow(vals, max(int(n), len(vals)))
 		}
 		if ts, vals, err = decodeChunk(buf, ts, vals); err != nil {
 			return nil, fmt.Errorf("repository: range %s/%s/%s: %w", q.Device, q.Interface, q.Metric, err)
