@@ -15,6 +15,10 @@ type Observation struct {
 	now time.Time
 }
 
+// Reader reads the twin as the transaction sees it (e.g. the current observed row, to
+// merge a partial sample into it).
+func (o *Observation) Reader() *Reader { return &Reader{reader: o.tx.reader} }
+
 // Interface records what telemetry reports for one interface of a device: oper status,
 // counters and rates. The interface need not be modelled as an endpoint. A zero st.At
 // is replaced by the current time.
