@@ -2,6 +2,7 @@ package network
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -443,6 +444,9 @@ func clabNodeName(id string) string {
 // It fails if a device label uses the reserved "twinflow." prefix or a link does not
 // have two endpoints.
 func EncodeContainerlab(w io.Writer, n *Network, opts ContainerlabOptions) error {
+	if n == nil {
+		return errors.New("containerlab: encode: nil network")
+	}
 	name := opts.Name
 	if name == "" && len(n.Topologies) > 0 {
 		name = clabNodeName(n.Topologies[0].ID)

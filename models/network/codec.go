@@ -219,6 +219,9 @@ func DetectFormat(name string, content []byte) Format {
 // names; containerlab uses DefaultContainerlabOptions (see EncodeContainerlab); GML as
 // EncodeGML. Encode does not validate n: call Validate first if unsure.
 func Encode(w io.Writer, n *Network, f Format) error {
+	if n == nil {
+		return errors.New("network: encode: nil network")
+	}
 	switch f {
 	case FormatJSON:
 		enc := json.NewEncoder(w)

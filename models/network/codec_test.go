@@ -3,6 +3,7 @@ package network
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -137,6 +138,24 @@ func TestDecodeNativeErrors(t *testing.T) {
 				t.Errorf("error %v does not wrap ErrFormat", err)
 			}
 		})
+	}
+}
+
+func TestNilNetwork(t *testing.T) {
+	var n *Network
+	if err := n.Validate(); err == nil || !errors.Is(err, ErrInvalid) {
+		t.Errorf("Validate(nil) = %v", err)
+	}
+	for _, f := range Formats {
+		if err := Encode(io.Discard, nil, f); err == nil || !strings.Contains(err.Error(), "nil network") {
+			t.Errorf("Encode(nil, %s) = %v", f, err)
+		}
+	}
+	if err := EncodeContainerlab(io.Discard, nil, ContainerlabOptions{}); err == nil {
+		t.Error("EncodeContainerlab(nil) succeeded")
+	}
+	if err := EncodeGML(io.Discard, nil); err == nil {
+		t.Error("EncodeGML(nil) succeeded")
 	}
 }
 

@@ -2,6 +2,7 @@ package network
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -687,6 +688,9 @@ func haversineKm(lat1, lon1, lat2, lon2 float64) float64 {
 // EncodeGML writes n as a GML graph (see the mapping above), nodes numbered from 0 in
 // device order. Links must have two endpoints on known devices.
 func EncodeGML(w io.Writer, n *Network) error {
+	if n == nil {
+		return errors.New("gml: encode: nil network")
+	}
 	var b bytes.Buffer
 	num := func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 	str := func(indent, key, v string) {

@@ -333,6 +333,10 @@ func validateFlow(ve *ValidationError, at string, f Flow, hasDevice func(string)
 // It returns nil or a *ValidationError listing every problem, each wrapping ErrInvalid.
 func (n *Network) Validate() error {
 	ve := &ValidationError{}
+	if n == nil {
+		ve.add("", "nil network")
+		return ve
+	}
 	ix := n.index(false)
 	unique := func(coll string, i int, id string, first map[string]int) {
 		if id == "" || CheckID(id) != "" {
