@@ -32,7 +32,8 @@ type Event struct {
 	Revision uint64 `json:"revision,omitempty"`
 	// Object is the object after the change (create, update) or before it (remove): one
 	// of *Device, *Link, *Context, *Topology, *Flow, *Record, *DeviceConfig,
-	// *ObservedInterface, *ObservedDevice or, for TableTwins, Info.
+	// *ObservedInterface, *ObservedDevice, *ObservedLink or, for TableTwins, Info. It is
+	// the stored object itself: read-only.
 	Object any       `json:"object,omitempty"`
 	Time   time.Time `json:"time"`
 }
@@ -141,16 +142,17 @@ func (h *Hub) Subscribe(twin string, after uint64) *Subscription {
 	defer h.mu.Unlock()
 	var replay []Event
 	lagged := false
-	if after > 0 && after < h.seq {
+	if after > h.seq {
+		// A sequence number this hub never issued (e.g. from before a restart): the
+		// client cannot know what it missed.
+		lagged = true
+		replay = h.filtered(twin, 0)
+	} else if after > 0 && after < h.seq {
 		ordered := h.ordered()
 		if len(ordered) == 0 || ordered[0].Seq > after+1 {
 			lagged = true
 		}
-		for _, ev := range ordered {
-			if ev.Seq > after && (twin == "" || ev.Twin == twin) {
-				replay = append(replay, ev)
-			}
-		}
+		replay = h.filtered(twin, after)
 	}
 	c := make(chan Event, h.buffer+1+len(replay)+1)
 	s := &Subscription{C: c, c: c, hub: h, twin: twin}
@@ -174,6 +176,16 @@ func (h *Hub) Seq() uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.seq
+}
+
+func (h *Hub) filtered(twin string, after uint64) []Event {
+	var out []Event
+	for _, ev := range h.ordered() {
+		if ev.Seq > after && (twin == "" || ev.Twin == twin) {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 func (h *Hub) ordered() []Event {

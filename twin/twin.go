@@ -93,27 +93,26 @@ func (t *Twin) update(ctx context.Context, intended bool, fn func(tx *Txn) error
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	mt := t.db.Txn(true)
+	// Abort is a no-op after Commit; deferred, it also releases the store's writer lock
+	// if fn panics.
+	defer mt.Abort()
 	mt.TrackChanges()
 	cur := readRevision(mt)
 	tx := &Txn{reader: reader{mt: mt}, rev: cur + 1, intended: intended}
 	if err := fn(tx); err != nil {
-		mt.Abort()
 		return cur, err
 	}
 	if err := tx.checkRefs(); err != nil {
-		mt.Abort()
 		return cur, err
 	}
 	changes := mt.Changes()
 	if len(changes) == 0 {
-		mt.Abort()
 		return cur, nil
 	}
 	newRev := cur
 	if intended {
 		newRev = cur + 1
 		if err := mt.Insert(string(tableMeta), &meta{ID: metaID, Revision: newRev}); err != nil {
-			mt.Abort()
 			return cur, fmt.Errorf("twin: write revision: %w", err)
 		}
 	}

@@ -347,6 +347,12 @@ func TestHubLagged(t *testing.T) {
 	if ev := <-r.C; ev.Seq != 9 {
 		t.Errorf("first kept event seq %d; want 9", ev.Seq)
 	}
+	// A sequence number from the future (a restarted server) also starts with lagged.
+	fut := h.Subscribe("", 1000)
+	defer fut.Close()
+	if ev := <-fut.C; ev.Op != twin.OpLagged {
+		t.Errorf("resume from unknown future seq: first %+v; want lagged", ev)
+	}
 	h.Close()
 	if _, ok := <-slow.C; ok {
 		// drain the remaining buffered events; the channel must end closed
@@ -515,5 +521,36 @@ func TestConcurrency(t *testing.T) {
 	wg.Wait()
 	if got := live.Revision(); got != 201 {
 		t.Errorf("revision %d; want 201", got)
+	}
+}
+
+func TestPanicInUpdateReleasesTheTwin(t *testing.T) {
+	m := newManager(t)
+	live := m.Live()
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = live.Update(ctx, func(tx *twin.Txn) error {
+			_, _ = tx.PutDevice(network.Device{ID: "p", Type: network.DeviceHost}, twin.CreateOnly, twin.Any)
+			panic("boom")
+		})
+	}()
+	done := make(chan error, 1)
+	go func() {
+		_, err := live.Update(ctx, func(tx *twin.Txn) error {
+			_, err := tx.PutDevice(network.Device{ID: "q", Type: network.DeviceHost}, twin.CreateOnly, twin.Any)
+			return err
+		})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("twin stayed locked after a panic in Update")
+	}
+	if _, err := live.Device("p"); !errors.Is(err, twin.ErrNotFound) {
+		t.Errorf("write of the panicking txn visible: %v", err)
 	}
 }
