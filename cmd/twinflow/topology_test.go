@@ -184,6 +184,18 @@ func TestTopologyImport(t *testing.T) {
 	if diff := cmp.Diff(alto, got, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("normalised network differs:\n%s", diff)
 	}
+	// Standard input, format detected from the content.
+	var js bytes.Buffer
+	if err := network.Encode(&js, alto, network.FormatJSON); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = runTopology(t, js.String(), "topology", "import", "-f", "-", "-o", "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "format: json") || !strings.Contains(out, "devices: 12") {
+		t.Errorf("auto-detected summary:\n%s", out)
+	}
 }
 
 func TestTopologyImportBadFiles(t *testing.T) {
