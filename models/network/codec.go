@@ -72,6 +72,10 @@ func DecodeJSON(r io.Reader) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t := bytes.TrimLeft(b, " \t\r\n"); t[0] != '{' {
+		line, col := lineCol(b, int64(len(b)-len(t)))
+		return nil, fmt.Errorf("json: %w: line %d, column %d: the document must be an object", ErrFormat, line, col)
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var n Network
@@ -133,6 +137,9 @@ func DecodeYAML(r io.Reader) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
+	if yamlNullDocument(b) {
+		return nil, fmt.Errorf("yaml: %w: the document is null; it must be a mapping", ErrFormat)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var n Network
@@ -147,6 +154,30 @@ func DecodeYAML(r io.Reader) (*Network, error) {
 		return nil, err
 	}
 	return &n, nil
+}
+
+// yamlNullDocument reports whether a YAML text is a single null scalar ("~", "null"),
+// which would otherwise decode into an empty network.
+func yamlNullDocument(b []byte) bool {
+	var rest []string
+	for _, line := range strings.Split(string(b), "\n") {
+		l := strings.TrimSpace(line)
+		if l == "" || strings.HasPrefix(l, "#") || l == "---" {
+			continue
+		}
+		rest = append(rest, l)
+		if len(rest) > 1 {
+			return false
+		}
+	}
+	if len(rest) != 1 {
+		return false
+	}
+	switch strings.TrimSpace(strings.TrimPrefix(rest[0], "--- ")) {
+	case "~", "null", "Null", "NULL":
+		return true
+	}
+	return false
 }
 
 // yamlDecode decodes one document, turning panics of the YAML library (seen on some
