@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/twinflow/twinflow/labs/standin"
+	"github.com/twinflow/twinflow/models/network"
+	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
+	"github.com/twinflow/twinflow/physical/telemetry"
+	"github.com/twinflow/twinflow/twin"
+)
+
+// Under `serve --demo`, the stand-in physical network: one twinflow-node (sim dataplane,
+// plaintext gNMI on a free loopback port) per device of the live twin, each device's
+// Address set to its node, and telemetry from every node mapped into the live twin's
+// observed state. --standin=false turns it off.
+func init() {
+	var enabled bool
+	var bin string
+	var sample time.Duration
+	registerServeExtension(serveExtension{
+		Name: "standin",
+		Flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&enabled, "standin", true, "with --demo: run a stand-in physical network of twinflow-node processes")
+			fs.StringVar(&bin, "standin-bin", "", "twinflow-node binary for the stand-in network (default: next to twinflow, then $PATH)")
+			fs.DurationVar(&sample, "standin-sample", time.Second, "telemetry sample interval of the stand-in network")
+		},
+		Start: func(ctx context.Context, env *serveEnv) error {
+			if !env.Options.Demo || !enabled {
+				return nil
+			}
+			if sample <= 0 || sample > time.Second {
+				return usageErrorf("--standin-sample must be in (0, 1s], got %v", sample)
+			}
+			path, err := nodeBinary(bin)
+			if err != nil {
+				return err
+			}
+			stop, err := runStandInNetwork(ctx, env.Twins.Live(), path, sample, env.Logger.With("component", "standin"))
+			if err != nil {
+				return err
+			}
+			env.OnShutdown(func(context.Context) error { stop(); return nil })
+			env.Notes = append(env.Notes, "stand-in network: twinflow-node per device; `twinflow node list` shows their gNMI addresses")
+			return nil
+		},
+	})
+}
+
+// nodeBinary finds the twinflow-node binary.
+func nodeBinary(flag string) (string, error) {
+	if flag != "" {
+		if _, err := os.Stat(flag); err != nil {
+			return "", usageErrorf("--standin-bin: %v", err)
+		}
+		return flag, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "twinflow-node")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("twinflow-node")
+	if err != nil {
+		return "", errors.New("standin: twinflow-node not found next to twinflow or in $PATH (build it with `make build`, or pass --standin-bin, or --standin=false)")
+	}
+	return p, nil
+}
+
+// runStandInNetwork starts the stand-in network for the live twin's devices, records their
+// addresses in the twin, and streams their telemetry into its observed state. The
+// returned stop function ends telemetry and stops every node.
+func runStandInNetwork(ctx context.Context, live *twin.Twin, bin string, sample time.Duration, log *slog.Logger) (func(), error) {
+	var net network.Network
+	if err := live.View(func(r *twin.Reader) error {
+		ds, _, err := r.Devices(twin.ListOptions{})
+		if err != nil {
+			return err
+		}
+		ls, _, err := r.Links(twin.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			net.Devices = append(net.Devices, d.Device)
+		}
+		for _, l := range ls {
+			net.Links = append(net.Links, l.Link)
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("standin: read live twin: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	w, err := standin.Start(ctx, net, standin.Options{Bin: bin, Logger: log})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	addrs := w.Addresses()
+	if _, err := live.Update(ctx, func(tx *twin.Txn) error {
+		for _, d := range net.Devices {
+			d.Address = addrs[d.ID]
+			d.Drivers = appendDriver(d.Drivers, network.DriverGNMI)
+			if _, err := tx.PutDevice(d, twin.Upsert, twin.Any); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		w.Stop()
+		cancel()
+		return nil, fmt.Errorf("standin: record device addresses: %w", err)
+	}
+	pool := tfgnmi.NewPool(0)
+	if err := w.Register(pool); err != nil {
+		w.Stop()
+		cancel()
+		return nil, err
+	}
+	_, sink := newTwinSink(ctx, live, log.With("component", "telemetry"))
+	col, err := telemetry.New(telemetry.Options{Pool: pool, Network: net, SampleInterval: sample, Logger: log}, sink)
+	if err != nil {
+		w.Stop()
+		cancel()
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = col.Run(ctx) }()
+	log.Info("stand-in network up", "nodes", len(addrs))
+	return func() {
+		cancel()
+		<-done
+		pool.Close()
+		w.Stop()
+	}, nil
+}
+
+func appendDriver(ds []network.DriverKind, k network.DriverKind) []network.DriverKind {
+	for _, d := range ds {
+		if d == k {
+			return ds
+		}
+	}
+	return append(ds, k)
+}
