@@ -29,9 +29,11 @@
 //	    machine (ErrIllegalTransition), and writes the transition row and its ledger
 //	    record in one transaction.
 //	st.Ledger().Append / List / Verify      (REQ-DLT-03, REQ-DLT-04)
-//	st.Telemetry().Append / Range / Prune / Series
+//	st.Telemetry().Append / Range / Prune / Compact / Series
 //	st.Snapshots().Save / Latest / Get / List / Delete
-//	st.Intents().Append / Since / Truncate  (restart: Latest snapshot + Since(rev))
+//	st.Intents().Append / Since / Truncate
+//	LoadTwinState(ctx, st, twinID)  -> latest snapshot + journal after it (restart)
+//	Checkpoint(ctx, st, snapshot)   -> save a snapshot, truncate the journal it covers
 //	st.Datasets(), st.Certifications(), st.Users(), st.Tokens()
 //
 // # Errors
