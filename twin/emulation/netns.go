@@ -519,13 +519,16 @@ func (b *Netns) Reconfigure(ctx context.Context, n *network.Network) error {
 	// Reapply every node: addresses and routes are idempotent (replace), shaping is
 	// replaced from the root down, so rates and slots follow the new plan.
 	for i := range plan.Nodes {
-		if _, ok := oldNodes[plan.Nodes[i].ID]; ok {
-			if _, err := runCmd(ctx, "", "tc", "-n", plan.Nodes[i].Namespace, "qdisc", "show"); err != nil {
-				return fmt.Errorf("emulation: reconfigure: %w", err)
-			}
-			for _, ifc := range plan.Nodes[i].Ifaces {
-				_, _ = runCmd(ctx, "", "tc", "-n", plan.Nodes[i].Namespace, "qdisc", "del", "dev", ifc.Name, "root")
-			}
+		if _, ok := oldNodes[plan.Nodes[i].ID]; !ok {
+			continue
+		}
+		var lines []string
+		for _, ifc := range plan.Nodes[i].Ifaces {
+			lines = append(lines, "qdisc del dev "+ifc.Name+" root")
+		}
+		// -force: interfaces created just now have no root qdisc to delete.
+		if len(lines) > 0 {
+			_, _ = runCmd(ctx, joinLines(lines), "tc", "-n", plan.Nodes[i].Namespace, "-force", "-batch", "-")
 		}
 	}
 	if err := b.configureNodes(ctx, plan.Nodes, restart); err != nil {
