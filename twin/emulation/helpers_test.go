@@ -21,7 +21,11 @@ func TestMain(m *testing.M) {
 	if lab := os.Getenv("TWINFLOW_EMULATION_DEPLOY_CHILD"); lab != "" {
 		os.Exit(deployChild(lab, os.Getenv("TWINFLOW_EMULATION_STATE")))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if nodeBinPath != "" && nodeBinErr == nil {
+		_ = os.RemoveAll(filepath.Dir(nodeBinPath))
+	}
+	os.Exit(code)
 }
 
 // testPrefix is this helper's namespace prefix: a sweep can find every leftover.

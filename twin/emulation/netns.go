@@ -210,6 +210,10 @@ func (b *Netns) Deploy(ctx context.Context, n *network.Network) (err error) {
 	if err := batch(ctx, "ip", "", ipLinkBatch(plan, plan.Nodes, plan.Links, true)); err != nil {
 		return fmt.Errorf("emulation: deploy %s: create links: %w", o.Label(), err)
 	}
+	plan.Netem = netemAvailable(ctx, plan.Nodes[0].Namespace)
+	if !plan.Netem && hasDelay(plan) {
+		b.log().Warn("no netem in this kernel: link latencies are not emulated", "lab", o.Label())
+	}
 	if err := b.configureNodes(ctx, plan.Nodes, plan.Nodes); err != nil {
 		return err
 	}
@@ -311,6 +315,27 @@ func InterfaceRules(n *PlanNode) []network.ConfigRule {
 		})
 	}
 	return rules
+}
+
+// netemAvailable reports whether the kernel offers netem, by adding (and removing) a
+// netem qdisc on lo of a lab namespace.
+func netemAvailable(ctx context.Context, ns string) bool {
+	if _, err := runCmd(ctx, "", "tc", "-n", ns, "qdisc", "add", "dev", "lo", "root", "handle", "1:", "netem", "delay", "1ms"); err != nil {
+		return false
+	}
+	_, _ = runCmd(ctx, "", "tc", "-n", ns, "qdisc", "del", "dev", "lo", "root")
+	return true
+}
+
+func hasDelay(p *Plan) bool {
+	for _, n := range p.Nodes {
+		for _, i := range n.Ifaces {
+			if i.DelayMs > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // setSysctls enables forwarding and disables reverse-path filtering in a namespace.
@@ -435,6 +460,7 @@ func (b *Netns) Reconfigure(ctx context.Context, n *network.Network) error {
 	if err != nil {
 		return err
 	}
+	plan.Netem = old.Netem
 	oldNodes := map[string]PlanNode{}
 	for _, x := range old.Nodes {
 		oldNodes[x.ID] = x

@@ -100,6 +100,9 @@ type Plan struct {
 	Links   []PlanLink  `json:"links"`
 	Flows   []PlanFlow  `json:"flows,omitempty"`
 	Mgmt    MgmtNetwork `json:"mgmt"`
+	// Netem says whether link delays are applied (the kernel has netem); set by the
+	// backend at deploy time. Without it links have no added delay.
+	Netem bool `json:"netem"`
 
 	linkIdx map[string]int
 	nodeIdx map[string]int
@@ -136,6 +139,9 @@ type PlanIface struct {
 	PeerNode string       `json:"peer_node"`
 	// RateBps shapes this interface's egress (the link direction leaving the node).
 	RateBps uint64 `json:"rate_bps"`
+	// DelayMs is the link's one-way latency, applied with netem where the kernel has
+	// it (Plan.Netem).
+	DelayMs float64 `json:"delay_ms,omitempty"`
 }
 
 // PlanLink is one link between two node interfaces.
@@ -326,6 +332,9 @@ func NewPlan(n *network.Network, o Options, prev *Plan, mgmtSlot int) (*Plan, er
 		if a.Device == b.Device {
 			return nil, fmt.Errorf("%w: links[%d] %q: both ends on device %q", ErrInvalid, i, l.ID, a.Device)
 		}
+		if l.LatencyMs < 0 || l.LatencyMs > 10000 {
+			return nil, fmt.Errorf("%w: links[%d] %q: latency %v ms out of range 0..10000", ErrInvalid, i, l.ID, l.LatencyMs)
+		}
 		if l.CapacityGbps < 0 {
 			return nil, fmt.Errorf("%w: links[%d] %q: negative capacity %v", ErrInvalid, i, l.ID, l.CapacityGbps)
 		}
@@ -341,8 +350,8 @@ func NewPlan(n *network.Network, o Options, prev *Plan, mgmtSlot int) (*Plan, er
 		pl.BIf = ifName(b.Device, b.EndPoint)
 		p.Links = append(p.Links, pl)
 		an, bn := &p.Nodes[nodeIdx[a.Device]], &p.Nodes[nodeIdx[b.Device]]
-		an.Ifaces = append(an.Ifaces, PlanIface{Name: pl.AIf, EndPoint: a.EndPoint, Link: l.ID, Addr: netip.PrefixFrom(aAddr, 30), Peer: bAddr, PeerNode: b.Device, RateBps: rate})
-		bn.Ifaces = append(bn.Ifaces, PlanIface{Name: pl.BIf, EndPoint: b.EndPoint, Link: l.ID, Addr: netip.PrefixFrom(bAddr, 30), Peer: aAddr, PeerNode: a.Device, RateBps: rate})
+		an.Ifaces = append(an.Ifaces, PlanIface{Name: pl.AIf, EndPoint: a.EndPoint, Link: l.ID, Addr: netip.PrefixFrom(aAddr, 30), Peer: bAddr, PeerNode: b.Device, RateBps: rate, DelayMs: l.LatencyMs})
+		bn.Ifaces = append(bn.Ifaces, PlanIface{Name: pl.BIf, EndPoint: b.EndPoint, Link: l.ID, Addr: netip.PrefixFrom(bAddr, 30), Peer: aAddr, PeerNode: a.Device, RateBps: rate, DelayMs: l.LatencyMs})
 	}
 	if err := p.route(n); err != nil {
 		return nil, err

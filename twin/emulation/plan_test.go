@@ -1,9 +1,11 @@
 package emulation
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -142,12 +144,12 @@ func TestPlanRejectsMalformed(t *testing.T) {
 
 func TestTCQueueModels(t *testing.T) {
 	o, _ := Options{Lab: "x", Queue: QueueFIFO}.withDefaults(0)
-	fifo := strings.Join(tcIface(o, "eth1", 25_000_000, nil), "\n")
+	fifo := strings.Join(tcIface(o, "eth1", 25_000_000, 0, nil), "\n")
 	if !strings.Contains(fifo, "classid 1:10 htb rate 25000000bit ceil 25000000bit") || !strings.Contains(fifo, "pfifo limit 100") || strings.Contains(fifo, "u32") {
 		t.Errorf("fifo batch:\n%s", fifo)
 	}
 	o.Queue, o.FlowSlots = QueueFQ, 4
-	fq := tcIface(o, "eth1", 25_000_000, map[int]bool{0: true, 2: true})
+	fq := tcIface(o, "eth1", 25_000_000, 0, map[int]bool{0: true, 2: true})
 	joined := strings.Join(fq, "\n")
 	// Two crossing flows share 99%; the default class and the two other slots share 1%.
 	for _, want := range []string{
@@ -160,5 +162,44 @@ func TestTCQueueModels(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("fq batch lacks %q:\n%s", want, joined)
 		}
+	}
+}
+
+func TestTCNetemDelay(t *testing.T) {
+	o, _ := Options{Lab: "x", Queue: QueueFIFO}.withDefaults(0)
+	got := strings.Join(tcIface(o, "eth1", 1_000_000, 2.5, nil), "\n")
+	if !strings.Contains(got, "parent 1:10 handle 10: netem delay 2500us limit 100") || strings.Contains(got, "pfifo") {
+		t.Errorf("fifo with delay:\n%s", got)
+	}
+	// Delay is applied only where the backend found netem.
+	n := vectorA(t)
+	n.Links[0].LatencyMs = 3
+	p, err := NewPlan(n, Options{Lab: "va", Prefix: "tfe-"}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n0, _ := p.Node("n0")
+	if strings.Contains(strings.Join(tcBatch(p, n0), "\n"), "netem") {
+		t.Error("netem used without Plan.Netem")
+	}
+	p.Netem = true
+	if !strings.Contains(strings.Join(tcBatch(p, n0), "\n"), "netem delay 3000us") {
+		t.Error("no netem delay with Plan.Netem")
+	}
+}
+
+// TestNetemDetection checks the detection against this kernel: ENVIRONMENT.md says the
+// CI kernels have no netem, and the lab must then say so rather than fail.
+func TestNetemDetection(t *testing.T) {
+	b := newLab(t, "nem", Options{})
+	n := vectorA(t)
+	n.Links[0].LatencyMs = 5
+	if err := b.Deploy(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("netem available: %v", b.Plan().Netem)
+	out, _ := exec.Command("tc", "-n", "tfe-nem.n0", "qdisc", "show", "dev", "eth1").CombinedOutput()
+	if b.Plan().Netem != strings.Contains(string(out), "netem") {
+		t.Errorf("Plan.Netem = %v but eth1 qdiscs are:\n%s", b.Plan().Netem, out)
 	}
 }

@@ -17,7 +17,11 @@ func tcBatch(p *Plan, node *PlanNode) []string {
 		if ifc.RateBps == 0 {
 			continue
 		}
-		lines = append(lines, tcIface(p.Options, ifc.Name, ifc.RateBps, p.slotsVia(node.ID, ifc))...)
+		delay := 0.0
+		if p.Netem {
+			delay = ifc.DelayMs
+		}
+		lines = append(lines, tcIface(p.Options, ifc.Name, ifc.RateBps, delay, p.slotsVia(node.ID, ifc))...)
 	}
 	return lines
 }
@@ -57,16 +61,23 @@ func (p *Plan) slotsVia(node string, ifc PlanIface) map[int]bool {
 // proportion to their (equal) quanta: per-flow fair queueing, i.e. max-min fair sharing
 // of the link. Guaranteeing the equal share (rather than a tiny rate plus borrowing)
 // matters for BBR, whose bandwidth probes must be served promptly to be seen.
-func tcIface(o Options, dev string, rate uint64, crossing map[int]bool) []string {
+//
+// With delayMs > 0 every leaf queue is a netem qdisc (delay, same packet limit) instead
+// of a pfifo: the link's propagation delay, applied after the rate shaping.
+func tcIface(o Options, dev string, rate uint64, delayMs float64, crossing map[int]bool) []string {
 	r := fmt.Sprintf("%dbit", rate)
 	var l []string
 	add := func(format string, a ...any) { l = append(l, fmt.Sprintf(format, a...)) }
+	leaf := fmt.Sprintf("pfifo limit %d", o.QueueLimit)
+	if delayMs > 0 {
+		leaf = fmt.Sprintf("netem delay %dus limit %d", int64(delayMs*1000), o.QueueLimit)
+	}
 	switch o.Queue {
 	case QueueFIFO:
 		add("qdisc replace dev %s root handle 1: htb default 10", dev)
 		add("class replace dev %s parent 1: classid 1:1 htb rate %s ceil %s quantum %d", dev, r, r, htbQuantum)
 		add("class replace dev %s parent 1:1 classid 1:10 htb rate %s ceil %s quantum %d", dev, r, r, htbQuantum)
-		add("qdisc replace dev %s parent 1:10 handle 10: pfifo limit %d", dev, o.QueueLimit)
+		add("qdisc replace dev %s parent 1:10 handle 10: %s", dev, leaf)
 	default:
 		others := o.FlowSlots - len(crossing) + 1
 		reserve := rate / 100
@@ -81,7 +92,7 @@ func tcIface(o Options, dev string, rate uint64, crossing map[int]bool) []string
 		add("qdisc replace dev %s root handle 1: htb default 2", dev)
 		add("class replace dev %s parent 1: classid 1:1 htb rate %s ceil %s quantum %d", dev, r, r, htbQuantum)
 		add("class replace dev %s parent 1:1 classid 1:2 htb rate %dbit ceil %s quantum %d", dev, other, r, htbQuantum)
-		add("qdisc replace dev %s parent 1:2 handle 2: pfifo limit %d", dev, o.QueueLimit)
+		add("qdisc replace dev %s parent 1:2 handle 2: %s", dev, leaf)
 		for slot := 0; slot < o.FlowSlots; slot++ {
 			minor := 0x100 + slot
 			sr := other
@@ -89,7 +100,7 @@ func tcIface(o Options, dev string, rate uint64, crossing map[int]bool) []string
 				sr = cross
 			}
 			add("class replace dev %s parent 1:1 classid 1:%x htb rate %dbit ceil %s quantum %d", dev, minor, sr, r, htbQuantum)
-			add("qdisc replace dev %s parent 1:%x handle %x: pfifo limit %d", dev, minor, minor, o.QueueLimit)
+			add("qdisc replace dev %s parent 1:%x handle %x: %s", dev, minor, minor, leaf)
 			add("filter add dev %s parent 1: protocol ip prio 1 u32 match ip protocol 6 0xff match ip dport %d 0xffff flowid 1:%x", dev, ProbePortBase+slot, minor)
 		}
 	}
