@@ -179,6 +179,18 @@ func (b *Netns) Deploy(ctx context.Context, n *network.Network) (err error) {
 	if err := Sweep(ctx, o.Label(), b.stateDir()); err != nil {
 		return err
 	}
+	// Choosing a management subnet and creating the bridge that holds it happen under a
+	// host-wide lock, so that two labs deployed at once cannot pick the same subnet.
+	unlock, err := lockMgmt()
+	if err != nil {
+		return err
+	}
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
 	slot, err := freeMgmtSlot(ctx, o.Label())
 	if err != nil {
 		return err
@@ -210,6 +222,8 @@ func (b *Netns) Deploy(ctx context.Context, n *network.Network) (err error) {
 	if err := batch(ctx, "ip", "", ipLinkBatch(plan, plan.Nodes, plan.Links, true)); err != nil {
 		return fmt.Errorf("emulation: deploy %s: create links: %w", o.Label(), err)
 	}
+	unlock()
+	locked = false
 	plan.Netem = netemAvailable(ctx, plan.Nodes[0].Namespace)
 	if !plan.Netem && hasDelay(plan) {
 		b.log().Warn("no netem in this kernel: link latencies are not emulated", "lab", o.Label())
@@ -847,6 +861,24 @@ func labLinks(ctx context.Context, label string) ([]string, error) {
 		names = append(names, l.Name)
 	}
 	return append(names, bridges...), nil
+}
+
+// MgmtLockPath is the host-wide lock serialising management subnet allocation.
+const MgmtLockPath = "/run/twinflow-lab-mgmt.lock"
+
+func lockMgmt() (func(), error) {
+	f, err := os.OpenFile(MgmtLockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("emulation: management lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("emulation: management lock: %w", err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }
 
 // freeMgmtSlot picks the management /20 for a lab: the slot its label hashes to, or the
