@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -15,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/twinflow/twinflow/repository"
 )
@@ -28,8 +32,9 @@ import (
 // that the ledger verifies, and that no partial record is visible.
 
 const (
-	crashBatch   = 500 // samples per telemetry batch
-	crashWorkers = 4   // change workers
+	crashBatch   = 2500 // samples per series per telemetry batch (more than one chunk)
+	crashSeries  = 5    // series per telemetry batch
+	crashWorkers = 4    // change workers
 )
 
 var crashPath = []repository.ChangeState{repository.StateDraft, repository.StateValidating, repository.StateValidated,
@@ -98,10 +103,12 @@ func TestCrashHelper(t *testing.T) {
 		defer wg.Done()
 		dev := "crash-r" + round
 		for b := 0; ctx.Err() == nil; b++ {
-			samples := make([]repository.Sample, crashBatch)
-			for i := range samples {
-				samples[i] = repository.Sample{Device: dev, Interface: "eth0", Metric: "rate",
-					Time: crashT0.Add(time.Duration(b*crashBatch+i) * time.Millisecond), Value: float64(i)}
+			samples := make([]repository.Sample, 0, crashSeries*crashBatch)
+			for i := range crashBatch {
+				for k := range crashSeries {
+					samples = append(samples, repository.Sample{Device: dev, Interface: fmt.Sprintf("eth%d", k), Metric: "rate",
+						Time: crashT0.Add(time.Duration(b*crashBatch+i) * time.Millisecond), Value: float64(i)})
+				}
 			}
 			if err := st.Telemetry().Append(ctx, samples); err != nil {
 				return
@@ -191,6 +198,11 @@ func crashRound(t *testing.T, dsn string, round int, total *crashTotals) {
 
 	// "Restart": reopen and check.
 	ctx := context.Background()
+	if strings.HasPrefix(dsn, "postgres") {
+		// A COPY or COMMIT the writer sent just before dying still completes on the
+		// server; wait until its backends are gone so the checks see a settled database.
+		waitBackendsGone(t, dsn)
+	}
 	st, err := repository.Open(ctx, dsn, repository.Options{})
 	if err != nil {
 		t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
@@ -301,23 +313,59 @@ func crashRound(t *testing.T, dsn string, round int, total *crashTotals) {
 		}
 	}
 
-	// Telemetry: whole batches only, every acknowledged batch present.
-	pts, err := st.Telemetry().Range(ctx, repository.RangeQuery{Device: dev, Interface: "eth0", Metric: "rate",
-		From: crashT0, To: crashT0.Add(24 * time.Hour), Step: crashBatch * time.Millisecond})
-	if err != nil && len(batches) > 0 {
-		t.Fatalf("round %d: telemetry: %v", round, err)
-	}
-	stored := map[int]bool{}
-	for _, p := range pts {
-		b := int(p.Time.Sub(crashT0) / (crashBatch * time.Millisecond))
-		if p.Count != crashBatch {
-			t.Fatalf("round %d: telemetry batch %d is partial: %d of %d samples", round, b, p.Count, crashBatch)
+	// Telemetry: whole batches only (every series of a batch has all its samples, or
+	// no series has any), every acknowledged batch present.
+	var stored map[int]bool
+	for k := range crashSeries {
+		iface := fmt.Sprintf("eth%d", k)
+		pts, err := st.Telemetry().Range(ctx, repository.RangeQuery{Device: dev, Interface: iface, Metric: "rate",
+			From: crashT0, To: crashT0.Add(24 * time.Hour), Step: crashBatch * time.Millisecond})
+		if errors.Is(err, repository.ErrNotFound) && len(batches) == 0 {
+			pts, err = nil, nil
 		}
-		stored[b] = true
+		if err != nil {
+			t.Fatalf("round %d: telemetry %s: %v", round, iface, err)
+		}
+		these := map[int]bool{}
+		for _, p := range pts {
+			b := int(p.Time.Sub(crashT0) / (crashBatch * time.Millisecond))
+			if p.Count != crashBatch {
+				t.Fatalf("round %d: telemetry batch %d of %s is partial: %d of %d samples", round, b, iface, p.Count, crashBatch)
+			}
+			these[b] = true
+		}
+		if stored == nil {
+			stored = these
+		} else if !maps.Equal(stored, these) {
+			t.Fatalf("round %d: telemetry batches differ between series (partial batch): eth0 %v, %s %v", round, stored, iface, these)
+		}
 	}
 	for b := range batches {
 		if !stored[b] {
 			t.Fatalf("round %d: acknowledged telemetry batch %d lost", round, b)
 		}
+	}
+}
+
+// waitBackendsGone waits until no other session is connected to the test database.
+func waitBackendsGone(t *testing.T, dsn string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n); err != nil {
+			t.Fatalf("waiting for the killed writer's sessions to end: %v", err)
+		}
+		if n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
