@@ -34,6 +34,8 @@ type serveOptions struct {
 	// Ready, if set, is called with the bound address once the API accepts
 	// connections (tests listen on 127.0.0.1:0).
 	Ready func(addr string)
+	// Extensions overrides the registered serve extensions (nil: every registered one).
+	Extensions []serveExtension
 }
 
 // serveEnv is what serve extensions work with while the server starts.
@@ -154,7 +156,11 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 		}
 		log.Info("demo network loaded", "spec", so.DemoSpec, "devices", demo.Devices, "links", demo.Links, "flows", demo.Flows)
 	}
-	for _, e := range serveExtensions {
+	exts := so.Extensions
+	if exts == nil {
+		exts = serveExtensions
+	}
+	for _, e := range exts {
 		if e.Start == nil {
 			continue
 		}

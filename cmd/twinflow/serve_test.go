@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,11 +43,23 @@ func startServer(t *testing.T) (url string, banner *syncBuffer) {
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	banner = &syncBuffer{}
+	// Every registered extension runs except the stand-in network, which needs the
+	// twinflow-node binary (TestServeBinary runs the full demo with it).
+	exts := []serveExtension{}
+	for _, e := range serveExtensions {
+		if e.Name != "standin" {
+			exts = append(exts, e)
+		}
+	}
 	so := &serveOptions{Listen: "127.0.0.1:0", Demo: true, DemoSpec: DefaultDemoSpec, LogLevel: "warn",
-		Ready: func(a string) { addr <- a }}
+		Ready: func(a string) { addr <- a }, Extensions: exts}
 	go func() { done <- runServe(ctx, so, banner, t.Output()) }()
+	exited := false
 	t.Cleanup(func() {
 		cancel()
+		if exited {
+			return
+		}
 		select {
 		case err := <-done:
 			if err != nil {
@@ -60,6 +73,7 @@ func startServer(t *testing.T) (url string, banner *syncBuffer) {
 	case a := <-addr:
 		return "http://" + a, banner
 	case err := <-done:
+		exited = true
 		t.Fatalf("serve: %v", err)
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not start")
@@ -215,18 +229,24 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// TestServeBinary builds twinflow, runs `serve --demo` as a process and stops it with
-// SIGINT: it must print the banner and exit 0.
+// TestServeBinary runs the newcomer's story against the real demo: the built twinflow
+// binary (with twinflow-node next to it, so the demo's stand-in network runs too) is
+// started with `serve --demo`, the story is told with the CLI binary, and SIGINT must
+// shut the server down gracefully (exit 0).
 func TestServeBinary(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the binary")
+		t.Skip("builds the binaries")
 	}
-	bin := filepath.Join(t.TempDir(), "twinflow")
-	if dir := os.Getenv("TWINFLOW_BIN"); dir != "" {
-		bin = filepath.Join(dir, "twinflow")
-	} else if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	dir := os.Getenv("TWINFLOW_BIN")
+	if dir == "" {
+		dir = t.TempDir()
+		for _, pkg := range []string{".", "../twinflow-node"} {
+			if out, err := exec.Command("go", "build", "-o", dir+"/", pkg).CombinedOutput(); err != nil {
+				t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+			}
+		}
 	}
+	bin := filepath.Join(dir, "twinflow")
 	cmd := exec.Command(bin, "serve", "--demo", "--listen", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -252,7 +272,7 @@ func TestServeBinary(t *testing.T) {
 		exited <- cmd.Wait()
 	}()
 	var server string
-	deadline := time.After(30 * time.Second)
+	deadline := time.After(60 * time.Second)
 	for server == "" {
 		select {
 		case l, ok := <-lines:
@@ -266,15 +286,36 @@ func TestServeBinary(t *testing.T) {
 			t.Fatalf("no banner; stderr: %s", stderr.String())
 		}
 	}
-	out, err := exec.Command(bin, "--server", server, "get", "links", "-o", "json").Output()
-	if err != nil || !strings.Contains(string(out), "spine-0--leaf-0") {
-		t.Fatalf("get links against the binary: %v\n%s", err, out)
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, append([]string{"--server", server}, args...)...).Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				t.Fatalf("twinflow %s: %v\n%s", strings.Join(args, " "), err, ee.Stderr)
+			}
+			t.Fatalf("twinflow %s: %v", strings.Join(args, " "), err)
+		}
+		return string(out)
+	}
+	if out := run("get", "devices"); strings.Count(out, "\n") != 15 {
+		t.Errorf("get devices:\n%s", out)
+	}
+	fork := strings.TrimSpace(run("fork"))
+	run("set", "link", "spine-0--leaf-0", "--capacity", "40", "--twin", fork)
+	if out := run("get", "link", "spine-0--leaf-0", "--twin", fork, "-o", "json"); !strings.Contains(out, `"capacity_gbps": 40`) {
+		t.Errorf("fork link:\n%s", out)
+	}
+	if out := run("get", "link", "spine-0--leaf-0", "-o", "json"); !strings.Contains(out, `"capacity_gbps": 100`) {
+		t.Errorf("live link changed:\n%s", out)
 	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	for range lines {
-	}
+	go func() {
+		for range lines {
+		}
+	}()
 	select {
 	case err := <-exited:
 		exited <- err // for the cleanup
@@ -284,7 +325,7 @@ func TestServeBinary(t *testing.T) {
 		if !strings.Contains(stderr.String(), "shutting down") {
 			t.Errorf("no graceful shutdown log: %s", stderr.String())
 		}
-	case <-time.After(15 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not exit after SIGINT")
 	}
 }
