@@ -76,7 +76,9 @@ func TestTCPClientServerLoopback(t *testing.T) {
 			if res.Kind != KindTCPClient || res.ID != "f1" || res.CC != cc {
 				t.Errorf("result = %+v, want kind tcp-client, id f1, cc %s", res, cc)
 			}
-			if res.Seconds < 0.3 || res.Seconds > 1 {
+			// The window is duration minus warmup (0.4 s); a loaded machine fires the
+			// warmup timer late, which shortens it.
+			if res.Seconds < 0.1 || res.Seconds > 1 {
 				t.Errorf("window = %.3fs, want about 0.4s", res.Seconds)
 			}
 			if res.BytesAcked == 0 || res.GoodputBps <= 0 {
