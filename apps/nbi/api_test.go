@@ -223,6 +223,7 @@ func TestNegative(t *testing.T) {
 		{"bad-page-token", "GET", live + "/devices?page_token=zzz", ``, nil, 400, "page_token", "not a token"},
 		{"bad-twin-page-token", "GET", "/api/v1/twins?page_token=%21", ``, nil, 400, "page_token", "not a token"},
 		{"bad-last-event-id", "GET", "/api/v1/events", ``, []string{"Last-Event-ID", "x"}, 400, "Last-Event-ID", "sequence number"},
+		{"events-bad-table", "GET", "/api/v1/events?table=devices,,links", ``, nil, 400, "table", "comma-separated"},
 		{"events-unknown-twin", "GET", "/api/v1/events?twin=fork-42", ``, nil, 404, "twin", "no twin"},
 		{"no-route", "GET", "/api/v1/nothing", ``, nil, 404, "", "no route"},
 		{"method-not-allowed", "PATCH", live + "/devices/leaf-0", `{}`, nil, 405, "", "not allowed"},
@@ -501,6 +502,19 @@ func TestEventsSSE(t *testing.T) {
 	evs2 := readSSE(t, bufio.NewScanner(res2.Body), 2)
 	if evs2[0].name != "create" || !strings.Contains(evs2[0].data, `"table":"twins"`) || evs2[1].id != evs[1].id {
 		t.Errorf("resumed %+v", evs2)
+	}
+	// ?table= keeps only the named tables.
+	req3, _ := http.NewRequestWithContext(ctx, "GET", e.hs.URL+"/api/v1/events?table=links", nil)
+	res3, err := http.DefaultClient.Do(req3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res3.Body.Close()
+	e.json("POST", live+"/devices", bigDevice, 201, nil)
+	e.json("PUT", live+"/links/"+fabric, `{"id":"`+fabric+`","endpoints":[{"device":"spine-0","endpoint":"eth1"},{"device":"leaf-0","endpoint":"eth1"}],"capacity_gbps":7}`, 200, nil)
+	evs3 := readSSE(t, bufio.NewScanner(res3.Body), 1)
+	if evs3[0].name != "update" || !strings.Contains(evs3[0].data, `"table":"links"`) {
+		t.Errorf("table-filtered %+v", evs3)
 	}
 	// Closing the server ends the stream.
 	e.srv.Close()

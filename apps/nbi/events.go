@@ -20,6 +20,7 @@ func eventRoutes(s *Server) []Route {
 		Tags:    []string{"events"},
 		Params: []Param{
 			{Name: "twin", In: "query", Description: "only events of this twin"},
+			{Name: "table", In: "query", Description: "only events of these tables, comma-separated (e.g. devices,links)"},
 			{Name: "Last-Event-ID", In: "header", Description: "resume after this event sequence number"},
 			{Name: "last_event_id", In: "query", Type: "integer", Description: "as Last-Event-ID, for clients that cannot set headers"},
 		},
@@ -36,6 +37,18 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			return Errorf(http.StatusNotFound, "twin-not-found", "Twin not found", "twin", "no twin %q", filter)
 		}
 	}
+	var tables map[twin.Table]bool
+	if q := r.URL.Query().Get("table"); q != "" {
+		tables = map[twin.Table]bool{}
+		for _, t := range strings.Split(q, ",") {
+			t = strings.TrimSpace(t)
+			if t == "" {
+				return BadRequest("table", "table must be a comma-separated list of table names, got %q", q)
+			}
+			tables[twin.Table(t)] = true
+		}
+	}
+	keep := func(ev twin.Event) bool { return tables == nil || ev.Op == twin.OpLagged || tables[ev.Table] }
 	var after uint64
 	lastID := strings.TrimSpace(r.Header.Get("Last-Event-ID"))
 	field := "Last-Event-ID"
@@ -79,14 +92,18 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			if !ok {
 				return nil
 			}
-			if err := writeEvent(w, ev); err != nil {
-				s.log.Debug("event stream ended", "request_id", RequestID(r.Context()), "err", err)
-				return nil
+			if keep(ev) {
+				if err := writeEvent(w, ev); err != nil {
+					s.log.Debug("event stream ended", "request_id", RequestID(r.Context()), "err", err)
+					return nil
+				}
 			}
 			// Drain what is queued before flushing.
 			for n := len(sub.C); n > 0; n-- {
-				if err := writeEvent(w, <-sub.C); err != nil {
-					return nil
+				if ev := <-sub.C; keep(ev) {
+					if err := writeEvent(w, ev); err != nil {
+						return nil
+					}
 				}
 			}
 			flusher.Flush()
