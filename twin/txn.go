@@ -17,6 +17,9 @@ type Txn struct {
 	touched  []touch
 }
 
+// Reader returns a read view of the transaction, including its own writes.
+func (tx *Txn) Reader() *Reader { return &Reader{reader: tx.reader, revision: tx.rev} }
+
 type touch struct {
 	t  Table
 	id string

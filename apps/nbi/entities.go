@@ -145,21 +145,18 @@ func (e entity[T, N]) decodeBody(s *Server, w http.ResponseWriter, r *http.Reque
 func (e entity[T, N]) write(s *Server, w http.ResponseWriter, r *http.Request, t *twin.Twin, n N, mode twin.Mode, expect uint64) error {
 	id := e.id(n)
 	var res twin.Result
+	var obj T
 	rev, err := t.Update(r.Context(), func(tx *twin.Txn) error {
 		var err error
-		res, err = e.put(tx, n, mode, expect)
+		if res, err = e.put(tx, n, mode, expect); err != nil {
+			return err
+		}
+		// Read the object as this transaction wrote it (a later write may follow).
+		obj, err = e.get(tx.Reader(), id)
 		return err
 	})
 	if err != nil {
 		return toError(err, e.table, id)
-	}
-	var obj T
-	err = t.View(func(rd *twin.Reader) error {
-		obj, err = e.get(rd, id)
-		return err
-	})
-	if err != nil {
-		return err
 	}
 	_, orev := e.split(obj)
 	setRevisionHeader(w, rev)
