@@ -137,9 +137,18 @@ func TestL2RejectsWrongNextHop(t *testing.T) {
 		t.Errorf("n1 routes to 10.0.0.4:\n%s", out)
 	}
 
-	rep, err = sb.Validate(ctx, change("10.128.0.6"), probes)
+	// The right next hop passes, with everything the change implies: a ping per flow
+	// and the six flows as TCP, goodput within tolerance of the max-min prediction.
+	good := change("10.128.0.6")
+	rep, err = sb.Validate(ctx, good, append(probes, emulation.ImpliedProbes(good, "cubic", 5*time.Second)...))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rep.Comparison == nil || len(rep.Comparison.Rows) != 6 || len(rep.Checks) != 1+6+6 { // explicit ping, a ping per flow, a goodput check per flow
+		t.Fatalf("comparison = %+v, %d checks", rep.Comparison, len(rep.Checks))
+	}
+	for _, c := range rep.Checks {
+		t.Logf("%v %s: %s", c.Pass, c.Name, c.Detail)
 	}
 	if !rep.Pass {
 		for _, ns := range []string{"n0", "n1", "n2", "n3"} {
