@@ -31,7 +31,15 @@ type Delta struct {
 	DirtyLinks    int `json:"dirty_links"`
 	ExaminedFlows int `json:"examined_flows"`
 	Rounds        int `json:"rounds"`
+	// FullRecompute is set when the region of influence grew so large that replaying it
+	// would cost more than a full recomputation, which was done instead.
+	FullRecompute bool `json:"full_recompute,omitempty"`
 }
+
+// replayBudget bounds the work of an incremental replay, in path elements visited, as
+// a multiple of Σ|path| (the size of one full pass); beyond it the replay is abandoned
+// for a full recomputation.
+const replayBudget = 2
 
 // Reroute gives a new path for a flow whose path crosses a failed link; ok=false drops
 // the flow. failed holds every link failed so far (including this failure).
@@ -285,6 +293,7 @@ type replay struct {
 	oldRate map[int32]float64 // old rates of flows whose path changed
 	dirty   []int32           // dirty links, in order of marking
 	pending []int32           // links marked dirty during the current round
+	work    int               // path elements visited so far
 }
 
 // scratch is the incremental engine's reusable per-State memory.
@@ -387,6 +396,7 @@ func (r *replay) setCap(l int32, c float64) {
 // detach removes flow f from its links (marking them dirty) and tracks it.
 func (r *replay) detach(f int32) {
 	s := r.s
+	s.nIncid = 0
 	for _, l := range s.path[f] {
 		lf := s.linkFlows[l]
 		if i := slices.Index(lf, f); i >= 0 {
@@ -401,6 +411,7 @@ func (r *replay) detach(f int32) {
 // attach adds flow f to its links (marking them dirty) and tracks it.
 func (r *replay) attach(f int32) {
 	s := r.s
+	s.nIncid = 0
 	for _, l := range s.path[f] {
 		s.linkFlows[l] = append(s.linkFlows[l], f)
 		r.markDirty(l)
@@ -566,6 +577,9 @@ func (s *State) finish(r *replay) *Delta {
 			break
 		}
 		r.delta.Rounds++
+		if r.work > s.budget() {
+			return r.abort()
+		}
 		// A. shares of active dirty links, old and new
 		for _, d := range active {
 			c.lSN[d] = math.Max(c.lResid[d], 0) / float64(c.lCnt[d])
@@ -582,6 +596,7 @@ func (s *State) finish(r *replay) *Delta {
 				if c.fTracked[f] || s.levelF[f] < j {
 					continue // dirty or fixed flows connect no clean candidate
 				}
+				r.work += len(s.path[f])
 				for _, m := range s.path[f] {
 					if c.lDirty[m] || c.lCand[m] == tick {
 						continue
@@ -600,6 +615,7 @@ func (s *State) finish(r *replay) *Delta {
 				if !r.unfixedAt(f, j) {
 					continue
 				}
+				r.work += len(s.path[f])
 				for _, n := range s.path[f] {
 					if n != l && sl > r.shareNew(n, j)*up {
 						return false
@@ -642,6 +658,7 @@ func (s *State) finish(r *replay) *Delta {
 			addExam(m)
 		}
 		r.delta.ExaminedFlows += len(exam)
+		r.work += 4 * len(exam)
 		for _, f := range exam {
 			rate := math.Inf(1)
 			for _, n := range s.path[f] {
@@ -694,6 +711,74 @@ func (s *State) finish(r *replay) *Delta {
 		}
 	}
 	return r.commit()
+}
+
+// abort abandons the replay: the scratch state is reset, the structure recomputed in
+// full from the (already perturbed) topology and the delta derived by comparing rates.
+func (r *replay) abort() *Delta {
+	s, c := r.s, r.sc()
+	for _, f := range c.tracked {
+		c.fTracked[f] = false
+	}
+	c.tracked = c.tracked[:0]
+	for _, l := range c.touchedLs {
+		c.lTouched[l] = false
+	}
+	c.touchedLs = c.touchedLs[:0]
+	for _, l := range r.dirty {
+		c.lDirty[l] = false
+	}
+	isNew := make(map[int32]bool, len(r.added))
+	for _, f := range r.added {
+		isNew[f] = true
+	}
+	d := &r.delta
+	d.FullRecompute = true
+	d.DirtyLinks = len(r.dirty)
+	for _, f := range r.removed {
+		if !isNew[f] {
+			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: s.rate[f], Removed: true})
+		}
+		s.path[f] = nil
+		s.freeFlows = append(s.freeFlows, f)
+	}
+	old := append([]float64(nil), s.rate...)
+	s.Compute()
+	for f := range s.path {
+		if !s.alive[f] {
+			s.rate[f], s.levelF[f] = 0, 0
+			continue
+		}
+		switch {
+		case isNew[int32(f)]:
+			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], New: s.rate[f], Added: true})
+		case math.Abs(s.rate[f]-old[f]) > s.tol*math.Max(math.Abs(old[f]), 1):
+			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: old[f], New: s.rate[f]})
+		}
+	}
+	s.ensurePrefix()
+	return d
+}
+
+// budget is the work after which a replay is abandoned (see replayBudget); tests set
+// noReplayFloor to exercise the fallback on small networks.
+func (s *State) budget() int {
+	if s.noReplayFloor {
+		return 0
+	}
+	return replayBudget*s.incidences() + 1024
+}
+
+// incidences returns Σ|path| over alive flows (the size of one full pass).
+func (s *State) incidences() int {
+	if s.nIncid == 0 {
+		for f, p := range s.path {
+			if s.alive[f] {
+				s.nIncid += len(p)
+			}
+		}
+	}
+	return s.nIncid
 }
 
 // isPending reports whether dirty link l was marked in the current round (it is

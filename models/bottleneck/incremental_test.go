@@ -67,10 +67,16 @@ func TestPropertyIncremental(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for it := range iterations(t, 1500, 150) {
 		s := mustNew(t, randomNetwork(rng, 10, 14, 20))
+		s.noReplayFloor = it%3 == 0 // exercise the full-recomputation fallback too
 		next := 1000
 		for step := range 12 {
 			what := fmt.Sprintf("it %d step %d", it, step)
+			before := map[string]float64{}
+			for _, f := range s.Network().Flows {
+				before[f.ID], _ = s.Rate(f.ID)
+			}
 			var err error
+			var d *Delta
 			switch op := rng.IntN(6); {
 			case op == 0:
 				p := randomPath(rng, s, nil)
@@ -84,12 +90,12 @@ func TestPropertyIncremental(t *testing.T) {
 					f.Demand = &d
 				}
 				what += " add " + f.ID
-				_, err = s.AddFlow(f)
+				d, err = s.AddFlow(f)
 			case op == 1 && s.NumFlows() > 0:
 				n := s.Network()
 				id := n.Flows[rng.IntN(len(n.Flows))].ID
 				what += " remove " + id
-				_, err = s.RemoveFlow(id)
+				d, err = s.RemoveFlow(id)
 			case op == 2:
 				n := s.Network()
 				if len(n.Links) == 0 {
@@ -98,17 +104,17 @@ func TestPropertyIncremental(t *testing.T) {
 				id := n.Links[rng.IntN(len(n.Links))].ID
 				c := float64(1 + rng.IntN(25))
 				what += fmt.Sprintf(" capacity %s=%v", id, c)
-				_, err = s.SetCapacity(id, c)
+				d, err = s.SetCapacity(id, c)
 			case op == 3 && s.NumFlows() > 0:
 				n := s.Network()
 				id := n.Flows[rng.IntN(len(n.Flows))].ID
-				var d *float64
+				var dem *float64
 				if rng.IntN(3) > 0 {
 					v := float64(1 + rng.IntN(20))
-					d = &v
+					dem = &v
 				}
 				what += " demand " + id
-				_, err = s.SetDemand(id, d)
+				d, err = s.SetDemand(id, dem)
 			case op == 4:
 				n := s.Network()
 				if len(n.Links) < 2 {
@@ -116,7 +122,7 @@ func TestPropertyIncremental(t *testing.T) {
 				}
 				id := n.Links[rng.IntN(len(n.Links))].ID
 				what += " fail " + id
-				_, err = s.FailLink(id, func(_ string, _ []string, failed func(string) bool) ([]string, bool) {
+				d, err = s.FailLink(id, func(_ string, _ []string, failed func(string) bool) ([]string, bool) {
 					if rng.IntN(4) == 0 {
 						return nil, false
 					}
@@ -130,6 +136,44 @@ func TestPropertyIncremental(t *testing.T) {
 				t.Fatalf("%s: %v", what, err)
 			}
 			sameAsFull(t, s, what)
+			checkDelta(t, s, d, before, what)
+		}
+	}
+}
+
+// checkDelta asserts that d lists exactly the flows whose rate changed, with the right
+// old and new rates.
+func checkDelta(t *testing.T, s *State, d *Delta, before map[string]float64, what string) {
+	t.Helper()
+	after := map[string]float64{}
+	for _, f := range s.Network().Flows {
+		after[f.ID], _ = s.Rate(f.ID)
+	}
+	listed := map[string]RateChange{}
+	for _, c := range d.Changes {
+		listed[c.Flow] = c
+	}
+	for id, a := range after {
+		b, existed := before[id]
+		c, ok := listed[id]
+		switch {
+		case !existed:
+			if !ok || !c.Added || math.Abs(c.New-a) > 1e-9 {
+				t.Fatalf("%s: added flow %s not reported (%+v)", what, id, c)
+			}
+		case math.Abs(a-b) > 1e-9*math.Max(1, b):
+			if !ok || math.Abs(c.Old-b) > 1e-9*math.Max(1, b) || math.Abs(c.New-a) > 1e-9*math.Max(1, a) {
+				t.Fatalf("%s: change of %s %v→%v reported as %+v", what, id, b, a, c)
+			}
+		case ok && !c.Added && !c.Removed && math.Abs(c.New-c.Old) <= 1e-12:
+			t.Fatalf("%s: unchanged flow %s reported", what, id)
+		}
+	}
+	for id := range before {
+		if _, still := after[id]; !still {
+			if c, ok := listed[id]; !ok || !c.Removed {
+				t.Fatalf("%s: removed flow %s not reported", what, id)
+			}
 		}
 	}
 }

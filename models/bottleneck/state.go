@@ -50,6 +50,10 @@ type State struct {
 	pfx   []linkPrefix
 	pfxOK bool
 	inc   *scratch
+	// nIncid caches Σ|path| of alive flows (0: unknown)
+	nIncid int
+	// noReplayFloor makes every replay longer than one round fall back (tests)
+	noReplayFloor bool
 }
 
 type linkPrefix struct {
