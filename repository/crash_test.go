@@ -2,6 +2,7 @@ package repository_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -127,6 +128,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // mostly waiting on fsync and process start: the backends overlap well
 			dsn := b.dsn(t)
 			// Create the schema first so every round starts with writes.
 			st0, err := repository.Open(context.Background(), dsn, repository.Options{})
@@ -189,7 +191,15 @@ func crashRound(t *testing.T, dsn string, round int, total *crashTotals) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("round %d: writer not ready after 30s", round)
 	}
-	time.Sleep(time.Duration(50+rand.IntN(400)) * time.Millisecond)
+	// Let the writer get going (at least one acknowledged transition and telemetry
+	// batch, however slow the machine), then kill it at a random moment.
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		b, _ := os.ReadFile(ackPath)
+		if bytes.Contains(b, []byte("S ")) && bytes.Contains(b, []byte("T ")) {
+			break
+		}
+	}
+	time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
