@@ -747,8 +747,13 @@ func testReopen(t *testing.T, b backend) {
 	}
 	_ = st.Close()
 	_, err = st.Changes().Get(ctx, "keep")
-	if err == nil {
-		t.Fatal("get on a closed store succeeded")
+	wantErr(t, err, repository.ErrClosed, "closed")
+	err = st.Telemetry().Append(ctx, []repository.Sample{{Device: "d", Metric: "m", Time: t0, Value: 1}})
+	wantErr(t, err, repository.ErrClosed, "closed")
+	_, err = st.Ledger().Verify(ctx)
+	wantErr(t, err, repository.ErrClosed, "closed")
+	if err := st.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 	st2 := openT(t, dsn)
 	if c, err := st2.Changes().Get(ctx, "keep"); err != nil || c.TwinID != "live" {

@@ -40,7 +40,7 @@
 //
 // Every error wraps one sentinel: ErrNotFound, ErrConflict, ErrInvalid (input naming the
 // offending field; ErrIllegalTransition also matches it), ErrUnsupportedDSN,
-// ErrSchemaTooNew — or is a backend/context error.
+// ErrSchemaTooNew, ErrClosed — or is a backend/context error.
 //
 // # Ledger
 //

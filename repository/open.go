@@ -136,6 +136,7 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	d = &guard{driver: d}
 	s := &store{d: d, now: opts.Now, log: opts.Logger.With("component", "repository", "backend", d.name()),
 		series: map[Series]int32{}}
 	v, err := migrate(ctx, d, s.nowMicro)
