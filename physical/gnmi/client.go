@@ -409,6 +409,14 @@ func (c *Client) Subscribe(ctx context.Context, req *gpb.SubscribeRequest, fn fu
 // stream has delivered a response. It returns when ctx is done, or when fn returns an
 // error wrapping ErrStop.
 func (c *Client) SubscribeLoop(ctx context.Context, req *gpb.SubscribeRequest, base, max time.Duration, fn func(*gpb.SubscribeResponse) error, onDown func(error)) error {
+	return c.loop(ctx, base, max, onDown, func(got func()) error {
+		return c.Subscribe(ctx, req, func(r *gpb.SubscribeResponse) error { got(); return fn(r) })
+	})
+}
+
+// loop runs once until ctx ends or it fails with ErrStop, backing off between runs;
+// once calls got for every response (which resets the backoff).
+func (c *Client) loop(ctx context.Context, base, max time.Duration, onDown func(error), once func(got func()) error) error {
 	if base <= 0 {
 		base = 100 * time.Millisecond
 	}
@@ -417,13 +425,12 @@ func (c *Client) SubscribeLoop(ctx context.Context, req *gpb.SubscribeRequest, b
 	}
 	b := Backoff{Base: base, Max: max}
 	for {
-		got := false
-		err := c.Subscribe(ctx, req, func(r *gpb.SubscribeResponse) error {
-			if !got {
-				got = true
+		seen := false
+		err := once(func() {
+			if !seen {
+				seen = true
 				b.Reset()
 			}
-			return fn(r)
 		})
 		if ctx.Err() != nil {
 			return nil

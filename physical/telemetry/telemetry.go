@@ -23,6 +23,7 @@ import (
 	"time"
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/twinflow/twinflow/models/network"
 	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
@@ -169,7 +170,8 @@ type Collector struct {
 	// devLinks lists the link ends of each device (for reachability changes).
 	devLinks map[string][]endRef
 
-	updates atomic.Uint64
+	updates   atomic.Uint64
+	malformed atomic.Uint64
 }
 
 // New builds a collector for the pool's devices.
@@ -226,6 +228,9 @@ func New(o Options, sink Sink) (*Collector, error) {
 	return c, nil
 }
 
+// Malformed returns the number of responses dropped as undecodable.
+func (c *Collector) Malformed() uint64 { return c.malformed.Load() }
+
 // Updates returns the number of gNMI updates ingested so far.
 func (c *Collector) Updates() uint64 { return c.updates.Load() }
 
@@ -267,8 +272,8 @@ func (c *Collector) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = cl.SubscribeLoop(ctx, req, 200*time.Millisecond, 2*time.Second,
-				func(r *gpb.SubscribeResponse) error { c.handle(d, r); return nil },
+			_ = cl.SubscribeRawLoop(ctx, req, 200*time.Millisecond, 2*time.Second,
+				func(msg []byte) error { c.handleRaw(d, msg); return nil },
 				func(err error) { c.setReachable(d, false, err) })
 		}()
 	}
@@ -363,85 +368,148 @@ func (l *linkState) set(end int, up bool, at time.Time, is *ifState) LinkSample 
 	return s
 }
 
-// handle decodes one response into the device state and hands a batch to the sink.
-func (c *Collector) handle(d *devState, r *gpb.SubscribeResponse) {
+// handleRaw decodes one encoded gnmi.SubscribeResponse into the device state and hands
+// a batch to the sink. It parses the protobuf wire format directly (no allocation in
+// the steady state). Malformed messages are counted and dropped.
+func (c *Collector) handleRaw(d *devState, msg []byte) {
 	now := c.opts.Now()
 	d.lastSeen.Store(now.UnixNano())
 	if d.state.Load() != stUp {
 		c.setReachable(d, true, nil)
 	}
-	n := r.GetUpdate()
-	if n == nil {
-		return
+	notif, ok := field(msg, 1)
+	if !ok {
+		return // sync_response or an empty message
+	}
+	var ts int64
+	var prefix []byte
+	for b := notif; len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			c.malformed.Add(1)
+			return
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				c.malformed.Add(1)
+				return
+			}
+			ts, n = int64(v), m
+		case num == 2 && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			prefix, n = v, m
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			c.malformed.Add(1)
+			return
+		}
+		b = b[n:]
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	b := &d.batch
 	b.reset()
 	b.Received = now
-	ts := n.Timestamp
-	prefIf := ifaceName(n.Prefix)
+	prefIf, _ := ifaceOfPath(prefix)
 	d.touched = d.touched[:0]
-	for _, u := range n.Update {
-		name := prefIf
-		if name == "" {
-			name = ifaceName(u.Path)
+	for rest := notif; len(rest) > 0; {
+		num, typ, n := protowire.ConsumeTag(rest)
+		if n < 0 {
+			break
 		}
-		elems := u.GetPath().GetElem()
-		if name == "" || len(elems) == 0 {
-			continue
-		}
-		is := d.ifaces[name]
-		if is == nil {
-			is = &ifState{name: name}
-			d.ifaces[name] = is
-		}
-		if !is.touched {
-			is.touched = true
-			is.updated = false
-			is.sample = InterfaceSample{Device: d.name, Interface: name, OperStatus: is.sample.OperStatus,
-				InOctets: is.sample.InOctets, OutOctets: is.sample.OutOctets, InPkts: is.sample.InPkts, OutPkts: is.sample.OutPkts,
-				InErrors: is.sample.InErrors, OutErrors: is.sample.OutErrors, InDiscards: is.sample.InDiscards, OutDiscards: is.sample.OutDiscards}
-			d.touched = append(d.touched, is)
-		}
-		b.Updates++
-		leaf := elems[len(elems)-1].Name
-		if leaf == "oper-status" {
-			if up, ok := operUp(u.Val); ok {
-				if up {
-					is.sample.OperStatus = network.StatusEnabled
-				} else {
-					is.sample.OperStatus = network.StatusDisabled
-				}
+		rest = rest[n:]
+		if num != 4 || typ != protowire.BytesType {
+			n = protowire.ConsumeFieldValue(num, typ, rest)
+			if n < 0 {
+				break
 			}
+			rest = rest[n:]
 			continue
 		}
-		v, ok := uintVal(u.Val)
-		if !ok {
+		u, m := protowire.ConsumeBytes(rest)
+		if m < 0 {
+			break
+		}
+		rest = rest[m:]
+		path, _ := field(u, 1)
+		val, _ := field(u, 3)
+		name := prefIf
+		if len(name) == 0 {
+			name, _ = ifaceOfPath(path)
+		}
+		leaf := lastElem(path)
+		if len(name) == 0 || len(leaf) == 0 {
 			continue
 		}
-		is.updated = true
-		switch leaf {
-		case "in-octets":
-			is.sample.InOctets = v
-		case "out-octets":
-			is.sample.OutOctets = v
-		case "in-pkts":
-			is.sample.InPkts = v
-		case "out-pkts":
-			is.sample.OutPkts = v
-		case "in-errors":
-			is.sample.InErrors = v
-		case "out-errors":
-			is.sample.OutErrors = v
-		case "in-discards":
-			is.sample.InDiscards = v
-		case "out-discards":
-			is.sample.OutDiscards = v
-		default:
-			is.updated = false
-		}
+		c.apply(d, name, leaf, val)
 	}
+	c.finish(d, ts)
+}
+
+// apply records one leaf value of one interface.
+func (c *Collector) apply(d *devState, name, leaf, val []byte) {
+	b := &d.batch
+	is := d.ifaces[string(name)]
+	if is == nil {
+		is = &ifState{name: string(name)}
+		d.ifaces[is.name] = is
+	}
+	if !is.touched {
+		is.touched = true
+		is.updated = false
+		prev := is.sample
+		is.sample = InterfaceSample{Device: d.name, Interface: is.name, OperStatus: prev.OperStatus,
+			InOctets: prev.InOctets, OutOctets: prev.OutOctets, InPkts: prev.InPkts, OutPkts: prev.OutPkts,
+			InErrors: prev.InErrors, OutErrors: prev.OutErrors, InDiscards: prev.InDiscards, OutDiscards: prev.OutDiscards}
+		d.touched = append(d.touched, is)
+	}
+	b.Updates++
+	if string(leaf) == "oper-status" {
+		if up, ok := operUp(val); ok {
+			if up {
+				is.sample.OperStatus = network.StatusEnabled
+			} else {
+				is.sample.OperStatus = network.StatusDisabled
+			}
+		}
+		return
+	}
+	v, ok := uintVal(val)
+	if !ok {
+		return
+	}
+	s := &is.sample
+	switch string(leaf) {
+	case "in-octets":
+		s.InOctets = v
+	case "out-octets":
+		s.OutOctets = v
+	case "in-pkts":
+		s.InPkts = v
+	case "out-pkts":
+		s.OutPkts = v
+	case "in-errors":
+		s.InErrors = v
+	case "out-errors":
+		s.OutErrors = v
+	case "in-discards":
+		s.InDiscards = v
+	case "out-discards":
+		s.OutDiscards = v
+	default:
+		return
+	}
+	is.updated = true
+}
+
+// finish computes rates and link samples for the touched interfaces and emits the batch.
+func (c *Collector) finish(d *devState, ts int64) {
+	b := &d.batch
 	at := time.Unix(0, ts)
 	reach := d.state.Load() == stUp
 	for _, is := range d.touched {
@@ -470,28 +538,116 @@ func (c *Collector) handle(d *devState, r *gpb.SubscribeResponse) {
 	}
 }
 
-// ifaceName returns the name key of an "interface" element of p, if any.
-func ifaceName(p *gpb.Path) string {
-	for _, e := range p.GetElem() {
-		if e.Name == "interface" {
-			return e.Key["name"]
+// field returns the bytes of the first length-delimited field num of a message.
+func field(msg []byte, num protowire.Number) ([]byte, bool) {
+	for len(msg) > 0 {
+		n, typ, l := protowire.ConsumeTag(msg)
+		if l < 0 {
+			return nil, false
 		}
+		msg = msg[l:]
+		if n == num && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(msg)
+			if m < 0 {
+				return nil, false
+			}
+			return v, true
+		}
+		l = protowire.ConsumeFieldValue(n, typ, msg)
+		if l < 0 {
+			return nil, false
+		}
+		msg = msg[l:]
 	}
-	return ""
+	return nil, false
 }
 
-// uintVal reads a counter from a PROTO uint or a JSON(_IETF) number or quoted number,
-// without allocating.
-func uintVal(v *gpb.TypedValue) (uint64, bool) {
-	switch x := v.GetValue().(type) {
-	case *gpb.TypedValue_UintVal:
-		return x.UintVal, true
-	case *gpb.TypedValue_IntVal:
-		return uint64(x.IntVal), x.IntVal >= 0
-	case *gpb.TypedValue_JsonIetfVal:
-		return parseUint(x.JsonIetfVal)
-	case *gpb.TypedValue_JsonVal:
-		return parseUint(x.JsonVal)
+// each calls fn for every length-delimited field num of msg.
+func each(msg []byte, num protowire.Number, fn func([]byte) bool) {
+	for len(msg) > 0 {
+		n, typ, l := protowire.ConsumeTag(msg)
+		if l < 0 {
+			return
+		}
+		msg = msg[l:]
+		if n == num && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(msg)
+			if m < 0 {
+				return
+			}
+			msg = msg[m:]
+			if !fn(v) {
+				return
+			}
+			continue
+		}
+		l = protowire.ConsumeFieldValue(n, typ, msg)
+		if l < 0 {
+			return
+		}
+		msg = msg[l:]
+	}
+}
+
+// ifaceOfPath returns the "name" key of an "interface" element of an encoded gnmi.Path.
+func ifaceOfPath(path []byte) (name []byte, ok bool) {
+	each(path, 3, func(elem []byte) bool {
+		n, _ := field(elem, 1)
+		if string(n) != "interface" {
+			return true
+		}
+		each(elem, 2, func(entry []byte) bool {
+			k, _ := field(entry, 1)
+			if string(k) == "name" {
+				name, _ = field(entry, 2)
+				ok = true
+				return false
+			}
+			return true
+		})
+		return false
+	})
+	return name, ok
+}
+
+// lastElem returns the name of the last element of an encoded gnmi.Path.
+func lastElem(path []byte) []byte {
+	var last []byte
+	each(path, 3, func(elem []byte) bool {
+		last, _ = field(elem, 1)
+		return true
+	})
+	return last
+}
+
+// uintVal reads a counter from an encoded gnmi.TypedValue: uint_val (3), int_val (2),
+// or a JSON(_IETF) number or quoted number (10, 11).
+func uintVal(tv []byte) (uint64, bool) {
+	for len(tv) > 0 {
+		num, typ, n := protowire.ConsumeTag(tv)
+		if n < 0 {
+			return 0, false
+		}
+		tv = tv[n:]
+		switch {
+		case (num == 3 || num == 2) && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(tv)
+			if m < 0 || (num == 2 && int64(v) < 0) {
+				return 0, false
+			}
+			return v, true
+		case (num == 10 || num == 11) && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(tv)
+			if m < 0 {
+				return 0, false
+			}
+			return parseUint(v)
+		}
+		n = protowire.ConsumeFieldValue(num, typ, tv)
+		if n < 0 {
+			return 0, false
+		}
+		tv = tv[n:]
 	}
 	return 0, false
 }
@@ -509,7 +665,7 @@ func parseUint(b []byte) (uint64, bool) {
 			return 0, false
 		}
 		n := v*10 + uint64(c-'0')
-		if n < v {
+		if n/10 != v {
 			return 0, false
 		}
 		v = n
@@ -517,15 +673,16 @@ func parseUint(b []byte) (uint64, bool) {
 	return v, true
 }
 
-// operUp reads an oper-status leaf (PROTO string or JSON string) without allocating.
-func operUp(v *gpb.TypedValue) (up, ok bool) {
-	switch x := v.GetValue().(type) {
-	case *gpb.TypedValue_StringVal:
-		return x.StringVal == "UP", true
-	case *gpb.TypedValue_JsonIetfVal:
-		return string(x.JsonIetfVal) == `"UP"`, len(x.JsonIetfVal) > 0
-	case *gpb.TypedValue_JsonVal:
-		return string(x.JsonVal) == `"UP"`, len(x.JsonVal) > 0
+// operUp reads an oper-status leaf from an encoded gnmi.TypedValue: string_val (1) or a
+// JSON string (10, 11).
+func operUp(tv []byte) (up, ok bool) {
+	for _, num := range []protowire.Number{1, 11, 10} {
+		if v, found := field(tv, num); found {
+			if num == 1 {
+				return string(v) == "UP", true
+			}
+			return string(v) == `"UP"`, len(v) > 0
+		}
 	}
 	return false, false
 }

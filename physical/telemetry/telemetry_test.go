@@ -8,6 +8,8 @@ import (
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/twinflow/twinflow/models/network"
 	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
 )
@@ -50,6 +52,15 @@ func FuzzParseUint(f *testing.F) {
 			t.Fatalf("parseUint(%q) = %d; want %d", b, v, w)
 		}
 	})
+}
+
+// handle feeds a response through the wire-format decoder, as the stream does.
+func (c *Collector) handle(d *devState, r *gpb.SubscribeResponse) {
+	b, err := proto.Marshal(r)
+	if err != nil {
+		panic(err)
+	}
+	c.handleRaw(d, b)
 }
 
 type recSink struct {
@@ -156,15 +167,52 @@ func TestHandleAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := c.devs["r1"]
-	r := notif(time.Unix(1, 0), "eth1", map[string]*gpb.TypedValue{"in-octets": js(`"1"`), "out-octets": js(`"2"`), "in-pkts": js(`"3"`), "oper-status": js(`"UP"`)})
-	c.handle(d, r)
-	ts := int64(2e9)
+	msgs := make([][]byte, 202)
+	for i := range msgs {
+		r := notif(time.Unix(int64(1+i), 0), "eth1", map[string]*gpb.TypedValue{"in-octets": js(`"1"`), "out-octets": js(`"2"`), "in-pkts": {Value: &gpb.TypedValue_UintVal{UintVal: 3}}, "oper-status": js(`"UP"`)})
+		msgs[i], _ = proto.Marshal(r)
+	}
+	c.handleRaw(d, msgs[0])
+	i := 0
 	allocs := testing.AllocsPerRun(100, func() {
-		ts += 1e8
-		r.GetUpdate().Timestamp = ts
-		c.handle(d, r)
+		i++
+		c.handleRaw(d, msgs[i])
 	})
+	if got := c.Updates(); got != 4*102 {
+		t.Errorf("updates = %d; want %d", got, 4*102)
+	}
 	if allocs > 0 {
 		t.Errorf("handle allocates %v times per notification; want 0", allocs)
 	}
+}
+
+// FuzzHandleRaw: arbitrary bytes on the wire never panic the decoder.
+func FuzzHandleRaw(f *testing.F) {
+	for _, r := range []*gpb.SubscribeResponse{
+		notif(time.Unix(1, 0), "eth1", map[string]*gpb.TypedValue{"in-octets": js(`"1"`), "oper-status": js(`"UP"`)}),
+		notif(time.Unix(2, 0), "eth2", map[string]*gpb.TypedValue{"out-octets": {Value: &gpb.TypedValue_UintVal{UintVal: 9}}}),
+		{Response: &gpb.SubscribeResponse_SyncResponse{SyncResponse: true}},
+	} {
+		b, _ := proto.Marshal(r)
+		f.Add(b)
+	}
+	pool := tfgnmi.NewPool(1)
+	defer pool.Close()
+	if _, err := pool.Add("r1", tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true}); err != nil {
+		f.Fatal(err)
+	}
+	net := network.Network{Links: []network.Link{{ID: "l1", CapacityGbps: 1, Endpoints: []network.EndPointRef{{Device: "r1", EndPoint: "eth1"}, {Device: "r2", EndPoint: "eth1"}}}}}
+	c, err := New(Options{Pool: pool, Network: net, SampleInterval: 100 * time.Millisecond}, SinkFunc(func(b *Batch) {
+		for _, l := range b.Links {
+			if l.Utilisation[0] != l.Utilisation[0] { // NaN
+				panic("NaN utilisation")
+			}
+		}
+	}))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c.handleRaw(c.devs["r1"], b)
+	})
 }
