@@ -59,7 +59,7 @@ node agent reachable over gNMI on the lab's management network.`,
 	cmd.PersistentFlags().BoolVar(&lo.noAgents, "no-agents", false, "do not run node agents (plumbing and probes only)")
 	cmd.PersistentFlags().StringVar(&lo.clabDir, "clab-dir", "", "containerlab: directory of topology files (default <state-dir>/clab)")
 	cmd.AddCommand(newLabDeployCmd(o, lo), newLabStatusCmd(o, lo), newLabDestroyCmd(o, lo),
-		newLabProbeCmd(o, lo), newLabFidelityCmd(o, lo), newLabProbeAgentCmd())
+		newLabProbeCmd(o, lo), newLabFidelityCmd(o, lo), newLabSweepCmd(o, lo), newLabProbeAgentCmd())
 	return cmd
 }
 
@@ -350,6 +350,40 @@ func newLabDestroyCmd(_ *Options, lo *labOptions) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "lab %s destroyed\n", opts.Label())
 			return nil
+		},
+	}
+}
+
+func newLabSweepCmd(o *Options, lo *labOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "sweep [--name NAME] [--prefix PREFIX]",
+		Short: "Remove leftovers (processes, namespaces, links, state) of one lab or of every lab under a prefix",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var swept []string
+			if lo.name != "" {
+				opts := emulation.Options{Lab: lo.name, Prefix: lo.prefix}
+				if _, err := emulation.NewPlan(&network.Network{Devices: []network.Device{{ID: "x"}}}, opts, nil, 0); err != nil {
+					return labErr(err)
+				}
+				if err := emulation.Sweep(cmd.Context(), opts.Label(), lo.stateDir); err != nil {
+					return labErr(err)
+				}
+				swept = []string{opts.Label()}
+			} else {
+				var err error
+				if swept, err = emulation.SweepPrefix(cmd.Context(), lo.prefix, lo.stateDir); err != nil {
+					return labErr(err)
+				}
+			}
+			if swept == nil {
+				swept = []string{}
+			}
+			return render(o, cmd.OutOrStdout(), map[string][]string{"swept": swept}, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "SWEPT")
+				for _, l := range swept {
+					fmt.Fprintln(tw, l)
+				}
+			})
 		},
 	}
 }

@@ -30,6 +30,7 @@ func TestLabRejectsMalformedInput(t *testing.T) {
 		{[]string{"lab", "deploy", "-f", va, "--name", "Bad_Name"}, `lab name "Bad_Name"`},
 		{[]string{"lab", "deploy", "-f", va, "--backend", "vm"}, "--backend must be netns or containerlab"},
 		{[]string{"lab", "destroy"}, "--name is required"},
+		{[]string{"lab", "sweep", "--prefix", "Bad"}, `prefix "Bad"`},
 		{[]string{"lab", "probe", "--name", "x", "--cc", "vegas"}, "--cc must be cubic, bbr or reno"},
 		{[]string{"lab", "fidelity", "-f", va, "--cc", "cubic,vegas"}, `--cc: "vegas"`},
 		{[]string{"lab", "fidelity", "-f", va, "--queue", "fq,wfq"}, `queue model "wfq"`},
@@ -111,8 +112,8 @@ func TestLabCLIEndToEnd(t *testing.T) {
 		return left
 	}
 	t.Cleanup(func() {
-		_, _ = run("lab", "destroy", "--name", "c-va")
-		_, _ = run("lab", "destroy", "--name", "c-fid")
+		_, _ = run("lab", "sweep", "--name", "c-va")
+		_, _ = run("lab", "sweep", "--name", "c-fid")
 		if left := leftovers(); len(left) > 0 {
 			t.Errorf("left behind: %v", left)
 		}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -730,6 +731,76 @@ func Sweep(ctx context.Context, label, stateDir string) error {
 		return fmt.Errorf("emulation: sweep %s: %w", label, err)
 	}
 	return nil
+}
+
+// SweepPrefix sweeps every lab whose label starts with prefix (see Sweep): what a CI
+// job or an operator runs to remove leftovers of all labs of one owner. It returns the
+// labels it swept.
+func SweepPrefix(ctx context.Context, prefix, stateDir string) ([]string, error) {
+	if !prefixRE.MatchString(prefix) {
+		return nil, fmt.Errorf("%w: prefix %q must match %s", ErrInvalid, prefix, prefixRE)
+	}
+	if err := requireRoot(); err != nil {
+		return nil, err
+	}
+	// Labels are what precedes the first '.' of a namespace name (neither prefixes nor
+	// lab names contain dots), the suffix of a labelled interface's alias, and the
+	// names of state files.
+	labels := map[string]bool{}
+	nss, err := allNamespaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, ns := range nss {
+		if i := strings.IndexByte(ns, '.'); i > 0 && strings.HasPrefix(ns, prefix) {
+			labels[ns[:i]] = true
+		}
+	}
+	out, err := runCmd(ctx, "", "ip", "-j", "link", "show")
+	if err != nil {
+		return nil, err
+	}
+	var links []struct {
+		Alias string `json:"ifalias"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil {
+		return nil, fmt.Errorf("%w: ip -j link show: %v", ErrCommand, err)
+	}
+	for _, l := range links {
+		if label, ok := strings.CutPrefix(l.Alias, aliasFor("")); ok && strings.HasPrefix(label, prefix) {
+			labels[label] = true
+		}
+	}
+	if stateDir != "" {
+		files, _ := filepath.Glob(filepath.Join(stateDir, prefix+"*.json"))
+		for _, f := range files {
+			labels[strings.TrimSuffix(filepath.Base(f), ".json")] = true
+		}
+	}
+	var swept []string
+	var errs []error
+	for label := range labels {
+		if err := Sweep(ctx, label, stateDir); err != nil {
+			errs = append(errs, err)
+		}
+		swept = append(swept, label)
+	}
+	sort.Strings(swept)
+	return swept, errors.Join(errs...)
+}
+
+func allNamespaces(ctx context.Context) ([]string, error) {
+	out, err := runCmd(ctx, "", "ip", "netns", "list")
+	if err != nil {
+		return nil, err
+	}
+	var nss []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			nss = append(nss, f[0])
+		}
+	}
+	return nss, nil
 }
 
 // nsInode returns the inode of a named network namespace (/run/netns/<name>).

@@ -202,3 +202,47 @@ func TestNetnsReconfigure(t *testing.T) {
 		t.Errorf("n3 eth2 classes: %v\n%s", err, out)
 	}
 }
+
+// TestSweepPrefix deploys two labs under one prefix and removes both with one prefix
+// sweep, leaving a lab under another prefix alone.
+func TestSweepPrefix(t *testing.T) {
+	requireRootT(t)
+	ctx := context.Background()
+	state := t.TempDir()
+	t.Cleanup(func() {
+		_, _ = SweepPrefix(context.Background(), "tfe-sw-", state)
+		_ = Sweep(context.Background(), "tfe-swkeep", state)
+	})
+	n, err := network.Ring(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lab := range []string{"a", "b"} {
+		b := &Netns{Options: Options{Lab: lab, Prefix: "tfe-sw-"}, StateDir: state}
+		if err := b.Deploy(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep := &Netns{Options: Options{Lab: "swkeep", Prefix: testPrefix}, StateDir: state}
+	if err := keep.Deploy(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	swept, err := SweepPrefix(ctx, "tfe-sw-", state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(swept, ",") != "tfe-sw-a,tfe-sw-b" {
+		t.Errorf("swept %v, want tfe-sw-a and tfe-sw-b", swept)
+	}
+	for _, label := range []string{"tfe-sw-a", "tfe-sw-b"} {
+		if left := residue(t, label); len(left) != 0 {
+			t.Errorf("%s left: %v", label, left)
+		}
+	}
+	if left := residue(t, "tfe-swkeep"); len(left) != 7 { // 3 namespaces, 3 veths, bridge
+		t.Errorf("the other lab was touched: %v", left)
+	}
+	if _, err := SweepPrefix(ctx, "Bad", state); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad prefix: %v", err)
+	}
+}
