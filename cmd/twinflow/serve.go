@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -220,15 +221,27 @@ func printBanner(w io.Writer, addr string, demo *demoSummary, notes []string) {
 	if demo != nil && demo.SampleLink != "" {
 		link = demo.SampleLink
 	}
-	fmt.Fprintf(&b, `  twinflow get devices
-  twinflow get links
-  twinflow fork                                    # prints the new fork's ID, e.g. fork-1
-  twinflow set link %[1]s --capacity 40 --twin fork-1
-  twinflow get link %[1]s --twin fork-1    # 40 Gb/s in the fork
-  twinflow get link %[1]s                  # unchanged in live
-  twinflow get twins
-  curl -N %[2]s/api/v1/events                  # the event stream
-Stop with Ctrl-C.
-`, link, base)
+	var cmds strings.Builder
+	tw := tabwriter.NewWriter(&cmds, 0, 4, 2, ' ', 0)
+	for _, l := range [][2]string{
+		{"twinflow get devices", ""},
+		{"twinflow get links", ""},
+		{"twinflow fork", "# prints the new fork's ID, e.g. fork-1"},
+		{"twinflow set link " + link + " --capacity 40 --twin fork-1", ""},
+		{"twinflow get link " + link + " --twin fork-1", "# 40 Gb/s in the fork"},
+		{"twinflow get link " + link, "# unchanged in live"},
+		{"twinflow get twins", ""},
+		{"curl -N '" + base + "/api/v1/events?table=devices,links'", "# the event stream"},
+	} {
+		fmt.Fprintf(tw, "  %s\t%s\n", l[0], l[1])
+	}
+	_ = tw.Flush()
+	for _, l := range strings.SplitAfter(cmds.String(), "\n") {
+		b.WriteString(strings.TrimRight(l, " \n"))
+		if strings.HasSuffix(l, "\n") {
+			b.WriteString("\n")
+		}
+	}
+	b.WriteString("Stop with Ctrl-C.\n")
 	_, _ = io.WriteString(w, b.String())
 }
