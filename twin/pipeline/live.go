@@ -49,14 +49,11 @@ func (s *Service) applyToLive(ctx context.Context, c *Change) error {
 		for _, f := range cs.Twin.AddFlows {
 			fl := f.Flow
 			if len(fl.Path) == 0 {
-				need, maxLat := 0.0, 0.0
-				if f.SLO != nil {
-					maxLat = f.SLO.MaxLatencyMs
-					if f.SLO.Isolation == change.IsolationHard {
-						need = f.SLO.MinRateGbps
-					}
+				need := 0.0
+				if f.SLO != nil && f.SLO.Isolation == change.IsolationHard {
+					need = f.SLO.MinRateGbps
 				}
-				fl.Path = m.route(fl.Src, fl.Dst, need, maxLat)
+				fl.Path = m.route(fl.Src, fl.Dst, fl.ID, need)
 			}
 			routed[fl.ID] = fl.Path
 			m.flows[fl.ID] = fl

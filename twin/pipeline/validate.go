@@ -32,6 +32,12 @@ const rateEps = 1e-9
 type modelCache struct {
 	mu      sync.Mutex // guards the following
 	trees   map[string]cachedTree
+	cfgRev  uint64
+	cfgs    map[string]change.Tree
+	cfgOK   bool
+	netRev  uint64
+	net     *network.Network // devices and links only
+	netOK   bool
 	rev     uint64
 	model   *liveModel
 	modelOK bool
@@ -44,22 +50,32 @@ type cachedTree struct {
 
 // liveModel is the bottleneck view of one twin revision.
 type liveModel struct {
-	devices  []network.Device
-	graph    *routing.Graph          // built lazily from devices and links; shared by clones
-	links    map[string]network.Link // by link ID
-	dirCap   map[string]float64      // directed link -> capacity minus hard reservations
-	reserved map[string]float64      // directed link -> sum of hard reservations
-	flows    map[string]network.Flow
-	slos     map[string]change.SLO
-	input    *bottleneck.Network // elastic and soft flows only
-	state    *bottleneck.State
-	total    float64
+	// mu serializes incremental perturbations of state (they are undone before
+	// unlocking).
+	mu        sync.Mutex
+	devices   []network.Device
+	graphOnce sync.Once
+	graph     *routing.Graph // built once from devices and links
+	ecmpOnce  sync.Once
+	ecmpMu    sync.Mutex // guards ecmp (its cache)
+	ecmp      *routing.ECMP
+	links     map[string]network.Link // by link ID
+	dirCap    map[string]float64      // directed link -> capacity minus hard reservations
+	reserved  map[string]float64      // directed link -> sum of hard reservations
+	flows     map[string]network.Flow
+	slos      map[string]change.SLO
+	input     *bottleneck.Network // elastic and soft flows only
+	state     *bottleneck.State
+	total     float64
 }
 
 // trees returns every device's parsed intended configuration (read-only).
 func (mc *modelCache) configs(r *twin.Reader) (map[string]change.Tree, error) {
 	mc.mu.Lock()
 	defer mc.mu.Unlock()
+	if mc.cfgOK && mc.cfgRev == r.Revision() {
+		return mc.cfgs, nil
+	}
 	if mc.trees == nil {
 		mc.trees = map[string]cachedTree{}
 	}
@@ -84,7 +100,28 @@ func (mc *modelCache) configs(r *twin.Reader) (map[string]change.Tree, error) {
 		mc.trees[d.ID] = cachedTree{rev: dc.Revision, tree: t}
 		out[d.ID] = t
 	}
+	mc.cfgs, mc.cfgRev, mc.cfgOK = out, r.Revision(), true
 	return out, nil
+}
+
+// staticNet returns the devices and links of the twin at r's revision, cached.
+func (mc *modelCache) staticNet(r *twin.Reader) *network.Network {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	if mc.netOK && mc.netRev == r.Revision() {
+		return mc.net
+	}
+	n := &network.Network{}
+	ds, _, _ := r.Devices(twin.ListOptions{})
+	for _, d := range ds {
+		n.Devices = append(n.Devices, d.Device)
+	}
+	ls, _, _ := r.Links(twin.ListOptions{})
+	for _, l := range ls {
+		n.Links = append(n.Links, l.Link)
+	}
+	mc.net, mc.netRev, mc.netOK = n, r.Revision(), true
+	return n
 }
 
 // model returns the bottleneck model of the twin at r's revision, cached.
@@ -259,7 +296,7 @@ func (m *liveModel) latency(p []string) float64 {
 
 // clone copies the maps so the copy can be changed (the bottleneck state is rebuilt).
 func (m *liveModel) clone() *liveModel {
-	c := &liveModel{devices: m.devices, graph: m.graph, links: make(map[string]network.Link, len(m.links)), dirCap: make(map[string]float64, len(m.dirCap)),
+	c := &liveModel{devices: m.devices, graph: m.graphOf(), links: make(map[string]network.Link, len(m.links)), dirCap: make(map[string]float64, len(m.dirCap)),
 		flows: make(map[string]network.Flow, len(m.flows)), slos: make(map[string]change.SLO, len(m.slos))}
 	for k, v := range m.links {
 		c.links[k] = v
@@ -273,42 +310,23 @@ func (m *liveModel) clone() *liveModel {
 	for k, v := range m.slos {
 		c.slos[k] = v
 	}
+	c.graphOnce.Do(func() {})
 	return c
 }
 
-// route finds the lowest-latency path from src to dst (models/routing) over up
-// directed links whose free capacity (after hard reservations) is at least need,
-// within maxLat when it is > 0 (if no path meets maxLat, the lowest-latency path is
-// returned and the latency check reports the violation). Nil when there is none.
-func (m *liveModel) route(src, dst string, need, maxLat float64) []string {
-	if m.graph == nil {
-		n := &network.Network{Devices: m.devices}
-		ids := make([]string, 0, len(m.links))
-		for id := range m.links {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			n.Links = append(n.Links, m.links[id])
-		}
-		g, err := routing.NewGraph(n)
-		if err != nil {
-			return nil
-		}
-		m.graph = g
-	}
-	o := routing.Options{Metric: routing.Latency, Exclude: func(dl string) bool {
-		c, ok := m.dirCap[dl]
-		return !ok || c-m.reserved[dl] < need
-	}}
-	p, err := m.graph.Constrained(src, dst, routing.Constraints{MaxLatencyMs: maxLat}, o)
-	if err != nil && maxLat > 0 {
-		p, err = m.graph.Constrained(src, dst, routing.Constraints{}, o)
-	}
-	if err != nil {
-		return nil
-	}
-	return p.Links
+// invalidate drops the cached model.
+func (mc *modelCache) invalidate() {
+	mc.mu.Lock()
+	mc.modelOK = false
+	mc.model = nil
+	mc.mu.Unlock()
+}
+
+// route finds a path in the full (non-incremental) model.
+func (m *liveModel) route(src, dst, flowID string, need float64) []string {
+	return m.routeWith(src, dst, flowID, need,
+		func(dl string) (float64, bool) { c, ok := m.dirCap[dl]; return c, ok },
+		func(dl string) float64 { return m.reserved[dl] })
 }
 
 // runValidation forks the live twin, applies cs to the fork and validates it at
@@ -332,7 +350,7 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 		if err != nil {
 			return err
 		}
-		in := change.StaticInput{Network: staticNetwork(r, cs), Configs: configs}
+		in := change.StaticInput{Network: staticNetwork(r, s.l1.staticNet(r), cs), Configs: configs}
 		l0 = change.Static(cs, in)
 		if cs.Level.Includes(change.L1) {
 			model, err = s.l1.get(r)
@@ -345,10 +363,17 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 	for _, c := range l0.Checks {
 		rep.Add(c)
 	}
-	// Routing of new flows (needed before writing them into the fork).
+	// L1, incrementally on the cached live state when possible.
 	var after *liveModel
 	routed := map[string][]string{}
+	incremental := false
 	if model != nil {
+		routed, incremental = s.incrementalL1(rep, cs, model)
+		if !incremental {
+			routed = map[string][]string{}
+		}
+	}
+	if model != nil && !incremental {
 		after = model.clone()
 		for _, id := range cs.Twin.RemoveFlows {
 			delete(after.flows, id)
@@ -372,14 +397,11 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 		for _, f := range cs.Twin.AddFlows {
 			fl := f.Flow
 			if len(fl.Path) == 0 {
-				need, maxLat := 0.0, 0.0
-				if f.SLO != nil {
-					maxLat = f.SLO.MaxLatencyMs
-					if f.SLO.Isolation == change.IsolationHard {
-						need = f.SLO.MinRateGbps
-					}
+				need := 0.0
+				if f.SLO != nil && f.SLO.Isolation == change.IsolationHard {
+					need = f.SLO.MinRateGbps
 				}
-				fl.Path = after.route(fl.Src, fl.Dst, need, maxLat)
+				fl.Path = after.route(fl.Src, fl.Dst, fl.ID, need)
 			}
 			routed[fl.ID] = fl.Path
 			after.flows[fl.ID] = fl
@@ -397,7 +419,7 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 		rep.Add(change.Check{Name: "l0.twin", Level: change.L0, Status: change.Pass, Message: "the change applies to a fork of the live twin"})
 	}
 
-	if model != nil {
+	if model != nil && !incremental {
 		after.rebuild()
 		l1Checks(rep, cs, model, after, routed)
 	}
@@ -417,6 +439,7 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 			}
 		}
 	}
+	sort.SliceStable(rep.Checks, func(i, j int) bool { return levelOrder(rep.Checks[i].Level) < levelOrder(rep.Checks[j].Level) })
 	rep.DurationMicros = time.Since(start).Microseconds()
 	return rep, base, nil
 }
@@ -435,16 +458,8 @@ func (m *liveModel) rebuildReservations() {
 
 // staticNetwork is the part of the twin the L0 checks read: devices and links, and
 // only the flows the change names (so it stays O(devices + links)).
-func staticNetwork(r *twin.Reader, cs *change.ChangeSet) *network.Network {
-	n := &network.Network{}
-	ds, _, _ := r.Devices(twin.ListOptions{})
-	for _, d := range ds {
-		n.Devices = append(n.Devices, d.Device)
-	}
-	ls, _, _ := r.Links(twin.ListOptions{})
-	for _, l := range ls {
-		n.Links = append(n.Links, l.Link)
-	}
+func staticNetwork(r *twin.Reader, base *network.Network, cs *change.ChangeSet) *network.Network {
+	n := &network.Network{Devices: base.Devices, Links: base.Links}
 	seen := map[string]bool{}
 	want := append([]string(nil), cs.Twin.RemoveFlows...)
 	for _, f := range cs.Twin.AddFlows {
@@ -695,4 +710,14 @@ func sloCheck(name string, n int, fails []string, okMsg string) change.Check {
 		c.Status, c.Message = change.Skip, "no flow with this kind of objective"
 	}
 	return c
+}
+
+func levelOrder(l change.Level) int {
+	switch l {
+	case change.L0:
+		return 0
+	case change.L1:
+		return 1
+	}
+	return 2
 }
