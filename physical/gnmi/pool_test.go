@@ -1,0 +1,107 @@
+package gnmi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
+)
+
+// TestPoolBoundedConcurrency: ForEach over 2000 devices never runs more than the limit
+// at once, reaches it, and reports per-device errors without stopping the others.
+func TestPoolBoundedConcurrency(t *testing.T) {
+	p := tfgnmi.NewPool(8)
+	defer p.Close()
+	for i := 0; i < 2000; i++ {
+		if _, err := p.Add(fmt.Sprintf("d%04d", i), tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cur, peak, calls atomic.Int32
+	errBoom := errors.New("boom")
+	errs := p.ForEach(context.Background(), nil, func(ctx context.Context, name string, c *tfgnmi.Client) error {
+		calls.Add(1)
+		n := cur.Add(1)
+		for {
+			old := peak.Load()
+			if n <= old || peak.CompareAndSwap(old, n) {
+				break
+			}
+		}
+		time.Sleep(time.Millisecond)
+		cur.Add(-1)
+		if name[len(name)-1] == '7' {
+			return errBoom
+		}
+		return nil
+	})
+	if got := calls.Load(); got != 2000 {
+		t.Errorf("%d calls; want 2000", got)
+	}
+	if got := peak.Load(); got > 8 || got < 2 {
+		t.Errorf("peak concurrency %d; want in [2, 8]", got)
+	}
+	if len(errs) != 200 || !errors.Is(errs["d0007"], errBoom) {
+		t.Errorf("%d errors (d0007: %v); want 200", len(errs), errs["d0007"])
+	}
+	errs = p.ForEach(context.Background(), []string{"nope"}, func(context.Context, string, *tfgnmi.Client) error { return nil })
+	if !errors.Is(errs["nope"], tfgnmi.ErrNotInPool) {
+		t.Errorf("unknown device: %v", errs["nope"])
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := tfgnmi.Backoff{Base: 10 * time.Millisecond, Max: 80 * time.Millisecond}
+	for i := 0; i < 10; i++ {
+		d := b.Next()
+		ceil := min(10*time.Millisecond<<i, 80*time.Millisecond)
+		if d < ceil/2 || d > ceil {
+			t.Fatalf("attempt %d: %v outside [%v, %v]", i, d, ceil/2, ceil)
+		}
+	}
+	b.Reset()
+	if d := b.Next(); d > 10*time.Millisecond {
+		t.Errorf("after Reset: %v; want <= base", d)
+	}
+}
+
+func TestBuildSetRequestErrors(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ops  []tfgnmi.Op
+	}{
+		{"empty", nil},
+		{"bad-path", []tfgnmi.Op{{Kind: tfgnmi.OpUpdate, Path: "/a//b", Value: json.RawMessage(`1`)}}},
+		{"bad-json", []tfgnmi.Op{{Kind: tfgnmi.OpUpdate, Path: "/a", Value: json.RawMessage(`{`)}}},
+		{"delete-with-value", []tfgnmi.Op{{Kind: tfgnmi.OpDelete, Path: "/a", Value: json.RawMessage(`1`)}}},
+		{"unknown-kind", []tfgnmi.Op{{Kind: "merge", Path: "/a", Value: json.RawMessage(`1`)}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := tfgnmi.BuildSetRequest("", c.ops); err == nil {
+				t.Fatal("no error")
+			}
+		})
+	}
+	req, err := tfgnmi.BuildSetRequest("r1", []tfgnmi.Op{
+		{Kind: tfgnmi.OpDelete, Path: "/x"},
+		{Kind: tfgnmi.OpReplace, Path: "/a[k=v\\]]/b", Value: json.RawMessage(`{"c":1}`)},
+		{Kind: tfgnmi.OpUpdate, Path: "/a", Value: json.RawMessage(`2`)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(req.Delete) != 1 || len(req.Replace) != 1 || len(req.Update) != 1 || req.Prefix.GetTarget() != "r1" {
+		t.Fatalf("request %v", req)
+	}
+	if got := req.Replace[0].Path.Elem[0].Key["k"]; got != "v]" {
+		t.Errorf("escaped key = %q; want %q", got, "v]")
+	}
+	if got := tfgnmi.PathString(nil, req.Replace[0].Path); got != `/a[k=v\]]/b` {
+		t.Errorf("PathString = %q", got)
+	}
+}
