@@ -3,12 +3,12 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
-	"slices"
-	"syscall"
-	"time"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
