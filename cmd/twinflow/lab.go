@@ -422,9 +422,22 @@ func newLabProbeCmd(o *Options, lo *labOptions) *cobra.Command {
 			if cc != "cubic" && cc != "bbr" && cc != "reno" {
 				return usageErrorf("--cc must be cubic, bbr or reno, got %q", cc)
 			}
-			b := lo.netns(opts, false)
-			if lo.backend != "netns" {
-				return usageErrorf("lab probe drives netns labs; containerlab labs are probed by the deploying process (Sandbox API)")
+			var b interface {
+				emulation.Backend
+				Load() error
+				Plan() *emulation.Plan
+			}
+			switch lo.backend {
+			case "netns":
+				b = lo.netns(opts, false)
+			case "containerlab":
+				cb, err := lo.backendFor(opts)
+				if err != nil {
+					return err
+				}
+				b = cb.(*emulation.Containerlab)
+			default:
+				return usageErrorf("--backend must be netns or containerlab, got %q", lo.backend)
 			}
 			if err := b.Load(); err != nil {
 				return labErr(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -328,8 +329,40 @@ func (c *Containerlab) Deploy(ctx context.Context, n *network.Network) error {
 		return fmt.Errorf("emulation: containerlab deploy: %w", err)
 	}
 	c.plan = clabPlan(plan)
+	raw, err := json.MarshalIndent(c.plan, "", "  ")
+	if err != nil {
+		return fmt.Errorf("emulation: encode plan: %w", err)
+	}
+	if err := os.WriteFile(strings.TrimSuffix(path, ".clab.yml")+".plan.json", raw, 0o644); err != nil {
+		return fmt.Errorf("emulation: write plan: %w", err)
+	}
 	return c.pushPlumbing(ctx)
 }
+
+// Load reads the plan a deploy (possibly by another process) left beside the topology
+// file.
+func (c *Containerlab) Load() error {
+	path, err := c.TopologyPath()
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(strings.TrimSuffix(path, ".clab.yml") + ".plan.json")
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: no plan beside %s", ErrNotDeployed, path)
+	}
+	if err != nil {
+		return fmt.Errorf("emulation: read plan: %w", err)
+	}
+	var p Plan
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return fmt.Errorf("%w: plan beside %s: %v", ErrInvalid, path, err)
+	}
+	c.plan = &p
+	return nil
+}
+
+// Plan returns the deployed plan (nil if not deployed or not loaded).
+func (c *Containerlab) Plan() *Plan { return c.plan }
 
 // clabPlan adapts a netns plan to containerlab: a node's address is its first data
 // interface's, and routes point there.
@@ -421,6 +454,9 @@ func (c *Containerlab) Nodes(ctx context.Context) ([]NodeInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.plan == nil {
+		_ = c.Load() // addresses, if a deploy left its plan
+	}
 	o, _ := c.Options.withDefaults(0)
 	prefix := "clab-" + o.Label() + "-"
 	var out []NodeInfo
@@ -449,7 +485,9 @@ func (c *Containerlab) Nodes(ctx context.Context) ([]NodeInfo, error) {
 // clab-node-name=<node> --cmd "/twinflow-node probe ..."`.
 func (c *Containerlab) Probe(ctx context.Context, specs []ProbeSpec) ([]ProbeResult, error) {
 	if c.plan == nil {
-		return nil, fmt.Errorf("%w: deploy first (the plan is kept by the deploying process)", ErrNotDeployed)
+		if err := c.Load(); err != nil {
+			return nil, err
+		}
 	}
 	path, err := c.TopologyPath()
 	if err != nil {
@@ -551,8 +589,10 @@ func (c *Containerlab) Destroy(ctx context.Context) error {
 		return fmt.Errorf("emulation: containerlab destroy: %w", err)
 	}
 	c.plan = nil
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("emulation: remove topology: %w", err)
+	for _, f := range []string{path, strings.TrimSuffix(path, ".clab.yml") + ".plan.json"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("emulation: remove %s: %w", f, err)
+		}
 	}
 	return nil
 }

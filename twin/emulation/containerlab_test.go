@@ -188,7 +188,9 @@ func TestContainerlabDrivesCLI(t *testing.T) {
 			if len(nodes) != 2 || nodes[0].ID != "n0" || nodes[0].GNMIAddress != "172.20.20.2:9339" || nodes[0].Address != "10.128.0.1" {
 				t.Fatalf("nodes = %+v", nodes)
 			}
-			res, err := c.Probe(ctx, []ProbeSpec{{ID: "p", Kind: ProbePing, Src: "n0", Dst: "n1", Count: 3}})
+			// Another process (a new backend value) probes from the plan left on disk.
+			c2 := &Containerlab{Options: c.Options, Bin: bin, Dir: dir}
+			res, err := c2.Probe(ctx, []ProbeSpec{{ID: "p", Kind: ProbePing, Src: "n0", Dst: "n1", Count: 3}})
 			if err != nil || !res[0].OK || res[0].Ping.Received != 3 {
 				t.Fatalf("probe = %v %+v", err, res)
 			}
@@ -208,8 +210,10 @@ func TestContainerlabDrivesCLI(t *testing.T) {
 					t.Errorf("calls lack %q:\n%s", w, calls)
 				}
 			}
-			if _, err := os.Stat(topo); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("topology file left after destroy: %v", err)
+			for _, f := range []string{topo, filepath.Join(dir, "tfe-va.plan.json")} {
+				if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s left after destroy: %v", f, err)
+				}
 			}
 		})
 	}
