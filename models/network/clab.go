@@ -217,8 +217,8 @@ func DecodeContainerlab(r io.Reader) (*Network, error) {
 	if labName == "" {
 		return nil, fmt.Errorf("containerlab: %w: missing name", ErrFormat)
 	}
-	if msg := CheckID(labName); msg != "" {
-		return nil, fmt.Errorf("containerlab: %w: name %q: %s", ErrFormat, labName, msg)
+	if !validLabName(labName) {
+		return nil, fmt.Errorf("containerlab: %w: name %q: want a letter or digit, then letters, digits, '-', '.', '_' (at most %d characters)", ErrFormat, labName, MaxIDLength)
 	}
 	n := &Network{
 		Contexts:   []Context{{ID: DefaultContext, Name: DefaultContext}},
@@ -423,6 +423,22 @@ func clabDevice(nn clabNamedNode, t *clabTopology) (Device, error) {
 	return d, nil
 }
 
+// validLabName reports whether s is a containerlab lab name
+// (^[a-zA-Z0-9][a-zA-Z0-9-._]*$) that is also a valid topology ID.
+func validLabName(s string) bool {
+	if s == "" || len(s) > MaxIDLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '-' && c != '.' && c != '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // clabNodeName maps a device ID to a containerlab node name
 // (^[a-zA-Z0-9][a-zA-Z0-9-._|]*$): characters ':' and '/' become '_', a leading
 // '-', '_' or '.' gets an "n" in front.
@@ -453,6 +469,9 @@ func EncodeContainerlab(w io.Writer, n *Network, opts ContainerlabOptions) error
 	}
 	if name == "" {
 		name = "twinflow"
+	}
+	if !validLabName(name) {
+		return fmt.Errorf("containerlab: lab name %q: want a letter or digit, then letters, digits, '-', '.', '_'", name)
 	}
 	kind, image := opts.Kind, opts.Image
 	if kind == "" {

@@ -121,7 +121,9 @@ func TestDecodeContainerlabErrors(t *testing.T) {
 		{"empty", "", "empty document"},
 		{"no-topology", "name: x\n", "missing topology"},
 		{"no-name", "topology:\n  nodes: {a: {}}\n", "missing name"},
-		{"bad-name", "name: 'a b'\ntopology:\n  nodes: {}\n", `name "a b": invalid character ' '`},
+		{"bad-name", "name: 'a b'\ntopology:\n  nodes: {}\n", `name "a b": want a letter or digit, then letters, digits`},
+		{"dot-name", "name: .\ntopology:\n  nodes: {}\n", `name "."`},
+		{"colon-name", "name: a:b\ntopology:\n  nodes: {}\n", `name "a:b"`},
 		{"nodes-list", "name: x\ntopology:\n  nodes: [a, b]\n", "topology.nodes must be a mapping"},
 		{"bad-node-id", "name: x\ntopology:\n  nodes:\n    a|b: {kind: linux}\n", `topology.nodes.a|b (line 4): malformed document: device ID "a|b": invalid character '|'`},
 		{"dup-node", "name: x\ntopology:\n  nodes:\n    a: {}\n    a: {}\n", "topology.nodes.a (line 5): malformed document: duplicate node"},
@@ -174,6 +176,9 @@ func TestEncodeContainerlabOptions(t *testing.T) {
 	}
 	if back.Devices[0].ID != "site:1/r1" || back.Links[0].Endpoints[0].Device != "site:1/r1" {
 		t.Errorf("device ID not restored: %+v", back.Devices[0])
+	}
+	if err := EncodeContainerlab(&buf, n, ContainerlabOptions{Name: "my lab"}); err == nil || !strings.Contains(err.Error(), `lab name "my lab"`) {
+		t.Errorf("bad lab name: %v", err)
 	}
 	n.Devices[1].Labels = map[string]string{"twinflow.type": "x"}
 	if err := EncodeContainerlab(&buf, n, ContainerlabOptions{}); err == nil || !strings.Contains(err.Error(), "reserved prefix") {
