@@ -450,10 +450,13 @@ func (s *Server) refresh(ctx context.Context) error {
 		}
 		vals[j] = v
 	}
+	now := s.opts.Now()
 	if old != nil && old.layout == l && sameValues(old.vals, vals) {
+		// Same values: keep the snapshot (no ON_CHANGE wake-up) but note the read time.
+		s.snap = &snapshot{layout: l, vals: old.vals, at: now}
 		return nil
 	}
-	s.snap = &snapshot{layout: l, vals: vals, at: s.opts.Now()}
+	s.snap = &snapshot{layout: l, vals: vals, at: now}
 	close(s.changed)
 	s.changed = make(chan struct{})
 	return nil
@@ -473,6 +476,22 @@ func upDown(b bool) string {
 		return "UP"
 	}
 	return "DOWN"
+}
+
+// fresh returns a snapshot read at most maxAge ago, refreshing it if needed (SAMPLE
+// subscriptions sample the dataplane at their own pace, not the poller's).
+func (s *Server) fresh(ctx context.Context, maxAge time.Duration) *snapshot {
+	s.mu.Lock()
+	old := s.snap
+	s.mu.Unlock()
+	if old != nil && s.opts.Now().Sub(old.at) <= maxAge {
+		return old
+	}
+	if err := s.refresh(ctx); err != nil {
+		s.log.Warn("state refresh failed", "err", err)
+	}
+	snap, _ := s.current()
+	return snap
 }
 
 func (s *Server) current() (*snapshot, <-chan struct{}) {

@@ -383,7 +383,7 @@ func (ss *session) run(ctx context.Context, su *sub) error {
 					return err
 				}
 			case <-t.C:
-				snap, _ := ss.s.current()
+				snap := ss.s.fresh(ctx, min(su.interval/4, ss.s.opts.StateInterval))
 				if err := ss.emit(su, snap, su.suppress); err != nil {
 					return err
 				}

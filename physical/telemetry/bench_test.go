@@ -105,7 +105,8 @@ func (s *memSink) Observe(b *telemetry.Batch) {
 	}
 }
 
-// twinSink writes into the real twin's observed state (twin.ObserveInterface).
+// twinSink writes each batch into the real twin's observed state in one transaction
+// (twin.Observe), as `serve` does.
 type twinSink struct {
 	t    *twin.Twin
 	hist *latHist
@@ -113,15 +114,29 @@ type twinSink struct {
 }
 
 func (s *twinSink) Observe(b *telemetry.Batch) {
-	for i := range b.Interfaces {
-		x := &b.Interfaces[i]
-		st := twin.InterfaceState{OperStatus: x.OperStatus, InOctets: x.InOctets, OutOctets: x.OutOctets, InPkts: x.InPkts, OutPkts: x.OutPkts,
-			InErrors: x.InErrors, OutErrors: x.OutErrors, InDiscards: x.InDiscards, OutDiscards: x.OutDiscards,
-			InRateGbps: x.InRateGbps, OutRateGbps: x.OutRateGbps, At: x.At}
-		if err := s.t.ObserveInterface(context.Background(), x.Device, x.Interface, st); err != nil {
-			s.errs.Add(1)
+	err := s.t.Observe(context.Background(), func(o *twin.Observation) error {
+		for i := range b.Interfaces {
+			x := &b.Interfaces[i]
+			st := twin.InterfaceState{OperStatus: x.OperStatus, InOctets: x.InOctets, OutOctets: x.OutOctets, InPkts: x.InPkts, OutPkts: x.OutPkts,
+				InErrors: x.InErrors, OutErrors: x.OutErrors, InDiscards: x.InDiscards, OutDiscards: x.OutDiscards,
+				InRateGbps: x.InRateGbps, OutRateGbps: x.OutRateGbps, At: x.At}
+			if err := o.Interface(x.Device, x.Interface, st); err != nil {
+				return err
+			}
 		}
-		s.hist.add(b.Received.Sub(x.At))
+		for i := range b.Links {
+			l := &b.Links[i]
+			if err := o.Link(l.Link, twin.LinkState{OperStatus: l.Status, RateGbps: l.RateGbps, Utilisation: l.Utilisation, At: l.At}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.errs.Add(1)
+	}
+	for i := range b.Interfaces {
+		s.hist.add(b.Received.Sub(b.Interfaces[i].At))
 	}
 }
 
@@ -210,6 +225,11 @@ func BenchmarkIngest(b *testing.B) {
 				if _, err := live.Update(ctx, func(tx *twin.Txn) error {
 					for _, d := range net.Devices {
 						if _, err := tx.PutDevice(d, twin.Upsert, twin.Any); err != nil {
+							return err
+						}
+					}
+					for _, l := range net.Links {
+						if _, err := tx.PutLink(l, twin.Upsert, twin.Any); err != nil {
 							return err
 						}
 					}
