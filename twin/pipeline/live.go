@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/twin"
@@ -82,7 +85,26 @@ func (s *Service) applyToLive(ctx context.Context, c *Change) error {
 // read-back. A device that cannot be read keeps previous intent plus operations.
 func (s *Service) readBack(ctx context.Context, cs *change.ChangeSet, configs map[string]change.Tree) map[string]change.Tree {
 	out := map[string]change.Tree{}
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(32)
 	for _, dev := range cs.Devices() {
+		g.Go(func() error {
+			t := s.readBackDevice(ctx, cs, dev, configs)
+			if t != nil {
+				mu.Lock()
+				out[dev] = t
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return out
+}
+
+func (s *Service) readBackDevice(ctx context.Context, cs *change.ChangeSet, dev string, configs map[string]change.Tree) change.Tree {
+	{
 		tops := map[string]bool{}
 		for _, op := range cs.DeviceOps[dev] {
 			if p, err := change.ParsePath(op.Path); err == nil && len(p) > 0 {
@@ -97,7 +119,7 @@ func (s *Service) readBack(ctx context.Context, cs *change.ChangeSet, configs ma
 		got, err := s.cfg.Reader.ReadConfig(ctx, dev, paths)
 		if err != nil {
 			s.log.Warn("read-back for the intended config failed", "device", dev, "err", err)
-			continue
+			return nil
 		}
 		t := change.Tree{}
 		if prev := configs[dev]; prev != nil {
@@ -116,7 +138,6 @@ func (s *Service) readBack(ctx context.Context, cs *change.ChangeSet, configs ma
 			}
 			t[top] = v["v"]
 		}
-		out[dev] = t
+		return t
 	}
-	return out
 }
