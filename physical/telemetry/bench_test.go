@@ -206,7 +206,9 @@ func BenchmarkIngest(b *testing.B) {
 		{"nodes=100/ports=16/sample=25ms/json_ietf/mem", 100, 16, 25 * time.Millisecond, gpb.Encoding_JSON_IETF, "mem"},
 		{"nodes=100/ports=16/sample=25ms/proto/mem", 100, 16, 25 * time.Millisecond, gpb.Encoding_PROTO, "mem"},
 		{"nodes=100/ports=16/sample=25ms/proto/twin", 100, 16, 25 * time.Millisecond, gpb.Encoding_PROTO, "twin"},
-		{"nodes=100/ports=16/sample=250ms/json_ietf/twin", 100, 16, 250 * time.Millisecond, gpb.Encoding_JSON_IETF, "twin"},
+		{"nodes=100/ports=16/sample=25ms/proto/twin-coalesced", 100, 16, 25 * time.Millisecond, gpb.Encoding_PROTO, "twin-coalesced"},
+		{"nodes=100/ports=16/sample=25ms/json_ietf/twin-coalesced", 100, 16, 25 * time.Millisecond, gpb.Encoding_JSON_IETF, "twin-coalesced"},
+		{"nodes=100/ports=16/sample=250ms/json_ietf/twin-coalesced", 100, 16, 250 * time.Millisecond, gpb.Encoding_JSON_IETF, "twin-coalesced"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -215,7 +217,7 @@ func BenchmarkIngest(b *testing.B) {
 			hist := &latHist{}
 			var sink telemetry.Sink = newMemSink(hist)
 			var ts *twinSink
-			if bc.sink == "twin" {
+			if bc.sink == "twin" || bc.sink == "twin-coalesced" {
 				m, err := twin.NewManager(twin.Options{})
 				if err != nil {
 					b.Fatal(err)
@@ -239,6 +241,14 @@ func BenchmarkIngest(b *testing.B) {
 				}
 				ts = &twinSink{t: live, hist: hist}
 				sink = ts
+				if bc.sink == "twin-coalesced" {
+					co := telemetry.NewCoalescer(ts, 50*time.Millisecond)
+					cctx, ccancel := context.WithCancel(ctx)
+					cdone := make(chan struct{})
+					go func() { defer close(cdone); co.Run(cctx) }()
+					defer func() { ccancel(); <-cdone }()
+					sink = co
+				}
 			}
 			col, err := telemetry.New(telemetry.Options{Pool: pool, Network: net, SampleInterval: bc.sample, UnreachableAfter: 2 * time.Second, Encoding: bc.enc}, sink)
 			if err != nil {

@@ -216,3 +216,36 @@ func FuzzHandleRaw(f *testing.F) {
 		c.handleRaw(c.devs["r1"], b)
 	})
 }
+
+func TestCoalescer(t *testing.T) {
+	var got []Batch
+	c := NewCoalescer(SinkFunc(func(b *Batch) {
+		cp := *b
+		cp.Interfaces = append([]InterfaceSample(nil), b.Interfaces...)
+		cp.Links = append([]LinkSample(nil), b.Links...)
+		got = append(got, cp)
+	}), time.Hour)
+	t0 := time.Unix(100, 0)
+	c.Observe(&Batch{Updates: 8, Interfaces: []InterfaceSample{{Device: "r1", Interface: "eth1", At: t0, InOctets: 1, HasCounters: true, HasRates: true, InRateGbps: 2, OperStatus: network.StatusEnabled}},
+		Links: []LinkSample{{Link: "l1", HasRates: true, RateGbps: [2]float64{2, 1}}}})
+	c.Observe(&Batch{Updates: 1, Interfaces: []InterfaceSample{
+		{Device: "r1", Interface: "eth1", At: t0.Add(time.Second), InOctets: 1, OperStatus: ""},
+		{Device: "r1", Interface: "eth2", At: t0.Add(time.Second), OperStatus: network.StatusDisabled},
+	}, Links: []LinkSample{{Link: "l1", Status: network.StatusDisabled}}, Devices: []DeviceSample{{Device: "r1", Reachable: true}}})
+	c.Flush()
+	c.Flush() // nothing new: no second batch
+	if len(got) != 1 {
+		t.Fatalf("%d flushed batches; want 1", len(got))
+	}
+	b := got[0]
+	if b.Updates != 9 || len(b.Interfaces) != 2 || len(b.Links) != 1 || len(b.Devices) != 1 {
+		t.Fatalf("batch %+v", b)
+	}
+	e1 := b.Interfaces[0]
+	if !e1.At.Equal(t0.Add(time.Second)) || !e1.HasRates || e1.InRateGbps != 2 || e1.OperStatus != network.StatusEnabled || !e1.HasCounters {
+		t.Errorf("merged eth1 %+v; want newest time with rates, counters and oper status kept", e1)
+	}
+	if l := b.Links[0]; l.Status != network.StatusDisabled || !l.HasRates || l.RateGbps != [2]float64{2, 1} {
+		t.Errorf("merged link %+v", l)
+	}
+}
