@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
@@ -172,14 +175,20 @@ func chainNetwork(nodes []*node) *network.Network {
 	return n
 }
 
-func newLab(t testing.TB, n int) *lab {
+func newLab(t testing.TB, n int) *lab { return newLabDSN(t, n, "") }
+
+// newLabDSN is newLab with the repository at dsn ("" for a temporary sqlite file).
+func newLabDSN(t testing.TB, n int, dsn string) *lab {
 	t.Helper()
 	l := &lab{}
 	for i := range n {
 		l.nodes = append(l.nodes, startNode(t, fmt.Sprintf("tfc-r%d", i+1), []string{"eth1", "eth2"}))
 	}
 	l.net = chainNetwork(l.nodes)
-	l.dsn = "file:" + filepath.Join(t.TempDir(), "twinflow.db")
+	l.dsn = dsn
+	if l.dsn == "" {
+		l.dsn = "file:" + filepath.Join(t.TempDir(), "twinflow.db")
+	}
 	l.open(t, nil)
 	return l
 }
@@ -347,4 +356,33 @@ func proposeApproved(t testing.TB, l *lab, cs *change.ChangeSet) *pipeline.Chang
 		t.Fatalf("approve: %v %v", c, err)
 	}
 	return c
+}
+
+// postgresDSN creates a scratch database on TWINFLOW_TEST_PG and returns its DSN; it is
+// dropped when the test ends.
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	admin := os.Getenv("TWINFLOW_TEST_PG")
+	if admin == "" {
+		requireIntegration(t, "TWINFLOW_TEST_PG not set")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("connect %s: %v", admin, err)
+	}
+	name := fmt.Sprintf("tfc_pipeline_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		_ = conn.Close(context.Background())
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }

@@ -460,3 +460,40 @@ func TestControllerKilledMidCommit(t *testing.T) {
 }
 
 var _ = twin.LiveID
+
+// TestPostgres runs a commit, a rejected Set with rollback and a crash recovery with
+// the repository on PostgreSQL (pgx).
+func TestPostgres(t *testing.T) {
+	dsn := postgresDSN(t)
+	l := newLabDSN(t, 3, dsn)
+	ctx := context.Background()
+	proposeCommit(t, l, mtuChange("pg", 9000, "tfc-r1", "tfc-r2", "tfc-r3"))
+	before := l.snapshot(t)
+	l.nodes[1].failNextApply(t)
+	c := proposeApproved(t, l, mtuChange("pg-reject", 9100, "tfc-r1", "tfc-r2", "tfc-r3"))
+	c, err := l.svc.Commit(ctx, c.ID, "carla", 0)
+	if err == nil || c.State != change.StateRolledBack {
+		t.Fatalf("state %s err %v", c.State, err)
+	}
+	sameConfigs(t, "after rejection on postgres", before, l.snapshot(t))
+	// a window left open when the controller stops is resolved by the next one
+	c = proposeApproved(t, l, mtuChange("pg-window", 9200, "tfc-r1", "tfc-r2", "tfc-r3"))
+	if _, err := l.svc.Commit(ctx, c.ID, "carla", 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	l.close()
+	time.Sleep(300 * time.Millisecond) // the window expires while no controller runs
+	l.open(t, nil)
+	if err := l.svc.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.svc.Get(ctx, c.ID)
+	if err != nil || got.State != change.StateRolledBack {
+		t.Fatalf("after recovery: %v %+v", err, got)
+	}
+	sameConfigs(t, "after recovery on postgres", before, l.snapshot(t))
+	v, err := l.store.Ledger().Verify(ctx)
+	if err != nil || !v.OK {
+		t.Fatalf("ledger: %+v %v", v, err)
+	}
+}
