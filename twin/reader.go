@@ -130,6 +130,21 @@ func (r reader) ObservedLink(link string) (ObservedLink, error) {
 	return one[ObservedLink](r, TableObservedLinks, link)
 }
 
+// ObservedDevices lists observed device reachability in device ID order.
+func (r reader) ObservedDevices(opts ListOptions) ([]ObservedDevice, string, error) {
+	return list[ObservedDevice](r, TableObservedDevices, opts)
+}
+
+// ObservedLinks lists observed link state in link ID order.
+func (r reader) ObservedLinks(opts ListOptions) ([]ObservedLink, string, error) {
+	return list[ObservedLink](r, TableObservedLinks, opts)
+}
+
+// ObservedInterfacesPage lists observed interface state in "device/interface" order.
+func (r reader) ObservedInterfacesPage(opts ListOptions) ([]ObservedInterface, string, error) {
+	return list[ObservedInterface](r, TableObservedInterfaces, opts)
+}
+
 // Devices lists devices in ID order; next is the ID to pass as After for the next page.
 func (r reader) Devices(opts ListOptions) (items []Device, next string, err error) {
 	return list[Device](r, TableDevices, opts)

@@ -150,14 +150,17 @@ var kinds = map[string]string{
 	"context": "contexts", "contexts": "contexts", "ctx": "contexts",
 	"flow": "flows", "flows": "flows",
 	"twin": "twins", "twins": "twins",
+	"observed-devices": "observed/devices", "observed-device": "observed/devices",
+	"observed-links": "observed/links", "observed-link": "observed/links",
+	"observed-interfaces": "observed/interfaces", "observed-interface": "observed/interfaces",
 }
 
 func kindOf(arg string, allowTwins bool) (string, error) {
 	k, ok := kinds[strings.ToLower(arg)]
-	if !ok || (!allowTwins && k == "twins") {
+	if !ok || (!allowTwins && (k == "twins" || strings.HasPrefix(k, "observed/"))) {
 		list := "devices, links, topologies, contexts, flows"
 		if allowTwins {
-			list += ", twins"
+			list += ", twins, observed-devices, observed-links, observed-interfaces"
 		}
 		return "", usageErrorf("unknown kind %q (one of %s)", arg, list)
 	}

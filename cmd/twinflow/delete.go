@@ -29,6 +29,9 @@ still reference (a device used by a link) is refused with the referencing object
 			if err != nil {
 				return err
 			}
+			if strings.HasPrefix(kind, "observed/") {
+				return usageErrorf("observed state is recorded by telemetry and cannot be deleted")
+			}
 			c, err := newAPIClient(o)
 			if err != nil {
 				return err

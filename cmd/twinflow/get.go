@@ -20,7 +20,8 @@ func newGetCmd(o *Options) *cobra.Command {
 		Use:   "get KIND [ID]",
 		Short: "Show devices, links, topologies, contexts, flows or twins from a server",
 		Long: `Show objects of a twin (--twin, default live) from a twinflow server.
-KIND is one of devices, links, topologies, contexts, flows, twins (singular works too).
+KIND is one of devices, links, topologies, contexts, flows, twins (singular works too),
+or observed-devices, observed-links, observed-interfaces (what telemetry reports).
 Without ID every object is listed (all pages); with ID one object is shown.`,
 		Example: `  twinflow get devices
   twinflow get link spine-0--leaf-0 --twin fork-1 -o json
@@ -75,6 +76,15 @@ func get(cmd *cobra.Command, o *Options, c *apiClient, twinID, kind, id string) 
 		return getKind(cmd, o, c, base, id, contextsTable)
 	case "flows":
 		return getKind(cmd, o, c, base, id, flowsTable)
+	case "observed/devices":
+		return getKind(cmd, o, c, base, id, observedDevicesTable)
+	case "observed/links":
+		return getKind(cmd, o, c, base, id, observedLinksTable)
+	case "observed/interfaces":
+		if id != "" {
+			return usageErrorf("observed-interfaces takes no ID; it lists every interface")
+		}
+		return getKind(cmd, o, c, base, id, observedInterfacesTable)
 	}
 	return usageErrorf("unknown kind %q", kind)
 }
@@ -174,6 +184,36 @@ func twinsTable(ts []twin.Info) func(*tabwriter.Writer) {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", t.ID, orDash(t.Parent), prev, t.Revision,
 				t.CreatedAt.UTC().Format(time.RFC3339))
+		}
+	}
+}
+
+func observedDevicesTable(ds []twin.ObservedDevice) func(*tabwriter.Writer) {
+	return func(tw *tabwriter.Writer) {
+		fmt.Fprintln(tw, "DEVICE\tREACHABLE\tAT")
+		for _, d := range ds {
+			fmt.Fprintf(tw, "%s\t%t\t%s\n", d.ID, d.Reachable, d.At.UTC().Format(time.RFC3339Nano))
+		}
+	}
+}
+
+func observedLinksTable(ls []twin.ObservedLink) func(*tabwriter.Writer) {
+	return func(tw *tabwriter.Writer) {
+		fmt.Fprintln(tw, "LINK\tSTATUS\tRATE_AB_GBPS\tRATE_BA_GBPS\tUTIL_AB\tUTIL_BA\tAT")
+		for _, l := range ls {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, orDash(string(l.OperStatus)),
+				fmtNum(l.RateGbps[0]), fmtNum(l.RateGbps[1]), fmtNum(l.Utilisation[0]), fmtNum(l.Utilisation[1]),
+				l.At.UTC().Format(time.RFC3339Nano))
+		}
+	}
+}
+
+func observedInterfacesTable(is []twin.ObservedInterface) func(*tabwriter.Writer) {
+	return func(tw *tabwriter.Writer) {
+		fmt.Fprintln(tw, "DEVICE\tINTERFACE\tSTATUS\tIN_OCTETS\tOUT_OCTETS\tIN_GBPS\tOUT_GBPS\tAT")
+		for _, i := range is {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", i.Device, i.Interface, orDash(string(i.OperStatus)),
+				i.InOctets, i.OutOctets, fmtNum(i.InRateGbps), fmtNum(i.OutRateGbps), i.At.UTC().Format(time.RFC3339Nano))
 		}
 	}
 }

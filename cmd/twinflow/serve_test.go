@@ -147,6 +147,9 @@ func TestNewcomerStory(t *testing.T) {
 	if len(twins) != 2 || twins[0].ID != "live" || twins[1].Parent != "live" {
 		t.Errorf("twins %+v", twins)
 	}
+	if out := mustCLI(t, srv, "get", "observed-links"); !strings.HasPrefix(out, "LINK") {
+		t.Errorf("get observed-links:\n%s", out)
+	}
 	out = mustCLI(t, srv, "get", "flows", "-o", "yaml")
 	if !strings.Contains(out, "src: h-0-0") {
 		t.Errorf("flows yaml:\n%s", out)
@@ -213,6 +216,7 @@ func TestUsageErrors(t *testing.T) {
 		{"--output", "xml", "get", "devices"}, {"set", "link", "x"}, {"set", "link", "x", "--capacity", "fast"},
 		{"apply"}, {"apply", "-f", "x.json", "extra"}, {"delete", "device"}, {"fork", "oops"},
 		{"fork", "delete"}, {"serve", "--listen", "nocolon"}, {"serve", "--log-level", "loud"},
+		{"delete", "observed-links", "x"}, {"get", "observed-interfaces", "x"},
 		{"--server", "ftp://x", "get", "devices"},
 	} {
 		if _, errs, code := cli(t, srv, args...); code != 2 {
@@ -308,6 +312,16 @@ func TestServeBinary(t *testing.T) {
 	}
 	if out := run("get", "link", "spine-0--leaf-0", "-o", "json"); !strings.Contains(out, `"capacity_gbps": 100`) {
 		t.Errorf("live link changed:\n%s", out)
+	}
+	// The stand-in network's telemetry reaches the live twin's observed state.
+	for start := time.Now(); ; time.Sleep(500 * time.Millisecond) {
+		out := run("get", "observed-links", "-o", "json")
+		if strings.Contains(out, `"id": "spine-0--leaf-0"`) {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("no observed link state after 30s:\n%s", out)
+		}
 	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
