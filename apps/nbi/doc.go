@@ -12,7 +12,8 @@
 //	GET|POST            /api/v1/twins/{twin}/{kind}        list (paginated) / create
 //	GET|PUT|DELETE      /api/v1/twins/{twin}/{kind}/{id}   read / create-or-replace / delete
 //	                    kind: contexts, topologies, devices, links, flows
-//	GET    /api/v1/events                              SSE stream (?twin=, Last-Event-ID)
+//	GET    /api/v1/twins/{twin}/observed/{devices,links,interfaces}[/{id}]  observed state
+//	GET    /api/v1/events                              SSE stream (?twin=, ?table=, Last-Event-ID)
 //	GET    /api/v1/openapi.json                        OpenAPI 3 document
 //	GET    /healthz, /readyz, /metrics
 //
