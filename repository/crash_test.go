@@ -152,7 +152,15 @@ func TestCrashSafety(t *testing.T) {
 
 type crashTotals struct{ changes, transitions, ledger, batches, records int }
 
+// crashHooks lets a variant of the test crash more than the writer: kill runs right
+// before the writer is killed, restart right after.
+type crashHooks struct{ kill, restart func() }
+
 func crashRound(t *testing.T, dsn string, round int, total *crashTotals) {
+	crashRoundWith(t, dsn, round, total, crashHooks{})
+}
+
+func crashRoundWith(t *testing.T, dsn string, round int, total *crashTotals, hooks crashHooks) {
 	t.Helper()
 	ackPath := filepath.Join(t.TempDir(), fmt.Sprintf("ack-%d", round))
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
@@ -200,11 +208,17 @@ func crashRound(t *testing.T, dsn string, round int, total *crashTotals) {
 		}
 	}
 	time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if hooks.kill != nil {
+		hooks.kill()
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
 	killed = true
+	if hooks.restart != nil {
+		hooks.restart()
+	}
 
 	// "Restart": reopen and check.
 	ctx := context.Background()
