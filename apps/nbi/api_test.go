@@ -208,6 +208,8 @@ func TestNegative(t *testing.T) {
 		{"put-bad-if-match", "PUT", live + "/links/" + fabric, `{"id":"` + fabric + `","capacity_gbps":40}`, []string{"If-Match", `"abc"`}, 400, "If-Match", "entity tag"},
 		{"put-invalid-capacity", "PUT", live + "/links/" + fabric, `{"id":"` + fabric + `","endpoints":[{"device":"spine-0","endpoint":"eth1"},{"device":"leaf-0","endpoint":"eth1"}],"capacity_gbps":-1}`, nil, 422, "capacity_gbps", "> 0"},
 		{"put-removes-used-endpoint", "PUT", live + "/devices/h-0-0", `{"id":"h-0-0","type":"host"}`, nil, 409, "links[leaf-0--h-0-0].endpoints[1].endpoint", "no endpoint"},
+		{"put-if-match-star-missing", "PUT", live + "/devices/nd9", `{"id":"nd9","type":"host"}`, []string{"If-Match", "*"}, 412, "If-Match", "requires an existing device"},
+		{"delete-if-match-star-missing", "DELETE", live + "/devices/nd9", ``, []string{"If-Match", "*"}, 412, "If-Match", "requires an existing device"},
 		{"delete-stale-if-match", "DELETE", live + "/links/" + fabric, ``, []string{"If-Match", `"999"`}, 412, "If-Match", "revision"},
 		{"delete-live", "DELETE", live, ``, nil, 409, "", "cannot be deleted"},
 		{"delete-unknown-twin", "DELETE", "/api/v1/twins/fork-77", ``, nil, 404, "twin", "no twin"},
@@ -338,6 +340,9 @@ func TestCRUD(t *testing.T) {
 	if l.CapacityGbps != 40 || r.header.Get("ETag") == etag {
 		t.Errorf("updated link %+v etag %s (was %s)", l, r.header.Get("ETag"), etag)
 	}
+	// If-Match: * on an existing object is fine.
+	e.json("PUT", live+"/links/new-link", string(body), 200, &l, "If-Match", "*")
+	body, _ = json.Marshal(l.Link)
 	// The old ETag is now stale.
 	e.json("PUT", live+"/links/new-link", string(body), 412, nil, "If-Match", etag)
 	var ll nbi.List[twin.Link]

@@ -227,3 +227,11 @@ func jsonField(f string) string {
 	}
 	return strings.Join(out, ".")
 }
+
+// ifMatchAny reports whether If-Match is "*": the object must exist.
+func ifMatchAny(r *http.Request) bool { return strings.TrimSpace(r.Header.Get("If-Match")) == "*" }
+
+func mustExist(one, id string) *Error {
+	return &Error{Status: http.StatusPreconditionFailed, Type: "revision-mismatch", Title: "Revision mismatch",
+		Field: "If-Match", Detail: fmt.Sprintf("If-Match: * requires an existing %s; %q does not exist", one, id)}
+}

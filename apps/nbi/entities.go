@@ -1,6 +1,7 @@
 package nbi
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -216,6 +217,13 @@ func (e entity[T, N]) handlePut(s *Server) HandlerFunc {
 			}
 			expect = rev
 		}
+		if ifMatchAny(r) {
+			err := e.write(s, w, r, t, n, twin.UpdateOnly, expect)
+			if errors.Is(err, twin.ErrNotFound) {
+				return mustExist(e.one, id)
+			}
+			return err
+		}
 		return e.write(s, w, r, t, n, twin.Upsert, expect)
 	}
 }
@@ -236,6 +244,9 @@ func (e entity[T, N]) handleDelete(s *Server) HandlerFunc {
 		}
 		rev, err := t.Update(r.Context(), func(tx *twin.Txn) error { return e.del(tx, id, expect) })
 		if err != nil {
+			if ifMatchAny(r) && errors.Is(err, twin.ErrNotFound) {
+				return mustExist(e.one, id)
+			}
 			return toError(err, e.table, id)
 		}
 		setRevisionHeader(w, rev)

@@ -72,6 +72,14 @@ func toError(err error, selfTable twin.Table, selfID string) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
+	e = classify(err, selfTable, selfID)
+	if e.Err == nil {
+		e.Err = err // for errors.Is and the log; never sent
+	}
+	return e
+}
+
+func classify(err error, selfTable twin.Table, selfID string) *Error {
 	var oe *twin.ObjectError
 	field := ""
 	detail := ""
