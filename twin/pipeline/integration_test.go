@@ -258,6 +258,9 @@ func TestFaultConfirmWindowExpires(t *testing.T) {
 		if err != nil || c.State != change.StateCommitting {
 			t.Fatalf("rep %d: commit: %v %s", rep, err, c.State)
 		}
+		if got, _ := l.svc.Get(ctx, c.ID); got.Commit == nil || got.Commit.Phase != change.PhaseAwaitingConfirm || got.Commit.ConfirmDeadline.IsZero() {
+			t.Fatalf("rep %d: commit record during the window: %+v", rep, got.Commit)
+		}
 		// during the window the devices hold the intent
 		if out := l.configOf(t, "tfc-r2"); !strings.Contains(fmt.Sprint(out), fmt.Sprint(9000+rep)) {
 			t.Fatalf("rep %d: intent not applied during the window: %v", rep, out)

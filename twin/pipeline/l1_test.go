@@ -139,3 +139,36 @@ func TestStatesMatchRepository(t *testing.T) {
 		}
 	}
 }
+
+// TestRecoverInterruptedValidation: a change left validating by a dead process fails.
+func TestRecoverInterruptedValidation(t *testing.T) {
+	ctx := context.Background()
+	m, err := twin.NewManager(twin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	st, err := repository.Open(ctx, "file:"+filepath.Join(t.TempDir(), "r.db"), repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pl, _ := json.Marshal(map[string]any{"changeset": change.ChangeSet{Kind: change.KindIntent, Twin: change.TwinDelta{RemoveFlows: []string{"x"}}}})
+	if _, err := st.Changes().Create(ctx, repository.Change{ID: "chg-dead", TwinID: "live", Payload: pl}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.Changes().Transition(ctx, "chg-dead", repository.TransitionRequest{From: repository.StateDraft, To: repository.StateValidating}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := pipeline.New(pipeline.Config{Twins: m, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := svc.Get(ctx, "chg-dead")
+	if err != nil || c.State != change.StateFailed || !strings.Contains(c.Transitions[len(c.Transitions)-1].Reason, "restarted during validation") {
+		t.Fatalf("%v %+v", err, c)
+	}
+}

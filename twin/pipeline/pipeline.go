@@ -155,7 +155,16 @@ func (s *Service) load(ctx context.Context, id string) (*Change, error) {
 		}
 		return nil, fmt.Errorf("pipeline: load %s: %w", id, err)
 	}
-	return fromRepo(rc)
+	c, err := fromRepo(rc)
+	if err != nil {
+		return nil, err
+	}
+	if c.State == change.StateCommitting && s.cfg.Journal != nil {
+		if rec, err := s.cfg.Journal.Load(ctx, id); err == nil {
+			c.Commit = rec // in progress: the journal is ahead of the stored report
+		}
+	}
+	return c, nil
 }
 
 func fromRepo(rc repository.Change) (*Change, error) {
@@ -431,8 +440,9 @@ func (s *Service) afterCommit(ctx context.Context, c *Change, rec *change.Commit
 	}
 	switch rec.Phase {
 	case change.PhaseAwaitingConfirm:
-		// stays committing; record the commit progress in the report
-		return s.touchReport(ctx, c)
+		// stays committing: the journal holds the record (load shows it) until the
+		// window resolves and the final transition stores it with the change
+		return nil
 	case change.PhaseConfirmed:
 		if err := s.applyToLive(ctx, c); err != nil {
 			return errors.Join(err, s.transition(ctx, c, change.StateFailed, actor, "devices committed but the live twin could not be updated: "+err.Error()))
@@ -451,11 +461,6 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
-
-// touchReport stores the commit record without a state change (ledger-free update is
-// not offered by the repository, so the record travels with the next transition; the
-// committer's journal holds it durably meanwhile).
-func (s *Service) touchReport(ctx context.Context, c *Change) error { return nil }
 
 // Confirm confirms a change in its confirm window.
 func (s *Service) Confirm(ctx context.Context, id, actor string) (*Change, error) {
@@ -524,22 +529,36 @@ func (s *Service) Resolve(rec *change.CommitRecord) {
 // finishes) interrupted commits, then every change still committing is moved to the
 // state its commit record says. Call it once at start, after the committer is ready.
 func (s *Service) Recover(ctx context.Context) error {
-	if s.cfg.Committer == nil {
-		return nil
-	}
-	recs, err := s.cfg.Committer.Recover(ctx)
-	if err != nil {
-		return fmt.Errorf("pipeline: recover: %w", err)
+	var recs []*change.CommitRecord
+	if s.cfg.Committer != nil {
+		var err error
+		recs, err = s.cfg.Committer.Recover(ctx)
+		if err != nil {
+			return fmt.Errorf("pipeline: recover: %w", err)
+		}
 	}
 	byID := map[string]*change.CommitRecord{}
 	for _, r := range recs {
 		byID[r.ChangeID] = r
 	}
+	var errs []error
+	// a validation the previous process did not finish: its fork is gone
+	vlist, err := s.cfg.Store.Changes().List(ctx, repository.ChangeFilter{State: repository.StateValidating})
+	if err != nil {
+		return fmt.Errorf("pipeline: recover: list validating: %w", err)
+	}
+	for _, rc := range vlist {
+		c, err := fromRepo(rc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, s.transition(ctx, c, change.StateFailed, "recovery", "controller restarted during validation; propose the change again"))
+	}
 	list, err := s.cfg.Store.Changes().List(ctx, repository.ChangeFilter{State: repository.StateCommitting})
 	if err != nil {
 		return fmt.Errorf("pipeline: recover: list committing: %w", err)
 	}
-	var errs []error
 	for _, rc := range list {
 		c, err := fromRepo(rc)
 		if err != nil {
