@@ -144,6 +144,11 @@ func Lookup(t Tree, p Path) (any, bool) {
 // a list entry's key leaves), delete removes the node (deleting an absent node is a
 // no-op, as in gNMI).
 func ApplyOp(t Tree, op Op) error {
+	switch op.Op {
+	case OpUpdate, OpReplace, OpDelete:
+	default:
+		return fmt.Errorf("change: unknown operation %q (one of update, replace, delete)", op.Op)
+	}
 	p, err := ParsePath(op.Path)
 	if err != nil {
 		return err

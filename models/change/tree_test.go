@@ -121,3 +121,38 @@ func TestDiffTrees(t *testing.T) {
 		t.Errorf("diff:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func FuzzApplyOp(f *testing.F) {
+	f.Add(`{"interfaces":{"interface":[{"name":"e1","config":{"mtu":1500}}]}}`, "update", "/interfaces/interface[name=e1]/config", `{"mtu":9000}`)
+	f.Add(`{}`, "replace", "/network-instances/network-instance[name=a]", `{"config":{"route-distinguisher":"1:1"}}`)
+	f.Add(`{"a":[1,2]}`, "delete", "/a", ``)
+	f.Add(`{"a":{"b":[{"name":"x"}]}}`, "update", "/a/b[name=x]/c[k=1]", `[{"k":"1"}]`)
+	f.Fuzz(func(t *testing.T, tree, kind, path, value string) {
+		tr, err := ParseTree([]byte(tree))
+		if err != nil {
+			return
+		}
+		before := Clone(tr).(map[string]any)
+		op := Op{Op: OpKind(kind), Path: path}
+		if value != "" {
+			op.Value = json.RawMessage(value)
+		}
+		if err := ApplyOp(tr, op); err != nil {
+			return
+		}
+		// the result is JSON, diffs and a second application agree
+		if _, err := json.Marshal(tr); err != nil {
+			t.Fatalf("result not JSON: %v", err)
+		}
+		_ = DiffTrees(before, tr)
+		p, err := ParsePath(path)
+		if err != nil {
+			t.Fatalf("applied an op with an unparsable path %q", path)
+		}
+		if op.Op == OpDelete && len(p) > 0 {
+			if _, ok := Lookup(tr, p); ok {
+				t.Fatalf("%s still present after delete", path)
+			}
+		}
+	})
+}
