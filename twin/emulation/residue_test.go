@@ -127,8 +127,19 @@ func TestNetnsSweepAfterKilledProcess(t *testing.T) {
 	}
 	t.Logf("killed mid-deploy, %d objects left", len(left))
 	// Leave a process running inside one of the namespaces, as a killed agent's child.
+	// (A namespace the kill interrupted half-way cannot be entered: pick a usable one.)
 	nss, _ := LabNamespaces(context.Background(), label)
-	sleeper := exec.Command("ip", "netns", "exec", nss[0], "sleep", "300")
+	usable := ""
+	for _, ns := range nss {
+		if exec.Command("ip", "netns", "exec", ns, "true").Run() == nil {
+			usable = ns
+			break
+		}
+	}
+	if usable == "" {
+		t.Fatalf("no usable leftover namespace among %v", nss)
+	}
+	sleeper := exec.Command("ip", "netns", "exec", usable, "sleep", "300")
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)
 	}
