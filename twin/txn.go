@@ -57,16 +57,23 @@ const (
 const Any uint64 = 0
 
 func put[T any](tx *Txn, t Table, id string, obj *T, inner func(*T) any, setRev func(*T, uint64), mode Mode, expect uint64) (Result, error) {
-	return putRefs(tx, t, id, obj, inner, setRev, nil, mode, expect)
+	return putRefs(tx, t, id, obj, inner, setRev, nil, nil, mode, expect)
 }
 
-// putRefs is put with sameRefs, which says whether old and new expose the same things
-// to referencing objects (nil: they always do).
-func putRefs[T any](tx *Txn, t Table, id string, obj *T, inner func(*T) any, setRev func(*T, uint64), sameRefs func(old, new *T) bool, mode Mode, expect uint64) (Result, error) {
+// putRefs is put with validate, run after the existence and revision checks (so a
+// duplicate create is ErrExists and a stale write ErrPrecondition whatever the body),
+// and sameRefs, which says whether old and new expose the same things to referencing
+// objects (nil: they always do).
+func putRefs[T any](tx *Txn, t Table, id string, obj *T, inner func(*T) any, setRev func(*T, uint64), validate func() error, sameRefs func(old, new *T) bool, mode Mode, expect uint64) (Result, error) {
 	if !tx.intended {
 		return "", fmt.Errorf("twin: intended write in an observed-state transaction: %w", ErrInvalid)
 	}
 	if id == "" {
+		if validate != nil {
+			if err := validate(); err != nil {
+				return "", err
+			}
+		}
 		return "", &ObjectError{Table: t, Field: "id", Msg: "must not be empty", Kind: ErrInvalid}
 	}
 	raw, err := tx.mt.First(string(t), idxID, id)
@@ -82,6 +89,11 @@ func putRefs[T any](tx *Txn, t Table, id string, obj *T, inner func(*T) any, set
 		if have := revisionOf(raw); expect != Any && expect != have {
 			return "", &RevisionError{Table: t, ID: id, Want: expect, Have: have}
 		}
+		if validate != nil {
+			if err := validate(); err != nil {
+				return "", err
+			}
+		}
 		if reflect.DeepEqual(inner(raw.(*T)), inner(obj)) {
 			return Unchanged, nil
 		}
@@ -93,6 +105,11 @@ func putRefs[T any](tx *Txn, t Table, id string, obj *T, inner func(*T) any, set
 		}
 		if expect != Any {
 			return "", &RevisionError{Table: t, ID: id, Want: expect, Have: 0}
+		}
+		if validate != nil {
+			if err := validate(); err != nil {
+				return "", err
+			}
 		}
 	}
 	setRev(obj, tx.rev)
@@ -124,54 +141,39 @@ func (tx *Txn) del(t Table, id string, expect uint64) error {
 // PutDevice validates and writes a device. expect is the revision the existing device
 // must have (Any: no check; a non-zero expect on a missing device fails too).
 func (tx *Txn) PutDevice(d network.Device, mode Mode, expect uint64) (Result, error) {
-	if err := validateDevice(&d); err != nil {
-		return "", err
-	}
 	obj := &Device{Device: cloneDevice(d)}
 	return putRefs(tx, TableDevices, d.ID, obj, func(o *Device) any { return &o.Device },
-		func(o *Device, r uint64) { o.Revision = r },
+		func(o *Device, r uint64) { o.Revision = r }, func() error { return validateDevice(&d) },
 		func(a, b *Device) bool { return reflect.DeepEqual(a.Endpoints, b.Endpoints) }, mode, expect)
 }
 
 // PutLink validates and writes a link (see PutDevice).
 func (tx *Txn) PutLink(l network.Link, mode Mode, expect uint64) (Result, error) {
-	if err := validateLink(&l); err != nil {
-		return "", err
-	}
 	obj := &Link{Link: cloneLink(l)}
 	return putRefs(tx, TableLinks, l.ID, obj, func(o *Link) any { return &o.Link },
-		func(o *Link, r uint64) { o.Revision = r },
+		func(o *Link, r uint64) { o.Revision = r }, func() error { return validateLink(&l) },
 		func(a, b *Link) bool { return reflect.DeepEqual(a.Endpoints, b.Endpoints) }, mode, expect)
 }
 
 // PutContext validates and writes a context (see PutDevice).
 func (tx *Txn) PutContext(c network.Context, mode Mode, expect uint64) (Result, error) {
-	if err := validateContext(&c); err != nil {
-		return "", err
-	}
 	obj := &Context{Context: c}
-	return put(tx, TableContexts, c.ID, obj, func(o *Context) any { return &o.Context },
-		func(o *Context, r uint64) { o.Revision = r }, mode, expect)
+	return putRefs(tx, TableContexts, c.ID, obj, func(o *Context) any { return &o.Context },
+		func(o *Context, r uint64) { o.Revision = r }, func() error { return validateContext(&c) }, nil, mode, expect)
 }
 
 // PutTopology validates and writes a topology (see PutDevice).
 func (tx *Txn) PutTopology(t network.Topology, mode Mode, expect uint64) (Result, error) {
-	if err := validateTopology(&t); err != nil {
-		return "", err
-	}
 	obj := &Topology{Topology: cloneTopology(t)}
-	return put(tx, TableTopologies, t.ID, obj, func(o *Topology) any { return &o.Topology },
-		func(o *Topology, r uint64) { o.Revision = r }, mode, expect)
+	return putRefs(tx, TableTopologies, t.ID, obj, func(o *Topology) any { return &o.Topology },
+		func(o *Topology, r uint64) { o.Revision = r }, func() error { return validateTopology(&t) }, nil, mode, expect)
 }
 
 // PutFlow validates and writes a flow (see PutDevice).
 func (tx *Txn) PutFlow(f network.Flow, mode Mode, expect uint64) (Result, error) {
-	if err := validateFlow(&f); err != nil {
-		return "", err
-	}
 	obj := &Flow{Flow: cloneFlow(f)}
-	return put(tx, TableFlows, f.ID, obj, func(o *Flow) any { return &o.Flow },
-		func(o *Flow, r uint64) { o.Revision = r }, mode, expect)
+	return putRefs(tx, TableFlows, f.ID, obj, func(o *Flow) any { return &o.Flow },
+		func(o *Flow, r uint64) { o.Revision = r }, func() error { return validateFlow(&f) }, nil, mode, expect)
 }
 
 // PutRecord writes a generic record into a record table (services, slices, policies,

@@ -230,6 +230,32 @@ func TestNegative(t *testing.T) {
 		{"no-route", "GET", "/api/v1/nothing", ``, nil, 404, "", "no route"},
 		{"method-not-allowed", "PATCH", live + "/devices/leaf-0", `{}`, nil, 405, "", "not allowed"},
 	}
+	// The generic cases again for every entity kind, against an existing object.
+	existing := map[string]string{"contexts": "admin", "topologies": "leaf-spine-2x2x1", "devices": "leaf-0", "links": fabric}
+	for kind, id := range existing {
+		p := live + "/" + kind
+		cases = append(cases, []struct {
+			name, method, path, body string
+			hdr                      []string
+			status                   int
+			field                    string
+			detail                   string
+		}{
+			{kind + "-malformed", "POST", p, `{"id":`, nil, 400, "", "truncated"},
+			{kind + "-unknown-field", "POST", p, `{"id":"z","zzz":1}`, nil, 400, "zzz", "unknown field"},
+			{kind + "-wrong-type", "POST", p, `{"id":5}`, nil, 400, "id", "must be a string"},
+			{kind + "-duplicate", "POST", p, `{"id":"` + id + `"}`, nil, 409, "id", "already exists"},
+			{kind + "-stale-put", "PUT", p + "/" + id, `{"id":"` + id + `"}`, []string{"If-Match", `"12345"`}, 412, "If-Match", "expected 12345"},
+			{kind + "-missing", "GET", p + "/nope", ``, nil, 404, "", "not found"},
+		}...)
+	}
+	cases = append(cases, struct {
+		name, method, path, body string
+		hdr                      []string
+		status                   int
+		field                    string
+		detail                   string
+	}{"flows-unknown-field", "POST", live + "/flows", `{"id":"z","hops":[]}`, nil, 400, "hops", "unknown field"})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := e.state()
