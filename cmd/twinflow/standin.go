@@ -129,17 +129,21 @@ func runStandInNetwork(ctx context.Context, live *twin.Twin, bin string, sample 
 		return nil, err
 	}
 	_, sink := newTwinSink(ctx, live, log.With("component", "telemetry"))
-	col, err := telemetry.New(telemetry.Options{Pool: pool, Network: net, SampleInterval: sample, Logger: log}, sink)
+	// One twin transaction per 100 ms rather than per notification.
+	co := telemetry.NewCoalescer(sink, 100*time.Millisecond)
+	col, err := telemetry.New(telemetry.Options{Pool: pool, Network: net, SampleInterval: sample, Logger: log}, co)
 	if err != nil {
 		w.Stop()
 		cancel()
 		return nil, err
 	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = col.Run(ctx) }()
+	done := make(chan struct{}, 2)
+	go func() { defer func() { done <- struct{}{} }(); _ = col.Run(ctx) }()
+	go func() { defer func() { done <- struct{}{} }(); co.Run(ctx) }()
 	log.Info("stand-in network up", "nodes", len(addrs))
 	return func() {
 		cancel()
+		<-done
 		<-done
 		pool.Close()
 		w.Stop()
