@@ -221,7 +221,33 @@ func BenchmarkPeakHeap1M(b *testing.B) {
 	}
 }
 
-// medianOf reports the median and 90th percentile of per-operation durations.
+// incStats accumulates what incremental operations did.
+type incStats struct {
+	ops, fallbacks, changes, dirty int
+}
+
+func (st *incStats) add(d *Delta) {
+	if d == nil {
+		return
+	}
+	st.ops++
+	st.changes += len(d.Changes)
+	st.dirty += d.DirtyLinks
+	if d.FullRecompute {
+		st.fallbacks++
+	}
+}
+
+func (st *incStats) report(b *testing.B) {
+	if st.ops == 0 {
+		return
+	}
+	b.ReportMetric(float64(st.fallbacks)/float64(st.ops), "fallback-ratio")
+	b.ReportMetric(float64(st.changes)/float64(st.ops), "changed-flows/op")
+	b.ReportMetric(float64(st.dirty)/float64(st.ops), "dirty-links/op")
+}
+
+// reportQuantiles reports the median and 90th percentile of per-operation durations.
 func reportQuantiles(b *testing.B, d []time.Duration) {
 	slices.Sort(d)
 	if len(d) == 0 {
@@ -249,10 +275,11 @@ func BenchmarkIncremental(b *testing.B) {
 		s := newState(b)
 		rng := rand.New(rand.NewPCG(9, 9))
 		var ds []time.Duration
+		var st incStats
 		i := 0
 		for b.Loop() {
 			i++
-			id := fmt.Sprintf("bench-%d", i/2)
+			id := fmt.Sprintf("bench-%d", (i+1)/2)
 			b.StopTimer()
 			var fl Flow
 			if i%2 == 1 {
@@ -270,22 +297,26 @@ func BenchmarkIncremental(b *testing.B) {
 			b.StartTimer()
 			t0 := time.Now()
 			var err error
+			var d *Delta
 			if i%2 == 1 {
-				_, err = s.AddFlow(fl)
+				d, err = s.AddFlow(fl)
 			} else {
-				_, err = s.RemoveFlow(id)
+				d, err = s.RemoveFlow(id)
 			}
 			ds = append(ds, time.Since(t0))
+			st.add(d)
 			if err != nil {
 				b.Fatal(err)
 			}
 		}
 		reportQuantiles(b, ds)
+		st.report(b)
 	})
 	b.Run("capacity-change", func(b *testing.B) {
 		s := newState(b)
 		rng := rand.New(rand.NewPCG(10, 10))
 		var ds []time.Duration
+		var st incStats
 		ids := make([]string, 0, len(bi.in.Links))
 		for _, l := range bi.in.Links {
 			ids = append(ids, l.ID)
@@ -304,23 +335,27 @@ func BenchmarkIncremental(b *testing.B) {
 			}
 			last = id
 			t0 := time.Now()
-			_, err := s.SetCapacity(id, c)
+			d, err := s.SetCapacity(id, c)
 			ds = append(ds, time.Since(t0))
+			st.add(d)
 			if err != nil {
 				b.Fatal(err)
 			}
 		}
 		reportQuantiles(b, ds)
+		st.report(b)
 	})
 	b.Run("link-failure-reroute", func(b *testing.B) {
 		s := newState(b)
 		rng := rand.New(rand.NewPCG(11, 11))
 		var ds []time.Duration
+		var st incStats
 		for b.Loop() {
 			l := bi.net.Links[rng.IntN(len(bi.net.Links))]
 			t0 := time.Now()
-			_, err := s.FailLinks([]string{l.ID, l.ID + network.ReverseSuffix}, bi.router.Reroute())
+			d, err := s.FailLinks([]string{l.ID, l.ID + network.ReverseSuffix}, bi.router.Reroute())
 			ds = append(ds, time.Since(t0))
+			st.add(d)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -330,11 +365,41 @@ func BenchmarkIncremental(b *testing.B) {
 			b.StartTimer()
 		}
 		reportQuantiles(b, ds)
+		st.report(b)
 	})
 	b.Run("full-recompute-reference", func(b *testing.B) {
 		s := newState(b)
 		for b.Loop() {
 			s.Compute()
 		}
+	})
+}
+
+// BenchmarkGradient measures a link gradient (both sides) of a core link and a flow
+// gradient on fat-tree(k=16) with 100k flows.
+func BenchmarkGradient(b *testing.B) {
+	bi := fatTreeInput(b, 16, 100_000)
+	s, err := New(bi.in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	link := bi.net.Links[0].ID
+	b.Run("link", func(b *testing.B) {
+		c0 := cpuTime()
+		var g *Gradient
+		for b.Loop() {
+			g, _ = s.LinkGradient(link)
+		}
+		reportCPU(b, c0)
+		b.ReportMetric(float64(len(g.Right.Flows)), "region-flows")
+	})
+	b.Run("flow", func(b *testing.B) {
+		c0 := cpuTime()
+		var g *Gradient
+		for b.Loop() {
+			g, _ = s.FlowGradient("f0")
+		}
+		reportCPU(b, c0)
+		b.ReportMetric(float64(len(g.Left.Flows)), "region-flows")
 	})
 }

@@ -39,7 +39,7 @@ type Delta struct {
 // replayBudget bounds the work of an incremental replay, in path elements visited, as
 // a multiple of Σ|path| (the size of one full pass); beyond it the replay is abandoned
 // for a full recomputation.
-const replayBudget = 2
+const replayBudget = 0.5
 
 // Reroute gives a new path for a flow whose path crosses a failed link; ok=false drops
 // the flow. failed holds every link failed so far (including this failure).
@@ -419,22 +419,55 @@ func (r *replay) attach(f int32) {
 	r.track(f)
 }
 
-// ensurePrefix builds the per-link level-sorted prefix sums (once per full compute).
+// ensurePrefix builds the per-link level-sorted prefix sums (once per full compute):
+// flows are bucketed by level (counting sort), then appended to each link's arrays in
+// level order, O(|L| + Σ|path| + R).
 func (s *State) ensurePrefix() {
 	if s.pfxOK {
 		return
 	}
-	s.pfx = make([]linkPrefix, len(s.capa))
-	for l := range s.capa {
-		s.rebuildPrefix(int32(l))
+	nT := len(s.capa)
+	if len(s.pfx) != nT {
+		s.pfx = make([]linkPrefix, nT)
+	}
+	for l := range nT {
+		p := &s.pfx[l]
+		d := len(s.linkFlows[l])
+		if cap(p.lv) < d {
+			p.lv = make([]int32, 0, d)
+			p.cum = make([]float64, 1, d+1)
+		}
+		p.lv = p.lv[:0]
+		p.cum = append(p.cum[:0], 0)
 	}
 	if s.inc == nil {
 		s.inc = &scratch{}
 	}
-	s.inc.levelCount = s.inc.levelCount[:0]
+	c := s.inc
+	c.levelCount = c.levelCount[:0]
 	for f := range s.path {
 		if s.alive[f] {
 			s.countLevel(s.levelF[f], 1)
+		}
+	}
+	start := make([]int32, len(c.levelCount)+1)
+	for lv, n := range c.levelCount {
+		start[lv+1] = start[lv] + n
+	}
+	byLv := make([]int32, start[len(c.levelCount)])
+	for f := range s.path {
+		if s.alive[f] {
+			lv := s.levelF[f]
+			byLv[start[lv]] = int32(f)
+			start[lv]++
+		}
+	}
+	for _, f := range byLv {
+		lv, r := s.levelF[f], s.rate[f]
+		for _, l := range s.path[f] {
+			p := &s.pfx[l]
+			p.lv = append(p.lv, lv)
+			p.cum = append(p.cum, p.cum[len(p.cum)-1]+r)
 		}
 	}
 	s.pfxOK = true
@@ -766,7 +799,7 @@ func (s *State) budget() int {
 	if s.noReplayFloor {
 		return 0
 	}
-	return replayBudget*s.incidences() + 1024
+	return int(replayBudget*float64(s.incidences())) + 1024
 }
 
 // incidences returns Σ|path| over alive flows (the size of one full pass).

@@ -102,8 +102,8 @@ func New(n *Network, opts ...Option) (*State, error) {
 		if j, dup := s.linkIdx[l.ID]; dup {
 			return nil, inputErr(linkLoc(i, l.ID), "duplicate link ID (also links[%d])", j)
 		}
-		if err := checkCapacity(linkLoc(i, l.ID), l.Capacity); err != nil {
-			return nil, err
+		if !(l.Capacity > 0) || math.IsInf(l.Capacity, 0) {
+			return nil, checkCapacity(linkLoc(i, l.ID), l.Capacity)
 		}
 		s.linkIdx[l.ID] = int32(i)
 		s.linkID = append(s.linkID, l.ID)
@@ -123,31 +123,35 @@ func New(n *Network, opts ...Option) (*State, error) {
 	backing := make([]int32, 0, total)
 	seen := make(map[int32]int, 16)
 	for i, f := range n.Flows {
-		at := flowLoc(i, f.ID)
+		at := func() string { return flowLoc(i, f.ID) }
 		if f.ID == "" {
-			return nil, inputErr(at, "empty flow ID")
+			return nil, inputErr(at(), "empty flow ID")
 		}
 		if j, dup := s.flowIdx[f.ID]; dup {
-			return nil, inputErr(at, "duplicate flow ID (also flows[%d])", j)
+			return nil, inputErr(at(), "duplicate flow ID (also flows[%d])", j)
 		}
 		if len(f.Path) == 0 {
-			return nil, inputErr(at+".path", "empty path")
+			return nil, inputErr(at()+".path", "empty path")
 		}
-		if err := checkDemand(at, f.Demand); err != nil {
-			return nil, err
+		if f.Demand != nil {
+			if err := checkDemand(at(), f.Demand); err != nil {
+				return nil, err
+			}
 		}
 		start := len(backing)
 		for k, id := range f.Path {
 			li, ok := s.linkIdx[id]
 			if !ok {
-				return nil, inputErr(fmt.Sprintf("%s.path[%d]", at, k), "unknown link %q", id)
+				return nil, inputErr(fmt.Sprintf("%s.path[%d]", at(), k), "unknown link %q", id)
 			}
 			if dupAt := repeatedAt(backing[start:], li, seen, k); dupAt >= 0 {
-				return nil, inputErr(fmt.Sprintf("%s.path[%d]", at, k), "link %q repeated in path (cycle; first at path[%d])", id, dupAt)
+				return nil, inputErr(fmt.Sprintf("%s.path[%d]", at(), k), "link %q repeated in path (cycle; first at path[%d])", id, dupAt)
 			}
 			backing = append(backing, li)
 		}
-		clear(seen)
+		if len(seen) > 0 {
+			clear(seen)
+		}
 		if f.Demand != nil {
 			backing = append(backing, s.newVirtual(int32(i), *f.Demand))
 		}
