@@ -181,3 +181,44 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzResolve: any parsable path resolves or fails with a schema error, never panics;
+// a resolved concrete path can be set (leaf) or deleted (non-leaf) without panicking.
+func FuzzResolve(f *testing.F) {
+	for _, s := range []string{
+		"/interfaces/interface[name=eth1]/config/mtu",
+		"/interfaces/interface[name=*]/state/counters",
+		"/network-instances/network-instance[name=a]/protocols/protocol[identifier=STATIC][name=s]/static-routes/static[prefix=10.0.0.0/8]",
+		"/openconfig-interfaces:interfaces/interface",
+		"/system/config/hostname/x",
+		"/interfaces/interface[foo=1]",
+	} {
+		f.Add(s, true)
+	}
+	root := Root()
+	f.Fuzz(func(t *testing.T, s string, wild bool) {
+		p, err := ocpath.Parse(s)
+		if err != nil {
+			return
+		}
+		n, err := Resolve(root, p, wild)
+		if err != nil {
+			if !errors.Is(err, ErrUnknown) && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Resolve(%s): %v is not a schema error", s, err)
+			}
+			return
+		}
+		if n == nil {
+			t.Fatalf("Resolve(%s) returned no node and no error", s)
+		}
+		if wild || p.HasWildcard() {
+			return
+		}
+		tr := NewTree(root)
+		if n.Kind == Leaf {
+			_ = tr.UpdateScalar(p, "1")
+		} else {
+			_ = tr.Delete(p)
+		}
+	})
+}
