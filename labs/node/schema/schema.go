@@ -300,7 +300,8 @@ func setConfig(n *Node, under bool) {
 
 // Resolve walks p from the root and returns the schema node it names. Every list element
 // must carry exactly its keys (or none, or wildcards when allowWild). Key values are
-// checked against the key leaves' types.
+// checked against the key leaves' types. Module-prefixed element names
+// ("openconfig-interfaces:interfaces") are accepted and rewritten in p to the bare name.
 func Resolve(root *Node, p ocpath.Path, allowWild bool) (*Node, error) {
 	n := root
 	for i, e := range p {
@@ -314,6 +315,7 @@ func Resolve(root *Node, p ocpath.Path, allowWild bool) (*Node, error) {
 		if c == nil {
 			return nil, fmt.Errorf("%w: %s: no element %q under %s", ErrUnknown, p, e.Name, n.Path())
 		}
+		p[i].Name = c.Name // canonical: drop a module prefix
 		if c.Kind != List && len(e.Key) > 0 {
 			return nil, fmt.Errorf("%w: %s: element %q is not a list and takes no keys", ErrInvalid, p, e.Name)
 		}
@@ -334,7 +336,6 @@ func Resolve(root *Node, p ocpath.Path, allowWild bool) (*Node, error) {
 				return nil, fmt.Errorf("%w: %s: list %q needs keys %v", ErrInvalid, p, e.Name, c.Keys)
 			}
 		}
-		_ = i
 		n = c
 	}
 	return n, nil

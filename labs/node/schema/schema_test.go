@@ -222,3 +222,17 @@ func FuzzResolve(f *testing.F) {
 		}
 	})
 }
+
+func TestModulePrefixedPath(t *testing.T) {
+	tr := NewTree(Root())
+	p := ocpath.MustParse("/openconfig-interfaces:interfaces/interface[name=eth1]/config/mtu")
+	if err := tr.UpdateScalar(p, uint64(1400)); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := tr.Lookup("/interfaces/interface[name=eth1]/config/mtu"); !ok || v != Uint(1400) {
+		t.Fatalf("prefixed path stored as %v (%v)", tr.Leaves(), ok)
+	}
+	if _, err := Resolve(Root(), ocpath.MustParse("/openconfig-system:interfaces"), false); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("wrong module prefix: %v; want ErrUnknown", err)
+	}
+}

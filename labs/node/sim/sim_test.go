@@ -1,0 +1,101 @@
+package sim
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twinflow/twinflow/labs/node/dataplane"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func TestCountersIntegrateRates(t *testing.T) {
+	c := &clock{t: time.Unix(0, 0)}
+	d, err := New([]string{"eth1", "eth2"}, c.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetRates("eth1", Rates{InBps: 8e9, OutBps: 4e9, InPps: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	st := map[string]dataplane.PortState{}
+	c.t = c.t.Add(2 * time.Second)
+	_ = d.State(context.Background(), st)
+	if got := st["eth1"].Counters; got.InOctets != 2e9 || got.OutOctets != 1e9 || got.InPkts != 2000 || !st["eth1"].OperUp {
+		t.Fatalf("after 2 s: %+v", st["eth1"])
+	}
+	// Link down: oper DOWN, counters frozen.
+	if err := d.SetLink("eth1", false); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(time.Second)
+	_ = d.State(context.Background(), st)
+	if st["eth1"].OperUp || st["eth1"].Counters.InOctets != 2e9 {
+		t.Fatalf("link down: %+v", st["eth1"])
+	}
+	// Admin down through Apply: oper DOWN even with the link up.
+	_ = d.SetLink("eth1", true)
+	if err := d.Apply(context.Background(), dataplane.Config{Interfaces: map[string]dataplane.Interface{"eth1": {Name: "eth1", Enabled: false}}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.State(context.Background(), st)
+	if st["eth1"].OperUp || st["eth1"].AdminUp {
+		t.Fatalf("admin down: %+v", st["eth1"])
+	}
+	if err := d.Apply(context.Background(), dataplane.Config{Interfaces: map[string]dataplane.Interface{"eth9": {}}}); err == nil {
+		t.Fatal("Apply with an unknown port succeeded")
+	}
+	d.FailNextApply(1)
+	if err := d.Apply(context.Background(), dataplane.Config{}); err == nil {
+		t.Fatal("injected failure did not fail")
+	}
+	if err := d.Apply(context.Background(), dataplane.Config{}); err != nil {
+		t.Fatalf("second apply: %v", err)
+	}
+	if _, err := New([]string{"a", "a"}, nil); err == nil {
+		t.Fatal("duplicate port accepted")
+	}
+	if _, err := New([]string{"a/b"}, nil); err == nil {
+		t.Fatal("port with '/' accepted")
+	}
+}
+
+func TestFaultHandler(t *testing.T) {
+	d, _ := New([]string{"eth1"}, nil)
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	for _, c := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"POST", "/interfaces/eth1/down", "", 204},
+		{"POST", "/interfaces/eth1/up", "", 204},
+		{"POST", "/interfaces/eth9/down", "", 404},
+		{"POST", "/interfaces/eth1/sideways", "", 404},
+		{"POST", "/traffic", `{"eth1":{"in_bps":1e9}}`, 204},
+		{"POST", "/traffic", `{"eth9":{"in_bps":1e9}}`, 404},
+		{"POST", "/traffic", `{"eth1":{"in_bps":-1}}`, 400},
+		{"POST", "/traffic", `{"eth1":{"speed":1}}`, 400},
+		{"POST", "/traffic", `[`, 400},
+		{"POST", "/fail-next-apply?count=x", "", 400},
+		{"POST", "/fail-next-apply?count=2", "", 204},
+		{"GET", "/state", "", 200},
+		{"GET", "/interfaces/eth1/down", "", 405},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s %s %s: %d; want %d", c.method, c.path, c.body, resp.StatusCode, c.want)
+		}
+	}
+}
