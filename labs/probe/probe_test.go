@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -50,9 +52,18 @@ func TestRunRejectsMalformedArgs(t *testing.T) {
 	}
 }
 
+// TestTCPClientServerLoopback runs the client against the sink over loopback with each
+// congestion control. These run beside other packages under -race on a 2-core machine,
+// where timers fire late and loopback connections can stall in retransmission timeouts
+// for a while, so the checks are about semantics, not timing: the kernel used the
+// requested cc, data was acknowledged, goodput is bytes_acked*8/window, the window
+// excludes the warmup, and the sink received at least what the window acknowledged.
 func TestTCPClientServerLoopback(t *testing.T) {
-	for _, cc := range CongestionControls {
-		t.Run(cc, func(t *testing.T) {
+	for _, tc := range []struct {
+		cc     string
+		warmup time.Duration
+	}{{"cubic", 0}, {"bbr", 0}, {"reno", 0}, {"cubic", 500 * time.Millisecond}} {
+		t.Run(fmt.Sprintf("%s/warmup=%v", tc.cc, tc.warmup), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -64,8 +75,10 @@ func TestTCPClientServerLoopback(t *testing.T) {
 			go func() { srvErr <- TCPServer(ctx, ln, 1, func(r TCPServerResult) { got <- r }) }()
 
 			var out, errb bytes.Buffer
-			code := Run(ctx, []string{"tcp-client", "--dst", ln.Addr().String(), "--cc", cc,
-				"--duration", "600ms", "--warmup", "200ms", "--id", "f1"}, &out, &errb)
+			start := time.Now()
+			code := Run(ctx, []string{"tcp-client", "--dst", ln.Addr().String(), "--cc", tc.cc,
+				"--duration", "1500ms", "--warmup", tc.warmup.String(), "--id", "f1"}, &out, &errb)
+			elapsed := time.Since(start).Seconds()
 			if code != 0 {
 				t.Fatalf("tcp-client exit %d: %s", code, errb.String())
 			}
@@ -73,22 +86,22 @@ func TestTCPClientServerLoopback(t *testing.T) {
 			if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 				t.Fatalf("decode %q: %v", out.String(), err)
 			}
-			if res.Kind != KindTCPClient || res.ID != "f1" || res.CC != cc {
-				t.Errorf("result = %+v, want kind tcp-client, id f1, cc %s", res, cc)
+			if res.Kind != KindTCPClient || res.ID != "f1" || res.CC != tc.cc {
+				t.Errorf("result = %+v, want kind tcp-client, id f1, cc %s", res, tc.cc)
 			}
-			// The window is duration minus warmup (0.4 s); a loaded machine fires the
-			// warmup timer late, which shortens it.
-			if res.Seconds < 0.1 || res.Seconds > 1 {
-				t.Errorf("window = %.3fs, want about 0.4s", res.Seconds)
+			if res.Seconds <= 0 || res.Seconds > elapsed-tc.warmup.Seconds()*0.9 {
+				t.Errorf("window = %.3fs of a %.3fs call with a %v warmup", res.Seconds, elapsed, tc.warmup)
 			}
-			if res.BytesAcked == 0 || res.GoodputBps <= 0 {
-				t.Errorf("no goodput measured: %+v", res)
+			if tc.warmup == 0 && res.BytesAcked == 0 {
+				t.Errorf("nothing acknowledged in %.3fs: %+v", res.Seconds, res)
+			}
+			if want := float64(res.BytesAcked) * 8 / res.Seconds; res.Seconds > 0 && math.Abs(res.GoodputBps-want) > 1e-6*want+1e-9 {
+				t.Errorf("goodput %v != bytes_acked*8/window %v", res.GoodputBps, want)
 			}
 			sr := <-got
 			if err := <-srvErr; err != nil {
 				t.Fatal(err)
 			}
-			// The server counts everything received, including the warmup.
 			if sr.Bytes < res.BytesAcked {
 				t.Errorf("server received %d bytes < client window acked %d", sr.Bytes, res.BytesAcked)
 			}
