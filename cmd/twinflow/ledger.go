@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -23,11 +27,25 @@ func newLedgerCmd(o *Options) *cobra.Command {
 	var dsn string
 	cmd.PersistentFlags().StringVar(&dsn, "db", repository.DefaultDSN, "data repository: postgres://... or file:PATH")
 
+	var anchorFlag string
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Re-compute the hash chain; exit 1 naming the first edited, deleted, inserted or reordered record",
-		Args:  cobra.NoArgs,
+		Long: `Re-compute the ledger's hash chain and compare it with the ledger head.
+
+--anchor SEQ:SHA256HEX additionally checks that record SEQ has that hash: keep the
+output of 'twinflow ledger head' somewhere the database's writers cannot reach, and a
+rewrite of the whole chain after SEQ is detected too.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var anchor *ledgerAnchor
+			if anchorFlag != "" {
+				a, err := parseAnchor(anchorFlag)
+				if err != nil {
+					return usageErrorf("--anchor: %v", err)
+				}
+				anchor = &a
+			}
 			st, err := openLedgerDB(cmd, dsn)
 			if err != nil {
 				return err
@@ -36,6 +54,14 @@ func newLedgerCmd(o *Options) *cobra.Command {
 			res, err := st.Ledger().Verify(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if res.OK && anchor != nil {
+				if reason, err := checkAnchor(cmd, st, *anchor); err != nil {
+					return err
+				} else if reason != "" {
+					seq := anchor.seq
+					res.OK, res.FirstBad, res.Reason = false, &seq, reason
+				}
 			}
 			if err := render(o, cmd.OutOrStdout(), res, func(tw *tabwriter.Writer) {
 				status := "OK"
@@ -59,6 +85,51 @@ func newLedgerCmd(o *Options) *cobra.Command {
 				return &exitError{code: 1, err: fmt.Errorf("ledger verification failed at record %d: %s", bad, res.Reason)}
 			}
 			return nil
+		},
+	}
+
+	verify.Flags().StringVar(&anchorFlag, "anchor", "", "SEQ:SHA256HEX: also require record SEQ to have this hash (from 'ledger head')")
+
+	head := &cobra.Command{
+		Use:   "head",
+		Short: "Print the newest record's anchor (SEQ:SHA256HEX) to keep outside the database",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := openLedgerDB(cmd, dsn)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			res, err := st.Ledger().Verify(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if !res.OK {
+				return &exitError{code: 1, err: fmt.Errorf("ledger does not verify (record %d: %s); no anchor printed", deref64(res.FirstBad), res.Reason)}
+			}
+			out := struct {
+				Seq    int64  `json:"seq"`
+				Hash   string `json:"hash"`
+				Anchor string `json:"anchor"`
+			}{}
+			if res.Records > 0 {
+				recs, err := st.Ledger().List(cmd.Context(), int64(res.Records), 1)
+				if err != nil {
+					return err
+				}
+				if len(recs) != 1 {
+					return fmt.Errorf("ledger: record %d vanished", res.Records)
+				}
+				out.Seq, out.Hash = recs[0].Seq, hex.EncodeToString(recs[0].Hash)
+				out.Anchor = fmt.Sprintf("%d:%s", out.Seq, out.Hash)
+			}
+			return render(o, cmd.OutOrStdout(), out, func(tw *tabwriter.Writer) {
+				if out.Anchor == "" {
+					fmt.Fprintln(tw, "(empty ledger)")
+					return
+				}
+				fmt.Fprintln(tw, out.Anchor)
+			})
 		},
 	}
 
@@ -93,7 +164,7 @@ func newLedgerCmd(o *Options) *cobra.Command {
 	list.Flags().Int64Var(&from, "from", 1, "first sequence number")
 	list.Flags().IntVar(&limit, "limit", 100, "maximum records (0: all)")
 
-	cmd.AddCommand(verify, list)
+	cmd.AddCommand(verify, head, list)
 	return cmd
 }
 
@@ -110,4 +181,49 @@ func openLedgerDB(cmd *cobra.Command, dsn string) (repository.Store, error) {
 		}
 	}
 	return repository.Open(cmd.Context(), dsn, repository.Options{})
+}
+
+// ledgerAnchor is a (seq, hash) pair recorded outside the database.
+type ledgerAnchor struct {
+	seq  int64
+	hash []byte
+}
+
+// parseAnchor parses SEQ:SHA256HEX (seq >= 1, 64 hex digits).
+func parseAnchor(s string) (ledgerAnchor, error) {
+	seqS, hashS, ok := strings.Cut(s, ":")
+	if !ok {
+		return ledgerAnchor{}, fmt.Errorf("%q: want SEQ:SHA256HEX", s)
+	}
+	seq, err := strconv.ParseInt(seqS, 10, 64)
+	if err != nil || seq < 1 {
+		return ledgerAnchor{}, fmt.Errorf("%q: sequence number %q must be a positive integer", s, seqS)
+	}
+	h, err := hex.DecodeString(hashS)
+	if err != nil || len(h) != 32 {
+		return ledgerAnchor{}, fmt.Errorf("%q: hash must be 64 hexadecimal digits (SHA-256)", s)
+	}
+	return ledgerAnchor{seq: seq, hash: h}, nil
+}
+
+// checkAnchor returns a non-empty reason if record a.seq is missing or has another hash.
+func checkAnchor(cmd *cobra.Command, st repository.Store, a ledgerAnchor) (string, error) {
+	recs, err := st.Ledger().List(cmd.Context(), a.seq, 1)
+	if err != nil {
+		return "", err
+	}
+	if len(recs) == 0 || recs[0].Seq != a.seq {
+		return fmt.Sprintf("anchored record %d is missing (ledger truncated or rewritten)", a.seq), nil
+	}
+	if !bytes.Equal(recs[0].Hash, a.hash) {
+		return fmt.Sprintf("record %d hash %x does not match the anchor %x (ledger rewritten)", a.seq, recs[0].Hash[:8], a.hash[:8]), nil
+	}
+	return "", nil
+}
+
+func deref64(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
