@@ -500,3 +500,28 @@ func TestPostgres(t *testing.T) {
 		t.Fatalf("ledger: %+v %v", v, err)
 	}
 }
+
+// TestStaleChangeRevalidatedAtCommit: two changes that each pass alone but conflict
+// (the same address on two devices); once the first is committed, the second is
+// re-validated at commit, rejected, and its device never receives a Set.
+func TestStaleChangeRevalidatedAtCommit(t *testing.T) {
+	l := newLab(t, 2)
+	ctx := context.Background()
+	a := proposeApproved(t, l, mtuChange("a", 9000, "tfc-r1")) // 10.9.1.1 on r1
+	b := proposeApproved(t, l, mtuChange("b", 9100, "tfc-r2")) // 10.9.1.1 on r2
+	if _, err := l.svc.Commit(ctx, a.ID, "carla", 0); err != nil {
+		t.Fatal(err)
+	}
+	before := l.snapshot(t)
+	c, err := l.svc.Commit(ctx, b.ID, "carla", 0)
+	if !errors.Is(err, pipeline.ErrStale) || c.State != change.StateRejected {
+		t.Fatalf("stale commit: %v %s", err, c.State)
+	}
+	if f := c.Report.Failed(); len(f) != 1 || f[0].Name != "l0.conflicts.ip" || c.Report.BaseRevision == b.BaseRevision {
+		t.Fatalf("re-validation report: base %d (was %d) %+v", c.Report.BaseRevision, b.BaseRevision, f)
+	}
+	sameConfigs(t, "after a stale change", before, l.snapshot(t))
+	if _, err := l.journal.Load(ctx, b.ID); err == nil {
+		t.Error("the commit engine was called for a stale change")
+	}
+}

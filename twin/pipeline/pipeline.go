@@ -320,8 +320,9 @@ func (s *Service) validate(ctx context.Context, c *Change, actor string) error {
 	return nil
 }
 
-// Approve approves a validated change. If the live twin moved on since validation, the
-// change is re-validated first (and rejected if it no longer passes).
+// Approve approves a validated change. Approval is a human decision on the report;
+// staleness (the live twin moved on since validation) is checked where it matters, at
+// commit, which re-validates against the then-current live twin.
 func (s *Service) Approve(ctx context.Context, id, actor string) (*Change, error) {
 	c, err := s.load(ctx, id)
 	if err != nil {
@@ -332,14 +333,6 @@ func (s *Service) Approve(ctx context.Context, id, actor string) (*Change, error
 	}
 	if s.cfg.DistinctApprover && actor != "" && actor == c.Author {
 		return c, fmt.Errorf("%w: %s cannot approve their own change %s", ErrForbidden, actor, id)
-	}
-	if live := s.cfg.Twins.Live().Revision(); c.BaseRevision != live {
-		if err := s.validate(ctx, c, actor); err != nil {
-			return c, err
-		}
-		if c.State != change.StateValidated {
-			return c, fmt.Errorf("%w: %s (live twin at revision %d)", ErrStale, id, s.cfg.Twins.Live().Revision())
-		}
 	}
 	c.Approver = actor
 	return c, s.transition(ctx, c, change.StateApproved, actor, "approved")
