@@ -1,17 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/twinflow/twinflow/labs/node/sim"
 	"github.com/twinflow/twinflow/labs/standin"
 	"github.com/twinflow/twinflow/models/network"
 	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
@@ -82,7 +87,15 @@ func nodeBinary(flag string) (string, error) {
 // returned stop function ends telemetry and stops every node.
 func runStandInNetwork(ctx context.Context, live *twin.Twin, bin string, sample time.Duration, log *slog.Logger) (func(), error) {
 	var net network.Network
+	var flows []network.Flow
 	if err := live.View(func(r *twin.Reader) error {
+		fs, _, err := r.Flows(twin.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, f := range fs {
+			flows = append(flows, f.Flow)
+		}
 		ds, _, err := r.Devices(twin.ListOptions{})
 		if err != nil {
 			return err
@@ -108,6 +121,9 @@ func runStandInNetwork(ctx context.Context, live *twin.Twin, bin string, sample 
 		return nil, err
 	}
 	addrs := w.Addresses()
+	if err := seedTraffic(ctx, w, net, flows); err != nil {
+		log.Warn("seeding stand-in traffic failed", "err", err)
+	}
 	if _, err := live.Update(ctx, func(tx *twin.Txn) error {
 		for _, d := range net.Devices {
 			d.Address = addrs[d.ID]
@@ -157,4 +173,80 @@ func appendDriver(ds []network.DriverKind, k network.DriverKind) []network.Drive
 		}
 	}
 	return append(ds, k)
+}
+
+// seedTraffic makes the stand-in nodes' counters move like the demo's rate-capped flows
+// would: each flow's demand is added to the sending port's out rate and the receiving
+// port's in rate on every directed link of its path. Elastic flows (no demand) are left
+// out: their rates need the bottleneck model, not a sum.
+func seedTraffic(ctx context.Context, w *standin.Network, net network.Network, flows []network.Flow) error {
+	links := map[string]network.Link{}
+	for _, l := range net.Links {
+		links[l.ID] = l
+	}
+	rates := map[string]map[string]*sim.Rates{} // device -> port -> rates
+	add := func(ep network.EndPointRef, out bool, gbps float64) {
+		if rates[ep.Device] == nil {
+			rates[ep.Device] = map[string]*sim.Rates{}
+		}
+		r := rates[ep.Device][ep.EndPoint]
+		if r == nil {
+			r = &sim.Rates{}
+			rates[ep.Device][ep.EndPoint] = r
+		}
+		bps := gbps * 1e9
+		if out {
+			r.OutBps += bps
+			r.OutPps += bps / 8 / 1000 // 1000-byte packets
+		} else {
+			r.InBps += bps
+			r.InPps += bps / 8 / 1000
+		}
+	}
+	for _, f := range flows {
+		if f.DemandGbps == nil || *f.DemandGbps <= 0 {
+			continue
+		}
+		for _, dl := range f.Path {
+			id, rev := strings.CutSuffix(dl, network.ReverseSuffix)
+			l, ok := links[id]
+			if !ok || len(l.Endpoints) != 2 {
+				continue
+			}
+			src, dst := l.Endpoints[0], l.Endpoints[1]
+			if rev {
+				src, dst = dst, src
+			}
+			add(src, true, *f.DemandGbps)
+			add(dst, false, *f.DemandGbps)
+		}
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for dev, ports := range rates {
+		n, ok := w.Node(dev)
+		if !ok || n.FaultAddr == "" {
+			continue
+		}
+		doc := map[string]sim.Rates{}
+		for p, r := range ports {
+			doc[p] = *r
+		}
+		body, err := json.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+n.FaultAddr+"/traffic", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("standin: traffic for %s: %w", dev, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			return fmt.Errorf("standin: traffic for %s: %s", dev, resp.Status)
+		}
+	}
+	return nil
 }

@@ -74,6 +74,28 @@ func TestServeDemoStandIn(t *testing.T) {
 	if err != nil || !strings.Contains(out, rows[0].ID) {
 		t.Fatalf("node show %s: %v\n%s", rows[0].ID, err, out)
 	}
+	// The demo's rate-capped flows drive the stand-in counters.
+	moving := false
+	for deadline := time.Now().Add(10 * time.Second); !moving && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		for _, r := range rows {
+			out, err := runTwinflow("node", "show", "--address", r.Address, "--insecure", "-o", "json")
+			if err != nil {
+				t.Fatalf("node show %s: %v", r.ID, err)
+			}
+			var s nodeShow
+			if err := json.Unmarshal([]byte(out), &s); err != nil {
+				t.Fatal(err)
+			}
+			for _, i := range s.Interfaces {
+				if i.OutOctets != "0" && i.OutOctets != "" {
+					moving = true
+				}
+			}
+		}
+	}
+	if !moving {
+		t.Error("no stand-in interface counts traffic; the demo flows should drive the counters")
+	}
 	// Stop the server: every node must go with it.
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
