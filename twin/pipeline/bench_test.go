@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -125,6 +126,10 @@ func cpuTime() time.Duration {
 
 // benchLab starts n stand-in devices (labs/standin) and a pipeline over them.
 func benchLab(b *testing.B, n int) (*pipeline.Service, []string) {
+	return benchLabDSN(b, n, "file:"+filepath.Join(b.TempDir(), "bench.db"))
+}
+
+func benchLabDSN(b *testing.B, n int, dsn string) (*pipeline.Service, []string) {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
@@ -144,7 +149,7 @@ func benchLab(b *testing.B, n int) (*pipeline.Service, []string) {
 		net.Devices[i].Address = addrs[net.Devices[i].ID]
 		names = append(names, net.Devices[i].ID)
 	}
-	l := &lab{net: &net, dsn: "file:" + filepath.Join(b.TempDir(), "bench.db")}
+	l := &lab{net: &net, dsn: dsn}
 	for _, d := range net.Devices {
 		l.nodes = append(l.nodes, &node{name: d.ID, gnmiAddr: d.Address})
 	}
@@ -208,7 +213,18 @@ func BenchmarkProposeToCommitted(b *testing.B) {
 // pushed by 16 concurrent clients, propose to committed; reports changes/s and the
 // per-change latency.
 func BenchmarkThroughput(b *testing.B) {
-	svc, names := benchLab(b, 100)
+	b.Run("sqlite", func(b *testing.B) { benchThroughput(b, benchLab) })
+	if os.Getenv("TWINFLOW_TEST_PG") != "" {
+		b.Run("postgres", func(b *testing.B) {
+			benchThroughput(b, func(b *testing.B, n int) (*pipeline.Service, []string) {
+				return benchLabDSN(b, n, postgresDSN(b))
+			})
+		})
+	}
+}
+
+func benchThroughput(b *testing.B, mk func(*testing.B, int) (*pipeline.Service, []string)) {
+	svc, names := mk(b, 100)
 	ctx := context.Background()
 	const clients = 16
 	var mu sync.Mutex

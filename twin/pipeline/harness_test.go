@@ -360,7 +360,7 @@ func proposeApproved(t testing.TB, l *lab, cs *change.ChangeSet) *pipeline.Chang
 
 // postgresDSN creates a scratch database on TWINFLOW_TEST_PG and returns its DSN; it is
 // dropped when the test ends.
-func postgresDSN(t *testing.T) string {
+func postgresDSN(t testing.TB) string {
 	t.Helper()
 	admin := os.Getenv("TWINFLOW_TEST_PG")
 	if admin == "" {

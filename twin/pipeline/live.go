@@ -17,9 +17,10 @@ import (
 // configurations (the change's operations applied to the current intended configs),
 // flows (routed on the current live model when they carry no path), SLO records and
 // capacities, in one transaction that publishes one event per object.
+//
+// Concurrent calls are safe: each touches only its change's devices (which the commit
+// holds locked), and the twin serializes the transactions.
 func (s *Service) applyToLive(ctx context.Context, c *Change) error {
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
 	cs := c.ChangeSet
 	live := s.cfg.Twins.Live()
 	var configs map[string]change.Tree

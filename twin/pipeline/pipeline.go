@@ -115,7 +115,7 @@ type Service struct {
 	now func() time.Time
 	l1  *modelCache
 
-	// commitMu serializes staleness checks and live-twin updates of commits; device
+	// commitMu serializes the staleness checks (re-validations) of commits; device
 	// locks serialize commits touching the same device.
 	commitMu   sync.Mutex
 	devMu      sync.Mutex // guards devBusy and windowDevs
@@ -403,11 +403,10 @@ func (s *Service) Commit(ctx context.Context, id, actor string, confirm time.Dur
 			return c, errors.Join(fmt.Errorf("%w: %s", ErrStale, id), err)
 		}
 	}
+	s.commitMu.Unlock()
 	if err := s.transition(ctx, c, change.StateCommitting, actor, fmt.Sprintf("commit started (confirm window %s)", confirm)); err != nil {
-		s.commitMu.Unlock()
 		return c, err
 	}
-	s.commitMu.Unlock()
 
 	rec, cerr := s.cfg.Committer.Commit(ctx, c.ID, c.ChangeSet.DeviceOps, confirm)
 	return c, s.afterCommit(ctx, c, rec, cerr, actor)
