@@ -34,15 +34,15 @@ func ParseDSN(dsn string) (DSN, error) {
 	}
 	scheme, rest, ok := strings.Cut(dsn, ":")
 	if !ok {
-		return DSN{}, fmt.Errorf("repository: DSN %q has no scheme (want postgres://... or file:PATH): %w", redact(dsn), ErrUnsupportedDSN)
+		return DSN{}, fmt.Errorf("repository: DSN %q has no scheme (want postgres://... or file:PATH): %w", RedactDSN(dsn), ErrUnsupportedDSN)
 	}
 	switch strings.ToLower(scheme) {
 	case "postgres", "postgresql":
 		if !strings.HasPrefix(rest, "//") {
-			return DSN{}, fmt.Errorf("repository: DSN %q: PostgreSQL DSNs start with %s://: %w", redact(dsn), scheme, ErrUnsupportedDSN)
+			return DSN{}, fmt.Errorf("repository: DSN %q: PostgreSQL DSNs start with %s://: %w", RedactDSN(dsn), scheme, ErrUnsupportedDSN)
 		}
 		if _, err := url.Parse(dsn); err != nil {
-			return DSN{}, fmt.Errorf("repository: DSN %q: %v: %w", redact(dsn), trimURLErr(err), ErrInvalid)
+			return DSN{}, fmt.Errorf("repository: DSN %q: %v: %w", RedactDSN(dsn), trimURLErr(err), ErrInvalid)
 		}
 		return DSN{Backend: "postgres", Raw: dsn}, nil
 	case "file":
@@ -83,8 +83,8 @@ func trimURLErr(err error) string {
 	return err.Error()
 }
 
-// redact hides a password in a URL-shaped DSN, even one that does not parse.
-func redact(dsn string) string {
+// RedactDSN hides a password in a URL-shaped DSN, even one that does not parse.
+func RedactDSN(dsn string) string {
 	if u, err := url.Parse(dsn); err == nil {
 		if u.User != nil {
 			if _, ok := u.User.Password(); ok {

@@ -19,7 +19,7 @@ type pgDriver struct {
 func openPostgres(ctx context.Context, dsn string, opts Options) (driver, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("repository: postgres DSN %q: %w: %w", redact(dsn), ErrInvalid, err)
+		return nil, fmt.Errorf("repository: postgres DSN %q: %w: %w", RedactDSN(dsn), ErrInvalid, err)
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
@@ -31,7 +31,7 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (driver, error)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("repository: postgres connect %s: %w", redact(dsn), err)
+		return nil, fmt.Errorf("repository: postgres connect %s: %w", RedactDSN(dsn), err)
 	}
 	return &pgDriver{pool: pool}, nil
 }

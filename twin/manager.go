@@ -23,6 +23,9 @@ type Options struct {
 	Now func() time.Time
 	// Hub receives every event (nil: a new Hub with default options).
 	Hub *Hub
+	// Journal, if set, receives every intended-state transaction of the live twin before
+	// it becomes visible; an error aborts the transaction (see persist.go).
+	Journal JournalFunc
 }
 
 // Manager owns the live twin and the forks, by ID. Safe for concurrent use.
@@ -54,6 +57,7 @@ func NewManager(o Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	live.journal = o.Journal
 	m.twins[LiveID] = live
 	return m, nil
 }

@@ -33,6 +33,9 @@ type Twin struct {
 	db  *memdb.MemDB
 	pub func([]Event) // publishes events (nil: none)
 	now func() time.Time
+	// journal persists intended-state transactions before they become visible (nil:
+	// none). Only the live twin has one; forks are not persisted.
+	journal JournalFunc
 
 	wmu      sync.Mutex // serializes commits with their event publication
 	revision atomic.Uint64
@@ -133,6 +136,15 @@ func (t *Twin) update(ctx context.Context, intended bool, fn func(tx *Txn) error
 		}
 		ev.ID = idOf(ev.Object)
 		evs = append(evs, ev)
+	}
+	if intended && t.journal != nil {
+		e, err := journalEntry(newRev, evs)
+		if err != nil {
+			return cur, fmt.Errorf("%w: %w", ErrJournal, err)
+		}
+		if err := t.journal(ctx, t.id, e); err != nil {
+			return cur, fmt.Errorf("%w: %w", ErrJournal, err)
+		}
 	}
 	mt.Commit()
 	t.revision.Store(newRev)

@@ -65,12 +65,12 @@ func startChangeServer(t *testing.T) string {
 	t.Helper()
 	saved := changeServe
 	changeServe.GNMIInsecure = true
-	changeServe.DB = "file:" + filepath.Join(t.TempDir(), "changes.db")
 	t.Cleanup(func() { changeServe = saved })
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
-	so := &serveOptions{Listen: "127.0.0.1:0", LogLevel: "warn", Ready: func(a string) { addr <- a }}
+	so := &serveOptions{Listen: "127.0.0.1:0", LogLevel: "warn", DB: "file:" + filepath.Join(t.TempDir(), "changes.db"),
+		Ready: func(a string) { addr <- a }}
 	go func() { done <- runServe(ctx, so, &syncBuffer{}, t.Output()) }()
 	t.Cleanup(func() {
 		cancel()

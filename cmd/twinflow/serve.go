@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/twinflow/twinflow/apps/nbi"
+	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
 )
 
@@ -32,6 +33,9 @@ type serveOptions struct {
 	Demo     bool
 	DemoSpec string
 	LogLevel string
+	// DB is the repository DSN (postgres://… or file:PATH); empty means a temporary
+	// sqlite file. The command-line default is repository.DefaultDSN, except with --demo.
+	DB string
 	// Ready, if set, is called with the bound address once the API accepts
 	// connections (tests listen on 127.0.0.1:0).
 	Ready func(addr string)
@@ -43,8 +47,12 @@ type serveOptions struct {
 type serveEnv struct {
 	Options *serveOptions
 	Logger  *slog.Logger
-	// Twins holds the live twin (already loaded with the demo network under --demo).
+	// Twins holds the live twin (already restored from Store and loaded with the demo
+	// network under --demo).
 	Twins *twin.Manager
+	// Store is the repository (--db) holding changes, the ledger, snapshots and the live
+	// twin's journal.
+	Store repository.Store
 	// NBI are the options the API server will be built with; extensions may set
 	// Ready, Registry, MaxBodyBytes.
 	NBI *nbi.Options
@@ -100,6 +108,9 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 			if _, err := parseLevel(so.LogLevel); err != nil {
 				return err
 			}
+			if so.Demo && !cmd.Flags().Changed("db") {
+				so.DB = "" // the demo starts fresh every time unless told otherwise
+			}
 			return runServe(cmd.Context(), so, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -108,6 +119,7 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 	f.BoolVar(&so.Demo, "demo", false, "load a demo network and flows into the live twin")
 	f.StringVar(&so.DemoSpec, "demo-network", DefaultDemoSpec, "generator spec of the demo network")
 	f.StringVar(&so.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&so.DB, "db", repository.DefaultDSN, "repository: postgres://user@host/db or file:PATH (with --demo and no --db: a temporary file)")
 	for _, e := range serveExtensions {
 		if e.Flags != nil {
 			e.Flags(f)
@@ -132,13 +144,7 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	twins, err := twin.NewManager(twin.Options{Logger: log.With("component", "twin")})
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	defer twins.Close()
-	env := &serveEnv{Options: so, Logger: log, Twins: twins,
-		NBI: &nbi.Options{Twins: twins, Logger: log.With("component", "nbi")}}
+	env := &serveEnv{Options: so, Logger: log}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -149,6 +155,33 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 			}
 		}
 	}()
+	st, err := openServeStore(ctx, env)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	env.Store = st
+	journal := newLiveJournal(st, log.With("component", "journal"))
+	twins, err := twin.NewManager(twin.Options{Logger: log.With("component", "twin"), Journal: journal.write})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer twins.Close()
+	env.Twins = twins
+	env.NBI = &nbi.Options{Twins: twins, Logger: log.With("component", "nbi")}
+	snapRev, replayed, err := restoreLive(ctx, st, twins.Live())
+	if err != nil {
+		return fmt.Errorf("serve: restore the live twin: %w", err)
+	}
+	if rev := twins.Live().Revision(); rev > 0 {
+		log.Info("live twin restored", "revision", rev, "snapshot_revision", snapRev, "journal_entries", replayed)
+		env.Notes = append(env.Notes, fmt.Sprintf("Live twin restored at revision %d.", rev))
+	}
+	// Checkpoint at shutdown: shutdown steps run in reverse order, so this runs after
+	// the extensions stopped and before the store (registered earlier) closes.
+	env.OnShutdown(func(ctx context.Context) error { return journal.checkpoint(ctx, twins.Live()) })
+	jctx, stopJournal := context.WithCancel(ctx)
+	defer stopJournal()
+	go journal.run(jctx, twins.Live())
 	var demo *demoSummary
 	if so.Demo {
 		demo, err = loadDemo(ctx, twins.Live(), so.DemoSpec)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -19,7 +18,6 @@ import (
 
 // changeServeOptions are the `serve` flags of the change pipeline.
 type changeServeOptions struct {
-	DB             string
 	GNMIInsecure   bool
 	GNMISkipVerify bool
 	GNMICA         string
@@ -36,7 +34,6 @@ func init() {
 	registerServeExtension(serveExtension{
 		Name: "changes",
 		Flags: func(fs *pflag.FlagSet) {
-			fs.StringVar(&changeServe.DB, "changes-db", "", "repository DSN of the change pipeline (postgres://… or file:PATH; default: a temporary sqlite file)")
 			fs.BoolVar(&changeServe.GNMIInsecure, "gnmi-insecure", false, "talk plaintext gRPC to devices (stand-in nodes started with --insecure)")
 			fs.BoolVar(&changeServe.GNMISkipVerify, "gnmi-skip-verify", false, "accept any device certificate (self-signed demo nodes)")
 			fs.StringVar(&changeServe.GNMICA, "gnmi-ca", "", "PEM bundle to verify device certificates")
@@ -47,13 +44,13 @@ func init() {
 			fs.BoolVar(&changeServe.SelfApprove, "allow-self-approval", false, "let the author of a change approve it (lab use)")
 		},
 		Start: func(ctx context.Context, env *serveEnv) error {
-			return startChangePipeline(ctx, env, nil, changeServe)
+			return startChangePipeline(ctx, env, env.Store, changeServe)
 		},
 	})
 }
 
 // startChangePipeline builds the change pipeline and attaches it to the API:
-// repository store (opened from o.DB unless st is given), ledger-backed commit journal,
+// repository store (serve's --db), ledger-backed commit journal,
 // gNMI pool reaching devices at their twin addresses, commit engine, pipeline service;
 // then it recovers commits a previous process left unfinished.
 func startChangePipeline(ctx context.Context, env *serveEnv, st repository.Store, o changeServeOptions) error {
@@ -65,22 +62,7 @@ func startChangePipeline(ctx context.Context, env *serveEnv, st repository.Store
 	}
 	log := env.Logger.With("component", "changes")
 	if st == nil {
-		dsn := o.DB
-		if dsn == "" {
-			dir, err := os.MkdirTemp("", "twinflow-changes-")
-			if err != nil {
-				return err
-			}
-			env.OnShutdown(func(context.Context) error { return os.RemoveAll(dir) })
-			dsn = "file:" + filepath.Join(dir, "changes.db")
-			env.Notes = append(env.Notes, "changes: temporary database (use --changes-db to keep changes across restarts)")
-		}
-		var err error
-		st, err = repository.Open(ctx, dsn, repository.Options{Logger: log})
-		if err != nil {
-			return err
-		}
-		env.OnShutdown(func(context.Context) error { return st.Close() })
+		return errors.New("no repository store")
 	}
 	journal, err := pipeline.OpenJournal(ctx, st)
 	if err != nil {
