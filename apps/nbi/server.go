@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
 )
 
@@ -36,6 +37,9 @@ type Options struct {
 	Version string
 	// Heartbeat is the interval of SSE keep-alive comments (default 15s).
 	Heartbeat time.Duration
+	// History is the telemetry history served under /api/v1/telemetry (nil: those
+	// routes answer 503).
+	History repository.Telemetry
 }
 
 // Server is the northbound REST API. Create it with New; serve Handler().
@@ -44,6 +48,7 @@ type Server struct {
 	Twins *twin.Manager
 
 	log       *slog.Logger
+	history   repository.Telemetry
 	reg       *prometheus.Registry
 	maxBody   int64
 	ready     func(context.Context) error
@@ -65,7 +70,7 @@ func New(o Options) (*Server, error) {
 	if o.Twins == nil {
 		return nil, fmt.Errorf("nbi: Options.Twins is required")
 	}
-	s := &Server{Twins: o.Twins, log: o.Logger, reg: o.Registry, maxBody: o.MaxBodyBytes,
+	s := &Server{Twins: o.Twins, log: o.Logger, reg: o.Registry, maxBody: o.MaxBodyBytes, history: o.History,
 		ready: o.Ready, heartbeat: o.Heartbeat, done: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))

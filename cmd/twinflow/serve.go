@@ -36,6 +36,8 @@ type serveOptions struct {
 	// DB is the repository DSN (postgres://… or file:PATH); empty means a temporary
 	// sqlite file. The command-line default is repository.DefaultDSN, except with --demo.
 	DB string
+	// Retention is how long telemetry history is kept (0: forever).
+	Retention time.Duration
 	// Ready, if set, is called with the bound address once the API accepts
 	// connections (tests listen on 127.0.0.1:0).
 	Ready func(addr string)
@@ -53,6 +55,9 @@ type serveEnv struct {
 	// Store is the repository (--db) holding changes, the ledger, snapshots and the live
 	// twin's journal.
 	Store repository.Store
+	// History, when not nil, keeps telemetry samples in Store (telemetry sources tee
+	// their batches into it).
+	History *historySink
 	// NBI are the options the API server will be built with; extensions may set
 	// Ready, Registry, MaxBodyBytes.
 	NBI *nbi.Options
@@ -108,6 +113,9 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 			if _, err := parseLevel(so.LogLevel); err != nil {
 				return err
 			}
+			if so.Retention < 0 {
+				return usageErrorf("--telemetry-retention must not be negative, got %v", so.Retention)
+			}
 			if so.Demo && !cmd.Flags().Changed("db") {
 				so.DB = "" // the demo starts fresh every time unless told otherwise
 			}
@@ -119,6 +127,7 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 	f.BoolVar(&so.Demo, "demo", false, "load a demo network and flows into the live twin")
 	f.StringVar(&so.DemoSpec, "demo-network", DefaultDemoSpec, "generator spec of the demo network")
 	f.StringVar(&so.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.DurationVar(&so.Retention, "telemetry-retention", 7*24*time.Hour, "how long telemetry history is kept in the repository (0: forever)")
 	f.StringVar(&so.DB, "db", repository.DefaultDSN, "repository: postgres://user@host/db or file:PATH (with --demo and no --db: a temporary file)")
 	for _, e := range serveExtensions {
 		if e.Flags != nil {
@@ -167,7 +176,17 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 	}
 	defer twins.Close()
 	env.Twins = twins
-	env.NBI = &nbi.Options{Twins: twins, Logger: log.With("component", "nbi")}
+	env.NBI = &nbi.Options{Twins: twins, Logger: log.With("component", "nbi"), History: st.Telemetry()}
+	env.History = newHistorySink(st.Telemetry(), log.With("component", "history"))
+	hctx, stopHistory := context.WithCancel(context.WithoutCancel(ctx))
+	historyDone := make(chan struct{})
+	go func() { defer close(historyDone); env.History.run(hctx) }()
+	// After the telemetry sources stopped (extensions' shutdown steps run first), write
+	// what is buffered, before the store closes.
+	env.OnShutdown(func(context.Context) error { stopHistory(); <-historyDone; return nil })
+	if so.Retention > 0 {
+		go runRetention(ctx, st.Telemetry(), so.Retention, time.Hour, log.With("component", "retention"))
+	}
 	snapRev, replayed, err := restoreLive(ctx, st, twins.Live())
 	if err != nil {
 		return fmt.Errorf("serve: restore the live twin: %w", err)

@@ -44,7 +44,12 @@ func init() {
 			fs.BoolVar(&changeServe.SelfApprove, "allow-self-approval", false, "let the author of a change approve it (lab use)")
 		},
 		Start: func(ctx context.Context, env *serveEnv) error {
-			return startChangePipeline(ctx, env, env.Store, changeServe)
+			o := changeServe
+			if env.Options.Demo {
+				// The demo's stand-in nodes speak plaintext gNMI on loopback.
+				o.GNMIInsecure = true
+			}
+			return startChangePipeline(ctx, env, env.Store, o)
 		},
 	})
 }

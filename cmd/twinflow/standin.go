@@ -50,7 +50,11 @@ func init() {
 			if err != nil {
 				return err
 			}
-			stop, err := runStandInNetwork(ctx, env.Twins.Live(), path, sample, env.Logger.With("component", "standin"))
+			var history telemetry.Sink
+			if env.History != nil {
+				history = env.History
+			}
+			stop, err := runStandInNetwork(ctx, env.Twins.Live(), path, sample, history, env.Logger.With("component", "standin"))
 			if err != nil {
 				return err
 			}
@@ -84,8 +88,9 @@ func nodeBinary(flag string) (string, error) {
 
 // runStandInNetwork starts the stand-in network for the live twin's devices, records their
 // addresses in the twin, and streams their telemetry into its observed state. The
-// returned stop function ends telemetry and stops every node.
-func runStandInNetwork(ctx context.Context, live *twin.Twin, bin string, sample time.Duration, log *slog.Logger) (func(), error) {
+// returned stop function ends telemetry and stops every node. If history is not nil it
+// also receives every (coalesced) batch.
+func runStandInNetwork(ctx context.Context, live *twin.Twin, bin string, sample time.Duration, history telemetry.Sink, log *slog.Logger) (func(), error) {
 	var net network.Network
 	var flows []network.Flow
 	if err := live.View(func(r *twin.Reader) error {
@@ -146,7 +151,11 @@ func runStandInNetwork(ctx context.Context, live *twin.Twin, bin string, sample 
 	}
 	_, sink := newTwinSink(ctx, live, log.With("component", "telemetry"))
 	// One twin transaction per 100 ms rather than per notification.
-	co := telemetry.NewCoalescer(sink, 100*time.Millisecond)
+	var out telemetry.Sink = sink
+	if history != nil {
+		out = teeSink{sink, history}
+	}
+	co := telemetry.NewCoalescer(out, 100*time.Millisecond)
 	col, err := telemetry.New(telemetry.Options{Pool: pool, Network: net, SampleInterval: sample, Logger: log}, co)
 	if err != nil {
 		w.Stop()

@@ -96,6 +96,41 @@ func TestServeDemoStandIn(t *testing.T) {
 	if !moving {
 		t.Error("no stand-in interface counts traffic; the demo flows should drive the counters")
 	}
+	// The same telemetry is kept as history in the repository: some interface's
+	// out_rate_gbps series has samples and a positive rate.
+	found := false
+	for deadline := time.Now().Add(10 * time.Second); !found && time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		out, err := runTwinflow("telemetry", "series", "--server", server, "-o", "json")
+		if err != nil {
+			t.Fatalf("telemetry series: %v\n%s", err, out)
+		}
+		var series []struct{ Device, Interface, Metric string }
+		if err := json.Unmarshal([]byte(out), &series); err != nil {
+			t.Fatalf("telemetry series: %v\n%s", err, out)
+		}
+		for _, s := range series {
+			if s.Metric != "out_rate_gbps" || found {
+				continue
+			}
+			out, err := runTwinflow("telemetry", "range", s.Device, "--interface", s.Interface, "--metric", s.Metric,
+				"--since", "1m", "--server", server, "-o", "json")
+			if err != nil {
+				t.Fatalf("telemetry range: %v\n%s", err, out)
+			}
+			var rr struct{ Points []struct{ Max float64 } }
+			if err := json.Unmarshal([]byte(out), &rr); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range rr.Points {
+				if p.Max > 0 {
+					found = true
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("no positive out_rate_gbps sample in the telemetry history after 10s")
+	}
 	// Stop the server: every node must go with it.
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
