@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +11,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/repository"
+	"github.com/twinflow/twinflow/twin"
 )
 
 // serveBinary starts `twinflow serve args...` and returns its API URL and a stop
@@ -136,4 +142,36 @@ func firstField(t *testing.T, table string) string {
 		t.Fatalf("table has no rows:\n%s", table)
 	}
 	return strings.Fields(lines[1])[0]
+}
+
+// BenchmarkJournaledWrite measures one intended-state write of the live twin as `serve`
+// runs it: the transaction plus its durable journal append (sqlite, synchronous=FULL).
+func BenchmarkJournaledWrite(b *testing.B) {
+	ctx := context.Background()
+	st, err := repository.Open(ctx, "file:"+filepath.Join(b.TempDir(), "j.db"), repository.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	j := newLiveJournal(st, slog.New(slog.DiscardHandler))
+	m, err := twin.NewManager(twin.Options{Journal: j.write})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	n, err := network.LeafSpine(4, 2, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := m.Live().Update(ctx, func(tx *twin.Txn) error { _, err := tx.Apply(n); return err }); err != nil {
+		b.Fatal(err)
+	}
+	l := n.Links[0]
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		l.CapacityGbps = float64(10 + i%50)
+		if _, err := m.Live().Update(ctx, func(tx *twin.Txn) error { _, err := tx.PutLink(l, twin.UpdateOnly, 0); return err }); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
