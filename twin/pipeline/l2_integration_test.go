@@ -125,7 +125,7 @@ func TestPipelineL2RejectsWrongNextHop(t *testing.T) {
 	route := func(nextHop string) *change.ChangeSet {
 		return &change.ChangeSet{Label: "route to n3 via " + nextHop, Kind: change.KindRawConfig, Level: change.L2,
 			DeviceOps: map[string][]change.Op{"n1": {{Op: change.OpUpdate,
-				Path: "/network-instances/network-instance[name=DEFAULT]/protocols/protocol[identifier=STATIC][name=static]",
+				Path:  "/network-instances/network-instance[name=DEFAULT]/protocols/protocol[identifier=STATIC][name=static]",
 				Value: json.RawMessage(fmt.Sprintf(`{"static-routes":{"static":[{"prefix":"10.0.0.4/32","next-hops":{"next-hop":[{"index":"0","config":{"next-hop":%q}}]}}]}}`, nextHop))}}}}
 	}
 
