@@ -26,6 +26,7 @@ type changeServeOptions struct {
 	DeviceTimeout  time.Duration
 	SelfApprove    bool
 	DriftInterval  time.Duration
+	L2Sandbox      bool
 }
 
 var changeServe = changeServeOptions{Concurrency: 16, DeviceTimeout: 10 * time.Second, DriftInterval: 500 * time.Millisecond}
@@ -41,6 +42,7 @@ func init() {
 			fs.IntVar(&changeServe.Concurrency, "commit-concurrency", 16, "devices set in parallel by a commit")
 			fs.DurationVar(&changeServe.DeviceTimeout, "device-timeout", 10*time.Second, "timeout of every device operation of a commit")
 			fs.DurationVar(&changeServe.DriftInterval, "drift-interval", 500*time.Millisecond, "how often devices are compared with their intended config (0: no drift detection)")
+			fs.BoolVar(&changeServe.L2Sandbox, "l2-sandbox", false, "run level-L2 validations in a network-namespace sandbox of twinflow-node agents (needs root)")
 			fs.BoolVar(&changeServe.SelfApprove, "allow-self-approval", false, "let the author of a change approve it (lab use)")
 		},
 		Start: func(ctx context.Context, env *serveEnv) error {
@@ -90,8 +92,14 @@ func startChangePipeline(ctx context.Context, env *serveEnv, st repository.Store
 	engine := &commit.Engine{Devices: devices, Journal: journal, Concurrency: o.Concurrency, DeviceTimeout: o.DeviceTimeout,
 		Logger: log.With("component", "commit")}
 	env.OnShutdown(func(context.Context) error { engine.Close(); return nil })
+	var emu pipeline.Emulator
+	if o.L2Sandbox {
+		if emu, err = newL2Emulator(env); err != nil {
+			return err
+		}
+	}
 	svc, err := pipeline.New(pipeline.Config{Twins: env.Twins, Store: st, Committer: engine, Journal: journal,
-		Reader: devices, DistinctApprover: !o.SelfApprove, Logger: log})
+		Reader: devices, DistinctApprover: !o.SelfApprove, Logger: log, Emulator: emu})
 	if err != nil {
 		return err
 	}
