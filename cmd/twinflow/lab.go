@@ -153,21 +153,7 @@ func (lo *labOptions) probeCmd() []string {
 type gnmiConfigurer struct{}
 
 func (gnmiConfigurer) Push(ctx context.Context, node emulation.NodeInfo, rules []network.ConfigRule) error {
-	c, err := tfgnmi.Dial(tfgnmi.Options{Address: node.GNMIAddress, Insecure: true})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ops := make([]tfgnmi.Op, 0, len(rules))
-	for _, r := range rules {
-		if r.Action == network.ConfigDelete {
-			ops = append(ops, tfgnmi.Op{Kind: tfgnmi.OpDelete, Path: r.ResourceKey})
-			continue
-		}
-		ops = append(ops, tfgnmi.Op{Kind: tfgnmi.OpUpdate, Path: r.ResourceKey, Value: json.RawMessage(r.ResourceValue)})
-	}
-	_, err = c.Apply(ctx, ops)
-	return err
+	return tfgnmi.ApplyRules(ctx, tfgnmi.Options{Address: node.GNMIAddress, Insecure: true}, rules)
 }
 
 func (lo *labOptions) netns(o emulation.Options, agents bool) *emulation.Netns {

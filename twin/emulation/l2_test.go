@@ -20,22 +20,7 @@ import (
 type gnmiConfigurer struct{}
 
 func (gnmiConfigurer) Push(ctx context.Context, node emulation.NodeInfo, rules []network.ConfigRule) error {
-	c, err := tfgnmi.Dial(tfgnmi.Options{Address: node.GNMIAddress, Insecure: true})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ops := make([]tfgnmi.Op, 0, len(rules))
-	for _, r := range rules {
-		switch r.Action {
-		case network.ConfigDelete:
-			ops = append(ops, tfgnmi.Op{Kind: tfgnmi.OpDelete, Path: r.ResourceKey})
-		default:
-			ops = append(ops, tfgnmi.Op{Kind: tfgnmi.OpUpdate, Path: r.ResourceKey, Value: json.RawMessage(r.ResourceValue)})
-		}
-	}
-	_, err = c.Apply(ctx, ops)
-	return err
+	return tfgnmi.ApplyRules(ctx, tfgnmi.Options{Address: node.GNMIAddress, Insecure: true}, rules)
 }
 
 // nodeBinary returns a twinflow-node binary: $TWINFLOW_BIN/twinflow-node if present,
