@@ -159,10 +159,7 @@ func (s *Service) incrementalL1(rep *change.Report, cs *change.ChangeSet, m *liv
 	routed := map[string][]string{}
 	for _, f := range cs.Twin.AddFlows {
 		fl := f.Flow
-		need := 0.0
-		if f.SLO != nil && f.SLO.Isolation == change.IsolationHard {
-			need = f.SLO.MinRateGbps
-		}
+		need := hardReservation(f)
 		if len(fl.Path) == 0 {
 			fl.Path = m.routeWith(fl.Src, fl.Dst, fl.ID, need, ov.capOf, ov.reservedOf)
 		}

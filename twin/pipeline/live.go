@@ -45,27 +45,9 @@ func (s *Service) applyToLive(ctx context.Context, c *Change) error {
 			return err
 		}
 		m = m.clone()
-		for _, id := range cs.Twin.RemoveFlows {
-			delete(m.flows, id)
-			delete(m.slos, id)
-		}
+		m.removeFlows(cs.Twin.RemoveFlows)
 		m.rebuildReservations()
-		for _, f := range cs.Twin.AddFlows {
-			fl := f.Flow
-			if len(fl.Path) == 0 {
-				need := 0.0
-				if f.SLO != nil && f.SLO.Isolation == change.IsolationHard {
-					need = f.SLO.MinRateGbps
-				}
-				fl.Path = m.route(fl.Src, fl.Dst, fl.ID, need)
-			}
-			routed[fl.ID] = fl.Path
-			m.flows[fl.ID] = fl
-			if f.SLO != nil {
-				m.slos[fl.ID] = *f.SLO
-			}
-			m.rebuildReservations()
-		}
+		m.addFlows(cs.Twin.AddFlows, routed)
 		return nil
 	})
 	if err != nil {

@@ -322,6 +322,41 @@ func (mc *modelCache) invalidate() {
 	mc.mu.Unlock()
 }
 
+// hardReservation is the capacity a flow reserves on its path: its minimum rate when its
+// SLO asks for hard isolation, 0 otherwise.
+func hardReservation(f change.FlowSpec) float64 {
+	if f.SLO != nil && f.SLO.Isolation == change.IsolationHard {
+		return f.SLO.MinRateGbps
+	}
+	return 0
+}
+
+// removeFlows drops the flows ids and their SLOs.
+func (m *liveModel) removeFlows(ids []string) {
+	for _, id := range ids {
+		delete(m.flows, id)
+		delete(m.slos, id)
+	}
+}
+
+// addFlows adds flows in order: a flow without a path is routed (a hard-isolated one
+// where its reserved rate fits), its SLO recorded, and reservations are rebuilt after
+// each so the next flow sees them. routed receives every added flow's path.
+func (m *liveModel) addFlows(adds []change.FlowSpec, routed map[string][]string) {
+	for _, f := range adds {
+		fl := f.Flow
+		if len(fl.Path) == 0 {
+			fl.Path = m.route(fl.Src, fl.Dst, fl.ID, hardReservation(f))
+		}
+		routed[fl.ID] = fl.Path
+		m.flows[fl.ID] = fl
+		if f.SLO != nil {
+			m.slos[fl.ID] = *f.SLO
+		}
+		m.rebuildReservations()
+	}
+}
+
 // route finds a path in the full (non-incremental) model.
 func (m *liveModel) route(src, dst, flowID string, need float64) []string {
 	return m.routeWith(src, dst, flowID, need,
@@ -375,10 +410,7 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 	}
 	if model != nil && !incremental {
 		after = model.clone()
-		for _, id := range cs.Twin.RemoveFlows {
-			delete(after.flows, id)
-			delete(after.slos, id)
-		}
+		after.removeFlows(cs.Twin.RemoveFlows)
 		for _, cc := range cs.Twin.Capacities {
 			l, ok := after.links[cc.Link]
 			if !ok {
@@ -394,22 +426,7 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 			}
 		}
 		after.rebuildReservations()
-		for _, f := range cs.Twin.AddFlows {
-			fl := f.Flow
-			if len(fl.Path) == 0 {
-				need := 0.0
-				if f.SLO != nil && f.SLO.Isolation == change.IsolationHard {
-					need = f.SLO.MinRateGbps
-				}
-				fl.Path = after.route(fl.Src, fl.Dst, fl.ID, need)
-			}
-			routed[fl.ID] = fl.Path
-			after.flows[fl.ID] = fl
-			if f.SLO != nil {
-				after.slos[fl.ID] = *f.SLO
-			}
-			after.rebuildReservations()
-		}
+		after.addFlows(cs.Twin.AddFlows, routed)
 	}
 	// Apply the change to the fork: the twin's own integrity checks run on it.
 	_, ferr := fork.Update(ctx, func(tx *twin.Txn) error { return applyDelta(tx, cs, configs, l0.After, routed) })
