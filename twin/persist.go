@@ -158,48 +158,46 @@ func (t *Twin) RestoreState(ctx context.Context, s *State) error {
 			}
 			return nil
 		}
-		for _, o := range s.Contexts {
-			if err := ins(TableContexts, o); err != nil {
-				return err
-			}
-		}
-		for _, o := range s.Topologies {
-			if err := ins(TableTopologies, o); err != nil {
-				return err
-			}
-		}
-		for _, o := range s.Devices {
-			if err := ins(TableDevices, o); err != nil {
-				return err
-			}
-		}
-		for _, o := range s.Links {
-			if err := ins(TableLinks, o); err != nil {
-				return err
-			}
-		}
-		for _, o := range s.Flows {
-			if err := ins(TableFlows, o); err != nil {
-				return err
-			}
-		}
-		for _, o := range s.DeviceConfigs {
-			if err := ins(TableDeviceConfigs, o); err != nil {
-				return err
-			}
-		}
-		for tab, recs := range s.Records {
+		for tab := range s.Records {
 			if !isRecordTable(tab) {
 				return fmt.Errorf("records: unknown table %q", tab)
 			}
-			for _, o := range recs {
-				if err := ins(tab, o); err != nil {
-					return err
-				}
+		}
+		for _, to := range s.objects() {
+			if err := ins(to.table, to.objs...); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
+}
+
+// tableObjects are the objects of one table.
+type tableObjects struct {
+	table Table
+	objs  []any
+}
+
+// objects lists the state's objects table by table (references are checked after all
+// are inserted, so the order is only for readable errors).
+func (s *State) objects() []tableObjects {
+	out := []tableObjects{
+		{TableContexts, anys(s.Contexts)}, {TableTopologies, anys(s.Topologies)},
+		{TableDevices, anys(s.Devices)}, {TableLinks, anys(s.Links)}, {TableFlows, anys(s.Flows)},
+		{TableDeviceConfigs, anys(s.DeviceConfigs)},
+	}
+	for tab, recs := range s.Records {
+		out = append(out, tableObjects{tab, anys(recs)})
+	}
+	return out
+}
+
+func anys[T any](xs []*T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
 }
 
 // ReplayJournal applies one journal entry. Entries must be replayed in revision order,
