@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,6 +145,32 @@ func BenchmarkChangeTransition(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkChangeTransitionParallel: the same with 16 concurrent writers (each op
+// creates a change and moves it once), the load group commit is for.
+func BenchmarkChangeTransitionParallel(b *testing.B) {
+	for _, be := range benchBackends(b) {
+		b.Run(be.name, func(b *testing.B) {
+			st := openT(b, be.dsn(b))
+			ctx := context.Background()
+			var n atomic.Int64
+			b.SetParallelism(16 / runtime.GOMAXPROCS(0))
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					id := "c" + strconv.FormatInt(n.Add(1), 10)
+					if _, err := st.Changes().Create(ctx, repository.Change{ID: id, TwinID: "live"}); err != nil {
+						b.Error(err)
+						return
+					}
+					if _, _, err := st.Changes().Transition(ctx, id, repository.TransitionRequest{From: repository.StateDraft, To: repository.StateValidating}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		})
 	}
 }

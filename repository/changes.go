@@ -63,7 +63,7 @@ func (r changesRepo) Create(ctx context.Context, c Change) (Change, error) {
 	now := r.s.nowMicro()
 	c.State, c.Payload, c.Report, c.Version = StateDraft, payload, report, 0
 	c.Created, c.Updated = micro(now), micro(now)
-	err = r.s.withTx(ctx, func(t txn) error {
+	err = r.s.withLedgerTx(ctx, func(t txn) error {
 		_, err := t.exec(ctx, `INSERT INTO changes (`+changeCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
 			c.ID, c.TwinID, c.Title, c.Author, string(c.State), nullable(payload), nullable(report), c.Version, now, now)
 		if err != nil {
@@ -177,7 +177,7 @@ func (r changesRepo) Transition(ctx context.Context, id string, req TransitionRe
 	now := r.s.nowMicro()
 	var c Change
 	var tr Transition
-	err = r.s.withTx(ctx, func(t txn) error {
+	err = r.s.withLedgerTx(ctx, func(t txn) error {
 		var err error
 		// Optimistic check: only a change still in req.From moves. Concurrent writers
 		// block on the row lock and then see the new state (PostgreSQL re-checks the
@@ -270,7 +270,14 @@ func (s *store) appendLedger(ctx context.Context, t txn, e LedgerEntry) (LedgerR
 	if payload == nil {
 		payload = json.RawMessage("{}")
 	}
-	seq, prev, err := s.d.lockLedgerHead(ctx, t)
+	lt, batched := t.(*ledgerTxn)
+	var seq int64
+	var prev []byte
+	if batched {
+		seq, prev, err = lt.head(ctx, s.d)
+	} else {
+		seq, prev, err = s.d.lockLedgerHead(ctx, t)
+	}
 	if err != nil {
 		return LedgerRecord{}, fmt.Errorf("repository: ledger head: %w", err)
 	}
@@ -281,6 +288,10 @@ func (s *store) appendLedger(ctx context.Context, t txn, e LedgerEntry) (LedgerR
 		rec.Seq, rec.Time.UnixMicro(), rec.Kind, rec.Subject, string(rec.Payload), rec.PrevHash, rec.Hash); err != nil {
 		return LedgerRecord{}, fmt.Errorf("repository: ledger append %d: %w", rec.Seq, err)
 	}
+	if batched {
+		lt.advance(rec.Seq, rec.Hash) // written once per transaction, before the commit
+		return rec, nil
+	}
 	if _, err := t.exec(ctx, `UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`, rec.Seq, rec.Hash); err != nil {
 		return LedgerRecord{}, fmt.Errorf("repository: ledger head update: %w", err)
 	}
@@ -289,7 +300,7 @@ func (s *store) appendLedger(ctx context.Context, t txn, e LedgerEntry) (LedgerR
 
 func (r ledgerRepo) Append(ctx context.Context, e LedgerEntry) (LedgerRecord, error) {
 	var rec LedgerRecord
-	err := r.s.withTx(ctx, func(t txn) error {
+	err := r.s.withLedgerTx(ctx, func(t txn) error {
 		var err error
 		rec, err = r.s.appendLedger(ctx, t, e)
 		return err

@@ -26,6 +26,7 @@ func TestContract(t *testing.T) {
 			t.Run("concurrent-transitions", func(t *testing.T) { testConcurrentTransitions(t, openT(t, b.dsn(t))) })
 			t.Run("ledger", func(t *testing.T) { testLedger(t, openT(t, b.dsn(t))) })
 			t.Run("ledger-concurrent", func(t *testing.T) { testLedgerConcurrent(t, openT(t, b.dsn(t))) })
+			t.Run("group-commit", func(t *testing.T) { testGroupCommit(t, openT(t, b.dsn(t))) })
 			t.Run("ledger-tamper", func(t *testing.T) { testLedgerTamper(t, b) })
 			t.Run("telemetry", func(t *testing.T) { testTelemetry(t, openT(t, b.dsn(t))) })
 			t.Run("telemetry-order", func(t *testing.T) { testTelemetryOrder(t, openT(t, b.dsn(t))) })
@@ -349,6 +350,108 @@ func testLedgerConcurrent(t *testing.T, st repository.Store) {
 	}
 	wg.Wait()
 	mustVerify(t, st, workers*each)
+}
+
+// testGroupCommit: concurrent ledger-appending writes, some of which fail (duplicate
+// IDs, which abort a PostgreSQL transaction; transitions from the wrong state; invalid
+// ledger entries), are group-committed: every call that succeeded is stored with its
+// ledger record, no call that failed left anything, and the chain verifies.
+func testGroupCommit(t *testing.T, st repository.Store) {
+	ctx := context.Background()
+	const workers, rounds = 16, 12
+	var mu sync.Mutex
+	okCreates, okTransitions, okAppends, failures := 0, 0, 0, 0
+	seqs := map[int64]string{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				// every pair of workers races to create the same ID: one wins
+				id := fmt.Sprintf("g%d-%d", w/2, r)
+				_, cerr := st.Changes().Create(ctx, repository.Change{ID: id, TwinID: "live", Author: "w"})
+				// both race to move it draft -> validating: one wins
+				_, tr, terr := st.Changes().Transition(ctx, id, repository.TransitionRequest{
+					From: repository.StateDraft, To: repository.StateValidating, Actor: fmt.Sprintf("w%d", w)})
+				// an invalid entry fails validation; a valid one is appended
+				_, berr := st.Ledger().Append(ctx, repository.LedgerEntry{Kind: "Bad Kind", Subject: id})
+				rec, aerr := st.Ledger().Append(ctx, repository.LedgerEntry{Kind: repository.KindDeviceSoftware, Subject: id,
+					Payload: json.RawMessage(fmt.Sprintf(`{"w":%d}`, w))})
+				mu.Lock()
+				switch {
+				case cerr == nil:
+					okCreates++
+				case errors.Is(cerr, repository.ErrConflict):
+					failures++
+				default:
+					t.Errorf("create %s: %v", id, cerr)
+				}
+				switch {
+				case terr == nil:
+					okTransitions++
+					if prev, dup := seqs[tr.LedgerSeq]; dup {
+						t.Errorf("ledger seq %d returned to %s and %s", tr.LedgerSeq, prev, id)
+					}
+					seqs[tr.LedgerSeq] = id
+				case errors.Is(terr, repository.ErrConflict):
+					failures++
+				default:
+					t.Errorf("transition %s: %v", id, terr)
+				}
+				if !errors.Is(berr, repository.ErrInvalid) {
+					t.Errorf("bad append: %v; want ErrInvalid", berr)
+				}
+				if aerr != nil {
+					t.Errorf("append: %v", aerr)
+				} else {
+					okAppends++
+					if prev, dup := seqs[rec.Seq]; dup {
+						t.Errorf("ledger seq %d returned to %s and %s", rec.Seq, prev, id)
+					}
+					seqs[rec.Seq] = id
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	pairs := workers / 2 * rounds
+	if okCreates != pairs || okTransitions != pairs || okAppends != workers*rounds || failures != 2*pairs {
+		t.Fatalf("creates %d transitions %d appends %d failures %d; want %d, %d, %d, %d",
+			okCreates, okTransitions, okAppends, failures, pairs, pairs, workers*rounds, 2*pairs)
+	}
+	// nothing of a failed call is stored: exactly one record per successful call
+	mustVerify(t, st, okCreates+okTransitions+okAppends)
+	recs, err := st.Ledger().List(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if want, ok := seqs[r.Seq]; ok && r.Subject != want {
+			t.Errorf("ledger record %d is about %s; the call that got it was about %s", r.Seq, r.Subject, want)
+		}
+	}
+	list, err := st.Changes().List(ctx, repository.ChangeFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range list {
+		trs, err := st.Changes().Transitions(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.State != repository.StateValidating || c.Version != 1 || len(trs) != 1 {
+			t.Errorf("%s: state %s version %d transitions %d; want validating, 1, 1", c.ID, c.State, c.Version, len(trs))
+		}
+	}
+	// a canceled caller gets its context's error and stores nothing
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := st.Ledger().Append(cctx, repository.LedgerEntry{Kind: repository.KindDeviceSoftware, Subject: "x"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("append with canceled context: %v; want context.Canceled", err)
+	}
+	mustVerify(t, st, okCreates+okTransitions+okAppends)
 }
 
 // testLedgerTamper: each kind of tampering is detected and located.

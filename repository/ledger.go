@@ -2,10 +2,12 @@ package repository
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -120,4 +122,182 @@ func short(b []byte) string {
 		return "(empty)"
 	}
 	return s
+}
+
+// ---- group commit ----
+
+// Every write that appends to the ledger (Changes.Create, Changes.Transition,
+// Ledger.Append) goes through a groupCommit: concurrent callers queue their
+// transaction bodies, and one leader runs everything queued so far in a single
+// database transaction, in queue order, then commits once (one fsync for the whole
+// group). The ledger head is read (and locked) once per group and written once before
+// the commit, so the records of a group form one contiguous stretch of the chain in
+// the order the callers were queued. A caller returns only after the transaction
+// holding its body has committed: acknowledged means durable, exactly as with one
+// transaction per call.
+//
+// A body that fails is isolated without savepoints: the group's transaction is rolled
+// back, the failed caller gets its error, and the bodies that had run before it are
+// re-run in a fresh transaction with the rest of the group (bodies only read and write
+// through their transaction and assign their results, so re-running them is safe).
+// Under no contention a group is one body and costs what a plain transaction costs.
+type groupCommit struct {
+	mu      sync.Mutex // guards queue and running
+	queue   []*groupUnit
+	running bool
+}
+
+type groupUnit struct {
+	ctx  context.Context
+	fn   func(t txn) error
+	done chan error
+}
+
+// groupCommitter is implemented by drivers that own a groupCommit.
+type groupCommitter interface{ groups() *groupCommit }
+
+// withLedgerTx runs fn in a read-write transaction shared with concurrent callers (see
+// groupCommit) and returns when that transaction has committed (nil) or fn or the
+// commit failed.
+func (s *store) withLedgerTx(ctx context.Context, fn func(t txn) error) error {
+	d := s.d
+	if g, ok := d.(*guard); ok {
+		if g.closed.Load() {
+			return errClosed()
+		}
+		d = g.driver
+	}
+	gc, ok := d.(groupCommitter)
+	if !ok {
+		return s.withTx(ctx, func(t txn) error {
+			lt := &ledgerTxn{txn: t}
+			if err := fn(lt); err != nil {
+				return err
+			}
+			return lt.flushHead(ctx)
+		})
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("repository: %w", err)
+	}
+	u := &groupUnit{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	g := gc.groups()
+	g.mu.Lock()
+	g.queue = append(g.queue, u)
+	if !g.running {
+		g.running = true
+		go s.runGroups(g)
+	}
+	g.mu.Unlock()
+	return <-u.done
+}
+
+// maxGroup bounds the bodies run in one transaction.
+const maxGroup = 256
+
+// runGroups commits the queued bodies group by group until the queue is empty.
+func (s *store) runGroups(g *groupCommit) {
+	for {
+		g.mu.Lock()
+		n := min(len(g.queue), maxGroup)
+		if n == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		batch := g.queue[:n:n]
+		g.queue = append([]*groupUnit(nil), g.queue[n:]...)
+		g.mu.Unlock()
+		s.runGroup(batch)
+	}
+}
+
+// runGroup runs batch in one transaction, isolating failed bodies (see groupCommit).
+func (s *store) runGroup(batch []*groupUnit) {
+	for len(batch) > 0 {
+		var live []*groupUnit
+		for _, u := range batch {
+			if err := u.ctx.Err(); err != nil {
+				u.done <- fmt.Errorf("repository: %w", err)
+				continue
+			}
+			live = append(live, u)
+		}
+		if len(live) == 0 {
+			return
+		}
+		ctx := context.WithoutCancel(live[0].ctx)
+		t, err := s.d.begin(ctx)
+		if err != nil {
+			for _, u := range live {
+				u.done <- fmt.Errorf("repository: begin: %w", err)
+			}
+			return
+		}
+		lt := &ledgerTxn{txn: t}
+		failed := -1
+		for i, u := range live {
+			if err := u.fn(lt); err != nil {
+				failed = i
+				u.done <- err
+				break
+			}
+		}
+		if failed >= 0 {
+			_ = t.rollback(ctx)
+			// re-run the others (those before the failed one ran in the rolled-back
+			// transaction)
+			batch = append(live[:failed:failed], live[failed+1:]...)
+			continue
+		}
+		err = lt.flushHead(ctx)
+		if err == nil {
+			if err = t.commit(ctx); err != nil {
+				err = fmt.Errorf("repository: commit: %w", err)
+			}
+		} else {
+			_ = t.rollback(ctx)
+		}
+		for _, u := range live {
+			u.done <- err
+		}
+		return
+	}
+}
+
+// ledgerTxn is a transaction that appends to the ledger: the head is locked and read
+// at the first append and written back once, by flushHead, before the commit.
+type ledgerTxn struct {
+	txn
+	locked bool
+	dirty  bool
+	seq    int64
+	hash   []byte
+}
+
+// head returns the current head, locking it on first use.
+func (t *ledgerTxn) head(ctx context.Context, d driver) (int64, []byte, error) {
+	if !t.locked {
+		seq, hash, err := d.lockLedgerHead(ctx, t.txn)
+		if err != nil {
+			return 0, nil, err
+		}
+		t.locked, t.seq, t.hash = true, seq, hash
+	}
+	return t.seq, t.hash, nil
+}
+
+func (t *ledgerTxn) advance(seq int64, hash []byte) {
+	t.seq, t.hash, t.dirty = seq, hash, true
+}
+
+// flushHead writes the head row if appends moved it.
+func (t *ledgerTxn) flushHead(ctx context.Context) error {
+	if !t.dirty {
+		return nil
+	}
+	if _, err := t.txn.exec(ctx, `UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`, t.seq, t.hash); err != nil {
+		return fmt.Errorf("repository: ledger head update: %w", err)
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 // statement per connection (QueryExecModeCacheStatement); telemetry uses COPY.
 type pgDriver struct {
 	pool *pgxpool.Pool
+	gc   groupCommit
 }
 
 func openPostgres(ctx context.Context, dsn string, opts Options) (driver, error) {
@@ -37,6 +38,10 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (driver, error)
 }
 
 func (d *pgDriver) name() string { return "postgres" }
+
+// groups: ledger-appending writes are group-committed (the ledger head row is locked
+// once per group and the group costs one WAL flush).
+func (d *pgDriver) groups() *groupCommit { return &d.gc }
 
 type pgConn interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)

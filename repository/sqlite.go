@@ -17,8 +17,9 @@ import (
 // start of every read-write transaction, which also serializes ledger appends); reads
 // use a separate pool of read-only connections (WAL lets them run beside the writer).
 type sqliteDriver struct {
-	w *sql.DB // single writer
-	r *sql.DB // readers
+	w  *sql.DB // single writer
+	r  *sql.DB // readers
+	gc groupCommit
 }
 
 func openSQLite(ctx context.Context, path string, opts Options) (driver, error) {
@@ -57,6 +58,9 @@ func openSQLite(ctx context.Context, path string, opts Options) (driver, error) 
 }
 
 func (d *sqliteDriver) name() string { return "sqlite" }
+
+// groups: ledger-appending writes are group-committed (one fsync per group).
+func (d *sqliteDriver) groups() *groupCommit { return &d.gc }
 
 type sqlRows struct{ *sql.Rows }
 

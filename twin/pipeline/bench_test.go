@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -124,6 +126,46 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// childrenCPU is the user+system CPU time of this process's live child processes (the
+// stand-in nodes), read from /proc; 0 where /proc is not available.
+func childrenCPU() time.Duration {
+	me := strconv.Itoa(os.Getpid())
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var ticks int64
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 || i+2 > len(s) {
+			continue
+		}
+		f := strings.Fields(s[i+2:]) // state ppid ... utime(12) stime(13)
+		if len(f) < 13 || f[1] != me {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + st
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// reportCPU reports the controller's (this process's) CPU per operation, cpu-ms/op,
+// and the stand-in nodes' (child processes'), node-cpu-ms/op.
+func reportCPU(b *testing.B, n int, cpu0, node0 time.Duration) {
+	if n == 0 {
+		return
+	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/float64(n), "cpu-ms/op")
+	b.ReportMetric(float64(childrenCPU()-node0)/float64(time.Millisecond)/float64(n), "node-cpu-ms/op")
+}
+
 // benchLab starts n stand-in devices (labs/standin) and a pipeline over them.
 func benchLab(b *testing.B, n int) (*pipeline.Service, []string) {
 	return benchLabDSN(b, n, "file:"+filepath.Join(b.TempDir(), "bench.db"))
@@ -196,7 +238,7 @@ func BenchmarkProposeToCommitted(b *testing.B) {
 	ctx := context.Background()
 	var lat []time.Duration
 	i := 0
-	cpu0 := cpuTime()
+	cpu0, node0 := cpuTime(), childrenCPU()
 	for b.Loop() {
 		i++
 		t0 := time.Now()
@@ -205,7 +247,7 @@ func BenchmarkProposeToCommitted(b *testing.B) {
 		}
 		lat = append(lat, time.Since(t0))
 	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/float64(len(lat)), "cpu-ms/op")
+	reportCPU(b, len(lat), cpu0, node0)
 	reportPercentiles(b, lat)
 }
 
@@ -230,6 +272,7 @@ func benchThroughput(b *testing.B, mk func(*testing.B, int) (*pipeline.Service, 
 	var mu sync.Mutex
 	var lat []time.Duration
 	var next atomic.Int64
+	cpu0, node0 := cpuTime(), childrenCPU()
 	start := time.Now()
 	b.SetParallelism(clients / runtime.GOMAXPROCS(0))
 	b.RunParallel(func(pb *testing.PB) {
@@ -248,5 +291,6 @@ func benchThroughput(b *testing.B, mk func(*testing.B, int) (*pipeline.Service, 
 		}
 	})
 	b.ReportMetric(float64(len(lat))/time.Since(start).Seconds(), "changes/s")
+	reportCPU(b, len(lat), cpu0, node0)
 	reportPercentiles(b, lat)
 }
