@@ -1,6 +1,10 @@
 package bottleneck
 
-import "math"
+import (
+	"cmp"
+	"math"
+	"slices"
+)
 
 // Compute recomputes the whole structure from scratch: max-min rates, levels exactly as
 // the round-based definition of BOTTLENECK.md assigns them, and fair shares.
@@ -8,20 +12,29 @@ import "math"
 // Phase 1 is the classic progressive water-filling with a lazy min-heap of links keyed
 // by fair share: the link with the smallest share fixes its unfixed flows; shares never
 // decrease, so a popped key that is stale is re-pushed with the current share. It
-// yields the rates and an order of the flows by nondecreasing rate. O((|L| + S) log |L|
-// + Σ|path|) for S stale pops (S ≤ Σ|path|, in practice a small multiple of |L|).
+// yields the rates and the flows' ranks (the order in which they were fixed, which is
+// nondecreasing in rate). O((|L| + S) log |L| + Σ|path|) for S stale pops (S ≤ Σ|path|,
+// in practice a small multiple of |L|).
 //
 // Phase 2 replays the rounds in O(Σ|path| + |L| + R) without rescanning: with the final
 // rates known, link l (final share F_l, the largest rate on it if saturated) resolves
 // in the first round in which (a) every flow on it slower than F_l is fixed and (b) no
 // unfixed flow f at rate F_l is "blocked", i.e. has a link n on its path whose current
-// share s_n satisfies s_n·(1+tol) < r_f. Each link keeps its flows sorted by rate (a
-// counting pass over the Phase-1 order) and a pointer to the first flow it still
-// blocks; shares only grow, so every (flow, link) pair is unblocked at most once. These
-// are exactly the local-minimum rounds (property-tested against computeRounds and the
-// exact engine).
+// share s_n satisfies s_n·(1+tol) < r_f. Each link keeps its flows sorted by rate and a
+// pointer to the first flow it still blocks; shares only grow, so every (flow, link)
+// pair is unblocked at most once. These are exactly the local-minimum rounds
+// (property-tested against computeRounds and the exact engine).
 //
-// Memory: O(|L| + Σ|path|) scratch; the hot loops do not allocate.
+// Memory layout. Both phases are bound by random memory accesses, so Phase 2 works on
+// flows renumbered by rank: a copy of the paths in rank order (CSR, int32 offsets) is
+// written while Phase 1 fixes the flows, and the per-link lists sorted by rate are then
+// lists of ranks. The flows that one link fixes are (nearly) a contiguous range of
+// ranks, and the initial blocking counts, waiting counts and pointers are computed in
+// one streaming pass over the ranks instead of scattered updates. Phase 1 tests
+// "already fixed" in a bitset (|F|/8 bytes, cache resident).
+//
+// Memory: O(|L| + Σ|path|) scratch (about 13 bytes per path element plus 30 per flow);
+// the hot loops do not allocate.
 func (s *State) Compute() {
 	nT, nF := len(s.capa), len(s.path)
 	s.rate = growF(s.rate, nF)
@@ -42,26 +55,68 @@ type heapEnt struct {
 	l   int32
 }
 
+// pathRec is a flow's path in a fixed-size record, so that fetching it is one cache
+// access and a loop fetching many of them keeps many misses in flight: rec[0] is the
+// length; the links follow inline if there are at most recLinks of them, otherwise
+// rec[1] is the path's offset in an overflow array.
+type pathRec [recLinks + 1]int32
+
+const recLinks = 7
+
+func (p *pathRec) links(over []int32) []int32 {
+	if n := p[0]; n <= recLinks {
+		return p[1 : 1+n]
+	}
+	return over[p[1] : p[1]+p[0]]
+}
+
 func (s *State) computeFast() bool {
 	nT, nF := len(s.capa), len(s.path)
+	nA := s.nAlive
 	up := 1 + s.tol
+	// off: CSR offsets of the per-link lists (by rate), sized by the link's flows.
+	off := make([]int32, nT+1)
 	resid := make([]float64, nT)
 	cnt := make([]int32, nT)
 	h := make([]heapEnt, 0, nT)
+	maxDeg := 0
 	for l := range nT {
 		s.levelL[l], s.share[l] = 0, 0
-		if s.failed[l] || len(s.linkFlows[l]) == 0 {
+		d := len(s.linkFlows[l])
+		off[l+1] = off[l] + int32(d)
+		if s.failed[l] || d == 0 {
 			continue
 		}
+		maxDeg = max(maxDeg, d)
 		resid[l] = s.capa[l]
-		cnt[l] = int32(len(s.linkFlows[l]))
+		cnt[l] = int32(d)
 		h = heapPush(h, heapEnt{resid[l] / float64(cnt[l]), int32(l)})
 	}
-	for f := range nF {
+	// paths as records, in flow order (a streaming pass)
+	recs := make([]pathRec, nF)
+	var over []int32
+	for f, p := range s.path {
 		s.rate[f], s.levelF[f] = -1, 0
+		if !s.alive[f] {
+			continue
+		}
+		r := &recs[f]
+		r[0] = int32(len(p))
+		if len(p) <= recLinks {
+			copy(r[1:], p)
+		} else {
+			r[1] = int32(len(over))
+			over = append(over, p...)
+		}
 	}
-	order := make([]int32, 0, s.nAlive)
-	maxR := make([]float64, nT) // rate of the last (hence largest) flow fixed on each link
+	total := int(off[nT])
+	fixed := make([]uint64, (nF+63)/64)
+	order := make([]int32, 0, nA)  // rank → flow
+	rr := make([]float64, 0, nA)   // rank → rate
+	rrec := make([]pathRec, 0, nA) // rank → path
+	maxR := make([]float64, nT)    // rate of the last (hence largest) flow fixed on each link
+	buf := make([]int32, maxDeg)
+	mono := true
 	// Phase 1: rates
 	for len(h) > 0 {
 		var e heapEnt
@@ -75,97 +130,119 @@ func (s *State) computeFast() bool {
 			h = heapPush(h, heapEnt{sh, l})
 			continue
 		}
+		if len(rr) > 0 && sh < rr[len(rr)-1] {
+			mono = false
+		}
+		nb := 0
 		for _, f := range s.linkFlows[l] {
-			if s.rate[f] >= 0 {
+			w, bit := f>>6, uint64(1)<<(uint32(f)&63)
+			if fixed[w]&bit != 0 {
 				continue
 			}
-			s.rate[f] = sh
-			order = append(order, f)
-			for _, n := range s.path[f] {
+			fixed[w] |= bit
+			buf[nb] = f
+			nb++
+		}
+		// fetch the records in a tight loop first (independent misses overlap)
+		r0 := len(rrec)
+		for _, f := range buf[:nb] {
+			rrec = append(rrec, recs[f])
+		}
+		order = append(order, buf[:nb]...)
+		for i := r0; i < len(rrec); i++ {
+			rr = append(rr, sh)
+			for _, n := range rrec[i].links(over) {
 				resid[n] -= sh
 				cnt[n]--
 				maxR[n] = sh
 			}
 		}
 	}
-	if len(order) != s.nAlive {
+	if len(order) != nA {
 		return false
 	}
+	if !mono {
+		// rounding made a later share a few ulps smaller: sort the ranks by rate
+		// (stably) so that every per-link list below is sorted by rate.
+		order, rr, rrec = sortRanks(order, rr, rrec)
+	}
+	recs = nil
 	// Phase 2: levels. Final share F_l: the largest rate on l if l is saturated.
 	fin := make([]float64, nT)
+	thr0 := make([]float64, nT) // share before any flow is fixed, with the tolerance
+	deg := cnt                  // reuse: unfixed flows per link
 	for l := range nT {
-		fin[l] = math.Inf(1)
-	}
-	deg := cnt // reuse
-	total := 0
-	for l := range nT {
+		fin[l], thr0[l] = math.Inf(1), math.Inf(1)
 		deg[l] = 0
-		if !s.failed[l] {
-			deg[l] = int32(len(s.linkFlows[l]))
-			total += len(s.linkFlows[l])
-		}
-	}
-	for l := range nT {
-		// resid holds capacity − load after Phase 1
-		if deg[l] > 0 && resid[l] <= s.capa[l]*s.tol {
-			fin[l] = maxR[l]
-		}
-	}
-	// per-link flows sorted by rate (CSR), pointer to the first flow still blocked
-	off := make([]int32, nT+1)
-	for l := range nT {
-		off[l+1] = off[l] + deg[l]
-	}
-	byRate := make([]int32, total)
-	fill := make([]int32, nT)
-	copy(fill, off[:nT])
-	for _, f := range order {
-		for _, n := range s.path[f] {
-			byRate[fill[n]] = f
-			fill[n]++
-		}
-	}
-	ptr := fill // reuse: pointer per link
-	blocked := make([]int32, nF)
-	for l := range nT {
-		resid[l] = s.capa[l]
-		if deg[l] == 0 {
+		if s.failed[l] || off[l+1] == off[l] {
 			continue
 		}
-		thr := s.capa[l] / float64(deg[l]) * up
-		k := off[l]
-		for k < off[l+1] && s.rate[byRate[k]] <= thr {
-			k++
+		deg[l] = off[l+1] - off[l]
+		// resid holds capacity − load after Phase 1
+		if resid[l] <= s.capa[l]*s.tol {
+			fin[l] = maxR[l]
 		}
-		ptr[l] = k
-		for i := k; i < off[l+1]; i++ {
-			blocked[byRate[i]]++
+		thr0[l] = s.capa[l] / float64(deg[l]) * up
+	}
+	// Per-link ranks sorted by rate (CSR), with the rates alongside. One streaming pass
+	// over the ranks fills them and counts, per link, the flows not above its initial
+	// share (ptr: the first flow it blocks) and the flows it waits for (slower than
+	// F_l, or at F_l but blocked elsewhere), and per flow the links that block it.
+	byRate := make([]int32, total)
+	byRateX := make([]float64, total)
+	fill := make([]int32, nT)
+	copy(fill, off[:nT])
+	ptr := make([]int32, nT)
+	blocked := make([]int32, nA)
+	waiting := make([]int32, nT)
+	for r := range int32(nA) {
+		x := rr[r]
+		p := rrec[r].links(over)
+		b := int32(0)
+		for _, n := range p {
+			k := fill[n]
+			byRate[k], byRateX[k] = r, x
+			fill[n] = k + 1
+			if x <= thr0[n] {
+				ptr[n]++
+			} else {
+				b++
+			}
+		}
+		blocked[r] = b
+		for _, n := range p {
+			if x*up < fin[n] || b > 0 {
+				waiting[n]++
+			}
 		}
 	}
-	waiting := make([]int32, nT)
-	candidate := func(f int32, l int32) bool { return s.rate[f]*up >= fin[l] }
+	nr := maxR // reuse: rate of the flow at ptr (+Inf past the end)
 	queue := make([]int32, 0, 64)
 	queued := make([]int32, nT) // level the link was queued for
 	for l := range nT {
+		k := off[l] + ptr[l]
 		if deg[l] == 0 {
-			continue
+			k = off[l+1]
 		}
-		for _, f := range s.linkFlows[l] {
-			if !candidate(f, int32(l)) || blocked[f] > 0 {
-				waiting[l]++
-			}
+		ptr[l] = k
+		nr[l] = math.Inf(1)
+		if k < off[l+1] {
+			nr[l] = byRateX[k]
 		}
-		if waiting[l] == 0 {
+		resid[l] = s.capa[l]
+		if deg[l] > 0 && waiting[l] == 0 {
 			queue = append(queue, int32(l))
 			queued[l] = 1
 		}
 	}
+	lvl := make([]int32, nA) // rank → level
 	unfixedCnt := deg
 	var touched []int32
+	cb := make([]fixEnt, 0, maxDeg)
 	touchedAt := make([]int32, nT)
 	next := make([]int32, 0, 64)
 	level := int32(0)
-	left := s.nAlive
+	left := nA
 	for left > 0 {
 		if len(queue) == 0 {
 			fallbacks++
@@ -183,17 +260,30 @@ func (s *State) computeFast() bool {
 			if s.levelL[l] != level {
 				continue
 			}
-			for _, f := range s.linkFlows[l] {
-				if s.levelF[f] != 0 {
-					continue
+			// The unfixed flows of l are at F_l: a suffix of its list. They are fixed
+			// in flow order (the order of a fresh linkFlows), which keeps the
+			// floating-point sums below, and so the shares, bit for bit the same as
+			// fixing them while walking linkFlows.
+			fl := fin[l]
+			cb = cb[:0]
+			for k := off[l+1] - 1; k >= off[l]; k-- {
+				if byRateX[k]*up < fl {
+					break
 				}
-				s.levelF[f] = level
+				if r := byRate[k]; lvl[r] == 0 {
+					cb = append(cb, fixEnt{order[r], r})
+				}
+			}
+			sortFixEnts(cb)
+			for _, c := range cb {
+				r := c.r
+				x := rr[r]
+				lvl[r] = level
 				left--
-				r := s.rate[f]
-				for _, n := range s.path[f] {
-					resid[n] -= r
+				for _, n := range rrec[r].links(over) {
+					resid[n] -= x
 					unfixedCnt[n]--
-					if !candidate(f, n) {
+					if x*up < fin[n] {
 						waiting[n]-- // a slower flow of n is fixed
 					}
 					if touchedAt[n] != level {
@@ -204,41 +294,91 @@ func (s *State) computeFast() bool {
 			}
 		}
 		next = next[:0]
-		push := func(m int32) {
-			if waiting[m] == 0 && unfixedCnt[m] > 0 && queued[m] != level+1 {
-				queued[m] = level + 1
-				next = append(next, m)
-			}
-		}
 		for _, n := range touched {
 			if unfixedCnt[n] == 0 {
 				continue
 			}
 			thr := math.Max(resid[n], 0) / float64(unfixedCnt[n]) * up
-			k := ptr[n]
-			for k < off[n+1] && s.rate[byRate[k]] <= thr {
-				f := byRate[k]
-				k++
-				if s.levelF[f] != 0 {
-					continue
-				}
-				blocked[f]--
-				if blocked[f] == 0 {
-					for _, m := range s.path[f] {
-						if candidate(f, m) {
-							waiting[m]--
-							push(m)
+			if nr[n] <= thr {
+				k, end := ptr[n], off[n+1]
+				for ; k < end; k++ {
+					x := byRateX[k]
+					if x > thr {
+						break
+					}
+					// r is unfixed: a fixed flow had no blocking link left, so
+					// every pointer had passed it
+					r := byRate[k]
+					blocked[r]--
+					if blocked[r] == 0 {
+						for _, m := range rrec[r].links(over) {
+							if x*up >= fin[m] {
+								waiting[m]--
+								if waiting[m] == 0 && unfixedCnt[m] > 0 && queued[m] != level+1 {
+									queued[m] = level + 1
+									next = append(next, m)
+								}
+							}
 						}
 					}
 				}
+				ptr[n] = k
+				nr[n] = math.Inf(1)
+				if k < end {
+					nr[n] = byRateX[k]
+				}
 			}
-			ptr[n] = k
-			push(n)
+			if waiting[n] == 0 && queued[n] != level+1 {
+				queued[n] = level + 1
+				next = append(next, n)
+			}
 		}
 		queue, next = next, queue
 	}
+	for r, f := range order {
+		s.rate[f], s.levelF[f] = rr[r], lvl[r]
+	}
 	s.maxLevel = level
 	return true
+}
+
+type fixEnt struct{ f, r int32 }
+
+// sortFixEnts sorts by flow index; the slices are short and usually sorted or
+// reversed already.
+func sortFixEnts(c []fixEnt) {
+	if len(c) < 2 {
+		return
+	}
+	asc, desc := true, true
+	for i := 1; i < len(c); i++ {
+		asc = asc && c[i-1].f < c[i].f
+		desc = desc && c[i-1].f > c[i].f
+	}
+	switch {
+	case asc:
+	case desc:
+		slices.Reverse(c)
+	default:
+		slices.SortFunc(c, func(a, b fixEnt) int { return cmp.Compare(a.f, b.f) })
+	}
+}
+
+// sortRanks reorders the ranks stably by rate, with the paths. O(|F| log |F|); used
+// only when rounding broke the monotonicity of Phase 1's order.
+func sortRanks(order []int32, rr []float64, rrec []pathRec) ([]int32, []float64, []pathRec) {
+	perm := make([]int32, len(order))
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	slices.SortStableFunc(perm, func(a, b int32) int { return cmp.Compare(rr[a], rr[b]) })
+	o2 := make([]int32, len(order))
+	r2 := make([]float64, len(rr))
+	p2 := make([]pathRec, len(rrec))
+	for i, r := range perm {
+		o2[i], r2[i], p2[i] = order[r], rr[r], rrec[r]
+	}
+	return o2, r2, p2
 }
 
 func heapPush(h []heapEnt, e heapEnt) []heapEnt {
