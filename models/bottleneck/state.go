@@ -3,6 +3,8 @@ package bottleneck
 import (
 	"fmt"
 	"math"
+	"slices"
+	"sync"
 )
 
 // DefaultTolerance is the relative tolerance of the float64 engine: two fair shares
@@ -111,61 +113,97 @@ func New(n *Network, opts ...Option) (*State, error) {
 		s.virtOf = append(s.virtOf, -1)
 	}
 	nf := len(n.Flows)
-	s.flowIdx = make(map[string]int32, nf)
 	s.flowID = make([]string, nf)
 	s.path = make([][]int32, nf)
 	s.class = make([]string, nf)
 	s.alive = make([]bool, nf)
-	total := 0
+	// The flow IDs (non-empty, unique) are checked and interned on another goroutine
+	// while this one resolves the paths; the first error in input order is reported,
+	// as a sequential check would.
+	idErrAt, idErr := nf, error(nil)
+	var wg sync.WaitGroup
+	wg.Go(func() { idErrAt, idErr = s.internFlowIDs(n.Flows) })
+	// all link IDs of all paths in one batched pass; -1 marks an unknown link
+	total := nVirt
 	for _, f := range n.Flows {
-		total += len(f.Path) + 1
+		total += len(f.Path)
 	}
-	backing := make([]int32, 0, total)
+	backing := make([]int32, total)
+	newIDTable(s.linkID).resolvePaths(n.Flows, backing)
+	pathErrAt, pathErr := nf, error(nil)
 	seen := make(map[int32]int, 16)
+	o := 0
 	for i, f := range n.Flows {
-		at := func() string { return flowLoc(i, f.ID) }
-		if f.ID == "" {
-			return nil, inputErr(at(), "empty flow ID")
+		if err := s.checkFlowPath(i, &f, backing[o:o+len(f.Path)], seen); err != nil {
+			pathErrAt, pathErr = i, err
+			break
 		}
-		if j, dup := s.flowIdx[f.ID]; dup {
-			return nil, inputErr(at(), "duplicate flow ID (also flows[%d])", j)
-		}
-		if len(f.Path) == 0 {
-			return nil, inputErr(at()+".path", "empty path")
-		}
+		start := o
+		o += len(f.Path)
 		if f.Demand != nil {
-			if err := checkDemand(at(), f.Demand); err != nil {
-				return nil, err
-			}
+			backing[o] = s.newVirtual(int32(i), *f.Demand)
+			o++
 		}
-		start := len(backing)
-		for k, id := range f.Path {
-			li, ok := s.linkIdx[id]
-			if !ok {
-				return nil, inputErr(fmt.Sprintf("%s.path[%d]", at(), k), "unknown link %q", id)
-			}
-			if dupAt := repeatedAt(backing[start:], li, seen, k); dupAt >= 0 {
-				return nil, inputErr(fmt.Sprintf("%s.path[%d]", at(), k), "link %q repeated in path (cycle; first at path[%d])", id, dupAt)
-			}
-			backing = append(backing, li)
-		}
-		if len(seen) > 0 {
-			clear(seen)
-		}
-		if f.Demand != nil {
-			backing = append(backing, s.newVirtual(int32(i), *f.Demand))
-		}
-		s.flowIdx[f.ID] = int32(i)
-		s.flowID[i] = f.ID
-		s.path[i] = backing[start:len(backing):len(backing)]
+		s.path[i] = backing[start:o:o]
 		s.class[i] = f.Class
 		s.alive[i] = true
+	}
+	wg.Wait()
+	if idErr != nil && idErrAt <= pathErrAt {
+		return nil, idErr
+	}
+	if pathErr != nil {
+		return nil, pathErr
 	}
 	s.nAlive = nf
 	s.failed = make([]bool, len(s.capa))
 	s.buildLinkFlows()
 	s.Compute()
 	return s, nil
+}
+
+// internFlowIDs fills flowIdx and flowID; it returns the index of the first empty or
+// duplicate flow ID and its error, or len(flows) and nil.
+func (s *State) internFlowIDs(flows []Flow) (int, error) {
+	s.flowIdx = make(map[string]int32, len(flows))
+	for i := range flows {
+		id := flows[i].ID
+		if id == "" {
+			return i, inputErr(flowLoc(i, id), "empty flow ID")
+		}
+		if s.flowIdx[id] = int32(i); len(s.flowIdx) != i+1 {
+			j := slices.IndexFunc(flows, func(g Flow) bool { return g.ID == id })
+			return i, inputErr(flowLoc(i, id), "duplicate flow ID (also flows[%d])", j)
+		}
+		s.flowID[i] = id
+	}
+	return len(flows), nil
+}
+
+// checkFlowPath validates flow i's path (resolved to link indices in p, -1 for an
+// unknown link) and demand.
+func (s *State) checkFlowPath(i int, f *Flow, p []int32, seen map[int32]int) error {
+	at := func() string { return flowLoc(i, f.ID) }
+	if len(f.Path) == 0 {
+		return inputErr(at()+".path", "empty path")
+	}
+	if f.Demand != nil {
+		if err := checkDemand(at(), f.Demand); err != nil {
+			return err
+		}
+	}
+	if len(seen) > 0 {
+		clear(seen)
+	}
+	for k, li := range p {
+		if li < 0 {
+			return inputErr(fmt.Sprintf("%s.path[%d]", at(), k), "unknown link %q", f.Path[k])
+		}
+		if dupAt := repeatedAt(p[:k], li, seen, k); dupAt >= 0 {
+			return inputErr(fmt.Sprintf("%s.path[%d]", at(), k), "link %q repeated in path (cycle; first at path[%d])", f.Path[k], dupAt)
+		}
+	}
+	return nil
 }
 
 // repeatedAt returns the index in p of li, or -1. Short paths are scanned; long ones
