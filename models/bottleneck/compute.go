@@ -25,16 +25,24 @@ import (
 // pair is unblocked at most once. These are exactly the local-minimum rounds
 // (property-tested against computeRounds and the exact engine).
 //
-// Memory layout. Both phases are bound by random memory accesses, so Phase 2 works on
-// flows renumbered by rank: a copy of the paths in rank order (CSR, int32 offsets) is
-// written while Phase 1 fixes the flows, and the per-link lists sorted by rate are then
-// lists of ranks. The flows that one link fixes are (nearly) a contiguous range of
-// ranks, and the initial blocking counts, waiting counts and pointers are computed in
-// one streaming pass over the ranks instead of scattered updates. Phase 1 tests
-// "already fixed" in a bitset (|F|/8 bytes, cache resident).
+// Memory layout. Both phases are bound by random memory accesses (on the 2-core VM of
+// docs/benchmarks.md a dependent access beyond ~4 MB costs 150–250 ns, independent ones
+// overlap to ~15 ns), so: paths are copied into fixed-size records (pathRec), fetched
+// by Phase 1 for all flows a link fixes in one tight loop; Phase 2 works on flows
+// renumbered by rank, with the records copied in rank order while Phase 1 fixes the
+// flows, so that the flows one link fixes are (nearly) a contiguous range of ranks;
+// the per-link lists sorted by rate are lists of ranks with the rates beside them (a
+// pointer scan reads one array sequentially); the initial blocking counts, waiting
+// counts and pointers are computed in one streaming pass over the ranks instead of
+// scattered updates; Phase 1 tests "already fixed" in a bitset (|F|/8 bytes, cache
+// resident). Rates, levels and shares are bit for bit those of a walk over linkFlows in
+// flow order (the unfixed flows of a resolving link are fixed in flow order), except
+// that when rounding makes Phase 1's order non-monotone (the ranks are then re-sorted)
+// a share may differ in its last bits.
 //
-// Memory: O(|L| + Σ|path|) scratch (about 13 bytes per path element plus 30 per flow);
-// the hot loops do not allocate.
+// Memory: O(|L| + Σ|path|) scratch, about 12 bytes per path element plus 84 per flow
+// (paths of up to recLinks links inline in the records); the hot loops do not
+// allocate (appends to buffers reused across rounds aside).
 func (s *State) Compute() {
 	nT, nF := len(s.capa), len(s.path)
 	s.rate = growF(s.rate, nF)

@@ -78,7 +78,10 @@ func WithTolerance(tol float64) Option {
 }
 
 // New validates n, interns it and computes its bottleneck structure with the float64
-// engine. Cost: O(|L| + Σ|path|) to build plus Compute's cost.
+// engine. Cost: O(|L| + Σ|path|) expected to build (link IDs resolved by idTable in
+// batched lookups; flow IDs checked and interned on a second goroutine meanwhile) plus
+// Compute's cost. An invalid input is reported at its first invalid element in input
+// order.
 func New(n *Network, opts ...Option) (*State, error) {
 	s := &State{tol: DefaultTolerance}
 	for _, o := range opts {
