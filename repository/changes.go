@@ -37,33 +37,45 @@ func digest(b []byte) string {
 }
 
 func (r changesRepo) Create(ctx context.Context, c Change) (Change, error) {
+	c, _, err := r.CreateWith(ctx, c)
+	return c, err
+}
+
+func (r changesRepo) CreateWith(ctx context.Context, c Change, steps ...TransitionRequest) (Change, []Transition, error) {
 	if err := checkID("change.id", c.ID); err != nil {
-		return Change{}, err
+		return Change{}, nil, err
 	}
 	if err := checkID("change.twin_id", c.TwinID); err != nil {
-		return Change{}, err
+		return Change{}, nil, err
 	}
 	if err := checkText("change.author", c.Author); err != nil {
-		return Change{}, err
+		return Change{}, nil, err
 	}
 	if err := checkLongText("change.title", c.Title); err != nil {
-		return Change{}, err
+		return Change{}, nil, err
 	}
 	if c.State != "" && c.State != StateDraft {
-		return Change{}, invalidf("change.state", "a new change starts in %q, got %q", StateDraft, c.State)
+		return Change{}, nil, invalidf("change.state", "a new change starts in %q, got %q", StateDraft, c.State)
 	}
 	payload, err := normJSON("change.payload", c.Payload)
 	if err != nil {
-		return Change{}, err
+		return Change{}, nil, err
 	}
 	report, err := normJSON("change.report", c.Report)
 	if err != nil {
-		return Change{}, err
+		return Change{}, nil, err
+	}
+	reports, err := checkSteps(StateDraft, steps)
+	if err != nil {
+		return Change{}, nil, err
 	}
 	now := r.s.nowMicro()
 	c.State, c.Payload, c.Report, c.Version = StateDraft, payload, report, 0
 	c.Created, c.Updated = micro(now), micro(now)
+	created := c
+	var trs []Transition
 	err = r.s.withLedgerTx(ctx, func(t txn) error {
+		c, trs = created, nil
 		_, err := t.exec(ctx, `INSERT INTO changes (`+changeCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
 			c.ID, c.TwinID, c.Title, c.Author, string(c.State), nullable(payload), nullable(report), c.Version, now, now)
 		if err != nil {
@@ -76,13 +88,22 @@ func (r changesRepo) Create(ctx context.Context, c Change) (Change, error) {
 			"twin_id": c.TwinID, "title": c.Title, "author": c.Author, "state": c.State,
 			"payload_sha256": digest(payload),
 		})
-		_, err = r.s.appendLedger(ctx, t, LedgerEntry{Kind: KindChangeCreated, Subject: c.ID, Payload: ev})
-		return err
+		if _, err = r.s.appendLedger(ctx, t, LedgerEntry{Kind: KindChangeCreated, Subject: c.ID, Payload: ev}); err != nil {
+			return err
+		}
+		for i, req := range steps {
+			var tr Transition
+			if c, tr, err = r.step(ctx, t, c.ID, req, reports[i], now); err != nil {
+				return err
+			}
+			trs = append(trs, tr)
+		}
+		return nil
 	})
 	if err != nil {
-		return Change{}, err
+		return Change{}, nil, err
 	}
-	return c, nil
+	return c, trs, nil
 }
 
 func (r changesRepo) Get(ctx context.Context, id string) (Change, error) {
@@ -152,72 +173,131 @@ func (r changesRepo) List(ctx context.Context, f ChangeFilter) ([]Change, error)
 }
 
 func (r changesRepo) Transition(ctx context.Context, id string, req TransitionRequest) (Change, Transition, error) {
-	if err := checkID("change.id", id); err != nil {
-		return Change{}, Transition{}, err
-	}
-	if !req.From.Valid() {
-		return Change{}, Transition{}, invalidf("transition.from", "unknown state %q", req.From)
-	}
-	if !req.To.Valid() {
-		return Change{}, Transition{}, invalidf("transition.to", "unknown state %q", req.To)
-	}
-	if !CanTransition(req.From, req.To) {
-		return Change{}, Transition{}, fmt.Errorf("repository: change %q: %s -> %s: %w", id, req.From, req.To, ErrIllegalTransition)
-	}
-	if err := checkText("transition.actor", req.Actor); err != nil {
-		return Change{}, Transition{}, err
-	}
-	if err := checkLongText("transition.reason", req.Reason); err != nil {
-		return Change{}, Transition{}, err
-	}
-	report, err := normJSON("transition.report", req.Report)
+	c, trs, err := r.TransitionSteps(ctx, id, req)
 	if err != nil {
 		return Change{}, Transition{}, err
 	}
+	return c, trs[0], nil
+}
+
+// checkSteps validates transition steps starting from state from (the empty state
+// accepts any first From) and returns their normalized reports.
+func checkSteps(from ChangeState, steps []TransitionRequest) ([]json.RawMessage, error) {
+	reports := make([]json.RawMessage, len(steps))
+	for i, req := range steps {
+		field := "transition"
+		if len(steps) > 1 {
+			field = fmt.Sprintf("transition[%d]", i)
+		}
+		if !req.From.Valid() {
+			return nil, invalidf(field+".from", "unknown state %q", req.From)
+		}
+		if !req.To.Valid() {
+			return nil, invalidf(field+".to", "unknown state %q", req.To)
+		}
+		if from != "" && req.From != from {
+			return nil, invalidf(field+".from", "is %q, but the change is %q at this step", req.From, from)
+		}
+		if !CanTransition(req.From, req.To) {
+			return nil, fmt.Errorf("repository: %s: %s -> %s: %w", field, req.From, req.To, ErrIllegalTransition)
+		}
+		if err := checkText(field+".actor", req.Actor); err != nil {
+			return nil, err
+		}
+		if err := checkLongText(field+".reason", req.Reason); err != nil {
+			return nil, err
+		}
+		var err error
+		if reports[i], err = normJSON(field+".report", req.Report); err != nil {
+			return nil, err
+		}
+		for j, e := range req.Ledger {
+			if e.Kind == "" || len(e.Kind) > 64 || !kindRE.MatchString(e.Kind) {
+				return nil, invalidf(fmt.Sprintf("%s.ledger[%d].kind", field, j), "%q must be lower-case dotted words (e.g. device.software)", e.Kind)
+			}
+			if err := checkID(fmt.Sprintf("%s.ledger[%d].subject", field, j), e.Subject); err != nil {
+				return nil, err
+			}
+		}
+		from = req.To
+	}
+	return reports, nil
+}
+
+func (r changesRepo) TransitionSteps(ctx context.Context, id string, steps ...TransitionRequest) (Change, []Transition, error) {
+	if err := checkID("change.id", id); err != nil {
+		return Change{}, nil, err
+	}
+	if len(steps) == 0 {
+		return Change{}, nil, invalidf("transition", "no steps")
+	}
+	reports, err := checkSteps("", steps)
+	if err != nil {
+		return Change{}, nil, err
+	}
 	now := r.s.nowMicro()
 	var c Change
-	var tr Transition
+	var trs []Transition
 	err = r.s.withLedgerTx(ctx, func(t txn) error {
-		var err error
-		// Optimistic check: only a change still in req.From moves. Concurrent writers
-		// block on the row lock and then see the new state (PostgreSQL re-checks the
-		// WHERE clause; sqlite serializes writers).
-		c, err = scanChange(t.queryRow(ctx, `UPDATE changes SET state = $1, version = version + 1, updated = $2,
-			report = COALESCE($3, report) WHERE id = $4 AND state = $5 RETURNING `+changeCols,
-			string(req.To), now, nullable(report), id, string(req.From)))
-		if err != nil {
-			if !r.s.d.isNoRows(err) {
-				return fmt.Errorf("repository: transition change %q: %w", id, err)
+		trs = nil
+		for i, req := range steps {
+			var tr Transition
+			var err error
+			if c, tr, err = r.step(ctx, t, id, req, reports[i], now); err != nil {
+				return err
 			}
-			var cur string
-			err = t.queryRow(ctx, `SELECT state FROM changes WHERE id = $1`, id).Scan(&cur)
-			if r.s.d.isNoRows(err) {
-				return fmt.Errorf("repository: change %q: %w", id, ErrNotFound)
-			}
-			if err != nil {
-				return fmt.Errorf("repository: transition change %q: %w", id, err)
-			}
-			return fmt.Errorf("repository: change %q is %s, not %s: %w", id, cur, req.From, ErrConflict)
-		}
-		ev, _ := json.Marshal(map[string]any{
-			"twin_id": c.TwinID, "from": req.From, "to": req.To, "version": c.Version,
-			"actor": req.Actor, "reason": req.Reason, "report_sha256": digest(report),
-		})
-		rec, err := r.s.appendLedger(ctx, t, LedgerEntry{Kind: KindChangeTransition, Subject: id, Payload: ev})
-		if err != nil {
-			return err
-		}
-		tr = Transition{ChangeID: id, Version: c.Version, From: req.From, To: req.To, Actor: req.Actor,
-			Reason: req.Reason, Report: report, At: micro(now), LedgerSeq: rec.Seq}
-		if _, err := t.exec(ctx, `INSERT INTO change_transitions (change_id, version, from_state, to_state, actor, reason, report, at, ledger_seq)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`, id, c.Version, string(req.From), string(req.To), req.Actor, req.Reason,
-			nullable(report), now, rec.Seq); err != nil {
-			return fmt.Errorf("repository: record transition of %q: %w", id, err)
+			trs = append(trs, tr)
 		}
 		return nil
 	})
 	if err != nil {
+		return Change{}, nil, err
+	}
+	return c, trs, nil
+}
+
+// step applies one checked transition inside t: the change row (only if it is still
+// in req.From), the ledger record, the transition row, then req.Ledger.
+func (r changesRepo) step(ctx context.Context, t txn, id string, req TransitionRequest, report json.RawMessage, now int64) (Change, Transition, error) {
+	// Optimistic check: only a change still in req.From moves. Concurrent writers
+	// block on the row lock and then see the new state (PostgreSQL re-checks the
+	// WHERE clause; sqlite serializes writers).
+	c, err := scanChange(t.queryRow(ctx, `UPDATE changes SET state = $1, version = version + 1, updated = $2,
+		report = COALESCE($3, report) WHERE id = $4 AND state = $5 RETURNING `+changeCols,
+		string(req.To), now, nullable(report), id, string(req.From)))
+	if err != nil {
+		if !r.s.d.isNoRows(err) {
+			return Change{}, Transition{}, fmt.Errorf("repository: transition change %q: %w", id, err)
+		}
+		var cur string
+		err = t.queryRow(ctx, `SELECT state FROM changes WHERE id = $1`, id).Scan(&cur)
+		if r.s.d.isNoRows(err) {
+			return Change{}, Transition{}, fmt.Errorf("repository: change %q: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return Change{}, Transition{}, fmt.Errorf("repository: transition change %q: %w", id, err)
+		}
+		return Change{}, Transition{}, fmt.Errorf("repository: change %q is %s, not %s: %w", id, cur, req.From, ErrConflict)
+	}
+	ev, _ := json.Marshal(map[string]any{
+		"twin_id": c.TwinID, "from": req.From, "to": req.To, "version": c.Version,
+		"actor": req.Actor, "reason": req.Reason, "report_sha256": digest(report),
+	})
+	rec, err := r.s.appendLedger(ctx, t, LedgerEntry{Kind: KindChangeTransition, Subject: id, Payload: ev})
+	if err != nil {
 		return Change{}, Transition{}, err
+	}
+	tr := Transition{ChangeID: id, Version: c.Version, From: req.From, To: req.To, Actor: req.Actor,
+		Reason: req.Reason, Report: report, At: micro(now), LedgerSeq: rec.Seq}
+	if _, err := t.exec(ctx, `INSERT INTO change_transitions (change_id, version, from_state, to_state, actor, reason, report, at, ledger_seq)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`, id, c.Version, string(req.From), string(req.To), req.Actor, req.Reason,
+		nullable(report), now, rec.Seq); err != nil {
+		return Change{}, Transition{}, fmt.Errorf("repository: record transition of %q: %w", id, err)
+	}
+	for _, e := range req.Ledger {
+		if _, err := r.s.appendLedger(ctx, t, e); err != nil {
+			return Change{}, Transition{}, err
+		}
 	}
 	return c, tr, nil
 }

@@ -27,6 +27,7 @@ func TestContract(t *testing.T) {
 			t.Run("ledger", func(t *testing.T) { testLedger(t, openT(t, b.dsn(t))) })
 			t.Run("ledger-concurrent", func(t *testing.T) { testLedgerConcurrent(t, openT(t, b.dsn(t))) })
 			t.Run("group-commit", func(t *testing.T) { testGroupCommit(t, openT(t, b.dsn(t))) })
+			t.Run("transition-steps", func(t *testing.T) { testTransitionSteps(t, openT(t, b.dsn(t))) })
 			t.Run("ledger-tamper", func(t *testing.T) { testLedgerTamper(t, b) })
 			t.Run("telemetry", func(t *testing.T) { testTelemetry(t, openT(t, b.dsn(t))) })
 			t.Run("telemetry-order", func(t *testing.T) { testTelemetryOrder(t, openT(t, b.dsn(t))) })
@@ -350,6 +351,133 @@ func testLedgerConcurrent(t *testing.T, st repository.Store) {
 	}
 	wg.Wait()
 	mustVerify(t, st, workers*each)
+}
+
+// testTransitionSteps: CreateWith and TransitionSteps store every step (transition row
+// and ledger record, then the request's extra ledger records) in one transaction, or
+// nothing when any part is refused.
+func testTransitionSteps(t *testing.T, st repository.Store) {
+	ctx := context.Background()
+	chs := st.Changes()
+	step := func(from, to repository.ChangeState) repository.TransitionRequest {
+		return repository.TransitionRequest{From: from, To: to, Actor: "a", Reason: string(from) + "->" + string(to)}
+	}
+	c, trs, err := chs.CreateWith(ctx, repository.Change{ID: "s1", TwinID: "live", Author: "a"},
+		step(repository.StateDraft, repository.StateValidating))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != repository.StateValidating || c.Version != 1 || len(trs) != 1 || trs[0].Version != 1 {
+		t.Fatalf("CreateWith: %+v %+v", c, trs)
+	}
+	mustVerify(t, st, 2)
+	journal := repository.LedgerEntry{Kind: "commit.journal", Subject: "s1", Payload: json.RawMessage(`{"phase":"applying"}`)}
+	last := step(repository.StateApproved, repository.StateCommitting)
+	last.Ledger = []repository.LedgerEntry{journal, {Kind: "commit.journal", Subject: "s1", Payload: json.RawMessage(`{"n":2}`)}}
+	c, trs, err = chs.TransitionSteps(ctx, "s1", step(repository.StateValidating, repository.StateValidated),
+		step(repository.StateValidated, repository.StateApproved), last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != repository.StateCommitting || c.Version != 4 || len(trs) != 3 {
+		t.Fatalf("TransitionSteps: %+v %+v", c, trs)
+	}
+	recs, err := st.Ledger().List(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, r := range recs {
+		kinds = append(kinds, r.Kind)
+	}
+	want := []string{"change.created", "change.transition", "change.transition", "change.transition", "change.transition",
+		"commit.journal", "commit.journal"}
+	if diff := cmp.Diff(want, kinds); diff != "" {
+		t.Fatalf("ledger kinds (-want +got):\n%s", diff)
+	}
+	for i, tr := range trs {
+		if tr.Version != int64(i+2) || recs[tr.LedgerSeq-1].Kind != "change.transition" {
+			t.Errorf("transition %d: %+v", i, tr)
+		}
+	}
+	if string(recs[5].Payload) != `{"phase":"applying"}` || recs[5].Subject != "s1" {
+		t.Errorf("journal record %+v", recs[5])
+	}
+	mustVerify(t, st, 7)
+
+	// refused requests store nothing
+	bad := []struct {
+		name     string
+		call     func() error
+		sentinel error
+		contains string
+	}{
+		{"broken chain", func() error {
+			_, _, err := chs.TransitionSteps(ctx, "s1", step(repository.StateCommitting, repository.StateCommitted),
+				step(repository.StateApproved, repository.StateCommitting))
+			return err
+		}, repository.ErrInvalid, "transition[1].from"},
+		{"illegal step", func() error {
+			_, _, err := chs.TransitionSteps(ctx, "s1", step(repository.StateCommitting, repository.StateApproved))
+			return err
+		}, repository.ErrIllegalTransition, "committing -> approved"},
+		{"illegal later step", func() error {
+			r := step(repository.StateCommitted, repository.StateRejected)
+			r.Ledger = []repository.LedgerEntry{{Kind: "Bad", Subject: "s1"}}
+			_, _, err := chs.TransitionSteps(ctx, "s1", step(repository.StateCommitting, repository.StateCommitted), r)
+			return err
+		}, repository.ErrIllegalTransition, "committed -> rejected"},
+		{"bad ledger kind in a legal step", func() error {
+			r := step(repository.StateCommitting, repository.StateCommitted)
+			r.Ledger = []repository.LedgerEntry{{Kind: "Bad", Subject: "s1"}}
+			_, _, err := chs.TransitionSteps(ctx, "s1", r)
+			return err
+		}, repository.ErrInvalid, "transition.ledger[0].kind"},
+		{"bad ledger payload (refused inside the transaction)", func() error {
+			r := step(repository.StateCommitting, repository.StateCommitted)
+			r.Ledger = []repository.LedgerEntry{{Kind: "commit.journal", Subject: "s1", Payload: json.RawMessage(`{`)}}
+			_, _, err := chs.TransitionSteps(ctx, "s1", r)
+			return err
+		}, repository.ErrInvalid, "ledger.payload"},
+		{"stale from", func() error {
+			_, _, err := chs.TransitionSteps(ctx, "s1", step(repository.StateApproved, repository.StateCommitting))
+			return err
+		}, repository.ErrConflict, "is committing, not approved"},
+		{"duplicate create", func() error {
+			_, _, err := chs.CreateWith(ctx, repository.Change{ID: "s1", TwinID: "live"}, step(repository.StateDraft, repository.StateValidating))
+			return err
+		}, repository.ErrConflict, "already exists"},
+		{"create with a refused later step", func() error {
+			r := step(repository.StateValidating, repository.StateValidated)
+			r.Ledger = []repository.LedgerEntry{{Kind: "commit.journal", Subject: "s2", Payload: json.RawMessage(`[1,`)}}
+			_, _, err := chs.CreateWith(ctx, repository.Change{ID: "s2", TwinID: "live"}, step(repository.StateDraft, repository.StateValidating), r)
+			return err
+		}, repository.ErrInvalid, "ledger.payload"},
+		{"create with a first step not from draft", func() error {
+			_, _, err := chs.CreateWith(ctx, repository.Change{ID: "s3", TwinID: "live"}, step(repository.StateValidating, repository.StateValidated))
+			return err
+		}, repository.ErrInvalid, "transition.from"},
+		{"no steps", func() error { _, _, err := chs.TransitionSteps(ctx, "s1"); return err }, repository.ErrInvalid, "no steps"},
+	}
+	for _, b := range bad {
+		t.Run(b.name, func(t *testing.T) {
+			wantErr(t, b.call(), b.sentinel, b.contains)
+			mustVerify(t, st, 7)
+			got, err := chs.Get(ctx, "s1")
+			if err != nil || got.State != repository.StateCommitting || got.Version != 4 {
+				t.Fatalf("s1 after refused request: %+v %v", got, err)
+			}
+			for _, id := range []string{"s2", "s3"} {
+				if _, err := chs.Get(ctx, id); !errors.Is(err, repository.ErrNotFound) {
+					t.Fatalf("%s exists after a refused create: %v", id, err)
+				}
+			}
+			trs, err := chs.Transitions(ctx, "s1")
+			if err != nil || len(trs) != 4 {
+				t.Fatalf("s1 transitions %d %v; want 4", len(trs), err)
+			}
+		})
+	}
 }
 
 // testGroupCommit: concurrent ledger-appending writes, some of which fail (duplicate

@@ -153,6 +153,11 @@ type TransitionRequest struct {
 	Reason string
 	// Report, if set, replaces the change's report (a JSON document).
 	Report json.RawMessage
+	// Ledger lists further ledger records appended in the same transaction, after the
+	// transition's own record: they are durable together with the transition or not
+	// at all (e.g. a commit journal record that must not exist without the move to
+	// committing, and vice versa).
+	Ledger []LedgerEntry
 }
 
 // ChangeFilter selects changes for List. Zero fields match everything.
@@ -178,6 +183,14 @@ type Changes interface {
 	List(ctx context.Context, f ChangeFilter) ([]Change, error)
 	// Transition applies req atomically with its ledger record ("change.transition").
 	Transition(ctx context.Context, id string, req TransitionRequest) (Change, Transition, error)
+	// TransitionSteps applies several transitions in order (each step's From is the
+	// previous step's To) in one transaction: all are recorded, each with its ledger
+	// record and transition row, or none is. The change is never durably in the
+	// intermediate states.
+	TransitionSteps(ctx context.Context, id string, steps ...TransitionRequest) (Change, []Transition, error)
+	// CreateWith is Create followed by TransitionSteps (the first step from draft), in
+	// one transaction.
+	CreateWith(ctx context.Context, c Change, steps ...TransitionRequest) (Change, []Transition, error)
 	// Transitions returns the change's transitions in order.
 	Transitions(ctx context.Context, id string) ([]Transition, error)
 }

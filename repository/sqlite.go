@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -20,6 +21,68 @@ type sqliteDriver struct {
 	w  *sql.DB // single writer
 	r  *sql.DB // readers
 	gc groupCommit
+
+	stmtMu sync.Mutex // guards stmts, wanted and closed
+	stmts  map[string]*sql.Stmt
+	wanted map[string]bool
+	closed bool
+}
+
+// maxCachedStmts bounds the writer's prepared-statement cache.
+const maxCachedStmts = 64
+
+// Compiling a statement costs more than running the small ones the repository writes,
+// so the writer keeps its parameterized statements prepared: a statement with
+// arguments run in a write transaction is noted (and runs unprepared that once); the
+// next begin prepares the noted statements on the writer connection, and later
+// transactions use the prepared handles. Preparing needs the single writer
+// connection, so it happens only in begin, never inside a transaction.
+
+// stmt returns the prepared statement for q, or nil (noting q for preparation).
+func (d *sqliteDriver) stmt(q string) *sql.Stmt {
+	d.stmtMu.Lock()
+	defer d.stmtMu.Unlock()
+	if st, ok := d.stmts[q]; ok {
+		return st
+	}
+	if len(d.stmts)+len(d.wanted) < maxCachedStmts {
+		if d.wanted == nil {
+			d.wanted = map[string]bool{}
+		}
+		d.wanted[q] = true
+	}
+	return nil
+}
+
+// prepareWanted prepares the noted statements. The caller holds no connection.
+func (d *sqliteDriver) prepareWanted(ctx context.Context) {
+	d.stmtMu.Lock()
+	if len(d.wanted) == 0 {
+		d.stmtMu.Unlock()
+		return
+	}
+	qs := make([]string, 0, len(d.wanted))
+	for q := range d.wanted {
+		qs = append(qs, q)
+	}
+	clear(d.wanted)
+	d.stmtMu.Unlock()
+	for _, q := range qs {
+		st, err := d.w.PrepareContext(ctx, q)
+		if err != nil {
+			continue // stays unprepared; running it reports the error
+		}
+		d.stmtMu.Lock()
+		if _, dup := d.stmts[q]; dup || d.closed {
+			_ = st.Close()
+		} else {
+			if d.stmts == nil {
+				d.stmts = map[string]*sql.Stmt{}
+			}
+			d.stmts[q] = st
+		}
+		d.stmtMu.Unlock()
+	}
 }
 
 func openSQLite(ctx context.Context, path string, opts Options) (driver, error) {
@@ -111,12 +174,38 @@ func isWrite(q string) bool {
 	return !strings.HasPrefix(strings.ToUpper(q[:min(6, len(q))]), "SELECT")
 }
 
-type sqlTx struct{ tx *sql.Tx }
+type sqlTx struct {
+	tx *sql.Tx
+	d  *sqliteDriver // set on writer transactions: prepared statements
+}
+
+// prepared returns the transaction's handle of the cached statement for q (closed
+// with the transaction), or nil.
+func (t sqlTx) prepared(ctx context.Context, q string, args []any) *sql.Stmt {
+	if t.d == nil || len(args) == 0 {
+		return nil
+	}
+	st := t.d.stmt(q)
+	if st == nil {
+		return nil
+	}
+	return t.tx.StmtContext(ctx, st)
+}
 
 func (t sqlTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	if st := t.prepared(ctx, q, args); st != nil {
+		res, err := st.ExecContext(ctx, args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	}
 	return sqlExec(ctx, t.tx, q, args...)
 }
 func (t sqlTx) queryRow(ctx context.Context, q string, args ...any) scanner {
+	if st := t.prepared(ctx, q, args); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return t.tx.QueryRowContext(ctx, q, args...)
 }
 func (t sqlTx) query(ctx context.Context, q string, args ...any) (rowsIter, error) {
@@ -126,11 +215,12 @@ func (t sqlTx) commit(context.Context) error   { return t.tx.Commit() }
 func (t sqlTx) rollback(context.Context) error { return t.tx.Rollback() }
 
 func (d *sqliteDriver) begin(ctx context.Context) (txn, error) {
+	d.prepareWanted(ctx)
 	tx, err := d.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	return sqlTx{tx}, nil
+	return sqlTx{tx: tx, d: d}, nil
 }
 
 func (d *sqliteDriver) beginRead(ctx context.Context) (txn, error) {
@@ -138,7 +228,7 @@ func (d *sqliteDriver) beginRead(ctx context.Context) (txn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqlTx{tx}, nil
+	return sqlTx{tx: tx}, nil
 }
 
 // lockLedgerHead: the IMMEDIATE transaction already holds the database write lock.
@@ -186,4 +276,13 @@ func (d *sqliteDriver) isUniqueViolation(err error) bool {
 
 func (d *sqliteDriver) isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
-func (d *sqliteDriver) close() error { return errors.Join(d.r.Close(), d.w.Close()) }
+func (d *sqliteDriver) close() error {
+	d.stmtMu.Lock()
+	var errs []error
+	for _, st := range d.stmts {
+		errs = append(errs, st.Close())
+	}
+	d.stmts, d.closed = nil, true
+	d.stmtMu.Unlock()
+	return errors.Join(append(errs, d.r.Close(), d.w.Close())...)
+}
