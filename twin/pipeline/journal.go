@@ -23,15 +23,27 @@ const KindCommitJournal = "commit.journal"
 // the audit trail shows exactly what was set and what was restored. The latest record
 // per change is cached; OpenJournal rebuilds the cache by scanning the ledger once.
 type Journal struct {
-	ledger repository.Ledger
+	ledger  repository.Ledger
+	changes repository.Changes
 
-	mu     sync.Mutex // guards latest
+	mu     sync.Mutex // guards latest and armed
 	latest map[string]*change.CommitRecord
+	armed  map[string]*armedTransition
+}
+
+// armedTransition is a change transition stored in the same transaction as the next
+// journal record of the change (see Journal.arm).
+type armedTransition struct {
+	req  repository.TransitionRequest
+	done bool              // Save ran it (successfully or not)
+	rc   repository.Change // the change as stored, when done without err
+	err  error
 }
 
 // OpenJournal reads the ledger's commit records.
 func OpenJournal(ctx context.Context, st repository.Store) (*Journal, error) {
-	j := &Journal{ledger: st.Ledger(), latest: map[string]*change.CommitRecord{}}
+	j := &Journal{ledger: st.Ledger(), changes: st.Changes(), latest: map[string]*change.CommitRecord{},
+		armed: map[string]*armedTransition{}}
 	const page = 1000
 	for from := int64(0); ; {
 		recs, err := j.ledger.List(ctx, from, page)
@@ -55,13 +67,46 @@ func OpenJournal(ctx context.Context, st repository.Store) (*Journal, error) {
 	}
 }
 
+// arm makes the next Save of the change's journal also apply req to the change, in
+// the same repository transaction: the commit's first journal record (the pre-images,
+// written before any device is touched) and the move to committing are durable
+// together or not at all. The caller reads the outcome from the returned value after
+// the committer returned, and disarms.
+func (j *Journal) arm(changeID string, req repository.TransitionRequest) *armedTransition {
+	a := &armedTransition{req: req}
+	j.mu.Lock()
+	j.armed[changeID] = a
+	j.mu.Unlock()
+	return a
+}
+
+// disarm forgets an armed transition Save did not use.
+func (j *Journal) disarm(changeID string) {
+	j.mu.Lock()
+	delete(j.armed, changeID)
+	j.mu.Unlock()
+}
+
 // Save appends the record to the ledger (durable when it returns).
 func (j *Journal) Save(ctx context.Context, rec *change.CommitRecord) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	if _, err := j.ledger.Append(ctx, repository.LedgerEntry{Kind: KindCommitJournal, Subject: rec.ChangeID, Payload: b}); err != nil {
+	entry := repository.LedgerEntry{Kind: KindCommitJournal, Subject: rec.ChangeID, Payload: b}
+	j.mu.Lock()
+	a := j.armed[rec.ChangeID]
+	delete(j.armed, rec.ChangeID)
+	j.mu.Unlock()
+	if a != nil {
+		req := a.req
+		req.Ledger = append(append([]repository.LedgerEntry(nil), req.Ledger...), entry)
+		a.rc, _, a.err = j.changes.Transition(ctx, rec.ChangeID, req)
+		a.done = true
+		if a.err != nil {
+			return fmt.Errorf("pipeline: journal %s with transition %s -> %s: %w", rec.ChangeID, req.From, req.To, a.err)
+		}
+	} else if _, err := j.ledger.Append(ctx, entry); err != nil {
 		return fmt.Errorf("pipeline: journal %s: %w", rec.ChangeID, err)
 	}
 	j.mu.Lock()

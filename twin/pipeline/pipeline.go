@@ -190,26 +190,66 @@ func (c *Change) reportJSON() json.RawMessage {
 	return b
 }
 
+// step is one state transition of a change.
+type step struct {
+	to     change.State
+	reason string
+}
+
 // transition moves c durably and publishes the batched change event.
 func (s *Service) transition(ctx context.Context, c *Change, to change.State, actor, reason string) error {
-	if err := change.CheckTransition(c.State, to); err != nil {
-		return fmt.Errorf("%w: %w", ErrState, err)
+	return s.transitionSteps(ctx, c, actor, step{to, reason})
+}
+
+// stepRequests checks steps from c's state and builds the repository requests (the
+// report is attached to every step; the repository stores it once per transition).
+func (c *Change) stepRequests(actor string, steps []step) ([]repository.TransitionRequest, error) {
+	reqs := make([]repository.TransitionRequest, len(steps))
+	from := c.State
+	report := c.reportJSON()
+	for i, st := range steps {
+		if err := change.CheckTransition(from, st.to); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrState, err)
+		}
+		reqs[i] = repository.TransitionRequest{From: repository.ChangeState(from), To: repository.ChangeState(st.to),
+			Actor: actor, Reason: truncate(st.reason, 4000)}
+		if i == len(steps)-1 {
+			reqs[i].Report = report
+		}
+		from = st.to
 	}
-	rc, _, err := s.cfg.Store.Changes().Transition(context.WithoutCancel(ctx), c.ID, repository.TransitionRequest{
-		From: repository.ChangeState(c.State), To: repository.ChangeState(to), Actor: actor,
-		Reason: truncate(reason, 4000), Report: c.reportJSON(),
-	})
+	return reqs, nil
+}
+
+// transitionSteps moves c through steps in one repository transaction (the change is
+// never durably in the intermediate states) and publishes one event per step.
+func (s *Service) transitionSteps(ctx context.Context, c *Change, actor string, steps ...step) error {
+	reqs, err := c.stepRequests(actor, steps)
+	if err != nil {
+		return err
+	}
+	rc, _, err := s.cfg.Store.Changes().TransitionSteps(context.WithoutCancel(ctx), c.ID, reqs...)
 	if err != nil {
 		if errors.Is(err, repository.ErrConflict) {
 			return fmt.Errorf("%w: %s changed concurrently: %w", ErrState, c.ID, err)
 		}
-		return fmt.Errorf("pipeline: transition %s %s -> %s: %w", c.ID, c.State, to, err)
+		return fmt.Errorf("pipeline: transition %s %s -> %s: %w", c.ID, c.State, steps[len(steps)-1].to, err)
 	}
-	from := c.State
-	c.State, c.Version, c.Updated = to, rc.Version, rc.Updated
-	s.publish(c, from, actor, reason)
-	s.log.Info("change transition", "change", c.ID, "from", from, "to", to, "actor", actor, "reason", reason)
+	s.moved(c, rc, actor, steps)
 	return nil
+}
+
+// moved updates c after steps were stored (rc is the change as stored) and publishes
+// one event per step.
+func (s *Service) moved(c *Change, rc repository.Change, actor string, steps []step) {
+	version := rc.Version - int64(len(steps))
+	for _, st := range steps {
+		from := c.State
+		version++
+		c.State, c.Version, c.Updated = st.to, version, rc.Updated
+		s.publish(c, from, actor, st.reason)
+		s.log.Info("change transition", "change", c.ID, "from", from, "to", st.to, "actor", actor, "reason", st.reason)
+	}
 }
 
 // Event is the object of the batched per-change event on the hub (table "changes").
@@ -261,9 +301,18 @@ func (s *Service) Propose(ctx context.Context, cs *change.ChangeSet, actor strin
 	if cs.Author == "" {
 		cs.Author = actor
 	}
-	pl, _ := json.Marshal(payload{ChangeSet: cs, BaseRevision: s.cfg.Twins.Live().Revision()})
-	rc, err := s.cfg.Store.Changes().Create(ctx, repository.Change{ID: cs.ID, TwinID: twin.LiveID,
-		Title: cs.Label, Author: cs.Author, Payload: pl})
+	base := s.cfg.Twins.Live().Revision()
+	pl, _ := json.Marshal(payload{ChangeSet: cs, BaseRevision: base})
+	// Created and moved to validating in one transaction: a proposal is never durably
+	// a draft, and recovery fails a validation a dead process left (see Recover).
+	c := &Change{ID: cs.ID, State: change.StateDraft, Label: cs.Label, Author: cs.Author, ChangeSet: cs, BaseRevision: base}
+	started := step{change.StateValidating, "validation started"}
+	reqs, err := c.stepRequests(actor, []step{started})
+	if err != nil {
+		return nil, err
+	}
+	rc, _, err := s.cfg.Store.Changes().CreateWith(ctx, repository.Change{ID: cs.ID, TwinID: twin.LiveID,
+		Title: cs.Label, Author: cs.Author, Payload: pl}, reqs...)
 	if err != nil {
 		if errors.Is(err, repository.ErrConflict) {
 			return nil, fmt.Errorf("%w: change %s exists", ErrState, cs.ID)
@@ -273,12 +322,10 @@ func (s *Service) Propose(ctx context.Context, cs *change.ChangeSet, actor strin
 		}
 		return nil, fmt.Errorf("pipeline: create %s: %w", cs.ID, err)
 	}
-	c, err := fromRepo(rc)
-	if err != nil {
-		return nil, err
-	}
+	c.Created, c.Updated = rc.Created, rc.Updated
 	s.publish(c, "", actor, "proposed")
-	return c, s.validate(ctx, c, actor)
+	s.moved(c, rc, actor, []step{started})
+	return c, s.finishValidation(ctx, c, actor)
 }
 
 // Validate (re-)validates a draft or validated change against the current live twin.
@@ -297,6 +344,12 @@ func (s *Service) validate(ctx context.Context, c *Change, actor string) error {
 	if err := s.transition(ctx, c, change.StateValidating, actor, "validation started"); err != nil {
 		return err
 	}
+	return s.finishValidation(ctx, c, actor)
+}
+
+// finishValidation validates a change in state validating and moves it to validated,
+// rejected or failed.
+func (s *Service) finishValidation(ctx context.Context, c *Change, actor string) error {
 	rep, base, err := s.runValidation(ctx, c.ID, c.ChangeSet)
 	if err != nil {
 		c.Report = &change.Report{ChangeID: c.ID, Level: c.ChangeSet.Level}
@@ -388,6 +441,13 @@ func (s *Service) Commit(ctx context.Context, id, actor string, confirm time.Dur
 	}
 	unlock := s.lockDevices(c.ChangeSet.Devices())
 	defer unlock()
+	// another Commit of the same change may have run while this one waited
+	if c, err = s.load(ctx, id); err != nil {
+		return nil, err
+	}
+	if c.State != change.StateApproved {
+		return c, fmt.Errorf("%w: %s is %s; only approved changes are committed", ErrState, id, c.State)
+	}
 
 	s.commitMu.Lock()
 	if live := s.cfg.Twins.Live().Revision(); c.BaseRevision != live {
@@ -404,11 +464,46 @@ func (s *Service) Commit(ctx context.Context, id, actor string, confirm time.Dur
 		}
 	}
 	s.commitMu.Unlock()
-	if err := s.transition(ctx, c, change.StateCommitting, actor, fmt.Sprintf("commit started (confirm window %s)", confirm)); err != nil {
+	started := step{change.StateCommitting, fmt.Sprintf("commit started (confirm window %s)", confirm)}
+	if s.cfg.Journal == nil {
+		if err := s.transitionSteps(ctx, c, actor, started); err != nil {
+			return c, err
+		}
+		rec, cerr := s.cfg.Committer.Commit(ctx, c.ID, c.ChangeSet.DeviceOps, confirm)
+		return c, s.afterCommit(ctx, c, rec, cerr, actor)
+	}
+	// The move to committing is stored with the commit's first journal record (the
+	// pre-images, journaled before any Set): one transaction instead of two. Until
+	// then the change is approved and no device was touched; a controller that dies
+	// meanwhile leaves an approved change that can be committed again.
+	reqs, err := c.stepRequests(actor, []step{started})
+	if err != nil {
 		return c, err
 	}
-
+	armed := s.cfg.Journal.arm(c.ID, reqs[0])
 	rec, cerr := s.cfg.Committer.Commit(ctx, c.ID, c.ChangeSet.DeviceOps, confirm)
+	s.cfg.Journal.disarm(c.ID)
+	switch {
+	case armed.done && armed.err == nil:
+		s.moved(c, armed.rc, actor, []step{started})
+	case armed.done:
+		// the transition (and with it the journal record) was refused: the committer
+		// touched no device
+		if errors.Is(armed.err, repository.ErrConflict) {
+			return c, errors.Join(fmt.Errorf("%w: %s changed concurrently: %w", ErrState, c.ID, armed.err), cerr)
+		}
+		return c, errors.Join(fmt.Errorf("pipeline: commit %s: %w", c.ID, armed.err), cerr)
+	case rec == nil:
+		// the committer could not start (nothing journaled, nothing sent): recorded as
+		// a commit that failed to start, as before
+		return c, errors.Join(cerr, s.transitionSteps(ctx, c, actor, started,
+			step{change.StateFailed, "commit could not start: " + errString(cerr)}))
+	default:
+		// a committer that does not write through this journal: record the move now
+		if err := s.transitionSteps(ctx, c, actor, started); err != nil {
+			return c, errors.Join(err, cerr)
+		}
+	}
 	return c, s.afterCommit(ctx, c, rec, cerr, actor)
 }
 
