@@ -122,10 +122,77 @@ type Engine struct {
 	// OnResolved is called (in its own goroutine) when a confirm window ends without
 	// a Confirm or Rollback call: the window expired or Recover finished a commit.
 	OnResolved func(rec *Record)
+	// KeepReadBack makes the read-back verification read the top-level containers of
+	// the touched paths (e.g. /interfaces for /interfaces/interface[name=eth1]/config)
+	// and check the touched paths inside them, and keeps what the last successful
+	// verification of a commit read (at Commit, or at Confirm for a confirm window) for
+	// TakeReadBack. A caller that derives the intended configuration from the devices'
+	// read-back then needs no second read of every device after the commit.
+	KeepReadBack bool
 
-	mu      sync.Mutex // guards windows and active
-	windows map[string]*window
-	active  map[string]bool
+	mu        sync.Mutex // guards windows, active and readBacks
+	windows   map[string]*window
+	active    map[string]bool
+	readBacks map[string]map[string]map[string]json.RawMessage // change -> device -> top path -> JSON
+}
+
+// TakeReadBack returns, and forgets, what the last successful verification of a
+// change's commit read from each device: the JSON of every top-level container the
+// change touched, keyed by its path ("/interfaces"). Nil unless KeepReadBack is set
+// and the commit is confirmed or awaiting confirmation in this process. Take it once
+// the commit is confirmed: it is dropped when the commit rolls back, and at most
+// maxReadBacks changes are kept.
+func (e *Engine) TakeReadBack(changeID string) map[string]map[string]json.RawMessage {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rb := e.readBacks[changeID]
+	delete(e.readBacks, changeID)
+	return rb
+}
+
+// maxReadBacks bounds the read-backs kept for TakeReadBack.
+const maxReadBacks = 1024
+
+// keepReadBack records a device's verified read-back.
+func (e *Engine) keepReadBack(changeID, dev string, got map[string]json.RawMessage) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.readBacks == nil {
+		e.readBacks = map[string]map[string]map[string]json.RawMessage{}
+	}
+	m := e.readBacks[changeID]
+	if m == nil {
+		if len(e.readBacks) >= maxReadBacks {
+			return // not taken by anyone: keep memory bounded
+		}
+		m = map[string]map[string]json.RawMessage{}
+		e.readBacks[changeID] = m
+	}
+	m[dev] = got
+}
+
+func (e *Engine) dropReadBack(changeID string) {
+	e.mu.Lock()
+	delete(e.readBacks, changeID)
+	e.mu.Unlock()
+}
+
+// verifyDevice reads a device back and checks it holds the intent (verifyIntent),
+// keeping the read-back when KeepReadBack is set.
+func (e *Engine) verifyDevice(ctx context.Context, changeID, id string, d Device, dr *DeviceRecord) error {
+	if !e.KeepReadBack {
+		return verifyIntent(ctx, d, dr)
+	}
+	want, err := expected(dr, true)
+	if err != nil {
+		return err
+	}
+	got, err := verifyTops(ctx, d, touchedPaths(dr.Ops), want)
+	if err != nil {
+		return err
+	}
+	e.keepReadBack(changeID, id, got)
+	return nil
 }
 
 type window struct {
@@ -284,6 +351,7 @@ func (e *Engine) Commit(ctx context.Context, changeID string, ops map[string][]c
 	}
 	ids := rec.DeviceIDs()
 
+	e.dropReadBack(changeID)
 	// 1. pre-images
 	handles := make(map[string]Device, len(ids))
 	var hmu sync.Mutex
@@ -352,7 +420,7 @@ func (e *Engine) Commit(ctx context.Context, changeID string, ops map[string][]c
 			dr.Status = DeviceUnknown // applied per the device, not verified yet
 			dr.Acked = true
 			mu.Unlock()
-			if err := verifyIntent(dctx, d, dr); err != nil {
+			if err := e.verifyDevice(dctx, changeID, id, d, dr); err != nil {
 				mu.Lock()
 				dr.Error = err.Error()
 				mu.Unlock()
@@ -496,6 +564,81 @@ func wrap(raw json.RawMessage) []byte {
 	return append(b, '}')
 }
 
+// topPaths returns the distinct top-level containers of paths ("/interfaces"), in
+// first-use order; ok is false if some path cannot be read through its top-level
+// container (a keyed first element).
+func topPaths(paths []string) (tops []string, ok bool) {
+	seen := map[string]bool{}
+	for _, s := range paths {
+		p, err := change.ParsePath(s)
+		if err != nil || len(p) == 0 || len(p[0].Key) > 0 {
+			return nil, false
+		}
+		t := "/" + p[0].Name
+		if !seen[t] {
+			seen[t] = true
+			tops = append(tops, t)
+		}
+	}
+	return tops, true
+}
+
+// verifyTops is verify reading the top-level containers of paths (one Get) and
+// looking each path up inside them; it returns what it read, by top-level path.
+func verifyTops(ctx context.Context, d Device, paths []string, want map[string]any) (map[string]json.RawMessage, error) {
+	tops, ok := topPaths(paths)
+	if !ok {
+		return nil, verify(ctx, d, paths, want)
+	}
+	got, err := d.Get(ctx, tops)
+	if err != nil {
+		return nil, err
+	}
+	tree := change.Tree{}
+	for _, t := range tops {
+		raw, ok := got[t]
+		if !ok {
+			continue
+		}
+		v, err := change.ParseTree(wrap(raw))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t, err)
+		}
+		tree[t[1:]] = v["v"]
+	}
+	for _, s := range paths {
+		p, _ := change.ParsePath(s)
+		w := want[s]
+		v, found := change.Lookup(tree, p)
+		if w == nil {
+			if found && v != nil && !emptyValue(v) {
+				b, _ := json.Marshal(v)
+				return nil, fmt.Errorf("%s: want no data, device has %s", s, b)
+			}
+			continue
+		}
+		if !found {
+			return nil, fmt.Errorf("%s: device has no data", s)
+		}
+		if !change.Contains(v, w) {
+			gb, _ := json.Marshal(v)
+			wb, _ := json.Marshal(w)
+			return nil, fmt.Errorf("%s: device has %s, want %s", s, gb, wb)
+		}
+	}
+	return got, nil
+}
+
+func emptyValue(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		return len(x) == 0
+	case []any:
+		return len(x) == 0
+	}
+	return false
+}
+
 func verifyIntent(ctx context.Context, d Device, dr *DeviceRecord) error {
 	want, err := expected(dr, true)
 	if err != nil {
@@ -554,6 +697,7 @@ func (e *Engine) restoreDevice(ctx context.Context, id string, dr *DeviceRecord)
 // rolled_back (or failed if a changed device could not be restored).
 func (e *Engine) rollback(ctx context.Context, rec *Record, reason string) (*Record, error) {
 	ctx = context.WithoutCancel(ctx)
+	e.dropReadBack(rec.ChangeID)
 	log := e.log().With("change", rec.ChangeID)
 	rec.Phase = PhaseRollingBack
 	if rec.Reason == "" {
@@ -699,7 +843,7 @@ func (e *Engine) Confirm(ctx context.Context, changeID string) (*Record, error) 
 			if err != nil {
 				return fmt.Errorf("device %s: %w", id, err)
 			}
-			if err := verifyIntent(dctx, d, dr); err != nil {
+			if err := e.verifyDevice(dctx, changeID, id, d, dr); err != nil {
 				return fmt.Errorf("device %s: %w", id, err)
 			}
 			return nil

@@ -25,6 +25,7 @@ type fakeDevice struct {
 	sets     atomic.Int32  // successful Sets
 	delay    time.Duration // added to every Set
 	onSet    func()
+	mangle   bool // acknowledge the next Set but store mtu 1234 on eth1 (a device that lies once)
 	inSet    *atomic.Int32
 	maxIn    *atomic.Int32
 }
@@ -100,6 +101,10 @@ func (f *fakeDevice) Set(ctx context.Context, ops []change.Op) error {
 	if err := change.ApplyOps(next, ops); err != nil {
 		f.mu.Unlock()
 		return rejectErr{}
+	}
+	if f.mangle {
+		f.mangle = false
+		_ = change.ApplyOp(next, change.Op{Op: change.OpUpdate, Path: "/interfaces/interface[name=eth1]/config", Value: json.RawMessage(`{"mtu":1234}`)})
 	}
 	f.tree = next
 	f.mu.Unlock()
@@ -541,5 +546,67 @@ func TestCommitRejectsBadPath(t *testing.T) {
 	_, err := engine(fl, newJournal()).Commit(context.Background(), "c", map[string][]change.Op{"r1": {{Op: change.OpDelete, Path: "nope"}}}, 0)
 	if err == nil || fl["r1"].sets.Load() != 0 {
 		t.Fatalf("bad path: %v", err)
+	}
+}
+
+// TestKeepReadBack: with KeepReadBack the read-back verification reads the top-level
+// containers, still catches a device that does not hold the intent, and hands the
+// verified read-back to TakeReadBack once (dropped on rollback).
+func TestKeepReadBack(t *testing.T) {
+	ctx := context.Background()
+	fl, ops := fleet(3)
+	j := newJournal()
+	e := engine(fl, j)
+	e.KeepReadBack = true
+	if _, err := e.Commit(ctx, "c1", ops, 0); err != nil {
+		t.Fatal(err)
+	}
+	atIntent(t, fl, "r1", "r2", "r3")
+	rb := e.TakeReadBack("c1")
+	if len(rb) != 3 {
+		t.Fatalf("read-back of %d devices; want 3", len(rb))
+	}
+	for id, got := range rb {
+		if len(got) != 1 {
+			t.Fatalf("%s: read-back %v; want only /interfaces", id, got)
+		}
+		var v any
+		if err := json.Unmarshal(got["/interfaces"], &v); err != nil {
+			t.Fatal(err)
+		}
+		if !change.Equal(v, fl[id].snapshot()["interfaces"]) {
+			t.Errorf("%s: read-back %s is not the device's /interfaces", id, got["/interfaces"])
+		}
+	}
+	if e.TakeReadBack("c1") != nil {
+		t.Error("read-back taken twice")
+	}
+
+	// a device that acknowledges the Set but holds something else is caught
+	fl, ops = fleet(3)
+	fl["r2"].mangle = true
+	e = engine(fl, newJournal())
+	e.KeepReadBack = true
+	rec, err := e.Commit(ctx, "c2", ops, 0)
+	if !errors.Is(err, ErrRolledBack) || !strings.Contains(err.Error(), "mtu") || rec.Devices["r2"].Status != DeviceRestored {
+		t.Fatalf("mangled device: %v %+v", err, rec.Devices["r2"])
+	}
+	atPreImage(t, fl, "r1", "r2", "r3")
+	if rb := e.TakeReadBack("c2"); rb != nil {
+		t.Errorf("read-back kept after rollback: %v", rb)
+	}
+
+	// confirm window: the confirmation's read-back is kept
+	fl, ops = fleet(2)
+	e = engine(fl, newJournal())
+	e.KeepReadBack = true
+	if _, err := e.Commit(ctx, "c3", ops, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Confirm(ctx, "c3"); err != nil {
+		t.Fatal(err)
+	}
+	if rb := e.TakeReadBack("c3"); len(rb) != 2 {
+		t.Errorf("read-back after confirm: %v", rb)
 	}
 }

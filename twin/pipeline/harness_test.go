@@ -246,7 +246,7 @@ func (l *lab) open(t testing.TB, wrap func(commit.Devices) commit.Devices) {
 		devs = wrap(devs)
 	}
 	l.devices = devs
-	l.engine = &commit.Engine{Devices: devs, Journal: l.journal, Concurrency: 8, DeviceTimeout: 2 * time.Second}
+	l.engine = &commit.Engine{Devices: devs, Journal: l.journal, Concurrency: 8, DeviceTimeout: 2 * time.Second, KeepReadBack: true}
 	reader, _ := devs.(pipeline.DeviceReader)
 	l.svc, err = pipeline.New(pipeline.Config{Twins: l.twins, Store: l.store, Committer: l.engine, Journal: l.journal, DistinctApprover: true, Reader: reader})
 	if err != nil {

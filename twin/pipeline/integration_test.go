@@ -15,6 +15,7 @@ import (
 
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/physical/commit"
+	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
 	"github.com/twinflow/twinflow/twin/pipeline"
 )
@@ -311,14 +312,18 @@ type controllerSpec struct {
 	Nodes    map[string]string `json:"nodes"`
 	ChangeID string            `json:"change_id"`
 	Slow     string            `json:"slow"`
+	// SlowGet blocks the pre-image Get of this device (the controller is killed
+	// before any journal record or Set).
+	SlowGet string `json:"slow_get,omitempty"`
 }
 
 // slowDevices delays the Set of one device so the parent can kill the controller
 // while the other devices are already set.
 type slowDevices struct {
-	inner commit.Devices
-	slow  string
-	setOK chan string
+	inner   commit.Devices
+	slow    string
+	slowGet string
+	setOK   chan string
 }
 
 func (s *slowDevices) Device(ctx context.Context, id string) (commit.Device, error) {
@@ -333,6 +338,14 @@ type slowDevice struct {
 	commit.Device
 	id string
 	s  *slowDevices
+}
+
+func (d slowDevice) Get(ctx context.Context, paths []string) (map[string]json.RawMessage, error) {
+	if d.id == d.s.slowGet {
+		fmt.Printf("GET %s\n", d.id)
+		time.Sleep(time.Hour) // killed before this returns
+	}
+	return d.Device.Get(ctx, paths)
 }
 
 func (d slowDevice) Set(ctx context.Context, ops []change.Op) error {
@@ -369,7 +382,9 @@ func runController() int {
 	for name, addr := range spec.Nodes {
 		l.nodes = append(l.nodes, &node{name: name, gnmiAddr: addr})
 	}
-	l.open(t, func(d commit.Devices) commit.Devices { return &slowDevices{inner: d, slow: spec.Slow} })
+	l.open(t, func(d commit.Devices) commit.Devices {
+		return &slowDevices{inner: d, slow: spec.Slow, slowGet: spec.SlowGet}
+	})
 	fmt.Println("READY")
 	_, err := l.svc.Commit(context.Background(), spec.ChangeID, "carla", 0)
 	fmt.Println("DONE", err)
@@ -463,6 +478,87 @@ func TestControllerKilledMidCommit(t *testing.T) {
 }
 
 var _ = twin.LiveID
+
+// TestControllerKilledDuringPreImages: the move to committing is stored with the first
+// journal record (the pre-images), so a controller killed while it reads the
+// pre-images leaves the change approved, with no journal record and no device
+// touched; a restarted controller commits it.
+func TestControllerKilledDuringPreImages(t *testing.T) {
+	l := newLab(t, 3)
+	ctx := context.Background()
+	proposeCommit(t, l, mtuChange("base", 1500, "tfc-r1", "tfc-r2", "tfc-r3"))
+	before := l.snapshot(t)
+	c := proposeApproved(t, l, mtuChange("crash", 9000, "tfc-r1", "tfc-r2", "tfc-r3"))
+	l.close()
+
+	netJSON, _ := json.Marshal(l.net)
+	nodes := map[string]string{}
+	for _, nd := range l.nodes {
+		nodes[nd.name] = nd.gnmiAddr
+	}
+	spec, _ := json.Marshal(controllerSpec{DSN: l.dsn, Network: netJSON, Nodes: nodes, ChangeID: c.ID, SlowGet: "tfc-r2"})
+	cmd := exec.Command(os.Args[0], "-test.run", "^$")
+	cmd.Env = append(os.Environ(), controllerEnv+"="+string(spec))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	timeout := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
+	sc := bufio.NewScanner(out)
+	reading := false
+	for sc.Scan() {
+		if sc.Text() == "GET tfc-r2" {
+			reading = true
+			break
+		}
+	}
+	timeout.Stop()
+	if !reading {
+		t.Fatal("controller exited before reading the pre-images")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	l.open(t, nil)
+	sameConfigs(t, "after the crash", before, l.snapshot(t))
+	got, err := l.svc.Get(ctx, c.ID)
+	if err != nil || got.State != change.StateApproved || got.Commit != nil {
+		t.Fatalf("after the crash: %v %+v; want approved without a commit record", err, got)
+	}
+	if _, err := l.journal.Load(ctx, c.ID); !errors.Is(err, pipeline.ErrUnknownCommit) {
+		t.Fatalf("journal record after a crash before the pre-images were journaled: %v", err)
+	}
+	if err := l.svc.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = l.svc.Get(ctx, c.ID); got.State != change.StateApproved {
+		t.Fatalf("state after recovery %s; want approved", got.State)
+	}
+	if got, err = l.svc.Commit(ctx, c.ID, "carla", 0); err != nil || got.State != change.StateCommitted {
+		t.Fatalf("commit after restart: %v %+v", err, got)
+	}
+	for _, tr := range got.Transitions {
+		if tr.To == repository.StateCommitting && tr.From != repository.StateApproved {
+			t.Errorf("transition %+v", tr)
+		}
+	}
+	for dev, cfg := range l.snapshot(t) {
+		if !containsMTU(cfg, 9000) {
+			t.Errorf("%s not at the intent: %v", dev, cfg)
+		}
+	}
+	res, err := l.store.Ledger().Verify(ctx)
+	if err != nil || !res.OK {
+		t.Fatalf("ledger: %+v %v", res, err)
+	}
+}
 
 // TestPostgres runs a commit, a rejected Set with rollback and a crash recovery with
 // the repository on PostgreSQL (pgx).

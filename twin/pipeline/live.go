@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -55,7 +56,11 @@ func (s *Service) applyToLive(ctx context.Context, c *Change) error {
 	}
 	var after map[string]change.Tree
 	if s.cfg.Reader != nil {
-		after = s.readBack(ctx, cs, configs)
+		var kept map[string]map[string]json.RawMessage
+		if rb, ok := s.cfg.Committer.(ReadBackSource); ok {
+			kept = rb.TakeReadBack(c.ID)
+		}
+		after = s.readBack(ctx, cs, configs, kept)
 	}
 	if _, err := live.Update(ctx, func(tx *twin.Txn) error { return applyDelta(tx, cs, configs, after, routed) }); err != nil {
 		return fmt.Errorf("pipeline: update live twin with %s: %w", c.ID, err)
@@ -63,15 +68,33 @@ func (s *Service) applyToLive(ctx context.Context, c *Change) error {
 	return nil
 }
 
+// ReadBackSource is implemented by a Committer that keeps what its commit's read-back
+// verification read from the devices (physical/commit.Engine with KeepReadBack): per
+// device, the JSON of each top-level container the change touched. The intended
+// configuration of a committed change is then built from that read-back (the one that
+// proved the change is on the device) instead of reading every device again.
+type ReadBackSource interface {
+	TakeReadBack(changeID string) map[string]map[string]json.RawMessage
+}
+
 // readBack builds the post-commit intended configuration of every touched device: the
 // previous intent with each touched top-level container replaced by the device's
-// read-back. A device that cannot be read keeps previous intent plus operations.
-func (s *Service) readBack(ctx context.Context, cs *change.ChangeSet, configs map[string]change.Tree) map[string]change.Tree {
-	out := map[string]change.Tree{}
+// read-back: taken from kept (the commit's verified read-back) when it holds every
+// touched container of the device, read from the device otherwise. A device that
+// cannot be read keeps previous intent plus operations.
+func (s *Service) readBack(ctx context.Context, cs *change.ChangeSet, configs map[string]change.Tree, kept map[string]map[string]json.RawMessage) map[string]change.Tree {
+	out := make(map[string]change.Tree, len(cs.DeviceOps))
 	var mu sync.Mutex
 	var g errgroup.Group
 	g.SetLimit(32)
 	for _, dev := range cs.Devices() {
+		if paths := topContainers(cs.DeviceOps[dev]); hasAll(kept[dev], paths) {
+			// no device I/O: build it here
+			if t := s.intendedFromReadBack(dev, configs, paths, kept[dev]); t != nil {
+				out[dev] = t
+			}
+			continue
+		}
 		g.Go(func() error {
 			t := s.readBackDevice(ctx, cs, dev, configs)
 			if t != nil {
@@ -87,40 +110,62 @@ func (s *Service) readBack(ctx context.Context, cs *change.ChangeSet, configs ma
 }
 
 func (s *Service) readBackDevice(ctx context.Context, cs *change.ChangeSet, dev string, configs map[string]change.Tree) change.Tree {
-	{
-		tops := map[string]bool{}
-		for _, op := range cs.DeviceOps[dev] {
-			if p, err := change.ParsePath(op.Path); err == nil && len(p) > 0 {
-				tops[p[0].Name] = true
-			}
-		}
-		var paths []string
-		for t := range tops {
-			paths = append(paths, "/"+t)
-		}
-		sort.Strings(paths)
-		got, err := s.cfg.Reader.ReadConfig(ctx, dev, paths)
-		if err != nil {
-			s.log.Warn("read-back for the intended config failed", "device", dev, "err", err)
-			return nil
-		}
-		t := change.Tree{}
-		if prev := configs[dev]; prev != nil {
-			t = change.Clone(prev).(map[string]any)
-		}
-		for _, p := range paths {
-			top := strings.TrimPrefix(p, "/")
-			raw, ok := got[p]
-			if !ok {
-				delete(t, top)
-				continue
-			}
-			v, err := change.ParseTree(append(append([]byte(`{"v":`), raw...), '}'))
-			if err != nil {
-				continue
-			}
-			t[top] = v["v"]
-		}
-		return t
+	paths := topContainers(cs.DeviceOps[dev])
+	got, err := s.cfg.Reader.ReadConfig(ctx, dev, paths)
+	if err != nil {
+		s.log.Warn("read-back for the intended config failed", "device", dev, "err", err)
+		return nil
 	}
+	return s.intendedFromReadBack(dev, configs, paths, got)
+}
+
+// topContainers returns the sorted top-level containers ("/interfaces") of ops.
+func topContainers(ops []change.Op) []string {
+	tops := map[string]bool{}
+	for _, op := range ops {
+		if p, err := change.ParsePath(op.Path); err == nil && len(p) > 0 {
+			tops[p[0].Name] = true
+		}
+	}
+	paths := make([]string, 0, len(tops))
+	for t := range tops {
+		paths = append(paths, "/"+t)
+	}
+	sort.Strings(paths)
+	return paths
+}
+
+func hasAll(got map[string]json.RawMessage, paths []string) bool {
+	if got == nil {
+		return false
+	}
+	for _, p := range paths {
+		if _, ok := got[p]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// intendedFromReadBack is the previous intent of dev with each of paths (top-level
+// containers) replaced by its read-back in got (removed where got has none).
+func (s *Service) intendedFromReadBack(dev string, configs map[string]change.Tree, paths []string, got map[string]json.RawMessage) change.Tree {
+	t := change.Tree{}
+	if prev := configs[dev]; prev != nil {
+		t = change.Clone(prev).(map[string]any)
+	}
+	for _, p := range paths {
+		top := strings.TrimPrefix(p, "/")
+		raw, ok := got[p]
+		if !ok {
+			delete(t, top)
+			continue
+		}
+		v, err := change.ParseTree(append(append([]byte(`{"v":`), raw...), '}'))
+		if err != nil {
+			continue
+		}
+		t[top] = v["v"]
+	}
+	return t
 }
