@@ -33,6 +33,7 @@ func (s *State) FlowLevel(id string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.Refresh()
 	return int(s.levelF[f]), nil
 }
 
@@ -42,11 +43,15 @@ func (s *State) LinkLevel(id string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.Refresh()
 	return int(s.levelL[l]), nil
 }
 
 // Levels returns the number of levels of the structure.
-func (s *State) Levels() int { return int(s.maxLevel) }
+func (s *State) Levels() int {
+	s.Refresh()
+	return int(s.maxLevel)
+}
 
 // NumFlows returns the number of flows.
 func (s *State) NumFlows() int { return s.nAlive }
@@ -68,6 +73,7 @@ func (s *State) Bottlenecks(id string) ([]string, error) {
 const DemandBottleneck = "demand"
 
 func (s *State) bottleneckNames(f int32) []string {
+	s.Refresh()
 	var out []string
 	for _, l := range s.path[f] {
 		if s.levelL[l] == s.levelF[f] {

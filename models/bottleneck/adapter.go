@@ -110,7 +110,8 @@ func (r *Router) route(id, src, dst string, o routing.Options, ecmp *routing.ECM
 
 // Reroute returns the Reroute for State.FailLinks: each affected flow is routed again
 // between its endpoints avoiding every failed link; flows with unknown endpoints or no
-// remaining path are dropped. The ECMP distance cache is rebuilt per failure.
+// remaining path are dropped. In ECMP mode the router's distances are reused for every
+// destination the failure does not lengthen (routing.ECMP.Derive).
 func (r *Router) Reroute() Reroute {
 	var ecmp *routing.ECMP
 	var o routing.Options
@@ -122,7 +123,7 @@ func (r *Router) Reroute() Reroute {
 		if ecmp == nil && r.mode == RouteECMP {
 			o = r.o
 			o.Exclude = failed
-			ecmp = r.g.NewECMP(o)
+			ecmp = r.ecmp.Derive(o) // reuses the distances the failure leaves intact
 		} else if r.mode != RouteECMP {
 			o = r.o
 			o.Exclude = failed

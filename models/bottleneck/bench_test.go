@@ -223,7 +223,7 @@ func BenchmarkPeakHeap1M(b *testing.B) {
 
 // incStats accumulates what incremental operations did.
 type incStats struct {
-	ops, fallbacks, changes, dirty int
+	ops, resumed, changes, refilled, dirty int
 }
 
 func (st *incStats) add(d *Delta) {
@@ -233,8 +233,9 @@ func (st *incStats) add(d *Delta) {
 	st.ops++
 	st.changes += len(d.Changes)
 	st.dirty += d.DirtyLinks
-	if d.FullRecompute {
-		st.fallbacks++
+	if d.Resumed {
+		st.resumed++
+		st.refilled += d.ExaminedFlows
 	}
 }
 
@@ -242,7 +243,8 @@ func (st *incStats) report(b *testing.B) {
 	if st.ops == 0 {
 		return
 	}
-	b.ReportMetric(float64(st.fallbacks)/float64(st.ops), "fallback-ratio")
+	b.ReportMetric(float64(st.resumed)/float64(st.ops), "resumed-ratio")
+	b.ReportMetric(float64(st.refilled)/float64(st.ops), "refilled-flows/op")
 	b.ReportMetric(float64(st.changes)/float64(st.ops), "changed-flows/op")
 	b.ReportMetric(float64(st.dirty)/float64(st.ops), "dirty-links/op")
 }

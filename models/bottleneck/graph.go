@@ -82,6 +82,7 @@ func demandName(flow string) string { return "demand:" + flow }
 // Graph returns the FGG, PGG or Q-PGG of the current structure. Cost O(|L| + Σ|path|)
 // plus string building.
 func (s *State) Graph(kind GraphKind) *Graph {
+	s.Refresh()
 	g := &Graph{Kind: kind, Levels: int(s.maxLevel), Flows: []FlowNode{}, Links: []LinkNode{}, Edges: []Edge{}}
 	load := make([]float64, len(s.capa))
 	for f, p := range s.path {

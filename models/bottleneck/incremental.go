@@ -20,7 +20,7 @@ type RateChange struct {
 // Delta is what a perturbation changed.
 type Delta struct {
 	// Changes lists the flows whose rate changed (beyond the tolerance), added and
-	// removed flows included, in flow index order.
+	// removed flows included, in no particular order.
 	Changes []RateChange `json:"changes"`
 	// Rerouted and Dropped list the flows a link failure moved to a new path or left
 	// without one.
@@ -31,9 +31,11 @@ type Delta struct {
 	DirtyLinks    int `json:"dirty_links"`
 	ExaminedFlows int `json:"examined_flows"`
 	Rounds        int `json:"rounds"`
-	// FullRecompute is set when the region of influence grew so large that replaying it
-	// would cost more than a full recomputation, which was done instead.
-	FullRecompute bool `json:"full_recompute,omitempty"`
+	// Resumed is set when the rates were recomputed by resuming the water-filling
+	// above the perturbation's level (fast.go) instead of replaying rounds: the
+	// replay's region grew too large, or levels were stale. Level numbers and
+	// bottleneck sets are then recomputed on their next read (State.Refresh).
+	Resumed bool `json:"resumed,omitempty"`
 }
 
 // replayBudget bounds the work of an incremental replay, in path elements visited, as
@@ -293,7 +295,9 @@ type replay struct {
 	oldRate map[int32]float64 // old rates of flows whose path changed
 	dirty   []int32           // dirty links, in order of marking
 	pending []int32           // links marked dirty during the current round
-	work    int               // path elements visited so far
+	// the perturbation's own links and flows (before any replay round), for resume
+	seedLinks, seedFlows []int32
+	work                 int // path elements visited so far
 }
 
 // scratch is the incremental engine's reusable per-State memory.
@@ -324,7 +328,9 @@ type scratch struct {
 }
 
 func (s *State) begin() *replay {
-	s.ensurePrefix()
+	if !s.stale {
+		s.ensurePrefix()
+	}
 	r := &replay{s: s, oldCap: map[int32]float64{}, oldRate: map[int32]float64{}}
 	r.growScratch()
 	return r
@@ -585,6 +591,13 @@ func (r *replay) unfixedAt(f int32, j int32) bool {
 }
 
 func (s *State) finish(r *replay) *Delta {
+	if s.stale {
+		// levels lag behind (an earlier update resumed the water-filling): replaying
+		// rounds needs them, resuming does not
+		return r.abort()
+	}
+	r.seedLinks = append([]int32{}, r.dirty...)
+	r.seedFlows = append([]int32{}, s.inc.tracked...)
 	c := s.inc
 	up := 1 + s.tol
 	var active []int32
@@ -750,6 +763,10 @@ func (s *State) finish(r *replay) *Delta {
 // full from the (already perturbed) topology and the delta derived by comparing rates.
 func (r *replay) abort() *Delta {
 	s, c := r.s, r.sc()
+	if r.seedLinks == nil {
+		r.seedLinks = append([]int32{}, r.dirty...)
+		r.seedFlows = append([]int32{}, c.tracked...)
+	}
 	for _, f := range c.tracked {
 		c.fTracked[f] = false
 	}
@@ -766,30 +783,27 @@ func (r *replay) abort() *Delta {
 		isNew[f] = true
 	}
 	d := &r.delta
-	d.FullRecompute = true
+	d.Resumed = true
 	d.DirtyLinks = len(r.dirty)
+	out := s.resume(r.seedLinks, r.seedFlows, func(f int32) bool { return isNew[f] })
 	for _, f := range r.removed {
 		if !isNew[f] {
 			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: s.rate[f], Removed: true})
 		}
-		s.path[f] = nil
+		s.rate[f], s.levelF[f], s.path[f] = 0, 0, nil
 		s.freeFlows = append(s.freeFlows, f)
 	}
-	old := append([]float64(nil), s.rate...)
-	s.Compute()
-	for f := range s.path {
-		if !s.alive[f] {
-			s.rate[f], s.levelF[f] = 0, 0
-			continue
-		}
+	old := s.rw.old
+	for _, f := range out {
 		switch {
-		case isNew[int32(f)]:
+		case isNew[f]:
 			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], New: s.rate[f], Added: true})
 		case math.Abs(s.rate[f]-old[f]) > s.tol*math.Max(math.Abs(old[f]), 1):
 			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: old[f], New: s.rate[f]})
 		}
 	}
-	s.ensurePrefix()
+	d.ExaminedFlows = len(out)
+	s.nIncid = 0
 	return d
 }
 

@@ -4,30 +4,30 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
 // sameAsFull asserts that s (updated incrementally) equals a State rebuilt from
-// scratch from s's network: rates, flow levels, link levels and fair shares.
+// scratch from s's network: rates as the incremental update left them (before anything
+// refreshes stale levels), then bottleneck sets, flow and link levels and fair shares.
 func sameAsFull(t *testing.T, s *State, what string) {
 	t.Helper()
-	full := mustNew(t, s.Network())
-	if full.NumFlows() != s.NumFlows() {
-		t.Fatalf("%s: %d flows, full has %d", what, s.NumFlows(), full.NumFlows())
-	}
+	full := sameRates(t, s, what)
 	for f := range full.path {
 		id := full.flowID[f]
-		g := s.flowIdx[id]
-		if math.Abs(full.rate[f]-s.rate[g]) > 1e-9*math.Max(1, full.rate[f]) {
-			t.Fatalf("%s: flow %s rate %v, full %v", what, id, s.rate[g], full.rate[f])
-		}
-		if full.levelF[f] != s.levelF[g] {
-			t.Fatalf("%s: flow %s level %d, full %d", what, id, s.levelF[g], full.levelF[f])
-		}
 		b1, _ := full.Bottlenecks(id)
 		b2, _ := s.Bottlenecks(id)
 		if fmt.Sprint(b1) != fmt.Sprint(b2) {
 			t.Fatalf("%s: flow %s bottlenecks %v, full %v", what, id, b2, b1)
+		}
+	}
+	s.Refresh()
+	for f := range full.path {
+		id := full.flowID[f]
+		g := s.flowIdx[id]
+		if full.levelF[f] != s.levelF[g] {
+			t.Fatalf("%s: flow %s level %d, full %d", what, id, s.levelF[g], full.levelF[f])
 		}
 	}
 	for l, id := range full.linkID {
@@ -45,6 +45,24 @@ func sameAsFull(t *testing.T, s *State, what string) {
 	if full.Levels() != s.Levels() {
 		t.Fatalf("%s: %d levels, full %d", what, s.Levels(), full.Levels())
 	}
+}
+
+// sameRates asserts, without refreshing stale levels, that s's rates equal a full
+// recomputation's, which it returns.
+func sameRates(t *testing.T, s *State, what string) *State {
+	t.Helper()
+	full := mustNew(t, s.Network())
+	if full.NumFlows() != s.NumFlows() {
+		t.Fatalf("%s: %d flows, full has %d", what, s.NumFlows(), full.NumFlows())
+	}
+	for f := range full.path {
+		id := full.flowID[f]
+		g := s.flowIdx[id]
+		if math.Abs(full.rate[f]-s.rate[g]) > 1e-9*math.Max(1, full.rate[f]) {
+			t.Fatalf("%s: flow %s rate %v, full %v", what, id, s.rate[g], full.rate[f])
+		}
+	}
+	return full
 }
 
 func randomPath(rng *rand.Rand, s *State, exclude func(string) bool) []string {
@@ -175,5 +193,80 @@ func checkDelta(t *testing.T, s *State, d *Delta, before map[string]float64, wha
 				t.Fatalf("%s: removed flow %s not reported", what, id)
 			}
 		}
+	}
+}
+
+// TestPropertyResumeSequence applies long runs of flow arrivals, departures and
+// capacity changes without reading levels in between, so that consecutive updates
+// resume the water-filling on stale levels (half the runs force it from the first
+// step); every step's rates and delta are checked against a full recomputation, and
+// levels, bottleneck sets and shares at the end of each run.
+func TestPropertyResumeSequence(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	fast, total := 0, 0
+	for it := range iterations(t, 600, 60) {
+		s := mustNew(t, randomNetwork(rng, 12, 20, 40))
+		s.noReplayFloor = it%2 == 0
+		next := 1000
+		var added []string
+		for step := range 30 {
+			what := fmt.Sprintf("it %d step %d", it, step)
+			before := map[string]float64{}
+			for f := range s.path {
+				if s.alive[f] {
+					before[s.flowID[f]] = s.rate[f]
+				}
+			}
+			var err error
+			var d *Delta
+			switch op := rng.IntN(3); {
+			case op == 0:
+				p := randomPath(rng, s, nil)
+				if p == nil {
+					continue
+				}
+				next++
+				f := Flow{ID: fmt.Sprintf("n%d", next), Path: p}
+				what += " add " + f.ID
+				d, err = s.AddFlow(f)
+				added = append(added, f.ID)
+			case op == 1 && s.NumFlows() > 0:
+				var id string
+				if len(added) > 0 && rng.IntN(2) == 0 {
+					i := rng.IntN(len(added))
+					id = added[i]
+					added = append(added[:i], added[i+1:]...)
+				} else {
+					n := s.Network()
+					id = n.Flows[rng.IntN(len(n.Flows))].ID
+					if i := slices.Index(added, id); i >= 0 {
+						added = append(added[:i], added[i+1:]...)
+					}
+				}
+				what += " remove " + id
+				d, err = s.RemoveFlow(id)
+			default:
+				n := s.Network()
+				id := n.Links[rng.IntN(len(n.Links))].ID
+				c, _ := s.Capacity(id)
+				c *= 0.8 + 0.4*rng.Float64()
+				what += fmt.Sprintf(" capacity %s=%v", id, c)
+				d, err = s.SetCapacity(id, c)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			total++
+			if d.Resumed {
+				fast++
+			}
+			sameRates(t, s, what)
+			checkDelta(t, s, d, before, what)
+		}
+		sameAsFull(t, s, fmt.Sprintf("it %d end", it))
+	}
+	t.Logf("%d of %d perturbations resumed the water-filling", fast, total)
+	if fast < total/4 {
+		t.Fatalf("only %d of %d perturbations resumed the water-filling", fast, total)
 	}
 }

@@ -56,6 +56,11 @@ type State struct {
 	nIncid int
 	// noReplayFloor makes every replay longer than one round fall back (tests)
 	noReplayFloor bool
+
+	// stale says that level numbers (levelF, levelL, share, maxLevel, pfx) lag behind
+	// rates after an update resumed the water-filling (fast.go); rw is its scratch.
+	stale bool
+	rw    *resumeWork
 }
 
 type linkPrefix struct {

@@ -358,11 +358,82 @@ type ECMP struct {
 	g    *Graph
 	o    Options
 	dist map[int32][]float64
+	// ex marks the directed links o excludes (computed once: o's exclusions must not
+	// change during the router's life, as its distances are cached); exList lists them
+	ex     []bool
+	exList []int32
+	// base, if set, is a router with the same metric and no exclusions whose cached
+	// distances are reused where the exclusions do not change them (see Derive)
+	base *ECMP
 }
 
-// NewECMP returns an ECMP router over g with o.
+// NewECMP returns an ECMP router over g with o. Distances to a destination are
+// computed (one Dijkstra) on its first use and cached.
 func (g *Graph) NewECMP(o Options) *ECMP {
-	return &ECMP{g: g, o: o, dist: map[int32][]float64{}}
+	r := &ECMP{g: g, o: o, dist: map[int32][]float64{}}
+	if o.Exclude != nil || len(o.ExcludeLinks) > 0 || len(o.ExcludeDevices) > 0 {
+		r.ex = make([]bool, len(g.eID))
+		for e := range g.eID {
+			if !g.usable(int32(e), &o, math.Inf(-1)) {
+				r.ex[e] = true
+				r.exList = append(r.exList, int32(e))
+			}
+		}
+	}
+	return r
+}
+
+// Derive returns an ECMP router for o (r's metric, more exclusions — failed links,
+// say) that reuses r's cached distances to every destination for which the excluded
+// links leave all distances unchanged: each excluded link either is on no shortest
+// path to it or leaves its tail another usable link on one. Only destinations where a
+// failure lengthens some distance cost a Dijkstra, so rerouting around one failure in
+// a redundant fabric costs little more than walking the new paths. r must have no
+// exclusions of its own.
+func (r *ECMP) Derive(o Options) *ECMP {
+	o.Metric = r.o.Metric
+	n := r.g.NewECMP(o)
+	if r.ex == nil {
+		n.base = r
+	}
+	return n
+}
+
+// keeps reports whether base distances d (to some destination, without exclusions)
+// stay exact under r's exclusions.
+func (r *ECMP) keeps(d []float64) bool {
+	g := r.g
+	for _, e := range r.exList {
+		u, v := g.eFrom[e], g.eTo[e]
+		if math.IsInf(d[u], 1) || math.IsInf(d[v], 1) || !r.tight(d, e) {
+			continue
+		}
+		alt := false
+		for _, e2 := range g.out[u] {
+			if !r.ex[e2] && !math.IsInf(d[g.eTo[e2]], 1) && r.tight(d, e2) {
+				alt = true
+				break
+			}
+		}
+		if !alt {
+			return false
+		}
+	}
+	return true
+}
+
+// tight reports whether link e is on a shortest path under distances d.
+func (r *ECMP) tight(d []float64, e int32) bool {
+	g := r.g
+	u, v := g.eFrom[e], g.eTo[e]
+	return math.Abs(g.weight(e, r.o.Metric)+d[v]-d[u]) <= 1e-9*math.Max(1, d[u])
+}
+
+func (r *ECMP) usable(e int32) bool {
+	if r.ex != nil {
+		return !r.ex[e]
+	}
+	return r.g.usable(e, &r.o, math.Inf(-1))
 }
 
 // Route returns the path of flow flowID from src to dst.
@@ -378,7 +449,14 @@ func (r *ECMP) Route(flowID, src, dst string) (Path, error) {
 	}
 	d, ok := r.dist[t]
 	if !ok {
-		d = g.distancesTo(t, &r.o)
+		if r.base != nil {
+			if bd, ok := r.base.dist[t]; ok && r.keeps(bd) {
+				d = bd
+			}
+		}
+		if d == nil {
+			d = g.distancesTo(t, r.usable, r.o.Metric)
+		}
 		r.dist[t] = d
 	}
 	if math.IsInf(d[s], 1) {
@@ -390,10 +468,10 @@ func (r *ECMP) Route(flowID, src, dst string) (Path, error) {
 		cand = cand[:0]
 		for _, e := range g.out[u] {
 			v := g.eTo[e]
-			if !g.usable(e, &r.o, math.Inf(-1)) || math.IsInf(d[v], 1) {
+			if !r.usable(e) || math.IsInf(d[v], 1) {
 				continue
 			}
-			if math.Abs(g.weight(e, r.o.Metric)+d[v]-d[u]) <= 1e-9*math.Max(1, d[u]) {
+			if r.tight(d, e) {
 				cand = append(cand, e)
 			}
 		}
@@ -425,7 +503,7 @@ func (r *ECMP) Route(flowID, src, dst string) (Path, error) {
 }
 
 // distancesTo runs Dijkstra from t over reversed usable links.
-func (g *Graph) distancesTo(t int32, o *Options) []float64 {
+func (g *Graph) distancesTo(t int32, usable func(int32) bool, m Metric) []float64 {
 	d := make([]float64, len(g.devs))
 	for i := range d {
 		d[i] = math.Inf(1)
@@ -439,11 +517,11 @@ func (g *Graph) distancesTo(t int32, o *Options) []float64 {
 			continue
 		}
 		for _, e := range g.in[v] {
-			if !g.usable(e, o, math.Inf(-1)) {
+			if !usable(e) {
 				continue
 			}
 			u := g.eFrom[e]
-			if nd := dv + g.weight(e, o.Metric); nd < d[u] {
+			if nd := dv + g.weight(e, m); nd < d[u] {
 				d[u] = nd
 				h.push(u, nd)
 			}

@@ -2,6 +2,8 @@ package routing
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -174,5 +176,73 @@ func TestDeterministicTies(t *testing.T) {
 				t.Fatalf("k-shortest changed between runs")
 			}
 		}
+	}
+}
+
+// TestECMPDeriveEqualsFresh: a derived router (reusing the distances of one without
+// exclusions) routes every flow exactly as a router built from scratch with the same
+// exclusions, for random sets of failed links (host links included, so that some
+// destinations become unreachable or need new distances).
+func TestECMPDeriveEqualsFresh(t *testing.T) {
+	n, err := network.FatTree(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := mustGraph(t, n)
+	var hosts []string
+	for _, d := range n.Devices {
+		if strings.HasPrefix(d.ID, "h-") {
+			hosts = append(hosts, d.ID)
+		}
+	}
+	base := g.NewECMP(Options{Metric: Hops})
+	for _, a := range hosts {
+		for _, b := range hosts {
+			if a != b {
+				if _, err := base.Route("warm", a, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	reused := 0
+	for it := range 200 {
+		failed := map[string]bool{}
+		for range 1 + rng.IntN(3) {
+			l := n.Links[rng.IntN(len(n.Links))]
+			fwd, rev, _ := network.LinkDirections(l)
+			failed[fwd.ID] = true
+			if rng.IntN(2) == 0 {
+				failed[rev.ID] = true
+			}
+		}
+		o := Options{Metric: Hops, Exclude: func(dl string) bool { return failed[dl] }}
+		derived, fresh := base.Derive(o), g.NewECMP(o)
+		for i := range 40 {
+			a, b := hosts[rng.IntN(len(hosts))], hosts[rng.IntN(len(hosts))]
+			if a == b {
+				continue
+			}
+			id := fmt.Sprintf("f%d-%d", it, i)
+			p1, err1 := derived.Route(id, a, b)
+			p2, err2 := fresh.Route(id, a, b)
+			if (err1 == nil) != (err2 == nil) || !slices.Equal(p1.Links, p2.Links) {
+				t.Fatalf("it %d %s %s→%s with %v failed: derived %v (%v), fresh %v (%v)", it, id, a, b, failed, p1.Links, err1, p2.Links, err2)
+			}
+			for _, dl := range p1.Links {
+				if failed[dl] {
+					t.Fatalf("path crosses failed %s", dl)
+				}
+			}
+		}
+		for tt, d := range derived.dist {
+			if bd, ok := base.dist[tt]; ok && &bd[0] == &d[0] {
+				reused++
+			}
+		}
+	}
+	if reused == 0 {
+		t.Fatal("the derived routers never reused a cached distance vector")
 	}
 }

@@ -1,0 +1,206 @@
+package bottleneck
+
+import "math"
+
+// Resuming the water-filling above a perturbation's level.
+//
+// A perturbation (flows added, removed or moved, capacities changed, links failed)
+// touches a set of seed links and seed flows. Let θ be at most the old saturation
+// level of every seed link (the largest rate on it) and the old rate of every seed
+// flow. Then the new water-filling is identical to the old one below θ: a first
+// divergence at a level y < θ would have to happen at a seed link saturating at y,
+// and one that does has a fair share below θ when the flows the old structure fixed
+// below θ are removed from it (their rates are ≥ y, so removing them can only lower
+// the share). So every flow whose old rate is below θ keeps its rate ("frozen"), and
+// the rest are re-filled from a state in which only the frozen flows are fixed; if
+// some link's share in that state is below θ, θ was too optimistic and is lowered to
+// it, and the state rebuilt (rare). The result equals a full recomputation.
+//
+// Cost: one pass over the paths (O(Σ|path|), no heap) to split frozen and unfrozen
+// flows and sum the frozen load per link, plus Phase 1 of Compute restricted to the
+// unfrozen flows (O(Σ_{unfrozen} |path| + heap)). Level numbers (water-filling rounds)
+// are not recomputed: they depend on the rounds of the whole structure, so the next
+// read of a level or of a bottleneck set (FlowLevel, LinkLevel, Levels, Graph,
+// Bottlenecks) runs one full Compute first (Refresh). The incremental engine uses
+// this path when a round replay is abandoned (its region grew too large) and whenever
+// levels are stale.
+
+// Refresh brings level numbers and bottleneck sets up to date after incremental
+// updates that resumed the water-filling (Delta.Resumed); the reads that need them
+// call it on demand. Call it before sharing a State between goroutines for reading.
+func (s *State) Refresh() {
+	if s.stale {
+		s.Compute()
+		s.stale = false
+	}
+}
+
+func growB(x []bool, n int) []bool {
+	if cap(x) >= n {
+		return x[:n]
+	}
+	return make([]bool, n)
+}
+
+// resumeWork is the resume path's reusable scratch memory.
+type resumeWork struct {
+	resid []float64
+	cnt   []int32
+	unf   []bool // flow is unfrozen (re-filled)
+	fixed []bool
+	moved []bool    // flow whose path the perturbation changed (added ones included)
+	old   []float64 // old rates of the re-filled flows
+	sat   []float64 // per link: level at which it saturated (see resume)
+	heap  []heapEnt
+}
+
+// resume recomputes the rates of the flows at or above the perturbation's level
+// (see above) after the topology has been changed. seedLinks are the touched links,
+// seedFlows the flows whose path changed (added, moved or removed); oldRate is the
+// rate of a flow before the perturbation (0 for an added one), isAdded says whether
+// it is new. It returns the flows re-filled, whose new rates are in s.rate.
+func (s *State) resume(seedLinks []int32, seedFlows []int32, isAdded func(int32) bool) []int32 {
+	nT, nF := len(s.capa), len(s.path)
+	if s.rw == nil {
+		s.rw = &resumeWork{}
+	}
+	w := s.rw
+	w.resid = growF(w.resid, nT)
+	w.cnt = growI(w.cnt, nT)
+	w.unf = growB(w.unf, nF)
+	w.fixed = growB(w.fixed, nF)
+	w.moved = growB(w.moved, nF)
+	for _, f := range seedFlows {
+		w.moved[f] = true
+	}
+	// sat[l]: the level at which link l saturated and fixed flows (+Inf if it never
+	// did), from the levels when they are current, else as the last resume left it
+	for len(w.sat) < nT {
+		w.sat = append(w.sat, math.Inf(1))
+	}
+	if !s.stale {
+		for l := range nT {
+			w.sat[l] = math.Inf(1)
+			if s.levelL[l] > 0 && !s.failed[l] {
+				w.sat[l] = s.share[l]
+			}
+		}
+	}
+	// θ: the old rate of every seed flow and the old saturation level of every seed
+	// link
+	theta := math.Inf(1)
+	for _, f := range seedFlows {
+		if !isAdded(f) {
+			theta = math.Min(theta, s.rate[f])
+		}
+	}
+	for _, l := range seedLinks {
+		theta = math.Min(theta, w.sat[l])
+	}
+	for {
+		for l := range nT {
+			w.resid[l], w.cnt[l] = s.capa[l], 0
+			if s.failed[l] {
+				w.resid[l] = 0
+			}
+		}
+		theta = s.split(theta, w)
+		w.heap = w.heap[:0]
+		minKey := math.Inf(1)
+		for l := range nT {
+			if w.cnt[l] > 0 && !s.failed[l] {
+				k := math.Max(w.resid[l], 0) / float64(w.cnt[l])
+				w.heap = heapPush(w.heap, heapEnt{k, int32(l)})
+				minKey = math.Min(minKey, k)
+			}
+		}
+		lower := minKey
+		for l := range nT {
+			// a link whose flows are all frozen but over its capacity saturates
+			// below θ too: resume below its fastest flow
+			if w.cnt[l] == 0 && !s.failed[l] && w.resid[l] < -s.tol*s.capa[l] {
+				for _, f := range s.linkFlows[l] {
+					lower = math.Min(lower, s.rate[f])
+				}
+			}
+		}
+		if lower >= theta*(1-s.tol) {
+			break
+		}
+		theta = lower // a link saturates below θ: resume lower
+	}
+	for l := range nT {
+		if w.cnt[l] > 0 || s.failed[l] {
+			w.sat[l] = math.Inf(1) // set again below if it saturates
+		}
+	}
+	var out []int32
+	w.old = growF(w.old, nF)
+	for f := range nF {
+		if w.unf[f] {
+			out = append(out, int32(f))
+			w.fixed[f] = false
+			w.old[f] = s.rate[f]
+		}
+	}
+	h := w.heap
+	for len(h) > 0 {
+		var e heapEnt
+		h, e = heapPop(h)
+		l := e.l
+		if w.cnt[l] == 0 {
+			continue
+		}
+		sh := math.Max(w.resid[l], 0) / float64(w.cnt[l])
+		if sh > e.key {
+			h = heapPush(h, heapEnt{sh, l})
+			continue
+		}
+		for _, f := range s.linkFlows[l] {
+			if !w.unf[f] || w.fixed[f] {
+				continue
+			}
+			w.sat[l] = sh
+			w.fixed[f] = true
+			s.rate[f] = sh
+			for _, n := range s.path[f] {
+				w.resid[n] -= sh
+				w.cnt[n]--
+			}
+		}
+	}
+	w.heap = h[:0]
+	for _, f := range out {
+		w.unf[f] = false
+	}
+	for _, f := range seedFlows {
+		w.moved[f] = false
+	}
+	s.stale = true
+	return out
+}
+
+// split marks the unfrozen flows (rate ≥ θ within the tolerance, or moved/added) and accumulates the
+// frozen load and unfrozen counts per link; it returns θ.
+func (s *State) split(theta float64, w *resumeWork) float64 {
+	cut := theta * (1 - s.tol) // flows within the tolerance of θ are re-filled
+	for f, p := range s.path {
+		if !s.alive[f] {
+			w.unf[f] = false
+			continue
+		}
+		if w.moved[f] || s.rate[f] >= cut {
+			w.unf[f] = true
+			for _, l := range p {
+				w.cnt[l]++
+			}
+			continue
+		}
+		w.unf[f] = false
+		r := s.rate[f]
+		for _, l := range p {
+			w.resid[l] -= r
+		}
+	}
+	return theta
+}
