@@ -32,7 +32,7 @@ type Delta struct {
 	ExaminedFlows int `json:"examined_flows"`
 	Rounds        int `json:"rounds"`
 	// Resumed is set when the rates were recomputed by resuming the water-filling
-	// above the perturbation's level (fast.go) instead of replaying rounds: the
+	// above the perturbation's level (resume.go) instead of replaying rounds: the
 	// replay's region grew too large, or levels were stale. Level numbers and
 	// bottleneck sets are then recomputed on their next read (State.Refresh).
 	Resumed bool `json:"resumed,omitempty"`

@@ -13,8 +13,11 @@ import "math"
 // below θ are removed from it (their rates are ≥ y, so removing them can only lower
 // the share). So every flow whose old rate is below θ keeps its rate ("frozen"), and
 // the rest are re-filled from a state in which only the frozen flows are fixed; if
-// some link's share in that state is below θ, θ was too optimistic and is lowered to
-// it, and the state rebuilt (rare). The result equals a full recomputation.
+// some link's share in that state is below θ (or a link whose flows are all frozen is
+// over its capacity), θ was too optimistic: it is lowered and the state rebuilt. The
+// result equals a full recomputation (property-tested, including long runs of
+// resumed updates). Saturation levels come from the levels when they are current and
+// are otherwise kept up to date by the resumes themselves.
 //
 // Cost: one pass over the paths (O(Σ|path|), no heap) to split frozen and unfrozen
 // flows and sum the frozen load per link, plus Phase 1 of Compute restricted to the

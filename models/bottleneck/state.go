@@ -58,7 +58,7 @@ type State struct {
 	noReplayFloor bool
 
 	// stale says that level numbers (levelF, levelL, share, maxLevel, pfx) lag behind
-	// rates after an update resumed the water-filling (fast.go); rw is its scratch.
+	// rates after an update resumed the water-filling (resume.go); rw is its scratch.
 	stale bool
 	rw    *resumeWork
 }
