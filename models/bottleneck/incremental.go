@@ -40,8 +40,9 @@ type Delta struct {
 
 // replayBudget bounds the work of an incremental replay, in path elements visited, as
 // a multiple of Σ|path| (the size of one full pass); beyond it the replay is abandoned
-// for a full recomputation.
-const replayBudget = 0.5
+// and the water-filling resumed above the perturbation's level instead (resume.go),
+// which costs about one pass plus the re-filled flows.
+const replayBudget = 0.1
 
 // Reroute gives a new path for a flow whose path crosses a failed link; ok=false drops
 // the flow. failed holds every link failed so far (including this failure).
