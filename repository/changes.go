@@ -289,9 +289,12 @@ func (r changesRepo) step(ctx context.Context, t txn, id string, req TransitionR
 	}
 	tr := Transition{ChangeID: id, Version: c.Version, From: req.From, To: req.To, Actor: req.Actor,
 		Reason: req.Reason, Report: report, At: micro(now), LedgerSeq: rec.Seq}
-	if _, err := t.exec(ctx, `INSERT INTO change_transitions (change_id, version, from_state, to_state, actor, reason, report, at, ledger_seq)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`, id, c.Version, string(req.From), string(req.To), req.Actor, req.Reason,
-		nullable(report), now, rec.Seq); err != nil {
+	const insert = `INSERT INTO change_transitions (change_id, version, from_state, to_state, actor, reason, report, at, ledger_seq)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`
+	args := []any{id, c.Version, string(req.From), string(req.To), req.Actor, req.Reason, nullable(report), now, rec.Seq}
+	if lt, ok := t.(*ledgerTxn); ok {
+		lt.deferExec(insert, args...) // nothing in the transaction reads it back
+	} else if _, err := t.exec(ctx, insert, args...); err != nil {
 		return Change{}, Transition{}, fmt.Errorf("repository: record transition of %q: %w", id, err)
 	}
 	for _, e := range req.Ledger {
@@ -364,13 +367,15 @@ func (s *store) appendLedger(ctx context.Context, t txn, e LedgerEntry) (LedgerR
 	rec := LedgerRecord{Seq: seq + 1, Time: time.UnixMicro(s.nowMicro()).UTC(), Kind: e.Kind, Subject: e.Subject,
 		Payload: payload, PrevHash: prev}
 	rec.Hash = LedgerHash(rec.Seq, rec.Time, rec.Kind, rec.Subject, rec.Payload, rec.PrevHash)
-	if _, err := t.exec(ctx, `INSERT INTO ledger (seq, at, kind, subject, payload, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
-		rec.Seq, rec.Time.UnixMicro(), rec.Kind, rec.Subject, string(rec.Payload), rec.PrevHash, rec.Hash); err != nil {
-		return LedgerRecord{}, fmt.Errorf("repository: ledger append %d: %w", rec.Seq, err)
-	}
+	const insert = `INSERT INTO ledger (seq, at, kind, subject, payload, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7)`
 	if batched {
-		lt.advance(rec.Seq, rec.Hash) // written once per transaction, before the commit
+		// row and head are written by flushHead, before the commit
+		lt.deferExec(insert, rec.Seq, rec.Time.UnixMicro(), rec.Kind, rec.Subject, string(rec.Payload), rec.PrevHash, rec.Hash)
+		lt.advance(rec.Seq, rec.Hash)
 		return rec, nil
+	}
+	if _, err := t.exec(ctx, insert, rec.Seq, rec.Time.UnixMicro(), rec.Kind, rec.Subject, string(rec.Payload), rec.PrevHash, rec.Hash); err != nil {
+		return LedgerRecord{}, fmt.Errorf("repository: ledger append %d: %w", rec.Seq, err)
 	}
 	if _, err := t.exec(ctx, `UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`, rec.Seq, rec.Hash); err != nil {
 		return LedgerRecord{}, fmt.Errorf("repository: ledger head update: %w", err)

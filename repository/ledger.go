@@ -266,13 +266,34 @@ func (s *store) runGroup(batch []*groupUnit) {
 }
 
 // ledgerTxn is a transaction that appends to the ledger: the head is locked and read
-// at the first append and written back once, by flushHead, before the commit.
+// at the first append and written back once, by flushHead, before the commit. Inserts
+// whose outcome nothing in the transaction reads (ledger rows, transition rows) are
+// deferred to flushHead, which sends them with the head update in one batch (one round
+// trip on PostgreSQL); a failure there fails the whole transaction.
 type ledgerTxn struct {
 	txn
 	locked bool
 	dirty  bool
 	seq    int64
 	hash   []byte
+	later  []queued
+}
+
+// queued is a deferred write.
+type queued struct {
+	q    string
+	args []any
+}
+
+// batchExecer is implemented by transactions that can send several writes in one
+// round trip.
+type batchExecer interface {
+	execBatch(ctx context.Context, qs []queued) error
+}
+
+// defer queues a write for flushHead.
+func (t *ledgerTxn) deferExec(q string, args ...any) {
+	t.later = append(t.later, queued{q, args})
 }
 
 // head returns the current head, locking it on first use.
@@ -291,13 +312,26 @@ func (t *ledgerTxn) advance(seq int64, hash []byte) {
 	t.seq, t.hash, t.dirty = seq, hash, true
 }
 
-// flushHead writes the head row if appends moved it.
+// flushHead runs the deferred writes and writes the head row if appends moved it.
 func (t *ledgerTxn) flushHead(ctx context.Context) error {
-	if !t.dirty {
+	qs := t.later
+	t.later = nil
+	if t.dirty {
+		qs = append(qs, queued{`UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`, []any{t.seq, t.hash}})
+	}
+	if len(qs) == 0 {
 		return nil
 	}
-	if _, err := t.txn.exec(ctx, `UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`, t.seq, t.hash); err != nil {
-		return fmt.Errorf("repository: ledger head update: %w", err)
+	if b, ok := t.txn.(batchExecer); ok && len(qs) > 1 {
+		if err := b.execBatch(ctx, qs); err != nil {
+			return fmt.Errorf("repository: ledger writes: %w", err)
+		}
+		return nil
+	}
+	for _, q := range qs {
+		if _, err := t.txn.exec(ctx, q.q, q.args...); err != nil {
+			return fmt.Errorf("repository: ledger writes: %w", err)
+		}
 	}
 	return nil
 }

@@ -86,6 +86,22 @@ func (t pgTx) queryRow(ctx context.Context, q string, args ...any) scanner {
 func (t pgTx) query(ctx context.Context, q string, args ...any) (rowsIter, error) {
 	return pgQuery(ctx, t.tx, q, args...)
 }
+// execBatch sends qs in one round trip (pgx pipelines the batch).
+func (t pgTx) execBatch(ctx context.Context, qs []queued) error {
+	b := &pgx.Batch{}
+	for _, q := range qs {
+		b.Queue(q.q, q.args...)
+	}
+	br := t.tx.SendBatch(ctx, b)
+	for range qs {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return err
+		}
+	}
+	return br.Close()
+}
+
 func (t pgTx) commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
 func (t pgTx) rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
