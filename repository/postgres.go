@@ -86,6 +86,7 @@ func (t pgTx) queryRow(ctx context.Context, q string, args ...any) scanner {
 func (t pgTx) query(ctx context.Context, q string, args ...any) (rowsIter, error) {
 	return pgQuery(ctx, t.tx, q, args...)
 }
+
 // execBatch sends qs in one round trip (pgx pipelines the batch).
 func (t pgTx) execBatch(ctx context.Context, qs []queued) error {
 	b := &pgx.Batch{}
