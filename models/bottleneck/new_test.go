@@ -2,6 +2,9 @@ package bottleneck
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -58,5 +61,56 @@ func TestNewFirstError(t *testing.T) {
 	_, err = New(&Network{Links: links, Flows: flows})
 	if want := `flows[39999] "f3": duplicate flow ID (also flows[3])`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("long input: got %v, want %q", err, want)
+	}
+}
+
+// TestComputeLongPaths checks Compute on random networks whose paths are longer than a
+// path record holds inline (recLinks), against the exact round-based engine and the
+// direct round-based float engine (rates, levels) — the property tests' networks have
+// short paths.
+func TestComputeLongPaths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	long := 0
+	for it := range iterations(t, 1500, 150) {
+		nl := 10 + rng.IntN(20)
+		n := &Network{}
+		for i := range nl {
+			n.Links = append(n.Links, Link{ID: fmt.Sprint("l", i), Capacity: float64(1 + rng.IntN(20))})
+		}
+		for i := range 1 + rng.IntN(40) {
+			f := Flow{ID: fmt.Sprint("f", i)}
+			for _, l := range rng.Perm(nl)[:1+rng.IntN(min(nl, 16))] {
+				f.Path = append(f.Path, n.Links[l].ID)
+			}
+			if len(f.Path) > recLinks {
+				long++
+			}
+			if rng.IntN(4) == 0 {
+				d := float64(1 + rng.IntN(20))
+				f.Demand = &d
+			}
+			n.Flows = append(n.Flows, f)
+		}
+		s := mustNew(t, n)
+		e := s.Exact()
+		rate, levelF, levelL := slices.Clone(s.rate), slices.Clone(s.levelF), slices.Clone(s.levelL)
+		for f := range s.path {
+			if math.Abs(rate[f]-ratF(e.Rate[f])) > 1e-9*math.Max(1, rate[f]) || levelF[f] != e.LevelF[f] {
+				t.Fatalf("it %d flow %s: rate %v level %d, exact %s level %d", it, s.flowID[f], rate[f], levelF[f], e.Rate[f].RatString(), e.LevelF[f])
+			}
+		}
+		if !slices.Equal(levelL, e.LevelL) {
+			t.Fatalf("it %d: link levels %v, exact %v", it, levelL, e.LevelL)
+		}
+		s.computeRounds()
+		if !slices.Equal(levelF, s.levelF) || !slices.Equal(levelL, s.levelL) {
+			t.Fatalf("it %d: Compute levels differ from computeRounds", it)
+		}
+	}
+	if fallbacks != 0 {
+		t.Fatalf("Compute fell back to computeRounds %d times", fallbacks)
+	}
+	if long == 0 {
+		t.Fatal("no path longer than recLinks was generated")
 	}
 }
