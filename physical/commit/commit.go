@@ -488,11 +488,12 @@ func expected(dr *DeviceRecord, after bool) (map[string]any, error) {
 	out := map[string]any{}
 	if after {
 		// created entries must exist after the change: their ops are checked below
+		touched := touchedPaths(dr.Ops)
 		for _, pv := range dr.PreImage {
-			if _, err := change.ParsePath(pv.Path); err == nil && !slices.Contains(touchedPaths(dr.Ops), pv.Path) {
+			p, err := change.ParsePath(pv.Path)
+			if err == nil && !slices.Contains(touched, pv.Path) {
 				continue
 			}
-			p, _ := change.ParsePath(pv.Path)
 			if v, ok := change.Lookup(t, p); ok {
 				out[pv.Path] = v
 			} else {

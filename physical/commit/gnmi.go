@@ -88,12 +88,25 @@ func (d GNMIDevice) Get(ctx context.Context, paths []string) (map[string]json.Ra
 // collect maps the values returned for concrete paths onto the requested paths; it
 // reports false if some requested path has no value.
 func collect(out map[string]json.RawMessage, paths []string, vals []gnmi.Value) bool {
-	byPath := map[string]json.RawMessage{}
+	// Devices usually answer with the requested spelling: match that first and
+	// canonicalize (parse) paths only when some request is not matched verbatim.
+	raw := make(map[string]json.RawMessage, len(vals))
 	for _, v := range vals {
-		byPath[canonical(v.Path)] = v.JSON
+		raw[v.Path] = v.JSON
 	}
+	var byPath map[string]json.RawMessage
 	ok := true
 	for _, p := range paths {
+		if v, found := raw[p]; found {
+			out[p] = v
+			continue
+		}
+		if byPath == nil {
+			byPath = make(map[string]json.RawMessage, len(vals))
+			for _, v := range vals {
+				byPath[canonical(v.Path)] = v.JSON
+			}
+		}
 		if v, found := byPath[canonical(p)]; found {
 			out[p] = v
 		} else {

@@ -27,8 +27,24 @@ type Journal struct {
 	changes repository.Changes
 
 	mu     sync.Mutex // guards latest and armed
-	latest map[string]*change.CommitRecord
+	latest map[string]journaled
 	armed  map[string]*armedTransition
+}
+
+// journaled is the latest record of a change: its encoding (decoded by Load, which
+// is rare) and what Unfinished filters on.
+type journaled struct {
+	raw     []byte
+	final   bool
+	pending bool
+}
+
+func (r journaled) decode() (*change.CommitRecord, error) {
+	var cr change.CommitRecord
+	if err := json.Unmarshal(r.raw, &cr); err != nil {
+		return nil, fmt.Errorf("pipeline: journal: %w", err)
+	}
+	return &cr, nil
 }
 
 // armedTransition is a change transition stored in the same transaction as the next
@@ -42,7 +58,7 @@ type armedTransition struct {
 
 // OpenJournal reads the ledger's commit records.
 func OpenJournal(ctx context.Context, st repository.Store) (*Journal, error) {
-	j := &Journal{ledger: st.Ledger(), changes: st.Changes(), latest: map[string]*change.CommitRecord{},
+	j := &Journal{ledger: st.Ledger(), changes: st.Changes(), latest: map[string]journaled{},
 		armed: map[string]*armedTransition{}}
 	const page = 1000
 	for from := int64(0); ; {
@@ -58,7 +74,7 @@ func OpenJournal(ctx context.Context, st repository.Store) (*Journal, error) {
 			if err := json.Unmarshal(r.Payload, &cr); err != nil {
 				return nil, fmt.Errorf("pipeline: journal: ledger record %d: %w", r.Seq, err)
 			}
-			j.latest[cr.ChangeID] = &cr
+			j.latest[cr.ChangeID] = journaled{raw: r.Payload, final: cr.Phase.Final(), pending: cr.Pending}
 		}
 		if len(recs) < page {
 			return j, nil
@@ -110,7 +126,7 @@ func (j *Journal) Save(ctx context.Context, rec *change.CommitRecord) error {
 		return fmt.Errorf("pipeline: journal %s: %w", rec.ChangeID, err)
 	}
 	j.mu.Lock()
-	j.latest[rec.ChangeID] = rec.Clone()
+	j.latest[rec.ChangeID] = journaled{raw: b, final: rec.Phase.Final(), pending: rec.Pending}
 	j.mu.Unlock()
 	return nil
 }
@@ -118,23 +134,31 @@ func (j *Journal) Save(ctx context.Context, rec *change.CommitRecord) error {
 // Load returns the latest record of a change.
 func (j *Journal) Load(ctx context.Context, changeID string) (*change.CommitRecord, error) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	r, ok := j.latest[changeID]
+	j.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownCommit, changeID)
 	}
-	return r.Clone(), nil
+	return r.decode()
 }
 
 // Unfinished returns the records not in a final phase or with devices pending.
 func (j *Journal) Unfinished(ctx context.Context) ([]*change.CommitRecord, error) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	var out []*change.CommitRecord
+	var raws []journaled
 	for _, r := range j.latest {
-		if !r.Phase.Final() || r.Pending {
-			out = append(out, r.Clone())
+		if !r.final || r.pending {
+			raws = append(raws, r)
 		}
+	}
+	j.mu.Unlock()
+	out := make([]*change.CommitRecord, 0, len(raws))
+	for _, r := range raws {
+		cr, err := r.decode()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cr)
 	}
 	return out, nil
 }

@@ -441,9 +441,12 @@ func (s *Service) Commit(ctx context.Context, id, actor string, confirm time.Dur
 	}
 	unlock := s.lockDevices(c.ChangeSet.Devices())
 	defer unlock()
-	// another Commit of the same change may have run while this one waited
-	if c, err = s.load(ctx, id); err != nil {
-		return nil, err
+	// another Commit of the same change may have run while this one waited (reload
+	// only if the stored change moved)
+	if rc, err := s.cfg.Store.Changes().Get(ctx, id); err != nil || rc.Version != c.Version {
+		if c, err = s.load(ctx, id); err != nil {
+			return nil, err
+		}
 	}
 	if c.State != change.StateApproved {
 		return c, fmt.Errorf("%w: %s is %s; only approved changes are committed", ErrState, id, c.State)
