@@ -786,7 +786,8 @@ func (r *replay) abort() *Delta {
 	d := &r.delta
 	d.Resumed = true
 	d.DirtyLinks = len(r.dirty)
-	out := s.resume(r.seedLinks, r.seedFlows, func(f int32) bool { return isNew[f] })
+	out, old := s.resume(r.seedLinks, r.seedFlows, func(f int32) bool { return isNew[f] })
+	d.Changes = slices.Grow(d.Changes, len(out)+len(r.removed))
 	for _, f := range r.removed {
 		if !isNew[f] {
 			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: s.rate[f], Removed: true})
@@ -794,13 +795,12 @@ func (r *replay) abort() *Delta {
 		s.rate[f], s.levelF[f], s.path[f] = 0, 0, nil
 		s.freeFlows = append(s.freeFlows, f)
 	}
-	old := s.rw.old
-	for _, f := range out {
+	for u, f := range out {
 		switch {
 		case isNew[f]:
 			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], New: s.rate[f], Added: true})
-		case math.Abs(s.rate[f]-old[f]) > s.tol*math.Max(math.Abs(old[f]), 1):
-			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: old[f], New: s.rate[f]})
+		case math.Abs(s.rate[f]-old[u]) > s.tol*math.Max(math.Abs(old[u]), 1):
+			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: old[u], New: s.rate[f]})
 		}
 	}
 	d.ExaminedFlows = len(out)

@@ -49,20 +49,26 @@ func growB(x []bool, n int) []bool {
 type resumeWork struct {
 	resid []float64
 	cnt   []int32
-	unf   []bool // flow is unfrozen (re-filled)
-	fixed []bool
-	moved []bool    // flow whose path the perturbation changed (added ones included)
-	old   []float64 // old rates of the re-filled flows
-	sat   []float64 // per link: level at which it saturated (see resume)
-	heap  []heapEnt
+	moved []bool // flow whose path the perturbation changed (added ones included)
+	// the unfrozen flows: flow indices, paths as records (long paths in over), old
+	// rates, and per-link lists of their indices (CSR: off, lst; fill is scratch)
+	ids       []int32
+	recs      []pathRec
+	over      []int32
+	old       []float64
+	off, lst  []int32
+	fill, buf []int32
+	bits      []uint64  // fixed unfrozen flows
+	sat       []float64 // per link: level at which it saturated (see resume)
+	heap      []heapEnt
 }
 
 // resume recomputes the rates of the flows at or above the perturbation's level
 // (see above) after the topology has been changed. seedLinks are the touched links,
-// seedFlows the flows whose path changed (added, moved or removed); oldRate is the
-// rate of a flow before the perturbation (0 for an added one), isAdded says whether
-// it is new. It returns the flows re-filled, whose new rates are in s.rate.
-func (s *State) resume(seedLinks []int32, seedFlows []int32, isAdded func(int32) bool) []int32 {
+// seedFlows the flows whose path changed (added, moved or removed);
+// isAdded says whether a flow is new. It returns the re-filled flows, whose new rates
+// are in s.rate, and their old rates (both valid until the next resume).
+func (s *State) resume(seedLinks []int32, seedFlows []int32, isAdded func(int32) bool) (refilled []int32, oldRate []float64) {
 	nT, nF := len(s.capa), len(s.path)
 	if s.rw == nil {
 		s.rw = &resumeWork{}
@@ -70,8 +76,6 @@ func (s *State) resume(seedLinks []int32, seedFlows []int32, isAdded func(int32)
 	w := s.rw
 	w.resid = growF(w.resid, nT)
 	w.cnt = growI(w.cnt, nT)
-	w.unf = growB(w.unf, nF)
-	w.fixed = growB(w.fixed, nF)
 	w.moved = growB(w.moved, nF)
 	for _, f := range seedFlows {
 		w.moved[f] = true
@@ -107,7 +111,7 @@ func (s *State) resume(seedLinks []int32, seedFlows []int32, isAdded func(int32)
 				w.resid[l] = 0
 			}
 		}
-		theta = s.split(theta, w)
+		s.split(theta, w)
 		w.heap = w.heap[:0]
 		minKey := math.Inf(1)
 		for l := range nT {
@@ -137,15 +141,33 @@ func (s *State) resume(seedLinks []int32, seedFlows []int32, isAdded func(int32)
 			w.sat[l] = math.Inf(1) // set again below if it saturates
 		}
 	}
-	var out []int32
-	w.old = growF(w.old, nF)
-	for f := range nF {
-		if w.unf[f] {
-			out = append(out, int32(f))
-			w.fixed[f] = false
-			w.old[f] = s.rate[f]
+	// per-link lists of unfrozen flows (CSR over their indices in w.ids), filled in one
+	// streaming pass over the records
+	w.off = growI(w.off, nT+1)
+	w.off[0] = 0
+	maxDeg := int32(0)
+	for l := range nT {
+		w.off[l+1] = w.off[l] + w.cnt[l]
+		maxDeg = max(maxDeg, w.cnt[l])
+	}
+	nU := len(w.ids)
+	w.lst = growI(w.lst, int(w.off[nT]))
+	w.fill = append(w.fill[:0], w.off[:nT]...)
+	for u := range w.recs {
+		for _, n := range w.recs[u].links(w.over) {
+			w.lst[w.fill[n]] = int32(u)
+			w.fill[n]++
 		}
 	}
+	w.old = growF(w.old, nU)
+	for u, f := range w.ids {
+		w.old[u] = s.rate[f]
+	}
+	w.bits = growU(w.bits, (nU+63)/64)
+	clear(w.bits)
+	w.buf = growI(w.buf, int(maxDeg))
+	// Phase 1 of Compute on the unfrozen flows: the link with the smallest share fixes
+	// its unfixed flows (their records fetched in a tight loop so the misses overlap)
 	h := w.heap
 	for len(h) > 0 {
 		var e heapEnt
@@ -159,51 +181,72 @@ func (s *State) resume(seedLinks []int32, seedFlows []int32, isAdded func(int32)
 			h = heapPush(h, heapEnt{sh, l})
 			continue
 		}
-		for _, f := range s.linkFlows[l] {
-			if !w.unf[f] || w.fixed[f] {
+		nb := 0
+		for _, u := range w.lst[w.off[l]:w.off[l+1]] {
+			i, bit := u>>6, uint64(1)<<(uint32(u)&63)
+			if w.bits[i]&bit != 0 {
 				continue
 			}
-			w.sat[l] = sh
-			w.fixed[f] = true
-			s.rate[f] = sh
-			for _, n := range s.path[f] {
+			w.bits[i] |= bit
+			w.buf[nb] = u
+			nb++
+		}
+		if nb == 0 {
+			continue
+		}
+		w.sat[l] = sh
+		for _, u := range w.buf[:nb] {
+			s.rate[w.ids[u]] = sh
+			for _, n := range w.recs[u].links(w.over) {
 				w.resid[n] -= sh
 				w.cnt[n]--
 			}
 		}
 	}
 	w.heap = h[:0]
-	for _, f := range out {
-		w.unf[f] = false
-	}
 	for _, f := range seedFlows {
 		w.moved[f] = false
 	}
 	s.stale = true
-	return out
+	return w.ids, w.old
 }
 
-// split marks the unfrozen flows (rate ≥ θ within the tolerance, or moved/added) and accumulates the
-// frozen load and unfrozen counts per link; it returns θ.
-func (s *State) split(theta float64, w *resumeWork) float64 {
+func growU(x []uint64, n int) []uint64 {
+	if cap(x) >= n {
+		return x[:n]
+	}
+	return make([]uint64, n)
+}
+
+// split lists the unfrozen flows (rate ≥ θ within the tolerance, or moved/added) in
+// w.ids with their paths as records, counts them per link and subtracts the frozen
+// flows' rates from the links' residual capacities, in one pass in flow order.
+func (s *State) split(theta float64, w *resumeWork) {
 	cut := theta * (1 - s.tol) // flows within the tolerance of θ are re-filled
+	w.ids, w.recs, w.over = w.ids[:0], w.recs[:0], w.over[:0]
 	for f, p := range s.path {
 		if !s.alive[f] {
-			w.unf[f] = false
 			continue
 		}
 		if w.moved[f] || s.rate[f] >= cut {
-			w.unf[f] = true
+			w.ids = append(w.ids, int32(f))
+			var r pathRec
+			r[0] = int32(len(p))
+			if len(p) <= recLinks {
+				copy(r[1:], p)
+			} else {
+				r[1] = int32(len(w.over))
+				w.over = append(w.over, p...)
+			}
+			w.recs = append(w.recs, r)
 			for _, l := range p {
 				w.cnt[l]++
 			}
 			continue
 		}
-		w.unf[f] = false
 		r := s.rate[f]
 		for _, l := range p {
 			w.resid[l] -= r
 		}
 	}
-	return theta
 }
