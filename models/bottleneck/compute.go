@@ -29,19 +29,22 @@ import (
 // docs/benchmarks.md a dependent access beyond ~4 MB costs 150–250 ns, independent ones
 // overlap to ~15 ns), so: paths are copied into fixed-size records (pathRec), fetched
 // by Phase 1 for all flows a link fixes in one tight loop; Phase 2 works on flows
-// renumbered by rank, with the records copied in rank order while Phase 1 fixes the
-// flows, so that the flows one link fixes are (nearly) a contiguous range of ranks;
+// renumbered by rank, with the records (and the overflow of paths longer than
+// recLinks) copied in rank order while Phase 1 fixes the flows, so that the flows one
+// link fixes are (nearly) a contiguous range of ranks;
 // the per-link lists sorted by rate are lists of ranks with the rates beside them (a
 // pointer scan reads one array sequentially); the initial blocking counts, waiting
 // counts and pointers are computed in one streaming pass over the ranks instead of
-// scattered updates; Phase 1 tests "already fixed" in a bitset (|F|/8 bytes, cache
-// resident). Rates, levels and shares are bit for bit those of a walk over linkFlows in
+// scattered updates, and note for each flow the link of which it is a candidate
+// (usually one: its bottleneck), so that unblocking a flow does not walk its path;
+// Phase 1 tests "already fixed" in a bitset (|F|/8 bytes, cache resident). Rates, levels and shares are bit for bit those of a walk over linkFlows in
 // flow order (the unfixed flows of a resolving link are fixed in flow order), except
 // that when rounding makes Phase 1's order non-monotone (the ranks are then re-sorted)
 // a share may differ in its last bits.
 //
-// Memory: O(|L| + Σ|path|) scratch, about 12 bytes per path element plus 84 per flow
-// (paths of up to recLinks links inline in the records); the hot loops do not
+// Memory: O(|L| + Σ|path|) scratch, about 12 bytes per path element plus 88 per flow
+// (paths of up to recLinks links inline in the records, longer ones also 8 bytes per
+// element in the overflow arrays); the hot loops do not
 // allocate (appends to buffers reused across rounds aside).
 func (s *State) Compute() {
 	nT, nF := len(s.capa), len(s.path)
@@ -117,6 +120,11 @@ func (s *State) computeFast() bool {
 			over = append(over, p...)
 		}
 	}
+	hasOver := len(over) > 0
+	var rover []int32 // overflow of the paths in rank order
+	if hasOver {
+		rover = make([]int32, 0, len(over))
+	}
 	total := int(off[nT])
 	fixed := make([]uint64, (nF+63)/64)
 	order := make([]int32, 0, nA)  // rank → flow
@@ -156,10 +164,20 @@ func (s *State) computeFast() bool {
 		for _, f := range buf[:nb] {
 			rrec = append(rrec, recs[f])
 		}
+		if hasOver {
+			// long paths move to an overflow array in rank order too
+			for i := r0; i < len(rrec); i++ {
+				if p := &rrec[i]; p[0] > recLinks {
+					o := int32(len(rover))
+					rover = append(rover, over[p[1]:p[1]+p[0]]...)
+					p[1] = o
+				}
+			}
+		}
 		order = append(order, buf[:nb]...)
 		for i := r0; i < len(rrec); i++ {
 			rr = append(rr, sh)
-			for _, n := range rrec[i].links(over) {
+			for _, n := range rrec[i].links(rover) {
 				resid[n] -= sh
 				cnt[n]--
 				maxR[n] = sh
@@ -174,7 +192,7 @@ func (s *State) computeFast() bool {
 		// (stably) so that every per-link list below is sorted by rate.
 		order, rr, rrec = sortRanks(order, rr, rrec)
 	}
-	recs = nil
+	recs, over = nil, nil
 	// Phase 2: levels. Final share F_l: the largest rate on l if l is saturated.
 	fin := make([]float64, nT)
 	thr0 := make([]float64, nT) // share before any flow is fixed, with the tolerance
@@ -202,10 +220,11 @@ func (s *State) computeFast() bool {
 	copy(fill, off[:nT])
 	ptr := make([]int32, nT)
 	blocked := make([]int32, nA)
+	cand := make([]int32, nA) // the link of which the flow is a candidate; -2: several
 	waiting := make([]int32, nT)
 	for r := range int32(nA) {
 		x := rr[r]
-		p := rrec[r].links(over)
+		p := rrec[r].links(rover)
 		b := int32(0)
 		for _, n := range p {
 			k := fill[n]
@@ -218,11 +237,22 @@ func (s *State) computeFast() bool {
 			}
 		}
 		blocked[r] = b
+		c := int32(-1)
 		for _, n := range p {
-			if x*up < fin[n] || b > 0 {
+			if x*up < fin[n] {
+				waiting[n]++
+				continue
+			}
+			if b > 0 {
 				waiting[n]++
 			}
+			if c == -1 {
+				c = n
+			} else {
+				c = -2
+			}
 		}
+		cand[r] = c
 	}
 	nr := maxR // reuse: rate of the flow at ptr (+Inf past the end)
 	queue := make([]int32, 0, 64)
@@ -288,7 +318,7 @@ func (s *State) computeFast() bool {
 				x := rr[r]
 				lvl[r] = level
 				left--
-				for _, n := range rrec[r].links(over) {
+				for _, n := range rrec[r].links(rover) {
 					resid[n] -= x
 					unfixedCnt[n]--
 					if x*up < fin[n] {
@@ -318,14 +348,25 @@ func (s *State) computeFast() bool {
 					// every pointer had passed it
 					r := byRate[k]
 					blocked[r]--
-					if blocked[r] == 0 {
-						for _, m := range rrec[r].links(over) {
-							if x*up >= fin[m] {
-								waiting[m]--
-								if waiting[m] == 0 && unfixedCnt[m] > 0 && queued[m] != level+1 {
-									queued[m] = level + 1
-									next = append(next, m)
-								}
+					if blocked[r] != 0 {
+						continue
+					}
+					// the flow no longer holds back the links of which it is a
+					// candidate (usually one, its bottleneck)
+					if m := cand[r]; m >= 0 {
+						waiting[m]--
+						if waiting[m] == 0 && unfixedCnt[m] > 0 && queued[m] != level+1 {
+							queued[m] = level + 1
+							next = append(next, m)
+						}
+						continue
+					}
+					for _, m := range rrec[r].links(rover) {
+						if x*up >= fin[m] {
+							waiting[m]--
+							if waiting[m] == 0 && unfixedCnt[m] > 0 && queued[m] != level+1 {
+								queued[m] = level + 1
+								next = append(next, m)
 							}
 						}
 					}
