@@ -74,8 +74,9 @@ func (r changesRepo) CreateWith(ctx context.Context, c Change, steps ...Transiti
 	c.Created, c.Updated = micro(now), micro(now)
 	created := c
 	var trs []Transition
+	var recs []*LedgerRecord
 	err = r.s.withLedgerTx(ctx, func(t txn) error {
-		c, trs = created, nil
+		c, trs, recs = created, nil, nil
 		_, err := t.exec(ctx, `INSERT INTO changes (`+changeCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
 			c.ID, c.TwinID, c.Title, c.Author, string(c.State), nullable(payload), nullable(report), c.Version, now, now)
 		if err != nil {
@@ -88,20 +89,24 @@ func (r changesRepo) CreateWith(ctx context.Context, c Change, steps ...Transiti
 			"twin_id": c.TwinID, "title": c.Title, "author": c.Author, "state": c.State,
 			"payload_sha256": digest(payload),
 		})
-		if _, err = r.s.appendLedger(ctx, t, LedgerEntry{Kind: KindChangeCreated, Subject: c.ID, Payload: ev}); err != nil {
+		if _, err = r.s.appendLedger(t, LedgerEntry{Kind: KindChangeCreated, Subject: c.ID, Payload: ev}); err != nil {
 			return err
 		}
 		for i, req := range steps {
 			var tr Transition
-			if c, tr, err = r.step(ctx, t, c.ID, req, reports[i], now); err != nil {
+			var rec *LedgerRecord
+			if c, tr, rec, err = r.step(ctx, t, c.ID, req, reports[i], now); err != nil {
 				return err
 			}
-			trs = append(trs, tr)
+			trs, recs = append(trs, tr), append(recs, rec)
 		}
 		return nil
 	})
 	if err != nil {
 		return Change{}, nil, err
+	}
+	for i := range trs {
+		trs[i].LedgerSeq = recs[i].Seq // assigned at the commit
 	}
 	return c, trs, nil
 }
@@ -238,27 +243,33 @@ func (r changesRepo) TransitionSteps(ctx context.Context, id string, steps ...Tr
 	now := r.s.nowMicro()
 	var c Change
 	var trs []Transition
+	var recs []*LedgerRecord
 	err = r.s.withLedgerTx(ctx, func(t txn) error {
-		trs = nil
+		trs, recs = nil, nil
 		for i, req := range steps {
 			var tr Transition
+			var rec *LedgerRecord
 			var err error
-			if c, tr, err = r.step(ctx, t, id, req, reports[i], now); err != nil {
+			if c, tr, rec, err = r.step(ctx, t, id, req, reports[i], now); err != nil {
 				return err
 			}
-			trs = append(trs, tr)
+			trs, recs = append(trs, tr), append(recs, rec)
 		}
 		return nil
 	})
 	if err != nil {
 		return Change{}, nil, err
 	}
+	for i := range trs {
+		trs[i].LedgerSeq = recs[i].Seq // assigned at the commit
+	}
 	return c, trs, nil
 }
 
 // step applies one checked transition inside t: the change row (only if it is still
-// in req.From), the ledger record, the transition row, then req.Ledger.
-func (r changesRepo) step(ctx context.Context, t txn, id string, req TransitionRequest, report json.RawMessage, now int64) (Change, Transition, error) {
+// in req.From), the ledger record, the transition row, then req.Ledger. The ledger
+// record (and so the transition's LedgerSeq) is completed when t commits.
+func (r changesRepo) step(ctx context.Context, t txn, id string, req TransitionRequest, report json.RawMessage, now int64) (Change, Transition, *LedgerRecord, error) {
 	// Optimistic check: only a change still in req.From moves. Concurrent writers
 	// block on the row lock and then see the new state (PostgreSQL re-checks the
 	// WHERE clause; sqlite serializes writers).
@@ -267,42 +278,41 @@ func (r changesRepo) step(ctx context.Context, t txn, id string, req TransitionR
 		string(req.To), now, nullable(report), id, string(req.From)))
 	if err != nil {
 		if !r.s.d.isNoRows(err) {
-			return Change{}, Transition{}, fmt.Errorf("repository: transition change %q: %w", id, err)
+			return Change{}, Transition{}, nil, fmt.Errorf("repository: transition change %q: %w", id, err)
 		}
 		var cur string
 		err = t.queryRow(ctx, `SELECT state FROM changes WHERE id = $1`, id).Scan(&cur)
 		if r.s.d.isNoRows(err) {
-			return Change{}, Transition{}, fmt.Errorf("repository: change %q: %w", id, ErrNotFound)
+			return Change{}, Transition{}, nil, fmt.Errorf("repository: change %q: %w", id, ErrNotFound)
 		}
 		if err != nil {
-			return Change{}, Transition{}, fmt.Errorf("repository: transition change %q: %w", id, err)
+			return Change{}, Transition{}, nil, fmt.Errorf("repository: transition change %q: %w", id, err)
 		}
-		return Change{}, Transition{}, fmt.Errorf("repository: change %q is %s, not %s: %w", id, cur, req.From, ErrConflict)
+		return Change{}, Transition{}, nil, fmt.Errorf("repository: change %q is %s, not %s: %w", id, cur, req.From, ErrConflict)
 	}
 	ev, _ := json.Marshal(map[string]any{
 		"twin_id": c.TwinID, "from": req.From, "to": req.To, "version": c.Version,
 		"actor": req.Actor, "reason": req.Reason, "report_sha256": digest(report),
 	})
-	rec, err := r.s.appendLedger(ctx, t, LedgerEntry{Kind: KindChangeTransition, Subject: id, Payload: ev})
+	rec, err := r.s.appendLedger(t, LedgerEntry{Kind: KindChangeTransition, Subject: id, Payload: ev})
 	if err != nil {
-		return Change{}, Transition{}, err
+		return Change{}, Transition{}, nil, err
 	}
 	tr := Transition{ChangeID: id, Version: c.Version, From: req.From, To: req.To, Actor: req.Actor,
-		Reason: req.Reason, Report: report, At: micro(now), LedgerSeq: rec.Seq}
-	const insert = `INSERT INTO change_transitions (change_id, version, from_state, to_state, actor, reason, report, at, ledger_seq)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`
-	args := []any{id, c.Version, string(req.From), string(req.To), req.Actor, req.Reason, nullable(report), now, rec.Seq}
-	if lt, ok := t.(*ledgerTxn); ok {
-		lt.deferExec(insert, args...) // nothing in the transaction reads it back
-	} else if _, err := t.exec(ctx, insert, args...); err != nil {
-		return Change{}, Transition{}, fmt.Errorf("repository: record transition of %q: %w", id, err)
-	}
+		Reason: req.Reason, Report: report, At: micro(now)}
+	// nothing in the transaction reads the row back: written at the flush, when the
+	// ledger record has its sequence number
+	t.(*ledgerTxn).deferWrite(func() (string, []any) {
+		return `INSERT INTO change_transitions (change_id, version, from_state, to_state, actor, reason, report, at, ledger_seq)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+			[]any{id, c.Version, string(req.From), string(req.To), req.Actor, req.Reason, nullable(report), now, rec.Seq}
+	})
 	for _, e := range req.Ledger {
-		if _, err := r.s.appendLedger(ctx, t, e); err != nil {
-			return Change{}, Transition{}, err
+		if _, err := r.s.appendLedger(t, e); err != nil {
+			return Change{}, Transition{}, nil, err
 		}
 	}
-	return c, tr, nil
+	return c, tr, rec, nil
 }
 
 func (r changesRepo) Transitions(ctx context.Context, id string) ([]Transition, error) {
@@ -337,60 +347,47 @@ func (r changesRepo) Transitions(ctx context.Context, id string) ([]Transition, 
 
 type ledgerRepo struct{ s *store }
 
-// appendLedger appends e inside t, after locking the ledger head (which serializes
-// appends so the chain stays linear).
-func (s *store) appendLedger(ctx context.Context, t txn, e LedgerEntry) (LedgerRecord, error) {
+// appendLedger queues e in t. Its sequence number, time and hashes are assigned when
+// the transaction is flushed (see ledgerTxn.flush, which locks the head then): the
+// returned record is complete once the transaction has committed.
+func (s *store) appendLedger(t txn, e LedgerEntry) (*LedgerRecord, error) {
 	if err := checkKind(e.Kind); err != nil {
-		return LedgerRecord{}, err
+		return nil, err
 	}
 	if err := checkID("ledger.subject", e.Subject); err != nil {
-		return LedgerRecord{}, err
+		return nil, err
 	}
 	payload, err := normJSON("ledger.payload", e.Payload)
 	if err != nil {
-		return LedgerRecord{}, err
+		return nil, err
 	}
 	if payload == nil {
 		payload = json.RawMessage("{}")
 	}
-	lt, batched := t.(*ledgerTxn)
-	var seq int64
-	var prev []byte
-	if batched {
-		seq, prev, err = lt.head(ctx, s.d)
-	} else {
-		seq, prev, err = s.d.lockLedgerHead(ctx, t)
+	lt, ok := t.(*ledgerTxn)
+	if !ok {
+		return nil, fmt.Errorf("repository: ledger append outside a ledger transaction")
 	}
-	if err != nil {
-		return LedgerRecord{}, fmt.Errorf("repository: ledger head: %w", err)
-	}
-	rec := LedgerRecord{Seq: seq + 1, Time: time.UnixMicro(s.nowMicro()).UTC(), Kind: e.Kind, Subject: e.Subject,
-		Payload: payload, PrevHash: prev}
-	rec.Hash = LedgerHash(rec.Seq, rec.Time, rec.Kind, rec.Subject, rec.Payload, rec.PrevHash)
-	const insert = `INSERT INTO ledger (seq, at, kind, subject, payload, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7)`
-	if batched {
-		// row and head are written by flushHead, before the commit
-		lt.deferExec(insert, rec.Seq, rec.Time.UnixMicro(), rec.Kind, rec.Subject, string(rec.Payload), rec.PrevHash, rec.Hash)
-		lt.advance(rec.Seq, rec.Hash)
-		return rec, nil
-	}
-	if _, err := t.exec(ctx, insert, rec.Seq, rec.Time.UnixMicro(), rec.Kind, rec.Subject, string(rec.Payload), rec.PrevHash, rec.Hash); err != nil {
-		return LedgerRecord{}, fmt.Errorf("repository: ledger append %d: %w", rec.Seq, err)
-	}
-	if _, err := t.exec(ctx, `UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`, rec.Seq, rec.Hash); err != nil {
-		return LedgerRecord{}, fmt.Errorf("repository: ledger head update: %w", err)
-	}
+	rec := &LedgerRecord{Kind: e.Kind, Subject: e.Subject, Payload: payload}
+	lt.records = append(lt.records, rec)
+	lt.deferWrite(func() (string, []any) {
+		return `INSERT INTO ledger (seq, at, kind, subject, payload, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+			[]any{rec.Seq, rec.Time.UnixMicro(), rec.Kind, rec.Subject, string(rec.Payload), rec.PrevHash, rec.Hash}
+	})
 	return rec, nil
 }
 
 func (r ledgerRepo) Append(ctx context.Context, e LedgerEntry) (LedgerRecord, error) {
-	var rec LedgerRecord
+	var rec *LedgerRecord
 	err := r.s.withLedgerTx(ctx, func(t txn) error {
 		var err error
-		rec, err = r.s.appendLedger(ctx, t, e)
+		rec, err = r.s.appendLedger(t, e)
 		return err
 	})
-	return rec, err
+	if err != nil {
+		return LedgerRecord{}, err
+	}
+	return *rec, nil
 }
 
 const ledgerCols = `seq, at, kind, subject, payload, prev_hash, hash`

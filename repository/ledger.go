@@ -137,9 +137,11 @@ func short(b []byte) string {
 // transaction per call.
 //
 // A body that fails is isolated without savepoints: the group's transaction is rolled
-// back, the failed caller gets its error, and the bodies that had run before it are
-// re-run in a fresh transaction with the rest of the group (bodies only read and write
-// through their transaction and assign their results, so re-running them is safe).
+// back and the bodies that had run before it are re-run in a fresh transaction with
+// the rest of the group (bodies only read and write through their transaction and
+// assign their results, so re-running them is safe). The failed body's error is final
+// only if it ran first in its transaction; otherwise it may stem from the others'
+// uncommitted writes, so it runs again, first, after they committed (see runGroup).
 // Under no contention a group is one body and costs what a plain transaction costs.
 type groupCommit struct {
 	mu      sync.Mutex // guards queue and running
@@ -148,9 +150,10 @@ type groupCommit struct {
 }
 
 type groupUnit struct {
-	ctx  context.Context
-	fn   func(t txn) error
-	done chan error
+	ctx   context.Context
+	fn    func(t txn) error
+	done  chan error
+	tries int // attempts that failed (retried, see runGroup)
 }
 
 // groupCommitter is implemented by drivers that own a groupCommit.
@@ -170,7 +173,7 @@ func (s *store) withLedgerTx(ctx context.Context, fn func(t txn) error) error {
 	gc, ok := d.(groupCommitter)
 	if !ok {
 		return s.withTx(ctx, func(t txn) error {
-			lt := &ledgerTxn{txn: t}
+			lt := &ledgerTxn{txn: t, s: s}
 			if err := fn(lt); err != nil {
 				return err
 			}
@@ -212,8 +215,17 @@ func (s *store) runGroups(g *groupCommit) {
 	}
 }
 
+// maxTries bounds the attempts of a body that keeps hitting retryable errors
+// (deadlocks with transactions of other processes sharing the database).
+const maxTries = 4
+
 // runGroup runs batch in one transaction, isolating failed bodies (see groupCommit).
+// A body's error is final only if the body ran first in its transaction: a body that
+// fails behind others may have failed because of their uncommitted writes (say, a
+// duplicate ID created earlier in the same group, which the re-run might not create),
+// so it runs again, first in a transaction of its own, once the others committed.
 func (s *store) runGroup(batch []*groupUnit) {
+	var behind []*groupUnit // failed behind others: run again after they committed
 	for len(batch) > 0 {
 		var live []*groupUnit
 		for _, u := range batch {
@@ -224,7 +236,7 @@ func (s *store) runGroup(batch []*groupUnit) {
 			live = append(live, u)
 		}
 		if len(live) == 0 {
-			return
+			break
 		}
 		ctx := context.WithoutCancel(live[0].ctx)
 		t, err := s.d.begin(ctx)
@@ -232,19 +244,28 @@ func (s *store) runGroup(batch []*groupUnit) {
 			for _, u := range live {
 				u.done <- fmt.Errorf("repository: begin: %w", err)
 			}
-			return
+			break
 		}
-		lt := &ledgerTxn{txn: t}
-		failed := -1
+		lt := &ledgerTxn{txn: t, s: s}
+		failed, ferr := -1, error(nil)
 		for i, u := range live {
-			if err := u.fn(lt); err != nil {
+			if ferr = u.fn(lt); ferr != nil {
 				failed = i
-				u.done <- err
 				break
 			}
 		}
 		if failed >= 0 {
 			_ = t.rollback(ctx)
+			u := live[failed]
+			u.tries++
+			switch {
+			case failed == 0 && (!s.retryable(ferr) || u.tries >= maxTries):
+				u.done <- ferr
+			case failed == 0:
+				behind = append(behind, u) // deadlock victim: again, after the others
+			default:
+				behind = append(behind, u)
+			}
 			// re-run the others (those before the failed one ran in the rolled-back
 			// transaction)
 			batch = append(live[:failed:failed], live[failed+1:]...)
@@ -258,31 +279,46 @@ func (s *store) runGroup(batch []*groupUnit) {
 		} else {
 			_ = t.rollback(ctx)
 		}
+		if err != nil && s.retryable(err) && live[0].tries < maxTries {
+			for _, u := range live {
+				u.tries++
+			}
+			batch = live
+			continue
+		}
 		for _, u := range live {
 			u.done <- err
 		}
-		return
+		break
+	}
+	if len(behind) > 0 {
+		s.runGroup(behind)
 	}
 }
 
-// ledgerTxn is a transaction that appends to the ledger: the head is locked and read
-// at the first append and written back once, by flushHead, before the commit. Inserts
-// whose outcome nothing in the transaction reads (ledger rows, transition rows) are
-// deferred to flushHead, which sends them with the head update in one batch (one round
-// trip on PostgreSQL); a failure there fails the whole transaction.
-type ledgerTxn struct {
-	txn
-	locked bool
-	dirty  bool
-	seq    int64
-	hash   []byte
-	later  []queued
+// retryable reports whether err is a transient conflict between concurrent
+// transactions (deadlock, serialization failure): the body is run again.
+func (s *store) retryable(err error) bool {
+	d := s.d
+	if g, ok := d.(*guard); ok {
+		d = g.driver
+	}
+	r, ok := d.(interface{ isRetryable(error) bool })
+	return ok && r.isRetryable(err)
 }
 
-// queued is a deferred write.
-type queued struct {
-	q    string
-	args []any
+// ledgerTxn is a transaction that appends to the ledger. Appends only queue their
+// records; flushHead, right before the commit, locks and reads the ledger head, assigns
+// the queued records their sequence numbers, times and hashes in order, and writes
+// them, the other deferred rows (whose outcome nothing in the transaction reads:
+// transition rows) and the new head in one batch (one round trip on PostgreSQL). The
+// head lock is thus held only from the flush to the commit. A failure there fails the
+// whole transaction.
+type ledgerTxn struct {
+	txn
+	s       *store
+	records []*LedgerRecord
+	later   []func() (string, []any)
 }
 
 // batchExecer is implemented by transactions that can send several writes in one
@@ -291,34 +327,45 @@ type batchExecer interface {
 	execBatch(ctx context.Context, qs []queued) error
 }
 
-// defer queues a write for flushHead.
-func (t *ledgerTxn) deferExec(q string, args ...any) {
-	t.later = append(t.later, queued{q, args})
+// queued is a deferred write.
+type queued struct {
+	q    string
+	args []any
 }
 
-// head returns the current head, locking it on first use.
-func (t *ledgerTxn) head(ctx context.Context, d driver) (int64, []byte, error) {
-	if !t.locked {
-		seq, hash, err := d.lockLedgerHead(ctx, t.txn)
-		if err != nil {
-			return 0, nil, err
-		}
-		t.locked, t.seq, t.hash = true, seq, hash
-	}
-	return t.seq, t.hash, nil
+// deferWrite queues a write for flushHead; its arguments are taken at the flush.
+func (t *ledgerTxn) deferWrite(w func() (string, []any)) {
+	t.later = append(t.later, w)
 }
 
-func (t *ledgerTxn) advance(seq int64, hash []byte) {
-	t.seq, t.hash, t.dirty = seq, hash, true
-}
-
-// flushHead runs the deferred writes and writes the head row if appends moved it.
+// flushHead completes the queued ledger records and runs the deferred writes.
 func (t *ledgerTxn) flushHead(ctx context.Context) error {
-	qs := t.later
-	t.later = nil
-	if t.dirty {
-		qs = append(qs, queued{`UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`, []any{t.seq, t.hash}})
+	var qs []queued
+	if len(t.records) > 0 {
+		seq, prev, err := t.s.d.lockLedgerHead(ctx, t.txn)
+		if err != nil {
+			return fmt.Errorf("repository: ledger head: %w", err)
+		}
+		at := time.UnixMicro(t.s.nowMicro()).UTC()
+		for _, rec := range t.records {
+			seq++
+			rec.Seq, rec.Time, rec.PrevHash = seq, at, prev
+			rec.Hash = LedgerHash(rec.Seq, rec.Time, rec.Kind, rec.Subject, rec.Payload, rec.PrevHash)
+			prev = rec.Hash
+		}
+		defer func() { t.records = nil }()
+		for _, w := range t.later {
+			q, args := w()
+			qs = append(qs, queued{q, args})
+		}
+		qs = append(qs, queued{`UPDATE ledger_head SET seq = $1, hash = $2 WHERE id = 1`, []any{seq, prev}})
+	} else {
+		for _, w := range t.later {
+			q, args := w()
+			qs = append(qs, queued{q, args})
+		}
 	}
+	t.later = nil
 	if len(qs) == 0 {
 		return nil
 	}

@@ -173,4 +173,10 @@ func (d *pgDriver) isUniqueViolation(err error) bool {
 
 func (d *pgDriver) isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 
+// isRetryable: deadlock_detected, serialization_failure.
+func (d *pgDriver) isRetryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
 func (d *pgDriver) close() error { d.pool.Close(); return nil }
