@@ -126,8 +126,9 @@ func New(n *Network, opts ...Option) (*State, error) {
 	s.class = make([]string, nf)
 	s.alive = make([]bool, nf)
 	// The flow IDs (non-empty, unique) are checked and interned on another goroutine
-	// while this one resolves the paths; the first error in input order is reported,
-	// as a sequential check would.
+	// while this one resolves the paths and computes the structure (which does not
+	// read them); the first error in input order is reported, as a sequential check
+	// would.
 	idErrAt, idErr := nf, error(nil)
 	var wg sync.WaitGroup
 	wg.Go(func() { idErrAt, idErr = s.internFlowIDs(n.Flows) })
@@ -156,6 +157,12 @@ func New(n *Network, opts ...Option) (*State, error) {
 		s.class[i] = f.Class
 		s.alive[i] = true
 	}
+	if pathErr == nil {
+		s.nAlive = nf
+		s.failed = make([]bool, len(s.capa))
+		s.buildLinkFlows()
+		s.Compute()
+	}
 	wg.Wait()
 	if idErr != nil && idErrAt <= pathErrAt {
 		return nil, idErr
@@ -163,10 +170,6 @@ func New(n *Network, opts ...Option) (*State, error) {
 	if pathErr != nil {
 		return nil, pathErr
 	}
-	s.nAlive = nf
-	s.failed = make([]bool, len(s.capa))
-	s.buildLinkFlows()
-	s.Compute()
 	return s, nil
 }
 
