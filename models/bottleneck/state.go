@@ -18,7 +18,9 @@ const DefaultTolerance = 1e-9
 // Links and flows are interned to dense int32 indices. A flow's demand cap is a private
 // virtual link (never named in paths) appended to its internal path; it appears in
 // results as a bottleneck of kind "demand". A State is not safe for concurrent
-// mutation; read-only methods may run concurrently with each other.
+// mutation; read-only methods may run concurrently with each other once levels are
+// current (after an update that resumed the water-filling, the first read of a level
+// or bottleneck set recomputes them: call Refresh before sharing the State).
 type State struct {
 	tol float64
 
