@@ -287,7 +287,8 @@ func truncate(s string, n int) string {
 
 // Propose stores cs as a new change and validates it in a fork of the live twin. The
 // returned change is validated or rejected (see its report). A malformed cs is
-// refused with ErrInvalid and nothing is stored.
+// refused with ErrInvalid and nothing is stored. The change keeps cs (it fills in ID
+// and Author): the caller must not modify it afterwards.
 func (s *Service) Propose(ctx context.Context, cs *change.ChangeSet, actor string) (*Change, error) {
 	if cs == nil {
 		return nil, fmt.Errorf("%w: no changeset", ErrInvalid)
