@@ -89,8 +89,10 @@ func startChangePipeline(ctx context.Context, env *serveEnv, st repository.Store
 			CAFile: o.GNMICA, Username: o.GNMIUser, Password: os.Getenv("TWINFLOW_GNMI_PASSWORD"), Timeout: o.DeviceTimeout,
 			Logger: log}, nil
 	}}
+	// KeepReadBack: the pipeline takes the intended configuration from the verified
+	// read-back (one gNMI round less per commit)
 	engine := &commit.Engine{Devices: devices, Journal: journal, Concurrency: o.Concurrency, DeviceTimeout: o.DeviceTimeout,
-		Logger: log.With("component", "commit")}
+		KeepReadBack: true, Logger: log.With("component", "commit")}
 	env.OnShutdown(func(context.Context) error { engine.Close(); return nil })
 	var emu pipeline.Emulator
 	if o.L2Sandbox {
