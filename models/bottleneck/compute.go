@@ -27,25 +27,29 @@ import (
 //
 // Memory layout. Both phases are bound by random memory accesses (on the 2-core VM of
 // docs/benchmarks.md a dependent access beyond ~4 MB costs 150–250 ns, independent ones
-// overlap to ~15 ns), so: paths are copied into fixed-size records (pathRec), fetched
-// by Phase 1 for all flows a link fixes in one tight loop; Phase 2 works on flows
-// renumbered by rank, with the records (and the overflow of paths longer than
-// recLinks) copied in rank order while Phase 1 fixes the flows, so that the flows one
-// link fixes are (nearly) a contiguous range of ranks;
-// the per-link lists sorted by rate are lists of ranks with the rates beside them (a
-// pointer scan reads one array sequentially); the initial blocking counts, waiting
-// counts and pointers are computed in one streaming pass over the ranks instead of
-// scattered updates, and note for each flow the link of which it is a candidate
-// (usually one: its bottleneck), so that unblocking a flow does not walk its path;
-// Phase 1 tests "already fixed" in a bitset (|F|/8 bytes, cache resident). Rates, levels and shares are bit for bit those of a walk over linkFlows in
-// flow order (the unfixed flows of a resolving link are fixed in flow order), except
-// that when rounding makes Phase 1's order non-monotone (the ranks are then re-sorted)
-// a share may differ in its last bits.
+// overlap to ~15 ns), so:
+//   - paths are copied into fixed-size records (pathRec), and Phase 1 fetches the
+//     records of all flows a link fixes in one tight loop;
+//   - Phase 2 works on flows renumbered by rank, with the records (and the overflow of
+//     paths longer than recLinks) copied in rank order while Phase 1 fixes the flows,
+//     so that the flows one link fixes are (nearly) a contiguous range of ranks;
+//   - the per-link lists sorted by rate are lists of ranks with the rates beside them,
+//     so a pointer scan reads its arrays sequentially;
+//   - one streaming pass over the ranks fills those lists and computes the initial
+//     blocking counts, waiting counts and pointers, and notes for each flow the link
+//     of which it is a candidate (usually one: its bottleneck), so that unblocking a
+//     flow does not walk its path;
+//   - Phase 1 tests "already fixed" in a bitset (|F|/8 bytes, cache resident).
+//
+// Rates, levels and shares are bit for bit those of a walk over linkFlows in flow order
+// (the unfixed flows of a resolving link are fixed in flow order), except that when
+// rounding makes Phase 1's order non-monotone (the ranks are then re-sorted) a share
+// may differ in its last bits.
 //
 // Memory: O(|L| + Σ|path|) scratch, about 12 bytes per path element plus 88 per flow
-// (paths of up to recLinks links inline in the records, longer ones also 8 bytes per
-// element in the overflow arrays); the hot loops do not
-// allocate (appends to buffers reused across rounds aside).
+// (paths of up to recLinks links inline in the records; longer ones also take 8 bytes
+// per element in the overflow arrays). The hot loops do not allocate, apart from
+// appends to buffers reused across rounds.
 func (s *State) Compute() {
 	nT, nF := len(s.capa), len(s.path)
 	s.rate = growF(s.rate, nF)
