@@ -207,6 +207,7 @@ func TestPropertyResumeSequence(t *testing.T) {
 	for it := range iterations(t, 600, 60) {
 		s := mustNew(t, randomNetwork(rng, 12, 20, 40))
 		s.noReplayFloor = it%2 == 0
+		s.resumeLists = int8(it%3 - 1) // both ways of listing a link's unfrozen flows
 		next := 1000
 		var added []string
 		for step := range 30 {

@@ -56,9 +56,10 @@ type resumeWork struct {
 	recs      []pathRec
 	over      []int32
 	old       []float64
+	uOf       []int32 // flow → its index in ids (unfrozen flows only)
 	off, lst  []int32
 	fill, buf []int32
-	bits      []uint64  // fixed unfrozen flows
+	bits      []uint64  // fixed (by index in ids), or unfrozen and unfixed (by flow)
 	sat       []float64 // per link: level at which it saturated (see resume)
 	heap      []heapEnt
 }
@@ -77,6 +78,7 @@ func (s *State) resume(seedLinks []int32, seedFlows []int32, isAdded func(int32)
 	w.resid = growF(w.resid, nT)
 	w.cnt = growI(w.cnt, nT)
 	w.moved = growB(w.moved, nF)
+	w.uOf = growI(w.uOf, nF)
 	for _, f := range seedFlows {
 		w.moved[f] = true
 	}
@@ -141,30 +143,49 @@ func (s *State) resume(seedLinks []int32, seedFlows []int32, isAdded func(int32)
 			w.sat[l] = math.Inf(1) // set again below if it saturates
 		}
 	}
-	// per-link lists of unfrozen flows (CSR over their indices in w.ids), filled in one
-	// streaming pass over the records
+	// Phase 1 needs each link's unfrozen flows. When most flows are frozen, per-link
+	// lists of the unfrozen ones (CSR over their indices in w.ids, filled in one
+	// streaming pass over the records) save scanning frozen ones; when most are
+	// unfrozen, building the lists costs more than it saves, and the links' own flow
+	// lists are scanned against a per-flow bit set instead.
+	nU := len(w.ids)
+	useCSR := 4*nU < 3*s.nAlive
+	if s.resumeLists != 0 {
+		useCSR = s.resumeLists > 0 // tests
+	}
+	maxDeg := int32(0)
 	w.off = growI(w.off, nT+1)
 	w.off[0] = 0
-	maxDeg := int32(0)
 	for l := range nT {
 		w.off[l+1] = w.off[l] + w.cnt[l]
-		maxDeg = max(maxDeg, w.cnt[l])
+		if useCSR {
+			maxDeg = max(maxDeg, w.cnt[l])
+		} else if w.cnt[l] > 0 {
+			maxDeg = max(maxDeg, int32(len(s.linkFlows[l])))
+		}
 	}
-	nU := len(w.ids)
-	w.lst = growI(w.lst, int(w.off[nT]))
-	w.fill = append(w.fill[:0], w.off[:nT]...)
-	for u := range w.recs {
-		for _, n := range w.recs[u].links(w.over) {
-			w.lst[w.fill[n]] = int32(u)
-			w.fill[n]++
+	if useCSR {
+		w.lst = growI(w.lst, int(w.off[nT]))
+		w.fill = append(w.fill[:0], w.off[:nT]...)
+		for u := range w.recs {
+			for _, n := range w.recs[u].links(w.over) {
+				w.lst[w.fill[n]] = int32(u)
+				w.fill[n]++
+			}
+		}
+		w.bits = growU(w.bits, (nU+63)/64) // fixed, by index in ids
+		clear(w.bits)
+	} else {
+		w.bits = growU(w.bits, (nF+63)/64) // unfrozen and not fixed yet, by flow
+		clear(w.bits)
+		for _, f := range w.ids {
+			w.bits[f>>6] |= 1 << (uint32(f) & 63)
 		}
 	}
 	w.old = growF(w.old, nU)
 	for u, f := range w.ids {
 		w.old[u] = s.rate[f]
 	}
-	w.bits = growU(w.bits, (nU+63)/64)
-	clear(w.bits)
 	w.buf = growI(w.buf, int(maxDeg))
 	// Phase 1 of Compute on the unfrozen flows: the link with the smallest share fixes
 	// its unfixed flows (their records fetched in a tight loop so the misses overlap)
@@ -182,14 +203,26 @@ func (s *State) resume(seedLinks []int32, seedFlows []int32, isAdded func(int32)
 			continue
 		}
 		nb := 0
-		for _, u := range w.lst[w.off[l]:w.off[l+1]] {
-			i, bit := u>>6, uint64(1)<<(uint32(u)&63)
-			if w.bits[i]&bit != 0 {
-				continue
+		if useCSR {
+			for _, u := range w.lst[w.off[l]:w.off[l+1]] {
+				i, bit := u>>6, uint64(1)<<(uint32(u)&63)
+				if w.bits[i]&bit != 0 {
+					continue
+				}
+				w.bits[i] |= bit
+				w.buf[nb] = u
+				nb++
 			}
-			w.bits[i] |= bit
-			w.buf[nb] = u
-			nb++
+		} else {
+			for _, f := range s.linkFlows[l] {
+				i, bit := f>>6, uint64(1)<<(uint32(f)&63)
+				if w.bits[i]&bit == 0 {
+					continue
+				}
+				w.bits[i] &^= bit
+				w.buf[nb] = w.uOf[f]
+				nb++
+			}
 		}
 		if nb == 0 {
 			continue
@@ -229,6 +262,7 @@ func (s *State) split(theta float64, w *resumeWork) {
 			continue
 		}
 		if w.moved[f] || s.rate[f] >= cut {
+			w.uOf[f] = int32(len(w.ids))
 			w.ids = append(w.ids, int32(f))
 			var r pathRec
 			r[0] = int32(len(p))

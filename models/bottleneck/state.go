@@ -63,6 +63,8 @@ type State struct {
 	// rates after an update resumed the water-filling (resume.go); rw is its scratch.
 	stale bool
 	rw    *resumeWork
+	// resumeLists forces resume's per-link lists (+1) or flow-list scan (-1) (tests)
+	resumeLists int8
 }
 
 type linkPrefix struct {
