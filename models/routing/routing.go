@@ -16,9 +16,9 @@ package routing
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"slices"
+	"strings"
 
 	"gonum.org/v1/gonum/graph"
 	"gonum.org/v1/gonum/graph/iterator"
@@ -123,6 +123,11 @@ func NewGraph(n *network.Network) (*Graph, error) {
 			g.out[a] = append(g.out[a], e)
 			g.in[b] = append(g.in[b], e)
 		}
+	}
+	// each device's outgoing links sorted by directed link ID: ECMP's hash picks among
+	// equal-cost next hops in this order
+	for _, out := range g.out {
+		slices.SortFunc(out, func(a, b int32) int { return strings.Compare(g.eID[a], g.eID[b]) })
 	}
 	return g, nil
 }
@@ -478,17 +483,12 @@ func (r *ECMP) Route(flowID, src, dst string) (Path, error) {
 		if len(cand) == 0 {
 			return Path{}, fmt.Errorf("%w: from %q to %q", ErrNoPath, src, dst)
 		}
-		slices.SortFunc(cand, func(a, b int32) int {
-			if g.eID[a] < g.eID[b] {
-				return -1
-			}
-			return 1
-		})
-		h := fnv.New64a()
-		h.Write([]byte(flowID))
-		h.Write([]byte{0})
-		h.Write([]byte(g.devs[u]))
-		e := cand[mix(h.Sum64())%uint64(len(cand))]
+		// cand is in directed link ID order (g.out is sorted); FNV-1a of
+		// flowID, 0, device
+		h := fnvString(fnvOffset, flowID)
+		h = (h ^ 0) * fnvPrime
+		h = fnvString(h, g.devs[u])
+		e := cand[mix(h)%uint64(len(cand))]
 		p.Links = append(p.Links, g.eID[e])
 		p.Weight += g.weight(e, r.o.Metric)
 		p.LatencyMs += g.eLat[e]
@@ -578,6 +578,20 @@ func (h *minHeap) pop() (int32, float64) {
 
 // mix is the splitmix64 finalizer: FNV-1a alone leaves its low bits poorly mixed (the
 // lowest bit is the parity of the input bytes), which would skew a modulo-2 choice.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// fnvString continues a 64-bit FNV-1a hash h over the bytes of x (no allocation).
+func fnvString(h uint64, x string) uint64 {
+	for i := 0; i < len(x); i++ {
+		h ^= uint64(x[i])
+		h *= fnvPrime
+	}
+	return h
+}
+
 func mix(x uint64) uint64 {
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9

@@ -3,6 +3,7 @@ package routing
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -244,5 +245,20 @@ func TestECMPDeriveEqualsFresh(t *testing.T) {
 	}
 	if reused == 0 {
 		t.Fatal("the derived routers never reused a cached distance vector")
+	}
+}
+
+// TestFNVString: the allocation-free hash ECMP uses is 64-bit FNV-1a (hash/fnv), so
+// paths chosen before and after it replaced hash/fnv are the same.
+func TestFNVString(t *testing.T) {
+	for _, parts := range [][2]string{{"", ""}, {"flow-1", "leaf-0"}, {"f\x00x", "core-12"}, {strings.Repeat("é", 40), "d"}} {
+		h := fnv.New64a()
+		h.Write([]byte(parts[0]))
+		h.Write([]byte{0})
+		h.Write([]byte(parts[1]))
+		got := fnvString((fnvString(fnvOffset, parts[0])^0)*fnvPrime, parts[1])
+		if got != h.Sum64() {
+			t.Errorf("%q: fnvString %x, hash/fnv %x", parts, got, h.Sum64())
+		}
 	}
 }
