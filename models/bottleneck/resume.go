@@ -106,14 +106,14 @@ func (s *State) resume(seedLinks []int32, seedFlows []int32, isAdded func(int32)
 	for _, l := range seedLinks {
 		theta = math.Min(theta, w.sat[l])
 	}
-	for {
-		for l := range nT {
-			w.resid[l], w.cnt[l] = s.capa[l], 0
-			if s.failed[l] {
-				w.resid[l] = 0
-			}
+	for l := range nT {
+		w.resid[l], w.cnt[l] = s.capa[l], 0
+		if s.failed[l] {
+			w.resid[l] = 0
 		}
-		s.split(theta, w)
+	}
+	s.split(theta, w)
+	for {
 		w.heap = w.heap[:0]
 		minKey := math.Inf(1)
 		for l := range nT {
@@ -136,7 +136,9 @@ func (s *State) resume(seedLinks []int32, seedFlows []int32, isAdded func(int32)
 		if lower >= theta*(1-s.tol) {
 			break
 		}
-		theta = lower // a link saturates below θ: resume lower
+		// a link saturates below θ: resume lower, unfreezing the flows in between
+		s.unfreeze(theta, lower, w)
+		theta = lower
 	}
 	for l := range nT {
 		if w.cnt[l] > 0 || s.failed[l] {
@@ -251,6 +253,40 @@ func growU(x []uint64, n int) []uint64 {
 	return make([]uint64, n)
 }
 
+// unfreeze moves the frozen flows with rates in [θ', θ) (within the tolerance) to the
+// unfrozen ones, as split would have for θ': O(|F|) over the rates plus their paths.
+func (s *State) unfreeze(theta, lower float64, w *resumeWork) {
+	hi, lo := theta*(1-s.tol), lower*(1-s.tol)
+	for f, p := range s.path {
+		r := s.rate[f]
+		if r >= hi || r < lo || !s.alive[f] || w.moved[f] {
+			continue
+		}
+		s.addUnfrozen(int32(f), p, w)
+		for _, l := range p {
+			w.resid[l] += r
+		}
+	}
+}
+
+// addUnfrozen appends flow f (path p) to the unfrozen flows.
+func (s *State) addUnfrozen(f int32, p []int32, w *resumeWork) {
+	w.uOf[f] = int32(len(w.ids))
+	w.ids = append(w.ids, f)
+	var r pathRec
+	r[0] = int32(len(p))
+	if len(p) <= recLinks {
+		copy(r[1:], p)
+	} else {
+		r[1] = int32(len(w.over))
+		w.over = append(w.over, p...)
+	}
+	w.recs = append(w.recs, r)
+	for _, l := range p {
+		w.cnt[l]++
+	}
+}
+
 // split lists the unfrozen flows (rate ≥ θ within the tolerance, or moved/added) in
 // w.ids with their paths as records, counts them per link and subtracts the frozen
 // flows' rates from the links' residual capacities, in one pass in flow order.
@@ -262,20 +298,7 @@ func (s *State) split(theta float64, w *resumeWork) {
 			continue
 		}
 		if w.moved[f] || s.rate[f] >= cut {
-			w.uOf[f] = int32(len(w.ids))
-			w.ids = append(w.ids, int32(f))
-			var r pathRec
-			r[0] = int32(len(p))
-			if len(p) <= recLinks {
-				copy(r[1:], p)
-			} else {
-				r[1] = int32(len(w.over))
-				w.over = append(w.over, p...)
-			}
-			w.recs = append(w.recs, r)
-			for _, l := range p {
-				w.cnt[l]++
-			}
+			s.addUnfrozen(int32(f), p, w)
 			continue
 		}
 		r := s.rate[f]
