@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -56,7 +57,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	user := fs.String("username", "", "require this username in per-RPC metadata")
 	pass := fs.String("password", os.Getenv("TWINFLOW_NODE_PASSWORD"), "require this password in per-RPC metadata (env TWINFLOW_NODE_PASSWORD)")
 	faultAddr := fs.String("fault-addr", "", "sim: listen address of the HTTP fault endpoint (empty: none)")
-	stateInt := fs.Duration("state-interval", 100*time.Millisecond, "how often operational state is refreshed")
+	stateInt := fs.Duration("state-interval", 100*time.Millisecond, "how stale operational state may be when read; also how often it is polled while an ON_CHANGE subscription is open")
+	procs := fs.Int("procs", 1, "threads running Go code at once (GOMAXPROCS; 0: one per CPU); the GOMAXPROCS environment variable wins")
 	maxMsg := fs.Int("max-msg-size", 4<<20, "largest accepted gRPC message in bytes")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +85,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *maxMsg < 1024 {
 		return usage("--max-msg-size must be at least 1024")
+	}
+	if *procs < 0 {
+		return usage("--procs must be 0 or more, got %d", *procs)
+	}
+	if *procs > 0 && os.Getenv("GOMAXPROCS") == "" {
+		// A node serves a few RPCs at a time; one thread avoids the scheduler's
+		// cross-thread wake-ups, which cost more CPU than they save when many nodes
+		// share a machine.
+		runtime.GOMAXPROCS(*procs)
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
@@ -57,9 +59,17 @@ type Server struct {
 	schema *schema.Node
 	boot   time.Time
 
-	setMu  sync.Mutex // serialises Set (and guards ports)
+	setMu  sync.Mutex // serialises Set (and guards ports and dpCfg)
 	ports  []dataplane.Port
-	config *schema.Tree // guarded by mu for reads; replaced under setMu+mu
+	dpCfg  dataplane.Config // the dataplane config derived from config (last applied)
+	config *schema.Tree     // guarded by mu for reads; replaced under setMu+mu
+
+	// static holds the layout items that depend only on the ports (built once).
+	static []layoutItem
+	// watchers counts ON_CHANGE subscriptions: only they need the periodic refresh
+	// (every other reader asks fresh for a snapshot at most StateInterval old).
+	watchers atomic.Int32
+	wake     chan struct{} // nudges Run when the first watcher arrives
 
 	mu       sync.Mutex // guards the following
 	snap     *snapshot
@@ -67,6 +77,7 @@ type Server struct {
 	cfgVer   uint64
 	layoutID uint64
 	portSt   map[string]dataplane.PortState
+	mirror   map[*schema.Node]*schema.Node // config leaf -> its state mirror (nil: none)
 }
 
 // New builds a server: it reads the dataplane's ports, creates the initial config
@@ -94,7 +105,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: o, log: log, schema: schema.Root(), boot: o.Now(), changed: make(chan struct{}), portSt: map[string]dataplane.PortState{}}
+	s := &Server{opts: o, log: log, schema: schema.Root(), boot: o.Now(), changed: make(chan struct{}), portSt: map[string]dataplane.PortState{},
+		wake: make(chan struct{}, 1), mirror: map[*schema.Node]*schema.Node{}}
 	ports, err := o.Dataplane.Ports(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("node: list ports: %w", err)
@@ -136,7 +148,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, fmt.Errorf("node: initial apply: %w", err)
 	}
 	s.config = t
+	s.dpCfg = cfg
 	s.cfgVer = 1
+	s.static = s.staticItems()
 	if err := s.refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -146,11 +160,23 @@ func New(ctx context.Context, o Options) (*Server, error) {
 // Register registers the gNMI service on g.
 func (s *Server) Register(g *grpc.Server) { gpb.RegisterGNMIServer(g, s) }
 
-// Run refreshes operational state every StateInterval until ctx is done.
+// Run refreshes operational state every StateInterval until ctx is done, while some
+// ON_CHANGE subscription needs changes detected; otherwise it sleeps (Get, ONCE, POLL,
+// SAMPLE and heartbeats read state at most StateInterval old on demand).
 func (s *Server) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.StateInterval)
 	defer t.Stop()
 	for {
+		if s.watchers.Load() == 0 {
+			t.Stop()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-s.wake:
+			}
+			t.Reset(s.opts.StateInterval)
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -160,6 +186,17 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// watch registers an ON_CHANGE subscription until the returned func is called.
+func (s *Server) watch() (unwatch func()) {
+	if s.watchers.Add(1) == 1 {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	return func() { s.watchers.Add(-1) }
 }
 
 // Config returns the current config tree (do not modify it).
@@ -327,7 +364,6 @@ type layout struct {
 	cfgVer  uint64
 	entries []schema.Entry // template (state values filled per snapshot)
 	keys    []string
-	index   map[string]int
 	refs    []stateRef
 	refOf   []int32 // per entry: index into refs (and snapshot vals), or -1
 }
@@ -355,30 +391,22 @@ func (sn *snapshot) entry(i int) schema.Entry {
 	return e
 }
 
-func (s *Server) buildLayout(cfg *schema.Tree, cfgVer uint64) *layout {
-	type item struct {
-		e   schema.Entry
-		ref *stateRef
-	}
-	items := map[string]item{}
+// layoutItem is one leaf of a layout under construction.
+type layoutItem struct {
+	key string
+	e   schema.Entry
+	ref *stateRef
+}
+
+// staticItems returns the leaves that depend only on the ports, not on config.
+func (s *Server) staticItems() []layoutItem {
+	var out []layoutItem
 	add := func(p ocpath.Path, v schema.Value, ref *stateRef) {
 		n, err := schema.Resolve(s.schema, p, false)
 		if err != nil || n.Kind != schema.Leaf {
 			return
 		}
-		items[p.String()] = item{e: schema.Entry{Path: p, Node: n, Value: v}, ref: ref}
-	}
-	for _, e := range cfg.Leaves() {
-		items[e.Path.String()] = item{e: e}
-		// Mirror config/x into state/x.
-		for i := len(e.Path) - 2; i >= 0; i-- {
-			if e.Path[i].Name == "config" {
-				sp := e.Path.Clone()
-				sp[i].Name = "state"
-				add(sp, e.Value, nil)
-				break
-			}
-		}
+		out = append(out, layoutItem{key: p.String(), e: schema.Entry{Path: p, Node: n, Value: v}, ref: ref})
 	}
 	add(ocpath.MustParse("/system/state/software-version"), schema.Str(SoftwareVersion), nil)
 	add(ocpath.MustParse("/system/state/boot-time"), schema.Uint(uint64(s.boot.UnixNano())), nil)
@@ -398,16 +426,107 @@ func (s *Server) buildLayout(cfg *schema.Tree, cfgVer uint64) *layout {
 			add(leafP("counters", c.name), schema.Uint(0), &stateRef{port: p.Name, field: c.field})
 		}
 	}
-	keys := make([]string, 0, len(items))
-	for k := range items {
-		keys = append(keys, k)
+	return out
+}
+
+// mirrorOf returns the state path (with the renamed element's index) and schema node mirroring config leaf e (config/x ->
+// state/x), or ok false when the schema has none. The schema node depends only on e's
+// schema node, so a successful resolution is remembered per node; the path shares e's key maps (paths of
+// entries are never modified).
+func (s *Server) mirrorOf(e schema.Entry) (ocpath.Path, int, *schema.Node, bool) {
+	sp, i := mirrorPath(e.Path)
+	if sp == nil {
+		return nil, 0, nil, false
 	}
-	sort.Strings(keys)
-	l := &layout{cfgVer: cfgVer, keys: keys, index: make(map[string]int, len(keys)), entries: make([]schema.Entry, len(keys)), refOf: make([]int32, len(keys))}
-	for i, k := range keys {
-		it := items[k]
+	if n, ok := s.mirror[e.Node]; ok {
+		return sp, i, n, n != nil
+	}
+	n, err := schema.Resolve(s.schema, sp, false)
+	if err != nil {
+		return nil, 0, nil, false // not cached: a failure may depend on this path's keys
+	}
+	if n.Kind != schema.Leaf {
+		n = nil
+	}
+	s.mirror[e.Node] = n
+	return sp, i, n, n != nil
+}
+
+// mirrorPath returns p with its last "config" element (not the leaf itself) renamed
+// "state", and that element's index; nil when there is none.
+func mirrorPath(p ocpath.Path) (ocpath.Path, int) {
+	i := len(p) - 2
+	for ; i >= 0 && p[i].Name != "config"; i-- {
+	}
+	if i < 0 {
+		return nil, -1
+	}
+	sp := make(ocpath.Path, len(p))
+	copy(sp, p)
+	sp[i].Name = "state"
+	return sp, i
+}
+
+// mirrorKey returns the canonical string of the mirror path of a config leaf whose
+// canonical string is key: when the elements after the renamed one carry no keys, a
+// suffix rewrite of key; otherwise sp formatted.
+func mirrorKey(key string, sp ocpath.Path, i int) string {
+	if len(sp[i].Key) > 0 {
+		return sp.String()
+	}
+	n := len("/config")
+	for _, e := range sp[i+1:] {
+		if len(e.Key) > 0 {
+			return sp.String()
+		}
+		n += 1 + len(e.Name)
+	}
+	if n > len(key) || key[len(key)-n:len(key)-n+len("/config")] != "/config" {
+		return sp.String()
+	}
+	return key[:len(key)-n] + "/state" + key[len(key)-n+len("/config"):]
+}
+
+// buildLayout builds the layout of config cfg: its leaves, their state mirrors and the
+// static state leaves, in canonical path order (a static leaf wins over a mirror of the
+// same path).
+func (s *Server) buildLayout(cfg *schema.Tree, cfgVer uint64) *layout {
+	keys, leaves := cfg.KeyedLeaves()
+	items := make([]layoutItem, 0, 2*len(leaves)+len(s.static))
+	for j, e := range leaves {
+		items = append(items, layoutItem{key: keys[j], e: e})
+		if sp, i, n, ok := s.mirrorOf(e); ok {
+			items = append(items, layoutItem{key: mirrorKey(keys[j], sp, i), e: schema.Entry{Path: sp, Node: n, Value: e.Value}})
+		}
+	}
+	items = append(items, s.static...)
+	// Sort indices (items are large); among equal keys the later item wins (a static
+	// leaf over a mirror), so ties keep item order and the last of a run is kept.
+	order := make([]int32, len(items))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		if c := strings.Compare(items[a].key, items[b].key); c != 0 {
+			return c
+		}
+		return int(a) - int(b)
+	})
+	w := 0
+	for _, i := range order {
+		if w > 0 && items[order[w-1]].key == items[i].key {
+			order[w-1] = i
+			continue
+		}
+		order[w] = i
+		w++
+	}
+	order = order[:w]
+	l := &layout{cfgVer: cfgVer, keys: make([]string, len(order)), entries: make([]schema.Entry, len(order)), refOf: make([]int32, len(order))}
+	for i, j := range order {
+		it := &items[j]
+		l.keys[i] = it.key
 		l.entries[i] = it.e
-		l.index[k] = i
 		l.refOf[i] = -1
 		if it.ref != nil {
 			r := *it.ref
@@ -528,7 +647,7 @@ func (s *Server) Get(ctx context.Context, req *gpb.GetRequest) (*gpb.GetResponse
 	if len(req.Path) > 1000 {
 		return nil, status.Errorf(codes.ResourceExhausted, "node: %d paths in one Get (limit 1000)", len(req.Path))
 	}
-	snap, _ := s.current()
+	snap := s.fresh(ctx, s.opts.StateInterval)
 	resp := &gpb.GetResponse{}
 	paths := req.Path
 	if len(paths) == 0 {
@@ -662,10 +781,7 @@ func (s *Server) Set(ctx context.Context, req *gpb.SetRequest) (*gpb.SetResponse
 			resp.Response = append(resp.Response, &gpb.UpdateResult{Path: u.Path, Op: kind})
 		}
 	}
-	oldCfg, err := dataplane.FromTree(oldTree, s.ports)
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "node: current config invalid: %v", err)
-	}
+	oldCfg := s.dpCfg
 	cfg, err := dataplane.FromTree(t, s.ports)
 	if err != nil {
 		return nil, statusOf(err)
@@ -681,6 +797,7 @@ func (s *Server) Set(ctx context.Context, req *gpb.SetRequest) (*gpb.SetResponse
 		}
 		return nil, status.Errorf(codes.Aborted, "node: dataplane apply failed, configuration unchanged: %v", err)
 	}
+	s.dpCfg = cfg
 	s.mu.Lock()
 	s.config = t
 	s.cfgVer++

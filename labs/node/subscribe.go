@@ -165,7 +165,7 @@ func (ss *session) send(r *gpb.SubscribeResponse) error {
 
 // sendAll sends every value of every subscription (for ONCE, POLL and initial sync).
 func (ss *session) sendAll(subs []*sub) error {
-	snap, _ := ss.s.current()
+	snap := ss.s.fresh(ss.stream.Context(), ss.s.opts.StateInterval)
 	for _, su := range subs {
 		if err := ss.emit(su, snap, false); err != nil {
 			return err
@@ -316,7 +316,15 @@ func (ss *session) setValue(tv *gpb.TypedValue, n *schema.Node, v schema.Value) 
 // stream1 runs a STREAM subscription until the client goes away.
 func (ss *session) stream1(subs []*sub, updatesOnly bool) error {
 	ctx := ss.stream.Context()
-	snap, _ := ss.s.current()
+	for _, su := range subs {
+		if su.mode == gpb.SubscriptionMode_ON_CHANGE {
+			// Keep the state poller running (registered before the first snapshot so
+			// no change after it goes unnoticed).
+			defer ss.s.watch()()
+			break
+		}
+	}
+	snap := ss.s.fresh(ctx, ss.s.opts.StateInterval)
 	for _, su := range subs {
 		if updatesOnly {
 			ss.prepare(su, snap)
@@ -378,7 +386,7 @@ func (ss *session) run(ctx context.Context, su *sub) error {
 			case <-ctx.Done():
 				return nil
 			case <-hb:
-				snap, _ := ss.s.current()
+				snap := ss.s.fresh(ctx, ss.s.opts.StateInterval)
 				if err := ss.emit(su, snap, false); err != nil {
 					return err
 				}

@@ -56,6 +56,21 @@ func (t *Tree) Leaves() []Entry {
 	return out
 }
 
+// KeyedLeaves returns every leaf in canonical path order with its canonical path
+// string (keys[i] is leaves[i].Path.String()).
+func (t *Tree) KeyedLeaves() (keys []string, leaves []Entry) {
+	keys = make([]string, 0, len(t.leaves))
+	for k := range t.leaves {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	leaves = make([]Entry, len(keys))
+	for i, k := range keys {
+		leaves[i] = t.leaves[k]
+	}
+	return keys, leaves
+}
+
 // Lookup returns the value of the leaf at the canonical path s.
 func (t *Tree) Lookup(s string) (Value, bool) {
 	e, ok := t.leaves[s]
@@ -143,11 +158,12 @@ func (t *Tree) ensureKeys(p ocpath.Path) error {
 			if kl == nil {
 				continue
 			}
-			kp := append(p[:i+1:i+1].Clone(), ocpath.Elem{Name: "config"}, ocpath.Elem{Name: k})
-			s := kp.String()
+			// The canonical string of p[:i+1]/config/k, built without the path.
+			s := p[:i+1].String() + "/config/" + k
 			if _, ok := t.leaves[s]; ok {
 				continue
 			}
+			kp := append(p[:i+1:i+1].Clone(), ocpath.Elem{Name: "config"}, ocpath.Elem{Name: k})
 			v, err := ParseValue(kl, e.Key[k])
 			if err != nil {
 				return fmt.Errorf("%w: %s: key %s: %v", ErrInvalid, p, k, err)
