@@ -92,23 +92,15 @@ func (r changesRepo) CreateWith(ctx context.Context, c Change, steps ...Transiti
 		if _, err = r.s.appendLedger(t, LedgerEntry{Kind: KindChangeCreated, Subject: c.ID, Payload: ev}); err != nil {
 			return err
 		}
-		for i, req := range steps {
-			var tr Transition
-			var rec *LedgerRecord
-			if c, tr, rec, err = r.step(ctx, t, c.ID, req, reports[i], now); err != nil {
-				return err
-			}
-			trs, recs = append(trs, tr), append(recs, rec)
+		if len(steps) > 0 {
+			c, trs, recs, err = r.steps(ctx, t, c.ID, steps, reports, now)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return Change{}, nil, err
 	}
-	for i := range trs {
-		trs[i].LedgerSeq = recs[i].Seq // assigned at the commit
-	}
-	return c, trs, nil
+	return c, withSeqs(trs, recs), nil
 }
 
 func (r changesRepo) Get(ctx context.Context, id string) (Change, error) {
@@ -245,25 +237,42 @@ func (r changesRepo) TransitionSteps(ctx context.Context, id string, steps ...Tr
 	var trs []Transition
 	var recs []*LedgerRecord
 	err = r.s.withLedgerTx(ctx, func(t txn) error {
-		trs, recs = nil, nil
-		for i, req := range steps {
-			var tr Transition
-			var rec *LedgerRecord
-			var err error
-			if c, tr, rec, err = r.step(ctx, t, id, req, reports[i], now); err != nil {
-				return err
-			}
-			trs, recs = append(trs, tr), append(recs, rec)
-		}
-		return nil
+		var err error
+		c, trs, recs, err = r.steps(ctx, t, id, steps, reports, now)
+		return err
 	})
 	if err != nil {
 		return Change{}, nil, err
 	}
-	for i := range trs {
-		trs[i].LedgerSeq = recs[i].Seq // assigned at the commit
+	return c, withSeqs(trs, recs), nil
+}
+
+// steps applies checked transitions in order inside t (see step): the change after
+// the last one, the transitions and their ledger records (sequence numbers are
+// assigned at the commit).
+func (r changesRepo) steps(ctx context.Context, t txn, id string, steps []TransitionRequest, reports []json.RawMessage, now int64) (Change, []Transition, []*LedgerRecord, error) {
+	var c Change
+	trs := make([]Transition, 0, len(steps))
+	recs := make([]*LedgerRecord, 0, len(steps))
+	for i, req := range steps {
+		var tr Transition
+		var rec *LedgerRecord
+		var err error
+		if c, tr, rec, err = r.step(ctx, t, id, req, reports[i], now); err != nil {
+			return Change{}, nil, nil, err
+		}
+		trs, recs = append(trs, tr), append(recs, rec)
 	}
-	return c, trs, nil
+	return c, trs, recs, nil
+}
+
+// withSeqs copies the ledger sequence numbers, known once the transaction committed,
+// into the transitions.
+func withSeqs(trs []Transition, recs []*LedgerRecord) []Transition {
+	for i := range trs {
+		trs[i].LedgerSeq = recs[i].Seq
+	}
+	return trs
 }
 
 // step applies one checked transition inside t: the change row (only if it is still

@@ -79,6 +79,16 @@ func randomPath(rng *rand.Rand, s *State, exclude func(string) bool) []string {
 	return ok[:1+rng.IntN(min(len(ok), 4))]
 }
 
+// randomArrival is a new flow "n<next>" on a random path of s (false: no usable link).
+func randomArrival(rng *rand.Rand, s *State, next *int) (Flow, bool) {
+	p := randomPath(rng, s, nil)
+	if p == nil {
+		return Flow{}, false
+	}
+	*next++
+	return Flow{ID: fmt.Sprintf("n%d", *next), Path: p}, true
+}
+
 // TestPropertyIncremental applies random perturbation sequences and checks every
 // intermediate structure against a full recomputation.
 func TestPropertyIncremental(t *testing.T) {
@@ -97,12 +107,10 @@ func TestPropertyIncremental(t *testing.T) {
 			var d *Delta
 			switch op := rng.IntN(6); {
 			case op == 0:
-				p := randomPath(rng, s, nil)
-				if p == nil {
+				f, ok := randomArrival(rng, s, &next)
+				if !ok {
 					continue
 				}
-				next++
-				f := Flow{ID: fmt.Sprintf("n%d", next), Path: p}
 				if rng.IntN(4) == 0 {
 					d := float64(1 + rng.IntN(20))
 					f.Demand = &d
@@ -222,12 +230,10 @@ func TestPropertyResumeSequence(t *testing.T) {
 			var d *Delta
 			switch op := rng.IntN(3); {
 			case op == 0:
-				p := randomPath(rng, s, nil)
-				if p == nil {
+				f, ok := randomArrival(rng, s, &next)
+				if !ok {
 					continue
 				}
-				next++
-				f := Flow{ID: fmt.Sprintf("n%d", next), Path: p}
 				what += " add " + f.ID
 				d, err = s.AddFlow(f)
 				added = append(added, f.ID)
