@@ -548,13 +548,7 @@ func emptyJSON(raw json.RawMessage) bool {
 	if json.Unmarshal(raw, &v) != nil {
 		return false
 	}
-	switch x := v.(type) {
-	case map[string]any:
-		return len(x) == 0
-	case []any:
-		return len(x) == 0
-	}
-	return false
+	return emptyValue(v)
 }
 
 // wrap turns any JSON value into an object {"v": value} so ParseTree strips prefixes.
