@@ -163,6 +163,8 @@ func pipelineError(err error) error {
 		return &Error{Status: http.StatusForbidden, Type: "forbidden", Title: "Forbidden", Detail: err.Error()}
 	case errors.Is(err, pipeline.ErrStale):
 		return &Error{Status: http.StatusConflict, Type: "stale", Title: "Change no longer validates against the live twin", Detail: err.Error()}
+	case errors.Is(err, pipeline.ErrBusy):
+		return &Error{Status: http.StatusConflict, Type: "busy", Title: "An interacting change is in flight", Detail: err.Error()}
 	case errors.Is(err, pipeline.ErrState):
 		return &Error{Status: http.StatusConflict, Type: "wrong-state", Title: "Operation not allowed in the change's state", Detail: err.Error()}
 	case errors.Is(err, change.ErrInvalid), errors.Is(err, pipeline.ErrInvalid):

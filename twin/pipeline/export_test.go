@@ -14,3 +14,6 @@ func ValidateOnly(ctx context.Context, s *Service, cs *change.ChangeSet) (*chang
 	rep, _, err := s.runValidation(ctx, "bench", cs)
 	return rep, err
 }
+
+// Interacts exposes interacts to the external tests.
+var Interacts = interacts

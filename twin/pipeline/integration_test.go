@@ -621,3 +621,82 @@ func TestStaleChangeRevalidatedAtCommit(t *testing.T) {
 		t.Error("the commit engine was called for a stale change")
 	}
 }
+
+// TestInteractingChangesCommitOneAtATime: two changes validated against the same live
+// revision that conflict only with each other (both configure 10.9.1.1, on different
+// devices). While the first is in its confirm window (devices changed, live twin not
+// yet), the second is refused as busy and touches nothing; a change that cannot
+// interact commits meanwhile; once the first is confirmed the second is re-validated
+// against the live twin that holds it and rejected.
+func TestInteractingChangesCommitOneAtATime(t *testing.T) {
+	l := newLab(t, 2)
+	ctx := context.Background()
+	a := proposeApproved(t, l, mtuChange("a", 9000, "tfc-r1"))
+	b := proposeApproved(t, l, mtuChange("b", 9100, "tfc-r2"))
+	if a.BaseRevision != b.BaseRevision {
+		t.Fatalf("both changes should be validated against one revision: %d, %d", a.BaseRevision, b.BaseRevision)
+	}
+	ca, err := l.svc.Commit(ctx, a.ID, "carla", time.Minute)
+	if err != nil || ca.Commit == nil || ca.Commit.Phase != change.PhaseAwaitingConfirm {
+		t.Fatalf("commit a with a confirm window: %v %+v", err, ca.Commit)
+	}
+	before := l.snapshot(t)
+	cb, err := l.svc.Commit(ctx, b.ID, "carla", 0)
+	if !errors.Is(err, pipeline.ErrBusy) || !strings.Contains(err.Error(), a.ID) {
+		t.Fatalf("commit b while a is in flight: %v", err)
+	}
+	if cb.State != change.StateApproved {
+		t.Fatalf("b after the refused commit: %s", cb.State)
+	}
+	sameConfigs(t, "after a refused commit", before, l.snapshot(t))
+	if _, err := l.journal.Load(ctx, b.ID); err == nil {
+		t.Error("the commit engine was called for a refused change")
+	}
+	// a change that no other can invalidate (an interface config leaf on another
+	// device) commits while a is still in flight
+	m := &change.ChangeSet{Label: "mtu", Author: "bo", Kind: change.KindRawConfig, Level: change.L1,
+		DeviceOps: map[string][]change.Op{"tfc-r2": {{Op: change.OpUpdate, Path: "/interfaces/interface[name=eth2]/config", Value: json.RawMessage(`{"mtu":1600}`)}}}}
+	if pipeline.Interacts(m) {
+		t.Fatal("an MTU change counts as interacting")
+	}
+	cm := proposeApproved(t, l, m)
+	if cm, err = l.svc.Commit(ctx, cm.ID, "carla", 0); err != nil || cm.State != change.StateCommitted {
+		t.Fatalf("non-interacting commit during a's window: %v %s", err, cm.State)
+	}
+	if _, err := l.svc.Confirm(ctx, a.ID, "carla"); err != nil {
+		t.Fatal(err)
+	}
+	before = l.snapshot(t)
+	cb, err = l.svc.Commit(ctx, b.ID, "carla", 0)
+	if !errors.Is(err, pipeline.ErrStale) || cb.State != change.StateRejected {
+		t.Fatalf("b after a was confirmed: %v %s", err, cb.State)
+	}
+	if f := cb.Report.Failed(); len(f) != 1 || f[0].Name != "l0.conflicts.ip" {
+		t.Fatalf("b's re-validation: %+v", f)
+	}
+	sameConfigs(t, "after the stale change", before, l.snapshot(t))
+}
+
+func TestInteracts(t *testing.T) {
+	op := func(path string) *change.ChangeSet {
+		return &change.ChangeSet{DeviceOps: map[string][]change.Op{"r1": {{Op: change.OpUpdate, Path: path}}}}
+	}
+	for _, c := range []struct {
+		cs   *change.ChangeSet
+		want bool
+	}{
+		{op("/interfaces/interface[name=eth1]/config"), false},
+		{op("/interfaces/interface[name=eth1]/config/mtu"), false},
+		{op("/system/config/hostname"), false},
+		{op("/interfaces/interface[name=eth1]/subinterfaces/subinterface[index=0]/ipv4/addresses/address[ip=10.0.0.1]/config"), true},
+		{op("/network-instances/network-instance[name=blue]/config"), true},
+		{op("/interfaces/interface[name=eth1]"), true},
+		{op("/interfaces"), true},
+		{op("/"), true},
+		{&change.ChangeSet{Twin: change.TwinDelta{RemoveFlows: []string{"f1"}}}, true},
+	} {
+		if got := pipeline.Interacts(c.cs); got != c.want {
+			t.Errorf("%+v: interacts %v, want %v", c.cs.DeviceOps, got, c.want)
+		}
+	}
+}

@@ -34,6 +34,10 @@ var (
 	ErrStale = errors.New("pipeline: change no longer validates against the live twin")
 	// ErrNoCommitter: no physical network is attached.
 	ErrNoCommitter = errors.New("pipeline: no committer configured")
+	// ErrBusy: another change whose validation this one depends on (see interacts) is
+	// being committed or awaits confirmation; commit again once it has ended (the
+	// change is then re-validated against the live twin that includes it).
+	ErrBusy = errors.New("pipeline: an interacting change is in flight")
 )
 
 // Committer sends device operations to the physical network (physical/commit.Engine
@@ -116,8 +120,11 @@ type Service struct {
 	l1  *modelCache
 
 	// commitMu serializes the staleness checks (re-validations) of commits; device
-	// locks serialize commits touching the same device.
+	// locks serialize commits touching the same device. starting (guarded by
+	// commitMu) holds the interacting changes between their staleness check and the
+	// end of their Commit call.
 	commitMu   sync.Mutex
+	starting   map[string]bool
 	devMu      sync.Mutex // guards devBusy and windowDevs
 	devBusy    map[string]bool
 	windowDevs map[string]string // device -> change awaiting confirmation
@@ -454,6 +461,29 @@ func (s *Service) Commit(ctx context.Context, id, actor string, confirm time.Dur
 	}
 
 	s.commitMu.Lock()
+	if interacts(c.ChangeSet) {
+		// an interacting change commits alone, so that it is validated against a
+		// live twin holding every change committed before it: none reaches a device
+		// without having been checked against the changes committed beside it
+		other, err := s.interactingInFlight(ctx, c.ID)
+		if err != nil {
+			s.commitMu.Unlock()
+			return c, err
+		}
+		if other != "" {
+			s.commitMu.Unlock()
+			return c, fmt.Errorf("%w: %s waits for %s (committing or awaiting confirmation); commit it again once that has ended", ErrBusy, c.ID, other)
+		}
+		if s.starting == nil {
+			s.starting = map[string]bool{}
+		}
+		s.starting[c.ID] = true
+		defer func() {
+			s.commitMu.Lock()
+			delete(s.starting, c.ID)
+			s.commitMu.Unlock()
+		}()
+	}
 	if live := s.cfg.Twins.Live().Revision(); c.BaseRevision != live {
 		rep, base, err := s.runValidation(ctx, c.ID, c.ChangeSet)
 		if err != nil {
