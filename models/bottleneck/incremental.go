@@ -296,9 +296,10 @@ type replay struct {
 	oldRate map[int32]float64 // old rates of flows whose path changed
 	dirty   []int32           // dirty links, in order of marking
 	pending []int32           // links marked dirty during the current round
-	// the perturbation's own links and flows (before any replay round), for resume
-	seedLinks, seedFlows []int32
-	work                 int // path elements visited so far
+	// the perturbation's own links and flows are the first nSeedLinks of dirty and
+	// the first nSeedFlows of the tracked flows (both only grow until commit or abort)
+	nSeedLinks, nSeedFlows int
+	work                   int // path elements visited so far
 }
 
 // scratch is the incremental engine's reusable per-State memory.
@@ -592,13 +593,12 @@ func (r *replay) unfixedAt(f int32, j int32) bool {
 }
 
 func (s *State) finish(r *replay) *Delta {
+	r.nSeedLinks, r.nSeedFlows = len(r.dirty), len(s.inc.tracked)
 	if s.stale {
 		// levels lag behind (an earlier update resumed the water-filling): replaying
 		// rounds needs them, resuming does not
 		return r.abort()
 	}
-	r.seedLinks = append([]int32{}, r.dirty...)
-	r.seedFlows = append([]int32{}, s.inc.tracked...)
 	c := s.inc
 	up := 1 + s.tol
 	var active []int32
@@ -760,14 +760,13 @@ func (s *State) finish(r *replay) *Delta {
 	return r.commit()
 }
 
-// abort abandons the replay: the scratch state is reset, the structure recomputed in
-// full from the (already perturbed) topology and the delta derived by comparing rates.
+// abort abandons the replay: the scratch state is reset and the rates of the
+// (already perturbed) topology recomputed by resuming the water-filling above the
+// perturbation's level (resume.go); the delta lists the re-filled flows that changed.
 func (r *replay) abort() *Delta {
 	s, c := r.s, r.sc()
-	if r.seedLinks == nil {
-		r.seedLinks = append([]int32{}, r.dirty...)
-		r.seedFlows = append([]int32{}, c.tracked...)
-	}
+	// views of the seeds: the resets below shorten tracked but leave its array as is
+	seedLinks, seedFlows := r.dirty[:r.nSeedLinks], c.tracked[:r.nSeedFlows]
 	for _, f := range c.tracked {
 		c.fTracked[f] = false
 	}
@@ -786,7 +785,7 @@ func (r *replay) abort() *Delta {
 	d := &r.delta
 	d.Resumed = true
 	d.DirtyLinks = len(r.dirty)
-	out, old := s.resume(r.seedLinks, r.seedFlows, func(f int32) bool { return isNew[f] })
+	out, old := s.resume(seedLinks, seedFlows, func(f int32) bool { return isNew[f] })
 	d.Changes = slices.Grow(d.Changes, len(out)+len(r.removed))
 	for _, f := range r.removed {
 		if !isNew[f] {
