@@ -78,6 +78,20 @@ type pathRec [recLinks + 1]int32
 
 const recLinks = 7
 
+// newPathRec returns path p as a record; a path longer than recLinks goes to the end
+// of over, which is returned.
+func newPathRec(p []int32, over []int32) (pathRec, []int32) {
+	var r pathRec
+	r[0] = int32(len(p))
+	if len(p) <= recLinks {
+		copy(r[1:], p)
+	} else {
+		r[1] = int32(len(over))
+		over = append(over, p...)
+	}
+	return r, over
+}
+
 func (p *pathRec) links(over []int32) []int32 {
 	if n := p[0]; n <= recLinks {
 		return p[1 : 1+n]
@@ -115,14 +129,7 @@ func (s *State) computeFast() bool {
 		if !s.alive[f] {
 			continue
 		}
-		r := &recs[f]
-		r[0] = int32(len(p))
-		if len(p) <= recLinks {
-			copy(r[1:], p)
-		} else {
-			r[1] = int32(len(over))
-			over = append(over, p...)
-		}
+		recs[f], over = newPathRec(p, over)
 	}
 	hasOver := len(over) > 0
 	var rover []int32 // overflow of the paths in rank order

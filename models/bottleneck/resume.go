@@ -274,13 +274,7 @@ func (s *State) addUnfrozen(f int32, p []int32, w *resumeWork) {
 	w.uOf[f] = int32(len(w.ids))
 	w.ids = append(w.ids, f)
 	var r pathRec
-	r[0] = int32(len(p))
-	if len(p) <= recLinks {
-		copy(r[1:], p)
-	} else {
-		r[1] = int32(len(w.over))
-		w.over = append(w.over, p...)
-	}
+	r, w.over = newPathRec(p, w.over)
 	w.recs = append(w.recs, r)
 	for _, l := range p {
 		w.cnt[l]++
