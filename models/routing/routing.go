@@ -483,12 +483,8 @@ func (r *ECMP) Route(flowID, src, dst string) (Path, error) {
 		if len(cand) == 0 {
 			return Path{}, fmt.Errorf("%w: from %q to %q", ErrNoPath, src, dst)
 		}
-		// cand is in directed link ID order (g.out is sorted); FNV-1a of
-		// flowID, 0, device
-		h := fnvString(fnvOffset, flowID)
-		h = (h ^ 0) * fnvPrime
-		h = fnvString(h, g.devs[u])
-		e := cand[mix(h)%uint64(len(cand))]
+		// cand is in directed link ID order (g.out is sorted)
+		e := cand[mix(ecmpHash(flowID, g.devs[u]))%uint64(len(cand))]
 		p.Links = append(p.Links, g.eID[e])
 		p.Weight += g.weight(e, r.o.Metric)
 		p.LatencyMs += g.eLat[e]
@@ -576,14 +572,20 @@ func (h *minHeap) pop() (int32, float64) {
 	return top.v, top.d
 }
 
-// mix is the splitmix64 finalizer: FNV-1a alone leaves its low bits poorly mixed (the
-// lowest bit is the parity of the input bytes), which would skew a modulo-2 choice.
 const (
 	fnvOffset = 14695981039346656037
 	fnvPrime  = 1099511628211
 )
 
-// fnvString continues a 64-bit FNV-1a hash h over the bytes of x (no allocation).
+// ecmpHash is the 64-bit FNV-1a hash of flowID, a 0 byte and dev, computed without
+// allocating (hash/fnv over the same bytes gives the same value).
+func ecmpHash(flowID, dev string) uint64 {
+	h := fnvString(fnvOffset, flowID)
+	h *= fnvPrime // the 0 byte: h ^ 0 == h
+	return fnvString(h, dev)
+}
+
+// fnvString continues a 64-bit FNV-1a hash h over the bytes of x.
 func fnvString(h uint64, x string) uint64 {
 	for i := 0; i < len(x); i++ {
 		h ^= uint64(x[i])
@@ -592,6 +594,8 @@ func fnvString(h uint64, x string) uint64 {
 	return h
 }
 
+// mix is the splitmix64 finalizer: FNV-1a alone leaves its low bits poorly mixed (the
+// lowest bit is the parity of the input bytes), which would skew a modulo-2 choice.
 func mix(x uint64) uint64 {
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9
