@@ -57,6 +57,7 @@ func (s *State) Compute() {
 	s.levelL = growI(s.levelL, nT)
 	s.share = growF(s.share, nT)
 	s.pfxOK = false
+	s.aggInvalidate()
 	if !s.computeFast() {
 		s.computeRounds()
 	}

@@ -31,17 +31,17 @@ type Delta struct {
 	DirtyLinks    int `json:"dirty_links"`
 	ExaminedFlows int `json:"examined_flows"`
 	Rounds        int `json:"rounds"`
-	// Resumed is set when the rates were recomputed by resuming the water-filling
-	// above the perturbation's level (resume.go) instead of replaying rounds: the
-	// replay's region grew too large, or levels were stale. Level numbers and
-	// bottleneck sets are then recomputed on their next read (State.Refresh).
+	// Resumed is set when the rates were re-filled from a checkpoint below the
+	// perturbation (agg.go) instead of replaying rounds: the replay's region grew too
+	// large, or levels were stale. Level numbers and bottleneck sets are then
+	// recomputed on their next read (State.Refresh).
 	Resumed bool `json:"resumed,omitempty"`
 }
 
 // replayBudget bounds the work of an incremental replay, in path elements visited, as
 // a multiple of Σ|path| (the size of one full pass); beyond it the replay is abandoned
-// and the water-filling resumed above the perturbation's level instead (resume.go),
-// which costs about one pass plus the re-filled flows.
+// and the rates re-filled by the link-level water-filling instead (agg.go), which
+// costs the saturations above the perturbation plus one pass over the flows.
 const replayBudget = 0.1
 
 // Reroute gives a new path for a flow whose path crosses a failed link; ok=false drops
@@ -413,6 +413,7 @@ func (r *replay) detach(f int32) {
 		}
 		r.markDirty(l)
 	}
+	s.aggDetach(f)
 	r.track(f)
 }
 
@@ -424,6 +425,7 @@ func (r *replay) attach(f int32) {
 		s.linkFlows[l] = append(s.linkFlows[l], f)
 		r.markDirty(l)
 	}
+	s.aggAttach(f)
 	r.track(f)
 }
 
@@ -762,7 +764,7 @@ func (s *State) finish(r *replay) *Delta {
 
 // abort abandons the replay: the scratch state is reset and the rates of the
 // (already perturbed) topology recomputed by resuming the water-filling above the
-// perturbation's level (resume.go); the delta lists the re-filled flows that changed.
+// perturbation (agg.go); the delta lists the flows whose rate changed.
 func (r *replay) abort() *Delta {
 	s, c := r.s, r.sc()
 	// views of the seeds: the resets below shorten tracked but leave its array as is
@@ -778,31 +780,10 @@ func (r *replay) abort() *Delta {
 	for _, l := range r.dirty {
 		c.lDirty[l] = false
 	}
-	isNew := make(map[int32]bool, len(r.added))
-	for _, f := range r.added {
-		isNew[f] = true
-	}
 	d := &r.delta
 	d.Resumed = true
 	d.DirtyLinks = len(r.dirty)
-	out, old := s.resume(seedLinks, seedFlows, func(f int32) bool { return isNew[f] })
-	d.Changes = slices.Grow(d.Changes, len(out)+len(r.removed))
-	for _, f := range r.removed {
-		if !isNew[f] {
-			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: s.rate[f], Removed: true})
-		}
-		s.rate[f], s.levelF[f], s.path[f] = 0, 0, nil
-		s.freeFlows = append(s.freeFlows, f)
-	}
-	for u, f := range out {
-		switch {
-		case isNew[f]:
-			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], New: s.rate[f], Added: true})
-		case math.Abs(s.rate[f]-old[u]) > s.tol*math.Max(math.Abs(old[u]), 1):
-			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: old[u], New: s.rate[f]})
-		}
-	}
-	d.ExaminedFlows = len(out)
+	s.aggRefill(d, seedLinks, seedFlows, r.added, r.removed)
 	s.nIncid = 0
 	return d
 }
@@ -853,6 +834,7 @@ func (r *replay) setLevel(l int32, j int32) {
 // links, resets the scratch state and returns the delta.
 func (r *replay) commit() *Delta {
 	s, c := r.s, r.sc()
+	s.aggInvalidate()
 	d := &r.delta
 	d.DirtyLinks = len(r.dirty)
 	isAdded := map[int32]bool{}

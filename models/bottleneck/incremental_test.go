@@ -211,11 +211,11 @@ func checkDelta(t *testing.T, s *State, d *Delta, before map[string]float64, wha
 // levels, bottleneck sets and shares at the end of each run.
 func TestPropertyResumeSequence(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	fast, total := 0, 0
+	fast, total, restarted, flipped := 0, 0, 0, 0
 	for it := range iterations(t, 600, 60) {
 		s := mustNew(t, randomNetwork(rng, 12, 20, 40))
 		s.noReplayFloor = it%2 == 0
-		s.resumeLists = int8(it%3 - 1) // both ways of listing a link's unfrozen flows
+		s.agg.every = int32(1 + it%4) // checkpoints every 1–4 saturations
 		next := 1000
 		var added []string
 		for step := range 30 {
@@ -266,14 +266,20 @@ func TestPropertyResumeSequence(t *testing.T) {
 			total++
 			if d.Resumed {
 				fast++
+				if s.agg.restart > 0 {
+					restarted++
+				}
+				if s.agg.flips > 0 {
+					flipped++
+				}
 			}
 			sameRates(t, s, what)
 			checkDelta(t, s, d, before, what)
 		}
 		sameAsFull(t, s, fmt.Sprintf("it %d end", it))
 	}
-	t.Logf("%d of %d perturbations resumed the water-filling", fast, total)
-	if fast < total/4 {
-		t.Fatalf("only %d of %d perturbations resumed the water-filling", fast, total)
+	t.Logf("%d of %d perturbations re-filled the rates, %d from a checkpoint, %d with flips", fast, total, restarted, flipped)
+	if fast < total/4 || restarted < fast/4 || flipped < fast/20 {
+		t.Fatalf("too few re-fills (%d of %d), restarts from a checkpoint (%d) or flips (%d)", fast, total, restarted, flipped)
 	}
 }

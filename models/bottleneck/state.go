@@ -60,11 +60,10 @@ type State struct {
 	noReplayFloor bool
 
 	// stale says that level numbers (levelF, levelL, share, maxLevel, pfx) lag behind
-	// rates after an update resumed the water-filling (resume.go); rw is its scratch.
+	// rates after an update re-filled them (agg.go)
 	stale bool
-	rw    *resumeWork
-	// resumeLists forces resume's per-link lists (+1) or flow-list scan (-1) (tests)
-	resumeLists int8
+	// agg is the re-fill's assignments, columns and checkpoints (agg.go)
+	agg aggregate
 }
 
 type linkPrefix struct {

@@ -1,0 +1,534 @@
+package bottleneck
+
+import (
+	"math"
+	"slices"
+)
+
+// Re-filling after a perturbation: a link-level water-filling over aggregated
+// bottleneck assignments, restarted from a checkpoint below the perturbation.
+//
+// Assignments. Every flow f is assigned a bottleneck bn[f], a link of its path (its
+// demand cap's virtual link included); col[b] lists, for each link x, how many of the
+// flows assigned to b cross x (x = b included). The water-filling then runs on links
+// instead of flows: when link b saturates at share s, the flows assigned to it are
+// fixed at s and every link x loses col[b][x]·s of its residual capacity and
+// col[b][x] of its unfixed flows, one update per (b, x) pair instead of one per
+// (flow, link). An assignment is only a hint: when link l saturates while unfixed
+// flows assigned to other links still cross it (its unfixed count exceeds its own
+// column entry), those flows are found on l's flow list and moved to l ("flips"),
+// their column entries with them, before l's column is applied. So the fill is the
+// exact water-filling whatever the hints (property-tested against Compute); with the
+// previous fill's assignments only flows whose bottleneck changed are touched one by
+// one (7–60 per flow arrival on fat-tree(k=16) with 100k flows, where ~46,000 rates
+// change).
+//
+// Restart. A perturbation touches seed links (capacities; all links of the old and
+// new paths of flows added, removed or moved) and seed flows (those moved or
+// removed). Let θ be at most the old saturation level of every seed link and the old
+// rate of every seed flow. The fill restarts from the last checkpoint of the previous
+// fill (the state after its first k saturations, the k-th at level y_k < θ): every
+// other link keeps the checkpoint's state, a seed link's is recomputed from its flows
+// (those fixed by then keep their rates). The first k saturations happen exactly as
+// before provided that every seed link's share in that state is at least y_k: a seed
+// share below some y_j (j ≤ k) could only fall further as the flows fixed on the link
+// after the j-th saturation, at levels ≥ y_j, are taken out, so it would be below y_k
+// at the checkpoint. A seed link left without unfixed flows must not be over its
+// capacity for the same reason. Otherwise an earlier checkpoint is tried (the first
+// one, k = 0, always passes). So flows slower than θ keep their rates, and the
+// results equal a full recomputation (property-tested, including long runs of
+// restarted fills with frequent checkpoints).
+//
+// Cost of a fill: O(|L|) to restart (checkpoint copy, heap build), then
+// O(P log_4 |L| + Σ_flips |path| log C) for the P column pairs of the links saturating
+// after the restart (318k in all on that fat-tree, against 550k path elements) with
+// columns of at most C entries, plus a checkpoint copy (O(|L|)) every ckptEvery
+// saturations. Rates are then written in one streaming pass, rate(f) = sat(bn[f]),
+// O(|F|), which also lists the changed flows. Level numbers (rounds) and bottleneck
+// sets are not recomputed: they depend on the rounds of the whole structure, so the
+// next read of one (FlowLevel, LinkLevel, Levels, Graph, Bottlenecks) runs one full
+// Compute first (Refresh). The incremental engine uses this path when a round replay
+// is abandoned (its region grew too large) and whenever levels are stale.
+//
+// The assignments and columns follow every path change (attach, detach); they are
+// built on first use from the current rates. Checkpoints are dropped by anything
+// else that sets rates (Compute, a round replay).
+
+// Refresh brings level numbers and bottleneck sets up to date after incremental
+// updates that re-filled the rates (Delta.Resumed); the reads that need them call it
+// on demand. Call it before sharing a State between goroutines for reading.
+func (s *State) Refresh() {
+	if s.stale {
+		s.Compute()
+		s.stale = false
+	}
+}
+
+func growB(x []bool, n int) []bool {
+	if cap(x) >= n {
+		return x[:n]
+	}
+	return make([]bool, n)
+}
+
+type colEnt struct {
+	x int32 // link crossed
+	n int32 // flows assigned to the column's link that cross x
+}
+
+// notPopped marks a link that has not saturated in the current fill.
+const notPopped = math.MaxInt32
+
+// ckptEvery is the number of saturations between two checkpoints of a fill.
+const ckptEvery = 256
+
+type aggregate struct {
+	ok      bool
+	bn      []int32    // per flow: assigned bottleneck (valid for alive flows)
+	col     [][]colEnt // per link: sorted by x
+	selfCnt []int32    // per link: its own column's entry for itself
+	isNew   []bool     // per flow: added by the current update (scratch)
+	// results of the last fill: per link, the level it saturated at (+Inf if it fixed
+	// no flow) and its position in the saturation order (notPopped if none)
+	sat    []float64
+	popIdx []int32
+	nPops  int32
+	// checkpoints of the last fill (every ckptEvery saturations): valid while ckOK
+	// and the link count is ckNT
+	ckpts []aggCkpt
+	ckOK  bool
+	ckNT  int
+	every int32 // saturations between checkpoints (0: ckptEvery; tests set it low)
+	// fill scratch
+	resid []float64
+	cnt   []int32
+	heap  []heapEnt
+	// changed flows and their old rates (aggRefill scratch)
+	chg    []int32
+	chgOld []float64
+	// last fill's measures (tests, benchmarks): flows moved, saturations replayed
+	flips, pops int
+	restart     int32 // saturations skipped by restarting from a checkpoint
+}
+
+// aggCkpt is the state of a fill after its first k saturations (the last at level y).
+type aggCkpt struct {
+	k     int32
+	y     float64
+	resid []float64
+	cnt   []int32
+}
+
+// colAdd adds d (±1) to column b's entry for link x.
+func (a *aggregate) colAdd(b, x int32, d int32) {
+	if b == x {
+		a.selfCnt[b] += d
+	}
+	c := a.col[b]
+	i, found := slices.BinarySearchFunc(c, x, func(e colEnt, x int32) int { return int(e.x - x) })
+	if found {
+		c[i].n += d
+		if c[i].n == 0 {
+			a.col[b] = slices.Delete(c, i, i+1)
+		}
+		return
+	}
+	a.col[b] = slices.Insert(c, i, colEnt{x, d})
+}
+
+func (a *aggregate) growLinks(nT int) {
+	for len(a.col) < nT {
+		a.col = append(a.col, nil)
+		a.selfCnt = append(a.selfCnt, 0)
+	}
+}
+
+// aggAttach assigns flow f (already on its links) to the link of its path with the
+// lowest level in the last fill (a hint: the fill corrects it).
+func (s *State) aggAttach(f int32) {
+	a := &s.agg
+	if !a.ok {
+		return
+	}
+	a.growLinks(len(s.capa))
+	for len(a.bn) < len(s.path) {
+		a.bn = append(a.bn, -1)
+	}
+	p := s.path[f]
+	b := p[0]
+	for _, l := range p[1:] {
+		if int(max(l, b)) < len(a.sat) && a.sat[l] < a.sat[b] {
+			b = l
+		}
+	}
+	a.bn[f] = b
+	for _, x := range p {
+		a.colAdd(b, x, 1)
+	}
+}
+
+// aggDetach removes flow f (path unchanged yet) from its assigned column.
+func (s *State) aggDetach(f int32) {
+	a := &s.agg
+	if !a.ok {
+		return
+	}
+	b := a.bn[f]
+	for _, x := range s.path[f] {
+		a.colAdd(b, x, -1)
+	}
+	a.bn[f] = -1
+}
+
+// aggBuild assigns every alive flow to the link of its path with the lowest level in
+// sat and builds the columns: O(Σ|path| log Σ|path|).
+func (s *State) aggBuild(sat []float64) {
+	a := &s.agg
+	nT, nF := len(s.capa), len(s.path)
+	a.bn = growI(a.bn, nF)
+	a.col, a.selfCnt = a.col[:0], a.selfCnt[:0]
+	a.growLinks(nT)
+	for f, p := range s.path {
+		a.bn[f] = -1
+		if !s.alive[f] || len(p) == 0 {
+			continue
+		}
+		b := p[0]
+		for _, l := range p[1:] {
+			if sat[l] < sat[b] {
+				b = l
+			}
+		}
+		a.bn[f] = b
+	}
+	// the links of each column's flows, gathered then sorted and counted
+	deg := make([]int32, nT)
+	for f, p := range s.path {
+		if a.bn[f] >= 0 {
+			deg[a.bn[f]] += int32(len(p))
+		}
+	}
+	xs := make([][]int32, nT)
+	for l := range nT {
+		if deg[l] > 0 {
+			xs[l] = make([]int32, 0, deg[l])
+		}
+	}
+	for f, p := range s.path {
+		if b := a.bn[f]; b >= 0 {
+			xs[b] = append(xs[b], p...)
+		}
+	}
+	for l, v := range xs {
+		a.col[l] = nil
+		if len(v) == 0 {
+			continue
+		}
+		slices.Sort(v)
+		c := make([]colEnt, 0, len(v)/2+1)
+		for _, x := range v {
+			if k := len(c) - 1; k >= 0 && c[k].x == x {
+				c[k].n++
+			} else {
+				c = append(c, colEnt{x, 1})
+			}
+			if x == int32(l) {
+				a.selfCnt[l]++
+			}
+		}
+		a.col[l] = slices.Clip(c)
+	}
+	a.ok, a.ckOK = true, false
+}
+
+// aggInvalidate drops the last fill's checkpoints: rates were changed by another path
+// (a full Compute or a round replay).
+func (s *State) aggInvalidate() { s.agg.ckOK = false }
+
+// aggFill runs the link-level water-filling on the current topology, restarted from
+// a checkpoint of the previous fill when one applies (see above), and writes the
+// saturation level of every link to a.sat; flows' rates are sat(bn[f]) afterwards.
+func (s *State) aggFill(seedLinks, seedFlows []int32) {
+	a := &s.agg
+	nT := len(s.capa)
+	a.resid = growF(a.resid, nT)
+	a.cnt = growI(a.cnt, nT)
+	a.flips, a.pops, a.restart = 0, 0, 0
+	from := -1
+	if a.ckOK && a.ckNT == nT {
+		theta := math.Inf(1)
+		for _, f := range seedFlows {
+			if !a.isNew[f] {
+				theta = math.Min(theta, s.rate[f])
+			}
+		}
+		for _, x := range seedLinks {
+			theta = math.Min(theta, a.sat[x])
+		}
+		for c := len(a.ckpts) - 1; c >= 0; c-- {
+			if a.ckpts[c].y < theta && s.aggRestore(&a.ckpts[c], seedLinks) {
+				from = c
+				break
+			}
+		}
+	}
+	every := a.every
+	if every <= 0 {
+		every = ckptEvery
+	}
+	h := a.heap[:0]
+	if from < 0 {
+		a.sat = growF(a.sat, nT)
+		a.popIdx = growI(a.popIdx, nT)
+		a.ckpts = a.ckpts[:0]
+		a.nPops = 0
+		for l := range nT {
+			a.sat[l], a.popIdx[l] = math.Inf(1), notPopped
+			d := len(s.linkFlows[l])
+			a.resid[l], a.cnt[l] = s.capa[l], int32(d)
+			if s.failed[l] {
+				a.cnt[l] = 0
+			}
+		}
+	} else {
+		k := a.ckpts[from].k
+		a.ckpts = a.ckpts[:from+1]
+		// the kept checkpoints hold the seed links' old state: bring it up to date
+		for i := range a.ckpts {
+			c := &a.ckpts[i]
+			for _, x := range seedLinks {
+				c.resid[x], c.cnt[x] = s.seedState(x, c.k)
+			}
+		}
+		a.nPops, a.restart = k, k
+		for l := range nT {
+			if a.popIdx[l] >= k {
+				a.sat[l], a.popIdx[l] = math.Inf(1), notPopped
+			}
+		}
+	}
+	for l := range nT {
+		if c := a.cnt[l]; c > 0 && a.popIdx[l] == notPopped && !s.failed[l] {
+			h = append(h, heapEnt{math.Max(a.resid[l], 0) / float64(c), int32(l)})
+		}
+	}
+	heapify4(h)
+	for len(h) > 0 {
+		e := h[0]
+		l := e.l
+		c := a.cnt[l]
+		if c == 0 {
+			h = pop4(h)
+			continue
+		}
+		sh := math.Max(a.resid[l], 0) / float64(c)
+		if sh > e.key {
+			// stale key (shares only grow): update it in place
+			h[0].key = sh
+			siftDown4(h, 0)
+			continue
+		}
+		h = pop4(h)
+		if c != a.selfCnt[l] {
+			// unfixed flows assigned elsewhere cross l: they are fixed here
+			for _, f := range s.linkFlows[l] {
+				b := a.bn[f]
+				if b == l || a.popIdx[b] != notPopped {
+					continue
+				}
+				for _, x := range s.path[f] {
+					a.colAdd(b, x, -1)
+					a.colAdd(l, x, 1)
+				}
+				a.bn[f] = l
+				a.flips++
+			}
+		}
+		a.popIdx[l] = a.nPops
+		a.nPops++
+		a.pops++
+		a.sat[l] = sh
+		for _, e := range a.col[l] {
+			a.resid[e.x] -= float64(e.n) * sh
+			a.cnt[e.x] -= e.n
+		}
+		if a.nPops%every == 0 {
+			a.checkpoint(sh)
+		}
+	}
+	a.heap = h[:0]
+	a.ckOK, a.ckNT = true, nT
+}
+
+// checkpoint records the fill's state after its a.nPops-th saturation (at level y).
+func (a *aggregate) checkpoint(y float64) {
+	n := len(a.ckpts)
+	if n < cap(a.ckpts) {
+		a.ckpts = a.ckpts[:n+1]
+	} else {
+		a.ckpts = append(a.ckpts, aggCkpt{})
+	}
+	c := &a.ckpts[n]
+	c.k, c.y = a.nPops, y
+	c.resid = append(c.resid[:0], a.resid...)
+	c.cnt = append(c.cnt[:0], a.cnt...)
+}
+
+// aggRestore loads checkpoint c into the fill's state with the seed links'
+// residual capacities and unfixed counts recomputed, and reports whether every seed
+// link's share is at least the checkpoint's level (see aggFill).
+func (s *State) aggRestore(c *aggCkpt, seedLinks []int32) bool {
+	a := &s.agg
+	copy(a.resid, c.resid)
+	copy(a.cnt, c.cnt)
+	for _, x := range seedLinks {
+		r, n := s.seedState(x, c.k)
+		a.resid[x], a.cnt[x] = r, n
+		if s.failed[x] {
+			continue
+		}
+		if n > 0 && math.Max(r, 0)/float64(n) < c.y || n == 0 && r < -s.tol*s.capa[x] {
+			return false
+		}
+	}
+	return true
+}
+
+// seedState is seed link x's residual capacity and unfixed flows after the first k
+// saturations: the flows fixed by then (assigned to a link among the first k
+// saturated) keep their rates.
+func (s *State) seedState(x int32, k int32) (float64, int32) {
+	a := &s.agg
+	if s.failed[x] {
+		return 0, 0
+	}
+	r, n := s.capa[x], int32(0)
+	for _, f := range s.linkFlows[x] {
+		if !a.isNew[f] && a.popIdx[a.bn[f]] < k {
+			r -= s.rate[f]
+		} else {
+			n++
+		}
+	}
+	return r, n
+}
+
+// A 4-ary min-heap of links by share: half the depth of a binary heap, and a node's
+// children share a cache line.
+
+func heapify4(h []heapEnt) {
+	if len(h) < 2 {
+		return
+	}
+	for i := (len(h) - 2) / 4; i >= 0; i-- {
+		siftDown4(h, i)
+	}
+}
+
+func siftDown4(h []heapEnt, i int) {
+	n := len(h)
+	e := h[i]
+	for {
+		c := 4*i + 1
+		if c >= n {
+			break
+		}
+		m := c
+		for j := c + 1; j < c+4 && j < n; j++ {
+			if h[j].key < h[m].key {
+				m = j
+			}
+		}
+		if h[m].key >= e.key {
+			break
+		}
+		h[i] = h[m]
+		i = m
+	}
+	h[i] = e
+}
+
+// pop4 removes the top of h.
+func pop4(h []heapEnt) []heapEnt {
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	if n > 0 {
+		siftDown4(h, 0)
+	}
+	return h
+}
+
+// aggRefill recomputes every rate by the link-level fill (building the assignments
+// first if needed) and records the changed, added and removed flows in d.
+func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32) {
+	a := &s.agg
+	if !a.ok {
+		s.aggBuild(s.satHint())
+	}
+	a.isNew = growB(a.isNew, len(s.path))
+	for _, f := range added {
+		a.isNew[f] = true
+	}
+	s.aggFill(seedLinks, seedFlows)
+	// new rates, collecting the changed flows (then listed with their IDs)
+	ch, old := a.chg[:0], a.chgOld[:0]
+	for f, b := range a.bn[:len(s.path)] {
+		if !s.alive[f] {
+			continue
+		}
+		nr, or := a.sat[b], s.rate[f]
+		if a.isNew[f] || math.Abs(nr-or) > s.tol*math.Max(math.Abs(or), 1) {
+			ch, old = append(ch, int32(f)), append(old, or)
+		}
+		s.rate[f] = nr
+	}
+	a.chg, a.chgOld = ch, old
+	d.Changes = slices.Grow(d.Changes, len(ch)+len(removed))
+	for _, f := range removed {
+		if !a.isNew[f] {
+			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: s.rate[f], Removed: true})
+		}
+	}
+	for i, f := range ch {
+		if a.isNew[f] {
+			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], New: s.rate[f], Added: true})
+		} else {
+			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: old[i], New: s.rate[f]})
+		}
+	}
+	for _, f := range removed {
+		a.isNew[f] = false
+		s.rate[f], s.levelF[f], s.path[f] = 0, 0, nil
+		s.freeFlows = append(s.freeFlows, f)
+	}
+	for _, f := range added {
+		a.isNew[f] = false
+	}
+	d.ExaminedFlows = a.flips
+	s.stale = true
+}
+
+// satHint returns per-link levels to build assignments from: the saturation levels
+// when levels are current, else each link's largest flow rate.
+func (s *State) satHint() []float64 {
+	sat := make([]float64, len(s.capa))
+	for l := range sat {
+		sat[l] = math.Inf(1)
+		if !s.stale && s.levelL[l] > 0 && !s.failed[l] {
+			sat[l] = s.share[l]
+		}
+	}
+	if s.stale {
+		for l, fs := range s.linkFlows {
+			m := 0.0
+			for _, f := range fs {
+				m = math.Max(m, s.rate[f])
+			}
+			if len(fs) > 0 {
+				sat[l] = m
+			}
+		}
+	}
+	return sat
+}
