@@ -204,11 +204,12 @@ func checkDelta(t *testing.T, s *State, d *Delta, before map[string]float64, wha
 	}
 }
 
-// TestPropertyResumeSequence applies long runs of flow arrivals, departures and
-// capacity changes without reading levels in between, so that consecutive updates
-// resume the water-filling on stale levels (half the runs force it from the first
-// step); every step's rates and delta are checked against a full recomputation, and
-// levels, bottleneck sets and shares at the end of each run.
+// TestPropertyResumeSequence applies long runs of flow arrivals, departures,
+// capacity and demand changes, link failures (flows rerouted) and restorations
+// without reading levels in between, so that consecutive updates re-fill the rates
+// from checkpoints of the previous fill (taken every 1–4 saturations, half the runs
+// from the first step); every step's rates and delta are checked against a full
+// recomputation, and levels, bottleneck sets and shares at the end of each run.
 func TestPropertyResumeSequence(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	fast, total, restarted, flipped := 0, 0, 0, 0
@@ -228,8 +229,42 @@ func TestPropertyResumeSequence(t *testing.T) {
 			}
 			var err error
 			var d *Delta
-			switch op := rng.IntN(3); {
-			case op == 0:
+			switch op := rng.IntN(6); {
+			case op == 3 && s.NumFlows() > 0:
+				// demand caps move a flow onto (or off) its virtual link
+				n := s.Network()
+				id := n.Flows[rng.IntN(len(n.Flows))].ID
+				var dem *float64
+				if rng.IntN(3) > 0 {
+					v := float64(1 + rng.IntN(20))
+					dem = &v
+				}
+				what += " demand " + id
+				d, err = s.SetDemand(id, dem)
+			case op == 4:
+				// a failure moves flows to new paths; restore a failed link otherwise
+				var failedID string
+				for l, f := range s.failed {
+					if f && s.virtOf[l] == -1 {
+						failedID = s.linkID[l]
+					}
+				}
+				if failedID != "" && rng.IntN(2) == 0 {
+					what += " restore " + failedID
+					d, err = s.RestoreLink(failedID)
+					break
+				}
+				n := s.Network()
+				if len(n.Links) < 3 {
+					continue
+				}
+				id := n.Links[rng.IntN(len(n.Links))].ID
+				what += " fail " + id
+				d, err = s.FailLink(id, func(_ string, _ []string, failed func(string) bool) ([]string, bool) {
+					p := randomPath(rng, s, failed)
+					return p, p != nil
+				})
+			case op == 0 || op == 5:
 				f, ok := randomArrival(rng, s, &next)
 				if !ok {
 					continue
@@ -254,6 +289,9 @@ func TestPropertyResumeSequence(t *testing.T) {
 				d, err = s.RemoveFlow(id)
 			default:
 				n := s.Network()
+				if len(n.Links) == 0 {
+					continue
+				}
 				id := n.Links[rng.IntN(len(n.Links))].ID
 				c, _ := s.Capacity(id)
 				c *= 0.8 + 0.4*rng.Float64()
