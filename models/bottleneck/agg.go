@@ -2,6 +2,7 @@ package bottleneck
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 )
 
@@ -64,6 +65,13 @@ func (s *State) Refresh() {
 	}
 }
 
+func growU(x []uint64, n int) []uint64 {
+	if cap(x) >= n {
+		return x[:n]
+	}
+	return make([]uint64, n)
+}
+
 func growB(x []bool, n int) []bool {
 	if cap(x) >= n {
 		return x[:n]
@@ -79,7 +87,9 @@ type colEnt struct {
 // notPopped marks a link that has not saturated in the current fill.
 const notPopped = math.MaxInt32
 
-// ckptEvery is the number of saturations between two checkpoints of a fill.
+// ckptEvery is the number of saturations between two checkpoints of a fill; before
+// the first, checkpoints are also taken after 16, 32, 64, … saturations (a flow
+// arriving on a congested link restarts low).
 const ckptEvery = 256
 
 type aggregate struct {
@@ -103,9 +113,9 @@ type aggregate struct {
 	resid []float64
 	cnt   []int32
 	heap  []heapEnt
-	// changed flows and their old rates (aggRefill scratch)
-	chg    []int32
-	chgOld []float64
+	// old rates and changed flows (aggRefill scratch)
+	prev []float64
+	bits []uint64
 	// last fill's measures (tests, benchmarks): flows moved, saturations replayed
 	flips, pops int
 	restart     int32 // saturations skipped by restarting from a checkpoint
@@ -352,7 +362,7 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 			a.resid[e.x] -= float64(e.n) * sh
 			a.cnt[e.x] -= e.n
 		}
-		if a.nPops%every == 0 {
+		if k := a.nPops; k%every == 0 || k < every && k >= 16 && k&(k-1) == 0 {
 			a.checkpoint(sh)
 		}
 	}
@@ -471,30 +481,56 @@ func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32
 		a.isNew[f] = true
 	}
 	s.aggFill(seedLinks, seedFlows)
-	// new rates, collecting the changed flows (then listed with their IDs)
-	ch, old := a.chg[:0], a.chgOld[:0]
-	for f, b := range a.bn[:len(s.path)] {
-		if !s.alive[f] {
-			continue
+	// new rates in one streaming pass without branches on the data: the old rates
+	// are kept aside and the changed flows (beyond the tolerance) marked in a bit
+	// set, then listed in flow order
+	nF := len(s.path)
+	a.prev = growF(a.prev, nF)
+	a.bits = growU(a.bits, (nF+63)/64)
+	tol := s.tol
+	nChg := 0
+	for w := range a.bits {
+		var m uint64
+		lo := w * 64
+		hi := min(lo+64, nF)
+		bn, rate, prev := a.bn[lo:hi], s.rate[lo:hi], a.prev[lo:hi]
+		for i, b := range bn {
+			if b < 0 {
+				continue
+			}
+			nr, or := a.sat[b], rate[i]
+			prev[i], rate[i] = or, nr
+			thr := tol
+			if or > 1 {
+				thr = tol * or
+			}
+			// sign of thr − |nr − or|: 1 when the change is beyond the tolerance
+			m |= (math.Float64bits(thr-math.Abs(nr-or)) >> 63) << uint(i)
 		}
-		nr, or := a.sat[b], s.rate[f]
-		if a.isNew[f] || math.Abs(nr-or) > s.tol*math.Max(math.Abs(or), 1) {
-			ch, old = append(ch, int32(f)), append(old, or)
-		}
-		s.rate[f] = nr
+		a.bits[w] = m
+		nChg += bits.OnesCount64(m)
 	}
-	a.chg, a.chgOld = ch, old
-	d.Changes = slices.Grow(d.Changes, len(ch)+len(removed))
+	for _, f := range added { // reported even with a rate within the tolerance of 0
+		if s.alive[f] && a.bits[f>>6]&(1<<(f&63)) == 0 {
+			a.bits[f>>6] |= 1 << (f & 63)
+			nChg++
+		}
+	}
+	d.Changes = slices.Grow(d.Changes, nChg+len(removed))
 	for _, f := range removed {
 		if !a.isNew[f] {
 			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: s.rate[f], Removed: true})
 		}
 	}
-	for i, f := range ch {
-		if a.isNew[f] {
-			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], New: s.rate[f], Added: true})
-		} else {
-			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: old[i], New: s.rate[f]})
+	for w, m := range a.bits {
+		for m != 0 {
+			f := w*64 + bits.TrailingZeros64(m)
+			m &= m - 1
+			if a.isNew[f] {
+				d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], New: s.rate[f], Added: true})
+			} else {
+				d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: a.prev[f], New: s.rate[f]})
+			}
 		}
 	}
 	for _, f := range removed {
