@@ -112,7 +112,7 @@ type aggregate struct {
 	// fill scratch
 	resid []float64
 	cnt   []int32
-	heap  []heapEnt
+	queue radixQueue
 	// old rates and changed flows (aggRefill scratch)
 	prev []float64
 	bits []uint64
@@ -286,7 +286,6 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 	if every <= 0 {
 		every = ckptEvery
 	}
-	h := a.heap[:0]
 	if from < 0 {
 		a.sat = growF(a.sat, nT)
 		a.popIdx = growI(a.popIdx, nT)
@@ -317,28 +316,25 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 			}
 		}
 	}
+	q := &a.queue
+	q.reset()
 	for l := range nT {
 		if c := a.cnt[l]; c > 0 && a.popIdx[l] == notPopped && !s.failed[l] {
-			h = append(h, heapEnt{math.Max(a.resid[l], 0) / float64(c), int32(l)})
+			q.push(math.Max(a.resid[l], 0)/float64(c), int32(l))
 		}
 	}
-	heapify4(h)
-	for len(h) > 0 {
-		e := h[0]
+	for q.n > 0 {
+		e := q.pop()
 		l := e.l
 		c := a.cnt[l]
 		if c == 0 {
-			h = pop4(h)
 			continue
 		}
 		sh := math.Max(a.resid[l], 0) / float64(c)
 		if sh > e.key {
-			// stale key (shares only grow): update it in place
-			h[0].key = sh
-			siftDown4(h, 0)
+			q.push(sh, l) // stale key (shares only grow)
 			continue
 		}
-		h = pop4(h)
 		if c != a.selfCnt[l] {
 			// unfixed flows assigned elsewhere cross l: they are fixed here
 			for _, f := range s.linkFlows[l] {
@@ -366,7 +362,6 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 			a.checkpoint(sh)
 		}
 	}
-	a.heap = h[:0]
 	a.ckOK, a.ckNT = true, nT
 }
 
@@ -423,50 +418,65 @@ func (s *State) seedState(x int32, k int32) (float64, int32) {
 	return r, n
 }
 
-// A 4-ary min-heap of links by share: half the depth of a binary heap, and a node's
-// children share a cache line.
-
-func heapify4(h []heapEnt) {
-	if len(h) < 2 {
-		return
-	}
-	for i := (len(h) - 2) / 4; i >= 0; i-- {
-		siftDown4(h, i)
-	}
+// radixQueue is a monotone priority queue of links by share (a radix heap): keys
+// pushed are never below the last key popped, which holds for the fill (the level
+// only rises and shares only grow). A key goes to the bucket of the highest bit in
+// which its float64 bits (ordered like the values, keys being non-negative) differ
+// from the last key popped; a pop from an empty bucket 0 takes the lowest non-empty
+// bucket, makes its smallest key the last one and redistributes the bucket to lower
+// ones. Push is O(1) and an entry moves down at most 64 times, so a stale key
+// re-pushed costs O(1) instead of a heap's O(log n) with branch mispredictions.
+type radixQueue struct {
+	last uint64
+	mask uint64 // non-empty buckets
+	b    [64][]heapEnt
+	n    int
 }
 
-func siftDown4(h []heapEnt, i int) {
-	n := len(h)
-	e := h[i]
-	for {
-		c := 4*i + 1
-		if c >= n {
-			break
-		}
-		m := c
-		for j := c + 1; j < c+4 && j < n; j++ {
-			if h[j].key < h[m].key {
+func (q *radixQueue) reset() {
+	for i := range q.b {
+		q.b[i] = q.b[i][:0]
+	}
+	q.last, q.mask, q.n = 0, 0, 0
+}
+
+func (q *radixQueue) push(key float64, l int32) {
+	i := bits.Len64(math.Float64bits(key) ^ q.last)
+	if i == 64 { // never for non-negative keys; keeps the index in range
+		i = 63
+	}
+	q.b[i] = append(q.b[i], heapEnt{key, l})
+	q.mask |= 1 << i
+	q.n++
+}
+
+// pop removes an entry with the smallest key (q.n > 0).
+func (q *radixQueue) pop() heapEnt {
+	if len(q.b[0]) == 0 {
+		i := bits.TrailingZeros64(q.mask)
+		bk := q.b[i]
+		m := 0
+		for j := 1; j < len(bk); j++ {
+			if bk[j].key < bk[m].key {
 				m = j
 			}
 		}
-		if h[m].key >= e.key {
-			break
+		q.last = math.Float64bits(bk[m].key)
+		q.b[i], q.mask = bk[:0], q.mask&^(1<<i)
+		for _, e := range bk {
+			j := bits.Len64(math.Float64bits(e.key) ^ q.last)
+			q.b[j] = append(q.b[j], e)
+			q.mask |= 1 << j
 		}
-		h[i] = h[m]
-		i = m
 	}
-	h[i] = e
-}
-
-// pop4 removes the top of h.
-func pop4(h []heapEnt) []heapEnt {
-	n := len(h) - 1
-	h[0] = h[n]
-	h = h[:n]
-	if n > 0 {
-		siftDown4(h, 0)
+	b0 := q.b[0]
+	e := b0[len(b0)-1]
+	q.b[0] = b0[:len(b0)-1]
+	if len(b0) == 1 {
+		q.mask &^= 1
 	}
-	return h
+	q.n--
+	return e
 }
 
 // aggRefill recomputes every rate by the link-level fill (building the assignments
