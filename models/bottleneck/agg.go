@@ -53,15 +53,19 @@ import (
 //
 // The assignments and columns follow every path change (attach, detach); they are
 // built on first use from the current rates. Checkpoints are dropped by anything
-// else that sets rates (Compute, a round replay).
+// else that sets rates (a round replay, Compute — except from Refresh, which only
+// recomputes the levels of the rates the last fill set).
 
 // Refresh brings level numbers and bottleneck sets up to date after incremental
 // updates that re-filled the rates (Delta.Resumed); the reads that need them call it
 // on demand. Call it before sharing a State between goroutines for reading.
 func (s *State) Refresh() {
 	if s.stale {
+		// the rates stay those of the last fill (up to rounding), so its
+		// checkpoints stay valid
+		ck := s.agg.ckOK
 		s.Compute()
-		s.stale = false
+		s.stale, s.agg.ckOK = false, ck
 	}
 }
 
@@ -551,7 +555,7 @@ func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32
 	for _, f := range added {
 		a.isNew[f] = false
 	}
-	d.ExaminedFlows = a.flips
+	d.DirtyLinks, d.ExaminedFlows = a.pops, a.flips
 	s.stale = true
 }
 

@@ -223,7 +223,7 @@ func BenchmarkPeakHeap1M(b *testing.B) {
 
 // incStats accumulates what incremental operations did.
 type incStats struct {
-	ops, resumed, changes, refilled, dirty int
+	ops, resumed, changes, moved, dirty int
 }
 
 func (st *incStats) add(d *Delta) {
@@ -235,7 +235,7 @@ func (st *incStats) add(d *Delta) {
 	st.dirty += d.DirtyLinks
 	if d.Resumed {
 		st.resumed++
-		st.refilled += d.ExaminedFlows
+		st.moved += d.ExaminedFlows
 	}
 }
 
@@ -244,9 +244,9 @@ func (st *incStats) report(b *testing.B) {
 		return
 	}
 	b.ReportMetric(float64(st.resumed)/float64(st.ops), "resumed-ratio")
-	b.ReportMetric(float64(st.refilled)/float64(st.ops), "refilled-flows/op")
+	b.ReportMetric(float64(st.moved)/float64(st.ops), "examined-flows/op")
 	b.ReportMetric(float64(st.changes)/float64(st.ops), "changed-flows/op")
-	b.ReportMetric(float64(st.dirty)/float64(st.ops), "dirty-links/op")
+	b.ReportMetric(float64(st.dirty)/float64(st.ops), "recomputed-links/op")
 }
 
 // reportQuantiles reports the median and 90th percentile of per-operation durations.

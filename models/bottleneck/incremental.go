@@ -26,8 +26,10 @@ type Delta struct {
 	// without one.
 	Rerouted []string `json:"rerouted,omitempty"`
 	Dropped  []string `json:"dropped,omitempty"`
-	// DirtyLinks and ExaminedFlows measure the recomputed region; Rounds is the number
-	// of water-filling rounds replayed.
+	// DirtyLinks and ExaminedFlows measure the recomputed region: for a round replay,
+	// the links marked dirty and the flows examined, Rounds being the rounds
+	// replayed; for a re-fill (Resumed), the links saturated again and the flows
+	// handled one by one (moved to another bottleneck).
 	DirtyLinks    int `json:"dirty_links"`
 	ExaminedFlows int `json:"examined_flows"`
 	Rounds        int `json:"rounds"`
@@ -782,7 +784,6 @@ func (r *replay) abort() *Delta {
 	}
 	d := &r.delta
 	d.Resumed = true
-	d.DirtyLinks = len(r.dirty)
 	s.aggRefill(d, seedLinks, seedFlows, r.added, r.removed)
 	s.nIncid = 0
 	return d
