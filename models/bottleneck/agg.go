@@ -114,8 +114,7 @@ type aggregate struct {
 	ckNT  int
 	every int32 // saturations between checkpoints (0: ckptEvery; tests set it low)
 	// fill scratch
-	resid []float64
-	cnt   []int32
+	ls []linkFill
 	queue radixQueue
 	// old rates and changed flows (aggRefill scratch)
 	prev []float64
@@ -129,8 +128,14 @@ type aggregate struct {
 type aggCkpt struct {
 	k     int32
 	y     float64
-	resid []float64
-	cnt   []int32
+	ls []linkFill
+}
+
+// linkFill is a link's state in a fill: residual capacity and unfixed flows, side by
+// side so that a column update touches one cache line per link.
+type linkFill struct {
+	resid float64
+	cnt   int32
 }
 
 // colAdd adds d (±1) to column b's entry for link x.
@@ -265,8 +270,10 @@ func (s *State) aggInvalidate() { s.agg.ckOK = false }
 func (s *State) aggFill(seedLinks, seedFlows []int32) {
 	a := &s.agg
 	nT := len(s.capa)
-	a.resid = growF(a.resid, nT)
-	a.cnt = growI(a.cnt, nT)
+	if cap(a.ls) < nT {
+		a.ls = make([]linkFill, nT)
+	}
+	a.ls = a.ls[:nT]
 	a.flips, a.pops, a.restart = 0, 0, 0
 	from := -1
 	if a.ckOK && a.ckNT == nT {
@@ -298,9 +305,9 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		for l := range nT {
 			a.sat[l], a.popIdx[l] = math.Inf(1), notPopped
 			d := len(s.linkFlows[l])
-			a.resid[l], a.cnt[l] = s.capa[l], int32(d)
+			a.ls[l] = linkFill{s.capa[l], int32(d)}
 			if s.failed[l] {
-				a.cnt[l] = 0
+				a.ls[l].cnt = 0
 			}
 		}
 	} else {
@@ -310,7 +317,7 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		for i := range a.ckpts {
 			c := &a.ckpts[i]
 			for _, x := range seedLinks {
-				c.resid[x], c.cnt[x] = s.seedState(x, c.k)
+				c.ls[x].resid, c.ls[x].cnt = s.seedState(x, c.k)
 			}
 		}
 		a.nPops, a.restart = k, k
@@ -323,18 +330,18 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 	q := &a.queue
 	q.reset()
 	for l := range nT {
-		if c := a.cnt[l]; c > 0 && a.popIdx[l] == notPopped && !s.failed[l] {
-			q.push(math.Max(a.resid[l], 0)/float64(c), int32(l))
+		if c := a.ls[l].cnt; c > 0 && a.popIdx[l] == notPopped && !s.failed[l] {
+			q.push(math.Max(a.ls[l].resid, 0)/float64(c), int32(l))
 		}
 	}
 	for q.n > 0 {
 		e := q.pop()
 		l := e.l
-		c := a.cnt[l]
+		c := a.ls[l].cnt
 		if c == 0 {
 			continue
 		}
-		sh := math.Max(a.resid[l], 0) / float64(c)
+		sh := math.Max(a.ls[l].resid, 0) / float64(c)
 		if sh > e.key {
 			q.push(sh, l) // stale key (shares only grow)
 			continue
@@ -359,8 +366,9 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		a.pops++
 		a.sat[l] = sh
 		for _, e := range a.col[l] {
-			a.resid[e.x] -= float64(e.n) * sh
-			a.cnt[e.x] -= e.n
+			x := &a.ls[e.x]
+			x.resid -= float64(e.n) * sh
+			x.cnt -= e.n
 		}
 		if k := a.nPops; k%every == 0 || k < every && k >= 16 && k&(k-1) == 0 {
 			a.checkpoint(sh)
@@ -379,8 +387,7 @@ func (a *aggregate) checkpoint(y float64) {
 	}
 	c := &a.ckpts[n]
 	c.k, c.y = a.nPops, y
-	c.resid = append(c.resid[:0], a.resid...)
-	c.cnt = append(c.cnt[:0], a.cnt...)
+	c.ls = append(c.ls[:0], a.ls...)
 }
 
 // aggRestore loads checkpoint c into the fill's state with the seed links'
@@ -388,11 +395,10 @@ func (a *aggregate) checkpoint(y float64) {
 // link's share is at least the checkpoint's level (see aggFill).
 func (s *State) aggRestore(c *aggCkpt, seedLinks []int32) bool {
 	a := &s.agg
-	copy(a.resid, c.resid)
-	copy(a.cnt, c.cnt)
+	copy(a.ls, c.ls)
 	for _, x := range seedLinks {
 		r, n := s.seedState(x, c.k)
-		a.resid[x], a.cnt[x] = r, n
+		a.ls[x] = linkFill{r, n}
 		if s.failed[x] {
 			continue
 		}
