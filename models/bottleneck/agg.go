@@ -31,20 +31,22 @@ import (
 // fill (the state after its first k saturations, the k-th at level y_k < θ): every
 // other link keeps the checkpoint's state, a seed link's is recomputed from its flows
 // (those fixed by then keep their rates). The first k saturations happen exactly as
-// before provided that every seed link's share in that state is at least y_k: a seed
-// share below some y_j (j ≤ k) could only fall further as the flows fixed on the link
-// after the j-th saturation, at levels ≥ y_j, are taken out, so it would be below y_k
-// at the checkpoint. A seed link left without unfixed flows must not be over its
-// capacity for the same reason. Otherwise an earlier checkpoint is tried (the first
-// one, k = 0, always passes). So flows slower than θ keep their rates, and the
-// results equal a full recomputation (property-tested, including long runs of
-// restarted fills with frequent checkpoints).
+// before provided that no seed link is among them and every seed link's share in
+// that state is at least y_k: a seed share below some y_j (j ≤ k) could only fall
+// further as the flows fixed on the link after the j-th saturation, at levels ≥ y_j,
+// are taken out, so it would be below y_k at the checkpoint. A seed link left
+// without unfixed flows must not be over its capacity for the same reason.
+// Otherwise an earlier checkpoint is tried (none: a fill from scratch). The kept
+// checkpoints get the seed links' new state. So flows slower than θ keep their
+// rates, and the results equal a full recomputation (property-tested, including long
+// runs of restarted fills with frequent checkpoints).
 //
-// Cost of a fill: O(|L|) to restart (checkpoint copy, heap build), then
-// O(P log_4 |L| + Σ_flips |path| log C) for the P column pairs of the links saturating
-// after the restart (318k in all on that fat-tree, against 550k path elements) with
-// columns of at most C entries, plus a checkpoint copy (O(|L|)) every ckptEvery
-// saturations. Rates are then written in one streaming pass, rate(f) = sat(bn[f]),
+// Cost of a fill: O(|L|) to restart (checkpoint copy, queue build), then O(P +
+// Σ_flips |path| log C) for the P column pairs of the links saturating after the
+// restart (318k in all on that fat-tree, against 550k path elements) with columns of
+// at most C entries, plus the radix heap: O(1) per push (a stale share is re-pushed),
+// and each entry moves down at most 64 buckets (a few in practice), plus a checkpoint
+// copy (O(|L|)) every ckptEvery saturations. Rates are then written in one streaming pass, rate(f) = sat(bn[f]),
 // O(|F|), which also lists the changed flows. Level numbers (rounds) and bottleneck
 // sets are not recomputed: they depend on the rounds of the whole structure, so the
 // next read of one (FlowLevel, LinkLevel, Levels, Graph, Bottlenecks) runs one full
@@ -114,7 +116,7 @@ type aggregate struct {
 	ckNT  int
 	every int32 // saturations between checkpoints (0: ckptEvery; tests set it low)
 	// fill scratch
-	ls []linkFill
+	ls    []linkFill
 	queue radixQueue
 	// old rates and changed flows (aggRefill scratch)
 	prev []float64
@@ -126,8 +128,8 @@ type aggregate struct {
 
 // aggCkpt is the state of a fill after its first k saturations (the last at level y).
 type aggCkpt struct {
-	k     int32
-	y     float64
+	k  int32
+	y  float64
 	ls []linkFill
 }
 
@@ -397,6 +399,11 @@ func (s *State) aggRestore(c *aggCkpt, seedLinks []int32) bool {
 	a := &s.agg
 	copy(a.ls, c.ls)
 	for _, x := range seedLinks {
+		if a.popIdx[x] < c.k {
+			// saturated before the checkpoint (θ rules it out unless rounding made
+			// the levels non-monotone): its flows' fixing may change
+			return false
+		}
 		r, n := s.seedState(x, c.k)
 		a.ls[x] = linkFill{r, n}
 		if s.failed[x] {
