@@ -71,20 +71,6 @@ func (s *State) Refresh() {
 	}
 }
 
-func growU(x []uint64, n int) []uint64 {
-	if cap(x) >= n {
-		return x[:n]
-	}
-	return make([]uint64, n)
-}
-
-func growB(x []bool, n int) []bool {
-	if cap(x) >= n {
-		return x[:n]
-	}
-	return make([]bool, n)
-}
-
 type colEnt struct {
 	x int32 // link crossed
 	n int32 // flows assigned to the column's link that cross x
@@ -206,7 +192,7 @@ func (s *State) aggDetach(f int32) {
 func (s *State) aggBuild(sat []float64) {
 	a := &s.agg
 	nT, nF := len(s.capa), len(s.path)
-	a.bn = growI(a.bn, nF)
+	a.bn = grow(a.bn, nF)
 	a.col, a.selfCnt = a.col[:0], a.selfCnt[:0]
 	a.growLinks(nT)
 	for f, p := range s.path {
@@ -272,10 +258,7 @@ func (s *State) aggInvalidate() { s.agg.ckOK = false }
 func (s *State) aggFill(seedLinks, seedFlows []int32) {
 	a := &s.agg
 	nT := len(s.capa)
-	if cap(a.ls) < nT {
-		a.ls = make([]linkFill, nT)
-	}
-	a.ls = a.ls[:nT]
+	a.ls = grow(a.ls, nT)
 	a.flips, a.pops, a.restart = 0, 0, 0
 	from := -1
 	if a.ckOK && a.ckNT == nT {
@@ -300,8 +283,8 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		every = ckptEvery
 	}
 	if from < 0 {
-		a.sat = growF(a.sat, nT)
-		a.popIdx = growI(a.popIdx, nT)
+		a.sat = grow(a.sat, nT)
+		a.popIdx = grow(a.popIdx, nT)
 		a.ckpts = a.ckpts[:0]
 		a.nPops = 0
 		for l := range nT {
@@ -503,7 +486,7 @@ func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32
 	if !a.ok {
 		s.aggBuild(s.satHint())
 	}
-	a.isNew = growB(a.isNew, len(s.path))
+	a.isNew = grow(a.isNew, len(s.path))
 	for _, f := range added {
 		a.isNew[f] = true
 	}
@@ -512,8 +495,8 @@ func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32
 	// are kept aside and the changed flows (beyond the tolerance) marked in a bit
 	// set, then listed in flow order
 	nF := len(s.path)
-	a.prev = growF(a.prev, nF)
-	a.bits = growU(a.bits, (nF+63)/64)
+	a.prev = grow(a.prev, nF)
+	a.bits = grow(a.bits, (nF+63)/64)
 	tol := s.tol
 	nChg := 0
 	for w := range a.bits {

@@ -52,10 +52,10 @@ import (
 // appends to buffers reused across rounds.
 func (s *State) Compute() {
 	nT, nF := len(s.capa), len(s.path)
-	s.rate = growF(s.rate, nF)
-	s.levelF = growI(s.levelF, nF)
-	s.levelL = growI(s.levelL, nT)
-	s.share = growF(s.share, nT)
+	s.rate = grow(s.rate, nF)
+	s.levelF = grow(s.levelF, nF)
+	s.levelL = grow(s.levelL, nT)
+	s.share = grow(s.share, nT)
 	s.pfxOK = false
 	s.aggInvalidate()
 	if !s.computeFast() {

@@ -89,6 +89,34 @@ func randomArrival(rng *rand.Rand, s *State, next *int) (Flow, bool) {
 	return Flow{ID: fmt.Sprintf("n%d", *next), Path: p}, true
 }
 
+// randomDemandChange sets, changes or clears (one in three) the demand cap of a
+// random flow of s, appending what it did to what.
+func randomDemandChange(rng *rand.Rand, s *State, what *string) (*Delta, error) {
+	n := s.Network()
+	id := n.Flows[rng.IntN(len(n.Flows))].ID
+	var dem *float64
+	if rng.IntN(3) > 0 {
+		v := float64(1 + rng.IntN(20))
+		dem = &v
+	}
+	*what += " demand " + id
+	return s.SetDemand(id, dem)
+}
+
+// randomFailure fails a random link of n (the network of s), rerouting its flows on
+// random paths (a quarter of them dropped if drop is set).
+func randomFailure(rng *rand.Rand, s *State, n *Network, drop bool, what *string) (*Delta, error) {
+	id := n.Links[rng.IntN(len(n.Links))].ID
+	*what += " fail " + id
+	return s.FailLink(id, func(_ string, _ []string, failed func(string) bool) ([]string, bool) {
+		if drop && rng.IntN(4) == 0 {
+			return nil, false
+		}
+		p := randomPath(rng, s, failed)
+		return p, p != nil
+	})
+}
+
 // TestPropertyIncremental applies random perturbation sequences and checks every
 // intermediate structure against a full recomputation.
 func TestPropertyIncremental(t *testing.T) {
@@ -132,29 +160,13 @@ func TestPropertyIncremental(t *testing.T) {
 				what += fmt.Sprintf(" capacity %s=%v", id, c)
 				d, err = s.SetCapacity(id, c)
 			case op == 3 && s.NumFlows() > 0:
-				n := s.Network()
-				id := n.Flows[rng.IntN(len(n.Flows))].ID
-				var dem *float64
-				if rng.IntN(3) > 0 {
-					v := float64(1 + rng.IntN(20))
-					dem = &v
-				}
-				what += " demand " + id
-				d, err = s.SetDemand(id, dem)
+				d, err = randomDemandChange(rng, s, &what)
 			case op == 4:
 				n := s.Network()
 				if len(n.Links) < 2 {
 					continue
 				}
-				id := n.Links[rng.IntN(len(n.Links))].ID
-				what += " fail " + id
-				d, err = s.FailLink(id, func(_ string, _ []string, failed func(string) bool) ([]string, bool) {
-					if rng.IntN(4) == 0 {
-						return nil, false
-					}
-					p := randomPath(rng, s, failed)
-					return p, p != nil
-				})
+				d, err = randomFailure(rng, s, n, true, &what)
 			default:
 				continue
 			}
@@ -232,15 +244,7 @@ func TestPropertyResumeSequence(t *testing.T) {
 			switch op := rng.IntN(6); {
 			case op == 3 && s.NumFlows() > 0:
 				// demand caps move a flow onto (or off) its virtual link
-				n := s.Network()
-				id := n.Flows[rng.IntN(len(n.Flows))].ID
-				var dem *float64
-				if rng.IntN(3) > 0 {
-					v := float64(1 + rng.IntN(20))
-					dem = &v
-				}
-				what += " demand " + id
-				d, err = s.SetDemand(id, dem)
+				d, err = randomDemandChange(rng, s, &what)
 			case op == 4:
 				// a failure moves flows to new paths; restore a failed link otherwise
 				var failedID string
@@ -258,12 +262,7 @@ func TestPropertyResumeSequence(t *testing.T) {
 				if len(n.Links) < 3 {
 					continue
 				}
-				id := n.Links[rng.IntN(len(n.Links))].ID
-				what += " fail " + id
-				d, err = s.FailLink(id, func(_ string, _ []string, failed func(string) bool) ([]string, bool) {
-					p := randomPath(rng, s, failed)
-					return p, p != nil
-				})
+				d, err = randomFailure(rng, s, n, false, &what)
 			case op == 0 || op == 5:
 				f, ok := randomArrival(rng, s, &next)
 				if !ok {

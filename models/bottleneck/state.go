@@ -308,10 +308,10 @@ func (s *State) buildLinkFlows() {
 // fallback and tests compare Compute against it.
 func (s *State) computeRounds() {
 	nT, nF := len(s.capa), len(s.path)
-	s.rate = growF(s.rate, nF)
-	s.levelF = growI(s.levelF, nF)
-	s.levelL = growI(s.levelL, nT)
-	s.share = growF(s.share, nT)
+	s.rate = grow(s.rate, nF)
+	s.levelF = grow(s.levelF, nF)
+	s.levelL = grow(s.levelL, nT)
+	s.share = grow(s.share, nT)
 	resid := make([]float64, nT)
 	cnt := make([]int32, nT)
 	cur := make([]float64, nT)
@@ -402,16 +402,11 @@ func (s *State) computeRounds() {
 	s.pfxOK = false
 }
 
-func growF(x []float64, n int) []float64 {
+// grow returns x with length n, reusing its memory when it is large enough (the
+// contents are then stale: callers overwrite or clear them).
+func grow[T any](x []T, n int) []T {
 	if cap(x) >= n {
 		return x[:n]
 	}
-	return make([]float64, n)
-}
-
-func growI(x []int32, n int) []int32 {
-	if cap(x) >= n {
-		return x[:n]
-	}
-	return make([]int32, n)
+	return make([]T, n)
 }
