@@ -84,6 +84,9 @@ const notPopped = math.MaxInt32
 // arriving on a congested link restarts low).
 const ckptEvery = 256
 
+// maxCkpts bounds the checkpoints of a fill on large networks (the interval grows).
+const maxCkpts = 32
+
 type aggregate struct {
 	ok      bool
 	bn      []int32    // per flow: assigned bottleneck (valid for alive flows)
@@ -95,7 +98,8 @@ type aggregate struct {
 	sat    []float64
 	popIdx []int32
 	nPops  int32
-	// checkpoints of the last fill (every ckptEvery saturations): valid while ckOK
+	// checkpoints of the last fill (every ckptEvery saturations, or more when there
+	// would be more than maxCkpts): valid while ckOK
 	// and the link count is ckNT
 	ckpts []aggCkpt
 	ckOK  bool
@@ -280,7 +284,9 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 	}
 	every := a.every
 	if every <= 0 {
-		every = ckptEvery
+		// at most maxCkpts checkpoints (sized by the last fill): their memory is
+		// O(maxCkpts·|L|)
+		every = max(ckptEvery, a.nPops/maxCkpts)
 	}
 	if from < 0 {
 		a.sat = grow(a.sat, nT)

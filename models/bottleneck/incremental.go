@@ -765,8 +765,8 @@ func (s *State) finish(r *replay) *Delta {
 }
 
 // abort abandons the replay: the scratch state is reset and the rates of the
-// (already perturbed) topology recomputed by resuming the water-filling above the
-// perturbation (agg.go); the delta lists the flows whose rate changed.
+// (already perturbed) topology re-filled by the link-level water-filling restarted
+// below the perturbation (agg.go); the delta lists the flows whose rate changed.
 func (r *replay) abort() *Delta {
 	s, c := r.s, r.sc()
 	// views of the seeds: the resets below shorten tracked but leave its array as is
