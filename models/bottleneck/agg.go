@@ -284,9 +284,13 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 	}
 	every := a.every
 	if every <= 0 {
-		// at most maxCkpts checkpoints (sized by the last fill): their memory is
-		// O(maxCkpts·|L|)
-		every = max(ckptEvery, a.nPops/maxCkpts)
+		// at most about maxCkpts checkpoints (sized by the last fill, or by the
+		// links for a first one): their memory is O(maxCkpts·|L|)
+		est := int(a.nPops)
+		if !a.ckOK {
+			est = nT
+		}
+		every = max(ckptEvery, int32(est/maxCkpts))
 	}
 	if from < 0 {
 		a.sat = grow(a.sat, nT)
