@@ -15,7 +15,8 @@ import (
 )
 
 // GNMIDevices reaches devices through a physical/gnmi Pool. A device missing from the
-// pool is dialed with the options Resolve returns for it.
+// pool is dialed with the options Resolve returns for it (once: concurrent callers
+// share the client registered first).
 type GNMIDevices struct {
 	Pool *gnmi.Pool
 	// Resolve returns the dial options of a device not yet in the pool; nil means only
@@ -36,7 +37,7 @@ func (g *GNMIDevices) Device(ctx context.Context, id string) (Device, error) {
 		if err != nil {
 			return nil, fmt.Errorf("commit: device %s: %w", id, err)
 		}
-		if c, err = g.Pool.Add(id, o); err != nil {
+		if c, err = g.Pool.AddIfAbsent(id, o); err != nil {
 			return nil, err
 		}
 	}

@@ -54,6 +54,35 @@ func (p *Pool) Add(name string, o Options) (*Client, error) {
 	return c, nil
 }
 
+// AddIfAbsent returns the device's client, dialing and registering one if the pool
+// has none: concurrent callers for the same new device all get the one registered
+// first (a client dialed meanwhile by another caller is closed unused), so no caller's
+// client is closed under it, as Add's replacement would.
+func (p *Pool) AddIfAbsent(name string, o Options) (*Client, error) {
+	if c, ok := p.Client(name); ok {
+		return c, nil
+	}
+	if name == "" {
+		return nil, fmt.Errorf("%w: device name is required", ErrOptions)
+	}
+	c, err := Dial(o)
+	if err != nil {
+		return nil, fmt.Errorf("gnmi: device %s: %w", name, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		_ = c.Close()
+		return nil, ErrClosed
+	}
+	if old := p.clients[name]; old != nil {
+		_ = c.Close()
+		return old, nil
+	}
+	p.clients[name] = c
+	return c, nil
+}
+
 // Remove closes and forgets a device's client.
 func (p *Pool) Remove(name string) {
 	p.mu.Lock()

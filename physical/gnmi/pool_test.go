@@ -55,6 +55,54 @@ func TestPoolBoundedConcurrency(t *testing.T) {
 	}
 }
 
+// TestPoolAddIfAbsent: concurrent callers for the same new device all get the one
+// client the pool keeps (Add would have replaced, and closed, the others' clients;
+// 300 devices, 8 callers each released at once, so that the callers interleave);
+// a known device is returned without dialing, and a closed pool refuses.
+func TestPoolAddIfAbsent(t *testing.T) {
+	p := tfgnmi.NewPool(8)
+	o := tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true}
+	const devices, callers = 300, 8
+	for d := range devices {
+		name := fmt.Sprintf("d%d", d)
+		got := make([]*tfgnmi.Client, callers)
+		errs := make([]error, callers)
+		start := make(chan struct{})
+		done := make(chan struct{})
+		for i := range callers {
+			go func() {
+				<-start
+				got[i], errs[i] = p.AddIfAbsent(name, o)
+				done <- struct{}{}
+			}()
+		}
+		close(start)
+		for range callers {
+			<-done
+		}
+		kept, ok := p.Client(name)
+		if !ok {
+			t.Fatalf("%s not in the pool", name)
+		}
+		for i := range callers {
+			if errs[i] != nil || got[i] != kept {
+				t.Fatalf("%s, caller %d: client %p, err %v; the pool keeps %p", name, i, got[i], errs[i], kept)
+			}
+		}
+	}
+	kept, _ := p.Client("d1")
+	if c, err := p.AddIfAbsent("d1", tfgnmi.Options{}); err != nil || c != kept {
+		t.Errorf("known device: %p, %v (no dial expected, so no options error)", c, err)
+	}
+	if _, err := p.AddIfAbsent("", o); !errors.Is(err, tfgnmi.ErrOptions) {
+		t.Errorf("empty name: %v", err)
+	}
+	p.Close()
+	if _, err := p.AddIfAbsent("d-new", o); !errors.Is(err, tfgnmi.ErrClosed) {
+		t.Errorf("closed pool: %v", err)
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	b := tfgnmi.Backoff{Base: 10 * time.Millisecond, Max: 80 * time.Millisecond}
 	for i := 0; i < 10; i++ {
