@@ -507,8 +507,42 @@ func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32
 	nF := len(s.path)
 	a.prev = grow(a.prev, nF)
 	a.bits = grow(a.bits, (nF+63)/64)
-	tol := s.tol
+	s.markChanged()
 	nChg := 0
+	for _, f := range added { // reported even with a rate within the tolerance of 0
+		if s.alive[f] {
+			a.bits[f>>6] |= 1 << (f & 63)
+		}
+	}
+	for _, m := range a.bits {
+		nChg += bits.OnesCount64(m)
+	}
+	d.Changes = slices.Grow(d.Changes, nChg+len(removed))
+	for _, f := range removed {
+		if !a.isNew[f] {
+			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: s.rate[f], Removed: true})
+		}
+	}
+	at := len(d.Changes)
+	d.Changes = d.Changes[:at+nChg]
+	s.listChanged(d.Changes[at:])
+	for _, f := range removed {
+		a.isNew[f] = false
+		s.rate[f], s.levelF[f], s.path[f] = 0, 0, nil
+		s.freeFlows = append(s.freeFlows, f)
+	}
+	for _, f := range added {
+		a.isNew[f] = false
+	}
+	d.DirtyLinks, d.ExaminedFlows = a.pops, a.flips
+	s.stale = true
+}
+
+// markChanged writes the new rates of all flows, keeping the old ones in a.prev and
+// marking the changed ones in a.bits.
+func (s *State) markChanged() {
+	a := &s.agg
+	tol, nF := s.tol, len(s.path)
 	for w := range a.bits {
 		var m uint64
 		lo := w * 64
@@ -528,41 +562,24 @@ func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32
 			m |= (math.Float64bits(thr-math.Abs(nr-or)) >> 63) << uint(i)
 		}
 		a.bits[w] = m
-		nChg += bits.OnesCount64(m)
 	}
-	for _, f := range added { // reported even with a rate within the tolerance of 0
-		if s.alive[f] && a.bits[f>>6]&(1<<(f&63)) == 0 {
-			a.bits[f>>6] |= 1 << (f & 63)
-			nChg++
-		}
-	}
-	d.Changes = slices.Grow(d.Changes, nChg+len(removed))
-	for _, f := range removed {
-		if !a.isNew[f] {
-			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: s.rate[f], Removed: true})
-		}
-	}
+}
+
+// listChanged fills out with the changes of the marked flows, in flow order.
+func (s *State) listChanged(out []RateChange) {
+	a := &s.agg
+	i := 0
 	for w, m := range a.bits {
-		for m != 0 {
+		for ; m != 0; m &= m - 1 {
 			f := w*64 + bits.TrailingZeros64(m)
-			m &= m - 1
 			if a.isNew[f] {
-				d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], New: s.rate[f], Added: true})
+				out[i] = RateChange{Flow: s.flowID[f], New: s.rate[f], Added: true}
 			} else {
-				d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: a.prev[f], New: s.rate[f]})
+				out[i] = RateChange{Flow: s.flowID[f], Old: a.prev[f], New: s.rate[f]}
 			}
+			i++
 		}
 	}
-	for _, f := range removed {
-		a.isNew[f] = false
-		s.rate[f], s.levelF[f], s.path[f] = 0, 0, nil
-		s.freeFlows = append(s.freeFlows, f)
-	}
-	for _, f := range added {
-		a.isNew[f] = false
-	}
-	d.DirtyLinks, d.ExaminedFlows = a.pops, a.flips
-	s.stale = true
 }
 
 // satHint returns per-link levels to build assignments from: the saturation levels
