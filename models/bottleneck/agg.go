@@ -105,8 +105,9 @@ type aggregate struct {
 	ckOK  bool
 	ckNT  int
 	every int32 // saturations between checkpoints (0: ckptEvery; tests set it low)
-	// fill scratch
+	// fill scratch (seeds: the seed links' state in a restart)
 	ls    []linkFill
+	seeds []linkFill
 	queue radixQueue
 	// old rates and changed flows (aggRefill scratch)
 	prev []float64
@@ -386,11 +387,12 @@ func (a *aggregate) checkpoint(y float64) {
 }
 
 // aggRestore loads checkpoint c into the fill's state with the seed links'
-// residual capacities and unfixed counts recomputed, and reports whether every seed
-// link's share is at least the checkpoint's level (see aggFill).
+// residual capacities and unfixed counts recomputed, if no seed link saturated
+// before it and every seed link's share is at least its level (see aggFill); it
+// reports whether it did.
 func (s *State) aggRestore(c *aggCkpt, seedLinks []int32) bool {
 	a := &s.agg
-	copy(a.ls, c.ls)
+	a.seeds = a.seeds[:0]
 	for _, x := range seedLinks {
 		if a.popIdx[x] < c.k {
 			// saturated before the checkpoint (θ rules it out unless rounding made
@@ -398,13 +400,14 @@ func (s *State) aggRestore(c *aggCkpt, seedLinks []int32) bool {
 			return false
 		}
 		r, n := s.seedState(x, c.k)
-		a.ls[x] = linkFill{r, n}
-		if s.failed[x] {
-			continue
-		}
-		if n > 0 && math.Max(r, 0)/float64(n) < c.y || n == 0 && r < -s.tol*s.capa[x] {
+		if !s.failed[x] && (n > 0 && math.Max(r, 0)/float64(n) < c.y || n == 0 && r < -s.tol*s.capa[x]) {
 			return false
 		}
+		a.seeds = append(a.seeds, linkFill{r, n})
+	}
+	copy(a.ls, c.ls)
+	for i, x := range seedLinks {
+		a.ls[x] = a.seeds[i]
 	}
 	return true
 }
