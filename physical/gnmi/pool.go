@@ -34,24 +34,7 @@ func NewPool(limit int) *Pool {
 // Add dials a device and registers it under name, replacing (and closing) any previous
 // client of that name.
 func (p *Pool) Add(name string, o Options) (*Client, error) {
-	if name == "" {
-		return nil, fmt.Errorf("%w: device name is required", ErrOptions)
-	}
-	c, err := Dial(o)
-	if err != nil {
-		return nil, fmt.Errorf("gnmi: device %s: %w", name, err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		_ = c.Close()
-		return nil, ErrClosed
-	}
-	if old := p.clients[name]; old != nil {
-		_ = old.Close()
-	}
-	p.clients[name] = c
-	return c, nil
+	return p.add(name, o, true)
 }
 
 // AddIfAbsent returns the device's client, dialing and registering one if the pool
@@ -62,6 +45,12 @@ func (p *Pool) AddIfAbsent(name string, o Options) (*Client, error) {
 	if c, ok := p.Client(name); ok {
 		return c, nil
 	}
+	return p.add(name, o, false)
+}
+
+// add dials a device and registers it under name; a client already registered is
+// replaced and closed if replace is set, and otherwise kept and returned.
+func (p *Pool) add(name string, o Options, replace bool) (*Client, error) {
 	if name == "" {
 		return nil, fmt.Errorf("%w: device name is required", ErrOptions)
 	}
@@ -76,8 +65,11 @@ func (p *Pool) AddIfAbsent(name string, o Options) (*Client, error) {
 		return nil, ErrClosed
 	}
 	if old := p.clients[name]; old != nil {
-		_ = c.Close()
-		return old, nil
+		if !replace {
+			_ = c.Close()
+			return old, nil
+		}
+		_ = old.Close()
 	}
 	p.clients[name] = c
 	return c, nil
