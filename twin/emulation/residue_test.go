@@ -3,6 +3,7 @@ package emulation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,6 +146,19 @@ func TestNetnsSweepAfterKilledProcess(t *testing.T) {
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- sleeper.Wait() }()
+	// `ip netns exec` enters the namespace, then execs sleep in the same process: wait
+	// for the exec, or the sweep could run before the process is inside (and it would
+	// then enter a namespace already deleted, out of the sweep's reach)
+	comm := fmt.Sprintf("/proc/%d/comm", sleeper.Process.Pid)
+	for start := time.Now(); ; time.Sleep(time.Millisecond) {
+		if b, _ := os.ReadFile(comm); strings.TrimSpace(string(b)) == "sleep" {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			_ = sleeper.Process.Kill()
+			t.Fatal("the process never started inside the leftover namespace")
+		}
+	}
 
 	b := &Netns{Options: Options{Lab: "kill", Prefix: testPrefix}, StateDir: stateDir}
 	if err := b.Deploy(context.Background(), vectorA(t)); err != nil {
