@@ -167,16 +167,23 @@ func (s *State) aggAttach(f int32) {
 		a.bn = append(a.bn, -1)
 	}
 	p := s.path[f]
-	b := p[0]
-	for _, l := range p[1:] {
-		if int(max(l, b)) < len(a.sat) && a.sat[l] < a.sat[b] {
-			b = l
-		}
-	}
+	b := lowestOn(p, a.sat)
 	a.bn[f] = b
 	for _, x := range p {
 		a.colAdd(b, x, 1)
 	}
+}
+
+// lowestOn returns the link of path p with the lowest level in sat (links beyond sat,
+// added since, count as +Inf; the first of the path if none is lower).
+func lowestOn(p []int32, sat []float64) int32 {
+	b := p[0]
+	for _, l := range p[1:] {
+		if int(max(l, b)) < len(sat) && sat[l] < sat[b] {
+			b = l
+		}
+	}
+	return b
 }
 
 // aggDetach removes flow f (path unchanged yet) from its assigned column.
@@ -205,13 +212,7 @@ func (s *State) aggBuild(sat []float64) {
 		if !s.alive[f] || len(p) == 0 {
 			continue
 		}
-		b := p[0]
-		for _, l := range p[1:] {
-			if sat[l] < sat[b] {
-				b = l
-			}
-		}
-		a.bn[f] = b
+		a.bn[f] = lowestOn(p, sat)
 	}
 	// the links of each column's flows, gathered then sorted and counted
 	deg := make([]int32, nT)
@@ -530,11 +531,9 @@ func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32
 	d.Changes = d.Changes[:at+nChg]
 	s.listChanged(d.Changes[at:])
 	for _, f := range removed {
-		a.isNew[f] = false
-		s.rate[f], s.levelF[f], s.path[f] = 0, 0, nil
-		s.freeFlows = append(s.freeFlows, f)
+		s.releaseFlow(f)
 	}
-	for _, f := range added {
+	for _, f := range added { // removed ones that were added by this update included
 		a.isNew[f] = false
 	}
 	d.DirtyLinks, d.ExaminedFlows = a.pops, a.flips

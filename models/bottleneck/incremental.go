@@ -228,6 +228,12 @@ func (s *State) Path(id string) ([]string, error) {
 	return s.PathOf(f), nil
 }
 
+// releaseFlow frees removed flow f's index for reuse once an update has reported it.
+func (s *State) releaseFlow(f int32) {
+	s.rate[f], s.levelF[f], s.path[f] = 0, 0, nil
+	s.freeFlows = append(s.freeFlows, f)
+}
+
 func (s *State) releaseVirtual(v int32) {
 	s.virtOf[v] = -2 // free
 	s.capa[v] = 0
@@ -866,8 +872,7 @@ func (r *replay) commit() *Delta {
 			s.countLevel(s.levelF[f], -1)
 			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: s.rate[f], Removed: true})
 		}
-		s.rate[f], s.levelF[f], s.path[f] = 0, 0, nil
-		s.freeFlows = append(s.freeFlows, f)
+		s.releaseFlow(f)
 	}
 	c.tracked = c.tracked[:0]
 	for _, l := range c.touchedLs {
