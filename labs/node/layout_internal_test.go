@@ -2,11 +2,14 @@ package node
 
 import (
 	"context"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/twinflow/twinflow/labs/node/schema"
 	"github.com/twinflow/twinflow/labs/node/sim"
@@ -167,5 +170,66 @@ func TestStateOnDemandAndPolled(t *testing.T) {
 	}
 	if i < 0 || snap.value(i).U != 2001 {
 		t.Fatalf("polled in-octets = %v (index %d), want 2001 (2.001s at 1000 B/s)", snap.value(max(i, 0)), i)
+	}
+}
+
+// TestOnChangeMissesNoChangeBeforeSenderStarts: a Set made right after the sync response,
+// before the subscription's sender first waits, is still sent (a client may Set as soon
+// as it sees the sync; under load the sender goroutine can start after the change).
+func TestOnChangeMissesNoChangeBeforeSenderStarts(t *testing.T) {
+	d, err := sim.New([]string{"eth1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := New(ctx, Options{Name: "r1", Dataplane: d, StateInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	testHookRun = func() { <-release }
+	t.Cleanup(func() { testHookRun = nil })
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	s.Register(gs)
+	go func() { _ = gs.Serve(lis) }()
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := gpb.NewGNMIClient(conn)
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	st, err := c.Subscribe(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := ocpath.MustParse("/interfaces/interface[name=eth1]/config/description")
+	if err := st.Send(&gpb.SubscribeRequest{Request: &gpb.SubscribeRequest_Subscribe{Subscribe: &gpb.SubscriptionList{
+		Mode: gpb.SubscriptionList_STREAM, Encoding: gpb.Encoding_JSON_IETF, UpdatesOnly: true,
+		Subscription: []*gpb.Subscription{{Path: ToProto(desc), Mode: gpb.SubscriptionMode_ON_CHANGE}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := st.Recv(); err != nil || !r.GetSyncResponse() {
+		t.Fatalf("first response %v, %v; want sync_response", r, err)
+	}
+	// The sender is held in the hook: the change below is published before it waits.
+	if _, err := c.Set(ctx, &gpb.SetRequest{Update: []*gpb.Update{{Path: ToProto(desc),
+		Val: &gpb.TypedValue{Value: &gpb.TypedValue_StringVal{StringVal: "uplink"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	r, err := st.Recv()
+	if err != nil {
+		t.Fatalf("no update for a change made before the sender started: %v", err)
+	}
+	if u := r.GetUpdate().GetUpdate(); len(u) != 1 || string(u[0].GetVal().GetJsonIetfVal()) != `"uplink"` {
+		t.Fatalf("update %v; want the new description", r)
 	}
 }

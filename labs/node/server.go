@@ -599,18 +599,21 @@ func upDown(b bool) string {
 
 // fresh returns a snapshot read at most maxAge ago, refreshing it if needed (SAMPLE
 // subscriptions sample the dataplane at their own pace, not the poller's).
-func (s *Server) fresh(ctx context.Context, maxAge time.Duration) *snapshot {
+//
+// The channel is the one current returns with that snapshot: it is closed at the first
+// change published after it, so an ON_CHANGE reader that starts from this snapshot
+// misses no change made after it was read, however late the reader first waits.
+func (s *Server) fresh(ctx context.Context, maxAge time.Duration) (*snapshot, <-chan struct{}) {
 	s.mu.Lock()
-	old := s.snap
+	old, ch := s.snap, s.changed
 	s.mu.Unlock()
 	if old != nil && s.opts.Now().Sub(old.at) <= maxAge {
-		return old
+		return old, ch
 	}
 	if err := s.refresh(ctx); err != nil {
 		s.log.Warn("state refresh failed", "err", err)
 	}
-	snap, _ := s.current()
-	return snap
+	return s.current()
 }
 
 func (s *Server) current() (*snapshot, <-chan struct{}) {
@@ -647,7 +650,7 @@ func (s *Server) Get(ctx context.Context, req *gpb.GetRequest) (*gpb.GetResponse
 	if len(req.Path) > 1000 {
 		return nil, status.Errorf(codes.ResourceExhausted, "node: %d paths in one Get (limit 1000)", len(req.Path))
 	}
-	snap := s.fresh(ctx, s.opts.StateInterval)
+	snap, _ := s.fresh(ctx, s.opts.StateInterval)
 	resp := &gpb.GetResponse{}
 	paths := req.Path
 	if len(paths) == 0 {

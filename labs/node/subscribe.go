@@ -23,6 +23,10 @@ const (
 	defaultSample     = time.Second
 )
 
+// testHookRun, when set by a test, runs as each STREAM subscription's sender starts (to
+// widen the window between the sync response and the sender's first wait).
+var testHookRun func()
+
 type session struct {
 	s      *Server
 	stream gpb.GNMI_SubscribeServer
@@ -165,7 +169,7 @@ func (ss *session) send(r *gpb.SubscribeResponse) error {
 
 // sendAll sends every value of every subscription (for ONCE, POLL and initial sync).
 func (ss *session) sendAll(subs []*sub) error {
-	snap := ss.s.fresh(ss.stream.Context(), ss.s.opts.StateInterval)
+	snap, _ := ss.s.fresh(ss.stream.Context(), ss.s.opts.StateInterval)
 	for _, su := range subs {
 		if err := ss.emit(su, snap, false); err != nil {
 			return err
@@ -324,7 +328,10 @@ func (ss *session) stream1(subs []*sub, updatesOnly bool) error {
 			break
 		}
 	}
-	snap := ss.s.fresh(ctx, ss.s.opts.StateInterval)
+	// changed pairs with snap: ON_CHANGE readers compare against snap, so they must wake
+	// for every change published after it, even one made before they first wait (a
+	// client may Set as soon as it sees the sync response).
+	snap, changed := ss.s.fresh(ctx, ss.s.opts.StateInterval)
 	for _, su := range subs {
 		if updatesOnly {
 			ss.prepare(su, snap)
@@ -362,7 +369,7 @@ func (ss *session) stream1(subs []*sub, updatesOnly bool) error {
 		}
 	})
 	for _, su := range subs {
-		g.Go(func() error { return ss.run(ctx, su) })
+		g.Go(func() error { return ss.run(ctx, su, changed) })
 	}
 	err := g.Wait()
 	if ctx.Err() != nil && status.Code(err) != codes.InvalidArgument {
@@ -371,7 +378,12 @@ func (ss *session) stream1(subs []*sub, updatesOnly bool) error {
 	return err
 }
 
-func (ss *session) run(ctx context.Context, su *sub) error {
+// run sends one subscription's updates; changed is the change channel paired with the
+// snapshot the subscription's last values come from.
+func (ss *session) run(ctx context.Context, su *sub, changed <-chan struct{}) error {
+	if testHookRun != nil {
+		testHookRun()
+	}
 	var hb <-chan time.Time
 	if su.heartbeat > 0 {
 		t := time.NewTicker(su.heartbeat)
@@ -386,12 +398,12 @@ func (ss *session) run(ctx context.Context, su *sub) error {
 			case <-ctx.Done():
 				return nil
 			case <-hb:
-				snap := ss.s.fresh(ctx, ss.s.opts.StateInterval)
+				snap, _ := ss.s.fresh(ctx, ss.s.opts.StateInterval)
 				if err := ss.emit(su, snap, false); err != nil {
 					return err
 				}
 			case <-t.C:
-				snap := ss.s.fresh(ctx, min(su.interval/4, ss.s.opts.StateInterval))
+				snap, _ := ss.s.fresh(ctx, min(su.interval/4, ss.s.opts.StateInterval))
 				if err := ss.emit(su, snap, su.suppress); err != nil {
 					return err
 				}
@@ -399,7 +411,7 @@ func (ss *session) run(ctx context.Context, su *sub) error {
 		}
 	}
 	// ON_CHANGE
-	_, ch := ss.s.current()
+	ch := changed
 	for {
 		select {
 		case <-ctx.Done():
