@@ -3,12 +3,9 @@ package node_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/twinflow/twinflow/labs/node"
 	"github.com/twinflow/twinflow/labs/node/sim"
@@ -29,20 +26,7 @@ func benchServer(b *testing.B) gpb.GNMIClient {
 	if err != nil {
 		b.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	srv.Register(gs)
-	go func() { _ = gs.Serve(lis) }()
-	b.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { conn.Close() })
-	return gpb.NewGNMIClient(conn)
+	return node.ServeLoopback(b, srv)
 }
 
 // BenchmarkGetSetGet is one device's share of a committed change as physical/gnmi does

@@ -2,14 +2,11 @@ package node
 
 import (
 	"context"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/twinflow/twinflow/labs/node/schema"
 	"github.com/twinflow/twinflow/labs/node/sim"
@@ -190,20 +187,7 @@ func TestOnChangeMissesNoChangeBeforeSenderStarts(t *testing.T) {
 	release := make(chan struct{})
 	testHookRun = func() { <-release }
 	t.Cleanup(func() { testHookRun = nil })
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	s.Register(gs)
-	go func() { _ = gs.Serve(lis) }()
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := gpb.NewGNMIClient(conn)
+	c := serveLoopback(t, s)
 	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
 	defer scancel()
 	st, err := c.Subscribe(sctx)

@@ -3,7 +3,6 @@ package node_test
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/twinflow/twinflow/labs/node"
 	"github.com/twinflow/twinflow/labs/node/sim"
@@ -42,21 +39,8 @@ func inproc(t *testing.T) (gpb.GNMIClient, *sim.Dataplane) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	srv.Register(gs)
-	go func() { _ = gs.Serve(lis) }()
 	go func() { _ = srv.Run(ctx) }()
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return gpb.NewGNMIClient(conn), d
+	return node.ServeLoopback(t, srv), d
 }
 
 func path(t *testing.T, s string) *gpb.Path {
