@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinflow/twinflow/labs/standin/nodetest"
 	"github.com/twinflow/twinflow/models/network"
 )
 
@@ -28,7 +29,7 @@ func BenchmarkNetnsDeployDestroy50Agents(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bin := benchNodeBinary(b)
+	bin := nodetest.Binary(b)
 	benchDeployDestroy(b, n, []string{bin})
 }
 

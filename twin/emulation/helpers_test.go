@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/twinflow/twinflow/labs/probe"
+	"github.com/twinflow/twinflow/labs/standin/nodetest"
 	"github.com/twinflow/twinflow/models/network"
 )
 
@@ -22,9 +23,7 @@ func TestMain(m *testing.M) {
 		os.Exit(deployChild(lab, os.Getenv("TWINFLOW_EMULATION_STATE")))
 	}
 	code := m.Run()
-	if nodeBinPath != "" && nodeBinErr == nil {
-		_ = os.RemoveAll(filepath.Dir(nodeBinPath))
-	}
+	nodetest.Cleanup()
 	os.Exit(code)
 }
 

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twinflow/twinflow/labs/standin/nodetest"
 	"github.com/twinflow/twinflow/models/network"
 	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
 	"github.com/twinflow/twinflow/twin/emulation"
@@ -21,24 +21,6 @@ type gnmiConfigurer struct{}
 
 func (gnmiConfigurer) Push(ctx context.Context, node emulation.NodeInfo, rules []network.ConfigRule) error {
 	return tfgnmi.ApplyRules(ctx, tfgnmi.Options{Address: node.GNMIAddress, Insecure: true}, rules)
-}
-
-// nodeBinary returns a twinflow-node binary: $TWINFLOW_BIN/twinflow-node if present,
-// otherwise one built into a temporary directory.
-func nodeBinary(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("TWINFLOW_BIN"); dir != "" {
-		p := filepath.Join(dir, "twinflow-node")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	out := filepath.Join(t.TempDir(), "twinflow-node")
-	cmd := exec.Command("go", "build", "-o", out, "github.com/twinflow/twinflow/cmd/twinflow-node")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build twinflow-node: %v\n%s", err, b)
-	}
-	return out
 }
 
 func requireRoot(t *testing.T) {
@@ -66,7 +48,7 @@ func staticRoute(prefix, nextHop string) network.ConfigRule {
 // driver.
 func TestL2RejectsWrongNextHop(t *testing.T) {
 	requireRoot(t)
-	bin := nodeBinary(t)
+	bin := nodetest.Binary(t)
 	raw, err := os.ReadFile("../../labs/vector-a/network.json")
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/twinflow/twinflow/labs/standin"
+	"github.com/twinflow/twinflow/labs/standin/nodetest"
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/models/routing"
@@ -182,7 +183,7 @@ func benchLabDSN(b *testing.B, n int, dsn string) (*pipeline.Service, []string) 
 		net.Devices = append(net.Devices, network.Device{ID: fmt.Sprintf("tfc-b%03d", i), Type: network.DeviceRouter,
 			Drivers: []network.DriverKind{network.DriverGNMI}, Endpoints: []network.EndPoint{{ID: "eth1"}, {ID: "eth2"}}})
 	}
-	sn, err := standin.Start(ctx, net, standin.Options{Bin: nodeBinary(b), Concurrency: 16})
+	sn, err := standin.Start(ctx, net, standin.Options{Bin: nodetest.Binary(b), Concurrency: 16})
 	if err != nil {
 		b.Fatal(err)
 	}

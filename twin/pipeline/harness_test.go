@@ -10,15 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/twinflow/twinflow/labs/standin/nodetest"
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/physical/commit"
@@ -37,41 +36,6 @@ func requireIntegration(t testing.TB, why string) {
 	t.Skip(why)
 }
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
-// nodeBinary returns a twinflow-node binary: $TWINFLOW_BIN/twinflow-node or one built
-// once into a temp dir.
-func nodeBinary(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("TWINFLOW_BIN"); d != "" {
-		if p := filepath.Join(d, "twinflow-node"); fileExists(p) {
-			return p
-		}
-	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "tfc-bin-")
-		if buildErr != nil {
-			return
-		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		cmd := exec.Command("go", "build", "-o", buildDir, "./cmd/twinflow-node")
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build twinflow-node: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(buildDir, "twinflow-node")
-}
-
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // node is one running twinflow-node process.
@@ -85,7 +49,7 @@ type node struct {
 
 func startNode(t testing.TB, name string, ports []string) *node {
 	t.Helper()
-	cmd := exec.Command(nodeBinary(t), "--name", name, "--gnmi-addr", "127.0.0.1:0", "--insecure",
+	cmd := exec.Command(nodetest.Binary(t), "--name", name, "--gnmi-addr", "127.0.0.1:0", "--insecure",
 		"--ports", strings.Join(ports, ","), "--fault-addr", "127.0.0.1:0", "--log-level", "warn")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinflow/twinflow/labs/standin/nodetest"
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/physical/commit"
 	"github.com/twinflow/twinflow/repository"
@@ -364,7 +365,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(controllerEnv) != "" {
 		os.Exit(runController())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	nodetest.Cleanup()
+	os.Exit(code)
 }
 
 func runController() int {

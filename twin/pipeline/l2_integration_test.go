@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinflow/twinflow/labs/standin/nodetest"
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
 	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
@@ -54,7 +55,7 @@ func TestPipelineL2RejectsWrongNextHop(t *testing.T) {
 	if os.Geteuid() != 0 {
 		requireIntegration(t, "L2 through the pipeline needs root for network namespaces")
 	}
-	bin := nodeBinary(t)
+	bin := nodetest.Binary(t)
 	raw, err := os.ReadFile("../../labs/vector-a/network.json")
 	if err != nil {
 		t.Fatal(err)
