@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"log/slog"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,17 +16,25 @@ import (
 	"github.com/twinflow/twinflow/twin"
 )
 
-// serveBinary starts `twinflow serve args...` and returns its API URL and a stop
-// function sending sig and waiting for the exit. The process is killed at cleanup.
-func serveBinary(t *testing.T, bin string, args ...string) (server string, stop func(sig syscall.Signal) error) {
+// served is a running `twinflow serve` process.
+type served struct {
+	URL    string      // API base URL (without /api/v1)
+	Stderr *syncBuffer // its log
+	// Stop sends sig and waits for the exit (killing it after 20 s); later calls do nothing.
+	Stop func(sig syscall.Signal) error
+}
+
+// serveBinary starts `twinflow serve args...` and waits for its API banner. The
+// process is killed at cleanup.
+func serveBinary(t *testing.T, bin string, args ...string) *served {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +50,7 @@ func serveBinary(t *testing.T, bin string, args ...string) (server string, stop 
 		exited <- cmd.Wait()
 	}()
 	done := false
-	stop = func(sig syscall.Signal) error {
+	stop := func(sig syscall.Signal) error {
 		if done {
 			return nil
 		}
@@ -61,15 +68,15 @@ func serveBinary(t *testing.T, bin string, args ...string) (server string, stop 
 	}
 	t.Cleanup(func() { _ = stop(syscall.SIGKILL) })
 	select {
-	case server = <-urls:
-		return server, stop
+	case url := <-urls:
+		return &served{URL: url, Stderr: stderr, Stop: stop}
 	case err := <-exited:
 		done = true
 		t.Fatalf("serve exited: %v\n%s", err, stderr.String())
 	case <-time.After(60 * time.Second):
 		t.Fatalf("serve did not start; stderr:\n%s", stderr.String())
 	}
-	return "", stop
+	return nil
 }
 
 // TestLiveTwinSurvivesRestart (issue 5, item 4): the live twin's intended state is
@@ -79,27 +86,22 @@ func TestLiveTwinSurvivesRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	dir := os.Getenv("TWINFLOW_BIN")
-	if dir == "" {
-		dir = t.TempDir()
-		if out, err := exec.Command("go", "build", "-o", dir+"/", ".").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	}
-	bin := filepath.Join(dir, "twinflow")
+	bin := filepath.Join(labBinaries(t), "twinflow")
 	db := "--db=file:" + filepath.Join(t.TempDir(), "state.db")
 	netFile := writeFile(t, "ring.yaml", mustRun(t, bin, "topology", "generate", "ring", "--n", "4", "--format", "yaml"))
 
-	srv, stop := serveBinary(t, bin, db)
+	s := serveBinary(t, bin, db)
+	srv := s.URL
 	mustCLI(t, srv, "apply", "-f", netFile)
 	link := firstField(t, mustCLI(t, srv, "get", "links"))
 	mustCLI(t, srv, "set", "link", link, "--capacity", "7")
 	fork := strings.TrimSpace(mustCLI(t, srv, "fork"))
-	if err := stop(syscall.SIGINT); err != nil {
+	if err := s.Stop(syscall.SIGINT); err != nil {
 		t.Fatalf("graceful stop: %v", err)
 	}
 
-	srv, stop = serveBinary(t, bin, db)
+	s = serveBinary(t, bin, db)
+	srv = s.URL
 	if out := mustCLI(t, srv, "get", "link", link, "-o", "json"); !strings.Contains(out, `"capacity_gbps": 7`) {
 		t.Fatalf("after a graceful restart the link is:\n%s", out)
 	}
@@ -113,14 +115,15 @@ func TestLiveTwinSurvivesRestart(t *testing.T) {
 	// checkpoint.
 	mustCLI(t, srv, "set", "link", link, "--capacity", "9")
 	mustCLI(t, srv, "set", "link", link, "--latency", "3.5")
-	_ = stop(syscall.SIGKILL)
+	_ = s.Stop(syscall.SIGKILL)
 
-	srv, stop = serveBinary(t, bin, db)
+	s = serveBinary(t, bin, db)
+	srv = s.URL
 	out := mustCLI(t, srv, "get", "link", link, "-o", "json")
 	if !strings.Contains(out, `"capacity_gbps": 9`) || !strings.Contains(out, `"latency_ms": 3.5`) {
 		t.Fatalf("after SIGKILL the link is:\n%s", out)
 	}
-	if err := stop(syscall.SIGINT); err != nil {
+	if err := s.Stop(syscall.SIGINT); err != nil {
 		t.Fatalf("graceful stop: %v", err)
 	}
 }

@@ -20,14 +20,15 @@ func TestServeL2Sandbox(t *testing.T) {
 		t.Skip("the L2 sandbox needs root")
 	}
 	dir := labBinaries(t)
-	srv, stop := serveBinary(t, filepath.Join(dir, "twinflow"), "--demo", "--l2-sandbox", "--log-level", "warn")
+	s := serveBinary(t, filepath.Join(dir, "twinflow"), "--demo", "--l2-sandbox", "--log-level", "warn")
+	srv := s.URL
 	cs := writeFile(t, "l2.yaml", "label: mtu at L2\nkind: raw-config\nlevel: L2\ndevice_ops:\n  leaf-0:\n"+
 		"    - {op: update, path: \"/interfaces/interface[name=eth1]/config/mtu\", value: 9000}\n")
 	out := mustCLI(t, srv, "change", "propose", "-f", cs)
 	if !strings.Contains(out, "VALIDATED") || strings.Count(out, "l2.reachability") < 8 || strings.Contains(out, " fail ") {
 		t.Fatalf("L2 proposal:\n%s", out)
 	}
-	if err := stop(syscall.SIGINT); err != nil {
+	if err := s.Stop(syscall.SIGINT); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 	left, _ := exec.Command("ip", "netns", "list").Output()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -241,55 +240,9 @@ func TestServeBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binaries")
 	}
-	dir := os.Getenv("TWINFLOW_BIN")
-	if dir == "" {
-		dir = t.TempDir()
-		for _, pkg := range []string{".", "../twinflow-node"} {
-			if out, err := exec.Command("go", "build", "-o", dir+"/", pkg).CombinedOutput(); err != nil {
-				t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-			}
-		}
-	}
-	bin := filepath.Join(dir, "twinflow")
-	cmd := exec.Command(bin, "serve", "--demo", "--listen", "127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		exited <- cmd.Wait()
-	}()
-	var server string
-	deadline := time.After(60 * time.Second)
-	for server == "" {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("serve exited early: %s", stderr.String())
-			}
-			if rest, ok := strings.CutPrefix(l, "TwinFlow API on "); ok {
-				server = strings.TrimSuffix(strings.Fields(rest)[0], "/api/v1")
-			}
-		case <-deadline:
-			t.Fatalf("no banner; stderr: %s", stderr.String())
-		}
-	}
+	bin := filepath.Join(labBinaries(t), "twinflow")
+	srv := serveBinary(t, bin, "--demo")
+	server := srv.URL
 	run := func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command(bin, append([]string{"--server", server}, args...)...).Output()
@@ -323,23 +276,10 @@ func TestServeBinary(t *testing.T) {
 			t.Fatalf("no observed link state after 30s:\n%s", out)
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
+	if err := srv.Stop(syscall.SIGINT); err != nil {
+		t.Errorf("serve exit after SIGINT: %v; stderr: %s", err, srv.Stderr.String())
 	}
-	go func() {
-		for range lines {
-		}
-	}()
-	select {
-	case err := <-exited:
-		exited <- err // for the cleanup
-		if err != nil {
-			t.Errorf("serve exit after SIGINT: %v; stderr: %s", err, stderr.String())
-		}
-		if !strings.Contains(stderr.String(), "shutting down") {
-			t.Errorf("no graceful shutdown log: %s", stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not exit after SIGINT")
+	if !strings.Contains(srv.Stderr.String(), "shutting down") {
+		t.Errorf("no graceful shutdown log: %s", srv.Stderr.String())
 	}
 }
