@@ -146,9 +146,9 @@ type ifState struct {
 type devState struct {
 	name     string
 	ifaces   map[string]*ifState
-	lastSeen atomic.Int64
-	state    atomic.Int32 // reachability last reported: stUnknown, stUp, stDown
-	mu       sync.Mutex   // serialises emission (stream goroutine vs watchdog)
+	lastSeen atomic.Int64 // written under mu; read without it by the watchdog's first look
+	state    atomic.Int32 // reachability last reported: stUnknown, stUp, stDown; changed under mu
+	mu       sync.Mutex   // serialises emission and reachability changes (stream goroutine vs watchdog)
 	batch    Batch
 	touched  []*ifState
 }
@@ -295,27 +295,60 @@ func (c *Collector) watchdog(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			now := c.opts.Now().UnixNano()
-			for _, d := range c.devs {
-				if d.state.Load() != stDown && now-d.lastSeen.Load() > int64(c.opts.UnreachableAfter) {
-					c.setReachable(d, false, fmt.Errorf("no telemetry for %v", c.opts.UnreachableAfter))
-				}
-			}
+			c.sweep()
 		}
 	}
 }
 
+// testHookExpire, when set by a test, runs in the watchdog between deciding that a
+// device has been silent too long and acting on it (to force a message in between).
+var testHookExpire func(d *devState)
+
+// sweep marks unreachable every device silent for longer than UnreachableAfter.
+func (c *Collector) sweep() {
+	now := c.opts.Now().UnixNano()
+	for _, d := range c.devs {
+		if d.state.Load() != stDown && now-d.lastSeen.Load() > int64(c.opts.UnreachableAfter) {
+			if testHookExpire != nil {
+				testHookExpire(d)
+			}
+			c.expire(d, now)
+		}
+	}
+}
+
+// expire marks d unreachable if it is still silent at now. The check is repeated under
+// the device's lock: a message handled since the watchdog looked (handleRaw records it
+// under the same lock) keeps the device reachable, so no "unreachable" is reported
+// after that message's "reachable".
+func (c *Collector) expire(d *devState, now int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state.Load() == stDown || now-d.lastSeen.Load() <= int64(c.opts.UnreachableAfter) {
+		return
+	}
+	c.setReachableLocked(d, false, fmt.Errorf("no telemetry for %v", c.opts.UnreachableAfter))
+}
+
 // setReachable records a reachability change and re-evaluates the device's links.
 func (c *Collector) setReachable(d *devState, up bool, cause error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c.setReachableLocked(d, up, cause)
+}
+
+// setReachableLocked is setReachable with d.mu held. The state changes under the lock
+// that orders the emissions, so the sink's last word on a device is its current state
+// (a change made outside it could be reported before an older one).
+func (c *Collector) setReachableLocked(d *devState, up bool, cause error) {
 	st := stDown
 	if up {
 		st = stUp
 	}
-	if d.state.Swap(st) == st {
+	if d.state.Load() == st {
 		return
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.state.Store(st)
 	now := c.opts.Now()
 	b := &d.batch
 	b.reset()
@@ -373,9 +406,12 @@ func (l *linkState) set(end int, up bool, at time.Time, is *ifState) LinkSample 
 // the steady state). Malformed messages are counted and dropped.
 func (c *Collector) handleRaw(d *devState, msg []byte) {
 	now := c.opts.Now()
+	// Under the lock the watchdog re-checks the silence with (see expire).
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.lastSeen.Store(now.UnixNano())
 	if d.state.Load() != stUp {
-		c.setReachable(d, true, nil)
+		c.setReachableLocked(d, true, nil)
 	}
 	notif, ok := field(msg, 1)
 	if !ok {
@@ -410,8 +446,6 @@ func (c *Collector) handleRaw(d *devState, msg []byte) {
 		}
 		b = b[n:]
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	b := &d.batch
 	b.reset()
 	b.Received = now

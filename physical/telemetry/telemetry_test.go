@@ -249,3 +249,70 @@ func TestCoalescer(t *testing.T) {
 		t.Errorf("merged link %+v", l)
 	}
 }
+
+// TestWatchdogRaceWithMessage: a message that arrives while the watchdog is acting on
+// the device's silence (it decided, but has not yet taken the device's lock) leaves the
+// device reachable: the watchdog re-checks the silence under the lock, and no
+// "unreachable" is reported after the message's "reachable". A test hook holds the
+// watchdog at that point, so the interleaving is forced, not hoped for.
+func TestWatchdogRaceWithMessage(t *testing.T) {
+	pool := tfgnmi.NewPool(1)
+	defer pool.Close()
+	for _, d := range []string{"r1", "r2"} {
+		if _, err := pool.Add(d, tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	net := network.Network{Links: []network.Link{{ID: "l1", CapacityGbps: 10, Endpoints: []network.EndPointRef{{Device: "r1", EndPoint: "eth1"}, {Device: "r2", EndPoint: "eth1"}}}}}
+	var clk sync.Mutex
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { clk.Lock(); defer clk.Unlock(); return now }
+	advance := func(d time.Duration) { clk.Lock(); now = now.Add(d); clk.Unlock() }
+	sink := &recSink{}
+	c, err := New(Options{Pool: pool, Network: net, SampleInterval: 100 * time.Millisecond, UnreachableAfter: 2 * time.Second, Now: clock}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, r2 := c.devs["r1"], c.devs["r2"]
+	up := func(ts time.Time) *gpb.SubscribeResponse {
+		return notif(ts, "eth1", map[string]*gpb.TypedValue{"oper-status": js(`"UP"`), "in-octets": js(`"0"`), "out-octets": js(`"0"`)})
+	}
+	c.handle(r1, up(clock()))
+	c.handle(r2, up(clock()))
+	// r1 is silent past UnreachableAfter (r2 keeps talking).
+	advance(2*time.Second + time.Millisecond)
+	c.handle(r2, up(clock()))
+
+	entered, release, swept := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	testHookExpire = func(d *devState) {
+		if d == r1 {
+			close(entered)
+			<-release
+		}
+	}
+	t.Cleanup(func() { testHookExpire = nil })
+	go func() { c.sweep(); close(swept) }()
+	<-entered
+	// The watchdog has decided r1 is silent; a message from r1 arrives before it acts.
+	c.handle(r1, up(clock()))
+	close(release)
+	<-swept
+	// And r1 keeps talking.
+	advance(100 * time.Millisecond)
+	c.handle(r1, up(clock()))
+
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	var last *DeviceSample
+	for i := range sink.devs {
+		if sink.devs[i].Device == "r1" {
+			last = &sink.devs[i]
+		}
+	}
+	if last == nil || !last.Reachable {
+		t.Fatalf("r1's last device sample %+v (all: %+v); want reachable: it sent a message after the watchdog's decision", last, sink.devs)
+	}
+	if ls := sink.links[len(sink.links)-1]; ls.Status != network.StatusEnabled {
+		t.Fatalf("last link sample %+v; want enabled", ls)
+	}
+}
