@@ -126,11 +126,13 @@ func runRetention(ctx context.Context, tel repository.Telemetry, retention, inte
 			return
 		case <-t.C:
 			if n, err := tel.Prune(ctx, time.Now().Add(-retention)); err != nil {
-				log.Error("telemetry prune failed", "err", err)
+				if ctx.Err() == nil {
+					log.Error("telemetry prune failed", "err", err)
+				}
 			} else if n > 0 {
 				log.Info("telemetry pruned", "samples", n)
 			}
-			if _, err := tel.Compact(ctx); err != nil {
+			if _, err := tel.Compact(ctx); err != nil && ctx.Err() == nil {
 				log.Error("telemetry compaction failed", "err", err)
 			}
 		}

@@ -185,7 +185,14 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 	// what is buffered, before the store closes.
 	env.OnShutdown(func(context.Context) error { stopHistory(); <-historyDone; return nil })
 	if so.Retention > 0 {
-		go runRetention(ctx, st.Telemetry(), so.Retention, time.Hour, log.With("component", "retention"))
+		rctx, stopRetention := context.WithCancel(ctx)
+		retentionDone := make(chan struct{})
+		go func() {
+			defer close(retentionDone)
+			runRetention(rctx, st.Telemetry(), so.Retention, time.Hour, log.With("component", "retention"))
+		}()
+		// A prune or compaction in flight ends before the store closes.
+		env.OnShutdown(func(context.Context) error { stopRetention(); <-retentionDone; return nil })
 	}
 	snapRev, replayed, err := restoreLive(ctx, st, twins.Live())
 	if err != nil {
@@ -195,12 +202,17 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 		log.Info("live twin restored", "revision", rev, "snapshot_revision", snapRev, "journal_entries", replayed)
 		env.Notes = append(env.Notes, fmt.Sprintf("Live twin restored at revision %d.", rev))
 	}
-	// Checkpoint at shutdown: shutdown steps run in reverse order, so this runs after
-	// the extensions stopped and before the store (registered earlier) closes.
-	env.OnShutdown(func(ctx context.Context) error { return journal.checkpoint(ctx, twins.Live()) })
 	jctx, stopJournal := context.WithCancel(ctx)
-	defer stopJournal()
-	go journal.run(jctx, twins.Live())
+	journalDone := make(chan struct{})
+	go func() { defer close(journalDone); journal.run(jctx, twins.Live()) }()
+	// Checkpoint at shutdown: shutdown steps run in reverse order, so this runs after
+	// the extensions stopped and before the store (registered earlier) closes, once a
+	// periodic checkpoint in flight has ended.
+	env.OnShutdown(func(ctx context.Context) error {
+		stopJournal()
+		<-journalDone
+		return journal.checkpoint(ctx, twins.Live())
+	})
 	var demo *demoSummary
 	if so.Demo {
 		demo, err = loadDemo(ctx, twins.Live(), so.DemoSpec)

@@ -94,7 +94,17 @@ func (j *liveJournal) checkpoint(ctx context.Context, live *twin.Twin) error {
 	}
 	if _, err := repository.Checkpoint(ctx, j.st, repository.Snapshot{TwinID: live.ID(), Revision: int64(s.Revision),
 		Taken: time.Now(), Data: data}); err != nil {
-		return err
+		if !errors.Is(err, repository.ErrConflict) {
+			return err
+		}
+		// A snapshot of this revision is stored already: nothing was written since the
+		// last checkpoint (a restart without writes, or the periodic checkpoint just
+		// took it). A revision names one intended state, so that snapshot is this one;
+		// only the journal it covers may be left (a checkpoint interrupted between its
+		// two steps).
+		if _, err := j.st.Intents().Truncate(ctx, live.ID(), int64(s.Revision)); err != nil {
+			return err
+		}
 	}
 	j.log.Debug("live twin checkpointed", "revision", s.Revision)
 	return nil
