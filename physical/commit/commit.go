@@ -132,7 +132,7 @@ type Engine struct {
 
 	mu        sync.Mutex // guards windows, active and readBacks
 	windows   map[string]*window
-	active    map[string]bool
+	active    map[string]chan struct{}                         // changes being worked on; closed on release
 	readBacks map[string]map[string]map[string]json.RawMessage // change -> device -> top path -> JSON
 }
 
@@ -195,6 +195,11 @@ func (e *Engine) verifyDevice(ctx context.Context, changeID, id string, d Device
 	return nil
 }
 
+// Test hooks: testHookWindowOpened runs in Commit right after it opened a confirm
+// window (while it still holds the change); testHookBusy runs when a window's expiry
+// finds its change held by someone else.
+var testHookWindowOpened, testHookBusy func(id string)
+
 type window struct {
 	timer *time.Timer
 	rec   *Record
@@ -240,19 +245,45 @@ func (e *Engine) save(ctx context.Context, rec *Record) error {
 func (e *Engine) acquire(id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.active == nil {
-		e.active = map[string]bool{}
-	}
-	if e.active[id] {
+	if e.active[id] != nil {
 		return fmt.Errorf("%w: %s", ErrBusy, id)
 	}
-	e.active[id] = true
+	e.hold(id)
 	return nil
+}
+
+// hold marks a change as being worked on; e.mu must be held.
+func (e *Engine) hold(id string) {
+	if e.active == nil {
+		e.active = map[string]chan struct{}{}
+	}
+	e.active[id] = make(chan struct{})
+}
+
+// acquireWait is acquire that waits for the change's current holder to release it.
+func (e *Engine) acquireWait(id string) {
+	for {
+		e.mu.Lock()
+		ch := e.active[id]
+		if ch == nil {
+			e.hold(id)
+			e.mu.Unlock()
+			return
+		}
+		e.mu.Unlock()
+		if testHookBusy != nil {
+			testHookBusy(id)
+		}
+		<-ch
+	}
 }
 
 func (e *Engine) release(id string) {
 	e.mu.Lock()
-	delete(e.active, id)
+	if ch := e.active[id]; ch != nil {
+		close(ch)
+		delete(e.active, id)
+	}
 	e.mu.Unlock()
 }
 
@@ -453,6 +484,9 @@ func (e *Engine) Commit(ctx context.Context, changeID string, ops map[string][]c
 		return e.rollback(ctx, rec, "journal failed: "+err.Error())
 	}
 	e.openWindow(rec, confirm)
+	if testHookWindowOpened != nil {
+		testHookWindowOpened(changeID)
+	}
 	log.Info("commit applied, awaiting confirmation", "deadline", rec.ConfirmDeadline)
 	return rec.Clone(), nil
 }
@@ -792,9 +826,11 @@ func (e *Engine) expire(id string, w *window) {
 	w.done = true
 	delete(e.windows, id)
 	e.mu.Unlock()
-	if err := e.acquire(id); err != nil {
-		return
-	}
+	// The window is closed and the rollback is this goroutine's to do: wait for whoever
+	// holds the change (Commit still returning, a Confirm or Rollback about to find no
+	// window) instead of dropping the expiry, which would leave the devices changed and
+	// the journal awaiting a confirmation nobody can give.
+	e.acquireWait(id)
 	rec, _ := e.rollback(context.Background(), w.rec, "confirm window expired")
 	e.release(id)
 	if e.OnResolved != nil {
@@ -817,15 +853,19 @@ func (e *Engine) Pending() []string {
 // Confirm ends the confirm window of a change: it reads every device back, runs the
 // engine's Verify hook and, if both pass, marks the commit confirmed. If verification
 // fails, every device is restored and the error wraps ErrRolledBack or ErrFailed.
+// While the change is held by another call (Commit still returning, another Confirm
+// or Rollback) it returns ErrBusy and the window stays open.
 func (e *Engine) Confirm(ctx context.Context, changeID string) (*Record, error) {
-	w := e.takeWindow(changeID)
-	if w == nil {
-		return nil, fmt.Errorf("%w: %s", ErrNotPending, changeID)
-	}
+	// Hold the change before taking its window: a busy change keeps its window (and
+	// with it the expiry).
 	if err := e.acquire(changeID); err != nil {
 		return nil, err
 	}
 	defer e.release(changeID)
+	w := e.takeWindow(changeID)
+	if w == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotPending, changeID)
+	}
 	rec := w.rec
 	var g errgroup.Group
 	g.SetLimit(e.limit())
@@ -865,6 +905,11 @@ func (e *Engine) Confirm(ctx context.Context, changeID string) (*Record, error) 
 // test errors.Is(err, ErrFailed) for the failure case — or another error if there
 // is nothing to roll back.
 func (e *Engine) Rollback(ctx context.Context, changeID, reason string) (*Record, error) {
+	// As Confirm: hold the change first so that a busy one keeps its window.
+	if err := e.acquire(changeID); err != nil {
+		return nil, err
+	}
+	defer e.release(changeID)
 	rec := (*Record)(nil)
 	if w := e.takeWindow(changeID); w != nil {
 		rec = w.rec
@@ -882,10 +927,6 @@ func (e *Engine) Rollback(ctx context.Context, changeID, reason string) (*Record
 			dr.Acked = true
 		}
 	}
-	if err := e.acquire(changeID); err != nil {
-		return nil, err
-	}
-	defer e.release(changeID)
 	rec.Reason = ""
 	return e.rollback(ctx, rec, reason)
 }

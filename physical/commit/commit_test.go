@@ -25,6 +25,7 @@ type fakeDevice struct {
 	sets     atomic.Int32  // successful Sets
 	delay    time.Duration // added to every Set
 	onSet    func()
+	afterSet func() // after a Set was applied and before it is acknowledged
 	mangle   bool // acknowledge the next Set but store mtu 1234 on eth1 (a device that lies once)
 	inSet    *atomic.Int32
 	maxIn    *atomic.Int32
@@ -109,6 +110,9 @@ func (f *fakeDevice) Set(ctx context.Context, ops []change.Op) error {
 	f.tree = next
 	f.mu.Unlock()
 	f.sets.Add(1)
+	if f.afterSet != nil {
+		f.afterSet()
+	}
 	if f.dieOnSet {
 		f.dead.Store(true)
 		return errDead
@@ -355,11 +359,15 @@ func TestCommitFaults(t *testing.T) {
 func TestCommitAckedDeviceNotRestoredFails(t *testing.T) {
 	for rep := range 3 {
 		fl, ops := fleet(3)
-		// r1 acknowledges its Set, then dies: its change cannot be undone.
-		fl["r1"].onSet = func() {
-			go func() { time.Sleep(5 * time.Millisecond); fl["r1"].dead.Store(true) }()
+		// r1 acknowledges its Set, then dies: its change cannot be undone. r2 refuses
+		// its Set once r1 has applied its own (and kills r1 then), so the commit rolls
+		// back with r1 changed and gone, whatever order the Sets run in.
+		r1Applied := make(chan struct{})
+		fl["r1"].afterSet = func() { close(r1Applied) }
+		fl["r2"].onSet = func() {
+			<-r1Applied
+			fl["r1"].dead.Store(true)
 		}
-		fl["r2"].delay = 40 * time.Millisecond
 		fl["r2"].reject = true
 		j := newJournal()
 		rec, err := engine(fl, j).Commit(context.Background(), "c", ops, 0)
@@ -372,7 +380,7 @@ func TestCommitAckedDeviceNotRestoredFails(t *testing.T) {
 		atPreImage(t, fl, "r2", "r3")
 		// the device comes back: Recover restores it; the record ends rolled back
 		fl["r1"].dead.Store(false)
-		fl["r1"].onSet = nil
+		fl["r1"].afterSet = nil
 		recs, err := engine(fl, j).Recover(context.Background())
 		if err != nil || len(recs) != 1 || recs[0].Phase != PhaseRolledBack || recs[0].Pending {
 			t.Fatalf("rep %d: recover %+v %v", rep, recs, err)
@@ -608,5 +616,83 @@ func TestKeepReadBack(t *testing.T) {
 	}
 	if rb := e.TakeReadBack("c3"); len(rb) != 2 {
 		t.Errorf("read-back after confirm: %v", rb)
+	}
+}
+
+// TestWindowExpiresWhileCommitFinishes: a confirm window that ends while Commit is still
+// returning (it holds the change) is not lost: the expiry waits for Commit and rolls
+// back. Hooks hold Commit after the window opened until the expiry found the change
+// busy, so the interleaving is forced.
+func TestWindowExpiresWhileCommitFinishes(t *testing.T) {
+	fl, ops := fleet(2)
+	j := newJournal()
+	e := engine(fl, j)
+	resolved := make(chan *Record, 1)
+	e.OnResolved = func(r *Record) { resolved <- r }
+	busy := make(chan struct{})
+	testHookWindowOpened = func(string) { <-busy }
+	var once sync.Once
+	testHookBusy = func(string) { once.Do(func() { close(busy) }) }
+	t.Cleanup(func() { testHookWindowOpened, testHookBusy = nil, nil })
+	rec, err := e.Commit(context.Background(), "c", ops, time.Millisecond)
+	if err != nil || rec.Phase != PhaseAwaitingConfirm {
+		t.Fatalf("commit: %+v %v", rec, err)
+	}
+	select {
+	case r := <-resolved:
+		if r.Phase != PhaseRolledBack || r.Reason != "confirm window expired" {
+			t.Fatalf("resolved %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the window expired while Commit held the change and was never resolved (journal: %s, pending %v)", j.last("c"), e.Pending())
+	}
+	atPreImage(t, fl, "r1", "r2")
+	if got := j.last("c"); got != PhaseRolledBack {
+		t.Errorf("journal %s; want rolled_back", got)
+	}
+}
+
+// TestConfirmWhileCommitFinishes: Confirm and Rollback called while Commit still holds
+// the change answer ErrBusy and leave the window open, so a later Confirm (or the
+// expiry) still resolves it.
+func TestConfirmWhileCommitFinishes(t *testing.T) {
+	for _, op := range []string{"confirm", "rollback"} {
+		t.Run(op, func(t *testing.T) {
+			fl, ops := fleet(2)
+			j := newJournal()
+			e := engine(fl, j)
+			var early error
+			testHookWindowOpened = func(id string) {
+				if op == "confirm" {
+					_, early = e.Confirm(context.Background(), id)
+				} else {
+					_, early = e.Rollback(context.Background(), id, "operator")
+				}
+			}
+			t.Cleanup(func() { testHookWindowOpened = nil })
+			if _, err := e.Commit(context.Background(), "c", ops, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			testHookWindowOpened = nil
+			if !errors.Is(early, ErrBusy) {
+				t.Fatalf("%s during Commit: %v; want ErrBusy", op, early)
+			}
+			if p := e.Pending(); len(p) != 1 {
+				t.Fatalf("pending %v after a refused %s; want the window still open", p, op)
+			}
+			if op == "confirm" {
+				rec, err := e.Confirm(context.Background(), "c")
+				if err != nil || rec.Phase != PhaseConfirmed {
+					t.Fatalf("confirm after Commit returned: %+v %v", rec, err)
+				}
+				atIntent(t, fl, "r1", "r2")
+				return
+			}
+			rec, err := e.Rollback(context.Background(), "c", "operator")
+			if !errors.Is(err, ErrRolledBack) || rec.Phase != PhaseRolledBack {
+				t.Fatalf("rollback after Commit returned: %+v %v", rec, err)
+			}
+			atPreImage(t, fl, "r1", "r2")
+		})
 	}
 }
