@@ -26,7 +26,7 @@ type fakeDevice struct {
 	delay    time.Duration // added to every Set
 	onSet    func()
 	afterSet func() // after a Set was applied and before it is acknowledged
-	mangle   bool // acknowledge the next Set but store mtu 1234 on eth1 (a device that lies once)
+	mangle   bool   // acknowledge the next Set but store mtu 1234 on eth1 (a device that lies once)
 	inSet    *atomic.Int32
 	maxIn    *atomic.Int32
 }
