@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestRunRejectsMalformedArgs(t *testing.T) {
@@ -184,4 +186,52 @@ func FuzzRunArgs(f *testing.F) {
 			t.Fatalf("usage error wrote to stdout: %q", out.String())
 		}
 	})
+}
+
+// TestTCPClientCountsPayloadOnly: bytes_acked is the payload the sink received, not one
+// more (the kernel's counter includes the SYN). A test hook waits until everything the
+// client wrote is acknowledged before it reads its counters, so the sink then receives
+// exactly what was acknowledged; no timing is involved.
+func TestTCPClientCountsPayloadOnly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan TCPServerResult, 1)
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- TCPServer(ctx, ln, 1, func(r TCPServerResult) { got <- r }) }()
+	testHookSent = func(c *net.TCPConn) {
+		raw, err := c.SyscallConn()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for ctx.Err() == nil {
+			var ti *unix.TCPInfo
+			var ierr error
+			if err := raw.Control(func(fd uintptr) { ti, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil || ierr != nil {
+				t.Error(err, ierr)
+				return
+			}
+			if ti.Unacked == 0 && ti.Notsent_bytes == 0 {
+				return
+			}
+			time.Sleep(time.Millisecond) // polling the condition, not waiting it out
+		}
+		t.Error("the client's data was never all acknowledged")
+	}
+	t.Cleanup(func() { testHookSent = nil })
+	res, err := TCPClient(ctx, TCPClientOptions{Dst: ln.Addr().String(), CC: "cubic", Duration: 300 * time.Millisecond, ConnectTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := <-got
+	if err := <-srvErr; err != nil {
+		t.Fatal(err)
+	}
+	if res.BytesAcked == 0 || sr.Bytes != res.BytesAcked {
+		t.Fatalf("client acked %d bytes in its window, the sink received %d; want them equal (everything sent was acknowledged)", res.BytesAcked, sr.Bytes)
+	}
 }

@@ -172,62 +172,65 @@ func TCPClient(ctx context.Context, o TCPClientOptions) (TCPClientResult, error)
 		return ti, cc, ierr
 	}
 
+	// The kernel's bytes_acked counts the SYN too: the window's baseline is a sample
+	// taken once connected, or the one at the end of the warmup.
+	ti0, _, err := info()
+	if err != nil {
+		return res, fmt.Errorf("probe: tcp-client: tcp_info: %w", err)
+	}
 	start := time.Now()
+	acked0, t0 := ti0.Bytes_acked, start
 	end := start.Add(o.Duration)
-	_ = tc.SetWriteDeadline(end)
 	stop := context.AfterFunc(ctx, func() { _ = tc.SetWriteDeadline(time.Now()) })
 	defer stop()
 
-	// Sample the acknowledged byte counter at the end of the warmup from a timer so the
-	// sample is taken on time even while Write blocks.
-	var (
-		mu        sync.Mutex
-		warmAcked uint64
-		warmAt    = start
-		warmErr   error
-	)
-	var warmTimer *time.Timer
-	if o.Warmup > 0 {
-		warmTimer = time.AfterFunc(o.Warmup, func() {
-			ti, _, err := info()
-			mu.Lock()
-			defer mu.Unlock()
-			warmAt = time.Now()
-			if err != nil {
-				warmErr = err
-				return
-			}
-			warmAcked = ti.Bytes_acked
-		})
-		defer warmTimer.Stop()
-	}
+	// Send until the warmup ends, sample, then send until the end. A write deadline ends
+	// each phase on time even while Write blocks (and with no second goroutine, the
+	// warmup sample is always taken before the final one).
 	buf := make([]byte, 128<<10)
-	for {
-		if _, err := tc.Write(buf); err != nil {
-			if ctx.Err() != nil {
-				return res, fmt.Errorf("probe: tcp-client: %w", ctx.Err())
-			}
-			if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
-				return res, fmt.Errorf("probe: tcp-client: send to %s: %w", o.Dst, err)
-			}
-			if !errors.Is(err, syscall.ETIMEDOUT) && !isTimeout(err) {
-				return res, fmt.Errorf("probe: tcp-client: send to %s: %w", o.Dst, err)
-			}
-			break
+	sendUntil := func(deadline time.Time) error {
+		_ = tc.SetWriteDeadline(deadline)
+		// Cancelled before the deadline was set: the AfterFunc's deadline may have been
+		// overwritten. Cancelled after: the AfterFunc runs after this and wins.
+		if ctx.Err() != nil {
+			return fmt.Errorf("probe: tcp-client: %w", ctx.Err())
 		}
+		for {
+			if _, err := tc.Write(buf); err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("probe: tcp-client: %w", ctx.Err())
+				}
+				if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+					return fmt.Errorf("probe: tcp-client: send to %s: %w", o.Dst, err)
+				}
+				if !errors.Is(err, syscall.ETIMEDOUT) && !isTimeout(err) {
+					return fmt.Errorf("probe: tcp-client: send to %s: %w", o.Dst, err)
+				}
+				return nil
+			}
+		}
+	}
+	if o.Warmup > 0 {
+		if err := sendUntil(start.Add(o.Warmup)); err != nil {
+			return res, err
+		}
+		tw, _, err := info()
+		if err != nil {
+			return res, fmt.Errorf("probe: tcp-client: tcp_info at warmup: %w", err)
+		}
+		acked0, t0 = tw.Bytes_acked, time.Now()
+	}
+	if err := sendUntil(end); err != nil {
+		return res, err
+	}
+	if testHookSent != nil {
+		testHookSent(tc)
 	}
 	ti, cc, err := info()
 	now := time.Now()
 	if err != nil {
 		return res, fmt.Errorf("probe: tcp-client: tcp_info: %w", err)
 	}
-	mu.Lock()
-	if warmErr != nil {
-		mu.Unlock()
-		return res, fmt.Errorf("probe: tcp-client: tcp_info at warmup: %w", warmErr)
-	}
-	acked0, t0 := warmAcked, warmAt
-	mu.Unlock()
 	res.CC = cc
 	res.Seconds = now.Sub(t0).Seconds()
 	if ti.Bytes_acked >= acked0 {
@@ -242,6 +245,10 @@ func TCPClient(ctx context.Context, o TCPClientOptions) (TCPClientResult, error)
 	res.MSS = ti.Snd_mss
 	return res, nil
 }
+
+// testHookSent, when set by a test, runs when the client has stopped sending, before it
+// reads its final counters.
+var testHookSent func(*net.TCPConn)
 
 func isTimeout(err error) bool {
 	var ne net.Error
