@@ -130,23 +130,29 @@ func TestTwoNodesPing(t *testing.T) {
 	// Ping with twinflow-node's own probe (labs/probe): no ping binary is needed.
 	t.Log(run(t, "ip", "netns", "exec", nsA, bin, "probe", "ping", "--dst", "10.99.0.1", "--count", "3", "--interval", "200ms"))
 
-	// Kernel counters and oper-status come back over gNMI.
-	time.Sleep(200 * time.Millisecond)
-	vs, err := a.GetJSON(context.Background(), 0, "/interfaces/interface[name=va]/state")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st struct {
-		Oper     string `json:"oper-status"`
-		Counters struct {
-			OutPkts string `json:"out-pkts"`
-		} `json:"counters"`
-	}
-	if err := json.Unmarshal(vs[0].JSON, &st); err != nil {
-		t.Fatal(err)
-	}
-	if st.Oper != "UP" || st.Counters.OutPkts == "0" || st.Counters.OutPkts == "" {
-		t.Fatalf("va state %s; want oper UP and out-pkts > 0", vs[0].JSON)
+	// Kernel counters and oper-status come back over gNMI (state at most 50 ms old:
+	// poll until it reflects the ping, rather than sleep and hope).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		vs, err := a.GetJSON(context.Background(), 0, "/interfaces/interface[name=va]/state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Oper     string `json:"oper-status"`
+			Counters struct {
+				OutPkts string `json:"out-pkts"`
+			} `json:"counters"`
+		}
+		if err := json.Unmarshal(vs[0].JSON, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Oper == "UP" && st.Counters.OutPkts != "0" && st.Counters.OutPkts != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("va state %s; want oper UP and out-pkts > 0", vs[0].JSON)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	// Move va and the route into network instance "blue".
@@ -173,7 +179,7 @@ func TestTwoNodesPing(t *testing.T) {
 	}
 
 	// A rejected Set leaves the kernel alone.
-	_, err = a.Apply(context.Background(), []tfgnmi.Op{
+	_, err := a.Apply(context.Background(), []tfgnmi.Op{
 		op(tfgnmi.OpUpdate, "/interfaces/interface[name=va]/config/mtu", `1300`),
 		op(tfgnmi.OpUpdate, "/interfaces/interface[name=nope]/config/mtu", `1300`),
 	})
