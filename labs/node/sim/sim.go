@@ -172,19 +172,30 @@ func (d *Dataplane) SetLink(name string, up bool) error {
 
 // SetRates sets the traffic rates a port's counters integrate from now on.
 func (d *Dataplane) SetRates(name string, r Rates) error {
+	return d.setRates(map[string]Rates{name: r})
+}
+
+// setRates sets the rates of several ports: all of them, or none if one port is
+// unknown or one rate out of range.
+func (d *Dataplane) setRates(rs map[string]Rates) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	p := d.ports[name]
-	if p == nil {
-		return fmt.Errorf("%w %q", ErrUnknownPort, name)
-	}
-	for _, v := range []float64{r.InBps, r.OutBps, r.InPps, r.OutPps, r.InErrorsPs, r.OutErrorsPs, r.InDiscardsPs, r.OutDiscardsPs} {
-		if v < 0 || v != v || v > 1e15 {
-			return fmt.Errorf("sim: port %q: rate %v out of range [0, 1e15]", name, v)
+	for name, r := range rs {
+		if d.ports[name] == nil {
+			return fmt.Errorf("%w %q", ErrUnknownPort, name)
+		}
+		for _, v := range []float64{r.InBps, r.OutBps, r.InPps, r.OutPps, r.InErrorsPs, r.OutErrorsPs, r.InDiscardsPs, r.OutDiscardsPs} {
+			if v < 0 || v != v || v > 1e15 {
+				return fmt.Errorf("sim: port %q: rate %v out of range [0, 1e15]", name, v)
+			}
 		}
 	}
-	d.integrate(p, d.now())
-	p.rates = r
+	now := d.now()
+	for name, r := range rs {
+		p := d.ports[name]
+		d.integrate(p, now)
+		p.rates = r
+	}
 	return nil
 }
 
@@ -224,20 +235,14 @@ func (d *Dataplane) Handler() http.Handler {
 			http.Error(w, "sim: bad traffic document: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		d.mu.Lock()
-		for n := range req {
-			if d.ports[n] == nil {
-				d.mu.Unlock()
-				http.Error(w, fmt.Sprintf("sim: unknown port %q", n), http.StatusNotFound)
-				return
+		// All ports or none (checked and set under one lock).
+		if err := d.setRates(req); err != nil {
+			code := http.StatusBadRequest
+			if errors.Is(err, ErrUnknownPort) {
+				code = http.StatusNotFound
 			}
-		}
-		d.mu.Unlock()
-		for n, rt := range req {
-			if err := d.SetRates(n, rt); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
+			http.Error(w, err.Error(), code)
+			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})

@@ -99,3 +99,30 @@ func TestFaultHandler(t *testing.T) {
 		}
 	}
 }
+
+// TestTrafficAllOrNothing: a traffic document with one bad rate changes no port. The
+// document is a map, handled in Go's randomised map order: over 64 documents a valid
+// port comes before the bad one all but certainly (a miss has probability 3^-64).
+func TestTrafficAllOrNothing(t *testing.T) {
+	d, _ := New([]string{"eth1", "eth2", "eth3"}, nil)
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	for range 64 {
+		resp, err := http.Post(srv.URL+"/traffic", "application/json", strings.NewReader(`{"eth1":{"in_bps":1e9},"eth2":{"out_bps":-1},"eth3":{"in_pps":5}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("status %d; want 400", resp.StatusCode)
+		}
+		d.mu.Lock()
+		for n, p := range d.ports {
+			if p.rates != (Rates{}) {
+				d.mu.Unlock()
+				t.Fatalf("port %s has rates %+v after a rejected traffic document", n, p.rates)
+			}
+		}
+		d.mu.Unlock()
+	}
+}
