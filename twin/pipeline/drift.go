@@ -90,6 +90,7 @@ func (d *DriftDetector) Get(device string) *Drift {
 // Scan compares every managed device once.
 func (d *DriftDetector) Scan(ctx context.Context) {
 	s := d.Service
+	mark := s.releaseMark() // before the intent is read
 	intended := map[string]change.Tree{}
 	_ = s.cfg.Twins.Live().View(func(r *twin.Reader) error {
 		cfgs, err := s.l1.configs(r)
@@ -106,7 +107,7 @@ func (d *DriftDetector) Scan(ctx context.Context) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
 	for _, dev := range devs {
-		if s.deviceBusy(dev) {
+		if !s.deviceQuiet(dev, mark) {
 			continue
 		}
 		want := intended[dev]
@@ -115,7 +116,7 @@ func (d *DriftDetector) Scan(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			d.check(ctx, dev, want)
+			d.check(ctx, dev, want, mark)
 		}()
 	}
 	wg.Wait()
@@ -129,7 +130,7 @@ func (d *DriftDetector) Scan(ctx context.Context) {
 	d.mu.Unlock()
 }
 
-func (d *DriftDetector) check(ctx context.Context, dev string, want change.Tree) {
+func (d *DriftDetector) check(ctx context.Context, dev string, want change.Tree, mark uint64) {
 	var paths []string
 	for top := range want {
 		paths = append(paths, "/"+top)
@@ -159,8 +160,8 @@ func (d *DriftDetector) check(ctx context.Context, dev string, want change.Tree)
 		}
 		observed[strings.TrimPrefix(p, "/")] = t["v"]
 	}
-	if d.Service.deviceBusy(dev) {
-		return // a commit started meanwhile
+	if !d.Service.deviceQuiet(dev, mark) {
+		return // a commit started (or ran) meanwhile: want may be outdated
 	}
 	lines := driftLines(want, observed)
 	d.mu.Lock()
@@ -236,12 +237,21 @@ func keyEcho(l change.DiffLine) bool {
 	return got == want
 }
 
-// deviceBusy reports whether a commit holds the device or a commit of it awaits
-// confirmation.
-func (s *Service) deviceBusy(dev string) bool {
+// releaseMark returns the current count of device lock releases, for deviceQuiet.
+func (s *Service) releaseMark() uint64 {
 	s.devMu.Lock()
 	defer s.devMu.Unlock()
-	return s.devBusy[dev] || s.windowDevs[dev] != ""
+	return s.releases
+}
+
+// deviceQuiet reports whether the device's intent and running configuration can be
+// compared: no commit holds it, no commit of it awaits confirmation, and none ended
+// since mark (a releaseMark taken before the intent was read; a commit that ended
+// since changed the device and the intent after that read).
+func (s *Service) deviceQuiet(dev string, mark uint64) bool {
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
+	return !s.devBusy[dev] && s.windowDevs[dev] == "" && s.released[dev] <= mark
 }
 
 // driftChange builds the change that reconciles (push the intent) or adopts (take the

@@ -120,15 +120,21 @@ type Service struct {
 	l1  *modelCache
 
 	// commitMu serializes the staleness checks (re-validations) of commits; device
-	// locks serialize commits touching the same device. starting (guarded by
-	// commitMu) holds the interacting changes between their staleness check and the
-	// end of their Commit call.
+	// locks serialize commits touching the same device, and the resolution of a
+	// commit outside its Commit call (Confirm, Rollback, Resolve, Recover) with them.
+	// starting (guarded by commitMu) holds the interacting changes between their
+	// staleness check and the end of their Commit call.
 	commitMu   sync.Mutex
 	starting   map[string]bool
-	devMu      sync.Mutex // guards devBusy and windowDevs
+	devMu      sync.Mutex // guards devBusy, windowDevs, released and releases
 	devBusy    map[string]bool
 	windowDevs map[string]string // device -> change awaiting confirmation
 	devCond    *sync.Cond
+	// releases counts device lock releases; released[d] is the count at the last
+	// release of d (see deviceQuiet).
+	releases uint64
+	released map[string]uint64
+	lockWait func() // test hook: called (devMu held) before lockDevices waits
 }
 
 // New returns a Service.
@@ -136,7 +142,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Twins == nil || cfg.Store == nil {
 		return nil, fmt.Errorf("%w: pipeline needs Twins and Store", ErrInvalid)
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now, l1: &modelCache{}, devBusy: map[string]bool{}, windowDevs: map[string]string{}}
+	s := &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now, l1: &modelCache{}, devBusy: map[string]bool{}, windowDevs: map[string]string{},
+		released: map[string]uint64{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -400,6 +407,7 @@ func (s *Service) Approve(ctx context.Context, id, actor string) (*Change, error
 }
 
 // lockDevices blocks until no other commit holds any of the devices, then holds them.
+// The returned function releases them; by then the live twin holds the outcome.
 func (s *Service) lockDevices(devs []string) func() {
 	s.devMu.Lock()
 	for {
@@ -413,6 +421,9 @@ func (s *Service) lockDevices(devs []string) func() {
 		if !busy {
 			break
 		}
+		if s.lockWait != nil {
+			s.lockWait()
+		}
 		s.devCond.Wait()
 	}
 	for _, d := range devs {
@@ -421,12 +432,37 @@ func (s *Service) lockDevices(devs []string) func() {
 	s.devMu.Unlock()
 	return func() {
 		s.devMu.Lock()
+		s.releases++
 		for _, d := range devs {
 			delete(s.devBusy, d)
+			s.released[d] = s.releases
 		}
 		s.devCond.Broadcast()
 		s.devMu.Unlock()
 	}
+}
+
+// resolveHeld runs afterCommit for a commit resolved outside its Commit call while
+// holding the change's devices, as Commit does. So a confirm window is resolved only
+// after the Commit call that opened it has registered it (the committer may end the
+// window, and call Resolve, before that call returned), the live twin update is
+// serialized with commits of the same devices, and drift detection skips the devices
+// until the live twin holds the outcome. Unless c is what the caller just moved
+// (fresh), it is reloaded under the locks: another resolution may have moved it
+// meanwhile, and then nothing is done.
+func (s *Service) resolveHeld(ctx context.Context, c *Change, fresh bool, rec *change.CommitRecord, cerr error, actor string) (*Change, error) {
+	unlock := s.lockDevices(c.ChangeSet.Devices())
+	defer unlock()
+	if !fresh {
+		cur, err := s.load(ctx, c.ID)
+		if err != nil {
+			return c, err
+		}
+		if c = cur; c.State != change.StateCommitting {
+			return c, nil
+		}
+	}
+	return c, s.afterCommit(ctx, c, rec, cerr, actor)
 }
 
 // Commit pushes an approved change to the devices. With confirm > 0 the change stays
@@ -599,7 +635,8 @@ func (s *Service) Confirm(ctx context.Context, id, actor string) (*Change, error
 	if rec == nil {
 		return c, fmt.Errorf("%w: %w", ErrState, cerr)
 	}
-	return c, s.afterCommit(ctx, c, rec, cerr, actor)
+	// the committer gave the window to this call: the change is still committing
+	return s.resolveHeld(ctx, c, true, rec, cerr, actor)
 }
 
 // Rollback rolls back a change in its confirm window: every device returns to its
@@ -622,7 +659,7 @@ func (s *Service) Rollback(ctx context.Context, id, actor, reason string) (*Chan
 	if rec == nil {
 		return c, fmt.Errorf("%w: %w", ErrState, cerr)
 	}
-	err = s.afterCommit(ctx, c, rec, nil, actor)
+	c, err = s.resolveHeld(ctx, c, true, rec, nil, actor)
 	if rec.Phase == change.PhaseFailed {
 		return c, errors.Join(cerr, err)
 	}
@@ -641,7 +678,7 @@ func (s *Service) Resolve(rec *change.CommitRecord) {
 	if c.State != change.StateCommitting {
 		return
 	}
-	if err := s.afterCommit(ctx, c, rec, nil, "system"); err != nil {
+	if _, err := s.resolveHeld(ctx, c, false, rec, nil, "system"); err != nil {
 		s.log.Warn("resolve commit", "change", rec.ChangeID, "err", err)
 	}
 }
@@ -686,24 +723,33 @@ func (s *Service) Recover(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
-		rec := byID[c.ID]
-		if rec == nil && s.cfg.Journal != nil {
-			rec, _ = s.cfg.Journal.Load(ctx, c.ID)
-		}
-		if rec == nil {
-			// committing but no journal record: the process died before the
-			// pre-images were journaled, so no device was touched.
-			rec = &change.CommitRecord{ChangeID: c.ID, Phase: change.PhaseRolledBack,
-				Reason: "controller restarted before any device was changed"}
-		}
-		if rec.Phase == change.PhaseAwaitingConfirm {
-			continue // window reopened; resolves through Resolve
-		}
-		if err := s.afterCommit(ctx, c, rec, nil, "recovery"); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, s.recoverCommit(ctx, c, byID[c.ID]))
 	}
 	return errors.Join(errs...)
+}
+
+// recoverCommit moves a change a previous process left committing according to rec
+// (the committer's resolution, nil: the journal's latest record). It holds the
+// change's devices: a window the committer reopened may end, and Resolve run, at any
+// time.
+func (s *Service) recoverCommit(ctx context.Context, c *Change, rec *change.CommitRecord) error {
+	unlock := s.lockDevices(c.ChangeSet.Devices())
+	defer unlock()
+	c, err := s.load(ctx, c.ID)
+	if err != nil || c.State != change.StateCommitting {
+		return err // resolved meanwhile (nil error)
+	}
+	if rec == nil && s.cfg.Journal != nil {
+		rec, _ = s.cfg.Journal.Load(ctx, c.ID)
+	}
+	if rec == nil {
+		// committing but no journal record: the process died before the
+		// pre-images were journaled, so no device was touched.
+		rec = &change.CommitRecord{ChangeID: c.ID, Phase: change.PhaseRolledBack,
+			Reason: "controller restarted before any device was changed"}
+	}
+	// a reopened window (awaiting) is registered and resolves through Resolve
+	return s.afterCommit(ctx, c, rec, nil, "recovery")
 }
 
 // Get returns a change with its transitions.
