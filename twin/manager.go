@@ -37,8 +37,10 @@ type Manager struct {
 	mu       sync.RWMutex // guards the following
 	twins    map[string]*Twin
 	nextFork uint64
-	forked   uint64 // forks created, ever
+	forkedN  uint64 // forks created, ever
 	closed   bool
+
+	forked func(id string) // test hook: called once Fork has released mu
 }
 
 // NewManager returns a manager holding an empty live twin.
@@ -100,20 +102,26 @@ func (m *Manager) Fork(ctx context.Context, parent string) (*Twin, error) {
 		return nil, &ObjectError{Table: TableTwins, ID: parent, Msg: "no such twin", Kind: ErrNotFound}
 	}
 	m.nextFork++
-	m.forked++
+	m.forkedN++
 	id := "fork-" + strconv.FormatUint(m.nextFork, 10)
 	f := p.fork(id, m.now(), m.hub.Publish)
 	m.twins[id] = f
-	m.mu.Unlock()
+	// Published before the fork is visible to anyone (listed, written, deleted), so
+	// every event about the fork follows this one.
 	info := f.Info()
 	m.hub.Publish([]Event{{Twin: id, Table: TableTwins, Op: OpCreate, ID: id,
 		Revision: info.Revision, Object: info, Time: info.CreatedAt}})
+	m.mu.Unlock()
+	if m.forked != nil {
+		m.forked(id)
+	}
 	m.log.Debug("twin forked", "twin", id, "parent", parent, "parent_revision", info.ParentRevision)
 	return f, nil
 }
 
 // Delete removes a fork. The live twin cannot be deleted (ErrLiveTwin). Forks of the
-// deleted twin stay: they are independent.
+// deleted twin stay: they are independent. Writes to the deleted twin by holders of it
+// fail with ErrNotFound.
 func (m *Manager) Delete(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("twin: delete: %w", err)
@@ -129,9 +137,13 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	}
 	delete(m.twins, id)
 	m.mu.Unlock()
-	info := t.Info()
-	m.hub.Publish([]Event{{Twin: id, Table: TableTwins, Op: OpRemove, ID: id,
-		Revision: info.Revision, Object: info, Time: m.now()}})
+	// A write that found the twin before it was removed may still be running: the
+	// remove event follows it, and later writes fail.
+	t.retire(func() {
+		info := t.Info()
+		m.hub.Publish([]Event{{Twin: id, Table: TableTwins, Op: OpRemove, ID: id,
+			Revision: info.Revision, Object: info, Time: m.now()}})
+	})
 	m.log.Debug("twin deleted", "twin", id)
 	return nil
 }
@@ -177,7 +189,7 @@ func compareTwinIDs(a, b string) int {
 func (m *Manager) Counts() (twins int, forksCreated uint64) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return len(m.twins), m.forked
+	return len(m.twins), m.forkedN
 }
 
 // Close closes the event hub (ending every subscription); later forks fail.

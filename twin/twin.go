@@ -38,6 +38,7 @@ type Twin struct {
 	journal JournalFunc
 
 	wmu      sync.Mutex // serializes commits with their event publication
+	deleted  bool       // guarded by wmu: the twin was deleted (see retire)
 	revision atomic.Uint64
 }
 
@@ -95,6 +96,9 @@ func (t *Twin) update(ctx context.Context, intended bool, fn func(tx *Txn) error
 	}
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
+	if t.deleted {
+		return t.revision.Load(), &ObjectError{Table: TableTwins, ID: t.id, Msg: "twin was deleted", Kind: ErrNotFound}
+	}
 	mt := t.db.Txn(true)
 	// Abort is a no-op after Commit; deferred, it also releases the store's writer lock
 	// if fn panics.
@@ -152,6 +156,16 @@ func (t *Twin) update(ctx context.Context, intended bool, fn func(tx *Txn) error
 		t.pub(evs)
 	}
 	return newRev, nil
+}
+
+// retire marks the twin deleted and runs publish (its remove event) once any write in
+// progress has committed and published: no event of the twin follows publish's, and
+// later writes fail with ErrNotFound.
+func (t *Twin) retire(publish func()) {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	t.deleted = true
+	publish()
 }
 
 // View runs fn in a read transaction: a consistent view of every table.

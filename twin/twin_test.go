@@ -554,3 +554,37 @@ func TestPanicInUpdateReleasesTheTwin(t *testing.T) {
 		t.Errorf("write of the panicking txn visible: %v", err)
 	}
 }
+
+// TestWriteToDeletedFork: a write that holds a fork deleted before it committed (a PUT
+// that found the fork, then a DELETE) fails with ErrNotFound and publishes nothing
+// after the fork's remove event. It used to be applied and acknowledged, and its
+// events followed the remove event.
+func TestWriteToDeletedFork(t *testing.T) {
+	m := newManager(t)
+	f, err := m.Fork(ctx, twin.LiveID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := m.Events().Subscribe(f.ID(), 0)
+	defer sub.Close()
+	if err := m.Delete(ctx, f.ID()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Update(ctx, func(tx *twin.Txn) error {
+		_, err := tx.PutDevice(network.Device{ID: "late", Type: network.DeviceRouter}, twin.CreateOnly, twin.Any)
+		return err
+	})
+	if !errors.Is(err, twin.ErrNotFound) {
+		t.Fatalf("write to a deleted fork: %v; want ErrNotFound", err)
+	}
+	if err := f.ObserveDevice(ctx, "late", true, time.Time{}); !errors.Is(err, twin.ErrNotFound) {
+		t.Fatalf("observation of a deleted fork: %v; want ErrNotFound", err)
+	}
+	if ev := recv(t, sub.C); ev.Table != twin.TableTwins || ev.Op != twin.OpRemove {
+		t.Fatalf("first event %+v; want the fork's removal", ev)
+	}
+	m.Close() // closes sub once everything published is delivered
+	for ev := range sub.C {
+		t.Errorf("event after the fork's removal: %+v", ev)
+	}
+}
