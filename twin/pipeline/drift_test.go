@@ -61,11 +61,13 @@ func TestDrift(t *testing.T) {
 		})}
 	sub := l.twins.Events().Subscribe(twin.LiveID, 0)
 	defer sub.Close()
-	go func() { _ = det.Run(ctx) }()
-	time.Sleep(500 * time.Millisecond)
+	// one whole scan right after the commit (rather than sleeping and hoping Run
+	// scanned meanwhile) finds nothing
+	det.Scan(ctx)
 	if cur := det.Current(); len(cur) != 0 {
 		t.Fatalf("drift right after a commit: %+v", cur[0].Lines)
 	}
+	go func() { _ = det.Run(ctx) }()
 
 	// reconcile
 	start := time.Now()

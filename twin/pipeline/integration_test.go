@@ -256,7 +256,9 @@ func TestFaultConfirmWindowExpires(t *testing.T) {
 	for rep := range 3 {
 		before := l.snapshot(t)
 		c := proposeApproved(t, l, mtuChange(fmt.Sprintf("window-%d", rep), 9000+rep, "tfc-r1", "tfc-r2", "tfc-r3"))
-		c, err := l.svc.Commit(ctx, c.ID, "carla", 300*time.Millisecond)
+		// The window must still be open for the checks below (a Get and a gNMI read):
+		// 2 s leaves a loaded CI machine room; expiry is waited for, not assumed.
+		c, err := l.svc.Commit(ctx, c.ID, "carla", 2*time.Second)
 		if err != nil || c.State != change.StateCommitting {
 			t.Fatalf("rep %d: commit: %v %s", rep, err, c.State)
 		}
