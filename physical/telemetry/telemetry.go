@@ -146,7 +146,7 @@ type ifState struct {
 type devState struct {
 	name     string
 	ifaces   map[string]*ifState
-	lastSeen atomic.Int64 // written under mu; read without it by the watchdog's first look
+	lastSeen atomic.Int64 // written under mu (or by Run before any stream); read without it by the watchdog's first look
 	state    atomic.Int32 // reachability last reported: stUnknown, stUp, stDown; changed under mu
 	mu       sync.Mutex   // serialises emission and reachability changes (stream goroutine vs watchdog)
 	batch    Batch
