@@ -252,6 +252,18 @@ func (e *Engine) acquire(id string) error {
 	return nil
 }
 
+// acquireCommit is acquire for a new commit: a change whose confirm window is open (or
+// expiring) is busy too, as its devices are not at a state a new commit may start from.
+func (e *Engine) acquireCommit(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.active[id] != nil || e.windows[id] != nil {
+		return fmt.Errorf("%w: %s", ErrBusy, id)
+	}
+	e.hold(id)
+	return nil
+}
+
 // hold marks a change as being worked on; e.mu must be held.
 func (e *Engine) hold(id string) {
 	if e.active == nil {
@@ -362,7 +374,7 @@ func capture(ctx context.Context, d Device, ops []change.Op) ([]PathValue, error
 // (confirmed, or awaiting confirmation); otherwise an error wrapping ErrRolledBack (every device at
 // its pre-image) or ErrFailed (see the record for which device is where).
 func (e *Engine) Commit(ctx context.Context, changeID string, ops map[string][]change.Op, confirm time.Duration) (*Record, error) {
-	if err := e.acquire(changeID); err != nil {
+	if err := e.acquireCommit(changeID); err != nil {
 		return nil, err
 	}
 	defer e.release(changeID)
@@ -823,14 +835,19 @@ func (e *Engine) expire(id string, w *window) {
 		e.mu.Unlock()
 		return
 	}
-	w.done = true
-	delete(e.windows, id)
+	w.done = true // Confirm and Rollback find no window from now on
 	e.mu.Unlock()
-	// The window is closed and the rollback is this goroutine's to do: wait for whoever
-	// holds the change (Commit still returning, a Confirm or Rollback about to find no
-	// window) instead of dropping the expiry, which would leave the devices changed and
-	// the journal awaiting a confirmation nobody can give.
+	// The rollback is this goroutine's to do: wait for whoever holds the change (Commit
+	// still returning, a Confirm or Rollback about to find no window) instead of
+	// dropping the expiry, which would leave the devices changed and the journal
+	// awaiting a confirmation nobody can give. The window stays listed until then, so
+	// a new Commit of the change is refused meanwhile.
 	e.acquireWait(id)
+	e.mu.Lock()
+	if e.windows[id] == w {
+		delete(e.windows, id)
+	}
+	e.mu.Unlock()
 	rec, _ := e.rollback(context.Background(), w.rec, "confirm window expired")
 	e.release(id)
 	if e.OnResolved != nil {
@@ -843,8 +860,10 @@ func (e *Engine) Pending() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := make([]string, 0, len(e.windows))
-	for id := range e.windows {
-		out = append(out, id)
+	for id, w := range e.windows {
+		if !w.done {
+			out = append(out, id)
+		}
 	}
 	sort.Strings(out)
 	return out

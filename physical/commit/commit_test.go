@@ -696,3 +696,25 @@ func TestConfirmWhileCommitFinishes(t *testing.T) {
 		})
 	}
 }
+
+// TestCommitRefusedDuringWindow: a change awaiting confirmation is not committed again
+// (its devices are at the first commit's intent, which an expiry would later undo).
+func TestCommitRefusedDuringWindow(t *testing.T) {
+	fl, ops := fleet(2)
+	e := engine(fl, newJournal())
+	if _, err := e.Commit(context.Background(), "c", ops, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Commit(context.Background(), "c", ops, 0); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second commit in the window: %v; want ErrBusy", err)
+	}
+	if n := fl["r1"].sets.Load(); n != 1 {
+		t.Errorf("r1 set %d times; want 1", n)
+	}
+	if _, err := e.Confirm(context.Background(), "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Commit(context.Background(), "c", ops, 0); err != nil {
+		t.Fatalf("commit after the window closed: %v", err)
+	}
+}
