@@ -138,12 +138,15 @@ func TestServeDemoStandIn(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
-	case <-done:
+	case err := <-done:
 		stopped = true
+		if err != nil {
+			t.Errorf("serve exited with %v after SIGTERM", err)
+		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop")
 	}
-	time.Sleep(200 * time.Millisecond)
+	// serve stops every node (and waits for it to exit) before it exits itself
 	for _, r := range rows {
 		if _, err := runTwinflow("node", "show", "--address", r.Address, "--insecure", "--timeout", "1s"); err == nil {
 			t.Errorf("node %s still answers at %s after serve stopped", r.ID, r.Address)
