@@ -72,10 +72,17 @@ func startChangeServer(t *testing.T) string {
 	so := &serveOptions{Listen: "127.0.0.1:0", LogLevel: "warn", DB: "file:" + filepath.Join(t.TempDir(), "changes.db"),
 		Ready: func(a string) { addr <- a }}
 	go func() { done <- runServe(ctx, so, &syncBuffer{}, t.Output()) }()
+	exited := false
 	t.Cleanup(func() {
 		cancel()
+		if exited {
+			return
+		}
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
 		case <-time.After(15 * time.Second):
 			t.Error("serve did not shut down")
 		}
@@ -84,6 +91,7 @@ func startChangeServer(t *testing.T) string {
 	case a := <-addr:
 		return "http://" + a
 	case err := <-done:
+		exited = true
 		t.Fatalf("serve: %v", err)
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not start")
