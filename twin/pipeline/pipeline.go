@@ -442,6 +442,19 @@ func (s *Service) lockDevices(devs []string) func() {
 	}
 }
 
+// inOtherWindow returns the first of devs (held by the caller) that is in the confirm
+// window of a change other than self, and that change ("" if none).
+func (s *Service) inOtherWindow(devs []string, self string) (dev, other string) {
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
+	for _, d := range devs {
+		if id := s.windowDevs[d]; id != "" && id != self {
+			return d, id
+		}
+	}
+	return "", ""
+}
+
 // resolveHeld runs afterCommit for a commit resolved outside its Commit call while
 // holding the change's devices, as Commit does. So a confirm window is resolved only
 // after the Commit call that opened it has registered it (the committer may end the
@@ -494,6 +507,11 @@ func (s *Service) Commit(ctx context.Context, id, actor string, confirm time.Dur
 	}
 	if c.State != change.StateApproved {
 		return c, fmt.Errorf("%w: %s is %s; only approved changes are committed", ErrState, id, c.State)
+	}
+	if dev, other := s.inOtherWindow(c.ChangeSet.Devices(), c.ID); other != "" {
+		// Its rollback restores the device's pre-images, which would undo this change's
+		// Sets on the paths both touch; and this change was not validated against it.
+		return c, fmt.Errorf("%w: %s touches %s, which is in the confirm window of %s; commit it again once %s is confirmed or rolled back", ErrBusy, c.ID, dev, other, other)
 	}
 
 	s.commitMu.Lock()

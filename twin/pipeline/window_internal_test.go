@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -351,5 +352,56 @@ func TestRecoverRacesResolve(t *testing.T) {
 	}
 	if n != 1 || c.Transitions[len(c.Transitions)-1].Reason != "confirm window expired" {
 		t.Fatalf("transitions to rolled_back: %d, last %+v", n, c.Transitions[len(c.Transitions)-1])
+	}
+}
+
+// TestCommitRefusedOnDeviceInAnotherWindow: a change touching a device in another
+// change's confirm window is refused (busy, naming the device and the change) and
+// nothing is sent: that window's rollback would restore the device's pre-images over
+// its Sets. Disjoint devices still commit; once the window ends, the change commits.
+func TestCommitRefusedOnDeviceInAnotherWindow(t *testing.T) {
+	var mu sync.Mutex
+	sent := map[string]int{} // change -> Commit calls
+	cm := &fakeCommitter{commit: func(ctx context.Context, id string, ops map[string][]change.Op, confirm time.Duration) (*change.CommitRecord, error) {
+		mu.Lock()
+		sent[id]++
+		mu.Unlock()
+		now := time.Now()
+		ph := change.PhaseConfirmed
+		if confirm > 0 {
+			ph = change.PhaseAwaitingConfirm
+		}
+		return &change.CommitRecord{ChangeID: id, Phase: ph, ConfirmDeadline: now.Add(confirm), Started: now, Updated: now}, nil
+	}}
+	s := unitService(t, cm)
+	ctx := context.Background()
+	a := approved(t, s, mtuOn("r1", 9000))
+	if c, err := s.Commit(ctx, a.ID, "carla", time.Minute); err != nil || c.State != change.StateCommitting {
+		t.Fatalf("commit %s with a window: %v (%v)", a.ID, err, c.State)
+	}
+	b := approved(t, s, mtuOn("r1", 1500))
+	c, err := s.Commit(ctx, b.ID, "carla", 0)
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("commit %s on r1 during %s's window: %v, want ErrBusy", b.ID, a.ID, err)
+	}
+	for _, want := range []string{b.ID, "r1", a.ID, "confirm window"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+	if c.State != change.StateApproved || sent[b.ID] != 0 {
+		t.Fatalf("refused change is %s with %d commits sent; want approved, none", c.State, sent[b.ID])
+	}
+	d := approved(t, s, mtuOn("r2", 1500))
+	if c, err := s.Commit(ctx, d.ID, "carla", 0); err != nil || c.State != change.StateCommitted {
+		t.Fatalf("commit on disjoint r2: %v (%v)", err, c.State)
+	}
+	now := time.Now()
+	s.Resolve(&change.CommitRecord{ChangeID: a.ID, Phase: change.PhaseConfirmed, Started: now, Updated: now})
+	if got, err := s.Get(ctx, a.ID); err != nil || got.State != change.StateCommitted {
+		t.Fatalf("%s after its window was confirmed: %v (%v)", a.ID, got.State, err)
+	}
+	if c, err := s.Commit(ctx, b.ID, "carla", 0); err != nil || c.State != change.StateCommitted {
+		t.Fatalf("commit %s once %s's window ended: %v (%v)", b.ID, a.ID, err, c.State)
 	}
 }
