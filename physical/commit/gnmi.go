@@ -16,11 +16,13 @@ import (
 
 // GNMIDevices reaches devices through a physical/gnmi Pool. A device missing from the
 // pool is dialed with the options Resolve returns for it (once: concurrent callers
-// share the client registered first).
+// share the client registered first). Resolve is asked on every use, so a device
+// whose address changed (in the live twin) is dialed again at its new address and
+// its old client closed, instead of being reached at an address it no longer has.
 type GNMIDevices struct {
 	Pool *gnmi.Pool
-	// Resolve returns the dial options of a device not yet in the pool; nil means only
-	// pooled devices are reachable.
+	// Resolve returns the dial options of a device; nil means only pooled devices
+	// are reachable, as they were added.
 	Resolve func(ctx context.Context, id string) (gnmi.Options, error)
 }
 
@@ -29,17 +31,24 @@ var _ Devices = (*GNMIDevices)(nil)
 // Device returns the device's gNMI client wrapped as a Device.
 func (g *GNMIDevices) Device(ctx context.Context, id string) (Device, error) {
 	c, ok := g.Pool.Client(id)
-	if !ok {
-		if g.Resolve == nil {
+	if g.Resolve == nil {
+		if !ok {
 			return nil, fmt.Errorf("commit: device %s: %w", id, gnmi.ErrNotInPool)
 		}
-		o, err := g.Resolve(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("commit: device %s: %w", id, err)
-		}
-		if c, err = g.Pool.AddIfAbsent(id, o); err != nil {
-			return nil, err
-		}
+		return GNMIDevice{C: c}, nil
+	}
+	o, err := g.Resolve(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("commit: device %s: %w", id, err)
+	}
+	switch {
+	case !ok:
+		c, err = g.Pool.AddIfAbsent(id, o)
+	case c.Address() != o.Address:
+		c, err = g.Pool.Replace(id, o, c)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return GNMIDevice{C: c}, nil
 }

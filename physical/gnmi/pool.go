@@ -34,7 +34,7 @@ func NewPool(limit int) *Pool {
 // Add dials a device and registers it under name, replacing (and closing) any previous
 // client of that name.
 func (p *Pool) Add(name string, o Options) (*Client, error) {
-	return p.add(name, o, true)
+	return p.add(name, o, func(*Client) bool { return true })
 }
 
 // AddIfAbsent returns the device's client, dialing and registering one if the pool
@@ -45,12 +45,27 @@ func (p *Pool) AddIfAbsent(name string, o Options) (*Client, error) {
 	if c, ok := p.Client(name); ok {
 		return c, nil
 	}
-	return p.add(name, o, false)
+	return p.add(name, o, func(*Client) bool { return false })
 }
 
-// add dials a device and registers it under name; a client already registered is
-// replaced and closed if replace is set, and otherwise kept and returned.
-func (p *Pool) add(name string, o Options, replace bool) (*Client, error) {
+// Replace dials a device with new options (e.g. a changed management address) and
+// registers the client in place of stale, which is closed (calls in flight on it
+// fail). If stale is no longer the device's client (a concurrent caller replaced it,
+// or it was removed), nothing is dialed for it and the current client is returned; a
+// removed device is dialed and registered anew.
+func (p *Pool) Replace(name string, o Options, stale *Client) (*Client, error) {
+	p.mu.Lock()
+	cur := p.clients[name]
+	p.mu.Unlock()
+	if cur != nil && cur != stale {
+		return cur, nil
+	}
+	return p.add(name, o, func(old *Client) bool { return old == stale })
+}
+
+// add dials a device and registers it under name. A client already registered is
+// replaced (and closed) if replace(it) says so, and otherwise kept and returned.
+func (p *Pool) add(name string, o Options, replace func(old *Client) bool) (*Client, error) {
 	if name == "" {
 		return nil, fmt.Errorf("%w: device name is required", ErrOptions)
 	}
@@ -65,7 +80,7 @@ func (p *Pool) add(name string, o Options, replace bool) (*Client, error) {
 		return nil, ErrClosed
 	}
 	if old := p.clients[name]; old != nil {
-		if !replace {
+		if !replace(old) {
 			_ = c.Close()
 			return old, nil
 		}

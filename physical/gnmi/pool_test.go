@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,6 +101,54 @@ func TestPoolAddIfAbsent(t *testing.T) {
 	p.Close()
 	if _, err := p.AddIfAbsent("d-new", o); !errors.Is(err, tfgnmi.ErrClosed) {
 		t.Errorf("closed pool: %v", err)
+	}
+}
+
+// TestPoolReplace: callers that found the same stale client all get the one new client
+// (one replacement; the stale client is closed); a stale client that is no longer the
+// device's is not replaced (nothing dialed); a removed device is dialed anew.
+func TestPoolReplace(t *testing.T) {
+	p := tfgnmi.NewPool(8)
+	defer p.Close()
+	stale, err := p.Add("d1", tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := tfgnmi.Options{Address: "127.0.0.1:2", Insecure: true}
+	const callers = 8
+	got := make([]*tfgnmi.Client, callers)
+	errs := make([]error, callers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			got[i], errs[i] = p.Replace("d1", o, stale)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	cur, _ := p.Client("d1")
+	if cur == stale || cur.Address() != o.Address {
+		t.Fatalf("pooled client at %s, want a new one at %s", cur.Address(), o.Address)
+	}
+	for i := range callers {
+		if errs[i] != nil || got[i] != cur {
+			t.Fatalf("caller %d: %p, %v; the pool keeps %p", i, got[i], errs[i], cur)
+		}
+	}
+	if err := stale.Close(); err == nil {
+		t.Error("the replaced client was not closed")
+	}
+	// stale is no longer d1's client: no dial (invalid options would fail it)
+	if c, err := p.Replace("d1", tfgnmi.Options{}, stale); err != nil || c != cur {
+		t.Errorf("replacing an already replaced client: %p, %v; want the current %p", c, err, cur)
+	}
+	p.Remove("d1")
+	if c, err := p.Replace("d1", o, cur); err != nil || c == cur || c.Address() != o.Address {
+		t.Errorf("replace after remove: %v, %v; want a new client at %s", c, err, o.Address)
 	}
 }
 
