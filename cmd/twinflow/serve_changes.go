@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -46,14 +47,26 @@ func init() {
 			fs.BoolVar(&changeServe.SelfApprove, "allow-self-approval", false, "let the author of a change approve it (lab use)")
 		},
 		Start: func(ctx context.Context, env *serveEnv) error {
-			o := changeServe
-			if env.Options.Demo {
-				// The demo's stand-in nodes speak plaintext gNMI on loopback.
-				o.GNMIInsecure = true
-			}
-			return startChangePipeline(ctx, env, env.Store, o)
+			return startChangePipeline(ctx, env, env.Store, changeServe.forServe(env))
 		},
 	})
+}
+
+// forServe returns the options as serve uses them: the demo's stand-in nodes speak
+// plaintext gNMI on loopback.
+func (o changeServeOptions) forServe(env *serveEnv) changeServeOptions {
+	if env.Options.Demo {
+		o.GNMIInsecure = true
+	}
+	return o
+}
+
+// dialOptions are the gNMI options serve reaches a device with (commits, drift checks
+// and telemetry alike).
+func (o changeServeOptions) dialOptions(id, addr string, log *slog.Logger) gnmi.Options {
+	return gnmi.Options{Address: addr, Target: id, Insecure: o.GNMIInsecure, SkipVerify: o.GNMISkipVerify,
+		CAFile: o.GNMICA, Username: o.GNMIUser, Password: os.Getenv("TWINFLOW_GNMI_PASSWORD"), Timeout: o.DeviceTimeout,
+		Logger: log}
 }
 
 // startChangePipeline builds the change pipeline and attaches it to the API:
@@ -85,9 +98,7 @@ func startChangePipeline(ctx context.Context, env *serveEnv, st repository.Store
 		if d.Address == "" {
 			return gnmi.Options{}, errors.New("device has no management address")
 		}
-		return gnmi.Options{Address: d.Address, Target: id, Insecure: o.GNMIInsecure, SkipVerify: o.GNMISkipVerify,
-			CAFile: o.GNMICA, Username: o.GNMIUser, Password: os.Getenv("TWINFLOW_GNMI_PASSWORD"), Timeout: o.DeviceTimeout,
-			Logger: log}, nil
+		return o.dialOptions(id, d.Address, log), nil
 	}}
 	// KeepReadBack: the pipeline takes the intended configuration from the verified
 	// read-back (one gNMI round less per commit)

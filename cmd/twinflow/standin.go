@@ -19,42 +19,32 @@ import (
 	"github.com/twinflow/twinflow/labs/node/sim"
 	"github.com/twinflow/twinflow/labs/standin"
 	"github.com/twinflow/twinflow/models/network"
-	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
-	"github.com/twinflow/twinflow/physical/telemetry"
 	"github.com/twinflow/twinflow/twin"
 )
 
 // Under `serve --demo`, the stand-in physical network: one twinflow-node (sim dataplane,
 // plaintext gNMI on a free loopback port) per device of the live twin, each device's
-// Address set to its node, and telemetry from every node mapped into the live twin's
-// observed state. --standin=false turns it off.
+// Address set to its node and the gNMI driver added, so that the nodes are managed
+// devices: commits reach them, and telemetry (telemetry_serve.go) streams from them
+// into the live twin's observed state. --standin=false turns it off.
 func init() {
 	var enabled bool
 	var bin string
-	var sample time.Duration
 	registerServeExtension(serveExtension{
 		Name: "standin",
 		Flags: func(fs *pflag.FlagSet) {
 			fs.BoolVar(&enabled, "standin", true, "with --demo: run a stand-in physical network of twinflow-node processes")
 			fs.StringVar(&bin, "standin-bin", "", "twinflow-node binary for the stand-in network (default: next to twinflow, then $PATH)")
-			fs.DurationVar(&sample, "standin-sample", time.Second, "telemetry sample interval of the stand-in network")
 		},
 		Start: func(ctx context.Context, env *serveEnv) error {
 			if !env.Options.Demo || !enabled {
 				return nil
 			}
-			if sample <= 0 || sample > time.Second {
-				return usageErrorf("--standin-sample must be in (0, 1s], got %v", sample)
-			}
 			path, err := nodeBinary(bin)
 			if err != nil {
 				return err
 			}
-			var history telemetry.Sink
-			if env.History != nil {
-				history = env.History
-			}
-			stop, err := runStandInNetwork(ctx, env.Twins.Live(), path, sample, history, env.Logger.With("component", "standin"))
+			stop, err := runStandInNetwork(ctx, env.Twins.Live(), path, env.Logger.With("component", "standin"))
 			if err != nil {
 				return err
 			}
@@ -86,11 +76,10 @@ func nodeBinary(flag string) (string, error) {
 	return p, nil
 }
 
-// runStandInNetwork starts the stand-in network for the live twin's devices, records their
-// addresses in the twin, and streams their telemetry into its observed state. The
-// returned stop function ends telemetry and stops every node. If history is not nil it
-// also receives every (coalesced) batch.
-func runStandInNetwork(ctx context.Context, live *twin.Twin, bin string, sample time.Duration, history telemetry.Sink, log *slog.Logger) (func(), error) {
+// runStandInNetwork starts the stand-in network for the live twin's devices and records
+// their addresses (and the gNMI driver) in the twin. The returned function stops every
+// node.
+func runStandInNetwork(ctx context.Context, live *twin.Twin, bin string, log *slog.Logger) (func(), error) {
 	var net network.Network
 	var flows []network.Flow
 	if err := live.View(func(r *twin.Reader) error {
@@ -143,34 +132,9 @@ func runStandInNetwork(ctx context.Context, live *twin.Twin, bin string, sample 
 		cancel()
 		return nil, fmt.Errorf("standin: record device addresses: %w", err)
 	}
-	pool := tfgnmi.NewPool(0)
-	if err := w.Register(pool); err != nil {
-		w.Stop()
-		cancel()
-		return nil, err
-	}
-	_, sink := newTwinSink(ctx, live, log.With("component", "telemetry"))
-	// One twin transaction per 100 ms rather than per notification.
-	var out telemetry.Sink = sink
-	if history != nil {
-		out = teeSink{sink, history}
-	}
-	co := telemetry.NewCoalescer(out, 100*time.Millisecond)
-	col, err := telemetry.New(telemetry.Options{Pool: pool, Network: net, SampleInterval: sample, Logger: log}, co)
-	if err != nil {
-		w.Stop()
-		cancel()
-		return nil, err
-	}
-	done := make(chan struct{}, 2)
-	go func() { defer func() { done <- struct{}{} }(); _ = col.Run(ctx) }()
-	go func() { defer func() { done <- struct{}{} }(); co.Run(ctx) }()
 	log.Info("stand-in network up", "nodes", len(addrs))
 	return func() {
 		cancel()
-		<-done
-		<-done
-		pool.Close()
 		w.Stop()
 	}, nil
 }
