@@ -837,6 +837,27 @@ func testIntents(t *testing.T, st repository.Store) {
 	if _, err := st.Intents().Append(ctx, repository.IntentRecord{TwinID: "fork", Revision: 1, Payload: []byte("y")}); err != nil {
 		t.Fatal(err)
 	}
+	// Discard drops the records from a revision on (only that twin's); the revision
+	// can then be appended again.
+	for rev := int64(5); rev <= 6; rev++ {
+		if _, err := st.Intents().Append(ctx, repository.IntentRecord{TwinID: "live", Revision: rev, Payload: []byte("z")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := st.Intents().Discard(ctx, "live", 5); err != nil || n != 2 {
+		t.Fatalf("discard from 5: %d %v", n, err)
+	}
+	if _, err := st.Intents().Append(ctx, repository.IntentRecord{TwinID: "live", Revision: 5, Payload: []byte(`{"op":5}`)}); err != nil {
+		t.Fatalf("append 5 after discard: %v", err)
+	}
+	if recs, _ := st.Intents().Since(ctx, "live", 0); len(recs) != 2 || recs[1].Revision != 5 || string(recs[1].Payload) != `{"op":5}` {
+		t.Fatalf("after discard and append: %+v", recs)
+	}
+	if recs, _ := st.Intents().Since(ctx, "fork", 0); len(recs) != 1 {
+		t.Fatalf("another twin's journal after discard: %+v", recs)
+	}
+	_, err = st.Intents().Discard(ctx, "live", 0)
+	wantErr(t, err, repository.ErrInvalid, "at least 1")
 }
 
 func testDatasetsCerts(t *testing.T, st repository.Store) {

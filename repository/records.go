@@ -192,6 +192,20 @@ func (r intentsRepo) Truncate(ctx context.Context, twinID string, upTo int64) (i
 	return n, nil
 }
 
+func (r intentsRepo) Discard(ctx context.Context, twinID string, from int64) (int64, error) {
+	if err := checkID("twin_id", twinID); err != nil {
+		return 0, err
+	}
+	if from < 1 {
+		return 0, fmt.Errorf("%w: intent discard: from must be at least 1, got %d", ErrInvalid, from)
+	}
+	n, err := r.s.d.exec(ctx, `DELETE FROM intents WHERE twin_id = $1 AND revision >= $2`, twinID, from)
+	if err != nil {
+		return 0, fmt.Errorf("repository: discard intents of %s from %d: %w", twinID, from, err)
+	}
+	return n, nil
+}
+
 // ---- datasets ----
 
 type datasetsRepo struct{ s *store }

@@ -344,6 +344,10 @@ type Intents interface {
 	Since(ctx context.Context, twinID string, after int64) ([]IntentRecord, error)
 	// Truncate deletes the twin's records with Revision <= upTo (after a snapshot).
 	Truncate(ctx context.Context, twinID string, upTo int64) (int64, error)
+	// Discard deletes the twin's records with Revision >= from: a record stored by a
+	// write that was reported failed (the store's acknowledgement was lost) and that
+	// the twin never applied.
+	Discard(ctx context.Context, twinID string, from int64) (int64, error)
 }
 
 // ---- datasets, certifications ----

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,9 +68,11 @@ func (j *liveJournal) write(ctx context.Context, twinID string, e twin.JournalEn
 	// after the decision to commit.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if _, err := j.st.Intents().Append(wctx, repository.IntentRecord{TwinID: twinID, Revision: int64(e.Revision),
-		At: time.Now(), Payload: payload}); err != nil {
-		return err
+	rec := repository.IntentRecord{TwinID: twinID, Revision: int64(e.Revision), At: time.Now(), Payload: payload}
+	if _, err := j.st.Intents().Append(wctx, rec); err != nil {
+		if err := j.settle(wctx, rec, err); err != nil {
+			return err
+		}
 	}
 	j.n++
 	if j.n >= checkpointEvery {
@@ -79,6 +82,41 @@ func (j *liveJournal) write(ctx context.Context, twinID string, e twin.JournalEn
 		default:
 		}
 	}
+	return nil
+}
+
+// settle decides a journal append that failed with appendErr by reading the journal
+// back from rec's revision (the twin, at the revision before, is its only writer):
+//   - rec is there: the store kept it and only its acknowledgement was lost; the write
+//     stands (nil);
+//   - nothing is there: it was not stored; the write fails (the twin does not apply it);
+//   - other records are there: left by earlier writes that were reported failed, and
+//     so never applied by the twin, although the store kept them (an acknowledgement
+//     lost while the read-back failed too). They are discarded and rec appended: the
+//     journal holds what the twin applied, and a restart does not replay a write its
+//     client was told had failed.
+//
+// If the read-back fails too, the write fails.
+func (j *liveJournal) settle(ctx context.Context, rec repository.IntentRecord, appendErr error) error {
+	held, err := j.st.Intents().Since(ctx, rec.TwinID, rec.Revision-1)
+	if err != nil {
+		return errors.Join(appendErr, fmt.Errorf("checking whether the journal holds %s@%d: %w", rec.TwinID, rec.Revision, err))
+	}
+	switch {
+	case len(held) == 0:
+		return appendErr
+	case len(held) == 1 && held[0].Revision == rec.Revision && bytes.Equal(held[0].Payload, rec.Payload):
+		j.log.Warn("journal append reported failed but stored", "twin", rec.TwinID, "revision", rec.Revision, "err", appendErr)
+		return nil
+	}
+	n, err := j.st.Intents().Discard(ctx, rec.TwinID, rec.Revision)
+	if err != nil {
+		return errors.Join(appendErr, err)
+	}
+	if _, err := j.st.Intents().Append(ctx, rec); err != nil {
+		return err
+	}
+	j.log.Warn("discarded journal records of writes reported failed", "twin", rec.TwinID, "from", rec.Revision, "records", n)
 	return nil
 }
 
