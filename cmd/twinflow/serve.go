@@ -83,6 +83,9 @@ type serveExtension struct {
 	Name string
 	// Flags adds the extension's flags to `serve` (optional).
 	Flags func(fs *pflag.FlagSet)
+	// Check validates the extension's flags (optional). Every extension's Check runs
+	// before anything starts, so a bad flag stops serve with nothing started.
+	Check func(env *serveEnv) error
 	// Start runs in registration order after the twins exist (and the demo network is
 	// loaded) and before the API is built. ctx ends when the server shuts down:
 	// goroutines started here must stop with it. An error aborts startup.
@@ -154,6 +157,18 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	env := &serveEnv{Options: so, Logger: log}
+	exts := so.Extensions
+	if exts == nil {
+		exts = serveExtensions
+	}
+	for _, e := range exts {
+		if e.Check == nil {
+			continue
+		}
+		if err := e.Check(env); err != nil {
+			return fmt.Errorf("serve: %s: %w", e.Name, err)
+		}
+	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -220,10 +235,6 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 			return fmt.Errorf("serve: demo: %w", err)
 		}
 		log.Info("demo network loaded", "spec", so.DemoSpec, "devices", demo.Devices, "links", demo.Links, "flows", demo.Flows)
-	}
-	exts := so.Extensions
-	if exts == nil {
-		exts = serveExtensions
 	}
 	for _, e := range exts {
 		if e.Start == nil {

@@ -46,10 +46,22 @@ func init() {
 			fs.BoolVar(&changeServe.L2Sandbox, "l2-sandbox", false, "run level-L2 validations in a network-namespace sandbox of twinflow-node agents (needs root)")
 			fs.BoolVar(&changeServe.SelfApprove, "allow-self-approval", false, "let the author of a change approve it (lab use)")
 		},
+		Check: func(*serveEnv) error { return changeServe.check() },
 		Start: func(ctx context.Context, env *serveEnv) error {
 			return startChangePipeline(ctx, env, env.Store, changeServe.forServe(env))
 		},
 	})
+}
+
+// check validates the flags.
+func (o changeServeOptions) check() error {
+	if o.Concurrency < 1 {
+		return usageErrorf("--commit-concurrency must be at least 1, got %d", o.Concurrency)
+	}
+	if o.DeviceTimeout <= 0 {
+		return usageErrorf("--device-timeout must be positive, got %s", o.DeviceTimeout)
+	}
+	return nil
 }
 
 // forServe returns the options as serve uses them: the demo's stand-in nodes speak
@@ -74,11 +86,8 @@ func (o changeServeOptions) dialOptions(id, addr string, log *slog.Logger) gnmi.
 // gNMI pool reaching devices at their twin addresses, commit engine, pipeline service;
 // then it recovers commits a previous process left unfinished.
 func startChangePipeline(ctx context.Context, env *serveEnv, st repository.Store, o changeServeOptions) error {
-	if o.Concurrency < 1 {
-		return usageErrorf("--commit-concurrency must be at least 1, got %d", o.Concurrency)
-	}
-	if o.DeviceTimeout <= 0 {
-		return usageErrorf("--device-timeout must be positive, got %s", o.DeviceTimeout)
+	if err := o.check(); err != nil {
+		return err
 	}
 	log := env.Logger.With("component", "changes")
 	if st == nil {

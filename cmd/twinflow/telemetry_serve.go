@@ -41,12 +41,15 @@ func init() {
 			// the stand-in network's own flag, from before every managed device was covered
 			fs.DurationVar(&telemetryServe.Sample, "standin-sample", time.Second, "same as --telemetry-sample")
 		},
+		Check: func(*serveEnv) error {
+			if s := telemetryServe.Sample; telemetryServe.Enabled && (s <= 0 || s > time.Second) {
+				return usageErrorf("--telemetry-sample must be in (0, 1s], got %v", s)
+			}
+			return nil
+		},
 		Start: func(ctx context.Context, env *serveEnv) error {
 			if !telemetryServe.Enabled {
 				return nil
-			}
-			if s := telemetryServe.Sample; s <= 0 || s > time.Second {
-				return usageErrorf("--telemetry-sample must be in (0, 1s], got %v", s)
 			}
 			log := env.Logger.With("component", "telemetry")
 			o := changeServe.forServe(env)

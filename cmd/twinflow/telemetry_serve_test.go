@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -174,5 +176,35 @@ func post(t *testing.T, url, body string) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("POST %s: %s", url, resp.Status)
+	}
+}
+
+// TestServeBadFlagsStartNothing: serve's extension flags are checked before anything
+// starts: a bad one exits 2 naming it, before the demo network or its stand-in nodes
+// come up.
+func TestServeBadFlagsStartNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	bin := labBinaries(t) + "/twinflow"
+	for _, c := range []struct{ flag, want string }{
+		{"--telemetry-sample=2s", "--telemetry-sample must be in (0, 1s], got 2s"},
+		{"--standin-sample=0s", "--telemetry-sample must be in (0, 1s], got 0s"},
+		{"--commit-concurrency=0", "--commit-concurrency must be at least 1, got 0"},
+		{"--device-timeout=-1s", "--device-timeout must be positive, got -1s"},
+	} {
+		cmd := exec.Command(bin, "serve", "--demo", "--listen", "127.0.0.1:0", c.flag)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("%s: %v, want exit 2\n%s", c.flag, err, out)
+			continue
+		}
+		if !strings.Contains(string(out), c.want) {
+			t.Errorf("%s: output lacks %q:\n%s", c.flag, c.want, out)
+		}
+		if strings.Contains(string(out), "demo network loaded") || strings.Contains(string(out), "node up") {
+			t.Errorf("%s: serve started something before refusing the flag:\n%s", c.flag, out)
+		}
 	}
 }
