@@ -73,3 +73,71 @@ func TestTwinSink(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTwinSinkLinkVersions: a link's older sample arriving after its newer one (the two
+// ends are different devices, whose batches reach the sink concurrently) does not
+// overwrite the twin's observed link state, written directly or through the Coalescer
+// as `serve` wires it, and whether the newer sample was flushed already or not.
+func TestTwinSinkLinkVersions(t *testing.T) {
+	m, err := twin.NewManager(twin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	ctx := context.Background()
+	if _, err := loadDemo(ctx, m.Live(), "leaf-spine:leaves=2,spines=1,hosts=1"); err != nil {
+		t.Fatal(err)
+	}
+	st, sink := newTwinSink(ctx, m.Live(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	const link = "spine-0--leaf-0"
+	sample := func(v uint64, status network.OperStatus, rate float64) *telemetry.Batch {
+		return &telemetry.Batch{Links: []telemetry.LinkSample{{Link: link, Version: v, At: t0.Add(time.Duration(v) * time.Second),
+			Status: status, RateGbps: [2]float64{rate, rate}, HasRates: true}}}
+	}
+	observed := func() twin.ObservedLink {
+		t.Helper()
+		var ol twin.ObservedLink
+		if err := m.Live().View(func(r *twin.Reader) error {
+			var err error
+			ol, err = r.ObservedLink(link)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ol
+	}
+
+	// Directly: version 2 (down) then the older version 1 (up).
+	sink.Observe(sample(2, network.StatusDisabled, 2))
+	sink.Observe(sample(1, network.StatusEnabled, 1))
+	if ol := observed(); ol.OperStatus != network.StatusDisabled || ol.RateGbps[0] != 2 {
+		t.Fatalf("observed link %+v; want version 2's state (disabled, rate 2), not the older version 1's", ol)
+	}
+	if got := st.stale.Load(); got != 1 {
+		t.Errorf("stale %d; want 1", got)
+	}
+	sink.Observe(sample(3, network.StatusEnabled, 3))
+	if ol := observed(); ol.OperStatus != network.StatusEnabled || ol.RateGbps[0] != 3 {
+		t.Fatalf("observed link %+v; want version 3's state (enabled, rate 3)", ol)
+	}
+
+	// Through the Coalescer: the newer sample pending, then flushed, before the older.
+	co := telemetry.NewCoalescer(sink, time.Hour)
+	co.Observe(sample(5, network.StatusDisabled, 5))
+	co.Observe(sample(4, network.StatusEnabled, 4))
+	co.Flush()
+	if ol := observed(); ol.OperStatus != network.StatusDisabled || ol.RateGbps[0] != 5 {
+		t.Fatalf("observed link %+v; want version 5's state (disabled, rate 5)", ol)
+	}
+	co.Observe(sample(7, network.StatusEnabled, 7))
+	co.Flush()
+	co.Observe(sample(6, network.StatusDisabled, 6))
+	co.Flush()
+	if ol := observed(); ol.OperStatus != network.StatusEnabled || ol.RateGbps[0] != 7 {
+		t.Fatalf("observed link %+v; want version 7's state (enabled, rate 7)", ol)
+	}
+	if got := co.Stale(); got != 2 {
+		t.Errorf("coalescer stale %d; want 2", got)
+	}
+}

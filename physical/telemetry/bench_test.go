@@ -60,7 +60,8 @@ func (h *latHist) quantiles(qs ...float64) []time.Duration {
 }
 
 // memSink keeps the latest observation per interface and link, as the twin's observed
-// state would, in sharded maps.
+// state would, in sharded maps (a link sample older than the one held is dropped, see
+// telemetry.LinkSample.Version).
 type memSink struct {
 	shards [64]struct {
 		mu    sync.Mutex
@@ -100,20 +101,28 @@ func (s *memSink) Observe(b *telemetry.Batch) {
 		l := &b.Links[i]
 		sh := &s.shards[shardOf(l.Link)]
 		sh.mu.Lock()
-		sh.links[l.Link] = *l
+		if cur, ok := sh.links[l.Link]; !ok || l.Version > cur.Version {
+			sh.links[l.Link] = *l
+		}
 		sh.mu.Unlock()
 	}
 }
 
 // twinSink writes each batch into the real twin's observed state in one transaction
-// (twin.Observe), as `serve` does.
+// (twin.Observe), as `serve` does, skipping a link sample older than the one written
+// last (checked and written under mu).
 type twinSink struct {
 	t    *twin.Twin
 	hist *latHist
 	errs atomic.Uint64
+
+	mu       sync.Mutex
+	versions map[string]uint64
 }
 
 func (s *twinSink) Observe(b *telemetry.Batch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	err := s.t.Observe(context.Background(), func(o *twin.Observation) error {
 		for i := range b.Interfaces {
 			x := &b.Interfaces[i]
@@ -126,6 +135,10 @@ func (s *twinSink) Observe(b *telemetry.Batch) {
 		}
 		for i := range b.Links {
 			l := &b.Links[i]
+			if l.Version <= s.versions[l.Link] {
+				continue
+			}
+			s.versions[l.Link] = l.Version
 			if err := o.Link(l.Link, twin.LinkState{OperStatus: l.Status, RateGbps: l.RateGbps, Utilisation: l.Utilisation, At: l.At}); err != nil {
 				return err
 			}
@@ -239,7 +252,7 @@ func BenchmarkIngest(b *testing.B) {
 				}); err != nil {
 					b.Fatal(err)
 				}
-				ts = &twinSink{t: live, hist: hist}
+				ts = &twinSink{t: live, hist: hist, versions: map[string]uint64{}}
 				sink = ts
 				if bc.sink == "twin-coalesced" {
 					co := telemetry.NewCoalescer(ts, 50*time.Millisecond)

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,6 +14,14 @@ import (
 // Observations of one object within an interval collapse to the newest (a sample that
 // lacks rates or counters keeps those of the older one). Batch.Received of a flushed
 // batch is the flush time, so latency measured at Next includes the coalescing delay.
+//
+// Link samples are ordered by LinkSample.Version, not by arrival: the Coalescer
+// remembers the highest version it accepted per link (across flushes, for its whole
+// life) and drops a sample that is not above it (counted by Stale), so Next sees each
+// link's versions strictly increasing and ends with the newest state even when a
+// link's older sample (from one end's device) arrives after its newer one (from the
+// other end's). Use one Coalescer per Collector. Unversioned samples (Version 0) are
+// taken in arrival order.
 type Coalescer struct {
 	next     Sink
 	interval time.Duration
@@ -21,11 +30,22 @@ type Coalescer struct {
 	mu    sync.Mutex // guards the following
 	cur   Batch
 	ifs   map[[2]string]int
-	links map[string]int
+	links map[string]linkSlot
 	devs  map[string]int
+	epoch uint64 // flushes so far: a linkSlot's idx is valid when its epoch is this
 
 	flushMu sync.Mutex // serialises flushes; guards out
 	out     Batch
+
+	stale atomic.Uint64
+}
+
+// linkSlot is what the Coalescer keeps per link: the highest version accepted, and
+// where the link's sample is in cur if it has one there (epoch == Coalescer.epoch).
+type linkSlot struct {
+	version uint64
+	epoch   uint64
+	idx     int
 }
 
 var _ Sink = (*Coalescer)(nil)
@@ -37,8 +57,12 @@ func NewCoalescer(next Sink, interval time.Duration) *Coalescer {
 		interval = 50 * time.Millisecond
 	}
 	return &Coalescer{next: next, interval: interval, now: time.Now,
-		ifs: map[[2]string]int{}, links: map[string]int{}, devs: map[string]int{}}
+		ifs: map[[2]string]int{}, links: map[string]linkSlot{}, devs: map[string]int{}}
 }
+
+// Stale returns the number of link samples dropped because a newer version of the
+// link had been accepted before they arrived.
+func (c *Coalescer) Stale() uint64 { return c.stale.Load() }
 
 // Observe implements Sink.
 func (c *Coalescer) Observe(b *Batch) {
@@ -66,13 +90,20 @@ func (c *Coalescer) Observe(b *Batch) {
 		*old = x
 	}
 	for _, l := range b.Links {
-		i, ok := c.links[l.Link]
-		if !ok {
-			c.links[l.Link] = len(c.cur.Links)
+		slot, ok := c.links[l.Link]
+		if ok && l.Version != 0 && l.Version <= slot.version {
+			c.stale.Add(1) // a newer sample of the link was accepted already
+			continue
+		}
+		slot.version = max(slot.version, l.Version)
+		if !ok || slot.epoch != c.epoch {
+			slot.epoch, slot.idx = c.epoch, len(c.cur.Links)
+			c.links[l.Link] = slot
 			c.cur.Links = append(c.cur.Links, l)
 			continue
 		}
-		old := &c.cur.Links[i]
+		c.links[l.Link] = slot
+		old := &c.cur.Links[slot.idx]
 		if !l.HasRates && old.HasRates {
 			l.RateGbps, l.Utilisation, l.HasRates = old.RateGbps, old.Utilisation, true
 		}
@@ -102,7 +133,7 @@ func (c *Coalescer) Flush() {
 	c.out.reset()
 	c.cur, c.out = c.out, c.cur
 	clear(c.ifs)
-	clear(c.links)
+	c.epoch++ // the link slots' positions in cur are void; their versions stay
 	clear(c.devs)
 	c.mu.Unlock()
 	c.out.Received = c.now()

@@ -2,7 +2,9 @@
 // stream into observations of the twin's observed state (REQ-CYB-02): interface
 // oper-status and counters, rates computed from counter deltas, link status (up only
 // when both ends are oper UP and reachable) and per-direction link rate and utilisation,
-// and device reachability. A device that stops answering is marked unreachable within
+// and device reachability. A link's samples are versioned (LinkSample.Version), so a
+// sink keeping the latest state per link can drop one that arrives after a newer one
+// from the link's other end. A device that stops answering is marked unreachable within
 // UnreachableAfter (default 2 s): immediately when its stream breaks, otherwise by a
 // watchdog on the time of its last message (SAMPLE subscriptions guarantee traffic at
 // least every SampleInterval).
@@ -48,9 +50,20 @@ type InterfaceSample struct {
 }
 
 // LinkSample is the observed state of one link after an interface sample changed it.
+//
+// A link's two ends are different devices whose batches reach the sink concurrently, so
+// the sink may see a link's samples out of order: the one computed first (older) can
+// arrive last. Version orders them: the collector numbers each link's samples 1, 2, 3,
+// … under the link's lock, in the order it computes them, so of two samples of one link
+// the one with the higher Version is the newer and carries everything the older one
+// did (status, rates and utilisation are the link's whole state, not a delta). A sink
+// that keeps the latest state per link must ignore a sample whose Version is not above
+// the one it holds (Coalescer does). Versions count per Collector: a sink that outlives
+// a Collector must forget them. Zero means unversioned (not produced by a Collector).
 type LinkSample struct {
-	Link string
-	At   time.Time
+	Link    string
+	Version uint64
+	At      time.Time
 	// Status is StatusEnabled when both ends are oper UP on reachable devices,
 	// StatusDisabled otherwise (unknown ends count as up).
 	Status network.OperStatus
@@ -88,7 +101,9 @@ func (b *Batch) reset() {
 }
 
 // Sink consumes observations. Observe is called concurrently from one goroutine per
-// device; it must not retain b (or its slices) after returning.
+// device; it must not retain b (or its slices) after returning. One device's batches
+// arrive in order, so its interface and device samples do; a link's samples come from
+// both ends' devices and may arrive out of order (see LinkSample.Version).
 type Sink interface {
 	Observe(b *Batch)
 }
@@ -124,6 +139,7 @@ type linkState struct {
 	up      [2]bool // per end: oper UP and device reachable
 	rate    [2]float64
 	hasRate bool
+	version uint64 // of the last sample computed (LinkSample.Version)
 }
 
 type endRef struct {
@@ -380,10 +396,12 @@ func ifaceOf(d *devState, ref endRef) string {
 	return ""
 }
 
-// set updates one end of a link and returns the link's sample.
+// set updates one end of a link and returns the link's sample, numbered under the
+// link's lock (the sample may reach the sink after a later one from the other end).
 func (l *linkState) set(end int, up bool, at time.Time, is *ifState) LinkSample {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.version++
 	l.up[end] = up
 	if is != nil && is.sample.HasRates {
 		// This end's out rate is direction end (A→B for end 0), its in rate the other.
@@ -391,7 +409,7 @@ func (l *linkState) set(end int, up bool, at time.Time, is *ifState) LinkSample 
 		l.rate[1-end] = is.sample.InRateGbps
 		l.hasRate = true
 	}
-	s := LinkSample{Link: l.id, At: at, Status: network.StatusDisabled, RateGbps: l.rate, HasRates: l.hasRate}
+	s := LinkSample{Link: l.id, Version: l.version, At: at, Status: network.StatusDisabled, RateGbps: l.rate, HasRates: l.hasRate}
 	if l.up[0] && l.up[1] {
 		s.Status = network.StatusEnabled
 	}

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"fmt"
 	"math"
 	"sync"
 	"testing"
@@ -155,14 +156,17 @@ func TestMapping(t *testing.T) {
 	}
 }
 
-// TestHandleAllocs: decoding a notification into the reused batch does not allocate.
+// TestHandleAllocs: decoding a notification into the reused batch, including the
+// (versioned) sample of the link the interface is an end of, does not allocate.
 func TestHandleAllocs(t *testing.T) {
 	pool := tfgnmi.NewPool(1)
 	defer pool.Close()
 	if _, err := pool.Add("r1", tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Options{Pool: pool, SampleInterval: 100 * time.Millisecond}, SinkFunc(func(*Batch) {}))
+	net := network.Network{Links: []network.Link{{ID: "l1", CapacityGbps: 10, Endpoints: []network.EndPointRef{{Device: "r1", EndPoint: "eth1"}, {Device: "r2", EndPoint: "eth1"}}}}}
+	var links int
+	c, err := New(Options{Pool: pool, Network: net, SampleInterval: 100 * time.Millisecond}, SinkFunc(func(b *Batch) { links += len(b.Links) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +184,9 @@ func TestHandleAllocs(t *testing.T) {
 	})
 	if got := c.Updates(); got != 4*102 {
 		t.Errorf("updates = %d; want %d", got, 4*102)
+	}
+	if links < 102 {
+		t.Errorf("%d link samples; want one per notification at least", links)
 	}
 	if allocs > 0 {
 		t.Errorf("handle allocates %v times per notification; want 0", allocs)
@@ -314,5 +321,197 @@ func TestWatchdogRaceWithMessage(t *testing.T) {
 	}
 	if ls := sink.links[len(sink.links)-1]; ls.Status != network.StatusEnabled {
 		t.Fatalf("last link sample %+v; want enabled", ls)
+	}
+}
+
+// gateSink holds the batch of one device at the sink's door until released, to force a
+// link's older sample (computed first) to be emitted after its newer one.
+type gateSink struct {
+	next Sink
+
+	mu       sync.Mutex
+	hold     string        // device whose next batch is held
+	entered  chan struct{} // closed when the held batch arrived
+	released chan struct{} // closed by the test to let it through
+}
+
+func (g *gateSink) arm(dev string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.hold, g.entered, g.released = dev, make(chan struct{}), make(chan struct{})
+}
+
+func (g *gateSink) Observe(b *Batch) {
+	g.mu.Lock()
+	held := g.hold != "" && len(b.Interfaces) > 0 && b.Interfaces[0].Device == g.hold
+	entered, released := g.entered, g.released
+	if held {
+		g.hold = ""
+	}
+	g.mu.Unlock()
+	if held {
+		close(entered)
+		<-released
+	}
+	g.next.Observe(b)
+}
+
+// latestSink keeps the last link sample it was handed per link, in arrival order (what
+// the twin's store does with the Coalescer's flushes).
+type latestSink struct {
+	mu    sync.Mutex
+	links map[string]LinkSample
+}
+
+func (s *latestSink) Observe(b *Batch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range b.Links {
+		s.links[l.Link] = l
+	}
+}
+
+func (s *latestSink) link(id string) LinkSample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.links[id]
+}
+
+// TestLinkSampleOrderAcrossEnds: the two ends of a link are different devices whose
+// batches reach the sink concurrently. Here r1's sample of the link (end up: link up)
+// is computed first but held at the sink's door while r2 reports its end DOWN (link
+// down) and that newer sample goes through; then r1's older sample arrives. The
+// Coalescer, and so what it flushes, must end with the link down, both when the two
+// samples meet within one interval and when the newer one was flushed already.
+func TestLinkSampleOrderAcrossEnds(t *testing.T) {
+	for _, flushBetween := range []bool{false, true} {
+		t.Run(fmt.Sprintf("flush-between=%v", flushBetween), func(t *testing.T) {
+			pool := tfgnmi.NewPool(1)
+			defer pool.Close()
+			for _, d := range []string{"r1", "r2"} {
+				if _, err := pool.Add(d, tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			net := network.Network{Links: []network.Link{{ID: "l1", CapacityGbps: 10, Endpoints: []network.EndPointRef{{Device: "r1", EndPoint: "eth1"}, {Device: "r2", EndPoint: "eth1"}}}}}
+			latest := &latestSink{links: map[string]LinkSample{}}
+			co := NewCoalescer(latest, time.Hour)
+			gate := &gateSink{next: co}
+			c, err := New(Options{Pool: pool, Network: net, SampleInterval: 100 * time.Millisecond}, gate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r1, r2 := c.devs["r1"], c.devs["r2"]
+			t0 := time.Unix(1000, 0)
+			c.handle(r1, notif(t0, "eth1", map[string]*gpb.TypedValue{"oper-status": js(`"UP"`), "in-octets": js(`"0"`), "out-octets": js(`"0"`)}))
+			c.handle(r2, notif(t0, "eth1", map[string]*gpb.TypedValue{"oper-status": js(`"UP"`)}))
+			co.Flush()
+			if l := latest.link("l1"); l.Status != network.StatusEnabled {
+				t.Fatalf("link %+v; want enabled with both ends up", l)
+			}
+
+			gate.arm("r1")
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				// r1's counters: its end is still up, so its link sample says up.
+				c.handle(r1, notif(t0.Add(time.Second), "eth1", map[string]*gpb.TypedValue{"in-octets": js(`"125000000"`), "out-octets": js(`"500000000"`)}))
+			}()
+			<-gate.entered // r1's link sample is computed, not yet emitted
+			c.handle(r2, notif(t0.Add(time.Second), "eth1", map[string]*gpb.TypedValue{"oper-status": js(`"DOWN"`)}))
+			if flushBetween {
+				co.Flush()
+				if l := latest.link("l1"); l.Status != network.StatusDisabled {
+					t.Fatalf("link %+v after r2's DOWN; want disabled", l)
+				}
+			}
+			close(gate.released) // r1's older sample reaches the Coalescer last
+			<-done
+			co.Flush()
+			if l := latest.link("l1"); l.Status != network.StatusDisabled {
+				t.Fatalf("link %+v at the end; want disabled: r2's DOWN is newer than r1's up, which arrived after it", l)
+			}
+			// The link's rates were computed (from r1's counters) before r2's sample, so
+			// the newer sample carries them too.
+			if l := latest.link("l1"); !l.HasRates || l.RateGbps != [2]float64{4, 1} {
+				t.Fatalf("link %+v; want rates [4 1] from r1's counters", l)
+			}
+		})
+	}
+}
+
+// TestLinkVersions: every sample of a link, from either end and from reachability
+// changes, gets the next version of that link; other links count on their own.
+func TestLinkVersions(t *testing.T) {
+	pool := tfgnmi.NewPool(1)
+	defer pool.Close()
+	for _, d := range []string{"r1", "r2"} {
+		if _, err := pool.Add(d, tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	net := network.Network{Links: []network.Link{
+		{ID: "l1", CapacityGbps: 10, Endpoints: []network.EndPointRef{{Device: "r1", EndPoint: "eth1"}, {Device: "r2", EndPoint: "eth1"}}},
+		{ID: "l2", CapacityGbps: 10, Endpoints: []network.EndPointRef{{Device: "r1", EndPoint: "eth2"}, {Device: "r2", EndPoint: "eth2"}}},
+	}}
+	sink := &recSink{}
+	c, err := New(Options{Pool: pool, Network: net, SampleInterval: 100 * time.Millisecond}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, r2 := c.devs["r1"], c.devs["r2"]
+	t0 := time.Unix(1000, 0)
+	up := map[string]*gpb.TypedValue{"oper-status": js(`"UP"`)}
+	c.handle(r1, notif(t0, "eth1", up))                  // r1 reachable: l1 1, l2 1; then eth1: l1 2
+	c.handle(r2, notif(t0, "eth1", up))                  // r2 reachable: l1 3, l2 2; then eth1: l1 4
+	c.handle(r2, notif(t0.Add(time.Second), "eth2", up)) // l2 3
+	c.setReachable(r1, false, nil)                       // l1 5, l2 4
+	want := map[string][]uint64{"l1": {1, 2, 3, 4, 5}, "l2": {1, 2, 3, 4}}
+	got := map[string][]uint64{}
+	for _, l := range sink.links {
+		got[l.Link] = append(got[l.Link], l.Version)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("link versions in emission order %v; want %v", got, want)
+	}
+}
+
+// TestCoalescerVersions: a link sample older than one the Coalescer accepted is dropped,
+// whether the newer one is still pending or was flushed already; unversioned samples
+// are taken in arrival order.
+func TestCoalescerVersions(t *testing.T) {
+	var got []LinkSample
+	flushes := 0
+	c := NewCoalescer(SinkFunc(func(b *Batch) {
+		flushes++
+		got = append(got, b.Links...)
+	}), time.Hour)
+	down := LinkSample{Link: "l1", Version: 7, Status: network.StatusDisabled, HasRates: true, RateGbps: [2]float64{1, 2}}
+	upOld := LinkSample{Link: "l1", Version: 6, Status: network.StatusEnabled, HasRates: true, RateGbps: [2]float64{3, 4}}
+	c.Observe(&Batch{Links: []LinkSample{down, {Link: "l2", Version: 1, Status: network.StatusEnabled}}})
+	c.Observe(&Batch{Links: []LinkSample{upOld}})
+	c.Flush()
+	if len(got) != 2 || got[0] != down || got[1].Link != "l2" {
+		t.Fatalf("flushed %+v; want l1 version 7 (down) and l2", got)
+	}
+	if c.Stale() != 1 {
+		t.Errorf("stale %d; want 1", c.Stale())
+	}
+	// After the flush: version 7 again and 6 are both stale, nothing is flushed.
+	got = nil
+	c.Observe(&Batch{Links: []LinkSample{upOld, down}})
+	c.Flush()
+	if flushes != 1 || len(got) != 0 || c.Stale() != 3 {
+		t.Fatalf("flushes %d, flushed %+v, stale %d; want nothing new flushed and 3 stale", flushes, got, c.Stale())
+	}
+	// A newer version goes through (and keeps the rates of the pending sample it
+	// replaces when it has none); an unversioned one is taken as it comes.
+	c.Observe(&Batch{Links: []LinkSample{{Link: "l1", Version: 8, Status: network.StatusEnabled, HasRates: true, RateGbps: [2]float64{5, 6}}}})
+	c.Observe(&Batch{Links: []LinkSample{{Link: "l1", Version: 9, Status: network.StatusDisabled}}})
+	c.Observe(&Batch{Links: []LinkSample{{Link: "l2", Status: network.StatusDisabled}}})
+	c.Flush()
+	if len(got) != 2 || got[0].Version != 9 || got[0].Status != network.StatusDisabled || got[0].RateGbps != [2]float64{5, 6} ||
+		got[1].Link != "l2" || got[1].Status != network.StatusDisabled {
+		t.Fatalf("flushed %+v; want l1 version 9 disabled with rates [5 6], l2 disabled", got)
 	}
 }
