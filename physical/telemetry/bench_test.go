@@ -230,6 +230,7 @@ func BenchmarkIngest(b *testing.B) {
 			hist := &latHist{}
 			var sink telemetry.Sink = newMemSink(hist)
 			var ts *twinSink
+			var co *telemetry.Coalescer
 			if bc.sink == "twin" || bc.sink == "twin-coalesced" {
 				m, err := twin.NewManager(twin.Options{})
 				if err != nil {
@@ -255,7 +256,7 @@ func BenchmarkIngest(b *testing.B) {
 				ts = &twinSink{t: live, hist: hist, versions: map[string]uint64{}}
 				sink = ts
 				if bc.sink == "twin-coalesced" {
-					co := telemetry.NewCoalescer(ts, 50*time.Millisecond)
+					co = telemetry.NewCoalescer(ts, 50*time.Millisecond)
 					cctx, ccancel := context.WithCancel(ctx)
 					cdone := make(chan struct{})
 					go func() { defer close(cdone); co.Run(cctx) }()
@@ -291,6 +292,11 @@ func BenchmarkIngest(b *testing.B) {
 			b.ReportMetric(float64(q[0].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(q[1].Microseconds())/1000, "p90-ms")
 			b.ReportMetric(float64(q[2].Microseconds())/1000, "p99-ms")
+			if co != nil {
+				// Link samples that reached the Coalescer after a newer one of the link
+				// (from its other end) and were dropped, during the whole run.
+				b.ReportMetric(float64(co.Stale()), "stale-links")
+			}
 			if ts != nil && ts.errs.Load() > 0 {
 				b.Errorf("%d twin observe errors", ts.errs.Load())
 			}
