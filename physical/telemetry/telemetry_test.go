@@ -101,14 +101,7 @@ func js(s string) *gpb.TypedValue {
 // TestMapping: counters become rates, rates become per-direction link rate and
 // utilisation, oper-status on either end drives link status, reachability too.
 func TestMapping(t *testing.T) {
-	pool := tfgnmi.NewPool(1)
-	defer pool.Close()
-	for _, d := range []string{"r1", "r2"} {
-		if _, err := pool.Add(d, tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	net := network.Network{Links: []network.Link{{ID: "l1", CapacityGbps: 10, Endpoints: []network.EndPointRef{{Device: "r1", EndPoint: "eth1"}, {Device: "r2", EndPoint: "eth1"}}}}}
+	pool, net := twoRouters(t)
 	sink := &recSink{}
 	c, err := New(Options{Pool: pool, Network: net, SampleInterval: 100 * time.Millisecond}, sink)
 	if err != nil {
@@ -158,6 +151,22 @@ func TestMapping(t *testing.T) {
 
 // TestHandleAllocs: decoding a notification into the reused batch, including the
 // (versioned) sample of the link the interface is an end of, does not allocate.
+// twoRouters returns a pool holding r1 and r2 (never dialled: the tests feed the
+// collector by hand), closed at the test's end, and a network with one 10 Gb/s link l1
+// between their eth1 ports.
+func twoRouters(t *testing.T) (*tfgnmi.Pool, network.Network) {
+	t.Helper()
+	pool := tfgnmi.NewPool(1)
+	t.Cleanup(func() { pool.Close() })
+	for _, d := range []string{"r1", "r2"} {
+		if _, err := pool.Add(d, tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pool, network.Network{Links: []network.Link{{ID: "l1", CapacityGbps: 10,
+		Endpoints: []network.EndPointRef{{Device: "r1", EndPoint: "eth1"}, {Device: "r2", EndPoint: "eth1"}}}}}
+}
+
 func TestHandleAllocs(t *testing.T) {
 	pool := tfgnmi.NewPool(1)
 	defer pool.Close()
@@ -263,14 +272,7 @@ func TestCoalescer(t *testing.T) {
 // "unreachable" is reported after the message's "reachable". A test hook holds the
 // watchdog at that point, so the interleaving is forced, not hoped for.
 func TestWatchdogRaceWithMessage(t *testing.T) {
-	pool := tfgnmi.NewPool(1)
-	defer pool.Close()
-	for _, d := range []string{"r1", "r2"} {
-		if _, err := pool.Add(d, tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	net := network.Network{Links: []network.Link{{ID: "l1", CapacityGbps: 10, Endpoints: []network.EndPointRef{{Device: "r1", EndPoint: "eth1"}, {Device: "r2", EndPoint: "eth1"}}}}}
+	pool, net := twoRouters(t)
 	var clk sync.Mutex
 	now := time.Unix(1000, 0)
 	clock := func() time.Time { clk.Lock(); defer clk.Unlock(); return now }
@@ -386,14 +388,7 @@ func (s *latestSink) link(id string) LinkSample {
 func TestLinkSampleOrderAcrossEnds(t *testing.T) {
 	for _, flushBetween := range []bool{false, true} {
 		t.Run(fmt.Sprintf("flush-between=%v", flushBetween), func(t *testing.T) {
-			pool := tfgnmi.NewPool(1)
-			defer pool.Close()
-			for _, d := range []string{"r1", "r2"} {
-				if _, err := pool.Add(d, tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			net := network.Network{Links: []network.Link{{ID: "l1", CapacityGbps: 10, Endpoints: []network.EndPointRef{{Device: "r1", EndPoint: "eth1"}, {Device: "r2", EndPoint: "eth1"}}}}}
+			pool, net := twoRouters(t)
 			latest := &latestSink{links: map[string]LinkSample{}}
 			co := NewCoalescer(latest, time.Hour)
 			gate := &gateSink{next: co}
@@ -443,13 +438,7 @@ func TestLinkSampleOrderAcrossEnds(t *testing.T) {
 // TestLinkVersions: every sample of a link, from either end and from reachability
 // changes, gets the next version of that link; other links count on their own.
 func TestLinkVersions(t *testing.T) {
-	pool := tfgnmi.NewPool(1)
-	defer pool.Close()
-	for _, d := range []string{"r1", "r2"} {
-		if _, err := pool.Add(d, tfgnmi.Options{Address: "127.0.0.1:1", Insecure: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pool, _ := twoRouters(t)
 	net := network.Network{Links: []network.Link{
 		{ID: "l1", CapacityGbps: 10, Endpoints: []network.EndPointRef{{Device: "r1", EndPoint: "eth1"}, {Device: "r2", EndPoint: "eth1"}}},
 		{ID: "l2", CapacityGbps: 10, Endpoints: []network.EndPointRef{{Device: "r1", EndPoint: "eth2"}, {Device: "r2", EndPoint: "eth2"}}},
