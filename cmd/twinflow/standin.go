@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
@@ -194,7 +191,6 @@ func seedTraffic(ctx context.Context, w *standin.Network, net network.Network, f
 			add(dst, false, *f.DemandGbps)
 		}
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
 	for dev, ports := range rates {
 		n, ok := w.Node(dev)
 		if !ok || n.FaultAddr == "" {
@@ -208,17 +204,8 @@ func seedTraffic(ctx context.Context, w *standin.Network, net network.Network, f
 		if err != nil {
 			return err
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+n.FaultAddr+"/traffic", bytes.NewReader(body))
-		if err != nil {
+		if err := n.Fault(ctx, "/traffic", string(body)); err != nil {
 			return err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return fmt.Errorf("standin: traffic for %s: %w", dev, err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			return fmt.Errorf("standin: traffic for %s: %s", dev, resp.Status)
 		}
 	}
 	return nil

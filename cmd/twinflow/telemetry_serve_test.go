@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"os/exec"
 	"slices"
 	"strings"
@@ -119,13 +118,17 @@ func TestTelemetryFollowsManagedDevices(t *testing.T) {
 	})
 	nextStart("r1", "r2")
 	linkIs("both ends streaming", network.StatusEnabled)
-	post(t, "http://"+n2.FaultAddr+"/interfaces/eth1/down", "")
+	if err := n2.Fault(ctx, "/interfaces/eth1/down", ""); err != nil {
+		t.Fatal(err)
+	}
 	linkIs("r2's eth1 failed", network.StatusDisabled)
 
 	// r2 moves to another box, whose eth1 is up and sends 8 Gb/s (the old box's sends
 	// nothing): only samples from the new box show that rate
 	n3 := node("r2")
-	post(t, "http://"+n3.FaultAddr+"/traffic", `{"eth1":{"out_bps":8e9}}`)
+	if err := n3.Fault(ctx, "/traffic", `{"eth1":{"out_bps":8e9}}`); err != nil {
+		t.Fatal(err)
+	}
 	put(func(tx *twin.Txn) error {
 		_, err := tx.PutDevice(dev("r2", n3.GNMIAddr, network.DriverGNMI), twin.Upsert, twin.Any)
 		return err
@@ -164,19 +167,6 @@ func TestTelemetryFollowsManagedDevices(t *testing.T) {
 		return err
 	})
 	nextStart("r2")
-}
-
-// post sends body to a stand-in node's fault endpoint and expects 204.
-func post(t *testing.T, url, body string) {
-	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("POST %s: %s", url, resp.Status)
-	}
 }
 
 // TestServeBadFlagsStartNothing: serve's extension flags are checked before anything

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
@@ -285,6 +286,32 @@ func (n *Node) Stop() {
 	case <-time.After(3 * time.Second):
 		n.kill()
 	}
+}
+
+// Fault posts body (JSON; "" for none) to path on the node's sim fault endpoint —
+// "/traffic", "/interfaces/eth1/down", "/fail-next-apply?count=1" (docs/southbound.md)
+// — and expects 204 No Content.
+func (n *Node) Fault(ctx context.Context, path, body string) error {
+	if n.FaultAddr == "" {
+		return fmt.Errorf("standin: %s has no fault endpoint", n.Name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+n.FaultAddr+path, strings.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("standin: %s fault %s: %w", n.Name, path, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("standin: %s fault %s: %w", n.Name, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("standin: %s fault %s: %s: %s", n.Name, path, resp.Status, bytes.TrimSpace(msg))
+	}
+	return nil
 }
 
 // Signal sends sig to the node process (e.g. SIGSTOP to make it hang).

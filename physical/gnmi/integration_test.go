@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -46,16 +45,12 @@ func startNode(t *testing.T, spec standin.NodeSpec) *standin.Node {
 	return n
 }
 
-func post(t *testing.T, url, body string) {
+// fault posts to the node's sim fault endpoint (t.Error on failure: also called from
+// goroutines).
+func fault(t *testing.T, n *standin.Node, path, body string) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
+	if err := n.Fault(context.Background(), path, body); err != nil {
 		t.Error(err)
-		return
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Errorf("POST %s: %s", url, resp.Status)
 	}
 }
 
@@ -209,7 +204,7 @@ func TestSetAtomic(t *testing.T) {
 		})
 	}
 	t.Run("dataplane-failure", func(t *testing.T) {
-		post(t, "http://"+n.FaultAddr+"/fail-next-apply?count=1", "")
+		fault(t, n, "/fail-next-apply?count=1", "")
 		_, err := c.Apply(ctx, []tfgnmi.Op{{Kind: tfgnmi.OpUpdate, Path: "/interfaces/interface[name=eth1]/config/mtu", Value: json.RawMessage(`1400`)}})
 		if got := code(err); got != codes.Aborted {
 			t.Fatalf("code = %v (%v); want Aborted", got, err)
@@ -353,7 +348,7 @@ func TestSubscribeCountersAndOperStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	post(t, "http://"+n.FaultAddr+"/traffic", `{"eth1":{"in_bps":8e9,"out_bps":4e9,"in_pps":1e6,"out_pps":5e5}}`)
+	fault(t, n, "/traffic", `{"eth1":{"in_bps":8e9,"out_bps":4e9,"in_pps":1e6,"out_pps":5e5}}`)
 	counters, _ := tfgnmi.PathToProto("/interfaces/interface[name=eth1]/state/counters")
 	oper, _ := tfgnmi.PathToProto("/interfaces/interface[name=eth1]/state/oper-status")
 	req := subReq(gpb.SubscriptionList_STREAM, gpb.SubscriptionMode_SAMPLE, 100*time.Millisecond, counters)
@@ -393,7 +388,7 @@ func TestSubscribeCountersAndOperStatus(t *testing.T) {
 		}
 		if synced && len(octets) >= 5 && faultAt.IsZero() {
 			faultAt = time.Now()
-			go post(t, "http://"+n.FaultAddr+"/interfaces/eth1/down", "")
+			go fault(t, n, "/interfaces/eth1/down", "")
 		}
 		return nil
 	})

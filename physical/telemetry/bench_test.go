@@ -1,11 +1,9 @@
 package telemetry_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -183,11 +181,9 @@ func benchNet(b *testing.B, ctx context.Context, n, ports int, stateInterval tim
 	body, _ := json.Marshal(traffic)
 	for _, name := range w.Names() {
 		nd, _ := w.Node(name)
-		resp, err := http.Post("http://"+nd.FaultAddr+"/traffic", "application/json", bytes.NewReader(body))
-		if err != nil {
+		if err := nd.Fault(ctx, "/traffic", string(body)); err != nil {
 			b.Fatal(err)
 		}
-		resp.Body.Close()
 	}
 	pool := tfgnmi.NewPool(0)
 	b.Cleanup(func() { pool.Close() })

@@ -2,9 +2,7 @@ package telemetry_test
 
 import (
 	"context"
-	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -96,28 +94,23 @@ func TestCollectorAgainstNodes(t *testing.T) {
 
 	r1, _ := w.Node("r1")
 	r2, _ := w.Node("r2")
-	post := func(url, body string) {
-		t.Helper()
-		resp, err := http.Post(url, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("POST %s: %s", url, resp.Status)
-		}
-	}
 	// r1 sends 4 Gb/s to r2 and receives 1 Gb/s.
-	post("http://"+r1.FaultAddr+"/traffic", `{"eth1":{"out_bps":4e9,"in_bps":1e9}}`)
+	if err := r1.Fault(ctx, "/traffic", `{"eth1":{"out_bps":4e9,"in_bps":1e9}}`); err != nil {
+		t.Fatal(err)
+	}
 	sink.wait(t, "link rates", 10*time.Second, func(s *lastSink) bool {
 		l := s.links["r1-r2"]
 		return l.HasRates && l.Status == network.StatusEnabled && near(l.RateGbps[0], 4) && near(l.RateGbps[1], 1) && near(l.Utilisation[0], 0.4)
 	})
 	// Fail r2's end: link down.
-	post("http://"+r2.FaultAddr+"/interfaces/eth1/down", "")
+	if err := r2.Fault(ctx, "/interfaces/eth1/down", ""); err != nil {
+		t.Fatal(err)
+	}
 	d := sink.wait(t, "link down", 5*time.Second, func(s *lastSink) bool { return s.links["r1-r2"].Status == network.StatusDisabled })
 	t.Logf("link down observed %v after the fault", d)
-	post("http://"+r2.FaultAddr+"/interfaces/eth1/up", "")
+	if err := r2.Fault(ctx, "/interfaces/eth1/up", ""); err != nil {
+		t.Fatal(err)
+	}
 	sink.wait(t, "link up", 5*time.Second, func(s *lastSink) bool { return s.links["r1-r2"].Status == network.StatusEnabled })
 	// Kill r2: unreachable within 3 s.
 	r2.Stop()
