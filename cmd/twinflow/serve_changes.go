@@ -46,7 +46,24 @@ func init() {
 			fs.BoolVar(&changeServe.L2Sandbox, "l2-sandbox", false, "run level-L2 validations in a network-namespace sandbox of twinflow-node agents (needs root)")
 			fs.BoolVar(&changeServe.SelfApprove, "allow-self-approval", false, "let the author of a change approve it (lab use)")
 		},
-		Check: func(*serveEnv) error { return changeServe.check() },
+		Check: func(env *serveEnv) error {
+			if err := changeServe.check(); err != nil {
+				return err
+			}
+			// devices are dialled lazily: a TLS setting that cannot work fails here,
+			// not at the first commit or telemetry subscription
+			o := changeServe.forServe(env)
+			err := o.dialOptions("", "", nil).CheckTransport()
+			switch {
+			case err == nil:
+				return nil
+			case o.GNMIInsecure && env.Options.Demo:
+				return usageErrorf("--gnmi-ca and --gnmi-skip-verify do not apply to the demo's plaintext gNMI: %v", err)
+			case o.GNMIInsecure:
+				return usageErrorf("--gnmi-insecure conflicts with --gnmi-ca and --gnmi-skip-verify: %v", err)
+			}
+			return usageErrorf("--gnmi-ca: %v", err)
+		},
 		Start: func(ctx context.Context, env *serveEnv) error {
 			return startChangePipeline(ctx, env, env.Store, changeServe.forServe(env))
 		},

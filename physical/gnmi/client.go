@@ -90,13 +90,45 @@ func (c creds) GetRequestMetadata(context.Context, ...string) (map[string]string
 }
 func (c creds) RequireTransportSecurity() bool { return c.secure }
 
+// CheckTransport reports whether the options' transport security is usable (plaintext
+// without TLS settings; for TLS, a readable CA bundle holding a certificate), as Dial
+// would find, without an address: check configuration before any device is dialled.
+func (o Options) CheckTransport() error {
+	_, err := o.transport()
+	return err
+}
+
+// transport returns the connection's transport credentials.
+func (o Options) transport() (credentials.TransportCredentials, error) {
+	if o.Insecure {
+		if o.CAFile != "" || o.SkipVerify {
+			return nil, fmt.Errorf("%w: insecure conflicts with ca-file/skip-verify", ErrOptions)
+		}
+		return insecure.NewCredentials(), nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName, InsecureSkipVerify: o.SkipVerify} //nolint:gosec // explicit opt-in
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read CA file: %v", ErrOptions, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: no certificates in %s", ErrOptions, o.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	return credentials.NewTLS(tc), nil
+}
+
 // Dial creates a client. It does not block: connection problems show up on the first RPC.
 func Dial(o Options) (*Client, error) {
 	if o.Address == "" {
 		return nil, fmt.Errorf("%w: address is required", ErrOptions)
 	}
-	if o.Insecure && (o.CAFile != "" || o.SkipVerify) {
-		return nil, fmt.Errorf("%w: insecure conflicts with ca-file/skip-verify", ErrOptions)
+	tcreds, err := o.transport()
+	if err != nil {
+		return nil, err
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
@@ -117,23 +149,7 @@ func Dial(o Options) (*Client, error) {
 	if o.Dialer != nil {
 		dopts = append(dopts, grpc.WithContextDialer(o.Dialer))
 	}
-	if o.Insecure {
-		dopts = append(dopts, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	} else {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName, InsecureSkipVerify: o.SkipVerify} //nolint:gosec // explicit opt-in
-		if o.CAFile != "" {
-			pem, err := os.ReadFile(o.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("%w: read CA file: %v", ErrOptions, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("%w: no certificates in %s", ErrOptions, o.CAFile)
-			}
-			tc.RootCAs = pool
-		}
-		dopts = append(dopts, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
-	}
+	dopts = append(dopts, grpc.WithTransportCredentials(tcreds))
 	if o.Username != "" || o.Password != "" {
 		dopts = append(dopts, grpc.WithPerRPCCredentials(creds{user: o.Username, pass: o.Password, secure: !o.Insecure}))
 	}

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -200,5 +203,42 @@ func TestBuildSetRequestErrors(t *testing.T) {
 	}
 	if got := tfgnmi.PathString(nil, req.Replace[0].Path); got != `/a[k=v\]]/b` {
 		t.Errorf("PathString = %q", got)
+	}
+}
+
+// TestCheckTransport: the transport settings Dial refuses are refused without an
+// address, with ErrOptions and the reason; usable ones pass.
+func TestCheckTransport(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		o    tfgnmi.Options
+		want string // "" = ok
+	}{
+		{tfgnmi.Options{Insecure: true}, ""},
+		{tfgnmi.Options{}, ""},
+		{tfgnmi.Options{SkipVerify: true}, ""},
+		{tfgnmi.Options{Insecure: true, SkipVerify: true}, "insecure conflicts with ca-file/skip-verify"},
+		{tfgnmi.Options{Insecure: true, CAFile: notPEM}, "insecure conflicts with ca-file/skip-verify"},
+		{tfgnmi.Options{CAFile: notPEM}, "no certificates in " + notPEM},
+		{tfgnmi.Options{CAFile: filepath.Join(dir, "missing.pem")}, "read CA file"},
+	} {
+		err := c.o.CheckTransport()
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%+v: %v", c.o, err)
+			}
+			continue
+		}
+		if !errors.Is(err, tfgnmi.ErrOptions) || !strings.Contains(fmt.Sprint(err), c.want) {
+			t.Errorf("%+v: %v; want ErrOptions with %q", c.o, err, c.want)
+		}
+		c.o.Address = "127.0.0.1:1"
+		if _, derr := tfgnmi.Dial(c.o); fmt.Sprint(derr) != fmt.Sprint(err) {
+			t.Errorf("%+v: Dial says %v, CheckTransport %v", c.o, derr, err)
+		}
 	}
 }
