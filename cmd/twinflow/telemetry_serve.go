@@ -104,7 +104,7 @@ func (s *telemetrySupervisor) run(ctx context.Context) {
 				s.log.Warn("read the managed devices", "err", err)
 				retry = true
 			case seen && k == key:
-				rev = r
+				rev, retry = r, false
 			default:
 				if cur != nil {
 					cur()
