@@ -12,16 +12,24 @@ import (
 	"github.com/twinflow/twinflow/twin"
 )
 
-func TestTwinSink(t *testing.T) {
+// smallDemoTwin returns twins whose live twin holds a small demo network (2 leaves,
+// 1 spine, 1 host per leaf), closed at the test's end.
+func smallDemoTwin(t *testing.T) *twin.Manager {
+	t.Helper()
 	m, err := twin.NewManager(twin.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Close)
-	ctx := context.Background()
-	if _, err := loadDemo(ctx, m.Live(), "leaf-spine:leaves=2,spines=1,hosts=1"); err != nil {
+	if _, err := loadDemo(context.Background(), m.Live(), "leaf-spine:leaves=2,spines=1,hosts=1"); err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+func TestTwinSink(t *testing.T) {
+	m := smallDemoTwin(t)
+	ctx := context.Background()
 	rev := m.Live().Revision()
 	st, sink := newTwinSink(ctx, m.Live(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -45,7 +53,7 @@ func TestTwinSink(t *testing.T) {
 	if m.Live().Revision() != rev {
 		t.Error("telemetry moved the intended revision")
 	}
-	err = m.Live().View(func(r *twin.Reader) error {
+	err := m.Live().View(func(r *twin.Reader) error {
 		oi, err := r.ObservedInterface("leaf-0", "eth1")
 		if err != nil {
 			return err
@@ -79,15 +87,8 @@ func TestTwinSink(t *testing.T) {
 // overwrite the twin's observed link state, written directly or through the Coalescer
 // as `serve` wires it, and whether the newer sample was flushed already or not.
 func TestTwinSinkLinkVersions(t *testing.T) {
-	m, err := twin.NewManager(twin.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
+	m := smallDemoTwin(t)
 	ctx := context.Background()
-	if _, err := loadDemo(ctx, m.Live(), "leaf-spine:leaves=2,spines=1,hosts=1"); err != nil {
-		t.Fatal(err)
-	}
 	st, sink := newTwinSink(ctx, m.Live(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
 	const link = "spine-0--leaf-0"

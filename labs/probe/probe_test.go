@@ -68,13 +68,7 @@ func TestTCPClientServerLoopback(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/warmup=%v", tc.cc, tc.warmup), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := make(chan TCPServerResult, 1)
-			srvErr := make(chan error, 1)
-			go func() { srvErr <- TCPServer(ctx, ln, 1, func(r TCPServerResult) { got <- r }) }()
+			ln, got, srvErr := tcpSink(t, ctx)
 
 			var out, errb bytes.Buffer
 			start := time.Now()
@@ -188,6 +182,19 @@ func FuzzRunArgs(f *testing.F) {
 	})
 }
 
+// tcpSink serves one TCP client on a loopback port until ctx ends: its result comes
+// on got, TCPServer's own error on srvErr.
+func tcpSink(t *testing.T, ctx context.Context) (ln net.Listener, got chan TCPServerResult, srvErr chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, srvErr = make(chan TCPServerResult, 1), make(chan error, 1)
+	go func() { srvErr <- TCPServer(ctx, ln, 1, func(r TCPServerResult) { got <- r }) }()
+	return ln, got, srvErr
+}
+
 // TestTCPClientCountsPayloadOnly: bytes_acked is the payload the sink received, not one
 // more (the kernel's counter includes the SYN). A test hook waits until everything the
 // client wrote is acknowledged before it reads its counters, so the sink then receives
@@ -195,13 +202,7 @@ func FuzzRunArgs(f *testing.F) {
 func TestTCPClientCountsPayloadOnly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan TCPServerResult, 1)
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- TCPServer(ctx, ln, 1, func(r TCPServerResult) { got <- r }) }()
+	ln, got, srvErr := tcpSink(t, ctx)
 	testHookSent = func(c *net.TCPConn) {
 		raw, err := c.SyscallConn()
 		if err != nil {
