@@ -404,6 +404,43 @@ func (*fakeT) Cleanup(func())            {}
 func (*fakeT) Fatal(a ...any)            { fmt.Fprintln(os.Stderr, a...); os.Exit(3) }
 func (*fakeT) Fatalf(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...); os.Exit(3) }
 
+// killController runs a controller process (runController) committing spec's change on
+// the lab (its database, network and nodes filled in), reads its output until at(line)
+// says so, then SIGKILLs it and waits for it. It reports whether at said so before the
+// process exited (or 30 s passed).
+func (l *lab) killController(t *testing.T, spec controllerSpec, at func(line string) bool) bool {
+	t.Helper()
+	spec.DSN = l.dsn
+	spec.Network, _ = json.Marshal(l.net)
+	spec.Nodes = map[string]string{}
+	for _, nd := range l.nodes {
+		spec.Nodes[nd.name] = nd.gnmiAddr
+	}
+	env, _ := json.Marshal(spec)
+	cmd := exec.Command(os.Args[0], "-test.run", "^$")
+	cmd.Env = append(os.Environ(), controllerEnv+"="+string(env))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	timeout := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
+	reached := false
+	for sc := bufio.NewScanner(out); !reached && sc.Scan(); {
+		reached = at(sc.Text())
+	}
+	timeout.Stop()
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil && reached {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	return reached
+}
+
 // TestControllerKilledMidCommit: the controller is SIGKILLed while a commit is half
 // applied; a restarted controller rolls every device back to its pre-image and the
 // change says rolled_back.
@@ -417,43 +454,16 @@ func TestControllerKilledMidCommit(t *testing.T) {
 			c := proposeApproved(t, l, mtuChange("crash", 9000, "tfc-r1", "tfc-r2", "tfc-r3", "tfc-r4"))
 			l.close() // the controller process takes over the database
 
-			netJSON, _ := json.Marshal(l.net)
-			nodes := map[string]string{}
-			for _, nd := range l.nodes {
-				nodes[nd.name] = nd.gnmiAddr
-			}
-			slow := l.nodes[3-rep].name
-			spec, _ := json.Marshal(controllerSpec{DSN: l.dsn, Network: netJSON, Nodes: nodes, ChangeID: c.ID, Slow: slow})
-			cmd := exec.Command(os.Args[0], "-test.run", "^$")
-			cmd.Env = append(os.Environ(), controllerEnv+"="+string(spec))
-			cmd.Stderr = os.Stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 			sets := 0
-			sc := bufio.NewScanner(out)
-			timeout := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
-			for sc.Scan() {
-				if strings.HasPrefix(sc.Text(), "SET ") {
+			l.killController(t, controllerSpec{ChangeID: c.ID, Slow: l.nodes[3-rep].name}, func(line string) bool {
+				if strings.HasPrefix(line, "SET ") {
 					sets++
-					if sets == 3 { // every device but the slow one holds the intent
-						break
-					}
 				}
-			}
-			timeout.Stop()
+				return sets == 3 // every device but the slow one holds the intent
+			})
 			if sets != 3 {
 				t.Fatalf("controller set %d devices before exiting", sets)
 			}
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			_ = cmd.Wait()
 			// Three devices hold the intent now: half applied.
 			l.open(t, nil)
 			mid := l.snapshot(t)
@@ -496,40 +506,9 @@ func TestControllerKilledDuringPreImages(t *testing.T) {
 	c := proposeApproved(t, l, mtuChange("crash", 9000, "tfc-r1", "tfc-r2", "tfc-r3"))
 	l.close()
 
-	netJSON, _ := json.Marshal(l.net)
-	nodes := map[string]string{}
-	for _, nd := range l.nodes {
-		nodes[nd.name] = nd.gnmiAddr
-	}
-	spec, _ := json.Marshal(controllerSpec{DSN: l.dsn, Network: netJSON, Nodes: nodes, ChangeID: c.ID, SlowGet: "tfc-r2"})
-	cmd := exec.Command(os.Args[0], "-test.run", "^$")
-	cmd.Env = append(os.Environ(), controllerEnv+"="+string(spec))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	timeout := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
-	sc := bufio.NewScanner(out)
-	reading := false
-	for sc.Scan() {
-		if sc.Text() == "GET tfc-r2" {
-			reading = true
-			break
-		}
-	}
-	timeout.Stop()
-	if !reading {
+	if !l.killController(t, controllerSpec{ChangeID: c.ID, SlowGet: "tfc-r2"}, func(line string) bool { return line == "GET tfc-r2" }) {
 		t.Fatal("controller exited before reading the pre-images")
 	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
 
 	l.open(t, nil)
 	sameConfigs(t, "after the crash", before, l.snapshot(t))
