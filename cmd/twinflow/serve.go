@@ -70,6 +70,16 @@ type serveEnv struct {
 // OnShutdown registers f to run, in reverse order, after the API stops.
 func (e *serveEnv) OnShutdown(f func(context.Context) error) { e.shutdown = append(e.shutdown, f) }
 
+// Go runs fn in a goroutine with a context derived from ctx, and registers a shutdown
+// step that cancels it and waits for fn to return (so work in flight ends before what
+// is registered earlier, such as the store, closes).
+func (e *serveEnv) Go(ctx context.Context, fn func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); fn(ctx) }()
+	e.OnShutdown(func(context.Context) error { cancel(); <-done; return nil })
+}
+
 // serveExtension plugs a component into `twinflow serve` from its own file:
 //
 //	func init() {
@@ -200,14 +210,10 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 	// what is buffered, before the store closes.
 	env.OnShutdown(func(context.Context) error { stopHistory(); <-historyDone; return nil })
 	if so.Retention > 0 {
-		rctx, stopRetention := context.WithCancel(ctx)
-		retentionDone := make(chan struct{})
-		go func() {
-			defer close(retentionDone)
-			runRetention(rctx, st.Telemetry(), so.Retention, time.Hour, log.With("component", "retention"))
-		}()
 		// A prune or compaction in flight ends before the store closes.
-		env.OnShutdown(func(context.Context) error { stopRetention(); <-retentionDone; return nil })
+		env.Go(ctx, func(ctx context.Context) {
+			runRetention(ctx, st.Telemetry(), so.Retention, time.Hour, log.With("component", "retention"))
+		})
 	}
 	snapRev, replayed, err := restoreLive(ctx, st, twins.Live())
 	if err != nil {
@@ -217,17 +223,11 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 		log.Info("live twin restored", "revision", rev, "snapshot_revision", snapRev, "journal_entries", replayed)
 		env.Notes = append(env.Notes, fmt.Sprintf("Live twin restored at revision %d.", rev))
 	}
-	jctx, stopJournal := context.WithCancel(ctx)
-	journalDone := make(chan struct{})
-	go func() { defer close(journalDone); journal.run(jctx, twins.Live()) }()
 	// Checkpoint at shutdown: shutdown steps run in reverse order, so this runs after
-	// the extensions stopped and before the store (registered earlier) closes, once a
-	// periodic checkpoint in flight has ended.
-	env.OnShutdown(func(ctx context.Context) error {
-		stopJournal()
-		<-journalDone
-		return journal.checkpoint(ctx, twins.Live())
-	})
+	// the extensions stopped and before the store (registered earlier) closes, once the
+	// periodic checkpoints (registered next, so stopped first) have ended.
+	env.OnShutdown(func(ctx context.Context) error { return journal.checkpoint(ctx, twins.Live()) })
+	env.Go(ctx, func(ctx context.Context) { journal.run(ctx, twins.Live()) })
 	var demo *demoSummary
 	if so.Demo {
 		demo, err = loadDemo(ctx, twins.Live(), so.DemoSpec)

@@ -150,12 +150,9 @@ func startChangePipeline(ctx context.Context, env *serveEnv, st repository.Store
 	det := &pipeline.DriftDetector{Service: svc, Interval: o.DriftInterval}
 	nbi.AttachDrift(env.Twins, det)
 	if o.DriftInterval > 0 {
-		dctx, stopDrift := context.WithCancel(ctx)
-		driftDone := make(chan struct{})
-		go func() { defer close(driftDone); _ = det.Run(dctx) }()
 		// The detector stops (a scan in flight ends) before the engine and the gNMI
 		// pool it reads through close.
-		env.OnShutdown(func(context.Context) error { stopDrift(); <-driftDone; return nil })
+		env.Go(ctx, func(ctx context.Context) { _ = det.Run(ctx) })
 	}
 	return nil
 }

@@ -63,10 +63,7 @@ func init() {
 			if env.History != nil {
 				sup.history = env.History
 			}
-			ctx, cancel := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() { defer close(done); sup.run(ctx) }()
-			env.OnShutdown(func(context.Context) error { cancel(); <-done; return nil })
+			env.Go(ctx, sup.run)
 			return nil
 		},
 	})
