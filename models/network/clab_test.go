@@ -186,10 +186,9 @@ func TestEncodeContainerlabOptions(t *testing.T) {
 	}
 }
 
-// conformanceDir finds <repo>/../shared/conformance, the shared conformance data
-// beside the repository root. It skips (or fails under TWINFLOW_REQUIRE_INTEGRATION=1)
-// when it is absent.
-func conformanceDir(t *testing.T) string {
+// clabSchemaPath is containerlab's published topology schema, vendored under the
+// repository's testdata/containerlab (found by walking up to go.mod).
+func clabSchemaPath(t *testing.T) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -197,23 +196,14 @@ func conformanceDir(t *testing.T) string {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			c := filepath.Join(dir, "..", "shared", "conformance")
-			if fi, err := os.Stat(c); err == nil && fi.IsDir() {
-				return c
-			}
-			break
+			return filepath.Join(dir, "testdata", "containerlab", "clab.schema.json")
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			break
+			t.Fatal("go.mod not found above the test's directory")
 		}
 		dir = parent
 	}
-	if os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") == "1" {
-		t.Fatal("shared/conformance beside the repository root not found")
-	}
-	t.Skip("shared/conformance beside the repository root not found")
-	return ""
 }
 
 // clabSchemas compiles containerlab's schema twice: as published (draft-07, which
@@ -221,7 +211,7 @@ func conformanceDir(t *testing.T) string {
 // of brief link endpoints through prefixItems).
 func clabSchemas(t *testing.T) map[string]*jsonschema.Schema {
 	t.Helper()
-	path := filepath.Join(conformanceDir(t), "containerlab", "clab.schema.json")
+	path := clabSchemaPath(t)
 	out := map[string]*jsonschema.Schema{}
 	for _, draft := range []string{"draft7", "draft2020"} {
 		f, err := os.Open(path)
