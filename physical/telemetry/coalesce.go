@@ -130,7 +130,7 @@ func (c *Coalescer) Flush() {
 		return
 	}
 	// Swap buffers: out becomes the accumulating batch (emptied), cur is flushed.
-	c.out.reset()
+	resetBatch(&c.out)
 	c.cur, c.out = c.out, c.cur
 	clear(c.ifs)
 	c.epoch++ // the link slots' positions in cur are void; their versions stay

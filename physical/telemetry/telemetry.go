@@ -28,91 +28,38 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/observation"
 	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
 )
 
 // ErrOptions is wrapped by invalid Options.
 var ErrOptions = errors.New("telemetry: invalid options")
 
-// InterfaceSample is what one notification said about one interface. Fields match the
-// twin's observed interface state; Has* say which parts the notification carried.
-type InterfaceSample struct {
-	Device, Interface string
-	// At is the device's timestamp of the sample.
-	At                                           time.Time
-	OperStatus                                   network.OperStatus // StatusEnabled (UP), StatusDisabled (not UP), or "" if not carried
-	InOctets, OutOctets, InPkts, OutPkts         uint64
-	InErrors, OutErrors, InDiscards, OutDiscards uint64
-	HasCounters                                  bool
-	// InRateGbps and OutRateGbps come from octet deltas since the previous sample.
-	InRateGbps, OutRateGbps float64
-	HasRates                bool
-}
+// The samples and the Sink are models/observation's vocabulary (the twin layer
+// consumes them without importing this package); the aliases keep this package's
+// names.
+type (
+	// InterfaceSample is observation.InterfaceSample.
+	InterfaceSample = observation.InterfaceSample
+	// LinkSample is observation.LinkSample.
+	LinkSample = observation.LinkSample
+	// DeviceSample is observation.DeviceSample.
+	DeviceSample = observation.DeviceSample
+	// Batch is observation.Batch.
+	Batch = observation.Batch
+	// Sink is observation.Sink.
+	Sink = observation.Sink
+	// SinkFunc is observation.SinkFunc.
+	SinkFunc = observation.SinkFunc
+)
 
-// LinkSample is the observed state of one link after an interface sample changed it.
-//
-// A link's two ends are different devices whose batches reach the sink concurrently, so
-// the sink may see a link's samples out of order: the one computed first (older) can
-// arrive last. Version orders them: the collector numbers each link's samples 1, 2, 3,
-// … under the link's lock, in the order it computes them, so of two samples of one link
-// the one with the higher Version is the newer and carries everything the older one
-// did (status, rates and utilisation are the link's whole state, not a delta). A sink
-// that keeps the latest state per link must ignore a sample whose Version is not above
-// the one it holds (Coalescer does). Versions count per Collector: a sink that outlives
-// a Collector must forget them. Zero means unversioned (not produced by a Collector).
-type LinkSample struct {
-	Link    string
-	Version uint64
-	At      time.Time
-	// Status is StatusEnabled when both ends are oper UP on reachable devices,
-	// StatusDisabled otherwise (unknown ends count as up).
-	Status network.OperStatus
-	// RateGbps and Utilisation per direction: [0] is A→B (Endpoints[0] to [1], the
-	// directed link ID = link ID), [1] is B→A (ID + network.ReverseSuffix).
-	RateGbps    [2]float64
-	Utilisation [2]float64
-	HasRates    bool
-}
-
-// DeviceSample reports a device's reachability.
-type DeviceSample struct {
-	Device    string
-	Reachable bool
-	At        time.Time
-	Err       string // why it became unreachable, if known
-}
-
-// Batch is a set of observations handed to a Sink at once.
-type Batch struct {
-	Interfaces []InterfaceSample
-	Links      []LinkSample
-	Devices    []DeviceSample
-	// Updates is the number of gNMI updates the batch was decoded from.
-	Updates int
-	// Received is when the batch's message arrived.
-	Received time.Time
-}
-
-func (b *Batch) reset() {
+// resetBatch empties b for reuse, keeping its slices' capacity.
+func resetBatch(b *Batch) {
 	b.Interfaces = b.Interfaces[:0]
 	b.Links = b.Links[:0]
 	b.Devices = b.Devices[:0]
 	b.Updates = 0
 }
-
-// Sink consumes observations. Observe is called concurrently from one goroutine per
-// device; it must not retain b (or its slices) after returning. One device's batches
-// arrive in order, so its interface and device samples do; a link's samples come from
-// both ends' devices and may arrive out of order (see LinkSample.Version).
-type Sink interface {
-	Observe(b *Batch)
-}
-
-// SinkFunc adapts a function to Sink.
-type SinkFunc func(*Batch)
-
-// Observe implements Sink.
-func (f SinkFunc) Observe(b *Batch) { f(b) }
 
 // Options configure a Collector.
 type Options struct {
@@ -367,7 +314,7 @@ func (c *Collector) setReachableLocked(d *devState, up bool, cause error) {
 	d.state.Store(st)
 	now := c.opts.Now()
 	b := &d.batch
-	b.reset()
+	resetBatch(b)
 	ds := DeviceSample{Device: d.name, Reachable: up, At: now}
 	if cause != nil {
 		ds.Err = cause.Error()
@@ -465,7 +412,7 @@ func (c *Collector) handleRaw(d *devState, msg []byte) {
 		b = b[n:]
 	}
 	b := &d.batch
-	b.reset()
+	resetBatch(b)
 	b.Received = now
 	prefIf, _ := ifaceOfPath(prefix)
 	d.touched = d.touched[:0]
