@@ -21,7 +21,14 @@ var allowedImports = map[string][]string{
 	"labs":       {"models/", "labs/", "physical/"},
 	"twin":       {"models/", "repository", "twin", "labs/probe"},
 	"apps":       {"models/", "repository", "twin", "apps/"},
+	// apps/server assembles a server: the one package of apps that wires the physical
+	// network's implementations (and the demo's stand-in network) into the interfaces
+	// the twin layer defines. Only cmd imports it (assembledOnlyByCmd).
+	"apps/server": {"models/", "repository", "twin", "apps/", "physical/", "labs/"},
 }
+
+// assembledOnlyByCmd are packages only cmd may import.
+var assembledOnlyByCmd = []string{"apps/server"}
 
 // TestImportDirection fails when a package imports against the architecture's
 // dependency direction (imports point down only; models stays pure).
@@ -38,6 +45,9 @@ func TestImportDirection(t *testing.T) {
 			return nil
 		}
 		layer, _, _ := strings.Cut(filepath.ToSlash(path), "/")
+		if dir := filepath.ToSlash(filepath.Dir(path)); allowedImports[dir] != nil {
+			layer = dir
+		}
 		allowed, ok := allowedImports[layer]
 		if !ok {
 			return nil
@@ -54,6 +64,11 @@ func TestImportDirection(t *testing.T) {
 				continue
 			}
 			fine := false
+			for _, top := range assembledOnlyByCmd {
+				if (rel == top || strings.HasPrefix(rel, top+"/")) && layer != top {
+					t.Errorf("%s imports %s: only cmd may import %s", path, rel, top)
+				}
+			}
 			for _, a := range allowed {
 				if rel == strings.TrimSuffix(a, "/") || strings.HasPrefix(rel, a) || strings.HasPrefix(rel, a+"/") {
 					fine = true

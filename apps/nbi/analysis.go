@@ -15,8 +15,6 @@ import (
 // services, slices and imported traffic matrices) over its links, each direction of a
 // link a resource, plus an optional inline traffic matrix routed by models/routing.
 
-func init() { RegisterRoutes(analysisRoutes) }
-
 // TrafficDemand is one entry of an inline traffic matrix.
 type TrafficDemand struct {
 	// ID names the flow (default "tm-<index>").

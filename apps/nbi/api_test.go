@@ -20,15 +20,13 @@ import (
 	"github.com/twinflow/twinflow/twin"
 )
 
-func init() {
-	// A test-only route proving internal error text never reaches clients.
-	nbi.RegisterRoutes(func(s *nbi.Server) []nbi.Route {
-		return []nbi.Route{{Method: http.MethodGet, Pattern: "/api/v1/test/internal", Summary: "test: internal error",
-			Handler: func(w http.ResponseWriter, r *http.Request) error {
-				return fmt.Errorf("db password hunter2 leaked")
-			}}, {Method: http.MethodGet, Pattern: "/api/v1/test/panic", Summary: "test: panic",
-			Handler: func(w http.ResponseWriter, r *http.Request) error { panic("secret panic value") }}}
-	})
+// testRoutes are test-only routes proving internal error text never reaches clients.
+func testRoutes(s *nbi.Server) []nbi.Route {
+	return []nbi.Route{{Method: http.MethodGet, Pattern: "/api/v1/test/internal", Summary: "test: internal error",
+		Handler: func(w http.ResponseWriter, r *http.Request) error {
+			return fmt.Errorf("db password hunter2 leaked")
+		}}, {Method: http.MethodGet, Pattern: "/api/v1/test/panic", Summary: "test: panic",
+		Handler: func(w http.ResponseWriter, r *http.Request) error { panic("secret panic value") }}}
 }
 
 type env struct {
@@ -36,6 +34,7 @@ type env struct {
 	srv *nbi.Server
 	hs  *httptest.Server
 	m   *twin.Manager
+	o   nbi.Options
 }
 
 func newEnv(t *testing.T, o nbi.Options) *env {
@@ -58,17 +57,32 @@ func newEnv(t *testing.T, o nbi.Options) *env {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	s, err := nbi.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(recordRoutes(s.Handler()))
+	o.Routes = append(o.Routes, testRoutes)
+	e := &env{t: t, m: m}
+	e.serve(o)
 	t.Cleanup(func() {
-		s.Close()
-		hs.Close()
+		e.srv.Close()
+		e.hs.Close()
 		m.Close()
 	})
-	return &env{t: t, srv: s, hs: hs, m: m}
+	return e
+}
+
+// serve (re)builds the server with o over the env's twins (a server takes its
+// dependencies at construction: tests adding a pipeline or a drift detector build a
+// new one).
+func (e *env) serve(o nbi.Options) {
+	e.t.Helper()
+	o.Twins = e.m
+	s, err := nbi.New(o)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if e.srv != nil {
+		e.srv.Close()
+		e.hs.Close()
+	}
+	e.srv, e.hs, e.o = s, httptest.NewServer(recordRoutes(s.Handler())), o
 }
 
 type resp struct {

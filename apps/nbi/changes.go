@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/ocpath"
-	"github.com/twinflow/twinflow/twin"
 	"github.com/twinflow/twinflow/twin/pipeline"
 )
 
@@ -40,28 +38,10 @@ import (
 // ActorHeader names the acting user.
 const ActorHeader = "X-TwinFlow-User"
 
-var (
-	changeServices sync.Map // *twin.Manager -> *pipeline.Service
-	driftDetectors sync.Map // *twin.Manager -> *pipeline.DriftDetector
-)
-
-// AttachDrift makes the drift routes of every Server over twins use det.
-func AttachDrift(twins *twin.Manager, det *pipeline.DriftDetector) {
-	driftDetectors.Store(twins, det)
-}
-
 // DriftList is the response of GET /drift.
 type DriftList struct {
 	Items []*pipeline.Drift `json:"items"`
 }
-
-// AttachChangePipeline makes the change routes of every Server over twins use svc.
-// Without it they answer 503.
-func AttachChangePipeline(twins *twin.Manager, svc *pipeline.Service) {
-	changeServices.Store(twins, svc)
-}
-
-func init() { RegisterRoutes(changeRoutes) }
 
 // CommitRequest is the optional body of POST /changes/{id}/commit.
 type CommitRequest struct {
@@ -134,12 +114,11 @@ func changeRoutes(s *Server) []Route {
 type changeAPI struct{ s *Server }
 
 func (c *changeAPI) svc() (*pipeline.Service, error) {
-	v, ok := changeServices.Load(c.s.Twins)
-	if !ok {
+	if c.s.changes == nil {
 		return nil, &Error{Status: http.StatusServiceUnavailable, Type: "no-pipeline", Title: "Change pipeline not available",
-			Detail: "this server has no change pipeline attached"}
+			Detail: "this server has no change pipeline"}
 	}
-	return v.(*pipeline.Service), nil
+	return c.s.changes, nil
 }
 
 func actorOf(r *http.Request) string {
@@ -366,12 +345,11 @@ func (c *changeAPI) action(name string) HandlerFunc {
 }
 
 func (c *changeAPI) drift() (*pipeline.DriftDetector, error) {
-	v, ok := driftDetectors.Load(c.s.Twins)
-	if !ok {
+	if c.s.drift == nil {
 		return nil, &Error{Status: http.StatusServiceUnavailable, Type: "no-drift-detector", Title: "Drift detection not available",
-			Detail: "this server has no drift detector attached"}
+			Detail: "this server has no drift detector"}
 	}
-	return v.(*pipeline.DriftDetector), nil
+	return c.s.drift, nil
 }
 
 func (c *changeAPI) listDrift(w http.ResponseWriter, r *http.Request) error {

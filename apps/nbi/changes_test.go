@@ -95,7 +95,9 @@ func attachPipeline(t *testing.T, e *env) (*fakeCommitter, *pipeline.Service) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nbi.AttachChangePipeline(e.m, svc)
+	o := e.o
+	o.Changes = svc
+	e.serve(o)
 	return fc, svc
 }
 
@@ -210,7 +212,9 @@ func TestChangeAPI(t *testing.T) {
 	fr := &fakeReader{cfg: map[string]map[string]json.RawMessage{"leaf-0": {
 		"/interfaces": json.RawMessage(`{"interface":[{"name":"eth9","config":{"mtu":1500}}]}`)}}}
 	det := &pipeline.DriftDetector{Service: svc, Reader: fr}
-	nbi.AttachDrift(e.m, det)
+	o := e.o
+	o.Drift = det
+	e.serve(o)
 	var dl nbi.DriftList
 	e.json("GET", "/api/v1/drift", "", 200, &dl)
 	if len(dl.Items) != 0 {

@@ -24,14 +24,15 @@
 //
 // # Adding a route group
 //
-// Other files of this package add endpoints without editing the existing ones: declare
-// the routes in a function returning []Route and register it from init. The router and
-// the OpenAPI document are both built from the route table, so the new routes are
-// documented automatically (TestOpenAPIInSync checks both ways):
+// A file of this package declares its routes in a function returning []Route (a
+// RouteGroup), and New lists every group of the package explicitly; Options.Routes adds
+// groups from outside. What a Server needs is passed to New in Options (the twins, the
+// change pipeline, the drift detector, the telemetry history), never found through
+// package state. The router and the OpenAPI document are both built from the route
+// table, so the new routes are documented automatically (TestOpenAPIInSync checks both
+// ways):
 //
-//	// file apps/nbi/analysis.go
-//	func init() { RegisterRoutes(analysisRoutes) }
-//
+//	// file apps/nbi/analysis.go; New lists analysisRoutes
 //	func analysisRoutes(s *Server) []Route {
 //		return []Route{{
 //			Method: http.MethodPost, Pattern: "/api/v1/twins/{twin}/analysis/bottlenecks",
@@ -57,7 +58,7 @@
 // twin errors (twin.ErrNotFound, ErrExists, ErrConflict, ErrPrecondition, ErrInvalid)
 // are mapped to 404, 409, 409, 412 and 422; anything else is a 500 whose text is logged
 // with the request ID and never sent. TestMain fails a full `go test` run of this
-// package if a registered route was not exercised by any test, so add tests for a new
+// package if a served route was not exercised by any test, so add tests for a new
 // group in the same change. Request and Response are sample values whose Go
 // types become OpenAPI schemas by reflection (json tags; embedded structs inlined).
 package nbi

@@ -255,49 +255,48 @@ func (e entity[T, N]) handleDelete(s *Server) HandlerFunc {
 	}
 }
 
-func init() {
-	RegisterRoutes(func(s *Server) []Route {
-		var out []Route
-		out = append(out, entity[twin.Context, network.Context]{
-			table: twin.TableContexts, one: "context",
-			list: func(r *twin.Reader, o twin.ListOptions) ([]twin.Context, string, error) { return r.Contexts(o) },
-			get:  func(r *twin.Reader, id string) (twin.Context, error) { return r.Context(id) },
-			put:  (*twin.Txn).PutContext, del: (*twin.Txn).DeleteContext,
-			split: func(o twin.Context) (network.Context, uint64) { return o.Context, o.Revision },
-			id:    func(n network.Context) string { return n.ID }, setID: func(n *network.Context, id string) { n.ID = id },
-		}.routes(s)...)
-		out = append(out, entity[twin.Topology, network.Topology]{
-			table: twin.TableTopologies, one: "topology",
-			list: func(r *twin.Reader, o twin.ListOptions) ([]twin.Topology, string, error) { return r.Topologies(o) },
-			get:  func(r *twin.Reader, id string) (twin.Topology, error) { return r.Topology(id) },
-			put:  (*twin.Txn).PutTopology, del: (*twin.Txn).DeleteTopology,
-			split: func(o twin.Topology) (network.Topology, uint64) { return o.Topology, o.Revision },
-			id:    func(n network.Topology) string { return n.ID }, setID: func(n *network.Topology, id string) { n.ID = id },
-		}.routes(s)...)
-		out = append(out, entity[twin.Device, network.Device]{
-			table: twin.TableDevices, one: "device",
-			list: func(r *twin.Reader, o twin.ListOptions) ([]twin.Device, string, error) { return r.Devices(o) },
-			get:  func(r *twin.Reader, id string) (twin.Device, error) { return r.Device(id) },
-			put:  (*twin.Txn).PutDevice, del: (*twin.Txn).DeleteDevice,
-			split: func(o twin.Device) (network.Device, uint64) { return o.Device, o.Revision },
-			id:    func(n network.Device) string { return n.ID }, setID: func(n *network.Device, id string) { n.ID = id },
-		}.routes(s)...)
-		out = append(out, entity[twin.Link, network.Link]{
-			table: twin.TableLinks, one: "link",
-			list: func(r *twin.Reader, o twin.ListOptions) ([]twin.Link, string, error) { return r.Links(o) },
-			get:  func(r *twin.Reader, id string) (twin.Link, error) { return r.Link(id) },
-			put:  (*twin.Txn).PutLink, del: (*twin.Txn).DeleteLink,
-			split: func(o twin.Link) (network.Link, uint64) { return o.Link, o.Revision },
-			id:    func(n network.Link) string { return n.ID }, setID: func(n *network.Link, id string) { n.ID = id },
-		}.routes(s)...)
-		out = append(out, entity[twin.Flow, network.Flow]{
-			table: twin.TableFlows, one: "flow",
-			list: func(r *twin.Reader, o twin.ListOptions) ([]twin.Flow, string, error) { return r.Flows(o) },
-			get:  func(r *twin.Reader, id string) (twin.Flow, error) { return r.Flow(id) },
-			put:  (*twin.Txn).PutFlow, del: (*twin.Txn).DeleteFlow,
-			split: func(o twin.Flow) (network.Flow, uint64) { return o.Flow, o.Revision },
-			id:    func(n network.Flow) string { return n.ID }, setID: func(n *network.Flow, id string) { n.ID = id },
-		}.routes(s)...)
-		return out
-	})
+// entityRoutes serves the entities of the network model in every twin.
+func entityRoutes(s *Server) []Route {
+	var out []Route
+	out = append(out, entity[twin.Context, network.Context]{
+		table: twin.TableContexts, one: "context",
+		list: func(r *twin.Reader, o twin.ListOptions) ([]twin.Context, string, error) { return r.Contexts(o) },
+		get:  func(r *twin.Reader, id string) (twin.Context, error) { return r.Context(id) },
+		put:  (*twin.Txn).PutContext, del: (*twin.Txn).DeleteContext,
+		split: func(o twin.Context) (network.Context, uint64) { return o.Context, o.Revision },
+		id:    func(n network.Context) string { return n.ID }, setID: func(n *network.Context, id string) { n.ID = id },
+	}.routes(s)...)
+	out = append(out, entity[twin.Topology, network.Topology]{
+		table: twin.TableTopologies, one: "topology",
+		list: func(r *twin.Reader, o twin.ListOptions) ([]twin.Topology, string, error) { return r.Topologies(o) },
+		get:  func(r *twin.Reader, id string) (twin.Topology, error) { return r.Topology(id) },
+		put:  (*twin.Txn).PutTopology, del: (*twin.Txn).DeleteTopology,
+		split: func(o twin.Topology) (network.Topology, uint64) { return o.Topology, o.Revision },
+		id:    func(n network.Topology) string { return n.ID }, setID: func(n *network.Topology, id string) { n.ID = id },
+	}.routes(s)...)
+	out = append(out, entity[twin.Device, network.Device]{
+		table: twin.TableDevices, one: "device",
+		list: func(r *twin.Reader, o twin.ListOptions) ([]twin.Device, string, error) { return r.Devices(o) },
+		get:  func(r *twin.Reader, id string) (twin.Device, error) { return r.Device(id) },
+		put:  (*twin.Txn).PutDevice, del: (*twin.Txn).DeleteDevice,
+		split: func(o twin.Device) (network.Device, uint64) { return o.Device, o.Revision },
+		id:    func(n network.Device) string { return n.ID }, setID: func(n *network.Device, id string) { n.ID = id },
+	}.routes(s)...)
+	out = append(out, entity[twin.Link, network.Link]{
+		table: twin.TableLinks, one: "link",
+		list: func(r *twin.Reader, o twin.ListOptions) ([]twin.Link, string, error) { return r.Links(o) },
+		get:  func(r *twin.Reader, id string) (twin.Link, error) { return r.Link(id) },
+		put:  (*twin.Txn).PutLink, del: (*twin.Txn).DeleteLink,
+		split: func(o twin.Link) (network.Link, uint64) { return o.Link, o.Revision },
+		id:    func(n network.Link) string { return n.ID }, setID: func(n *network.Link, id string) { n.ID = id },
+	}.routes(s)...)
+	out = append(out, entity[twin.Flow, network.Flow]{
+		table: twin.TableFlows, one: "flow",
+		list: func(r *twin.Reader, o twin.ListOptions) ([]twin.Flow, string, error) { return r.Flows(o) },
+		get:  func(r *twin.Reader, id string) (twin.Flow, error) { return r.Flow(id) },
+		put:  (*twin.Txn).PutFlow, del: (*twin.Txn).DeleteFlow,
+		split: func(o twin.Flow) (network.Flow, uint64) { return o.Flow, o.Revision },
+		id:    func(n network.Flow) string { return n.ID }, setID: func(n *network.Flow, id string) { n.ID = id },
+	}.routes(s)...)
+	return out
 }

@@ -11,8 +11,6 @@ import (
 	"github.com/twinflow/twinflow/twin"
 )
 
-func init() { RegisterRoutes(eventRoutes) }
-
 func eventRoutes(s *Server) []Route {
 	return []Route{{
 		Method: http.MethodGet, Pattern: "/api/v1/events",

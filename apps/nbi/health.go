@@ -12,8 +12,6 @@ type Health struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-func init() { RegisterRoutes(systemRoutes) }
-
 func systemRoutes(s *Server) []Route {
 	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
 	tags := []string{"system"}

@@ -7,8 +7,6 @@ import (
 	"github.com/twinflow/twinflow/repository"
 )
 
-func init() { RegisterRoutes(historyRoutes) }
-
 // MaxHistoryPoints caps the points one telemetry range query may return.
 const MaxHistoryPoints = 100_000
 

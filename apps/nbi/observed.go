@@ -6,8 +6,6 @@ import (
 	"github.com/twinflow/twinflow/twin"
 )
 
-func init() { RegisterRoutes(observedRoutes) }
-
 // observedRoutes serve the observed state telemetry records in a twin (read-only).
 func observedRoutes(s *Server) []Route {
 	tags := []string{"observed"}

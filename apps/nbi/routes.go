@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/twinflow/twinflow/twin"
 )
@@ -46,27 +45,9 @@ type Route struct {
 	Handler HandlerFunc
 }
 
-// RouteGroup returns routes served by a Server. Files of this package add groups with
-// RegisterRoutes from an init function (see doc.go).
+// RouteGroup returns routes served by a Server. New lists the groups of this package
+// (see doc.go); Options.Routes adds more.
 type RouteGroup func(s *Server) []Route
-
-var (
-	groupsMu sync.Mutex
-	groups   []RouteGroup
-)
-
-// RegisterRoutes adds a route group to every Server created afterwards.
-func RegisterRoutes(g RouteGroup) {
-	groupsMu.Lock()
-	defer groupsMu.Unlock()
-	groups = append(groups, g)
-}
-
-func registeredGroups() []RouteGroup {
-	groupsMu.Lock()
-	defer groupsMu.Unlock()
-	return append([]RouteGroup(nil), groups...)
-}
 
 var pathParamRE = regexp.MustCompile(`\{([^}:]+)(:[^}]*)?\}`)
 

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
+	"github.com/twinflow/twinflow/twin/pipeline"
 )
 
 // Options configures a Server. Only Twins is required.
@@ -40,6 +41,15 @@ type Options struct {
 	// History is the telemetry history served under /api/v1/telemetry (nil: those
 	// routes answer 503).
 	History repository.Telemetry
+	// Changes is the change pipeline served under /api/v1/changes (nil: those routes
+	// answer 503).
+	Changes *pipeline.Service
+	// Drift is the drift detector served under /api/v1/drift (nil: those routes answer
+	// 503).
+	Drift *pipeline.DriftDetector
+	// Routes are more route groups, served after this package's own (their patterns
+	// must not repeat one).
+	Routes []RouteGroup
 }
 
 // Server is the northbound REST API. Create it with New; serve Handler().
@@ -49,6 +59,8 @@ type Server struct {
 
 	log       *slog.Logger
 	history   repository.Telemetry
+	changes   *pipeline.Service
+	drift     *pipeline.DriftDetector
 	reg       *prometheus.Registry
 	maxBody   int64
 	ready     func(context.Context) error
@@ -65,13 +77,13 @@ type Server struct {
 	doneOnce sync.Once
 }
 
-// New builds a Server with every registered route group.
+// New builds a Server serving this package's route groups, then o.Routes.
 func New(o Options) (*Server, error) {
 	if o.Twins == nil {
 		return nil, fmt.Errorf("nbi: Options.Twins is required")
 	}
 	s := &Server{Twins: o.Twins, log: o.Logger, reg: o.Registry, maxBody: o.MaxBodyBytes, history: o.History,
-		ready: o.Ready, heartbeat: o.Heartbeat, done: make(chan struct{})}
+		changes: o.Changes, drift: o.Drift, ready: o.Ready, heartbeat: o.Heartbeat, done: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -101,7 +113,9 @@ func New(o Options) (*Server, error) {
 			"method %s is not allowed on %s", r.Method, r.URL.Path)
 	}))
 	seen := map[string]bool{}
-	for _, g := range registeredGroups() {
+	groups := []RouteGroup{analysisRoutes, changeRoutes, entityRoutes, eventRoutes, systemRoutes,
+		historyRoutes, observedRoutes, twinRoutes}
+	for _, g := range append(groups, o.Routes...) {
 		for _, rt := range g(s) {
 			key := rt.Method + " " + rt.Pattern
 			if seen[key] {

@@ -24,8 +24,6 @@ type ApplyResponse struct {
 	Results  []ApplyResult `json:"results"`
 }
 
-func init() { RegisterRoutes(twinRoutes) }
-
 func twinRoutes(s *Server) []Route {
 	tags := []string{"twins"}
 	var twins List[twin.Info]

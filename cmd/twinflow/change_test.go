@@ -14,6 +14,7 @@ import (
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
 
+	"github.com/twinflow/twinflow/apps/server"
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/physical/gnmi"
 	"github.com/twinflow/twinflow/twin/pipeline"
@@ -63,40 +64,9 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // startChangeServer runs serve with the change pipeline reaching plaintext nodes.
 func startChangeServer(t *testing.T) string {
 	t.Helper()
-	saved := changeServe
-	changeServe.GNMIInsecure = true
-	t.Cleanup(func() { changeServe = saved })
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	so := &serveOptions{Listen: "127.0.0.1:0", LogLevel: "warn", DB: "file:" + filepath.Join(t.TempDir(), "changes.db"),
-		Ready: func(a string) { addr <- a }}
-	go func() { done <- runServe(ctx, so, &syncBuffer{}, t.Output()) }()
-	exited := false
-	t.Cleanup(func() {
-		cancel()
-		if exited {
-			return
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not shut down")
-		}
-	})
-	select {
-	case a := <-addr:
-		return "http://" + a
-	case err := <-done:
-		exited = true
-		t.Fatalf("serve: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	return ""
+	return runServer(t, server.Config{DB: "file:" + filepath.Join(t.TempDir(), "changes.db"),
+		GNMI:    server.GNMIConfig{Insecure: true},
+		Changes: &server.ChangesConfig{DriftInterval: 500 * time.Millisecond}, Telemetry: &server.TelemetryConfig{}})
 }
 
 // TestChangeCLIStory is scenario 4 with the CLI against a stand-in node: propose,

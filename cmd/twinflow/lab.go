@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,9 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/twinflow/twinflow/apps/server"
 	"github.com/twinflow/twinflow/labs/probe"
 	"github.com/twinflow/twinflow/models/network"
-	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
 	"github.com/twinflow/twinflow/twin/emulation"
 )
 
@@ -149,19 +148,12 @@ func (lo *labOptions) probeCmd() []string {
 	return []string{exe, "lab", "probe-agent"}
 }
 
-// gnmiConfigurer pushes config rules with the production gNMI driver (physical/gnmi).
-type gnmiConfigurer struct{}
-
-func (gnmiConfigurer) Push(ctx context.Context, node emulation.NodeInfo, rules []network.ConfigRule) error {
-	return tfgnmi.ApplyRules(ctx, tfgnmi.Options{Address: node.GNMIAddress, Insecure: true}, rules)
-}
-
 func (lo *labOptions) netns(o emulation.Options, agents bool) *emulation.Netns {
 	b := &emulation.Netns{Options: o, StateDir: lo.stateDir, ProbeCmd: lo.probeCmd()}
 	if agents && !lo.noAgents {
 		if bin := lo.nodeBinary(); bin != "" {
 			b.NodeCmd = []string{bin, "--dataplane", "linux", "--insecure"}
-			b.Config = gnmiConfigurer{}
+			b.Config = server.GNMIConfigurer{}
 		}
 	}
 	return b
@@ -176,7 +168,7 @@ func (lo *labOptions) backendFor(o emulation.Options) (emulation.Backend, error)
 		if dir == "" {
 			dir = filepath.Join(lo.stateDir, "clab")
 		}
-		return &emulation.Containerlab{Options: o, Dir: dir, Config: gnmiConfigurer{}}, nil
+		return &emulation.Containerlab{Options: o, Dir: dir, Config: server.GNMIConfigurer{}}, nil
 	}
 	return nil, usageErrorf("--backend must be netns or containerlab, got %q", lo.backend)
 }

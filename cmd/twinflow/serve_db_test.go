@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twinflow/twinflow/models/network"
-	"github.com/twinflow/twinflow/repository"
-	"github.com/twinflow/twinflow/twin"
+	"github.com/twinflow/twinflow/apps/server"
 )
 
 // served is a running `twinflow serve` process.
@@ -147,50 +145,18 @@ func firstField(t *testing.T, table string) string {
 	return strings.Fields(lines[1])[0]
 }
 
-// BenchmarkJournaledWrite measures one intended-state write of the live twin as `serve`
-// runs it: the transaction plus its durable journal append (sqlite, synchronous=FULL).
-func BenchmarkJournaledWrite(b *testing.B) {
-	ctx := context.Background()
-	st, err := repository.Open(ctx, "file:"+filepath.Join(b.TempDir(), "j.db"), repository.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	j := newLiveJournal(st, slog.New(slog.DiscardHandler))
-	m, err := twin.NewManager(twin.Options{Journal: j.write})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	n, err := network.LeafSpine(4, 2, 2)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := m.Live().Update(ctx, func(tx *twin.Txn) error { _, err := tx.Apply(n); return err }); err != nil {
-		b.Fatal(err)
-	}
-	l := n.Links[0]
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		l.CapacityGbps = float64(10 + i%50)
-		if _, err := m.Live().Update(ctx, func(tx *twin.Txn) error { _, err := tx.PutLink(l, twin.UpdateOnly, 0); return err }); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// runServeOnce starts runServe in-process on db without extensions, waits until it
-// serves, runs during (if not nil) with the API base URL, stops it and returns what
-// runServe returned.
+// runServeOnce starts server.Run in-process on db with no component beyond the twins
+// and the API, waits until it serves, runs during (if not nil) with the API base URL,
+// stops it and returns what server.Run returned.
 func runServeOnce(t *testing.T, db string, during func(url string)) error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
-	so := &serveOptions{Listen: "127.0.0.1:0", LogLevel: "warn", DB: db, Ready: func(a string) { addr <- a },
-		Extensions: []serveExtension{}}
-	go func() { done <- runServe(ctx, so, &syncBuffer{}, t.Output()) }()
+	cfg := server.Config{Listen: "127.0.0.1:0", DB: db, Ready: func(a string) { addr <- a },
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	go func() { done <- server.Run(ctx, cfg) }()
 	select {
 	case a := <-addr:
 		if during != nil {
@@ -232,52 +198,5 @@ func TestServeRestartWithoutWrites(t *testing.T) {
 		}
 	}); err != nil {
 		t.Fatalf("last run: %v", err)
-	}
-}
-
-// TestServeCheckpointTwiceAtOneRevision: the periodic checkpoint and the shutdown
-// checkpoint may both run at one revision (nothing written between them); the second
-// succeeds, keeps the snapshot and leaves no journal entry the snapshot covers.
-func TestServeCheckpointTwiceAtOneRevision(t *testing.T) {
-	ctx := context.Background()
-	st, err := repository.Open(ctx, "file:"+filepath.Join(t.TempDir(), "j.db"), repository.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	j := newLiveJournal(st, slog.New(slog.DiscardHandler))
-	m, err := twin.NewManager(twin.Options{Journal: j.write})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	n, err := network.LeafSpine(2, 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Live().Update(ctx, func(tx *twin.Txn) error { _, err := tx.Apply(n); return err }); err != nil {
-		t.Fatal(err)
-	}
-	if err := j.checkpoint(ctx, m.Live()); err != nil {
-		t.Fatalf("first checkpoint: %v", err)
-	}
-	// a journal entry at the snapshot's revision left by a checkpoint interrupted
-	// between its two steps (snapshot saved, journal not yet truncated)
-	if _, err := st.Intents().Append(ctx, repository.IntentRecord{TwinID: twin.LiveID, Revision: int64(m.Live().Revision()),
-		Payload: []byte(`{"revision":1,"ops":[]}`)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := j.checkpoint(ctx, m.Live()); err != nil {
-		t.Fatalf("second checkpoint at the same revision: %v", err)
-	}
-	ts, err := repository.LoadTwinState(ctx, st, twin.LiveID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ts.Snapshot == nil || ts.Snapshot.Revision != int64(m.Live().Revision()) || len(ts.Journal) != 0 {
-		t.Fatalf("after two checkpoints: snapshot %+v, %d journal entries", ts.Snapshot, len(ts.Journal))
-	}
-	if left, err := st.Intents().Since(ctx, twin.LiveID, 0); err != nil || len(left) != 0 {
-		t.Fatalf("journal entries covered by the snapshot are left: %d %v", len(left), err)
 	}
 }

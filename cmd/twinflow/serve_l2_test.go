@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/twinflow/twinflow/apps/server"
 )
 
 // TestServeL2Sandbox: `serve --demo --l2-sandbox` validates a change proposed at level
@@ -32,7 +34,7 @@ func TestServeL2Sandbox(t *testing.T) {
 		t.Fatalf("stop: %v", err)
 	}
 	left, _ := exec.Command("ip", "netns", "list").Output()
-	if strings.Contains(string(left), l2SandboxPrefix) {
+	if strings.Contains(string(left), server.L2SandboxPrefix) {
 		t.Fatalf("sandbox namespaces left after serve stopped:\n%s", left)
 	}
 }

@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinflow/twinflow/apps/server"
 	"github.com/twinflow/twinflow/twin"
+	"log/slog"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
@@ -35,24 +37,28 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startServer runs `serve --demo` in-process on a free loopback port.
+// startServer runs `serve --demo` in-process on a free loopback port: every component
+// except the stand-in network, which needs the twinflow-node binary (TestServeBinary
+// runs the full demo with it).
 func startServer(t *testing.T) (url string, banner *syncBuffer) {
+	t.Helper()
+	banner = &syncBuffer{}
+	url = runServer(t, server.Config{Demo: true, Banner: banner,
+		Changes: &server.ChangesConfig{DriftInterval: 500 * time.Millisecond}, Telemetry: &server.TelemetryConfig{}})
+	return url, banner
+}
+
+// runServer runs server.Run with cfg in-process on a free loopback port (logs at warn
+// to the test's output), stops it at the test's end, and returns the API's base URL.
+func runServer(t *testing.T, cfg server.Config) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
-	banner = &syncBuffer{}
-	// Every registered extension runs except the stand-in network, which needs the
-	// twinflow-node binary (TestServeBinary runs the full demo with it).
-	exts := []serveExtension{}
-	for _, e := range serveExtensions {
-		if e.Name != "standin" {
-			exts = append(exts, e)
-		}
-	}
-	so := &serveOptions{Listen: "127.0.0.1:0", Demo: true, DemoSpec: DefaultDemoSpec, LogLevel: "warn",
-		Ready: func(a string) { addr <- a }, Extensions: exts}
-	go func() { done <- runServe(ctx, so, banner, t.Output()) }()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Ready = func(a string) { addr <- a }
+	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() { done <- server.Run(ctx, cfg) }()
 	exited := false
 	t.Cleanup(func() {
 		cancel()
@@ -70,14 +76,14 @@ func startServer(t *testing.T) (url string, banner *syncBuffer) {
 	})
 	select {
 	case a := <-addr:
-		return "http://" + a, banner
+		return "http://" + a
 	case err := <-done:
 		exited = true
 		t.Fatalf("serve: %v", err)
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	return "", nil
+	return ""
 }
 
 // cli runs one twinflow command line against server and returns stdout, stderr (as

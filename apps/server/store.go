@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -19,29 +19,29 @@ import (
 // journal is truncated after it); a snapshot is also taken at shutdown.
 const checkpointEvery = 1000
 
-// openServeStore opens the repository `serve` keeps its durable state in: so.DB, or a
-// temporary sqlite file when so.DB is empty (removed at shutdown).
-func openServeStore(ctx context.Context, env *serveEnv) (repository.Store, error) {
-	dsn := env.Options.DB
+// openStore opens the repository the server keeps its durable state in: Config.DB, or
+// a temporary sqlite file when it is empty (removed at shutdown).
+func openStore(ctx context.Context, env *env) (repository.Store, error) {
+	dsn := env.cfg.DB
 	if dsn == "" {
 		dir, err := os.MkdirTemp("", "twinflow-serve-")
 		if err != nil {
 			return nil, err
 		}
-		env.OnShutdown(func(context.Context) error { return os.RemoveAll(dir) })
+		env.onShutdown(func(context.Context) error { return os.RemoveAll(dir) })
 		dsn = "file:" + filepath.Join(dir, "twinflow.db")
-		env.Notes = append(env.Notes, "Database: temporary (give --db file:twinflow.db or --db postgres://… to keep state)")
+		env.notes = append(env.notes, "Database: temporary, "+dsn+" (removed at shutdown; give --db file:twinflow.db or --db postgres://… to keep state)")
 	} else {
-		env.Notes = append(env.Notes, "Database: "+repository.RedactDSN(dsn))
+		env.notes = append(env.notes, "Database: "+repository.RedactDSN(dsn))
 	}
-	st, err := repository.Open(ctx, dsn, repository.Options{Logger: env.Logger.With("component", "repository")})
+	st, err := repository.Open(ctx, dsn, repository.Options{Logger: env.log.With("component", "repository")})
 	if err != nil {
 		if errors.Is(err, repository.ErrUnsupportedDSN) || errors.Is(err, repository.ErrInvalid) {
-			return nil, usageErrorf("--db: %v", err)
+			return nil, fmt.Errorf("%w: DB: %v", ErrConfig, err)
 		}
 		return nil, err
 	}
-	env.OnShutdown(func(context.Context) error { return st.Close() })
+	env.onShutdown(func(context.Context) error { return st.Close() })
 	return st, nil
 }
 

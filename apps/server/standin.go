@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -11,54 +11,44 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/spf13/pflag"
-
 	"github.com/twinflow/twinflow/labs/node/sim"
 	"github.com/twinflow/twinflow/labs/standin"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/twin"
 )
 
-// Under `serve --demo`, the stand-in physical network: one twinflow-node (sim dataplane,
-// plaintext gNMI on a free loopback port) per device of the live twin, each device's
-// Address set to its node and the gNMI driver added, so that the nodes are managed
-// devices: commits reach them, and telemetry (telemetry_serve.go) streams from them
-// into the live twin's observed state. --standin=false turns it off.
-func init() {
-	var enabled bool
-	var bin string
-	registerServeExtension(serveExtension{
-		Name: "standin",
-		Flags: func(fs *pflag.FlagSet) {
-			fs.BoolVar(&enabled, "standin", true, "with --demo: run a stand-in physical network of twinflow-node processes")
-			fs.StringVar(&bin, "standin-bin", "", "twinflow-node binary for the stand-in network (default: next to twinflow, then $PATH)")
-		},
-		Start: func(ctx context.Context, env *serveEnv) error {
-			if !env.Options.Demo || !enabled {
-				return nil
-			}
-			path, err := nodeBinary(bin)
-			if err != nil {
-				return err
-			}
-			stop, err := runStandInNetwork(ctx, env.Twins.Live(), path, env.Logger.With("component", "standin"))
-			if err != nil {
-				return err
-			}
-			env.OnShutdown(func(context.Context) error { stop(); return nil })
-			env.Notes = append(env.Notes, "stand-in network: twinflow-node per device; `twinflow node list` shows their gNMI addresses")
-			return nil
-		},
-	})
+// StandInConfig configures the demo's stand-in physical network: one twinflow-node
+// (sim dataplane, plaintext gNMI on a free loopback port) per device of the live twin,
+// each device's Address set to its node and the gNMI driver added, so that the nodes
+// are managed devices: commits reach them, and telemetry (TelemetryConfig) streams from
+// them into the live twin's observed state.
+type StandInConfig struct {
+	// Bin is the twinflow-node binary (empty: beside this executable, then $PATH).
+	Bin string
 }
 
-// nodeBinary finds the twinflow-node binary.
-func nodeBinary(flag string) (string, error) {
-	if flag != "" {
-		if _, err := os.Stat(flag); err != nil {
-			return "", usageErrorf("--standin-bin: %v", err)
+func startStandIn(ctx context.Context, env *env, c StandInConfig) error {
+	path, err := NodeBinary(c.Bin)
+	if err != nil {
+		return err
+	}
+	stop, err := runStandInNetwork(ctx, env.twins.Live(), path, env.log.With("component", "standin"))
+	if err != nil {
+		return err
+	}
+	env.onShutdown(func(context.Context) error { stop(); return nil })
+	env.notes = append(env.notes, "stand-in network: twinflow-node per device; `twinflow node list` shows their gNMI addresses")
+	return nil
+}
+
+// NodeBinary finds the twinflow-node binary: path if given (it must exist), else
+// beside this executable, else in $PATH.
+func NodeBinary(path string) (string, error) {
+	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return "", fmt.Errorf("%w: twinflow-node binary: %v", ErrConfig, err)
 		}
-		return flag, nil
+		return path, nil
 	}
 	if exe, err := os.Executable(); err == nil {
 		p := filepath.Join(filepath.Dir(exe), "twinflow-node")
@@ -68,7 +58,7 @@ func nodeBinary(flag string) (string, error) {
 	}
 	p, err := exec.LookPath("twinflow-node")
 	if err != nil {
-		return "", errors.New("standin: twinflow-node not found next to twinflow or in $PATH (build it with `make build`, or pass --standin-bin, or --standin=false)")
+		return "", errors.New("twinflow-node not found next to twinflow or in $PATH (build it with `make build`, or pass --standin-bin, or --standin=false)")
 	}
 	return p, nil
 }

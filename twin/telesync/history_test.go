@@ -1,4 +1,4 @@
-package main
+package telesync
 
 import (
 	"context"
@@ -12,16 +12,16 @@ import (
 	"github.com/twinflow/twinflow/repository"
 )
 
-// TestHistorySink maps telemetry batches to repository samples, drops (and counts)
+// TestHistory maps telemetry batches to repository samples, drops (and counts)
 // what exceeds its buffer, and flushes into a real sqlite repository.
-func TestHistorySink(t *testing.T) {
+func TestHistory(t *testing.T) {
 	ctx := context.Background()
 	st, err := repository.Open(ctx, "file:"+filepath.Join(t.TempDir(), "h.db"), repository.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	h := newHistorySink(st.Telemetry(), slog.New(slog.DiscardHandler))
+	h := NewHistory(st.Telemetry(), slog.New(slog.DiscardHandler))
 	h.max = 5
 	at := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	h.Observe(&telemetry.Batch{Received: at, Interfaces: []telemetry.InterfaceSample{

@@ -1,4 +1,4 @@
-package main
+package telesync
 
 import (
 	"context"
@@ -21,17 +21,21 @@ func smallDemoTwin(t *testing.T) *twin.Manager {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Close)
-	if _, err := loadDemo(context.Background(), m.Live(), "leaf-spine:leaves=2,spines=1,hosts=1"); err != nil {
+	n, err := network.Generate("leaf-spine:leaves=2,spines=1,hosts=1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Live().Update(context.Background(), func(tx *twin.Txn) error { _, err := tx.Apply(n); return err }); err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
-func TestTwinSink(t *testing.T) {
+func TestSink(t *testing.T) {
 	m := smallDemoTwin(t)
 	ctx := context.Background()
 	rev := m.Live().Revision()
-	st, sink := newTwinSink(ctx, m.Live(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sink := NewSink(ctx, m.Live(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	sink.Observe(&telemetry.Batch{
 		Interfaces: []telemetry.InterfaceSample{
@@ -47,7 +51,7 @@ func TestTwinSink(t *testing.T) {
 		Interfaces: []telemetry.InterfaceSample{{Device: "leaf-0", Interface: "eth1", At: t0.Add(time.Second), OperStatus: network.StatusDisabled}},
 		Links:      []telemetry.LinkSample{{Link: "spine-0--leaf-0", At: t0.Add(time.Second), Status: network.StatusDisabled}},
 	})
-	if got := st.skipped.Load(); got != 1 {
+	if got := sink.Skipped(); got != 1 {
 		t.Errorf("skipped %d; want 1 (the unknown device)", got)
 	}
 	if m.Live().Revision() != rev {
@@ -82,14 +86,14 @@ func TestTwinSink(t *testing.T) {
 	}
 }
 
-// TestTwinSinkLinkVersions: a link's older sample arriving after its newer one (the two
+// TestSinkLinkVersions: a link's older sample arriving after its newer one (the two
 // ends are different devices, whose batches reach the sink concurrently) does not
 // overwrite the twin's observed link state, written directly or through the Coalescer
 // as `serve` wires it, and whether the newer sample was flushed already or not.
-func TestTwinSinkLinkVersions(t *testing.T) {
+func TestSinkLinkVersions(t *testing.T) {
 	m := smallDemoTwin(t)
 	ctx := context.Background()
-	st, sink := newTwinSink(ctx, m.Live(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sink := NewSink(ctx, m.Live(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t0 := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
 	const link = "spine-0--leaf-0"
 	sample := func(v uint64, status network.OperStatus, rate float64) *telemetry.Batch {
@@ -115,7 +119,7 @@ func TestTwinSinkLinkVersions(t *testing.T) {
 	if ol := observed(); ol.OperStatus != network.StatusDisabled || ol.RateGbps[0] != 2 {
 		t.Fatalf("observed link %+v; want version 2's state (disabled, rate 2), not the older version 1's", ol)
 	}
-	if got := st.stale.Load(); got != 1 {
+	if got := sink.Stale(); got != 1 {
 		t.Errorf("stale %d; want 1", got)
 	}
 	sink.Observe(sample(3, network.StatusEnabled, 3))

@@ -1,25 +1,21 @@
-package main
+package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twinflow/twinflow/labs/standin"
+	"github.com/twinflow/twinflow/labs/standin/nodetest"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/physical/gnmi"
 	"github.com/twinflow/twinflow/twin"
 )
 
-// TestTelemetryFollowsManagedDevices: serve's telemetry covers the live twin's managed
+// TestTelemetryFollowsManagedDevices: the server's telemetry covers the live twin's managed
 // devices (gNMI driver and an address; real twinflow-node processes here) as they come
 // and go: none at first; both once their addresses are recorded (their link observed
 // up, then down after a fault on one end); a device moved to another address is
@@ -30,7 +26,7 @@ func TestTelemetryFollowsManagedDevices(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs twinflow-node processes")
 	}
-	bin := labBinaries(t) + "/twinflow-node"
+	bin := nodetest.Binary(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m, err := twin.NewManager(twin.Options{})
@@ -169,49 +165,4 @@ func TestTelemetryFollowsManagedDevices(t *testing.T) {
 		return err
 	})
 	nextStart("r2")
-}
-
-// TestServeBadFlagsStartNothing: serve's extension flags are checked before anything
-// starts: a bad one exits 2 naming it, before the demo network or its stand-in nodes
-// come up.
-func TestServeBadFlagsStartNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the binary")
-	}
-	bin := labBinaries(t) + "/twinflow"
-	notPEM := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		flags []string
-		want  string
-	}{
-		{[]string{"--demo", "--telemetry-sample=2s"}, "--telemetry-sample must be in (0, 1s], got 2s"},
-		{[]string{"--demo", "--standin-sample=0s"}, "--telemetry-sample must be in (0, 1s], got 0s"},
-		{[]string{"--demo", "--commit-concurrency=0"}, "--commit-concurrency must be at least 1, got 0"},
-		{[]string{"--demo", "--device-timeout=-1s"}, "--device-timeout must be positive, got -1s"},
-		{[]string{"--demo", "--gnmi-skip-verify"}, "--gnmi-ca and --gnmi-skip-verify do not apply to the demo's plaintext gNMI"},
-		{[]string{"--gnmi-insecure", "--gnmi-ca=" + notPEM}, "--gnmi-insecure conflicts with --gnmi-ca and --gnmi-skip-verify"},
-		{[]string{"--gnmi-ca=" + notPEM}, "--gnmi-ca: gnmi: invalid options: no certificates in " + notPEM},
-		{[]string{"--gnmi-ca=" + notPEM + ".missing"}, "--gnmi-ca: gnmi: invalid options: read CA file"},
-	} {
-		flag := strings.Join(c.flags, " ")
-		// a serve that wrongly starts is killed after 30 s (and the case fails)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--db", "file:" + filepath.Join(t.TempDir(), "x.db")}, c.flags...)...)
-		out, err := cmd.CombinedOutput()
-		cancel()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
-			t.Errorf("%s: %v, want exit 2\n%s", flag, err, out)
-			continue
-		}
-		if !strings.Contains(string(out), c.want) {
-			t.Errorf("%s: output lacks %q:\n%s", flag, c.want, out)
-		}
-		if strings.Contains(string(out), "demo network loaded") || strings.Contains(string(out), "node up") || strings.Contains(string(out), "TwinFlow API on") {
-			t.Errorf("%s: serve started something before refusing the flag:\n%s", flag, out)
-		}
-	}
 }

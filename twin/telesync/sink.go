@@ -1,4 +1,12 @@
-package main
+// Package telesync is the twin's mapping from the physical network (the DTN
+// reference architecture's twin management, seed 004 §6): it records what telemetry
+// reports (models/observation batches) in a twin's observed state (Sink), keeps the
+// telemetry history in the repository (History, RunRetention), and says which devices
+// of a twin telemetry should stream from (ManagedNetwork).
+//
+// The package imports models, repository and twin only: the collector producing the
+// batches (physical/telemetry) is wired to it by the server's assembly (apps/server).
+package telesync
 
 import (
 	"context"
@@ -7,12 +15,12 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/twinflow/twinflow/physical/telemetry"
+	"github.com/twinflow/twinflow/models/observation"
 	"github.com/twinflow/twinflow/twin"
 )
 
-// twinSink records telemetry batches in a twin's observed state, one twin transaction
-// per batch (wire it with newTwinSink when a collector runs inside `serve`). Partial
+// Sink records telemetry batches in a twin's observed state, one twin transaction per
+// batch. Partial
 // samples are merged into the stored row: a sample without counters keeps the stored
 // counters, one without rates keeps the stored rates. Samples about devices or links
 // the twin does not hold are skipped and counted.
@@ -23,7 +31,8 @@ import (
 // is the newest the collector computed, never an older one that arrived late. The
 // check and the write are one step (under mu, around the twin transaction). Make one
 // sink per collector: versions count per collector.
-type twinSink struct {
+type Sink struct {
+	ctx     context.Context // the sink's lifetime (NewSink)
 	twin    *twin.Twin
 	log     *slog.Logger
 	skipped atomic.Uint64
@@ -40,15 +49,24 @@ type linkVersion struct {
 	had     bool
 }
 
-// newTwinSink returns a telemetry.Sink writing into t until ctx ends.
-func newTwinSink(ctx context.Context, t *twin.Twin, log *slog.Logger) (*twinSink, telemetry.Sink) {
-	s := &twinSink{twin: t, log: log, versions: map[string]uint64{}}
-	return s, telemetry.SinkFunc(func(b *telemetry.Batch) { s.observe(ctx, b) })
+// NewSink returns a Sink writing into t until ctx ends (a batch observed after that
+// is not recorded).
+func NewSink(ctx context.Context, t *twin.Twin, log *slog.Logger) *Sink {
+	return &Sink{ctx: ctx, twin: t, log: log, versions: map[string]uint64{}}
 }
+
+// Skipped is the number of samples about devices, interfaces or links the twin does not
+// hold.
+func (s *Sink) Skipped() uint64 { return s.skipped.Load() }
+
+// Stale is the number of link samples skipped because a newer one was written.
+func (s *Sink) Stale() uint64 { return s.stale.Load() }
+
+var _ observation.Sink = (*Sink)(nil)
 
 // newer reports whether ls is newer than the link's sample written last, and records
 // its version (undone if the transaction fails). s.mu is held.
-func (s *twinSink) newer(ls *telemetry.LinkSample) bool {
+func (s *Sink) newer(ls *observation.LinkSample) bool {
 	if ls.Version == 0 {
 		return true // unversioned: arrival order
 	}
@@ -62,7 +80,10 @@ func (s *twinSink) newer(ls *telemetry.LinkSample) bool {
 	return true
 }
 
-func (s *twinSink) observe(ctx context.Context, b *telemetry.Batch) {
+// Observe implements observation.Sink: the batch is written in one transaction of
+// the twin's observed state, or (on error) not at all.
+func (s *Sink) Observe(b *observation.Batch) {
+	ctx := s.ctx
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.undo = s.undo[:0]

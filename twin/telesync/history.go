@@ -1,4 +1,4 @@
-package main
+package telesync
 
 import (
 	"context"
@@ -8,15 +8,15 @@ import (
 	"time"
 
 	"github.com/twinflow/twinflow/models/network"
-	"github.com/twinflow/twinflow/physical/telemetry"
+	"github.com/twinflow/twinflow/models/observation"
 	"github.com/twinflow/twinflow/repository"
 )
 
-// historySink keeps telemetry history in the repository (seed 004 §7.1): it buffers
+// History keeps telemetry history in the repository (seed 004 §7.1): it buffers
 // the samples of every batch it observes and appends them in one COPY/batch per flush
 // interval. When the repository falls behind by more than max samples, new samples are
 // dropped and counted rather than blocking the telemetry path.
-type historySink struct {
+type History struct {
 	tel      repository.Telemetry
 	log      *slog.Logger
 	max      int
@@ -29,12 +29,13 @@ type historySink struct {
 	written atomic.Uint64
 }
 
-func newHistorySink(tel repository.Telemetry, log *slog.Logger) *historySink {
-	return &historySink{tel: tel, log: log, max: 1 << 20, interval: time.Second}
+// NewHistory returns a History appending to tel; Run flushes it.
+func NewHistory(tel repository.Telemetry, log *slog.Logger) *History {
+	return &History{tel: tel, log: log, max: 1 << 20, interval: time.Second}
 }
 
-// Observe implements telemetry.Sink.
-func (h *historySink) Observe(b *telemetry.Batch) {
+// Observe implements observation.Sink.
+func (h *History) Observe(b *observation.Batch) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	add := func(dev, iface, metric string, at time.Time, v float64) {
@@ -80,7 +81,7 @@ func boolValue(b bool) float64 {
 
 // flush writes what is buffered. A failed append is logged and its samples dropped
 // (counted), so one bad batch cannot wedge the history.
-func (h *historySink) flush(ctx context.Context) {
+func (h *History) flush(ctx context.Context) {
 	h.mu.Lock()
 	batch := h.buf
 	h.buf = make([]repository.Sample, 0, len(batch))
@@ -98,8 +99,14 @@ func (h *historySink) flush(ctx context.Context) {
 	h.written.Add(uint64(len(batch)))
 }
 
-// run flushes every interval until ctx ends, then once more.
-func (h *historySink) run(ctx context.Context) {
+// Dropped is the number of samples dropped (buffer full, or a failed append).
+func (h *History) Dropped() uint64 { return h.dropped.Load() }
+
+// Written is the number of samples appended to the repository.
+func (h *History) Written() uint64 { return h.written.Load() }
+
+// Run flushes every interval until ctx ends, then once more.
+func (h *History) Run(ctx context.Context) {
 	t := time.NewTicker(h.interval)
 	defer t.Stop()
 	for {
@@ -115,9 +122,9 @@ func (h *historySink) run(ctx context.Context) {
 	}
 }
 
-// runRetention prunes samples older than retention and compacts small chunks every
+// RunRetention prunes samples older than retention and compacts small chunks every
 // interval, until ctx ends.
-func runRetention(ctx context.Context, tel repository.Telemetry, retention, interval time.Duration, log *slog.Logger) {
+func RunRetention(ctx context.Context, tel repository.Telemetry, retention, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -139,10 +146,11 @@ func runRetention(ctx context.Context, tel repository.Telemetry, retention, inte
 	}
 }
 
-// teeSink hands every batch to each sink in turn.
-type teeSink []telemetry.Sink
+// Tee hands every batch to each sink in turn.
+type Tee []observation.Sink
 
-func (t teeSink) Observe(b *telemetry.Batch) {
+// Observe implements observation.Sink.
+func (t Tee) Observe(b *observation.Batch) {
 	for _, s := range t {
 		s.Observe(b)
 	}

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+
+	"github.com/twinflow/twinflow/models/change"
+	"github.com/twinflow/twinflow/models/network"
+	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
+	"github.com/twinflow/twinflow/twin"
+	"github.com/twinflow/twinflow/twin/emulation"
+	"github.com/twinflow/twinflow/twin/pipeline"
+)
+
+// L2SandboxPrefix names the namespaces of the server's L2 sandbox (and its sweep label).
+const L2SandboxPrefix = "tfl-"
+
+// newL2Emulator builds the L2 validation sandbox (ChangesConfig.L2Sandbox): a netns lab
+// of twinflow-node agents (linux dataplane), fed the fork's network and the change's
+// device operations through the production gNMI driver. It needs root.
+func newL2Emulator(env *env, nodeBin string) (pipeline.Emulator, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the L2 sandbox needs root (network namespaces)")
+	}
+	bin, err := NodeBinary(nodeBin)
+	if err != nil {
+		return nil, err
+	}
+	backend := &emulation.Netns{
+		Options:  emulation.Options{Lab: "l2", Prefix: L2SandboxPrefix, Queue: emulation.QueueFQ},
+		NodeCmd:  []string{bin, "--dataplane", "linux", "--insecure"},
+		ProbeCmd: []string{bin, "probe"},
+		Config:   GNMIConfigurer{},
+	}
+	env.onShutdown(func(ctx context.Context) error { return backend.Destroy(ctx) })
+	env.notes = append(env.notes, "L2 sandbox: changes proposed at level L2 run in network namespaces "+L2SandboxPrefix+"l2.*")
+	return &serialEmulator{e: pipeline.SandboxEmulator{Sandbox: &emulation.Sandbox{Backend: backend, Config: GNMIConfigurer{}}}}, nil
+}
+
+// GNMIConfigurer pushes config rules to a sandbox node with the production gNMI driver
+// (physical/gnmi), over plaintext: sandbox nodes run with --insecure.
+type GNMIConfigurer struct{}
+
+// Push implements emulation.Configurer.
+func (GNMIConfigurer) Push(ctx context.Context, node emulation.NodeInfo, rules []network.ConfigRule) error {
+	return tfgnmi.ApplyRules(ctx, tfgnmi.Options{Address: node.GNMIAddress, Insecure: true}, rules)
+}
+
+// serialEmulator runs one L2 validation at a time: there is one sandbox lab, and each
+// validation mirrors its own fork into it.
+type serialEmulator struct {
+	mu sync.Mutex // serializes ValidateL2
+	e  pipeline.Emulator
+}
+
+func (s *serialEmulator) ValidateL2(ctx context.Context, fork *twin.Twin, cs *change.ChangeSet, predicted *change.Report) ([]change.Check, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.e.ValidateL2(ctx, fork, cs, predicted)
+}
