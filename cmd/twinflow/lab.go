@@ -20,6 +20,7 @@ import (
 	"github.com/twinflow/twinflow/labs/probe"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/twin/emulation"
+	"github.com/twinflow/twinflow/twin/emulation/clab"
 )
 
 func init() { register(newLabCmd) }
@@ -109,7 +110,7 @@ func readLabNetwork(file string) (*network.Network, error) {
 	if err != nil {
 		return nil, usageErrorf("read %s: %v", file, err)
 	}
-	n, err := network.Decode(bytes.NewReader(data), network.DetectFormat(file, data))
+	n, err := clab.DecodeFormat(bytes.NewReader(data), network.DetectFormat(file, data))
 	if err != nil {
 		return nil, usageErrorf("%s: %v", file, err)
 	}

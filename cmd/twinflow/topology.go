@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/twin/emulation/clab"
 )
 
 func init() { register(newTopologyCmd) }
@@ -31,7 +32,7 @@ type topologyOptions struct {
 	file   string // generate: output file; import/export: input file ("-" = stdin)
 	out    string // export: output file
 	// containerlab output
-	clab network.ContainerlabOptions
+	clab clab.Options
 	// import
 	print bool
 }
@@ -49,10 +50,10 @@ convert between these formats. See docs/network-model.md.`,
 	return cmd
 }
 
-func addClabFlags(cmd *cobra.Command, to *network.ContainerlabOptions) {
+func addClabFlags(cmd *cobra.Command, to *clab.Options) {
 	cmd.Flags().StringVar(&to.Name, "lab-name", "", "containerlab output: lab name (default: the topology ID)")
-	cmd.Flags().StringVar(&to.Kind, "clab-kind", network.DefaultContainerlabKind, "containerlab output: node kind")
-	cmd.Flags().StringVar(&to.Image, "clab-image", network.DefaultContainerlabImage, "containerlab output: node image")
+	cmd.Flags().StringVar(&to.Kind, "clab-kind", clab.DefaultKind, "containerlab output: node kind")
+	cmd.Flags().StringVar(&to.Image, "clab-image", clab.DefaultImage, "containerlab output: node image")
 	cmd.Flags().StringVar(&to.MgmtNetwork, "clab-mgmt-network", "", "containerlab output: management network name (mgmt.network)")
 }
 
@@ -151,13 +152,7 @@ func (t *topologyOptions) generate(cmd *cobra.Command, kind string) (*network.Ne
 // write encodes n to file, or to the command's standard output when file is "" or "-".
 func (t *topologyOptions) write(cmd *cobra.Command, n *network.Network, format network.Format, file string) error {
 	var buf bytes.Buffer
-	var err error
-	if format == network.FormatContainerlab {
-		err = network.EncodeContainerlab(&buf, n, t.clab)
-	} else {
-		err = network.Encode(&buf, n, format)
-	}
-	if err != nil {
+	if err := clab.EncodeFormat(&buf, n, format, t.clab); err != nil {
 		return fmt.Errorf("topology: %w", err)
 	}
 	if file == "" || file == "-" {
@@ -202,7 +197,7 @@ func readNetwork(cmd *cobra.Command, file, from string) (*network.Network, netwo
 	if format == "" {
 		format = network.DetectFormat(file, b)
 	}
-	n, err := network.Decode(bytes.NewReader(b), format)
+	n, err := clab.DecodeFormat(bytes.NewReader(b), format)
 	if err != nil {
 		return nil, format, fmt.Errorf("%s (%s): %w", file, format, multiline(err))
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/twin/emulation/clab"
 )
 
 // runTopology executes the CLI in-process and returns stdout and the exit code main
@@ -79,7 +80,7 @@ func TestTopologyGenerateFormatsAndFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := network.Decode(fh, format)
+		got, err := clab.DecodeFormat(fh, format)
 		fh.Close()
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)

@@ -49,7 +49,7 @@ func BenchmarkImport(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, f := range Formats {
+	for _, f := range codedHere {
 		var buf bytes.Buffer
 		if err := Encode(&buf, n, f); err != nil {
 			b.Fatal(err)
@@ -75,7 +75,7 @@ func BenchmarkExport(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, f := range Formats {
+	for _, f := range codedHere {
 		b.Run(string(f)+"/wan-1000", func(b *testing.B) {
 			b.ReportAllocs()
 			var buf bytes.Buffer

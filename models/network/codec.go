@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+	"strconv"
 )
 
 // ErrFormat is wrapped by every error about a malformed document (syntax, unknown
@@ -197,8 +198,48 @@ func yamlDecode(dec *yaml.Decoder, v any) (err error) {
 	return nil
 }
 
+// errContainerlab is what Decode and Encode say about FormatContainerlab.
+var errContainerlab = fmt.Errorf("network: %w: containerlab files are read and written by twin/emulation/clab", ErrFormat)
+
+// DefaultLinkCapacityGbps is the capacity given to imported links that state none.
+const DefaultLinkCapacityGbps = 10.0
+
+// uniqueLinkID returns "<a>--<b>", or "<a>--<b>-<k>" if taken, falling back to
+// "link-<k>" when that is not a valid ID.
+func uniqueLinkID(taken map[string]bool, a, b string) string {
+	base := a + "--" + b
+	if CheckID(base+"-99999") != "" {
+		base = "link"
+		for k := len(taken) + 1; ; k++ {
+			id := base + "-" + strconv.Itoa(k)
+			if !taken[id] {
+				return id
+			}
+		}
+	}
+	id := base
+	for k := 2; taken[id]; k++ {
+		id = base + "-" + strconv.Itoa(k)
+	}
+	return id
+}
+
+// fillTopology lists every device and link in the first topology.
+func fillTopology(n *Network) {
+	t := &n.Topologies[0]
+	t.DeviceIDs, t.LinkIDs = nil, nil
+	for _, d := range n.Devices {
+		t.DeviceIDs = append(t.DeviceIDs, d.ID)
+	}
+	for _, l := range n.Links {
+		t.LinkIDs = append(t.LinkIDs, l.ID)
+	}
+}
+
 // Decode reads a network document in the given format (see DecodeJSON, DecodeYAML,
-// DecodeContainerlab, DecodeGML).
+// DecodeGML). Containerlab files are read by twin/emulation/clab (it uses
+// containerlab's own Go module, which this pure package does not import): Decode of
+// FormatContainerlab fails with ErrFormat saying so.
 func Decode(r io.Reader, f Format) (*Network, error) {
 	switch f {
 	case FormatJSON:
@@ -206,7 +247,7 @@ func Decode(r io.Reader, f Format) (*Network, error) {
 	case FormatYAML:
 		return DecodeYAML(r)
 	case FormatContainerlab:
-		return DecodeContainerlab(r)
+		return nil, errContainerlab
 	case FormatGML:
 		return DecodeGML(r)
 	}
@@ -247,8 +288,8 @@ func DetectFormat(name string, content []byte) Format {
 }
 
 // Encode writes n in the given format. JSON is indented; YAML uses the JSON field
-// names; containerlab uses DefaultContainerlabOptions (see EncodeContainerlab); GML as
-// EncodeGML. Encode does not validate n: call Validate first if unsure.
+// names; GML as EncodeGML; containerlab is written by twin/emulation/clab (Encode of
+// FormatContainerlab fails). Encode does not validate n: call Validate first if unsure.
 func Encode(w io.Writer, n *Network, f Format) error {
 	if n == nil {
 		return errors.New("network: encode: nil network")
@@ -272,7 +313,7 @@ func Encode(w io.Writer, n *Network, f Format) error {
 		}
 		return nil
 	case FormatContainerlab:
-		return EncodeContainerlab(w, n, ContainerlabOptions{})
+		return errContainerlab
 	case FormatGML:
 		return EncodeGML(w, n)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,14 +51,10 @@ func truncate(s string, n int) string {
 
 func TestRoundTripGenerated(t *testing.T) {
 	for name, n := range generated(t) {
-		for _, f := range Formats {
+		for _, f := range codedHere {
 			t.Run(name+"/"+string(f), func(t *testing.T) {
 				got := roundTrip(t, n, f)
 				want := n.Clone()
-				if f == FormatContainerlab {
-					// containerlab has no topology name: the lab name is the topology ID.
-					want.Topologies[0].Name = want.Topologies[0].ID
-				}
 				if diff := cmp.Diff(want, got, equateEmpty); diff != "" {
 					t.Errorf("round trip through %s changed the network (-want +got):\n%s", f, diff)
 				}
@@ -155,11 +152,27 @@ func TestNilNetwork(t *testing.T) {
 			t.Errorf("Encode(nil, %s) = %v", f, err)
 		}
 	}
-	if err := EncodeContainerlab(io.Discard, nil, ContainerlabOptions{}); err == nil {
-		t.Error("EncodeContainerlab(nil) succeeded")
-	}
 	if err := EncodeGML(io.Discard, nil); err == nil {
 		t.Error("EncodeGML(nil) succeeded")
+	}
+}
+
+// codedHere are the formats this package reads and writes (containerlab files are
+// twin/emulation/clab's).
+var codedHere = []Format{FormatJSON, FormatYAML, FormatGML}
+
+// TestContainerlabIsCodedElsewhere: the format is known by name here, and Decode and
+// Encode of it say which package reads and writes it.
+func TestContainerlabIsCodedElsewhere(t *testing.T) {
+	if !slices.Contains(Formats, FormatContainerlab) {
+		t.Error("Formats lacks containerlab")
+	}
+	_, err := Decode(strings.NewReader("name: x\ntopology:\n  nodes: {}\n"), FormatContainerlab)
+	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "twin/emulation/clab") {
+		t.Errorf("Decode(containerlab) = %v", err)
+	}
+	if err := Encode(io.Discard, smallNet(), FormatContainerlab); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "twin/emulation/clab") {
+		t.Errorf("Encode(containerlab) = %v", err)
 	}
 }
 

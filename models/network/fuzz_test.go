@@ -31,7 +31,7 @@ func fuzzSeeds(f *testing.F, format Format, extra ...string) {
 	n := smallNet()
 	n.Devices[0].Labels = map[string]string{"k": "v"}
 	var buf bytes.Buffer
-	if format == FormatContainerlab || format == FormatGML {
+	if format == FormatGML {
 		n.Flows = nil
 	}
 	if err := Encode(&buf, n, format); err != nil {
@@ -75,11 +75,6 @@ func FuzzDecodeJSON(f *testing.F) {
 func FuzzDecodeYAML(f *testing.F) {
 	fuzzSeeds(f, FormatYAML, "devices: []\n", "devices:\n  - id: a\n    type: host\n    labels: {x: 'y: z'}\n", "a: &a [*a]\n", "contexts: [{id: admin}]\n---\n", "devices:\n  - &d {id: a, type: host}\n")
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzRoundTrip(t, data, FormatYAML) })
-}
-
-func FuzzDecodeContainerlab(f *testing.F) {
-	fuzzSeeds(f, FormatContainerlab, clabExample, "name: x\ntopology:\n  nodes: {a: ~}\n", "name: x\ntopology:\n  nodes:\n    a: {labels: {twinflow.drivers: none}}\n")
-	f.Fuzz(func(t *testing.T, data []byte) { fuzzRoundTrip(t, data, FormatContainerlab) })
 }
 
 func FuzzDecodeGML(f *testing.F) {

@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/srl-labs/containerlab/types"
 	"gopkg.in/yaml.v3"
 
 	"github.com/twinflow/twinflow/labs/probe"
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/twin/emulation/clab"
 )
 
 // Containerlab is the containerlab backend: it writes a topology file (nodes of kind
@@ -96,9 +98,9 @@ func ContainerlabAvailable(bin string) error {
 	return nil
 }
 
-// Topology renders the containerlab topology file for n: network.EncodeContainerlab's
-// file (nodes, links, TwinFlow labels and link vars) plus, per node, the agent command
-// and, if set, the management subnet.
+// Topology renders the containerlab topology file for n with containerlab's own types
+// (clab.Encode: nodes, links, TwinFlow labels and link vars) plus, per node, the agent
+// command and, if set, the management subnet.
 func (c *Containerlab) Topology(n *network.Network) ([]byte, error) {
 	o, err := c.Options.withDefaults(len(n.Flows))
 	if err != nil {
@@ -112,29 +114,10 @@ func (c *Containerlab) Topology(n *network.Network) ([]byte, error) {
 	if mgmt == "" {
 		mgmt = o.Label() + "-mgmt"
 	}
-	var buf bytes.Buffer
-	if err := network.EncodeContainerlab(&buf, n, network.ContainerlabOptions{Name: o.Label(), Kind: "linux", Image: image, MgmtNetwork: mgmt}); err != nil {
-		return nil, fmt.Errorf("%w: containerlab export: %v", ErrInvalid, err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(buf.Bytes(), &doc); err != nil {
-		return nil, fmt.Errorf("emulation: re-read containerlab export: %w", err)
-	}
-	root := doc.Content[0]
 	if c.MgmtSubnet != "" {
 		if _, err := netip.ParsePrefix(c.MgmtSubnet); err != nil {
 			return nil, fmt.Errorf("%w: management subnet %q: %v", ErrInvalid, c.MgmtSubnet, err)
 		}
-		m := mapGet(root, "mgmt")
-		if m == nil {
-			m = &yaml.Node{Kind: yaml.MappingNode}
-			mapSet(root, "mgmt", m)
-		}
-		mapSet(m, "ipv4-subnet", scalar(c.MgmtSubnet))
-	}
-	nodes := mapGet(mapGet(root, "topology"), "nodes")
-	if nodes == nil {
-		return nil, fmt.Errorf("emulation: containerlab export has no topology.nodes")
 	}
 	// Each node runs its agent: gNMI on all addresses (the management one from
 	// outside), linux dataplane over its data ports.
@@ -144,55 +127,19 @@ func (c *Containerlab) Topology(n *network.Network) ([]byte, error) {
 			ports[ep.Device] = append(ports[ep.Device], ep.EndPoint)
 		}
 	}
-	for i := 0; i+1 < len(nodes.Content); i += 2 {
-		name := nodes.Content[i].Value
-		node := nodes.Content[i+1]
-		id := name
-		if labels := mapGet(node, "labels"); labels != nil {
-			if v := mapGet(labels, "twinflow.id"); v != nil {
-				id = v.Value
+	var buf bytes.Buffer
+	err = clab.Encode(&buf, n, clab.Options{Name: o.Label(), Kind: "linux", Image: image, MgmtNetwork: mgmt,
+		MgmtIPv4Subnet: c.MgmtSubnet,
+		Node: func(d network.Device, name string, nd *types.NodeDefinition) {
+			nd.Cmd = fmt.Sprintf("/twinflow-node --name %s --dataplane linux --insecure --gnmi-addr :%d", name, GNMIPort)
+			if p := ports[d.ID]; len(p) > 0 {
+				nd.Cmd += " --ports " + strings.Join(p, ",")
 			}
-		}
-		cmd := fmt.Sprintf("/twinflow-node --name %s --dataplane linux --insecure --gnmi-addr :%d", name, GNMIPort)
-		if p := ports[id]; len(p) > 0 {
-			cmd += " --ports " + strings.Join(p, ",")
-		}
-		mapSet(node, "cmd", scalar(cmd))
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("%w: containerlab export: %v", ErrInvalid, err)
 	}
-	var out bytes.Buffer
-	enc := yaml.NewEncoder(&out)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
-		return nil, fmt.Errorf("emulation: encode topology: %w", err)
-	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("emulation: encode topology: %w", err)
-	}
-	return out.Bytes(), nil
-}
-
-func scalar(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v} }
-
-func mapGet(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func mapSet(m *yaml.Node, key string, v *yaml.Node) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			m.Content[i+1] = v
-			return
-		}
-	}
-	m.Content = append(m.Content, scalar(key), v)
+	return buf.Bytes(), nil
 }
 
 var (

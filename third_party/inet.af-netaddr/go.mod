@@ -1,0 +1,1 @@
+module inet.af/netaddr
