@@ -66,7 +66,13 @@ type DeviceDiff struct {
 	Device string            `json:"device"`
 	Ops    []change.Op       `json:"ops"`
 	Lines  []change.DiffLine `json:"diff"`
-	// SetRequest is the gNMI SetRequest in protobuf JSON.
+	// DeviceLines diff the device's running configuration before and after the change
+	// (old → new values; for a reconcile, what it reverts); DeviceError says why they
+	// are missing. Both empty when the server reads no devices.
+	DeviceLines []change.DiffLine `json:"device_diff,omitempty"`
+	DeviceError string            `json:"device_error,omitempty"`
+	// SetRequest is the gNMI SetRequest in protobuf JSON (values are JSON_IETF,
+	// base64-encoded as protobuf JSON encodes bytes).
 	SetRequest json.RawMessage `json:"set_request"`
 }
 
@@ -249,7 +255,8 @@ func (c *changeAPI) diff(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		out.Devices = append(out.Devices, DeviceDiff{Device: d.Device, Ops: d.Ops, Lines: d.Lines, SetRequest: b})
+		out.Devices = append(out.Devices, DeviceDiff{Device: d.Device, Ops: d.Ops, Lines: d.Lines,
+			DeviceLines: d.DeviceLines, DeviceError: d.DeviceError, SetRequest: b})
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -116,6 +116,8 @@ type env struct {
 	nbi nbi.Options
 	// notes are printed in the startup banner (e.g. "database: postgres://…").
 	notes []string
+	// dbShown is the repository's DSN as the banner shows it (password redacted).
+	dbShown string
 
 	shutdown []func(context.Context) error
 }
@@ -235,7 +237,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	addr := ln.Addr().String()
 	log.Info("serving", "addr", "http://"+addr)
 	if so.Banner != nil {
-		printBanner(so.Banner, addr, demo, env.notes)
+		printBanner(so.Banner, addr, demo, env.notes, env.dbShown)
 	}
 	if so.Ready != nil {
 		so.Ready(addr)
@@ -255,7 +257,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	return nil
 }
 
-func printBanner(w io.Writer, addr string, demo *demoSummary, notes []string) {
+func printBanner(w io.Writer, addr string, demo *demoSummary, notes []string, db string) {
 	base := "http://" + addr
 	var b strings.Builder
 	fmt.Fprintf(&b, "TwinFlow API on %s/api/v1 (OpenAPI: %s/api/v1/openapi.json)\n", base, base)
@@ -285,6 +287,7 @@ func printBanner(w io.Writer, addr string, demo *demoSummary, notes []string) {
 		{"twinflow get link " + link, "# unchanged in live"},
 		{"twinflow get twins", ""},
 		{"curl -N '" + base + "/api/v1/events?table=devices,links'", "# the event stream"},
+		{"twinflow ledger verify --db '" + db + "'", "# the hash-chained ledger of every change"},
 	} {
 		fmt.Fprintf(tw, "  %s\t%s\n", l[0], l[1])
 	}

@@ -93,7 +93,8 @@ func TestRunAssemblesTheServer(t *testing.T) {
 			t.Errorf("GET devices = %d %s; want the demo's devices", code, body)
 		}
 	})
-	if b := banner.String(); !strings.Contains(b, "Database: "+db) || !strings.Contains(b, "TwinFlow API on http://127.0.0.1:") {
+	if b := banner.String(); !strings.Contains(b, "Database: "+db) || !strings.Contains(b, "TwinFlow API on http://127.0.0.1:") ||
+		!strings.Contains(b, "twinflow ledger verify --db '"+db+"'") {
 		t.Errorf("banner:\n%s", b)
 	}
 	// no pipeline: the change routes say so; the live twin was restored from the DB

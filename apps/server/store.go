@@ -34,6 +34,7 @@ func openStore(ctx context.Context, env *env) (repository.Store, error) {
 	} else {
 		env.notes = append(env.notes, "Database: "+repository.RedactDSN(dsn))
 	}
+	env.dbShown = repository.RedactDSN(dsn)
 	st, err := repository.Open(ctx, dsn, repository.Options{Logger: env.log.With("component", "repository")})
 	if err != nil {
 		if errors.Is(err, repository.ErrUnsupportedDSN) || errors.Is(err, repository.ErrInvalid) {

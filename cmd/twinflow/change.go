@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,10 +12,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	gpb "github.com/openconfig/gnmi/proto/gnmi"
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/twinflow/twinflow/apps/nbi"
 	"github.com/twinflow/twinflow/models/change"
+	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
 	"github.com/twinflow/twinflow/twin/pipeline"
 )
 
@@ -171,7 +175,21 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 			}
 			w := cmd.OutOrStdout()
 			for _, dev := range d.Devices {
-				fmt.Fprintf(w, "=== %s\n--- SetRequest (gNMI, protobuf JSON)\n%s\n--- diff of the intended configuration\n", dev.Device, strings.TrimSpace(string(dev.SetRequest)))
+				fmt.Fprintf(w, "=== %s\n--- SetRequest (gNMI; values JSON_IETF)\n", dev.Device)
+				if err := writeSetRequest(w, dev.SetRequest); err != nil {
+					return err
+				}
+				fmt.Fprintln(w, "--- on the device (its running configuration: old -> new)")
+				switch {
+				case dev.DeviceError != "":
+					fmt.Fprintf(w, "(not read: %s)\n", dev.DeviceError)
+				case len(dev.DeviceLines) == 0:
+					fmt.Fprintln(w, "(the device already holds this configuration)")
+				}
+				for _, l := range dev.DeviceLines {
+					fmt.Fprintln(w, l.String())
+				}
+				fmt.Fprintln(w, "--- in the intended configuration (the twin)")
 				for _, l := range dev.Lines {
 					fmt.Fprintln(w, l.String())
 				}
@@ -183,6 +201,8 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 		},
 	}
 
+	// action runs a transition. validate prints the whole change (its new report);
+	// the others print a one-line outcome (-o json/yaml: the whole change, as always).
 	action := func(name, short string, body func() any) *cobra.Command {
 		return &cobra.Command{
 			Use:   name + " ID",
@@ -203,8 +223,15 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 				if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/changes/"+esc(args[0])+"/"+name, b, hdr(), &ch); err != nil {
 					return err
 				}
-				if err := renderChange(o, cmd.OutOrStdout(), &ch); err != nil {
+				render := renderOutcome
+				if name == "validate" {
+					render = renderChange
+				}
+				if err := render(o, cmd.OutOrStdout(), &ch); err != nil {
 					return err
+				}
+				if name == "rollback" && ch.State == change.StateRolledBack {
+					return nil // what was asked for
 				}
 				return stateExit(&ch)
 			},
@@ -335,6 +362,61 @@ func listChanges(ctx context.Context, c *apiClient, path string) ([]*pipeline.Ch
 		}
 		token = page.NextPageToken
 	}
+}
+
+// renderOutcome prints a transition's outcome in one line (the table output), or the
+// whole change (-o json|yaml).
+func renderOutcome(o *Options, w io.Writer, ch *pipeline.Change) error {
+	if o.Output != "table" {
+		return render(o, w, ch, nil)
+	}
+	line := fmt.Sprintf("change %s %s", ch.ID, strings.ToUpper(string(ch.State)))
+	switch {
+	case ch.Commit != nil && ch.Commit.Phase == change.PhaseAwaitingConfirm && !ch.Commit.ConfirmDeadline.IsZero():
+		line += fmt.Sprintf(": %d device(s) set, confirm before %s (twinflow change confirm %s)",
+			len(ch.Commit.Devices), ch.Commit.ConfirmDeadline.Format(time.RFC3339), ch.ID)
+	case ch.State == change.StateApproved && ch.Approver != "":
+		line += " by " + ch.Approver
+	case ch.Commit != nil && (ch.State == change.StateCommitted || ch.State == change.StateRolledBack || ch.State == change.StateFailed):
+		line += fmt.Sprintf(": %d device(s)", len(ch.Commit.Devices))
+		if ch.Commit.Reason != "" {
+			line += " — " + ch.Commit.Reason
+		}
+	}
+	_, err := fmt.Fprintln(w, line+" (details: twinflow change show "+ch.ID+")")
+	return err
+}
+
+// writeSetRequest prints a SetRequest (protobuf JSON) one operation a line, with its
+// JSON_IETF values as JSON rather than protobuf JSON's base64.
+func writeSetRequest(w io.Writer, raw json.RawMessage) error {
+	var req gpb.SetRequest
+	if err := protojson.Unmarshal(raw, &req); err != nil {
+		return fmt.Errorf("read the SetRequest: %w", err)
+	}
+	val := func(u *gpb.Update) string {
+		switch v := u.GetVal().GetValue().(type) {
+		case *gpb.TypedValue_JsonIetfVal:
+			return string(v.JsonIetfVal)
+		case *gpb.TypedValue_JsonVal:
+			return string(v.JsonVal)
+		}
+		b, _ := protojson.Marshal(u.GetVal())
+		return string(b)
+	}
+	if t := req.GetPrefix().GetTarget(); t != "" {
+		fmt.Fprintf(w, "target  %s\n", t)
+	}
+	for _, p := range req.Delete {
+		fmt.Fprintf(w, "delete  %s\n", tfgnmi.PathString(req.Prefix, p))
+	}
+	for _, u := range req.Replace {
+		fmt.Fprintf(w, "replace %s = %s\n", tfgnmi.PathString(req.Prefix, u.Path), val(u))
+	}
+	for _, u := range req.Update {
+		fmt.Fprintf(w, "update  %s = %s\n", tfgnmi.PathString(req.Prefix, u.Path), val(u))
+	}
+	return nil
 }
 
 // stateExit makes rejected, rolled back and failed changes exit with status 1.

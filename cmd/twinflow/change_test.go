@@ -79,6 +79,21 @@ func TestChangeCLIStory(t *testing.T) {
 		"endpoints":[{"id":"eth1"},{"id":"eth2"}]}]}`, r1)
 	mustCLI(t, srv, "apply", "-f", writeFile(t, "net.json", netDoc))
 
+	// the node speaks plaintext gNMI: without --insecure, node commands say so and
+	// suggest the flag (issue #12: they printed "first record does not look like a TLS
+	// handshake", and the probe "unreachable")
+	_, errs, code := cli(t, srv, "node", "get", "r1", "/interfaces/interface[name=eth1]/config/mtu")
+	if code != 1 || !strings.Contains(errs, "speaks plaintext gNMI") || !strings.Contains(errs, "add --insecure") {
+		t.Errorf("node get without --insecure: exit %d: %s", code, errs)
+	}
+	out, errs, code := cli(t, srv, "node", "list", "--probe")
+	if code != 0 || !strings.Contains(out, "plaintext") || !strings.Contains(errs, "probe them with --insecure") {
+		t.Errorf("node list --probe without --insecure: exit %d\n%s%s", code, out, errs)
+	}
+	if out := mustCLI(t, srv, "node", "list", "--probe", "--insecure"); !strings.Contains(out, " ok") {
+		t.Errorf("node list --probe --insecure:\n%s", out)
+	}
+
 	// malformed change files fail locally, naming the element, exit 1; missing -f exits 2
 	if _, errs, code := cli(t, srv, "change", "propose", "-f", writeFile(t, "bad.yaml", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: merge, path: /a}\n")); code != 1 || !strings.Contains(errs, "device_ops[r1][0].op") {
 		t.Fatalf("bad file: exit %d %s", code, errs)
@@ -98,7 +113,7 @@ device_ops:
       path: /interfaces/interface[name=eth1]/config
       value: {mtu: 9000, description: jumbo}
 `
-	out := mustCLI(t, srv, "change", "propose", "-f", writeFile(t, "c.yaml", changeYAML), "--user", "bo", "-o", "json")
+	out = mustCLI(t, srv, "change", "propose", "-f", writeFile(t, "c.yaml", changeYAML), "--user", "bo", "-o", "json")
 	var c pipeline.Change
 	if err := json.Unmarshal([]byte(out), &c); err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -110,20 +125,35 @@ device_ops:
 	if !strings.Contains(out, "VALIDATED") || !strings.Contains(out, "l0.conflicts.ip") {
 		t.Errorf("show:\n%s", out)
 	}
+	// the diff: the SetRequest's values as JSON (not base64), the device's old -> new
+	// values (its running MTU is 1500), and the intended configuration's change
 	out = mustCLI(t, srv, "change", "diff", c.ID)
-	if !strings.Contains(out, "jsonIetfVal") || !strings.Contains(out, "+ /interfaces/interface[name=eth1]/config/mtu = 9000") {
-		t.Errorf("diff:\n%s", out)
+	for _, want := range []string{
+		`update  /interfaces/interface[name=eth1]/config = {"description":"jumbo","mtu":9000}`,
+		"~ /interfaces/interface[name=eth1]/config/mtu: 1500 -> 9000",
+		"+ /interfaces/interface[name=eth1]/config/mtu = 9000",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "jsonIetfVal") {
+		t.Errorf("diff shows base64 protobuf JSON:\n%s", out)
 	}
 	if _, errs, code := cli(t, srv, "change", "approve", c.ID, "--user", "bo"); code != 1 || !strings.Contains(errs, "Forbidden") {
 		t.Fatalf("self approval: exit %d %s", code, errs)
 	}
-	mustCLI(t, srv, "change", "approve", c.ID, "--user", "carla")
+	// transitions print one line (the check table is for propose, show and validate)
+	out = mustCLI(t, srv, "change", "approve", c.ID, "--user", "carla")
+	if strings.TrimSpace(out) != "change "+c.ID+" APPROVED by carla (details: twinflow change show "+c.ID+")" {
+		t.Errorf("approve:\n%s", out)
+	}
 	out = mustCLI(t, srv, "change", "commit", c.ID, "--user", "carla", "--confirm-timeout", "30s")
-	if !strings.Contains(out, "COMMITTING") || !strings.Contains(out, "awaiting_confirm") {
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "COMMITTING: 1 device(s) set, confirm before") {
 		t.Errorf("commit:\n%s", out)
 	}
 	out = mustCLI(t, srv, "change", "confirm", c.ID, "--user", "carla")
-	if !strings.Contains(out, "COMMITTED") {
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "COMMITTED") || strings.Contains(out, "CHECK") {
 		t.Errorf("confirm:\n%s", out)
 	}
 	out = mustCLI(t, srv, "change", "list", "--state", "committed")
@@ -161,10 +191,38 @@ device_ops:
 	if err := json.Unmarshal([]byte(out), &rc); err != nil || rc.State != change.StateValidated {
 		t.Fatalf("reconcile: %v %s", err, out)
 	}
+	// the reconcile's diff shows what it reverts on the device
+	out = mustCLI(t, srv, "change", "diff", rc.ID)
+	if !strings.Contains(out, "~ /interfaces/interface[name=eth1]/config/mtu: 1400 -> 9000") {
+		t.Errorf("reconcile diff does not show the revert:\n%s", out)
+	}
 	mustCLI(t, srv, "change", "approve", rc.ID, "--user", "carla")
 	mustCLI(t, srv, "change", "commit", rc.ID, "--user", "carla")
 	vals, err = cl.GetJSON(context.Background(), gpb.GetRequest_CONFIG, "/interfaces/interface[name=eth1]/config/mtu")
 	if err != nil || !strings.Contains(string(vals[0].JSON), "9000") {
 		t.Fatalf("after reconcile: %v %v", vals, err)
+	}
+
+	// a rollback in the confirm window exits 0: it is what was asked for
+	back := `label: mtu 9100
+kind: raw-config
+device_ops:
+  r1:
+    - {op: update, path: "/interfaces/interface[name=eth1]/config/mtu", value: 9100}
+`
+	out = mustCLI(t, srv, "change", "propose", "-f", writeFile(t, "b.yaml", back), "--user", "bo", "-o", "json")
+	var bc pipeline.Change
+	if err := json.Unmarshal([]byte(out), &bc); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, srv, "change", "approve", bc.ID, "--user", "carla")
+	mustCLI(t, srv, "change", "commit", bc.ID, "--user", "carla", "--confirm-timeout", "60s")
+	out, errs, code = cli(t, srv, "change", "rollback", bc.ID, "--user", "carla", "--reason", "test")
+	if code != 0 || !strings.Contains(out, "ROLLED_BACK") {
+		t.Errorf("rollback: exit %d\n%s%s", code, out, errs)
+	}
+	vals, err = cl.GetJSON(context.Background(), gpb.GetRequest_CONFIG, "/interfaces/interface[name=eth1]/config/mtu")
+	if err != nil || !strings.Contains(string(vals[0].JSON), "9000") {
+		t.Fatalf("after rollback: %v %v", vals, err)
 	}
 }

@@ -23,7 +23,7 @@ output only the new ID is printed, so F=$(twinflow fork) works.`,
   twinflow fork delete fork-1`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageErrorf("unexpected argument %q (did you mean `twinflow fork delete %s`?)", args[0], args[0])
+				return usageErrorf("fork takes no arguments, got %q: to fork that twin, `twinflow fork --twin %s`; to delete it, `twinflow fork delete %s`", args[0], args[0], args[0])
 			}
 			c, err := newAPIClient(o)
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twinflow/twinflow/twin"
+	"math"
 )
 
 func init() { register(newGetCmd) }
@@ -110,6 +111,15 @@ func getKind[T any](cmd *cobra.Command, o *Options, c *apiClient, base, id strin
 
 func fmtNum(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
+// fmtRate prints a measured rate or utilisation with four significant digits (whole
+// numbers from 10,000 up): what telemetry measures is not exact to 16.
+func fmtRate(v float64) string {
+	if math.Abs(v) >= 1e4 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -202,7 +212,7 @@ func observedLinksTable(ls []twin.ObservedLink) func(*tabwriter.Writer) {
 		fmt.Fprintln(tw, "LINK\tSTATUS\tRATE_AB_GBPS\tRATE_BA_GBPS\tUTIL_AB\tUTIL_BA\tAT")
 		for _, l := range ls {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, orDash(string(l.OperStatus)),
-				fmtNum(l.RateGbps[0]), fmtNum(l.RateGbps[1]), fmtNum(l.Utilisation[0]), fmtNum(l.Utilisation[1]),
+				fmtRate(l.RateGbps[0]), fmtRate(l.RateGbps[1]), fmtRate(l.Utilisation[0]), fmtRate(l.Utilisation[1]),
 				l.At.UTC().Format(time.RFC3339Nano))
 		}
 	}
@@ -213,7 +223,7 @@ func observedInterfacesTable(is []twin.ObservedInterface) func(*tabwriter.Writer
 		fmt.Fprintln(tw, "DEVICE\tINTERFACE\tSTATUS\tIN_OCTETS\tOUT_OCTETS\tIN_GBPS\tOUT_GBPS\tAT")
 		for _, i := range is {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", i.Device, i.Interface, orDash(string(i.OperStatus)),
-				i.InOctets, i.OutOctets, fmtNum(i.InRateGbps), fmtNum(i.OutRateGbps), i.At.UTC().Format(time.RFC3339Nano))
+				i.InOctets, i.OutOctets, fmtRate(i.InRateGbps), fmtRate(i.OutRateGbps), i.At.UTC().Format(time.RFC3339Nano))
 		}
 	}
 }

@@ -68,8 +68,24 @@ func (n *nodeOpts) client(cmd *cobra.Command, o *Options, device string) (*tfgnm
 		}
 		addr = d.Address
 	}
-	return tfgnmi.Dial(tfgnmi.Options{Address: addr, Insecure: n.insecure, SkipVerify: n.skipVerify, CAFile: n.caFile,
+	gc, err := tfgnmi.Dial(tfgnmi.Options{Address: addr, Insecure: n.insecure, SkipVerify: n.skipVerify, CAFile: n.caFile,
 		Username: n.username, Password: n.password, Timeout: n.timeout})
+	return gc, n.explain(err)
+}
+
+// isPlaintextPeer reports whether err is a TLS client's failure against a plaintext
+// gRPC server (gRPC passes on crypto/tls's message).
+func isPlaintextPeer(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "first record does not look like a TLS handshake")
+}
+
+// explain adds what to do to a gNMI error a newcomer could not act on: TLS (the
+// default) against a device that speaks plaintext gNMI.
+func (n *nodeOpts) explain(err error) error {
+	if !n.insecure && isPlaintextPeer(err) {
+		return fmt.Errorf("%w\nthe device speaks plaintext gNMI (no TLS), as the demo's stand-in nodes do: add --insecure", err)
+	}
+	return err
 }
 
 func newNodeCmd(o *Options) *cobra.Command {
@@ -111,6 +127,7 @@ func newNodeListCmd(o *Options) *cobra.Command {
 				return err
 			}
 			rows := make([]nodeRow, 0, len(devs))
+			plaintext := 0 // devices that answered without TLS
 			for _, d := range devs {
 				r := nodeRow{ID: d.ID, Type: string(d.Type), Address: d.Address, Ports: len(d.Endpoints), Status: string(d.OperStatus)}
 				if probe && d.Address != "" {
@@ -118,20 +135,31 @@ func newNodeListCmd(o *Options) *cobra.Command {
 					n2.address = d.Address
 					r.GNMI = "unreachable"
 					if gc, err := n2.client(cmd, o, d.ID); err == nil {
-						if _, err := gc.Capabilities(cmd.Context()); err == nil {
+						_, err := gc.Capabilities(cmd.Context())
+						switch {
+						case err == nil:
 							r.GNMI = "ok"
+						case !n.insecure && isPlaintextPeer(err):
+							r.GNMI = "plaintext"
+							plaintext++
 						}
 						gc.Close()
 					}
 				}
 				rows = append(rows, r)
 			}
-			return render(o, cmd.OutOrStdout(), rows, func(tw *tabwriter.Writer) {
+			if err := render(o, cmd.OutOrStdout(), rows, func(tw *tabwriter.Writer) {
 				fmt.Fprintln(tw, "ID\tTYPE\tADDRESS\tPORTS\tSTATUS\tGNMI")
 				for _, r := range rows {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Type, orDash(r.Address), r.Ports, orDash(r.Status), orDash(r.GNMI))
 				}
-			})
+			}); err != nil {
+				return err
+			}
+			if plaintext > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d device(s) speak plaintext gNMI (no TLS), as the demo's stand-in nodes do: probe them with --insecure\n", plaintext)
+			}
+			return nil
 		},
 	}
 	n.flags(cmd)
@@ -178,7 +206,7 @@ func newNodeShowCmd(o *Options) *cobra.Command {
 			ctx := cmd.Context()
 			caps, err := c.Capabilities(ctx)
 			if err != nil {
-				return err
+				return n.explain(err)
 			}
 			s := nodeShow{Address: c.Address()}
 			for _, m := range caps.SupportedModels {
@@ -189,7 +217,7 @@ func newNodeShowCmd(o *Options) *cobra.Command {
 			}
 			vs, err := c.GetJSON(ctx, gpb.GetRequest_STATE, "/system/state", "/interfaces/interface[name=*]/state")
 			if err != nil {
-				return err
+				return n.explain(err)
 			}
 			for _, v := range vs {
 				if v.Path == "/system/state" {
@@ -260,7 +288,7 @@ func newNodeGetCmd(o *Options) *cobra.Command {
 			defer c.Close()
 			vs, err := c.GetJSON(cmd.Context(), dt, paths...)
 			if err != nil {
-				return err
+				return n.explain(err)
 			}
 			return render(o, cmd.OutOrStdout(), vs, func(tw *tabwriter.Writer) {
 				for _, v := range vs {
@@ -350,7 +378,7 @@ func newNodeSetCmd(o *Options) *cobra.Command {
 			defer c.Close()
 			resp, err := c.Apply(cmd.Context(), ops)
 			if err != nil {
-				return err
+				return n.explain(err)
 			}
 			type result struct {
 				Op   string `json:"op"`

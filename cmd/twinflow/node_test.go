@@ -50,3 +50,13 @@ func TestNodeCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestFmtRate: measured rates print with four significant digits, not sixteen.
+func TestFmtRate(t *testing.T) {
+	for v, want := range map[float64]string{0: "0", 1.9999999999999998: "2", 0.123456789: "0.1235", 39.98712345: "39.99",
+		1234.5678: "1235", 98765.4321: "98765", 2e-7: "2e-07"} {
+		if got := fmtRate(v); got != want {
+			t.Errorf("fmtRate(%v) = %q; want %q", v, got, want)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/twinflow/twinflow/apps/server"
 	"github.com/twinflow/twinflow/twin"
 	"log/slog"
+	"regexp"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
@@ -113,13 +114,38 @@ func mustCLI(t *testing.T, server string, args ...string) string {
 }
 
 // TestNewcomerStory is the demo story with the CLI: list devices, fork the twin,
-// change a link capacity in the fork, see the parent unchanged.
+// change a link capacity in the fork, see the parent unchanged; and the steps of the
+// README tour where a newcomer got stuck (issue #12): the banner names the database
+// and the exact `ledger verify` command, which works as printed (while a change has
+// written the ledger); a GML file ships with the repository; `fork ID` says how to
+// fork or delete that twin; `topology generate -f` says what it wrote.
 func TestNewcomerStory(t *testing.T) {
 	srv, banner := startServer(t)
-	if b := banner.String(); !strings.Contains(b, "Try next") || !strings.Contains(b, "twinflow fork") {
+	b := banner.String()
+	if !strings.Contains(b, "Try next") || !strings.Contains(b, "twinflow fork") {
 		t.Errorf("banner lacks the try-next block:\n%s", b)
 	}
-	out := mustCLI(t, srv, "get", "devices")
+	m := regexp.MustCompile(`Database: temporary, (file:\S+twinflow\.db) `).FindStringSubmatch(b)
+	if m == nil {
+		t.Fatalf("the banner does not print the demo's database:\n%s", b)
+	}
+	if !strings.Contains(b, "twinflow ledger verify --db '"+m[1]+"'") {
+		t.Errorf("the banner lacks the ledger command for %s:\n%s", m[1], b)
+	}
+	_, errs, code := cli(t, srv, "fork", "fork-99")
+	if code != 2 || !strings.Contains(errs, "twinflow fork --twin fork-99") || !strings.Contains(errs, "twinflow fork delete fork-99") {
+		t.Errorf("fork fork-99: exit %d: %s", code, errs)
+	}
+	gml := filepath.Join("..", "..", "labs", "gml", "us-backbone.gml")
+	if out := mustCLI(t, srv, "topology", "import", "-f", gml); !strings.Contains(out, "VALID       true") || !strings.Contains(out, "DEVICES     6") {
+		t.Errorf("import of the shipped GML file:\n%s", out)
+	}
+	gen := filepath.Join(t.TempDir(), "wan.gml")
+	out, errs, code := cli(t, srv, "topology", "generate", "wan", "--n", "12", "--format", "gml", "-f", gen)
+	if code != 0 || out != "" || !strings.Contains(errs, "wrote "+gen+": wan, 12 devices") {
+		t.Errorf("topology generate -f: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	out = mustCLI(t, srv, "get", "devices")
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 15 || !strings.HasPrefix(lines[0], "ID") {
 		t.Errorf("get devices: %d lines (want header + 14):\n%s", len(lines), out)
 	}
@@ -182,7 +208,7 @@ links:
 	bad := filepath.Join(dir, "bad.json")
 	writeTestFile(t, bad, `{"devices":[{"id":"r11","type":"packet-router","endpoints":[{"id":"e1"}]}],
 "links":[{"id":"r11--ghost","endpoints":[{"device":"r11","endpoint":"e1"},{"device":"ghost","endpoint":"e1"}],"capacity_gbps":1}]}`)
-	_, errs, code := cli(t, srv, "apply", "-f", bad, "--twin", fork)
+	_, errs, code = cli(t, srv, "apply", "-f", bad, "--twin", fork)
 	if code != 1 || !strings.Contains(errs, "nothing was applied") || !strings.Contains(errs, "field: links[r11--ghost].endpoints[1].device") {
 		t.Errorf("bad apply: exit %d: %s", code, errs)
 	}
@@ -204,6 +230,20 @@ links:
 	mustCLI(t, srv, "fork", "delete", fork)
 	if _, errs, code := cli(t, srv, "get", "devices", "--twin", fork); code != 1 || !strings.Contains(errs, "Twin not found") {
 		t.Errorf("deleted fork still answers: exit %d %s", code, errs)
+	}
+
+	mtu := writeFile(t, "mtu.yaml", "label: jumbo\nkind: raw-config\ndevice_ops:\n  leaf-0:\n"+
+		"    - {op: update, path: \"/interfaces/interface[name=eth1]/config/mtu\", value: 9000}\n")
+	// (rejected without the stand-in network: the device has no address; the ledger
+	// records the proposal and its validation all the same)
+	if out, errs, _ := cli(t, srv, "change", "propose", "-f", mtu); !strings.Contains(out, "change chg-") {
+		t.Fatalf("propose: %s%s", out, errs)
+	}
+	if out := mustCLI(t, srv, "ledger", "verify", "--db", m[1]); !strings.Contains(out, "OK") {
+		t.Errorf("ledger verify, as the banner prints it:\n%s", out)
+	}
+	if out := mustCLI(t, srv, "ledger", "head", "--db", m[1]); !regexp.MustCompile(`[0-9]+:[0-9a-f]{64}`).MatchString(out) {
+		t.Errorf("ledger head:\n%s", out)
 	}
 }
 

@@ -81,7 +81,14 @@ func newTopologyGenerateCmd(_ *Options) *cobra.Command {
 			if err != nil {
 				return usageErrorf("topology generate: --format: %v", err)
 			}
-			return t.write(cmd, n, format, t.file)
+			if err := t.write(cmd, n, format, t.file); err != nil {
+				return err
+			}
+			if t.file != "" && t.file != "-" {
+				// standard output may carry the document itself: the note goes to stderr
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: %s, %d devices, %d links (%s)\n", t.file, args[0], len(n.Devices), len(n.Links), format)
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()

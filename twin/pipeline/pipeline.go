@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
@@ -813,12 +815,41 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]*Change, error) {
 	return out, nil
 }
 
-// DeviceDiff is the dry-run view of one device: its operations (the SetRequest) and a
-// human diff of the intended configuration before and after.
+// DeviceDiff is the dry-run view of one device: its operations (the SetRequest), a
+// human diff of the intended configuration before and after, and (when the Service has
+// a Reader) a diff of the device's running configuration before and after: old → new
+// values as the device holds them, which is also what a reconcile reverts.
 type DeviceDiff struct {
 	Device string            `json:"device"`
 	Ops    []change.Op       `json:"ops"`
 	Lines  []change.DiffLine `json:"diff"`
+	// DeviceLines diff the device's running configuration (the top-level containers
+	// the operations touch) with the operations applied to it.
+	DeviceLines []change.DiffLine `json:"device_diff,omitempty"`
+	// DeviceError says why DeviceLines are missing (the device could not be read); empty
+	// when they are there or the Service has no Reader.
+	DeviceError string `json:"device_error,omitempty"`
+}
+
+// diffReadTimeout bounds the read of one device's running configuration by Diff.
+const diffReadTimeout = 5 * time.Second
+
+// deviceDiff reads dev's running configuration under the containers ops touch and
+// diffs it with ops applied.
+func (s *Service) deviceDiff(ctx context.Context, dev string, ops []change.Op) ([]change.DiffLine, error) {
+	paths := topContainers(ops)
+	ctx, cancel := context.WithTimeout(ctx, diffReadTimeout)
+	defer cancel()
+	got, err := s.cfg.Reader.ReadConfig(ctx, dev, paths)
+	if err != nil {
+		return nil, err
+	}
+	before := s.intendedFromReadBack(dev, nil, paths, got)
+	after := change.Clone(before).(map[string]any)
+	if err := change.ApplyOps(after, ops); err != nil {
+		return nil, fmt.Errorf("the operations do not apply to the running configuration: %w", err)
+	}
+	return change.DiffTrees(before, after), nil
 }
 
 // Diff returns the per-device dry run of a change against the live twin's intended
@@ -847,6 +878,23 @@ func (s *Service) Diff(ctx context.Context, id string) ([]DeviceDiff, error) {
 			return nil, fmt.Errorf("%w: device %s: %w", ErrInvalid, dev, err)
 		}
 		out = append(out, DeviceDiff{Device: dev, Ops: c.ChangeSet.DeviceOps[dev], Lines: change.DiffTrees(before, after)})
+	}
+	if s.cfg.Reader != nil {
+		var g errgroup.Group
+		g.SetLimit(32)
+		for i := range out {
+			g.Go(func() error {
+				d := &out[i]
+				lines, err := s.deviceDiff(ctx, d.Device, d.Ops)
+				if err != nil {
+					d.DeviceError = err.Error()
+				} else {
+					d.DeviceLines = lines
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Device < out[j].Device })
 	return out, nil
