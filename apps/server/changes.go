@@ -74,7 +74,7 @@ func (g GNMIConfig) dialOptions(id, addr string, log *slog.Logger) gnmi.Options 
 // repository store (Config.DB), ledger-backed commit journal,
 // gNMI pool reaching devices at their twin addresses, commit engine, pipeline service;
 // then it recovers commits a previous process left unfinished.
-func startChangePipeline(ctx context.Context, env *env, o ChangesConfig) error {
+func startChangePipeline(ctx context.Context, env *assembly, o ChangesConfig) error {
 	if o.Concurrency == 0 {
 		o.Concurrency = 16
 	}

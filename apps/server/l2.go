@@ -20,7 +20,7 @@ const L2SandboxPrefix = "tfl-"
 // newL2Emulator builds the L2 validation sandbox (ChangesConfig.L2Sandbox): a netns lab
 // of twinflow-node agents (linux dataplane), fed the fork's network and the change's
 // device operations through the production gNMI driver. It needs root.
-func newL2Emulator(env *env, nodeBin string) (pipeline.Emulator, error) {
+func newL2Emulator(env *assembly, nodeBin string) (pipeline.Emulator, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the L2 sandbox needs root (network namespaces)")
 	}

@@ -100,8 +100,8 @@ func (c *Config) Check() error {
 	return nil
 }
 
-// env is what the components work with while the server starts.
-type env struct {
+// assembly is what the components work with while the server starts.
+type assembly struct {
 	cfg *Config
 	log *slog.Logger
 	// twins holds the live twin (already restored from store and loaded with the demo
@@ -123,12 +123,12 @@ type env struct {
 }
 
 // onShutdown registers f to run, in reverse order, after the API stops.
-func (e *env) onShutdown(f func(context.Context) error) { e.shutdown = append(e.shutdown, f) }
+func (e *assembly) onShutdown(f func(context.Context) error) { e.shutdown = append(e.shutdown, f) }
 
 // goRun runs fn in a goroutine with a context derived from ctx, and registers a
 // shutdown step that cancels it and waits for fn to return (so work in flight ends
 // before what is registered earlier, such as the store, closes).
-func (e *env) goRun(ctx context.Context, fn func(ctx context.Context)) {
+func (e *assembly) goRun(ctx context.Context, fn func(ctx context.Context)) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); fn(ctx) }()
@@ -150,7 +150,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	env := &env{cfg: so, log: log}
+	env := &assembly{cfg: so, log: log}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -178,7 +178,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	hctx, stopHistory := context.WithCancel(context.WithoutCancel(ctx))
 	historyDone := make(chan struct{})
 	go func() { defer close(historyDone); env.history.Run(hctx) }()
-	// After the telemetry sources stopped (extensions' shutdown steps run first), write
+	// After the telemetry sources stopped (the components' shutdown steps run first), write
 	// what is buffered, before the store closes.
 	env.onShutdown(func(context.Context) error { stopHistory(); <-historyDone; return nil })
 	if so.Retention > 0 {
@@ -196,7 +196,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		env.notes = append(env.notes, fmt.Sprintf("Live twin restored at revision %d.", rev))
 	}
 	// Checkpoint at shutdown: shutdown steps run in reverse order, so this runs after
-	// the extensions stopped and before the store (registered earlier) closes, once the
+	// the components stopped and before the store (registered earlier) closes, once the
 	// periodic checkpoints (registered next, so stopped first) have ended.
 	env.onShutdown(func(ctx context.Context) error { return journal.checkpoint(ctx, twins.Live()) })
 	env.goRun(ctx, func(ctx context.Context) { journal.run(ctx, twins.Live()) })

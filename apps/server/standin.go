@@ -27,7 +27,7 @@ type StandInConfig struct {
 	Bin string
 }
 
-func startStandIn(ctx context.Context, env *env, c StandInConfig) error {
+func startStandIn(ctx context.Context, env *assembly, c StandInConfig) error {
 	path, err := NodeBinary(c.Bin)
 	if err != nil {
 		return err

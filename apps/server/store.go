@@ -21,7 +21,7 @@ const checkpointEvery = 1000
 
 // openStore opens the repository the server keeps its durable state in: Config.DB, or
 // a temporary sqlite file when it is empty (removed at shutdown).
-func openStore(ctx context.Context, env *env) (repository.Store, error) {
+func openStore(ctx context.Context, env *assembly) (repository.Store, error) {
 	dsn := env.cfg.DB
 	if dsn == "" {
 		dir, err := os.MkdirTemp("", "twinflow-serve-")

@@ -27,7 +27,7 @@ type TelemetryConfig struct {
 // telemetryPoll is how often the supervisor looks at the live twin's revision.
 const telemetryPoll = time.Second
 
-func startTelemetry(ctx context.Context, env *env, c TelemetryConfig) {
+func startTelemetry(ctx context.Context, env *assembly, c TelemetryConfig) {
 	if c.Sample == 0 {
 		c.Sample = time.Second
 	}

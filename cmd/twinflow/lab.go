@@ -2,14 +2,12 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -252,16 +250,6 @@ func (lo *labOptions) labRef() (emulation.Options, error) {
 	return emulation.Options{Lab: lo.name, Prefix: lo.prefix}, nil
 }
 
-type labSummary struct {
-	Lab     string    `json:"lab"`
-	Backend string    `json:"backend"`
-	Nodes   int       `json:"nodes"`
-	Links   int       `json:"links"`
-	Queue   string    `json:"queue"`
-	Scale   float64   `json:"scale"`
-	Created time.Time `json:"created"`
-}
-
 func newLabStatusCmd(o *Options, lo *labOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status [--name NAME]",
@@ -288,21 +276,10 @@ func newLabStatusCmd(o *Options, lo *labOptions) *cobra.Command {
 }
 
 func listLabs(o *Options, cmd *cobra.Command, dir string) error {
-	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	labs := []labSummary{}
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		var st emulation.State
-		if json.Unmarshal(raw, &st) != nil || st.Plan == nil {
-			continue
-		}
-		labs = append(labs, labSummary{Lab: st.Plan.Options.Label(), Backend: st.Backend, Nodes: len(st.Plan.Nodes), Links: len(st.Plan.Links),
-			Queue: string(st.Plan.Options.Queue), Scale: st.Plan.Options.Scale, Created: st.Created})
+	labs, err := emulation.DeployedLabs(dir)
+	if err != nil {
+		return err
 	}
-	sort.Slice(labs, func(i, j int) bool { return labs[i].Lab < labs[j].Lab })
 	return render(o, cmd.OutOrStdout(), labs, func(tw *tabwriter.Writer) {
 		fmt.Fprintln(tw, "LAB\tBACKEND\tNODES\tLINKS\tQUEUE\tSCALE\tCREATED")
 		for _, l := range labs {

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -38,9 +35,9 @@ output of 'twinflow ledger head' somewhere the database's writers cannot reach, 
 rewrite of the whole chain after SEQ is detected too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var anchor *ledgerAnchor
+			var anchor *repository.LedgerAnchor
 			if anchorFlag != "" {
-				a, err := parseAnchor(anchorFlag)
+				a, err := repository.ParseLedgerAnchor(anchorFlag)
 				if err != nil {
 					return usageErrorf("--anchor: %v", err)
 				}
@@ -56,10 +53,10 @@ rewrite of the whole chain after SEQ is detected too.`,
 				return err
 			}
 			if res.OK && anchor != nil {
-				if reason, err := checkAnchor(cmd, st, *anchor); err != nil {
+				if reason, err := repository.CheckLedgerAnchor(cmd.Context(), st.Ledger(), *anchor); err != nil {
 					return err
 				} else if reason != "" {
-					seq := anchor.seq
+					seq := anchor.Seq
 					res.OK, res.FirstBad, res.Reason = false, &seq, reason
 				}
 			}
@@ -121,7 +118,7 @@ rewrite of the whole chain after SEQ is detected too.`,
 					return fmt.Errorf("ledger: record %d vanished", res.Records)
 				}
 				out.Seq, out.Hash = recs[0].Seq, hex.EncodeToString(recs[0].Hash)
-				out.Anchor = fmt.Sprintf("%d:%s", out.Seq, out.Hash)
+				out.Anchor = repository.LedgerAnchor{Seq: recs[0].Seq, Hash: recs[0].Hash}.String()
 			}
 			return render(o, cmd.OutOrStdout(), out, func(tw *tabwriter.Writer) {
 				if out.Anchor == "" {
@@ -181,44 +178,6 @@ func openLedgerDB(cmd *cobra.Command, dsn string) (repository.Store, error) {
 		}
 	}
 	return repository.Open(cmd.Context(), dsn, repository.Options{})
-}
-
-// ledgerAnchor is a (seq, hash) pair recorded outside the database.
-type ledgerAnchor struct {
-	seq  int64
-	hash []byte
-}
-
-// parseAnchor parses SEQ:SHA256HEX (seq >= 1, 64 hex digits).
-func parseAnchor(s string) (ledgerAnchor, error) {
-	seqS, hashS, ok := strings.Cut(s, ":")
-	if !ok {
-		return ledgerAnchor{}, fmt.Errorf("%q: want SEQ:SHA256HEX", s)
-	}
-	seq, err := strconv.ParseInt(seqS, 10, 64)
-	if err != nil || seq < 1 {
-		return ledgerAnchor{}, fmt.Errorf("%q: sequence number %q must be a positive integer", s, seqS)
-	}
-	h, err := hex.DecodeString(hashS)
-	if err != nil || len(h) != 32 {
-		return ledgerAnchor{}, fmt.Errorf("%q: hash must be 64 hexadecimal digits (SHA-256)", s)
-	}
-	return ledgerAnchor{seq: seq, hash: h}, nil
-}
-
-// checkAnchor returns a non-empty reason if record a.seq is missing or has another hash.
-func checkAnchor(cmd *cobra.Command, st repository.Store, a ledgerAnchor) (string, error) {
-	recs, err := st.Ledger().List(cmd.Context(), a.seq, 1)
-	if err != nil {
-		return "", err
-	}
-	if len(recs) == 0 || recs[0].Seq != a.seq {
-		return fmt.Sprintf("anchored record %d is missing (ledger truncated or rewritten)", a.seq), nil
-	}
-	if !bytes.Equal(recs[0].Hash, a.hash) {
-		return fmt.Sprintf("record %d hash %x does not match the anchor %x (ledger rewritten)", a.seq, recs[0].Hash[:8], a.hash[:8]), nil
-	}
-	return "", nil
 }
 
 func deref64(p *int64) int64 {

@@ -292,24 +292,3 @@ func TestLedgerAnchorCatchesRewrittenChain(t *testing.T) {
 		}
 	}
 }
-
-func FuzzParseAnchor(f *testing.F) {
-	f.Add("9:" + strings.Repeat("0a", 32))
-	f.Add("1:")
-	f.Add(":")
-	f.Add("-1:" + strings.Repeat("ff", 32))
-	f.Fuzz(func(t *testing.T, s string) {
-		a, err := parseAnchor(s)
-		if err != nil {
-			return
-		}
-		if a.seq < 1 || len(a.hash) != 32 {
-			t.Fatalf("parseAnchor(%q) = %+v", s, a)
-		}
-		// The canonical spelling parses back to the same anchor.
-		b, err := parseAnchor(fmt.Sprintf("%d:%x", a.seq, a.hash))
-		if err != nil || b.seq != a.seq || !bytes.Equal(b.hash, a.hash) {
-			t.Fatalf("parseAnchor(%q) = %+v does not round-trip: %+v %v", s, a, b, err)
-		}
-	})
-}
