@@ -145,7 +145,7 @@ func (sf *serveFlags) config() (server.Config, error) {
 	default:
 		return server.Config{}, usageErrorf("--gnmi-ca: %v", err)
 	}
-	if sf.standInBin != "" {
+	if sf.demo && sf.standIn && sf.standInBin != "" {
 		if _, err := os.Stat(sf.standInBin); err != nil {
 			return server.Config{}, usageErrorf("--standin-bin: %v", err)
 		}
