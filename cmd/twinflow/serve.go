@@ -25,14 +25,14 @@ type serveFlags struct {
 	gnmiCA, gnmiUser             string
 	deviceTimeout                time.Duration
 
-	commitConcurrency       int
-	driftInterval           time.Duration
-	selfApprove, l2Sandbox  bool
-	standIn                 bool
-	standInBin              string
-	telemetry               bool
-	telemetrySample         time.Duration
-	dbChanged, sampleChange bool
+	commitConcurrency      int
+	driftInterval          time.Duration
+	selfApprove, l2Sandbox bool
+	standIn                bool
+	standInBin             string
+	telemetry              bool
+	telemetrySample        time.Duration
+	dbChanged              bool // --db was given (the demo otherwise starts on a temporary database)
 }
 
 func newServeCmd(o *Options) *cobra.Command {
