@@ -27,6 +27,12 @@ var allowedImports = map[string][]string{
 	"apps/server": {"models/", "repository", "twin", "apps/", "physical/", "labs/"},
 }
 
+// heavyForModels are third-party modules models/ must not import: models stay pure and
+// light (containerlab's module brings netlink and scrapligo; it is read beside the
+// containerlab backend, in twin/emulation/clab).
+var heavyForModels = []string{"github.com/srl-labs/", "github.com/vishvananda/", "google.golang.org/grpc",
+	"github.com/openconfig/", "github.com/jackc/", "modernc.org/"}
+
 // assembledOnlyByCmd are packages only cmd may import.
 var assembledOnlyByCmd = []string{"apps/server"}
 
@@ -61,6 +67,11 @@ func TestImportDirection(t *testing.T) {
 			p, _ := strconv.Unquote(imp.Path.Value)
 			rel, ok := strings.CutPrefix(p, module)
 			if !ok {
+				for _, h := range heavyForModels {
+					if layer == "models" && strings.HasPrefix(p, h) {
+						t.Errorf("%s imports %s: models/ stays pure and light (docs/ARCHITECTURE.md)", path, p)
+					}
+				}
 				continue
 			}
 			fine := false
