@@ -4,8 +4,11 @@ BIN := $(CURDIR)/.bin
 
 .PHONY: demo test build vet fmtcheck unit bench fuzz clean
 
+# The demo keeps its state in .bin/demo.db (so `twinflow ledger verify --db
+# file:.bin/demo.db` works from the repository root) and starts fresh every time.
 demo: build
-	$(BIN)/twinflow serve --demo
+	rm -f $(BIN)/demo.db $(BIN)/demo.db-wal $(BIN)/demo.db-shm
+	$(BIN)/twinflow serve --demo --db file:$(BIN)/demo.db
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
