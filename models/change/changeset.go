@@ -423,15 +423,19 @@ func (c *ChangeSet) Validate() error {
 		if fl.Src != "" && fl.Src == fl.Dst {
 			add(f+".dst", "equals src %q", fl.Src)
 		}
-		if fl.DemandGbps != nil && !(*fl.DemandGbps > 0) {
-			add(f+".demand_gbps", "must be > 0, got %v", *fl.DemandGbps)
+		if fl.DemandGbps != nil {
+			if msg := network.CheckRate(*fl.DemandGbps); msg != "" {
+				add(f+".demand_gbps", "%s", msg)
+			}
 		}
 		if s := fl.SLO; s != nil {
 			if !(s.MinRateGbps >= 0) || math.IsInf(s.MinRateGbps, 0) {
 				add(f+".slo.min_rate_gbps", "must be a finite number >= 0, got %v", s.MinRateGbps)
+			} else if msg := network.CheckRate(s.MinRateGbps); s.MinRateGbps != 0 && msg != "" {
+				add(f+".slo.min_rate_gbps", "%s (or 0: no objective)", msg)
 			}
-			if !(s.MaxLatencyMs >= 0) || math.IsInf(s.MaxLatencyMs, 0) {
-				add(f+".slo.max_latency_ms", "must be a finite number >= 0, got %v", s.MaxLatencyMs)
+			if msg := network.CheckLatency(s.MaxLatencyMs); msg != "" {
+				add(f+".slo.max_latency_ms", "%s", msg)
 			}
 			switch s.Isolation {
 			case IsolationNone, IsolationSoft:
@@ -457,8 +461,8 @@ func (c *ChangeSet) Validate() error {
 		if cc.Link == "" {
 			add(f+".link", "missing")
 		}
-		if !(cc.CapacityGbps > 0) || math.IsInf(cc.CapacityGbps, 0) {
-			add(f+".capacity_gbps", "must be a finite number > 0, got %v", cc.CapacityGbps)
+		if msg := network.CheckRate(cc.CapacityGbps); msg != "" {
+			add(f+".capacity_gbps", "%s", msg)
 		}
 	}
 	if len(errs) > 0 {

@@ -81,6 +81,13 @@ func TestDecodeErrors(t *testing.T) {
 		{"bad-isolation", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b, slo: {isolation: medium}}\n", `unknown isolation "medium"`},
 		{"add-and-remove", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b}\n  remove_flows: [f]\n", "both added and removed"},
 		{"neg-capacity", "kind: intent\ntwin:\n  capacities:\n    - {link: l, capacity_gbps: -3}\n", "twin.capacities[0].capacity_gbps"},
+		// numeric bounds (REQ-SEC-05; issue #13: a capacity of 1e308 reached the models)
+		{"huge-capacity", "kind: intent\ntwin:\n  capacities:\n    - {link: l, capacity_gbps: 1e308}\n", "twin.capacities[0].capacity_gbps: must be from 1e-06 to 1e+06 Gb/s"},
+		{"inf-capacity", "kind: intent\ntwin:\n  capacities:\n    - {link: l, capacity_gbps: .inf}\n", "twin.capacities[0].capacity_gbps: must be a finite number"},
+		{"nan-demand", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b, demand_gbps: .nan}\n", "twin.add_flows[0].demand_gbps"},
+		{"huge-demand", `{"kind":"intent","twin":{"add_flows":[{"id":"f","src":"a","dst":"b","demand_gbps":1e308}]}}`, "twin.add_flows[0].demand_gbps"},
+		{"huge-slo-rate", `{"kind":"intent","twin":{"add_flows":[{"id":"f","src":"a","dst":"b","slo":{"min_rate_gbps":1e308}}]}}`, "twin.add_flows[0].slo.min_rate_gbps"},
+		{"huge-slo-latency", `{"kind":"intent","twin":{"add_flows":[{"id":"f","src":"a","dst":"b","slo":{"max_latency_ms":1e308}}]}}`, "twin.add_flows[0].slo.max_latency_ms: must be at most"},
 		{"non-string-key", "kind: raw-config\ndevice_ops:\n  r1:\n    - op: update\n      path: /a\n      value: {1: x}\n", "non-string map key"},
 		{"two-docs", "kind: raw-config\n---\nkind: intent\n", "more than one"},
 		{"json-trailing", `{"kind":"raw-config"} {}`, "trailing"},
