@@ -354,8 +354,10 @@ func (c *changeAPI) action(name string) HandlerFunc {
 			}
 			ch, err = svc.Rollback(ctx, id, actor, req.Reason)
 		}
-		// A commit that rolled back is a completed request: the change says so.
-		if err != nil && (ch == nil || !ch.State.Terminal() && ch.State != change.StateCommitting || errors.Is(err, pipeline.ErrState) || errors.Is(err, pipeline.ErrForbidden) || errors.Is(err, pipeline.ErrNoCommitter)) {
+		// A commit that rolled back is a completed request: the change says so. A change
+		// still committing after an error did not reach the state asked for: an error,
+		// never a 200 that did nothing (issue #13).
+		if err != nil && (ch == nil || !ch.State.Terminal() || errors.Is(err, pipeline.ErrState) || errors.Is(err, pipeline.ErrForbidden) || errors.Is(err, pipeline.ErrNoCommitter)) {
 			return pipelineError(err)
 		}
 		if err != nil {
