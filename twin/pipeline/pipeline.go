@@ -354,7 +354,6 @@ func (s *Service) publish(c *Change, from change.State, actor, reason string) {
 		ID: c.ID, Revision: s.cfg.Twins.Live().Revision(), Object: ev, Time: s.now()}})
 }
 
-
 // Propose stores cs as a new change and validates it in a fork of the live twin. The
 // returned change is validated or rejected (see its report). A malformed cs is
 // refused with ErrInvalid and nothing is stored. The change keeps cs (it fills in ID
