@@ -71,6 +71,11 @@ func TestDecodeErrors(t *testing.T) {
 		{"unterminated-key", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: \"/a[name=x\"}\n", "unterminated"},
 		{"missing-value", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: update, path: /a}\n", "device_ops[r1][0].value: missing"},
 		{"delete-with-value", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: /a, value: 3}\n", "delete takes no value"},
+		// L0 path rules (issue #13): NUL, dot elements, names that are no YANG identifier
+		{"nul-path", "{\"kind\":\"raw-config\",\"device_ops\":{\"r1\":[{\"op\":\"update\",\"path\":\"/interfaces/interface[name=eth1]/config/mtu\\u0000\",\"value\":9000}]}}", "device_ops[r1][0].path"},
+		{"dotdot-path", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: /interfaces/../system}\n", "device_ops[r1][0].path"},
+		{"dot-path", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: /interfaces/./interface}\n", "device_ops[r1][0].path"},
+		{"non-identifier", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: \"/interfaces/int;erface\"}\n", "not a YANG identifier"},
 		{"delete-root", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: /}\n", "whole configuration"},
 		{"raw-with-twin", "kind: raw-config\ntwin:\n  remove_flows: [f]\n", "raw-config change carries no twin"},
 		{"flow-no-id", "kind: intent\ntwin:\n  add_flows:\n    - {src: a, dst: b}\n", "twin.add_flows[0].id: missing"},
