@@ -8,7 +8,7 @@ import (
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
 
-	"github.com/twinflow/twinflow/labs/node/schema"
+	"github.com/twinflow/twinflow/models/schema"
 	"github.com/twinflow/twinflow/labs/node/sim"
 	"github.com/twinflow/twinflow/models/ocpath"
 )

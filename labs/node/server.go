@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/twinflow/twinflow/labs/node/dataplane"
-	"github.com/twinflow/twinflow/labs/node/schema"
+	"github.com/twinflow/twinflow/models/schema"
 	"github.com/twinflow/twinflow/models/ocpath"
 )
 

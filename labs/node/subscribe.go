@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/twinflow/twinflow/labs/node/schema"
+	"github.com/twinflow/twinflow/models/schema"
 	"github.com/twinflow/twinflow/models/ocpath"
 )
 

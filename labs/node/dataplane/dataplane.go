@@ -10,7 +10,7 @@ import (
 	"net/netip"
 	"sort"
 
-	"github.com/twinflow/twinflow/labs/node/schema"
+	"github.com/twinflow/twinflow/models/schema"
 	"github.com/twinflow/twinflow/models/ocpath"
 )
 

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/twinflow/twinflow/labs/node/schema"
+	"github.com/twinflow/twinflow/models/schema"
 	"github.com/twinflow/twinflow/models/ocpath"
 )
 

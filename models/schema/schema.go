@@ -1,7 +1,12 @@
-// Package schema is the small OpenConfig subset twinflow-node serves: a tree of known
+// Package schema is the small OpenConfig subset TwinFlow supports: a tree of known
 // containers, lists and typed leaves used to validate gNMI paths, decode and encode
 // JSON_IETF subtrees, and hold typed leaf values. It also implements the configuration
 // datastore (Tree) whose Set is atomic: copy, apply every operation, validate, swap.
+//
+// twinflow-node (labs/node) serves it, and the change pipeline's L0 check
+// (models/change.Static) applies every device operation to a Tree of it, so a change
+// that validates is one the node agent accepts. It lives in models (pure, importing
+// only models/ocpath) so that both can share it.
 //
 // Supported (config leaves are writable, state leaves are read-only):
 //
