@@ -50,3 +50,55 @@ func TestNumericBounds(t *testing.T) {
 	e.json("POST", "/api/v1/twins/live/analysis/bottleneck", `{"demands":[{"src":"h-0-0","dst":"h-1-0","gbps":1e6},{"src":"h-0-0","dst":"h-1-0"}]}`, 200, nil)
 	e.json("POST", "/api/v1/changes", `{"kind":"intent","twin":{"capacities":[{"link":"leaf-1--h-1-0","capacity_gbps":1e6}],"add_flows":[{"id":"f1","src":"h-0-0","dst":"h-1-0","slo":{"min_rate_gbps":1e6}}]}}`, 201, nil, nbi.ActorHeader, "bo")
 }
+
+// TestL0RefusesWhatTheDeviceRefuses: `replace "/"` with {} validated and wiped the
+// device; an unknown leaf, an object for a string leaf and a NUL in a path passed L0
+// and the device refused the commit (fuzzer findings, issue #13 item 7).
+func TestL0RefusesWhatTheDeviceRefuses(t *testing.T) {
+	e := newEnv(t, nbi.Options{})
+	attachPipeline(t, e)
+	bo := []string{nbi.ActorHeader, "bo"}
+	raw := func(op, path, value string) string {
+		v := ""
+		if value != "" {
+			v = `,"value":` + value
+		}
+		return `{"kind":"raw-config","level":"L0","device_ops":{"leaf-0":[{"op":"` + op + `","path":"` + path + `"` + v + `}]}}`
+	}
+	for _, c := range []struct{ name, body, want string }{
+		{"replace root", raw("replace", "/", "{}"), "allow_destructive"},
+		{"delete top-level", raw("delete", "/interfaces", ""), "allow_destructive"},
+		{"dot-dot", raw("delete", "/interfaces/../system", ""), "YANG identifier"},
+		{"NUL", raw("update", `/interfaces/interface[name=eth1]/config/mtu\u0000`, "9000"), "control character"},
+	} {
+		r := e.do("POST", "/api/v1/changes", c.body, bo...)
+		if p := problem(t, r); r.status != 422 || !strings.Contains(p.Detail, c.want) {
+			t.Errorf("%s: %d %+v; want 422 naming %q", c.name, r.status, p, c.want)
+		}
+	}
+	for _, c := range []struct{ name, body, want string }{
+		{"unknown leaf", raw("update", "/interfaces/interface[name=eth1]/config/colour", `"red"`), "colour"},
+		{"object for a string", raw("update", "/interfaces/interface[name=eth1]/config/description", `{"a":1}`), "description"},
+	} {
+		var ch struct {
+			State  string `json:"state"`
+			Report struct {
+				Checks []struct{ Name, Status, Message string } `json:"checks"`
+			} `json:"report"`
+		}
+		e.json("POST", "/api/v1/changes", c.body, 201, &ch, bo...)
+		failed := false
+		for _, k := range ch.Report.Checks {
+			failed = failed || k.Name == "l0.schema" && k.Status == "fail" && strings.Contains(k.Message, c.want)
+		}
+		if ch.State != "rejected" || !failed {
+			t.Errorf("%s: state %s, checks %+v; want rejected by l0.schema", c.name, ch.State, ch.Report.Checks)
+		}
+	}
+	// with the explicit flag a whole tree may be replaced
+	var ch struct{ State string }
+	e.json("POST", "/api/v1/changes", strings.Replace(raw("replace", "/interfaces", `{"interface":[{"name":"eth1","config":{"name":"eth1","mtu":9000}}]}`), `"level"`, `"allow_destructive":true,"level"`, 1), 201, &ch, bo...)
+	if ch.State != "validated" {
+		t.Fatalf("explicit destructive change: %s", ch.State)
+	}
+}

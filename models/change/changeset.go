@@ -149,6 +149,11 @@ type ChangeSet struct {
 	// DeviceOps maps a device ID to its operations, applied in order in one SetRequest.
 	DeviceOps map[string][]Op `json:"device_ops,omitempty" yaml:"device_ops,omitempty"`
 	Twin      TwinDelta       `json:"twin,omitzero" yaml:"twin,omitempty"`
+	// AllowDestructive must be true for an operation that replaces the whole
+	// configuration ("/") or replaces or deletes a whole top-level tree
+	// ("/interfaces", "/network-instances", "/system"); without it such a change is
+	// refused. Deleting the whole configuration is always refused.
+	AllowDestructive bool `json:"allow_destructive,omitempty" yaml:"allow_destructive,omitempty"`
 }
 
 // Devices returns the IDs of the devices the change touches, sorted.
@@ -229,6 +234,8 @@ type yamlChangeSet struct {
 	Intents   []yamlIntent        `yaml:"intents"`
 	DeviceOps map[string][]yamlOp `yaml:"device_ops"`
 	Twin      TwinDelta           `yaml:"twin"`
+	// AllowDestructive: see ChangeSet.
+	AllowDestructive bool `yaml:"allow_destructive"`
 }
 
 func decodeYAML(data []byte) (*ChangeSet, error) {
@@ -244,7 +251,7 @@ func decodeYAML(data []byte) (*ChangeSet, error) {
 	}
 	c := &ChangeSet{
 		ID: y.ID, Label: y.Label, Comment: y.Comment, Author: y.Author,
-		RequestID: y.RequestID, Kind: y.Kind, Level: y.Level, Twin: y.Twin,
+		RequestID: y.RequestID, Kind: y.Kind, Level: y.Level, Twin: y.Twin, AllowDestructive: y.AllowDestructive,
 	}
 	for i, in := range y.Intents {
 		spec, err := yamlToJSON(in.Spec)
@@ -353,6 +360,15 @@ func (c *ChangeSet) Validate() error {
 	if levelRank(c.Level) < 0 {
 		add("level", "unknown level %q (one of L0, L1, L2)", c.Level)
 	}
+	for _, t := range []struct {
+		field, v string
+		max      int
+	}{{"label", c.Label, 256}, {"author", c.Author, 256}, {"request_id", c.RequestID, 256},
+		{"id", c.ID, 256}, {"comment", c.Comment, 4 * network.MaxTextLength}} {
+		if msg := network.CheckText(t.v, t.max); msg != "" {
+			add(t.field, "%s", msg)
+		}
+	}
 	if c.Kind == KindRawConfig && len(c.Intents) > 0 {
 		add("intents", "a raw-config change carries no intents")
 	}
@@ -366,13 +382,21 @@ func (c *ChangeSet) Validate() error {
 		if in.Type == "" {
 			add(fmt.Sprintf("intents[%d].type", i), "missing")
 		}
+		if msg := network.CheckText(in.Type, 256); msg != "" {
+			add(fmt.Sprintf("intents[%d].type", i), "%s", msg)
+		}
+		if msg := network.CheckText(in.Name, 256); msg != "" {
+			add(fmt.Sprintf("intents[%d].name", i), "%s", msg)
+		}
 		if len(in.Spec) > 0 && !json.Valid(in.Spec) {
 			add(fmt.Sprintf("intents[%d].spec", i), "not valid JSON")
+		} else if msg := checkJSONText(in.Spec); msg != "" {
+			add(fmt.Sprintf("intents[%d].spec", i), "%s", msg)
 		}
 	}
 	for _, dev := range c.Devices() {
-		if dev == "" || strings.TrimSpace(dev) != dev {
-			add("device_ops", "invalid device ID %q", dev)
+		if dev == "" || network.CheckID(dev) != "" {
+			add("device_ops", "invalid device ID %q: %s", dev, network.CheckID(dev))
 			continue
 		}
 		ops := c.DeviceOps[dev]
@@ -387,6 +411,8 @@ func (c *ChangeSet) Validate() error {
 					add(f+".value", "missing for %s", op.Op)
 				} else if !json.Valid(op.Value) {
 					add(f+".value", "not valid JSON")
+				} else if msg := checkJSONText(op.Value); msg != "" {
+					add(f+".value", "%s", msg)
 				}
 			case OpDelete:
 				if len(op.Value) > 0 && string(op.Value) != "null" {
@@ -402,6 +428,14 @@ func (c *ChangeSet) Validate() error {
 				add(f+".path", "%v", err)
 			} else if len(p) == 0 && op.Op == OpDelete {
 				add(f+".path", "deleting the whole configuration is not allowed")
+			} else if len(p) == 0 && op.Op == OpReplace && !c.AllowDestructive {
+				add(f+".path", "replacing the whole configuration needs allow_destructive: true")
+			} else if len(p) == 1 && len(p[0].Key) == 0 && op.Op != OpUpdate && !c.AllowDestructive {
+				verb := "replacing"
+				if op.Op == OpDelete {
+					verb = "deleting"
+				}
+				add(f+".path", "%s the whole top-level tree %q needs allow_destructive: true", verb, p[0].Name)
 			}
 		}
 	}
@@ -410,6 +444,8 @@ func (c *ChangeSet) Validate() error {
 		f := fmt.Sprintf("twin.add_flows[%d]", i)
 		if fl.ID == "" {
 			add(f+".id", "missing")
+		} else if msg := network.CheckID(fl.ID); msg != "" {
+			add(f+".id", "%s", msg)
 		} else if seen[fl.ID] {
 			add(f+".id", "duplicate flow ID %q", fl.ID)
 		}
@@ -451,6 +487,8 @@ func (c *ChangeSet) Validate() error {
 	for i, id := range c.Twin.RemoveFlows {
 		if id == "" {
 			add(fmt.Sprintf("twin.remove_flows[%d]", i), "empty flow ID")
+		} else if msg := network.CheckID(id); msg != "" {
+			add(fmt.Sprintf("twin.remove_flows[%d]", i), "%s", msg)
 		}
 		if seen[id] {
 			add(fmt.Sprintf("twin.remove_flows[%d]", i), "flow %q is both added and removed", id)
@@ -460,6 +498,8 @@ func (c *ChangeSet) Validate() error {
 		f := fmt.Sprintf("twin.capacities[%d]", i)
 		if cc.Link == "" {
 			add(f+".link", "missing")
+		} else if msg := network.CheckID(cc.Link); msg != "" {
+			add(f+".link", "%s", msg)
 		}
 		if msg := network.CheckRate(cc.CapacityGbps); msg != "" {
 			add(f+".capacity_gbps", "%s", msg)
@@ -482,4 +522,32 @@ func (c *ChangeSet) MarshalYAML() (any, error) {
 		return nil, err
 	}
 	return generic, nil
+}
+
+// checkJSONText returns "" if every string and member name in the JSON document doc is
+// acceptable text (valid UTF-8, no control characters, NUL included), otherwise what is
+// wrong and where. Such text cannot be stored (PostgreSQL's jsonb refuses \u0000) and
+// no OpenConfig leaf takes it.
+func checkJSONText(doc json.RawMessage) string {
+	if len(doc) == 0 {
+		return ""
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var at string
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if s, ok := tok.(string); ok {
+			if msg := network.CheckText(s, 1<<20); msg != "" {
+				if at != "" {
+					return at + ": " + msg
+				}
+				return msg
+			}
+			at = s
+		}
+	}
 }

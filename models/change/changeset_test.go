@@ -76,6 +76,16 @@ func TestDecodeErrors(t *testing.T) {
 		{"dotdot-path", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: /interfaces/../system}\n", "device_ops[r1][0].path"},
 		{"dot-path", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: /interfaces/./interface}\n", "device_ops[r1][0].path"},
 		{"non-identifier", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: \"/interfaces/int;erface\"}\n", "not a YANG identifier"},
+		// whole top-level trees only with allow_destructive (issue #13: replace "/" with
+		// {} validated and wiped the device)
+		{"replace-root", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: replace, path: /, value: {}}\n", "device_ops[r1][0].path: replacing the whole configuration needs allow_destructive"},
+		{"replace-top", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: replace, path: /interfaces, value: {}}\n", "replacing the whole top-level tree \"interfaces\" needs allow_destructive"},
+		{"delete-top", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: /openconfig-system:system}\n", "deleting the whole top-level tree \"system\" needs allow_destructive"},
+		// text bounds (REQ-SEC-05)
+		{"nul-in-value", `{"kind":"raw-config","device_ops":{"r1":[{"op":"update","path":"/system/config","value":{"hostname":"a\u0000b"}}]}}`, "device_ops[r1][0].value: hostname: control character"},
+		{"nul-in-comment", `{"kind":"raw-config","comment":"x\u0000","device_ops":{"r1":[{"op":"delete","path":"/system/config/hostname"}]}}`, "comment: control character"},
+		{"bad-device-id", `{"kind":"raw-config","device_ops":{"r\u00001":[{"op":"delete","path":"/system/config/hostname"}]}}`, "device_ops: invalid device ID"},
+		{"bad-flow-id", "kind: intent\ntwin:\n  remove_flows: [\"f\\x01\"]\n", "twin.remove_flows[0]"},
 		{"delete-root", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: /}\n", "whole configuration"},
 		{"raw-with-twin", "kind: raw-config\ntwin:\n  remove_flows: [f]\n", "raw-config change carries no twin"},
 		{"flow-no-id", "kind: intent\ntwin:\n  add_flows:\n    - {src: a, dst: b}\n", "twin.add_flows[0].id: missing"},
@@ -111,6 +121,18 @@ func TestDecodeErrors(t *testing.T) {
 				t.Errorf("error %q does not mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestAllowDestructive: with the explicit flag a whole top-level tree may be replaced
+// or deleted (drift reconcile and adopt do so); deleting everything stays refused.
+func TestAllowDestructive(t *testing.T) {
+	cs, err := Decode([]byte("kind: raw-config\nallow_destructive: true\ndevice_ops:\n  r1:\n    - {op: replace, path: /interfaces, value: {}}\n    - {op: delete, path: /system}\n"))
+	if err != nil || !cs.AllowDestructive {
+		t.Fatalf("allow_destructive: %v", err)
+	}
+	if _, err := Decode([]byte("kind: raw-config\nallow_destructive: true\ndevice_ops:\n  r1:\n    - {op: delete, path: /}\n")); err == nil {
+		t.Fatal("deleting the whole configuration was accepted")
 	}
 }
 

@@ -16,7 +16,7 @@
 //	/interfaces/interface[name]/state/counters/{in,out}-{octets,pkts,errors,discards}
 //	/interfaces/interface[name]/subinterfaces/subinterface[index]/config/{index,enabled,description}
 //	  .../subinterface[index]/ipv4/addresses/address[ip]/config/{ip,prefix-length}
-//	/network-instances/network-instance[name]/config/{name,type,description}
+//	/network-instances/network-instance[name]/config/{name,type,description,route-distinguisher}
 //	  .../interfaces/interface[id]/config/{id,interface,subinterface}
 //	  .../protocols/protocol[identifier][name]/config/{identifier,name}
 //	  .../protocols/protocol[identifier][name]/static-routes/static[prefix]/config/prefix
@@ -237,6 +237,7 @@ func Root() *Node {
 		leaf("name", String),
 		identLeaf("type", "openconfig-network-instance-types", "DEFAULT_INSTANCE", "L3VRF", "L2VSI"),
 		leaf("description", String),
+		leaf("route-distinguisher", String),
 	}
 	niIfCfg := []*Node{leaf("id", String), leaf("interface", String), leaf("subinterface", Uint32)}
 	nhCfg := []*Node{leaf("index", String), leaf("next-hop", IPv4), leaf("metric", Uint32)}
