@@ -9,9 +9,8 @@ import (
 	"sort"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/yamldoc"
 )
 
 // Sentinel errors of the change vocabulary.
@@ -239,15 +238,9 @@ type yamlChangeSet struct {
 }
 
 func decodeYAML(data []byte) (*ChangeSet, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	var y yamlChangeSet
-	if err := dec.Decode(&y); err != nil {
+	if err := yamldoc.Decode(data, &y); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	var extra any
-	if err := dec.Decode(&extra); err == nil {
-		return nil, fmt.Errorf("%w: more than one YAML document", ErrInvalid)
 	}
 	c := &ChangeSet{
 		ID: y.ID, Label: y.Label, Comment: y.Comment, Author: y.Author,

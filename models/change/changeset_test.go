@@ -126,6 +126,28 @@ func TestDecodeErrors(t *testing.T) {
 
 // TestAllowDestructive: with the explicit flag a whole top-level tree may be replaced
 // or deleted (drift reconcile and adopt do so); deleting everything stays refused.
+// TestDecodeYAMLErrorsNameFields: YAML errors named internal Go types
+// ("change.yamlChangeSet", "float64") and could cite the wrong line (issue #12 item 2);
+// they name the user's field and its line.
+func TestDecodeYAMLErrorsNameFields(t *testing.T) {
+	for _, c := range []struct{ doc, want string }{
+		{"kind: raw-config\nlabel: x\n\nbogus: 1\n", "line 4: bogus: unknown field (known: allow_destructive, author,"},
+		{"kind: raw-config\ndevice_ops:\n  r1:\n    - op: update\n      path: /a\n      valu: 1\n", "line 6: device_ops[r1][0].valu: unknown field (known: op, path, value)"},
+		{"kind: raw-config\nlevel: [1]\n", "line 2: level: must be a string, got a list"},
+		{"kind: intent\ntwin:\n  capacities:\n    - link: l\n      capacity_gbps: fast\n", `line 5: twin.capacities[0].capacity_gbps: must be a number, got "fast"`},
+		{"kind: intent\ntwin:\n  add_flows:\n    - id: f\n      src: a\n      dst: b\n      demand_gbps: x\n", "line 7: twin.add_flows[0].demand_gbps: must be a number"},
+		{"kind: intent\nintents:\n  - type: slice\n    spec: {a: 1}\n    extra: 2\n", "line 5: intents[0].extra: unknown field"},
+	} {
+		_, err := Decode([]byte(c.doc))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Decode(%q) = %v; want %q", c.doc, err, c.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "change.") && !strings.Contains(err.Error(), "change: invalid") || strings.Contains(err.Error(), "float64")) {
+			t.Errorf("error names a Go type: %v", err)
+		}
+	}
+}
+
 func TestAllowDestructive(t *testing.T) {
 	cs, err := Decode([]byte("kind: raw-config\nallow_destructive: true\ndevice_ops:\n  r1:\n    - {op: replace, path: /interfaces, value: {}}\n    - {op: delete, path: /system}\n"))
 	if err != nil || !cs.AllowDestructive {
