@@ -1,11 +1,15 @@
 package change
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/twinflow/twinflow/models/network"
 )
 
 func TestDecodeYAMLExample(t *testing.T) {
@@ -195,6 +199,29 @@ func FuzzDecode(f *testing.F) {
 		// Every operation applies or fails cleanly on an empty tree.
 		for _, dev := range c.Devices() {
 			_ = ApplyOps(Tree{}, c.DeviceOps[dev])
+		}
+		// Accepted numbers are within the models' bounds (REQ-SEC-05), and accepted text
+		// stores anywhere (no NUL, valid UTF-8: the JSON carries no \u0000).
+		for _, fl := range c.Twin.AddFlows {
+			if fl.DemandGbps != nil && network.CheckRate(*fl.DemandGbps) != "" {
+				t.Fatalf("demand %v accepted", *fl.DemandGbps)
+			}
+			if fl.SLO != nil && (fl.SLO.MinRateGbps != 0 && network.CheckRate(fl.SLO.MinRateGbps) != "" || network.CheckLatency(fl.SLO.MaxLatencyMs) != "") {
+				t.Fatalf("SLO %+v accepted", *fl.SLO)
+			}
+		}
+		for _, cc := range c.Twin.Capacities {
+			if network.CheckRate(cc.CapacityGbps) != "" {
+				t.Fatalf("capacity %v accepted", cc.CapacityGbps)
+			}
+		}
+		if bytes.Contains(j, []byte(`\u0000`)) || !utf8.Valid(j) {
+			t.Fatalf("accepted change encodes NUL or invalid UTF-8: %s", j)
+		}
+		// L0 runs on anything Decode accepts (no panic).
+		res := Static(c, StaticInput{Network: testNet()})
+		if len(res.Checks) == 0 {
+			t.Fatal("L0 produced no checks")
 		}
 	})
 }
