@@ -78,4 +78,3 @@ func FuzzSetValue(f *testing.F) {
 		}
 	})
 }
-
