@@ -9,7 +9,7 @@ import (
 
 // TestNumericBounds: a capacity of 1e308 was accepted; analysis then encoded +Inf and
 // answered 500, and through the pipeline the proposal was stored "validated" without a
-// report (fuzzer finding, issue #13 item 7; REQ-SEC-05). Out-of-bound numbers are now
+// report (fuzzer finding, issue #13 item 7; seed 004 §11). Out-of-bound numbers are now
 // refused with 422 naming the field, and nothing is stored.
 func TestNumericBounds(t *testing.T) {
 	e := newEnv(t, nbi.Options{})

@@ -193,7 +193,9 @@ func (c *changeAPI) propose(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusUnprocessableEntity, Type: "invalid", Title: "Invalid change", Detail: err.Error()}
 	}
 	ch, err := svc.Propose(r.Context(), cs, actorOf(r))
-	if err != nil && ch == nil {
+	// A stored proposal is answered with its final validation state; one whose final
+	// transition failed (still validating) is an error, never a 201 (issue #13).
+	if err != nil && (ch == nil || ch.State == change.StateValidating || ch.State == change.StateDraft) {
 		return pipelineError(err)
 	}
 	return writeJSON(w, http.StatusCreated, ch)

@@ -102,7 +102,7 @@ func FuzzDecodeGradientRequest(f *testing.F) {
 }
 
 // FuzzPathParam: an accepted path parameter is an ID every layer can store and log:
-// at most MaxPathParamBytes of valid UTF-8 without control characters (REQ-SEC-05).
+// at most MaxPathParamBytes of valid UTF-8 without control characters (seed 004 §11).
 func FuzzPathParam(f *testing.F) {
 	for _, s := range []string{"chg-0a1b2c", "a%00b", "%FF%FE", "a%2Fb", "", "%", "a%0Ab", "caf%C3%A9"} {
 		f.Add(s)

@@ -10,7 +10,7 @@ import (
 	"github.com/twinflow/twinflow/apps/nbi"
 )
 
-// badIDs are path parameters no route may answer 500 to (REQ-SEC-05): control
+// badIDs are path parameters no route may answer 500 to (seed 004 §11): control
 // characters, NUL, invalid UTF-8 and oversized IDs, percent-encoded as a client sends them.
 var badIDs = map[string]string{
 	"nul":          "a%00b",

@@ -85,7 +85,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"replace-root", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: replace, path: /, value: {}}\n", "device_ops[r1][0].path: replacing the whole configuration needs allow_destructive"},
 		{"replace-top", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: replace, path: /interfaces, value: {}}\n", "replacing the whole top-level tree \"interfaces\" needs allow_destructive"},
 		{"delete-top", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: delete, path: /openconfig-system:system}\n", "deleting the whole top-level tree \"system\" needs allow_destructive"},
-		// text bounds (REQ-SEC-05)
+		// text bounds (seed 004 §11)
 		{"nul-in-value", `{"kind":"raw-config","device_ops":{"r1":[{"op":"update","path":"/system/config","value":{"hostname":"a\u0000b"}}]}}`, "device_ops[r1][0].value: hostname: control character"},
 		{"nul-in-comment", `{"kind":"raw-config","comment":"x\u0000","device_ops":{"r1":[{"op":"delete","path":"/system/config/hostname"}]}}`, "comment: control character"},
 		{"bad-device-id", `{"kind":"raw-config","device_ops":{"r\u00001":[{"op":"delete","path":"/system/config/hostname"}]}}`, "device_ops: invalid device ID"},
@@ -100,7 +100,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"bad-isolation", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b, slo: {isolation: medium}}\n", `unknown isolation "medium"`},
 		{"add-and-remove", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b}\n  remove_flows: [f]\n", "both added and removed"},
 		{"neg-capacity", "kind: intent\ntwin:\n  capacities:\n    - {link: l, capacity_gbps: -3}\n", "twin.capacities[0].capacity_gbps"},
-		// numeric bounds (REQ-SEC-05; issue #13: a capacity of 1e308 reached the models)
+		// numeric bounds (seed 004 §11; issue #13: a capacity of 1e308 reached the models)
 		{"huge-capacity", "kind: intent\ntwin:\n  capacities:\n    - {link: l, capacity_gbps: 1e308}\n", "twin.capacities[0].capacity_gbps: must be from 1e-06 to 1e+06 Gb/s"},
 		{"inf-capacity", "kind: intent\ntwin:\n  capacities:\n    - {link: l, capacity_gbps: .inf}\n", "twin.capacities[0].capacity_gbps: must be a finite number"},
 		{"nan-demand", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b, demand_gbps: .nan}\n", "twin.add_flows[0].demand_gbps"},
@@ -200,7 +200,7 @@ func FuzzDecode(f *testing.F) {
 		for _, dev := range c.Devices() {
 			_ = ApplyOps(Tree{}, c.DeviceOps[dev])
 		}
-		// Accepted numbers are within the models' bounds (REQ-SEC-05), and accepted text
+		// Accepted numbers are within the models' bounds (seed 004 §11), and accepted text
 		// stores anywhere (no NUL, valid UTF-8: the JSON carries no \u0000).
 		for _, fl := range c.Twin.AddFlows {
 			if fl.DemandGbps != nil && network.CheckRate(*fl.DemandGbps) != "" {

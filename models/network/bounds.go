@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// Numeric bounds of network documents, flows, traffic demands and SLOs (REQ-SEC-05,
+// Numeric bounds of network documents, flows, traffic demands and SLOs (seed 004 §11,
 // docs/security.md "Input bounds and sanitisation"). The bottleneck models add, subtract
 // and divide these values; within the bounds every sum over a network of any size a
 // request can carry (a 64 MiB document holds fewer than 10^7 elements) stays below

@@ -88,7 +88,7 @@ func TestValidateErrors(t *testing.T) {
 		{"flow-dst-empty", func(n *Network) { n.Flows[0].Dst = "" }, "flows[f1].dst", "required"},
 		{"flow-src-eq-dst", func(n *Network) { n.Flows[0].Dst = "r1"; n.Flows[0].Path = nil }, "flows[f1].dst", `must differ from src "r1"`},
 		{"flow-demand-zero", func(n *Network) { z := 0.0; n.Flows[0].DemandGbps = &z }, "flows[f1].demand_gbps", "> 0, got 0"},
-		// Numeric bounds and text sanitisation (REQ-SEC-05; issue #13: a capacity of 1e308
+		// Numeric bounds and text sanitisation (seed 004 §11; issue #13: a capacity of 1e308
 		// was accepted and the models then produced +Inf).
 		{"link-capacity-huge", func(n *Network) { n.Links[0].CapacityGbps = 1e308 }, "links[l1].capacity_gbps", "must be from 1e-06 to 1e+06 Gb/s, got 1e+308"},
 		{"link-capacity-tiny", func(n *Network) { n.Links[0].CapacityGbps = 1e-300 }, "links[l1].capacity_gbps", "must be from 1e-06"},

@@ -240,7 +240,7 @@ const maxReasonBytes = 4000
 
 // sanitizeRecord returns rec with the text that came from devices (the reason, each
 // device's error) made safe to store: valid UTF-8 without control characters, bounded
-// (REQ-SEC-05). A NUL in a device's error made the transition refuse, and the change
+// (seed 004 §11). A NUL in a device's error made the transition refuse, and the change
 // stayed committing (issue #13).
 func sanitizeRecord(rec *change.CommitRecord) *change.CommitRecord {
 	if rec == nil {

@@ -15,7 +15,7 @@ import (
 
 // TestDeviceTextWithNULIsStored: a device refused a path holding a NUL and said so in
 // its error; the transition to rolled_back then failed (its reason held the NUL) and the
-// change stayed committing for good (fuzzer finding, issue #13 item 7; REQ-SEC-05). Text
+// change stayed committing for good (fuzzer finding, issue #13 item 7; seed 004 §11). Text
 // from devices is sanitised before it is stored.
 func TestDeviceTextWithNULIsStored(t *testing.T) {
 	cm := &fakeCommitter{commit: func(ctx context.Context, id string, ops map[string][]change.Op, confirm time.Duration) (*change.CommitRecord, error) {
