@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -201,7 +202,29 @@ func decodeJSON(data []byte) (*ChangeSet, error) {
 	dec.DisallowUnknownFields()
 	var c ChangeSet
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			// name the document's field, not the Go struct and type
+			what := "of another type"
+			switch k := te.Type.Kind(); {
+			case k == reflect.String:
+				what = "a string"
+			case k == reflect.Bool:
+				what = "true or false"
+			case k >= reflect.Int && k <= reflect.Float64:
+				what = "a number"
+			case k == reflect.Slice:
+				what = "a list"
+			case k == reflect.Map, k == reflect.Struct:
+				what = "an object"
+			}
+			field := te.Field
+			if field == "" {
+				field = "the document"
+			}
+			return nil, fmt.Errorf("%w: %s: must be %s, got JSON %s (byte offset %d)", ErrInvalid, field, what, te.Value, te.Offset)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: trailing data after the JSON document", ErrInvalid)

@@ -141,6 +141,9 @@ func TestDecodeYAMLErrorsNameFields(t *testing.T) {
 		{"kind: intent\ntwin:\n  capacities:\n    - link: l\n      capacity_gbps: fast\n", `line 5: twin.capacities[0].capacity_gbps: must be a number, got "fast"`},
 		{"kind: intent\ntwin:\n  add_flows:\n    - id: f\n      src: a\n      dst: b\n      demand_gbps: x\n", "line 7: twin.add_flows[0].demand_gbps: must be a number"},
 		{"kind: intent\nintents:\n  - type: slice\n    spec: {a: 1}\n    extra: 2\n", "line 5: intents[0].extra: unknown field"},
+		// JSON too: the field, not "Go struct field ChangeSet... of type float64"
+		{`{"kind":"intent","twin":{"capacities":[{"link":"l","capacity_gbps":"fast"}]}}`, "twin.capacities.capacity_gbps: must be a number, got JSON string"},
+		{`{"kind":"intent","level":3}`, "level: must be a string, got JSON number"},
 	} {
 		_, err := Decode([]byte(c.doc))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
