@@ -171,6 +171,11 @@ func (s *Service) load(ctx context.Context, id string) (*Change, error) {
 		if errors.Is(err, repository.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
+		if errors.Is(err, repository.ErrInvalid) {
+			// an ID no change can have (empty, too long, control characters): not found,
+			// without repeating it
+			return nil, fmt.Errorf("%w: no change has that ID", ErrNotFound)
+		}
 		return nil, fmt.Errorf("pipeline: load %s: %w", id, err)
 	}
 	c, err := fromRepo(rc)

@@ -116,3 +116,18 @@ func TestReportThatCannotBeEncoded(t *testing.T) {
 		t.Fatalf("the replacement report does not encode: %v", err)
 	}
 }
+
+// TestInvalidIDIsNotFound: the pipeline answers an ID no change can have with
+// ErrNotFound, not an internal error (the NBI refuses such IDs first; issue #13).
+func TestInvalidIDIsNotFound(t *testing.T) {
+	s := unitService(t, &fakeCommitter{})
+	ctx := context.Background()
+	for _, id := range []string{"", "a\x00b", "\xff", strings.Repeat("x", 300)} {
+		if _, err := s.Get(ctx, id); !errors.Is(err, ErrNotFound) || strings.Contains(err.Error(), "\x00") {
+			t.Errorf("Get(%q): %v", id, err)
+		}
+		if _, err := s.Rollback(ctx, id, "carla", ""); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Rollback(%q): %v", id, err)
+		}
+	}
+}
