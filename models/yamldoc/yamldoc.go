@@ -84,12 +84,44 @@ func Decode(data []byte, v any) (err error) {
 
 var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
 
+// parserErrors are the messages of yaml.v3's parser (as opposed to its scanner). The
+// library reports their line 0-based (one less than the line the construct starts on,
+// and none for the first line) while it reports scanner errors 1-based: syntaxError
+// corrects them so that the line cited is the right one.
+var parserErrors = []string{
+	"did not find expected <document start>",
+	"did not find expected node content",
+	"did not find expected '-' indicator",
+	"did not find expected key",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found duplicate %TAG directive",
+	"found undefined tag handle",
+}
+
+func isParserError(msg string) bool {
+	for _, p := range parserErrors {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // syntaxError turns a yaml.v3 parse error into an *Error with its line.
 func syntaxError(err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if m := lineRE.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
+		if isParserError(m[2]) {
+			n++
+		}
 		return &Error{Line: n, Msg: m[2]}
+	}
+	if isParserError(msg) {
+		return &Error{Line: 1, Msg: msg}
 	}
 	return &Error{Msg: msg}
 }

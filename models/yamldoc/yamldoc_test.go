@@ -44,6 +44,13 @@ func TestDecodeErrors(t *testing.T) {
 		{"alias-expanded", "items: &x\n  - {rate_gbps: 1, bad: 2}\nby_name: {a: *x}\n", 2, "items[0].bad", "unknown field"},
 		{"two-docs", "kind: a\n---\nkind: b\n", 2, "", "more than one document"},
 		{"syntax", "kind: a\n\tid: b\n", 2, "", "tab character"},
+		// yaml.v3 cites parser errors one line early (issue #12): corrected
+		{"flow-seq", "kind: a\nid: [a, b\ncount: 1\n", 2, "", "did not find expected ',' or ']'"},
+		{"flow-map", "kind: a\n\nany: {a: 1\ncount: 2\n", 3, "", "did not find expected ',' or '}'"},
+		{"block-seq", "kind: a\nitems:\n  - rate_gbps: 1\n   on: true\n", 3, "", "did not find expected '-' indicator"},
+		{"first-line-to-end", "[a, b\n", 2, "", "did not find expected ',' or ']'"},
+		{"unterminated-quote", "kind: a\nid: \"x\nitems: []\n", 2, "", "found unexpected end of stream"},
+		{"duplicate-key", "kind: a\nkind: b\n", 2, "", "already defined at line 1"},
 		{"empty", "", 0, "", "empty document"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
