@@ -542,8 +542,8 @@ func (c *ChangeSet) MarshalYAML() (any, error) {
 
 // checkJSONText returns "" if every string and member name in the JSON document doc is
 // acceptable text (valid UTF-8, no control characters, NUL included), otherwise what is
-// wrong and where. Such text cannot be stored (PostgreSQL's jsonb refuses \u0000) and
-// no OpenConfig leaf takes it.
+// wrong and where. No OpenConfig leaf takes such text, and it forges log lines and
+// terminal output where it is shown.
 func checkJSONText(doc json.RawMessage) string {
 	if len(doc) == 0 {
 		return ""
