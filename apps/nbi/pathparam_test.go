@@ -2,6 +2,7 @@ package nbi_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -65,5 +66,20 @@ func TestInvalidPathIDs(t *testing.T) {
 	long := strings.Repeat("x", 257)
 	if strings.Contains(logs.String(), long) || strings.Contains(logs.String(), "\x00") {
 		t.Fatalf("a refused ID was logged:\n%.2000s", logs.String())
+	}
+}
+
+// TestForgedPageToken: a page token is the server's, but a client can forge one
+// carrying a NUL or an oversized ID; it is refused with 400, not 500 (issue #13).
+func TestForgedPageToken(t *testing.T) {
+	e := newEnv(t, nbi.Options{})
+	attachPipeline(t, e)
+	for _, after := range []string{"a\x00b", "\xff", strings.Repeat("x", 300)} {
+		tok := base64.RawURLEncoding.EncodeToString([]byte("tf1:" + after))
+		for _, path := range []string{"/api/v1/changes?page_token=", "/api/v1/twins?page_token=", "/api/v1/twins/live/devices?page_token="} {
+			if r := e.do("GET", path+tok, ""); r.status != 400 || problem(t, r).Field != "page_token" {
+				t.Errorf("%s with a forged token after %q: %d %s", path, after, r.status, r.body)
+			}
+		}
 	}
 }

@@ -44,9 +44,16 @@ func badPathParam(raw string) string {
 		return "is longer than " + strconv.Itoa(MaxPathParamBytes) + " bytes"
 	}
 	v, err := url.PathUnescape(raw)
-	switch {
-	case err != nil:
+	if err != nil {
 		return "is not valid percent-encoding"
+	}
+	return badID(v)
+}
+
+// badID says what is wrong with a decoded ID (a path parameter, the ID a page token
+// carries), or "".
+func badID(v string) string {
+	switch {
 	case v == "":
 		return "is empty"
 	case len(v) > MaxPathParamBytes:
