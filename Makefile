@@ -2,7 +2,7 @@
 GO ?= go
 BIN := $(CURDIR)/.bin
 
-.PHONY: demo test build vet fmtcheck unit bench fuzz clean
+.PHONY: demo test build vet fmtcheck unit bench fuzz fuzz-ci clean
 
 # The demo keeps its state in .bin/demo.db (so `twinflow ledger verify --db
 # file:.bin/demo.db` works from the repository root) and starts fresh every time.
@@ -21,11 +21,21 @@ fmtcheck:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # test: installs and starts what the tests need (.ci/setup), then runs vet, gofmt and
-# every test with the race detector. Integration tests are required, not optional, here.
+# every test with the race detector (saved fuzz crashers replay as ordinary tests), then
+# a bounded fuzzing run. Integration tests are required, not optional, here.
 test: build vet fmtcheck
 	@eval "$$(.ci/setup)"; \
 	export TWINFLOW_BIN=$(BIN) TWINFLOW_REQUIRE_INTEGRATION=1; \
 	$(GO) test -race -count=1 -timeout 40m ./...
+	@$(MAKE) --no-print-directory fuzz-ci
+
+# fuzz-ci: every fuzz target over network-reachable input for a few seconds each (total
+# under two minutes; see .ci/fuzz). fuzz: the same, a minute each.
+fuzz-ci:
+	@GO=$(GO) FUZZTIME=$${FUZZTIME:-3s} .ci/fuzz
+
+fuzz:
+	@GO=$(GO) FUZZTIME=$${FUZZTIME:-60s} .ci/fuzz
 
 # unit: the fast tests only (no setup, integration tests skip).
 unit:

@@ -152,6 +152,11 @@ func analysisState(t *twin.Twin, routingMode string, demands []TrafficDemand, ex
 		if d.Src == "" || d.Dst == "" || d.Src == d.Dst {
 			return nil, Errorf(http.StatusUnprocessableEntity, "invalid", "Invalid object", at, "src and dst must be two different devices")
 		}
+		if d.Gbps != nil {
+			if msg := network.CheckRate(*d.Gbps); msg != "" {
+				return nil, Errorf(http.StatusUnprocessableEntity, "invalid", "Invalid object", at+".gbps", "%s", msg)
+			}
+		}
 		n.Flows = append(n.Flows, network.Flow{ID: id, Src: d.Src, Dst: d.Dst, DemandGbps: d.Gbps, Class: d.Class})
 	}
 	router, err := bottleneck.NewRouter(n, bottleneck.Routing(routingMode))

@@ -129,7 +129,7 @@ func TestAnalysisErrors(t *testing.T) {
 		{"/api/v1/twins/live/analysis/bottleneck", `{"routing":"magic"}`, 400, "routing"},
 		{"/api/v1/twins/live/analysis/bottleneck", `{"demands":[{"src":"h-0-0","dst":"zz"}]}`, 422, "demands[0]"},
 		{"/api/v1/twins/live/analysis/bottleneck", `{"demands":[{"src":"h-0-0","dst":"h-0-0"}]}`, 422, "demands[0]"},
-		{"/api/v1/twins/live/analysis/bottleneck", `{"demands":[{"src":"h-0-0","dst":"h-1-0","gbps":-1}]}`, 422, "demands[0].demand"},
+		{"/api/v1/twins/live/analysis/bottleneck", `{"demands":[{"src":"h-0-0","dst":"h-1-0","gbps":-1}]}`, 422, "demands[0].gbps"},
 		{"/api/v1/twins/live/analysis/bottleneck", `{"demands":[{"id":"a","src":"h-0-0","dst":"h-1-0"},{"id":"a","src":"h-1-0","dst":"h-0-0"}]}`, 422, "demands[1].id"},
 		{"/api/v1/twins/live/analysis/bottleneck", `{"demands":[{"src":"h-0-0","dst":"h-1-0","speed":3}]}`, 400, ""},
 		{"/api/v1/twins/live/analysis/gradient", `{}`, 400, "link"},

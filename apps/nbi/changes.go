@@ -178,7 +178,9 @@ func (c *changeAPI) propose(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusUnprocessableEntity, Type: "invalid", Title: "Invalid change", Detail: err.Error()}
 	}
 	ch, err := svc.Propose(r.Context(), cs, actorOf(r))
-	if err != nil && ch == nil {
+	// A stored proposal is answered with its final validation state; one whose final
+	// transition failed (still validating) is an error, never a 201 (issue #13).
+	if err != nil && (ch == nil || ch.State == change.StateValidating || ch.State == change.StateDraft) {
 		return pipelineError(err)
 	}
 	return writeJSON(w, http.StatusCreated, ch)
@@ -340,8 +342,10 @@ func (c *changeAPI) action(name string) HandlerFunc {
 			}
 			ch, err = svc.Rollback(ctx, id, actor, req.Reason)
 		}
-		// A commit that rolled back is a completed request: the change says so.
-		if err != nil && (ch == nil || !ch.State.Terminal() && ch.State != change.StateCommitting || errors.Is(err, pipeline.ErrState) || errors.Is(err, pipeline.ErrForbidden) || errors.Is(err, pipeline.ErrNoCommitter)) {
+		// A commit that rolled back is a completed request: the change says so. A change
+		// still committing after an error did not reach the state asked for: an error,
+		// never a 200 that did nothing (issue #13).
+		if err != nil && (ch == nil || !ch.State.Terminal() || errors.Is(err, pipeline.ErrState) || errors.Is(err, pipeline.ErrForbidden) || errors.Is(err, pipeline.ErrNoCommitter)) {
 			return pipelineError(err)
 		}
 		if err != nil {

@@ -186,7 +186,7 @@ func decodePageToken(s string) (string, error) {
 		return "", err
 	}
 	after, ok := strings.CutPrefix(string(b), pageTokenPrefix)
-	if !ok || after == "" {
+	if !ok || after == "" || badID(after) != "" {
 		return "", fmt.Errorf("nbi: bad page token")
 	}
 	return after, nil

@@ -6,8 +6,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
+	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/twin"
@@ -75,5 +79,50 @@ func FuzzDecodeNetwork(f *testing.F) {
 	fuzzDecode[network.Network](f, []string{
 		`{"devices":[{"id":"a","type":"host"}],"links":[],"flows":[{"id":"f","src":"a","dst":"b","demand_gbps":1}]}`,
 		`{"routers":[]}`, `{"links":[{"capacity_gbps":true}]}`, "{\"devices\":[{\"id\":\"\xff\"}]}",
+	})
+}
+
+func FuzzDecodeCommitRequest(f *testing.F) {
+	fuzzDecode[CommitRequest](f, []string{`{"confirm_timeout":"60s"}`, `{}`, `{"confirm_timeout":5}`, `{"confirm_timeout":"\u0000"}`})
+}
+
+func FuzzDecodeRollbackRequest(f *testing.F) {
+	fuzzDecode[RollbackRequest](f, []string{`{"reason":"window closed"}`, `{"reason":"a\u0000b"}`, `{"reason":["x"]}`})
+}
+
+func FuzzDecodeAnalysisRequest(f *testing.F) {
+	fuzzDecode[AnalysisRequest](f, []string{
+		`{"graph":"pgg","routing":"ecmp","demands":[{"src":"a","dst":"b","gbps":1e308}]}`,
+		`{"demands":[{"src":"a","dst":"b","gbps":-0}],"exclude_twin_flows":true}`, `{"demands":{}}`,
+	})
+}
+
+func FuzzDecodeGradientRequest(f *testing.F) {
+	fuzzDecode[GradientRequest](f, []string{`{"link":"l1"}`, `{"flow":"f1","demands":[{"src":"a","dst":"b"}]}`, `{"link":1}`})
+}
+
+// FuzzPathParam: an accepted path parameter is an ID every layer can store and log:
+// at most MaxPathParamBytes of valid UTF-8 without control characters (seed 004 §11).
+func FuzzPathParam(f *testing.F) {
+	for _, s := range []string{"chg-0a1b2c", "a%00b", "%FF%FE", "a%2Fb", "", "%", "a%0Ab", "caf%C3%A9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		why := badPathParam(raw)
+		v, err := url.PathUnescape(raw)
+		if why != "" {
+			if strings.Contains(why, raw) && raw != "" {
+				t.Fatalf("the refusal %q echoes the value", why)
+			}
+			return
+		}
+		if err != nil || v == "" || len(v) > MaxPathParamBytes || !utf8.ValidString(v) {
+			t.Fatalf("accepted %q (decoded %q, %v)", raw, v, err)
+		}
+		for _, c := range v {
+			if unicode.IsControl(c) {
+				t.Fatalf("accepted %q with control character %U", raw, c)
+			}
+		}
 	})
 }

@@ -121,9 +121,9 @@ func classify(err error, selfTable twin.Table, selfID string) *Error {
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, e *Error) {
 	rid := RequestID(r.Context())
 	p := Problem{Type: problemBase + e.Type, Title: e.Title, Status: e.Status, Detail: e.Detail,
-		Instance: r.URL.Path, Field: e.Field, RequestID: rid}
+		Instance: safeInstance(r), Field: e.Field, RequestID: rid}
 	if e.Status >= 500 {
-		s.log.Error("request failed", "request_id", rid, "method", r.Method, "path", r.URL.Path,
+		s.log.Error("request failed", "request_id", rid, "method", r.Method, "path", p.Instance,
 			"status", e.Status, "err", e.Err)
 	} else {
 		s.log.Debug("request rejected", "request_id", rid, "status", e.Status, "detail", e.Detail, "field", e.Field)
@@ -137,6 +137,10 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, e *Error) 
 // wrap adapts a HandlerFunc: a returned error becomes a problem response.
 func (s *Server) wrap(h HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if e := checkPathParams(r); e != nil {
+			s.writeProblem(w, r, e)
+			return
+		}
 		if err := h(w, r); err != nil {
 			s.writeProblem(w, r, toError(err, "", ""))
 		}

@@ -106,11 +106,11 @@ func New(o Options) (*Server, error) {
 	r := chi.NewRouter()
 	r.Use(s.requestIDMiddleware, s.recoverMiddleware, s.metricsMiddleware)
 	r.NotFound(s.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		return Errorf(http.StatusNotFound, "no-route", "Not found", "", "no route for %s %s", r.Method, r.URL.Path)
+		return Errorf(http.StatusNotFound, "no-route", "Not found", "", "no route for %s %s", r.Method, safeInstance(r))
 	}))
 	r.MethodNotAllowed(s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", "",
-			"method %s is not allowed on %s", r.Method, r.URL.Path)
+			"method %s is not allowed on %s", r.Method, safeInstance(r))
 	}))
 	seen := map[string]bool{}
 	groups := []RouteGroup{analysisRoutes, changeRoutes, entityRoutes, eventRoutes, systemRoutes,

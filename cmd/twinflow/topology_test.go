@@ -214,7 +214,7 @@ func TestTopologyImportBadFiles(t *testing.T) {
 	}{
 		{write("bad.json", `{"devices": [{"id": "a", "type": "toaster"}, {"id": "a b", "type": "host"}]}`),
 			[]string{"bad.json (json): 2 problems:\n  devices[a].type: unknown device type \"toaster\"", "\n  devices[1].id: invalid character ' '"}},
-		{write("unknown.yaml", "devices:\n  - id: a\n    kind: host\n"), []string{"unknown.yaml (yaml)", "line 3: field kind not found"}},
+		{write("unknown.yaml", "devices:\n  - id: a\n    kind: host\n"), []string{"unknown.yaml (yaml)", "line 3: devices[0].kind: unknown field"}},
 		{write("lab.clab.yml", "name: x\ntopology:\n  nodes: {a: {}}\n  links:\n    - endpoints: [\"a:e1\", \"z:e1\"]\n"), []string{"(clab)", `topology.links[0].endpoints[1]: malformed document: unknown node "z"`}},
 		{write("net.gml", "graph [ node [ id 0 ] edge [ source 0 target 1 ] ]"), []string{"(gml)", "target: unknown node id 1"}},
 		{filepath.Join(dir, "missing.json"), []string{"no such file"}},

@@ -8,9 +8,9 @@ import (
 
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
 
-	"github.com/twinflow/twinflow/labs/node/schema"
 	"github.com/twinflow/twinflow/labs/node/sim"
 	"github.com/twinflow/twinflow/models/ocpath"
+	"github.com/twinflow/twinflow/models/schema"
 )
 
 // TestMirrorKey: the suffix-rewritten key of a mirror path equals its formatted path,

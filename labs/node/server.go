@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/twinflow/twinflow/labs/node/dataplane"
-	"github.com/twinflow/twinflow/labs/node/schema"
 	"github.com/twinflow/twinflow/models/ocpath"
+	"github.com/twinflow/twinflow/models/schema"
 )
 
 // Errors of the node server.

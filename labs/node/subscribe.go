@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/twinflow/twinflow/labs/node/schema"
 	"github.com/twinflow/twinflow/models/ocpath"
+	"github.com/twinflow/twinflow/models/schema"
 )
 
 // Subscription limits.

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/yamldoc"
 )
 
 // Sentinel errors of the change vocabulary.
@@ -149,6 +149,11 @@ type ChangeSet struct {
 	// DeviceOps maps a device ID to its operations, applied in order in one SetRequest.
 	DeviceOps map[string][]Op `json:"device_ops,omitempty" yaml:"device_ops,omitempty"`
 	Twin      TwinDelta       `json:"twin,omitzero" yaml:"twin,omitempty"`
+	// AllowDestructive must be true for an operation that replaces the whole
+	// configuration ("/") or replaces or deletes a whole top-level tree
+	// ("/interfaces", "/network-instances", "/system"); without it such a change is
+	// refused. Deleting the whole configuration is always refused.
+	AllowDestructive bool `json:"allow_destructive,omitempty" yaml:"allow_destructive,omitempty"`
 }
 
 // Devices returns the IDs of the devices the change touches, sorted.
@@ -197,7 +202,29 @@ func decodeJSON(data []byte) (*ChangeSet, error) {
 	dec.DisallowUnknownFields()
 	var c ChangeSet
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			// name the document's field, not the Go struct and type
+			what := "of another type"
+			switch k := te.Type.Kind(); {
+			case k == reflect.String:
+				what = "a string"
+			case k == reflect.Bool:
+				what = "true or false"
+			case k >= reflect.Int && k <= reflect.Float64:
+				what = "a number"
+			case k == reflect.Slice:
+				what = "a list"
+			case k == reflect.Map, k == reflect.Struct:
+				what = "an object"
+			}
+			field := te.Field
+			if field == "" {
+				field = "the document"
+			}
+			return nil, fmt.Errorf("%w: %s: must be %s, got JSON %s (byte offset %d)", ErrInvalid, field, what, te.Value, te.Offset)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: trailing data after the JSON document", ErrInvalid)
@@ -229,22 +256,18 @@ type yamlChangeSet struct {
 	Intents   []yamlIntent        `yaml:"intents"`
 	DeviceOps map[string][]yamlOp `yaml:"device_ops"`
 	Twin      TwinDelta           `yaml:"twin"`
+	// AllowDestructive: see ChangeSet.
+	AllowDestructive bool `yaml:"allow_destructive"`
 }
 
 func decodeYAML(data []byte) (*ChangeSet, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	var y yamlChangeSet
-	if err := dec.Decode(&y); err != nil {
+	if err := yamldoc.Decode(data, &y); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	var extra any
-	if err := dec.Decode(&extra); err == nil {
-		return nil, fmt.Errorf("%w: more than one YAML document", ErrInvalid)
 	}
 	c := &ChangeSet{
 		ID: y.ID, Label: y.Label, Comment: y.Comment, Author: y.Author,
-		RequestID: y.RequestID, Kind: y.Kind, Level: y.Level, Twin: y.Twin,
+		RequestID: y.RequestID, Kind: y.Kind, Level: y.Level, Twin: y.Twin, AllowDestructive: y.AllowDestructive,
 	}
 	for i, in := range y.Intents {
 		spec, err := yamlToJSON(in.Spec)
@@ -353,6 +376,15 @@ func (c *ChangeSet) Validate() error {
 	if levelRank(c.Level) < 0 {
 		add("level", "unknown level %q (one of L0, L1, L2)", c.Level)
 	}
+	for _, t := range []struct {
+		field, v string
+		max      int
+	}{{"label", c.Label, 256}, {"author", c.Author, 256}, {"request_id", c.RequestID, 256},
+		{"id", c.ID, 256}, {"comment", c.Comment, 4 * network.MaxTextLength}} {
+		if msg := network.CheckText(t.v, t.max); msg != "" {
+			add(t.field, "%s", msg)
+		}
+	}
 	if c.Kind == KindRawConfig && len(c.Intents) > 0 {
 		add("intents", "a raw-config change carries no intents")
 	}
@@ -366,13 +398,21 @@ func (c *ChangeSet) Validate() error {
 		if in.Type == "" {
 			add(fmt.Sprintf("intents[%d].type", i), "missing")
 		}
+		if msg := network.CheckText(in.Type, 256); msg != "" {
+			add(fmt.Sprintf("intents[%d].type", i), "%s", msg)
+		}
+		if msg := network.CheckText(in.Name, 256); msg != "" {
+			add(fmt.Sprintf("intents[%d].name", i), "%s", msg)
+		}
 		if len(in.Spec) > 0 && !json.Valid(in.Spec) {
 			add(fmt.Sprintf("intents[%d].spec", i), "not valid JSON")
+		} else if msg := checkJSONText(in.Spec); msg != "" {
+			add(fmt.Sprintf("intents[%d].spec", i), "%s", msg)
 		}
 	}
 	for _, dev := range c.Devices() {
-		if dev == "" || strings.TrimSpace(dev) != dev {
-			add("device_ops", "invalid device ID %q", dev)
+		if dev == "" || network.CheckID(dev) != "" {
+			add("device_ops", "invalid device ID %q: %s", dev, network.CheckID(dev))
 			continue
 		}
 		ops := c.DeviceOps[dev]
@@ -387,6 +427,8 @@ func (c *ChangeSet) Validate() error {
 					add(f+".value", "missing for %s", op.Op)
 				} else if !json.Valid(op.Value) {
 					add(f+".value", "not valid JSON")
+				} else if msg := checkJSONText(op.Value); msg != "" {
+					add(f+".value", "%s", msg)
 				}
 			case OpDelete:
 				if len(op.Value) > 0 && string(op.Value) != "null" {
@@ -402,6 +444,14 @@ func (c *ChangeSet) Validate() error {
 				add(f+".path", "%v", err)
 			} else if len(p) == 0 && op.Op == OpDelete {
 				add(f+".path", "deleting the whole configuration is not allowed")
+			} else if len(p) == 0 && op.Op == OpReplace && !c.AllowDestructive {
+				add(f+".path", "replacing the whole configuration needs allow_destructive: true")
+			} else if len(p) == 1 && len(p[0].Key) == 0 && op.Op != OpUpdate && !c.AllowDestructive {
+				verb := "replacing"
+				if op.Op == OpDelete {
+					verb = "deleting"
+				}
+				add(f+".path", "%s the whole top-level tree %q needs allow_destructive: true", verb, p[0].Name)
 			}
 		}
 	}
@@ -410,6 +460,8 @@ func (c *ChangeSet) Validate() error {
 		f := fmt.Sprintf("twin.add_flows[%d]", i)
 		if fl.ID == "" {
 			add(f+".id", "missing")
+		} else if msg := network.CheckID(fl.ID); msg != "" {
+			add(f+".id", "%s", msg)
 		} else if seen[fl.ID] {
 			add(f+".id", "duplicate flow ID %q", fl.ID)
 		}
@@ -423,15 +475,19 @@ func (c *ChangeSet) Validate() error {
 		if fl.Src != "" && fl.Src == fl.Dst {
 			add(f+".dst", "equals src %q", fl.Src)
 		}
-		if fl.DemandGbps != nil && !(*fl.DemandGbps > 0) {
-			add(f+".demand_gbps", "must be > 0, got %v", *fl.DemandGbps)
+		if fl.DemandGbps != nil {
+			if msg := network.CheckRate(*fl.DemandGbps); msg != "" {
+				add(f+".demand_gbps", "%s", msg)
+			}
 		}
 		if s := fl.SLO; s != nil {
 			if !(s.MinRateGbps >= 0) || math.IsInf(s.MinRateGbps, 0) {
 				add(f+".slo.min_rate_gbps", "must be a finite number >= 0, got %v", s.MinRateGbps)
+			} else if msg := network.CheckRate(s.MinRateGbps); s.MinRateGbps != 0 && msg != "" {
+				add(f+".slo.min_rate_gbps", "%s (or 0: no objective)", msg)
 			}
-			if !(s.MaxLatencyMs >= 0) || math.IsInf(s.MaxLatencyMs, 0) {
-				add(f+".slo.max_latency_ms", "must be a finite number >= 0, got %v", s.MaxLatencyMs)
+			if msg := network.CheckLatency(s.MaxLatencyMs); msg != "" {
+				add(f+".slo.max_latency_ms", "%s", msg)
 			}
 			switch s.Isolation {
 			case IsolationNone, IsolationSoft:
@@ -447,6 +503,8 @@ func (c *ChangeSet) Validate() error {
 	for i, id := range c.Twin.RemoveFlows {
 		if id == "" {
 			add(fmt.Sprintf("twin.remove_flows[%d]", i), "empty flow ID")
+		} else if msg := network.CheckID(id); msg != "" {
+			add(fmt.Sprintf("twin.remove_flows[%d]", i), "%s", msg)
 		}
 		if seen[id] {
 			add(fmt.Sprintf("twin.remove_flows[%d]", i), "flow %q is both added and removed", id)
@@ -456,9 +514,11 @@ func (c *ChangeSet) Validate() error {
 		f := fmt.Sprintf("twin.capacities[%d]", i)
 		if cc.Link == "" {
 			add(f+".link", "missing")
+		} else if msg := network.CheckID(cc.Link); msg != "" {
+			add(f+".link", "%s", msg)
 		}
-		if !(cc.CapacityGbps > 0) || math.IsInf(cc.CapacityGbps, 0) {
-			add(f+".capacity_gbps", "must be a finite number > 0, got %v", cc.CapacityGbps)
+		if msg := network.CheckRate(cc.CapacityGbps); msg != "" {
+			add(f+".capacity_gbps", "%s", msg)
 		}
 	}
 	if len(errs) > 0 {
@@ -478,4 +538,32 @@ func (c *ChangeSet) MarshalYAML() (any, error) {
 		return nil, err
 	}
 	return generic, nil
+}
+
+// checkJSONText returns "" if every string and member name in the JSON document doc is
+// acceptable text (valid UTF-8, no control characters, NUL included), otherwise what is
+// wrong and where. No OpenConfig leaf takes such text, and it forges log lines and
+// terminal output where it is shown.
+func checkJSONText(doc json.RawMessage) string {
+	if len(doc) == 0 {
+		return ""
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var at string
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if s, ok := tok.(string); ok {
+			if msg := network.CheckText(s, 1<<20); msg != "" {
+				if at != "" {
+					return at + ": " + msg
+				}
+				return msg
+			}
+			at = s
+		}
+	}
 }

@@ -42,11 +42,36 @@ func ParsePath(s string) (Path, error) {
 		if strings.ContainsAny(p[i].Name, " \t\r\n\"'") {
 			return nil, fmt.Errorf("path %q: element %q contains whitespace or quotes", s, p[i].Name)
 		}
+		if !yangIdentifier(p[i].Name) {
+			return nil, fmt.Errorf("path %q: element %q is not a YANG identifier (a letter or '_', then letters, digits, '_', '-', '.'; no \".\" or \"..\")", s, p[i].Name)
+		}
 		for k := range p[i].Key {
 			if strings.ContainsAny(k, " \t\r\n\"'") {
 				return nil, fmt.Errorf("path %q: key name %q contains whitespace or quotes", s, k)
 			}
+			if !yangIdentifier(k) {
+				return nil, fmt.Errorf("path %q: key name %q is not a YANG identifier", s, k)
+			}
 		}
 	}
 	return p, nil
+}
+
+// yangIdentifier reports whether s is a YANG identifier (RFC 7950 section 6.2):
+// a letter or '_', then letters, digits, '_', '-' and '.'. Relative elements ("." and
+// "..") are not identifiers.
+func yangIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
+		case i > 0 && (c >= '0' && c <= '9' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
 }

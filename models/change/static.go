@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/schema"
 )
 
 // StaticInput is what the L0 checks look at: the live twin's network and intended
@@ -58,6 +59,10 @@ func Static(cs *ChangeSet, in StaticInput) StaticResult {
 
 	// references.devices + capabilities + schema (ops apply cleanly)
 	var refErrs, capErrs, schemaErrs []string
+	var oc *schema.Node // the node agent's schema, built when a change has device ops
+	if len(cs.DeviceOps) > 0 {
+		oc = schema.Root()
+	}
 	for _, dev := range cs.Devices() {
 		d, known := devices[dev]
 		if in.Network != nil && !known {
@@ -78,6 +83,7 @@ func Static(cs *ChangeSet, in StaticInput) StaticResult {
 		if before, ok := in.Configs[dev]; ok {
 			t = Clone(before).(map[string]any)
 		}
+		st := schema.NewTree(oc)
 		for i, op := range cs.DeviceOps[dev] {
 			p, err := ParsePath(op.Path)
 			if err != nil {
@@ -86,6 +92,9 @@ func Static(cs *ChangeSet, in StaticInput) StaticResult {
 			}
 			if len(p) > 0 && !slices.Contains(roots, p[0].Name) {
 				capErrs = append(capErrs, fmt.Sprintf("device_ops[%s][%d].path: %q is not supported by the device (supports %s)", dev, i, p[0].Name, strings.Join(roots, ", ")))
+			} else if err := applySchema(st, op, p); err != nil {
+				schemaErrs = append(schemaErrs, fmt.Sprintf("device_ops[%s][%d]: %v", dev, i, err))
+				continue
 			}
 			if err := ApplyOp(t, op); err != nil {
 				schemaErrs = append(schemaErrs, fmt.Sprintf("device_ops[%s][%d]: %v", dev, i, err))
@@ -165,6 +174,27 @@ func Static(cs *ChangeSet, in StaticInput) StaticResult {
 		listCheck("l0.conflicts.rd", "route distinguishers are unique per device and per network instance name", newOnly(rdAfter, rdBefore)),
 	)
 	return res
+}
+
+// applySchema applies op to st as twinflow-node applies a SetRequest operation (see
+// labs/node: delete, replace and update of JSON values on a schema.Tree), so that an
+// operation the node agent would refuse fails L0: an unknown element or member, a
+// value of the wrong type or out of range, a read-only (state) path, missing or
+// malformed list keys.
+func applySchema(st *schema.Tree, op Op, p Path) error {
+	var err error
+	switch op.Op {
+	case OpDelete:
+		err = st.Delete(p.Clone())
+	case OpReplace:
+		err = st.Replace(p.Clone(), op.Value)
+	case OpUpdate:
+		err = st.Update(p.Clone(), op.Value)
+	}
+	if err != nil {
+		return fmt.Errorf("the device schema refuses %s %s: %s", op.Op, p, strings.TrimPrefix(err.Error(), "schema: "))
+	}
+	return nil
 }
 
 // newOnly returns the conflicts present after but not before, so a change is not

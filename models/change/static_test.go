@@ -81,11 +81,11 @@ func TestStaticChecks(t *testing.T) {
 		{name: "unsupported-root", cs: ChangeSet{Kind: KindRawConfig, DeviceOps: map[string][]Op{"r1": {op(OpUpdate, "/qos/x", `1`)}}},
 			failCheck: "l0.capabilities", want: `"qos" is not supported`},
 		{name: "bad-mtu", cs: ChangeSet{Kind: KindRawConfig, DeviceOps: map[string][]Op{"r1": {op(OpUpdate, "/interfaces/interface[name=eth1]/config/mtu", `12`)}}},
-			failCheck: "l0.schema", want: "mtu 12 out of range"},
+			failCheck: "l0.schema", want: "12 is out of range [68, 65535]"},
 		{name: "bad-ip", cs: ChangeSet{Kind: KindRawConfig, DeviceOps: map[string][]Op{"r1": {addrOp("eth1", "10.0.300.1", 30)}}},
-			failCheck: "l0.schema", want: "invalid IPv4 address"},
+			failCheck: "l0.schema", want: "is not an IPv4 address"},
 		{name: "bad-static", cs: ChangeSet{Kind: KindRawConfig, DeviceOps: map[string][]Op{"r1": {op(OpUpdate, "/network-instances/network-instance[name=default]/protocols/protocol[identifier=STATIC][name=static]/static-routes/static[prefix=10.1.0.0/33]/config", `{"prefix":"10.1.0.0/33"}`)}}},
-			failCheck: "l0.schema", want: "invalid static route prefix"},
+			failCheck: "l0.schema", want: "is not an IPv4 prefix"},
 		{name: "unknown-interface-ref", cs: ChangeSet{Kind: KindRawConfig, DeviceOps: map[string][]Op{"r1": {op(OpUpdate, "/network-instances/network-instance[name=blue]/interfaces/interface[id=eth7]/config", `{"interface":"eth7"}`)}}},
 			failCheck: "l0.references", want: `unknown interface "eth7"`},
 		{name: "flow-exists", cs: ChangeSet{Kind: KindIntent, Twin: TwinDelta{AddFlows: []FlowSpec{{Flow: network.Flow{ID: "f1", Src: "r1", Dst: "r2"}}}}},
@@ -143,5 +143,41 @@ func TestStaticIgnoresPreexistingConflicts(t *testing.T) {
 	res = Static(&cs2, StaticInput{Network: testNet(), Configs: map[string]Tree{"r1": a, "r2": b}})
 	if s, _ := statusOf(res, "l0.conflicts.ip"); s != Fail {
 		t.Error("new duplicate of a pre-existing conflict not reported")
+	}
+}
+
+// TestStaticSchema: L0 applies the node agent's schema (models/schema) to every
+// operation: operations the device would refuse fail l0.schema (issue #13: an unknown
+// leaf and an object where a string leaf is expected validated, and the device then
+// refused the commit).
+func TestStaticSchema(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		op   Op
+		want string // "" = passes
+	}{
+		{"mtu", op(OpUpdate, "/interfaces/interface[name=eth1]/config", `{"mtu":9000}`), ""},
+		{"prefixed", op(OpUpdate, "/openconfig-interfaces:interfaces/interface[name=eth1]/config/mtu", `9000`), ""},
+		{"unknown-leaf", op(OpUpdate, "/interfaces/interface[name=eth1]/config/colour", `"red"`), "colour"},
+		{"unknown-member", op(OpUpdate, "/interfaces/interface[name=eth1]/config", `{"colour":"red"}`), "colour"},
+		{"object-for-string", op(OpUpdate, "/interfaces/interface[name=eth1]/config/description", `{"a":1}`), "description"},
+		{"string-for-uint", op(OpUpdate, "/interfaces/interface[name=eth1]/config/mtu", `"big"`), "mtu"},
+		{"mtu-range", op(OpUpdate, "/interfaces/interface[name=eth1]/config/mtu", `10`), "out of range"},
+		{"state-leaf", op(OpUpdate, "/interfaces/interface[name=eth1]/state/mtu", `9000`), "read-only"},
+		{"bad-key-type", op(OpDelete, "/interfaces/interface[name=eth1]/subinterfaces/subinterface[index=x]", ""), "uint32"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cs := &ChangeSet{Kind: KindRawConfig, DeviceOps: map[string][]Op{"r1": {c.op}}}
+			if err := cs.Validate(); err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			st, msg := statusOf(Static(cs, StaticInput{Network: testNet()}), "l0.schema")
+			switch {
+			case c.want == "" && st != Pass:
+				t.Fatalf("l0.schema failed: %s", msg)
+			case c.want != "" && (st != Fail || !strings.Contains(msg, c.want)):
+				t.Fatalf("l0.schema %s %q; want a failure naming %q", st, msg, c.want)
+			}
+		})
 	}
 }

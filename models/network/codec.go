@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
-	"strconv"
+
+	"github.com/twinflow/twinflow/models/yamldoc"
 )
 
 // ErrFormat is wrapped by every error about a malformed document (syntax, unknown
@@ -141,15 +143,9 @@ func DecodeYAML(r io.Reader) (*Network, error) {
 	if yamlNullDocument(b) {
 		return nil, fmt.Errorf("yaml: %w: the document is null; it must be a mapping", ErrFormat)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
 	var n Network
-	if err := yamlDecode(dec, &n); err != nil {
-		return nil, err
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err != io.EOF {
-		return nil, fmt.Errorf("yaml: %w: more than one document", ErrFormat)
+	if err := yamldoc.Decode(b, &n); err != nil {
+		return nil, fmt.Errorf("yaml: %w: %v", ErrFormat, err)
 	}
 	if err := n.Validate(); err != nil {
 		return nil, err

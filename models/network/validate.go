@@ -73,6 +73,7 @@ func validateContext(ve *ValidationError, at string, c Context) {
 	if msg := CheckID(c.ID); msg != "" {
 		ve.add(at+".id", msg)
 	}
+	checkText(ve, at+".name", c.Name)
 }
 
 // ValidateDevice checks a device on its own: ID, type, drivers, status, endpoints
@@ -137,20 +138,34 @@ func validateDevice(ve *ValidationError, at string, d Device) {
 			ve.add(f+".resource_key", "required")
 		}
 	}
-	if !finite(d.X) {
-		ve.add(at+".x", "must be finite")
+	if !finite(d.X) || math.Abs(d.X) > MaxCoordinate {
+		ve.add(at+".x", fmt.Sprintf("must be finite and at most %v in magnitude", MaxCoordinate))
 	}
-	if !finite(d.Y) {
-		ve.add(at+".y", "must be finite")
+	if !finite(d.Y) || math.Abs(d.Y) > MaxCoordinate {
+		ve.add(at+".y", fmt.Sprintf("must be finite and at most %v in magnitude", MaxCoordinate))
 	}
+	checkText(ve, at+".name", d.Name)
+	checkText(ve, at+".address", d.Address)
+	checkText(ve, at+".domain", d.Domain)
 	validateLabels(ve, at, d.Labels)
 }
 
 func validateLabels(ve *ValidationError, at string, labels map[string]string) {
-	for k := range labels {
+	for k, v := range labels {
 		if k == "" {
 			ve.add(at+".labels", "empty label key")
+		} else if msg := CheckText(k, MaxIDLength); msg != "" {
+			ve.add(at+".labels", "label key: "+msg)
+		} else {
+			checkText(ve, at+".labels["+k+"]", v)
 		}
+	}
+}
+
+// checkText reports free text that CheckText refuses.
+func checkText(ve *ValidationError, field, s string) {
+	if msg := CheckText(s, MaxTextLength); msg != "" {
+		ve.add(field, msg)
 	}
 }
 
@@ -207,8 +222,8 @@ func validateLink(ve *ValidationError, at string, l Link, resolve func(EndPointR
 	if len(l.Endpoints) == 2 && l.Endpoints[0] == l.Endpoints[1] && l.Endpoints[0].Device != "" {
 		ve.add(at+".endpoints[1]", "same endpoint as endpoints[0]")
 	}
-	if !(l.CapacityGbps > 0) || math.IsInf(l.CapacityGbps, 0) {
-		ve.add(at+".capacity_gbps", fmt.Sprintf("must be a finite number > 0, got %v", l.CapacityGbps))
+	if msg := CheckRate(l.CapacityGbps); msg != "" {
+		ve.add(at+".capacity_gbps", msg)
 	}
 	switch {
 	case !(l.UsedGbps >= 0) || math.IsInf(l.UsedGbps, 0):
@@ -216,9 +231,10 @@ func validateLink(ve *ValidationError, at string, l Link, resolve func(EndPointR
 	case l.CapacityGbps > 0 && l.UsedGbps > l.CapacityGbps:
 		ve.add(at+".used_capacity_gbps", fmt.Sprintf("%v exceeds capacity_gbps %v", l.UsedGbps, l.CapacityGbps))
 	}
-	if !(l.LatencyMs >= 0) || math.IsInf(l.LatencyMs, 0) {
-		ve.add(at+".latency_ms", fmt.Sprintf("must be a finite number >= 0, got %v", l.LatencyMs))
+	if msg := CheckLatency(l.LatencyMs); msg != "" {
+		ve.add(at+".latency_ms", msg)
 	}
+	checkText(ve, at+".name", l.Name)
 	if l.OperStatus != "" && !knownStatus(l.OperStatus) {
 		ve.add(at+".oper_status", fmt.Sprintf("unknown status %q (known: %v)", l.OperStatus, KnownStatuses))
 	}
@@ -238,6 +254,7 @@ func validateTopology(ve *ValidationError, at string, t Topology, exists func(Ki
 	if msg := CheckID(t.ID); msg != "" {
 		ve.add(at+".id", msg)
 	}
+	checkText(ve, at+".name", t.Name)
 	if msg := CheckID(t.Context); msg != "" {
 		ve.add(at+".context", msg)
 	} else if exists != nil && !exists(KindContext, t.Context) {
@@ -290,9 +307,13 @@ func validateFlow(ve *ValidationError, at string, f Flow, hasDevice func(string)
 	if endOK && f.Src == f.Dst {
 		ve.add(at+".dst", fmt.Sprintf("must differ from src %q", f.Src))
 	}
-	if f.DemandGbps != nil && (!(*f.DemandGbps > 0) || math.IsInf(*f.DemandGbps, 0)) {
-		ve.add(at+".demand_gbps", fmt.Sprintf("must be a finite number > 0 when set, got %v", *f.DemandGbps))
+	if f.DemandGbps != nil {
+		if msg := CheckRate(*f.DemandGbps); msg != "" {
+			ve.add(at+".demand_gbps", msg)
+		}
 	}
+	checkText(ve, at+".class", f.Class)
+	checkText(ve, at+".owner", f.Owner)
 	seen := make(map[string]int, len(f.Path))
 	prev := f.Src
 	contiguous := true

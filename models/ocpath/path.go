@@ -7,6 +7,7 @@
 // "name[k1=v1][k2=v2]". Inside a key value, '\' escapes the next character, so "\]" and
 // "\\" stand for ']' and '\'; '/' and '=' need no escape inside a value. Element names
 // and key names may not contain '/', '[', ']', '=' or '\'. A leading '/' is optional.
+// A path is valid UTF-8 without control characters (NUL included) anywhere.
 // The wildcard "*" matches any element name or key value.
 package ocpath
 
@@ -15,6 +16,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ErrSyntax is wrapped by every parse error.
@@ -50,6 +53,14 @@ func (e *SyntaxError) Unwrap() error { return ErrSyntax }
 func Parse(s string) (Path, error) {
 	if len(s) > MaxLen {
 		return nil, &SyntaxError{Input: s[:32] + "...", Pos: MaxLen, Msg: fmt.Sprintf("longer than %d bytes", MaxLen)}
+	}
+	if !utf8.ValidString(s) {
+		return nil, &SyntaxError{Input: s, Pos: invalidUTF8At(s), Msg: "not valid UTF-8"}
+	}
+	for j, c := range s {
+		if unicode.IsControl(c) {
+			return nil, &SyntaxError{Input: s, Pos: j, Msg: fmt.Sprintf("control character %U", c)}
+		}
 	}
 	p := Path{}
 	i := 0
@@ -131,6 +142,18 @@ func Parse(s string) (Path, error) {
 			return nil, &SyntaxError{Input: s, Pos: i, Msg: "trailing '/'"}
 		}
 	}
+}
+
+// invalidUTF8At returns the offset of the first invalid UTF-8 sequence in s.
+func invalidUTF8At(s string) int {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(s)
 }
 
 // MustParse is Parse for constant paths; it panics on error.

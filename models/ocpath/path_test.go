@@ -58,6 +58,15 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate-key", "/a/b[k=1][k=2]"},
 		{"empty-name", "/[k=v]"},
 		{"slash-in-key-name", "/a/b[k/x=v]"},
+		// control characters and invalid UTF-8 (issue #13: a NUL passed L0 and the
+		// device's refusal then left the change committing for good)
+		{"nul-in-name", "/interfaces/interface[name=eth1]/config/mtu\x00"},
+		{"control-in-name", "/a/b\x01c"},
+		{"nul-in-key-value", "/a/b[k=v\x00]"},
+		{"newline-in-key-value", "/a/b[k=v\n]"},
+		{"escaped-nul-in-value", "/a/b[k=\\\x00]"},
+		{"invalid-utf8-name", "/a/\xff"},
+		{"invalid-utf8-value", "/a/b[k=\xfe]"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse(c.in)

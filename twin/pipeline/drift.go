@@ -286,7 +286,8 @@ func (d *DriftDetector) driftChange(dev string, adopt bool, actor string) (*chan
 	if adopt {
 		verb, label = "adopt", "adopt running configuration of "+dev
 	}
-	cs := &change.ChangeSet{Label: label, Author: actor, Kind: change.KindRawConfig, Level: change.L1,
+	// reconcile and adopt replace (or delete) whole top-level trees: say so explicitly
+	cs := &change.ChangeSet{Label: label, Author: actor, Kind: change.KindRawConfig, Level: change.L1, AllowDestructive: true,
 		Comment:   fmt.Sprintf("%s: %d differences detected at %s", verb, len(dr.Lines), dr.DetectedAt.Format(time.RFC3339)),
 		DeviceOps: map[string][]change.Op{}}
 	for _, top := range names {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/twinflow/twinflow/models/change"
+	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
 )
@@ -131,6 +132,9 @@ type Service struct {
 	devMu      sync.Mutex // guards devBusy, windowDevs, released and releases
 	devBusy    map[string]bool
 	windowDevs map[string]string // device -> change awaiting confirmation
+	// unresolved holds the final commit record of changes whose final transition
+	// could not be stored (they are still committing); Rollback and Confirm apply it.
+	unresolved map[string]*change.CommitRecord
 	devCond    *sync.Cond
 	// releases counts device lock releases; released[d] is the count at the last
 	// release of d (see deviceQuiet).
@@ -169,6 +173,11 @@ func (s *Service) load(ctx context.Context, id string) (*Change, error) {
 		if errors.Is(err, repository.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
+		if errors.Is(err, repository.ErrInvalid) {
+			// an ID no change can have (empty, too long, control characters): not found,
+			// without repeating it
+			return nil, fmt.Errorf("%w: no change has that ID", ErrNotFound)
+		}
 		return nil, fmt.Errorf("pipeline: load %s: %w", id, err)
 	}
 	c, err := fromRepo(rc)
@@ -201,9 +210,64 @@ func fromRepo(rc repository.Change) (*Change, error) {
 	return c, nil
 }
 
-func (c *Change) reportJSON() json.RawMessage {
-	b, _ := json.Marshal(reportDoc{Validation: c.Report, Approver: c.Approver, Commit: c.Commit})
-	return b
+// reportJSON encodes what is stored beside the change. A report that does not encode
+// (a non-finite number in a KPI or evidence) is an error, never an empty report: the
+// change would be stored "validated" with nothing to show for it (issue #13).
+func (c *Change) reportJSON() (json.RawMessage, error) {
+	b, err := json.Marshal(reportDoc{Validation: c.Report, Approver: c.Approver, Commit: c.Commit})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: change %s: the report cannot be stored: %w", c.ID, err)
+	}
+	return b, nil
+}
+
+// checkedReport makes c's report storable before it moves to state to: a report that
+// does not encode is replaced by one failed check saying so, and the change is
+// rejected instead. It returns the state and reason to move to.
+func (s *Service) checkedReport(c *Change, to change.State, reason string) (change.State, string) {
+	if _, err := c.reportJSON(); err == nil {
+		return to, reason
+	}
+	rep := &change.Report{ChangeID: c.ID}
+	if c.ChangeSet != nil {
+		rep.Level = c.ChangeSet.Level
+	}
+	if c.Report != nil {
+		rep.Level, rep.BaseRevision, rep.DurationMicros = c.Report.Level, c.Report.BaseRevision, c.Report.DurationMicros
+	}
+	rep.Add(change.Check{Name: "report", Level: change.L0, Status: change.Fail,
+		Message: "validation produced a value that cannot be reported (a non-finite number); the change is refused"})
+	c.Report = rep
+	s.log.Error("validation report does not encode; change rejected", "change", c.ID)
+	return change.StateRejected, "failed checks: report"
+}
+
+// maxReasonBytes bounds a stored transition reason.
+const maxReasonBytes = 4000
+
+// sanitizeRecord returns rec with the text that came from devices (the reason, each
+// device's error) made safe to store: valid UTF-8 without control characters, bounded
+// (seed 004 §11). A NUL in a device's error made the transition refuse, and the change
+// stayed committing (issue #13).
+func sanitizeRecord(rec *change.CommitRecord) *change.CommitRecord {
+	if rec == nil {
+		return nil
+	}
+	out := *rec
+	out.Reason = network.SanitizeText(rec.Reason, maxReasonBytes)
+	if rec.Devices != nil {
+		out.Devices = make(map[string]*change.CommitDevice, len(rec.Devices))
+		for id, d := range rec.Devices {
+			if d == nil {
+				out.Devices[id] = nil
+				continue
+			}
+			cd := *d
+			cd.Error = network.SanitizeText(d.Error, maxReasonBytes)
+			out.Devices[id] = &cd
+		}
+	}
+	return &out
 }
 
 // step is one state transition of a change.
@@ -222,13 +286,16 @@ func (s *Service) transition(ctx context.Context, c *Change, to change.State, ac
 func (c *Change) stepRequests(actor string, steps []step) ([]repository.TransitionRequest, error) {
 	reqs := make([]repository.TransitionRequest, len(steps))
 	from := c.State
-	report := c.reportJSON()
+	report, err := c.reportJSON()
+	if err != nil {
+		return nil, err
+	}
 	for i, st := range steps {
 		if err := change.CheckTransition(from, st.to); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrState, err)
 		}
 		reqs[i] = repository.TransitionRequest{From: repository.ChangeState(from), To: repository.ChangeState(st.to),
-			Actor: actor, Reason: truncate(st.reason, 4000)}
+			Actor: actor, Reason: network.SanitizeText(st.reason, maxReasonBytes)}
 		if i == len(steps)-1 {
 			reqs[i].Report = report
 		}
@@ -292,13 +359,6 @@ func (s *Service) publish(c *Change, from change.State, actor, reason string) {
 	}
 	s.cfg.Twins.Events().Publish([]twin.Event{{Twin: twin.LiveID, Table: twin.TableChanges, Op: twin.OpUpdate,
 		ID: c.ID, Revision: s.cfg.Twins.Live().Revision(), Object: ev, Time: s.now()}})
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // Propose stores cs as a new change and validates it in a fork of the live twin. The
@@ -370,7 +430,7 @@ func (s *Service) finishValidation(ctx context.Context, c *Change, actor string)
 	rep, base, err := s.runValidation(ctx, c.ID, c.ChangeSet)
 	if err != nil {
 		c.Report = &change.Report{ChangeID: c.ID, Level: c.ChangeSet.Level}
-		c.Report.Add(change.Check{Name: "validation", Level: change.L0, Status: change.Fail, Message: err.Error()})
+		c.Report.Add(change.Check{Name: "validation", Level: change.L0, Status: change.Fail, Message: network.SanitizeText(err.Error(), maxReasonBytes)})
 		return errors.Join(err, s.transition(ctx, c, change.StateFailed, actor, "validation could not run: "+err.Error()))
 	}
 	c.Report, c.BaseRevision = rep, base
@@ -383,6 +443,7 @@ func (s *Service) finishValidation(ctx context.Context, c *Change, actor string)
 		}
 		reason = "failed checks: " + strings.Join(names, ", ")
 	}
+	to, reason = s.checkedReport(c, to, reason)
 	if err := s.transition(ctx, c, to, actor, reason); err != nil {
 		return err
 	}
@@ -547,7 +608,7 @@ func (s *Service) Commit(ctx context.Context, id, actor string, confirm time.Dur
 			return c, err
 		}
 		c.Report, c.BaseRevision = rep, base
-		if !rep.Passed {
+		if to, _ := s.checkedReport(c, change.StateValidated, ""); to != change.StateValidated || !rep.Passed {
 			s.commitMu.Unlock()
 			err := s.transition(ctx, c, change.StateRejected, actor, fmt.Sprintf("re-validation against live revision %d failed", base))
 			return c, errors.Join(fmt.Errorf("%w: %s", ErrStale, id), err)
@@ -598,9 +659,27 @@ func (s *Service) Commit(ctx context.Context, id, actor string, confirm time.Dur
 }
 
 // afterCommit moves a committing change according to its commit record.
-func (s *Service) afterCommit(ctx context.Context, c *Change, rec *change.CommitRecord, cerr error, actor string) error {
+func (s *Service) afterCommit(ctx context.Context, c *Change, rec *change.CommitRecord, cerr error, actor string) (err error) {
+	rec = sanitizeRecord(rec)
 	if rec != nil {
 		c.Commit = rec
+	}
+	if rec != nil && rec.Phase.Final() {
+		// a final transition that cannot be stored leaves the change committing: keep
+		// the outcome so that Rollback or Confirm can still resolve it (no state may
+		// become unreachable)
+		defer func() {
+			s.devMu.Lock()
+			defer s.devMu.Unlock()
+			if err != nil && c.State == change.StateCommitting {
+				if s.unresolved == nil {
+					s.unresolved = map[string]*change.CommitRecord{}
+				}
+				s.unresolved[c.ID] = rec
+			} else {
+				delete(s.unresolved, c.ID)
+			}
+		}()
 	}
 	s.devMu.Lock()
 	for _, d := range c.ChangeSet.Devices() {
@@ -653,6 +732,9 @@ func (s *Service) Confirm(ctx context.Context, id, actor string) (*Change, error
 	}
 	rec, cerr := s.cfg.Committer.Confirm(ctx, id)
 	if rec == nil {
+		if fr := s.finalRecord(c); fr != nil {
+			return s.resolveHeld(ctx, c, false, fr, nil, actor)
+		}
 		return c, fmt.Errorf("%w: %w", ErrState, cerr)
 	}
 	// the committer gave the window to this call: the change is still committing
@@ -677,6 +759,9 @@ func (s *Service) Rollback(ctx context.Context, id, actor, reason string) (*Chan
 	}
 	rec, cerr := s.cfg.Committer.Rollback(ctx, id, reason)
 	if rec == nil {
+		if fr := s.finalRecord(c); fr != nil {
+			return s.resolveHeld(ctx, c, false, fr, nil, actor)
+		}
 		return c, fmt.Errorf("%w: %w", ErrState, cerr)
 	}
 	c, err = s.resolveHeld(ctx, c, true, rec, nil, actor)
@@ -684,6 +769,22 @@ func (s *Service) Rollback(ctx context.Context, id, actor, reason string) (*Chan
 		return c, errors.Join(cerr, err)
 	}
 	return c, err
+}
+
+// finalRecord returns the final commit record of a change left committing because its
+// final transition could not be stored (by this process, or journaled), or nil. The
+// committer no longer holds a window for it, so the record is what the devices hold.
+func (s *Service) finalRecord(c *Change) *change.CommitRecord {
+	s.devMu.Lock()
+	rec := s.unresolved[c.ID]
+	s.devMu.Unlock()
+	if rec != nil {
+		return rec
+	}
+	if c.Commit != nil && c.Commit.Phase.Final() {
+		return c.Commit
+	}
+	return nil
 }
 
 // Resolve handles a commit the committer resolved on its own (confirm window expired,

@@ -10,8 +10,8 @@ import (
 	"net/netip"
 	"sort"
 
-	"github.com/twinflow/twinflow/labs/node/schema"
 	"github.com/twinflow/twinflow/models/ocpath"
+	"github.com/twinflow/twinflow/models/schema"
 )
 
 // ErrInvalid is wrapped by configuration the dataplane cannot accept (unknown port,

@@ -5,8 +5,8 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/twinflow/twinflow/labs/node/schema"
 	"github.com/twinflow/twinflow/models/ocpath"
+	"github.com/twinflow/twinflow/models/schema"
 )
 
 var ports = []Port{{Name: "eth1"}, {Name: "eth2"}}

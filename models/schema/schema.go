@@ -1,7 +1,12 @@
-// Package schema is the small OpenConfig subset twinflow-node serves: a tree of known
+// Package schema is the small OpenConfig subset TwinFlow supports: a tree of known
 // containers, lists and typed leaves used to validate gNMI paths, decode and encode
 // JSON_IETF subtrees, and hold typed leaf values. It also implements the configuration
 // datastore (Tree) whose Set is atomic: copy, apply every operation, validate, swap.
+//
+// twinflow-node (labs/node) serves it, and the change pipeline's L0 check
+// (models/change.Static) applies every device operation to a Tree of it, so a change
+// that validates is one the node agent accepts. It lives in models (pure, importing
+// only models/ocpath) so that both can share it.
 //
 // Supported (config leaves are writable, state leaves are read-only):
 //
@@ -11,7 +16,7 @@
 //	/interfaces/interface[name]/state/counters/{in,out}-{octets,pkts,errors,discards}
 //	/interfaces/interface[name]/subinterfaces/subinterface[index]/config/{index,enabled,description}
 //	  .../subinterface[index]/ipv4/addresses/address[ip]/config/{ip,prefix-length}
-//	/network-instances/network-instance[name]/config/{name,type,description}
+//	/network-instances/network-instance[name]/config/{name,type,description,route-distinguisher}
 //	  .../interfaces/interface[id]/config/{id,interface,subinterface}
 //	  .../protocols/protocol[identifier][name]/config/{identifier,name}
 //	  .../protocols/protocol[identifier][name]/static-routes/static[prefix]/config/prefix
@@ -232,6 +237,7 @@ func Root() *Node {
 		leaf("name", String),
 		identLeaf("type", "openconfig-network-instance-types", "DEFAULT_INSTANCE", "L3VRF", "L2VSI"),
 		leaf("description", String),
+		leaf("route-distinguisher", String),
 	}
 	niIfCfg := []*Node{leaf("id", String), leaf("interface", String), leaf("subinterface", Uint32)}
 	nhCfg := []*Node{leaf("index", String), leaf("next-hop", IPv4), leaf("metric", Uint32)}
