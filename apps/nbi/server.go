@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twinflow/twinflow/apps/auth"
 	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
 )
@@ -40,6 +41,20 @@ type Options struct {
 	// History is the telemetry history served under /api/v1/telemetry (nil: those
 	// routes answer 503).
 	History repository.Telemetry
+
+	// Security (issue #13, see access.go and docs/security.md).
+	// Auth authenticates callers; required.
+	Auth *auth.Authenticator
+	// Audit receives a record of every authenticated write and every denial (nil: none).
+	Audit repository.Ledger
+	// RateLimit is the requests per second each token (or password user) may make
+	// (0: 500; negative: unlimited); RateBurst its burst (0: twice the rate).
+	RateLimit float64
+	RateBurst int
+	// ExpensiveConcurrency bounds analyses and validations running at once (0: 4).
+	ExpensiveConcurrency int
+	// MetricsPublic serves /metrics to non-loopback clients too.
+	MetricsPublic bool
 }
 
 // Server is the northbound REST API. Create it with New; serve Handler().
@@ -63,6 +78,8 @@ type Server struct {
 
 	done     chan struct{}
 	doneOnce sync.Once
+
+	guard *guardState
 }
 
 // New builds a Server with every registered route group.
@@ -91,6 +108,9 @@ func New(o Options) (*Server, error) {
 	if err := s.registerMetrics(); err != nil {
 		return nil, err
 	}
+	if err := s.initGuard(o); err != nil {
+		return nil, err
+	}
 	r := chi.NewRouter()
 	r.Use(s.requestIDMiddleware, s.recoverMiddleware, s.metricsMiddleware)
 	r.NotFound(s.wrap(func(w http.ResponseWriter, r *http.Request) error {
@@ -108,8 +128,12 @@ func New(o Options) (*Server, error) {
 				return nil, fmt.Errorf("nbi: route %s registered twice", key)
 			}
 			seen[key] = true
+			acc, ok := accessOf(rt)
+			if !ok {
+				return nil, fmt.Errorf("nbi: route %s has no permission decision (Route.Access or accessTable)", key)
+			}
 			s.routes = append(s.routes, rt)
-			r.Method(rt.Method, rt.Pattern, s.wrap(rt.Handler))
+			r.Method(rt.Method, rt.Pattern, s.guardRoute(rt, acc, s.wrap(rt.Handler)))
 		}
 	}
 	doc, err := json.MarshalIndent(openAPI(s.routes, o.Version), "", "  ")
