@@ -41,6 +41,13 @@ type Access struct {
 	Expensive bool
 }
 
+// Per-request deadlines (event streams excepted): reading the body, and writing the
+// response (which includes the handler's work).
+const (
+	RequestReadTimeout  = 60 * time.Second
+	RequestWriteTimeout = 5 * time.Minute
+)
+
 // DefaultMaxBody is the body limit of routes that do not set one.
 const DefaultMaxBody = 1 << 20
 
@@ -257,8 +264,16 @@ func (s *Server) guardRoute(rt Route, acc Access, next http.Handler) http.Handle
 		limit = s.maxBody
 	}
 	write := rt.Method != http.MethodGet && rt.Method != http.MethodHead
+	stream := rt.ContentType == "text/event-stream"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g := s.guard
+		if !stream {
+			// a slow body or a slow reader holds a connection for a bounded time only
+			// (event streams are long-lived by design; their heartbeat detects the dead)
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Now().Add(RequestReadTimeout))
+			_ = rc.SetWriteDeadline(time.Now().Add(RequestWriteTimeout))
+		}
 		if r.ContentLength > limit {
 			s.deny(w, r, rt, nil, tooLarge(limit), "too-large")
 			return

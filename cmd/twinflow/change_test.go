@@ -69,8 +69,10 @@ func startChangeServer(t *testing.T) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
-	so := &serveOptions{Listen: "127.0.0.1:0", LogLevel: "warn", DB: "file:" + filepath.Join(t.TempDir(), "changes.db"),
-		Ready: func(a string) { addr <- a }}
+	db := "file:" + filepath.Join(t.TempDir(), "changes.db")
+	tokens := seedUsers(t, db, "admin=admin", "alice=engineer,operator", "carla=approver")
+	so := &serveOptions{Listen: "127.0.0.1:0", LogLevel: "warn", DB: db,
+		Ready: func(a string) { addr <- a }, Security: securityOptions{PlainHTTP: true}}
 	go func() { done <- runServe(ctx, so, &syncBuffer{}, t.Output()) }()
 	exited := false
 	t.Cleanup(func() {
@@ -89,6 +91,7 @@ func startChangeServer(t *testing.T) string {
 	})
 	select {
 	case a := <-addr:
+		saveTokens(t, a, tokens)
 		return "http://" + a
 	case err := <-done:
 		exited = true
@@ -107,7 +110,7 @@ func TestChangeCLIStory(t *testing.T) {
 	srv := startChangeServer(t)
 	netDoc := fmt.Sprintf(`{"devices":[{"id":"r1","type":"packet-router","drivers":["gnmi-openconfig"],"address":%q,
 		"endpoints":[{"id":"eth1"},{"id":"eth2"}]}]}`, r1)
-	mustCLI(t, srv, "apply", "-f", writeFile(t, "net.json", netDoc))
+	mustCLI(t, srv, "apply", "-f", writeFile(t, "net.json", netDoc), "--as", "admin") // a direct live write: admin only
 
 	// malformed change files fail locally, naming the element, exit 1; missing -f exits 2
 	if _, errs, code := cli(t, srv, "change", "propose", "-f", writeFile(t, "bad.yaml", "kind: raw-config\ndevice_ops:\n  r1:\n    - {op: merge, path: /a}\n")); code != 1 || !strings.Contains(errs, "device_ops[r1][0].op") {
@@ -128,7 +131,7 @@ device_ops:
       path: /interfaces/interface[name=eth1]/config
       value: {mtu: 9000, description: jumbo}
 `
-	out := mustCLI(t, srv, "change", "propose", "-f", writeFile(t, "c.yaml", changeYAML), "--user", "bo", "-o", "json")
+	out := mustCLI(t, srv, "change", "propose", "-f", writeFile(t, "c.yaml", changeYAML), "-o", "json") // as alice, the default
 	var c pipeline.Change
 	if err := json.Unmarshal([]byte(out), &c); err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -144,15 +147,21 @@ device_ops:
 	if !strings.Contains(out, "jsonIetfVal") || !strings.Contains(out, "+ /interfaces/interface[name=eth1]/config/mtu = 9000") {
 		t.Errorf("diff:\n%s", out)
 	}
-	if _, errs, code := cli(t, srv, "change", "approve", c.ID, "--user", "bo"); code != 1 || !strings.Contains(errs, "Forbidden") {
+	if c.Author != "alice" {
+		t.Fatalf("author %q; want alice", c.Author)
+	}
+	if _, errs, code := cli(t, srv, "change", "approve", c.ID); code != 1 || !strings.Contains(errs, "Forbidden") {
 		t.Fatalf("self approval: exit %d %s", code, errs)
 	}
-	mustCLI(t, srv, "change", "approve", c.ID, "--user", "carla")
-	out = mustCLI(t, srv, "change", "commit", c.ID, "--user", "carla", "--confirm-timeout", "30s")
+	mustCLI(t, srv, "change", "approve", c.ID, "--as", "carla")
+	if _, errs, code := cli(t, srv, "change", "commit", c.ID, "--as", "carla"); code != 1 || !strings.Contains(errs, "Forbidden") {
+		t.Fatalf("an approver commits: exit %d %s", code, errs)
+	}
+	out = mustCLI(t, srv, "change", "commit", c.ID, "--confirm-timeout", "30s")
 	if !strings.Contains(out, "COMMITTING") || !strings.Contains(out, "awaiting_confirm") {
 		t.Errorf("commit:\n%s", out)
 	}
-	out = mustCLI(t, srv, "change", "confirm", c.ID, "--user", "carla")
+	out = mustCLI(t, srv, "change", "confirm", c.ID)
 	if !strings.Contains(out, "COMMITTED") {
 		t.Errorf("confirm:\n%s", out)
 	}
@@ -186,13 +195,13 @@ device_ops:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	out = mustCLI(t, srv, "change", "reconcile", "r1", "--user", "ops", "-o", "json")
+	out = mustCLI(t, srv, "change", "reconcile", "r1", "-o", "json")
 	var rc pipeline.Change
 	if err := json.Unmarshal([]byte(out), &rc); err != nil || rc.State != change.StateValidated {
 		t.Fatalf("reconcile: %v %s", err, out)
 	}
-	mustCLI(t, srv, "change", "approve", rc.ID, "--user", "carla")
-	mustCLI(t, srv, "change", "commit", rc.ID, "--user", "carla")
+	mustCLI(t, srv, "change", "approve", rc.ID, "--as", "carla")
+	mustCLI(t, srv, "change", "commit", rc.ID)
 	vals, err = cl.GetJSON(context.Background(), gpb.GetRequest_CONFIG, "/interfaces/interface[name=eth1]/config/mtu")
 	if err != nil || !strings.Contains(string(vals[0].JSON), "9000") {
 		t.Fatalf("after reconcile: %v %v", vals, err)

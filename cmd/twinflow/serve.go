@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,8 @@ type serveOptions struct {
 	Ready func(addr string)
 	// Extensions overrides the registered serve extensions (nil: every registered one).
 	Extensions []serveExtension
+	// Security holds authentication and TLS settings (serve_auth.go).
+	Security securityOptions
 }
 
 // serveEnv is what serve extensions work with while the server starts.
@@ -142,6 +145,7 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 	f.StringVar(&so.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&so.Retention, "telemetry-retention", 7*24*time.Hour, "how long telemetry history is kept in the repository (0: forever)")
 	f.StringVar(&so.DB, "db", repository.DefaultDSN, "repository: postgres://user@host/db or file:PATH (with --demo and no --db: a temporary file)")
+	securityFlags(f, &so.Security)
 	for _, e := range serveExtensions {
 		if e.Flags != nil {
 			e.Flags(f)
@@ -170,6 +174,9 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 	exts := so.Extensions
 	if exts == nil {
 		exts = serveExtensions
+	}
+	if err := so.Security.check(so); err != nil {
+		return err
 	}
 	for _, e := range exts {
 		if e.Check == nil {
@@ -202,6 +209,10 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 	defer twins.Close()
 	env.Twins = twins
 	env.NBI = &nbi.Options{Twins: twins, Logger: log.With("component", "nbi"), History: st.Telemetry()}
+	sec, err := startSecurity(ctx, env) // sets env.NBI's Auth, Audit, rate limit
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	env.History = newHistorySink(st.Telemetry(), log.With("component", "history"))
 	hctx, stopHistory := context.WithCancel(context.WithoutCancel(ctx))
 	historyDone := make(chan struct{})
@@ -252,13 +263,22 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", so.Listen, err)
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if sec.tls != nil {
+		ln = tls.NewListener(ln, sec.tls)
+	}
+	// Per-request read and write deadlines are set by the API (event streams excepted).
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	addr := ln.Addr().String()
-	log.Info("serving", "addr", "http://"+addr)
-	printBanner(stdout, addr, demo, env.Notes)
+	notes, err := sec.listening(addr)
+	if err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("serving", "addr", sec.scheme()+"://"+addr)
+	printBanner(stdout, sec.scheme(), addr, demo, append(env.Notes, notes...))
 	if so.Ready != nil {
 		so.Ready(addr)
 	}
@@ -277,8 +297,8 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 	return nil
 }
 
-func printBanner(w io.Writer, addr string, demo *demoSummary, notes []string) {
-	base := "http://" + addr
+func printBanner(w io.Writer, scheme, addr string, demo *demoSummary, notes []string) {
+	base := scheme + "://" + addr
 	var b strings.Builder
 	fmt.Fprintf(&b, "TwinFlow API on %s/api/v1 (OpenAPI: %s/api/v1/openapi.json)\n", base, base)
 	for _, n := range notes {
@@ -306,7 +326,7 @@ func printBanner(w io.Writer, addr string, demo *demoSummary, notes []string) {
 		{"twinflow get link " + link + " --twin fork-1", "# 40 Gb/s in the fork"},
 		{"twinflow get link " + link, "# unchanged in live"},
 		{"twinflow get twins", ""},
-		{"curl -N '" + base + "/api/v1/events?table=devices,links'", "# the event stream"},
+		{"curl -N -H \"Authorization: Bearer $TOKEN\" '" + base + "/api/v1/events?table=devices,links'", "# the event stream"},
 	} {
 		fmt.Fprintf(tw, "  %s\t%s\n", l[0], l[1])
 	}

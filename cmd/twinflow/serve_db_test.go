@@ -188,11 +188,13 @@ func runServeOnce(t *testing.T, db string, during func(url string)) error {
 	defer cancel()
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
+	tokens := seedUsers(t, db, "admin=admin")
 	so := &serveOptions{Listen: "127.0.0.1:0", LogLevel: "warn", DB: db, Ready: func(a string) { addr <- a },
-		Extensions: []serveExtension{}}
+		Extensions: []serveExtension{}, Security: securityOptions{PlainHTTP: true}}
 	go func() { done <- runServe(ctx, so, &syncBuffer{}, t.Output()) }()
 	select {
 	case a := <-addr:
+		saveTokens(t, a, tokens)
 		if during != nil {
 			during("http://" + a)
 		}

@@ -186,15 +186,21 @@ links:
 	if _, _, code := cli(t, srv, "get", "device", "r9"); code != 1 {
 		t.Errorf("apply in fork reached live")
 	}
-	_, errs, code = cli(t, srv, "delete", "device", "spine-0")
+	// the live twin's intended state: alice (the default demo identity) may not write
+	// it directly; the admin may (issue #13)
+	_, errs, code = cli(t, srv, "delete", "flow", "flow-1")
+	if code != 1 || !strings.Contains(errs, "Forbidden") {
+		t.Errorf("alice deletes a live flow: exit %d %s", code, errs)
+	}
+	_, errs, code = cli(t, srv, "delete", "device", "spine-0", "--as", "admin")
 	if code != 1 || !strings.Contains(errs, `still used by link`) {
 		t.Errorf("delete in-use device: exit %d %s", code, errs)
 	}
-	_, errs, code = cli(t, srv, "fork", "delete", "live")
+	_, errs, code = cli(t, srv, "fork", "delete", "live", "--as", "admin")
 	if code != 1 || !strings.Contains(errs, "cannot be deleted") {
 		t.Errorf("delete live: exit %d %s", code, errs)
 	}
-	mustCLI(t, srv, "delete", "flow", "flow-1")
+	mustCLI(t, srv, "delete", "flow", "flow-1", "--as", "admin")
 	mustCLI(t, srv, "fork", "delete", fork)
 	if _, errs, code := cli(t, srv, "get", "devices", "--twin", fork); code != 1 || !strings.Contains(errs, "Twin not found") {
 		t.Errorf("deleted fork still answers: exit %d %s", code, errs)
@@ -226,7 +232,7 @@ func TestUsageErrors(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "cannot reach the twinflow server") {
 		t.Errorf("unreachable server: exit %d %s", code, errs)
 	}
-	_, errs, code = cli(t, srv, "set", "link", "spine-0--leaf-0", "--capacity", "-3")
+	_, errs, code = cli(t, srv, "set", "link", "spine-0--leaf-0", "--capacity", "-3", "--as", "admin")
 	if code != 1 || !strings.Contains(errs, "field: capacity_gbps") {
 		t.Errorf("invalid capacity: exit %d %s", code, errs)
 	}
