@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -23,6 +24,10 @@ type changeServeOptions struct {
 	GNMISkipVerify bool
 	GNMICA         string
 	GNMIUser       string
+	GNMICert       string
+	GNMIKey        string
+	GNMIPassFile   string
+	gnmiPassword   string
 	Concurrency    int
 	DeviceTimeout  time.Duration
 	SelfApprove    bool
@@ -39,16 +44,30 @@ func init() {
 			fs.BoolVar(&changeServe.GNMIInsecure, "gnmi-insecure", false, "talk plaintext gRPC to devices (stand-in nodes started with --insecure)")
 			fs.BoolVar(&changeServe.GNMISkipVerify, "gnmi-skip-verify", false, "accept any device certificate (self-signed demo nodes)")
 			fs.StringVar(&changeServe.GNMICA, "gnmi-ca", "", "PEM bundle to verify device certificates")
-			fs.StringVar(&changeServe.GNMIUser, "gnmi-username", "", "gNMI username (password from env TWINFLOW_GNMI_PASSWORD)")
+			fs.StringVar(&changeServe.GNMIUser, "gnmi-username", "", "gNMI username (password from --gnmi-password-file or env TWINFLOW_GNMI_PASSWORD)")
+			fs.StringVar(&changeServe.GNMIPassFile, "gnmi-password-file", "", "file holding the gNMI password (never a flag value)")
+			fs.StringVar(&changeServe.GNMICert, "gnmi-cert", "", "client certificate (PEM) presented to devices requiring mutual TLS")
+			fs.StringVar(&changeServe.GNMIKey, "gnmi-key", "", "private key (PEM) of --gnmi-cert")
 			fs.IntVar(&changeServe.Concurrency, "commit-concurrency", 16, "devices set in parallel by a commit")
 			fs.DurationVar(&changeServe.DeviceTimeout, "device-timeout", 10*time.Second, "timeout of every device operation of a commit")
 			fs.DurationVar(&changeServe.DriftInterval, "drift-interval", 500*time.Millisecond, "how often devices are compared with their intended config (0: no drift detection)")
 			fs.BoolVar(&changeServe.L2Sandbox, "l2-sandbox", false, "run level-L2 validations in a network-namespace sandbox of twinflow-node agents (needs root)")
-			fs.BoolVar(&changeServe.SelfApprove, "allow-self-approval", false, "let the author of a change approve it (lab use)")
+			fs.BoolVar(&changeServe.SelfApprove, "allow-self-approval", false, "with --demo only: let the author of a change approve it")
 		},
 		Check: func(env *serveEnv) error {
 			if err := changeServe.check(); err != nil {
 				return err
+			}
+			changeServe.gnmiPassword = os.Getenv("TWINFLOW_GNMI_PASSWORD")
+			if changeServe.GNMIPassFile != "" {
+				b, err := os.ReadFile(changeServe.GNMIPassFile)
+				if err != nil {
+					return usageErrorf("--gnmi-password-file: %v", err)
+				}
+				changeServe.gnmiPassword = strings.TrimRight(string(b), "\r\n")
+			}
+			if changeServe.SelfApprove && !env.Options.Demo {
+				return usageErrorf("--allow-self-approval exists only with --demo: outside it, a change's approver is never its author")
 			}
 			// devices are dialled lazily: a TLS setting that cannot work fails here,
 			// not at the first commit or telemetry subscription
@@ -94,7 +113,7 @@ func (o changeServeOptions) forServe(env *serveEnv) changeServeOptions {
 // and telemetry alike).
 func (o changeServeOptions) dialOptions(id, addr string, log *slog.Logger) gnmi.Options {
 	return gnmi.Options{Address: addr, Target: id, Insecure: o.GNMIInsecure, SkipVerify: o.GNMISkipVerify,
-		CAFile: o.GNMICA, Username: o.GNMIUser, Password: os.Getenv("TWINFLOW_GNMI_PASSWORD"), Timeout: o.DeviceTimeout,
+		CAFile: o.GNMICA, CertFile: o.GNMICert, KeyFile: o.GNMIKey, Username: o.GNMIUser, Password: o.gnmiPassword, Timeout: o.DeviceTimeout,
 		Logger: log}
 }
 
