@@ -203,3 +203,33 @@ func TestLimiter(t *testing.T) {
 		t.Fatal("disabled limiter refused")
 	}
 }
+
+// BenchmarkAuthenticateToken is the per-request cost of a cached Bearer token: a
+// SHA-256 and a map lookup (docs/benchmarks.md).
+func BenchmarkAuthenticateToken(b *testing.B) {
+	ctx := context.Background()
+	st, err := repository.Open(ctx, "file:"+filepath.Join(b.TempDir(), "b.db"), repository.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	a := auth.New(st.Users(), st.Tokens(), auth.Options{CacheTTL: time.Hour})
+	if _, err := a.CreateUser(ctx, "bench", []auth.Role{auth.Viewer}, ""); err != nil {
+		b.Fatal(err)
+	}
+	secret, _, err := a.CreateToken(ctx, "bench", "", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer "+secret)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := a.Authenticate(r); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

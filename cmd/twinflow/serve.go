@@ -326,7 +326,6 @@ func printBanner(w io.Writer, scheme, addr string, demo *demoSummary, notes []st
 		{"twinflow get link " + link + " --twin fork-1", "# 40 Gb/s in the fork"},
 		{"twinflow get link " + link, "# unchanged in live"},
 		{"twinflow get twins", ""},
-		{"curl -N -H \"Authorization: Bearer $TOKEN\" '" + base + "/api/v1/events?table=devices,links'", "# the event stream"},
 	} {
 		fmt.Fprintf(tw, "  %s\t%s\n", l[0], l[1])
 	}
@@ -337,6 +336,7 @@ func printBanner(w io.Writer, scheme, addr string, demo *demoSummary, notes []st
 			b.WriteString("\n")
 		}
 	}
+	fmt.Fprintf(&b, "  curl -N -H \"Authorization: Bearer $TOKEN\" '%s/api/v1/events?table=devices,links'   # the event stream\n", base)
 	b.WriteString("Stop with Ctrl-C.\n")
 	_, _ = io.WriteString(w, b.String())
 }
