@@ -346,6 +346,13 @@ func (s *Server) guardRoute(rt Route, acc Access, next http.Handler) http.Handle
 			}
 		}
 		r = r.WithContext(auth.WithPrincipal(r.Context(), p))
+		if stream {
+			// a long-lived stream ends when its credential expires or is revoked
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			go recheck(ctx, cancel, g.auth, r.Header.Get("Authorization"), StreamRecheck)
+			r = r.WithContext(ctx)
+		}
 		if !write {
 			next.ServeHTTP(w, r)
 			return
@@ -361,6 +368,28 @@ func (s *Server) guardRoute(rt Route, acc Access, next http.Handler) http.Handle
 		}
 		s.writeAudit(r, rt, p, sw.status, result, "")
 	})
+}
+
+// StreamRecheck is how often an open event stream's credential is verified again.
+const StreamRecheck = 5 * time.Second
+
+// recheck cancels a stream whose credential stopped verifying.
+func recheck(ctx context.Context, cancel context.CancelFunc, a *auth.Authenticator, authz string, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	r, _ := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+	r.Header.Set("Authorization", authz)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := a.Authenticate(r); errors.Is(err, auth.ErrBadCredentials) {
+				cancel()
+				return
+			}
+		}
+	}
 }
 
 // Principal returns the authenticated caller of a request (nil on public routes).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -290,5 +291,34 @@ func TestAbuseLimits(t *testing.T) {
 	big := `{"reason":"` + strings.Repeat("x", 100<<10) + `"}`
 	if r := e2.do("POST", "/api/v1/changes/x/rollback", big); r.status != 413 || problem(t, r).Type == "" {
 		t.Fatalf("100 KiB rollback body: %d %s", r.status, r.body)
+	}
+}
+
+// TestStreamEndsOnRevocation: an open event stream ends once its token is revoked.
+func TestStreamEndsOnRevocation(t *testing.T) {
+	e := newEnv(t, nbi.Options{Heartbeat: 50 * time.Millisecond})
+	ctx := context.Background()
+	secret, tok, err := e.sec.auth.CreateToken(ctx, "viewer", "stream", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(cctx, "GET", e.hs.URL+"/api/v1/events", nil)
+	req.Header.Set("Authorization", bearer(secret))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("open stream: %v %v", res, err)
+	}
+	defer res.Body.Close()
+	if err := e.sec.auth.RevokeToken(ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := io.Copy(io.Discard, res.Body); err != nil && cctx.Err() != nil {
+		t.Fatalf("the stream outlived its revoked token by %s", time.Since(start))
+	}
+	if cctx.Err() != nil {
+		t.Fatal("the stream did not end after revocation")
 	}
 }
