@@ -297,11 +297,13 @@ func (s *Server) guardRoute(rt Route, acc Access, next http.Handler) http.Handle
 					Title: "Authentication unavailable", Detail: "credentials could not be checked; retry later", Err: err})
 				return
 			}
-			if ok, d := g.failLimit.Allow(remoteHost(r)); !ok && errors.Is(err, auth.ErrBadCredentials) {
-				retryAfter(w, d)
-				s.deny(w, r, rt, nil, Errorf(http.StatusTooManyRequests, "rate-limited", "Too many requests", "",
-					"too many failed authentications from this address; retry later"), "rate-limited")
-				return
+			if errors.Is(err, auth.ErrBadCredentials) {
+				if ok, d := g.failLimit.Allow(remoteHost(r)); !ok {
+					retryAfter(w, d)
+					s.deny(w, r, rt, nil, Errorf(http.StatusTooManyRequests, "rate-limited", "Too many requests", "",
+						"too many failed authentications from this address; retry later"), "rate-limited")
+					return
+				}
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="twinflow", Basic realm="twinflow"`)
 			s.deny(w, r, rt, nil, Errorf(http.StatusUnauthorized, "unauthenticated", "Unauthenticated", "", "%s", err.Error()), "unauthenticated")

@@ -322,3 +322,29 @@ func TestStreamEndsOnRevocation(t *testing.T) {
 		t.Fatal("the stream did not end after revocation")
 	}
 }
+
+// TestFailedAuthLimit: bad credentials from one address are limited (429 with
+// Retry-After), requests without credentials are not counted, and valid tokens from the
+// same address are unaffected.
+func TestFailedAuthLimit(t *testing.T) {
+	e := newEnv(t, nbi.Options{})
+	for range 30 {
+		if r := e.do("GET", live+"/devices", "", "Authorization", ""); r.status != 401 {
+			t.Fatalf("anonymous: %d", r.status)
+		}
+	}
+	codes := map[int]int{}
+	for range 40 {
+		r := e.do("GET", live+"/devices", "", "Authorization", bearer("tfk_wrong"))
+		codes[r.status]++
+		if r.status == 429 && r.header.Get("Retry-After") == "" {
+			t.Fatal("429 without Retry-After")
+		}
+	}
+	if codes[401] < 20 || codes[429] < 10 {
+		t.Fatalf("bad credentials: %v; want at least the burst of 20 answered 401, then 429", codes)
+	}
+	if r := e.do("GET", live+"/devices", ""); r.status != 200 {
+		t.Fatalf("a valid token from the same address: %d", r.status)
+	}
+}
