@@ -75,7 +75,7 @@ func newBenchCmd(o *Options) *cobra.Command {
 	}
 	f := api.Flags()
 	f.IntVar(&rate, "rate", 2000, "well-formed requests per second offered")
-	f.IntVar(&workers, "workers", 64, "concurrent well-formed requests at most")
+	f.IntVar(&workers, "workers", 256, "concurrent well-formed requests at most")
 	f.DurationVar(&dur, "duration", 30*time.Second, "how long")
 	f.IntVar(&flood, "flood", 0, "bad clients running in parallel (oversized bodies, malformed requests, slow headers and bodies)")
 	f.StringSliceVar(&tokenFiles, "tokens", nil, "token files the good traffic rotates over (default: the token directory's)")
@@ -234,17 +234,18 @@ func clipErr(err error) string {
 	return s
 }
 
-// floodClient is one bad client, cycling through: an oversized body announced by
-// Content-Length, an oversized chunked body, a malformed credential, a malformed JSON
-// body with a valid-looking path, a slow-header (slowloris) connection and a slow body.
+// floodClient is one bad client; client i does one kind, as fast as the server lets it:
+// an oversized body announced by Content-Length, an oversized chunked body, a malformed
+// credential with an oversized path, a malformed JSON body with a bad token, a
+// slow-header (slowloris) connection, a slow body.
 func floodClient(ctx context.Context, u *url.URL, i int, n *atomic.Int64) {
 	host := u.Host
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: i%2 == 0}}
 	base := u.Scheme + "://" + host
 	junk := bytes.Repeat([]byte("x"), 2<<20)
-	for k := i; ctx.Err() == nil; k++ {
+	for ctx.Err() == nil {
 		n.Add(1)
-		switch k % 6 {
+		switch i % 6 {
 		case 0:
 			req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/v1/twins/live/apply", bytes.NewReader(junk))
 			req.ContentLength = 200 << 20
