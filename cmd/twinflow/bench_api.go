@@ -109,6 +109,25 @@ func rss(pid int) (cur, peak int64) {
 	return cur, peak
 }
 
+// cpuTicks is the process's user+system CPU time in clock ticks (1/100 s on Linux).
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + k
+}
+
 func benchAPI(ctx context.Context, w io.Writer, c *apiClient, u *url.URL, tokens []string, rate, workers int, dur time.Duration, flood, pid int) error {
 	ctx, cancel := context.WithTimeout(ctx, dur)
 	defer cancel()
@@ -152,6 +171,7 @@ func benchAPI(ctx context.Context, w io.Writer, c *apiClient, u *url.URL, tokens
 		}()
 	}
 	rss0, _ := rss(pid)
+	cpu0 := cpuTicks(pid)
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -222,6 +242,8 @@ func benchAPI(ctx context.Context, w io.Writer, c *apiClient, u *url.URL, tokens
 		r1, hwm := rss(pid)
 		fmt.Fprintf(w, "server memory: RSS %d MiB before, %d MiB max during, %d MiB after; peak (VmHWM) %d MiB\n",
 			rss0>>10, atomic.LoadInt64(&rssMax)>>10, r1>>10, hwm>>10)
+		fmt.Fprintf(w, "server CPU: %.1f s in %.1f s (%.0f%% of one core)\n", float64(cpuTicks(pid)-cpu0)/100,
+			elapsed.Seconds(), float64(cpuTicks(pid)-cpu0)/elapsed.Seconds())
 	}
 	return nil
 }
@@ -242,7 +264,7 @@ func floodClient(ctx context.Context, u *url.URL, i int, n *atomic.Int64) {
 	host := u.Host
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: i%2 == 0}}
 	base := u.Scheme + "://" + host
-	junk := bytes.Repeat([]byte("x"), 2<<20)
+	junk := bytes.Repeat([]byte("x"), 256<<10)
 	for ctx.Err() == nil {
 		n.Add(1)
 		switch i % 6 {
@@ -255,7 +277,7 @@ func floodClient(ctx context.Context, u *url.URL, i int, n *atomic.Int64) {
 				res.Body.Close()
 			}
 		case 1:
-			req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/v1/changes", io.MultiReader(bytes.NewReader(junk), bytes.NewReader(junk), bytes.NewReader(junk), bytes.NewReader(junk), bytes.NewReader(junk)))
+			req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/v1/changes", io.LimitReader(zeros{}, 9<<20))
 			req.ContentLength = -1
 			if res, err := hc.Do(req); err == nil {
 				_, _ = io.Copy(io.Discard, res.Body)
@@ -309,3 +331,8 @@ func slow(ctx context.Context, host, head string, _ int) {
 		}
 	}
 }
+
+// zeros reads as an endless run of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
