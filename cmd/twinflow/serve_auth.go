@@ -83,11 +83,8 @@ func (o securityOptions) check(so *serveOptions) error {
 	if o.PlainHTTP && o.TLSCert != "" {
 		return usageErrorf("--plain-http conflicts with --tls-cert")
 	}
-	if o.PlainHTTP && !so.Demo {
-		host, _, _ := net.SplitHostPort(so.Listen)
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return usageErrorf("--plain-http needs a loopback --listen address (got %q): serve HTTPS beyond this host", so.Listen)
-		}
+	if o.PlainHTTP && !so.Demo && !loopbackListen(so.Listen) {
+		return usageErrorf("--plain-http needs a loopback --listen address (got %q): serve HTTPS beyond this host", so.Listen)
 	}
 	if o.TokenDir != "" && !so.Demo {
 		return usageErrorf("--token-dir applies to --demo only (create tokens with `twinflow token create`)")
@@ -139,7 +136,8 @@ func startSecurity(ctx context.Context, env *serveEnv) (*serveSecurity, error) {
 		}
 		s.tls = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 		s.fingerprint = certFingerprint(cert.Certificate[0])
-	case !so.Demo && !o.PlainHTTP:
+	case (!so.Demo || !loopbackListen(so.Listen)) && !o.PlainHTTP:
+		// the demo serves plain HTTP on loopback only
 		dir := o.TLSDir
 		if dir == "" {
 			dir = filepath.Join(stateDir(), "tls")
@@ -158,6 +156,13 @@ func startSecurity(ctx context.Context, env *serveEnv) (*serveSecurity, error) {
 	env.NBI.RateLimit = o.RateLimit
 	env.NBI.MetricsPublic = o.MetricsPublic
 	return s, nil
+}
+
+// loopbackListen reports whether a listen address is on loopback.
+func loopbackListen(listen string) bool {
+	host, _, _ := net.SplitHostPort(listen)
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // scheme is the API's URL scheme.
