@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinflow/twinflow/apps/auth"
 	"github.com/twinflow/twinflow/apps/nbi"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/twin"
@@ -25,8 +26,9 @@ func testRoutes(s *nbi.Server) []nbi.Route {
 	return []nbi.Route{{Method: http.MethodGet, Pattern: "/api/v1/test/internal", Summary: "test: internal error",
 		Handler: func(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("db password hunter2 leaked")
-		}}, {Method: http.MethodGet, Pattern: "/api/v1/test/panic", Summary: "test: panic",
-		Handler: func(w http.ResponseWriter, r *http.Request) error { panic("secret panic value") }}}
+		}, Access: &nbi.Access{Perm: auth.Read}}, {Method: http.MethodGet, Pattern: "/api/v1/test/panic", Summary: "test: panic",
+		Handler: func(w http.ResponseWriter, r *http.Request) error { panic("secret panic value") },
+		Access:  &nbi.Access{Perm: auth.Read}}}
 }
 
 type env struct {
@@ -35,6 +37,9 @@ type env struct {
 	hs  *httptest.Server
 	m   *twin.Manager
 	o   nbi.Options
+	sec *security
+	// as is the user requests are sent as (default admin); "" sends no credentials.
+	as string
 }
 
 func newEnv(t *testing.T, o nbi.Options) *env {
@@ -54,11 +59,18 @@ func newEnv(t *testing.T, o nbi.Options) *env {
 		t.Fatal(err)
 	}
 	o.Twins = m
+	sec := testSecurity(t)
+	if o.Auth == nil {
+		o.Auth = sec.auth
+	}
+	if o.Audit == nil {
+		o.Audit = sec.store.Ledger()
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	o.Routes = append(o.Routes, testRoutes)
-	e := &env{t: t, m: m}
+	e := &env{t: t, m: m, sec: sec, as: "admin"}
 	e.serve(o)
 	t.Cleanup(func() {
 		e.srv.Close()
@@ -104,8 +116,14 @@ func (e *env) do(method, path, body string, hdr ...string) resp {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if e.as != "" {
+		req.Header.Set("Authorization", bearer(e.sec.tokens[e.as]))
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
+		if hdr[i] == "Authorization" && hdr[i+1] == "" {
+			req.Header.Del("Authorization")
+		}
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -513,6 +531,7 @@ func TestEventsSSE(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", e.hs.URL+"/api/v1/events?twin=live", nil)
+	req.Header.Set("Authorization", bearer(e.sec.tokens["viewer"]))
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -538,6 +557,7 @@ func TestEventsSSE(t *testing.T) {
 	}
 	// Resume after the first event with Last-Event-ID: the fork and remove events.
 	req2, _ := http.NewRequestWithContext(ctx, "GET", e.hs.URL+"/api/v1/events", nil)
+	req2.Header.Set("Authorization", bearer(e.sec.tokens["viewer"]))
 	req2.Header.Set("Last-Event-ID", evs[0].id)
 	res2, err := http.DefaultClient.Do(req2)
 	if err != nil {
@@ -550,6 +570,7 @@ func TestEventsSSE(t *testing.T) {
 	}
 	// ?table= keeps only the named tables.
 	req3, _ := http.NewRequestWithContext(ctx, "GET", e.hs.URL+"/api/v1/events?table=links", nil)
+	req3.Header.Set("Authorization", bearer(e.sec.tokens["viewer"]))
 	res3, err := http.DefaultClient.Do(req3)
 	if err != nil {
 		t.Fatal(err)

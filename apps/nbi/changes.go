@@ -31,11 +31,11 @@ import (
 //	POST /api/v1/drift/{device}/reconcile    propose the change pushing the intent back (201)
 //	POST /api/v1/drift/{device}/adopt        propose the change adopting the device's config (201)
 //
-// The acting user is the X-TwinFlow-User header ("anonymous" without it) until
-// authentication exists. Every transition is an event (table "changes") on the SSE
+// The acting user is the authenticated caller (never a header or a body field: a
+// ChangeSet's author is overwritten with it). Every transition is an event (table "changes") on the SSE
 // stream.
 
-// ActorHeader names the acting user.
+// ActorHeader was the acting user before authentication existed; it is ignored.
 const ActorHeader = "X-TwinFlow-User"
 
 // DriftList is the response of GET /drift.
@@ -84,7 +84,7 @@ type ChangeDiff struct {
 
 func changeRoutes(s *Server) []Route {
 	tags := []string{"changes"}
-	actor := Param{Name: ActorHeader, In: "header", Description: "the acting user (until authentication exists)"}
+	actor := Param{Name: ActorHeader, In: "header", Description: "ignored: the acting user is the authenticated caller"}
 	c := &changeAPI{s: s}
 	return []Route{
 		{Method: http.MethodPost, Pattern: "/api/v1/changes", Summary: "Propose a change: stored, validated in a fork of the live twin",
@@ -127,9 +127,10 @@ func (c *changeAPI) svc() (*pipeline.Service, error) {
 	return c.s.changes, nil
 }
 
+// actorOf is the authenticated caller's (normalised) name.
 func actorOf(r *http.Request) string {
-	if a := r.Header.Get(ActorHeader); a != "" {
-		return a
+	if p := Principal(r); p != nil {
+		return p.Name
 	}
 	return "anonymous"
 }
@@ -177,6 +178,7 @@ func (c *changeAPI) propose(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return &Error{Status: http.StatusUnprocessableEntity, Type: "invalid", Title: "Invalid change", Detail: err.Error()}
 	}
+	cs.Author = actorOf(r) // the caller, whatever the body says
 	ch, err := svc.Propose(r.Context(), cs, actorOf(r))
 	// A stored proposal is answered with its final validation state; one whose final
 	// transition failed (still validating) is an error, never a 201 (issue #13).

@@ -111,7 +111,11 @@ func TestChangeAPI(t *testing.T) {
 		t.Fatalf("no pipeline: %d %s", r.status, r.body)
 	}
 	fc, svc := attachPipeline(t, e)
-	bo, carla := []string{nbi.ActorHeader, "bo"}, []string{nbi.ActorHeader, "carla"}
+	// alice (engineer+operator) proposes and commits; carla approves. alice's requests
+	// also name carla in the old actor header: it changes nothing (spoofing).
+	bo := []string{"Authorization", bearer(e.sec.tokens["alice"]), nbi.ActorHeader, "carla"}
+	carla := []string{"Authorization", bearer(e.sec.tokens["carla"])}
+	op := bo
 
 	// malformed: unknown field, named
 	r = e.do("POST", "/api/v1/changes", `{"kind":"raw-config","bogus":1}`, bo...)
@@ -131,7 +135,7 @@ func TestChangeAPI(t *testing.T) {
 	// propose (JSON) -> validated
 	var c pipeline.Change
 	e.json("POST", "/api/v1/changes", mtuChangeJSON, 201, &c, bo...)
-	if c.State != change.StateValidated || c.Author != "bo" || !c.Report.Passed {
+	if c.State != change.StateValidated || c.Author != "alice" || !c.Report.Passed {
 		t.Fatalf("proposed: %+v", c)
 	}
 	// a rejected one (YAML body): unknown device
@@ -165,7 +169,7 @@ func TestChangeAPI(t *testing.T) {
 	if c.State != change.StateValidated {
 		t.Fatalf("revalidated: %s", c.State)
 	}
-	if r := e.do("POST", "/api/v1/changes/"+c.ID+"/commit", "", carla...); r.status != 409 {
+	if r := e.do("POST", "/api/v1/changes/"+c.ID+"/commit", "", op...); r.status != 409 {
 		t.Fatalf("commit before approval: %d %s", r.status, r.body)
 	}
 	if r := e.do("POST", "/api/v1/changes/"+c.ID+"/approve", "", bo...); r.status != 403 {
@@ -175,14 +179,14 @@ func TestChangeAPI(t *testing.T) {
 	if c.State != change.StateApproved || c.Approver != "carla" {
 		t.Fatalf("approved: %+v", c)
 	}
-	if r := e.do("POST", "/api/v1/changes/"+c.ID+"/commit", `{"confirm_timeout":"soon"}`, carla...); r.status != 400 || problem(t, r).Field != "confirm_timeout" {
+	if r := e.do("POST", "/api/v1/changes/"+c.ID+"/commit", `{"confirm_timeout":"soon"}`, op...); r.status != 400 || problem(t, r).Field != "confirm_timeout" {
 		t.Fatalf("bad timeout: %d %s", r.status, r.body)
 	}
-	e.json("POST", "/api/v1/changes/"+c.ID+"/commit", `{"confirm_timeout":"60s"}`, 200, &c, carla...)
+	e.json("POST", "/api/v1/changes/"+c.ID+"/commit", `{"confirm_timeout":"60s"}`, 200, &c, op...)
 	if c.State != change.StateCommitting || len(fc.commits[c.ID]["leaf-0"]) != 1 {
 		t.Fatalf("commit: %+v %v", c, fc.commits)
 	}
-	e.json("POST", "/api/v1/changes/"+c.ID+"/confirm", "", 200, &c, carla...)
+	e.json("POST", "/api/v1/changes/"+c.ID+"/confirm", "", 200, &c, op...)
 	if c.State != change.StateCommitted {
 		t.Fatalf("confirm: %s", c.State)
 	}
@@ -192,7 +196,7 @@ func TestChangeAPI(t *testing.T) {
 	if !strings.Contains(string(dc.Config), "9000") {
 		t.Fatalf("live config: %s", dc.Config)
 	}
-	if r := e.do("POST", "/api/v1/changes/"+c.ID+"/rollback", "", carla...); r.status != 409 {
+	if r := e.do("POST", "/api/v1/changes/"+c.ID+"/rollback", "", op...); r.status != 409 {
 		t.Fatalf("rollback committed: %d %s", r.status, r.body)
 	}
 
@@ -200,8 +204,8 @@ func TestChangeAPI(t *testing.T) {
 	var c2 pipeline.Change
 	e.json("POST", "/api/v1/changes", strings.Replace(mtuChangeJSON, "9000", "1400", 1), 201, &c2, bo...)
 	e.json("POST", "/api/v1/changes/"+c2.ID+"/approve", "{}", 200, &c2, carla...)
-	e.json("POST", "/api/v1/changes/"+c2.ID+"/commit", `{"confirm_timeout":"60s"}`, 200, &c2, carla...)
-	e.json("POST", "/api/v1/changes/"+c2.ID+"/rollback", `{"reason":"maintenance window closed"}`, 200, &c2, carla...)
+	e.json("POST", "/api/v1/changes/"+c2.ID+"/commit", `{"confirm_timeout":"60s"}`, 200, &c2, op...)
+	e.json("POST", "/api/v1/changes/"+c2.ID+"/rollback", `{"reason":"maintenance window closed"}`, 200, &c2, op...)
 	if c2.State != change.StateRolledBack {
 		t.Fatalf("rollback: %s", c2.State)
 	}
@@ -225,15 +229,15 @@ func TestChangeAPI(t *testing.T) {
 	if len(dl.Items) != 1 || dl.Items[0].Device != "leaf-0" || !strings.Contains(dl.Items[0].Lines[0].String(), "9000 -> 1500") {
 		t.Fatalf("drift: %+v", dl.Items)
 	}
-	if r := e.do("POST", "/api/v1/drift/spine-0/reconcile", "", carla...); r.status != 404 {
+	if r := e.do("POST", "/api/v1/drift/spine-0/reconcile", "", op...); r.status != 404 {
 		t.Fatalf("reconcile a device without drift: %d", r.status)
 	}
 	var rc, ad pipeline.Change
-	e.json("POST", "/api/v1/drift/leaf-0/reconcile", "", 201, &rc, carla...)
+	e.json("POST", "/api/v1/drift/leaf-0/reconcile", "", 201, &rc, op...)
 	if rc.State != change.StateValidated || !strings.Contains(string(rc.ChangeSet.DeviceOps["leaf-0"][0].Value), "9000") {
 		t.Fatalf("reconcile: %+v", rc)
 	}
-	e.json("POST", "/api/v1/drift/leaf-0/adopt", "", 201, &ad, carla...)
+	e.json("POST", "/api/v1/drift/leaf-0/adopt", "", 201, &ad, op...)
 	if ad.State != change.StateValidated || !strings.Contains(string(ad.ChangeSet.DeviceOps["leaf-0"][0].Value), "1500") {
 		t.Fatalf("adopt: %+v", ad)
 	}

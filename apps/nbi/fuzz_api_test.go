@@ -51,13 +51,19 @@ func fuzzServer(tb testing.TB) http.Handler {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	nbi.AttachChangePipeline(m, svc)
-	s, err := nbi.New(nbi.Options{Twins: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	sec := testSecurity(tb)
+	s, err := nbi.New(nbi.Options{Twins: m, Changes: svc, Auth: sec.auth, Audit: sec.store.Ledger(), RateLimit: -1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(s.Close)
-	return s.Handler()
+	// every request as the admin (who may also write the live twin directly)
+	tok := bearer(sec.tokens["admin"])
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set("Authorization", tok)
+		s.Handler().ServeHTTP(w, r)
+	})
 }
 
 func fuzzServe(h http.Handler, method, path, body string) *httptest.ResponseRecorder {

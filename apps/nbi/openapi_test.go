@@ -41,7 +41,15 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 && flag.Lookup("test.run").Value.String() == "" && !testing.Short() {
 		mgr, _ := twin.NewManager(twin.Options{})
-		s, err := nbi.New(nbi.Options{Twins: mgr})
+		dir, _ := os.MkdirTemp("", "nbi-main-")
+		defer os.RemoveAll(dir)
+		sec, err := newSecurity(dir)
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		defer sec.store.Close()
+		s, err := nbi.New(nbi.Options{Twins: mgr, Auth: sec.auth})
 		if err != nil {
 			fmt.Println(err)
 			os.Exit(1)

@@ -43,6 +43,9 @@ type Route struct {
 	// Errors lists the documented error statuses (each a problem+json body).
 	Errors  []int
 	Handler HandlerFunc
+	// Access is the route's permission decision; nil takes it from accessTable
+	// (access.go). A route with neither is refused by New.
+	Access *Access
 }
 
 // RouteGroup returns routes served by a Server. New lists the groups of this package

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twinflow/twinflow/apps/auth"
 	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
 	"github.com/twinflow/twinflow/twin/pipeline"
@@ -50,6 +51,20 @@ type Options struct {
 	// Routes are more route groups, served after this package's own (their patterns
 	// must not repeat one).
 	Routes []RouteGroup
+
+	// Security (issue #13, see access.go and docs/security.md).
+	// Auth authenticates callers; required.
+	Auth *auth.Authenticator
+	// Audit receives a record of every authenticated write and every denial (nil: none).
+	Audit repository.Ledger
+	// RateLimit is the requests per second each token (or password user) may make
+	// (0: 500; negative: unlimited); RateBurst its burst (0: twice the rate).
+	RateLimit float64
+	RateBurst int
+	// ExpensiveConcurrency bounds analyses and validations running at once (0: 4).
+	ExpensiveConcurrency int
+	// MetricsPublic serves /metrics to non-loopback clients too.
+	MetricsPublic bool
 }
 
 // Server is the northbound REST API. Create it with New; serve Handler().
@@ -75,6 +90,8 @@ type Server struct {
 
 	done     chan struct{}
 	doneOnce sync.Once
+
+	guard *guardState
 }
 
 // New builds a Server serving this package's route groups, then o.Routes.
@@ -103,6 +120,9 @@ func New(o Options) (*Server, error) {
 	if err := s.registerMetrics(); err != nil {
 		return nil, err
 	}
+	if err := s.initGuard(o); err != nil {
+		return nil, err
+	}
 	r := chi.NewRouter()
 	r.Use(s.requestIDMiddleware, s.recoverMiddleware, s.metricsMiddleware)
 	r.NotFound(s.wrap(func(w http.ResponseWriter, r *http.Request) error {
@@ -114,7 +134,7 @@ func New(o Options) (*Server, error) {
 	}))
 	seen := map[string]bool{}
 	groups := []RouteGroup{analysisRoutes, changeRoutes, entityRoutes, eventRoutes, systemRoutes,
-		historyRoutes, observedRoutes, twinRoutes}
+		historyRoutes, observedRoutes, twinRoutes, auditRoutes}
 	for _, g := range append(groups, o.Routes...) {
 		for _, rt := range g(s) {
 			key := rt.Method + " " + rt.Pattern
@@ -122,8 +142,12 @@ func New(o Options) (*Server, error) {
 				return nil, fmt.Errorf("nbi: route %s registered twice", key)
 			}
 			seen[key] = true
+			acc, ok := accessOf(rt)
+			if !ok {
+				return nil, fmt.Errorf("nbi: route %s has no permission decision (Route.Access or accessTable)", key)
+			}
 			s.routes = append(s.routes, rt)
-			r.Method(rt.Method, rt.Pattern, s.wrap(rt.Handler))
+			r.Method(rt.Method, rt.Pattern, s.guardRoute(rt, acc, s.wrap(rt.Handler)))
 		}
 	}
 	doc, err := json.MarshalIndent(openAPI(s.routes, o.Version), "", "  ")

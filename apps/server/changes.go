@@ -23,6 +23,9 @@ type GNMIConfig struct {
 	SkipVerify bool
 	// CAFile is a PEM bundle to verify device certificates with.
 	CAFile string
+	// CertFile and KeyFile are the server's client certificate and key (PEM), for
+	// devices requiring mutual TLS (twinflow-node --client-ca).
+	CertFile, KeyFile string
 	// Username and Password are the gNMI credentials (empty: none).
 	Username, Password string
 	// DeviceTimeout bounds every device operation (default 10 s).
@@ -36,7 +39,7 @@ type ChangesConfig struct {
 	// DriftInterval is how often devices are compared with their intended config
 	// (0: no drift detection).
 	DriftInterval time.Duration
-	// SelfApprove lets the author of a change approve it (lab use).
+	// SelfApprove lets the author of a change approve it (Demo only).
 	SelfApprove bool
 	// L2Sandbox runs level-L2 validations in a network-namespace sandbox of
 	// twinflow-node agents (needs root); NodeBin is the agent binary (empty: found
@@ -67,7 +70,7 @@ func (g GNMIConfig) CheckTransport() error {
 // dialOptions are the gNMI options the server reaches a device with.
 func (g GNMIConfig) dialOptions(id, addr string, log *slog.Logger) gnmi.Options {
 	return gnmi.Options{Address: addr, Target: id, Insecure: g.Insecure, SkipVerify: g.SkipVerify,
-		CAFile: g.CAFile, Username: g.Username, Password: g.Password, Timeout: g.DeviceTimeout, Logger: log}
+		CAFile: g.CAFile, CertFile: g.CertFile, KeyFile: g.KeyFile, Username: g.Username, Password: g.Password, Timeout: g.DeviceTimeout, Logger: log}
 }
 
 // startChangePipeline builds the change pipeline and hands it to the API:

@@ -18,6 +18,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -72,6 +73,8 @@ type Config struct {
 	StandIn *StandInConfig
 	// Telemetry streams from every managed device into the live twin (nil: none).
 	Telemetry *TelemetryConfig
+	// Security is how callers authenticate and the listener is protected.
+	Security SecurityConfig
 }
 
 // Check validates c; the errors wrap ErrConfig. Run checks c before it starts anything.
@@ -97,7 +100,7 @@ func (c *Config) Check() error {
 	if tc := c.Telemetry; tc != nil && (tc.Sample < 0 || tc.Sample > time.Second) {
 		return bad("Telemetry.Sample must be in (0, 1s], got %v", tc.Sample)
 	}
-	return nil
+	return c.checkSecurity()
 }
 
 // assembly is what the components work with while the server starts.
@@ -174,6 +177,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	defer twins.Close()
 	env.twins = twins
 	env.nbi = nbi.Options{Twins: twins, Logger: log.With("component", "nbi"), History: st.Telemetry()}
+	sec, err := startSecurity(ctx, env) // sets the API's authentication, audit and limits
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	env.history = telesync.NewHistory(st.Telemetry(), log.With("component", "history"))
 	hctx, stopHistory := context.WithCancel(context.WithoutCancel(ctx))
 	historyDone := make(chan struct{})
@@ -230,14 +237,23 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", so.Listen, err)
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if sec.tls != nil {
+		ln = tls.NewListener(ln, sec.tls)
+	}
+	// Per-request read and write deadlines are set by the API (event streams excepted).
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	addr := ln.Addr().String()
-	log.Info("serving", "addr", "http://"+addr)
+	notes, err := sec.listening(addr)
+	if err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("serving", "addr", sec.scheme()+"://"+addr)
 	if so.Banner != nil {
-		printBanner(so.Banner, addr, demo, env.notes, env.dbShown)
+		printBanner(so.Banner, sec.scheme(), addr, demo, append(env.notes, notes...), env.dbShown)
 	}
 	if so.Ready != nil {
 		so.Ready(addr)
@@ -257,8 +273,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	return nil
 }
 
-func printBanner(w io.Writer, addr string, demo *demoSummary, notes []string, db string) {
-	base := "http://" + addr
+func printBanner(w io.Writer, scheme, addr string, demo *demoSummary, notes []string, db string) {
+	base := scheme + "://" + addr
 	var b strings.Builder
 	fmt.Fprintf(&b, "TwinFlow API on %s/api/v1 (OpenAPI: %s/api/v1/openapi.json)\n", base, base)
 	for _, n := range notes {
@@ -286,7 +302,7 @@ func printBanner(w io.Writer, addr string, demo *demoSummary, notes []string, db
 		{"twinflow get link " + link + " --twin fork-1", "# 40 Gb/s in the fork"},
 		{"twinflow get link " + link, "# unchanged in live"},
 		{"twinflow get twins", ""},
-		{"curl -N '" + base + "/api/v1/events?table=devices,links'", "# the event stream"},
+		{"curl -N -H \"Authorization: Bearer $TOKEN\" '" + base + "/api/v1/events?table=devices,links'", "# the event stream"},
 		{"twinflow ledger verify --db '" + db + "'", "# the hash-chained ledger of every change"},
 	} {
 		fmt.Fprintf(tw, "  %s\t%s\n", l[0], l[1])

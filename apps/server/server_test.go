@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ func (l *lockedBuffer) String() string {
 // live twin into the repository (a second Run on the same DB restores it).
 func TestRunAssemblesTheServer(t *testing.T) {
 	db := "file:" + filepath.Join(t.TempDir(), "tf.db")
+	tokens := t.TempDir() // the demo users' token files
 	run := func(cfg Config, during func(base string)) {
 		t.Helper()
 		ctx, cancel := context.WithCancel(context.Background())
@@ -48,6 +50,11 @@ func TestRunAssemblesTheServer(t *testing.T) {
 		cfg.Listen, cfg.DB = "127.0.0.1:0", db
 		cfg.Ready = func(a string) { addr <- a }
 		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+		if cfg.Demo {
+			cfg.Security.TokenDir = tokens
+		} else {
+			cfg.Security.PlainHTTP = true // on loopback; the demo's users exist in db
+		}
 		go func() { done <- Run(ctx, cfg) }()
 		select {
 		case a := <-addr:
@@ -69,7 +76,16 @@ func TestRunAssemblesTheServer(t *testing.T) {
 	}
 	get := func(url string) (int, []byte) {
 		t.Helper()
-		r, err := http.Get(url)
+		tok, err := os.ReadFile(filepath.Join(tokens, "admin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+		r, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

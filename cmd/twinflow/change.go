@@ -24,22 +24,7 @@ import (
 
 func init() { register(newChangeCmd) }
 
-// changeUser is the acting user sent with change operations.
-func changeUser(flag string) string {
-	if flag != "" {
-		return flag
-	}
-	if u := os.Getenv("TWINFLOW_USER"); u != "" {
-		return u
-	}
-	if u := os.Getenv("USER"); u != "" {
-		return u
-	}
-	return "anonymous"
-}
-
 func newChangeCmd(o *Options) *cobra.Command {
-	var user string
 	cmd := &cobra.Command{
 		Use:   "change",
 		Short: "Propose, validate, approve, commit, confirm and roll back changes",
@@ -50,13 +35,13 @@ read-back verification, an optional confirm window and automatic rollback.`,
 		Example: `  twinflow change propose -f change.yaml
   twinflow change show chg-1a2b3c
   twinflow change diff chg-1a2b3c
-  twinflow change approve chg-1a2b3c
+  twinflow change approve chg-1a2b3c --as carla
   twinflow change commit chg-1a2b3c --confirm-timeout 60s
   twinflow change confirm chg-1a2b3c
   twinflow change list --state committed`,
 	}
-	cmd.PersistentFlags().StringVar(&user, "user", "", "acting user (env TWINFLOW_USER, default $USER)")
-	hdr := func() map[string]string { return map[string]string{nbi.ActorHeader: changeUser(user)} }
+	// The acting user is the one the token belongs to (--as, --token-file, TWINFLOW_TOKEN).
+	hdr := func() map[string]string { return nil }
 
 	// propose
 	var file string

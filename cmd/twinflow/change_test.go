@@ -77,7 +77,7 @@ func TestChangeCLIStory(t *testing.T) {
 	srv := startChangeServer(t)
 	netDoc := fmt.Sprintf(`{"devices":[{"id":"r1","type":"packet-router","drivers":["gnmi-openconfig"],"address":%q,
 		"endpoints":[{"id":"eth1"},{"id":"eth2"}]}]}`, r1)
-	mustCLI(t, srv, "apply", "-f", writeFile(t, "net.json", netDoc))
+	mustCLI(t, srv, "apply", "-f", writeFile(t, "net.json", netDoc), "--as", "admin") // a direct live write: admin only
 
 	// the node speaks plaintext gNMI: without --insecure, node commands say so and
 	// suggest the flag (issue #12: they printed "first record does not look like a TLS
@@ -113,7 +113,7 @@ device_ops:
       path: /interfaces/interface[name=eth1]/config
       value: {mtu: 9000, description: jumbo}
 `
-	out = mustCLI(t, srv, "change", "propose", "-f", writeFile(t, "c.yaml", changeYAML), "--user", "bo", "-o", "json")
+	out = mustCLI(t, srv, "change", "propose", "-f", writeFile(t, "c.yaml", changeYAML), "-o", "json") // as alice, the default
 	var c pipeline.Change
 	if err := json.Unmarshal([]byte(out), &c); err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -140,19 +140,25 @@ device_ops:
 	if strings.Contains(out, "jsonIetfVal") {
 		t.Errorf("diff shows base64 protobuf JSON:\n%s", out)
 	}
-	if _, errs, code := cli(t, srv, "change", "approve", c.ID, "--user", "bo"); code != 1 || !strings.Contains(errs, "Forbidden") {
+	if c.Author != "alice" {
+		t.Fatalf("author %q; want alice", c.Author)
+	}
+	if _, errs, code := cli(t, srv, "change", "approve", c.ID); code != 1 || !strings.Contains(errs, "Forbidden") {
 		t.Fatalf("self approval: exit %d %s", code, errs)
 	}
 	// transitions print one line (the check table is for propose, show and validate)
-	out = mustCLI(t, srv, "change", "approve", c.ID, "--user", "carla")
+	out = mustCLI(t, srv, "change", "approve", c.ID, "--as", "carla")
 	if strings.TrimSpace(out) != "change "+c.ID+" APPROVED by carla (details: twinflow change show "+c.ID+")" {
 		t.Errorf("approve:\n%s", out)
 	}
-	out = mustCLI(t, srv, "change", "commit", c.ID, "--user", "carla", "--confirm-timeout", "30s")
+	if _, errs, code := cli(t, srv, "change", "commit", c.ID, "--as", "carla"); code != 1 || !strings.Contains(errs, "Forbidden") {
+		t.Fatalf("an approver commits: exit %d %s", code, errs)
+	}
+	out = mustCLI(t, srv, "change", "commit", c.ID, "--confirm-timeout", "30s")
 	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "COMMITTING: 1 device(s) set, confirm before") {
 		t.Errorf("commit:\n%s", out)
 	}
-	out = mustCLI(t, srv, "change", "confirm", c.ID, "--user", "carla")
+	out = mustCLI(t, srv, "change", "confirm", c.ID)
 	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "COMMITTED") || strings.Contains(out, "CHECK") {
 		t.Errorf("confirm:\n%s", out)
 	}
@@ -186,7 +192,7 @@ device_ops:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	out = mustCLI(t, srv, "change", "reconcile", "r1", "--user", "ops", "-o", "json")
+	out = mustCLI(t, srv, "change", "reconcile", "r1", "-o", "json")
 	var rc pipeline.Change
 	if err := json.Unmarshal([]byte(out), &rc); err != nil || rc.State != change.StateValidated {
 		t.Fatalf("reconcile: %v %s", err, out)
@@ -196,8 +202,8 @@ device_ops:
 	if !strings.Contains(out, "~ /interfaces/interface[name=eth1]/config/mtu: 1400 -> 9000") {
 		t.Errorf("reconcile diff does not show the revert:\n%s", out)
 	}
-	mustCLI(t, srv, "change", "approve", rc.ID, "--user", "carla")
-	mustCLI(t, srv, "change", "commit", rc.ID, "--user", "carla")
+	mustCLI(t, srv, "change", "approve", rc.ID, "--as", "carla")
+	mustCLI(t, srv, "change", "commit", rc.ID)
 	vals, err = cl.GetJSON(context.Background(), gpb.GetRequest_CONFIG, "/interfaces/interface[name=eth1]/config/mtu")
 	if err != nil || !strings.Contains(string(vals[0].JSON), "9000") {
 		t.Fatalf("after reconcile: %v %v", vals, err)
@@ -210,14 +216,14 @@ device_ops:
   r1:
     - {op: update, path: "/interfaces/interface[name=eth1]/config/mtu", value: 9100}
 `
-	out = mustCLI(t, srv, "change", "propose", "-f", writeFile(t, "b.yaml", back), "--user", "bo", "-o", "json")
+	out = mustCLI(t, srv, "change", "propose", "-f", writeFile(t, "b.yaml", back), "-o", "json")
 	var bc pipeline.Change
 	if err := json.Unmarshal([]byte(out), &bc); err != nil {
 		t.Fatal(err)
 	}
-	mustCLI(t, srv, "change", "approve", bc.ID, "--user", "carla")
-	mustCLI(t, srv, "change", "commit", bc.ID, "--user", "carla", "--confirm-timeout", "60s")
-	out, errs, code = cli(t, srv, "change", "rollback", bc.ID, "--user", "carla", "--reason", "test")
+	mustCLI(t, srv, "change", "approve", bc.ID, "--as", "carla")
+	mustCLI(t, srv, "change", "commit", bc.ID, "--confirm-timeout", "60s")
+	out, errs, code = cli(t, srv, "change", "rollback", bc.ID, "--reason", "test")
 	if code != 0 || !strings.Contains(out, "ROLLED_BACK") {
 		t.Errorf("rollback: exit %d\n%s%s", code, out, errs)
 	}

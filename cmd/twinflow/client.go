@@ -19,6 +19,8 @@ import (
 type apiClient struct {
 	base string
 	http *http.Client
+	// authz is the Authorization header value ("" sends none).
+	authz string
 }
 
 func newAPIClient(o *Options) (*apiClient, error) {
@@ -27,7 +29,24 @@ func newAPIClient(o *Options) (*apiClient, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usageErrorf("--server must be an http(s) URL such as %s, got %q", DefaultServer, o.Server)
 	}
-	return &apiClient{base: base, http: &http.Client{Timeout: 60 * time.Second}}, nil
+	c := &apiClient{base: base, http: &http.Client{Timeout: 60 * time.Second}}
+	tok, err := o.Security.token(u)
+	if err != nil {
+		return nil, err
+	}
+	if tok != "" {
+		c.authz = "Bearer " + tok
+	}
+	if u.Scheme == "https" {
+		tc, err := o.Security.tlsConfig(u)
+		if err != nil {
+			return nil, err
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tc
+		c.http.Transport = tr
+	}
+	return c, nil
 }
 
 // apiProblem is a problem+json error returned by the server.
@@ -77,6 +96,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, hdr m
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.authz != "" {
+		req.Header.Set("Authorization", c.authz)
+	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -96,6 +118,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any, hdr m
 		p := &apiProblem{}
 		if json.Unmarshal(b, p) != nil || p.Title == "" {
 			p = &apiProblem{Status: res.StatusCode, Title: http.StatusText(res.StatusCode), Detail: strings.TrimSpace(string(b))}
+		}
+		if p.Status == http.StatusUnauthorized {
+			p.Detail += "\n  authenticate with --as NAME, --token-file FILE or TWINFLOW_TOKEN (a loopback demo server's tokens are found by themselves)"
 		}
 		return nil, p
 	}

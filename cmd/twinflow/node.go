@@ -25,7 +25,7 @@ type nodeOpts struct {
 	skipVerify bool
 	caFile     string
 	username   string
-	password   string
+	password   string // --password-file path
 	timeout    time.Duration
 	twinID     string
 }
@@ -37,7 +37,7 @@ func (n *nodeOpts) flags(cmd *cobra.Command) {
 	f.BoolVar(&n.skipVerify, "skip-verify", false, "accept any device certificate (self-signed demo nodes)")
 	f.StringVar(&n.caFile, "ca-file", "", "PEM CA bundle to verify the device certificate")
 	f.StringVar(&n.username, "username", "", "username sent as gNMI metadata")
-	f.StringVar(&n.password, "password", os.Getenv("TWINFLOW_GNMI_PASSWORD"), "password sent as gNMI metadata (env TWINFLOW_GNMI_PASSWORD)")
+	f.StringVar(&n.password, "password-file", "", "file holding the password sent as gNMI metadata (else env TWINFLOW_GNMI_PASSWORD; never a flag value)")
 	f.DurationVar(&n.timeout, "timeout", 10*time.Second, "per-request timeout")
 	twinFlag(cmd, &n.twinID)
 }
@@ -68,8 +68,16 @@ func (n *nodeOpts) client(cmd *cobra.Command, o *Options, device string) (*tfgnm
 		}
 		addr = d.Address
 	}
+	pass := os.Getenv("TWINFLOW_GNMI_PASSWORD")
+	if n.password != "" {
+		b, err := os.ReadFile(n.password)
+		if err != nil {
+			return nil, usageErrorf("--password-file: %v", err)
+		}
+		pass = strings.TrimRight(string(b), "\r\n")
+	}
 	gc, err := tfgnmi.Dial(tfgnmi.Options{Address: addr, Insecure: n.insecure, SkipVerify: n.skipVerify, CAFile: n.caFile,
-		Username: n.username, Password: n.password, Timeout: n.timeout})
+		Username: n.username, Password: pass, Timeout: n.timeout})
 	return gc, n.explain(err)
 }
 

@@ -14,6 +14,8 @@ type Options struct {
 	Server string
 	// Output is the output format: table, json or yaml (-o/--output).
 	Output string
+	// Security selects the identity and verifies the server (client_auth.go).
+	Security clientSecurity
 }
 
 // DefaultServer is the server address used when neither --server nor TWINFLOW_SERVER is set.
@@ -33,6 +35,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			o.Security.Stderr = cmd.ErrOrStderr()
 			switch o.Output {
 			case "table", "json", "yaml":
 			default:
@@ -47,6 +50,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&o.Server, "server", server, "twinflow server URL (env TWINFLOW_SERVER)")
 	root.PersistentFlags().StringVarP(&o.Output, "output", "o", "table", "output format: table, json or yaml")
+	clientSecurityFlags(root.PersistentFlags(), &o.Security)
 	for _, f := range commandFactories {
 		root.AddCommand(f(o))
 	}

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,7 +25,11 @@ type serveFlags struct {
 
 	gnmiInsecure, gnmiSkipVerify bool
 	gnmiCA, gnmiUser             string
+	gnmiCert, gnmiKey            string
+	gnmiPassFile                 string
 	deviceTimeout                time.Duration
+
+	security server.SecurityConfig
 
 	commitConcurrency      int
 	driftInterval          time.Duration
@@ -75,12 +81,24 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 	f.BoolVar(&sf.gnmiInsecure, "gnmi-insecure", false, "talk plaintext gRPC to devices (stand-in nodes started with --insecure)")
 	f.BoolVar(&sf.gnmiSkipVerify, "gnmi-skip-verify", false, "accept any device certificate (self-signed demo nodes)")
 	f.StringVar(&sf.gnmiCA, "gnmi-ca", "", "PEM bundle to verify device certificates")
-	f.StringVar(&sf.gnmiUser, "gnmi-username", "", "gNMI username (password from env TWINFLOW_GNMI_PASSWORD)")
+	f.StringVar(&sf.gnmiUser, "gnmi-username", "", "gNMI username (password from --gnmi-password-file or env TWINFLOW_GNMI_PASSWORD)")
+	f.StringVar(&sf.gnmiPassFile, "gnmi-password-file", "", "file holding the gNMI password (never a flag value)")
+	f.StringVar(&sf.gnmiCert, "gnmi-cert", "", "client certificate (PEM) presented to devices requiring mutual TLS")
+	f.StringVar(&sf.gnmiKey, "gnmi-key", "", "private key (PEM) of --gnmi-cert")
 	f.IntVar(&sf.commitConcurrency, "commit-concurrency", 16, "devices set in parallel by a commit")
 	f.DurationVar(&sf.deviceTimeout, "device-timeout", 10*time.Second, "timeout of every device operation of a commit")
 	f.DurationVar(&sf.driftInterval, "drift-interval", 500*time.Millisecond, "how often devices are compared with their intended config (0: no drift detection)")
 	f.BoolVar(&sf.l2Sandbox, "l2-sandbox", false, "run level-L2 validations in a network-namespace sandbox of twinflow-node agents (needs root)")
-	f.BoolVar(&sf.selfApprove, "allow-self-approval", false, "let the author of a change approve it (lab use)")
+	f.BoolVar(&sf.selfApprove, "allow-self-approval", false, "with --demo only: let the author of a change approve it")
+	// security (docs/security.md)
+	sec := &sf.security
+	f.StringVar(&sec.TokenDir, "token-dir", "", "with --demo: directory for the demo users' token files (default: per-server under "+filepath.Join("$XDG_STATE_HOME", "twinflow", "tokens")+")")
+	f.StringVar(&sec.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain)")
+	f.StringVar(&sec.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&sec.TLSDir, "tls-dir", "", "without --tls-cert (and not --demo): keep the generated self-signed certificate here (default: <state dir>/tls)")
+	f.BoolVar(&sec.PlainHTTP, "plain-http", false, "serve plain HTTP without --demo (loopback --listen only: behind a TLS-terminating proxy on this host)")
+	f.BoolVar(&sec.MetricsPublic, "metrics-public", false, "serve /metrics to non-loopback clients too (default: loopback only)")
+	f.Float64Var(&sec.RateLimit, "rate-limit", 500, "requests per second each API token may make (bursts of twice that; negative: unlimited)")
 	// the demo's stand-in network
 	f.BoolVar(&sf.standIn, "standin", true, "with --demo: run a stand-in physical network of twinflow-node processes")
 	f.StringVar(&sf.standInBin, "standin-bin", "", "twinflow-node binary for the stand-in network (default: next to twinflow, then $PATH)")
@@ -113,6 +131,30 @@ func (sf *serveFlags) config() (server.Config, error) {
 	if s := sf.telemetrySample; sf.telemetry && (s <= 0 || s > time.Second) {
 		return server.Config{}, usageErrorf("--telemetry-sample must be in (0, 1s], got %v", s)
 	}
+	sec := sf.security
+	if (sec.TLSCert == "") != (sec.TLSKey == "") {
+		return server.Config{}, usageErrorf("--tls-cert and --tls-key go together")
+	}
+	if sec.PlainHTTP && sec.TLSCert != "" {
+		return server.Config{}, usageErrorf("--plain-http conflicts with --tls-cert")
+	}
+	if sec.PlainHTTP && !sf.demo && !loopbackListen(sf.listen) {
+		return server.Config{}, usageErrorf("--plain-http needs a loopback --listen address (got %q): serve HTTPS beyond this host", sf.listen)
+	}
+	if sec.TokenDir != "" && !sf.demo {
+		return server.Config{}, usageErrorf("--token-dir applies to --demo only (create tokens with `twinflow token create`)")
+	}
+	if sf.selfApprove && !sf.demo {
+		return server.Config{}, usageErrorf("--allow-self-approval exists only with --demo: outside it, a change's approver is never its author")
+	}
+	password := os.Getenv("TWINFLOW_GNMI_PASSWORD")
+	if sf.gnmiPassFile != "" {
+		b, err := os.ReadFile(sf.gnmiPassFile)
+		if err != nil {
+			return server.Config{}, usageErrorf("--gnmi-password-file: %v", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
 	db := sf.db
 	if sf.demo && !sf.dbChanged {
 		db = "" // the demo starts fresh every time unless told otherwise
@@ -120,9 +162,10 @@ func (sf *serveFlags) config() (server.Config, error) {
 	cfg := server.Config{
 		Listen: sf.listen, Demo: sf.demo, DemoSpec: sf.demoSpec, DB: db, Retention: sf.retention,
 		GNMI: server.GNMIConfig{Insecure: sf.gnmiInsecure, SkipVerify: sf.gnmiSkipVerify, CAFile: sf.gnmiCA,
-			Username: sf.gnmiUser, Password: os.Getenv("TWINFLOW_GNMI_PASSWORD"), DeviceTimeout: sf.deviceTimeout},
+			CertFile: sf.gnmiCert, KeyFile: sf.gnmiKey, Username: sf.gnmiUser, Password: password, DeviceTimeout: sf.deviceTimeout},
 		Changes: &server.ChangesConfig{Concurrency: sf.commitConcurrency, DriftInterval: sf.driftInterval,
 			SelfApprove: sf.selfApprove, L2Sandbox: sf.l2Sandbox},
+		Security: sec,
 	}
 	if sf.demo && sf.standIn {
 		cfg.StandIn = &server.StandInConfig{Bin: sf.standInBin}
@@ -159,4 +202,11 @@ func parseLevel(s string) (slog.Level, error) {
 		return l, usageErrorf("--log-level must be debug, info, warn or error, got %q", s)
 	}
 	return l, nil
+}
+
+// loopbackListen reports whether a listen address is on loopback.
+func loopbackListen(listen string) bool {
+	host, _, _ := net.SplitHostPort(listen)
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }

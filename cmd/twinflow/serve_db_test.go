@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,8 +26,31 @@ type served struct {
 
 // serveBinary starts `twinflow serve args...` and waits for its API banner. The
 // process is killed at cleanup.
+//
+// Without --demo, the database (--db=) gets an admin first, with the binary's `user
+// create` (or `token create` when it has one), and the admin's token is saved where the
+// CLI finds it for this server; the server speaks HTTPS with its self-signed
+// certificate, which the CLI pins on first use.
 func serveBinary(t *testing.T, bin string, args ...string) *served {
 	t.Helper()
+	var adminToken string
+	if !slices.Contains(args, "--demo") {
+		for _, a := range args {
+			if db, ok := strings.CutPrefix(a, "--db="); ok {
+				out, err := exec.Command(bin, "user", "create", "admin", "--role", "admin", "--db", db, "-o", "json").Output()
+				if err != nil {
+					out, err = exec.Command(bin, "token", "create", "admin", "--db", db, "-o", "json").Output()
+				}
+				var tok struct {
+					Token string `json:"token"`
+				}
+				if err != nil || json.Unmarshal(out, &tok) != nil || tok.Token == "" {
+					t.Fatalf("create the admin in %s: %v %s", db, err, out)
+				}
+				adminToken = tok.Token
+			}
+		}
+	}
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -67,6 +92,9 @@ func serveBinary(t *testing.T, bin string, args ...string) *served {
 	t.Cleanup(func() { _ = stop(syscall.SIGKILL) })
 	select {
 	case url := <-urls:
+		if adminToken != "" {
+			saveTokens(t, url, map[string]string{"admin": adminToken})
+		}
 		return &served{URL: url, Stderr: stderr, Stop: stop}
 	case err := <-exited:
 		done = true
@@ -154,11 +182,14 @@ func runServeOnce(t *testing.T, db string, during func(url string)) error {
 	defer cancel()
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
+	tokens := seedUsers(t, db, "admin=admin")
 	cfg := server.Config{Listen: "127.0.0.1:0", DB: db, Ready: func(a string) { addr <- a },
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		Security: server.SecurityConfig{PlainHTTP: true},
+		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	go func() { done <- server.Run(ctx, cfg) }()
 	select {
 	case a := <-addr:
+		saveTokens(t, a, tokens)
 		if during != nil {
 			during("http://" + a)
 		}

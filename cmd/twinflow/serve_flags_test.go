@@ -35,6 +35,10 @@ func TestServeBadFlagsStartNothing(t *testing.T) {
 		{[]string{"--gnmi-insecure", "--gnmi-ca=" + notPEM}, "--gnmi-insecure conflicts with --gnmi-ca and --gnmi-skip-verify"},
 		{[]string{"--gnmi-ca=" + notPEM}, "--gnmi-ca: gnmi: invalid options: no certificates in " + notPEM},
 		{[]string{"--gnmi-ca=" + notPEM + ".missing"}, "--gnmi-ca: gnmi: invalid options: read CA file"},
+		{[]string{"--allow-self-approval"}, "--allow-self-approval exists only with --demo"},
+		{[]string{"--tls-cert=x.pem"}, "--tls-cert and --tls-key go together"},
+		{[]string{"--plain-http", "--listen=0.0.0.0:0"}, "--plain-http needs a loopback --listen address"},
+		{[]string{"--token-dir=/tmp/x"}, "--token-dir applies to --demo only"},
 	} {
 		flag := strings.Join(c.flags, " ")
 		// a serve that wrongly starts is killed after 30 s (and the case fails)

@@ -59,6 +59,17 @@ func runServer(t *testing.T, cfg server.Config) string {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Ready = func(a string) { addr <- a }
 	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// Outside the demo a server needs users: the README's three, created in its
+	// repository first as `twinflow user create` does, with tokens saved where the CLI
+	// finds them for this server (the demo writes its own); plain HTTP on loopback.
+	var tokens map[string]string
+	if !cfg.Demo {
+		if cfg.DB == "" {
+			cfg.DB = "file:" + filepath.Join(t.TempDir(), "server.db")
+		}
+		tokens = seedUsers(t, cfg.DB, "admin=admin", "alice=engineer,operator", "carla=approver")
+		cfg.Security.PlainHTTP = true
+	}
 	go func() { done <- server.Run(ctx, cfg) }()
 	exited := false
 	t.Cleanup(func() {
@@ -77,6 +88,9 @@ func runServer(t *testing.T, cfg server.Config) string {
 	})
 	select {
 	case a := <-addr:
+		if tokens != nil {
+			saveTokens(t, a, tokens)
+		}
 		return "http://" + a
 	case err := <-done:
 		exited = true
@@ -218,15 +232,21 @@ links:
 	if _, _, code := cli(t, srv, "get", "device", "r9"); code != 1 {
 		t.Errorf("apply in fork reached live")
 	}
-	_, errs, code = cli(t, srv, "delete", "device", "spine-0")
+	// the live twin's intended state: alice (the default demo identity) may not write
+	// it directly; the admin may (issue #13)
+	_, errs, code = cli(t, srv, "delete", "flow", "flow-1")
+	if code != 1 || !strings.Contains(errs, "Forbidden") {
+		t.Errorf("alice deletes a live flow: exit %d %s", code, errs)
+	}
+	_, errs, code = cli(t, srv, "delete", "device", "spine-0", "--as", "admin")
 	if code != 1 || !strings.Contains(errs, `still used by link`) {
 		t.Errorf("delete in-use device: exit %d %s", code, errs)
 	}
-	_, errs, code = cli(t, srv, "fork", "delete", "live")
+	_, errs, code = cli(t, srv, "fork", "delete", "live", "--as", "admin")
 	if code != 1 || !strings.Contains(errs, "cannot be deleted") {
 		t.Errorf("delete live: exit %d %s", code, errs)
 	}
-	mustCLI(t, srv, "delete", "flow", "flow-1")
+	mustCLI(t, srv, "delete", "flow", "flow-1", "--as", "admin")
 	mustCLI(t, srv, "fork", "delete", fork)
 	if _, errs, code := cli(t, srv, "get", "devices", "--twin", fork); code != 1 || !strings.Contains(errs, "Twin not found") {
 		t.Errorf("deleted fork still answers: exit %d %s", code, errs)
@@ -272,7 +292,7 @@ func TestUsageErrors(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "cannot reach the twinflow server") {
 		t.Errorf("unreachable server: exit %d %s", code, errs)
 	}
-	_, errs, code = cli(t, srv, "set", "link", "spine-0--leaf-0", "--capacity", "-3")
+	_, errs, code = cli(t, srv, "set", "link", "spine-0--leaf-0", "--capacity", "-3", "--as", "admin")
 	if code != 1 || !strings.Contains(errs, "field: capacity_gbps") {
 		t.Errorf("invalid capacity: exit %d %s", code, errs)
 	}

@@ -55,7 +55,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	keyFile := fs.String("tls-key", "", "TLS private key PEM file")
 	certOut := fs.String("tls-cert-out", "", "write the generated self-signed certificate (PEM) to this file")
 	user := fs.String("username", "", "require this username in per-RPC metadata")
-	pass := fs.String("password", os.Getenv("TWINFLOW_NODE_PASSWORD"), "require this password in per-RPC metadata (env TWINFLOW_NODE_PASSWORD)")
+	passFile := fs.String("password-file", "", "require the password in this file in per-RPC metadata (else env TWINFLOW_NODE_PASSWORD; never a flag value)")
+	clientCA := fs.String("client-ca", "", "require client certificates signed by a CA of this PEM bundle (mutual TLS, REQ-SEC-04)")
 	faultAddr := fs.String("fault-addr", "", "sim: listen address of the HTTP fault endpoint (empty: none)")
 	stateInt := fs.Duration("state-interval", 100*time.Millisecond, "how stale operational state may be when read; also how often it is polled while an ON_CHANGE subscription is open")
 	procs := fs.Int("procs", 1, "threads running Go code at once (GOMAXPROCS; 0: one per CPU); the GOMAXPROCS environment variable wins")
@@ -79,6 +80,17 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *insecure && *certFile != "" {
 		return usage("--insecure conflicts with --tls-cert")
+	}
+	if *insecure && *clientCA != "" {
+		return usage("--insecure conflicts with --client-ca")
+	}
+	pass := os.Getenv("TWINFLOW_NODE_PASSWORD")
+	if *passFile != "" {
+		b, err := os.ReadFile(*passFile)
+		if err != nil {
+			return usage("--password-file: %v", err)
+		}
+		pass = strings.TrimRight(string(b), "\r\n")
 	}
 	if *stateInt < time.Millisecond {
 		return usage("--state-interval must be at least 1ms")
@@ -132,7 +144,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer d.Close()
 
-	srv, err := New(ctx, Options{Name: *name, Dataplane: d, Username: *user, Password: *pass, StateInterval: *stateInt, Logger: log})
+	srv, err := New(ctx, Options{Name: *name, Dataplane: d, Username: *user, Password: pass, StateInterval: *stateInt, Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "twinflow-node:", err)
 		return 1
@@ -148,7 +160,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "twinflow-node:", err)
 			return 1
 		}
-		gopts = append(gopts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if *clientCA != "" {
+			pem, err := os.ReadFile(*clientCA)
+			if err != nil {
+				return usage("--client-ca: %v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return usage("--client-ca: no PEM certificates in %s", *clientCA)
+			}
+			tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {

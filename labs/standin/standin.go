@@ -60,6 +60,9 @@ type NodeSpec struct {
 	StateInterval time.Duration
 	// ExtraArgs are appended to the command line.
 	ExtraArgs []string
+	// ClientCA makes the node require client certificates signed by this PEM bundle
+	// (mutual TLS); ClientCert and ClientKey are what this package then presents.
+	ClientCA, ClientCert, ClientKey string
 }
 
 // Node is a running twinflow-node process.
@@ -146,10 +149,13 @@ func (n *Node) args() []string {
 		a = append(a, "--insecure")
 	}
 	if s.Username != "" {
-		a = append(a, "--username", s.Username, "--password", s.Password)
+		a = append(a, "--username", s.Username) // the password goes by environment (start), never argv
 	}
 	if s.StateInterval > 0 {
 		a = append(a, "--state-interval", s.StateInterval.String())
+	}
+	if s.ClientCA != "" {
+		a = append(a, "--client-ca", s.ClientCA)
 	}
 	return append(a, s.ExtraArgs...)
 }
@@ -162,6 +168,9 @@ func (n *Node) start(ctx context.Context) error {
 		name = "ip"
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
+	if n.Spec.Username != "" {
+		cmd.Env = append(os.Environ(), "TWINFLOW_NODE_PASSWORD="+n.Spec.Password)
+	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 3 * time.Second
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -215,7 +224,8 @@ func (n *Node) start(ctx context.Context) error {
 // ClientOptions returns driver options to reach the node (skip-verify for its
 // self-signed certificate when TLS).
 func (n *Node) ClientOptions() tfgnmi.Options {
-	o := tfgnmi.Options{Address: n.GNMIAddr, Insecure: !n.TLS, SkipVerify: n.TLS, Username: n.Spec.Username, Password: n.Spec.Password}
+	o := tfgnmi.Options{Address: n.GNMIAddr, Insecure: !n.TLS, SkipVerify: n.TLS, Username: n.Spec.Username, Password: n.Spec.Password,
+		CertFile: n.Spec.ClientCert, KeyFile: n.Spec.ClientKey}
 	if n.Spec.NetNS != "" {
 		o.Dialer = NetNSDialer(n.Spec.NetNS)
 	}

@@ -59,6 +59,9 @@ type Options struct {
 	SkipVerify bool
 	// ServerName overrides the name verified in the device certificate.
 	ServerName string
+	// CertFile and KeyFile are this client's certificate and key (PEM), for devices
+	// that require mutual TLS (twinflow-node --client-ca, REQ-SEC-04).
+	CertFile, KeyFile string
 	// Username and Password are sent as per-RPC metadata when set.
 	Username, Password string
 	// Timeout bounds each unary RPC (default 10s) when ctx has no earlier deadline.
@@ -101,8 +104,8 @@ func (o Options) CheckTransport() error {
 // transport returns the connection's transport credentials.
 func (o Options) transport() (credentials.TransportCredentials, error) {
 	if o.Insecure {
-		if o.CAFile != "" || o.SkipVerify {
-			return nil, fmt.Errorf("%w: insecure conflicts with ca-file/skip-verify", ErrOptions)
+		if o.CAFile != "" || o.SkipVerify || o.CertFile != "" {
+			return nil, fmt.Errorf("%w: insecure conflicts with ca-file/skip-verify/cert-file", ErrOptions)
 		}
 		return insecure.NewCredentials(), nil
 	}
@@ -117,6 +120,16 @@ func (o Options) transport() (credentials.TransportCredentials, error) {
 			return nil, fmt.Errorf("%w: no certificates in %s", ErrOptions, o.CAFile)
 		}
 		tc.RootCAs = pool
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return nil, fmt.Errorf("%w: cert-file and key-file go together", ErrOptions)
+	}
+	if o.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: client certificate: %v", ErrOptions, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
 	}
 	return credentials.NewTLS(tc), nil
 }

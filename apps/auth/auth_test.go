@@ -1,0 +1,235 @@
+package auth_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twinflow/twinflow/apps/auth"
+	"github.com/twinflow/twinflow/repository"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func open(t *testing.T, dsn string) repository.Store {
+	t.Helper()
+	st, err := repository.Open(context.Background(), dsn, repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func stores(t *testing.T) map[string]repository.Store {
+	out := map[string]repository.Store{"sqlite": open(t, "file:"+filepath.Join(t.TempDir(), "a.db"))}
+	if pg := os.Getenv("TWINFLOW_TEST_PG"); pg != "" {
+		out["postgres"] = open(t, pg)
+	} else if os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") != "" {
+		t.Fatal("TWINFLOW_TEST_PG is not set")
+	}
+	return out
+}
+
+func get(a *auth.Authenticator, hdr string) (*auth.Principal, error) {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", hdr)
+	return a.Authenticate(r)
+}
+
+// TestTokenLifecycle (REQ-SEC-01), on sqlite and PostgreSQL: a token works until it
+// expires or is revoked; names are case-insensitive; roles come from the user.
+func TestTokenLifecycle(t *testing.T) {
+	for backend, st := range stores(t) {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			clk := &clock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+			a := auth.New(st.Users(), st.Tokens(), auth.Options{Now: clk.now, CacheTTL: time.Minute})
+			name := "Alice-" + strings.ReplaceAll(t.Name(), "/", "-") + time.Now().Format("150405.000000")
+			u, err := a.CreateUser(ctx, name, []auth.Role{auth.Engineer, auth.Operator}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Name != strings.ToLower(name) || u.Role != "engineer,operator" {
+				t.Fatalf("user %+v", u)
+			}
+			if _, err := a.CreateUser(ctx, strings.ToUpper(name), []auth.Role{auth.Viewer}, ""); !errors.Is(err, repository.ErrConflict) {
+				t.Fatalf("same name in other case: %v", err)
+			}
+			secret, tok, err := a.CreateToken(ctx, strings.ToUpper(name), "ci", time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := get(a, "Bearer "+secret)
+			if err != nil || p.Name != u.Name || !p.Can(auth.Operate) || p.Can(auth.Approve) || p.TokenID != tok.ID {
+				t.Fatalf("principal %+v, %v", p, err)
+			}
+			clk.t = clk.t.Add(time.Hour) // expired, though cached
+			if _, err := get(a, "Bearer "+secret); !errors.Is(err, auth.ErrBadCredentials) {
+				t.Fatalf("expired token: %v", err)
+			}
+			// revocation: immediate through the Authenticator, and within the cache TTL
+			// for another process's Authenticator on the same store
+			secret2, tok2, err := a.CreateToken(ctx, name, "", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := auth.New(st.Users(), st.Tokens(), auth.Options{Now: clk.now, CacheTTL: time.Second})
+			for _, x := range []*auth.Authenticator{a, other} {
+				if _, err := get(x, "Bearer "+secret2); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := a.RevokeToken(ctx, tok2.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := get(a, "Bearer "+secret2); !errors.Is(err, auth.ErrBadCredentials) {
+				t.Fatalf("revoked token: %v", err)
+			}
+			clk.t = clk.t.Add(time.Second)
+			if _, err := get(other, "Bearer "+secret2); !errors.Is(err, auth.ErrBadCredentials) {
+				t.Fatalf("revoked token after the other cache's TTL: %v", err)
+			}
+			list, err := a.Tokens(ctx, name)
+			if err != nil || len(list) != 2 || !list[0].Revoked && !list[1].Revoked {
+				t.Fatalf("tokens %+v %v", list, err)
+			}
+		})
+	}
+}
+
+// TestTokenStoredHashed: the database file holds the token's SHA-256, never the secret;
+// it holds the password's argon2id hash, never the password.
+func TestTokenStoredHashed(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a.db")
+	st := open(t, "file:"+path)
+	a := auth.New(st.Users(), st.Tokens(), auth.Options{})
+	const pw = "a long enough passphrase"
+	if _, err := a.CreateUser(ctx, "bob", []auth.Role{auth.Viewer}, pw); err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := a.CreateToken(ctx, "bob", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var all []byte
+	files, _ := filepath.Glob(path + "*")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	if bytes.Contains(all, []byte(secret)) || bytes.Contains(all, []byte(secret[len(auth.TokenPrefix):])) {
+		t.Fatal("the token secret is stored in clear")
+	}
+	if !bytes.Contains(all, repository.HashToken(secret)) {
+		t.Fatal("the token's hash is not stored (is the test reading the right file?)")
+	}
+	if bytes.Contains(all, []byte(pw)) || !bytes.Contains(all, []byte("$argon2id$v=19$")) {
+		t.Fatal("the password is not stored as an argon2id hash")
+	}
+}
+
+func TestPasswords(t *testing.T) {
+	h, err := auth.HashPassword("correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := auth.CheckPassword(h, "correct horse battery"); !ok || err != nil {
+		t.Fatalf("right password: %v %v", ok, err)
+	}
+	if ok, _ := auth.CheckPassword(h, "correct horse battery!"); ok {
+		t.Fatal("wrong password accepted")
+	}
+	if _, err := auth.HashPassword("short"); err == nil {
+		t.Fatal("short password accepted")
+	}
+	for _, bad := range []string{"", "$argon2id$v=19$m=99999999,t=1,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA",
+		"$argon2i$v=19$m=64,t=1,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA", "$argon2id$v=19$m=64,t=1,p=1$!$!"} {
+		if ok, err := auth.CheckPassword(bad, "x"); ok || err == nil {
+			t.Errorf("malformed hash %q: %v %v", bad, ok, err)
+		}
+	}
+}
+
+func TestNamesAndRoles(t *testing.T) {
+	if n, err := auth.NormalizeName("Alice.Ops@Example"); err != nil || n != "alice.ops@example" {
+		t.Fatalf("%q %v", n, err)
+	}
+	for _, bad := range []string{"", "a b", "al\x00ice", "ålice", strings.Repeat("a", 65), "a:b"} {
+		if _, err := auth.NormalizeName(bad); err == nil {
+			t.Errorf("name %q accepted", bad)
+		}
+	}
+	rs, err := auth.ParseRoles("Operator, engineer,operator")
+	if err != nil || auth.FormatRoles(rs) != "engineer,operator" {
+		t.Fatalf("%v %v", rs, err)
+	}
+	for _, bad := range []string{"", ",", "root", "viewer,god"} {
+		if _, err := auth.ParseRoles(bad); err == nil {
+			t.Errorf("roles %q accepted", bad)
+		}
+	}
+	var nobody *auth.Principal
+	if nobody.Can(auth.Read) || !nobody.Can(auth.Public) {
+		t.Fatal("nil principal")
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	l := auth.NewLimiter(1, 2)
+	a1, _ := l.Allow("a")
+	a2, _ := l.Allow("a")
+	a3, wait := l.Allow("a")
+	b1, _ := l.Allow("b")
+	if !a1 || !a2 || a3 || wait <= 0 || wait > time.Second || !b1 {
+		t.Fatalf("%v %v %v %v %v", a1, a2, a3, wait, b1)
+	}
+	if ok, _ := auth.NewLimiter(-1, 0).Allow("x"); !ok {
+		t.Fatal("disabled limiter refused")
+	}
+}
+
+// BenchmarkAuthenticateToken is the per-request cost of a cached Bearer token: a
+// SHA-256 and a map lookup (docs/benchmarks.md).
+func BenchmarkAuthenticateToken(b *testing.B) {
+	ctx := context.Background()
+	st, err := repository.Open(ctx, "file:"+filepath.Join(b.TempDir(), "b.db"), repository.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	a := auth.New(st.Users(), st.Tokens(), auth.Options{CacheTTL: time.Hour})
+	if _, err := a.CreateUser(ctx, "bench", []auth.Role{auth.Viewer}, ""); err != nil {
+		b.Fatal(err)
+	}
+	secret, _, err := a.CreateToken(ctx, "bench", "", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer "+secret)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := a.Authenticate(r); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
