@@ -23,6 +23,9 @@ type StaticInput struct {
 	// (its capabilities, e.g. "interfaces", "network-instances", "system"). A device
 	// absent from the map uses DefaultRoots.
 	Roots map[string][]string
+	// Schema is the node agent's schema (schema.Root()) the operations are checked
+	// against; nil builds one per call (callers validating often build it once).
+	Schema *schema.Node
 }
 
 // DefaultRoots are the top-level containers of the OpenConfig subset twinflow-node and
@@ -59,8 +62,8 @@ func Static(cs *ChangeSet, in StaticInput) StaticResult {
 
 	// references.devices + capabilities + schema (ops apply cleanly)
 	var refErrs, capErrs, schemaErrs []string
-	var oc *schema.Node // the node agent's schema, built when a change has device ops
-	if len(cs.DeviceOps) > 0 {
+	oc := in.Schema // the node agent's schema
+	if oc == nil && len(cs.DeviceOps) > 0 {
 		oc = schema.Root()
 	}
 	for _, dev := range cs.Devices() {

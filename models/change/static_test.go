@@ -164,6 +164,7 @@ func TestStaticSchema(t *testing.T) {
 		{"string-for-uint", op(OpUpdate, "/interfaces/interface[name=eth1]/config/mtu", `"big"`), "mtu"},
 		{"mtu-range", op(OpUpdate, "/interfaces/interface[name=eth1]/config/mtu", `10`), "out of range"},
 		{"state-leaf", op(OpUpdate, "/interfaces/interface[name=eth1]/state/mtu", `9000`), "read-only"},
+		{"missing-key", op(OpUpdate, "/interfaces/interface/config/mtu", `9000`), "needs keys"},
 		{"bad-key-type", op(OpDelete, "/interfaces/interface[name=eth1]/subinterfaces/subinterface[index=x]", ""), "uint32"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -236,3 +236,25 @@ func TestModulePrefixedPath(t *testing.T) {
 		t.Fatalf("wrong module prefix: %v; want ErrUnknown", err)
 	}
 }
+
+// TestKeylessListEntry: a leaf set below a list without the entry's keys was stored
+// keyless, and the configuration then no longer encoded into something that reads back
+// (FuzzSetValue, testdata/fuzz/FuzzSetValue/399967c85f675556 in labs/node).
+func TestKeylessListEntry(t *testing.T) {
+	root := Root()
+	p := ocpath.MustParse("/interfaces/interface/config/mtu")
+	tr := NewTree(root)
+	if err := tr.UpdateScalar(p, "9000"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("UpdateScalar: %v", err)
+	}
+	if err := tr.Update(ocpath.MustParse("/interfaces/interface/config"), []byte(`{"mtu":9000}`)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Update: %v", err)
+	}
+	if tr.Len() != 0 {
+		t.Fatalf("refused operations left %d leaves", tr.Len())
+	}
+	// the whole list, with its entries' keys in the value, is fine
+	if err := tr.Update(ocpath.MustParse("/interfaces/interface"), []byte(`[{"name":"eth1","config":{"mtu":9000}}]`)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -138,13 +138,19 @@ func keyFor(p ocpath.Path, n *Node) (string, bool) {
 	return v, ok
 }
 
-// ensureKeys creates the config/<key> leaves of every list entry along p.
+// ensureKeys creates the config/<key> leaves of every list entry along p, and refuses a
+// path that passes through a list without naming the entry.
 func (t *Tree) ensureKeys(p ocpath.Path) error {
 	n := t.root
 	for i, e := range p {
 		n = n.Children[e.Name]
 		if n == nil {
 			return fmt.Errorf("%w: %s", ErrUnknown, p)
+		}
+		if n.Kind == List && len(e.Key) == 0 && i < len(p)-1 {
+			// a leaf below a list entry needs the entry's keys: stored without them it
+			// could never be encoded or read back (found by FuzzSetValue)
+			return fmt.Errorf("%w: %s: list %q needs keys %v", ErrInvalid, p, e.Name, n.Keys)
 		}
 		if n.Kind != List || len(e.Key) == 0 {
 			continue

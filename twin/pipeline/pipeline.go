@@ -17,6 +17,7 @@ import (
 
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/schema"
 	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
 )
@@ -132,6 +133,9 @@ type Service struct {
 	devMu      sync.Mutex // guards devBusy, windowDevs, released and releases
 	devBusy    map[string]bool
 	windowDevs map[string]string // device -> change awaiting confirmation
+	// schema is the node agent's schema L0 checks device operations against (built
+	// once; never mutated).
+	schema *schema.Node
 	// unresolved holds the final commit record of changes whose final transition
 	// could not be stored (they are still committing); Rollback and Confirm apply it.
 	unresolved map[string]*change.CommitRecord
@@ -149,7 +153,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("%w: pipeline needs Twins and Store", ErrInvalid)
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now, l1: &modelCache{}, devBusy: map[string]bool{}, windowDevs: map[string]string{},
-		released: map[string]uint64{}}
+		released: map[string]uint64{}, schema: schema.Root()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

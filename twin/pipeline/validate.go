@@ -385,7 +385,7 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 		if err != nil {
 			return err
 		}
-		in := change.StaticInput{Network: staticNetwork(r, s.l1.staticNet(r), cs), Configs: configs}
+		in := change.StaticInput{Network: staticNetwork(r, s.l1.staticNet(r), cs), Configs: configs, Schema: s.schema}
 		l0 = change.Static(cs, in)
 		if cs.Level.Includes(change.L1) {
 			model, err = s.l1.get(r)
