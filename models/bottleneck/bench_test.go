@@ -225,7 +225,8 @@ func BenchmarkPeakHeap1M(b *testing.B) {
 
 // incStats accumulates what incremental operations did.
 type incStats struct {
-	ops, resumed, changes, moved, dirty int
+	ops, resumed, changes, moved, dirty, links int
+	list                                       []time.Duration // per-flow listing (RateChanges)
 }
 
 func (st *incStats) add(d *Delta) {
@@ -233,7 +234,11 @@ func (st *incStats) add(d *Delta) {
 		return
 	}
 	st.ops++
-	st.changes += len(d.Changes)
+	t0 := time.Now()
+	ch, _ := d.RateChanges()
+	st.list = append(st.list, time.Since(t0))
+	st.changes += len(ch)
+	st.links += len(d.Links)
 	st.dirty += d.DirtyLinks
 	if d.Resumed {
 		st.resumed++
@@ -249,6 +254,9 @@ func (st *incStats) report(b *testing.B) {
 	b.ReportMetric(float64(st.moved)/float64(st.ops), "examined-flows/op")
 	b.ReportMetric(float64(st.changes)/float64(st.ops), "changed-flows/op")
 	b.ReportMetric(float64(st.dirty)/float64(st.ops), "recomputed-links/op")
+	b.ReportMetric(float64(st.links)/float64(st.ops), "moved-links/op")
+	slices.Sort(st.list)
+	b.ReportMetric(float64(st.list[len(st.list)/2].Nanoseconds())/1e3, "list-median-µs")
 }
 
 // reportQuantiles reports the median and 90th percentile of per-operation durations.
