@@ -120,6 +120,7 @@ type aggregate struct {
 	satBefore []float64
 	oldRec    map[int32]float64
 	recBits   []uint64 // flows in oldRec, so that a listing looks up only those
+	bits      []uint64 // listing scratch: changed flows
 	// last fill's measures (tests, benchmarks): flows moved, saturations replayed
 	flips, pops int
 	restart     int32 // saturations skipped by restarting from a checkpoint
@@ -637,44 +638,70 @@ func (s *State) syncRates() {
 
 // listLazyChanges appends to out the flows whose rate the last update (a re-fill,
 // with the State's update counter unchanged since) changed beyond the tolerance, in
-// flow order, and the added flows. O(|F|).
+// flow order, added flows included. Two streaming passes over the flows: the changed
+// ones are marked in a bit set and counted, then listed into a slice of exact size.
+// O(|F|).
 func (s *State) listLazyChanges(out []RateChange, added []int32) []RateChange {
 	a := &s.agg
 	isNew := a.isNew
 	for _, f := range added {
 		isNew[f] = true
 	}
-	tol := s.tol
-	for f, b := range a.bn[:len(s.path)] {
-		if b < 0 || !s.alive[f] {
-			continue
+	nF := len(s.path)
+	a.bits = grow(a.bits, (nF+63)/64)
+	tol, n := s.tol, 0
+	for w := range a.bits {
+		var m uint64
+		lo := w * 64
+		for i, b := range a.bn[lo:min(lo+64, nF)] {
+			f := int32(lo + i)
+			if b < 0 || !s.alive[f] {
+				continue
+			}
+			if isNew[f] {
+				m |= 1 << uint(i)
+				continue
+			}
+			nr, or := a.sat[b], s.oldRate(f)
+			thr := tol
+			if or > 1 {
+				thr = tol * or
+			}
+			if math.Abs(nr-or) > thr {
+				m |= 1 << uint(i)
+			}
 		}
-		nr := a.sat[b]
-		if isNew[f] {
-			out = append(out, RateChange{Flow: s.flowID[f], New: nr, Added: true})
-			continue
-		}
-		var or float64
-		switch {
-		case a.wasLazy:
-			or = s.preRate(int32(f))
-		case s.lazy:
-			or = s.rate[f]
-		default: // synced since: the old rates are in prev
-			or = a.prev[f]
-		}
-		thr := tol
-		if or > 1 {
-			thr = tol * or
-		}
-		if math.Abs(nr-or) > thr {
-			out = append(out, RateChange{Flow: s.flowID[f], Old: or, New: nr})
+		a.bits[w] = m
+		n += bits.OnesCount64(m)
+	}
+	out = slices.Grow(out, n)
+	for w, m := range a.bits {
+		for ; m != 0; m &= m - 1 {
+			f := int32(w*64 + bits.TrailingZeros64(m))
+			nr := a.sat[a.bn[f]]
+			if isNew[f] {
+				out = append(out, RateChange{Flow: s.flowID[f], New: nr, Added: true})
+			} else {
+				out = append(out, RateChange{Flow: s.flowID[f], Old: s.oldRate(f), New: nr})
+			}
 		}
 	}
 	for _, f := range added {
 		isNew[f] = false
 	}
 	return out
+}
+
+// oldRate is flow f's rate before the last update, for the per-flow listing.
+func (s *State) oldRate(f int32) float64 {
+	switch {
+	case s.agg.wasLazy:
+		return s.preRate(f)
+	case s.lazy:
+		return s.rate[f]
+	default: // synced since: the old rates are in prev
+		return s.agg.prev[f]
+	}
 }
 
 // satHint returns per-link levels to build assignments from: the saturation levels
