@@ -8,26 +8,23 @@ import (
 	"testing"
 
 	"github.com/twinflow/twinflow/apps/nbi"
+	"github.com/twinflow/twinflow/models/bottleneck"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/models/routing"
 	"github.com/twinflow/twinflow/twin"
 )
 
-type graphResp struct {
-	Flows []struct {
-		ID          string   `json:"id"`
-		Rate        float64  `json:"rate"`
-		Level       int      `json:"level"`
-		Bottlenecks []string `json:"bottlenecks"`
-		Path        []string `json:"path"`
-		Members     []string `json:"members"`
-	} `json:"flows"`
-	Links []struct {
-		ID       string  `json:"id"`
-		Load     float64 `json:"load"`
-		Capacity float64 `json:"capacity"`
-	} `json:"links"`
-	Edges []struct{ From, To, Kind string } `json:"edges"`
+// graphResp is the v2 report (bottleneck.Report): links once, flows referring to
+// them by index.
+type graphResp = bottleneck.Report
+
+// names maps link indices of a report to their IDs.
+func names(g *graphResp, idx []int) []string {
+	var out []string
+	for _, i := range idx {
+		out = append(out, g.Links[i].ID)
+	}
+	return out
 }
 
 func TestAnalysisBottleneckDemands(t *testing.T) {
@@ -39,7 +36,7 @@ func TestAnalysisBottleneckDemands(t *testing.T) {
 	bn := map[string]string{}
 	for _, f := range g.Flows {
 		rates[f.ID] = f.Rate
-		bn[f.ID] = strings.Join(f.Bottlenecks, ",")
+		bn[f.ID] = strings.Join(names(&g, f.Bottlenecks), ",")
 		if len(f.Path) != 4 {
 			t.Errorf("%s: path %v; want 4 directed links host-leaf-spine-leaf-host", f.ID, f.Path)
 		}
@@ -48,7 +45,7 @@ func TestAnalysisBottleneckDemands(t *testing.T) {
 	if rates["a"] != 20 || rates["b"] != 5 || rates["tm-2"] != 25 {
 		t.Errorf("rates %v; want a=20 b=5 tm-2=25", rates)
 	}
-	if bn["b"] != "demand" || bn["a"] == "" || strings.Contains(bn["a"], "demand") {
+	if g.Schema != bottleneck.ReportSchema || bn["b"] != "demand:b" || bn["a"] == "" || strings.Contains(bn["a"], "demand") {
 		t.Errorf("bottlenecks %v", bn)
 	}
 	// PGG merges a and b? No: b's demand cap is its own vertex; only identical structures merge.

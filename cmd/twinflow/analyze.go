@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -102,15 +104,26 @@ func newAnalyzeBottleneckCmd(o *Options, ao *analyzeOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			g := s.Graph(kind)
 			w := cmd.OutOrStdout()
 			switch {
 			case dot:
-				return g.WriteDOT(w)
+				return s.Graph(kind).WriteDOT(w)
 			case svg:
-				return g.WriteSVG(w)
+				return s.Graph(kind).WriteSVG(w)
 			}
-			return render(o, w, g, func(tw *tabwriter.Writer) { bottleneckTable(tw, g) })
+			switch o.Output {
+			case "json":
+				// streamed (schema twinflow.bottleneck/v2); one element per line on a
+				// terminal, compact otherwise
+				return s.WriteJSON(w, kind, isTerminal(w))
+			case "yaml":
+				var b bytes.Buffer
+				if err := s.WriteJSON(&b, kind, false); err != nil {
+					return err
+				}
+				return render(o, w, json.RawMessage(b.Bytes()), nil)
+			}
+			return s.WriteTable(w, kind)
 		},
 	}
 	cmd.Flags().StringVar(&graph, "graph", "fgg", "graph: fgg (one vertex per flow), pgg (flows with the same path merged) or qpgg (per path and class)")
@@ -121,48 +134,15 @@ func newAnalyzeBottleneckCmd(o *Options, ao *analyzeOptions) *cobra.Command {
 
 func num(v float64) string { return strconv.FormatFloat(v, 'g', 8, 64) }
 
-func bottleneckTable(tw *tabwriter.Writer, g *bottleneck.Graph) {
-	fmt.Fprintf(tw, "levels: %d\ttotal throughput: %s\n\n", g.Levels, num(g.Total))
-	if g.Kind == bottleneck.GraphFGG {
-		fmt.Fprintln(tw, "FLOW\tRATE\tLEVEL\tBOTTLENECKS\tPATH")
-	} else {
-		fmt.Fprintln(tw, "PATH-VERTEX\tRATE\tLEVEL\tBOTTLENECKS\tFLOWS\tPATH")
+// isTerminal says whether w is a terminal (a character device): JSON for a person is
+// indented, JSON for a pipe or a file is compact.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
 	}
-	for _, f := range g.Flows {
-		if g.Kind == bottleneck.GraphFGG {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", f.ID, num(f.Rate), f.Level, joinOr(f.Bottlenecks), joinOr(f.Path))
-		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\n", f.ID, num(f.Rate), f.Level, joinOr(f.Bottlenecks), len(f.Members), joinOr(f.Path))
-		}
-	}
-	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "LINK\tLEVEL\tFAIR-SHARE\tLOAD\tCAPACITY\tFLOWS")
-	links := append([]bottleneck.LinkNode(nil), g.Links...)
-	sort.SliceStable(links, func(i, j int) bool {
-		li, lj := links[i].Level, links[j].Level
-		if li == 0 || lj == 0 {
-			return li != 0 && lj == 0
-		}
-		return li < lj
-	})
-	for _, l := range links {
-		share := "-"
-		if l.FairShare != nil {
-			share = num(*l.FairShare)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\n", l.ID, l.Level, share, num(l.Load), num(l.Capacity), l.Flows)
-	}
-}
-
-func joinOr(xs []string) string {
-	if len(xs) == 0 {
-		return "-"
-	}
-	out := xs[0]
-	for _, x := range xs[1:] {
-		out += "," + x
-	}
-	return out
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func newAnalyzeGradientCmd(o *Options, ao *analyzeOptions) *cobra.Command {

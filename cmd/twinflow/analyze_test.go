@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/twinflow/twinflow/models/bottleneck"
 )
 
 const vectorAJSON = `{"links":[{"id":"l1","capacity":25},{"id":"l2","capacity":50},{"id":"l3","capacity":100},{"id":"l4","capacity":75}],
@@ -28,45 +30,47 @@ func TestAnalyzeBottleneckJSON(t *testing.T) {
 	if err != nil {
 		t.Fatalf("exit %d: %v", code, err)
 	}
-	var got struct {
-		Flows []struct {
-			ID          string   `json:"id"`
-			Rate        float64  `json:"rate"`
-			Level       int      `json:"level"`
-			Bottlenecks []string `json:"bottlenecks"`
-		} `json:"flows"`
-		Links []struct {
-			ID        string   `json:"id"`
-			Level     int      `json:"level"`
-			FairShare *float64 `json:"fair_share"`
-			Load      float64  `json:"load"`
-			Capacity  float64  `json:"capacity"`
-		} `json:"links"`
-		Edges []struct{ From, To, Kind string } `json:"edges"`
+	if strings.Count(out, "\n") != 1 {
+		t.Errorf("JSON to a non-terminal should be one compact line:\n%s", out)
 	}
-	if err := json.Unmarshal([]byte(out), &got); err != nil {
+	var got bottleneck.Report
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	if got.Schema != "twinflow.bottleneck/v2" || got.Levels != 3 || len(got.Links) != 4 || len(got.Flows) != 6 {
+		t.Fatalf("schema %q levels %d links %d flows %d", got.Schema, got.Levels, len(got.Links), len(got.Flows))
+	}
+	name := func(idx []int) string {
+		var ns []string
+		for _, i := range idx {
+			ns = append(ns, got.Links[i].ID)
+		}
+		return strings.Join(ns, ",")
+	}
 	want := map[string]float64{"f1": 25.0 / 3, "f2": 50.0 / 3, "f5": 75}
+	bottleneckEdges, traverseEdges := 0, 0
 	for _, f := range got.Flows {
 		if w, ok := want[f.ID]; ok && math.Abs(f.Rate-w) > 1e-9 {
 			t.Errorf("%s rate %v; want %v", f.ID, f.Rate, w)
 		}
-		if f.ID == "f5" && (f.Level != 3 || strings.Join(f.Bottlenecks, ",") != "l3,l4") {
-			t.Errorf("f5: level %d bottlenecks %v", f.Level, f.Bottlenecks)
+		if f.ID == "f5" && (f.Level != 3 || name(f.Bottlenecks) != "l3,l4" || name(f.Path) != "l3,l4") {
+			t.Errorf("f5: level %d bottlenecks %v path %v", f.Level, f.Bottlenecks, f.Path)
 		}
+		if f.ID == "f6" && name(f.Path) != "l1,l2,l3" {
+			t.Errorf("f6 path %v", f.Path)
+		}
+		bottleneckEdges += len(f.Bottlenecks)
+		traverseEdges += len(f.Path)
 	}
 	for _, l := range got.Links {
 		if l.ID == "l2" && (l.Level != 2 || l.FairShare == nil || math.Abs(*l.FairShare-50.0/3) > 1e-9 || l.Load != 50 || l.Capacity != 50) {
 			t.Errorf("l2: %+v", l)
 		}
 	}
-	kinds := map[string]int{}
-	for _, e := range got.Edges {
-		kinds[e.Kind]++
-	}
-	if kinds["bottleneck"] != 7 || kinds["traverses"] != 11 {
-		t.Errorf("edge kinds %v; want 7 bottleneck, 11 traverses", kinds)
+	if bottleneckEdges != 7 || traverseEdges != 11 {
+		t.Errorf("edges: %d bottleneck, %d traverses; want 7, 11", bottleneckEdges, traverseEdges)
 	}
 }
 
@@ -153,14 +157,7 @@ func TestAnalyzeNetworkDocument(t *testing.T) {
 	if err != nil {
 		t.Fatalf("exit %d: %v", code, err)
 	}
-	var g struct {
-		Flows []struct {
-			ID          string   `json:"id"`
-			Rate        float64  `json:"rate"`
-			Bottlenecks []string `json:"bottlenecks"`
-			Path        []string `json:"path"`
-		} `json:"flows"`
-	}
+	var g bottleneck.Report
 	if err := json.Unmarshal([]byte(out), &g); err != nil {
 		t.Fatal(err)
 	}
@@ -171,8 +168,8 @@ func TestAnalyzeNetworkDocument(t *testing.T) {
 				t.Errorf("%s: path %v", fl.ID, fl.Path)
 			}
 		case "c":
-			if fl.Rate != 1.5 || strings.Join(fl.Bottlenecks, ",") != "demand" {
-				t.Errorf("c: rate %v bottlenecks %v; want 1.5 demand", fl.Rate, fl.Bottlenecks)
+			if fl.Rate != 1.5 || len(fl.Bottlenecks) != 1 || g.Links[fl.Bottlenecks[0]].ID != "demand:c" || g.Links[fl.Bottlenecks[0]].Kind != "demand" {
+				t.Errorf("c: rate %v bottlenecks %v; want 1.5 and its demand vertex", fl.Rate, fl.Bottlenecks)
 			}
 		}
 	}

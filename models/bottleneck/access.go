@@ -24,6 +24,7 @@ func (s *State) Rate(id string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.syncRates()
 	return s.rate[f], nil
 }
 

@@ -62,6 +62,7 @@ import (
 // updates that re-filled the rates (Delta.Resumed); the reads that need them call it
 // on demand. Call it before sharing a State between goroutines for reading.
 func (s *State) Refresh() {
+	s.syncRates()
 	if s.stale {
 		// the rates stay those of the last fill (up to rounding), so its
 		// checkpoints stay valid
@@ -109,9 +110,17 @@ type aggregate struct {
 	ls    []linkFill
 	seeds []linkFill
 	queue radixQueue
-	// old rates and changed flows (aggRefill scratch)
+	// old rates (syncRates keeps them in prev for the pending per-flow listing)
 	prev []float64
-	bits []uint64
+	// the update in progress (aggBegin): whether rates were lazy before it, the
+	// links' levels before it (satCur: a.sat was current then) and the pre-update
+	// rates of lazy flows whose assignment it changed
+	wasLazy   bool
+	satCur    bool
+	satBefore []float64
+	oldRec    map[int32]float64
+	recBits   []uint64 // flows in oldRec, so that a listing looks up only those
+	bits      []uint64 // listing scratch: changed flows
 	// last fill's measures (tests, benchmarks): flows moved, saturations replayed
 	flips, pops int
 	restart     int32 // saturations skipped by restarting from a checkpoint
@@ -193,6 +202,7 @@ func (s *State) aggDetach(f int32) {
 		return
 	}
 	b := a.bn[f]
+	s.recordOld(f)
 	for _, x := range s.path[f] {
 		a.colAdd(b, x, -1)
 	}
@@ -256,7 +266,7 @@ func (s *State) aggBuild(sat []float64) {
 
 // aggInvalidate drops the last fill's checkpoints: rates were changed by another path
 // (a full Compute or a round replay).
-func (s *State) aggInvalidate() { s.agg.ckOK = false }
+func (s *State) aggInvalidate() { s.agg.ckOK, s.agg.satCur = false, false }
 
 // aggFill runs the link-level water-filling on the current topology, restarted from
 // a checkpoint of the previous fill when one applies (see above), and writes the
@@ -271,7 +281,7 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		theta := math.Inf(1)
 		for _, f := range seedFlows {
 			if !a.isNew[f] {
-				theta = math.Min(theta, s.rate[f])
+				theta = math.Min(theta, s.preRate(f))
 			}
 		}
 		for _, x := range seedLinks {
@@ -350,6 +360,7 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 				if b == l || a.popIdx[b] != notPopped {
 					continue
 				}
+				s.recordOld(f)
 				for _, x := range s.path[f] {
 					a.colAdd(b, x, -1)
 					a.colAdd(l, x, 1)
@@ -424,7 +435,7 @@ func (s *State) seedState(x int32, k int32) (float64, int32) {
 	r, n := s.capa[x], int32(0)
 	for _, f := range s.linkFlows[x] {
 		if !a.isNew[f] && a.popIdx[a.bn[f]] < k {
-			r -= s.rate[f]
+			r -= s.preRate(f)
 		} else {
 			n++
 		}
@@ -505,82 +516,191 @@ func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32
 		a.isNew[f] = true
 	}
 	s.aggFill(seedLinks, seedFlows)
-	// new rates in one streaming pass without branches on the data: the old rates
-	// are kept aside and the changed flows (beyond the tolerance) marked in a bit
-	// set, then listed in flow order
-	nF := len(s.path)
-	a.prev = grow(a.prev, nF)
-	a.bits = grow(a.bits, (nF+63)/64)
-	s.markChanged()
-	nChg := 0
-	for _, f := range added { // reported even with a rate within the tolerance of 0
-		if s.alive[f] {
-			a.bits[f>>6] |= 1 << (f & 63)
-		}
-	}
-	for _, m := range a.bits {
-		nChg += bits.OnesCount64(m)
-	}
-	d.Changes = slices.Grow(d.Changes, nChg+len(removed))
+	// The link-level answer: levels that moved and the total throughput, O(|L|).
+	// Rates are not written: rate(f) = sat(bn[f]) until something reads them
+	// (syncRates), and the per-flow listing is produced on demand (Delta.RateChanges).
 	for _, f := range removed {
 		if !a.isNew[f] {
-			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: s.rate[f], Removed: true})
+			d.changes = append(d.changes, RateChange{Flow: s.flowID[f], Old: s.preRate(f), Removed: true})
 		}
 	}
-	at := len(d.Changes)
-	d.Changes = d.Changes[:at+nChg]
-	s.listChanged(d.Changes[at:])
+	total := 0.0
+	for l, n := range a.selfCnt {
+		if n > 0 {
+			total += float64(n) * a.sat[l]
+		}
+	}
+	for l := range a.sat {
+		if s.virtOf[l] == -2 {
+			continue
+		}
+		ol, nl := s.levelBefore(int32(l)), a.sat[l]
+		if math.IsInf(nl, 1) || s.failed[l] {
+			nl = 0
+		}
+		if s.moved(ol, nl) {
+			d.Links = append(d.Links, LinkChange{Link: s.linkName(int32(l)), Old: ol, New: nl})
+		}
+	}
+	s.total, d.Total = total, total
 	for _, f := range removed {
 		s.releaseFlow(f)
 	}
+	d.lazy, d.gen = s, s.gen
 	for _, f := range added { // removed ones that were added by this update included
 		a.isNew[f] = false
+		if s.alive[f] {
+			d.added = append(d.added, f)
+		}
 	}
 	d.DirtyLinks, d.ExaminedFlows = a.pops, a.flips
-	s.stale = true
+	s.stale, s.lazy, a.satCur = true, true, true
 }
 
-// markChanged writes the new rates of all flows, keeping the old ones in a.prev and
-// marking the changed ones in a.bits.
-func (s *State) markChanged() {
+// aggBegin notes, at the start of an update, what the per-flow listing of a re-fill
+// needs of the state before it: whether rates were lazy and the links' levels.
+func (s *State) aggBegin() {
 	a := &s.agg
-	tol, nF := s.tol, len(s.path)
+	a.wasLazy = s.lazy
+	for f := range a.oldRec {
+		a.recBits[f>>6] &^= 1 << (f & 63)
+	}
+	clear(a.oldRec)
+	if a.satCur {
+		a.satBefore = append(a.satBefore[:0], a.sat...)
+	}
+}
+
+// levelBefore is link l's level before the current update (0: no bottleneck).
+func (s *State) levelBefore(l int32) float64 {
+	a := &s.agg
+	if a.satCur {
+		if int(l) < len(a.satBefore) && !math.IsInf(a.satBefore[l], 1) {
+			return a.satBefore[l]
+		}
+		return 0
+	}
+	if int(l) < len(s.levelL) {
+		return levelOf(s.levelL[l], s.share[l])
+	}
+	return 0
+}
+
+// recordOld keeps flow f's pre-update rate before its assignment changes (needed
+// only when rates were lazy: otherwise s.rate holds it).
+func (s *State) recordOld(f int32) {
+	a := &s.agg
+	if !a.wasLazy || a.bn[f] < 0 {
+		return
+	}
+	if _, ok := a.oldRec[f]; !ok {
+		if a.oldRec == nil {
+			a.oldRec = map[int32]float64{}
+		}
+		for int(f>>6) >= len(a.recBits) {
+			a.recBits = append(a.recBits, 0)
+		}
+		a.recBits[f>>6] |= 1 << (f & 63)
+		a.oldRec[f] = a.satBefore[a.bn[f]]
+	}
+}
+
+// preRate is flow f's rate before the current update.
+func (s *State) preRate(f int32) float64 {
+	a := &s.agg
+	if !a.wasLazy {
+		return s.rate[f]
+	}
+	if int(f>>6) < len(a.recBits) && a.recBits[f>>6]&(1<<(f&63)) != 0 {
+		return a.oldRec[f]
+	}
+	return a.satBefore[a.bn[f]]
+}
+
+// syncRates writes the rates a re-fill left lazy, rate(f) = sat(bn[f]), in one
+// streaming pass, keeping the old ones in a.prev for the pending per-flow listing.
+func (s *State) syncRates() {
+	if !s.lazy {
+		return
+	}
+	a := &s.agg
+	nF := len(s.path)
+	a.prev = grow(a.prev, nF)
+	bn, rate, prev := a.bn[:nF], s.rate[:nF], a.prev[:nF]
+	for f, b := range bn {
+		prev[f] = rate[f]
+		if b >= 0 && s.alive[f] {
+			rate[f] = a.sat[b]
+		}
+	}
+	s.lazy = false
+}
+
+// listLazyChanges appends to out the flows whose rate the last update (a re-fill,
+// with the State's update counter unchanged since) changed beyond the tolerance, in
+// flow order, added flows included. Two streaming passes over the flows: the changed
+// ones are marked in a bit set and counted, then listed into a slice of exact size.
+// O(|F|).
+func (s *State) listLazyChanges(out []RateChange, added []int32) []RateChange {
+	a := &s.agg
+	isNew := a.isNew
+	for _, f := range added {
+		isNew[f] = true
+	}
+	nF := len(s.path)
+	a.bits = grow(a.bits, (nF+63)/64)
+	tol, n := s.tol, 0
 	for w := range a.bits {
 		var m uint64
 		lo := w * 64
-		hi := min(lo+64, nF)
-		bn, rate, prev := a.bn[lo:hi], s.rate[lo:hi], a.prev[lo:hi]
-		for i, b := range bn {
-			if b < 0 {
+		for i, b := range a.bn[lo:min(lo+64, nF)] {
+			f := int32(lo + i)
+			if b < 0 || !s.alive[f] {
 				continue
 			}
-			nr, or := a.sat[b], rate[i]
-			prev[i], rate[i] = or, nr
+			if isNew[f] {
+				m |= 1 << uint(i)
+				continue
+			}
+			nr, or := a.sat[b], s.oldRate(f)
 			thr := tol
 			if or > 1 {
 				thr = tol * or
 			}
-			// sign of thr − |nr − or|: 1 when the change is beyond the tolerance
-			m |= (math.Float64bits(thr-math.Abs(nr-or)) >> 63) << uint(i)
+			if math.Abs(nr-or) > thr {
+				m |= 1 << uint(i)
+			}
 		}
 		a.bits[w] = m
+		n += bits.OnesCount64(m)
 	}
-}
-
-// listChanged fills out with the changes of the marked flows, in flow order.
-func (s *State) listChanged(out []RateChange) {
-	a := &s.agg
-	i := 0
+	out = slices.Grow(out, n)
 	for w, m := range a.bits {
 		for ; m != 0; m &= m - 1 {
-			f := w*64 + bits.TrailingZeros64(m)
-			if a.isNew[f] {
-				out[i] = RateChange{Flow: s.flowID[f], New: s.rate[f], Added: true}
+			f := int32(w*64 + bits.TrailingZeros64(m))
+			nr := a.sat[a.bn[f]]
+			if isNew[f] {
+				out = append(out, RateChange{Flow: s.flowID[f], New: nr, Added: true})
 			} else {
-				out[i] = RateChange{Flow: s.flowID[f], Old: a.prev[f], New: s.rate[f]}
+				out = append(out, RateChange{Flow: s.flowID[f], Old: s.oldRate(f), New: nr})
 			}
-			i++
 		}
+	}
+	for _, f := range added {
+		isNew[f] = false
+	}
+	return out
+}
+
+// oldRate is flow f's rate before the last update, for the per-flow listing.
+func (s *State) oldRate(f int32) float64 {
+	switch {
+	case s.agg.wasLazy:
+		return s.preRate(f)
+	case s.lazy:
+		return s.rate[f]
+	default: // synced since: the old rates are in prev
+		return s.agg.prev[f]
 	}
 }
 

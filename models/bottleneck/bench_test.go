@@ -1,7 +1,9 @@
 package bottleneck
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -223,7 +225,8 @@ func BenchmarkPeakHeap1M(b *testing.B) {
 
 // incStats accumulates what incremental operations did.
 type incStats struct {
-	ops, resumed, changes, moved, dirty int
+	ops, resumed, changes, moved, dirty, links int
+	list                                       []time.Duration // per-flow listing (RateChanges)
 }
 
 func (st *incStats) add(d *Delta) {
@@ -231,7 +234,11 @@ func (st *incStats) add(d *Delta) {
 		return
 	}
 	st.ops++
-	st.changes += len(d.Changes)
+	t0 := time.Now()
+	ch, _ := d.RateChanges()
+	st.list = append(st.list, time.Since(t0))
+	st.changes += len(ch)
+	st.links += len(d.Links)
 	st.dirty += d.DirtyLinks
 	if d.Resumed {
 		st.resumed++
@@ -247,6 +254,9 @@ func (st *incStats) report(b *testing.B) {
 	b.ReportMetric(float64(st.moved)/float64(st.ops), "examined-flows/op")
 	b.ReportMetric(float64(st.changes)/float64(st.ops), "changed-flows/op")
 	b.ReportMetric(float64(st.dirty)/float64(st.ops), "recomputed-links/op")
+	b.ReportMetric(float64(st.links)/float64(st.ops), "moved-links/op")
+	slices.Sort(st.list)
+	b.ReportMetric(float64(st.list[len(st.list)/2].Nanoseconds())/1e3, "list-median-µs")
 }
 
 // reportQuantiles reports the median and 90th percentile of per-operation durations.
@@ -404,4 +414,58 @@ func BenchmarkGradient(b *testing.B) {
 		reportCPU(b, c0)
 		b.ReportMetric(float64(len(g.Left.Flows)), "region-flows")
 	})
+}
+
+// BenchmarkWholeAnalysis is `twinflow analyze bottleneck` without the process: the
+// input as a JSON document (the engine's format) parsed, the structure built, and the
+// v2 JSON (compact) and the table written to io.Discard. Stages are reported as
+// metrics (ms per op).
+func BenchmarkWholeAnalysis(b *testing.B) {
+	cases := []struct {
+		name string
+		in   func(testing.TB) *benchInput
+	}{
+		{"fattree16/flows=100k", func(tb testing.TB) *benchInput { return fatTreeInput(tb, 16, 100_000) }},
+		{"fattree32/flows=1M", func(tb testing.TB) *benchInput { return fatTreeInput(tb, 32, 1_000_000) }},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			data, err := json.Marshal(c.in(b).in)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var tParse, tNew, tJSON, tTable time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				doc, err := Parse(data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				s, err := New(doc.Bottleneck)
+				if err != nil {
+					b.Fatal(err)
+				}
+				doc = nil
+				t2 := time.Now()
+				if err := s.WriteJSON(io.Discard, GraphFGG, false); err != nil {
+					b.Fatal(err)
+				}
+				t3 := time.Now()
+				if err := s.WriteTable(io.Discard, GraphFGG); err != nil {
+					b.Fatal(err)
+				}
+				t4 := time.Now()
+				tParse += t1.Sub(t0)
+				tNew += t2.Sub(t1)
+				tJSON += t3.Sub(t2)
+				tTable += t4.Sub(t3)
+			}
+			n := float64(b.N) * 1e6
+			b.ReportMetric(float64(tParse)/n, "parse-ms/op")
+			b.ReportMetric(float64(tNew)/n, "new-ms/op")
+			b.ReportMetric(float64(tJSON)/n, "json-ms/op")
+			b.ReportMetric(float64(tTable)/n, "table-ms/op")
+		})
+	}
 }

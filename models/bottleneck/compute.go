@@ -51,6 +51,7 @@ import (
 // per element in the overflow arrays). The hot loops do not allocate, apart from
 // appends to buffers reused across rounds.
 func (s *State) Compute() {
+	s.syncRates()
 	nT, nF := len(s.capa), len(s.path)
 	s.rate = grow(s.rate, nF)
 	s.levelF = grow(s.levelF, nF)
@@ -60,6 +61,12 @@ func (s *State) Compute() {
 	s.aggInvalidate()
 	if !s.computeFast() {
 		s.computeRounds()
+	}
+	s.total = 0
+	for f, r := range s.rate {
+		if s.alive[f] {
+			s.total += r
+		}
 	}
 }
 

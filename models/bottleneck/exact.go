@@ -21,6 +21,7 @@ type Exact struct {
 
 // Exact computes the structure of s's current network exactly.
 func (s *State) Exact() *Exact {
+	s.syncRates()
 	capa := make([]*big.Rat, len(s.capa))
 	for l, c := range s.capa {
 		capa[l] = new(big.Rat).SetFloat64(c)
@@ -175,7 +176,7 @@ func (e *Exact) gradient(p pert) *ExactGradient {
 		if i == 1 {
 			dir = -1
 		}
-		ws := newGradWork[*big.Rat](len(e.s.path))
+		ws := newGradWork[*big.Rat]()
 		ok := propagate[*big.Rat](ratOps{}, structView[*big.Rat]{e.s, e.Rate, e.capa}, p, dir, ws)
 		if !ok {
 			side.Infeasible = true
@@ -184,7 +185,7 @@ func (e *Exact) gradient(p pert) *ExactGradient {
 		side.Total = new(big.Rat)
 		side.Flows = make(map[string]*big.Rat, len(ws.touched))
 		for _, f := range ws.touched {
-			v := ws.delta[f]
+			v := ws.delta(f)
 			if v == nil {
 				v = new(big.Rat)
 			}

@@ -1,7 +1,9 @@
 package bottleneck
 
 import (
+	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -25,6 +27,30 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 1<<16 {
 			return
+		}
+		// the one-pass decode accepts every document of the engine's format that the
+		// element-by-element pass accepts, with the same result
+		if tr := bytes.TrimSpace(data); len(tr) > 0 && tr[0] == '{' {
+			if slow, err := parseSlow(tr); err == nil && slow.Bottleneck != nil {
+				fast, ok := parseFast(tr)
+				if ok {
+					// an empty list and an absent one are the same network
+					if len(fast.Links) == 0 {
+						fast.Links = nil
+					}
+					if len(fast.Flows) == 0 {
+						fast.Flows = nil
+					}
+					for i := range fast.Flows {
+						if i < len(slow.Bottleneck.Flows) && len(fast.Flows[i].Path) == 0 && len(slow.Bottleneck.Flows[i].Path) == 0 {
+							fast.Flows[i].Path = slow.Bottleneck.Flows[i].Path
+						}
+					}
+				}
+				if !ok || !reflect.DeepEqual(fast, slow.Bottleneck) {
+					t.Fatalf("one-pass decode: %v %+v; element-wise: %+v", ok, fast, slow.Bottleneck)
+				}
+			}
 		}
 		doc, err := Parse(data)
 		if err != nil {

@@ -37,17 +37,27 @@ func (o floatOps) approxGE(a, b float64) bool {
 	return a >= b-math.Max(o.tol*math.Abs(b), 1e-12)
 }
 
-// gradWork holds the per-call scratch state of propagate.
+// gradWork holds the per-call scratch state of propagate. It is sparse, sized by the
+// region of influence rather than by the network (a 2-flow region of a 100k-flow
+// structure allocated 1.8 MB of dense per-flow arrays).
 type gradWork[T any] struct {
-	delta   []T
-	has     []bool
+	at      map[int32]int32 // flow → its index in touched and deltas
+	deltas  []T
 	touched []int32 // flows of the region of influence, in discovery order
 	links   []int32 // links of the region of influence
 }
 
-func newGradWork[T any](nF int) *gradWork[T] {
-	return &gradWork[T]{delta: make([]T, nF), has: make([]bool, nF)}
+func newGradWork[T any]() *gradWork[T] {
+	return &gradWork[T]{at: map[int32]int32{}}
 }
+
+// has says whether flow f is in the region found so far.
+func (ws *gradWork[T]) has(f int32) bool { _, ok := ws.at[f]; return ok }
+
+// delta is flow f's delta (f in the region).
+func (ws *gradWork[T]) delta(f int32) T { return ws.deltas[ws.at[f]] }
+
+func (ws *gradWork[T]) setDelta(f int32, v T) { ws.deltas[ws.at[f]] = v }
 
 // structView is what propagate reads: the topology of s and one engine's rates and
 // capacities.
@@ -82,13 +92,12 @@ type structView[T any] struct {
 // |path f| + Σ_C |K_C|²) for components with |K_C| links.
 func propagate[T any](o arith[T], v structView[T], p pert, dir int64, ws *gradWork[T]) bool {
 	s := v.s
-	nT := len(s.capa)
-	inL := make([]bool, nT)
+	inL := make(map[int32]bool)
 	bind := make(map[int32][]int32) // binding flows of each saturated region link
 	queue := ws.links[:0]
 	addFlow := func(f int32) {
-		ws.has[f] = true
-		ws.delta[f] = o.zero()
+		ws.at[f] = int32(len(ws.touched))
+		ws.deltas = append(ws.deltas, o.zero())
 		ws.touched = append(ws.touched, f)
 		for _, l := range s.path[f] {
 			if !inL[l] {
@@ -99,7 +108,7 @@ func propagate[T any](o arith[T], v structView[T], p pert, dir int64, ws *gradWo
 	}
 	if p.flow >= 0 {
 		addFlow(p.flow)
-		ws.delta[p.flow] = o.fromInt(dir)
+		ws.setDelta(p.flow, o.fromInt(dir))
 	} else {
 		inL[p.link] = true
 		queue = append(queue, p.link)
@@ -134,7 +143,7 @@ func propagate[T any](o arith[T], v structView[T], p pert, dir int64, ws *gradWo
 		}
 		bind[l] = bf
 		for _, f := range bf {
-			if !ws.has[f] {
+			if !ws.has(f) {
 				addFlow(f)
 			}
 		}
@@ -217,8 +226,8 @@ func propagate[T any](o arith[T], v structView[T], p pert, dir int64, ws *gradWo
 				rk = o.fromInt(dir)
 			}
 			for _, g := range s.linkFlows[k] {
-				if !isBind[[2]int32{k, g}] && ws.has[g] {
-					rk = o.sub(rk, ws.delta[g])
+				if !isBind[[2]int32{k, g}] && ws.has(g) {
+					rk = o.sub(rk, ws.delta(g))
 				}
 			}
 			resid[k], cnt[k] = rk, len(bind[k])
@@ -249,7 +258,7 @@ func propagate[T any](o arith[T], v structView[T], p pert, dir int64, ws *gradWo
 					continue
 				}
 				assigned[f] = true
-				ws.delta[f] = bestShare
+				ws.setDelta(f, bestShare)
 				for _, k2 := range s.path[f] {
 					if k2 != best && isBind[[2]int32{k2, f}] {
 						resid[k2] = o.sub(resid[k2], bestShare)
@@ -311,6 +320,7 @@ func (s *State) FlowGradient(id string) (*Gradient, error) {
 }
 
 func (s *State) gradient(p pert, kind, id string) *Gradient {
+	s.syncRates()
 	g := &Gradient{Kind: kind, Of: id}
 	o := floatOps{tol: s.tol}
 	for i, side := range []*Side{&g.Right, &g.Left} {
@@ -318,7 +328,7 @@ func (s *State) gradient(p pert, kind, id string) *Gradient {
 		if i == 1 {
 			dir = -1
 		}
-		ws := newGradWork[float64](len(s.path))
+		ws := newGradWork[float64]()
 		ok := propagate[float64](o, structView[float64]{s, s.rate, s.capa}, p, dir, ws)
 		if i == 0 {
 			for _, l := range ws.links {
@@ -335,7 +345,7 @@ func (s *State) gradient(p pert, kind, id string) *Gradient {
 		}
 		side.Flows = make(map[string]float64, len(ws.touched))
 		for _, f := range ws.touched {
-			v := ws.delta[f]
+			v := ws.delta(f)
 			if dir < 0 && p.link >= 0 {
 				v = -v
 			}

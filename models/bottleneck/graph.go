@@ -83,17 +83,27 @@ func demandName(flow string) string { return "demand:" + flow }
 // plus string building.
 func (s *State) Graph(kind GraphKind) *Graph {
 	s.Refresh()
-	g := &Graph{Kind: kind, Levels: int(s.maxLevel), Flows: []FlowNode{}, Links: []LinkNode{}, Edges: []Edge{}}
 	load := make([]float64, len(s.capa))
+	total, nPath, nEdges := 0.0, 0, 0
 	for f, p := range s.path {
 		if !s.alive[f] {
 			continue
 		}
-		g.Total += s.rate[f]
+		total += s.rate[f]
 		for _, l := range p {
 			load[l] += s.rate[f]
+			if s.virtOf[l] < 0 {
+				nPath++
+				nEdges++
+			}
+			if s.levelL[l] == s.levelF[f] {
+				nEdges++
+			}
 		}
 	}
+	// sized once: the flows' paths share one backing array
+	g := &Graph{Kind: kind, Levels: int(s.maxLevel), Total: total, Flows: make([]FlowNode, 0, s.nAlive), Links: make([]LinkNode, 0, len(s.capa)), Edges: make([]Edge, 0, nEdges)}
+	pathBacking := make([]string, 0, nPath)
 	for l := range s.capa {
 		if s.failed[l] || s.virtOf[l] == -2 || (s.virtOf[l] >= 0 && len(s.linkFlows[l]) == 0) {
 			continue
@@ -117,11 +127,13 @@ func (s *State) Graph(kind GraphKind) *Graph {
 			continue
 		}
 		node := FlowNode{ID: s.flowID[f], Rate: s.rate[f], Level: int(s.levelF[f]), Bottlenecks: s.bottleneckNames(int32(f)), Class: s.class[f]}
+		start := len(pathBacking)
 		for _, l := range p {
 			if s.virtOf[l] < 0 {
-				node.Path = append(node.Path, s.linkID[l])
+				pathBacking = append(pathBacking, s.linkID[l])
 			}
 		}
+		node.Path = pathBacking[start:len(pathBacking):len(pathBacking)]
 		if kind == GraphFGG {
 			vertex[f] = int32(len(g.Flows))
 			g.Flows = append(g.Flows, node)

@@ -1,6 +1,7 @@
 package bottleneck
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -17,11 +18,27 @@ type RateChange struct {
 	Removed bool `json:"removed,omitempty"`
 }
 
-// Delta is what a perturbation changed.
+// LinkChange is one link whose water level moved in a perturbation. A link's level
+// here is the fair share at which it saturates (its share when it bottlenecks flows);
+// 0 when it bottlenecks no flow.
+type LinkChange struct {
+	Link string  `json:"link"` // link ID, or "demand:<flow>" for a demand cap
+	Old  float64 `json:"old"`
+	New  float64 `json:"new"`
+}
+
+// ErrStaleDelta is returned by Delta.RateChanges when the State has been updated
+// since the Delta was made and its per-flow listing was never asked for.
+var ErrStaleDelta = errors.New("bottleneck: delta is older than the state's last update")
+
+// Delta is what a perturbation changed. The link-level answer (Links, Total) is
+// always filled in; the per-flow answer (RateChanges) is produced on demand.
 type Delta struct {
-	// Changes lists the flows whose rate changed (beyond the tolerance), added and
-	// removed flows included, in no particular order.
-	Changes []RateChange `json:"changes"`
+	// Links lists the links whose level (saturation share) moved beyond the
+	// tolerance, in no particular order.
+	Links []LinkChange `json:"links"`
+	// Total is the total throughput (Σ rates) after the perturbation.
+	Total float64 `json:"total_throughput"`
 	// Rerouted and Dropped list the flows a link failure moved to a new path or left
 	// without one.
 	Rerouted []string `json:"rerouted,omitempty"`
@@ -38,6 +55,32 @@ type Delta struct {
 	// large, or levels were stale. Level numbers and bottleneck sets are then
 	// recomputed on their next read (State.Refresh).
 	Resumed bool `json:"resumed,omitempty"`
+
+	// changes is the per-flow listing once known; lazy, when set, is what produces it
+	// from the State (valid while the State's update counter is gen).
+	changes []RateChange
+	lazy    *State
+	gen     uint64
+	added   []int32
+}
+
+// RateChanges lists the flows whose rate changed (beyond the tolerance), added and
+// removed flows included, in flow index order for a re-fill (Resumed) and in no
+// particular order otherwise. The listing is exact. After a re-fill it is computed on
+// the first call, in one pass over the flows (O(|F|)), from the State: it must be
+// called before the State's next update (later calls return ErrStaleDelta unless an
+// earlier call already produced it).
+func (d *Delta) RateChanges() ([]RateChange, error) {
+	if d.lazy == nil {
+		return d.changes, nil
+	}
+	s := d.lazy
+	if s.gen != d.gen {
+		return nil, ErrStaleDelta
+	}
+	d.changes = s.listLazyChanges(d.changes, d.added)
+	d.lazy, d.added = nil, nil
+	return d.changes, nil
 }
 
 // replayBudget bounds the work of an incremental replay, in path elements visited, as
@@ -338,6 +381,8 @@ type scratch struct {
 }
 
 func (s *State) begin() *replay {
+	s.gen++
+	s.aggBegin()
 	if !s.stale {
 		s.ensurePrefix()
 	}
@@ -862,27 +907,45 @@ func (r *replay) commit() *Delta {
 		s.countLevel(s.levelF[f], 1)
 		switch {
 		case isAdded[f]:
-			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], New: s.rate[f], Added: true})
+			d.changes = append(d.changes, RateChange{Flow: s.flowID[f], New: s.rate[f], Added: true})
+			s.total += s.rate[f]
 		case math.Abs(s.rate[f]-old) > s.tol*math.Max(math.Abs(old), 1):
-			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: old, New: s.rate[f]})
+			d.changes = append(d.changes, RateChange{Flow: s.flowID[f], Old: old, New: s.rate[f]})
+			s.total += s.rate[f] - old
 		}
 	}
 	for _, f := range r.removed {
 		if !isAdded[f] {
 			s.countLevel(s.levelF[f], -1)
-			d.Changes = append(d.Changes, RateChange{Flow: s.flowID[f], Old: s.rate[f], Removed: true})
+			d.changes = append(d.changes, RateChange{Flow: s.flowID[f], Old: s.rate[f], Removed: true})
+			s.total -= s.rate[f]
 		}
 		s.releaseFlow(f)
 	}
+	d.Total = s.total
 	c.tracked = c.tracked[:0]
 	for _, l := range c.touchedLs {
 		c.lTouched[l] = false
+		gone := s.failed[l] || s.virtOf[l] == -2
+		ol, nl := levelOf(s.levelL[l], s.share[l]), levelOf(c.lNLevel[l], c.lNShare[l])
+		if gone {
+			nl = 0
+		}
+		if s.moved(ol, nl) && s.virtOf[l] != -2 {
+			d.Links = append(d.Links, LinkChange{Link: s.linkName(l), Old: ol, New: nl})
+		}
 		s.levelL[l], s.share[l] = c.lNLevel[l], c.lNShare[l]
+		if gone {
+			s.levelL[l], s.share[l] = 0, 0
+		}
 	}
 	c.touchedLs = c.touchedLs[:0]
 	for _, l := range r.dirty {
 		c.lDirty[l] = false
 		if s.failed[l] || s.virtOf[l] == -2 {
+			if s.levelL[l] > 0 && s.virtOf[l] != -2 {
+				d.Links = append(d.Links, LinkChange{Link: s.linkName(l), Old: s.share[l]})
+			}
 			s.levelL[l], s.share[l] = 0, 0
 		}
 		s.rebuildPrefix(l)
@@ -894,6 +957,28 @@ func (r *replay) commit() *Delta {
 		}
 	}
 	return d
+}
+
+// levelOf is a link's level as LinkChange reports it: its share if it resolves at a
+// level, else 0.
+func levelOf(level int32, share float64) float64 {
+	if level > 0 {
+		return share
+	}
+	return 0
+}
+
+// moved says whether a level (or rate) moved beyond the tolerance.
+func (s *State) moved(old, new float64) bool {
+	return math.Abs(new-old) > s.tol*math.Max(math.Abs(old), 1)
+}
+
+// linkName is link l's ID, or "demand:<flow>" for a demand cap.
+func (s *State) linkName(l int32) string {
+	if o := s.virtOf[l]; o >= 0 {
+		return demandName(s.flowID[o])
+	}
+	return s.linkID[l]
 }
 
 // RestoreLink brings a failed link back (empty: flows rerouted away stay on their

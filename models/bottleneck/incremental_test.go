@@ -1,6 +1,7 @@
 package bottleneck
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -47,8 +48,17 @@ func sameAsFull(t *testing.T, s *State, what string) {
 	}
 }
 
-// sameRates asserts, without refreshing stale levels, that s's rates equal a full
-// recomputation's, which it returns.
+// curRate is flow g's current rate read without writing lazy rates (so that
+// sequences of re-fills stay lazy, as they do when nobody reads rates).
+func curRate(s *State, g int32) float64 {
+	if s.lazy {
+		return s.agg.sat[s.agg.bn[g]]
+	}
+	return s.rate[g]
+}
+
+// sameRates asserts, without refreshing stale levels or writing lazy rates, that
+// s's rates equal a full recomputation's, which it returns.
 func sameRates(t *testing.T, s *State, what string) *State {
 	t.Helper()
 	full := mustNew(t, s.Network())
@@ -58,8 +68,8 @@ func sameRates(t *testing.T, s *State, what string) *State {
 	for f := range full.path {
 		id := full.flowID[f]
 		g := s.flowIdx[id]
-		if math.Abs(full.rate[f]-s.rate[g]) > 1e-9*math.Max(1, full.rate[f]) {
-			t.Fatalf("%s: flow %s rate %v, full %v", what, id, s.rate[g], full.rate[f])
+		if r := curRate(s, g); math.Abs(full.rate[f]-r) > 1e-9*math.Max(1, full.rate[f]) {
+			t.Fatalf("%s: flow %s rate %v, full %v", what, id, r, full.rate[f])
 		}
 	}
 	return full
@@ -184,11 +194,39 @@ func TestPropertyIncremental(t *testing.T) {
 func checkDelta(t *testing.T, s *State, d *Delta, before map[string]float64, what string) {
 	t.Helper()
 	after := map[string]float64{}
-	for _, f := range s.Network().Flows {
-		after[f.ID], _ = s.Rate(f.ID)
+	total := 0.0
+	for f := range s.path {
+		if s.alive[f] {
+			after[s.flowID[f]] = curRate(s, int32(f))
+			total += after[s.flowID[f]]
+		}
+	}
+	if math.Abs(d.Total-total) > 1e-9*math.Max(1, total) {
+		t.Fatalf("%s: delta total %v, rates sum to %v", what, d.Total, total)
+	}
+	// the link-level answer: every listed link's new level is its share in a full
+	// recomputation when that resolves it
+	full := mustNew(t, s.Network())
+	for _, lc := range d.Links {
+		l, ok := full.linkIdx[lc.Link]
+		if !ok || lc.New == 0 || full.levelL[l] == 0 {
+			continue
+		}
+		if math.Abs(lc.New-full.share[l]) > 1e-9*math.Max(1, lc.New) {
+			t.Fatalf("%s: link %s new level %v, full share %v", what, lc.Link, lc.New, full.share[l])
+		}
+	}
+	// the per-flow listing, produced on demand; half the time after something has
+	// written the lazy rates
+	if len(before)%2 == 0 {
+		s.syncRates()
+	}
+	changes, err := d.RateChanges()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
 	listed := map[string]RateChange{}
-	for _, c := range d.Changes {
+	for _, c := range changes {
 		listed[c.Flow] = c
 	}
 	for id, a := range after {
@@ -236,7 +274,7 @@ func TestPropertyResumeSequence(t *testing.T) {
 			before := map[string]float64{}
 			for f := range s.path {
 				if s.alive[f] {
-					before[s.flowID[f]] = s.rate[f]
+					before[s.flowID[f]] = curRate(s, int32(f))
 				}
 			}
 			var err error
@@ -318,5 +356,36 @@ func TestPropertyResumeSequence(t *testing.T) {
 	t.Logf("%d of %d perturbations re-filled the rates, %d from a checkpoint, %d with flips", fast, total, restarted, flipped)
 	if fast < total/4 || restarted < fast/4 || flipped < fast/20 {
 		t.Fatalf("too few re-fills (%d of %d), restarts from a checkpoint (%d) or flips (%d)", fast, total, restarted, flipped)
+	}
+}
+
+// TestRateChangesOnDemand: a re-fill's per-flow listing is produced on the first call
+// and kept; asked for only after the State's next update it is refused.
+func TestRateChangesOnDemand(t *testing.T) {
+	s := mustNew(t, vectorA())
+	s.noReplayFloor = true // every update re-fills
+	d1, err := s.AddFlow(Flow{ID: "n1", Path: []string{"l1", "l2"}})
+	if err != nil || !d1.Resumed {
+		t.Fatalf("AddFlow: %v (resumed %v)", err, d1 != nil && d1.Resumed)
+	}
+	if len(d1.Links) == 0 {
+		t.Fatalf("no link level moved for an arrival on the first-level link")
+	}
+	ch1, err := d1.RateChanges()
+	if err != nil || len(ch1) == 0 {
+		t.Fatalf("RateChanges: %v %v", ch1, err)
+	}
+	d2, err := s.AddFlow(Flow{ID: "n2", Path: []string{"l3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := d1.RateChanges(); err != nil || len(again) != len(ch1) {
+		t.Fatalf("a listing produced before the next update is kept: %v %v", again, err)
+	}
+	if _, err := s.AddFlow(Flow{ID: "n3", Path: []string{"l4"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d2.RateChanges(); !errors.Is(err, ErrStaleDelta) {
+		t.Fatalf("listing after the next update: %v; want ErrStaleDelta", err)
 	}
 }

@@ -47,6 +47,19 @@ func Parse(data []byte) (*Document, error) {
 		}
 		trimmed = j
 	}
+	// One strict decode of the engine's own format. Anything it refuses (a network
+	// document, an unknown field, a type error, a syntax error) goes to the
+	// element-by-element pass below, which tells the formats apart and names the bad
+	// element; that pass costs three decodes and runs only on the rejected path.
+	if n, ok := parseFast(trimmed); ok {
+		return &Document{Bottleneck: n}, nil
+	}
+	return parseSlow(trimmed)
+}
+
+// parseSlow decodes a JSON document element by element: it tells a network document
+// from the engine's format and names the first bad element.
+func parseSlow(trimmed []byte) (*Document, error) {
 	var top map[string]json.RawMessage
 	if err := strictJSON(trimmed, &top, ""); err != nil {
 		return nil, err
@@ -89,6 +102,30 @@ func Parse(data []byte) (*Document, error) {
 		n.Flows = append(n.Flows, f)
 	}
 	return &Document{Bottleneck: n}, nil
+}
+
+// parseFast decodes data as the engine's format in one strict pass (unknown fields and
+// trailing data refused). It reports false on any problem, leaving the diagnosis to the
+// slow pass.
+func parseFast(data []byte) (*Network, bool) {
+	if len(data) == 0 || data[0] != '{' {
+		return nil, false
+	}
+	var n Network
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var top struct {
+		Links *[]Link `json:"links"`
+		Flows *[]Flow `json:"flows"`
+	}
+	top.Links, top.Flows = &n.Links, &n.Flows
+	if err := dec.Decode(&top); err != nil {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false
+	}
+	return &n, true
 }
 
 func orNull(b json.RawMessage) []byte {

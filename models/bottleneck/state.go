@@ -62,6 +62,13 @@ type State struct {
 	// stale says that level numbers (levelF, levelL, share, maxLevel, pfx) lag behind
 	// rates after an update re-filled them (agg.go)
 	stale bool
+	// lazy says that the rates of alive flows are agg.sat[agg.bn[f]] and s.rate lags
+	// behind (a re-fill did not write them); syncRates writes them
+	lazy bool
+	// gen counts updates (a Delta's on-demand listing is valid while it is unchanged)
+	gen uint64
+	// total is Σ rates of alive flows, kept by Compute and the updates
+	total float64
 	// agg is the re-fill's assignments, columns and checkpoints (agg.go)
 	agg aggregate
 }

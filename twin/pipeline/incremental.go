@@ -181,11 +181,18 @@ func (s *Service) incrementalL1(rep *change.Report, cs *change.ChangeSet, m *liv
 	}
 	type rc struct{ old, new float64 }
 	changes := map[string]*rc{}
+	// each delta's per-flow listing is read before the next perturbation (it is
+	// produced on demand from the state)
 	merge := func(d *bottleneck.Delta) {
 		if d == nil {
 			return
 		}
-		for _, c := range d.Changes {
+		chs, err := d.RateChanges()
+		if err != nil {
+			s.log.Error("per-flow listing of an incremental perturbation", "err", err)
+			return
+		}
+		for _, c := range chs {
 			if x, ok := changes[c.Flow]; ok {
 				x.new = c.New
 			} else {
