@@ -77,6 +77,7 @@ type Graph struct {
 	devs   []string
 	devIdx map[string]int32
 	eID    []string // directed link ID
+	eIdx   map[string]int32
 	eLink  []string // underlying link ID
 	eFrom  []int32
 	eTo    []int32
@@ -123,6 +124,10 @@ func NewGraph(n *network.Network) (*Graph, error) {
 			g.out[a] = append(g.out[a], e)
 			g.in[b] = append(g.in[b], e)
 		}
+	}
+	g.eIdx = make(map[string]int32, len(g.eID))
+	for i, id := range g.eID {
+		g.eIdx[id] = int32(i)
 	}
 	// each device's outgoing links sorted by directed link ID: ECMP's hash picks among
 	// equal-cost next hops in this order
