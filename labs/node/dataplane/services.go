@@ -128,9 +128,6 @@ func checkServices(cfg *Config) error {
 		if !linuxName.MatchString(n) {
 			return fmt.Errorf("%w: VXLAN interface %q: a name of 1-15 letters, digits, '_', '.' or '-'", ErrInvalid, n)
 		}
-		if len(cfg.Interfaces[n].Addresses) > 0 {
-			return fmt.Errorf("%w: VXLAN interface %q carries no addresses (make it a member of an L2VSI instance)", ErrInvalid, n)
-		}
 		if vx.VNI == 0 || !vx.Remote.IsValid() || !vx.Local.IsValid() {
 			return fmt.Errorf("%w: VXLAN interface %q needs vni, local-address and remote-address", ErrInvalid, n)
 		}

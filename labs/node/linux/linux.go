@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 
@@ -157,8 +158,8 @@ func (d *Dataplane) Apply(_ context.Context, cfg dataplane.Config) error {
 	if err := d.applyVirtual(cfg, links); err != nil {
 		return err
 	}
-	// Links and addresses.
-	for _, p := range d.ports {
+	// Links and addresses (of ports and of the node's VXLAN links).
+	for _, p := range append(slices.Clone(d.ports), vxlanNames(cfg)...) {
 		l := links[p]
 		ifc, ok := cfg.Interfaces[p]
 		if !ok {

@@ -192,6 +192,18 @@ func srv6Route(rt *netlink.Route, sr *dataplane.SRv6, links map[string]netlink.L
 	return nil
 }
 
+// vxlanNames lists cfg's VXLAN interfaces, sorted.
+func vxlanNames(cfg dataplane.Config) []string {
+	var out []string
+	for n, ifc := range cfg.Interfaces {
+		if ifc.VXLAN != nil {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
