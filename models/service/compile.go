@@ -220,6 +220,7 @@ func pathFlows(env *Env, s *Service, pairs [][2]int, route bool) ([]change.FlowS
 			if route {
 				f.Path = paths[k].Links
 				f.SLO = sloOf(c, per)
+				f.DemandGbps = demand(per)
 				if c.Isolation == change.IsolationHard && env.Reservations != nil {
 					if err := env.Reservations.Reserve(f.ID, f.Path, per, c.Priority); err != nil {
 						return nil, err
@@ -249,6 +250,15 @@ func sloOf(c Constraints, per float64) *change.SLO {
 		return nil
 	}
 	return slo
+}
+
+// demand is what a service's flow sends: its share of the capacity (nil: elastic,
+// when the service asks no capacity).
+func demand(per float64) *float64 {
+	if per <= 0 {
+		return nil
+	}
+	return &per
 }
 
 func set(xs []string) map[string]bool {

@@ -261,6 +261,7 @@ func (SRPolicyCompiler) Compose(env *Env, s *Service, route bool) (*Compiled, er
 		return nil, err
 	}
 	flow.Path = path.Links
+	flow.DemandGbps = demand(c.CapacityGbps)
 	if slo := sloOf(c, c.CapacityGbps); slo != nil {
 		flow.SLO = slo
 	}

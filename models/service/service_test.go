@@ -391,3 +391,26 @@ func mustPath(t *testing.T, s string) change.Path {
 	}
 	return p
 }
+
+func TestNewEnv(t *testing.T) {
+	net, _ := network.Ring(3)
+	net.Devices[0].Labels = map[string]string{LabelUnderlay: "192.0.2.9", LabelSID: "fc00::9"}
+	net.Devices[2].Labels = map[string]string{LabelSID: "10.0.0.1"} // not IPv6: ignored
+	configs := map[string]change.Tree{}
+	tr := change.Tree{}
+	if err := change.ApplyOps(tr, []change.Op{{Op: change.OpUpdate, Path: "/interfaces/interface[name=lo]/subinterfaces/subinterface[index=0]",
+		Value: json.RawMessage(`{"index":0,"ipv4":{"addresses":{"address":[{"ip":"10.255.0.2","config":{"ip":"10.255.0.2","prefix-length":32}},{"ip":"10.255.0.1","config":{"ip":"10.255.0.1","prefix-length":32}}]}}}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	configs["r-1"] = tr
+	env, err := NewEnv(net, configs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Underlay["r-0"] != netip.MustParseAddr("192.0.2.9") || env.Underlay["r-1"] != netip.MustParseAddr("10.255.0.1") {
+		t.Fatalf("underlay %v", env.Underlay)
+	}
+	if _, ok := env.Underlay["r-2"]; ok || len(env.SIDs) != 1 || env.SIDs["r-0"] != netip.MustParseAddr("fc00::9") {
+		t.Fatalf("underlay %v sids %v", env.Underlay, env.SIDs)
+	}
+}
