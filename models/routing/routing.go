@@ -60,6 +60,8 @@ type Options struct {
 	// Exclude, if set, is asked about each directed link ID as well (for example
 	// "has this link failed?").
 	Exclude func(directedLinkID string) bool
+	// mask, if set, excludes directed links by index (built once per TE request).
+	mask []bool
 }
 
 // Path is a route.
@@ -166,6 +168,9 @@ func (g *Graph) weight(e int32, m Metric) float64 {
 }
 
 func (g *Graph) usable(e int32, o *Options, minAvail float64) bool {
+	if o.mask != nil && o.mask[e] {
+		return false
+	}
 	if o.ExcludeLinks[g.eID[e]] || o.ExcludeLinks[g.eLink[e]] || (o.Exclude != nil && o.Exclude(g.eID[e])) {
 		return false
 	}

@@ -62,11 +62,7 @@ func (g *Graph) TE(req TERequest, resv *Reservations) ([]Path, error) {
 	minAvail := math.Inf(-1)
 	if req.BandwidthGbps > 0 {
 		if resv != nil {
-			need, prio := req.BandwidthGbps, req.Priority
-			o.Exclude = func(dl string) bool {
-				e, ok := g.edgeIdx(dl)
-				return !ok || g.eCap[e]-resv.Held(dl, prio) < need
-			}
+			o.mask = g.reservationMask(req.BandwidthGbps, req.Priority, resv)
 		} else {
 			minAvail = req.BandwidthGbps
 		}
@@ -97,6 +93,14 @@ func (g *Graph) TE(req TERequest, resv *Reservations) ([]Path, error) {
 			return nil, fmt.Errorf("%w: explicit route from %q to %q: %s", ErrNoPath, req.Src, req.Dst, msg)
 		}
 		return []Path{p}, nil
+	}
+	// the least-weight path first (a native Dijkstra); k-shortest only as a fallback
+	first, err := g.dijkstra(req.Src, req.Dst, &o, minAvail)
+	if err != nil {
+		return nil, err
+	}
+	if req.violation(first) == "" {
+		return []Path{first}, nil
 	}
 	cands := req.Candidates
 	if cands <= 0 {
@@ -179,6 +183,73 @@ func (req *TERequest) bounds() string {
 	}
 	return strings.Join(b, ", ")
 }
+
+// reservationMask marks the directed links that lack need Gb/s once what resv holds at
+// priority prio or better is taken from their capacity. O(|E| + reserved links).
+func (g *Graph) reservationMask(need float64, prio int, resv *Reservations) []bool {
+	mask := make([]bool, len(g.eID))
+	for e, c := range g.eCap {
+		mask[e] = c < need
+	}
+	for dl := range resv.held {
+		if e, ok := g.edgeIdx(dl); ok && g.eCap[e]-resv.Held(dl, prio) < need {
+			mask[e] = true
+		}
+	}
+	return mask
+}
+
+// Tree is a least-weight path tree from one source under a TE request's pruning (see
+// TETree): paths to many destinations for the cost of one search.
+type Tree struct {
+	g    *Graph
+	src  int32
+	dist []float64
+	via  []int32
+	o    Options
+}
+
+// TETree is the least-weight path tree from req.Src with req's metric, exclusions and
+// bandwidth pruning (req.Dst, Hops, Paths and the latency and hop bounds are not used:
+// check each path with req.Violation). Compiling a service with many endpoint pairs
+// and no per-pair reservations uses one tree per source instead of one search per
+// pair. O((|V| + |E|) log |V|).
+func (g *Graph) TETree(req TERequest, resv *Reservations) (*Tree, error) {
+	if err := req.check(); err != nil {
+		return nil, err
+	}
+	o := Options{Metric: req.Metric, ExcludeLinks: req.ExcludeLinks, ExcludeDevices: req.ExcludeDevices}
+	minAvail := math.Inf(-1)
+	if req.BandwidthGbps > 0 {
+		if resv != nil {
+			o.mask = g.reservationMask(req.BandwidthGbps, req.Priority, resv)
+		} else {
+			minAvail = req.BandwidthGbps
+		}
+	}
+	s, err := g.dev(req.Src, &o)
+	if err != nil {
+		return nil, err
+	}
+	dist, via := g.search(s, -1, &o, minAvail)
+	return &Tree{g: g, src: s, dist: dist, via: via, o: o}, nil
+}
+
+// Path returns the tree's path to dst.
+func (t *Tree) Path(dst string) (Path, error) {
+	g := t.g
+	d, err := g.dev(dst, &t.o)
+	if err != nil {
+		return Path{}, err
+	}
+	if math.IsInf(t.dist[d], 1) || d == t.src {
+		return Path{}, fmt.Errorf("%w: from %q to %q", ErrNoPath, g.devs[t.src], dst)
+	}
+	return g.walkBack(t.src, d, t.via, t.o.Metric), nil
+}
+
+// Violation says which bound of req p misses ("" if none).
+func (req *TERequest) Violation(p Path) string { return req.violation(p) }
 
 // edgeIdx finds a directed link by ID.
 func (g *Graph) edgeIdx(dl string) (int32, bool) {
@@ -273,6 +344,80 @@ func (g *Graph) explicit(req TERequest, o *Options, minAvail float64) (Path, err
 		p.MinAvailGbps = 0
 	}
 	return p, nil
+}
+
+// dijkstra is a least-weight path search over the directed link adjacency (no gonum
+// graph is built: cheaper than Shortest when called for many pairs).
+func (g *Graph) dijkstra(src, dst string, o *Options, minAvail float64) (Path, error) {
+	s, err := g.dev(src, o)
+	if err != nil {
+		return Path{}, err
+	}
+	t, err := g.dev(dst, o)
+	if err != nil {
+		return Path{}, err
+	}
+	dist, via := g.search(s, t, o, minAvail)
+	if math.IsInf(dist[t], 1) {
+		return Path{}, fmt.Errorf("%w: from %q to %q", ErrNoPath, src, dst)
+	}
+	return g.walkBack(s, t, via, o.Metric), nil
+}
+
+// search runs Dijkstra from s (stopping when t, if >= 0, is settled).
+func (g *Graph) search(s, t int32, o *Options, minAvail float64) ([]float64, []int32) {
+	n := len(g.devs)
+	dist := make([]float64, n)
+	via := make([]int32, n)
+	for i := range dist {
+		dist[i] = math.Inf(1)
+		via[i] = -1
+	}
+	dist[s] = 0
+	h := &minHeap{}
+	h.push(s, 0)
+	for h.len() > 0 {
+		u, du := h.pop()
+		if du > dist[u] {
+			continue
+		}
+		if u == t {
+			break
+		}
+		for _, e := range g.out[u] {
+			v := g.eTo[e]
+			if v == u || !g.usable(e, o, minAvail) {
+				continue
+			}
+			if nd := du + g.weight(e, o.Metric); nd < dist[v] {
+				dist[v] = nd
+				via[v] = e
+				h.push(v, nd)
+			}
+		}
+	}
+	return dist, via
+}
+
+// walkBack builds the path to t from the search's predecessor links.
+func (g *Graph) walkBack(s, t int32, via []int32, m Metric) Path {
+	var rev []int32
+	for v := t; v != s; v = g.eFrom[via[v]] {
+		rev = append(rev, via[v])
+	}
+	p := Path{Devices: []string{g.devs[s]}, MinAvailGbps: math.Inf(1)}
+	for i := len(rev) - 1; i >= 0; i-- {
+		e := rev[i]
+		p.Devices = append(p.Devices, g.devs[g.eTo[e]])
+		p.Links = append(p.Links, g.eID[e])
+		p.Weight += g.weight(e, m)
+		p.LatencyMs += g.eLat[e]
+		p.MinAvailGbps = math.Min(p.MinAvailGbps, g.eAvail[e])
+	}
+	if len(p.Links) == 0 {
+		p.MinAvailGbps = 0
+	}
+	return p
 }
 
 // hopBounded is an exact Bellman-Ford over at most h hops: the least-weight walk with

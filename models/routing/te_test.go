@@ -357,3 +357,60 @@ func TestSegmentList(t *testing.T) {
 		t.Fatalf("one device: %v", err)
 	}
 }
+
+// TestNativeDijkstraMatchesShortest: the native search TE uses first finds paths of
+// the same weight as the gonum-based Shortest on random multigraphs.
+func TestNativeDijkstraMatchesShortest(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for iter := range 300 {
+		n := 3 + r.IntN(8)
+		g := mustGraph(t, randomNet(r, n, n+r.IntN(3*n)))
+		o := Options{Metric: Latency}
+		want, err1 := g.Shortest(g.devs[0], g.devs[n-1], o)
+		got, err2 := g.dijkstra(g.devs[0], g.devs[n-1], &o, math.Inf(-1))
+		if (err1 == nil) != (err2 == nil) {
+			t.Fatalf("iter %d: %v vs %v", iter, err1, err2)
+		}
+		if err1 != nil {
+			continue
+		}
+		checkPath(t, g, got, g.devs[0], g.devs[n-1])
+		if math.Abs(got.Weight-want.Weight) > 1e-9 {
+			t.Fatalf("iter %d: weight %v; Shortest %v", iter, got.Weight, want.Weight)
+		}
+	}
+}
+
+// TestTETreeMatchesTE: a source's TE tree gives every destination a path of the
+// weight TE finds for that pair alone, under the same bandwidth pruning.
+func TestTETreeMatchesTE(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 4))
+	for iter := range 200 {
+		n := 3 + r.IntN(8)
+		net := randomNet(r, n, n+r.IntN(3*n))
+		g := mustGraph(t, net)
+		resv := NewReservations()
+		if len(g.eID) > 0 {
+			_ = resv.Reserve("x", []string{g.eID[r.IntN(len(g.eID))]}, 6, 0)
+		}
+		req := TERequest{Src: g.devs[0], Metric: Latency, BandwidthGbps: 5}
+		tr, err := g.TETree(req, resv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for d := 1; d < n; d++ {
+			req.Dst = g.devs[d]
+			want, err1 := g.TE(req, resv)
+			got, err2 := tr.Path(g.devs[d])
+			if (err1 == nil) != (err2 == nil) {
+				t.Fatalf("iter %d to %s: TE %v, tree %v", iter, g.devs[d], err1, err2)
+			}
+			if err1 == nil && math.Abs(want[0].Weight-got.Weight) > 1e-9 {
+				t.Fatalf("iter %d to %s: TE weight %v, tree %v", iter, g.devs[d], want[0].Weight, got.Weight)
+			}
+			if err1 == nil {
+				checkPath(t, g, got, g.devs[0], g.devs[d])
+			}
+		}
+	}
+}

@@ -25,7 +25,9 @@ type Env struct {
 	// Reservations, if set, is updated with what hard-isolated services reserve (so a
 	// slice's later services see what its earlier ones took).
 	Reservations *routing.Reservations
-	Now          time.Time
+	// DownLinks are links no path may use (failed, disabled).
+	DownLinks map[string]bool
+	Now       time.Time
 }
 
 // Compiled is a composed service: its device configuration, its flows with SLOs (on
@@ -191,6 +193,10 @@ func flowID(s *Service, i, j, k int) string {
 func pathFlows(env *Env, s *Service, pairs [][2]int, route bool) ([]change.FlowSpec, error) {
 	c := s.Constraints
 	var out []change.FlowSpec
+	// One path tree per source when no pair's reservation can change what the next
+	// pair sees (single paths, no hard isolation): many pairs, few searches.
+	trees := map[string]*routing.Tree{}
+	useTrees := route && env.Graph != nil && c.Availability == 1 && !(c.Isolation == change.IsolationHard && env.Reservations != nil)
 	for _, p := range pairs {
 		i, j := p[0], p[1]
 		src, dst := s.Endpoints[i].Device, s.Endpoints[j].Device
@@ -205,11 +211,27 @@ func pathFlows(env *Env, s *Service, pairs [][2]int, route bool) ([]change.FlowS
 		if route {
 			req := routing.TERequest{Src: src, Dst: dst, Metric: c.Metric, BandwidthGbps: per, Priority: c.Priority,
 				MaxLatencyMs: c.MaxLatencyMs, MaxHops: c.MaxHops, Paths: c.Availability, Disjointness: c.Disjointness,
-				ExcludeLinks: set(c.ExcludeLinks), ExcludeDevices: set(c.ExcludeDevices)}
+				ExcludeLinks: exclusions(c.ExcludeLinks, env.DownLinks), ExcludeDevices: set(c.ExcludeDevices)}
 			if env.Graph == nil {
 				return nil, fmt.Errorf("%w: service %q: no network graph to route on", ErrUnsatisfiable, s.ID)
 			}
-			ps, err := env.Graph.TE(req, env.Reservations)
+			var ps []routing.Path
+			var err error
+			if useTrees {
+				tr, ok := trees[src]
+				if !ok {
+					if tr, err = env.Graph.TETree(req, env.Reservations); err != nil {
+						return nil, fmt.Errorf("%w: service %q: endpoint %d (%s): %v", ErrUnsatisfiable, s.ID, i, src, err)
+					}
+					trees[src] = tr
+				}
+				if tp, terr := tr.Path(dst); terr == nil && req.Violation(tp) == "" {
+					ps = []routing.Path{tp}
+				}
+			}
+			if ps == nil {
+				ps, err = env.Graph.TE(req, env.Reservations)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%w: service %q: endpoints %d (%s) to %d (%s): %v", ErrUnsatisfiable, s.ID, i, src, j, dst, err)
 			}
@@ -259,6 +281,21 @@ func demand(per float64) *float64 {
 		return nil
 	}
 	return &per
+}
+
+// exclusions is the set of xs and down links.
+func exclusions(xs []string, down map[string]bool) map[string]bool {
+	if len(down) == 0 {
+		return set(xs)
+	}
+	m := make(map[string]bool, len(xs)+len(down))
+	for _, x := range xs {
+		m[x] = true
+	}
+	for l := range down {
+		m[l] = true
+	}
+	return m
 }
 
 func set(xs []string) map[string]bool {

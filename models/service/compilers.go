@@ -231,7 +231,7 @@ func (SRPolicyCompiler) Compose(env *Env, s *Service, route bool) (*Compiled, er
 		metric = c.Metric
 	}
 	ps, err := env.Graph.TE(routing.TERequest{Src: head, Dst: tail, Metric: metric, BandwidthGbps: c.CapacityGbps, Priority: c.Priority,
-		MaxLatencyMs: c.MaxLatencyMs, MaxHops: c.MaxHops, Hops: s.SR.Hops, ExcludeLinks: set(c.ExcludeLinks), ExcludeDevices: set(c.ExcludeDevices)}, env.Reservations)
+		MaxLatencyMs: c.MaxLatencyMs, MaxHops: c.MaxHops, Hops: s.SR.Hops, ExcludeLinks: exclusions(c.ExcludeLinks, env.DownLinks), ExcludeDevices: set(c.ExcludeDevices)}, env.Reservations)
 	if err != nil {
 		return nil, fmt.Errorf("%w: service %q: %v", ErrUnsatisfiable, s.ID, err)
 	}

@@ -19,17 +19,26 @@ const (
 	loopback = "lo"
 )
 
-// NewEnv builds a compile environment from a network (devices and links) and the
-// devices' intended configuration trees: a device's underlay address is its
+// NewEnv builds a compile environment from a network (devices and links), its routing
+// graph (nil: built here) and the devices' intended configuration trees. Links that are
+// down (disabled, unreachable or without capacity) are excluded from every path. A
+// device's underlay address is its
 // LabelUnderlay label, else the lowest IPv4 address configured on its interface "lo";
 // its SID is its LabelSID label. Devices without either are left out (compiling a
 // service on them then fails naming the device).
-func NewEnv(n *network.Network, configs map[string]change.Tree) (*Env, error) {
-	g, err := routing.NewGraph(n)
-	if err != nil {
-		return nil, err
+func NewEnv(n *network.Network, g *routing.Graph, configs map[string]change.Tree) (*Env, error) {
+	if g == nil {
+		var err error
+		if g, err = routing.NewGraph(n); err != nil {
+			return nil, err
+		}
 	}
-	env := &Env{Network: n, Graph: g, Underlay: map[string]netip.Addr{}, SIDs: map[string]netip.Addr{}}
+	env := &Env{Network: n, Graph: g, Underlay: map[string]netip.Addr{}, SIDs: map[string]netip.Addr{}, DownLinks: map[string]bool{}}
+	for _, l := range n.Links {
+		if l.CapacityGbps <= 0 || l.OperStatus == network.StatusDisabled || l.OperStatus == network.StatusUnreachable {
+			env.DownLinks[l.ID] = true
+		}
+	}
 	for _, d := range n.Devices {
 		if a, err := netip.ParseAddr(d.Labels[LabelUnderlay]); err == nil && a.Is4() {
 			env.Underlay[d.ID] = a

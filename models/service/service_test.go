@@ -403,14 +403,33 @@ func TestNewEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	configs["r-1"] = tr
-	env, err := NewEnv(net, configs)
+	env, err := NewEnv(net, nil, configs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if env.Underlay["r-0"] != netip.MustParseAddr("192.0.2.9") || env.Underlay["r-1"] != netip.MustParseAddr("10.255.0.1") {
 		t.Fatalf("underlay %v", env.Underlay)
 	}
+	if len(env.DownLinks) != 0 {
+		t.Fatalf("down links %v", env.DownLinks)
+	}
 	if _, ok := env.Underlay["r-2"]; ok || len(env.SIDs) != 1 || env.SIDs["r-0"] != netip.MustParseAddr("fc00::9") {
 		t.Fatalf("underlay %v sids %v", env.Underlay, env.SIDs)
+	}
+}
+
+// TestDownLinksAvoided: a failed link is on no compiled path.
+func TestDownLinksAvoided(t *testing.T) {
+	env := ringEnv(t, 6)
+	env.DownLinks = map[string]bool{"r-0--r-1": true}
+	s := &Service{ID: "w", Type: L2VPN, Endpoints: []Endpoint{{Device: "r-0", Interface: "e"}, {Device: "r-1", Interface: "e"}}, L2: &L2Options{VNI: 5}}
+	cs, err := DefaultRegistry().Create(env, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range cs.Twin.AddFlows {
+		if len(f.Path) != 5 || slices.Contains(f.Path, "r-0--r-1") || slices.Contains(f.Path, "r-0--r-1~r") {
+			t.Fatalf("flow %s path %v crosses the down link", f.ID, f.Path)
+		}
 	}
 }

@@ -96,8 +96,13 @@ func (s *Service) ServiceEnv(ctx context.Context, now time.Time) (*service.Env, 
 		if err != nil {
 			return err
 		}
-		n := r.Network()
-		if env, err = service.NewEnv(&network.Network{Devices: n.Devices, Links: n.Links}, configs); err != nil {
+		// devices and links only (the model cache's copy): flows are not read
+		n := s.l1.staticNet(r)
+		model, err := s.l1.get(r) // its routing graph is built once per live revision
+		if err != nil {
+			return err
+		}
+		if env, err = service.NewEnv(&network.Network{Devices: n.Devices, Links: n.Links}, model.graphOf(), configs); err != nil {
 			return err
 		}
 		env.Now = now
@@ -105,10 +110,6 @@ func (s *Service) ServiceEnv(ctx context.Context, now time.Time) (*service.Env, 
 		recs, _, err := r.Records(twin.TableServices, twin.ListOptions{After: sloPrefix})
 		if err != nil {
 			return err
-		}
-		flows := map[string][]string{}
-		for _, f := range n.Flows {
-			flows[f.ID] = f.Path
 		}
 		for _, rec := range recs {
 			id, ok := strings.CutPrefix(rec.ID, sloPrefix)
@@ -119,8 +120,8 @@ func (s *Service) ServiceEnv(ctx context.Context, now time.Time) (*service.Env, 
 			if json.Unmarshal(rec.Spec, &slo) != nil || slo.Isolation != change.IsolationHard || slo.MinRateGbps <= 0 {
 				continue
 			}
-			if p := flows[id]; len(p) > 0 {
-				_ = env.Reservations.Reserve(id, p, slo.MinRateGbps, 0)
+			if f, err := r.Flow(id); err == nil && len(f.Path) > 0 {
+				_ = env.Reservations.Reserve(id, f.Path, slo.MinRateGbps, 0)
 			}
 		}
 		return nil
