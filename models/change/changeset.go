@@ -31,6 +31,10 @@ const (
 	KindIntent Kind = "intent"
 	// KindRawConfig carries raw device configuration operations only.
 	KindRawConfig Kind = "raw-config"
+	// KindService and KindSlice are compiled from one service or slice intent
+	// (models/service); they carry exactly one intent naming it.
+	KindService Kind = "service"
+	KindSlice   Kind = "slice"
 )
 
 // Level is a validation level. Each level includes the ones below it.
@@ -365,10 +369,14 @@ func (c *ChangeSet) Validate() error {
 	}
 	switch c.Kind {
 	case KindIntent, KindRawConfig:
+	case KindService, KindSlice:
+		if len(c.Intents) != 1 || c.Intents[0].Name == "" {
+			add("intents", "a %s change carries exactly one named intent (the %s it was compiled from)", c.Kind, c.Kind)
+		}
 	case "":
-		add("kind", "missing (one of intent, raw-config)")
+		add("kind", "missing (one of intent, raw-config, service, slice)")
 	default:
-		add("kind", "unknown kind %q (one of intent, raw-config)", c.Kind)
+		add("kind", "unknown kind %q (one of intent, raw-config, service, slice)", c.Kind)
 	}
 	if c.Level == "" {
 		c.Level = L1

@@ -60,6 +60,8 @@ type Options struct {
 	// Exclude, if set, is asked about each directed link ID as well (for example
 	// "has this link failed?").
 	Exclude func(directedLinkID string) bool
+	// mask, if set, excludes directed links by index (built once per TE request).
+	mask []bool
 }
 
 // Path is a route.
@@ -77,6 +79,7 @@ type Graph struct {
 	devs   []string
 	devIdx map[string]int32
 	eID    []string // directed link ID
+	eIdx   map[string]int32
 	eLink  []string // underlying link ID
 	eFrom  []int32
 	eTo    []int32
@@ -124,6 +127,10 @@ func NewGraph(n *network.Network) (*Graph, error) {
 			g.in[b] = append(g.in[b], e)
 		}
 	}
+	g.eIdx = make(map[string]int32, len(g.eID))
+	for i, id := range g.eID {
+		g.eIdx[id] = int32(i)
+	}
 	// each device's outgoing links sorted by directed link ID: ECMP's hash picks among
 	// equal-cost next hops in this order
 	for _, out := range g.out {
@@ -161,6 +168,9 @@ func (g *Graph) weight(e int32, m Metric) float64 {
 }
 
 func (g *Graph) usable(e int32, o *Options, minAvail float64) bool {
+	if o.mask != nil && o.mask[e] {
+		return false
+	}
 	if o.ExcludeLinks[g.eID[e]] || o.ExcludeLinks[g.eLink[e]] || (o.Exclude != nil && o.Exclude(g.eID[e])) {
 		return false
 	}

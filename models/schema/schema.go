@@ -271,6 +271,7 @@ func Root() *Node {
 		cont("protocols", proto),
 	)
 	r.add(mod("openconfig-network-instance", cont("network-instances", ni)))
+	addServiceNodes(r) // services.go
 
 	fixModules(r)
 	setConfig(r, false)
@@ -456,6 +457,8 @@ func parseString(n *Node, s string) (Value, error) {
 			return Value{}, fmt.Errorf("%q is not an IPv4 address", s)
 		}
 		return Str(a.String()), nil
+	case IPv6: // services.go
+		return parseIPv6(s)
 	case IPv4Prefix:
 		p, err := netip.ParsePrefix(s)
 		if err != nil || !p.Addr().Is4() {

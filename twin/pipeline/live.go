@@ -62,7 +62,12 @@ func (s *Service) applyToLive(ctx context.Context, c *Change) error {
 		}
 		after = s.readBack(ctx, cs, configs, kept)
 	}
-	if _, err := live.Update(ctx, func(tx *twin.Txn) error { return applyDelta(tx, cs, configs, after, routed) }); err != nil {
+	if _, err := live.Update(ctx, func(tx *twin.Txn) error {
+		if err := applyDelta(tx, cs, configs, after, routed); err != nil {
+			return err
+		}
+		return serviceRecords(tx, cs, true) // services.go
+	}); err != nil {
 		return fmt.Errorf("pipeline: update live twin with %s: %w", c.ID, err)
 	}
 	return nil

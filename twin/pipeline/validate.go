@@ -429,7 +429,12 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 		after.addFlows(cs.Twin.AddFlows, routed)
 	}
 	// Apply the change to the fork: the twin's own integrity checks run on it.
-	_, ferr := fork.Update(ctx, func(tx *twin.Txn) error { return applyDelta(tx, cs, configs, l0.After, routed) })
+	_, ferr := fork.Update(ctx, func(tx *twin.Txn) error {
+		if err := applyDelta(tx, cs, configs, l0.After, routed); err != nil {
+			return err
+		}
+		return serviceRecords(tx, cs, false) // services.go
+	})
 	if ferr != nil {
 		rep.Add(change.Check{Name: "l0.twin", Level: change.L0, Status: change.Fail, Message: "the change does not apply to the twin: " + ferr.Error()})
 	} else {

@@ -39,14 +39,18 @@ type Interface struct {
 	Description string
 	// Addresses are the IPv4 addresses of all its subinterfaces (no VLANs here).
 	Addresses []netip.Prefix
+	// VXLAN, if set, makes this a VXLAN interface the dataplane creates (services.go).
+	VXLAN *VXLAN
 }
 
 // Instance is a network instance (VRF): its own routing table.
 type Instance struct {
 	Name       string
-	Type       string // DEFAULT_INSTANCE or L3VRF
+	Type       string // DEFAULT_INSTANCE, L3VRF or L2VSI (a bridge of its interfaces)
 	Interfaces []string
 	Routes     []Route
+	// RD is the route distinguisher (kept; no BGP runs on the node).
+	RD string
 }
 
 // Route is a static route with one or more (ECMP) next hops.
@@ -54,6 +58,8 @@ type Route struct {
 	Prefix   netip.Prefix
 	NextHops []netip.Addr
 	Metric   uint32
+	// SRv6, if set, is the route's only next hop: SRv6 encapsulation (services.go).
+	SRv6 *SRv6
 }
 
 // Port is a physical port the dataplane offers.
@@ -106,6 +112,14 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 	var routeOrder []rkey
 	nhSet := map[string]bool{}
 	addrSet := map[string]bool{}
+	virtual := virtualInterfaces(t)
+	type srHop struct {
+		rk   rkey
+		sr   *SRv6
+		segs map[uint64]netip.Addr
+	}
+	srHops := map[string]*srHop{}
+	var srOrder []string
 	for _, e := range t.Leaves() {
 		p := e.Path
 		switch p[0].Name {
@@ -115,7 +129,7 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 			}
 		case "interfaces":
 			name := p[1].Key["name"]
-			if !known[name] {
+			if !known[name] && !virtual[name] {
 				return Config{}, fmt.Errorf("%w: %s: no port %q on this node", ErrInvalid, p, name)
 			}
 			ifc, ok := cfg.Interfaces[name]
@@ -123,6 +137,8 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 				ifc = Interface{Name: name, Enabled: true}
 			}
 			switch {
+			case len(p) >= 3 && p[2].Name == "vxlan":
+				vxlanLeaf(&ifc, p, e.Value)
 			case len(p) == 4 && p[2].Name == "config":
 				switch p[3].Name {
 				case "enabled":
@@ -153,6 +169,8 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 			switch {
 			case len(p) == 4 && p[2].Name == "config" && p[3].Name == "type":
 				ni.Type = e.Value.S
+			case len(p) == 4 && p[2].Name == "config" && p[3].Name == "route-distinguisher":
+				ni.RD = e.Value.S
 			case len(p) == 6 && p[2].Name == "interfaces" && p[5].Name == "interface":
 				ni.Interfaces = append(ni.Interfaces, e.Value.S)
 			case len(p) >= 7 && p[4].Name == "static-routes":
@@ -166,6 +184,17 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 					r = &Route{Prefix: pfx}
 					routes[k] = r
 					routeOrder = append(routeOrder, k)
+				}
+				if len(p) >= 10 && p[8].Name == "srv6" {
+					nhKey := ocpath.Path(p[:8]).String()
+					h := srHops[nhKey]
+					if h == nil {
+						h = &srHop{rk: k, sr: &SRv6{}, segs: map[uint64]netip.Addr{}}
+						srHops[nhKey] = h
+						srOrder = append(srOrder, nhKey)
+					}
+					srv6Leaf(h.sr, h.segs, p[8:], e.Value)
+					nhSet[nhKey] = true
 				}
 				if len(p) == 10 && p[8].Name == "config" {
 					nhKey := ocpath.Path(p[:8]).String()
@@ -186,6 +215,17 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 			cfg.Instances[niName] = ni
 		}
 	}
+	for _, nhKey := range srOrder {
+		h := srHops[nhKey]
+		if err := finishSRv6(nhKey, h.sr, h.segs, &cfg); err != nil {
+			return Config{}, err
+		}
+		r := routes[h.rk]
+		if r.SRv6 != nil {
+			return Config{}, fmt.Errorf("%w: static route %s in %s has more than one SRv6 next hop", ErrInvalid, h.rk.prefix, h.rk.ni)
+		}
+		r.SRv6 = h.sr
+	}
 	for k, set := range nhSet {
 		if !set {
 			return Config{}, fmt.Errorf("%w: %s: next hop has no config/next-hop", ErrInvalid, k)
@@ -198,8 +238,11 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 	}
 	for _, k := range routeOrder {
 		r := routes[k]
-		if len(r.NextHops) == 0 {
+		if len(r.NextHops) == 0 && r.SRv6 == nil {
 			return Config{}, fmt.Errorf("%w: static route %s in %s has no next hop", ErrInvalid, k.prefix, k.ni)
+		}
+		if len(r.NextHops) > 0 && r.SRv6 != nil {
+			return Config{}, fmt.Errorf("%w: static route %s in %s mixes IP and SRv6 next hops", ErrInvalid, k.prefix, k.ni)
 		}
 		ni := cfg.Instances[k.ni]
 		ni.Routes = append(ni.Routes, *r)
@@ -224,9 +267,6 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 		if (n == DefaultInstance) != (ni.Type == "DEFAULT_INSTANCE") {
 			return Config{}, fmt.Errorf("%w: network instance %q: only %q may be DEFAULT_INSTANCE (type %s)", ErrInvalid, n, DefaultInstance, ni.Type)
 		}
-		if ni.Type == "L2VSI" {
-			return Config{}, fmt.Errorf("%w: network instance %q: type L2VSI is not supported by this node", ErrInvalid, n)
-		}
 		for _, ifn := range ni.Interfaces {
 			if _, ok := cfg.Interfaces[ifn]; !ok {
 				return Config{}, fmt.Errorf("%w: network instance %q references unconfigured interface %q", ErrInvalid, n, ifn)
@@ -239,6 +279,9 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 			}
 			owner[ifn] = n
 		}
+	}
+	if err := checkServices(&cfg); err != nil {
+		return Config{}, err
 	}
 	// Overlapping addresses across interfaces are refused.
 	var all []struct {

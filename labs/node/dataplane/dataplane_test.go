@@ -61,7 +61,7 @@ func TestFromTreeErrors(t *testing.T) {
 			{"name":"red","interfaces":{"interface":[{"id":"x","config":{"interface":"eth1"}}]}}]}`}},
 		{"default-type-mismatch", map[string]string{"/network-instances": `{"network-instance":[{"name":"DEFAULT","config":{"type":"L3VRF"}}]}`}},
 		{"other-default-instance", map[string]string{"/network-instances": `{"network-instance":[{"name":"x","config":{"type":"DEFAULT_INSTANCE"}}]}`}},
-		{"l2vsi", map[string]string{"/network-instances": `{"network-instance":[{"name":"x","config":{"type":"L2VSI"}}]}`}},
+		{"l2vsi-bad-bridge-name", map[string]string{"/network-instances": `{"network-instance":[{"name":"a-bridge-name-too-long","config":{"type":"L2VSI"}}]}`}},
 		{"duplicate-address", map[string]string{"/interfaces": `{"interface":[
 			{"name":"eth1","subinterfaces":{"subinterface":[{"index":0,"ipv4":{"addresses":{"address":[{"ip":"10.0.0.1","config":{"prefix-length":30}}]}}}]}},
 			{"name":"eth2","subinterfaces":{"subinterface":[{"index":0,"ipv4":{"addresses":{"address":[{"ip":"10.0.0.1","config":{"prefix-length":24}}]}}}]}}]}`}},

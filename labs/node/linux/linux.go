@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 
@@ -84,7 +85,8 @@ func New(_ context.Context, o Options) (*Dataplane, error) {
 			return nil, fmt.Errorf("linux: list links: %w", err)
 		}
 		for _, l := range links {
-			if l.Attrs().Name != "lo" {
+			// links the node created (VXLAN, bridges) are configuration, not ports
+			if l.Attrs().Name != "lo" && l.Attrs().Alias != OwnedAlias {
 				d.ports = append(d.ports, l.Attrs().Name)
 			}
 		}
@@ -139,8 +141,8 @@ func (d *Dataplane) tableOf(ni string) int {
 func (d *Dataplane) Apply(_ context.Context, cfg dataplane.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for n := range cfg.Interfaces {
-		if !d.managed(n) {
+	for n, ifc := range cfg.Interfaces {
+		if !d.managed(n) && ifc.VXLAN == nil {
 			return fmt.Errorf("%w: %w %q", dataplane.ErrInvalid, ErrNoPort, n)
 		}
 	}
@@ -152,8 +154,12 @@ func (d *Dataplane) Apply(_ context.Context, cfg dataplane.Config) error {
 		}
 		links[p] = l
 	}
-	// Links and addresses.
-	for _, p := range d.ports {
+	// VXLAN links, bridges and their members (services.go).
+	if err := d.applyVirtual(cfg, links); err != nil {
+		return err
+	}
+	// Links and addresses (of ports and of the node's VXLAN links).
+	for _, p := range append(slices.Clone(d.ports), vxlanNames(cfg)...) {
 		l := links[p]
 		ifc, ok := cfg.Interfaces[p]
 		if !ok {
@@ -216,6 +222,9 @@ func (d *Dataplane) Apply(_ context.Context, cfg dataplane.Config) error {
 	sort.Strings(names)
 	for _, n := range names {
 		ni := cfg.Instances[n]
+		if ni.Type == dataplane.InstanceL2VSI {
+			continue // a bridge: no routing table
+		}
 		t := d.tableOf(n)
 		if t != mainTable {
 			for _, ifn := range ni.Interfaces {
@@ -231,7 +240,11 @@ func (d *Dataplane) Apply(_ context.Context, cfg dataplane.Config) error {
 		}
 		for _, r := range ni.Routes {
 			rt := netlink.Route{Dst: toIPNet(r.Prefix), Table: t, Protocol: RouteProtocol, Priority: int(r.Metric)}
-			if len(r.NextHops) == 1 {
+			if r.SRv6 != nil {
+				if err := srv6Route(&rt, r.SRv6, links); err != nil {
+					return err
+				}
+			} else if len(r.NextHops) == 1 {
 				rt.Gw = r.NextHops[0].AsSlice()
 			} else {
 				for _, nh := range r.NextHops {
@@ -315,6 +328,9 @@ func (d *Dataplane) Apply(_ context.Context, cfg dataplane.Config) error {
 		for _, r := range wantRoutes[t] {
 			rr := r
 			if err := d.h.RouteReplace(&rr); err != nil {
+				if rr.Encap != nil && errors.Is(err, unix.EOPNOTSUPP) {
+					return fmt.Errorf("%w: route %s: %s", dataplane.ErrInvalid, r.Dst, NoSeg6Message)
+				}
 				return fmt.Errorf("%w: route %s table %d: %v", dataplane.ErrApply, r.Dst, t, err)
 			}
 		}

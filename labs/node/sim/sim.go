@@ -96,8 +96,8 @@ func (d *Dataplane) Apply(_ context.Context, cfg dataplane.Config) error {
 		d.failApply--
 		return fmt.Errorf("%w: injected fault", dataplane.ErrApply)
 	}
-	for n := range cfg.Interfaces {
-		if d.ports[n] == nil {
+	for n, ifc := range cfg.Interfaces {
+		if d.ports[n] == nil && ifc.VXLAN == nil { // VXLAN interfaces are virtual: held in cfg
 			return fmt.Errorf("%w: %w %q", dataplane.ErrInvalid, ErrUnknownPort, n)
 		}
 	}

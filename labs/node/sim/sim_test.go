@@ -2,8 +2,10 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +126,36 @@ func TestTrafficAllOrNothing(t *testing.T) {
 			}
 		}
 		d.mu.Unlock()
+	}
+}
+
+// TestApplyServices: the sim dataplane holds VXLAN interfaces, L2VSI bridges and SRv6
+// routes in its configuration (no ports are created for them), and still refuses an
+// interface that is neither a port nor a VXLAN endpoint.
+func TestApplyServices(t *testing.T) {
+	d, err := New([]string{"eth1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := dataplane.Config{
+		Interfaces: map[string]dataplane.Interface{
+			"eth1":  {Name: "eth1", Enabled: true},
+			"vx100": {Name: "vx100", Enabled: true, VXLAN: &dataplane.VXLAN{VNI: 100, Local: netip.MustParseAddr("192.0.2.1"), Remote: netip.MustParseAddr("192.0.2.2")}},
+		},
+		Instances: map[string]dataplane.Instance{"br": {Name: "br", Type: dataplane.InstanceL2VSI, Interfaces: []string{"eth1", "vx100"}}},
+	}
+	if err := d.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Config().Interfaces["vx100"].VXLAN; got == nil || got.VNI != 100 {
+		t.Fatalf("vx100 not held: %+v", d.Config().Interfaces)
+	}
+	ports, _ := d.Ports(context.Background())
+	if len(ports) != 1 {
+		t.Fatalf("ports %v: a VXLAN interface is not a port", ports)
+	}
+	cfg.Interfaces["eth9"] = dataplane.Interface{Name: "eth9"}
+	if err := d.Apply(context.Background(), cfg); !errors.Is(err, dataplane.ErrInvalid) {
+		t.Fatalf("unknown non-VXLAN interface: %v", err)
 	}
 }

@@ -1,0 +1,130 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twinflow/twinflow/models/change"
+	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/routing"
+	"github.com/twinflow/twinflow/models/service"
+	"github.com/twinflow/twinflow/twin"
+)
+
+// Service and slice records (issue #15). A ChangeSet of kind service or slice carries
+// one intent (models/service); validating it writes the record into the fork's
+// services or slices table — planned (new), updating (the ID exists) or pending-removal
+// (a deletion) — and committing it writes the live record active, or removes it. A
+// record's ID is the service or slice ID, which never contains ':' and so never
+// collides with the "slo:<flow>" records kept in the same services table.
+
+// serviceRecords writes the records of cs's service and slice intents into tx.
+func serviceRecords(tx *twin.Txn, cs *change.ChangeSet, committed bool) error {
+	if cs.Kind != change.KindService && cs.Kind != change.KindSlice {
+		return nil
+	}
+	for _, in := range cs.Intents {
+		spec, err := service.SpecOf(in)
+		if err != nil {
+			return err
+		}
+		table, kind := twin.TableServices, ""
+		var id string
+		switch v := spec.(type) {
+		case *service.Service:
+			if cs.Kind != change.KindService {
+				return fmt.Errorf("a %s change carries a service intent", cs.Kind)
+			}
+			id, kind = v.ID, string(v.Type)
+		case *service.Slice:
+			if cs.Kind != change.KindSlice {
+				return fmt.Errorf("a %s change carries a slice intent", cs.Kind)
+			}
+			table, id, kind = twin.TableSlices, v.ID, "slice"
+		}
+		if id != in.Name || id == "" || strings.Contains(id, ":") {
+			return fmt.Errorf("intent %q: the spec's id %q must equal its name and contain no ':'", in.Name, id)
+		}
+		_, err = tx.Record(table, id)
+		exists := err == nil
+		if err != nil && !errors.Is(err, twin.ErrNotFound) {
+			return err
+		}
+		removal := strings.HasSuffix(in.Type, ".delete")
+		if removal && !exists {
+			return fmt.Errorf("%s %q does not exist: nothing to delete", kind, id)
+		}
+		if removal && committed {
+			if err := tx.DeleteRecord(table, id, twin.Any); err != nil {
+				return err
+			}
+			continue
+		}
+		status := service.StatusActive
+		switch {
+		case committed:
+		case removal:
+			status = service.StatusPendingRemoval
+		case exists:
+			status = service.StatusUpdating
+		default:
+			status = service.StatusPlanned
+		}
+		if _, err := tx.PutRecord(table, twin.Record{ID: id, Kind: kind, Spec: in.Spec, Status: string(status)}, twin.Upsert, twin.Any); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ServiceEnv is the environment services compile in against the live twin: its devices
+// and links (the TED), underlay addresses and SIDs (service.NewEnv: device labels, the
+// loopback's address in the intended configuration) and, as reservations, the paths of
+// the hard-isolated flows already in the twin. now is the compile time.
+func (s *Service) ServiceEnv(ctx context.Context, now time.Time) (*service.Env, error) {
+	live, err := s.cfg.Twins.Get(twin.LiveID)
+	if err != nil {
+		return nil, err
+	}
+	var env *service.Env
+	err = live.View(func(r *twin.Reader) error {
+		configs, err := s.l1.configs(r)
+		if err != nil {
+			return err
+		}
+		// devices and links only (the model cache's copy): flows are not read
+		n := s.l1.staticNet(r)
+		model, err := s.l1.get(r) // its routing graph is built once per live revision
+		if err != nil {
+			return err
+		}
+		if env, err = service.NewEnv(&network.Network{Devices: n.Devices, Links: n.Links}, model.graphOf(), configs); err != nil {
+			return err
+		}
+		env.Now = now
+		env.Reservations = routing.NewReservations()
+		recs, _, err := r.Records(twin.TableServices, twin.ListOptions{After: sloPrefix})
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			id, ok := strings.CutPrefix(rec.ID, sloPrefix)
+			if !ok {
+				break
+			}
+			var slo change.SLO
+			if json.Unmarshal(rec.Spec, &slo) != nil || slo.Isolation != change.IsolationHard || slo.MinRateGbps <= 0 {
+				continue
+			}
+			if f, err := r.Flow(id); err == nil && len(f.Path) > 0 {
+				_ = env.Reservations.Reserve(id, f.Path, slo.MinRateGbps, 0)
+			}
+		}
+		return nil
+	})
+	return env, err
+}
