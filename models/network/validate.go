@@ -223,6 +223,7 @@ func validateLink(ve *ValidationError, at string, l Link, resolve func(EndPointR
 		ve.add(at+".oper_status", fmt.Sprintf("unknown status %q (known: %v)", l.OperStatus, KnownStatuses))
 	}
 	validateLabels(ve, at, l.Labels)
+	validateLinkQueues(ve, at, l)
 }
 
 // ValidateTopology checks a topology on its own and, if exists is not nil, that its
@@ -293,6 +294,7 @@ func validateFlow(ve *ValidationError, at string, f Flow, hasDevice func(string)
 	if f.DemandGbps != nil && (!(*f.DemandGbps > 0) || math.IsInf(*f.DemandGbps, 0)) {
 		ve.add(at+".demand_gbps", fmt.Sprintf("must be a finite number > 0 when set, got %v", *f.DemandGbps))
 	}
+	validateFlowCC(ve, at, f)
 	seen := make(map[string]int, len(f.Path))
 	prev := f.Src
 	contiguous := true
