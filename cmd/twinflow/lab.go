@@ -192,6 +192,7 @@ func newLabDeployCmd(o *Options, lo *labOptions) *cobra.Command {
 	var file, queue string
 	var scale float64
 	var limit int
+	var hosts bool
 	cmd := &cobra.Command{
 		Use:   "deploy -f NETWORK",
 		Short: "Deploy a network document (JSON, YAML, .clab.yml) as a lab",
@@ -207,7 +208,7 @@ func newLabDeployCmd(o *Options, lo *labOptions) *cobra.Command {
 			if lo.name == "" {
 				lo.name = defaultLabName(file, n)
 			}
-			opts := emulation.Options{Lab: lo.name, Prefix: lo.prefix, Scale: scale, Queue: q, QueueLimit: limit}
+			opts := emulation.Options{Lab: lo.name, Prefix: lo.prefix, Scale: scale, Queue: q, QueueLimit: limit, SenderHosts: hosts}
 			if _, err := emulation.NewPlan(n, opts, nil, 0); err != nil {
 				return labErr(err)
 			}
@@ -231,6 +232,7 @@ func newLabDeployCmd(o *Options, lo *labOptions) *cobra.Command {
 	cmd.Flags().StringVar(&queue, "queue", "fq", "router queue model: fq (per-flow fair queueing) or fifo")
 	cmd.Flags().Float64Var(&scale, "scale", emulation.DefaultScale, "emulated rate = capacity × scale (0.01: 10 Gb/s as 100 Mb/s)")
 	cmd.Flags().IntVar(&limit, "queue-limit", emulation.DefaultQueueLimit, "packets per pfifo queue")
+	cmd.Flags().BoolVar(&hosts, "sender-hosts", false, "TCP probes send from a host namespace behind each node (the first queue is then a router's)")
 	return cmd
 }
 
@@ -496,6 +498,8 @@ type fidelityReport struct {
 func newLabFidelityCmd(o *Options, lo *labOptions) *cobra.Command {
 	var file, ccs, queues string
 	var scale float64
+	var limit int
+	var hosts bool
 	var dur, warmup time.Duration
 	cmd := &cobra.Command{
 		Use:   "fidelity -f NETWORK",
@@ -534,7 +538,7 @@ median and maximum absolute error per run.`,
 			if lo.name == "" {
 				lo.name = "fidelity"
 			}
-			base := emulation.Options{Lab: lo.name, Prefix: lo.prefix, Scale: scale}
+			base := emulation.Options{Lab: lo.name, Prefix: lo.prefix, Scale: scale, QueueLimit: limit, SenderHosts: hosts}
 			if _, err := emulation.NewPlan(n, base, nil, 0); err != nil {
 				return labErr(err)
 			}
@@ -545,12 +549,22 @@ median and maximum absolute error per run.`,
 			}
 			rep := fidelityReport{Network: file, Scale: scale, Runs: runs}
 			return render(o, cmd.OutOrStdout(), rep, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "QUEUE\tCC\tFLOW\tMODEL Gb/s\tPREDICTED Mb/s\tMEASURED Mb/s\tERROR")
+				fmt.Fprintln(tw, "QUEUE\tCC\tFLOW\tMAX-MIN Mb/s\tERROR\tMODEL\tPREDICTED Mb/s\tMEASURED Mb/s\tERROR\tRTT ms (model/measured)\tLOSS % (model/measured)")
 				for _, r := range runs {
-					for _, row := range r.Comparison.Rows {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%.4g\t%.3f\t%.3f\t%+.1f%%\n", r.Queue, r.CC, row.Flow, row.PredictedGbps, row.PredictedBps/1e6, row.MeasuredBps/1e6, row.ErrorPct)
+					q := r.Queueing
+					for i, row := range r.Comparison.Rows {
+						qs := "-\t-\t-\t-\t-\t-"
+						if q != nil && i < len(q.Rows) && q.Rows[i].Flow == row.Flow {
+							qr := q.Rows[i]
+							qs = fmt.Sprintf("%s\t%.3f\t%.3f\t%+.1f%%\t%.1f/%.1f\t%.2f/%.2f", q.Model, qr.PredictedBps/1e6, qr.MeasuredBps/1e6, qr.ErrorPct, qr.PredictedRTTMs, qr.MeasuredRTTMs, qr.PredictedLoss*100, qr.MeasuredLoss*100)
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f\t%+.1f%%\t%s\n", r.Queue, r.CC, row.Flow, row.PredictedBps/1e6, row.ErrorPct, qs)
 					}
-					fmt.Fprintf(tw, "%s\t%s\tmedian |error| %.1f%%, max %.1f%%\t\t\t\t\n", r.Queue, r.CC, r.Comparison.MedianAbsErrorPct, r.Comparison.MaxAbsErrorPct)
+					fmt.Fprintf(tw, "%s\t%s\tmedian |error|\t\t%.1f%%", r.Queue, r.CC, r.Comparison.MedianAbsErrorPct)
+					if q != nil {
+						fmt.Fprintf(tw, "\t%s\t\t\t%.1f%%\t%.1f%% (RTT)\t", q.Model, q.MedianAbsErrorPct, q.MedianAbsRTTErrorPct)
+					}
+					fmt.Fprintln(tw)
 				}
 			})
 		},
@@ -561,5 +575,7 @@ median and maximum absolute error per run.`,
 	cmd.Flags().Float64Var(&scale, "scale", emulation.DefaultScale, "emulated rate = capacity × scale")
 	cmd.Flags().DurationVar(&dur, "duration", 20*time.Second, "length of each run")
 	cmd.Flags().DurationVar(&warmup, "warmup", 0, "unmeasured start of each run (default duration/4)")
+	cmd.Flags().IntVar(&limit, "queue-limit", emulation.DefaultQueueLimit, "packets per pfifo queue (the FIFO buffer)")
+	cmd.Flags().BoolVar(&hosts, "sender-hosts", false, "TCP probes send from a host namespace behind each node (the first queue is then a router's)")
 	return cmd
 }
