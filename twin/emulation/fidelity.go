@@ -30,10 +30,10 @@ type FidelityConfig struct {
 
 // FidelityRun is the comparison of one (queue, cc) run.
 type FidelityRun struct {
-	Queue      QueueModel    `json:"queue"`
-	CC         string        `json:"cc"`
-	Duration   time.Duration `json:"duration_ns"`
-	Warmup     time.Duration `json:"warmup_ns"`
+	Queue    QueueModel    `json:"queue"`
+	CC       string        `json:"cc"`
+	Duration time.Duration `json:"duration_ns"`
+	Warmup   time.Duration `json:"warmup_ns"`
 	// Comparison is against max-min (the bottleneck model) whatever the queue.
 	Comparison Comparison `json:"comparison"`
 	// Queueing is against the queue model (models/queue) for the run's discipline:
