@@ -291,9 +291,9 @@ func bufOf(q *network.QueueConfig, class int) int {
 
 // Thresholds of the loss price: below pLow a FIFO is not full, above pHigh it is.
 const (
-	pFloor  = 1e-12
-	pLow    = 1e-7
-	pHigh   = 1e-5
+	pFloor  = 1e-14
+	pLow    = 1e-10
+	pHigh   = 1e-9
 	pMax    = 0.5
 	piFloor = 1e-30
 )
@@ -711,7 +711,6 @@ func (s *fqSolver) delays(m *model) {
 
 func (m *model) result() *Result {
 	p := &m.p
-	pkt := p.PacketBytes * 8
 	r := &Result{ParamsVersion: p.Version, Iterations: m.iters, Converged: m.conv, Residual: m.resid}
 	nfq := len(m.fqSubs)
 	switch {
@@ -755,8 +754,8 @@ func (m *model) result() *Result {
 		loss := 1 - surv
 		if fqHeld >= 0 && f.x > 0 {
 			s := &m.subs[fqHeld]
-			own := p.QueueFill * s.bufPkts * pkt / f.x
-			spread := 2 * (1 - p.QueueFill) * s.bufPkts * pkt / f.x
+			own, std := FQHeldDelay(*p, int(s.bufPkts), f.x)
+			spread := std * math.Sqrt(12)
 			if f.cc == network.CCBBR {
 				own = min(own, max(p.BBRMinWindow*p.MSSBytes*8/f.x, 0))
 				spread = 0
@@ -813,4 +812,18 @@ func (m *model) lossFor(f *flowState, x, rtt float64) float64 {
 		}
 	}
 	return math.Exp((lo + hi) / 2)
+}
+
+// FQHeldDelay returns the queueing delay (s) and its standard deviation of a flow held
+// at rate rateBps by an fq link whose per-flow buffer is bufPackets: the flow keeps
+// QueueFill of its own buffer there. Compute uses it for every flow bottlenecked at an
+// fq link; callers with max-min rates at hand (the L1 check on an all-fq twin) use it
+// without running the whole model.
+func FQHeldDelay(p Params, bufPackets int, rateBps float64) (delay, std float64) {
+	if rateBps <= 0 {
+		return 0, 0
+	}
+	b := float64(bufPackets) * p.PacketBytes * 8 / rateBps
+	spread := 2 * (1 - p.QueueFill) * b
+	return p.QueueFill * b, spread / math.Sqrt(12)
 }
