@@ -19,6 +19,7 @@ import (
 
 	"github.com/twinflow/twinflow/labs/probe"
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/queue"
 	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
 	"github.com/twinflow/twinflow/twin/emulation"
 )
@@ -490,9 +491,15 @@ func newLabProbeCmd(o *Options, lo *labOptions) *cobra.Command {
 
 // fidelityReport is `lab fidelity`'s output.
 type fidelityReport struct {
-	Network string                  `json:"network"`
-	Scale   float64                 `json:"scale"`
-	Runs    []emulation.FidelityRun `json:"runs"`
+	Network string `json:"network"`
+	// Generate and Seed name a generated network (--generate) instead of a file.
+	Generate    string                  `json:"generate,omitempty"`
+	Seed        int64                   `json:"seed,omitempty"`
+	Scale       float64                 `json:"scale"`
+	QueueLimit  int                     `json:"queue_limit"`
+	SenderHosts bool                    `json:"sender_hosts"`
+	Params      string                  `json:"params_version"`
+	Runs        []emulation.FidelityRun `json:"runs"`
 }
 
 func newLabFidelityCmd(o *Options, lo *labOptions) *cobra.Command {
@@ -500,18 +507,34 @@ func newLabFidelityCmd(o *Options, lo *labOptions) *cobra.Command {
 	var scale float64
 	var limit int
 	var hosts bool
+	var gen, paramsFile string
+	var seed int64
 	var dur, warmup time.Duration
 	cmd := &cobra.Command{
-		Use:   "fidelity -f NETWORK",
+		Use:   "fidelity -f NETWORK | --generate SPEC --seed N",
 		Short: "Run the network's flows as real TCP per queue model and congestion control; compare with max-min",
 		Long: `Deploys the network once per queue model, runs every flow of the document as a TCP
 flow with each congestion control, and prints measured goodput against the max-min rate
 of the bottleneck model (converted to goodput: × scale × 1448/1514), per flow, with the
 median and maximum absolute error per run.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n, err := readLabNetwork(file)
-			if err != nil {
+			var n *network.Network
+			var err error
+			if gen != "" {
+				if file != "" {
+					return usageErrorf("-f and --generate are exclusive")
+				}
+				if n, err = network.Generate(gen, seed); err != nil {
+					return usageErrorf("--generate: %v", err)
+				}
+			} else if n, err = readLabNetwork(file); err != nil {
 				return err
+			}
+			params := queue.DefaultParams()
+			if paramsFile != "" {
+				if params, err = readQueueParams(paramsFile); err != nil {
+					return err
+				}
 			}
 			var qs []emulation.QueueModel
 			for _, q := range strings.Split(queues, ",") {
@@ -543,11 +566,14 @@ median and maximum absolute error per run.`,
 				return labErr(err)
 			}
 			runs, err := emulation.Fidelity(cmd.Context(), n, emulation.FidelityConfig{Base: base, Queues: qs, CCs: cl,
-				Duration: dur, Warmup: warmup, ProbeCmd: lo.probeCmd(), StateDir: lo.stateDir})
+				Duration: dur, Warmup: warmup, ProbeCmd: lo.probeCmd(), StateDir: lo.stateDir, Params: &params})
 			if err != nil {
 				return labErr(err)
 			}
-			rep := fidelityReport{Network: file, Scale: scale, Runs: runs}
+			rep := fidelityReport{Network: file, Generate: gen, Scale: scale, QueueLimit: limit, SenderHosts: hosts, Params: params.Version, Runs: runs}
+			if gen != "" {
+				rep.Seed = seed
+			}
 			return render(o, cmd.OutOrStdout(), rep, func(tw *tabwriter.Writer) {
 				fmt.Fprintln(tw, "QUEUE\tCC\tFLOW\tMAX-MIN Mb/s\tERROR\tMODEL\tPREDICTED Mb/s\tMEASURED Mb/s\tERROR\tRTT ms (model/measured)\tLOSS % (model/measured)")
 				for _, r := range runs {
@@ -570,6 +596,9 @@ median and maximum absolute error per run.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "network document with flows (JSON, YAML)")
+	cmd.Flags().StringVar(&gen, "generate", "", "generate the network instead (e.g. flow-tree:n=6,flows=6; see topology generate)")
+	cmd.Flags().Int64Var(&seed, "seed", 1, "seed of --generate")
+	cmd.Flags().StringVar(&paramsFile, "params", "", "queue model parameters (JSON, as lab calibrate writes); default: built-in")
 	cmd.Flags().StringVar(&ccs, "cc", "cubic,bbr", "congestion controls, comma-separated")
 	cmd.Flags().StringVar(&queues, "queue", "fq,fifo", "queue models, comma-separated")
 	cmd.Flags().Float64Var(&scale, "scale", emulation.DefaultScale, "emulated rate = capacity × scale")
