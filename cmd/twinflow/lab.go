@@ -60,7 +60,7 @@ node agent reachable over gNMI on the lab's management network.`,
 	cmd.PersistentFlags().BoolVar(&lo.noAgents, "no-agents", false, "do not run node agents (plumbing and probes only)")
 	cmd.PersistentFlags().StringVar(&lo.clabDir, "clab-dir", "", "containerlab: directory of topology files (default <state-dir>/clab)")
 	cmd.AddCommand(newLabDeployCmd(o, lo), newLabStatusCmd(o, lo), newLabDestroyCmd(o, lo),
-		newLabProbeCmd(o, lo), newLabFidelityCmd(o, lo), newLabSweepCmd(o, lo), newLabProbeAgentCmd())
+		newLabProbeCmd(o, lo), newLabFidelityCmd(o, lo), newLabCalibrateCmd(o, lo), newLabSweepCmd(o, lo), newLabProbeAgentCmd())
 	return cmd
 }
 
