@@ -16,9 +16,10 @@
 //     region) for CUBIC, both with Padhye's timeout term; p_l is solved so that every
 //     FIFO link's load fits its capacity, with p_l = 0 where it is not full (a
 //     fixed point found by a damped multiplicative price iteration);
-//   - BBR flows are modelled as loss-insensitive (BBRv1 ignores loss below ~20%): in
-//     a FIFO they take the rate their in-flight cap gives them, W_bbr/R_f with
-//     W_bbr = max(4 packets, gain × BDP), and a saturated FIFO's delay is its price;
+//   - BBR flows are loss-insensitive (BBRv1 ignores loss below ~20%): against
+//     loss-based flows they take the rate their in-flight cap gives them over the RTT
+//     the full queue sets; on FIFOs carrying only BBR flows they share by max-min,
+//     with the standing queue of their in-flight caps;
 //   - queueing delay of a full drop-tail queue is the mean fill of its buffer
 //     (QueueFill × buffer / capacity), of a link below capacity the M/D/1 wait;
 //     jitter is the standard deviation of those delays summed over the path.

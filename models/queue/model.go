@@ -118,7 +118,8 @@ type sub struct {
 	q         float64 // queueing delay, s
 	qvar      float64 // delay variance, s²
 	hasLoss   bool    // carries a loss-based flow
-	pi        float64 // BBR-only FIFO: congestion price, s/bit
+	pi        float64 // BBR-only classed FIFO: congestion price, s/bit
+	bbrMM     bool    // BBR-only unclassed FIFO: shared by max-min
 	bbrExcess float64 // BBR-only FIFO: in-flight beyond the BDP, bits
 	step      float64 // adaptive step
 	lastSign  int8
@@ -159,6 +160,7 @@ type model struct {
 	linkS  [][]int // link index → its subs (one, or one per class)
 	flows  []flowState
 	fqSubs []int
+	mmSubs []int // fq subs and BBR-only unclassed FIFOs: allocated by max-min
 	iters  int
 	conv   bool
 	resid  float64
@@ -264,6 +266,13 @@ func build(in *Input, p Params) (*model, error) {
 			}
 		}
 	}
+	m.mmSubs = append([]int(nil), m.fqSubs...)
+	for i := range m.subs {
+		if s := &m.subs[i]; !s.fq && !s.hasLoss && s.class < 0 && s.flows > 0 {
+			s.bbrMM = true
+			m.mmSubs = append(m.mmSubs, i)
+		}
+	}
 	return m, nil
 }
 
@@ -349,7 +358,7 @@ func (m *model) solve() {
 		anyQ = anyQ || m.flows[i].anyQ
 	}
 	var fqState *fqSolver
-	if len(m.fqSubs) > 0 {
+	if len(m.mmSubs) > 0 {
 		fqState = newFQSolver(m)
 	}
 	const damp = 0.3 // under-relaxation of the loss-based queues' delay
@@ -396,7 +405,7 @@ func (m *model) solve() {
 					if s := &m.subs[si]; !s.fq {
 						if s.hasLoss {
 							lossy = true
-						} else {
+						} else if !s.bbrMM {
 							sumPi += s.pi
 						}
 					}
@@ -498,6 +507,24 @@ func (m *model) solve() {
 				}
 				s.qvar = (1-sat)*md1var + sat*spread*spread/12
 			} else {
+				if s.bbrMM {
+					// BBR only, unclassed: max-min shares (BBR's bandwidth probing
+					// converges to near-equal shares at a shared bottleneck; chosen by
+					// measurement, docs/fidelity.md) and the standing queue of the
+					// flows' in-flight caps when the link is full.
+					q := md1
+					if ratio > 1-10*p.Tolerance {
+						q = min(bufDelay, s.bbrExcess/s.capBps)
+					}
+					dq := damp * (q - s.q)
+					s.q += dq
+					if s.q > 0 {
+						resid = max(resid, math.Abs(dq)/s.q)
+					}
+					s.p = 0
+					s.qvar = min(md1var, bufDelay*bufDelay/12)
+					continue
+				}
 				// BBR only: a congestion price π (the flows' rates are 1/Σπ:
 				// proportional fairness, what cwnd-limited delay-bound senders reach)
 				// and the standing queue of their in-flight caps.
@@ -636,20 +663,20 @@ type fqSolver struct {
 
 func newFQSolver(m *model) *fqSolver {
 	s := &fqSolver{}
-	for _, si := range m.fqSubs {
+	for _, si := range m.mmSubs {
 		l := m.in.Links[m.subs[si].link]
 		s.in.Links = append(s.in.Links, bottleneck.Link{ID: l.ID, Capacity: l.CapacityGbps})
 	}
 	for i := range m.flows {
 		f := &m.flows[i]
-		if !f.anyFQ {
-			continue
-		}
 		var path []string
 		for _, si := range f.subs {
-			if m.subs[si].fq {
-				path = append(path, m.in.Links[m.subs[si].link].ID)
+			if sb := &m.subs[si]; sb.fq || sb.bbrMM {
+				path = append(path, m.in.Links[sb.link].ID)
 			}
+		}
+		if len(path) == 0 {
+			continue
 		}
 		s.flows = append(s.flows, i)
 		s.in.Flows = append(s.in.Flows, bottleneck.Flow{ID: m.in.Flows[i].ID, Path: path})
