@@ -491,10 +491,13 @@ func (m *model) solve() {
 					r := max(ratio, 1e-3)
 					s.p = max(pFloor, min(pMax, s.p*math.Pow(r, 2*s.step)))
 				}
-				if s.p > pLow && math.Abs(ratio-1) > resid {
-					resid = math.Abs(ratio - 1)
-				} else if ratio > 1 && ratio-1 > resid {
-					resid = ratio - 1
+				// Residual: load above capacity counts in full; a lossy link under
+				// capacity counts a fifth (within 5×tolerance of full, its leftover
+				// loss is negligible next to its flows' and fades slowly).
+				if ratio > 1 {
+					resid = max(resid, ratio-1)
+				} else if s.p > pLow {
+					resid = max(resid, (1-ratio)/5)
 				}
 				sat := satOf(s.p)
 				fill := p.QueueFill * bufDelay
