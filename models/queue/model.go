@@ -661,7 +661,6 @@ func (m *model) classRatesOf(li int, ss []int) {
 type fqSolver struct {
 	flows []int // flow indexes crossing an fq link
 	in    bottleneck.Network
-	share []float64 // per fq sub: the fair share (max rate of its flows when saturated)
 }
 
 func newFQSolver(m *model) *fqSolver {
