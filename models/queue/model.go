@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/twinflow/twinflow/models/bottleneck"
 	"github.com/twinflow/twinflow/models/network"
@@ -128,6 +129,7 @@ type sub struct {
 
 type flowState struct {
 	subs   []int32
+	acks   []int32 // the queues its ACKs cross: the reverse directions of its path
 	cc     network.CongestionControl
 	prop   float64 // one-way propagation, s
 	capBps float64 // min(path capacity, demand)
@@ -255,6 +257,14 @@ func build(in *Input, p Params) (*model, error) {
 				s = m.linkS[li][k]
 			}
 			fs.subs = append(fs.subs, int32(s))
+			if ri, ok := idx[reverseID(lid)]; ok {
+				rl := in.Links[ri]
+				a := m.linkS[ri][0]
+				if k := rl.Queue.ClassOf(f.Class); k >= 0 {
+					a = m.linkS[ri][k]
+				}
+				fs.acks = append(fs.acks, int32(a))
+			}
 			m.subs[s].flows++
 			if m.subs[s].fq {
 				fs.anyFQ = true
@@ -389,6 +399,9 @@ func (m *model) solve() {
 			f.pf = 1 - surv
 			if congested > 1 {
 				f.pf = min(pMax, f.pf*(1+(p.HopLossGain-1)*float64(congested-1)/float64(congested)))
+			}
+			for _, si := range f.acks {
+				q += m.subs[si].q // ACKs wait behind the reverse direction's data
 			}
 			r0 := 2*f.prop + p.MinRTTMs/1e3
 			f.rtt = r0 + q
@@ -797,9 +810,13 @@ func (m *model) result() *Result {
 			fqq[fqHeld] += own
 			fqn[fqHeld]++
 		}
+		ack := 0.0
+		for _, si := range f.acks {
+			ack += m.subs[si].q
+		}
 		fr.QueueDelayMs = q * 1e3
 		fr.DelayMs = (f.prop + q) * 1e3
-		fr.RTTMs = (2*f.prop + p.MinRTTMs/1e3 + q) * 1e3
+		fr.RTTMs = (2*f.prop + p.MinRTTMs/1e3 + q + ack) * 1e3
 		fr.JitterMs = math.Sqrt(v) * 1e3
 		fr.Loss = loss
 		r.Flows[i] = fr
@@ -855,4 +872,14 @@ func FQHeldDelay(p Params, bufPackets int, rateBps float64) (delay, std float64)
 	b := float64(bufPackets) * p.PacketBytes * 8 / rateBps
 	spread := 2 * (1 - p.QueueFill) * b
 	return p.QueueFill * b, spread / math.Sqrt(12)
+}
+
+// reverseID names the other direction of a directed link ID (network.DirectedLinkID):
+// "l" ↔ "l~r". A flow's ACKs cross the reverse directions of its path when the input
+// has them.
+func reverseID(id string) string {
+	if r, ok := strings.CutSuffix(id, network.ReverseSuffix); ok {
+		return r
+	}
+	return id + network.ReverseSuffix
 }
