@@ -162,6 +162,7 @@ func cloneDevice(d network.Device) network.Device {
 func cloneLink(l network.Link) network.Link {
 	l.Endpoints = slices.Clone(l.Endpoints)
 	l.Labels = maps.Clone(l.Labels)
+	l.Queue, l.ReverseQueue = l.Queue.Clone(), l.ReverseQueue.Clone()
 	return l
 }
 

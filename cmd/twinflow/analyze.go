@@ -36,7 +36,7 @@ document without a path are routed with --routing.`,
 	}
 	cmd.PersistentFlags().StringVarP(&ao.file, "file", "f", "", "input file (JSON or YAML; - for stdin)")
 	cmd.PersistentFlags().StringVar(&ao.routing, "routing", "shortest", "routing of flows without a path in a network document: shortest or ecmp")
-	cmd.AddCommand(newAnalyzeBottleneckCmd(o, ao), newAnalyzeGradientCmd(o, ao))
+	cmd.AddCommand(newAnalyzeBottleneckCmd(o, ao), newAnalyzeGradientCmd(o, ao), newAnalyzeQueueCmd(o, ao))
 	return cmd
 }
 

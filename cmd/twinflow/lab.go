@@ -17,6 +17,7 @@ import (
 	"github.com/twinflow/twinflow/apps/server"
 	"github.com/twinflow/twinflow/labs/probe"
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/queue"
 	"github.com/twinflow/twinflow/twin/emulation"
 	"github.com/twinflow/twinflow/twin/emulation/clab"
 )
@@ -57,7 +58,7 @@ node agent reachable over gNMI on the lab's management network.`,
 	cmd.PersistentFlags().BoolVar(&lo.noAgents, "no-agents", false, "do not run node agents (plumbing and probes only)")
 	cmd.PersistentFlags().StringVar(&lo.clabDir, "clab-dir", "", "containerlab: directory of topology files (default <state-dir>/clab)")
 	cmd.AddCommand(newLabDeployCmd(o, lo), newLabStatusCmd(o, lo), newLabDestroyCmd(o, lo),
-		newLabProbeCmd(o, lo), newLabFidelityCmd(o, lo), newLabSweepCmd(o, lo), newLabProbeAgentCmd())
+		newLabProbeCmd(o, lo), newLabFidelityCmd(o, lo), newLabCalibrateCmd(o, lo), newLabSweepCmd(o, lo), newLabProbeAgentCmd())
 	return cmd
 }
 
@@ -183,6 +184,7 @@ func newLabDeployCmd(o *Options, lo *labOptions) *cobra.Command {
 	var file, queue string
 	var scale float64
 	var limit int
+	var hosts bool
 	cmd := &cobra.Command{
 		Use:   "deploy -f NETWORK",
 		Short: "Deploy a network document (JSON, YAML, .clab.yml) as a lab",
@@ -198,7 +200,7 @@ func newLabDeployCmd(o *Options, lo *labOptions) *cobra.Command {
 			if lo.name == "" {
 				lo.name = defaultLabName(file, n)
 			}
-			opts := emulation.Options{Lab: lo.name, Prefix: lo.prefix, Scale: scale, Queue: q, QueueLimit: limit}
+			opts := emulation.Options{Lab: lo.name, Prefix: lo.prefix, Scale: scale, Queue: q, QueueLimit: limit, SenderHosts: hosts}
 			if _, err := emulation.NewPlan(n, opts, nil, 0); err != nil {
 				return labErr(err)
 			}
@@ -222,6 +224,7 @@ func newLabDeployCmd(o *Options, lo *labOptions) *cobra.Command {
 	cmd.Flags().StringVar(&queue, "queue", "fq", "router queue model: fq (per-flow fair queueing) or fifo")
 	cmd.Flags().Float64Var(&scale, "scale", emulation.DefaultScale, "emulated rate = capacity × scale (0.01: 10 Gb/s as 100 Mb/s)")
 	cmd.Flags().IntVar(&limit, "queue-limit", emulation.DefaultQueueLimit, "packets per pfifo queue")
+	cmd.Flags().BoolVar(&hosts, "sender-hosts", false, "TCP probes send from a host namespace behind each node (the first queue is then a router's)")
 	return cmd
 }
 
@@ -458,26 +461,50 @@ func newLabProbeCmd(o *Options, lo *labOptions) *cobra.Command {
 
 // fidelityReport is `lab fidelity`'s output.
 type fidelityReport struct {
-	Network string                  `json:"network"`
-	Scale   float64                 `json:"scale"`
-	Runs    []emulation.FidelityRun `json:"runs"`
+	Network string `json:"network"`
+	// Generate and Seed name a generated network (--generate) instead of a file.
+	Generate    string                  `json:"generate,omitempty"`
+	Seed        int64                   `json:"seed,omitempty"`
+	Scale       float64                 `json:"scale"`
+	QueueLimit  int                     `json:"queue_limit"`
+	SenderHosts bool                    `json:"sender_hosts"`
+	Params      string                  `json:"params_version"`
+	Runs        []emulation.FidelityRun `json:"runs"`
 }
 
 func newLabFidelityCmd(o *Options, lo *labOptions) *cobra.Command {
 	var file, ccs, queues string
 	var scale float64
+	var limit int
+	var hosts bool
+	var gen, paramsFile string
+	var seed int64
 	var dur, warmup time.Duration
 	cmd := &cobra.Command{
-		Use:   "fidelity -f NETWORK",
+		Use:   "fidelity -f NETWORK | --generate SPEC --seed N",
 		Short: "Run the network's flows as real TCP per queue model and congestion control; compare with max-min",
 		Long: `Deploys the network once per queue model, runs every flow of the document as a TCP
 flow with each congestion control, and prints measured goodput against the max-min rate
 of the bottleneck model (converted to goodput: × scale × 1448/1514), per flow, with the
 median and maximum absolute error per run.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n, err := readLabNetwork(file)
-			if err != nil {
+			var n *network.Network
+			var err error
+			if gen != "" {
+				if file != "" {
+					return usageErrorf("-f and --generate are exclusive")
+				}
+				if n, err = network.Generate(gen, seed); err != nil {
+					return usageErrorf("--generate: %v", err)
+				}
+			} else if n, err = readLabNetwork(file); err != nil {
 				return err
+			}
+			params := queue.DefaultParams()
+			if paramsFile != "" {
+				if params, err = readQueueParams(paramsFile); err != nil {
+					return err
+				}
 			}
 			var qs []emulation.QueueModel
 			for _, q := range strings.Split(queues, ",") {
@@ -504,32 +531,50 @@ median and maximum absolute error per run.`,
 			if lo.name == "" {
 				lo.name = "fidelity"
 			}
-			base := emulation.Options{Lab: lo.name, Prefix: lo.prefix, Scale: scale}
+			base := emulation.Options{Lab: lo.name, Prefix: lo.prefix, Scale: scale, QueueLimit: limit, SenderHosts: hosts}
 			if _, err := emulation.NewPlan(n, base, nil, 0); err != nil {
 				return labErr(err)
 			}
 			runs, err := emulation.Fidelity(cmd.Context(), n, emulation.FidelityConfig{Base: base, Queues: qs, CCs: cl,
-				Duration: dur, Warmup: warmup, ProbeCmd: lo.probeCmd(), StateDir: lo.stateDir})
+				Duration: dur, Warmup: warmup, ProbeCmd: lo.probeCmd(), StateDir: lo.stateDir, Params: &params})
 			if err != nil {
 				return labErr(err)
 			}
-			rep := fidelityReport{Network: file, Scale: scale, Runs: runs}
+			rep := fidelityReport{Network: file, Generate: gen, Scale: scale, QueueLimit: limit, SenderHosts: hosts, Params: params.Version, Runs: runs}
+			if gen != "" {
+				rep.Seed = seed
+			}
 			return render(o, cmd.OutOrStdout(), rep, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "QUEUE\tCC\tFLOW\tMODEL Gb/s\tPREDICTED Mb/s\tMEASURED Mb/s\tERROR")
+				fmt.Fprintln(tw, "QUEUE\tCC\tFLOW\tMAX-MIN Mb/s\tERROR\tMODEL\tPREDICTED Mb/s\tMEASURED Mb/s\tERROR\tRTT ms (model/measured)\tLOSS % (model/measured)")
 				for _, r := range runs {
-					for _, row := range r.Comparison.Rows {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%.4g\t%.3f\t%.3f\t%+.1f%%\n", r.Queue, r.CC, row.Flow, row.PredictedGbps, row.PredictedBps/1e6, row.MeasuredBps/1e6, row.ErrorPct)
+					q := r.Queueing
+					for i, row := range r.Comparison.Rows {
+						qs := "-\t-\t-\t-\t-\t-"
+						if q != nil && i < len(q.Rows) && q.Rows[i].Flow == row.Flow {
+							qr := q.Rows[i]
+							qs = fmt.Sprintf("%s\t%.3f\t%.3f\t%+.1f%%\t%.1f/%.1f\t%.2f/%.2f", q.Model, qr.PredictedBps/1e6, qr.MeasuredBps/1e6, qr.ErrorPct, qr.PredictedRTTMs, qr.MeasuredRTTMs, qr.PredictedLoss*100, qr.MeasuredLoss*100)
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f\t%+.1f%%\t%s\n", r.Queue, r.CC, row.Flow, row.PredictedBps/1e6, row.ErrorPct, qs)
 					}
-					fmt.Fprintf(tw, "%s\t%s\tmedian |error| %.1f%%, max %.1f%%\t\t\t\t\n", r.Queue, r.CC, r.Comparison.MedianAbsErrorPct, r.Comparison.MaxAbsErrorPct)
+					fmt.Fprintf(tw, "%s\t%s\tmedian |error|\t\t%.1f%%", r.Queue, r.CC, r.Comparison.MedianAbsErrorPct)
+					if q != nil {
+						fmt.Fprintf(tw, "\t%s\t\t\t%.1f%%\t%.1f%% (RTT)\t", q.Model, q.MedianAbsErrorPct, q.MedianAbsRTTErrorPct)
+					}
+					fmt.Fprintln(tw)
 				}
 			})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "network document with flows (JSON, YAML)")
+	cmd.Flags().StringVar(&gen, "generate", "", "generate the network instead (e.g. flow-tree:n=6,flows=6; see topology generate)")
+	cmd.Flags().Int64Var(&seed, "seed", 1, "seed of --generate")
+	cmd.Flags().StringVar(&paramsFile, "params", "", "queue model parameters (JSON, as lab calibrate writes); default: built-in")
 	cmd.Flags().StringVar(&ccs, "cc", "cubic,bbr", "congestion controls, comma-separated")
 	cmd.Flags().StringVar(&queues, "queue", "fq,fifo", "queue models, comma-separated")
 	cmd.Flags().Float64Var(&scale, "scale", emulation.DefaultScale, "emulated rate = capacity × scale")
 	cmd.Flags().DurationVar(&dur, "duration", 20*time.Second, "length of each run")
 	cmd.Flags().DurationVar(&warmup, "warmup", 0, "unmeasured start of each run (default duration/4)")
+	cmd.Flags().IntVar(&limit, "queue-limit", emulation.DefaultQueueLimit, "packets per pfifo queue (the FIFO buffer)")
+	cmd.Flags().BoolVar(&hosts, "sender-hosts", false, "TCP probes send from a host namespace behind each node (the first queue is then a router's)")
 	return cmd
 }

@@ -33,6 +33,11 @@ type TCPClientResult struct {
 	MinRTTMs float64 `json:"min_rtt_ms"`
 	// Retransmits counts retransmitted segments over the whole connection.
 	Retransmits uint32 `json:"retransmits"`
+	// WindowRetransmits and WindowDataSegments count retransmitted and all data
+	// segments sent within the measurement window: their ratio estimates the loss
+	// rate the flow saw.
+	WindowRetransmits  uint32 `json:"window_retransmits"`
+	WindowDataSegments uint32 `json:"window_data_segments"`
 	// MSS is the sender's maximum segment size (bytes).
 	MSS uint32 `json:"mss"`
 }
@@ -180,6 +185,7 @@ func TCPClient(ctx context.Context, o TCPClientOptions) (TCPClientResult, error)
 	}
 	start := time.Now()
 	acked0, t0 := ti0.Bytes_acked, start
+	retr0, segs0 := ti0.Total_retrans, ti0.Data_segs_out
 	end := start.Add(o.Duration)
 	stop := context.AfterFunc(ctx, func() { _ = tc.SetWriteDeadline(time.Now()) })
 	defer stop()
@@ -219,6 +225,7 @@ func TCPClient(ctx context.Context, o TCPClientOptions) (TCPClientResult, error)
 			return res, fmt.Errorf("probe: tcp-client: tcp_info at warmup: %w", err)
 		}
 		acked0, t0 = tw.Bytes_acked, time.Now()
+		retr0, segs0 = tw.Total_retrans, tw.Data_segs_out
 	}
 	if err := sendUntil(end); err != nil {
 		return res, err
@@ -242,6 +249,8 @@ func TCPClient(ctx context.Context, o TCPClientOptions) (TCPClientResult, error)
 	res.RTTMs = float64(ti.Rtt) / 1000
 	res.MinRTTMs = float64(ti.Min_rtt) / 1000
 	res.Retransmits = ti.Total_retrans
+	res.WindowRetransmits = ti.Total_retrans - retr0
+	res.WindowDataSegments = ti.Data_segs_out - segs0
 	res.MSS = ti.Snd_mss
 	return res, nil
 }

@@ -68,12 +68,12 @@ func fuzzRoundTrip(t *testing.T, data []byte, format Format) {
 }
 
 func FuzzDecodeJSON(f *testing.F) {
-	fuzzSeeds(f, FormatJSON, `{}`, `{"devices": [{"id": "a", "type": "host", "x": -0}]}`, `{"flows": [{"id": "f", "src": "a", "dst": "b", "demand_gbps": 1e308}]}`, `[`, `{"links": null}`)
+	fuzzSeeds(f, FormatJSON, `{}`, `{"devices": [{"id": "a", "type": "host", "x": -0}]}`, `{"flows": [{"id": "f", "src": "a", "dst": "b", "demand_gbps": 1e308}]}`, `[`, `{"links": null}`, queuedJSON)
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzRoundTrip(t, data, FormatJSON) })
 }
 
 func FuzzDecodeYAML(f *testing.F) {
-	fuzzSeeds(f, FormatYAML, "devices: []\n", "devices:\n  - id: a\n    type: host\n    labels: {x: 'y: z'}\n", "a: &a [*a]\n", "contexts: [{id: admin}]\n---\n", "devices:\n  - &d {id: a, type: host}\n")
+	fuzzSeeds(f, FormatYAML, "devices: []\n", "devices:\n  - id: a\n    type: host\n    labels: {x: 'y: z'}\n", "a: &a [*a]\n", "contexts: [{id: admin}]\n---\n", "devices:\n  - &d {id: a, type: host}\n", queuedYAML)
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzRoundTrip(t, data, FormatYAML) })
 }
 

@@ -48,7 +48,7 @@ const (
 )
 
 // GeneratorKinds lists the kinds Generate accepts.
-var GeneratorKinds = []string{"fat-tree", "leaf-spine", "ring", "wan", "alto3"}
+var GeneratorKinds = []string{"fat-tree", "leaf-spine", "ring", "wan", "alto3", "flow-tree"}
 
 // Generate builds a network from a spec "kind[:param=value,...]":
 //
@@ -108,6 +108,16 @@ func Generate(spec string, seed int64) (*Network, error) {
 			return nil, err
 		}
 		return WAN(n, seed, alpha, beta)
+	case "flow-tree":
+		n, err1 := params.int("n", 6)
+		flows, err2 := params.int("flows", 6)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, err
+		}
+		if err := params.done(); err != nil {
+			return nil, err
+		}
+		return FlowTree(n, flows, seed)
 	case "alto3":
 		if err := params.done(); err != nil {
 			return nil, err

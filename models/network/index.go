@@ -249,6 +249,7 @@ func (n *Network) Clone() *Network {
 		l := &c.Links[i]
 		l.Endpoints = slices.Clone(l.Endpoints)
 		l.Labels = maps.Clone(l.Labels)
+		l.Queue, l.ReverseQueue = l.Queue.Clone(), l.ReverseQueue.Clone()
 	}
 	for i := range c.Flows {
 		f := &c.Flows[i]

@@ -99,6 +99,10 @@ type Link struct {
 	LatencyMs    float64           `json:"latency_ms,omitempty" yaml:"latency_ms,omitempty"`
 	OperStatus   OperStatus        `json:"oper_status,omitempty" yaml:"oper_status,omitempty"`
 	Labels       map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"`
+	// Queue is the egress queue of the A→B direction, and of B→A unless ReverseQueue
+	// is set; nil means DefaultQueueDiscipline (fq). See QueueOf.
+	Queue        *QueueConfig `json:"queue,omitempty" yaml:"queue,omitempty"`
+	ReverseQueue *QueueConfig `json:"reverse_queue,omitempty" yaml:"reverse_queue,omitempty"`
 }
 
 // Topology groups devices and links of a context.
@@ -130,6 +134,9 @@ type Flow struct {
 	Class string `json:"class,omitempty" yaml:"class,omitempty"`
 	// Owner names the service or slice the flow belongs to, if any.
 	Owner string `json:"owner,omitempty" yaml:"owner,omitempty"`
+	// CongestionControl is the flow's TCP congestion control (queue models);
+	// empty means DefaultCongestionControl (cubic). Class selects its queue class.
+	CongestionControl CongestionControl `json:"cc,omitempty" yaml:"cc,omitempty"`
 }
 
 // Network is a whole network document: the unit of import, export and `apply -f`.

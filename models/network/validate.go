@@ -239,6 +239,7 @@ func validateLink(ve *ValidationError, at string, l Link, resolve func(EndPointR
 		ve.add(at+".oper_status", fmt.Sprintf("unknown status %q (known: %v)", l.OperStatus, KnownStatuses))
 	}
 	validateLabels(ve, at, l.Labels)
+	validateLinkQueues(ve, at, l)
 }
 
 // ValidateTopology checks a topology on its own and, if exists is not nil, that its
@@ -314,6 +315,7 @@ func validateFlow(ve *ValidationError, at string, f Flow, hasDevice func(string)
 	}
 	checkText(ve, at+".class", f.Class)
 	checkText(ve, at+".owner", f.Owner)
+	validateFlowCC(ve, at, f)
 	seen := make(map[string]int, len(f.Path))
 	prev := f.Src
 	contiguous := true

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/queue"
 )
 
 // FidelityConfig configures a fidelity experiment: the network's flows run as real TCP
@@ -23,15 +24,21 @@ type FidelityConfig struct {
 	// ProbeCmd and StateDir as in Netns.
 	ProbeCmd []string
 	StateDir string
+	// Params are the queue model's parameters (nil: queue.DefaultParams).
+	Params *queue.Params
 }
 
 // FidelityRun is the comparison of one (queue, cc) run.
 type FidelityRun struct {
-	Queue      QueueModel    `json:"queue"`
-	CC         string        `json:"cc"`
-	Duration   time.Duration `json:"duration_ns"`
-	Warmup     time.Duration `json:"warmup_ns"`
-	Comparison Comparison    `json:"comparison"`
+	Queue    QueueModel    `json:"queue"`
+	CC       string        `json:"cc"`
+	Duration time.Duration `json:"duration_ns"`
+	Warmup   time.Duration `json:"warmup_ns"`
+	// Comparison is against max-min (the bottleneck model) whatever the queue.
+	Comparison Comparison `json:"comparison"`
+	// Queueing is against the queue model (models/queue) for the run's discipline:
+	// maxmin for fq, fifo-fixed-point for fifo; with RTT and loss.
+	Queueing *QueueComparison `json:"queueing,omitempty"`
 	// Failed lists probe failures (flow: error), if any.
 	Failed []string `json:"failed,omitempty"`
 }
@@ -103,6 +110,15 @@ func fidelityRuns(ctx context.Context, b *Netns, n *network.Network, q QueueMode
 		}
 		run := FidelityRun{Queue: q, CC: cc, Duration: cfg.Duration, Warmup: cfg.Warmup,
 			Comparison: Compare(pred, res, b.Plan().Options.Scale, GoodputFactor)}
+		params := queue.DefaultParams()
+		if cfg.Params != nil {
+			params = *cfg.Params
+		}
+		qc, err := CompareQueueModel(n, b.Plan(), cc, params, res)
+		if err != nil {
+			return runs, err
+		}
+		run.Queueing = &qc
 		for _, r := range res {
 			if !r.OK {
 				run.Failed = append(run.Failed, r.ID+": "+r.Error)

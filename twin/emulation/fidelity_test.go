@@ -9,8 +9,10 @@ import (
 )
 
 // TestFidelityVectorA runs BOTTLENECK.md's vector A as real TCP (cubic and bbr) under
-// both queue models and compares goodput with the max-min rates (goodput-corrected).
-// The fq model must track max-min closely; FIFO is recorded, not asserted accurate.
+// both queue models, senders in host namespaces behind their nodes, and compares goodput
+// with the max-min rates (goodput-corrected) and with the queue model (models/queue).
+// The fq model must track max-min closely; on FIFOs the queue model must beat max-min
+// for cubic (issue 16; its accuracy per run is recorded in docs/fidelity.md).
 func TestFidelityVectorA(t *testing.T) {
 	requireRootT(t)
 	n := loadNetwork(t, "labs/vector-a/network.json")
@@ -22,7 +24,7 @@ func TestFidelityVectorA(t *testing.T) {
 		}
 		dur = time.Duration(v) * time.Second
 	}
-	b := newLab(t, "fid", Options{}) // registers the sweep; Fidelity deploys itself
+	b := newLab(t, "fid", Options{SenderHosts: true}) // registers the sweep; Fidelity deploys itself
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	runs, err := Fidelity(ctx, n, FidelityConfig{Base: b.Options, Duration: dur, Warmup: dur / 4, ProbeCmd: b.ProbeCmd, StateDir: b.StateDir})
@@ -39,6 +41,21 @@ func TestFidelityVectorA(t *testing.T) {
 			t.Errorf("%s/%s: failed probes %v, missing %v", r.Queue, r.CC, r.Failed, r.Comparison.Missing)
 		}
 		med[string(r.Queue)+"/"+r.CC] = r.Comparison.MedianAbsErrorPct
+		if q := r.Queueing; q != nil {
+			for _, row := range q.Rows {
+				t.Logf("%-4s %-5s %s %s predicted %6.2f Mb/s error %+6.1f%%, rtt %.1f/%.1f ms, loss %.2f/%.2f%%", r.Queue, r.CC, row.Flow, q.Model, row.PredictedBps/1e6, row.ErrorPct, row.PredictedRTTMs, row.MeasuredRTTMs, row.PredictedLoss*100, row.MeasuredLoss*100)
+			}
+			t.Logf("%-4s %-5s %s median |error| %.1f%%, rtt %.1f%%", r.Queue, r.CC, q.Model, q.MedianAbsErrorPct, q.MedianAbsRTTErrorPct)
+			med["model:"+string(r.Queue)+"/"+r.CC] = q.MedianAbsErrorPct
+		} else {
+			t.Errorf("%s/%s: no queue-model comparison", r.Queue, r.CC)
+		}
+	}
+	if m, mm := med["model:fifo/cubic"], med["fifo/cubic"]; m >= mm {
+		t.Errorf("fifo/cubic: the queue model's median |error| %.1f%% is not below max-min's %.1f%%", m, mm)
+	}
+	if m := med["model:fq/cubic"]; m > fqBound["cubic"] {
+		t.Errorf("fq/cubic: the queue model (maxmin) median |error| %.1f%% > bound %.1f%%", m, fqBound["cubic"])
 	}
 	for _, cc := range []string{"cubic", "bbr"} {
 		fq, fifo := med["fq/"+cc], med["fifo/"+cc]

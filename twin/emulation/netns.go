@@ -261,6 +261,12 @@ func (b *Netns) configureNodes(ctx context.Context, nodes, startAgents []PlanNod
 			if err := batch(gctx, "ip", n.Namespace, lines); err != nil {
 				return fmt.Errorf("emulation: node %q: addresses: %w", n.ID, err)
 			}
+			if err := batch(gctx, "ip", n.Namespace, segmentBatch(n)); err != nil {
+				return fmt.Errorf("emulation: node %q: segmentation: %w", n.ID, err)
+			}
+			if err := senderHost(gctx, n); err != nil {
+				return fmt.Errorf("emulation: node %q: sender host: %w", n.ID, err)
+			}
 			if err := batch(gctx, "tc", n.Namespace, tcBatch(plan, n)); err != nil {
 				return fmt.Errorf("emulation: node %q: shaping: %w", n.ID, err)
 			}
@@ -988,4 +994,36 @@ func freeMgmtSlot(ctx context.Context, label string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("%w: all %d management subnets of 198.18.0.0/15 are in use", ErrUnavailable, mgmtSlots)
+}
+
+// senderHost creates the node's sender host namespace (Options.SenderHosts) with an
+// unshaped veth to the node ("h0" there, "hst" in the node) unless it exists, and
+// (re)applies its address and routes: the node's address on the link, default via it.
+func senderHost(ctx context.Context, n *PlanNode) error {
+	if n.HostNamespace == "" {
+		return nil
+	}
+	if _, err := os.Stat("/run/netns/" + n.HostNamespace); err != nil {
+		if err := batch(ctx, "ip", "", []string{
+			"netns add " + n.HostNamespace,
+			fmt.Sprintf("link add name hst netns %s type veth peer name h0 netns %s", n.Namespace, n.HostNamespace),
+		}); err != nil {
+			return err
+		}
+	}
+	if err := batch(ctx, "ip", n.HostNamespace, []string{
+		"link set dev lo up",
+		fmt.Sprintf("addr replace %s/32 dev h0", n.HostAddr),
+		"link set dev h0 gso_max_segs 1",
+		"link set dev h0 up",
+		fmt.Sprintf("route replace %s/32 dev h0 scope link", n.Addr),
+		fmt.Sprintf("route replace default via %s dev h0 src %s onlink", n.Addr, n.HostAddr),
+	}); err != nil {
+		return err
+	}
+	return batch(ctx, "ip", n.Namespace, []string{
+		"link set dev hst gso_max_segs 1",
+		"link set dev hst up",
+		fmt.Sprintf("route replace %s/32 dev hst scope link src %s", n.HostAddr, n.Addr),
+	})
 }

@@ -27,6 +27,13 @@ type Options struct {
 	// FlowSlots is the number of per-flow HTB classes on every shaped link in the fq
 	// model (default max(16, flows in the network)); TCP probe i uses slot i.
 	FlowSlots int `json:"flow_slots"`
+	// SenderHosts gives every node a sender host: a namespace of its own (the node's
+	// namespace + "~h", address HostAddr) behind an unshaped veth, from which the
+	// node's TCP probes send. Without it a flow's first queue is its sender's own
+	// egress qdisc, where TCP Small Queues backpressure the socket instead of the
+	// queue dropping: a FIFO there behaves like per-flow round robin, not a router's
+	// drop-tail FIFO (measured, docs/fidelity.md).
+	SenderHosts bool `json:"sender_hosts,omitempty"`
 }
 
 // Defaults.
@@ -49,6 +56,7 @@ var (
 	ifnameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 	node4Base  = netip.MustParseAddr("10.0.0.0")
 	link4Base  = netip.MustParseAddr("10.128.0.0")
+	host4Base  = netip.MustParseAddr("10.64.0.0")
 	mgmt4Base  = netip.MustParseAddr("198.18.0.0")
 	mgmtSlots  = 32
 	maxNodes   = 4093
@@ -127,6 +135,9 @@ type PlanNode struct {
 	MgmtHostIf string      `json:"mgmt_host_if"`
 	Ifaces     []PlanIface `json:"ifaces"`
 	Routes     []Route     `json:"routes"`
+	// HostNamespace and HostAddr are the node's sender host (Options.SenderHosts).
+	HostNamespace string     `json:"host_namespace,omitempty"`
+	HostAddr      netip.Addr `json:"host_addr,omitzero"`
 }
 
 // PlanIface is one data interface.
@@ -356,6 +367,7 @@ func NewPlan(n *network.Network, o Options, prev *Plan, mgmtSlot int) (*Plan, er
 	if err := p.route(n); err != nil {
 		return nil, err
 	}
+	p.addSenderHosts()
 	return p, nil
 }
 
@@ -575,4 +587,29 @@ func (p *Plan) link(id string) PlanLink {
 func (p *Plan) linkSlot(dir string) int {
 	id, _ := network.ParseDirectedLinkID(dir)
 	return p.link(id).Slot
+}
+
+// addSenderHosts gives every node its sender host (Options.SenderHosts): namespace,
+// address (10.64.0.0 + slot + 1), and in every other node a route to it along the
+// route to its node.
+func (p *Plan) addSenderHosts() {
+	if !p.Options.SenderHosts {
+		return
+	}
+	hostOf := map[netip.Addr]netip.Addr{}
+	for i := range p.Nodes {
+		nd := &p.Nodes[i]
+		nd.HostNamespace = nd.Namespace + "~h"
+		nd.HostAddr = addrAdd(host4Base, uint32(nd.Slot)+1)
+		hostOf[nd.Addr] = nd.HostAddr
+	}
+	for i := range p.Nodes {
+		nd := &p.Nodes[i]
+		n := len(nd.Routes)
+		for _, r := range nd.Routes[:n] {
+			if h, ok := hostOf[r.Dst.Addr()]; ok && r.Dst.Bits() == 32 {
+				nd.Routes = append(nd.Routes, Route{Dst: netip.PrefixFrom(h, 32), Via: r.Via, Dev: r.Dev})
+			}
+		}
+	}
 }

@@ -203,3 +203,37 @@ func TestNetemDetection(t *testing.T) {
 		t.Errorf("Plan.Netem = %v but eth1 qdiscs are:\n%s", b.Plan().Netem, out)
 	}
 }
+
+// Sender hosts: each node gets a host namespace and address, and every other node a
+// route to that address along its route to the node (ACKs find their way back).
+func TestPlanSenderHosts(t *testing.T) {
+	n := vectorA(t)
+	p, err := NewPlan(n, Options{Lab: "va", Prefix: "tfe-", SenderHosts: true}, nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n0, _ := p.Node("n0")
+	if n0.HostNamespace != "tfe-va.n0~h" || n0.HostAddr != netip.MustParseAddr("10.64.0.1") {
+		t.Errorf("n0 host %q %s", n0.HostNamespace, n0.HostAddr)
+	}
+	n3, _ := p.Node("n3")
+	var toNode, toHost *Route
+	for i, r := range n3.Routes {
+		switch r.Dst.Addr() {
+		case n0.Addr:
+			toNode = &n3.Routes[i]
+		case n0.HostAddr:
+			toHost = &n3.Routes[i]
+		}
+	}
+	if toNode == nil || toHost == nil || toHost.Via != toNode.Via || toHost.Dev != toNode.Dev || toHost.Dst.Bits() != 32 {
+		t.Errorf("n3's route to n0's host %+v, to n0 %+v", toHost, toNode)
+	}
+	plain, _ := NewPlan(n, Options{Lab: "va", Prefix: "tfe-"}, nil, 3)
+	if pn0, _ := plain.Node("n0"); pn0.HostNamespace != "" || pn0.HostAddr.IsValid() || len(pn0.Routes) != len(n0.Routes)/2 {
+		t.Errorf("without sender hosts: %q %v, %d routes (with: %d)", pn0.HostNamespace, pn0.HostAddr, len(pn0.Routes), len(n0.Routes))
+	}
+	if got := segmentBatch(n0); len(got) != 1 || got[0] != "link set dev eth1 gso_max_segs 1" {
+		t.Errorf("segmentBatch = %q", got)
+	}
+}

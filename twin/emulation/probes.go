@@ -200,7 +200,13 @@ func (b *Netns) runProbe(ctx context.Context, s ProbeSpec, slot int) ProbeResult
 			dur = 10 * time.Second
 		}
 		dst := netip.AddrPortFrom(netip.MustParseAddr(addr), uint16(ProbePortBase+slot)).String()
-		args = append(args, "tcp-client", "--dst", dst, "--src", src.Addr.String(), "--cc", cc, "--duration", dur.String(), "--warmup", s.Warmup.String(), "--id", s.ID)
+		from := src.Addr
+		if src.HostNamespace != "" {
+			// Send from the node's sender host, so that the first queue is a router's.
+			args = append([]string{"netns", "exec", src.HostNamespace}, b.ProbeCmd...)
+			from = src.HostAddr
+		}
+		args = append(args, "tcp-client", "--dst", dst, "--src", from.String(), "--cc", cc, "--duration", dur.String(), "--warmup", s.Warmup.String(), "--id", s.ID)
 	}
 	cmd := exec.CommandContext(ctx, "ip", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -368,18 +369,19 @@ func l1Report(rep *change.Report, cs *change.ChangeSet, ov *overlay, routed map[
 	var latFail, bwFail []string
 	nLat, nBw := 0, 0
 	bnEv := map[string]any{}
+	lq := ov.l1Queue(routed)
 	for _, f := range cs.Twin.AddFlows {
 		ai := info[f.ID]
 		if !ai.usable {
 			continue
 		}
-		lat := ov.base.latency(routed[f.ID])
+		lat, qd := lq.latency(rep, f.ID, ov.base.latency(routed[f.ID]), ai.rate, len(ai.bn) > 0 && !slices.Contains(ai.bn, "demand"))
 		k := change.KPI{Name: "latency", Subject: f.ID, Unit: "ms", After: change.F64(lat)}
 		if f.SLO != nil && f.SLO.MaxLatencyMs > 0 {
 			nLat++
 			k.Objective = change.F64(f.SLO.MaxLatencyMs)
 			if lat > f.SLO.MaxLatencyMs {
-				latFail = append(latFail, fmt.Sprintf("flow %s: path latency %.3f ms > SLO %.3f ms", f.ID, lat, f.SLO.MaxLatencyMs))
+				latFail = append(latFail, fmt.Sprintf("flow %s: path latency %.3f ms > SLO %.3f ms", f.ID, lat, f.SLO.MaxLatencyMs)+lq.failDetail(f.ID, qd))
 			}
 		}
 		rep.KPIs = append(rep.KPIs, k)
@@ -398,7 +400,9 @@ func l1Report(rep *change.Report, cs *change.ChangeSet, ov *overlay, routed map[
 		}
 		rep.KPIs = append(rep.KPIs, rk)
 	}
-	rep.Add(sloCheck("l1.latency", nLat, latFail, "every latency SLO is met by the path latency"))
+	latCheck := sloCheck("l1.latency", nLat, latFail, "every latency SLO is met by the path latency")
+	lq.decorate(&latCheck)
+	rep.Add(latCheck)
 	bw := sloCheck("l1.bandwidth", nBw, bwFail, "every bandwidth SLO is met by the predicted max-min rate")
 	bw.Evidence = bnEv
 	rep.Add(bw)

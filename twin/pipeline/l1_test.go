@@ -18,6 +18,12 @@ import (
 // a - b - c with 10 Gb/s, 2 ms links, and flow "gold" a->b with a 6 Gb/s SLO.
 func modelService(t *testing.T) *pipeline.Service {
 	t.Helper()
+	return modelServiceQueue(t, nil)
+}
+
+// modelServiceQueue is modelService with link ab's queue configured (nil: fq).
+func modelServiceQueue(t *testing.T, abQueue *network.QueueConfig) *pipeline.Service {
+	t.Helper()
 	ctx := context.Background()
 	m, err := twin.NewManager(twin.Options{})
 	if err != nil {
@@ -37,7 +43,9 @@ func modelService(t *testing.T) *pipeline.Service {
 				return err
 			}
 		}
-		for _, l := range []network.Link{link("ab", "a", "b"), link("bc", "b", "c")} {
+		ab := link("ab", "a", "b")
+		ab.Queue = abQueue
+		for _, l := range []network.Link{ab, link("bc", "b", "c")} {
 			if _, err := tx.PutLink(l, twin.Upsert, twin.Any); err != nil {
 				return err
 			}
@@ -79,7 +87,7 @@ func TestL1Checks(t *testing.T) {
 		{name: "bandwidth-slo", delta: change.TwinDelta{AddFlows: []change.FlowSpec{flowSpec("n", "b", "c", nil, &change.SLO{MinRateGbps: 11})}},
 			failCheck: "l1.bandwidth", want: "predicted max-min rate 10.0000 Gb/s < SLO 11.0000"},
 		{name: "latency-slo", delta: change.TwinDelta{AddFlows: []change.FlowSpec{flowSpec("n", "c", "a", nil, &change.SLO{MaxLatencyMs: 3})}},
-			failCheck: "l1.latency", want: "path latency 4.000 ms > SLO 3.000 ms"},
+			failCheck: "l1.latency", want: "path latency 4.091 ms > SLO 3.000 ms (0.091 ms of it queueing, maxmin)"},
 		{name: "hard-isolation-oversubscribed", delta: change.TwinDelta{AddFlows: []change.FlowSpec{
 			flowSpec("h1", "b", "c", []string{"bc"}, &change.SLO{MinRateGbps: 6, Isolation: change.IsolationHard}),
 			flowSpec("h2", "b", "c", []string{"bc"}, &change.SLO{MinRateGbps: 6, Isolation: change.IsolationHard})}},
@@ -113,6 +121,64 @@ func TestL1Checks(t *testing.T) {
 				t.Errorf("state %s; want %s", c.State, wantState)
 			}
 		})
+	}
+}
+
+// TestL1LatencyAddsQueueing: l1.latency is propagation plus the queue model's queueing
+// delay; the report names the model and carries queueing delay, jitter and loss per
+// added flow (issue 16). A 1000-packet FIFO on ab (bc stays fq: the twin is "mixed"), full (gold and the new flow share
+// it), holds 0.75 × 1000 × 1514 B at 10 Gb/s ≈ 0.91 ms: 2 ms + 0.91 ms > 2.5 ms.
+func TestL1LatencyAddsQueueing(t *testing.T) {
+	for _, tc := range []struct {
+		q     *network.QueueConfig
+		fail  bool
+		model string
+	}{
+		{nil, false, "maxmin"},
+		{&network.QueueConfig{Discipline: network.QueueFIFO, Buffer: network.Buffer{Packets: 1000}}, true, "mixed"},
+	} {
+		svc := modelServiceQueue(t, tc.q)
+		c, err := svc.Propose(context.Background(), &change.ChangeSet{Kind: change.KindIntent,
+			Twin: change.TwinDelta{AddFlows: []change.FlowSpec{flowSpec("n", "a", "b", []string{"ab"}, &change.SLO{MaxLatencyMs: 2.5})}}}, "bo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lat *change.Check
+		for i, ck := range c.Report.Checks {
+			if ck.Name == "l1.latency" {
+				lat = &c.Report.Checks[i]
+			}
+		}
+		if lat == nil {
+			t.Fatal("no l1.latency check")
+		}
+		if (lat.Status == change.Fail) != tc.fail {
+			t.Errorf("%s: l1.latency %s %q", tc.model, lat.Status, lat.Message)
+		}
+		if tc.fail && !strings.Contains(lat.Message, "ms of it queueing, fifo-fixed-point)") {
+			t.Errorf("message %q does not name the queueing delay and model", lat.Message)
+		}
+		if ev, _ := lat.Evidence.(map[string]any); ev["queue_model"] != tc.model {
+			t.Errorf("evidence %v, want queue_model %s", lat.Evidence, tc.model)
+		}
+		kpi := map[string]float64{}
+		for _, k := range c.Report.KPIs {
+			if k.Subject == "n" && k.After != nil {
+				kpi[k.Name] = *k.After
+			}
+		}
+		for _, name := range []string{"latency", "queue_delay", "jitter", "loss"} {
+			if _, ok := kpi[name]; !ok {
+				t.Errorf("%s: no %s KPI for the added flow (%v)", tc.model, name, kpi)
+			}
+		}
+		if !tc.fail && (kpi["queue_delay"] < 0.17 || kpi["queue_delay"] > 0.19) {
+			// n is held at ab's fq share (5 Gb/s): its own queue, 0.75 × 100 × 1514 B.
+			t.Errorf("fq queue_delay %v ms, want ≈ 0.18", kpi["queue_delay"])
+		}
+		if tc.fail && (kpi["queue_delay"] < 0.85 || kpi["queue_delay"] > 0.95 || kpi["latency"] != 2+kpi["queue_delay"] || kpi["loss"] <= 0) {
+			t.Errorf("fifo KPIs %v", kpi)
+		}
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -599,7 +601,11 @@ func l1Checks(rep *change.Report, cs *change.ChangeSet, before, after *liveModel
 	}
 	rep.Add(c)
 
-	// latency SLOs of added flows
+	// latency SLOs of added flows: propagation plus the queue model's queueing delay
+	var lq *l1Queue
+	if len(cs.Twin.AddFlows) > 0 {
+		lq = newL1Queue(after, func(d string) float64 { return after.dirCap[d] + after.reserved[d] }, slices.Collect(maps.Values(after.flows)))
+	}
 	var latFail []string
 	nLat := 0
 	for _, f := range cs.Twin.AddFlows {
@@ -607,18 +613,24 @@ func l1Checks(rep *change.Report, cs *change.ChangeSet, before, after *liveModel
 		if !pathUsable(after, p) {
 			continue
 		}
-		lat := after.latency(p)
+		bn, _ := after.state.Bottlenecks(f.ID)
+		lat, qd := lq.latency(rep, f.ID, after.latency(p), after.rate(f.ID), len(bn) > 0 && !slices.Contains(bn, "demand"))
 		k := change.KPI{Name: "latency", Subject: f.ID, Unit: "ms", After: change.F64(lat)}
 		if f.SLO != nil && f.SLO.MaxLatencyMs > 0 {
 			nLat++
 			k.Objective = change.F64(f.SLO.MaxLatencyMs)
 			if lat > f.SLO.MaxLatencyMs {
-				latFail = append(latFail, fmt.Sprintf("flow %s: path latency %.3f ms > SLO %.3f ms", f.ID, lat, f.SLO.MaxLatencyMs))
+				msg := fmt.Sprintf("flow %s: path latency %.3f ms > SLO %.3f ms", f.ID, lat, f.SLO.MaxLatencyMs)
+				latFail = append(latFail, msg+lq.failDetail(f.ID, qd))
 			}
 		}
 		rep.KPIs = append(rep.KPIs, k)
 	}
-	rep.Add(sloCheck("l1.latency", nLat, latFail, "every latency SLO is met by the path latency"))
+	latCheck := sloCheck("l1.latency", nLat, latFail, "every latency SLO is met by the path latency")
+	if lq != nil {
+		lq.decorate(&latCheck)
+	}
+	rep.Add(latCheck)
 
 	// bandwidth SLOs of added flows
 	var bwFail []string

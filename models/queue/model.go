@@ -1,0 +1,885 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/twinflow/twinflow/models/bottleneck"
+	"github.com/twinflow/twinflow/models/network"
+)
+
+// ErrInvalid marks malformed input; errors name the offending element.
+var ErrInvalid = errors.New("queue: invalid input")
+
+// Model names reported with every result.
+const (
+	// ModelMaxMin is per-flow fair queueing: max-min fair shares.
+	ModelMaxMin = "maxmin"
+	// ModelFIFO is the drop-tail FIFO fixed point (response functions and link loss).
+	ModelFIFO = "fifo-fixed-point"
+	// ModelMixed is a flow crossing both kinds of link.
+	ModelMixed = "mixed"
+	// ModelNone is a flow that crosses no queue (empty path).
+	ModelNone = "none"
+)
+
+// Limits on the input size.
+const (
+	MaxLinks = 1 << 20
+	MaxFlows = 1 << 22
+)
+
+// Link is one link direction: its capacity, propagation delay and egress queue (nil:
+// network.DefaultQueueDiscipline, fq).
+type Link struct {
+	ID           string               `json:"id"`
+	CapacityGbps float64              `json:"capacity_gbps"`
+	LatencyMs    float64              `json:"latency_ms"`
+	Queue        *network.QueueConfig `json:"queue,omitempty"`
+}
+
+// Flow is a long-lived TCP flow over a path of link IDs.
+type Flow struct {
+	ID         string                    `json:"id"`
+	Path       []string                  `json:"path"`
+	CC         network.CongestionControl `json:"cc,omitempty"`
+	Class      string                    `json:"class,omitempty"`
+	DemandGbps *float64                  `json:"demand_gbps,omitempty"`
+}
+
+// Input is the model's input.
+type Input struct {
+	Links []Link `json:"links"`
+	Flows []Flow `json:"flows"`
+}
+
+// FlowResult is the model's prediction for one flow.
+type FlowResult struct {
+	ID string `json:"id"`
+	// Model is maxmin (only fq links), fifo-fixed-point (only FIFO/classed links),
+	// mixed, or none (empty path).
+	Model    string  `json:"model"`
+	RateGbps float64 `json:"rate_gbps"`
+	// DelayMs is the one-way delay: propagation plus queueing along the path; RTTMs
+	// the round trip the response function used (propagation both ways, queueing
+	// forward, MinRTTMs).
+	DelayMs      float64 `json:"delay_ms"`
+	QueueDelayMs float64 `json:"queue_delay_ms"`
+	RTTMs        float64 `json:"rtt_ms"`
+	JitterMs     float64 `json:"jitter_ms"`
+	// Loss is the probability a packet of the flow is dropped on its path.
+	Loss float64 `json:"loss"`
+}
+
+// LinkResult is the model's prediction for one link direction (or one class of it).
+type LinkResult struct {
+	ID    string `json:"id"`
+	Class string `json:"class,omitempty"`
+	// Model is maxmin (fq) or fifo-fixed-point (FIFO, or a class of a classed queue).
+	Model        string  `json:"model"`
+	Discipline   string  `json:"discipline"`
+	CapacityGbps float64 `json:"capacity_gbps"`
+	// ServiceGbps is what the queue (class) can serve: the capacity, or for a class
+	// what the higher-priority / other weighted classes leave it.
+	ServiceGbps  float64 `json:"service_gbps"`
+	LoadGbps     float64 `json:"load_gbps"`
+	Utilization  float64 `json:"utilization"`
+	QueueDelayMs float64 `json:"queue_delay_ms"`
+	JitterMs     float64 `json:"jitter_ms"`
+	Loss         float64 `json:"loss"`
+	Flows        int     `json:"flows"`
+}
+
+// Result is the model's output.
+type Result struct {
+	// Model summarises the links: maxmin (all fq), fifo-fixed-point (none fq) or
+	// mixed.
+	Model         string       `json:"model"`
+	ParamsVersion string       `json:"params_version"`
+	Iterations    int          `json:"iterations"`
+	Converged     bool         `json:"converged"`
+	Residual      float64      `json:"residual"`
+	Flows         []FlowResult `json:"flows"`
+	Links         []LinkResult `json:"links"`
+}
+
+// sub is a queue: an fq link, a FIFO link, or one class of a classed link.
+type sub struct {
+	link      int // index in Input.Links
+	class     int // class index, -1 for unclassed
+	fq        bool
+	bufPkts   float64
+	capBps    float64 // service rate (updated for classes)
+	load      float64 // bps
+	p         float64 // loss
+	q         float64 // queueing delay, s
+	qvar      float64 // delay variance, s²
+	hasLoss   bool    // carries a loss-based flow
+	pi        float64 // BBR-only classed FIFO: congestion price, s/bit
+	bbrMM     bool    // BBR-only unclassed FIFO: shared by max-min
+	bbrExcess float64 // BBR-only FIFO: in-flight beyond the BDP, bits
+	step      float64 // adaptive step
+	lastSign  int8
+	flows     int
+}
+
+type flowState struct {
+	subs   []int32
+	acks   []int32 // the queues its ACKs cross: the reverse directions of its path
+	cc     network.CongestionControl
+	prop   float64 // one-way propagation, s
+	capBps float64 // min(path capacity, demand)
+	d      float64 // response rate, bps
+	x      float64 // rate, bps
+	rtt    float64
+	r0     float64 // propagation round trip + MinRTT, s
+	pf     float64
+	anyFQ  bool
+	anyQ   bool // any FIFO/class
+}
+
+// Compute runs the model. Input errors wrap ErrInvalid and name the element.
+func Compute(in *Input, params Params) (*Result, error) {
+	if err := params.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := build(in, params)
+	if err != nil {
+		return nil, err
+	}
+	m.solve()
+	return m.result(), nil
+}
+
+type model struct {
+	in     *Input
+	p      Params
+	subs   []sub
+	linkS  [][]int // link index → its subs (one, or one per class)
+	flows  []flowState
+	fqSubs []int
+	mmSubs []int // fq subs and BBR-only unclassed FIFOs: allocated by max-min
+	iters  int
+	conv   bool
+	resid  float64
+}
+
+func build(in *Input, p Params) (*model, error) {
+	if in == nil {
+		return nil, fmt.Errorf("%w: nil input", ErrInvalid)
+	}
+	if len(in.Links) > MaxLinks || len(in.Flows) > MaxFlows {
+		return nil, fmt.Errorf("%w: at most %d links and %d flows", ErrInvalid, MaxLinks, MaxFlows)
+	}
+	m := &model{in: in, p: p, linkS: make([][]int, len(in.Links)), flows: make([]flowState, len(in.Flows))}
+	idx := make(map[string]int, len(in.Links))
+	for i, l := range in.Links {
+		at := "links[" + strconv.Itoa(i) + "]"
+		if l.ID == "" {
+			return nil, fmt.Errorf("%w: %s.id: required", ErrInvalid, at)
+		}
+		if j, dup := idx[l.ID]; dup {
+			return nil, fmt.Errorf("%w: %s %q: duplicate link ID (also links[%d])", ErrInvalid, at, l.ID, j)
+		}
+		idx[l.ID] = i
+		if !(l.CapacityGbps > 0) || math.IsInf(l.CapacityGbps, 0) {
+			return nil, fmt.Errorf("%w: %s %q: capacity_gbps must be a finite number > 0, got %v", ErrInvalid, at, l.ID, l.CapacityGbps)
+		}
+		if !(l.LatencyMs >= 0) || math.IsInf(l.LatencyMs, 0) {
+			return nil, fmt.Errorf("%w: %s %q: latency_ms must be a finite number >= 0, got %v", ErrInvalid, at, l.ID, l.LatencyMs)
+		}
+		if l.Queue != nil {
+			if err := validateQueue(network.Link{Queue: l.Queue}); err != nil {
+				return nil, fmt.Errorf("%w: %s %q: %v", ErrInvalid, at, l.ID, err)
+			}
+		}
+		c := l.CapacityGbps * 1e9
+		q := l.Queue
+		switch q.EffectiveDiscipline() {
+		case network.QueueFQ:
+			m.linkS[i] = []int{len(m.subs)}
+			m.fqSubs = append(m.fqSubs, len(m.subs))
+			m.subs = append(m.subs, sub{link: i, class: -1, fq: true, bufPkts: float64(bufOf(q, -1)), capBps: c})
+		case network.QueueFIFO:
+			m.linkS[i] = []int{len(m.subs)}
+			m.subs = append(m.subs, sub{link: i, class: -1, bufPkts: float64(bufOf(q, -1)), capBps: c})
+		default:
+			for k := range q.Classes {
+				m.linkS[i] = append(m.linkS[i], len(m.subs))
+				m.subs = append(m.subs, sub{link: i, class: k, bufPkts: float64(bufOf(q, k)), capBps: c})
+			}
+		}
+	}
+	fids := make(map[string]int, len(in.Flows))
+	for i, f := range in.Flows {
+		at := "flows[" + strconv.Itoa(i) + "]"
+		if f.ID == "" {
+			return nil, fmt.Errorf("%w: %s.id: required", ErrInvalid, at)
+		}
+		if j, dup := fids[f.ID]; dup {
+			return nil, fmt.Errorf("%w: %s %q: duplicate flow ID (also flows[%d])", ErrInvalid, at, f.ID, j)
+		}
+		fids[f.ID] = i
+		cc := f.CC
+		if cc == "" {
+			cc = network.DefaultCongestionControl
+		}
+		if !slices.Contains(network.KnownCongestionControls, cc) {
+			return nil, fmt.Errorf("%w: %s %q.cc: unknown congestion control %q (known: %v)", ErrInvalid, at, f.ID, f.CC, network.KnownCongestionControls)
+		}
+		fs := &m.flows[i]
+		fs.cc = cc
+		fs.capBps = math.Inf(1)
+		if f.DemandGbps != nil {
+			if !(*f.DemandGbps > 0) || math.IsInf(*f.DemandGbps, 0) {
+				return nil, fmt.Errorf("%w: %s %q.demand_gbps: must be a finite number > 0 when set, got %v", ErrInvalid, at, f.ID, *f.DemandGbps)
+			}
+			fs.capBps = *f.DemandGbps * 1e9
+		}
+		fs.subs = make([]int32, 0, len(f.Path))
+		for j, lid := range f.Path {
+			li, ok := idx[lid]
+			if !ok {
+				return nil, fmt.Errorf("%w: %s %q.path[%d]: unknown link %q", ErrInvalid, at, f.ID, j, lid)
+			}
+			if k := slices.Index(f.Path[:j], lid); k >= 0 {
+				return nil, fmt.Errorf("%w: %s %q.path[%d]: link %q repeated (also path[%d])", ErrInvalid, at, f.ID, j, lid, k)
+			}
+			l := in.Links[li]
+			fs.prop += l.LatencyMs / 1e3
+			fs.capBps = min(fs.capBps, l.CapacityGbps*1e9)
+			s := m.linkS[li][0]
+			if k := l.Queue.ClassOf(f.Class); k >= 0 {
+				s = m.linkS[li][k]
+			}
+			fs.subs = append(fs.subs, int32(s))
+			if ri, ok := idx[reverseID(lid)]; ok {
+				rl := in.Links[ri]
+				a := m.linkS[ri][0]
+				if k := rl.Queue.ClassOf(f.Class); k >= 0 {
+					a = m.linkS[ri][k]
+				}
+				fs.acks = append(fs.acks, int32(a))
+			}
+			m.subs[s].flows++
+			if m.subs[s].fq {
+				fs.anyFQ = true
+			} else {
+				fs.anyQ = true
+				if cc != network.CCBBR {
+					m.subs[s].hasLoss = true
+				}
+			}
+		}
+	}
+	m.mmSubs = append([]int(nil), m.fqSubs...)
+	for i := range m.subs {
+		if s := &m.subs[i]; !s.fq && !s.hasLoss && s.class < 0 && s.flows > 0 {
+			s.bbrMM = true
+			m.mmSubs = append(m.mmSubs, i)
+		}
+	}
+	return m, nil
+}
+
+// validateQueue checks a queue configuration with the network model's rules.
+func validateQueue(l network.Link) error {
+	n := network.Network{
+		Devices: []network.Device{{ID: "a", Type: network.DeviceRouter, Endpoints: []network.EndPoint{{ID: "e"}}}, {ID: "b", Type: network.DeviceRouter, Endpoints: []network.EndPoint{{ID: "e"}}}},
+		Links:   []network.Link{{ID: "x", Endpoints: []network.EndPointRef{{Device: "a", EndPoint: "e"}, {Device: "b", EndPoint: "e"}}, CapacityGbps: 1, Queue: l.Queue}},
+	}
+	return n.Validate()
+}
+
+func bufOf(q *network.QueueConfig, class int) int {
+	if q == nil {
+		return network.DefaultBufferPackets
+	}
+	if class >= 0 {
+		c := q.Classes[class].Buffer
+		if c.Packets > 0 || c.Bytes > 0 {
+			return c.EffectivePackets()
+		}
+	}
+	return q.Buffer.EffectivePackets()
+}
+
+// Thresholds of the loss price: below pLow a FIFO is not full, above pHigh it is.
+const (
+	pFloor  = 1e-14
+	pLow    = 1e-10
+	pHigh   = 1e-9
+	pMax    = 0.5
+	piFloor = 1e-30
+)
+
+// response returns the rate (bps) of a loss-based or BBR flow for path loss pf, round
+// trip rtt and propagation round trip r0 (s).
+func (m *model) response(cc network.CongestionControl, pf, rtt, r0 float64) float64 {
+	p := &m.p
+	mss := p.MSSBytes * 8
+	if cc == network.CCBBR {
+		// In-flight cap W = min window + gain × BDP: x·R = Wmin·MSS + gain·x·r0.
+		den := rtt - p.BBRCwndGain*r0
+		if den <= 0 {
+			return math.Inf(1)
+		}
+		return p.BBRMinWindow * mss / den
+	}
+	if pf <= pFloor {
+		return math.Inf(1)
+	}
+	var w float64 // mean window, packets
+	switch cc {
+	case network.CCReno:
+		w = p.RenoGain * math.Sqrt(3/(2*pf))
+	default:
+		b := p.CubicBeta
+		r := rtt / pf
+		sr := math.Sqrt(r)
+		wc := math.Sqrt(math.Sqrt(p.CubicC*(3+b)/(4*(1-b)))) * sr * math.Sqrt(sr) // K·(R/p)^¾
+		wa := math.Sqrt(3 * (1 + b) / (2 * (1 - b) * pf))
+		w = p.CubicGain * max(wc, wa)
+	}
+	// Padhye: time per packet = R/W + timeout share.
+	t0 := max(p.RTOMinMs/1e3, 2*rtt)
+	per := rtt/w + t0*min(1, 3*math.Sqrt(3*pf/8))*pf*(1+32*pf*pf)
+	return mss / per
+}
+
+func (m *model) solve() {
+	p := &m.p
+	pkt := p.PacketBytes * 8
+	for i := range m.subs {
+		s := &m.subs[i]
+		s.p = 1e-4
+		s.step = 1
+		if !s.hasLoss {
+			s.p = 0
+			s.pi = float64(max(1, s.flows)) / s.capBps
+		}
+	}
+	anyQ := false
+	for i := range m.flows {
+		anyQ = anyQ || m.flows[i].anyQ
+	}
+	var fqState *fqSolver
+	if len(m.mmSubs) > 0 {
+		fqState = newFQSolver(m)
+	}
+	const damp = 0.3 // under-relaxation of the loss-based queues' delay
+	prevX := make([]float64, len(m.flows))
+	maxIt := p.MaxIterations
+	if !anyQ {
+		maxIt = 1
+	}
+	for it := 1; it <= maxIt; it++ {
+		m.iters = it
+		// 1. Flow responses.
+		change := 0.0
+		for i := range m.flows {
+			f := &m.flows[i]
+			prev := f.x
+			surv, q, congested := 1.0, 0.0, 0
+			for _, si := range f.subs {
+				s := &m.subs[si]
+				if s.fq {
+					continue
+				}
+				surv *= 1 - s.p
+				q += s.q
+				if s.p > pLow {
+					congested++
+				}
+			}
+			f.pf = 1 - surv
+			if congested > 1 {
+				f.pf = min(pMax, f.pf*(1+(p.HopLossGain-1)*float64(congested-1)/float64(congested)))
+			}
+			for _, si := range f.acks {
+				q += m.subs[si].q // ACKs wait behind the reverse direction's data
+			}
+			r0 := 2*f.prop + p.MinRTTMs/1e3
+			f.rtt = r0 + q
+			f.d = f.capBps
+			if f.anyQ {
+				f.d = min(f.capBps, m.response(f.cc, f.pf, f.rtt, r0))
+			}
+			f.r0 = r0
+			if f.cc == network.CCBBR && f.anyQ {
+				// Against loss-based flows: the in-flight cap over the RTT their full
+				// queue sets; on BBR-only FIFOs: the proportionally fair price.
+				x, sumPi, lossy := f.capBps, 0.0, false
+				for _, si := range f.subs {
+					if s := &m.subs[si]; !s.fq {
+						if s.hasLoss {
+							lossy = true
+						} else if !s.bbrMM {
+							sumPi += s.pi
+						}
+					}
+				}
+				if lossy {
+					x = min(x, m.response(f.cc, 0, f.rtt, r0))
+				}
+				if sumPi > 0 {
+					x = min(x, 1/sumPi)
+				}
+				f.d = x
+			}
+			f.x = f.d
+			prevX[i] = prev
+		}
+		// 2. fq links: max-min with the responses as demands.
+		if fqState != nil {
+			fqState.apply(m)
+		}
+		for i := range m.flows {
+			x, prev := m.flows[i].x, prevX[i]
+			if prev > 0 && !math.IsInf(prev, 1) {
+				change = max(change, math.Abs(x-prev)/prev)
+			} else if it > 1 && x != prev {
+				change = max(change, 1)
+			}
+		}
+		if !anyQ {
+			m.conv = true
+			break
+		}
+		// 3. Loads, class service rates, prices.
+		for i := range m.subs {
+			m.subs[i].load, m.subs[i].bbrExcess = 0, 0
+		}
+		mss := p.MSSBytes * 8
+		for i := range m.flows {
+			f := &m.flows[i]
+			ex := 0.0
+			if f.cc == network.CCBBR {
+				ex = p.BBRMinWindow*mss + max(0, p.BBRCwndGain-1)*f.x*f.r0
+			}
+			for _, si := range f.subs {
+				m.subs[si].load += f.x
+				m.subs[si].bbrExcess += ex
+			}
+		}
+		m.classRates()
+		resid := 0.0
+		for i := range m.subs {
+			s := &m.subs[i]
+			if s.fq {
+				continue
+			}
+			bufDelay := s.bufPkts * pkt / s.capBps
+			ratio := s.load / s.capBps
+			if s.load == 0 {
+				ratio = 0
+			}
+			rho := min(ratio, 0.95) // traffic held elsewhere is smoother than Poisson
+			svc := pkt / s.capBps
+			md1 := min(rho*svc/(2*(1-rho)), p.QueueFill*bufDelay)
+			md1var := md1*md1 + rho*svc*svc/(3*(1-rho))
+			if s.hasLoss {
+				// Multiplicative price update on the loss probability.
+				var sign int8
+				switch {
+				case ratio > 1+p.Tolerance/4:
+					sign = 1
+				case ratio < 1-p.Tolerance/4 && s.p > pFloor:
+					sign = -1
+				}
+				if sign != 0 && sign == -s.lastSign {
+					s.step = max(s.step*0.5, 0.02)
+				} else if sign != 0 {
+					s.step = min(s.step*1.2, 2)
+				}
+				s.lastSign = sign
+				if sign > 0 && s.p < pLow {
+					s.p = pLow // a full link drops: start from the knee
+				}
+				if sign != 0 {
+					r := max(ratio, 1e-3)
+					s.p = max(pFloor, min(pMax, s.p*math.Pow(r, 2*s.step)))
+				}
+				// Residual: load above capacity counts in full; a lossy link under
+				// capacity counts a fifth (within 5×tolerance of full, its leftover
+				// loss is negligible next to its flows' and fades slowly).
+				if ratio > 1 {
+					resid = max(resid, ratio-1)
+				} else if s.p > pLow {
+					resid = max(resid, (1-ratio)/5)
+				}
+				sat := satOf(s.p)
+				fill := p.QueueFill * bufDelay
+				// Sawtooth between (1-β)·B... B: uniform spread of width 2(1-fill)B.
+				spread := 2 * (1 - p.QueueFill) * bufDelay
+				dq := damp * ((1-sat)*md1 + sat*fill - s.q)
+				s.q += dq
+				if s.q > 0 {
+					resid = max(resid, math.Abs(dq)/s.q)
+				}
+				s.qvar = (1-sat)*md1var + sat*spread*spread/12
+			} else {
+				if s.bbrMM {
+					// BBR only, unclassed: max-min shares (BBR's bandwidth probing
+					// converges to near-equal shares at a shared bottleneck; chosen by
+					// measurement, docs/fidelity.md) and the standing queue of the
+					// flows' in-flight caps when the link is full.
+					q := md1
+					if ratio > 1-10*p.Tolerance {
+						q = min(bufDelay, s.bbrExcess/s.capBps)
+					}
+					dq := damp * (q - s.q)
+					s.q += dq
+					if s.q > 0 {
+						resid = max(resid, math.Abs(dq)/s.q)
+					}
+					s.p = 0
+					s.qvar = min(md1var, bufDelay*bufDelay/12)
+					continue
+				}
+				// BBR only: a congestion price π (the flows' rates are 1/Σπ:
+				// proportional fairness, what cwnd-limited delay-bound senders reach)
+				// and the standing queue of their in-flight caps.
+				var sign int8
+				switch {
+				case ratio > 1+p.Tolerance/4:
+					sign = 1
+				case ratio < 1-p.Tolerance/4 && s.pi > piFloor:
+					sign = -1
+				}
+				if sign != 0 && sign == -s.lastSign {
+					s.step = max(s.step*0.5, 0.01)
+				} else if sign != 0 {
+					s.step = min(s.step*1.2, 1.5)
+				}
+				s.lastSign = sign
+				if sign != 0 {
+					s.pi = max(piFloor, s.pi*math.Pow(max(ratio, 1e-3), s.step))
+				}
+				q := md1
+				if ratio > 1-10*p.Tolerance {
+					q = min(bufDelay, s.bbrExcess/s.capBps)
+					resid = max(resid, math.Abs(ratio-1))
+				}
+				s.q += damp * (q - s.q)
+				if s.q > 0 {
+					resid = max(resid, damp*math.Abs(q-s.q)/s.q)
+				}
+				s.p = 0
+				s.qvar = min(md1var, bufDelay*bufDelay/12)
+			}
+		}
+		m.resid = max(resid, change)
+		if m.resid <= p.Tolerance && it > 2 {
+			m.conv = true
+			break
+		}
+	}
+	if fqState != nil {
+		fqState.delays(m)
+	}
+}
+
+func satOf(p float64) float64 {
+	if p <= pLow {
+		return 0
+	}
+	if p >= pHigh {
+		return 1
+	}
+	return (math.Log(p) - math.Log(pLow)) / (math.Log(pHigh) - math.Log(pLow))
+}
+
+// classRates sets the service rate of each class of a priority or weighted link from
+// the loads of the other classes.
+func (m *model) classRates() {
+	for li, ss := range m.linkS {
+		old := make([]float64, len(ss))
+		for k, si := range ss {
+			old[k] = m.subs[si].capBps
+		}
+		m.classRatesOf(li, ss)
+		for k, si := range ss {
+			if s := &m.subs[si]; old[k] > 0 && len(ss) > 1 {
+				s.capBps = old[k] + 0.5*(s.capBps-old[k]) // under-relaxed
+			}
+		}
+	}
+}
+
+func (m *model) classRatesOf(li int, ss []int) {
+	{
+		q := m.in.Links[li].Queue
+		d := q.EffectiveDiscipline()
+		if d != network.QueuePriority && d != network.QueueWeighted {
+			return
+		}
+		c := m.in.Links[li].CapacityGbps * 1e9
+		if d == network.QueuePriority {
+			order := make([]int, len(ss))
+			for k := range order {
+				order[k] = k
+			}
+			slices.SortFunc(order, func(a, b int) int { return q.Classes[a].Priority - q.Classes[b].Priority })
+			left := c
+			for _, k := range order {
+				s := &m.subs[ss[k]]
+				s.capBps = max(left, c*1e-6)
+				left = max(0, left-s.load)
+			}
+			return
+		}
+		// Weighted, work-conserving: water-fill the classes' loads by weight.
+		active := make([]int, 0, len(ss))
+		for k := range ss {
+			active = append(active, k)
+		}
+		left := c
+		for len(active) > 0 {
+			wsum := 0.0
+			for _, k := range active {
+				wsum += q.Classes[k].Weight
+			}
+			done := false
+			next := active[:0]
+			for _, k := range active {
+				share := left * q.Classes[k].Weight / wsum
+				s := &m.subs[ss[k]]
+				if s.load < share && len(active) > 1 {
+					// under its share: served in full, its rest redistributed
+					s.capBps = share
+					left -= s.load
+					done = true
+					continue
+				}
+				next = append(next, k)
+			}
+			if !done {
+				for _, k := range next {
+					m.subs[ss[k]].capBps = max(left*q.Classes[k].Weight/wsum, c*1e-6)
+				}
+				break
+			}
+			active = next
+		}
+	}
+}
+
+// fqSolver runs the max-min allocation over the fq links with the flows' responses
+// as demand caps (models/bottleneck).
+type fqSolver struct {
+	flows []int // flow indexes crossing an fq link
+	in    bottleneck.Network
+}
+
+func newFQSolver(m *model) *fqSolver {
+	s := &fqSolver{}
+	for _, si := range m.mmSubs {
+		l := m.in.Links[m.subs[si].link]
+		s.in.Links = append(s.in.Links, bottleneck.Link{ID: l.ID, Capacity: l.CapacityGbps})
+	}
+	for i := range m.flows {
+		f := &m.flows[i]
+		var path []string
+		for _, si := range f.subs {
+			if sb := &m.subs[si]; sb.fq || sb.bbrMM {
+				path = append(path, m.in.Links[sb.link].ID)
+			}
+		}
+		if len(path) == 0 {
+			continue
+		}
+		s.flows = append(s.flows, i)
+		s.in.Flows = append(s.in.Flows, bottleneck.Flow{ID: m.in.Flows[i].ID, Path: path})
+	}
+	return s
+}
+
+func (s *fqSolver) apply(m *model) {
+	demands := make([]float64, len(s.flows))
+	for k, fi := range s.flows {
+		d := m.flows[fi].d / 1e9
+		if math.IsInf(d, 1) {
+			s.in.Flows[k].Demand = nil
+			continue
+		}
+		demands[k] = d
+		s.in.Flows[k].Demand = &demands[k]
+	}
+	st, err := bottleneck.New(&s.in)
+	if err != nil {
+		return // the input was validated: unreachable
+	}
+	for k, fi := range s.flows {
+		r, _ := st.Rate(s.in.Flows[k].ID)
+		m.flows[fi].x = min(m.flows[fi].d, r*1e9)
+	}
+}
+
+// delays sets the fq links' loads, per-flow queueing delay and loss: a flow held at an
+// fq link's fair share keeps QueueFill of its per-flow buffer there (Linux fq's
+// flow_limit and the emulation's per-class pfifo are both 100 packets by default);
+// other flows see the M/D/1 wait.
+func (s *fqSolver) delays(m *model) {
+	pkt := m.p.PacketBytes * 8
+	for _, si := range m.fqSubs {
+		m.subs[si].load = 0
+	}
+	for i := range m.flows {
+		f := &m.flows[i]
+		for _, si := range f.subs {
+			if m.subs[si].fq {
+				m.subs[si].load += f.x
+			}
+		}
+	}
+	for _, si := range m.fqSubs {
+		sb := &m.subs[si]
+		rho := min(sb.load/sb.capBps, 0.95)
+		svc := pkt / sb.capBps
+		if sb.load >= sb.capBps*(1-1e-6) {
+			// Full: each flow has its own queue (counted per flow in result).
+			sb.q, sb.qvar = svc/2, svc*svc/12
+			continue
+		}
+		sb.q = rho * svc / (2 * (1 - rho))
+		sb.qvar = sb.q*sb.q + rho*svc*svc/(3*(1-rho))
+	}
+}
+
+func (m *model) result() *Result {
+	p := &m.p
+	r := &Result{ParamsVersion: p.Version, Iterations: m.iters, Converged: m.conv, Residual: m.resid}
+	nfq := len(m.fqSubs)
+	switch {
+	case nfq == len(m.subs):
+		r.Model = ModelMaxMin
+	case nfq == 0:
+		r.Model = ModelFIFO
+	default:
+		r.Model = ModelMixed
+	}
+	// Per-flow queueing at saturated fq links (a flow held at its fair share there).
+	fqq := make([]float64, len(m.subs))
+	fqn := make([]int, len(m.subs))
+	r.Flows = make([]FlowResult, len(m.flows))
+	for i := range m.flows {
+		f := &m.flows[i]
+		fr := FlowResult{ID: m.in.Flows[i].ID, RateGbps: f.x / 1e9}
+		switch {
+		case f.anyFQ && f.anyQ:
+			fr.Model = ModelMixed
+		case f.anyFQ:
+			fr.Model = ModelMaxMin
+		case f.anyQ:
+			fr.Model = ModelFIFO
+		default:
+			fr.Model = ModelNone
+		}
+		q, v, surv := 0.0, 0.0, 1.0
+		fqHeld := -1
+		for _, si := range f.subs {
+			s := &m.subs[si]
+			if s.fq && s.load >= s.capBps*(1-1e-6) && f.x < f.d*(1-1e-6) {
+				fqHeld = int(si) // held below its response at a full fq link
+			}
+			q += s.q
+			v += s.qvar
+			if !s.fq {
+				surv *= 1 - s.p
+			}
+		}
+		loss := 1 - surv
+		if fqHeld >= 0 && f.x > 0 {
+			s := &m.subs[fqHeld]
+			own, std := FQHeldDelay(*p, int(s.bufPkts), f.x)
+			spread := std * math.Sqrt(12)
+			if f.cc == network.CCBBR {
+				own = min(own, max(p.BBRMinWindow*p.MSSBytes*8/f.x, 0))
+				spread = 0
+			} else {
+				// The loss this flow's response needs to stay at its share.
+				loss = 1 - (1-loss)*(1-m.lossFor(f, f.x, 2*f.prop+p.MinRTTMs/1e3+q+own))
+			}
+			q += own
+			v += spread * spread / 12
+			fqq[fqHeld] += own
+			fqn[fqHeld]++
+		}
+		ack := 0.0
+		for _, si := range f.acks {
+			ack += m.subs[si].q
+		}
+		fr.QueueDelayMs = q * 1e3
+		fr.DelayMs = (f.prop + q) * 1e3
+		fr.RTTMs = (2*f.prop + p.MinRTTMs/1e3 + q + ack) * 1e3
+		fr.JitterMs = math.Sqrt(v) * 1e3
+		fr.Loss = loss
+		r.Flows[i] = fr
+	}
+	for i := range m.subs {
+		s := &m.subs[i]
+		l := m.in.Links[s.link]
+		lr := LinkResult{ID: l.ID, Discipline: string(l.Queue.EffectiveDiscipline()), CapacityGbps: l.CapacityGbps,
+			ServiceGbps: s.capBps / 1e9, LoadGbps: s.load / 1e9, Flows: s.flows, QueueDelayMs: s.q * 1e3,
+			JitterMs: math.Sqrt(s.qvar) * 1e3, Loss: s.p}
+		if s.class >= 0 {
+			lr.Class = l.Queue.Classes[s.class].Name
+		}
+		lr.Utilization = s.load / (l.CapacityGbps * 1e9)
+		if s.fq {
+			lr.Model = ModelMaxMin
+			if fqn[i] > 0 {
+				lr.QueueDelayMs = (s.q + fqq[i]/float64(fqn[i])) * 1e3
+			}
+		} else {
+			lr.Model = ModelFIFO
+		}
+		r.Links = append(r.Links, lr)
+	}
+	return r
+}
+
+// lossFor inverts a loss-based flow's response: the path loss at which it sends x
+// with round trip rtt (bisection in log p).
+func (m *model) lossFor(f *flowState, x, rtt float64) float64 {
+	r0 := 2*f.prop + m.p.MinRTTMs/1e3
+	lo, hi := math.Log(pFloor*10), math.Log(pMax)
+	for range 50 {
+		mid := (lo + hi) / 2
+		if m.response(f.cc, math.Exp(mid), rtt, r0) > x {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return math.Exp((lo + hi) / 2)
+}
+
+// FQHeldDelay returns the queueing delay (s) and its standard deviation of a flow held
+// at rate rateBps by an fq link whose per-flow buffer is bufPackets: the flow keeps
+// QueueFill of its own buffer there. Compute uses it for every flow bottlenecked at an
+// fq link; callers with max-min rates at hand (the L1 check on an all-fq twin) use it
+// without running the whole model.
+func FQHeldDelay(p Params, bufPackets int, rateBps float64) (delay, std float64) {
+	if rateBps <= 0 {
+		return 0, 0
+	}
+	b := float64(bufPackets) * p.PacketBytes * 8 / rateBps
+	spread := 2 * (1 - p.QueueFill) * b
+	return p.QueueFill * b, spread / math.Sqrt(12)
+}
+
+// reverseID names the other direction of a directed link ID (network.DirectedLinkID):
+// "l" ↔ "l~r". A flow's ACKs cross the reverse directions of its path when the input
+// has them.
+func reverseID(id string) string {
+	if r, ok := strings.CutSuffix(id, network.ReverseSuffix); ok {
+		return r
+	}
+	return id + network.ReverseSuffix
+}

@@ -1,0 +1,53 @@
+package emulation
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/queue"
+)
+
+// Calibrate recovers known parameters from runs the model itself generated with them.
+func TestCalibrateRecoversParameters(t *testing.T) {
+	truth := queue.DefaultParams()
+	truth.QueueFill, truth.CubicGain = 0.9, 1.25
+	var runs []CalibrationRun
+	for _, seed := range []int64{1, 2} {
+		n, err := network.FlowTree(6, 6, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, buf := range []int{20, 200} {
+			o := Options{Lab: "cal", Prefix: "tfe-", Queue: QueueFIFO, QueueLimit: buf, SenderHosts: true}
+			p, err := NewPlan(n, o, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, _ := QueueModelInput(n, p, "cubic")
+			r, err := queue.Compute(in, truth)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cr := CalibrationRun{Network: n, Options: o, CC: "cubic", MeasuredBps: map[string]float64{}, MeasuredRTTMs: map[string]float64{}}
+			for _, f := range r.Flows {
+				cr.MeasuredBps[f.ID] = f.RateGbps * 1e9 * GoodputFactor
+				cr.MeasuredRTTMs[f.ID] = f.RTTMs
+			}
+			runs = append(runs, cr)
+		}
+	}
+	res, err := Calibrate(runs, queue.DefaultParams(), "test-1", 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Params.Version != "test-1" || res.Objective > 0.5 || res.StartObjective <= res.Objective {
+		t.Errorf("objective %v (start %v), version %q", res.Objective, res.StartObjective, res.Params.Version)
+	}
+	if res.Params.QueueFill != 0.9 {
+		t.Errorf("queue_fill %v, want 0.9", res.Params.QueueFill)
+	}
+	if _, err := Calibrate(nil, queue.DefaultParams(), "x", 0.5); !errors.Is(err, ErrInvalid) {
+		t.Errorf("no runs: %v", err)
+	}
+}
