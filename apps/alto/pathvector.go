@@ -1,0 +1,338 @@
+package alto
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"strconv"
+
+	"github.com/twinflow/twinflow/models/bottleneck"
+)
+
+// Path vector (RFC 9275): the cost of a pair is the array of ANEs (abstract network
+// elements: here the directed links of the twin) its traffic crosses, answered as
+// multipart/related (RFC 2387) of two parts: the cost map (or endpoint cost map) and an
+// entity property map of the ".ane" domain (the ANEs of the first part; RFC 9275 §6.2,
+// RFC 9240 resource-specific domain whose resource is the first part) with the
+// requested ANE properties. Each part has a Content-ID "<part resource ID@alto.twinflow>"
+// and its part resource ID "<resource ID>.<costmap|ecs|propmap>" is the resource-id of
+// its vtag; the start parameter names the first part, the property map's
+// dependent-vtags the first part's vtag.
+
+const contentIDDomain = "alto.twinflow"
+
+// parseANEProps reads ane-property-names (absent: none).
+func parseANEProps(o object) ([]string, *Error) {
+	l, _, e := o.strList("ane-property-names", false)
+	if e != nil {
+		return nil, e
+	}
+	seen := map[string]bool{}
+	var out []string
+	for i, p := range l {
+		ok := false
+		for _, a := range aneProps {
+			ok = ok || a == p
+		}
+		if !ok {
+			return nil, invalidValue("ane-property-names/"+strconv.Itoa(i), p)
+		}
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// rejectScalarFields refuses fields a path vector request cannot carry.
+func rejectScalarFields(o object) *Error {
+	for _, f := range []string{"multi-cost-types", "testable-cost-types", "constraints", "or-constraints"} {
+		if o.has(f) {
+			return invalidValue(f, "not supported with the path vector cost type")
+		}
+	}
+	return nil
+}
+
+func (sn *snapshot) aneValue(a *ane, prop string) any {
+	switch prop {
+	case PropMaxReservableBW:
+		return jsonNumber(math.Max(0, a.CapacityGbps-a.LoadGbps) * 1e9)
+	case PropEstAvailBW:
+		return jsonNumber(a.EstGbps * 1e9)
+	case PropBSGLevel:
+		return a.Level
+	}
+	return nil
+}
+
+// propPart encodes the ".ane" property map part for the ANEs used.
+func (sn *snapshot) propPart(rid string, first VersionTag, used []bool, props []string) []byte {
+	pm := map[string]map[string]any{}
+	if len(props) > 0 {
+		for e, u := range used {
+			if !u {
+				continue
+			}
+			m := map[string]any{}
+			for _, p := range props {
+				m[p] = sn.aneValue(&sn.anes[e], p)
+			}
+			pm[".ane:"+sn.anes[e].Name] = m
+		}
+	}
+	b, _ := json.Marshal(map[string]any{
+		"meta": map[string]any{
+			"vtag":            VersionTag{ResourceID: rid + ".propmap", Tag: sn.tags[hashPV]},
+			"dependent-vtags": []VersionTag{first},
+		},
+		"property-map": pm,
+	})
+	return b
+}
+
+// writeMultipart writes a two-part multipart/related response.
+func writeMultipart(w http.ResponseWriter, rid, firstType, firstPart string, first, second []byte) *Error {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	cid := func(part string) string { return "<" + rid + "." + part + "@" + contentIDDomain + ">" }
+	for _, p := range []struct {
+		typ, id string
+		body    []byte
+	}{{firstType, cid(firstPart), first}, {MediaPropMap, cid("propmap"), second}} {
+		pw, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {p.typ}, "Content-Id": {p.id}})
+		if err != nil {
+			return httpErr(http.StatusInternalServerError, "multipart: %v", err)
+		}
+		_, _ = pw.Write(p.body)
+	}
+	if err := mw.Close(); err != nil {
+		return httpErr(http.StatusInternalServerError, "multipart: %v", err)
+	}
+	ct := mime.FormatMediaType("multipart/related", map[string]string{
+		"boundary": mw.Boundary(), "type": firstType, "start": cid(firstPart)})
+	w.Header().Set("Content-Type", ct)
+	_, _ = w.Write(buf.Bytes())
+	return nil
+}
+
+func (s *Server) handlePVCostMap(w http.ResponseWriter, _ *http.Request, sn *snapshot, body []byte) *Error {
+	o, e := parseObject(body)
+	if e != nil {
+		return e
+	}
+	if e := rejectScalarFields(o); e != nil {
+		return e
+	}
+	ct, e := parseCostType(o, "cost-type", true)
+	if e != nil {
+		return e
+	}
+	srcs, dsts, e := sn.parsePIDFilter(o)
+	if e != nil {
+		return e
+	}
+	props, e := parseANEProps(o)
+	if e != nil {
+		return e
+	}
+	first, used := sn.encodePVCostMap(idCostMapPV, ct, srcs, dsts)
+	vt := VersionTag{ResourceID: idCostMapPV + ".costmap", Tag: sn.tags[hashPV]}
+	return writeMultipart(w, idCostMapPV, MediaCostMap, "costmap", first, sn.propPart(idCostMapPV, vt, used, props))
+}
+
+// encodePVCostMap encodes the cost map part and marks the ANEs it names.
+func (sn *snapshot) encodePVCostMap(rid string, ct CostType, srcs, dsts []int) ([]byte, []bool) {
+	used := make([]bool, len(sn.anes))
+	names := make([][]byte, len(sn.anes))
+	for e := range sn.anes {
+		names[e] = appendString(nil, sn.anes[e].Name)
+	}
+	meta, _ := json.Marshal(costMapMeta{
+		DependentVTags: []VersionTag{sn.vtag(idNetworkMap, hashNetmap)}, CostType: &ct,
+		VTag: &VersionTag{ResourceID: rid + ".costmap", Tag: sn.tags[hashPV]},
+	})
+	b := make([]byte, 0, 64+len(srcs)*len(dsts)*48)
+	b = append(b, `{"meta":`...)
+	b = append(b, meta...)
+	b = append(b, `,"cost-map":{`...)
+	P := sn.P()
+	rows := 0
+	for _, a := range srcs {
+		start := len(b)
+		if rows > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, sn.pids[a].Name)
+		b = append(b, ":{"...)
+		n := 0
+		for _, d := range dsts {
+			if a != d && sn.best[a*P+d] < 0 {
+				continue
+			}
+			if a == d && len(sn.pids[a].Devices) == 0 {
+				continue
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = appendString(b, sn.pids[d].Name)
+			b = append(b, ":["...)
+			if a != d {
+				for i, e := range sn.pathANEs(a, d) {
+					if i > 0 {
+						b = append(b, ',')
+					}
+					b = append(b, names[e]...)
+					used[e] = true
+				}
+			}
+			b = append(b, ']')
+		}
+		if n == 0 {
+			b = b[:start]
+			continue
+		}
+		rows++
+		b = append(b, '}')
+	}
+	return append(b, "}}"...), used
+}
+
+func (s *Server) handlePVEndpointCost(w http.ResponseWriter, r *http.Request, sn *snapshot, body []byte) *Error {
+	o, e := parseObject(body)
+	if e != nil {
+		return e
+	}
+	if e := rejectScalarFields(o); e != nil {
+		return e
+	}
+	ct, e := parseCostType(o, "cost-type", true)
+	if e != nil {
+		return e
+	}
+	eo, _, e := o.obj("endpoints", true)
+	if e != nil {
+		return e
+	}
+	srcs, e := s.srcEndpoints(r, sn, eo)
+	if e != nil {
+		return e
+	}
+	dsts, e := sn.parseEndpoints(eo, "dsts", true)
+	if e != nil {
+		return e
+	}
+	if len(dsts) == 0 {
+		return invalidValue("endpoints/dsts", "must not be empty")
+	}
+	props, e := parseANEProps(o)
+	if e != nil {
+		return e
+	}
+	used := make([]bool, len(sn.anes))
+	ecm := map[string]map[string][]string{}
+	sn.endpointPairs(srcs, dsts, func(a, d endpoint, _, _, _ float64, path []int32) {
+		names := make([]string, len(path))
+		for i, e := range path {
+			names[i] = sn.anes[e].Name
+			used[e] = true
+		}
+		if ecm[a.key] == nil {
+			ecm[a.key] = map[string][]string{}
+		}
+		ecm[a.key][d.key] = names
+	})
+	vt := VersionTag{ResourceID: idEndpointCostPV + ".ecs", Tag: sn.tags[hashPV]}
+	first, _ := json.Marshal(map[string]any{
+		"meta":              map[string]any{"vtag": vt, "cost-type": ct},
+		"endpoint-cost-map": ecm,
+	})
+	return writeMultipart(w, idEndpointCostPV, MediaEndpointCost, "ecs", first, sn.propPart(idEndpointCostPV, vt, used, props))
+}
+
+// --- the bottleneck structure graph (draft-giraltyellamraju-alto-bsg-requirements) ---
+
+// BSGVertex is a vertex of the bottleneck structure graph: a link (an ANE, or the
+// demand cap of a flow) or a path (a PGG vertex: the flows sharing one path).
+type BSGVertex struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"` // "link", "demand" or "path"
+	// Level is the water-filling round that fixed it (links: 0 when never a bottleneck).
+	Level int `json:"level"`
+	// Links: capacity, load and fair share (bit/s), flows crossing it.
+	CapacityBps  *float64 `json:"capacity-bps,omitempty"`
+	LoadBps      *float64 `json:"load-bps,omitempty"`
+	FairShareBps *float64 `json:"fair-share-bps,omitempty"`
+	Flows        int      `json:"flows,omitempty"`
+	// Paths: the rate of each member flow, their number and total, the ANE path.
+	RateBps  *float64 `json:"rate-bps,omitempty"`
+	Members  int      `json:"members,omitempty"`
+	TotalBps *float64 `json:"total-bps,omitempty"`
+	ANEPath  []string `json:"ane-path,omitempty"`
+}
+
+// BSGEdge is a directed edge: link→path "bottleneck" (the path's flows are
+// bottlenecked at the link), path→link "traverses", demand→path "demand".
+type BSGEdge struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	Kind string `json:"kind"`
+}
+
+func bps(gbps float64) *float64 { v := gbps * 1e9; return &v }
+
+func (s *Server) handleBSG(w http.ResponseWriter, _ *http.Request, sn *snapshot, _ []byte) *Error {
+	aneOf := make(map[string]string, len(sn.anes))
+	for _, a := range sn.anes {
+		aneOf[a.Link] = a.Name
+	}
+	name := func(link string) string {
+		if n, ok := aneOf[link]; ok {
+			return n
+		}
+		return link // demand caps: "demand:<flow>"
+	}
+	g := sn.bsg
+	vs := make([]BSGVertex, 0, len(g.Links)+len(g.Flows))
+	for _, l := range g.Links {
+		v := BSGVertex{ID: name(l.ID), Kind: l.Kind, Level: l.Level, CapacityBps: bps(l.Capacity), LoadBps: bps(l.Load), Flows: l.Flows}
+		if l.FairShare != nil {
+			v.FairShareBps = bps(*l.FairShare)
+		}
+		vs = append(vs, v)
+	}
+	for _, f := range g.Flows {
+		v := BSGVertex{ID: f.ID, Kind: "path", Level: f.Level, RateBps: bps(f.Rate), Members: len(f.Members), TotalBps: bps(f.Total)}
+		for _, l := range f.Path {
+			v.ANEPath = append(v.ANEPath, name(l))
+		}
+		vs = append(vs, v)
+	}
+	es := make([]BSGEdge, 0, len(g.Edges))
+	for _, e := range g.Edges {
+		from, to := e.From, e.To
+		switch e.Kind {
+		case bottleneck.EdgeBottleneck:
+			from = name(from)
+		case bottleneck.EdgeTraverses:
+			to = name(to)
+		}
+		es = append(es, BSGEdge{From: from, To: to, Kind: e.Kind})
+	}
+	meta := map[string]any{"vtag": sn.vtag(idBSG, hashBSG), "graph": "pgg"}
+	if sn.bsgErr != "" {
+		meta["priv:tf-error"] = sn.bsgErr
+	}
+	return writeJSON(w, MediaBSG, map[string]any{
+		"meta": meta,
+		"bsg": map[string]any{"levels": g.Levels, "total-throughput-bps": g.Total * 1e9,
+			"vertices": vs, "edges": es},
+	})
+}
