@@ -80,13 +80,13 @@ var testConfigs = map[string]map[string]string{
 }
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	twins *twin.Manager
 	srv   *Server
 	http  *httptest.Server
 }
 
-func newFixture(t *testing.T, o Options) *fixture {
+func newFixture(t testing.TB, o Options) *fixture {
 	t.Helper()
 	m, err := twin.NewManager(twin.Options{})
 	if err != nil {

@@ -1,0 +1,93 @@
+package alto
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/twinflow/twinflow/models/network"
+)
+
+// TestBuildNetmapConflicts: a duplicate address is listed in no PID and reported; a
+// device claiming a /0 or the reserved default PID name is refused; names that are not
+// valid PID names are made valid and stay distinct.
+func TestBuildNetmapConflicts(t *testing.T) {
+	p := netip.MustParsePrefix
+	in := netmapInput{
+		devices: []network.Device{
+			{ID: "a"}, {ID: "b"},
+			{ID: "c", Labels: map[string]string{LabelPID: DefaultPID}},
+			{ID: "site/1.d"}, {ID: "site/1_d"},
+		},
+		addrs: [][]netip.Prefix{
+			{p("10.9.0.1/24"), p("172.16.0.1/32")},
+			{p("172.16.0.1/32")}, // duplicate of a's loopback
+			{p("0.0.0.0/0")},
+			{p("10.9.0.2/24")}, // shares a's subnet
+			nil,
+		},
+	}
+	pids, table, conflicts := buildNetmap(in, false)
+	joined := strings.Join(conflicts, "\n")
+	for _, want := range []string{"prefix 172.16.0.1/32 claimed by PIDs pid:a, pid:b", "device c: PID \"default\" is reserved", "prefix 0.0.0.0/0 belongs to the default PID"} {
+		if !strings.Contains(joined, want) {
+			t.Fatalf("conflicts %q lack %q", joined, want)
+		}
+	}
+	names := map[string]pidInfo{}
+	for _, pi := range pids {
+		names[pi.Name] = pi
+		if !validName(pi.Name) {
+			t.Fatalf("invalid PID name %q", pi.Name)
+		}
+	}
+	if len(names) != 6 { // a, b, c, two site PIDs, default
+		t.Fatalf("PIDs %v", names)
+	}
+	if !slices.Equal(names["pid:a"].IPv4, []netip.Prefix{p("10.9.0.1/32")}) || len(names["pid:b"].IPv4) != 0 {
+		t.Fatalf("a %v, b %v", names["pid:a"].IPv4, names["pid:b"].IPv4)
+	}
+	o, ok := table.lookup(netip.MustParseAddr("172.16.0.1"))
+	if !ok || pids[o.pid].Name != DefaultPID {
+		t.Fatalf("the duplicate address resolves to %v", o)
+	}
+	if nameFor("pid:", "site/1.d") == nameFor("pid:", "site/1_d") {
+		t.Fatal("cleaned names collide")
+	}
+}
+
+// TestEstimateShare: the newcomer's water level on one link.
+func TestEstimateShare(t *testing.T) {
+	for _, c := range []struct {
+		capa  float64
+		rates []float64
+		want  float64
+	}{
+		{10, nil, 10},
+		{10, []float64{5, 5}, 10.0 / 3}, // equal share
+		{10, []float64{2, 8}, 4},        // the capped flow keeps 2
+		{10, []float64{1, 1}, 8},        // headroom
+		{10, []float64{10}, 5},
+	} {
+		if got := estimateShare(c.capa, c.rates); !near(got, c.want) {
+			t.Fatalf("estimateShare(%v, %v) = %v, want %v", c.capa, c.rates, got, c.want)
+		}
+	}
+}
+
+// TestDeviceAddrs: addresses come from IPv4 and IPv6 subinterfaces of the intended
+// configuration (module prefixes stripped) and the alto.prefixes label; malformed
+// entries are reported, not fatal.
+func TestDeviceAddrs(t *testing.T) {
+	cfg := []byte(`{"openconfig-interfaces:interfaces":{"interface":[{"name":"eth1","subinterfaces":{"subinterface":[
+	  {"index":0,"ipv4":{"addresses":{"address":[{"ip":"10.0.0.1","config":{"ip":"10.0.0.1","prefix-length":31}},
+	                                             {"ip":"bogus","config":{"prefix-length":24}}]}},
+	             "ipv6":{"addresses":{"address":[{"ip":"2001:db8::1","config":{"prefix-length":"64"}}]}}}]}}]}}`)
+	d := network.Device{ID: "x", Labels: map[string]string{LabelPrefixes: "192.0.2.0/24, nonsense"}}
+	got, problems := deviceAddrs(d, cfg)
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.1/31"), netip.MustParsePrefix("2001:db8::1/64"), netip.MustParsePrefix("192.0.2.0/24")}
+	if !slices.Equal(got, want) || len(problems) != 2 {
+		t.Fatalf("addrs %v problems %v", got, problems)
+	}
+}
