@@ -3,7 +3,7 @@ package alto
 import (
 	"math"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 )
 
@@ -280,19 +280,18 @@ func (q *costQuery) passes(tested []float64) bool {
 // ordinal replaces vals by their dense ranks among the non-NaN values (1 = lowest
 // cost, equal costs share a rank; RFC 7285 §6.1.2.2), in place.
 func ordinal(vals []float64) {
-	idx := make([]int, 0, len(vals))
-	for i, v := range vals {
+	sorted := make([]float64, 0, len(vals))
+	for _, v := range vals {
 		if !math.IsNaN(v) {
-			idx = append(idx, i)
+			sorted = append(sorted, v)
 		}
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return vals[idx[a]] < vals[idx[b]] })
-	rank, prev := 0.0, math.NaN()
-	for _, i := range idx {
-		if vals[i] != prev {
-			rank++
-			prev = vals[i]
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	for i, v := range vals {
+		if !math.IsNaN(v) {
+			r, _ := slices.BinarySearch(sorted, v)
+			vals[i] = float64(r + 1)
 		}
-		vals[i] = rank
 	}
 }

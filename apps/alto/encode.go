@@ -49,5 +49,29 @@ func appendNumber(b []byte, v float64) []byte {
 	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
 		return strconv.AppendInt(b, int64(v), 10)
 	}
+	// fast path for values with at most 6 decimals (routing costs are rounded to the
+	// microsecond): integer formatting instead of the shortest-float search
+	if math.Abs(v) < 1e9 {
+		if n := math.Round(v * 1e6); n/1e6 == v {
+			i := int64(n)
+			if i < 0 {
+				b = append(b, '-')
+				i = -i
+			}
+			b = strconv.AppendInt(b, i/1e6, 10)
+			frac := i % 1e6
+			var d [7]byte
+			d[0] = '.'
+			for k := 6; k >= 1; k-- {
+				d[k] = byte('0' + frac%10)
+				frac /= 10
+			}
+			end := 7
+			for end > 1 && d[end-1] == '0' {
+				end--
+			}
+			return append(b, d[:end]...)
+		}
+	}
 	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }

@@ -1,8 +1,10 @@
 package alto
 
 import (
+	"math"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -89,5 +91,19 @@ func TestDeviceAddrs(t *testing.T) {
 	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.1/31"), netip.MustParsePrefix("2001:db8::1/64"), netip.MustParsePrefix("192.0.2.0/24")}
 	if !slices.Equal(got, want) || len(problems) != 2 {
 		t.Fatalf("addrs %v problems %v", got, problems)
+	}
+}
+
+// TestAppendNumber: the fast decimal path agrees with strconv's shortest form.
+func TestAppendNumber(t *testing.T) {
+	for _, v := range []float64{0, 1, -3, 2.1, 0.1, 1.000001, 123456.5, -0.25, 1e-7, 3.14159265, 1e20, 4e6, 999999999.999999} {
+		got := string(appendNumber(nil, v))
+		back, err := strconv.ParseFloat(got, 64)
+		if err != nil || back != v {
+			t.Fatalf("appendNumber(%v) = %q", v, got)
+		}
+	}
+	if string(appendNumber(nil, math.NaN())) != "null" {
+		t.Fatal("NaN is not null")
 	}
 }

@@ -1,8 +1,8 @@
 package alto
 
 import (
-	"bytes"
 	"encoding/json"
+	"io"
 	"math"
 	"mime"
 	"mime/multipart"
@@ -96,28 +96,26 @@ func (sn *snapshot) propPart(rid string, first VersionTag, used []bool, props []
 	return b
 }
 
-// writeMultipart writes a two-part multipart/related response.
-func writeMultipart(w http.ResponseWriter, rid, firstType, firstPart string, first, second []byte) *Error {
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
+// writeMultipart streams a two-part multipart/related response: first writes the
+// first part (returning the ANEs it named), second encodes the property part for them.
+func writeMultipart(w http.ResponseWriter, rid, firstType, firstPart string, first func(io.Writer) ([]bool, error), second func([]bool) []byte) *Error {
+	mw := multipart.NewWriter(w)
 	cid := func(part string) string { return "<" + rid + "." + part + "@" + contentIDDomain + ">" }
-	for _, p := range []struct {
-		typ, id string
-		body    []byte
-	}{{firstType, cid(firstPart), first}, {MediaPropMap, cid("propmap"), second}} {
-		pw, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {p.typ}, "Content-Id": {p.id}})
-		if err != nil {
-			return httpErr(http.StatusInternalServerError, "multipart: %v", err)
-		}
-		_, _ = pw.Write(p.body)
+	w.Header().Set("Content-Type", mime.FormatMediaType("multipart/related", map[string]string{
+		"boundary": mw.Boundary(), "type": firstType, "start": cid(firstPart)}))
+	pw, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {firstType}, "Content-Id": {cid(firstPart)}})
+	if err != nil {
+		return nil // the client is gone; the status is sent
 	}
-	if err := mw.Close(); err != nil {
-		return httpErr(http.StatusInternalServerError, "multipart: %v", err)
+	used, err := first(pw)
+	if err != nil {
+		return nil
 	}
-	ct := mime.FormatMediaType("multipart/related", map[string]string{
-		"boundary": mw.Boundary(), "type": firstType, "start": cid(firstPart)})
-	w.Header().Set("Content-Type", ct)
-	_, _ = w.Write(buf.Bytes())
+	if pw, err = mw.CreatePart(textproto.MIMEHeader{"Content-Type": {MediaPropMap}, "Content-Id": {cid("propmap")}}); err != nil {
+		return nil
+	}
+	_, _ = pw.Write(second(used))
+	_ = mw.Close()
 	return nil
 }
 
@@ -141,34 +139,32 @@ func (s *Server) handlePVCostMap(w http.ResponseWriter, _ *http.Request, sn *sna
 	if e != nil {
 		return e
 	}
-	first, used := sn.encodePVCostMap(idCostMapPV, ct, srcs, dsts)
 	vt := VersionTag{ResourceID: idCostMapPV + ".costmap", Tag: sn.tags[hashPV]}
-	return writeMultipart(w, idCostMapPV, MediaCostMap, "costmap", first, sn.propPart(idCostMapPV, vt, used, props))
+	return writeMultipart(w, idCostMapPV, MediaCostMap, "costmap",
+		func(pw io.Writer) ([]bool, error) { return sn.encodePVCostMap(pw, idCostMapPV, ct, srcs, dsts) },
+		func(used []bool) []byte { return sn.propPart(idCostMapPV, vt, used, props) })
 }
 
-// encodePVCostMap encodes the cost map part and marks the ANEs it names.
-func (sn *snapshot) encodePVCostMap(rid string, ct CostType, srcs, dsts []int) ([]byte, []bool) {
+// encodePVCostMap writes the cost map part and returns the ANEs it names.
+func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, dsts []int) ([]bool, error) {
 	used := make([]bool, len(sn.anes))
-	names := make([][]byte, len(sn.anes))
-	for e := range sn.anes {
-		names[e] = appendString(nil, sn.anes[e].Name)
-	}
 	meta, _ := json.Marshal(costMapMeta{
 		DependentVTags: []VersionTag{sn.vtag(idNetworkMap, hashNetmap)}, CostType: &ct,
 		VTag: &VersionTag{ResourceID: rid + ".costmap", Tag: sn.tags[hashPV]},
 	})
-	b := make([]byte, 0, 64+len(srcs)*len(dsts)*48)
+	b := make([]byte, 0, flushAt+64<<10)
 	b = append(b, `{"meta":`...)
 	b = append(b, meta...)
 	b = append(b, `,"cost-map":{`...)
 	P := sn.P()
 	rows := 0
+	var path []int32
 	for _, a := range srcs {
 		start := len(b)
 		if rows > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, sn.pids[a].Name)
+		b = append(b, sn.pidJSON[a]...)
 		b = append(b, ":{"...)
 		n := 0
 		for _, d := range dsts {
@@ -182,14 +178,15 @@ func (sn *snapshot) encodePVCostMap(rid string, ct CostType, srcs, dsts []int) (
 				b = append(b, ',')
 			}
 			n++
-			b = appendString(b, sn.pids[d].Name)
+			b = append(b, sn.pidJSON[d]...)
 			b = append(b, ":["...)
 			if a != d {
-				for i, e := range sn.pathANEs(a, d) {
+				path = sn.pathANEs(a, d, path)
+				for i, e := range path {
 					if i > 0 {
 						b = append(b, ',')
 					}
-					b = append(b, names[e]...)
+					b = append(b, sn.aneJSON[e]...)
 					used[e] = true
 				}
 			}
@@ -201,8 +198,15 @@ func (sn *snapshot) encodePVCostMap(rid string, ct CostType, srcs, dsts []int) (
 		}
 		rows++
 		b = append(b, '}')
+		if len(b) >= flushAt {
+			if _, err := w.Write(b); err != nil {
+				return nil, err
+			}
+			b = b[:0]
+		}
 	}
-	return append(b, "}}"...), used
+	_, err := w.Write(append(b, "}}"...))
+	return used, err
 }
 
 func (s *Server) handlePVEndpointCost(w http.ResponseWriter, r *http.Request, sn *snapshot, body []byte) *Error {
@@ -254,7 +258,9 @@ func (s *Server) handlePVEndpointCost(w http.ResponseWriter, r *http.Request, sn
 		"meta":              map[string]any{"vtag": vt, "cost-type": ct},
 		"endpoint-cost-map": ecm,
 	})
-	return writeMultipart(w, idEndpointCostPV, MediaEndpointCost, "ecs", first, sn.propPart(idEndpointCostPV, vt, used, props))
+	return writeMultipart(w, idEndpointCostPV, MediaEndpointCost, "ecs",
+		func(pw io.Writer) ([]bool, error) { _, err := pw.Write(first); return used, err },
+		func(used []bool) []byte { return sn.propPart(idEndpointCostPV, vt, used, props) })
 }
 
 // --- the bottleneck structure graph (draft-giraltyellamraju-alto-bsg-requirements) ---

@@ -1,7 +1,9 @@
 package alto
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"math"
 	"net/http"
 	"net/netip"
@@ -297,16 +299,19 @@ type costMapMeta struct {
 	VTag           *VersionTag  `json:"vtag,omitempty"`
 }
 
-// writeCostMap encodes a cost map: rows of src → dst → value (or array of values for
-// multi-cost), pairs failing q's constraints or without a value left out.
-func (sn *snapshot) encodeCostMap(meta costMapMeta, srcs, dsts []int, q *costQuery) []byte {
+// flushAt is the size at which the streaming encoders hand their buffer to the writer.
+const flushAt = 256 << 10
+
+// encodeCostMap writes a cost map to w: rows of src → dst → value (or array of values
+// for multi-cost), pairs failing q's constraints or without a value left out.
+func (sn *snapshot) encodeCostMap(w io.Writer, meta costMapMeta, srcs, dsts []int, q *costQuery) error {
 	vals := sn.pairValues(srcs, dsts, q.types)
 	tested := vals
 	if !sameTypes(q.testable, q.types) {
 		tested = sn.pairValues(srcs, dsts, q.testable)
 	}
 	mb, _ := json.Marshal(meta)
-	b := make([]byte, 0, 64+len(srcs)*len(dsts)*24)
+	b := make([]byte, 0, flushAt+64<<10)
 	b = append(b, `{"meta":`...)
 	b = append(b, mb...)
 	b = append(b, `,"cost-map":{`...)
@@ -318,7 +323,7 @@ func (sn *snapshot) encodeCostMap(meta costMapMeta, srcs, dsts []int, q *costQue
 		if !firstRow {
 			b = append(b, ',')
 		}
-		b = appendString(b, sn.pids[a].Name)
+		b = append(b, sn.pidJSON[a]...)
 		b = append(b, ":{"...)
 		n := 0
 		for _, bi := range dsts {
@@ -343,7 +348,7 @@ func (sn *snapshot) encodeCostMap(meta costMapMeta, srcs, dsts []int, q *costQue
 				b = append(b, ',')
 			}
 			n++
-			b = appendString(b, sn.pids[bi].Name)
+			b = append(b, sn.pidJSON[bi]...)
 			b = append(b, ':')
 			if q.multi {
 				b = append(b, '[')
@@ -364,8 +369,15 @@ func (sn *snapshot) encodeCostMap(meta costMapMeta, srcs, dsts []int, q *costQue
 		}
 		firstRow = false
 		b = append(b, '}')
+		if len(b) >= flushAt {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
 	}
-	return append(b, "}}\n"...)
+	_, err := w.Write(append(b, "}}\n"...))
+	return err
 }
 
 func sameTypes(a, b []CostType) bool {
@@ -405,7 +417,9 @@ func (s *Server) handleFullCostMap(w http.ResponseWriter, sn *snapshot, rid stri
 		all, _ := sn.selection(nil, "")
 		vt := sn.vtag(rid, hashCost+ct.Metric)
 		meta := costMapMeta{DependentVTags: []VersionTag{sn.vtag(idNetworkMap, hashNetmap)}, CostType: &ct, VTag: &vt}
-		return sn.encodeCostMap(meta, all, all, &costQuery{types: []CostType{ct}, testable: []CostType{ct}})
+		var buf bytes.Buffer
+		_ = sn.encodeCostMap(&buf, meta, all, all, &costQuery{types: []CostType{ct}, testable: []CostType{ct}})
+		return buf.Bytes()
 	})
 	w.Header().Set("Content-Type", MediaCostMap)
 	_, _ = w.Write(b)
@@ -456,7 +470,7 @@ func (s *Server) handleFilteredCostMap(w http.ResponseWriter, _ *http.Request, s
 		meta.CostType = &q.types[0]
 	}
 	w.Header().Set("Content-Type", MediaCostMap)
-	_, _ = w.Write(sn.encodeCostMap(meta, srcs, dsts, q))
+	_ = sn.encodeCostMap(w, meta, srcs, dsts, q) // a failed write is the client gone
 	return nil
 }
 

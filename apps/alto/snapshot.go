@@ -78,6 +78,8 @@ type snapshot struct {
 	hash map[string][32]byte
 
 	bodies bodyCache // encoded full-map bodies
+
+	pidJSON, aneJSON [][]byte // names as JSON strings, for the big encoders
 }
 
 func (s *snapshot) P() int { return len(s.pids) }
@@ -147,6 +149,14 @@ func buildSnapshot(t *twin.Twin, byDomain bool) (*snapshot, error) {
 	s.buildANEs(n)
 	s.buildCosts()
 	s.hashAll()
+	s.pidJSON = make([][]byte, len(s.pids))
+	for i, p := range s.pids {
+		s.pidJSON[i] = appendString(nil, p.Name)
+	}
+	s.aneJSON = make([][]byte, len(s.anes))
+	for i, a := range s.anes {
+		s.aneJSON[i] = appendString(nil, a.Name)
+	}
 	return s, nil
 }
 
@@ -229,11 +239,12 @@ func (s *snapshot) buildCosts() {
 	}
 	nd := len(s.devices)
 	minBW := make([]float64, nd)
+	search := s.g.NewTreeSearch(s.opts)
 	for a, pa := range s.pids {
 		if len(pa.Devices) == 0 {
 			continue
 		}
-		tr, err := s.g.ShortestTree(pa.Devices, s.opts)
+		tr, err := search.Tree(pa.Devices)
 		if err != nil {
 			continue // indices come from the graph: cannot happen
 		}
@@ -281,13 +292,13 @@ func pathLatency(_ *snapshot, tr *routing.Tree, d int) float64 {
 	return math.Round(tr.Dist[d]*1e6) / 1e6
 }
 
-// pathANEs returns the ANE indices of the path from source PID a to PID b.
-func (s *snapshot) pathANEs(a, b int) []int32 {
+// pathANEs appends to buf[:0] the ANE indices of the path from source PID a to PID b.
+func (s *snapshot) pathANEs(a, b int, buf []int32) []int32 {
+	rev := buf[:0]
 	d := s.best[a*s.P()+b]
 	if d < 0 || s.pred[a] == nil {
-		return nil
+		return rev
 	}
-	var rev []int32
 	for v := int(d); s.pred[a][v] >= 0; {
 		e := s.pred[a][v]
 		rev = append(rev, e)
@@ -318,16 +329,14 @@ func (s *snapshot) hashAll() {
 		copy(c[:], h.Sum(nil))
 		s.hash[hashCost+m] = c
 	}
+	// the paths are determined by the forests and the chosen destinations
 	h.Reset()
 	h.Write(nm[:])
 	for a := range s.pids {
-		for b := range s.pids {
-			for _, e := range s.pathANEs(a, b) {
-				_ = binary.Write(h, binary.LittleEndian, e)
-			}
-			h.Write([]byte{0xff})
-		}
+		writeInt32s(h, s.pred[a])
+		h.Write([]byte{0xff})
 	}
+	writeInt32s(h, s.best)
 	for _, a := range s.anes {
 		fmt.Fprintf(h, "%s|%g|%g|%g|%d\n", a.Name, a.CapacityGbps, a.LoadGbps, a.EstGbps, a.Level)
 	}
@@ -364,6 +373,18 @@ func writeFloats(h hash.Hash, xs []float64) {
 	buf := make([]byte, 0, 8*1024)
 	for _, x := range xs {
 		buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(x))
+		if len(buf) == cap(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+	}
+	h.Write(buf)
+}
+
+func writeInt32s(h hash.Hash, xs []int32) {
+	buf := make([]byte, 0, 8*1024)
+	for _, x := range xs {
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(x))
 		if len(buf) == cap(buf) {
 			h.Write(buf)
 			buf = buf[:0]

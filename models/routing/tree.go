@@ -49,44 +49,73 @@ func (g *Graph) LinkEnds(e int) (from, to int) { return int(g.eFrom[e]), int(g.e
 
 // ShortestTree grows the shortest-path forest from srcs (device indices) under o's
 // metric and exclusions. O((|V| + |E|) log |V|). An out-of-range index is an error.
+// To grow many forests under the same options, use NewTreeSearch.
 func (g *Graph) ShortestTree(srcs []int, o Options) (*Tree, error) {
+	return g.NewTreeSearch(o).Tree(srcs)
+}
+
+// TreeSearch grows shortest-path forests under fixed options: link weights and
+// exclusions are evaluated once, so each forest costs only its Dijkstra. Not safe for
+// concurrent use (it reuses its scratch space).
+type TreeSearch struct {
+	g      *Graph
+	w      []float64 // weight per directed link, NaN when excluded
+	exDev  []bool
+	done   []bool
+	h      minHeap
+	metric Metric
+}
+
+// NewTreeSearch prepares forests under o. O(|V| + |E|).
+func (g *Graph) NewTreeSearch(o Options) *TreeSearch {
+	ts := &TreeSearch{g: g, w: make([]float64, len(g.eID)), exDev: make([]bool, len(g.devs)), done: make([]bool, len(g.devs)), metric: o.Metric}
+	for e := range g.eID {
+		ts.w[e] = math.NaN()
+		if g.usable(int32(e), &o, math.Inf(-1)) && g.eFrom[e] != g.eTo[e] {
+			ts.w[e] = g.weight(int32(e), o.Metric)
+		}
+	}
+	for i, d := range g.devs {
+		ts.exDev[i] = o.ExcludeDevices[d]
+	}
+	return ts
+}
+
+// Tree grows the forest from srcs (device indices).
+func (ts *TreeSearch) Tree(srcs []int) (*Tree, error) {
+	g := ts.g
 	n := len(g.devs)
 	t := &Tree{Dist: make([]float64, n), Hops: make([]int32, n), Pred: make([]int32, n), Order: make([]int32, 0, n), tail: g.eFrom}
 	for i := range t.Dist {
 		t.Dist[i], t.Hops[i], t.Pred[i] = math.Inf(1), -1, -1
 	}
-	h := &minHeap{}
+	clear(ts.done)
+	h := &ts.h
+	h.a = h.a[:0]
 	for _, s := range srcs {
 		if s < 0 || s >= n {
 			return nil, fmt.Errorf("%w: device index %d out of range", ErrInvalid, s)
 		}
-		if o.ExcludeDevices[g.devs[s]] || t.Dist[s] == 0 {
+		if ts.exDev[s] || t.Dist[s] == 0 {
 			continue
 		}
 		t.Dist[s], t.Hops[s] = 0, 0
 		h.push(int32(s), 0)
 	}
-	usable := make([]int8, len(g.eID)) // 0 unknown, 1 usable, -1 not
-	done := make([]bool, n)
 	for h.len() > 0 {
 		v, dv := h.pop()
-		if done[v] || dv > t.Dist[v] {
+		if ts.done[v] || dv > t.Dist[v] {
 			continue
 		}
-		done[v] = true
+		ts.done[v] = true
 		t.Order = append(t.Order, v)
 		for _, e := range g.out[v] {
-			if usable[e] == 0 {
-				usable[e] = -1
-				if g.usable(e, &o, math.Inf(-1)) {
-					usable[e] = 1
-				}
-			}
+			w := ts.w[e]
 			u := g.eTo[e]
-			if usable[e] < 0 || done[u] || u == v {
+			if math.IsNaN(w) || ts.done[u] {
 				continue
 			}
-			nd, nh := dv+g.weight(e, o.Metric), t.Hops[v]+1
+			nd, nh := dv+w, t.Hops[v]+1
 			better := nd < t.Dist[u]
 			if !better && nd == t.Dist[u] {
 				better = nh < t.Hops[u] || (nh == t.Hops[u] && g.eID[e] < g.eID[t.Pred[u]])

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/twinflow/twinflow/models/network"
@@ -79,6 +80,15 @@ func TestShortestTreeMultiSource(t *testing.T) {
 	tr, _ = g.ShortestTree([]int{a}, Options{Metric: Latency, ExcludeLinks: map[string]bool{"bd": true}})
 	if tr.Dist[d] != 10 {
 		t.Fatalf("with bd excluded: dist %v, want 10 via c", tr.Dist[d])
+	}
+	// a reused search gives the same forests
+	ts := g.NewTreeSearch(Options{Metric: Latency})
+	for range 2 {
+		t1, _ := ts.Tree([]int{c})
+		t2, _ := g.ShortestTree([]int{c}, Options{Metric: Latency})
+		if !slices.Equal(t1.Dist, t2.Dist) || !slices.Equal(t1.Pred, t2.Pred) || !slices.Equal(t1.Order, t2.Order) {
+			t.Fatalf("reused search differs: %v vs %v", t1, t2)
+		}
 	}
 	if _, err := g.ShortestTree([]int{99}, Options{}); err == nil {
 		t.Fatal("out-of-range source accepted")
