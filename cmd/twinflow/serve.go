@@ -63,6 +63,9 @@ type serveEnv struct {
 	NBI *nbi.Options
 	// Notes are printed in the startup banner (e.g. "database: postgres://…").
 	Notes []string
+	// Mounts are handlers served beside the API under their path prefix (Mount; the
+	// ALTO server in serve_alto.go).
+	Mounts []mount
 
 	shutdown []func(context.Context) error
 }
@@ -252,7 +255,7 @@ func runServe(ctx context.Context, so *serveOptions, stdout, stderr io.Writer) (
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", so.Listen, err)
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: withMounts(api.Handler(), env.Mounts), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
