@@ -2,6 +2,8 @@ package alto
 
 import (
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/twin"
 )
 
 // TestBuildNetmapConflicts: a duplicate address is listed in no PID and reported; a
@@ -105,5 +108,36 @@ func TestAppendNumber(t *testing.T) {
 	}
 	if string(appendNumber(nil, math.NaN())) != "null" {
 		t.Fatal("NaN is not null")
+	}
+}
+
+// TestEmptyTwin: an empty live twin gives the default PID alone and empty maps, not
+// errors.
+func TestEmptyTwin(t *testing.T) {
+	m, err := twin.NewManager(twin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s, err := New(Options{Twins: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ method, path, ct, body string }{
+		{"GET", "/alto/networkmap", "", ""},
+		{"GET", "/alto/costmap/num-routingcost", "", ""},
+		{"GET", "/alto/bsg", "", ""},
+		{"GET", "/alto/propmap", "", ""},
+		{"POST", "/alto/costmap/pv", MediaCostMapFilter, `{"cost-type":{"cost-mode":"array","cost-metric":"ane-path"}}`},
+	} {
+		req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+		if c.ct != "" {
+			req.Header.Set("Content-Type", c.ct)
+		}
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s %s: %d %s", c.method, c.path, rec.Code, rec.Body)
+		}
 	}
 }
