@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/routing"
 	"github.com/twinflow/twinflow/twin"
 )
 
@@ -138,6 +139,50 @@ func TestEmptyTwin(t *testing.T) {
 		s.Handler().ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {
 			t.Fatalf("%s %s: %d %s", c.method, c.path, rec.Code, rec.Body)
+		}
+	}
+}
+
+// TestCostsMatchShortest: on a 150-router WAN (forests built by several workers) every
+// PID-to-PID routing cost and hop count is that of models/routing's Dijkstra.
+func TestCostsMatchShortest(t *testing.T) {
+	nw, err := network.Generate("wan:n=150", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := twin.NewManager(twin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Live().Update(t.Context(), func(tx *twin.Txn) error { _, err := tx.Apply(nw); return err }); err != nil {
+		t.Fatal(err)
+	}
+	sn, err := buildSnapshot(m.Live(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := routing.NewGraph(nw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	P := sn.P()
+	for a := 0; a < P; a += 50 {
+		for b := 0; b < P; b++ {
+			pa, pb := sn.pids[a], sn.pids[b]
+			if a == b || len(pa.Devices) == 0 || len(pb.Devices) == 0 {
+				continue
+			}
+			p, err := g.Shortest(sn.devices[pa.Devices[0]].ID, sn.devices[pb.Devices[0]].ID, routing.Options{Metric: routing.Latency})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sn.cost[MetricRoutingCost][a*P+b]; math.Abs(got-p.Weight) > 1e-5 {
+				t.Fatalf("%s→%s: routingcost %v, Dijkstra %v", pa.Name, pb.Name, got, p.Weight)
+			}
+			if got := sn.cost[MetricHopCount][a*P+b]; int(got) != len(sn.pathANEs(a, b, nil)) {
+				t.Fatalf("%s→%s: hopcount %v, path %v", pa.Name, pb.Name, got, sn.pathANEs(a, b, nil))
+			}
 		}
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"hash"
 	"math"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/twinflow/twinflow/models/bottleneck"
 	"github.com/twinflow/twinflow/models/network"
@@ -237,53 +239,70 @@ func (s *snapshot) buildCosts() {
 	for i := range s.best {
 		s.best[i] = -1
 	}
-	nd := len(s.devices)
-	minBW := make([]float64, nd)
-	search := s.g.NewTreeSearch(s.opts)
-	for a, pa := range s.pids {
-		if len(pa.Devices) == 0 {
-			continue
-		}
-		tr, err := search.Tree(pa.Devices)
-		if err != nil {
-			continue // indices come from the graph: cannot happen
-		}
-		s.pred[a] = tr.Pred
-		for _, v := range tr.Order {
-			if e := tr.Pred[v]; e < 0 {
-				minBW[v] = math.Inf(1)
-			} else {
-				from, _ := s.g.LinkEnds(int(e))
-				minBW[v] = math.Min(minBW[from], s.anes[e].EstGbps)
+	// one forest per source PID, the PIDs shared out over the cores (each worker has
+	// its own search and scratch; rows of the matrices are disjoint)
+	workers := min(runtime.GOMAXPROCS(0), max(1, P/64))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			search := s.g.NewTreeSearch(s.opts)
+			minBW := make([]float64, len(s.devices))
+			for a := w; a < P; a += workers {
+				s.costsFrom(a, search, minBW, rc, hc, bw)
 			}
-		}
-		for b, pb := range s.pids {
-			k := a*P + b
-			if a == b {
-				rc[k], hc[k] = 0, 0
-				continue
-			}
-			bestD := -1
-			for _, d := range pb.Devices {
-				if math.IsInf(tr.Dist[d], 1) {
-					continue
-				}
-				if bestD < 0 || tr.Dist[d] < tr.Dist[bestD] || (tr.Dist[d] == tr.Dist[bestD] && tr.Hops[d] < tr.Hops[bestD]) {
-					bestD = d
-				}
-			}
-			if bestD < 0 {
-				continue
-			}
-			s.best[k] = int32(bestD)
-			rc[k] = pathLatency(s, tr, bestD)
-			hc[k] = float64(tr.Hops[bestD])
-			bw[k] = minBW[bestD] * 1e6 // Gb/s → kbit/s
-		}
+		}()
 	}
+	wg.Wait()
 	s.cost[MetricRoutingCost] = rc
 	s.cost[MetricHopCount] = hc
 	s.cost[MetricBWAvailable] = bw
+}
+
+// costsFrom fills row a of the matrices from the forest of source PID a.
+func (s *snapshot) costsFrom(a int, search *routing.TreeSearch, minBW, rc, hc, bw []float64) {
+	P := s.P()
+	pa := s.pids[a]
+	if len(pa.Devices) == 0 {
+		return
+	}
+	tr, err := search.Tree(pa.Devices)
+	if err != nil {
+		return // indices come from the graph: cannot happen
+	}
+	s.pred[a] = tr.Pred
+	for _, v := range tr.Order {
+		if e := tr.Pred[v]; e < 0 {
+			minBW[v] = math.Inf(1)
+		} else {
+			from, _ := s.g.LinkEnds(int(e))
+			minBW[v] = math.Min(minBW[from], s.anes[e].EstGbps)
+		}
+	}
+	for b, pb := range s.pids {
+		k := a*P + b
+		if a == b {
+			rc[k], hc[k] = 0, 0
+			continue
+		}
+		bestD := -1
+		for _, d := range pb.Devices {
+			if math.IsInf(tr.Dist[d], 1) {
+				continue
+			}
+			if bestD < 0 || tr.Dist[d] < tr.Dist[bestD] || (tr.Dist[d] == tr.Dist[bestD] && tr.Hops[d] < tr.Hops[bestD]) {
+				bestD = d
+			}
+		}
+		if bestD < 0 {
+			continue
+		}
+		s.best[k] = int32(bestD)
+		rc[k] = pathLatency(s, tr, bestD)
+		hc[k] = float64(tr.Hops[bestD])
+		bw[k] = minBW[bestD] * 1e6 // Gb/s → kbit/s
+	}
 }
 
 // pathLatency is the tree distance (latency with the routing package's floor for
