@@ -233,8 +233,8 @@ func (s *Server) handlePVEndpointCost(w http.ResponseWriter, r *http.Request, sn
 	if e != nil {
 		return e
 	}
-	if len(dsts) == 0 {
-		return invalidValue("endpoints/dsts", "must not be empty")
+	if e := endpointBudget(srcs, dsts); e != nil {
+		return e
 	}
 	props, e := parseANEProps(o)
 	if e != nil {

@@ -3,6 +3,7 @@ package alto
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -660,11 +661,8 @@ func (s *Server) handleEndpointCost(w http.ResponseWriter, r *http.Request, sn *
 	if e != nil {
 		return e
 	}
-	if len(dsts) == 0 {
-		return invalidValue("endpoints/dsts", "must not be empty")
-	}
-	if len(srcs)*len(dsts) > maxListLen*10 {
-		return invalidValue("endpoints", "too many pairs")
+	if e := endpointBudget(srcs, dsts); e != nil {
+		return e
 	}
 	type pair struct {
 		s, d string
@@ -727,6 +725,25 @@ func (s *Server) handleEndpointCost(w http.ResponseWriter, r *http.Request, sn *
 		meta["cost-type"] = q.types[0]
 	}
 	return writeJSON(w, MediaEndpointCost, map[string]any{"meta": meta, "endpoint-cost-map": ecm})
+}
+
+// Bounds of one endpoint cost query: each distinct source costs a shortest-path
+// search.
+const (
+	maxEndpointSrcs  = 1000
+	maxEndpointPairs = 1_000_000
+)
+
+func endpointBudget(srcs, dsts []endpoint) *Error {
+	switch {
+	case len(dsts) == 0:
+		return invalidValue("endpoints/dsts", "must not be empty")
+	case len(srcs) > maxEndpointSrcs:
+		return invalidValue("endpoints/srcs", fmt.Sprintf("%d sources (at most %d)", len(srcs), maxEndpointSrcs))
+	case len(srcs)*len(dsts) > maxEndpointPairs:
+		return invalidValue("endpoints", fmt.Sprintf("%d pairs (at most %d)", len(srcs)*len(dsts), maxEndpointPairs))
+	}
+	return nil
 }
 
 // jsonNumber is v as a JSON value (nil for NaN).

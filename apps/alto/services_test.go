@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -101,6 +102,12 @@ func TestEndpointServices(t *testing.T) {
 		t.Fatalf("costs from the client address: %v", ec.Map)
 	}
 	f.altoError("/alto/endpointcost", MediaEndpointCostParam, map[string]any{"cost-type": CostType{Mode: ModeNumerical, Metric: MetricHopCount}}, EMissingField, "endpoints")
+	many := make([]string, maxEndpointSrcs+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("ipv4:10.9.%d.%d", i/250, i%250)
+	}
+	f.altoError("/alto/endpointcost", MediaEndpointCostParam, map[string]any{"cost-type": CostType{Mode: ModeNumerical, Metric: MetricHopCount},
+		"endpoints": map[string]any{"srcs": many, "dsts": []string{"ipv4:10.0.23.2"}}}, EInvalidFieldValue, "endpoints/srcs")
 	f.altoError("/alto/endpointcost", MediaEndpointCostParam, map[string]any{"cost-type": CostType{Mode: ModeNumerical, Metric: MetricHopCount},
 		"endpoints": map[string]any{"dsts": []string{"ipv6:10.0.0.1"}}}, EInvalidFieldValue, "endpoints/dsts/0")
 }
