@@ -186,3 +186,23 @@ func TestCostsMatchShortest(t *testing.T) {
 		}
 	}
 }
+
+// TestMergePatch: the RFC 7396 diff the update streams send.
+func TestMergePatch(t *testing.T) {
+	for _, c := range []struct {
+		a, b, want string
+		ok         bool
+	}{
+		{`{"m":{"x":1,"y":2},"k":"v"}`, `{"m":{"x":1,"y":3,"z":[1,null]},"k":"v"}`, `{"m":{"y":3,"z":[1,null]}}`, true},
+		{`{"m":{"x":1},"gone":true}`, `{"m":{}}`, `{"gone":null,"m":{"x":null}}`, true},
+		{`{"a":1}`, `{"a":1}`, ``, false},          // nothing changed
+		{`{"a":1}`, `{"a":null}`, ``, false},       // a null member cannot be patched in
+		{`{"a":1}`, `{"a":{"b":null}}`, ``, false}, // nor a nested one
+		{`[1]`, `[2]`, ``, false},                  // not objects
+	} {
+		got, ok := mergePatch([]byte(c.a), []byte(c.b))
+		if ok != c.ok || string(got) != c.want {
+			t.Fatalf("mergePatch(%s, %s) = %s %v, want %s %v", c.a, c.b, got, ok, c.want, c.ok)
+		}
+	}
+}

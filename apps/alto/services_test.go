@@ -10,6 +10,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -417,6 +418,39 @@ func TestMiddleware(t *testing.T) {
 	}
 }
 
+// applyMergePatch applies an RFC 7396 merge patch to a JSON document (written here from
+// the RFC's pseudocode, independently of the server's diff).
+func applyMergePatch(t *testing.T, doc, patch string) any {
+	t.Helper()
+	var d, p any
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(patch), &p); err != nil {
+		t.Fatal(err)
+	}
+	var merge func(target, patch any) any
+	merge = func(target, patch any) any {
+		pm, ok := patch.(map[string]any)
+		if !ok {
+			return patch
+		}
+		tm, ok := target.(map[string]any)
+		if !ok {
+			tm = map[string]any{}
+		}
+		for k, v := range pm {
+			if v == nil {
+				delete(tm, k)
+			} else {
+				tm[k] = merge(tm[k], v)
+			}
+		}
+		return tm
+	}
+	return merge(d, p)
+}
+
 // sseEvent is one server-sent event.
 type sseEvent struct {
 	event string
@@ -455,8 +489,9 @@ func readEvents(r *bufio.Reader, out chan<- sseEvent) {
 func TestUpdateStream(t *testing.T) {
 	f := newFixture(t, Options{})
 	body, _ := json.Marshal(map[string]any{"add": map[string]any{
-		"nm": map[string]any{"resource-id": idNetworkMap},
-		"rc": map[string]any{"resource-id": "costmap-num-routingcost"},
+		"nm":   map[string]any{"resource-id": idNetworkMap},
+		"rc":   map[string]any{"resource-id": "costmap-num-routingcost"},
+		"rc-f": map[string]any{"resource-id": "costmap-num-routingcost", "incremental-changes": false},
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -492,15 +527,15 @@ func TestUpdateStream(t *testing.T) {
 		t.Fatalf("first event %+v", ev)
 	}
 	controlURI := ctl["control-uri"].(string)
-	if ev = next(); ev.event != MediaUpdateStreamCtl || !strings.Contains(ev.data, `"started":["nm","rc"]`) {
+	if ev = next(); ev.event != MediaUpdateStreamCtl || !strings.Contains(ev.data, `"started":["nm","rc","rc-f"]`) {
 		t.Fatalf("started event %+v", ev)
 	}
 	got := map[string]string{}
-	for range 2 {
+	for range 3 {
 		ev = next()
 		got[ev.event] = ev.data
 	}
-	if got[MediaNetworkMap+",nm"] == "" || got[MediaCostMap+",rc"] == "" {
+	if got[MediaNetworkMap+",nm"] == "" || got[MediaCostMap+",rc"] == "" || got[MediaCostMap+",rc-f"] != got[MediaCostMap+",rc"] {
 		t.Fatalf("initial data events: %v", got)
 	}
 	// a latency change changes the routing costs, not the network map: one event
@@ -513,21 +548,33 @@ func TestUpdateStream(t *testing.T) {
 		_, err = tx.PutLink(l.Link, twin.UpdateOnly, twin.Any)
 		return err
 	})
+	// rc gets a merge patch (RFC 7396) that turns the old map into the new one; rc-f,
+	// which asked for no incremental changes, the whole new map
 	ev = next()
-	if ev.event != MediaCostMap+",rc" || ev.data == got[MediaCostMap+",rc"] {
+	if ev.event != MediaMergePatch+",rc" {
 		t.Fatalf("update event %+v", ev)
+	}
+	patched := applyMergePatch(t, got[MediaCostMap+",rc"], ev.data)
+	ev = next()
+	if ev.event != MediaCostMap+",rc-f" {
+		t.Fatalf("full update event %+v", ev)
 	}
 	var cm costMap
 	if err := json.Unmarshal([]byte(ev.data), &cm); err != nil || cm.num(t, "pid:r1", "pid:r3") != 1 {
 		t.Fatalf("updated cost map %s (%v)", ev.data, err)
 	}
+	var full any
+	_ = json.Unmarshal([]byte(ev.data), &full)
+	if !reflect.DeepEqual(patched, full) {
+		t.Fatalf("patched map differs from the new map:\n%v\n%v", patched, full)
+	}
 	// stream control: remove one, then the other (the stream ends)
 	path := strings.TrimPrefix(controlURI, f.http.URL)
-	r, b := f.do(http.MethodPost, path, MediaUpdateStreamParam, map[string]any{"remove": []string{"nm"}})
+	r, b := f.do(http.MethodPost, path, MediaUpdateStreamParam, map[string]any{"remove": []string{"nm", "rc-f"}})
 	if r.StatusCode != http.StatusNoContent {
 		t.Fatalf("remove: %d %s", r.StatusCode, b)
 	}
-	if ev = next(); ev.event != MediaUpdateStreamCtl || !strings.Contains(ev.data, `"stopped":["nm"]`) {
+	if ev = next(); ev.event != MediaUpdateStreamCtl || !strings.Contains(ev.data, `"stopped":["nm","rc-f"]`) {
 		t.Fatalf("stopped event %+v", ev)
 	}
 	f.altoError(path, MediaUpdateStreamParam, map[string]any{"remove": []string{"nm"}}, EInvalidFieldValue, "remove")

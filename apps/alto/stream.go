@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -18,11 +19,13 @@ import (
 // Incremental updates over Server-Sent Events (RFC 8895). A client POSTs an update
 // stream request ({"add": {"<substream-id>": {"resource-id": "<id>"}}}) and gets a
 // text/event-stream: first a control event with its control URI, then the full data of
-// each substream, then a fresh full copy of a substream whenever its content (its
-// vtag) changes. The server follows the live twin's event hub, so an update follows an
-// intended-state transaction without polling. Updates are full replacements (RFC 8895
-// §6.7 allows a server to send them instead of merge patches; no
-// incremental-change-media-types are advertised). The control URI takes further
+// each substream, then an update of a substream whenever its content (its vtag)
+// changes: a JSON merge patch (RFC 7396, application/merge-patch+json) from the data
+// sent before, or a full replacement when the substream asked for
+// "incremental-changes": false, when the documents are too large to diff in memory
+// (maxPatchInput) or when no merge patch can express the change. The server follows the
+// live twin's event hub, so an update follows an intended-state transaction without
+// polling. The control URI takes further
 // {"add": ...} and {"remove": [...]} requests (204); removing every substream ends the
 // stream. Substreams are offered for the GET resources (the network map, the full cost
 // maps, the property map and the bottleneck structure).
@@ -46,6 +49,7 @@ type stream struct {
 
 type streamReq struct {
 	add    map[string]string // substream → resource
+	full   map[string]bool   // substreams that asked for full replacements only
 	remove []string
 	reply  chan *Error
 }
@@ -77,8 +81,14 @@ func (h *streamHub) resource() *resource {
 	return &resource{
 		ID: idUpdates, Method: http.MethodPost, Path: "/updates", MediaType: MediaEventStream,
 		Accepts: MediaUpdateStreamParam, Uses: uses,
-		Capabilities: func() map[string]any { return map[string]any{"support-stream-control": true} },
-		Handle:       h.handleStream,
+		Capabilities: func() map[string]any {
+			inc := map[string]string{}
+			for _, id := range uses {
+				inc[id] = MediaMergePatch
+			}
+			return map[string]any{"support-stream-control": true, "incremental-change-media-types": inc}
+		},
+		Handle: h.handleStream,
 	}
 }
 
@@ -97,7 +107,7 @@ func (h *streamHub) parseStreamReq(body []byte, needAdd bool) (streamReq, *Error
 	if e != nil {
 		return streamReq{}, e
 	}
-	req := streamReq{add: map[string]string{}}
+	req := streamReq{add: map[string]string{}, full: map[string]bool{}}
 	add, hasAdd, e := o.obj("add", needAdd)
 	if e != nil {
 		return streamReq{}, e
@@ -127,7 +137,12 @@ func (h *streamHub) parseStreamReq(body []byte, needAdd bool) (streamReq, *Error
 			if sub.has("input") {
 				return streamReq{}, invalidValue(sub.at("input"), "only GET resources can be followed")
 			}
+			inc, has, e := sub.boolean("incremental-changes")
+			if e != nil {
+				return streamReq{}, e
+			}
 			req.add[id] = rid
+			req.full[id] = has && !inc
 		}
 		if needAdd && len(req.add) == 0 {
 			return streamReq{}, invalidValue("add", "must add at least one substream")
@@ -209,8 +224,10 @@ func (h *streamHub) handleStream(w http.ResponseWriter, r *http.Request, sn *sna
 	if err := controlEvent(w, map[string]string{"control-uri": h.s.uri(r, "/updates/control/"+id)}); err != nil {
 		return nil
 	}
-	subs := map[string]string{} // substream → resource
-	sent := map[string]string{} // substream → tag sent
+	subs := map[string]string{}   // substream → resource
+	sent := map[string]string{}   // substream → tag sent
+	last := map[string][]byte{}   // substream → data sent (for merge patches)
+	fullOnly := map[string]bool{} // substream → no merge patches
 	keys := h.streamable()
 	send := func(sid string, sn *snapshot) error {
 		rid := subs[sid]
@@ -222,14 +239,22 @@ func (h *streamHub) handleStream(w http.ResponseWriter, r *http.Request, sn *sna
 		if e != nil {
 			return e
 		}
-		sent[sid] = tag
+		prev, had := last[sid]
+		sent[sid], last[sid] = tag, data
+		if had && !fullOnly[sid] && len(prev)+len(data) <= maxPatchInput {
+			if patch, ok := mergePatch(prev, data); ok {
+				return writeEvent(w, MediaMergePatch+","+sid, patch)
+			}
+		}
 		return writeEvent(w, mt+","+sid, data)
 	}
-	start := func(add map[string]string, sn *snapshot) error {
-		ids := make([]string, 0, len(add))
-		for sid, rid := range add {
+	start := func(c streamReq, sn *snapshot) error {
+		ids := make([]string, 0, len(c.add))
+		for sid, rid := range c.add {
 			subs[sid] = rid
+			fullOnly[sid] = c.full[sid]
 			delete(sent, sid)
+			delete(last, sid)
 			ids = append(ids, sid)
 		}
 		sort.Strings(ids)
@@ -243,7 +268,7 @@ func (h *streamHub) handleStream(w http.ResponseWriter, r *http.Request, sn *sna
 		}
 		return nil
 	}
-	if err := start(req.add, sn); err != nil {
+	if err := start(req, sn); err != nil {
 		return nil
 	}
 	tick := time.NewTicker(h.heartbeat)
@@ -307,6 +332,7 @@ func (h *streamHub) handleStream(w http.ResponseWriter, r *http.Request, sn *sna
 				for _, sid := range c.remove {
 					delete(subs, sid)
 					delete(sent, sid)
+					delete(last, sid)
 				}
 				if err := controlEvent(w, map[string]any{"stopped": c.remove}); err != nil {
 					return nil
@@ -320,7 +346,7 @@ func (h *streamHub) handleStream(w http.ResponseWriter, r *http.Request, sn *sna
 				if err != nil {
 					return nil
 				}
-				if err := start(c.add, sn); err != nil {
+				if err := start(c, sn); err != nil {
 					return nil
 				}
 			}
@@ -352,4 +378,72 @@ func (h *streamHub) handleControl(w http.ResponseWriter, r *http.Request, _ *sna
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// maxPatchInput bounds the documents a merge patch is computed from (both decoded in
+// memory); larger resources (full cost maps of many PIDs) are sent whole.
+const maxPatchInput = 4 << 20
+
+// mergePatch returns the JSON merge patch (RFC 7396) turning JSON object a into b;
+// ok is false when no patch applies (not objects, or b holds a null a patch cannot
+// express, or nothing changed).
+func mergePatch(a, b []byte) ([]byte, bool) {
+	var da, db map[string]any
+	if json.Unmarshal(a, &da) != nil || json.Unmarshal(b, &db) != nil || da == nil || db == nil {
+		return nil, false
+	}
+	p, ok := diffObjects(da, db)
+	if !ok || len(p) == 0 {
+		return nil, false
+	}
+	out, err := json.Marshal(p)
+	return out, err == nil
+}
+
+func diffObjects(a, b map[string]any) (map[string]any, bool) {
+	p := map[string]any{}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			p[k] = nil
+		}
+	}
+	for k, bv := range b {
+		if bv == nil {
+			return nil, false // a null member cannot be expressed in a merge patch
+		}
+		av, had := a[k]
+		am, aObj := av.(map[string]any)
+		bm, bObj := bv.(map[string]any)
+		switch {
+		case had && aObj && bObj:
+			sub, ok := diffObjects(am, bm)
+			if !ok {
+				return nil, false
+			}
+			if len(sub) > 0 {
+				p[k] = sub
+			}
+		case !had || !reflect.DeepEqual(av, bv):
+			if hasNullMember(bv) {
+				return nil, false
+			}
+			p[k] = bv
+		}
+	}
+	return p, true
+}
+
+// hasNullMember reports whether an object (at any depth, outside arrays) has a null
+// member, which a merge patch would read as a deletion.
+func hasNullMember(v any) bool {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return false
+	}
+	for _, x := range m {
+		if x == nil || hasNullMember(x) {
+			return true
+		}
+	}
+	return false
 }
