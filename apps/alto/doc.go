@@ -1,6 +1,6 @@
 // Package alto is TwinFlow's ALTO server (Application-Layer Traffic Optimization,
 // RFC 7285) over the live twin, with the multi-cost (RFC 8189), incremental update
-// (RFC 8895, full replacements over SSE), entity property map (RFC 9240) and path
+// (RFC 8895: SSE with JSON merge patches), entity property map (RFC 9240) and path
 // vector (RFC 9275) extensions, and the bottleneck structure graph asked for by
 // draft-giraltyellamraju-alto-bsg-requirements.
 //
