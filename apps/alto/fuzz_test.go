@@ -56,3 +56,33 @@ func FuzzRequests(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStreamRequest feeds arbitrary bodies to the update stream request decoder (the
+// stream itself is not opened): a request is accepted or refused with one of the four
+// ALTO codes. Seed corpus: testdata/fuzz/FuzzStreamRequest.
+func FuzzStreamRequest(f *testing.F) {
+	f.Add([]byte(`{"add":{"nm":{"resource-id":"networkmap","incremental-changes":false}},"remove":["x"]}`))
+	fx := newFixture(f, Options{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, needAdd := range []bool{true, false} {
+			req, e := fx.srv.streams.parseStreamReq(body, needAdd)
+			if e != nil {
+				switch e.Code {
+				case ESyntax, EMissingField, EInvalidFieldType, EInvalidFieldValue:
+				default:
+					t.Fatalf("code %q", e.Code)
+				}
+				continue
+			}
+			known := fx.srv.streams.streamable()
+			for sid, rid := range req.add {
+				if _, ok := known[rid]; !ok || !validName(sid) {
+					t.Fatalf("accepted substream %q → %q", sid, rid)
+				}
+			}
+			if needAdd && len(req.add) == 0 {
+				t.Fatal("a stream without substreams accepted")
+			}
+		}
+	})
+}
