@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -396,3 +397,27 @@ func recheck(ctx context.Context, cancel context.CancelFunc, a *auth.Authenticat
 
 // Principal returns the authenticated caller of a request (nil on public routes).
 func Principal(r *http.Request) *auth.Principal { return auth.FromContext(r.Context()) }
+
+// Guard returns a middleware protecting a handler served beside the API under prefix
+// (the ALTO server): every request is authenticated, rate-limited, held to maxBody and
+// authorised for perm exactly as the API's own routes are, and denials are audited.
+// Requests asking for an event stream (Accept: text/event-stream) keep their
+// connection without the per-request deadlines and end when their credential stops
+// verifying. The mounted service's answers are queries, not writes: they are not
+// audited.
+func (s *Server) Guard(prefix string, perm auth.Permission, maxBody int64) func(http.Handler) http.Handler {
+	acc := Access{Perm: perm, MaxBody: maxBody}
+	rt := Route{Method: http.MethodGet, Pattern: prefix + "/*"}
+	sr := rt
+	sr.ContentType = "text/event-stream"
+	return func(next http.Handler) http.Handler {
+		plain, stream := s.guardRoute(rt, acc, next), s.guardRoute(sr, acc, next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+				stream.ServeHTTP(w, r)
+				return
+			}
+			plain.ServeHTTP(w, r)
+		})
+	}
+}

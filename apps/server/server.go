@@ -75,6 +75,8 @@ type Config struct {
 	Telemetry *TelemetryConfig
 	// Security is how callers authenticate and the listener is protected.
 	Security SecurityConfig
+	// ALTO serves the ALTO protocol over the live twin under /alto/ (nil: not served).
+	ALTO *ALTOConfig
 }
 
 // Check validates c; the errors wrap ErrConfig. Run checks c before it starts anything.
@@ -99,6 +101,11 @@ func (c *Config) Check() error {
 	}
 	if tc := c.Telemetry; tc != nil && (tc.Sample < 0 || tc.Sample > time.Second) {
 		return bad("Telemetry.Sample must be in (0, 1s], got %v", tc.Sample)
+	}
+	if c.ALTO != nil {
+		if err := c.ALTO.check(); err != nil {
+			return err
+		}
 	}
 	return c.checkSecurity()
 }
@@ -233,6 +240,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	handler := api.Handler()
+	if so.ALTO != nil {
+		if handler, err = startALTO(ctx, env, api, *so.ALTO); err != nil {
+			return fmt.Errorf("serve: alto: %w", err)
+		}
+	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", so.Listen)
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", so.Listen, err)
@@ -241,7 +254,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		ln = tls.NewListener(ln, sec.tls)
 	}
 	// Per-request read and write deadlines are set by the API (event streams excepted).
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -38,6 +38,8 @@ type serveFlags struct {
 	standInBin             string
 	telemetry              bool
 	telemetrySample        time.Duration
+	alto                   bool
+	altoPIDs               string
 	dbChanged              bool // --db was given (the demo otherwise starts on a temporary database)
 }
 
@@ -105,6 +107,9 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 	// telemetry
 	f.BoolVar(&sf.telemetry, "telemetry", true, "stream telemetry from every managed device (gNMI driver and an address in the live twin) into its observed state")
 	f.DurationVar(&sf.telemetrySample, "telemetry-sample", time.Second, "counter sample interval of device telemetry, in (0, 1s]")
+	// ALTO
+	f.BoolVar(&sf.alto, "alto", true, "serve the ALTO protocol (RFC 7285 and extensions) over the live twin under /alto/")
+	f.StringVar(&sf.altoPIDs, "alto-pids", "device", "ALTO PIDs: device (one per device) or domain (one per administrative domain); a device's alto.pid label wins")
 	// the stand-in network's own flag, from before every managed device was covered
 	f.DurationVar(&sf.telemetrySample, "standin-sample", time.Second, "same as --telemetry-sample")
 	return usageFlags(cmd)
@@ -172,6 +177,12 @@ func (sf *serveFlags) config() (server.Config, error) {
 	}
 	if sf.telemetry {
 		cfg.Telemetry = &server.TelemetryConfig{Sample: sf.telemetrySample}
+	}
+	if sf.alto {
+		if p := sf.altoPIDs; p != "device" && p != "domain" {
+			return server.Config{}, usageErrorf("--alto-pids must be device or domain, got %q", p)
+		}
+		cfg.ALTO = &server.ALTOConfig{PIDBy: sf.altoPIDs}
 	}
 	// devices are dialled lazily: a TLS setting that cannot work fails here, not at the
 	// first commit or telemetry subscription

@@ -199,9 +199,9 @@ func (g *Graph) reservationMask(need float64, prio int, resv *Reservations) []bo
 	return mask
 }
 
-// Tree is a least-weight path tree from one source under a TE request's pruning (see
+// PathTree is a least-weight path tree from one source under a TE request's pruning (see
 // TETree): paths to many destinations for the cost of one search.
-type Tree struct {
+type PathTree struct {
 	g    *Graph
 	src  int32
 	dist []float64
@@ -214,7 +214,7 @@ type Tree struct {
 // check each path with req.Violation). Compiling a service with many endpoint pairs
 // and no per-pair reservations uses one tree per source instead of one search per
 // pair. O((|V| + |E|) log |V|).
-func (g *Graph) TETree(req TERequest, resv *Reservations) (*Tree, error) {
+func (g *Graph) TETree(req TERequest, resv *Reservations) (*PathTree, error) {
 	if err := req.check(); err != nil {
 		return nil, err
 	}
@@ -232,11 +232,11 @@ func (g *Graph) TETree(req TERequest, resv *Reservations) (*Tree, error) {
 		return nil, err
 	}
 	dist, via := g.search(s, -1, &o, minAvail)
-	return &Tree{g: g, src: s, dist: dist, via: via, o: o}, nil
+	return &PathTree{g: g, src: s, dist: dist, via: via, o: o}, nil
 }
 
 // Path returns the tree's path to dst.
-func (t *Tree) Path(dst string) (Path, error) {
+func (t *PathTree) Path(dst string) (Path, error) {
 	g := t.g
 	d, err := g.dev(dst, &t.o)
 	if err != nil {

@@ -195,7 +195,7 @@ func pathFlows(env *Env, s *Service, pairs [][2]int, route bool) ([]change.FlowS
 	var out []change.FlowSpec
 	// One path tree per source when no pair's reservation can change what the next
 	// pair sees (single paths, no hard isolation): many pairs, few searches.
-	trees := map[string]*routing.Tree{}
+	trees := map[string]*routing.PathTree{}
 	useTrees := route && env.Graph != nil && c.Availability == 1 && !(c.Isolation == change.IsolationHard && env.Reservations != nil)
 	for _, p := range pairs {
 		i, j := p[0], p[1]

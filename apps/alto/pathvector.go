@@ -1,0 +1,344 @@
+package alto
+
+import (
+	"encoding/json"
+	"io"
+	"math"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"strconv"
+
+	"github.com/twinflow/twinflow/models/bottleneck"
+)
+
+// Path vector (RFC 9275): the cost of a pair is the array of ANEs (abstract network
+// elements: here the directed links of the twin) its traffic crosses, answered as
+// multipart/related (RFC 2387) of two parts: the cost map (or endpoint cost map) and an
+// entity property map of the ".ane" domain (the ANEs of the first part; RFC 9275 §6.2,
+// RFC 9240 resource-specific domain whose resource is the first part) with the
+// requested ANE properties. Each part has a Content-ID "<part resource ID@alto.twinflow>"
+// and its part resource ID "<resource ID>.<costmap|ecs|propmap>" is the resource-id of
+// its vtag; the start parameter names the first part, the property map's
+// dependent-vtags the first part's vtag.
+
+const contentIDDomain = "alto.twinflow"
+
+// parseANEProps reads ane-property-names (absent: none).
+func parseANEProps(o object) ([]string, *Error) {
+	l, _, e := o.strList("ane-property-names", false)
+	if e != nil {
+		return nil, e
+	}
+	seen := map[string]bool{}
+	var out []string
+	for i, p := range l {
+		ok := false
+		for _, a := range aneProps {
+			ok = ok || a == p
+		}
+		if !ok {
+			return nil, invalidValue("ane-property-names/"+strconv.Itoa(i), p)
+		}
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// rejectScalarFields refuses fields a path vector request cannot carry.
+func rejectScalarFields(o object) *Error {
+	for _, f := range []string{"multi-cost-types", "testable-cost-types", "constraints", "or-constraints"} {
+		if o.has(f) {
+			return invalidValue(f, "not supported with the path vector cost type")
+		}
+	}
+	return nil
+}
+
+func (sn *snapshot) aneValue(a *ane, prop string) any {
+	switch prop {
+	case PropMaxReservableBW:
+		return jsonNumber(math.Max(0, a.CapacityGbps-a.LoadGbps) * 1e9)
+	case PropEstAvailBW:
+		return jsonNumber(a.EstGbps * 1e9)
+	case PropBSGLevel:
+		return a.Level
+	}
+	return nil
+}
+
+// propPart encodes the ".ane" property map part for the ANEs used.
+func (sn *snapshot) propPart(rid string, first VersionTag, used []bool, props []string) []byte {
+	pm := map[string]map[string]any{}
+	if len(props) > 0 {
+		for e, u := range used {
+			if !u {
+				continue
+			}
+			m := map[string]any{}
+			for _, p := range props {
+				m[p] = sn.aneValue(&sn.anes[e], p)
+			}
+			pm[".ane:"+sn.anes[e].Name] = m
+		}
+	}
+	b, _ := json.Marshal(map[string]any{
+		"meta": map[string]any{
+			"vtag":            VersionTag{ResourceID: rid + ".propmap", Tag: sn.tags[hashPV]},
+			"dependent-vtags": []VersionTag{first},
+		},
+		"property-map": pm,
+	})
+	return b
+}
+
+// writeMultipart streams a two-part multipart/related response: first writes the
+// first part (returning the ANEs it named), second encodes the property part for them.
+func writeMultipart(w http.ResponseWriter, rid, firstType, firstPart string, first func(io.Writer) ([]bool, error), second func([]bool) []byte) *Error {
+	mw := multipart.NewWriter(w)
+	cid := func(part string) string { return "<" + rid + "." + part + "@" + contentIDDomain + ">" }
+	w.Header().Set("Content-Type", mime.FormatMediaType("multipart/related", map[string]string{
+		"boundary": mw.Boundary(), "type": firstType, "start": cid(firstPart)}))
+	pw, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {firstType}, "Content-Id": {cid(firstPart)}})
+	if err != nil {
+		return nil // the client is gone; the status is sent
+	}
+	used, err := first(pw)
+	if err != nil {
+		return nil
+	}
+	if pw, err = mw.CreatePart(textproto.MIMEHeader{"Content-Type": {MediaPropMap}, "Content-Id": {cid("propmap")}}); err != nil {
+		return nil
+	}
+	_, _ = pw.Write(second(used))
+	_ = mw.Close()
+	return nil
+}
+
+func (s *Server) handlePVCostMap(w http.ResponseWriter, _ *http.Request, sn *snapshot, body []byte) *Error {
+	o, e := parseObject(body)
+	if e != nil {
+		return e
+	}
+	if e := rejectScalarFields(o); e != nil {
+		return e
+	}
+	ct, e := parseCostType(o, "cost-type", true)
+	if e != nil {
+		return e
+	}
+	srcs, dsts, e := sn.parsePIDFilter(o)
+	if e != nil {
+		return e
+	}
+	props, e := parseANEProps(o)
+	if e != nil {
+		return e
+	}
+	vt := VersionTag{ResourceID: idCostMapPV + ".costmap", Tag: sn.tags[hashPV]}
+	return writeMultipart(w, idCostMapPV, MediaCostMap, "costmap",
+		func(pw io.Writer) ([]bool, error) { return sn.encodePVCostMap(pw, idCostMapPV, ct, srcs, dsts) },
+		func(used []bool) []byte { return sn.propPart(idCostMapPV, vt, used, props) })
+}
+
+// encodePVCostMap writes the cost map part and returns the ANEs it names.
+func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, dsts []int) ([]bool, error) {
+	used := make([]bool, len(sn.anes))
+	meta, _ := json.Marshal(costMapMeta{
+		DependentVTags: []VersionTag{sn.vtag(idNetworkMap, hashNetmap)}, CostType: &ct,
+		VTag: &VersionTag{ResourceID: rid + ".costmap", Tag: sn.tags[hashPV]},
+	})
+	b := make([]byte, 0, flushAt+64<<10)
+	b = append(b, `{"meta":`...)
+	b = append(b, meta...)
+	b = append(b, `,"cost-map":{`...)
+	P := sn.P()
+	rows := 0
+	var path []int32
+	for _, a := range srcs {
+		start := len(b)
+		if rows > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, sn.pidJSON[a]...)
+		b = append(b, ":{"...)
+		n := 0
+		for _, d := range dsts {
+			if a != d && sn.best[a*P+d] < 0 {
+				continue
+			}
+			if a == d && len(sn.pids[a].Devices) == 0 {
+				continue
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = append(b, sn.pidJSON[d]...)
+			b = append(b, ":["...)
+			if a != d {
+				path = sn.pathANEs(a, d, path)
+				for i, e := range path {
+					if i > 0 {
+						b = append(b, ',')
+					}
+					b = append(b, sn.aneJSON[e]...)
+					used[e] = true
+				}
+			}
+			b = append(b, ']')
+		}
+		if n == 0 {
+			b = b[:start]
+			continue
+		}
+		rows++
+		b = append(b, '}')
+		if len(b) >= flushAt {
+			if _, err := w.Write(b); err != nil {
+				return nil, err
+			}
+			b = b[:0]
+		}
+	}
+	_, err := w.Write(append(b, "}}"...))
+	return used, err
+}
+
+func (s *Server) handlePVEndpointCost(w http.ResponseWriter, r *http.Request, sn *snapshot, body []byte) *Error {
+	o, e := parseObject(body)
+	if e != nil {
+		return e
+	}
+	if e := rejectScalarFields(o); e != nil {
+		return e
+	}
+	ct, e := parseCostType(o, "cost-type", true)
+	if e != nil {
+		return e
+	}
+	eo, _, e := o.obj("endpoints", true)
+	if e != nil {
+		return e
+	}
+	srcs, e := s.srcEndpoints(r, sn, eo)
+	if e != nil {
+		return e
+	}
+	dsts, e := sn.parseEndpoints(eo, "dsts", true)
+	if e != nil {
+		return e
+	}
+	if e := endpointBudget(srcs, dsts); e != nil {
+		return e
+	}
+	props, e := parseANEProps(o)
+	if e != nil {
+		return e
+	}
+	used := make([]bool, len(sn.anes))
+	ecm := map[string]map[string][]string{}
+	sn.endpointPairs(srcs, dsts, func(a, d endpoint, _, _, _ float64, path []int32) {
+		names := make([]string, len(path))
+		for i, e := range path {
+			names[i] = sn.anes[e].Name
+			used[e] = true
+		}
+		if ecm[a.key] == nil {
+			ecm[a.key] = map[string][]string{}
+		}
+		ecm[a.key][d.key] = names
+	})
+	vt := VersionTag{ResourceID: idEndpointCostPV + ".ecs", Tag: sn.tags[hashPV]}
+	first, _ := json.Marshal(map[string]any{
+		"meta":              map[string]any{"vtag": vt, "cost-type": ct},
+		"endpoint-cost-map": ecm,
+	})
+	return writeMultipart(w, idEndpointCostPV, MediaEndpointCost, "ecs",
+		func(pw io.Writer) ([]bool, error) { _, err := pw.Write(first); return used, err },
+		func(used []bool) []byte { return sn.propPart(idEndpointCostPV, vt, used, props) })
+}
+
+// --- the bottleneck structure graph (draft-giraltyellamraju-alto-bsg-requirements) ---
+
+// BSGVertex is a vertex of the bottleneck structure graph: a link (an ANE, or the
+// demand cap of a flow) or a path (a PGG vertex: the flows sharing one path).
+type BSGVertex struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"` // "link", "demand" or "path"
+	// Level is the water-filling round that fixed it (links: 0 when never a bottleneck).
+	Level int `json:"level"`
+	// Links: capacity, load and fair share (bit/s), flows crossing it.
+	CapacityBps  *float64 `json:"capacity-bps,omitempty"`
+	LoadBps      *float64 `json:"load-bps,omitempty"`
+	FairShareBps *float64 `json:"fair-share-bps,omitempty"`
+	Flows        int      `json:"flows,omitempty"`
+	// Paths: the rate of each member flow, their number and total, the ANE path.
+	RateBps  *float64 `json:"rate-bps,omitempty"`
+	Members  int      `json:"members,omitempty"`
+	TotalBps *float64 `json:"total-bps,omitempty"`
+	ANEPath  []string `json:"ane-path,omitempty"`
+}
+
+// BSGEdge is a directed edge: link→path "bottleneck" (the path's flows are
+// bottlenecked at the link), path→link "traverses", demand→path "demand".
+type BSGEdge struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	Kind string `json:"kind"`
+}
+
+func bps(gbps float64) *float64 { v := gbps * 1e9; return &v }
+
+func (s *Server) handleBSG(w http.ResponseWriter, _ *http.Request, sn *snapshot, _ []byte) *Error {
+	aneOf := make(map[string]string, len(sn.anes))
+	for _, a := range sn.anes {
+		aneOf[a.Link] = a.Name
+	}
+	name := func(link string) string {
+		if n, ok := aneOf[link]; ok {
+			return n
+		}
+		return link // demand caps: "demand:<flow>"
+	}
+	g := sn.bsg
+	vs := make([]BSGVertex, 0, len(g.Links)+len(g.Flows))
+	for _, l := range g.Links {
+		v := BSGVertex{ID: name(l.ID), Kind: l.Kind, Level: l.Level, CapacityBps: bps(l.Capacity), LoadBps: bps(l.Load), Flows: l.Flows}
+		if l.FairShare != nil {
+			v.FairShareBps = bps(*l.FairShare)
+		}
+		vs = append(vs, v)
+	}
+	for _, f := range g.Flows {
+		v := BSGVertex{ID: f.ID, Kind: "path", Level: f.Level, RateBps: bps(f.Rate), Members: len(f.Members), TotalBps: bps(f.Total)}
+		for _, l := range f.Path {
+			v.ANEPath = append(v.ANEPath, name(l))
+		}
+		vs = append(vs, v)
+	}
+	es := make([]BSGEdge, 0, len(g.Edges))
+	for _, e := range g.Edges {
+		from, to := e.From, e.To
+		switch e.Kind {
+		case bottleneck.EdgeBottleneck:
+			from = name(from)
+		case bottleneck.EdgeTraverses:
+			to = name(to)
+		}
+		es = append(es, BSGEdge{From: from, To: to, Kind: e.Kind})
+	}
+	meta := map[string]any{"vtag": sn.vtag(idBSG, hashBSG), "graph": "pgg"}
+	if sn.bsgErr != "" {
+		meta["priv:tf-error"] = sn.bsgErr
+	}
+	return writeJSON(w, MediaBSG, map[string]any{
+		"meta": meta,
+		"bsg": map[string]any{"levels": g.Levels, "total-throughput-bps": g.Total * 1e9,
+			"vertices": vs, "edges": es},
+	})
+}
