@@ -26,6 +26,7 @@ const testSpec = `
 name: unit
 seed: 7
 samples: 23
+routing: shortest
 samples_per_scenario: 4
 topologies:
   - generator: "wan:n=12"
@@ -217,7 +218,14 @@ func pyFloat(t *testing.T, s string) float64 {
 // graphs/*.gml, routings/<name>/Routing_src_<i>.txt followed port by port, and
 // results_*_<first>_<last>.tar.gz with the per-iteration files.
 func TestRouteNetReadBack(t *testing.T) {
-	s := mustSpec(t, testSpec)
+	for _, r := range []string{"shortest", "ecmp"} {
+		t.Run(r, func(t *testing.T) {
+			routeNetReadBack(t, mustSpec(t, strings.Replace(testSpec, "routing: shortest", "routing: "+r, 1)))
+		})
+	}
+}
+
+func routeNetReadBack(t *testing.T, s *Spec) {
 	out := t.TempDir()
 	gen(t, s, out, Options{})
 	rn := filepath.Join(out, "routenet")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twinflow/twinflow/models/bottleneck"
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/routing"
 )
 
 // Seeds of the random streams, mixed with the spec's seed and the scenario or sample
@@ -149,13 +150,53 @@ func buildScenario(s *Spec, imp Imported, j int) (*scenario, error) {
 			sc.latency = append(sc.latency, l.LatencyMs)
 		}
 	}
-	router, err := bottleneck.NewRouter(sc.net, bottleneck.Routing(s.Routing))
-	if err != nil {
-		return nil, fmt.Errorf("dataset: topology %q: %w", label, err)
-	}
 	n := sc.n()
 	sc.paths = make([][]int32, n*n)
 	sc.pathIDs = make([][]string, n*n)
+	set := func(a, b int32, p []string) error {
+		ip := make([]int32, len(p))
+		for h, id := range p {
+			li, ok := linkIdx[id]
+			if !ok {
+				return fmt.Errorf("dataset: topology %q: route %s -> %s uses unknown link %q", label, sc.nodes[a], sc.nodes[b], id)
+			}
+			ip[h] = li
+		}
+		sc.paths[int(a)*n+int(b)] = ip
+		sc.pathIDs[int(a)*n+int(b)] = p
+		return nil
+	}
+	if s.Routing == string(bottleneck.RouteShortest) {
+		// one Dijkstra per source (least latency, as bottleneck.Router's shortest mode)
+		g, err := routing.NewGraph(sc.net)
+		if err != nil {
+			return nil, fmt.Errorf("dataset: topology %q: %w", label, err)
+		}
+		for _, a := range sc.endpoints {
+			all, err := g.ShortestFrom(sc.nodes[a], routing.Options{Metric: routing.Latency})
+			if err != nil {
+				return nil, fmt.Errorf("dataset: topology %q: %w", label, err)
+			}
+			for _, b := range sc.endpoints {
+				if a == b {
+					continue
+				}
+				p, ok := all[sc.nodes[b]]
+				if !ok {
+					return nil, fmt.Errorf("dataset: topology %q: no route %s -> %s", label, sc.nodes[a], sc.nodes[b])
+				}
+				if err := set(a, b, p.Links); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return sc, nil
+	}
+	// ECMP: hop count, hashed per src-dst pair (RouteNet holds one path per pair)
+	router, err := bottleneck.NewRouter(sc.net, bottleneck.RouteECMP)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: topology %q: %w", label, err)
+	}
 	for _, a := range sc.endpoints {
 		for _, b := range sc.endpoints {
 			if a == b {
@@ -166,16 +207,9 @@ func buildScenario(s *Spec, imp Imported, j int) (*scenario, error) {
 			if err != nil {
 				return nil, fmt.Errorf("dataset: topology %q: no route %s -> %s: %w", label, f.Src, f.Dst, err)
 			}
-			ip := make([]int32, len(p))
-			for h, id := range p {
-				li, ok := linkIdx[id]
-				if !ok {
-					return nil, fmt.Errorf("dataset: topology %q: route %s -> %s uses unknown link %q", label, f.Src, f.Dst, id)
-				}
-				ip[h] = li
+			if err := set(a, b, p); err != nil {
+				return nil, err
 			}
-			sc.paths[int(a)*n+int(b)] = ip
-			sc.pathIDs[int(a)*n+int(b)] = p
 		}
 	}
 	return sc, nil
