@@ -1,4 +1,4 @@
-// Package certify certifies a change for CI (REQ-CI-01..03, issue #18): it runs the
+// Package certify certifies a change for CI (seed 004 §9.3, issue #18): it runs the
 // change pipeline's validation without committing, turns the report into JUnit XML
 // (the Jenkins/Ant format CI systems parse) and a Markdown report, and records the
 // certification — the report's hash bound to the change's content hash — in the

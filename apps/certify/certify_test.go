@@ -128,7 +128,7 @@ func CheckJUnit(t *testing.T, b []byte) []string {
 	return failed
 }
 
-// REQ-CI-01: a passing change certifies; its JUnit has no failure.
+// Seed 004 §9.3: a passing change certifies; its JUnit has no failure.
 func TestSnapshotPass(t *testing.T) {
 	n, cs := load(t, "pass.yaml")
 	r, err := Snapshot(context.Background(), n, cs, "snapshot:test")
@@ -151,7 +151,7 @@ func TestSnapshotPass(t *testing.T) {
 	}
 }
 
-// REQ-CI-01: a failing change fails certification and its JUnit names the check.
+// Seed 004 §9.3: a failing change fails certification and its JUnit names the check.
 func TestSnapshotFail(t *testing.T) {
 	n, cs := load(t, "fail.yaml")
 	r, err := Snapshot(context.Background(), n, cs, "snapshot:test")
@@ -191,7 +191,7 @@ func TestContentHash(t *testing.T) {
 	}
 }
 
-// REQ-CI-03: a certification is stored and appended to the ledger, bound to the hashes.
+// Seed 004 §9.3: a certification is stored and appended to the ledger, bound to the hashes.
 func TestRecord(t *testing.T) {
 	n, cs := load(t, "pass.yaml")
 	r, err := Snapshot(context.Background(), n, cs, "snapshot:test")

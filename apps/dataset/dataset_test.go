@@ -84,7 +84,7 @@ func gen(t *testing.T, s *Spec, out string, o Options) Result {
 	return r
 }
 
-// REQ-ML-02: same seed → byte-identical files; another seed → different files.
+// Seed 004 §9.2: same seed → byte-identical files; another seed → different files.
 func TestDeterministic(t *testing.T) {
 	s := mustSpec(t, testSpec)
 	a, b, c := t.TempDir(), t.TempDir(), t.TempDir()
@@ -117,7 +117,7 @@ func maps2Equal(a, b map[string]string) bool {
 	return true
 }
 
-// REQ-ML-04: N shards merged equal a single-machine run; resume skips complete
+// Seed 004 §9.2: N shards merged equal a single-machine run; resume skips complete
 // scenarios and rewrites incomplete ones.
 func TestShardMergeResume(t *testing.T) {
 	s := mustSpec(t, testSpec)
@@ -214,7 +214,7 @@ func pyFloat(t *testing.T, s string) float64 {
 	return v
 }
 
-// REQ-ML-03: the RouteNet layout reads back the way datanetAPI (master) parses it:
+// Seed 004 §9.2: the RouteNet layout reads back the way datanetAPI (master) parses it:
 // graphs/*.gml, routings/<name>/Routing_src_<i>.txt followed port by port, and
 // results_*_<first>_<last>.tar.gz with the per-iteration files.
 func TestRouteNetReadBack(t *testing.T) {
@@ -445,7 +445,7 @@ func followRouting(t *testing.T, g gmlGraph, dir string) [][]int {
 	return paths
 }
 
-// REQ-ML-03: the Parquet tables read back through parquet-go with the documented
+// Seed 004 §9.2: the Parquet tables read back through parquet-go with the documented
 // schema, and labels are consistent (rate ≤ demand, utilisation ≤ 1, absent fields null).
 func TestParquetReadBack(t *testing.T) {
 	s := mustSpec(t, testSpec)

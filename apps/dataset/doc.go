@@ -1,5 +1,5 @@
 // Package dataset generates labelled training datasets for networking ML from
-// TwinFlow's models (REQ-ML-01..05, issue #18).
+// TwinFlow's models (seed 004 §9.2, issue #18).
 //
 // A Spec (YAML) names topology families (the generators of models/network or an
 // imported network file), a routing mode (models/routing through bottleneck.Router),

@@ -31,7 +31,7 @@ func junitFailures(t *testing.T, path string) (tests, failures int) {
 	return doc.Tests, doc.Failures
 }
 
-// REQ-CI-01, REQ-CI-03: certify on a passing and a failing change (in-process on a
+// Seed 004 §9.3: certify on a passing and a failing change (in-process on a
 // snapshot), exit codes, JUnit, report, and the certification in the repository.
 func TestCertifySnapshotCLI(t *testing.T) {
 	dir := t.TempDir()
@@ -87,7 +87,7 @@ func TestCertifySnapshotCLI(t *testing.T) {
 	}
 }
 
-// REQ-CI-02: certify through a server's change API gives the same verdicts.
+// Seed 004 §9.3: certify through a server's change API gives the same verdicts.
 func TestCertifyServerCLI(t *testing.T) {
 	url := startChangeServer(t)
 	mustCLI(t, url, "apply", "-f", certNet)

@@ -43,7 +43,7 @@ func readTree(t *testing.T, dir string) map[string][]byte {
 	return m
 }
 
-// REQ-ML-04: the CLI's --shard I/N and merge reproduce a single run; progress is on stderr.
+// Seed 004 §9.2: the CLI's --shard I/N and merge reproduce a single run; progress is on stderr.
 func TestDatasetGenerateShardMergeCLI(t *testing.T) {
 	dir := t.TempDir()
 	spec := filepath.Join(dir, "spec.yaml")
