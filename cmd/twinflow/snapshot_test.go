@@ -1,0 +1,39 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Snapshots of a server's live twin and of a file; immutable; list and show.
+func TestSnapshotCLI(t *testing.T) {
+	url := startChangeServer(t)
+	mustCLI(t, url, "apply", "-f", certNet)
+	db := "file:" + filepath.Join(t.TempDir(), "snap.db")
+	out := mustCLI(t, url, "snapshot", "create", "live-1", "--twin", "live", "--db", db)
+	if !strings.Contains(out, "3 devices, 2 links") {
+		t.Fatalf("create: %s", out)
+	}
+	mustCLI(t, url, "snapshot", "create", "file-1", "-f", certNet, "--db", db)
+	if _, errs, code := cli(t, url, "snapshot", "create", "live-1", "-f", certNet, "--db", db); code != 1 || !strings.Contains(errs, "immutable") {
+		t.Fatalf("re-create: exit %d %s", code, errs)
+	}
+	if _, _, code := cli(t, url, "snapshot", "create", "bad name", "-f", certNet, "--db", db); code != 2 {
+		t.Fatalf("bad name: exit %d", code)
+	}
+	list := mustCLI(t, url, "snapshot", "list", "--db", db)
+	if !strings.Contains(list, "file-1") || !strings.Contains(list, "live-1") || !strings.Contains(list, "server:"+url+" twin live") {
+		t.Fatalf("list: %s", list)
+	}
+	var s struct {
+		Name    string `json:"name"`
+		Network struct {
+			Devices []struct{ ID string } `json:"devices"`
+		} `json:"network"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, url, "-o", "json", "snapshot", "show", "live-1", "--db", db)), &s); err != nil || len(s.Network.Devices) != 3 {
+		t.Fatalf("show: %+v %v", s, err)
+	}
+}
