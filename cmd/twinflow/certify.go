@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/twinflow/twinflow/apps/certify"
 	"github.com/twinflow/twinflow/apps/nbi"
+	appsnapshot "github.com/twinflow/twinflow/apps/snapshot"
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/repository"
@@ -60,7 +62,24 @@ appended to its ledger.`,
 				return usageErrorf("--level must be L1 or L2, got %q", level)
 			}
 			var res *certify.Result
-			if snapshot != "" {
+			if name, ok := strings.CutPrefix(snapshot, "db:"); ok {
+				// a named snapshot of the repository (twinflow snapshot create)
+				if db == "" {
+					return usageErrorf("--snapshot db:NAME needs --db")
+				}
+				st, err := openDB(cmd, db)
+				if err != nil {
+					return err
+				}
+				s, err := appsnapshot.Get(cmd.Context(), st, name)
+				st.Close()
+				if err != nil {
+					return usageErrorf("--snapshot %s: %v", snapshot, err)
+				}
+				if res, err = certify.Snapshot(cmd.Context(), s.Network, cs, "snapshot:"+snapshot); err != nil {
+					return err
+				}
+			} else if snapshot != "" {
 				b, err := os.ReadFile(snapshot)
 				if err != nil {
 					return usageErrorf("--snapshot: %v", err)
@@ -103,10 +122,7 @@ appended to its ledger.`,
 				}
 			}
 			if db != "" {
-				if _, err := repository.ParseDSN(db); err != nil {
-					return usageErrorf("--db: %v", err)
-				}
-				st, err := repository.Open(cmd.Context(), db, repository.Options{})
+				st, err := openDB(cmd, db)
 				if err != nil {
 					return err
 				}
@@ -134,11 +150,19 @@ appended to its ledger.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "ChangeSet file (YAML or JSON, - for stdin)")
-	cmd.Flags().StringVar(&snapshot, "snapshot", "", "validate in-process on this network file instead of a server")
+	cmd.Flags().StringVar(&snapshot, "snapshot", "", "validate in-process on this network file (or db:NAME, a snapshot in --db) instead of a server")
 	cmd.Flags().StringVar(&level, "level", "", "validation level L1 or L2 (default: the change's level)")
 	cmd.Flags().StringVar(&junit, "junit", "", "write JUnit XML here")
 	cmd.Flags().StringVar(&report, "report", "", "write the Markdown report here")
 	cmd.Flags().StringVar(&db, "db", "", "record the certification in this repository (postgres://... or file:PATH)")
 	cmd.Flags().StringVar(&user, "user", "", "acting user for --server (default $TWINFLOW_USER, $USER)")
 	return cmd
+}
+
+// openDB opens the repository named by a --db flag.
+func openDB(cmd *cobra.Command, dsn string) (repository.Store, error) {
+	if _, err := repository.ParseDSN(dsn); err != nil {
+		return nil, usageErrorf("--db: %v", err)
+	}
+	return repository.Open(cmd.Context(), dsn, repository.Options{})
 }

@@ -29,12 +29,7 @@ an existing name fails. A snapshot is taken from a twin of a running server (--t
 through the API: its intended network and revision) or from a network file (-f).`,
 	}
 	cmd.PersistentFlags().StringVar(&db, "db", repository.DefaultDSN, "data repository: postgres://... or file:PATH")
-	open := func(cmd *cobra.Command) (repository.Store, error) {
-		if _, err := repository.ParseDSN(db); err != nil {
-			return nil, usageErrorf("--db: %v", err)
-		}
-		return repository.Open(cmd.Context(), db, repository.Options{})
-	}
+	open := func(cmd *cobra.Command) (repository.Store, error) { return openDB(cmd, db) }
 
 	var file, twinID string
 	create := &cobra.Command{

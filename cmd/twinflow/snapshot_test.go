@@ -36,4 +36,14 @@ func TestSnapshotCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustCLI(t, url, "-o", "json", "snapshot", "show", "live-1", "--db", db)), &s); err != nil || len(s.Network.Devices) != 3 {
 		t.Fatalf("show: %+v %v", s, err)
 	}
+	// certify against a stored snapshot
+	if out, errs, code := cli(t, url, "certify", "-f", "../../apps/certify/testdata/pass.yaml", "--snapshot", "db:live-1", "--db", db); code != 0 {
+		t.Fatalf("certify on db:live-1: exit %d %s %s", code, out, errs)
+	}
+	if _, _, code := cli(t, url, "certify", "-f", "../../apps/certify/testdata/fail.yaml", "--snapshot", "db:live-1", "--db", db); code != 1 {
+		t.Fatalf("failing change on db:live-1: exit %d", code)
+	}
+	if _, _, code := cli(t, url, "certify", "-f", "../../apps/certify/testdata/pass.yaml", "--snapshot", "db:nope", "--db", db); code != 2 {
+		t.Fatalf("missing snapshot: exit %d", code)
+	}
 }
