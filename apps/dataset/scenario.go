@@ -86,6 +86,7 @@ func buildScenario(s *Spec, imp Imported, j int) (*scenario, error) {
 	}
 	// live links: enabled, two known endpoints
 	live := make([]int, 0, len(base.Links))
+	isLive := make([]bool, len(base.Links))
 	ends := make([][2]int32, len(base.Links))
 	for i, l := range base.Links {
 		if l.OperStatus == network.StatusDisabled || len(l.Endpoints) != 2 {
@@ -98,6 +99,7 @@ func buildScenario(s *Spec, imp Imported, j int) (*scenario, error) {
 		}
 		ends[i] = [2]int32{a, b}
 		live = append(live, i)
+		isLive[i] = true
 	}
 	// failures: k links among those whose loss keeps the endpoints connected
 	k := 0
@@ -135,7 +137,7 @@ func buildScenario(s *Spec, imp Imported, j int) (*scenario, error) {
 	}
 	linkIdx := map[string]int32{}
 	for i, l := range base.Links {
-		if down[i] || !slices.Contains(live, i) {
+		if down[i] || !isLive[i] {
 			continue
 		}
 		fwd, rev, _ := network.LinkDirections(l)
