@@ -22,6 +22,9 @@ func rngFor(seed int64, stream uint64, index int) *rand.Rand {
 	return rand.New(rand.NewPCG(uint64(seed)^stream, uint64(index)*0x9e3779b97f4a7c15+stream))
 }
 
+// maxFailureTries bounds the candidate links tried per scenario when drawing failures.
+const maxFailureTries = 256
+
 // scenario is a topology after failures, with its routing.
 type scenario struct {
 	index     int
@@ -109,8 +112,10 @@ func buildScenario(s *Spec, imp Imported, j int) (*scenario, error) {
 	down := make([]bool, len(base.Links))
 	if k > 0 {
 		perm := rng.Perm(len(live))
-		for _, p := range perm {
-			if len(sc.failed) == k {
+		for tries, p := range perm {
+			// bound the connectivity checks (each is O(V+E)): in a topology where few
+			// links are safe to lose (a ring), a scenario may get fewer failures
+			if len(sc.failed) == k || tries >= maxFailureTries {
 				break
 			}
 			li := live[p]
