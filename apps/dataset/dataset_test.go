@@ -571,3 +571,14 @@ func TestFailures(t *testing.T) {
 		t.Fatal("no scenario failed a link")
 	}
 }
+
+// The example spec of docs/ parses and describes what docs/datasets.md says.
+func TestDocsExampleSpec(t *testing.T) {
+	s, imp, err := LoadSpec("../../docs/examples/dataset-spec.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Samples != 10000 || s.Traffic.Flows != 2500 || len(imp) != 0 || s.Scenarios() != 100 {
+		t.Fatalf("%+v", s)
+	}
+}
