@@ -1,0 +1,28 @@
+// Package dataset generates labelled training datasets for networking ML from
+// TwinFlow's models (seed 004 §9.2, issue #18).
+//
+// A Spec (YAML) names topology families (the generators of models/network or an
+// imported network file), a routing mode (models/routing through bottleneck.Router),
+// traffic-matrix models (uniform, gravity, hot-spot) and a bound on random link
+// failures. Samples are grouped in scenarios: every sample of a scenario shares one
+// topology, one failure set and one routing, and draws its own traffic matrix. Labels
+// come from the bottleneck structure (models/bottleneck): per-flow max-min rate and
+// bottleneck level, per-link load, utilisation and level, and optionally the link
+// gradients. Delay, jitter and loss are absent (null in Parquet, "nan" in the RouteNet
+// layout) until a queueing model provides them; they are never written as zero.
+//
+// Every scenario is a pure function of (spec, seed, scenario index), so output is
+// byte-identical for the same seed, a shard (I/N) writes exactly the scenarios
+// j ≡ I (mod N), and Merge of the N shard directories equals a single run. A scenario's
+// files are written to temporary names and renamed, so an interrupted run resumes by
+// skipping the scenarios whose files all exist.
+//
+// Output layout (see docs/datasets.md):
+//
+//	dataset.json                         manifest (spec, counts, schema version)
+//	schema.json                          column schema of the Parquet tables
+//	parquet/{samples,flows,links}/part-NNNNNN.parquet
+//	routenet/graphs/sNNNNNN.gml          BNN-UPC datanetAPI layout
+//	routenet/routings/sNNNNNN/Routing_src_<i>.txt
+//	routenet/results_<name>_<j>_<j>.tar.gz
+package dataset
