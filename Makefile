@@ -32,7 +32,7 @@ test: build vet fmtcheck
 # fuzz-ci: every fuzz target over network-reachable input for a few seconds each (total
 # under two minutes; see .ci/fuzz). fuzz: the same, a minute each.
 fuzz-ci:
-	@GO=$(GO) FUZZTIME=$${FUZZTIME:-3s} .ci/fuzz
+	@GO=$(GO) FUZZTIME=$${FUZZTIME:-2s} .ci/fuzz
 
 fuzz:
 	@GO=$(GO) FUZZTIME=$${FUZZTIME:-60s} .ci/fuzz
