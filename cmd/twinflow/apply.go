@@ -17,8 +17,6 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-func init() { register(newApplyCmd) }
-
 // applyResponse mirrors nbi.ApplyResponse.
 type applyResponse struct {
 	Twin     string `json:"twin"`

@@ -22,8 +22,6 @@ import (
 	"github.com/twinflow/twinflow/apps/auth"
 )
 
-func init() { register(newBenchCmd) }
-
 // newBenchCmd is `twinflow bench api`: an open-loop load generator for the API's abuse
 // resistance figures (docs/benchmarks.md, issue #13): authenticated mixed reads at a
 // fixed rate, optionally under a parallel flood of oversized, malformed and slow clients.

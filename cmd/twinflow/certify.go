@@ -18,8 +18,6 @@ import (
 	"github.com/twinflow/twinflow/twin/pipeline"
 )
 
-func init() { register(newCertifyCmd) }
-
 func newCertifyCmd(o *Options) *cobra.Command {
 	var file, snapshot, level, junit, report, db string
 	cmd := &cobra.Command{

@@ -22,8 +22,6 @@ import (
 	"github.com/twinflow/twinflow/twin/pipeline"
 )
 
-func init() { register(newChangeCmd) }
-
 func newChangeCmd(o *Options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "change",

@@ -8,8 +8,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newDeleteCmd) }
-
 func newDeleteCmd(o *Options) *cobra.Command {
 	var twinID string
 	var ifMatch uint64

@@ -8,8 +8,6 @@ import (
 	"github.com/twinflow/twinflow/twin"
 )
 
-func init() { register(newForkCmd) }
-
 func newForkCmd(o *Options) *cobra.Command {
 	var twinID string
 	cmd := &cobra.Command{

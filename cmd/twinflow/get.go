@@ -13,8 +13,6 @@ import (
 	"math"
 )
 
-func init() { register(newGetCmd) }
-
 func newGetCmd(o *Options) *cobra.Command {
 	var twinID string
 	cmd := &cobra.Command{

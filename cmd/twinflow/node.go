@@ -16,8 +16,6 @@ import (
 	"github.com/twinflow/twinflow/twin"
 )
 
-func init() { register(newNodeCmd) }
-
 // nodeOpts are the gNMI connection flags of `twinflow node` subcommands.
 type nodeOpts struct {
 	address    string

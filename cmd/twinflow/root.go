@@ -21,12 +21,6 @@ type Options struct {
 // DefaultServer is the server address used when neither --server nor TWINFLOW_SERVER is set.
 const DefaultServer = "http://127.0.0.1:8080"
 
-// commandFactories are the subcommands; each subcommand's file registers its
-// constructor with register from an init function, so files never edit each other.
-var commandFactories []func(*Options) *cobra.Command
-
-func register(f func(*Options) *cobra.Command) { commandFactories = append(commandFactories, f) }
-
 func newRootCmd() *cobra.Command {
 	o := &Options{}
 	root := &cobra.Command{
@@ -51,9 +45,30 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&o.Server, "server", server, "twinflow server URL (env TWINFLOW_SERVER)")
 	root.PersistentFlags().StringVarP(&o.Output, "output", "o", "table", "output format: table, json or yaml")
 	clientSecurityFlags(root.PersistentFlags(), &o.Security)
-	for _, f := range commandFactories {
-		root.AddCommand(f(o))
-	}
+	// Every subcommand, in help order (cobra lists them alphabetically); each gets the
+	// shared options it reads. A new command is added here, and nowhere else.
+	root.AddCommand(
+		newAnalyzeCmd(o),
+		newApplyCmd(o),
+		newAuditCmd(o),
+		newBenchCmd(o),
+		newCertifyCmd(o),
+		newChangeCmd(o),
+		newDatasetCmd(o),
+		newDeleteCmd(o),
+		newForkCmd(o),
+		newGetCmd(o),
+		newLabCmd(o),
+		newLedgerCmd(o),
+		newNodeCmd(o),
+		newServeCmd(o),
+		newSetCmd(o),
+		newSnapshotCmd(o),
+		newTelemetryCmd(o),
+		newTokenCmd(o),
+		newTopologyCmd(o),
+		newUserCmd(o),
+	)
 	return root
 }
 

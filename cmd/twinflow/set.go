@@ -9,8 +9,6 @@ import (
 	"github.com/twinflow/twinflow/twin"
 )
 
-func init() { register(newSetCmd) }
-
 func newSetCmd(o *Options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "set",

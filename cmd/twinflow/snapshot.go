@@ -17,8 +17,6 @@ import (
 	"github.com/twinflow/twinflow/twin"
 )
 
-func init() { register(newSnapshotCmd) }
-
 func newSnapshotCmd(o *Options) *cobra.Command {
 	var db string
 	cmd := &cobra.Command{

@@ -12,8 +12,6 @@ import (
 	"github.com/twinflow/twinflow/apps/nbi"
 )
 
-func init() { register(newTelemetryCmd) }
-
 // newTelemetryCmd reads the telemetry history a server keeps in its repository.
 func newTelemetryCmd(o *Options) *cobra.Command {
 	cmd := &cobra.Command{

@@ -16,12 +16,6 @@ import (
 	"github.com/twinflow/twinflow/repository"
 )
 
-func init() {
-	register(newUserCmd)
-	register(newTokenCmd)
-	register(newAuditCmd)
-}
-
 // withAuth opens the repository at dsn and runs fn with an Authenticator over it.
 func withAuth(ctx context.Context, dsn string, fn func(a *auth.Authenticator) error) error {
 	st, err := repository.Open(ctx, dsn, repository.Options{})
