@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/twinflow/twinflow/apps/client"
 )
 
 // Options holds the settings shared by every subcommand. Defaults live here only.
@@ -86,7 +88,8 @@ func usageErrorf(format string, a ...any) error {
 // failures).
 func exitCode(err error) int {
 	var ue *usageError
-	if errors.As(err, &ue) {
+	var oe *client.OptionError
+	if errors.As(err, &ue) || errors.As(err, &oe) {
 		return 2
 	}
 	var ee *exitError

@@ -216,7 +216,7 @@ func newAuditCmd(o *Options) *cobra.Command {
 				return err
 			}
 			var l nbi.AuditList
-			if _, err := c.do(cmd.Context(), "GET", fmt.Sprintf("/api/v1/audit?from=%d&limit=%d", from, limit), nil, nil, &l); err != nil {
+			if _, err := c.Do(cmd.Context(), "GET", fmt.Sprintf("/api/v1/audit?from=%d&limit=%d", from, limit), nil, nil, &l); err != nil {
 				return err
 			}
 			return render(o, cmd.OutOrStdout(), l, func(tw *tabwriter.Writer) {
