@@ -296,7 +296,7 @@ func TestUnreachable(t *testing.T) {
 
 // TestTLSPinning: a certificate no root vouches for is pinned on first use, accepted
 // while unchanged, refused once it differs; with CAFile it is verified and never
-// pinned (REQ-SEC-02).
+// pinned (docs/security.md, TLS).
 func TestTLSPinning(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	s := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, `{"ok":true}`) }))
