@@ -201,7 +201,10 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, hdr map[
 		if json.Unmarshal(b, p) != nil || p.Title == "" {
 			p = &Problem{Status: res.StatusCode, Title: http.StatusText(res.StatusCode), Detail: strings.TrimSpace(string(b))}
 		}
-		if p.Status == http.StatusUnauthorized && c.o.UnauthorizedHint != "" {
+		if p.Status == 0 {
+			p.Status = res.StatusCode
+		}
+		if res.StatusCode == http.StatusUnauthorized && c.o.UnauthorizedHint != "" {
 			p.Detail += "\n  " + c.o.UnauthorizedHint
 		}
 		return nil, p
