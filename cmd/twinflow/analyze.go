@@ -16,8 +16,6 @@ import (
 	"github.com/twinflow/twinflow/models/bottleneck"
 )
 
-func init() { register(newAnalyzeCmd) }
-
 // analyzeOptions are the flags shared by the analyze subcommands.
 type analyzeOptions struct {
 	file    string

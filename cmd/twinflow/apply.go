@@ -17,8 +17,6 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-func init() { register(newApplyCmd) }
-
 // applyResponse mirrors nbi.ApplyResponse.
 type applyResponse struct {
 	Twin     string `json:"twin"`
@@ -57,7 +55,7 @@ already in the twin. Prints one result per element: created, updated or unchange
 				return err
 			}
 			var res applyResponse
-			if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/twins/"+esc(twinID)+"/apply", doc, nil, &res); err != nil {
+			if _, err := c.Do(cmd.Context(), http.MethodPost, "/api/v1/twins/"+esc(twinID)+"/apply", doc, nil, &res); err != nil {
 				return fmt.Errorf("apply %s: nothing was applied: %w", file, err)
 			}
 			return render(o, cmd.OutOrStdout(), res, func(tw *tabwriter.Writer) {

@@ -19,10 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/twinflow/twinflow/apps/auth"
+	"github.com/twinflow/twinflow/apps/client"
 )
-
-func init() { register(newBenchCmd) }
 
 // newBenchCmd is `twinflow bench api`: an open-loop load generator for the API's abuse
 // resistance figures (docs/benchmarks.md, issue #13): authenticated mixed reads at a
@@ -51,7 +49,7 @@ func newBenchCmd(o *Options) *cobra.Command {
 			if len(tokenFiles) == 0 {
 				dir := o.Security.TokenDir
 				if dir == "" {
-					dir = auth.DemoTokenDir(hostPort(u))
+					dir = client.DemoTokenDir(u)
 				}
 				tokenFiles, _ = filepath.Glob(filepath.Join(dir, "*"))
 			}
@@ -59,7 +57,7 @@ func newBenchCmd(o *Options) *cobra.Command {
 				if strings.Contains(f, ".tmp") {
 					continue
 				}
-				t, err := readTokenFile(f)
+				t, err := client.ReadTokenFile(f)
 				if err != nil {
 					return err
 				}
@@ -130,10 +128,10 @@ func cpuTicks(pid int) int64 {
 	return u + k
 }
 
-func benchAPI(ctx context.Context, w io.Writer, c *apiClient, u *url.URL, tokens []string, rate, workers int, dur time.Duration, flood, pid int) error {
+func benchAPI(ctx context.Context, w io.Writer, c *client.Client, u *url.URL, tokens []string, rate, workers int, dur time.Duration, flood, pid int) error {
 	ctx, cancel := context.WithTimeout(ctx, dur)
 	defer cancel()
-	tr := c.http.Transport
+	tr := c.HTTPClient().Transport
 	if tr == nil {
 		tr = http.DefaultTransport.(*http.Transport).Clone()
 	}
@@ -199,7 +197,7 @@ func benchAPI(ctx context.Context, w io.Writer, c *apiClient, u *url.URL, tokens
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			req, _ := http.NewRequest(http.MethodGet, c.base+benchPaths[i%len(benchPaths)], nil)
+			req, _ := http.NewRequest(http.MethodGet, c.Base()+benchPaths[i%len(benchPaths)], nil)
 			req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
 			t0 := time.Now()
 			res, err := hc.Do(req)

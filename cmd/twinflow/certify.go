@@ -18,8 +18,6 @@ import (
 	"github.com/twinflow/twinflow/twin/pipeline"
 )
 
-func init() { register(newCertifyCmd) }
-
 func newCertifyCmd(o *Options) *cobra.Command {
 	var file, snapshot, level, junit, report, db string
 	cmd := &cobra.Command{
@@ -98,7 +96,7 @@ appended to its ledger.`,
 				start := time.Now()
 				var ch pipeline.Change
 				// proposed as the CLI's identity (--as, --token-file, TWINFLOW_TOKEN)
-				if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/changes", cs, nil, &ch); err != nil {
+				if _, err := c.Do(cmd.Context(), http.MethodPost, "/api/v1/changes", cs, nil, &ch); err != nil {
 					return err
 				}
 				if res, err = certify.FromReport(cs, ch.Report, "server:"+o.Server, start, time.Since(start)); err != nil {

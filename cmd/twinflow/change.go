@@ -16,13 +16,12 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/twinflow/twinflow/apps/client"
 	"github.com/twinflow/twinflow/apps/nbi"
 	"github.com/twinflow/twinflow/models/change"
 	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
 	"github.com/twinflow/twinflow/twin/pipeline"
 )
-
-func init() { register(newChangeCmd) }
 
 func newChangeCmd(o *Options) *cobra.Command {
 	cmd := &cobra.Command{
@@ -71,7 +70,7 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 				return err
 			}
 			var ch pipeline.Change
-			if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/changes", cs, hdr(), &ch); err != nil {
+			if _, err := c.Do(cmd.Context(), http.MethodPost, "/api/v1/changes", cs, hdr(), &ch); err != nil {
 				return err
 			}
 			if err := renderChange(o, cmd.OutOrStdout(), &ch); err != nil {
@@ -132,7 +131,7 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 				return err
 			}
 			var ch pipeline.Change
-			if _, err := c.do(cmd.Context(), http.MethodGet, "/api/v1/changes/"+esc(args[0]), nil, nil, &ch); err != nil {
+			if _, err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/changes/"+esc(args[0]), nil, nil, &ch); err != nil {
 				return err
 			}
 			return renderChange(o, cmd.OutOrStdout(), &ch)
@@ -152,7 +151,7 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 				return err
 			}
 			var d nbi.ChangeDiff
-			if _, err := c.do(cmd.Context(), http.MethodGet, "/api/v1/changes/"+esc(args[0])+"/diff", nil, nil, &d); err != nil {
+			if _, err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/changes/"+esc(args[0])+"/diff", nil, nil, &d); err != nil {
 				return err
 			}
 			if o.Output != "table" {
@@ -205,7 +204,7 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 					b = body()
 				}
 				var ch pipeline.Change
-				if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/changes/"+esc(args[0])+"/"+name, b, hdr(), &ch); err != nil {
+				if _, err := c.Do(cmd.Context(), http.MethodPost, "/api/v1/changes/"+esc(args[0])+"/"+name, b, hdr(), &ch); err != nil {
 					return err
 				}
 				render := renderOutcome
@@ -251,7 +250,7 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 				return err
 			}
 			var dl nbi.DriftList
-			if _, err := c.do(cmd.Context(), http.MethodGet, "/api/v1/drift", nil, nil, &dl); err != nil {
+			if _, err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/drift", nil, nil, &dl); err != nil {
 				return err
 			}
 			return render(o, cmd.OutOrStdout(), dl.Items, func(tw *tabwriter.Writer) {
@@ -281,7 +280,7 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 					return err
 				}
 				var ch pipeline.Change
-				if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/drift/"+esc(args[0])+"/"+name, nil, hdr(), &ch); err != nil {
+				if _, err := c.Do(cmd.Context(), http.MethodPost, "/api/v1/drift/"+esc(args[0])+"/"+name, nil, hdr(), &ch); err != nil {
 					return err
 				}
 				if err := renderChange(o, cmd.OutOrStdout(), &ch); err != nil {
@@ -325,7 +324,7 @@ func readInput(cmd *cobra.Command, file string) ([]byte, error) {
 	return b, nil
 }
 
-func listChanges(ctx context.Context, c *apiClient, path string) ([]*pipeline.Change, error) {
+func listChanges(ctx context.Context, c *client.Client, path string) ([]*pipeline.Change, error) {
 	sep := "?"
 	if strings.Contains(path, "?") {
 		sep = "&"
@@ -338,7 +337,7 @@ func listChanges(ctx context.Context, c *apiClient, path string) ([]*pipeline.Ch
 			p += "&page_token=" + url.QueryEscape(token)
 		}
 		var page nbi.ChangeList
-		if _, err := c.do(ctx, http.MethodGet, p, nil, nil, &page); err != nil {
+		if _, err := c.Do(ctx, http.MethodGet, p, nil, nil, &page); err != nil {
 			return nil, err
 		}
 		all = append(all, page.Items...)

@@ -11,8 +11,6 @@ import (
 	"github.com/twinflow/twinflow/apps/dataset"
 )
 
-func init() { register(newDatasetCmd) }
-
 func newDatasetCmd(o *Options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dataset",

@@ -8,8 +8,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newDeleteCmd) }
-
 func newDeleteCmd(o *Options) *cobra.Command {
 	var twinID string
 	var ifMatch uint64
@@ -45,7 +43,7 @@ still reference (a device used by a link) is refused with the referencing object
 				if kind == "twins" {
 					path = "/api/v1/twins/" + esc(id)
 				}
-				if _, err := c.do(cmd.Context(), http.MethodDelete, path, nil, hdr, nil); err != nil {
+				if _, err := c.Do(cmd.Context(), http.MethodDelete, path, nil, hdr, nil); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "deleted %s %s\n", strings.TrimSuffix(singular(kind), "s"), id)

@@ -8,8 +8,6 @@ import (
 	"github.com/twinflow/twinflow/twin"
 )
 
-func init() { register(newForkCmd) }
-
 func newForkCmd(o *Options) *cobra.Command {
 	var twinID string
 	cmd := &cobra.Command{
@@ -30,7 +28,7 @@ output only the new ID is printed, so F=$(twinflow fork) works.`,
 				return err
 			}
 			var info twin.Info
-			if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/twins/"+esc(twinID)+"/forks", nil, nil, &info); err != nil {
+			if _, err := c.Do(cmd.Context(), http.MethodPost, "/api/v1/twins/"+esc(twinID)+"/forks", nil, nil, &info); err != nil {
 				return err
 			}
 			if o.Output == "table" {
@@ -53,7 +51,7 @@ output only the new ID is printed, so F=$(twinflow fork) works.`,
 				return err
 			}
 			for _, id := range args {
-				if _, err := c.do(cmd.Context(), http.MethodDelete, "/api/v1/twins/"+esc(id), nil, nil, nil); err != nil {
+				if _, err := c.Do(cmd.Context(), http.MethodDelete, "/api/v1/twins/"+esc(id), nil, nil, nil); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "deleted twin %s\n", id)

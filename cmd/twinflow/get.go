@@ -9,11 +9,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twinflow/twinflow/apps/client"
 	"github.com/twinflow/twinflow/twin"
 	"math"
 )
-
-func init() { register(newGetCmd) }
 
 func newGetCmd(o *Options) *cobra.Command {
 	var twinID string
@@ -50,19 +49,19 @@ Without ID every object is listed (all pages); with ID one object is shown.`,
 	return usageFlags(cmd)
 }
 
-func get(cmd *cobra.Command, o *Options, c *apiClient, twinID, kind, id string) error {
+func get(cmd *cobra.Command, o *Options, c *client.Client, twinID, kind, id string) error {
 	ctx, w := cmd.Context(), cmd.OutOrStdout()
 	base := "/api/v1/twins/" + esc(twinID) + "/" + kind
 	switch kind {
 	case "twins":
 		if id != "" {
 			var info twin.Info
-			if _, err := c.do(ctx, http.MethodGet, "/api/v1/twins/"+esc(id), nil, nil, &info); err != nil {
+			if _, err := c.Do(ctx, http.MethodGet, "/api/v1/twins/"+esc(id), nil, nil, &info); err != nil {
 				return err
 			}
 			return render(o, w, info, twinsTable([]twin.Info{info}))
 		}
-		items, err := listAll[twin.Info](ctx, c, "/api/v1/twins")
+		items, err := client.ListAll[twin.Info](ctx, c, "/api/v1/twins")
 		if err != nil {
 			return err
 		}
@@ -90,16 +89,16 @@ func get(cmd *cobra.Command, o *Options, c *apiClient, twinID, kind, id string) 
 	return usageErrorf("unknown kind %q", kind)
 }
 
-func getKind[T any](cmd *cobra.Command, o *Options, c *apiClient, base, id string, table func([]T) func(*tabwriter.Writer)) error {
+func getKind[T any](cmd *cobra.Command, o *Options, c *client.Client, base, id string, table func([]T) func(*tabwriter.Writer)) error {
 	ctx, w := cmd.Context(), cmd.OutOrStdout()
 	if id != "" {
 		var v T
-		if _, err := c.do(ctx, http.MethodGet, base+"/"+esc(id), nil, nil, &v); err != nil {
+		if _, err := c.Do(ctx, http.MethodGet, base+"/"+esc(id), nil, nil, &v); err != nil {
 			return err
 		}
 		return render(o, w, v, table([]T{v}))
 	}
-	items, err := listAll[T](ctx, c, base)
+	items, err := client.ListAll[T](ctx, c, base)
 	if err != nil {
 		return err
 	}

@@ -22,8 +22,6 @@ import (
 	"github.com/twinflow/twinflow/twin/emulation/clab"
 )
 
-func init() { register(newLabCmd) }
-
 // labOptions are the flags shared by the lab subcommands.
 type labOptions struct {
 	name     string

@@ -12,8 +12,6 @@ import (
 	"github.com/twinflow/twinflow/repository"
 )
 
-func init() { register(newLedgerCmd) }
-
 // newLedgerCmd is `twinflow ledger`: inspect and verify the hash-chained ledger
 // (REQ-DLT-03, REQ-DLT-04) directly in the data repository.
 func newLedgerCmd(o *Options) *cobra.Command {

@@ -12,11 +12,10 @@ import (
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
 	"github.com/spf13/cobra"
 
+	"github.com/twinflow/twinflow/apps/client"
 	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
 	"github.com/twinflow/twinflow/twin"
 )
-
-func init() { register(newNodeCmd) }
 
 // nodeOpts are the gNMI connection flags of `twinflow node` subcommands.
 type nodeOpts struct {
@@ -60,7 +59,7 @@ func (n *nodeOpts) client(cmd *cobra.Command, o *Options, device string) (*tfgnm
 			return nil, err
 		}
 		var d twin.Device
-		if _, err := c.do(cmd.Context(), http.MethodGet, "/api/v1/twins/"+esc(n.twinID)+"/devices/"+esc(device), nil, nil, &d); err != nil {
+		if _, err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/twins/"+esc(n.twinID)+"/devices/"+esc(device), nil, nil, &d); err != nil {
 			return nil, fmt.Errorf("look up device %s: %w", device, err)
 		}
 		if d.Address == "" {
@@ -130,7 +129,7 @@ func newNodeListCmd(o *Options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			devs, err := listAll[twin.Device](cmd.Context(), c, "/api/v1/twins/"+esc(n.twinID)+"/devices")
+			devs, err := client.ListAll[twin.Device](cmd.Context(), c, "/api/v1/twins/"+esc(n.twinID)+"/devices")
 			if err != nil {
 				return err
 			}

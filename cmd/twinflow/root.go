@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/twinflow/twinflow/apps/client"
 )
 
 // Options holds the settings shared by every subcommand. Defaults live here only.
@@ -20,12 +22,6 @@ type Options struct {
 
 // DefaultServer is the server address used when neither --server nor TWINFLOW_SERVER is set.
 const DefaultServer = "http://127.0.0.1:8080"
-
-// commandFactories are the subcommands; each subcommand's file registers its
-// constructor with register from an init function, so files never edit each other.
-var commandFactories []func(*Options) *cobra.Command
-
-func register(f func(*Options) *cobra.Command) { commandFactories = append(commandFactories, f) }
 
 func newRootCmd() *cobra.Command {
 	o := &Options{}
@@ -51,9 +47,30 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&o.Server, "server", server, "twinflow server URL (env TWINFLOW_SERVER)")
 	root.PersistentFlags().StringVarP(&o.Output, "output", "o", "table", "output format: table, json or yaml")
 	clientSecurityFlags(root.PersistentFlags(), &o.Security)
-	for _, f := range commandFactories {
-		root.AddCommand(f(o))
-	}
+	// Every subcommand, in help order (cobra lists them alphabetically); each gets the
+	// shared options it reads. A new command is added here, and nowhere else.
+	root.AddCommand(
+		newAnalyzeCmd(o),
+		newApplyCmd(o),
+		newAuditCmd(o),
+		newBenchCmd(o),
+		newCertifyCmd(o),
+		newChangeCmd(o),
+		newDatasetCmd(o),
+		newDeleteCmd(o),
+		newForkCmd(o),
+		newGetCmd(o),
+		newLabCmd(o),
+		newLedgerCmd(o),
+		newNodeCmd(o),
+		newServeCmd(o),
+		newSetCmd(o),
+		newSnapshotCmd(o),
+		newTelemetryCmd(o),
+		newTokenCmd(o),
+		newTopologyCmd(o),
+		newUserCmd(o),
+	)
 	return root
 }
 
@@ -71,7 +88,8 @@ func usageErrorf(format string, a ...any) error {
 // failures).
 func exitCode(err error) int {
 	var ue *usageError
-	if errors.As(err, &ue) {
+	var oe *client.OptionError
+	if errors.As(err, &ue) || errors.As(err, &oe) {
 		return 2
 	}
 	var ee *exitError

@@ -15,8 +15,6 @@ import (
 	"github.com/twinflow/twinflow/repository"
 )
 
-func init() { register(newServeCmd) }
-
 // serveFlags are the flags of `twinflow serve`; config maps them to a server.Config.
 type serveFlags struct {
 	listen, demoSpec, logLevel, db string

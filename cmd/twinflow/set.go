@@ -9,8 +9,6 @@ import (
 	"github.com/twinflow/twinflow/twin"
 )
 
-func init() { register(newSetCmd) }
-
 func newSetCmd(o *Options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "set",
@@ -44,7 +42,7 @@ being overwritten).`,
 			}
 			path := "/api/v1/twins/" + esc(twinID) + "/links/" + esc(args[0])
 			var l twin.Link
-			if _, err := c.do(cmd.Context(), http.MethodGet, path, nil, nil, &l); err != nil {
+			if _, err := c.Do(cmd.Context(), http.MethodGet, path, nil, nil, &l); err != nil {
 				return err
 			}
 			if f.Changed("capacity") {
@@ -61,7 +59,7 @@ being overwritten).`,
 				expect = ifRevision
 			}
 			var out twin.Link
-			if _, err := c.do(cmd.Context(), http.MethodPut, path, l.Link,
+			if _, err := c.Do(cmd.Context(), http.MethodPut, path, l.Link,
 				map[string]string{"If-Match": `"` + strconv.FormatUint(expect, 10) + `"`}, &out); err != nil {
 				return err
 			}

@@ -17,8 +17,6 @@ import (
 	"github.com/twinflow/twinflow/twin"
 )
 
-func init() { register(newSnapshotCmd) }
-
 func newSnapshotCmd(o *Options) *cobra.Command {
 	var db string
 	cmd := &cobra.Command{
@@ -62,11 +60,11 @@ through the API: its intended network and revision) or from a network file (-f).
 					return err
 				}
 				var info twin.Info
-				if _, err := c.do(cmd.Context(), http.MethodGet, "/api/v1/twins/"+esc(twinID), nil, nil, &info); err != nil {
+				if _, err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/twins/"+esc(twinID), nil, nil, &info); err != nil {
 					return err
 				}
 				n = &network.Network{}
-				if _, err := c.do(cmd.Context(), http.MethodGet, "/api/v1/twins/"+esc(twinID)+"/network", nil, nil, n); err != nil {
+				if _, err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/twins/"+esc(twinID)+"/network", nil, nil, n); err != nil {
 					return err
 				}
 				rev, source = info.Revision, "server:"+o.Server+" twin "+twinID

@@ -12,8 +12,6 @@ import (
 	"github.com/twinflow/twinflow/apps/nbi"
 )
 
-func init() { register(newTelemetryCmd) }
-
 // newTelemetryCmd reads the telemetry history a server keeps in its repository.
 func newTelemetryCmd(o *Options) *cobra.Command {
 	cmd := &cobra.Command{
@@ -30,7 +28,7 @@ func newTelemetryCmd(o *Options) *cobra.Command {
 				return err
 			}
 			var out nbi.SeriesList
-			if _, err := c.do(cmd.Context(), http.MethodGet, "/api/v1/telemetry/series", nil, nil, &out); err != nil {
+			if _, err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/telemetry/series", nil, nil, &out); err != nil {
 				return err
 			}
 			return render(o, cmd.OutOrStdout(), out.Items, func(tw *tabwriter.Writer) {
@@ -72,7 +70,7 @@ func newTelemetryCmd(o *Options) *cobra.Command {
 				q.Set("step", step)
 			}
 			var out nbi.RangeResponse
-			if _, err := c.do(cmd.Context(), http.MethodGet, "/api/v1/telemetry/range?"+q.Encode(), nil, nil, &out); err != nil {
+			if _, err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/telemetry/range?"+q.Encode(), nil, nil, &out); err != nil {
 				return err
 			}
 			return render(o, cmd.OutOrStdout(), out, func(tw *tabwriter.Writer) {

@@ -16,8 +16,6 @@ import (
 	"github.com/twinflow/twinflow/twin/emulation/clab"
 )
 
-func init() { register(newTopologyCmd) }
-
 // topologyOptions are the flags of `twinflow topology` subcommands. Defaults live here.
 type topologyOptions struct {
 	// generate

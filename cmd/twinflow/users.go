@@ -16,12 +16,6 @@ import (
 	"github.com/twinflow/twinflow/repository"
 )
 
-func init() {
-	register(newUserCmd)
-	register(newTokenCmd)
-	register(newAuditCmd)
-}
-
 // withAuth opens the repository at dsn and runs fn with an Authenticator over it.
 func withAuth(ctx context.Context, dsn string, fn func(a *auth.Authenticator) error) error {
 	st, err := repository.Open(ctx, dsn, repository.Options{})
@@ -222,7 +216,7 @@ func newAuditCmd(o *Options) *cobra.Command {
 				return err
 			}
 			var l nbi.AuditList
-			if _, err := c.do(cmd.Context(), "GET", fmt.Sprintf("/api/v1/audit?from=%d&limit=%d", from, limit), nil, nil, &l); err != nil {
+			if _, err := c.Do(cmd.Context(), "GET", fmt.Sprintf("/api/v1/audit?from=%d&limit=%d", from, limit), nil, nil, &l); err != nil {
 				return err
 			}
 			return render(o, cmd.OutOrStdout(), l, func(tw *tabwriter.Writer) {
