@@ -996,3 +996,51 @@ func (s *State) RestoreLink(id string) (*Delta, error) {
 	r.markDirty(l)
 	return s.finish(r), nil
 }
+
+// SetPaths moves existing flows to new paths (real links; a flow's demand cap is
+// kept) in one incremental update, for example to undo the reroutes of a failure after
+// RestoreLink. On error (unknown flow, a path through an unknown or failed link, a
+// flow listed twice) the state is unchanged.
+func (s *State) SetPaths(moves []Flow) (*Delta, error) {
+	idx := make([]int32, len(moves))
+	paths := make([][]int32, len(moves))
+	seen := make(map[int32]bool, len(moves))
+	for i, m := range moves {
+		f, err := s.flow(m.ID)
+		if err != nil {
+			return nil, err
+		}
+		if seen[f] {
+			return nil, inputErr(fmt.Sprintf("flow %q", m.ID), "listed twice")
+		}
+		seen[f] = true
+		at := fmt.Sprintf("new path of flow %q", m.ID)
+		if err := validateFlow(at, Flow{ID: m.ID, Path: m.Path}, func(id string) bool {
+			l, ok := s.linkIdx[id]
+			return ok && !s.failed[l]
+		}); err != nil {
+			return nil, err
+		}
+		idx[i] = f
+		for _, id := range m.Path {
+			paths[i] = append(paths[i], s.linkIdx[id])
+		}
+	}
+	order := make([]int, len(moves))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return idx[order[a]] < idx[order[b]] })
+	r := s.begin()
+	for _, i := range order {
+		f, np := idx[i], paths[i]
+		p := s.path[f]
+		r.detach(f)
+		if len(p) > 0 && s.virtOf[p[len(p)-1]] >= 0 {
+			np = append(np, p[len(p)-1])
+		}
+		s.path[f] = np
+		r.attach(f)
+	}
+	return s.finish(r), nil
+}
