@@ -334,7 +334,7 @@ func (r *Runner) Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	for _, c := range rep.Cases {
 		if c.Kind == "n1" && c.Error == "" {
-			rep.Criticality = append(rep.Criticality, LinkImpact{Link: strings.TrimPrefix(c.Name, "fail "), LossGbps: -c.DeltaGbps, Violations: c.Violations, Dropped: c.Dropped})
+			rep.Criticality = append(rep.Criticality, LinkImpact{Link: strings.TrimPrefix(c.Name, "fail "), LossGbps: 0 - c.DeltaGbps, Violations: c.Violations, Dropped: c.Dropped})
 		}
 	}
 	sort.SliceStable(rep.Criticality, func(i, j int) bool {

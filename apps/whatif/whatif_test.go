@@ -2,8 +2,10 @@ package whatif
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand"
 	"strings"
@@ -330,4 +332,33 @@ func FuzzParseScenario(f *testing.F) {
 			t.Fatalf("n2 out of bounds")
 		}
 	})
+}
+
+// The SVG is well-formed XML with one heat-map row per N-1 case (up to MaxSVGRows) and
+// one bar per plan entry; names are escaped.
+func TestWriteSVG(t *testing.T) {
+	rep := &Report{Scenario: "a<b", Base: BaseInfo{TotalGbps: 100},
+		Cases: []CaseResult{
+			{Name: "fail l1", Kind: "n1", TotalGbps: 50, DeltaGbps: -50, SLOs: []SLODelta{{SLO: "s&1", OldGbps: 10, NewGbps: 0}}},
+			{Name: "fail l2", Kind: "n1", TotalGbps: 100, SLOs: []SLODelta{{SLO: "s&1", OldGbps: 10, NewGbps: 10}}},
+		},
+		Plan: []Upgrade{{Link: "l1", Gradient: 2}, {Link: "l2", Gradient: 1}},
+	}
+	var b strings.Builder
+	if err := WriteSVG(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	dec := xml.NewDecoder(strings.NewReader(out))
+	for {
+		if _, err := dec.Token(); err != nil {
+			if err == io.EOF {
+				break
+			}
+			t.Fatalf("not XML: %v\n%s", err, out)
+		}
+	}
+	if strings.Count(out, "<rect") != 2*2+2 || !strings.Contains(out, "#ff0000") || !strings.Contains(out, "#ffffff") || !strings.Contains(out, "s&amp;1") {
+		t.Fatalf("unexpected SVG:\n%s", out)
+	}
 }
