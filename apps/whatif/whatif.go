@@ -251,22 +251,45 @@ func (r *Runner) shortest(trees map[string]map[string]routing.Path, o routing.Op
 }
 
 // reroute returns the Reroute of one FailLinks call: flows are routed again between
-// their endpoints avoiding every failed link, one Dijkstra tree per source device.
+// their endpoints avoiding every failed link, from one shortest-path tree per source
+// device (routing.TreeSearch: the link weights and exclusions are evaluated once per
+// call, each tree costs one Dijkstra).
 func (r *Runner) reroute() bottleneck.Reroute {
 	if r.rtr != nil {
 		return r.rtr.Reroute()
 	}
-	var trees map[string]map[string]routing.Path
+	var ts *routing.TreeSearch
+	trees := map[int]*routing.Tree{}
 	return func(id string, _ []string, failed func(string) bool) ([]string, bool) {
 		e, ok := r.ends[id]
 		if !ok {
 			return nil, false
 		}
-		if trees == nil {
-			trees = map[string]map[string]routing.Path{}
+		src, ok1 := r.graph.DeviceIndex(e[0])
+		dst, ok2 := r.graph.DeviceIndex(e[1])
+		if !ok1 || !ok2 {
+			return nil, false
 		}
-		p, err := r.shortest(trees, routing.Options{Metric: routing.Latency, Exclude: failed}, e[0], e[1])
-		return p, err == nil
+		if ts == nil {
+			ts = r.graph.NewTreeSearch(routing.Options{Metric: routing.Latency, Exclude: failed})
+		}
+		t, ok := trees[src]
+		if !ok {
+			var err error
+			if t, err = ts.Tree([]int{src}); err != nil {
+				return nil, false
+			}
+			trees[src] = t
+		}
+		p := t.PathTo(dst)
+		if len(p) == 0 {
+			return nil, false
+		}
+		out := make([]string, len(p))
+		for i, l := range p {
+			out[i] = r.graph.LinkID(int(l))
+		}
+		return out, true
 	}
 }
 
@@ -644,7 +667,16 @@ func (r *Runner) revert(u *undo) error {
 
 func (r *Runner) summarise(cr *CaseResult, changes map[string]*acc, failed bool) {
 	cr.DeltaGbps = cr.TotalGbps - r.total
-	var fl []FlowDelta
+	// the top flows by loss, kept sorted while scanning (O(n log top), not a sort of
+	// every changed flow)
+	less := func(a, b FlowDelta) bool {
+		da, db := a.NewGbps-a.OldGbps, b.NewGbps-b.OldGbps
+		if da != db {
+			return da < db
+		}
+		return a.Flow < b.Flow
+	}
+	fl := make([]FlowDelta, 0, r.sc.Top+1)
 	for id, a := range changes {
 		if a.added && a.removed {
 			continue
@@ -654,21 +686,16 @@ func (r *Runner) summarise(cr *CaseResult, changes map[string]*acc, failed bool)
 			if a.new < a.old {
 				cr.FlowsLost++
 			}
-			fl = append(fl, FlowDelta{Flow: id, OldGbps: a.old, NewGbps: a.new, Added: a.added, Removed: a.removed})
-		}
-	}
-	slices.SortFunc(fl, func(a, b FlowDelta) int {
-		da, db := a.NewGbps-a.OldGbps, b.NewGbps-b.OldGbps
-		if da != db {
-			if da < db {
-				return -1
+			fd := FlowDelta{Flow: id, OldGbps: a.old, NewGbps: a.new, Added: a.added, Removed: a.removed}
+			if len(fl) == r.sc.Top && !less(fd, fl[len(fl)-1]) {
+				continue
 			}
-			return 1
+			i := sort.Search(len(fl), func(i int) bool { return less(fd, fl[i]) })
+			fl = slices.Insert(fl, i, fd)
+			if len(fl) > r.sc.Top {
+				fl = fl[:r.sc.Top]
+			}
 		}
-		return strings.Compare(a.Flow, b.Flow)
-	})
-	if len(fl) > r.sc.Top {
-		fl = fl[:r.sc.Top]
 	}
 	cr.Flows = fl
 	rate := func(id string) float64 {
