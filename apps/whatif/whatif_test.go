@@ -114,8 +114,16 @@ func TestPropertyCasesMatchFullRecomputation(t *testing.T) {
 				case 1:
 					p.FailLinks = []string{links[rng.Intn(len(links))], links[rng.Intn(len(links))]}
 				case 2:
-					p.FailDevices = []string{nw.Devices[rng.Intn(len(nw.Devices))].ID}
-					p.Capacities = []CapacityChange{{Link: links[rng.Intn(len(links))], CapacityGbps: float64(1 + rng.Intn(200))}}
+					dev := nw.Devices[rng.Intn(len(nw.Devices))].ID
+					p.FailDevices = []string{dev}
+					for {
+						// a capacity change on a link the device failure leaves up
+						l := nw.Links[rng.Intn(len(nw.Links))]
+						if l.Endpoints[0].Device != dev && l.Endpoints[1].Device != dev {
+							p.Capacities = []CapacityChange{{Link: l.ID, CapacityGbps: float64(1 + rng.Intn(200))}}
+							break
+						}
+					}
 				case 3:
 					p.RemoveFlows = []string{fmt.Sprintf("f%d", rng.Intn(600))}
 					p.AddFlows = []network.Flow{{ID: "new", Src: nw.Devices[0].ID, Dst: nw.Devices[5].ID}}
