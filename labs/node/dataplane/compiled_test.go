@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twinflow/twinflow/models/schema"
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/models/ocpath"
 	"github.com/twinflow/twinflow/models/routing"
+	"github.com/twinflow/twinflow/models/schema"
 	"github.com/twinflow/twinflow/models/service"
 )
 

@@ -6,8 +6,8 @@ import (
 	"regexp"
 	"sort"
 
-	"github.com/twinflow/twinflow/models/schema"
 	"github.com/twinflow/twinflow/models/ocpath"
+	"github.com/twinflow/twinflow/models/schema"
 )
 
 // Service additions to the typed configuration (issue #15; see schema/services.go):
