@@ -139,6 +139,10 @@ type Runner struct {
 
 	sloOf    map[string][]int // flow → SLO indices
 	sloFlows [][]string
+
+	// changes and pool are reused from case to case (cleared, not reallocated)
+	changes map[string]*acc
+	pool    []acc
 }
 
 // NewRunner routes the base network's flows (those without a path) and builds the
@@ -429,7 +433,12 @@ type acc struct {
 // state is reverted either way. The returned error is an engine failure to revert.
 func (r *Runner) RunCase(name string, p Perturbation) (*CaseResult, error) {
 	u := &undo{moved: map[string]bool{}, removed: map[string]bool{}, added: map[string]bool{}, caps: map[string]bool{}, demands: map[string]bool{}}
-	changes := map[string]*acc{}
+	if r.changes == nil {
+		r.changes = map[string]*acc{}
+	}
+	clear(r.changes)
+	r.pool = r.pool[:0]
+	changes := r.changes
 	cr := &CaseResult{Name: name, TotalGbps: r.total}
 	err := r.apply(p, u, changes, cr)
 	if err != nil {
@@ -450,7 +459,11 @@ func (r *Runner) record(d *bottleneck.Delta, changes map[string]*acc, cr *CaseRe
 	for _, c := range cs {
 		a, ok := changes[c.Flow]
 		if !ok {
-			a = &acc{old: c.Old, added: c.Added}
+			if len(r.pool) == cap(r.pool) {
+				r.pool = make([]acc, 0, max(2*cap(r.pool), 1024)) // earlier entries stay valid in the old array
+			}
+			r.pool = append(r.pool, acc{old: c.Old, added: c.Added})
+			a = &r.pool[len(r.pool)-1]
 			changes[c.Flow] = a
 		}
 		a.new = c.New
@@ -628,29 +641,24 @@ func (r *Runner) revert(u *undo) error {
 		}
 		delete(r.ends, id)
 	}
-	for _, l := range u.failed {
-		if _, err := r.st.RestoreLink(l); err != nil {
-			return err
-		}
-	}
-	for _, l := range sortedKeys(u.caps) {
-		if _, err := r.st.SetCapacity(l, r.baseCap[l]); err != nil {
-			return err
-		}
-	}
-	var moves []bottleneck.Flow
+	// links back, rerouted flows back on their paths, dropped or removed flows added
+	// again: one update
+	var moves, adds []bottleneck.Flow
 	for _, id := range sortedKeys(u.moved) {
 		if !u.removed[id] {
 			moves = append(moves, bottleneck.Flow{ID: id, Path: r.base[id].Path})
 		}
 	}
-	if len(moves) > 0 {
-		if _, err := r.st.SetPaths(moves); err != nil {
+	for _, id := range sortedKeys(u.removed) {
+		adds = append(adds, r.base[id])
+	}
+	if len(u.failed)+len(moves)+len(adds) > 0 {
+		if _, err := r.st.Restore(u.failed, moves, adds); err != nil {
 			return err
 		}
 	}
-	for _, id := range sortedKeys(u.removed) {
-		if _, err := r.st.AddFlow(r.base[id]); err != nil {
+	for _, l := range sortedKeys(u.caps) {
+		if _, err := r.st.SetCapacity(l, r.baseCap[l]); err != nil {
 			return err
 		}
 	}

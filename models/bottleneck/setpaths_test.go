@@ -65,3 +65,61 @@ func TestSetPathsUndoesReroute(t *testing.T) {
 		t.Fatalf("f2's demand cap lost: %v", dm)
 	}
 }
+
+// Restore undoes a failure that rerouted one flow and dropped another in one update:
+// rates equal a full computation of the original network; refused restores leave the
+// state unchanged.
+func TestRestoreUndoesFailure(t *testing.T) {
+	d5 := 5.0
+	orig := &Network{
+		Links: []Link{{ID: "a", Capacity: 10}, {ID: "b", Capacity: 30}, {ID: "c", Capacity: 20}},
+		Flows: []Flow{{ID: "f1", Path: []string{"a"}}, {ID: "f2", Path: []string{"a", "c"}, Demand: &d5}, {ID: "f3", Path: []string{"b"}}},
+	}
+	s, err := New(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.FailLink("a", func(id string, _ []string, _ func(string) bool) ([]string, bool) {
+		return []string{"b"}, id == "f1" // f1 rerouted, f2 dropped
+	})
+	if err != nil || len(d.Dropped) != 1 || len(d.Rerouted) != 1 {
+		t.Fatalf("failure: %+v %v", d, err)
+	}
+	for _, bad := range []struct {
+		links       []string
+		moves, adds []Flow
+	}{
+		{nil, []Flow{{ID: "f1", Path: []string{"a"}}}, nil},                                            // a stays failed
+		{[]string{"zz"}, nil, nil},                                                                     // unknown link
+		{[]string{"a"}, nil, []Flow{{ID: "f3", Path: []string{"a"}}}},                                  // f3 exists
+		{[]string{"a"}, []Flow{{ID: "f2", Path: []string{"a"}}}, nil},                                  // f2 was dropped
+		{[]string{"a"}, nil, []Flow{{ID: "f2", Path: []string{"a"}}, {ID: "f2", Path: []string{"a"}}}}, // twice
+	} {
+		if _, err := s.Restore(bad.links, bad.moves, bad.adds); err == nil {
+			t.Fatalf("%+v accepted", bad)
+		}
+		if _, err := s.Path("f2"); err == nil {
+			t.Fatalf("a refused Restore added f2")
+		}
+		if r, _ := s.Rate("f1"); math.Abs(r-15) > 1e-12 {
+			t.Fatalf("a refused Restore changed f1's rate to %v", r)
+		}
+	}
+	d, err = s.Restore([]string{"a"}, []Flow{{ID: "f1", Path: []string{"a"}}}, []Flow{orig.Flows[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := New(orig)
+	total := 0.0
+	for _, id := range []string{"f1", "f2", "f3"} {
+		g, err := s.Rate(id)
+		w, _ := want.Rate(id)
+		total += w
+		if err != nil || math.Abs(g-w) > 1e-12 {
+			t.Fatalf("%s = %v (%v), want %v", id, g, err, w)
+		}
+	}
+	if math.Abs(d.Total-total) > 1e-9 {
+		t.Fatalf("Delta.Total %v, want %v", d.Total, total)
+	}
+}
