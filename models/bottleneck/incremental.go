@@ -997,58 +997,11 @@ func (s *State) RestoreLink(id string) (*Delta, error) {
 	return s.finish(r), nil
 }
 
-// SetPaths moves existing flows to new paths (real links; a flow's demand cap is
-// kept) in one incremental update, for example to undo the reroutes of a failure after
-// RestoreLink. On error (unknown flow, a path through an unknown or failed link, a
-// flow listed twice) the state is unchanged.
-func (s *State) SetPaths(moves []Flow) (*Delta, error) {
-	idx := make([]int32, len(moves))
-	paths := make([][]int32, len(moves))
-	seen := make(map[int32]bool, len(moves))
-	for i, m := range moves {
-		f, err := s.flow(m.ID)
-		if err != nil {
-			return nil, err
-		}
-		if seen[f] {
-			return nil, inputErr(fmt.Sprintf("flow %q", m.ID), "listed twice")
-		}
-		seen[f] = true
-		at := fmt.Sprintf("new path of flow %q", m.ID)
-		if err := validateFlow(at, Flow{ID: m.ID, Path: m.Path}, func(id string) bool {
-			l, ok := s.linkIdx[id]
-			return ok && !s.failed[l]
-		}); err != nil {
-			return nil, err
-		}
-		idx[i] = f
-		for _, id := range m.Path {
-			paths[i] = append(paths[i], s.linkIdx[id])
-		}
-	}
-	order := make([]int, len(moves))
-	for i := range order {
-		order[i] = i
-	}
-	sort.Slice(order, func(a, b int) bool { return idx[order[a]] < idx[order[b]] })
-	r := s.begin()
-	for _, i := range order {
-		f, np := idx[i], paths[i]
-		p := s.path[f]
-		r.detach(f)
-		if len(p) > 0 && s.virtOf[p[len(p)-1]] >= 0 {
-			np = append(np, p[len(p)-1])
-		}
-		s.path[f] = np
-		r.attach(f)
-	}
-	return s.finish(r), nil
-}
-
 // Restore undoes a failure in one incremental update: the failed links named are
 // brought back, the flows of moves go back to their paths (demand caps kept) and the
 // flows of add (those the failure dropped) are added again — what RestoreLink for each
-// link, SetPaths and AddFlow for each flow do, at the cost of one update. Paths may
+// link, a re-path of each moved flow and AddFlow for each added flow would do, at the
+// cost of one update (with no links and no additions it only moves flows). Paths may
 // use the links being restored. On error (unknown link, unknown or duplicate flow, a
 // path through a link that stays failed) the state is unchanged.
 func (s *State) Restore(links []string, moves []Flow, add []Flow) (*Delta, error) {

@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// SetPaths undoes the reroutes of a failure after RestoreLink: the structure equals a
+// Restore without links or additions undoes the reroutes of a failure after RestoreLink: the structure equals a
 // full computation of the original network; bad moves leave the state unchanged.
-func TestSetPathsUndoesReroute(t *testing.T) {
+func TestRestoreMovesBack(t *testing.T) {
 	d5 := 5.0
 	orig := &Network{
 		Links: []Link{{ID: "a", Capacity: 10}, {ID: "b", Capacity: 30}, {ID: "c", Capacity: 20}},
@@ -25,7 +25,7 @@ func TestSetPathsUndoesReroute(t *testing.T) {
 	if r, _ := s.Rate("f1"); math.Abs(r-12.5) > 1e-12 { // f2 capped at 5 on b: (30-5)/2
 		t.Fatalf("after failure f1 = %v, want 12.5", r)
 	}
-	if _, err := s.SetPaths([]Flow{{ID: "f1", Path: []string{"a"}}}); err == nil {
+	if _, err := s.Restore(nil, []Flow{{ID: "f1", Path: []string{"a"}}}, nil); err == nil {
 		t.Fatal("a path through a failed link was accepted")
 	}
 	if _, err := s.RestoreLink("a"); err != nil {
@@ -37,14 +37,14 @@ func TestSetPathsUndoesReroute(t *testing.T) {
 		{{ID: "f1", Path: []string{"zz"}}},
 	} {
 		before := s.Network()
-		if _, err := s.SetPaths(bad); err == nil || !(errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound)) {
+		if _, err := s.Restore(nil, bad, nil); err == nil || !(errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound)) {
 			t.Fatalf("%v: error %v", bad, err)
 		}
 		if got := s.Network(); len(got.Flows[0].Path) != len(before.Flows[0].Path) || got.Flows[0].Path[0] != before.Flows[0].Path[0] {
-			t.Fatalf("a refused SetPaths changed the state")
+			t.Fatalf("a refused Restore changed the state")
 		}
 	}
-	d, err := s.SetPaths([]Flow{{ID: "f2", Path: []string{"a", "c"}}, {ID: "f1", Path: []string{"a"}}})
+	d, err := s.Restore(nil, []Flow{{ID: "f2", Path: []string{"a", "c"}}, {ID: "f1", Path: []string{"a"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
