@@ -143,6 +143,11 @@ type Runner struct {
 	// changes and pool are reused from case to case (cleared, not reallocated)
 	changes map[string]*acc
 	pool    []acc
+	// first holds the rate changes of a case's first update until a second one comes
+	// (then they go into changes): a single-update case (a sweep's failure) is
+	// summarised from the engine's listing without a map.
+	first    []bottleneck.RateChange
+	recorded bool
 }
 
 // NewRunner routes the base network's flows (those without a path) and builds the
@@ -438,6 +443,7 @@ func (r *Runner) RunCase(name string, p Perturbation) (*CaseResult, error) {
 	}
 	clear(r.changes)
 	r.pool = r.pool[:0]
+	r.first, r.recorded = nil, false
 	changes := r.changes
 	cr := &CaseResult{Name: name, TotalGbps: r.total}
 	err := r.apply(p, u, changes, cr)
@@ -456,6 +462,25 @@ func (r *Runner) record(d *bottleneck.Delta, changes map[string]*acc, cr *CaseRe
 	if err != nil {
 		return err
 	}
+	cr.TotalGbps = d.Total
+	if !r.recorded {
+		r.first, r.recorded = cs, true
+		return nil
+	}
+	r.flushFirst(changes)
+	r.accumulate(cs, changes)
+	return nil
+}
+
+// flushFirst moves the first update's changes into changes.
+func (r *Runner) flushFirst(changes map[string]*acc) {
+	if r.first != nil {
+		r.accumulate(r.first, changes)
+		r.first = nil
+	}
+}
+
+func (r *Runner) accumulate(cs []bottleneck.RateChange, changes map[string]*acc) {
 	for _, c := range cs {
 		a, ok := changes[c.Flow]
 		if !ok {
@@ -472,8 +497,6 @@ func (r *Runner) record(d *bottleneck.Delta, changes map[string]*acc, cr *CaseRe
 			a.removed = false
 		}
 	}
-	cr.TotalGbps = d.Total
-	return nil
 }
 
 func (r *Runner) directed(id string) ([]string, error) {
@@ -685,9 +708,12 @@ func (r *Runner) summarise(cr *CaseResult, changes map[string]*acc, failed bool)
 		return a.Flow < b.Flow
 	}
 	fl := make([]FlowDelta, 0, r.sc.Top+1)
-	for id, a := range changes {
+	if len(r.sc.SLOs) > 0 {
+		r.flushFirst(changes) // SLO rates are looked up by flow
+	}
+	visit := func(id string, a *acc) {
 		if a.added && a.removed {
-			continue
+			return
 		}
 		if !same(a.old, a.new) || a.added || a.removed {
 			cr.FlowsChanged++
@@ -696,13 +722,22 @@ func (r *Runner) summarise(cr *CaseResult, changes map[string]*acc, failed bool)
 			}
 			fd := FlowDelta{Flow: id, OldGbps: a.old, NewGbps: a.new, Added: a.added, Removed: a.removed}
 			if len(fl) == r.sc.Top && !less(fd, fl[len(fl)-1]) {
-				continue
+				return
 			}
 			i := sort.Search(len(fl), func(i int) bool { return less(fd, fl[i]) })
 			fl = slices.Insert(fl, i, fd)
 			if len(fl) > r.sc.Top {
 				fl = fl[:r.sc.Top]
 			}
+		}
+	}
+	if r.first != nil {
+		for _, c := range r.first {
+			visit(c.Flow, &acc{old: c.Old, new: c.New, added: c.Added, removed: c.Removed})
+		}
+	} else {
+		for id, a := range changes {
+			visit(id, a)
 		}
 	}
 	cr.Flows = fl

@@ -133,9 +133,11 @@ func TestPropertyCasesMatchFullRecomputation(t *testing.T) {
 				u := &undo{moved: map[string]bool{}, removed: map[string]bool{}, added: map[string]bool{}, caps: map[string]bool{}, demands: map[string]bool{}}
 				cr := &CaseResult{TotalGbps: r.total}
 				changes := map[string]*acc{}
+				r.first, r.recorded = nil, false
 				if err := r.apply(p, u, changes, cr); err != nil {
 					t.Fatalf("case %d %+v: %v", k, p, err)
 				}
+				r.flushFirst(changes)
 				got := rates(t, r.State())
 				sameRates(t, fmt.Sprintf("case %d perturbed", k), got, fresh())
 				total := 0.0
