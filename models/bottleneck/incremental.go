@@ -996,3 +996,83 @@ func (s *State) RestoreLink(id string) (*Delta, error) {
 	r.markDirty(l)
 	return s.finish(r), nil
 }
+
+// Restore undoes a failure in one incremental update: the failed links named are
+// brought back, the flows of moves go back to their paths (demand caps kept) and the
+// flows of add (those the failure dropped) are added again — what RestoreLink for each
+// link, a re-path of each moved flow and AddFlow for each added flow would do, at the
+// cost of one update (with no links and no additions it only moves flows). Paths may
+// use the links being restored. On error (unknown link, unknown or duplicate flow, a
+// path through a link that stays failed) the state is unchanged.
+func (s *State) Restore(links []string, moves []Flow, add []Flow) (*Delta, error) {
+	up := make(map[int32]bool, len(links))
+	var restore []int32
+	for _, id := range links {
+		l, err := s.link(id)
+		if err != nil {
+			return nil, err
+		}
+		if s.failed[l] && !up[l] {
+			up[l] = true
+			restore = append(restore, l)
+		}
+	}
+	usable := func(id string) bool {
+		l, ok := s.linkIdx[id]
+		return ok && (!s.failed[l] || up[l])
+	}
+	idx := make([]int32, len(moves))
+	paths := make([][]int32, len(moves))
+	seen := make(map[string]bool, len(moves)+len(add))
+	for i, m := range moves {
+		f, err := s.flow(m.ID)
+		if err != nil {
+			return nil, err
+		}
+		if seen[m.ID] {
+			return nil, inputErr(fmt.Sprintf("flow %q", m.ID), "listed twice")
+		}
+		seen[m.ID] = true
+		if err := validateFlow(fmt.Sprintf("new path of flow %q", m.ID), Flow{ID: m.ID, Path: m.Path}, usable); err != nil {
+			return nil, err
+		}
+		idx[i] = f
+		for _, id := range m.Path {
+			paths[i] = append(paths[i], s.linkIdx[id])
+		}
+	}
+	for _, f := range add {
+		at := fmt.Sprintf("flow %q", f.ID)
+		if j, dup := s.flowIdx[f.ID]; (dup && s.alive[j]) || seen[f.ID] {
+			return nil, inputErr(at, "duplicate flow ID")
+		}
+		seen[f.ID] = true
+		if err := validateFlow(at, f, usable); err != nil {
+			return nil, err
+		}
+	}
+	order := make([]int, len(moves))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return idx[order[a]] < idx[order[b]] })
+	r := s.begin()
+	for _, l := range restore {
+		s.failed[l] = false
+		r.markDirty(l)
+	}
+	for _, i := range order {
+		f, np := idx[i], paths[i]
+		p := s.path[f]
+		r.detach(f)
+		if len(p) > 0 && s.virtOf[p[len(p)-1]] >= 0 {
+			np = append(np, p[len(p)-1])
+		}
+		s.path[f] = np
+		r.attach(f)
+	}
+	for _, f := range add {
+		s.addFlowLocked(r, f)
+	}
+	return s.finish(r), nil
+}

@@ -1,0 +1,125 @@
+package bottleneck
+
+import (
+	"errors"
+	"math"
+	"testing"
+)
+
+// Restore without links or additions undoes the reroutes of a failure after RestoreLink: the structure equals a
+// full computation of the original network; bad moves leave the state unchanged.
+func TestRestoreMovesBack(t *testing.T) {
+	d5 := 5.0
+	orig := &Network{
+		Links: []Link{{ID: "a", Capacity: 10}, {ID: "b", Capacity: 30}, {ID: "c", Capacity: 20}},
+		Flows: []Flow{{ID: "f1", Path: []string{"a"}}, {ID: "f2", Path: []string{"a", "c"}, Demand: &d5}, {ID: "f3", Path: []string{"b"}}},
+	}
+	s, err := New(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.FailLink("a", func(id string, _ []string, _ func(string) bool) ([]string, bool) { return []string{"b"}, true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.Rate("f1"); math.Abs(r-12.5) > 1e-12 { // f2 capped at 5 on b: (30-5)/2
+		t.Fatalf("after failure f1 = %v, want 12.5", r)
+	}
+	if _, err := s.Restore(nil, []Flow{{ID: "f1", Path: []string{"a"}}}, nil); err == nil {
+		t.Fatal("a path through a failed link was accepted")
+	}
+	if _, err := s.RestoreLink("a"); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]Flow{
+		{{ID: "nope", Path: []string{"a"}}},
+		{{ID: "f1", Path: []string{"a"}}, {ID: "f1", Path: []string{"b"}}},
+		{{ID: "f1", Path: []string{"zz"}}},
+	} {
+		before := s.Network()
+		if _, err := s.Restore(nil, bad, nil); err == nil || !(errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound)) {
+			t.Fatalf("%v: error %v", bad, err)
+		}
+		if got := s.Network(); len(got.Flows[0].Path) != len(before.Flows[0].Path) || got.Flows[0].Path[0] != before.Flows[0].Path[0] {
+			t.Fatalf("a refused Restore changed the state")
+		}
+	}
+	d, err := s.Restore(nil, []Flow{{ID: "f2", Path: []string{"a", "c"}}, {ID: "f1", Path: []string{"a"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := New(orig)
+	total := 0.0
+	for _, id := range []string{"f1", "f2", "f3"} {
+		g, _ := s.Rate(id)
+		w, _ := want.Rate(id)
+		total += w
+		if math.Abs(g-w) > 1e-12 {
+			t.Fatalf("%s = %v, want %v", id, g, w)
+		}
+	}
+	if math.Abs(d.Total-total) > 1e-9 {
+		t.Fatalf("Delta.Total %v, want %v", d.Total, total)
+	}
+	if dm := s.Network().Flows[1].Demand; dm == nil || *dm != 5 {
+		t.Fatalf("f2's demand cap lost: %v", dm)
+	}
+}
+
+// Restore undoes a failure that rerouted one flow and dropped another in one update:
+// rates equal a full computation of the original network; refused restores leave the
+// state unchanged.
+func TestRestoreUndoesFailure(t *testing.T) {
+	d5 := 5.0
+	orig := &Network{
+		Links: []Link{{ID: "a", Capacity: 10}, {ID: "b", Capacity: 30}, {ID: "c", Capacity: 20}},
+		Flows: []Flow{{ID: "f1", Path: []string{"a"}}, {ID: "f2", Path: []string{"a", "c"}, Demand: &d5}, {ID: "f3", Path: []string{"b"}}},
+	}
+	s, err := New(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.FailLink("a", func(id string, _ []string, _ func(string) bool) ([]string, bool) {
+		return []string{"b"}, id == "f1" // f1 rerouted, f2 dropped
+	})
+	if err != nil || len(d.Dropped) != 1 || len(d.Rerouted) != 1 {
+		t.Fatalf("failure: %+v %v", d, err)
+	}
+	for _, bad := range []struct {
+		links       []string
+		moves, adds []Flow
+	}{
+		{nil, []Flow{{ID: "f1", Path: []string{"a"}}}, nil},                                            // a stays failed
+		{[]string{"zz"}, nil, nil},                                                                     // unknown link
+		{[]string{"a"}, nil, []Flow{{ID: "f3", Path: []string{"a"}}}},                                  // f3 exists
+		{[]string{"a"}, []Flow{{ID: "f2", Path: []string{"a"}}}, nil},                                  // f2 was dropped
+		{[]string{"a"}, nil, []Flow{{ID: "f2", Path: []string{"a"}}, {ID: "f2", Path: []string{"a"}}}}, // twice
+	} {
+		if _, err := s.Restore(bad.links, bad.moves, bad.adds); err == nil {
+			t.Fatalf("%+v accepted", bad)
+		}
+		if _, err := s.Path("f2"); err == nil {
+			t.Fatalf("a refused Restore added f2")
+		}
+		if r, _ := s.Rate("f1"); math.Abs(r-15) > 1e-12 {
+			t.Fatalf("a refused Restore changed f1's rate to %v", r)
+		}
+	}
+	d, err = s.Restore([]string{"a"}, []Flow{{ID: "f1", Path: []string{"a"}}}, []Flow{orig.Flows[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := New(orig)
+	total := 0.0
+	for _, id := range []string{"f1", "f2", "f3"} {
+		g, err := s.Rate(id)
+		w, _ := want.Rate(id)
+		total += w
+		if err != nil || math.Abs(g-w) > 1e-12 {
+			t.Fatalf("%s = %v (%v), want %v", id, g, err, w)
+		}
+	}
+	if math.Abs(d.Total-total) > 1e-9 {
+		t.Fatalf("Delta.Total %v, want %v", d.Total, total)
+	}
+}
