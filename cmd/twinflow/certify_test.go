@@ -90,7 +90,7 @@ func TestCertifySnapshotCLI(t *testing.T) {
 // Seed 004 §9.3: certify through a server's change API gives the same verdicts.
 func TestCertifyServerCLI(t *testing.T) {
 	url := startChangeServer(t)
-	mustCLI(t, url, "apply", "-f", certNet)
+	mustCLI(t, url, "apply", "-f", certNet, "--as", "admin") // a direct live write: admin only
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		change string

@@ -10,7 +10,7 @@ import (
 // Snapshots of a server's live twin and of a file; immutable; list and show.
 func TestSnapshotCLI(t *testing.T) {
 	url := startChangeServer(t)
-	mustCLI(t, url, "apply", "-f", certNet)
+	mustCLI(t, url, "apply", "-f", certNet, "--as", "admin") // a direct live write: admin only
 	db := "file:" + filepath.Join(t.TempDir(), "snap.db")
 	out := mustCLI(t, url, "snapshot", "create", "live-1", "--twin", "live", "--db", db)
 	if !strings.Contains(out, "3 devices, 2 links") {
