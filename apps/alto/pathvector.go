@@ -221,19 +221,8 @@ func (s *Server) handlePVEndpointCost(w http.ResponseWriter, r *http.Request, sn
 	if e != nil {
 		return e
 	}
-	eo, _, e := o.obj("endpoints", true)
+	srcs, dsts, e := s.endpointPairs(r, sn, o)
 	if e != nil {
-		return e
-	}
-	srcs, e := s.srcEndpoints(r, sn, eo)
-	if e != nil {
-		return e
-	}
-	dsts, e := sn.parseEndpoints(eo, "dsts", true)
-	if e != nil {
-		return e
-	}
-	if e := endpointBudget(srcs, dsts); e != nil {
 		return e
 	}
 	props, e := parseANEProps(o)

@@ -649,19 +649,8 @@ func (s *Server) handleEndpointCost(w http.ResponseWriter, r *http.Request, sn *
 	if e != nil {
 		return e
 	}
-	eo, _, e := o.obj("endpoints", true)
+	srcs, dsts, e := s.endpointPairs(r, sn, o)
 	if e != nil {
-		return e
-	}
-	srcs, e := s.srcEndpoints(r, sn, eo)
-	if e != nil {
-		return e
-	}
-	dsts, e := sn.parseEndpoints(eo, "dsts", true)
-	if e != nil {
-		return e
-	}
-	if e := endpointBudget(srcs, dsts); e != nil {
 		return e
 	}
 	type pair struct {
@@ -733,6 +722,25 @@ const (
 	maxEndpointSrcs  = 1000
 	maxEndpointPairs = 1_000_000
 )
+
+// endpointPairs reads a request's "endpoints" object: its sources (the client's own
+// address when none, see srcEndpoints) and destinations, held to endpointBudget.
+func (s *Server) endpointPairs(r *http.Request, sn *snapshot, o object) (srcs, dsts []endpoint, e *Error) {
+	eo, _, e := o.obj("endpoints", true)
+	if e != nil {
+		return nil, nil, e
+	}
+	if srcs, e = s.srcEndpoints(r, sn, eo); e != nil {
+		return nil, nil, e
+	}
+	if dsts, e = sn.parseEndpoints(eo, "dsts", true); e != nil {
+		return nil, nil, e
+	}
+	if e := endpointBudget(srcs, dsts); e != nil {
+		return nil, nil, e
+	}
+	return srcs, dsts, nil
+}
 
 func endpointBudget(srcs, dsts []endpoint) *Error {
 	switch {
