@@ -38,9 +38,9 @@ document without a path are routed with --routing.`,
 	return cmd
 }
 
-// loadState reads the input file and builds the bottleneck structure. Input problems
-// are usage errors (exit 2) naming the offending element.
-func (ao *analyzeOptions) loadState(cmd *cobra.Command) (*bottleneck.State, error) {
+// readDocument reads and parses the input file (-f, or stdin for "-"): the engine's own
+// input or a network document. Problems are usage errors (exit 2).
+func (ao *analyzeOptions) readDocument(cmd *cobra.Command) (*bottleneck.Document, error) {
 	if ao.file == "" {
 		return nil, usageErrorf("-f/--file is required")
 	}
@@ -57,6 +57,16 @@ func (ao *analyzeOptions) loadState(cmd *cobra.Command) (*bottleneck.State, erro
 	doc, err := bottleneck.Parse(data)
 	if err != nil {
 		return nil, usageErrorf("%s: %v", ao.file, err)
+	}
+	return doc, nil
+}
+
+// loadState reads the input file and builds the bottleneck structure. Input problems
+// are usage errors (exit 2) naming the offending element.
+func (ao *analyzeOptions) loadState(cmd *cobra.Command) (*bottleneck.State, error) {
+	doc, err := ao.readDocument(cmd)
+	if err != nil {
+		return nil, err
 	}
 	in := doc.Bottleneck
 	if doc.Network != nil {

@@ -80,22 +80,9 @@ func readQueueParams(path string) (queue.Params, error) {
 
 // loadQueueInput reads the input file into the queue model's input.
 func (ao *analyzeOptions) loadQueueInput(cmd *cobra.Command) (*queue.Input, error) {
-	if ao.file == "" {
-		return nil, usageErrorf("-f/--file is required")
-	}
-	var data []byte
-	var err error
-	if ao.file == "-" {
-		data, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), bottleneck.MaxInputBytes+1))
-	} else {
-		data, err = os.ReadFile(ao.file)
-	}
+	doc, err := ao.readDocument(cmd)
 	if err != nil {
-		return nil, usageErrorf("read %s: %v", ao.file, err)
-	}
-	doc, err := bottleneck.Parse(data)
-	if err != nil {
-		return nil, usageErrorf("%s: %v", ao.file, err)
+		return nil, err
 	}
 	if doc.Network == nil {
 		in := &queue.Input{}
