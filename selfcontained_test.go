@@ -16,13 +16,13 @@ import (
 )
 
 // The repository is self-contained: no code or test of the module reaches a file
-// outside its own tree (issue #12: tests read a schema from ../shared beside the
+// outside its own tree (issue #12: tests read a schema from a folder beside the
 // checkout, so a clone anywhere else failed `make test`). Go tests run in their
 // package's directory, so a relative path is resolved from the file's directory.
 //
 // escapingPaths reports, for one Go file:
 //   - a string literal that is a relative path climbing above the module root
-//     ("../../../shared/x.json" three levels below the root climbs out);
+//     ("../../../x/y.json" three levels below the root climbs out);
 //   - a filepath.Join / path.Join whose leading constant arguments climb above the
 //     module root (filepath.Join("..", "..", "..", "shared")), or that climb from a
 //     computed directory into a sibling of it (filepath.Join(root, "..", "shared"));
