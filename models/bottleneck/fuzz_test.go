@@ -21,6 +21,7 @@ func FuzzParse(f *testing.F) {
 		"links:\n  - {id: a, capacity: 2}\nflows:\n  - {id: x, path: [a]}\n",
 		`{"devices":[{"id":"a","type":"host"}],"links":[]}`,
 		`[]`, `{}`, `null`, `{"links":[{"id":"l1","capacity":1e400}]}`,
+		`{"Links":[{"id":"l1","capacity":5}]}`, `{"links":[],"links":[{"id":"a","capacity":1}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -28,9 +29,14 @@ func FuzzParse(f *testing.F) {
 		if len(data) > 1<<16 {
 			return
 		}
-		// the one-pass decode accepts every document of the engine's format that the
-		// element-by-element pass accepts, with the same result
+		// the one-pass decode accepts exactly the documents of the engine's format that
+		// the element-by-element pass accepts, with the same result
 		if tr := bytes.TrimSpace(data); len(tr) > 0 && tr[0] == '{' {
+			if _, ok := parseFast(tr); ok {
+				if slow, err := parseSlow(tr); err != nil || slow.Bottleneck == nil {
+					t.Fatalf("one-pass decode accepts what the element-wise pass refuses (%v)", err)
+				}
+			}
 			if slow, err := parseSlow(tr); err == nil && slow.Bottleneck != nil {
 				fast, ok := parseFast(tr)
 				if ok {

@@ -114,12 +114,33 @@ func parseFast(data []byte) (*Network, bool) {
 	var n Network
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var top struct {
-		Links *[]Link `json:"links"`
-		Flows *[]Flow `json:"flows"`
+	// The top level is walked token by token so that its keys match exactly, as the
+	// slow pass's map does ("Links" is refused there; encoding/json's struct decoding
+	// would fold case). A repeated key's last value wins, as in the slow pass's map.
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false
 	}
-	top.Links, top.Flows = &n.Links, &n.Flows
-	if err := dec.Decode(&top); err != nil {
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		switch t {
+		case "links":
+			n.Links = nil
+			if dec.Decode(&n.Links) != nil {
+				return nil, false
+			}
+		case "flows":
+			n.Flows = nil
+			if dec.Decode(&n.Flows) != nil {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
 		return nil, false
 	}
 	if _, err := dec.Token(); err != io.EOF {
