@@ -3,13 +3,14 @@ package dataset
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // The RouteNet / BNN-UPC layout read by datanetAPI (master): a directory holding

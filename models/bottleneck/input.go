@@ -70,11 +70,14 @@ func checkCapacity(elem string, c float64) error {
 	return nil
 }
 
+// demandOK says whether d is a valid demand: finite and > 0.
+func demandOK(d float64) bool { return d > 0 && !math.IsInf(d, 1) }
+
 func checkDemand(elem string, d *float64) error {
 	if d == nil {
 		return nil
 	}
-	if math.IsNaN(*d) || math.IsInf(*d, 0) || *d <= 0 {
+	if !demandOK(*d) {
 		return inputErr(elem+".demand", "demand must be a finite number > 0 or null, got %v", *d)
 	}
 	return nil

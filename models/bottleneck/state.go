@@ -208,10 +208,9 @@ func (s *State) checkFlowPath(i int, f *Flow, p []int32, seen map[int32]int) err
 	if len(f.Path) == 0 {
 		return inputErr(at()+".path", "empty path")
 	}
-	if f.Demand != nil {
-		if err := checkDemand(at(), f.Demand); err != nil {
-			return err
-		}
+	if f.Demand != nil && !demandOK(*f.Demand) {
+		// checked first without the element's name, which costs a Sprintf per flow
+		return checkDemand(at(), f.Demand)
 	}
 	if len(seen) > 0 {
 		clear(seen)
