@@ -77,6 +77,7 @@ var accessTable = func() map[string]Access {
 		"POST /api/v1/twins/{twin}/apply":               {Perm: auth.Design, LivePerm: auth.Administer, MaxBody: 64 << 20},
 		"POST /api/v1/twins/{twin}/analysis/bottleneck": {Perm: auth.Design, MaxBody: 16 << 20, Expensive: true},
 		"POST /api/v1/twins/{twin}/analysis/gradient":   {Perm: auth.Design, MaxBody: 16 << 20, Expensive: true},
+		"POST /api/v1/twins/{twin}/analysis/queue":      {Perm: auth.Design, MaxBody: 16 << 20, Expensive: true},
 
 		"GET /api/v1/twins/{twin}/observed/devices":      read,
 		"GET /api/v1/twins/{twin}/observed/devices/{id}": read,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/twinflow/twinflow/models/bottleneck"
@@ -24,6 +25,9 @@ type TrafficDemand struct {
 	// Gbps caps the flow's rate (a traffic shaper); absent means elastic.
 	Gbps  *float64 `json:"gbps,omitempty"`
 	Class string   `json:"class,omitempty"`
+	// CC is the flow's congestion control (cubic, bbr, reno; default cubic), read by the
+	// queueing model (analysis/queue); the max-min analyses ignore it.
+	CC network.CongestionControl `json:"cc,omitempty"`
 }
 
 // AnalysisRequest is the body of POST .../analysis/bottleneck.
@@ -122,17 +126,35 @@ func analysisRoutes(s *Server) []Route {
 			}
 			return writeJSON(w, http.StatusOK, g)
 		},
-	}}
+	}, queueAnalysisRoute(s)}
 }
 
 // analysisState builds the bottleneck structure of twin t's intended network plus the
 // demands. Malformed input is a 422 naming the offending element.
 func analysisState(t *twin.Twin, routingMode string, demands []TrafficDemand, excludeTwin bool) (*bottleneck.State, error) {
+	n, router, err := analysisNetwork(t, routingMode, demands, excludeTwin)
+	if err != nil {
+		return nil, err
+	}
+	in, err := bottleneck.FromNetwork(n, router.Route)
+	if err != nil {
+		return nil, analysisInputError(err, n, len(n.Flows)-len(demands))
+	}
+	st, err := bottleneck.New(in)
+	if err != nil {
+		return nil, analysisInputError(err, n, len(n.Flows)-len(demands))
+	}
+	return st, nil
+}
+
+// analysisNetwork is twin t's intended network (or only its links, with excludeTwin)
+// plus the demands as flows, and the router that gives flows without a path theirs.
+func analysisNetwork(t *twin.Twin, routingMode string, demands []TrafficDemand, excludeTwin bool) (*network.Network, *bottleneck.Router, error) {
 	if routingMode == "" {
 		routingMode = string(bottleneck.RouteShortest)
 	}
 	if routingMode != string(bottleneck.RouteShortest) && routingMode != string(bottleneck.RouteECMP) {
-		return nil, BadRequest("routing", "routing must be shortest or ecmp, got %q", routingMode)
+		return nil, nil, BadRequest("routing", "routing must be shortest or ecmp, got %q", routingMode)
 	}
 	var n *network.Network
 	_ = t.View(func(rd *twin.Reader) error {
@@ -153,32 +175,27 @@ func analysisState(t *twin.Twin, routingMode string, demands []TrafficDemand, ex
 			id = fmt.Sprintf("tm-%d", i)
 		}
 		if ids[id] {
-			return nil, Errorf(http.StatusUnprocessableEntity, "invalid", "Invalid object", at+".id", "flow ID %q is already used", id)
+			return nil, nil, Errorf(http.StatusUnprocessableEntity, "invalid", "Invalid object", at+".id", "flow ID %q is already used", id)
 		}
 		ids[id] = true
 		if d.Src == "" || d.Dst == "" || d.Src == d.Dst {
-			return nil, Errorf(http.StatusUnprocessableEntity, "invalid", "Invalid object", at, "src and dst must be two different devices")
+			return nil, nil, Errorf(http.StatusUnprocessableEntity, "invalid", "Invalid object", at, "src and dst must be two different devices")
 		}
 		if d.Gbps != nil {
 			if msg := network.CheckRate(*d.Gbps); msg != "" {
-				return nil, Errorf(http.StatusUnprocessableEntity, "invalid", "Invalid object", at+".gbps", "%s", msg)
+				return nil, nil, Errorf(http.StatusUnprocessableEntity, "invalid", "Invalid object", at+".gbps", "%s", msg)
 			}
 		}
-		n.Flows = append(n.Flows, network.Flow{ID: id, Src: d.Src, Dst: d.Dst, DemandGbps: d.Gbps, Class: d.Class})
+		if d.CC != "" && !slices.Contains(network.KnownCongestionControls, d.CC) {
+			return nil, nil, Errorf(http.StatusUnprocessableEntity, "invalid", "Invalid object", at+".cc", "unknown congestion control %q (known: %v)", d.CC, network.KnownCongestionControls)
+		}
+		n.Flows = append(n.Flows, network.Flow{ID: id, Src: d.Src, Dst: d.Dst, DemandGbps: d.Gbps, Class: d.Class, CongestionControl: d.CC})
 	}
 	router, err := bottleneck.NewRouter(n, bottleneck.Routing(routingMode))
 	if err != nil {
-		return nil, Errorf(http.StatusUnprocessableEntity, "invalid", "Invalid object", "", "%s", err)
+		return nil, nil, Errorf(http.StatusUnprocessableEntity, "invalid", "Invalid object", "", "%s", err)
 	}
-	in, err := bottleneck.FromNetwork(n, router.Route)
-	if err != nil {
-		return nil, analysisInputError(err, n, len(n.Flows)-len(demands))
-	}
-	st, err := bottleneck.New(in)
-	if err != nil {
-		return nil, analysisInputError(err, n, len(n.Flows)-len(demands))
-	}
-	return st, nil
+	return n, router, nil
 }
 
 // analysisInputError maps an engine error to a 422; flows at index ≥ firstDemand are
