@@ -385,7 +385,8 @@ func l1Report(rep *change.Report, cs *change.ChangeSet, ov *overlay, routed map[
 			}
 		}
 		rep.KPIs = append(rep.KPIs, k)
-		rk := change.KPI{Name: "rate", Subject: f.ID, Unit: "Gb/s", After: change.F64(ai.rate)}
+		rate, rateModel := lq.rate(f.ID, ai.rate)
+		rk := change.KPI{Name: "rate", Subject: f.ID, Unit: "Gb/s", After: change.F64(rate)}
 		if ai.bn != nil {
 			bnEv[f.ID] = map[string]any{"bottleneck_links": ai.bn, "rate_gradient_per_gbps": ai.grads}
 		} else if f.SLO != nil && f.SLO.Isolation == change.IsolationHard {
@@ -394,8 +395,8 @@ func l1Report(rep *change.Report, cs *change.ChangeSet, ov *overlay, routed map[
 		if f.SLO != nil && f.SLO.MinRateGbps > 0 {
 			nBw++
 			rk.Objective = change.F64(f.SLO.MinRateGbps)
-			if ai.rate+rateEps < f.SLO.MinRateGbps {
-				bwFail = append(bwFail, fmt.Sprintf("flow %s: predicted max-min rate %.4f Gb/s < SLO %.4f Gb/s", f.ID, ai.rate, f.SLO.MinRateGbps))
+			if rate+rateEps < f.SLO.MinRateGbps {
+				bwFail = append(bwFail, fmt.Sprintf("flow %s: predicted %s rate %.4f Gb/s < SLO %.4f Gb/s", f.ID, rateModel, rate, f.SLO.MinRateGbps))
 			}
 		}
 		rep.KPIs = append(rep.KPIs, rk)
@@ -403,7 +404,7 @@ func l1Report(rep *change.Report, cs *change.ChangeSet, ov *overlay, routed map[
 	latCheck := sloCheck("l1.latency", nLat, latFail, "every latency SLO is met by the path latency")
 	lq.decorate(&latCheck)
 	rep.Add(latCheck)
-	bw := sloCheck("l1.bandwidth", nBw, bwFail, "every bandwidth SLO is met by the predicted max-min rate")
+	bw := sloCheck("l1.bandwidth", nBw, bwFail, "every bandwidth SLO is met by the predicted rate (max-min; the queue model's where a flow crosses a FIFO or classed queue)")
 	bw.Evidence = bnEv
 	rep.Add(bw)
 

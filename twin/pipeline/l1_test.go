@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -236,5 +237,57 @@ func TestRecoverInterruptedValidation(t *testing.T) {
 	c, err := svc.Get(ctx, "chg-dead")
 	if err != nil || c.State != change.StateFailed || !strings.Contains(c.Transitions[len(c.Transitions)-1].Reason, "restarted during validation") {
 		t.Fatalf("%v %+v", err, c)
+	}
+}
+
+// TestL1BandwidthUsesFIFORate: a flow crossing a FIFO is checked against the queue
+// model's rate, not max-min (issue 16). n (a→c over ab, bc) has twice gold's
+// propagation round trip and shares ab, a 10 Gb/s FIFO, with it: max-min gives each
+// 5 Gb/s, but loss-based TCP in a drop-tail FIFO favours the shorter round trip, so n's
+// predicted rate is below its 4.5 Gb/s SLO. With ab fq the same change passes.
+func TestL1BandwidthUsesFIFORate(t *testing.T) {
+	for _, tc := range []struct {
+		q     *network.QueueConfig
+		fail  bool
+		model string
+	}{
+		{nil, false, "max-min"},
+		{&network.QueueConfig{Discipline: network.QueueFIFO, Buffer: network.Buffer{Packets: 1000}}, true, "mixed"},
+	} {
+		svc := modelServiceQueue(t, tc.q)
+		c, err := svc.Propose(context.Background(), &change.ChangeSet{Kind: change.KindIntent,
+			Twin: change.TwinDelta{AddFlows: []change.FlowSpec{flowSpec("n", "a", "c", []string{"ab", "bc"}, &change.SLO{MinRateGbps: 4.5})}}}, "bo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bw *change.Check
+		for i, ck := range c.Report.Checks {
+			if ck.Name == "l1.bandwidth" {
+				bw = &c.Report.Checks[i]
+			}
+		}
+		if bw == nil {
+			t.Fatal("no l1.bandwidth check")
+		}
+		if (bw.Status == change.Fail) != tc.fail {
+			t.Errorf("%s: l1.bandwidth %s %q", tc.model, bw.Status, bw.Message)
+		}
+		var rate float64
+		for _, k := range c.Report.KPIs {
+			if k.Subject == "n" && k.Name == "rate" && k.After != nil {
+				rate = *k.After
+			}
+		}
+		if !tc.fail && math.Abs(rate-5) > 1e-9 {
+			t.Errorf("fq: rate KPI %v, want the max-min 5 Gb/s", rate)
+		}
+		if tc.fail {
+			if rate <= 0 || rate >= 4.5 {
+				t.Errorf("fifo: rate KPI %v, want the queue model's rate below 4.5", rate)
+			}
+			if want := "flow n: predicted mixed rate"; !strings.Contains(bw.Message, want) {
+				t.Errorf("fifo: message %q does not contain %q", bw.Message, want)
+			}
+		}
 	}
 }

@@ -109,6 +109,19 @@ func (q *l1Queue) latency(rep *change.Report, id string, prop, rateGbps float64,
 	return prop + f.QueueDelayMs, f.QueueDelayMs
 }
 
+// rate returns the rate an added flow's bandwidth SLO is checked against and the model
+// that predicts it: the queue model's rate when the flow crosses a FIFO or classed
+// queue (fifo-fixed-point or mixed), the max-min rate maxmin otherwise (issue 16:
+// "FIFO rates in l1.bandwidth").
+func (q *l1Queue) rate(id string, maxmin float64) (float64, string) {
+	if q != nil {
+		if f, ok := q.flows[id]; ok && f.Model != queue.ModelMaxMin {
+			return min(f.RateGbps, maxmin), f.Model
+		}
+	}
+	return maxmin, "max-min"
+}
+
 // failDetail is appended to a latency failure: how much of it is queueing, by which
 // model (the flow's: maxmin, fifo-fixed-point or mixed).
 func (q *l1Queue) failDetail(id string, queueMs float64) string {

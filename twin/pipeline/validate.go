@@ -640,7 +640,7 @@ func l1Checks(rep *change.Report, cs *change.ChangeSet, before, after *liveModel
 		if !pathUsable(after, routed[f.ID]) {
 			continue
 		}
-		r := after.rate(f.ID)
+		r, rateModel := lq.rate(f.ID, after.rate(f.ID))
 		k := change.KPI{Name: "rate", Subject: f.ID, Unit: "Gb/s", After: change.F64(r)}
 		if bn, err := after.state.Bottlenecks(f.ID); err == nil {
 			ev := map[string]any{"bottleneck_links": bn}
@@ -659,12 +659,12 @@ func l1Checks(rep *change.Report, cs *change.ChangeSet, before, after *liveModel
 			nBw++
 			k.Objective = change.F64(f.SLO.MinRateGbps)
 			if r+rateEps < f.SLO.MinRateGbps {
-				bwFail = append(bwFail, fmt.Sprintf("flow %s: predicted max-min rate %.4f Gb/s < SLO %.4f Gb/s", f.ID, r, f.SLO.MinRateGbps))
+				bwFail = append(bwFail, fmt.Sprintf("flow %s: predicted %s rate %.4f Gb/s < SLO %.4f Gb/s", f.ID, rateModel, r, f.SLO.MinRateGbps))
 			}
 		}
 		rep.KPIs = append(rep.KPIs, k)
 	}
-	bw := sloCheck("l1.bandwidth", nBw, bwFail, "every bandwidth SLO is met by the predicted max-min rate")
+	bw := sloCheck("l1.bandwidth", nBw, bwFail, "every bandwidth SLO is met by the predicted rate (max-min; the queue model's where a flow crosses a FIFO or classed queue)")
 	bw.Evidence = bnEv
 	rep.Add(bw)
 
