@@ -123,8 +123,10 @@ type sub struct {
 	bbrMM     bool    // BBR-only unclassed FIFO: shared by max-min
 	bbrExcess float64 // BBR-only FIFO: in-flight beyond the BDP, bits
 	step      float64 // adaptive step
+	elast     float64 // Σ over its flows of rate × elasticity of the rate to this link's loss, bps
 	lastSign  int8
 	flows     int
+	r0min     float64 // smallest propagation round trip of the flows whose RTT it is in, s
 }
 
 type flowState struct {
@@ -133,13 +135,20 @@ type flowState struct {
 	cc     network.CongestionControl
 	prop   float64 // one-way propagation, s
 	capBps float64 // min(path capacity, demand)
-	d      float64 // response rate, bps
-	x      float64 // rate, bps
-	rtt    float64
-	r0     float64 // propagation round trip + MinRTT, s
-	pf     float64
-	anyFQ  bool
-	anyQ   bool // any FIFO/class
+	// respCap caps a loss-based flow's response: its demand, else twice its path
+	// capacity. The path capacity itself is no cap: a TCP flow alone on a FIFO fills it
+	// and loses packets there, so the link's loss must rise until the response equals
+	// the capacity (capping at the capacity left every loss below that point a fixed
+	// point, and the solver stopped wherever it first got there).
+	respCap float64
+	d       float64 // response rate, bps
+	x       float64 // rate, bps
+	rtt     float64
+	r0      float64 // propagation round trip + MinRTT, s
+	pf      float64
+	eps     float64 // −d log x / d log p_f where the rate follows the response function, else 0
+	anyFQ   bool
+	anyQ    bool // any FIFO/class
 }
 
 // Compute runs the model. Input errors wrap ErrInvalid and name the element.
@@ -215,6 +224,13 @@ func build(in *Input, p Params) (*model, error) {
 		}
 	}
 	fids := make(map[string]int, len(in.Flows))
+	// every flow's path and ACK queues in two shared arrays (the solver walks them all
+	// every iteration)
+	total := 0
+	for _, f := range in.Flows {
+		total += len(f.Path)
+	}
+	pathBuf, ackBuf := make([]int32, 0, total), make([]int32, 0, total)
 	for i, f := range in.Flows {
 		at := "flows[" + strconv.Itoa(i) + "]"
 		if f.ID == "" {
@@ -240,7 +256,8 @@ func build(in *Input, p Params) (*model, error) {
 			}
 			fs.capBps = *f.DemandGbps * 1e9
 		}
-		fs.subs = make([]int32, 0, len(f.Path))
+		fs.respCap = fs.capBps
+		p0, a0 := len(pathBuf), len(ackBuf)
 		for j, lid := range f.Path {
 			li, ok := idx[lid]
 			if !ok {
@@ -252,18 +269,19 @@ func build(in *Input, p Params) (*model, error) {
 			l := in.Links[li]
 			fs.prop += l.LatencyMs / 1e3
 			fs.capBps = min(fs.capBps, l.CapacityGbps*1e9)
+			fs.respCap = min(fs.respCap, 2*fs.capBps)
 			s := m.linkS[li][0]
 			if k := l.Queue.ClassOf(f.Class); k >= 0 {
 				s = m.linkS[li][k]
 			}
-			fs.subs = append(fs.subs, int32(s))
+			pathBuf = append(pathBuf, int32(s))
 			if ri, ok := idx[reverseID(lid)]; ok {
 				rl := in.Links[ri]
 				a := m.linkS[ri][0]
 				if k := rl.Queue.ClassOf(f.Class); k >= 0 {
 					a = m.linkS[ri][k]
 				}
-				fs.acks = append(fs.acks, int32(a))
+				ackBuf = append(ackBuf, int32(a))
 			}
 			m.subs[s].flows++
 			if m.subs[s].fq {
@@ -274,6 +292,23 @@ func build(in *Input, p Params) (*model, error) {
 					m.subs[s].hasLoss = true
 				}
 			}
+		}
+		fs.subs = pathBuf[p0:len(pathBuf):len(pathBuf)]
+		if len(ackBuf) > a0 {
+			fs.acks = ackBuf[a0:len(ackBuf):len(ackBuf)]
+		}
+	}
+	for i := range m.subs {
+		m.subs[i].r0min = math.Inf(1)
+	}
+	for i := range m.flows {
+		f := &m.flows[i]
+		r0 := 2*f.prop + p.MinRTTMs/1e3
+		for _, si := range f.subs {
+			m.subs[si].r0min = min(m.subs[si].r0min, r0)
+		}
+		for _, si := range f.acks {
+			m.subs[si].r0min = min(m.subs[si].r0min, r0)
 		}
 	}
 	m.mmSubs = append([]int(nil), m.fqSubs...)
@@ -320,20 +355,29 @@ const (
 // response returns the rate (bps) of a loss-based or BBR flow for path loss pf, round
 // trip rtt and propagation round trip r0 (s).
 func (m *model) response(cc network.CongestionControl, pf, rtt, r0 float64) float64 {
+	x, _ := m.respond(cc, pf, rtt, r0)
+	return x
+}
+
+// respond is response plus, for a loss-based flow, the elasticity of its rate to its
+// path loss, −d log x / d log pf: 1/2 for Reno (and CUBIC's Reno-friendly region), 3/4
+// where CUBIC's own window is larger, weighted with Padhye's timeout term (3/2).
+func (m *model) respond(cc network.CongestionControl, pf, rtt, r0 float64) (x, eps float64) {
 	p := &m.p
 	mss := p.MSSBytes * 8
 	if cc == network.CCBBR {
 		// In-flight cap W = min window + gain × BDP: x·R = Wmin·MSS + gain·x·r0.
 		den := rtt - p.BBRCwndGain*r0
 		if den <= 0 {
-			return math.Inf(1)
+			return math.Inf(1), 0
 		}
-		return p.BBRMinWindow * mss / den
+		return p.BBRMinWindow * mss / den, 0
 	}
 	if pf <= pFloor {
-		return math.Inf(1)
+		return math.Inf(1), 0
 	}
 	var w float64 // mean window, packets
+	e := 0.5
 	switch cc {
 	case network.CCReno:
 		w = p.RenoGain * math.Sqrt(3/(2*pf))
@@ -343,12 +387,17 @@ func (m *model) response(cc network.CongestionControl, pf, rtt, r0 float64) floa
 		sr := math.Sqrt(r)
 		wc := math.Sqrt(math.Sqrt(p.CubicC*(3+b)/(4*(1-b)))) * sr * math.Sqrt(sr) // K·(R/p)^¾
 		wa := math.Sqrt(3 * (1 + b) / (2 * (1 - b) * pf))
+		if wc > wa {
+			e = 0.75
+		}
 		w = p.CubicGain * max(wc, wa)
 	}
 	// Padhye: time per packet = R/W + timeout share.
 	t0 := max(p.RTOMinMs/1e3, 2*rtt)
-	per := rtt/w + t0*min(1, 3*math.Sqrt(3*pf/8))*pf*(1+32*pf*pf)
-	return mss / per
+	a := rtt / w
+	tp := t0 * min(1, 3*math.Sqrt(3*pf/8)) * pf * (1 + 32*pf*pf)
+	per := a + tp
+	return mss / per, (a*e + tp*1.5) / per
 }
 
 func (m *model) solve() {
@@ -377,8 +426,25 @@ func (m *model) solve() {
 	if !anyQ {
 		maxIt = 1
 	}
+	// The per-flow passes read and write compact copies of the queues' hot fields
+	// (16 and 24 bytes a queue instead of the whole sub), synced once per iteration.
+	type subHot struct {
+		p, q float64 // loss (−1: fq) and queueing delay
+	}
+	type subAcc struct {
+		load, bbrExcess, elast float64
+	}
+	hot := make([]subHot, len(m.subs))
+	acc := make([]subAcc, len(m.subs))
 	for it := 1; it <= maxIt; it++ {
 		m.iters = it
+		for i := range m.subs {
+			sb := &m.subs[i]
+			hot[i] = subHot{p: sb.p, q: sb.q}
+			if sb.fq {
+				hot[i].p = -1
+			}
+		}
 		// 1. Flow responses.
 		change := 0.0
 		for i := range m.flows {
@@ -386,28 +452,31 @@ func (m *model) solve() {
 			prev := f.x
 			surv, q, congested := 1.0, 0.0, 0
 			for _, si := range f.subs {
-				s := &m.subs[si]
-				if s.fq {
+				h := hot[si]
+				if h.p < 0 {
 					continue
 				}
-				surv *= 1 - s.p
-				q += s.q
-				if s.p > pLow {
+				surv *= 1 - h.p
+				q += h.q
+				if h.p > pLow {
 					congested++
 				}
 			}
 			f.pf = 1 - surv
-			if congested > 1 {
+			if congested > 1 && p.HopLossGain != 1 {
 				f.pf = min(pMax, f.pf*(1+(p.HopLossGain-1)*float64(congested-1)/float64(congested)))
 			}
 			for _, si := range f.acks {
-				q += m.subs[si].q // ACKs wait behind the reverse direction's data
+				q += hot[si].q // ACKs wait behind the reverse direction's data
 			}
 			r0 := 2*f.prop + p.MinRTTMs/1e3
 			f.rtt = r0 + q
 			f.d = f.capBps
+			eps := 0.0
 			if f.anyQ {
-				f.d = min(f.capBps, m.response(f.cc, f.pf, f.rtt, r0))
+				var x float64
+				x, eps = m.respond(f.cc, f.pf, f.rtt, r0)
+				f.d = min(f.respCap, x)
 			}
 			f.r0 = r0
 			if f.cc == network.CCBBR && f.anyQ {
@@ -432,6 +501,10 @@ func (m *model) solve() {
 				f.d = x
 			}
 			f.x = f.d
+			f.eps = 0
+			if f.anyQ && f.cc != network.CCBBR && f.d < f.respCap {
+				f.eps = eps
+			}
 			prevX[i] = prev
 		}
 		// 2. fq links: max-min with the responses as demands.
@@ -451,9 +524,7 @@ func (m *model) solve() {
 			break
 		}
 		// 3. Loads, class service rates, prices.
-		for i := range m.subs {
-			m.subs[i].load, m.subs[i].bbrExcess = 0, 0
-		}
+		clear(acc)
 		mss := p.MSSBytes * 8
 		for i := range m.flows {
 			f := &m.flows[i]
@@ -461,10 +532,24 @@ func (m *model) solve() {
 			if f.cc == network.CCBBR {
 				ex = p.BBRMinWindow*mss + max(0, p.BBRCwndGain-1)*f.x*f.r0
 			}
-			for _, si := range f.subs {
-				m.subs[si].load += f.x
-				m.subs[si].bbrExcess += ex
+			// a flow held by the response function at its own rate (not an fq share or
+			// its cap) responds to a link's loss in proportion to that link's part of
+			// its path loss
+			w := 0.0 // x·eps/pf: a link of loss p adds w·min(p, pf) to its elasticity
+			if f.eps > 0 && f.x >= f.d*(1-1e-9) {
+				w = f.x * f.eps / f.pf
 			}
+			for _, si := range f.subs {
+				a := &acc[si]
+				a.load += f.x
+				a.bbrExcess += ex
+				if p := hot[si].p; w > 0 && p > 0 {
+					a.elast += w * min(p, f.pf)
+				}
+			}
+		}
+		for i := range m.subs {
+			m.subs[i].load, m.subs[i].bbrExcess, m.subs[i].elast = acc[i].load, acc[i].bbrExcess, acc[i].elast
 		}
 		m.classRates()
 		resid := 0.0
@@ -492,17 +577,26 @@ func (m *model) solve() {
 					sign = -1
 				}
 				if sign != 0 && sign == -s.lastSign {
-					s.step = max(s.step*0.5, 0.02)
+					s.step = max(s.step*0.5, 0.01)
 				} else if sign != 0 {
-					s.step = min(s.step*1.2, 2)
+					s.step = min(s.step*1.2, 1)
 				}
 				s.lastSign = sign
 				if sign > 0 && s.p < pLow {
 					s.p = pLow // a full link drops: start from the knee
 				}
 				if sign != 0 {
+					// A diagonal Newton step in log p: the link's load moves by
+					// −E·Δlog p, E = Σ rate × elasticity × (own share of the path loss) /
+					// load; E = 1/2 (one Reno-like flow owning its loss) is the floor of
+					// the old fixed step, and links whose flows' loss comes mostly from
+					// elsewhere (small E) take proportionally larger steps.
+					e := 0.5
+					if s.load > 0 && s.elast > 0 {
+						e = max(s.elast/s.load, 0.02)
+					}
 					r := max(ratio, 1e-3)
-					s.p = max(pFloor, min(pMax, s.p*math.Pow(r, 2*s.step)))
+					s.p = max(pFloor, min(pMax, s.p*math.Pow(r, s.step/e)))
 				}
 				// Residual: load above capacity counts in full; a lossy link under
 				// capacity counts a fifth (within 5×tolerance of full, its leftover
@@ -519,7 +613,10 @@ func (m *model) solve() {
 				dq := damp * ((1-sat)*md1 + sat*fill - s.q)
 				s.q += dq
 				if s.q > 0 {
-					resid = max(resid, math.Abs(dq)/s.q)
+					// A queue's change counts against the shortest round trip it is
+					// part of: what its flows' rates respond to (a few µs of a 20 µs
+					// queue at the knee of a 200 µs path move nothing the flows see).
+					resid = max(resid, math.Abs(dq)/(s.q+s.r0min))
 				}
 				s.qvar = (1-sat)*md1var + sat*spread*spread/12
 			} else {
@@ -633,7 +730,10 @@ func (m *model) classRatesOf(li int, ss []int) {
 			}
 			return
 		}
-		// Weighted, work-conserving: water-fill the classes' loads by weight.
+		// Weighted, work-conserving: water-fill the classes' loads by weight. A class
+		// under its share and not congested here is served in full and its rest
+		// redistributed; a loss-based class that drops here wants more than it gets (its
+		// load follows its service rate), so it takes its weighted part of what is left.
 		active := make([]int, 0, len(ss))
 		for k := range ss {
 			active = append(active, k)
@@ -649,8 +749,7 @@ func (m *model) classRatesOf(li int, ss []int) {
 			for _, k := range active {
 				share := left * q.Classes[k].Weight / wsum
 				s := &m.subs[ss[k]]
-				if s.load < share && len(active) > 1 {
-					// under its share: served in full, its rest redistributed
+				if s.load < share && !(s.hasLoss && s.p > pLow) && len(active) > 1 {
 					s.capBps = share
 					left -= s.load
 					done = true
