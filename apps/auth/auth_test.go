@@ -13,6 +13,7 @@ import (
 
 	"github.com/twinflow/twinflow/apps/auth"
 	"github.com/twinflow/twinflow/repository"
+	"github.com/twinflow/twinflow/repository/pgtest"
 )
 
 type clock struct{ t time.Time }
@@ -31,10 +32,8 @@ func open(t *testing.T, dsn string) repository.Store {
 
 func stores(t *testing.T) map[string]repository.Store {
 	out := map[string]repository.Store{"sqlite": open(t, "file:"+filepath.Join(t.TempDir(), "a.db"))}
-	if pg := os.Getenv("TWINFLOW_TEST_PG"); pg != "" {
-		out["postgres"] = open(t, pg)
-	} else if os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") != "" {
-		t.Fatal("TWINFLOW_TEST_PG is not set")
+	if os.Getenv("TWINFLOW_TEST_PG") != "" || os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") != "" {
+		out["postgres"] = open(t, pgtest.DSN(t)) // a scratch database of its own
 	}
 	return out
 }

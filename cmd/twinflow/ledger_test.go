@@ -3,67 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite"
 
 	"github.com/twinflow/twinflow/repository"
+	"github.com/twinflow/twinflow/repository/pgtest"
 )
 
 // ledgerTestPG creates a fresh PostgreSQL database for one test and drops it afterwards.
-func ledgerTestPG(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("TWINFLOW_TEST_PG")
-	if admin == "" {
-		if os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal("TWINFLOW_TEST_PG is not set")
-		}
-		t.Skip("TWINFLOW_TEST_PG is not set")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "twinflow_cli_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, admin); err == nil {
-			if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-				t.Errorf("drop %s: %v", name, err)
-			}
-			_ = c.Close(ctx)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+func ledgerTestPG(t *testing.T) string { t.Helper(); return pgtest.DSN(t) }
 
 // fillLedger writes changes with transitions and device records through the repository.
 func fillLedger(t *testing.T, dsn string) {

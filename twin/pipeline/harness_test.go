@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,14 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/twinflow/twinflow/labs/standin/nodetest"
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/physical/commit"
 	"github.com/twinflow/twinflow/physical/gnmi"
 	"github.com/twinflow/twinflow/repository"
+	"github.com/twinflow/twinflow/repository/pgtest"
 	"github.com/twinflow/twinflow/twin"
 	"github.com/twinflow/twinflow/twin/pipeline"
 )
@@ -324,29 +322,4 @@ func proposeApproved(t testing.TB, l *lab, cs *change.ChangeSet) *pipeline.Chang
 
 // postgresDSN creates a scratch database on TWINFLOW_TEST_PG and returns its DSN; it is
 // dropped when the test ends.
-func postgresDSN(t testing.TB) string {
-	t.Helper()
-	admin := os.Getenv("TWINFLOW_TEST_PG")
-	if admin == "" {
-		requireIntegration(t, "TWINFLOW_TEST_PG not set")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("connect %s: %v", admin, err)
-	}
-	name := fmt.Sprintf("tfc_pipeline_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		_ = conn.Close(context.Background())
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+func postgresDSN(t testing.TB) string { t.Helper(); return pgtest.DSN(t) }
