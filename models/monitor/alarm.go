@@ -24,6 +24,9 @@ const (
 	TypeServiceAffected AlarmType = "service-affected"
 	// TypeModelDivergence: after a change, telemetry differs from the twin's prediction.
 	TypeModelDivergence AlarmType = "model-divergence"
+	// TypePolicy: raised by another service (a policy's "raise an alarm" action)
+	// through the monitor's Raise; cleared by its Clear.
+	TypePolicy AlarmType = "policy"
 )
 
 // AlarmState is raised or cleared.
