@@ -15,6 +15,7 @@ import (
 	"github.com/twinflow/twinflow/labs/standin"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/twin"
+	"github.com/twinflow/twinflow/twin/monitor"
 )
 
 // StandInConfig configures the demo's stand-in physical network: one twinflow-node
@@ -135,10 +136,12 @@ func appendDriver(ds []network.DriverKind, k network.DriverKind) []network.Drive
 	return append(ds, k)
 }
 
-// seedTraffic makes the stand-in nodes' counters move like the demo's rate-capped flows
-// would: each flow's demand is added to the sending port's out rate and the receiving
-// port's in rate on every directed link of its path. Elastic flows (no demand) are left
-// out: their rates need the bottleneck model, not a sum.
+// seedTraffic makes the stand-in nodes' counters move like the flows would: each flow's
+// rate as the twin predicts it (max-min rates of the bottleneck structure: a rate-capped
+// flow its demand unless congested, an elastic flow its fair share; twin/monitor.Predict)
+// is added to the sending port's out rate and the receiving port's in rate on every
+// directed link of its path. So the stand-in network carries what the twin predicts,
+// and the monitor's predicted-vs-observed check holds until a fault says otherwise.
 func seedTraffic(ctx context.Context, w *standin.Network, net network.Network, flows []network.Flow) error {
 	links := map[string]network.Link{}
 	for _, l := range net.Links {
@@ -163,8 +166,10 @@ func seedTraffic(ctx context.Context, w *standin.Network, net network.Network, f
 			r.InPps += bps / 8 / 1000
 		}
 	}
+	predicted := monitor.Predict(&network.Network{Links: net.Links, Flows: flows})
 	for _, f := range flows {
-		if f.DemandGbps == nil || *f.DemandGbps <= 0 {
+		rate := predicted.FlowRates[f.ID]
+		if rate <= 0 {
 			continue
 		}
 		for _, dl := range f.Path {
@@ -177,8 +182,8 @@ func seedTraffic(ctx context.Context, w *standin.Network, net network.Network, f
 			if rev {
 				src, dst = dst, src
 			}
-			add(src, true, *f.DemandGbps)
-			add(dst, false, *f.DemandGbps)
+			add(src, true, rate)
+			add(dst, false, rate)
 		}
 	}
 	for dev, ports := range rates {
