@@ -73,7 +73,7 @@ func monitorStore(t *testing.T) repository.Store {
 	return st
 }
 
-// TestMonitoringAPI (REQ-MON-01, -06, -07, -08) on PostgreSQL: KPI descriptors are
+// TestMonitoringAPI (REQ-MON-01, -04, -07, -08, seed 000 §3.5) on PostgreSQL: KPI descriptors are
 // created, listed, sampled, ranged and deleted over REST; a failed link's grouped alarms
 // and the KPI values arrive on the one SSE stream (tables alarms and kpis); an operator
 // acknowledges an alarm; malformed requests are refused precisely and change nothing.

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// TestThresholdHysteresis (REQ-MON-06): a value hovering around the raise level raises
+// TestThresholdHysteresis (seed 000 §3.5.1, operator-defined threshold-crossing alerts): a value hovering around the raise level raises
 // once and does not clear until it falls below the clear level; no flapping.
 func TestThresholdHysteresis(t *testing.T) {
 	th := Threshold{Direction: Above, Raise: 0.8, Clear: 0.6}
@@ -103,7 +103,7 @@ func TestDescriptorValidate(t *testing.T) {
 	}
 }
 
-// TestCorrelate (REQ-MON-07, seed 000 §3.5.1): one failed link gives one root with the
+// TestCorrelate (REQ-MON-04, REQ-MON-07, seed 000 §3.5.1 intelligent grouping): one failed link gives one root with the
 // flows and the services on it as children; a link of an unreachable device is that
 // device's child.
 func TestCorrelate(t *testing.T) {

@@ -564,7 +564,12 @@ func (s *Service) read() (*snapshot, error) {
 		}
 		for _, l := range ls {
 			sn.links[l.ID] = l
-			if !l.At.IsZero() {
+			switch {
+			case l.At.IsZero():
+			case l.OperStatus == network.StatusDisabled: // a down link carries nothing, whatever its last rates
+				sn.observed[network.DirectedLinkID(l.ID, false)] = 0
+				sn.observed[network.DirectedLinkID(l.ID, true)] = 0
+			default:
 				sn.observed[network.DirectedLinkID(l.ID, false)] = l.RateGbps[0]
 				sn.observed[network.DirectedLinkID(l.ID, true)] = l.RateGbps[1]
 			}

@@ -175,7 +175,7 @@ func TestAlarmsGrouped(t *testing.T) {
 	}
 }
 
-// TestKPIThreshold (REQ-MON-06): a utilisation KPI with hysteresis raises once while
+// TestKPIThreshold (seed 000 §3.5.1, threshold-crossing alerts): a utilisation KPI with hysteresis raises once while
 // the value hovers around the raise level and clears below the clear level; samples
 // are stored and ranged.
 func TestKPIThreshold(t *testing.T) {
