@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -179,3 +180,75 @@ func twinsObservedLink(m *twin.Manager, id string) (twin.ObservedLink, error) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestStandInFollowsFlows: after a change adds a flow to the live twin, the stand-in
+// nodes carry it at the twin's predicted rate; when it is removed, they stop.
+func TestStandInFollowsFlows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs twinflow-node processes")
+	}
+	bin := nodetest.Binary(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	twins, err := twin.NewManager(twin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer twins.Close()
+	dev := func(id string) network.Device {
+		return network.Device{ID: id, Type: network.DeviceRouter, Endpoints: []network.EndPoint{{ID: "eth1"}}}
+	}
+	net := network.Network{Devices: []network.Device{dev("r1"), dev("r2")},
+		Links: []network.Link{{ID: "L1", CapacityGbps: 10,
+			Endpoints: []network.EndPointRef{{Device: "r1", EndPoint: "eth1"}, {Device: "r2", EndPoint: "eth1"}}}}}
+	if _, err := twins.Live().Update(ctx, func(tx *twin.Txn) error { _, err := tx.Apply(&net); return err }); err != nil {
+		t.Fatal(err)
+	}
+	w, err := standin.Start(ctx, net, standin.Options{Bin: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	done := make(chan struct{})
+	go func() { defer close(done); followTraffic(ctx, twins.Live(), w, net, nil, 50*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+	defer func() { cancel(); <-done }()
+	outBps := func() float64 {
+		n, _ := w.Node("r1")
+		res, err := http.Get("http://" + n.FaultAddr + "/state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var ports []struct {
+			Name  string
+			Rates struct {
+				OutBps float64 `json:"out_bps"`
+			}
+		}
+		if err := json.NewDecoder(res.Body).Decode(&ports); err != nil {
+			t.Fatal(err)
+		}
+		return ports[0].Rates.OutBps
+	}
+	waitFor := func(want float64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if outBps() == want {
+				return
+			}
+		}
+		t.Fatalf("r1 eth1 out %v b/s, want %v", outBps(), want)
+	}
+	// An elastic flow: the twin predicts it fills the 10 Gb/s link.
+	if _, err := twins.Live().Update(ctx, func(tx *twin.Txn) error {
+		_, err := tx.PutFlow(network.Flow{ID: "f1", Src: "r1", Dst: "r2", Path: []string{"L1"}}, twin.Upsert, twin.Any)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(10e9)
+	if _, err := twins.Live().Update(ctx, func(tx *twin.Txn) error { return tx.DeleteFlow("f1", twin.Any) }); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(0)
+}
