@@ -210,7 +210,10 @@ func TestStandInFollowsFlows(t *testing.T) {
 	}
 	defer w.Stop()
 	done := make(chan struct{})
-	go func() { defer close(done); followTraffic(ctx, twins.Live(), w, net, nil, 50*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+	go func() {
+		defer close(done)
+		followTraffic(ctx, twins.Live(), w, net, nil, 50*time.Millisecond, slog.New(slog.DiscardHandler))
+	}()
 	defer func() { cancel(); <-done }()
 	outBps := func() float64 {
 		n, _ := w.Node("r1")

@@ -210,7 +210,7 @@ func seedTraffic(ctx context.Context, w *standin.Network, net network.Network, f
 		links[l.ID] = l
 	}
 	rates := map[string]map[string]*sim.Rates{} // device -> port -> rates
-	for _, d := range net.Devices { // every port is set: one a flow left carries nothing
+	for _, d := range net.Devices {             // every port is set: one a flow left carries nothing
 		rates[d.ID] = map[string]*sim.Rates{}
 		for _, ep := range d.Endpoints {
 			rates[d.ID][ep.ID] = &sim.Rates{}
