@@ -387,6 +387,11 @@ func (s *Service) Raise(ctx context.Context, c mon.Condition) (mon.Alarm, error)
 	if err := mon.CheckText("text", c.Text); err != nil {
 		return mon.Alarm{}, err
 	}
+	if c.Subject != "" {
+		if err := mon.CheckID("subject", c.Subject); err != nil {
+			return mon.Alarm{}, err
+		}
+	}
 	if c.Type != mon.TypePolicy {
 		return mon.Alarm{}, fmt.Errorf("%w: type: only %s alarms are raised from outside the monitor", ErrInvalid, mon.TypePolicy)
 	}
@@ -1008,8 +1013,24 @@ func listOr(xs []string) string {
 // Run evaluates every Tick and watches the pipeline's events for committed changes
 // until ctx ends; it prunes KPI samples older than Retention hourly.
 func (s *Service) Run(ctx context.Context) {
+	// The hub is read on its own goroutine, so a slow evaluation never makes the
+	// subscription lag and miss a commit.
 	sub := s.cfg.Twins.Events().Subscribe(twin.LiveID, 0)
-	defer sub.Close()
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for ev := range sub.C {
+			switch {
+			case ev.Op == twin.OpLagged:
+				s.log.Warn("monitor missed twin events; a commit among them is not compared", "after", ev.Seq)
+			case ev.Table == twin.TableChanges:
+				if pe, ok := ev.Object.(*pipeline.Event); ok && pe.To == change.StateCommitted {
+					s.Watch(pe.Change)
+				}
+			}
+		}
+	}()
+	defer func() { sub.Close(); <-watched }()
 	t := time.NewTicker(s.cfg.Tick)
 	defer t.Stop()
 	prune := time.NewTicker(time.Hour)
@@ -1018,16 +1039,6 @@ func (s *Service) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-sub.C:
-			if !ok {
-				return
-			}
-			if ev.Table != twin.TableChanges {
-				continue
-			}
-			if pe, ok := ev.Object.(*pipeline.Event); ok && pe.To == change.StateCommitted {
-				s.Watch(pe.Change)
-			}
 		case <-t.C:
 			if err := s.Step(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("monitor evaluation", "err", err)

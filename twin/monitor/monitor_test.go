@@ -268,3 +268,44 @@ func TestModelDivergence(t *testing.T) {
 		}
 	}
 }
+
+// TestRaiseClear: another service (the policy engine) raises and clears its own
+// alarms; the monitor's own types cannot be raised from outside; Step leaves them alone.
+func TestRaiseClear(t *testing.T) {
+	_, _, s, c := setup(t)
+	ctx := context.Background()
+	sub := s.Subscribe(8)
+	defer sub.Close()
+	a, err := s.Raise(ctx, mon.Condition{Key: "policy:p1", Type: mon.TypePolicy, SubjectKind: mon.KindLink, Subject: "L1", Text: "p1 fired"})
+	if err != nil || a.ID == "" || a.State != mon.Raised || a.Severity != mon.SeverityMajor {
+		t.Fatalf("raise %+v %v", a, err)
+	}
+	again, err := s.Raise(ctx, mon.Condition{Key: "policy:p1", Type: mon.TypePolicy, SubjectKind: mon.KindLink, Subject: "L1", Text: "p1 fired twice"})
+	if err != nil || again.ID != a.ID || again.Text != "p1 fired twice" {
+		t.Fatalf("raise again %+v %v", again, err)
+	}
+	for _, bad := range []mon.Condition{{Key: "link-down:L1", Type: mon.TypeLinkDown}, {Key: "bad key", Type: mon.TypePolicy},
+		{Key: "p", Type: mon.TypePolicy, Severity: "fatal"}, {Key: "p", Type: mon.TypePolicy, Subject: "a b"}} {
+		if _, err := s.Raise(ctx, bad); err == nil {
+			t.Errorf("raised %+v", bad)
+		}
+	}
+	c.add(time.Second)
+	_ = s.Step(ctx)
+	if f := s.Facts(); len(f.Alarms) != 1 || f.Alarms[0].Key != "policy:p1" {
+		t.Fatalf("after a step: %+v", f.Alarms)
+	}
+	if !s.Clear(ctx, "policy:p1") || s.Clear(ctx, "policy:p1") {
+		t.Error("clear: want true once, then false")
+	}
+	var ops []monitor.AlarmOp
+	for len(sub.C) > 0 {
+		ops = append(ops, (<-sub.C).Op)
+	}
+	if len(ops) != 3 || ops[0] != monitor.AlarmRaise || ops[1] != monitor.AlarmUpdate || ops[2] != monitor.AlarmClear {
+		t.Errorf("ops %v", ops)
+	}
+	if _, _, err := s.Value(mon.Descriptor{Kind: mon.KindLink, Subject: "L1", Metric: "reachable"}); !errors.Is(err, mon.ErrInvalid) {
+		t.Errorf("ad-hoc value of a bad metric: %v", err)
+	}
+}
