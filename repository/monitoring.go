@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -199,10 +200,22 @@ func (r monitoringRepo) AppendKPISamples(ctx context.Context, samples []KPISampl
 			return invalidf(fmt.Sprintf("samples[%d].time", i), "%v is zero or out of range", sm.Time)
 		}
 	}
+	// Multi-row inserts of up to 500 samples (1,500 parameters: within both backends' limits).
 	return r.s.withTx(ctx, func(t txn) error {
-		for _, sm := range samples {
-			if _, err := t.exec(ctx, `INSERT INTO kpi_samples (kpi_id, t, value) VALUES ($1,$2,$3)
-				ON CONFLICT (kpi_id, t) DO NOTHING`, sm.KPI, sm.Time.UnixNano(), sm.Value); err != nil {
+		for start := 0; start < len(samples); start += 500 {
+			part := samples[start:min(start+500, len(samples))]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO kpi_samples (kpi_id, t, value) VALUES `)
+			args := make([]any, 0, 3*len(part))
+			for i, sm := range part {
+				if i > 0 {
+					q.WriteByte(',')
+				}
+				fmt.Fprintf(&q, "($%d,$%d,$%d)", 3*i+1, 3*i+2, 3*i+3)
+				args = append(args, sm.KPI, sm.Time.UnixNano(), sm.Value)
+			}
+			q.WriteString(` ON CONFLICT (kpi_id, t) DO NOTHING`)
+			if _, err := t.exec(ctx, q.String(), args...); err != nil {
 				return fmt.Errorf("repository: append kpi samples: %w", err)
 			}
 		}

@@ -71,6 +71,17 @@ func testMonitoring(t *testing.T, st repository.Store) {
 	if n, err := m.PruneKPISamples(ctx, t0.Add(3*time.Second)); err != nil || n != 3 {
 		t.Errorf("prune %d %v", n, err)
 	}
+	// Batches larger than one multi-row insert (500).
+	var many []repository.KPISample
+	for i := range 1200 {
+		many = append(many, repository.KPISample{KPI: "k9", Time: t0.Add(time.Duration(i) * time.Millisecond), Value: float64(i)})
+	}
+	if err := m.AppendKPISamples(ctx, many); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.KPIRange(ctx, "k9", t0, t0.Add(time.Hour), 5000); err != nil || len(got) != 1200 || got[1199].Value != 1199 {
+		t.Fatalf("1200 samples: %d %v", len(got), err)
+	}
 	if err := m.DeleteKPI(ctx, "k1"); err != nil {
 		t.Fatal(err)
 	}
