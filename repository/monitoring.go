@@ -74,6 +74,8 @@ type Monitoring interface {
 	GetAlarm(ctx context.Context, id string) (AlarmRecord, error)
 	// ListAlarms returns alarms by ID.
 	ListAlarms(ctx context.Context, f AlarmFilter) ([]AlarmRecord, error)
+	// PruneAlarms deletes cleared alarms last updated before before.
+	PruneAlarms(ctx context.Context, before time.Time) (int64, error)
 	// PutComparison stores (or replaces) a change's predicted-vs-observed record.
 	PutComparison(ctx context.Context, changeID string, doc json.RawMessage) error
 	// GetComparison returns it (ErrNotFound if none).
@@ -352,6 +354,14 @@ func (r monitoringRepo) ListAlarms(ctx context.Context, f AlarmFilter) ([]AlarmR
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+func (r monitoringRepo) PruneAlarms(ctx context.Context, before time.Time) (int64, error) {
+	n, err := r.s.d.exec(ctx, `DELETE FROM alarms WHERE state = 'cleared' AND updated < $1`, before.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("repository: prune alarms: %w", err)
+	}
+	return n, nil
 }
 
 func (r monitoringRepo) PutComparison(ctx context.Context, changeID string, doc json.RawMessage) error {

@@ -117,6 +117,13 @@ func testMonitoring(t *testing.T, st repository.Store) {
 	}
 	_, err = m.ListAlarms(ctx, repository.AlarmFilter{Limit: -1})
 	wantErr(t, err, repository.ErrInvalid, "limit")
+	// Pruning removes cleared alarms only.
+	if n, err := m.PruneAlarms(ctx, t0.Add(time.Hour)); err != nil || n != 1 {
+		t.Errorf("prune alarms: %d %v", n, err)
+	}
+	if as, _ := m.ListAlarms(ctx, repository.AlarmFilter{}); len(as) != 1 || as[0].ID != "a2" {
+		t.Errorf("after prune: %+v", as)
+	}
 	_, err = m.GetAlarm(ctx, "nope")
 	wantErr(t, err, repository.ErrNotFound, "nope")
 

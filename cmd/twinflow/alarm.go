@@ -22,8 +22,8 @@ func newAlarmCmd(o *Options) *cobra.Command {
 		Use:   "alarm",
 		Short: "Alarms: threshold crossings, failures grouped under their root, model divergence",
 		Example: `  twinflow alarm list --state raised
-  twinflow alarm show a-1a2b3c4d5e6f
-  twinflow alarm ack a-1a2b3c4d5e6f`,
+  twinflow alarm show a-19af6e1c0f7-3b9e21
+  twinflow alarm ack a-19af6e1c0f7-3b9e21`,
 	}
 	var state string
 	var limit int

@@ -65,6 +65,8 @@ type Config struct {
 	Bound mon.Bound
 	// Retention is how long KPI samples are kept (default 24 h).
 	Retention time.Duration
+	// AlarmRetention is how long cleared alarms are kept (default 7 days).
+	AlarmRetention time.Duration
 	// MaxKPIs bounds the number of descriptors (default 10,000).
 	MaxKPIs int
 	Logger  *slog.Logger
@@ -147,6 +149,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Retention <= 0 {
 		cfg.Retention = 24 * time.Hour
 	}
+	if cfg.AlarmRetention <= 0 {
+		cfg.AlarmRetention = 7 * 24 * time.Hour
+	}
 	if cfg.MaxKPIs <= 0 {
 		cfg.MaxKPIs = 10_000
 	}
@@ -202,10 +207,12 @@ func (s *Service) Settle() time.Duration { return s.cfg.Settle }
 // Bound returns the configured divergence bound.
 func (s *Service) Bound() mon.Bound { return s.cfg.Bound }
 
-func newID(prefix string) string {
-	var b [6]byte
+// alarmID returns a new alarm ID that sorts by raise time (milliseconds, then random):
+// alarm lists, ordered by ID, are chronological.
+func (s *Service) alarmID() string {
+	var b [3]byte
 	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
+	return fmt.Sprintf("a-%011x-%s", s.now().UnixMilli(), hex.EncodeToString(b[:]))
 }
 
 // ---- KPI descriptors ----
@@ -406,7 +413,7 @@ func (s *Service) Raise(ctx context.Context, c mon.Condition) (mon.Alarm, error)
 	if a, ok := s.active[c.Key]; ok {
 		active[c.Key] = a
 	}
-	trs := mon.Reconcile(active, []mon.Condition{c}, []mon.AlarmType{mon.TypePolicy}, s.now().UTC(), func() string { return newID("a-") })
+	trs := mon.Reconcile(active, []mon.Condition{c}, []mon.AlarmType{mon.TypePolicy}, s.now().UTC(), s.alarmID)
 	s.mu.Unlock()
 	s.apply(ctx, trs)
 	s.mu.Lock()
@@ -900,7 +907,7 @@ func (s *Service) Step(ctx context.Context) error {
 			s.log.Error("store kpi samples", "samples", len(samples), "err", err)
 		}
 	}
-	s.apply(ctx, mon.Reconcile(active, conds, failureScope, now, func() string { return newID("a-") }))
+	s.apply(ctx, mon.Reconcile(active, conds, failureScope, now, s.alarmID))
 	sort.Strings(due)
 	for _, c := range due {
 		if _, err := s.compare(ctx, c, sn, p, now); err != nil {
@@ -992,7 +999,7 @@ func (s *Service) compare(ctx context.Context, changeID string, sn *snapshot, p 
 			Text: fmt.Sprintf("after change %s telemetry differs from the twin's prediction by more than %g%% (floor %g Gb/s): links %s; flows %s",
 				changeID, 100*s.cfg.Bound.Relative, s.cfg.Bound.AbsoluteGbps, listOr(c.DivergedLinks), listOr(c.DivergedFlows))})
 	}
-	s.apply(ctx, mon.Reconcile(active, conds, []mon.AlarmType{mon.TypeModelDivergence}, now, func() string { return newID("a-") }))
+	s.apply(ctx, mon.Reconcile(active, conds, []mon.AlarmType{mon.TypeModelDivergence}, now, s.alarmID))
 	return &c, nil
 }
 
@@ -1011,7 +1018,8 @@ func listOr(xs []string) string {
 }
 
 // Run evaluates every Tick and watches the pipeline's events for committed changes
-// until ctx ends; it prunes KPI samples older than Retention hourly.
+// until ctx ends; it prunes KPI samples older than Retention and cleared alarms older
+// than AlarmRetention hourly.
 func (s *Service) Run(ctx context.Context) {
 	// The hub is read on its own goroutine, so a slow evaluation never makes the
 	// subscription lag and miss a commit.
@@ -1046,6 +1054,9 @@ func (s *Service) Run(ctx context.Context) {
 		case <-prune.C:
 			if _, err := s.cfg.Store.PruneKPISamples(ctx, s.now().Add(-s.cfg.Retention)); err != nil && ctx.Err() == nil {
 				s.log.Error("prune kpi samples", "err", err)
+			}
+			if _, err := s.cfg.Store.PruneAlarms(ctx, s.now().Add(-s.cfg.AlarmRetention)); err != nil && ctx.Err() == nil {
+				s.log.Error("prune alarms", "err", err)
 			}
 		}
 	}
