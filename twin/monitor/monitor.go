@@ -561,15 +561,20 @@ type snapshot struct {
 	devices  map[string]twin.ObservedDevice
 	ifaces   map[[2]string]twin.ObservedInterface
 	slices   map[string]bool
+	intended map[string]bool    // intended link IDs
 	observed map[string]float64 // directed link -> observed Gbps
 }
 
 func (s *Service) read() (*snapshot, error) {
 	sn := &snapshot{links: map[string]twin.ObservedLink{}, devices: map[string]twin.ObservedDevice{},
-		ifaces: map[[2]string]twin.ObservedInterface{}, slices: map[string]bool{}, observed: map[string]float64{}}
+		ifaces: map[[2]string]twin.ObservedInterface{}, slices: map[string]bool{}, intended: map[string]bool{},
+		observed: map[string]float64{}}
 	err := s.cfg.Twins.Live().View(func(r *twin.Reader) error {
 		sn.rev = r.Revision()
 		sn.net = r.Network()
+		for _, l := range sn.net.Links {
+			sn.intended[l.ID] = true
+		}
 		ls, _, err := r.ObservedLinks(twin.ListOptions{})
 		if err != nil {
 			return err
@@ -711,9 +716,9 @@ func value(d *mon.Descriptor, sn *snapshot, p *mon.Prediction, loads map[string]
 	case mon.KindLink:
 		switch d.Metric {
 		case "predicted_load_gbps":
-			return loads[d.Subject], linkExists(sn.net, d.Subject)
+			return loads[d.Subject], sn.intended[d.Subject]
 		case "predicted_load_gbps_rev":
-			return loads[network.DirectedLinkID(d.Subject, true)], linkExists(sn.net, d.Subject)
+			return loads[network.DirectedLinkID(d.Subject, true)], sn.intended[d.Subject]
 		}
 		l, ok := sn.links[d.Subject]
 		if !ok {
@@ -766,15 +771,6 @@ func value(d *mon.Descriptor, sn *snapshot, p *mon.Prediction, loads map[string]
 		return minv, any
 	}
 	return 0, false
-}
-
-func linkExists(n *network.Network, id string) bool {
-	for _, l := range n.Links {
-		if l.ID == id {
-			return true
-		}
-	}
-	return false
 }
 
 // Value returns the current value of any KPI a descriptor could describe (its ID and
@@ -989,9 +985,8 @@ func (s *Service) compare(ctx context.Context, changeID string, sn *snapshot, p 
 	var conds []mon.Condition
 	if c.Diverged {
 		// Earlier divergences stay until a comparison within the bound.
-		for k, a := range active {
+		for _, a := range active {
 			conds = append(conds, a.Condition)
-			_ = k
 		}
 		conds = append(conds, mon.Condition{Key: "model-divergence:" + changeID, Type: mon.TypeModelDivergence,
 			Severity: mon.SeverityMajor, SubjectKind: mon.KindLink, Subject: firstOr(c.DivergedLinks, changeID),
