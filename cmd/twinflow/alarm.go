@@ -123,7 +123,7 @@ func alarmRows(tw *tabwriter.Writer, items []mon.Alarm) {
 // renderComparison prints a change's predicted-vs-observed record (change show).
 func renderComparison(w io.Writer, c *mon.Comparison) error {
 	if c == nil {
-		_, err := fmt.Fprintln(w, "\npredicted vs observed: not recorded (not committed, or not settled yet)")
+		_, err := fmt.Fprintln(w, "\npredicted vs observed: not recorded yet (the network is settling, or the server runs no monitor)")
 		return err
 	}
 	verdict := "within the bound"

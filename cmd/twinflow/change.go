@@ -140,6 +140,9 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 			if err := renderChange(o, cmd.OutOrStdout(), view.Change); err != nil {
 				return err
 			}
+			if view.PredictedVsObserved == nil && view.Change.State != change.StateCommitted {
+				return nil // only a committed change is compared with the network
+			}
 			return renderComparison(cmd.OutOrStdout(), view.PredictedVsObserved)
 		},
 	}
