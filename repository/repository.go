@@ -47,6 +47,8 @@ type Store interface {
 	Certifications() Certifications
 	Users() Users
 	Tokens() Tokens
+	// Monitoring stores KPIs, alarms and predicted-vs-observed records (docs/monitoring.md).
+	Monitoring() Monitoring
 	// Backend names the backend: "postgres" or "sqlite".
 	Backend() string
 	// SchemaVersion is the migration version the database is at.

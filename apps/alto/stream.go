@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twinflow/twinflow/twin"
+	"github.com/twinflow/twinflow/twin/monitor"
 )
 
 // Incremental updates over Server-Sent Events (RFC 8895). A client POSTs an update
@@ -291,7 +292,7 @@ func (h *streamHub) handleStream(w http.ResponseWriter, r *http.Request, sn *sna
 			if !ok {
 				return nil
 			}
-			if debounce == nil && (ev.Op == twin.OpLagged || !strings.HasPrefix(string(ev.Table), "observed")) {
+			if debounce == nil && (ev.Op == twin.OpLagged || !strings.HasPrefix(string(ev.Table), "observed") && !monitorTable(ev.Table)) {
 				debounce = time.After(h.debounce)
 			}
 		case <-debounce:
@@ -446,4 +447,10 @@ func hasNullMember(v any) bool {
 		}
 	}
 	return false
+}
+
+// monitorTable reports whether t is one of the monitor's event tables (KPI values,
+// alarms, predicted-vs-observed records, issue 17): they change no ALTO resource.
+func monitorTable(t twin.Table) bool {
+	return t == monitor.TableKPIs || t == monitor.TableAlarms || t == monitor.TableComparisons
 }

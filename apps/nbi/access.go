@@ -97,6 +97,18 @@ var accessTable = func() map[string]Access {
 		"GET /api/v1/drift":                     read,
 		"POST /api/v1/drift/{device}/reconcile": {Perm: auth.Operate, MaxBody: 64 << 10},
 		"POST /api/v1/drift/{device}/adopt":     {Perm: auth.Operate, MaxBody: 64 << 10},
+
+		// Monitoring (docs/monitoring.md): reads for every role; engineers design KPIs,
+		// operators acknowledge alarms.
+		"GET /api/v1/kpis":             read,
+		"POST /api/v1/kpis":            {Perm: auth.Design, MaxBody: 16 << 10},
+		"GET /api/v1/kpis/{id}":        read,
+		"DELETE /api/v1/kpis/{id}":     {Perm: auth.Design},
+		"GET /api/v1/kpis/{id}/latest": read,
+		"GET /api/v1/kpis/{id}/range":  read,
+		"GET /api/v1/alarms":           read,
+		"GET /api/v1/alarms/{id}":      read,
+		"POST /api/v1/alarms/{id}/ack": {Perm: auth.Operate, MaxBody: 64 << 10},
 	}
 	// The entity collections: reads for everyone; writes free in forks for engineers,
 	// admin-only on the live twin (devices' management addresses and drivers included).

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/twinflow/twinflow/models/change"
+	"github.com/twinflow/twinflow/models/monitor"
 	"github.com/twinflow/twinflow/models/ocpath"
 	"github.com/twinflow/twinflow/twin/pipeline"
 )
@@ -94,8 +95,8 @@ func changeRoutes(s *Server) []Route {
 			Tags: tags, Params: []Param{{Name: "state", In: "query", Description: "only changes in this state"},
 				{Name: "limit", In: "query", Type: "integer"}, {Name: "page_token", In: "query"}},
 			Response: ChangeList{}, Errors: []int{400, 503}, Handler: c.list},
-		{Method: http.MethodGet, Pattern: "/api/v1/changes/{id}", Summary: "A change with its report, commit record and transitions",
-			Tags: tags, Response: pipeline.Change{}, Errors: []int{404, 503}, Handler: c.get},
+		{Method: http.MethodGet, Pattern: "/api/v1/changes/{id}", Summary: "A change with its report, commit record, transitions and predicted-vs-observed record",
+			Tags: tags, Response: ChangeView{}, Errors: []int{404, 503}, Handler: c.get},
 		{Method: http.MethodGet, Pattern: "/api/v1/changes/{id}/diff", Summary: "Dry run: per-device gNMI SetRequests and configuration diffs",
 			Tags: tags, Response: ChangeDiff{}, Errors: []int{404, 422, 503}, Handler: c.diff},
 		{Method: http.MethodPost, Pattern: "/api/v1/changes/{id}/validate", Summary: "Re-validate a change against the current live twin",
@@ -233,7 +234,22 @@ func (c *changeAPI) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return pipelineError(err)
 	}
-	return writeJSON(w, http.StatusOK, ch)
+	view := ChangeView{Change: ch}
+	if c.s.monitor != nil {
+		// The predicted-vs-observed record, once the committed change has settled.
+		if cmp, err := c.s.monitor.Comparison(r.Context(), id); err == nil {
+			view.PredictedVsObserved = cmp
+		}
+	}
+	return writeJSON(w, http.StatusOK, view)
+}
+
+// ChangeView is the response of GET /changes/{id}: the change and, for a committed
+// change that has settled, what the twin predicted versus what telemetry measured
+// (docs/monitoring.md).
+type ChangeView struct {
+	*pipeline.Change
+	PredictedVsObserved *monitor.Comparison `json:"predicted_vs_observed,omitempty"`
 }
 
 func (c *changeAPI) diff(w http.ResponseWriter, r *http.Request) error {

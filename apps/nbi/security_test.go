@@ -41,6 +41,10 @@ func want(method, pattern string, live bool) string {
 	case strings.HasSuffix(pattern, "/commit") || strings.HasSuffix(pattern, "/confirm") ||
 		strings.HasSuffix(pattern, "/rollback") || strings.HasPrefix(pattern, "/api/v1/drift/"):
 		return "operate"
+	case strings.HasPrefix(pattern, "/api/v1/kpis"): // issue 17: engineers design KPIs
+		return "design"
+	case strings.HasPrefix(pattern, "/api/v1/alarms/"): // issue 17: operators acknowledge alarms
+		return "operate"
 	}
 	return "unknown route: decide its permission here and in accessTable"
 }

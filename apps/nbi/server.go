@@ -19,6 +19,7 @@ import (
 	"github.com/twinflow/twinflow/apps/auth"
 	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
+	"github.com/twinflow/twinflow/twin/monitor"
 	"github.com/twinflow/twinflow/twin/pipeline"
 )
 
@@ -48,6 +49,9 @@ type Options struct {
 	// Drift is the drift detector served under /api/v1/drift (nil: those routes answer
 	// 503).
 	Drift *pipeline.DriftDetector
+	// Monitor is the monitoring service served under /api/v1/kpis and /api/v1/alarms
+	// (nil: those routes answer 503; docs/monitoring.md).
+	Monitor *monitor.Service
 	// Routes are more route groups, served after this package's own (their patterns
 	// must not repeat one).
 	Routes []RouteGroup
@@ -76,6 +80,7 @@ type Server struct {
 	history   repository.Telemetry
 	changes   *pipeline.Service
 	drift     *pipeline.DriftDetector
+	monitor   *monitor.Service
 	reg       *prometheus.Registry
 	maxBody   int64
 	ready     func(context.Context) error
@@ -100,7 +105,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("nbi: Options.Twins is required")
 	}
 	s := &Server{Twins: o.Twins, log: o.Logger, reg: o.Registry, maxBody: o.MaxBodyBytes, history: o.History,
-		changes: o.Changes, drift: o.Drift, ready: o.Ready, heartbeat: o.Heartbeat, done: make(chan struct{})}
+		changes: o.Changes, drift: o.Drift, monitor: o.Monitor, ready: o.Ready, heartbeat: o.Heartbeat, done: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -134,7 +139,7 @@ func New(o Options) (*Server, error) {
 	}))
 	seen := map[string]bool{}
 	groups := []RouteGroup{analysisRoutes, changeRoutes, entityRoutes, eventRoutes, systemRoutes,
-		historyRoutes, observedRoutes, twinRoutes, auditRoutes}
+		historyRoutes, observedRoutes, twinRoutes, auditRoutes, monitoringRoutes}
 	for _, g := range append(groups, o.Routes...) {
 		for _, rt := range g(s) {
 			key := rt.Method + " " + rt.Pattern

@@ -77,6 +77,9 @@ type Config struct {
 	Security SecurityConfig
 	// ALTO serves the ALTO protocol over the live twin under /alto/ (nil: not served).
 	ALTO *ALTOConfig
+	// Monitor runs KPIs, alarms and the predicted-vs-observed check (nil: none; the
+	// monitoring routes answer 503).
+	Monitor *MonitorConfig
 }
 
 // Check validates c; the errors wrap ErrConfig. Run checks c before it starts anything.
@@ -235,6 +238,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	if so.Telemetry != nil {
 		startTelemetry(ctx, env, *so.Telemetry)
+	}
+	if so.Monitor != nil {
+		if err := startMonitor(ctx, env, *so.Monitor); err != nil {
+			return fmt.Errorf("serve: monitor: %w", err)
+		}
 	}
 	api, err := nbi.New(env.nbi)
 	if err != nil {

@@ -10,11 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/twinflow/twinflow/labs/node/sim"
 	"github.com/twinflow/twinflow/labs/standin"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/twin"
+	"github.com/twinflow/twinflow/twin/monitor"
 )
 
 // StandInConfig configures the demo's stand-in physical network: one twinflow-node
@@ -120,10 +122,71 @@ func runStandInNetwork(ctx context.Context, live *twin.Twin, bin string, log *sl
 		return nil, fmt.Errorf("standin: record device addresses: %w", err)
 	}
 	log.Info("stand-in network up", "nodes", len(addrs))
+	followed := make(chan struct{})
+	go func() { defer close(followed); followTraffic(ctx, live, w, net, flows, time.Second, log) }()
 	return func() {
 		cancel()
+		<-followed
 		w.Stop()
 	}, nil
+}
+
+// followTraffic re-seeds the stand-in traffic (seedTraffic) whenever the live twin's
+// flows or links change (looked at every poll), so the stand-in network keeps carrying
+// what the twin predicts after a change adds, moves or removes flows. The devices are
+// those the stand-in network started with.
+func followTraffic(ctx context.Context, live *twin.Twin, w *standin.Network, net network.Network, flows []network.Flow,
+	poll time.Duration, log *slog.Logger) {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	var rev uint64 // 0: look at the first poll (a change may have landed since the seeding)
+	key, _ := json.Marshal([]any{net.Links, flows})
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if live.Revision() == rev {
+			continue
+		}
+		var links []network.Link
+		var flows []network.Flow
+		if err := live.View(func(r *twin.Reader) error {
+			rev = r.Revision()
+			ls, _, err := r.Links(twin.ListOptions{})
+			if err != nil {
+				return err
+			}
+			fs, _, err := r.Flows(twin.ListOptions{})
+			if err != nil {
+				return err
+			}
+			for _, l := range ls {
+				links = append(links, l.Link)
+			}
+			for _, f := range fs {
+				flows = append(flows, f.Flow)
+			}
+			return nil
+		}); err != nil {
+			continue
+		}
+		k, _ := json.Marshal([]any{links, flows})
+		if string(k) == string(key) {
+			continue
+		}
+		n := net
+		n.Links = links
+		if err := seedTraffic(ctx, w, n, flows); err != nil {
+			if ctx.Err() == nil {
+				log.Warn("re-seeding stand-in traffic failed", "err", err)
+			}
+			continue
+		}
+		key = k
+		log.Info("stand-in traffic re-seeded", "revision", rev, "flows", len(flows))
+	}
 }
 
 func appendDriver(ds []network.DriverKind, k network.DriverKind) []network.DriverKind {
@@ -135,16 +198,24 @@ func appendDriver(ds []network.DriverKind, k network.DriverKind) []network.Drive
 	return append(ds, k)
 }
 
-// seedTraffic makes the stand-in nodes' counters move like the demo's rate-capped flows
-// would: each flow's demand is added to the sending port's out rate and the receiving
-// port's in rate on every directed link of its path. Elastic flows (no demand) are left
-// out: their rates need the bottleneck model, not a sum.
+// seedTraffic makes the stand-in nodes' counters move like the flows would: each flow's
+// rate as the twin predicts it (max-min rates of the bottleneck structure: a rate-capped
+// flow its demand unless congested, an elastic flow its fair share; twin/monitor.Predict)
+// is added to the sending port's out rate and the receiving port's in rate on every
+// directed link of its path. So the stand-in network carries what the twin predicts,
+// and the monitor's predicted-vs-observed check holds until a fault says otherwise.
 func seedTraffic(ctx context.Context, w *standin.Network, net network.Network, flows []network.Flow) error {
 	links := map[string]network.Link{}
 	for _, l := range net.Links {
 		links[l.ID] = l
 	}
 	rates := map[string]map[string]*sim.Rates{} // device -> port -> rates
+	for _, d := range net.Devices {             // every port is set: one a flow left carries nothing
+		rates[d.ID] = map[string]*sim.Rates{}
+		for _, ep := range d.Endpoints {
+			rates[d.ID][ep.ID] = &sim.Rates{}
+		}
+	}
 	add := func(ep network.EndPointRef, out bool, gbps float64) {
 		if rates[ep.Device] == nil {
 			rates[ep.Device] = map[string]*sim.Rates{}
@@ -163,8 +234,10 @@ func seedTraffic(ctx context.Context, w *standin.Network, net network.Network, f
 			r.InPps += bps / 8 / 1000
 		}
 	}
+	predicted := monitor.Predict(&network.Network{Links: net.Links, Flows: flows})
 	for _, f := range flows {
-		if f.DemandGbps == nil || *f.DemandGbps <= 0 {
+		rate := predicted.FlowRates[f.ID]
+		if rate <= 0 {
 			continue
 		}
 		for _, dl := range f.Path {
@@ -177,8 +250,8 @@ func seedTraffic(ctx context.Context, w *standin.Network, net network.Network, f
 			if rev {
 				src, dst = dst, src
 			}
-			add(src, true, *f.DemandGbps)
-			add(dst, false, *f.DemandGbps)
+			add(src, true, rate)
+			add(dst, false, rate)
 		}
 	}
 	for dev, ports := range rates {

@@ -121,7 +121,7 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 	// show
 	show := &cobra.Command{
 		Use:   "show ID",
-		Short: "Show a change: state, validation report, commit record, transitions",
+		Short: "Show a change: state, validation report, commit record, transitions, predicted vs observed",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("show takes one change ID")
@@ -130,11 +130,20 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 			if err != nil {
 				return err
 			}
-			var ch pipeline.Change
-			if _, err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/changes/"+esc(args[0]), nil, nil, &ch); err != nil {
+			var view nbi.ChangeView // the change and its predicted-vs-observed record (issue 17)
+			if _, err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/changes/"+esc(args[0]), nil, nil, &view); err != nil {
 				return err
 			}
-			return renderChange(o, cmd.OutOrStdout(), &ch)
+			if o.Output != "table" || view.Change == nil {
+				return render(o, cmd.OutOrStdout(), view, nil)
+			}
+			if err := renderChange(o, cmd.OutOrStdout(), view.Change); err != nil {
+				return err
+			}
+			if view.PredictedVsObserved == nil && view.Change.State != change.StateCommitted {
+				return nil // only a committed change is compared with the network
+			}
+			return renderComparison(cmd.OutOrStdout(), view.PredictedVsObserved)
 		},
 	}
 

@@ -67,6 +67,7 @@ func newRootCmd() *cobra.Command {
 		newSetCmd(o),
 		newSnapshotCmd(o),
 		newTelemetryCmd(o),
+		newKPICmd(o), newAlarmCmd(o), // issue 17: monitoring (docs/monitoring.md)
 		newTokenCmd(o),
 		newTopologyCmd(o),
 		newUserCmd(o),

@@ -39,6 +39,8 @@ type serveFlags struct {
 	alto                   bool
 	altoPIDs               string
 	dbChanged              bool // --db was given (the demo otherwise starts on a temporary database)
+
+	monitor monitorFlags // issue 17: KPIs, alarms, predicted vs observed (serve_monitor.go)
 }
 
 func newServeCmd(o *Options) *cobra.Command {
@@ -108,6 +110,7 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 	// ALTO
 	f.BoolVar(&sf.alto, "alto", true, "serve the ALTO protocol (RFC 7285 and extensions) over the live twin under /alto/")
 	f.StringVar(&sf.altoPIDs, "alto-pids", "device", "ALTO PIDs: device (one per device) or domain (one per administrative domain); a device's alto.pid label wins")
+	sf.monitor.register(f)
 	// the stand-in network's own flag, from before every managed device was covered
 	f.DurationVar(&sf.telemetrySample, "standin-sample", time.Second, "same as --telemetry-sample")
 	return usageFlags(cmd)
@@ -176,6 +179,11 @@ func (sf *serveFlags) config() (server.Config, error) {
 	if sf.telemetry {
 		cfg.Telemetry = &server.TelemetryConfig{Sample: sf.telemetrySample}
 	}
+	mc, err := sf.monitor.config()
+	if err != nil {
+		return server.Config{}, err
+	}
+	cfg.Monitor = mc
 	if sf.alto {
 		if p := sf.altoPIDs; p != "device" && p != "domain" {
 			return server.Config{}, usageErrorf("--alto-pids must be device or domain, got %q", p)

@@ -39,6 +39,9 @@ func TestServeBadFlagsStartNothing(t *testing.T) {
 		{[]string{"--tls-cert=x.pem"}, "--tls-cert and --tls-key go together"},
 		{[]string{"--plain-http", "--listen=0.0.0.0:0"}, "--plain-http needs a loopback --listen address"},
 		{[]string{"--token-dir=/tmp/x"}, "--token-dir applies to --demo only"},
+		{[]string{"--demo", "--monitor-settle=0s"}, "--monitor-settle must be in (0, 1h], got 0s"},
+		{[]string{"--demo", "--divergence-bound=0"}, "--divergence-bound/--divergence-floor-gbps"},
+		{[]string{"--demo", "--divergence-floor-gbps=-1"}, "--divergence-bound/--divergence-floor-gbps"},
 	} {
 		flag := strings.Join(c.flags, " ")
 		// a serve that wrongly starts is killed after 30 s (and the case fails)

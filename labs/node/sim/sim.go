@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,9 @@ type port struct {
 	admin  bool
 	linkUp bool
 	rates  Rates
+	// carry is the share of rates the port actually carries (fault "carry X% of
+	// configured rate"; 1 by default): traffic and packet counters integrate rates × carry.
+	carry float64
 	// accumulated counters (float to keep fractions between samples)
 	acc  [8]float64
 	last time.Time
@@ -71,7 +75,7 @@ func New(ports []string, now func() time.Time) (*Dataplane, error) {
 		if _, dup := d.ports[p]; dup {
 			return nil, fmt.Errorf("sim: duplicate port %q", p)
 		}
-		d.ports[p] = &port{mtu: 1500, admin: true, linkUp: true, last: t}
+		d.ports[p] = &port{mtu: 1500, admin: true, linkUp: true, last: t, carry: 1}
 		d.order = append(d.order, p)
 	}
 	return d, nil
@@ -128,8 +132,8 @@ func (d *Dataplane) integrate(p *port, now time.Time) {
 	if dt <= 0 || !(p.admin && p.linkUp) {
 		return
 	}
-	r := p.rates
-	for i, rate := range [8]float64{r.InBps / 8, r.OutBps / 8, r.InPps, r.OutPps, r.InErrorsPs, r.OutErrorsPs, r.InDiscardsPs, r.OutDiscardsPs} {
+	r, c := p.rates, p.carry
+	for i, rate := range [8]float64{c * r.InBps / 8, c * r.OutBps / 8, c * r.InPps, c * r.OutPps, r.InErrorsPs, r.OutErrorsPs, r.InDiscardsPs, r.OutDiscardsPs} {
 		p.acc[i] += rate * dt
 	}
 }
@@ -167,6 +171,24 @@ func (d *Dataplane) SetLink(name string, up bool) error {
 	}
 	d.integrate(p, d.now())
 	p.linkUp = up
+	return nil
+}
+
+// SetCarry makes a port carry percent (0..100) of the traffic rates it is told (a
+// fault: the port's octet and packet counters then grow at rates × percent/100; error
+// and discard counters are unchanged). 100 restores it.
+func (d *Dataplane) SetCarry(name string, percent float64) error {
+	if !(percent >= 0 && percent <= 100) {
+		return fmt.Errorf("sim: carry percent %v out of range [0, 100]", percent)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.ports[name]
+	if p == nil {
+		return fmt.Errorf("%w %q", ErrUnknownPort, name)
+	}
+	d.integrate(p, d.now())
+	p.carry = percent / 100
 	return nil
 }
 
@@ -210,6 +232,7 @@ func (d *Dataplane) FailNextApply(n int) {
 //
 //	POST /interfaces/{name}/down      fail the port's link (oper-status DOWN)
 //	POST /interfaces/{name}/up        restore it
+//	POST /interfaces/{name}/carry?percent=P  carry only P% (0..100) of the port's configured rates
 //	POST /traffic                     {"eth1": {"in_bps": 1e9, "out_bps": 5e8, "in_pps": ..., "out_pps": ...}, ...}
 //	POST /fail-next-apply?count=N     make the next N dataplane applies fail
 //	GET  /state                       ports with admin/link state and rates (JSON)
@@ -223,6 +246,23 @@ func (d *Dataplane) Handler() http.Handler {
 		}
 		if err := d.SetLink(name, action == "up"); err != nil {
 			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /interfaces/{name}/carry", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query().Get("percent")
+		pct, err := strconv.ParseFloat(q, 64)
+		if err != nil || len(q) > 32 {
+			http.Error(w, fmt.Sprintf("sim: percent must be a number in [0, 100], got %q", q), http.StatusBadRequest)
+			return
+		}
+		if err := d.SetCarry(r.PathValue("name"), pct); err != nil {
+			code := http.StatusBadRequest
+			if errors.Is(err, ErrUnknownPort) {
+				code = http.StatusNotFound
+			}
+			http.Error(w, err.Error(), code)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -264,12 +304,13 @@ func (d *Dataplane) Handler() http.Handler {
 			Link   bool      `json:"link_up"`
 			MTU    uint16    `json:"mtu"`
 			Rates  Rates     `json:"rates"`
+			Carry  float64   `json:"carry_percent"`
 			Octets [2]uint64 `json:"in_out_octets"`
 		}
 		d.mu.Lock()
 		out := make([]ps, 0, len(d.ports))
 		for n, p := range d.ports {
-			out = append(out, ps{Name: n, Admin: p.admin, Link: p.linkUp, MTU: p.mtu, Rates: p.rates, Octets: [2]uint64{uint64(p.acc[0]), uint64(p.acc[1])}})
+			out = append(out, ps{Name: n, Admin: p.admin, Link: p.linkUp, MTU: p.mtu, Rates: p.rates, Carry: 100 * p.carry, Octets: [2]uint64{uint64(p.acc[0]), uint64(p.acc[1])}})
 		}
 		d.mu.Unlock()
 		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -159,3 +159,49 @@ func TestApplyServices(t *testing.T) {
 		t.Fatalf("unknown non-VXLAN interface: %v", err)
 	}
 }
+
+// TestCarryFault: a port told to carry 50% counts half its configured traffic (the
+// fault the model-divergence test injects, issue 17); bad requests change nothing.
+func TestCarryFault(t *testing.T) {
+	c := &clock{t: time.Unix(0, 0)}
+	d, err := New([]string{"eth1"}, c.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetRates("eth1", Rates{InBps: 8e9, OutBps: 8e9, InPps: 1000, OutPps: 1000, InErrorsPs: 10}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	post := func(path string) int {
+		res, err := http.Post(srv.URL+path, "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := post("/interfaces/eth1/carry?percent=50"); code != http.StatusNoContent {
+		t.Fatalf("carry: %d", code)
+	}
+	for path, want := range map[string]int{"/interfaces/eth1/carry?percent=150": 400, "/interfaces/eth1/carry?percent=x": 400,
+		"/interfaces/eth1/carry": 400, "/interfaces/eth1/carry?percent=NaN": 400, "/interfaces/eth9/carry?percent=10": 404} {
+		if code := post(path); code != want {
+			t.Errorf("%s: %d, want %d", path, code, want)
+		}
+	}
+	c.t = c.t.Add(time.Second)
+	st := map[string]dataplane.PortState{}
+	_ = d.State(context.Background(), st)
+	if got := st["eth1"].Counters; got.InOctets != 5e8 || got.OutOctets != 5e8 || got.InPkts != 500 || got.InErrors != 10 {
+		t.Fatalf("at 50%%: %+v", got)
+	}
+	if err := d.SetCarry("eth1", 100); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(time.Second)
+	_ = d.State(context.Background(), st)
+	if got := st["eth1"].Counters; got.InOctets != 15e8 {
+		t.Fatalf("restored: %+v", got)
+	}
+}
