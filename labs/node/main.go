@@ -62,6 +62,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	procs := fs.Int("procs", 1, "threads running Go code at once (GOMAXPROCS; 0: one per CPU); the GOMAXPROCS environment variable wins")
 	maxMsg := fs.Int("max-msg-size", 4<<20, "largest accepted gRPC message in bytes")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	swVersion := fs.String("software-version", DefaultVersion, "software version running at start (gNOI OS Activate changes it)")
+	imageDir := fs.String("image-dir", "", "directory of installed OS images (gNOI OS Install; default: a temporary directory removed at exit)")
+	maxImage := fs.Int64("max-image-size", 64<<20, "largest accepted OS image in bytes")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -97,6 +100,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *maxMsg < 1024 {
 		return usage("--max-msg-size must be at least 1024")
+	}
+	if *maxImage < 1024 {
+		return usage("--max-image-size must be at least 1024")
 	}
 	if *procs < 0 {
 		return usage("--procs must be 0 or more, got %d", *procs)
@@ -144,10 +150,25 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer d.Close()
 
-	srv, err := New(ctx, Options{Name: *name, Dataplane: d, Username: *user, Password: pass, StateInterval: *stateInt, Logger: log})
+	srv, err := New(ctx, Options{Name: *name, Dataplane: d, Username: *user, Password: pass, StateInterval: *stateInt,
+		SoftwareVersion: *swVersion, Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "twinflow-node:", err)
 		return 1
+	}
+	if *imageDir == "" {
+		dir, err := os.MkdirTemp("", "twinflow-node-images-")
+		if err != nil {
+			fmt.Fprintln(stderr, "twinflow-node:", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		*imageDir = dir
+	}
+	osm, err := NewOSManager(OSOptions{Dir: *imageDir, Running: *swVersion, MaxImage: *maxImage, Logger: log,
+		OnActivate: func(v string, boot time.Time) { srv.SetSoftware(context.WithoutCancel(ctx), v, boot) }})
+	if err != nil {
+		return usage("%v", err)
 	}
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(*maxMsg),
@@ -181,6 +202,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	gs := grpc.NewServer(gopts...)
 	srv.Register(gs)
+	osm.Register(gs) // gNOI OS beside gNMI, behind the same credentials
 	ready := Ready{Name: *name, GNMIAddr: lis.Addr().String(), TLS: !*insecure, Dataplane: *dp}
 
 	ctx, cancel := context.WithCancel(ctx)
