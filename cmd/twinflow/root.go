@@ -70,6 +70,7 @@ func newRootCmd() *cobra.Command {
 		newTokenCmd(o),
 		newTopologyCmd(o),
 		newUserCmd(o),
+		newUpgradeCmd(o),
 		newWhatifCmd(o),
 	)
 	return root
