@@ -19,8 +19,8 @@ import (
 	"github.com/twinflow/twinflow/labs/node/osimage"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/models/ocpath"
-	"github.com/twinflow/twinflow/physical/gnoi"
 	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
+	"github.com/twinflow/twinflow/physical/gnoi"
 	"github.com/twinflow/twinflow/repository"
 )
 
