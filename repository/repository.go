@@ -47,6 +47,8 @@ type Store interface {
 	Certifications() Certifications
 	Users() Users
 	Tokens() Tokens
+	// ZTP holds zero-touch provisioning roles and devices (ztp.go).
+	ZTP() ZTP
 	// Backend names the backend: "postgres" or "sqlite".
 	Backend() string
 	// SchemaVersion is the migration version the database is at.
