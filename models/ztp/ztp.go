@@ -53,7 +53,7 @@ var (
 )
 
 var (
-	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 	portRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/:-]{0,31}$`)
 	labelRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,62}$`)
 	prefixRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)

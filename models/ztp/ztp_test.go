@@ -52,7 +52,7 @@ func TestRenderErrors(t *testing.T) {
   path: /system/config/hostname
   value: {{ json (ip4 "10.0.0.0/24" .Index) }}`,
 		"unknown field": `{{ .Serial }}`,
-		"bad op":        `- op: merge
+		"bad op": `- op: merge
   path: /system/config/hostname
   value: x`,
 		"not a list": `hello`,
@@ -68,7 +68,9 @@ func TestRenderErrors(t *testing.T) {
 	}
 }
 
-func quote(s string) string { return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `"`, `\"`), "\n", `\n`) + `"` }
+func quote(s string) string {
+	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `"`, `\"`), "\n", `\n`) + `"`
+}
 
 func TestRejects(t *testing.T) {
 	for name, doc := range map[string]string{
