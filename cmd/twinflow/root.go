@@ -63,15 +63,17 @@ func newRootCmd() *cobra.Command {
 		newLabCmd(o),
 		newLedgerCmd(o),
 		newNodeCmd(o),
+		newRoleCmd(o),
 		newServeCmd(o),
 		newSetCmd(o),
 		newSnapshotCmd(o),
 		newTelemetryCmd(o),
 		newTokenCmd(o),
 		newTopologyCmd(o),
-		newUserCmd(o),
 		newUpgradeCmd(o),
+		newUserCmd(o),
 		newWhatifCmd(o),
+		newZTPCmd(o),
 	)
 	return root
 }

@@ -65,6 +65,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	swVersion := fs.String("software-version", DefaultVersion, "software version running at start (gNOI OS Activate changes it)")
 	imageDir := fs.String("image-dir", "", "directory of installed OS images (gNOI OS Install; default: a temporary directory removed at exit)")
 	maxImage := fs.Int64("max-image-size", 64<<20, "largest accepted OS image in bytes")
+	register := fs.String("register", "", "controller URL to register with for zero-touch provisioning once serving (needs --token-file)")
+	tokenFile := fs.String("token-file", "", "file holding the registration token (a user with the device role)")
+	registerCA := fs.String("register-ca", "", "PEM CA bundle to verify an HTTPS controller (default: system roots)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -100,6 +103,20 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *maxMsg < 1024 {
 		return usage("--max-msg-size must be at least 1024")
+	}
+	var regToken string
+	if (*register == "") != (*tokenFile == "") {
+		return usage("--register and --token-file go together")
+	}
+	if *tokenFile != "" {
+		t, err := ReadToken(*tokenFile)
+		if err != nil {
+			return usage("--token-file: %v", err)
+		}
+		regToken = t
+		if _, err := (&Registrar{URL: *register}).endpoint(); err != nil {
+			return usage("%v", err)
+		}
 	}
 	if *maxImage < 1024 {
 		return usage("--max-image-size must be at least 1024")
@@ -243,6 +260,26 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	b, _ := json.Marshal(ready)
 	fmt.Fprintln(stdout, string(b))
 	log.Info("serving", "gnmi", ready.GNMIAddr, "tls", ready.TLS, "fault", ready.FaultAddr)
+	if *register != "" {
+		// Register once serving: the controller checks the management address answers.
+		ports, err := d.Ports(ctx)
+		if err != nil {
+			fmt.Fprintln(stderr, "twinflow-node: list ports:", err)
+			return 1
+		}
+		reg := Registration{Name: *name, Address: ready.GNMIAddr}
+		for _, p := range ports {
+			reg.Ports = append(reg.Ports, p.Name)
+		}
+		rg := &Registrar{URL: *register, Token: regToken, CAFile: *registerCA, Logger: log}
+		g.Go(func() error {
+			if err := rg.Register(ctx, reg); err != nil && ctx.Err() == nil {
+				// The node keeps serving: an operator can still add it to the inventory.
+				log.Error("registration failed", "err", err)
+			}
+			return nil
+		})
+	}
 	if err := g.Wait(); err != nil {
 		fmt.Fprintln(stderr, "twinflow-node:", err)
 		return 1
