@@ -116,6 +116,7 @@ func TestZTPStory(t *testing.T) {
 		dev.Role != "leaf" || dev.RoleVersion != 1 || dev.ChangeID == "" {
 		t.Fatalf("leaf-1 record %+v %v", dev, err)
 	}
+	t.Logf("leaf-1: registered to enabled in %v (record created → last update)", dev.Updated.Sub(dev.Created))
 	if out := mustCLI(t, srv, "change", "show", dev.ChangeID, "-o", "json", "--as", "admin"); !strings.Contains(out, `"state": "committed"`) && !strings.Contains(out, `"state":"committed"`) {
 		t.Errorf("the day-0 change is not committed:\n%s", out)
 	}
