@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -122,6 +123,32 @@ func TestZTPStory(t *testing.T) {
 	}
 	if out := mustCLI(t, srv, "get", "devices", "leaf-1", "-o", "json", "--as", "admin"); !strings.Contains(out, `"enabled"`) {
 		t.Errorf("leaf-1 is not enabled in the twin:\n%s", out)
+	}
+
+	// 1b. A device an admin adds to the inventory (its agent does not register) is
+	// provisioned the same way, with the next index of its role.
+	leaf2 := startStandIn(t, "leaf-2")
+	mustCLI(t, srv, "ztp", "add", "leaf-2", "--address", leaf2, "--ports", "eth1,eth2", "--role", "leaf", "--as", "admin")
+	if out, errs, code := cli(t, srv, "ztp", "wait", "leaf-2", "--timeout", "60s", "--as", "admin"); code != 0 {
+		t.Fatalf("leaf-2 not enabled: %s%s", out, errs)
+	}
+	if out := nodeGet(t, leaf2, "/interfaces/interface[name=eth1]/subinterfaces"); !strings.Contains(out, "10.20.0.2") {
+		t.Fatalf("leaf-2 has not the role's second address:\n%s", out)
+	}
+	// 1c. A device whose neighbour (a link in the twin) does not answer is refused
+	// before anything is proposed.
+	leaf3 := startStandIn(t, "leaf-3")
+	inv := fmt.Sprintf(`{"devices":[
+	  {"id":"leaf-3","type":"packet-router","drivers":["gnmi-openconfig"],"address":%q,"endpoints":[{"id":"eth1"},{"id":"eth2"}]},
+	  {"id":"spine-x","type":"packet-router","drivers":["gnmi-openconfig"],"address":"127.0.0.1:1","endpoints":[{"id":"eth1"}]}],
+	 "links":[{"id":"leaf-3:spine-x","endpoints":[{"device":"leaf-3","endpoint":"eth1"},{"device":"spine-x","endpoint":"eth1"}],"capacity_gbps":10}]}`, leaf3)
+	mustCLI(t, srv, "apply", "-f", writeFile(t, "inv.json", inv), "--as", "admin")
+	mustCLI(t, srv, "ztp", "add", "leaf-3", "--address", leaf3, "--ports", "eth1,eth2", "--as", "admin")
+	if _, errs, code := cli(t, srv, "ztp", "wait", "leaf-3", "--timeout", "60s", "--as", "admin"); code != 1 || !strings.Contains(errs, "neighbours: spine-x") {
+		t.Fatalf("leaf-3 with an unreachable neighbour: exit %d: %s", code, errs)
+	}
+	if out := nodeGet(t, leaf3, "/interfaces/interface[name=eth1]/config"); strings.Contains(out, "uplink") {
+		t.Errorf("leaf-3 was configured although its neighbour is unreachable:\n%s", out)
 	}
 
 	// 2. Bad templates are refused in the twin; their nodes are untouched.
