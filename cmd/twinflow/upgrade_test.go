@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/twinflow/twinflow/apps/server"
 	"github.com/twinflow/twinflow/apps/upgrade"
 	"github.com/twinflow/twinflow/labs/node"
 	"github.com/twinflow/twinflow/labs/node/osimage"
@@ -176,6 +177,17 @@ func TestUpgradeRollout(t *testing.T) {
 	}
 	if out, err := runTwinflow("ledger", "verify", "--db", dsn); err != nil {
 		t.Errorf("ledger verify: %v\n%s", err, out)
+	}
+
+	// 5. The network may come from a server's live twin instead of a file.
+	srv := runServer(t, server.Config{})
+	mustCLI(t, srv, "apply", "-f", netFile, "--as", "admin")
+	out, errs, code := cli(t, srv, "upgrade", "run", "--version", "4.0", "--image", img("4.0", ""), "--wave", "a", "--insecure", "--as", "admin")
+	if code != 0 || !strings.Contains(out, "upgraded") {
+		t.Fatalf("rollout from the server's twin: exit %d\n%s%s", code, out, errs)
+	}
+	if got := nodeVersion(t, addrs["a"]); got != "4.0" {
+		t.Errorf("a runs %q after the rollout from the server's twin", got)
 	}
 
 	// Bad input is a usage error.
