@@ -30,6 +30,7 @@ import (
 	"github.com/twinflow/twinflow/labs/node/dataplane"
 	"github.com/twinflow/twinflow/labs/node/linux"
 	"github.com/twinflow/twinflow/labs/node/sim"
+	"github.com/twinflow/twinflow/models/ztp"
 )
 
 // Ready is the JSON line twinflow-node prints on stdout once it serves.
@@ -267,7 +268,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "twinflow-node: list ports:", err)
 			return 1
 		}
-		reg := Registration{Name: *name, Address: ready.GNMIAddr}
+		reg := ztp.Registration{Name: *name, Address: ready.GNMIAddr}
 		for _, p := range ports {
 			reg.Ports = append(reg.Ports, p.Name)
 		}

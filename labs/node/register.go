@@ -15,18 +15,12 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/twinflow/twinflow/models/ztp"
 )
 
 // RegisterPath is the controller's zero-touch provisioning registration route.
 const RegisterPath = "/api/v1/ztp/register"
-
-// Registration is what a node tells the controller when it registers (issue 17 item
-// 4; models/ztp.Registration on the controller side).
-type Registration struct {
-	Name    string   `json:"name"`
-	Address string   `json:"address"`
-	Ports   []string `json:"ports"`
-}
 
 // Registrar registers a node with a TwinFlow controller for zero-touch provisioning.
 type Registrar struct {
@@ -81,7 +75,10 @@ var errPermanent = errors.New("registration refused")
 
 // Register posts reg until the controller accepts it (2xx), refuses it (4xx: returned
 // at once), or ctx is done; network errors and 5xx answers are retried with backoff.
-func (r *Registrar) Register(ctx context.Context, reg Registration) error {
+func (r *Registrar) Register(ctx context.Context, reg ztp.Registration) error {
+	if err := reg.Check(); err != nil {
+		return err
+	}
 	ep, err := r.endpoint()
 	if err != nil {
 		return err
