@@ -49,6 +49,8 @@ type Store interface {
 	Tokens() Tokens
 	// Monitoring stores KPIs, alarms and predicted-vs-observed records (docs/monitoring.md).
 	Monitoring() Monitoring
+	// ZTP holds zero-touch provisioning roles and devices (ztp.go).
+	ZTP() ZTP
 	// Backend names the backend: "postgres" or "sqlite".
 	Backend() string
 	// SchemaVersion is the migration version the database is at.

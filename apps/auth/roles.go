@@ -25,10 +25,14 @@ const (
 	Approver Role = "approver"
 	Operator Role = "operator"
 	Admin    Role = "admin"
+	// Device is the dedicated role of zero-touch provisioning: a token of a user with
+	// only this role can register a device (POST /api/v1/ztp/register) and nothing
+	// else, not even read (issue 17 item 4, docs/ztp.md).
+	Device Role = "device"
 )
 
 // Roles lists every role, in order of increasing privilege.
-var Roles = []Role{Viewer, Engineer, Approver, Operator, Admin}
+var Roles = []Role{Device, Viewer, Engineer, Approver, Operator, Admin}
 
 // Permission is an action class a route requires.
 type Permission int
@@ -41,10 +45,11 @@ const (
 	Approve               // approve a change (never one's own; the pipeline checks)
 	Operate               // commit, confirm, roll back; reconcile or adopt drift
 	Administer            // users, tokens, audit, direct writes of the live twin
+	Register              // register a device for zero-touch provisioning
 )
 
 var permNames = map[Permission]string{Public: "public", Read: "read", Design: "design",
-	Approve: "approve", Operate: "operate", Administer: "admin"}
+	Approve: "approve", Operate: "operate", Administer: "admin", Register: "register"}
 
 func (p Permission) String() string {
 	if s, ok := permNames[p]; ok {
@@ -59,7 +64,8 @@ var grants = map[Role][]Permission{
 	Engineer: {Read, Design},
 	Approver: {Read, Approve},
 	Operator: {Read, Operate},
-	Admin:    {Read, Design, Approve, Operate, Administer},
+	Admin:    {Read, Design, Approve, Operate, Administer, Register},
+	Device:   {Register},
 }
 
 // ParseRoles parses a comma-separated role list ("engineer,operator"), case-insensitively.
@@ -72,14 +78,14 @@ func ParseRoles(s string) ([]Role, error) {
 			continue
 		}
 		if !slices.Contains(Roles, r) {
-			return nil, fmt.Errorf("unknown role %q (one of viewer, engineer, approver, operator, admin)", part)
+			return nil, fmt.Errorf("unknown role %q (one of device, viewer, engineer, approver, operator, admin)", part)
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("at least one role is required (viewer, engineer, approver, operator, admin)")
+		return nil, fmt.Errorf("at least one role is required (device, viewer, engineer, approver, operator, admin)")
 	}
 	slices.SortFunc(out, func(a, b Role) int { return slices.Index(Roles, a) - slices.Index(Roles, b) })
 	return out, nil

@@ -230,6 +230,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		if err := startChangePipeline(ctx, env, *so.Changes); err != nil {
 			return fmt.Errorf("serve: changes: %w", err)
 		}
+		startZTP(ctx, env)
 	}
 	if so.Demo && so.StandIn != nil {
 		if err := startStandIn(ctx, env, *so.StandIn); err != nil {

@@ -67,17 +67,26 @@ func (n *nodeOpts) client(cmd *cobra.Command, o *Options, device string) (*tfgnm
 		}
 		addr = d.Address
 	}
+	opts, err := n.dialOptions(addr)
+	if err != nil {
+		return nil, err
+	}
+	gc, err := tfgnmi.Dial(opts)
+	return gc, n.explain(err)
+}
+
+// dialOptions are the driver options the flags give for a device at addr.
+func (n *nodeOpts) dialOptions(addr string) (tfgnmi.Options, error) {
 	pass := os.Getenv("TWINFLOW_GNMI_PASSWORD")
 	if n.password != "" {
 		b, err := os.ReadFile(n.password)
 		if err != nil {
-			return nil, usageErrorf("--password-file: %v", err)
+			return tfgnmi.Options{}, usageErrorf("--password-file: %v", err)
 		}
 		pass = strings.TrimRight(string(b), "\r\n")
 	}
-	gc, err := tfgnmi.Dial(tfgnmi.Options{Address: addr, Insecure: n.insecure, SkipVerify: n.skipVerify, CAFile: n.caFile,
-		Username: n.username, Password: pass, Timeout: n.timeout})
-	return gc, n.explain(err)
+	return tfgnmi.Options{Address: addr, Insecure: n.insecure, SkipVerify: n.skipVerify, CAFile: n.caFile,
+		Username: n.username, Password: pass, Timeout: n.timeout}, nil
 }
 
 // isPlaintextPeer reports whether err is a TLS client's failure against a plaintext

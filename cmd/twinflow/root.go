@@ -63,6 +63,7 @@ func newRootCmd() *cobra.Command {
 		newLabCmd(o),
 		newLedgerCmd(o),
 		newNodeCmd(o),
+		newRoleCmd(o),
 		newServeCmd(o),
 		newSetCmd(o),
 		newSnapshotCmd(o),
@@ -70,8 +71,10 @@ func newRootCmd() *cobra.Command {
 		newKPICmd(o), newAlarmCmd(o), // issue 17: monitoring (docs/monitoring.md)
 		newTokenCmd(o),
 		newTopologyCmd(o),
+		newUpgradeCmd(o),
 		newUserCmd(o),
 		newWhatifCmd(o),
+		newZTPCmd(o),
 	)
 	return root
 }

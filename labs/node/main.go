@@ -30,6 +30,7 @@ import (
 	"github.com/twinflow/twinflow/labs/node/dataplane"
 	"github.com/twinflow/twinflow/labs/node/linux"
 	"github.com/twinflow/twinflow/labs/node/sim"
+	"github.com/twinflow/twinflow/models/ztp"
 )
 
 // Ready is the JSON line twinflow-node prints on stdout once it serves.
@@ -62,6 +63,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	procs := fs.Int("procs", 1, "threads running Go code at once (GOMAXPROCS; 0: one per CPU); the GOMAXPROCS environment variable wins")
 	maxMsg := fs.Int("max-msg-size", 4<<20, "largest accepted gRPC message in bytes")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	swVersion := fs.String("software-version", DefaultVersion, "software version running at start (gNOI OS Activate changes it)")
+	imageDir := fs.String("image-dir", "", "directory of installed OS images (gNOI OS Install; default: a temporary directory removed at exit)")
+	maxImage := fs.Int64("max-image-size", 64<<20, "largest accepted OS image in bytes")
+	register := fs.String("register", "", "controller URL to register with for zero-touch provisioning once serving (needs --token-file)")
+	tokenFile := fs.String("token-file", "", "file holding the registration token (a user with the device role)")
+	registerCA := fs.String("register-ca", "", "PEM CA bundle to verify an HTTPS controller (default: system roots)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -97,6 +104,23 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *maxMsg < 1024 {
 		return usage("--max-msg-size must be at least 1024")
+	}
+	var regToken string
+	if (*register == "") != (*tokenFile == "") {
+		return usage("--register and --token-file go together")
+	}
+	if *tokenFile != "" {
+		t, err := ReadToken(*tokenFile)
+		if err != nil {
+			return usage("--token-file: %v", err)
+		}
+		regToken = t
+		if _, err := (&Registrar{URL: *register}).endpoint(); err != nil {
+			return usage("%v", err)
+		}
+	}
+	if *maxImage < 1024 {
+		return usage("--max-image-size must be at least 1024")
 	}
 	if *procs < 0 {
 		return usage("--procs must be 0 or more, got %d", *procs)
@@ -144,10 +168,25 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer d.Close()
 
-	srv, err := New(ctx, Options{Name: *name, Dataplane: d, Username: *user, Password: pass, StateInterval: *stateInt, Logger: log})
+	srv, err := New(ctx, Options{Name: *name, Dataplane: d, Username: *user, Password: pass, StateInterval: *stateInt,
+		SoftwareVersion: *swVersion, Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "twinflow-node:", err)
 		return 1
+	}
+	if *imageDir == "" {
+		dir, err := os.MkdirTemp("", "twinflow-node-images-")
+		if err != nil {
+			fmt.Fprintln(stderr, "twinflow-node:", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		*imageDir = dir
+	}
+	osm, err := NewOSManager(OSOptions{Dir: *imageDir, Running: *swVersion, MaxImage: *maxImage, Logger: log,
+		OnActivate: func(v string, boot time.Time) { srv.SetSoftware(context.WithoutCancel(ctx), v, boot) }})
+	if err != nil {
+		return usage("%v", err)
 	}
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(*maxMsg),
@@ -181,6 +220,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	gs := grpc.NewServer(gopts...)
 	srv.Register(gs)
+	osm.Register(gs) // gNOI OS beside gNMI, behind the same credentials
 	ready := Ready{Name: *name, GNMIAddr: lis.Addr().String(), TLS: !*insecure, Dataplane: *dp}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -221,6 +261,26 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	b, _ := json.Marshal(ready)
 	fmt.Fprintln(stdout, string(b))
 	log.Info("serving", "gnmi", ready.GNMIAddr, "tls", ready.TLS, "fault", ready.FaultAddr)
+	if *register != "" {
+		// Register once serving: the controller checks the management address answers.
+		ports, err := d.Ports(ctx)
+		if err != nil {
+			fmt.Fprintln(stderr, "twinflow-node: list ports:", err)
+			return 1
+		}
+		reg := ztp.Registration{Name: *name, Address: ready.GNMIAddr}
+		for _, p := range ports {
+			reg.Ports = append(reg.Ports, p.Name)
+		}
+		rg := &Registrar{URL: *register, Token: regToken, CAFile: *registerCA, Logger: log}
+		g.Go(func() error {
+			if err := rg.Register(ctx, reg); err != nil && ctx.Err() == nil {
+				// The node keeps serving: an operator can still add it to the inventory.
+				log.Error("registration failed", "err", err)
+			}
+			return nil
+		})
+	}
 	if err := g.Wait(); err != nil {
 		fmt.Fprintln(stderr, "twinflow-node:", err)
 		return 1

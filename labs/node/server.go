@@ -29,8 +29,10 @@ var (
 	ErrConfig = errors.New("node: invalid options")
 )
 
-// SoftwareVersion is reported at /system/state/software-version.
-const SoftwareVersion = "twinflow-node 0.1"
+// DefaultVersion is the software version a node runs until a gNOI OS Activate
+// changes it (Options.SoftwareVersion); it is reported at
+// /system/state/software-version.
+const DefaultVersion = "twinflow-node-0.1"
 
 // Options configure a Server. Zero values mean the documented defaults.
 type Options struct {
@@ -44,6 +46,9 @@ type Options struct {
 	StateInterval time.Duration
 	// MaxSetOps bounds the operations in one SetRequest (default 10000).
 	MaxSetOps int
+	// SoftwareVersion is the running version at start (default DefaultVersion);
+	// SetSoftware changes it.
+	SoftwareVersion string
 	// Logger receives diagnostics; nil discards.
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -57,7 +62,8 @@ type Server struct {
 	opts   Options
 	log    *slog.Logger
 	schema *schema.Node
-	boot   time.Time
+	boot   time.Time // guarded by setMu (read by staticItems)
+	sw     string    // running software version, guarded like boot
 
 	setMu  sync.Mutex // serialises Set (and guards ports and dpCfg)
 	ports  []dataplane.Port
@@ -101,11 +107,14 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.SoftwareVersion == "" {
+		o.SoftwareVersion = DefaultVersion
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: o, log: log, schema: schema.Root(), boot: o.Now(), changed: make(chan struct{}), portSt: map[string]dataplane.PortState{},
+	s := &Server{opts: o, log: log, schema: schema.Root(), boot: o.Now(), sw: o.SoftwareVersion, changed: make(chan struct{}), portSt: map[string]dataplane.PortState{},
 		wake: make(chan struct{}, 1), mirror: map[*schema.Node]*schema.Node{}}
 	ports, err := o.Dataplane.Ports(ctx)
 	if err != nil {
@@ -159,6 +168,21 @@ func New(ctx context.Context, o Options) (*Server, error) {
 
 // Register registers the gNMI service on g.
 func (s *Server) Register(g *grpc.Server) { gpb.RegisterGNMIServer(g, s) }
+
+// SetSoftware records a new running software version and boot time (after a gNOI OS
+// Activate): /system/state/software-version and boot-time report them from now on.
+func (s *Server) SetSoftware(ctx context.Context, version string, boot time.Time) {
+	s.setMu.Lock()
+	s.mu.Lock()
+	s.sw, s.boot = version, boot
+	s.static = s.staticItems()
+	s.cfgVer++ // the layout holds the static values: rebuild it
+	s.mu.Unlock()
+	s.setMu.Unlock()
+	if err := s.refresh(ctx); err != nil {
+		s.log.Warn("state refresh after activate failed", "err", err)
+	}
+}
 
 // Run refreshes operational state every StateInterval until ctx is done, while some
 // ON_CHANGE subscription needs changes detected; otherwise it sleeps (Get, ONCE, POLL,
@@ -408,7 +432,7 @@ func (s *Server) staticItems() []layoutItem {
 		}
 		out = append(out, layoutItem{key: p.String(), e: schema.Entry{Path: p, Node: n, Value: v}, ref: ref})
 	}
-	add(ocpath.MustParse("/system/state/software-version"), schema.Str(SoftwareVersion), nil)
+	add(ocpath.MustParse("/system/state/software-version"), schema.Str(s.sw), nil)
 	add(ocpath.MustParse("/system/state/boot-time"), schema.Uint(uint64(s.boot.UnixNano())), nil)
 	for _, p := range s.ports {
 		base := ocpath.Path{{Name: "interfaces"}, {Name: "interface", Key: map[string]string{"name": p.Name}}, {Name: "state"}}

@@ -179,6 +179,10 @@ func (c *Client) Address() string { return c.opts.Address }
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
 
+// Conn returns the client's gRPC connection, for other services of the same device
+// agent (gNOI) over the same transport and credentials.
+func (c *Client) Conn() grpc.ClientConnInterface { return c.conn }
+
 // Raw returns the generated gNMI client, for requests the helpers do not cover.
 func (c *Client) Raw() gpb.GNMIClient { return c.gnmi }
 
