@@ -63,7 +63,7 @@ func (h *streamHub) close() { h.once.Do(func() { close(h.done) }) }
 
 // streamable lists the resources a substream may follow, with their content hash key.
 func (h *streamHub) streamable() map[string]string {
-	m := map[string]string{idNetworkMap: hashNetmap, idPropMap: hashPropMap, idBSG: hashBSG}
+	m := map[string]string{idNetworkMap: hashNetmap, idPropMap: hashPropMap, idBSG: hashBSG, idInterdomain: hashInterdomain}
 	for _, c := range costTypes {
 		if c.Type.Mode != ModeArray {
 			m["costmap-"+c.Name] = hashCost + c.Type.Metric
