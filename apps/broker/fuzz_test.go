@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
 )
 
 // FuzzParseConfig: the broker configuration parser never panics, and what it accepts

@@ -38,6 +38,7 @@ type serveFlags struct {
 	telemetrySample        time.Duration
 	alto                   bool
 	altoPIDs               string
+	broker                 string
 	dbChanged              bool // --db was given (the demo otherwise starts on a temporary database)
 }
 
@@ -108,6 +109,7 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 	// ALTO
 	f.BoolVar(&sf.alto, "alto", true, "serve the ALTO protocol (RFC 7285 and extensions) over the live twin under /alto/")
 	f.StringVar(&sf.altoPIDs, "alto-pids", "device", "ALTO PIDs: device (one per device) or domain (one per administrative domain); a device's alto.pid label wins")
+	f.StringVar(&sf.broker, "broker", "", "serve the multi-domain ALTO broker under /alto/ instead of the twin's ALTO; FILE names the domains (see docs/alto.md)")
 	// the stand-in network's own flag, from before every managed device was covered
 	f.DurationVar(&sf.telemetrySample, "standin-sample", time.Second, "same as --telemetry-sample")
 	return usageFlags(cmd)
@@ -180,7 +182,9 @@ func (sf *serveFlags) config() (server.Config, error) {
 		if p := sf.altoPIDs; p != "device" && p != "domain" {
 			return server.Config{}, usageErrorf("--alto-pids must be device or domain, got %q", p)
 		}
-		cfg.ALTO = &server.ALTOConfig{PIDBy: sf.altoPIDs}
+		cfg.ALTO = &server.ALTOConfig{PIDBy: sf.altoPIDs, Broker: sf.broker}
+	} else if sf.broker != "" {
+		return server.Config{}, usageErrorf("--broker serves under /alto/: it does not go with --alto=false")
 	}
 	// devices are dialled lazily: a TLS setting that cannot work fails here, not at the
 	// first commit or telemetry subscription
