@@ -199,7 +199,7 @@ func readPV(t testing.TB, resp *http.Response, body []byte) (pvAnswer, map[strin
 	return a, pm.Map
 }
 
-// TestBrokerSeed003 (REQ-INT-02): the appendix A scenario of seed 003 — three domains,
+// TestBrokerSeed003: the appendix A scenario of seed 003 — three domains,
 // each its own twin and ALTO server, AS2 a transit provider — read by the broker over
 // authenticated REST. The property map is the draft's §5.5.1 example, the SG request
 // of §5.5.2 gets the draft's path vector, and the end-to-end placements are Table 2's.

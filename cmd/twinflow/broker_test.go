@@ -109,7 +109,7 @@ func pinnedClient(pin string) *http.Client {
 		}}}}
 }
 
-// TestBrokerThreeDomains (issue #19 item 2, REQ-INT-01, REQ-INT-02): three `twinflow
+// TestBrokerThreeDomains (issue #19 item 2; REQ-INT-01 between broker and domains): three `twinflow
 // serve` processes, one per domain of seed 003 appendix A (each twin holds only its
 // own domain and the neighbouring borders), and a fourth, `serve --broker`, reading
 // them over HTTPS with a viewer's token each and their certificates pinned. The
