@@ -199,6 +199,12 @@ func (s *Server) handlePVCostMap(w http.ResponseWriter, r *http.Request, sn *sna
 }
 
 // encodePVCostMap writes the cost map part and returns the ANEs it names.
+//
+// For each source PID the JSON of the ANE path to every device is built once, from its
+// predecessor's in the source's shortest-path forest (pathFrags), so a pair costs one
+// copy of its path rather than a walk up the forest and a reversal; the ANEs a row
+// names are marked by walking up from each destination until a device already marked
+// for this source.
 func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, dsts []int) ([]bool, error) {
 	used := make([]bool, len(sn.anes))
 	meta, _ := json.Marshal(costMapMeta{
@@ -211,7 +217,7 @@ func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, 
 	b = append(b, `,"cost-map":{`...)
 	P := sn.P()
 	rows := 0
-	var path []int32
+	pf := newPathFrags(len(sn.devices))
 	for _, a := range srcs {
 		start := len(b)
 		if rows > 0 {
@@ -220,8 +226,10 @@ func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, 
 		b = append(b, sn.pidJSON[a]...)
 		b = append(b, ":{"...)
 		n := 0
+		pf.reset(a)
 		for _, d := range dsts {
-			if a != d && sn.best[a*P+d] < 0 {
+			dev := sn.best[a*P+d]
+			if a != d && dev < 0 {
 				continue
 			}
 			if a == d && len(sn.pids[a].Devices) == 0 {
@@ -234,14 +242,8 @@ func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, 
 			b = append(b, sn.pidJSON[d]...)
 			b = append(b, ":["...)
 			if a != d {
-				path = sn.pathANEs(a, d, path)
-				for i, e := range path {
-					if i > 0 {
-						b = append(b, ',')
-					}
-					b = append(b, sn.aneJSON[e]...)
-					used[e] = true
-				}
+				b = append(b, pf.frag(sn, a, dev)...)
+				pf.mark(sn, a, dev, used)
 			}
 			b = append(b, ']')
 		}
@@ -260,6 +262,82 @@ func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, 
 	}
 	_, err := w.Write(append(b, "}}"...))
 	return used, err
+}
+
+// pathFrags holds, for one source PID, the JSON fragments ("a","b",…) of the ANE paths
+// to the devices asked so far, each built from its forest predecessor's.
+type pathFrags struct {
+	src      int
+	off, end []int32 // fragment of device v: arena[off[v]:end[v]]; off[v] < 0: not built
+	marked   []int32 // source the device's path was marked for (+1; 0: none)
+	arena    []byte
+	stack    []int32
+}
+
+func newPathFrags(devices int) *pathFrags {
+	pf := &pathFrags{off: make([]int32, devices), end: make([]int32, devices), marked: make([]int32, devices), arena: make([]byte, 0, 256<<10)}
+	return pf
+}
+
+func (pf *pathFrags) reset(src int) {
+	pf.src = src
+	for i := range pf.off {
+		pf.off[i] = -1
+	}
+	pf.arena = pf.arena[:0]
+}
+
+// frag returns the fragment of device v's path from the source.
+func (pf *pathFrags) frag(sn *snapshot, a int, v int32) []byte {
+	pred := sn.pred[a]
+	if pred == nil {
+		return nil
+	}
+	// climb to a built device or a root, then build back down
+	st := pf.stack[:0]
+	for u := v; pf.off[u] < 0; {
+		st = append(st, u)
+		e := pred[u]
+		if e < 0 {
+			break
+		}
+		from, _ := sn.g.LinkEnds(int(e))
+		u = int32(from)
+	}
+	for i := len(st) - 1; i >= 0; i-- {
+		u := st[i]
+		e := pred[u]
+		o := int32(len(pf.arena))
+		if e >= 0 {
+			from, _ := sn.g.LinkEnds(int(e))
+			parent := pf.arena[pf.off[from]:pf.end[from]]
+			pf.arena = append(pf.arena, parent...)
+			if len(parent) > 0 {
+				pf.arena = append(pf.arena, ',')
+			}
+			pf.arena = append(pf.arena, sn.aneJSON[e]...)
+		}
+		pf.off[u], pf.end[u] = o, int32(len(pf.arena))
+	}
+	pf.stack = st
+	return pf.arena[pf.off[v]:pf.end[v]]
+}
+
+// mark sets used for the ANEs on device v's path from source a, stopping at a device
+// whose path was marked for this source already.
+func (pf *pathFrags) mark(sn *snapshot, a int, v int32, used []bool) {
+	pred := sn.pred[a]
+	stamp := int32(a) + 1
+	for u := v; pf.marked[u] != stamp; {
+		pf.marked[u] = stamp
+		e := pred[u]
+		if e < 0 {
+			return
+		}
+		used[e] = true
+		from, _ := sn.g.LinkEnds(int(e))
+		u = int32(from)
+	}
 }
 
 func (s *Server) handlePVEndpointCost(w http.ResponseWriter, r *http.Request, sn *snapshot, body []byte) *Error {

@@ -1,10 +1,12 @@
 package alto
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -99,5 +101,55 @@ func TestDotAtomText(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "http://[::1]:8080/alto/costmap/pv", nil)
 	if got := (&Server{}).contentIDDomain(r); got != fallbackDomain {
 		t.Fatalf("IPv6 host: %q", got)
+	}
+}
+
+// TestPVCostMapFragments: the path vector encoder's per-source fragments give, for
+// every pair of a 120-router WAN, the path of the forest (pathANEs), and mark exactly
+// the ANEs the map names.
+func TestPVCostMapFragments(t *testing.T) {
+	s := benchServer(t, 120)
+	sn, err := s.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := make([]int, sn.P())
+	for i := range all {
+		all[i] = i
+	}
+	var buf bytes.Buffer
+	used, err := sn.encodePVCostMap(&buf, idCostMapPV, CostType{Mode: ModeArray, Metric: MetricANEPath}, all, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm struct {
+		Map map[string]map[string][]string `json:"cost-map"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &cm); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]bool, len(sn.anes))
+	pairs := 0
+	var path []int32
+	for a := range all {
+		for d := range all {
+			if a == d || sn.best[a*sn.P()+d] < 0 {
+				continue
+			}
+			path = sn.pathANEs(a, d, path)
+			names := make([]string, len(path))
+			for i, e := range path {
+				names[i] = sn.anes[e].Name
+				want[e] = true
+			}
+			got := cm.Map[sn.pids[a].Name][sn.pids[d].Name]
+			if !slices.Equal(got, names) {
+				t.Fatalf("%s→%s: %v, want %v", sn.pids[a].Name, sn.pids[d].Name, got, names)
+			}
+			pairs++
+		}
+	}
+	if pairs < 100*100 || !slices.Equal(used, want) {
+		t.Fatalf("%d pairs; used ANEs differ: %v", pairs, !slices.Equal(used, want))
 	}
 }
