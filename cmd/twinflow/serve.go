@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/twinflow/twinflow/apps/broker"
 	"github.com/twinflow/twinflow/apps/server"
 	"github.com/twinflow/twinflow/repository"
 )
@@ -181,6 +182,12 @@ func (sf *serveFlags) config() (server.Config, error) {
 	if sf.alto {
 		if p := sf.altoPIDs; p != "device" && p != "domain" {
 			return server.Config{}, usageErrorf("--alto-pids must be device or domain, got %q", p)
+		}
+		if sf.broker != "" {
+			// the file and its token files are read again at start; a bad one stops serve here
+			if _, _, err := broker.LoadConfig(sf.broker); err != nil {
+				return server.Config{}, usageErrorf("--broker: %v", err)
+			}
 		}
 		cfg.ALTO = &server.ALTOConfig{PIDBy: sf.altoPIDs, Broker: sf.broker}
 	} else if sf.broker != "" {

@@ -39,6 +39,9 @@ func TestServeBadFlagsStartNothing(t *testing.T) {
 		{[]string{"--tls-cert=x.pem"}, "--tls-cert and --tls-key go together"},
 		{[]string{"--plain-http", "--listen=0.0.0.0:0"}, "--plain-http needs a loopback --listen address"},
 		{[]string{"--token-dir=/tmp/x"}, "--token-dir applies to --demo only"},
+		{[]string{"--demo", "--broker=" + notPEM + ".missing"}, "--broker: open " + notPEM + ".missing"},
+		{[]string{"--demo", "--broker=" + notPEM}, "--broker: " + notPEM + ": invalid broker configuration: invalid character"},
+		{[]string{"--demo", "--alto=false", "--broker=" + notPEM}, "--broker serves under /alto/: it does not go with --alto=false"},
 	} {
 		flag := strings.Join(c.flags, " ")
 		// a serve that wrongly starts is killed after 30 s (and the case fails)
