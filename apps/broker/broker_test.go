@@ -362,3 +362,40 @@ func TestBrokerRefusedDomain(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
 }
+
+// TestBrokerDirectory: the broker's IRD lists its resources with absolute URIs; each
+// GET resource answers at its URI with its media type, the POST one names what it
+// accepts; an Accept that admits neither its type nor ALTO errors is 406.
+func TestBrokerDirectory(t *testing.T) {
+	f := newBrokerFixture(t, nil)
+	var ird struct {
+		Meta      map[string]map[string]map[string]string `json:"meta"`
+		Resources map[string]struct {
+			URI       string `json:"uri"`
+			MediaType string `json:"media-type"`
+			Accepts   string `json:"accepts"`
+		} `json:"resources"`
+	}
+	f.get("/alto/directory", alto.MediaDirectory, &ird)
+	if ird.Meta["cost-types"]["path-vector"]["cost-metric"] != "ane-path" || len(ird.Resources) != 3 {
+		t.Fatalf("IRD %+v", ird)
+	}
+	for id, r := range ird.Resources {
+		if !strings.HasPrefix(r.URI, f.http.URL+"/alto/") {
+			t.Fatalf("%s: URI %q", id, r.URI)
+		}
+		if r.Accepts != "" {
+			if id != idPV || r.Accepts != alto.MediaCostMapFilter || r.MediaType != mediaPV {
+				t.Fatalf("%s: %+v", id, r)
+			}
+			continue
+		}
+		var v any
+		f.get(strings.TrimPrefix(r.URI, f.http.URL), r.MediaType, &v)
+	}
+	req, _ := http.NewRequest(http.MethodGet, f.http.URL+"/alto/propmap", nil)
+	req.Header.Set("Accept", "text/html")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotAcceptable {
+		t.Fatalf("Accept text/html: %v %v", resp, err)
+	}
+}
