@@ -29,6 +29,9 @@ type Error struct {
 	SyntaxError string
 	// Reason is the text of a non-400 error.
 	Reason string
+	// Detail, if set, explains a coded error in words ("priv:tf-detail" of the meta,
+	// a private member clients ignore unless they know it).
+	Detail string
 }
 
 func (e *Error) Error() string {
@@ -74,6 +77,7 @@ type errorMeta struct {
 	Field       string `json:"field,omitempty"`
 	Value       any    `json:"value,omitempty"`
 	SyntaxError string `json:"syntax-error,omitempty"`
+	Detail      string `json:"priv:tf-detail,omitempty"`
 }
 
 // writeError writes e: an ALTO error body for a coded error, plain text otherwise.
@@ -90,13 +94,17 @@ func writeError(w http.ResponseWriter, e *Error) {
 	}
 	body, err := json.Marshal(struct {
 		Meta errorMeta `json:"meta"`
-	}{errorMeta{Code: e.Code, Field: e.Field, Value: e.Value, SyntaxError: e.SyntaxError}})
+	}{errorMeta{Code: e.Code, Field: e.Field, Value: e.Value, SyntaxError: e.SyntaxError, Detail: e.Detail}})
 	if err != nil { // a Value that does not marshal: drop it
 		body, _ = json.Marshal(struct {
 			Meta errorMeta `json:"meta"`
-		}{errorMeta{Code: e.Code, Field: e.Field, SyntaxError: e.SyntaxError}})
+		}{errorMeta{Code: e.Code, Field: e.Field, SyntaxError: e.SyntaxError, Detail: e.Detail}})
 	}
 	h.Set("Content-Type", MediaError)
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(append(body, '\n'))
 }
+
+// WriteError writes e as the ALTO server does (for other ALTO resources of TwinFlow,
+// such as the broker's).
+func WriteError(w http.ResponseWriter, e *Error) { writeError(w, e) }

@@ -20,7 +20,7 @@ const (
 	MediaEventStream       = "text/event-stream"
 	MediaMergePatch        = "application/merge-patch+json"
 	// MediaPVCostMap and MediaPVEndpointCost are the multipart responses of the path
-	// vector extension (RFC 9275 §6.3, §6.4); the boundary and start parameters are
+	// vector extension (RFC 9275 §7.2.1, §7.3.1); the boundary and start parameters are
 	// added per response.
 	MediaPVCostMap      = "multipart/related;type=" + MediaCostMap
 	MediaPVEndpointCost = "multipart/related;type=" + MediaEndpointCost

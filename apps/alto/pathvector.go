@@ -6,9 +6,12 @@ import (
 	"math"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/twinflow/twinflow/models/bottleneck"
 )
@@ -18,12 +21,62 @@ import (
 // multipart/related (RFC 2387) of two parts: the cost map (or endpoint cost map) and an
 // entity property map of the ".ane" domain (the ANEs of the first part; RFC 9275 §6.2,
 // RFC 9240 resource-specific domain whose resource is the first part) with the
-// requested ANE properties. Each part has a Content-ID "<part resource ID@alto.twinflow>"
-// and its part resource ID "<resource ID>.<costmap|ecs|propmap>" is the resource-id of
-// its vtag; the start parameter names the first part, the property map's
-// dependent-vtags the first part's vtag.
+// requested ANE properties. Each part has a Part Content ID (RFC 9275 §6.6)
+// "<" PART-RESOURCE-ID "@" DOMAIN-NAME ">": the part resource ID ("costmap", "ecs" or
+// "propmap") at the ALTO server's domain name; the resource-id of the part's vtag is
+// "<resource ID>.<part resource ID>" (§7.2.6, §7.3.6). The start parameter names the
+// first part, the property map's dependent-vtags hold the first part's vtag.
 
-const contentIDDomain = "alto.twinflow"
+// Part resource IDs of the two parts of a path vector response.
+const (
+	partCostMap = "costmap"
+	partECS     = "ecs"
+	partPropMap = "propmap"
+)
+
+// fallbackDomain is the DOMAIN-NAME of Part Content IDs when the server's host is not
+// a dot-atom-text (RFC 5322 §3.2.3), as an IPv6 literal is not.
+const fallbackDomain = "localhost"
+
+// contentIDDomain is the DOMAIN-NAME of the Part Content IDs: the host of BaseURL or,
+// without one, of the request (port removed), when it is a dot-atom-text.
+func (s *Server) contentIDDomain(r *http.Request) string {
+	host := r.Host
+	if s.baseURL != "" {
+		if u, err := url.Parse(s.baseURL); err == nil {
+			host = u.Host
+		}
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if !dotAtomText(host) {
+		return fallbackDomain
+	}
+	return host
+}
+
+// dotAtomText reports whether s is a dot-atom-text of RFC 5322 §3.2.3: runs of atext
+// separated by single dots.
+func dotAtomText(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, run := range strings.Split(s, ".") {
+		if run == "" {
+			return false
+		}
+		for _, c := range run {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("!#$%&'*+-/=?^_`{|}~", c)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// partContentID is "<part@domain>".
+func partContentID(part, domain string) string { return "<" + part + "@" + domain + ">" }
 
 // parseANEProps reads ane-property-names (absent: none).
 func parseANEProps(o object) ([]string, *Error) {
@@ -88,7 +141,7 @@ func (sn *snapshot) propPart(rid string, first VersionTag, used []bool, props []
 	}
 	b, _ := json.Marshal(map[string]any{
 		"meta": map[string]any{
-			"vtag":            VersionTag{ResourceID: rid + ".propmap", Tag: sn.tags[hashPV]},
+			"vtag":            VersionTag{ResourceID: rid + "." + partPropMap, Tag: sn.tags[hashPV]},
 			"dependent-vtags": []VersionTag{first},
 		},
 		"property-map": pm,
@@ -98,9 +151,9 @@ func (sn *snapshot) propPart(rid string, first VersionTag, used []bool, props []
 
 // writeMultipart streams a two-part multipart/related response: first writes the
 // first part (returning the ANEs it named), second encodes the property part for them.
-func writeMultipart(w http.ResponseWriter, rid, firstType, firstPart string, first func(io.Writer) ([]bool, error), second func([]bool) []byte) *Error {
+func writeMultipart(w http.ResponseWriter, domain, firstType, firstPart string, first func(io.Writer) ([]bool, error), second func([]bool) []byte) *Error {
 	mw := multipart.NewWriter(w)
-	cid := func(part string) string { return "<" + rid + "." + part + "@" + contentIDDomain + ">" }
+	cid := func(part string) string { return partContentID(part, domain) }
 	w.Header().Set("Content-Type", mime.FormatMediaType("multipart/related", map[string]string{
 		"boundary": mw.Boundary(), "type": firstType, "start": cid(firstPart)}))
 	pw, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {firstType}, "Content-Id": {cid(firstPart)}})
@@ -111,7 +164,7 @@ func writeMultipart(w http.ResponseWriter, rid, firstType, firstPart string, fir
 	if err != nil {
 		return nil
 	}
-	if pw, err = mw.CreatePart(textproto.MIMEHeader{"Content-Type": {MediaPropMap}, "Content-Id": {cid("propmap")}}); err != nil {
+	if pw, err = mw.CreatePart(textproto.MIMEHeader{"Content-Type": {MediaPropMap}, "Content-Id": {cid(partPropMap)}}); err != nil {
 		return nil
 	}
 	_, _ = pw.Write(second(used))
@@ -119,7 +172,7 @@ func writeMultipart(w http.ResponseWriter, rid, firstType, firstPart string, fir
 	return nil
 }
 
-func (s *Server) handlePVCostMap(w http.ResponseWriter, _ *http.Request, sn *snapshot, body []byte) *Error {
+func (s *Server) handlePVCostMap(w http.ResponseWriter, r *http.Request, sn *snapshot, body []byte) *Error {
 	o, e := parseObject(body)
 	if e != nil {
 		return e
@@ -139,18 +192,24 @@ func (s *Server) handlePVCostMap(w http.ResponseWriter, _ *http.Request, sn *sna
 	if e != nil {
 		return e
 	}
-	vt := VersionTag{ResourceID: idCostMapPV + ".costmap", Tag: sn.tags[hashPV]}
-	return writeMultipart(w, idCostMapPV, MediaCostMap, "costmap",
+	vt := VersionTag{ResourceID: idCostMapPV + "." + partCostMap, Tag: sn.tags[hashPV]}
+	return writeMultipart(w, s.contentIDDomain(r), MediaCostMap, partCostMap,
 		func(pw io.Writer) ([]bool, error) { return sn.encodePVCostMap(pw, idCostMapPV, ct, srcs, dsts) },
 		func(used []bool) []byte { return sn.propPart(idCostMapPV, vt, used, props) })
 }
 
 // encodePVCostMap writes the cost map part and returns the ANEs it names.
+//
+// For each source PID the JSON of the ANE path to every device is built once, from its
+// predecessor's in the source's shortest-path forest (pathFrags), so a pair costs one
+// copy of its path rather than a walk up the forest and a reversal; the ANEs a row
+// names are marked by walking up from each destination until a device already marked
+// for this source.
 func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, dsts []int) ([]bool, error) {
 	used := make([]bool, len(sn.anes))
 	meta, _ := json.Marshal(costMapMeta{
 		DependentVTags: []VersionTag{sn.vtag(idNetworkMap, hashNetmap)}, CostType: &ct,
-		VTag: &VersionTag{ResourceID: rid + ".costmap", Tag: sn.tags[hashPV]},
+		VTag: &VersionTag{ResourceID: rid + "." + partCostMap, Tag: sn.tags[hashPV]},
 	})
 	b := make([]byte, 0, flushAt+64<<10)
 	b = append(b, `{"meta":`...)
@@ -158,7 +217,7 @@ func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, 
 	b = append(b, `,"cost-map":{`...)
 	P := sn.P()
 	rows := 0
-	var path []int32
+	pf := newPathFrags(len(sn.devices))
 	for _, a := range srcs {
 		start := len(b)
 		if rows > 0 {
@@ -167,8 +226,10 @@ func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, 
 		b = append(b, sn.pidJSON[a]...)
 		b = append(b, ":{"...)
 		n := 0
+		pf.reset(a)
 		for _, d := range dsts {
-			if a != d && sn.best[a*P+d] < 0 {
+			dev := sn.best[a*P+d]
+			if a != d && dev < 0 {
 				continue
 			}
 			if a == d && len(sn.pids[a].Devices) == 0 {
@@ -181,14 +242,8 @@ func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, 
 			b = append(b, sn.pidJSON[d]...)
 			b = append(b, ":["...)
 			if a != d {
-				path = sn.pathANEs(a, d, path)
-				for i, e := range path {
-					if i > 0 {
-						b = append(b, ',')
-					}
-					b = append(b, sn.aneJSON[e]...)
-					used[e] = true
-				}
+				b = append(b, pf.frag(sn, a, dev)...)
+				pf.mark(sn, a, dev, used)
 			}
 			b = append(b, ']')
 		}
@@ -207,6 +262,82 @@ func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, 
 	}
 	_, err := w.Write(append(b, "}}"...))
 	return used, err
+}
+
+// pathFrags holds, for one source PID, the JSON fragments ("a","b",…) of the ANE paths
+// to the devices asked so far, each built from its forest predecessor's.
+type pathFrags struct {
+	src      int
+	off, end []int32 // fragment of device v: arena[off[v]:end[v]]; off[v] < 0: not built
+	marked   []int32 // source the device's path was marked for (+1; 0: none)
+	arena    []byte
+	stack    []int32
+}
+
+func newPathFrags(devices int) *pathFrags {
+	pf := &pathFrags{off: make([]int32, devices), end: make([]int32, devices), marked: make([]int32, devices), arena: make([]byte, 0, 256<<10)}
+	return pf
+}
+
+func (pf *pathFrags) reset(src int) {
+	pf.src = src
+	for i := range pf.off {
+		pf.off[i] = -1
+	}
+	pf.arena = pf.arena[:0]
+}
+
+// frag returns the fragment of device v's path from the source.
+func (pf *pathFrags) frag(sn *snapshot, a int, v int32) []byte {
+	pred := sn.pred[a]
+	if pred == nil {
+		return nil
+	}
+	// climb to a built device or a root, then build back down
+	st := pf.stack[:0]
+	for u := v; pf.off[u] < 0; {
+		st = append(st, u)
+		e := pred[u]
+		if e < 0 {
+			break
+		}
+		from, _ := sn.g.LinkEnds(int(e))
+		u = int32(from)
+	}
+	for i := len(st) - 1; i >= 0; i-- {
+		u := st[i]
+		e := pred[u]
+		o := int32(len(pf.arena))
+		if e >= 0 {
+			from, _ := sn.g.LinkEnds(int(e))
+			parent := pf.arena[pf.off[from]:pf.end[from]]
+			pf.arena = append(pf.arena, parent...)
+			if len(parent) > 0 {
+				pf.arena = append(pf.arena, ',')
+			}
+			pf.arena = append(pf.arena, sn.aneJSON[e]...)
+		}
+		pf.off[u], pf.end[u] = o, int32(len(pf.arena))
+	}
+	pf.stack = st
+	return pf.arena[pf.off[v]:pf.end[v]]
+}
+
+// mark sets used for the ANEs on device v's path from source a, stopping at a device
+// whose path was marked for this source already.
+func (pf *pathFrags) mark(sn *snapshot, a int, v int32, used []bool) {
+	pred := sn.pred[a]
+	stamp := int32(a) + 1
+	for u := v; pf.marked[u] != stamp; {
+		pf.marked[u] = stamp
+		e := pred[u]
+		if e < 0 {
+			return
+		}
+		used[e] = true
+		from, _ := sn.g.LinkEnds(int(e))
+		u = int32(from)
+	}
 }
 
 func (s *Server) handlePVEndpointCost(w http.ResponseWriter, r *http.Request, sn *snapshot, body []byte) *Error {
@@ -242,12 +373,12 @@ func (s *Server) handlePVEndpointCost(w http.ResponseWriter, r *http.Request, sn
 		}
 		ecm[a.key][d.key] = names
 	})
-	vt := VersionTag{ResourceID: idEndpointCostPV + ".ecs", Tag: sn.tags[hashPV]}
+	vt := VersionTag{ResourceID: idEndpointCostPV + "." + partECS, Tag: sn.tags[hashPV]}
 	first, _ := json.Marshal(map[string]any{
 		"meta":              map[string]any{"vtag": vt, "cost-type": ct},
 		"endpoint-cost-map": ecm,
 	})
-	return writeMultipart(w, idEndpointCostPV, MediaEndpointCost, "ecs",
+	return writeMultipart(w, s.contentIDDomain(r), MediaEndpointCost, partECS,
 		func(pw io.Writer) ([]bool, error) { _, err := pw.Write(first); return used, err },
 		func(used []bool) []byte { return sn.propPart(idEndpointCostPV, vt, used, props) })
 }

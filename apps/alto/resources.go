@@ -115,7 +115,7 @@ func (s *Server) registry() []*resource {
 		ID: idBSG, Method: http.MethodGet, Path: "/bsg", MediaType: MediaBSG,
 		Handle: s.handleBSG,
 	})
-	rs = append(rs, s.streams.resource(), s.streams.controlResource())
+	rs = append(rs, s.interdomainResource(), s.streams.resource(), s.streams.controlResource())
 	return rs
 }
 

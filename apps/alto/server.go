@@ -165,6 +165,9 @@ func (s *Server) serve(res *resource) http.Handler {
 	})
 }
 
+// Acceptable reports whether an Accept header admits media type mt (or is absent).
+func Acceptable(accept, mt string) bool { return acceptable(accept, mt) }
+
 // acceptable reports whether an Accept header admits media type mt (or is absent).
 func acceptable(accept, mt string) bool {
 	if strings.TrimSpace(accept) == "" {

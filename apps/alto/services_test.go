@@ -577,7 +577,13 @@ func TestUpdateStream(t *testing.T) {
 	if ev = next(); ev.event != MediaUpdateStreamCtl || !strings.Contains(ev.data, `"stopped":["nm","rc-f"]`) {
 		t.Fatalf("stopped event %+v", ev)
 	}
-	f.altoError(path, MediaUpdateStreamParam, map[string]any{"remove": []string{"nm"}}, EInvalidFieldValue, "remove")
+	// the offending substream ID is the error's value
+	if m := f.altoError(path, MediaUpdateStreamParam, map[string]any{"remove": []string{"nm"}}, EInvalidFieldValue, "remove"); m["value"] != "nm" {
+		t.Fatalf("remove of an unknown substream: value %v", m["value"])
+	}
+	if m := f.altoError(path, MediaUpdateStreamParam, map[string]any{"add": map[string]any{"rc": map[string]any{"resource-id": "networkmap"}}}, EInvalidFieldValue, "add"); m["value"] != "rc" {
+		t.Fatalf("add of a substream ID in use: value %v", m["value"])
+	}
 	if r, _ = f.do(http.MethodPost, path, MediaUpdateStreamParam, map[string]any{"remove": []string{"rc"}}); r.StatusCode != http.StatusNoContent {
 		t.Fatalf("remove rc: %d", r.StatusCode)
 	}

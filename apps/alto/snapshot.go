@@ -76,6 +76,8 @@ type snapshot struct {
 	bsg    *bottleneck.Graph // the PGG
 	bsgErr string
 
+	interdomain *Interdomain // the abstraction a broker reads (interdomain.go)
+
 	tags map[string]string // resource ID → vtag tag
 	hash map[string][32]byte
 
@@ -151,6 +153,7 @@ func buildSnapshot(t *twin.Twin, byDomain bool) (*snapshot, error) {
 	s.buildANEs(n)
 	s.buildCosts()
 	s.hashAll()
+	s.buildInterdomain(n)
 	s.pidJSON = make([][]byte, len(s.pids))
 	for i, p := range s.pids {
 		s.pidJSON[i] = appendString(nil, p.Name)

@@ -5,9 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -64,7 +64,7 @@ func (h *streamHub) close() { h.once.Do(func() { close(h.done) }) }
 
 // streamable lists the resources a substream may follow, with their content hash key.
 func (h *streamHub) streamable() map[string]string {
-	m := map[string]string{idNetworkMap: hashNetmap, idPropMap: hashPropMap, idBSG: hashBSG}
+	m := map[string]string{idNetworkMap: hashNetmap, idPropMap: hashPropMap, idBSG: hashBSG, idInterdomain: hashInterdomain}
 	for _, c := range costTypes {
 		if c.Type.Mode != ModeArray {
 			m["costmap-"+c.Name] = hashCost + c.Type.Metric
@@ -313,19 +313,25 @@ func (h *streamHub) handleStream(w http.ResponseWriter, r *http.Request, sn *sna
 				}
 			}
 		case c := <-st.ctl:
-			var missing []string
+			// the offending substream ID is the error's value, its list the field
+			var bad *Error
 			for _, sid := range c.remove {
-				if _, ok := subs[sid]; !ok {
-					missing = append(missing, sid)
+				if _, ok := subs[sid]; !ok && bad == nil {
+					bad = invalidValue("remove", sid)
 				}
 			}
+			added := make([]string, 0, len(c.add))
 			for sid := range c.add {
-				if _, dup := subs[sid]; dup {
-					missing = append(missing, sid)
+				added = append(added, sid)
+			}
+			sort.Strings(added)
+			for _, sid := range added {
+				if _, dup := subs[sid]; dup && bad == nil && !slices.Contains(c.remove, sid) {
+					bad = invalidValue("add", sid)
 				}
 			}
-			if len(missing) > 0 {
-				c.reply <- invalidValue("remove", fmt.Sprintf("unknown or duplicate substreams %v", missing))
+			if bad != nil {
+				c.reply <- bad
 				continue
 			}
 			c.reply <- nil

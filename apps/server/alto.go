@@ -8,6 +8,7 @@ import (
 
 	"github.com/twinflow/twinflow/apps/alto"
 	"github.com/twinflow/twinflow/apps/auth"
+	"github.com/twinflow/twinflow/apps/broker"
 	"github.com/twinflow/twinflow/apps/nbi"
 )
 
@@ -18,6 +19,10 @@ type ALTOConfig struct {
 	// PIDBy groups devices into PIDs: "device" (default) or "domain"; a device's
 	// alto.pid label wins.
 	PIDBy string
+	// Broker, if set, is the configuration file of the multi-domain ALTO broker
+	// (apps/broker): /alto/ then serves the broker, over the domains the file names,
+	// instead of the live twin's ALTO.
+	Broker string
 }
 
 func (c *ALTOConfig) check() error {
@@ -34,6 +39,9 @@ const altoMaxBody = 1 << 20
 // startALTO builds the ALTO server, guarded as the API's read routes are, and returns
 // the handler serving the API and it side by side.
 func startALTO(ctx context.Context, env *assembly, api *nbi.Server, c ALTOConfig) (http.Handler, error) {
+	if c.Broker != "" {
+		return startBroker(ctx, env, api, c.Broker)
+	}
 	pidBy := c.PIDBy
 	if pidBy == "" {
 		pidBy = "device"
@@ -47,6 +55,31 @@ func startALTO(ctx context.Context, env *assembly, api *nbi.Server, c ALTOConfig
 	env.goRun(ctx, func(ctx context.Context) { <-ctx.Done(); s.Close() })
 	env.notes = append(env.notes, "ALTO: /alto/directory (PIDs by "+pidBy+")")
 	prefix, h := s.Prefix()+"/", s.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, prefix) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		api.Handler().ServeHTTP(w, r)
+	}), nil
+}
+
+// startBroker serves the multi-domain ALTO broker under /alto/, behind the API's
+// authentication, and reads its domains in the background.
+func startBroker(ctx context.Context, env *assembly, api *nbi.Server, file string) (http.Handler, error) {
+	domains, refresh, err := broker.LoadConfig(file)
+	if err != nil {
+		return nil, err
+	}
+	b, err := broker.New(broker.Options{Domains: domains, Refresh: refresh, Logger: env.log.With("component", "broker"),
+		MaxBodyBytes: altoMaxBody, Middleware: api.Guard("/alto", auth.Read, altoMaxBody), Prefix: "/alto"})
+	if err != nil {
+		return nil, err
+	}
+	b.Refresh(ctx) // the first answers already know the domains that answer now
+	env.goRun(ctx, b.Run)
+	env.notes = append(env.notes, fmt.Sprintf("ALTO broker: /alto/directory (%d domains from %s)", len(domains), file))
+	prefix, h := b.Prefix()+"/", b.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, prefix) {
 			h.ServeHTTP(w, r)

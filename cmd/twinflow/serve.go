@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/twinflow/twinflow/apps/broker"
 	"github.com/twinflow/twinflow/apps/server"
 	"github.com/twinflow/twinflow/repository"
 )
@@ -38,6 +39,7 @@ type serveFlags struct {
 	telemetrySample        time.Duration
 	alto                   bool
 	altoPIDs               string
+	broker                 string
 	dbChanged              bool // --db was given (the demo otherwise starts on a temporary database)
 
 	monitor monitorFlags // issue 17: KPIs, alarms, predicted vs observed (serve_monitor.go)
@@ -111,6 +113,7 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 	f.BoolVar(&sf.alto, "alto", true, "serve the ALTO protocol (RFC 7285 and extensions) over the live twin under /alto/")
 	f.StringVar(&sf.altoPIDs, "alto-pids", "device", "ALTO PIDs: device (one per device) or domain (one per administrative domain); a device's alto.pid label wins")
 	sf.monitor.register(f)
+	f.StringVar(&sf.broker, "broker", "", "serve the multi-domain ALTO broker under /alto/ instead of the twin's ALTO; FILE names the domains (see docs/alto.md)")
 	// the stand-in network's own flag, from before every managed device was covered
 	f.DurationVar(&sf.telemetrySample, "standin-sample", time.Second, "same as --telemetry-sample")
 	return usageFlags(cmd)
@@ -188,7 +191,15 @@ func (sf *serveFlags) config() (server.Config, error) {
 		if p := sf.altoPIDs; p != "device" && p != "domain" {
 			return server.Config{}, usageErrorf("--alto-pids must be device or domain, got %q", p)
 		}
-		cfg.ALTO = &server.ALTOConfig{PIDBy: sf.altoPIDs}
+		if sf.broker != "" {
+			// the file and its token files are read again at start; a bad one stops serve here
+			if _, _, err := broker.LoadConfig(sf.broker); err != nil {
+				return server.Config{}, usageErrorf("--broker: %v", err)
+			}
+		}
+		cfg.ALTO = &server.ALTOConfig{PIDBy: sf.altoPIDs, Broker: sf.broker}
+	} else if sf.broker != "" {
+		return server.Config{}, usageErrorf("--broker serves under /alto/: it does not go with --alto=false")
 	}
 	// devices are dialled lazily: a TLS setting that cannot work fails here, not at the
 	// first commit or telemetry subscription

@@ -42,6 +42,9 @@ func TestServeBadFlagsStartNothing(t *testing.T) {
 		{[]string{"--demo", "--monitor-settle=0s"}, "--monitor-settle must be in (0, 1h], got 0s"},
 		{[]string{"--demo", "--divergence-bound=0"}, "--divergence-bound/--divergence-floor-gbps"},
 		{[]string{"--demo", "--divergence-floor-gbps=-1"}, "--divergence-bound/--divergence-floor-gbps"},
+		{[]string{"--demo", "--broker=" + notPEM + ".missing"}, "--broker: open " + notPEM + ".missing"},
+		{[]string{"--demo", "--broker=" + notPEM}, "--broker: " + notPEM + ": invalid broker configuration: invalid character"},
+		{[]string{"--demo", "--alto=false", "--broker=" + notPEM}, "--broker serves under /alto/: it does not go with --alto=false"},
 	} {
 		flag := strings.Join(c.flags, " ")
 		// a serve that wrongly starts is killed after 30 s (and the case fails)

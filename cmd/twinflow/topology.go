@@ -24,6 +24,7 @@ type topologyOptions struct {
 	n                     int
 	alpha, beta           float64
 	seed                  int64
+	domain                string // alto3: one domain's part
 	// shared
 	format string // output format (generate: --format, export: --to)
 	from   string // input format (import, export)
@@ -63,7 +64,8 @@ func newTopologyGenerateCmd(_ *Options) *cobra.Command {
 		Example: `  twinflow topology generate fat-tree --k 4
   twinflow topology generate leaf-spine --leaves 8 --spines 4 --hosts 16 --format yaml
   twinflow topology generate wan --n 50 --seed 7 --format gml -f wan.gml
-  twinflow topology generate alto3 --format clab -f alto3.clab.yml`,
+  twinflow topology generate alto3 --format clab -f alto3.clab.yml
+  twinflow topology generate alto3 --domain AS2 --format yaml`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("topology generate: want exactly one kind (%s), got %d arguments", strings.Join(network.GeneratorKinds, ", "), len(args))
@@ -98,6 +100,7 @@ func newTopologyGenerateCmd(_ *Options) *cobra.Command {
 	f.Float64Var(&t.alpha, "alpha", network.DefaultWaxmanAlpha, "wan: Waxman alpha (link probability decay with distance)")
 	f.Float64Var(&t.beta, "beta", 0, "wan: Waxman beta (link density; default 0.1*min(1, 50/n))")
 	f.Int64Var(&t.seed, "seed", 1, "wan: random seed")
+	f.StringVar(&t.domain, "domain", "", "alto3: only this domain's part (its devices and the neighbouring borders), as its own controller holds it")
 	f.StringVar(&t.format, "format", "json", "output format: json, yaml, clab or gml")
 	f.StringVarP(&t.file, "file", "f", "", "output file (default: standard output)")
 	addClabFlags(cmd, &t.clab)
@@ -111,13 +114,13 @@ func (t *topologyOptions) generate(cmd *cobra.Command, kind string) (*network.Ne
 		"leaf-spine": {"leaves", "spines", "hosts"},
 		"ring":       {"n"},
 		"wan":        {"n", "alpha", "beta", "seed"},
-		"alto3":      {},
+		"alto3":      {"domain"},
 	}
 	mine, ok := own[kind]
 	if !ok {
 		return nil, usageErrorf("topology generate: unknown kind %q (want one of %s)", kind, strings.Join(network.GeneratorKinds, ", "))
 	}
-	for _, name := range []string{"k", "leaves", "spines", "hosts", "n", "alpha", "beta", "seed"} {
+	for _, name := range []string{"k", "leaves", "spines", "hosts", "n", "alpha", "beta", "seed", "domain"} {
 		if cmd.Flags().Changed(name) && !slices.Contains(mine, name) {
 			return nil, usageErrorf("topology generate: --%s does not apply to %s", name, kind)
 		}
@@ -147,6 +150,9 @@ func (t *topologyOptions) generate(cmd *cobra.Command, kind string) (*network.Ne
 		n, err = network.WAN(size, t.seed, t.alpha, beta)
 	case "alto3":
 		n, err = network.ALTOThreeDomain()
+		if err == nil && t.domain != "" {
+			n, err = network.DomainPart(n, t.domain)
+		}
 	}
 	if errors.Is(err, network.ErrSpec) {
 		return nil, usageErrorf("topology generate: %v", err)
