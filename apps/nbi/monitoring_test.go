@@ -3,71 +3,39 @@ package nbi_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/twinflow/twinflow/apps/nbi"
 	mon "github.com/twinflow/twinflow/models/monitor"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/repository"
+	"github.com/twinflow/twinflow/repository/pgtest"
 	"github.com/twinflow/twinflow/twin"
 	"github.com/twinflow/twinflow/twin/monitor"
 )
 
-// monitorStore opens a fresh PostgreSQL database from TWINFLOW_TEST_PG (dropped at
-// cleanup); without it, sqlite (or a failure under TWINFLOW_REQUIRE_INTEGRATION).
+// monitorStore opens a fresh PostgreSQL database (repository/pgtest, dropped at
+// cleanup); without TWINFLOW_TEST_PG, sqlite (or a failure under
+// TWINFLOW_REQUIRE_INTEGRATION).
 func monitorStore(t *testing.T) repository.Store {
 	t.Helper()
-	ctx := context.Background()
 	dsn := "file:" + filepath.Join(t.TempDir(), "m.db")
-	if admin := os.Getenv("TWINFLOW_TEST_PG"); admin != "" {
-		u, err := url.Parse(admin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		name := "twinflow_test_" + hex.EncodeToString(b[:])
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.Close(ctx)
-		t.Cleanup(func() {
-			c, err := pgx.Connect(context.Background(), admin)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer c.Close(context.Background())
-			if _, err := c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-				t.Error(err)
-			}
-		})
-		u.Path = "/" + name
-		dsn = u.String()
-	} else if os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") == "1" {
-		t.Fatal("TWINFLOW_TEST_PG is not set (run eval \"$(.ci/setup)\")")
+	pg := os.Getenv("TWINFLOW_TEST_PG") != "" || os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") == "1"
+	if pg {
+		dsn = pgtest.DSN(t)
 	}
-	st, err := repository.Open(ctx, dsn, repository.Options{})
+	st, err := repository.Open(context.Background(), dsn, repository.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	if os.Getenv("TWINFLOW_TEST_PG") != "" && st.Backend() != "postgres" {
+	if pg && st.Backend() != "postgres" {
 		t.Fatalf("backend %s", st.Backend())
 	}
 	return st
