@@ -93,3 +93,17 @@ func policyCheck(rules []policy.Rule, before, after *liveModel) change.Check {
 	}
 	return c
 }
+
+// FlowSLO returns the SLO the twin holds for a flow (nil: none). Closed loops that
+// move a flow (replace it in a ChangeSet) carry it over with this.
+func FlowSLO(r *twin.Reader, flow string) *change.SLO {
+	rec, err := r.Record(twin.TableServices, sloPrefix+flow)
+	if err != nil {
+		return nil
+	}
+	var slo change.SLO
+	if json.Unmarshal(rec.Spec, &slo) != nil {
+		return nil
+	}
+	return &slo
+}
