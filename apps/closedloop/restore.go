@@ -208,6 +208,9 @@ func (r *Restorer) Restore(ctx context.Context, trigger string, failed []string,
 	if err != nil {
 		return r.finish(rs, OutcomeFailed, err.Error())
 	}
+	if cs == nil && len(rs.Unrestored) > 0 {
+		return r.finish(rs, OutcomeFailed, "no affected flow has a path left: "+strings.Join(rs.Unrestored, ", ")+" (a person decides)")
+	}
 	if cs == nil {
 		return r.finish(rs, OutcomeCommitted, "no flow crosses the failed links: nothing to restore")
 	}
