@@ -41,6 +41,10 @@ func want(method, pattern string, live bool) string {
 	case strings.HasSuffix(pattern, "/commit") || strings.HasSuffix(pattern, "/confirm") ||
 		strings.HasSuffix(pattern, "/rollback") || strings.HasPrefix(pattern, "/api/v1/drift/"):
 		return "operate"
+	case pattern == "/api/v1/policies" || pattern == "/api/v1/policies/{id}": // rule definitions (issue 17)
+		return "design"
+	case strings.HasSuffix(pattern, "/state") || pattern == "/api/v1/restorations" || pattern == "/api/v1/optimize":
+		return "operate"
 	}
 	return "unknown route: decide its permission here and in accessTable"
 }

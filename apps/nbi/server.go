@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twinflow/twinflow/apps/auth"
+	"github.com/twinflow/twinflow/apps/closedloop"
 	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
 	"github.com/twinflow/twinflow/twin/pipeline"
@@ -48,6 +49,10 @@ type Options struct {
 	// Drift is the drift detector served under /api/v1/drift (nil: those routes answer
 	// 503).
 	Drift *pipeline.DriftDetector
+	// Policies and Restorer are the closed loops served under /api/v1/policies,
+	// /api/v1/restorations and /api/v1/optimize (nil: those routes answer 503).
+	Policies *closedloop.Engine
+	Restorer *closedloop.Restorer
 	// Routes are more route groups, served after this package's own (their patterns
 	// must not repeat one).
 	Routes []RouteGroup
@@ -76,6 +81,8 @@ type Server struct {
 	history   repository.Telemetry
 	changes   *pipeline.Service
 	drift     *pipeline.DriftDetector
+	policies  *closedloop.Engine
+	restorer  *closedloop.Restorer
 	reg       *prometheus.Registry
 	maxBody   int64
 	ready     func(context.Context) error
@@ -100,7 +107,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("nbi: Options.Twins is required")
 	}
 	s := &Server{Twins: o.Twins, log: o.Logger, reg: o.Registry, maxBody: o.MaxBodyBytes, history: o.History,
-		changes: o.Changes, drift: o.Drift, ready: o.Ready, heartbeat: o.Heartbeat, done: make(chan struct{})}
+		changes: o.Changes, drift: o.Drift, policies: o.Policies, restorer: o.Restorer, ready: o.Ready, heartbeat: o.Heartbeat, done: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -134,7 +141,8 @@ func New(o Options) (*Server, error) {
 	}))
 	seen := map[string]bool{}
 	groups := []RouteGroup{analysisRoutes, changeRoutes, entityRoutes, eventRoutes, systemRoutes,
-		historyRoutes, observedRoutes, twinRoutes, auditRoutes}
+		historyRoutes, observedRoutes, twinRoutes, auditRoutes,
+		policyRoutes}
 	for _, g := range append(groups, o.Routes...) {
 		for _, rt := range g(s) {
 			key := rt.Method + " " + rt.Pattern
