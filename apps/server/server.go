@@ -77,6 +77,8 @@ type Config struct {
 	Security SecurityConfig
 	// ALTO serves the ALTO protocol over the live twin under /alto/ (nil: not served).
 	ALTO *ALTOConfig
+	// ClosedLoop runs the policy engine and restoration (needs Changes; nil: none).
+	ClosedLoop *ClosedLoopConfig
 }
 
 // Check validates c; the errors wrap ErrConfig. Run checks c before it starts anything.
@@ -104,6 +106,11 @@ func (c *Config) Check() error {
 	}
 	if c.ALTO != nil {
 		if err := c.ALTO.check(); err != nil {
+			return err
+		}
+	}
+	if c.ClosedLoop != nil {
+		if err := c.ClosedLoop.check(); err != nil {
 			return err
 		}
 	}
@@ -226,6 +233,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if so.Changes != nil {
 		if err := startChangePipeline(ctx, env, *so.Changes); err != nil {
 			return fmt.Errorf("serve: changes: %w", err)
+		}
+	}
+	if so.ClosedLoop != nil {
+		if err := startClosedLoops(ctx, env, *so.ClosedLoop); err != nil {
+			return fmt.Errorf("serve: closed loops: %w", err)
 		}
 	}
 	if so.Demo && so.StandIn != nil {

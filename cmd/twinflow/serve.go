@@ -38,6 +38,9 @@ type serveFlags struct {
 	telemetrySample        time.Duration
 	alto                   bool
 	altoPIDs               string
+	closedLoops            bool
+	policyApprovalRule     string
+	optimizeAbove          float64
 	dbChanged              bool // --db was given (the demo otherwise starts on a temporary database)
 }
 
@@ -108,6 +111,10 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 	// ALTO
 	f.BoolVar(&sf.alto, "alto", true, "serve the ALTO protocol (RFC 7285 and extensions) over the live twin under /alto/")
 	f.StringVar(&sf.altoPIDs, "alto-pids", "device", "ALTO PIDs: device (one per device) or domain (one per administrative domain); a device's alto.pid label wins")
+	// the policy engine and restoration (docs/policies.md)
+	f.BoolVar(&sf.closedLoops, "closed-loops", true, "run the policy engine and restoration after link/device failures (their changes go through the pipeline)")
+	f.StringVar(&sf.policyApprovalRule, "policy-approval-rule", "", "approve the policy engine's and restoration's validated changes as approver rule:NAME (default: off, a person approves them)")
+	f.Float64Var(&sf.optimizeAbove, "optimize-above", 0, "re-optimise paths when an observed link's utilisation rises above this percent (0: off)")
 	// the stand-in network's own flag, from before every managed device was covered
 	f.DurationVar(&sf.telemetrySample, "standin-sample", time.Second, "same as --telemetry-sample")
 	return usageFlags(cmd)
@@ -169,6 +176,11 @@ func (sf *serveFlags) config() (server.Config, error) {
 		Changes: &server.ChangesConfig{Concurrency: sf.commitConcurrency, DriftInterval: sf.driftInterval,
 			SelfApprove: sf.selfApprove, L2Sandbox: sf.l2Sandbox},
 		Security: sec,
+	}
+	if sf.closedLoops {
+		cfg.ClosedLoop = &server.ClosedLoopConfig{ApprovalRule: sf.policyApprovalRule, Restore: true, OptimizeAbove: sf.optimizeAbove}
+	} else if sf.policyApprovalRule != "" || sf.optimizeAbove != 0 {
+		return server.Config{}, usageErrorf("--policy-approval-rule and --optimize-above need --closed-loops")
 	}
 	if sf.demo && sf.standIn {
 		cfg.StandIn = &server.StandInConfig{Bin: sf.standInBin}
