@@ -87,6 +87,9 @@ type ActionRecord struct {
 	Change   string   `json:"change,omitempty"`
 	Approver string   `json:"approver,omitempty"`
 	Alarms   []string `json:"alarms,omitempty"`
+	// Devices are the devices the action concerns (REQ-POL-07): the rule's scope, the
+	// devices of the flows it moves (ends and path), of the links and interfaces it sets.
+	Devices []string `json:"devices,omitempty"`
 }
 
 // MaxRecords is how many action and restoration records are kept in memory.
@@ -238,8 +241,8 @@ func (e *Engine) record(a ActionRecord) ActionRecord {
 // act compiles the rule's actions into one ChangeSet and takes it through the pipeline.
 func (e *Engine) act(ctx context.Context, r *policy.Rule, why []string, now time.Time) ActionRecord {
 	rec := ActionRecord{Rule: r.ID, At: now, Why: why}
-	cs, alarms, err := compile(e.cfg.Twins.Live(), r)
-	rec.Alarms = alarms
+	cs, alarms, devs, err := compile(e.cfg.Twins.Live(), r)
+	rec.Alarms, rec.Devices = alarms, devs
 	if err != nil {
 		rec.Outcome, rec.Reason = OutcomeFailed, err.Error()
 		return rec
@@ -372,10 +375,24 @@ func busyWith(ctx context.Context, p Pipeline, cs *change.ChangeSet) (string, st
 // compile turns a rule's actions into one ChangeSet over the live twin (nil when the
 // rule only raises alarms) and the alarms it raises. Scope is enforced: a device-scoped
 // rule acts only on flows through, links at and interfaces of its device.
-func compile(live *twin.Twin, r *policy.Rule) (*change.ChangeSet, []string, error) {
+func compile(live *twin.Twin, r *policy.Rule) (*change.ChangeSet, []string, []string, error) {
 	cs := &change.ChangeSet{Kind: change.KindIntent, Level: change.L1,
 		Intents: []change.Intent{{Type: "policy", Name: r.ID}}}
 	var alarms []string
+	devs := map[string]bool{}
+	if r.Scope.Device != "" {
+		devs[r.Scope.Device] = true
+	}
+	linkDevs := func(rd *twin.Reader, dls []string) {
+		for _, dl := range dls {
+			id, _ := strings.CutSuffix(dl, network.ReverseSuffix)
+			if l, err := rd.Link(id); err == nil {
+				for _, ep := range l.Endpoints {
+					devs[ep.Device] = true
+				}
+			}
+		}
+	}
 	flows := map[string]*change.FlowSpec{}
 	var order []string
 	err := live.View(func(rd *twin.Reader) error {
@@ -390,6 +407,11 @@ func compile(live *twin.Twin, r *policy.Rule) (*change.ChangeSet, []string, erro
 			if d := r.Scope.Device; d != "" && f.Src != d && f.Dst != d && !pathThrough(rd, f.Path, d) {
 				return nil, fmt.Errorf("flow %s is outside the rule's scope (device %s)", id, d)
 			}
+			if r.Service != "" && f.Owner != r.Service {
+				return nil, fmt.Errorf("flow %s belongs to %q, not to the rule's service %q", id, f.Owner, r.Service)
+			}
+			devs[f.Src], devs[f.Dst] = true, true
+			linkDevs(rd, f.Path)
 			fs := &change.FlowSpec{Flow: f.Flow, SLO: pipeline.FlowSLO(rd, id)}
 			fs.Path = slices.Clone(f.Path)
 			flows[id] = fs
@@ -409,6 +431,7 @@ func compile(live *twin.Twin, r *policy.Rule) (*change.ChangeSet, []string, erro
 					return fmt.Errorf("%s: flow %s: no path avoiding %s: %w", at, a.Flow, strings.Join(a.AvoidLinks, ", "), err)
 				}
 				fs.Path = p
+				linkDevs(rd, p)
 			case policy.ActShape:
 				fs, err := flow(a.Flow)
 				if err != nil {
@@ -431,6 +454,7 @@ func compile(live *twin.Twin, r *policy.Rule) (*change.ChangeSet, []string, erro
 					return fmt.Errorf("%s: link %s is outside the rule's scope (device %s)", at, a.Link, d)
 				}
 				cs.Twin.Capacities = append(cs.Twin.Capacities, change.CapacityChange{Link: a.Link, CapacityGbps: a.CapacityGbps})
+				linkDevs(rd, []string{a.Link})
 			case policy.ActDisableInterface:
 				if d := r.Scope.Device; d != "" && a.Device != d {
 					return fmt.Errorf("%s: device %s is outside the rule's scope (device %s)", at, a.Device, d)
@@ -441,6 +465,7 @@ func compile(live *twin.Twin, r *policy.Rule) (*change.ChangeSet, []string, erro
 				if cs.DeviceOps == nil {
 					cs.DeviceOps = map[string][]change.Op{}
 				}
+				devs[a.Device] = true
 				cs.DeviceOps[a.Device] = append(cs.DeviceOps[a.Device], change.Op{Op: change.OpUpdate,
 					Path: "/interfaces/interface[name=" + a.Interface + "]/config", Value: []byte(`{"enabled":false}`)})
 			case policy.ActRaiseAlarm:
@@ -454,16 +479,16 @@ func compile(live *twin.Twin, r *policy.Rule) (*change.ChangeSet, []string, erro
 		return nil
 	})
 	if err != nil {
-		return nil, alarms, err
+		return nil, alarms, nil, err
 	}
 	for _, id := range order {
 		cs.Twin.RemoveFlows = append(cs.Twin.RemoveFlows, id)
 		cs.Twin.AddFlows = append(cs.Twin.AddFlows, *flows[id])
 	}
 	if cs.Twin.Empty() && len(cs.DeviceOps) == 0 {
-		return nil, alarms, nil
+		return nil, alarms, sortedKeys(devs), nil
 	}
-	return cs, alarms, nil
+	return cs, alarms, sortedKeys(devs), nil
 }
 
 func linkAt(l network.Link, dev string) bool {

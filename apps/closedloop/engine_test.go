@@ -99,8 +99,27 @@ actions: [{type: reroute, flow: gold, avoid_links: [ab]}]
 	if err != nil || c.Author != closedloop.EngineUser || c.Approver != "rule:auto-policy" || c.State != change.StateCommitted {
 		t.Fatalf("change %+v %v", c, err)
 	}
-	if got := eng.Actions("hot-ab"); len(got) != 1 || !strings.Contains(strings.Join(got[0].Why, " "), "90 > 80") {
+	if got := eng.Actions("hot-ab"); len(got) != 1 || !strings.Contains(strings.Join(got[0].Why, " "), "90 > 80") ||
+		!slices.Equal(got[0].Devices, []string{"a", "b", "c", "d"}) {
 		t.Fatalf("actions %+v", got)
+	}
+}
+
+// REQ-POL-02: a rule associated with a service acts only on that service's flows.
+func TestEngineServiceOfRule(t *testing.T) {
+	env := square(t, nil)
+	ck := newClock()
+	eng, _ := closedloop.NewEngine(closedloop.EngineConfig{Twins: env.m, Pipeline: env.svc, Now: ck.Now})
+	activate(t, eng, `
+id: shop-only
+service: shop
+conditions: [{type: alarm, name: x}]
+actions: [{type: shape, flow: gold, rate_gbps: 5}]
+`)
+	eng.Recorder().RaiseAlarm(policy.Alarm{Name: "x"})
+	recs := eng.Tick(context.Background())
+	if len(recs) != 1 || recs[0].Outcome != closedloop.OutcomeFailed || !strings.Contains(recs[0].Reason, `flow gold belongs to "bank", not to the rule's service "shop"`) {
+		t.Fatalf("%+v", recs)
 	}
 }
 

@@ -133,7 +133,10 @@ type RateLimit struct {
 type Rule struct {
 	ID          string `json:"id" yaml:"id"`
 	Description string `json:"description,omitempty" yaml:"description,omitempty"`
-	Scope       Scope  `json:"scope,omitzero" yaml:"scope,omitempty"`
+	// Service associates the rule with a service (REQ-POL-02): its actions may only
+	// touch flows whose owner is this service. Empty: any flow.
+	Service string `json:"service,omitempty" yaml:"service,omitempty"`
+	Scope   Scope  `json:"scope,omitzero" yaml:"scope,omitempty"`
 	// Priority orders rules (higher first, 0..1000); among equals, by ID.
 	Priority int   `json:"priority,omitempty" yaml:"priority,omitempty"`
 	State    State `json:"state,omitempty" yaml:"state,omitempty"`
@@ -253,6 +256,7 @@ func (r *Rule) Validate() error {
 		add("description", "%s", msg)
 	}
 	id("scope.device", r.Scope.Device, false)
+	name("service", r.Service, false)
 	if r.Priority < 0 || r.Priority > MaxPriority {
 		add("priority", "must be between 0 and %d", MaxPriority)
 	}
