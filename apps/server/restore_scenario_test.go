@@ -54,7 +54,7 @@ func TestRestorationOnStandIn(t *testing.T) {
 	}
 	for _, l := range []struct {
 		id, a, b string
-		lat     float64
+		lat      float64
 	}{{"ab", "a", "b", 1}, {"bc", "b", "c", 1}, {"ad", "a", "d", 2}, {"dc", "d", "c", 2}} {
 		net.Links = append(net.Links, network.Link{ID: l.id, CapacityGbps: 10, LatencyMs: l.lat,
 			Endpoints: []network.EndPointRef{{Device: l.a, EndPoint: "p-" + l.id}, {Device: l.b, EndPoint: "p-" + l.id}}})
