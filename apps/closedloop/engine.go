@@ -71,6 +71,7 @@ const (
 	OutcomeFailed    Outcome = "failed"            // could not be compiled, proposed or committed
 	OutcomeAlarm     Outcome = "alarm-raised"      // raise-alarm actions only
 	OutcomeWithdrawn Outcome = "withdrawn"         // the rule's timeout passed: now inactive
+	OutcomeNothing   Outcome = "nothing-to-do"     // restoration/optimisation: no flow to move
 )
 
 // ActionRecord is one action of the engine, published on the event stream (table

@@ -212,7 +212,7 @@ func (r *Restorer) Restore(ctx context.Context, trigger string, failed []string,
 		return r.finish(rs, OutcomeFailed, "no affected flow has a path left: "+strings.Join(rs.Unrestored, ", ")+" (a person decides)")
 	}
 	if cs == nil {
-		return r.finish(rs, OutcomeCommitted, "no flow crosses the failed links: nothing to restore")
+		return r.finish(rs, OutcomeNothing, "no flow crosses the failed links: nothing to restore")
 	}
 	spec, _ := json.Marshal(map[string]any{"trigger": trigger, "failed_links": rs.FailedLinks, "failure_at": failureAt,
 		"detected_at": detectedAt, "detection_ms": rs.DetectionMs, "restoration": rs.ID})
@@ -239,7 +239,7 @@ func (r *Restorer) Optimize(ctx context.Context, trigger string, avoid []string)
 		return r.finish(rs, OutcomeFailed, err.Error())
 	}
 	if cs == nil {
-		return r.finish(rs, OutcomeCommitted, "every flow is already on its best path")
+		return r.finish(rs, OutcomeNothing, "every flow is already on its best path")
 	}
 	spec, _ := json.Marshal(map[string]any{"trigger": trigger, "avoid": avoid, "optimisation": rs.ID})
 	cs.Intents = []change.Intent{{Type: "optimisation", Name: rs.ID, Spec: spec}}

@@ -125,7 +125,7 @@ func TestOptimize(t *testing.T) {
 	if rs.Outcome != closedloop.OutcomeCommitted || !slices.Equal(flowPath(t, env.m, "gold"), []string{"ab", "bc"}) {
 		t.Fatalf("optimise: %+v path %v", rs, flowPath(t, env.m, "gold"))
 	}
-	if rs = r.Optimize(ctx, "again", nil); len(rs.Paths) != 0 || rs.Reason != "every flow is already on its best path" {
+	if rs = r.Optimize(ctx, "again", nil); len(rs.Paths) != 0 || rs.Outcome != closedloop.OutcomeNothing || rs.Reason != "every flow is already on its best path" {
 		t.Fatalf("second optimise: %+v", rs)
 	}
 }
