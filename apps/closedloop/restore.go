@@ -128,8 +128,32 @@ func (r *Restorer) Run(ctx context.Context) {
 			if !ok {
 				return
 			}
+			if ev.Op == twin.OpLagged {
+				r.Resync(ctx) // events were dropped: a failure may be among them
+				continue
+			}
 			r.Handle(ctx, ev)
 		}
+	}
+}
+
+// Resync handles every link telemetry reports down, and every unreachable device, as
+// if its event had just arrived (the ones already known down are skipped by Handle).
+func (r *Restorer) Resync(ctx context.Context) {
+	var evs []twin.Event
+	_ = r.cfg.Twins.Live().View(func(rd *twin.Reader) error {
+		ols, _, _ := rd.ObservedLinks(twin.ListOptions{})
+		for i := range ols {
+			evs = append(evs, twin.Event{Table: twin.TableObservedLinks, Op: twin.OpUpdate, ID: ols[i].ID, Object: &ols[i]})
+		}
+		ods, _, _ := rd.ObservedDevices(twin.ListOptions{})
+		for i := range ods {
+			evs = append(evs, twin.Event{Table: twin.TableObservedDevices, Op: twin.OpUpdate, ID: ods[i].ID, Object: &ods[i]})
+		}
+		return nil
+	})
+	for _, ev := range evs {
+		r.Handle(ctx, ev)
 	}
 }
 

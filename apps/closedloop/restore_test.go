@@ -129,3 +129,21 @@ func TestOptimize(t *testing.T) {
 		t.Fatalf("second optimise: %+v", rs)
 	}
 }
+
+// A failure whose event the restorer missed (its subscription lagged) is found by
+// Resync, which Run calls on a lagged marker.
+func TestRestoreResync(t *testing.T) {
+	env := square(t, nil)
+	ctx := context.Background()
+	ck := newClock()
+	r, _ := closedloop.NewRestorer(closedloop.RestorerConfig{Twins: env.m, Pipeline: env.svc,
+		Approver: closedloop.NamedRule{Name: "auto"}, Now: ck.Now})
+	fd := newFeeder(t, env.m)
+	fd.link("bc", network.StatusDisabled, 0, ck.Now()) // events not handed to r
+	r.Resync(ctx)
+	r.Resync(ctx) // known down now: no second restoration
+	recs := r.Records()
+	if len(recs) != 1 || recs[0].Outcome != closedloop.OutcomeCommitted || recs[0].Trigger != "link-down bc" {
+		t.Fatalf("%+v", recs)
+	}
+}

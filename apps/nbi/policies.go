@@ -87,7 +87,7 @@ func policyRoutes(s *Server) []Route {
 		{Method: http.MethodGet, Pattern: "/api/v1/restorations", Summary: "Restorations and re-optimisations, with detection and restoration times", Tags: tags,
 			Response: RestorationList{}, Errors: []int{503}, Handler: p.restorations},
 		{Method: http.MethodPost, Pattern: "/api/v1/restorations", Summary: "Restore now: reroute the flows crossing failed links through the pipeline", Tags: tags,
-			Request: RestoreRequest{}, Response: closedloop.Restoration{}, Status: http.StatusCreated, Errors: []int{400, 503}, Handler: p.restore},
+			Request: RestoreRequest{}, Response: closedloop.Restoration{}, Status: http.StatusCreated, Errors: []int{400, 422, 503}, Handler: p.restore},
 		{Method: http.MethodPost, Pattern: "/api/v1/optimize", Summary: "Re-optimise paths now through the pipeline", Tags: tags,
 			Request: OptimizeRequest{}, Response: closedloop.Restoration{}, Status: http.StatusCreated, Errors: []int{400, 503}, Handler: p.optimize},
 	}
@@ -333,6 +333,11 @@ func (p *policyAPI) restore(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := checkLinks("failed_links", req.FailedLinks); err != nil {
 		return err
+	}
+	for i, id := range req.FailedLinks {
+		if _, err := p.s.Twins.Live().Link(id); err != nil {
+			return Errorf(http.StatusUnprocessableEntity, "invalid", "Unknown link", "failed_links", "failed_links[%d]: no link %q in the live twin", i, id)
+		}
 	}
 	trigger := "on demand by " + actorOf(r)
 	if len(req.FailedLinks) > 0 {

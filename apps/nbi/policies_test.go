@@ -79,6 +79,7 @@ func TestPolicyAPI(t *testing.T) {
 	e.as = "operator"
 	var rest closedloop.Restoration
 	e.json("POST", "/api/v1/restorations", `{"failed_links":["bogus\u0000"]}`, 400, nil)
+	e.json("POST", "/api/v1/restorations", `{"failed_links":["no-such-link"]}`, 422, nil)
 	e.json("POST", "/api/v1/restorations", "", 201, &rest)
 	if rest.Outcome != closedloop.OutcomeNothing || len(rest.Steps) == 0 {
 		t.Fatalf("restore %+v", rest)
