@@ -109,6 +109,18 @@ var accessTable = func() map[string]Access {
 		"GET /api/v1/alarms":           read,
 		"GET /api/v1/alarms/{id}":      read,
 		"POST /api/v1/alarms/{id}/ack": {Perm: auth.Operate, MaxBody: 64 << 10},
+		// policies and restoration (policies.go): engineers write rules, operators
+		// activate or withdraw them and restore or re-optimise on demand
+		"GET /api/v1/policies":              {Perm: auth.Read},
+		"POST /api/v1/policies":             {Perm: auth.Design, MaxBody: 64 << 10},
+		"GET /api/v1/policies/{id}":         {Perm: auth.Read},
+		"PUT /api/v1/policies/{id}":         {Perm: auth.Design, MaxBody: 64 << 10},
+		"DELETE /api/v1/policies/{id}":      {Perm: auth.Design},
+		"POST /api/v1/policies/{id}/state":  {Perm: auth.Operate, MaxBody: 64 << 10},
+		"GET /api/v1/policies/{id}/actions": {Perm: auth.Read},
+		"GET /api/v1/restorations":          {Perm: auth.Read},
+		"POST /api/v1/restorations":         {Perm: auth.Operate, MaxBody: 64 << 10, Expensive: true},
+		"POST /api/v1/optimize":             {Perm: auth.Operate, MaxBody: 64 << 10, Expensive: true},
 	}
 	// The entity collections: reads for everyone; writes free in forks for engineers,
 	// admin-only on the live twin (devices' management addresses and drivers included).

@@ -45,6 +45,10 @@ func want(method, pattern string, live bool) string {
 		return "design"
 	case strings.HasPrefix(pattern, "/api/v1/alarms/"): // issue 17: operators acknowledge alarms
 		return "operate"
+	case pattern == "/api/v1/policies" || pattern == "/api/v1/policies/{id}": // rule definitions (issue 17)
+		return "design"
+	case strings.HasSuffix(pattern, "/state") || pattern == "/api/v1/restorations" || pattern == "/api/v1/optimize":
+		return "operate"
 	}
 	return "unknown route: decide its permission here and in accessTable"
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twinflow/twinflow/apps/auth"
+	"github.com/twinflow/twinflow/apps/closedloop"
 	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
 	"github.com/twinflow/twinflow/twin/monitor"
@@ -52,6 +53,10 @@ type Options struct {
 	// Monitor is the monitoring service served under /api/v1/kpis and /api/v1/alarms
 	// (nil: those routes answer 503; docs/monitoring.md).
 	Monitor *monitor.Service
+	// Policies and Restorer are the closed loops served under /api/v1/policies,
+	// /api/v1/restorations and /api/v1/optimize (nil: those routes answer 503).
+	Policies *closedloop.Engine
+	Restorer *closedloop.Restorer
 	// Routes are more route groups, served after this package's own (their patterns
 	// must not repeat one).
 	Routes []RouteGroup
@@ -81,6 +86,8 @@ type Server struct {
 	changes   *pipeline.Service
 	drift     *pipeline.DriftDetector
 	monitor   *monitor.Service
+	policies  *closedloop.Engine
+	restorer  *closedloop.Restorer
 	reg       *prometheus.Registry
 	maxBody   int64
 	ready     func(context.Context) error
@@ -105,7 +112,10 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("nbi: Options.Twins is required")
 	}
 	s := &Server{Twins: o.Twins, log: o.Logger, reg: o.Registry, maxBody: o.MaxBodyBytes, history: o.History,
-		changes: o.Changes, drift: o.Drift, monitor: o.Monitor, ready: o.Ready, heartbeat: o.Heartbeat, done: make(chan struct{})}
+		changes: o.Changes, drift: o.Drift, ready: o.Ready, heartbeat: o.Heartbeat, done: make(chan struct{}),
+		monitor:  o.Monitor,                        // #17 monitoring
+		policies: o.Policies, restorer: o.Restorer, // #17 closed loops
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -139,7 +149,10 @@ func New(o Options) (*Server, error) {
 	}))
 	seen := map[string]bool{}
 	groups := []RouteGroup{analysisRoutes, changeRoutes, entityRoutes, eventRoutes, systemRoutes,
-		historyRoutes, observedRoutes, twinRoutes, auditRoutes, monitoringRoutes}
+		historyRoutes, observedRoutes, twinRoutes, auditRoutes,
+		monitoringRoutes, // #17
+		policyRoutes,     // #17
+	}
 	for _, g := range append(groups, o.Routes...) {
 		for _, rt := range g(s) {
 			key := rt.Method + " " + rt.Pattern

@@ -80,6 +80,8 @@ type Config struct {
 	// Monitor runs KPIs, alarms and the predicted-vs-observed check (nil: none; the
 	// monitoring routes answer 503).
 	Monitor *MonitorConfig
+	// ClosedLoop runs the policy engine and restoration (needs Changes; nil: none).
+	ClosedLoop *ClosedLoopConfig
 }
 
 // Check validates c; the errors wrap ErrConfig. Run checks c before it starts anything.
@@ -107,6 +109,11 @@ func (c *Config) Check() error {
 	}
 	if c.ALTO != nil {
 		if err := c.ALTO.check(); err != nil {
+			return err
+		}
+	}
+	if c.ClosedLoop != nil {
+		if err := c.ClosedLoop.check(); err != nil {
 			return err
 		}
 	}
@@ -231,6 +238,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return fmt.Errorf("serve: changes: %w", err)
 		}
 		startZTP(ctx, env)
+	}
+	if so.ClosedLoop != nil {
+		if err := startClosedLoops(ctx, env, *so.ClosedLoop); err != nil {
+			return fmt.Errorf("serve: closed loops: %w", err)
+		}
 	}
 	if so.Demo && so.StandIn != nil {
 		if err := startStandIn(ctx, env, *so.StandIn); err != nil {

@@ -40,6 +40,9 @@ type serveFlags struct {
 	alto                   bool
 	altoPIDs               string
 	broker                 string
+	closedLoops            bool
+	policyApprovalRule     string
+	optimizeAbove          float64
 	dbChanged              bool // --db was given (the demo otherwise starts on a temporary database)
 
 	monitor monitorFlags // issue 17: KPIs, alarms, predicted vs observed (serve_monitor.go)
@@ -114,6 +117,10 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 	f.StringVar(&sf.altoPIDs, "alto-pids", "device", "ALTO PIDs: device (one per device) or domain (one per administrative domain); a device's alto.pid label wins")
 	sf.monitor.register(f)
 	f.StringVar(&sf.broker, "broker", "", "serve the multi-domain ALTO broker under /alto/ instead of the twin's ALTO; FILE names the domains (see docs/alto.md)")
+	// the policy engine and restoration (docs/policies.md)
+	f.BoolVar(&sf.closedLoops, "closed-loops", true, "run the policy engine and restoration after link/device failures (their changes go through the pipeline)")
+	f.StringVar(&sf.policyApprovalRule, "policy-approval-rule", "", "approve the policy engine's and restoration's validated changes as approver rule:NAME (default: off, a person approves them)")
+	f.Float64Var(&sf.optimizeAbove, "optimize-above", 0, "re-optimise paths when an observed link's utilisation rises above this percent (0: off)")
 	// the stand-in network's own flag, from before every managed device was covered
 	f.DurationVar(&sf.telemetrySample, "standin-sample", time.Second, "same as --telemetry-sample")
 	return usageFlags(cmd)
@@ -175,6 +182,11 @@ func (sf *serveFlags) config() (server.Config, error) {
 		Changes: &server.ChangesConfig{Concurrency: sf.commitConcurrency, DriftInterval: sf.driftInterval,
 			SelfApprove: sf.selfApprove, L2Sandbox: sf.l2Sandbox},
 		Security: sec,
+	}
+	if sf.closedLoops {
+		cfg.ClosedLoop = &server.ClosedLoopConfig{ApprovalRule: sf.policyApprovalRule, Restore: true, OptimizeAbove: sf.optimizeAbove}
+	} else if sf.policyApprovalRule != "" || sf.optimizeAbove != 0 {
+		return server.Config{}, usageErrorf("--policy-approval-rule and --optimize-above need --closed-loops")
 	}
 	if sf.demo && sf.standIn {
 		cfg.StandIn = &server.StandInConfig{Bin: sf.standInBin}

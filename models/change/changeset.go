@@ -508,15 +508,19 @@ func (c *ChangeSet) Validate() error {
 			}
 		}
 	}
+	removed := map[string]bool{}
 	for i, id := range c.Twin.RemoveFlows {
 		if id == "" {
 			add(fmt.Sprintf("twin.remove_flows[%d]", i), "empty flow ID")
 		} else if msg := network.CheckID(id); msg != "" {
 			add(fmt.Sprintf("twin.remove_flows[%d]", i), "%s", msg)
 		}
-		if seen[id] {
-			add(fmt.Sprintf("twin.remove_flows[%d]", i), "flow %q is both added and removed", id)
+		// a flow both removed and added is replaced (removed first: a new path, demand,
+		// class or SLO); one removed twice is a mistake
+		if removed[id] {
+			add(fmt.Sprintf("twin.remove_flows[%d]", i), "flow %q is removed twice", id)
 		}
+		removed[id] = true
 	}
 	for i, cc := range c.Twin.Capacities {
 		f := fmt.Sprintf("twin.capacities[%d]", i)

@@ -98,7 +98,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"neg-rate", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b, slo: {min_rate_gbps: -1}}\n", "min_rate_gbps"},
 		{"hard-no-rate", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b, slo: {isolation: hard}}\n", "hard isolation needs"},
 		{"bad-isolation", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b, slo: {isolation: medium}}\n", `unknown isolation "medium"`},
-		{"add-and-remove", "kind: intent\ntwin:\n  add_flows:\n    - {id: f, src: a, dst: b}\n  remove_flows: [f]\n", "both added and removed"},
+		{"remove-twice", "kind: intent\ntwin:\n  remove_flows: [f, f]\n", "flow \"f\" is removed twice"},
 		{"neg-capacity", "kind: intent\ntwin:\n  capacities:\n    - {link: l, capacity_gbps: -3}\n", "twin.capacities[0].capacity_gbps"},
 		// numeric bounds (seed 004 §11; issue #13: a capacity of 1e308 reached the models)
 		{"huge-capacity", "kind: intent\ntwin:\n  capacities:\n    - {link: l, capacity_gbps: 1e308}\n", "twin.capacities[0].capacity_gbps: must be from 1e-06 to 1e+06 Gb/s"},

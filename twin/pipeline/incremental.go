@@ -465,5 +465,5 @@ func l1Report(rep *change.Report, cs *change.ChangeSet, ov *overlay, routed map[
 	}
 	sort.Strings(over)
 	rep.Add(sloCheck("l1.isolation", nHard, over, "hard-isolated flows have their reserved capacity, shared with no other flow"))
-	rep.Add(change.Check{Name: "l1.policy", Level: change.L1, Status: change.Skip, Message: "no policy engine is attached: policy conflicts not evaluated"})
+	rep.Add(policyCheck(nil, nil, nil)) // incremental only without active limits (policy.go)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/twinflow/twinflow/models/bottleneck"
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/policy"
 	"github.com/twinflow/twinflow/models/routing"
 	"github.com/twinflow/twinflow/twin"
 )
@@ -381,8 +382,10 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 	var l0 change.StaticResult
 	var model *liveModel
 	var configs map[string]change.Tree
+	var rules []policy.Rule
 	err = fork.View(func(r *twin.Reader) error {
 		var err error
+		rules = activeLimitRules(r) // policy.go
 		configs, err = s.l1.configs(r)
 		if err != nil {
 			return err
@@ -404,7 +407,8 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 	var after *liveModel
 	routed := map[string][]string{}
 	incremental := false
-	if model != nil {
+	if model != nil && len(rules) == 0 {
+		// the policy limits judge every link's load after the change: full model
 		routed, incremental = s.incrementalL1(rep, cs, model)
 		if !incremental {
 			routed = map[string][]string{}
@@ -446,6 +450,7 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 	if model != nil && !incremental {
 		after.rebuild()
 		l1Checks(rep, cs, model, after, routed)
+		rep.Add(policyCheck(rules, model, after))
 	}
 	if cs.Level.Includes(change.L2) {
 		switch {
@@ -732,7 +737,6 @@ func l1Checks(rep *change.Report, cs *change.ChangeSet, before, after *liveModel
 	sort.Strings(over)
 	ic := sloCheck("l1.isolation", nHard, over, "hard-isolated flows have their reserved capacity, shared with no other flow")
 	rep.Add(ic)
-	rep.Add(change.Check{Name: "l1.policy", Level: change.L1, Status: change.Skip, Message: "no policy engine is attached: policy conflicts not evaluated"})
 }
 
 func sloCheck(name string, n int, fails []string, okMsg string) change.Check {

@@ -1,0 +1,69 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/twinflow/twinflow/apps/auth"
+	"github.com/twinflow/twinflow/apps/closedloop"
+)
+
+// ClosedLoopConfig configures the policy engine and restoration (issue 17,
+// docs/policies.md). They need the change pipeline (Config.Changes).
+type ClosedLoopConfig struct {
+	// ApprovalRule, when set, approves the validated changes the policy engine and
+	// restoration propose, recorded as approver "rule:<ApprovalRule>". Empty (the
+	// default): their changes wait, validated, for a person to approve them.
+	ApprovalRule string
+	// Restore reacts to link and device failures telemetry reports.
+	Restore bool
+	// OptimizeAbove (percent, 0 = off) re-optimises paths when an observed link's
+	// utilisation rises above it.
+	OptimizeAbove float64
+}
+
+func (c *ClosedLoopConfig) check() error {
+	if c.ApprovalRule != "" {
+		if _, err := auth.NormalizeName(c.ApprovalRule); err != nil {
+			return fmt.Errorf("%w: ClosedLoop.ApprovalRule: %v", ErrConfig, err)
+		}
+	}
+	if math.IsNaN(c.OptimizeAbove) || c.OptimizeAbove < 0 || c.OptimizeAbove > 100 {
+		return fmt.Errorf("%w: ClosedLoop.OptimizeAbove must be in [0, 100], got %v", ErrConfig, c.OptimizeAbove)
+	}
+	return nil
+}
+
+// startClosedLoops runs the policy engine and restoration over the live twin; their
+// changes go through the pipeline env.nbi.Changes.
+func startClosedLoops(ctx context.Context, env *assembly, o ClosedLoopConfig) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	svc := env.nbi.Changes
+	if svc == nil {
+		return fmt.Errorf("%w: the policy engine and restoration need the change pipeline", ErrConfig)
+	}
+	var ap closedloop.Approver
+	if o.ApprovalRule != "" {
+		ap = closedloop.NamedRule{Name: o.ApprovalRule}
+		env.notes = append(env.notes, fmt.Sprintf("Policy engine and restoration changes are approved by rule %q (--policy-approval-rule).", o.ApprovalRule))
+	}
+	log := env.log
+	eng, err := closedloop.NewEngine(closedloop.EngineConfig{Twins: env.twins, Pipeline: svc, Approver: ap, Logger: log})
+	if err != nil {
+		return err
+	}
+	rs, err := closedloop.NewRestorer(closedloop.RestorerConfig{Twins: env.twins, Pipeline: svc, Approver: ap,
+		UtilisationBound: o.OptimizeAbove, Ledger: env.store.Ledger(), Logger: log})
+	if err != nil {
+		return err
+	}
+	env.nbi.Policies, env.nbi.Restorer = eng, rs
+	env.goRun(ctx, eng.Run)
+	if o.Restore || o.OptimizeAbove > 0 {
+		env.goRun(ctx, rs.Run)
+	}
+	return nil
+}
