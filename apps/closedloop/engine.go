@@ -105,6 +105,10 @@ type EngineConfig struct {
 	// Facts is the source of KPIs, alarms and events; nil: the engine's own Recorder,
 	// fed from the live twin's telemetry events by Run.
 	Facts policy.Facts
+	// More are facts read beside the engine's own Recorder when Facts is nil (the
+	// monitoring service's KPIs and alarms): a KPI is the Recorder's, else the first
+	// source's that has it; alarms and events are all of them.
+	More []policy.Facts
 	// Interval is how often Run evaluates the rules besides on events (default 1s).
 	Interval time.Duration
 	Logger   *slog.Logger
@@ -144,6 +148,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.Facts == nil {
 		e.rec = NewRecorder(cfg.Now)
 		e.cfg.Facts = e.rec
+		if len(cfg.More) > 0 {
+			e.cfg.Facts = append(Merged{e.rec}, cfg.More...)
+		}
 	}
 	return e, nil
 }

@@ -192,3 +192,35 @@ func (r *Recorder) Observe(ev twin.Event) bool {
 	}
 	return false
 }
+
+// Merged reads several fact sources as one: a KPI is the first source's that has it;
+// alarms and events are every source's.
+type Merged []policy.Facts
+
+// KPI implements policy.Facts.
+func (m Merged) KPI(name string) (float64, bool) {
+	for _, f := range m {
+		if v, ok := f.KPI(name); ok {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// Alarms implements policy.Facts.
+func (m Merged) Alarms() []policy.Alarm {
+	var out []policy.Alarm
+	for _, f := range m {
+		out = append(out, f.Alarms()...)
+	}
+	return out
+}
+
+// Events implements policy.Facts.
+func (m Merged) Events() []policy.Event {
+	var out []policy.Event
+	for _, f := range m {
+		out = append(out, f.Events()...)
+	}
+	return out
+}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/twinflow/twinflow/apps/auth"
 	"github.com/twinflow/twinflow/apps/closedloop"
+	"github.com/twinflow/twinflow/models/policy"
+	"github.com/twinflow/twinflow/twin/monitor"
 )
 
 // ClosedLoopConfig configures the policy engine and restoration (issue 17,
@@ -51,7 +53,11 @@ func startClosedLoops(ctx context.Context, env *assembly, o ClosedLoopConfig) er
 		env.notes = append(env.notes, fmt.Sprintf("Policy engine and restoration changes are approved by rule %q (--policy-approval-rule).", o.ApprovalRule))
 	}
 	log := env.log
-	eng, err := closedloop.NewEngine(closedloop.EngineConfig{Twins: env.twins, Pipeline: svc, Approver: ap, Logger: log})
+	var more []policy.Facts
+	if env.nbi.Monitor != nil {
+		more = append(more, MonitorFacts{env.nbi.Monitor})
+	}
+	eng, err := closedloop.NewEngine(closedloop.EngineConfig{Twins: env.twins, Pipeline: svc, Approver: ap, Logger: log, More: more})
 	if err != nil {
 		return err
 	}
@@ -67,3 +73,28 @@ func startClosedLoops(ctx context.Context, env *assembly, o ClosedLoopConfig) er
 	}
 	return nil
 }
+
+// MonitorFacts presents the monitoring service (docs/monitoring.md) to policy
+// conditions: its KPIs by descriptor ID (the latest sample's value) and its active
+// alarms (name: the alarm's key, e.g. "link-down:L1"; kind: its type; subject: its
+// subject). It has no events of its own (the engine's Recorder has the telemetry's).
+type MonitorFacts struct{ M *monitor.Service }
+
+// KPI implements policy.Facts.
+func (f MonitorFacts) KPI(name string) (float64, bool) {
+	v, ok := f.M.Facts().KPIs[name]
+	return v.Value, ok
+}
+
+// Alarms implements policy.Facts.
+func (f MonitorFacts) Alarms() []policy.Alarm {
+	as := f.M.Facts().Alarms
+	out := make([]policy.Alarm, 0, len(as))
+	for _, a := range as {
+		out = append(out, policy.Alarm{Name: a.Key, Kind: string(a.Type), Subject: a.Subject})
+	}
+	return out
+}
+
+// Events implements policy.Facts.
+func (MonitorFacts) Events() []policy.Event { return nil }

@@ -239,6 +239,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		startZTP(ctx, env)
 	}
+	// the monitor first: the policy engine reads its KPIs and alarms
+	if so.Monitor != nil {
+		if err := startMonitor(ctx, env, *so.Monitor); err != nil {
+			return fmt.Errorf("serve: monitor: %w", err)
+		}
+	}
 	if so.ClosedLoop != nil {
 		if err := startClosedLoops(ctx, env, *so.ClosedLoop); err != nil {
 			return fmt.Errorf("serve: closed loops: %w", err)
@@ -251,11 +257,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	if so.Telemetry != nil {
 		startTelemetry(ctx, env, *so.Telemetry)
-	}
-	if so.Monitor != nil {
-		if err := startMonitor(ctx, env, *so.Monitor); err != nil {
-			return fmt.Errorf("serve: monitor: %w", err)
-		}
 	}
 	api, err := nbi.New(env.nbi)
 	if err != nil {
