@@ -96,6 +96,13 @@ var accessTable = func() map[string]Access {
 		"GET /api/v1/drift":                     read,
 		"POST /api/v1/drift/{device}/reconcile": {Perm: auth.Operate, MaxBody: 64 << 10},
 		"POST /api/v1/drift/{device}/adopt":     {Perm: auth.Operate, MaxBody: 64 << 10},
+
+		// the gated push (issue #18, docs/push.md): admins set the policy; engineers
+		// (who propose changes) record certifications of the server's own validation
+		"GET /api/v1/push-policy":                 read,
+		"PUT /api/v1/push-policy":                 {Perm: auth.Administer, MaxBody: 1 << 20},
+		"GET /api/v1/changes/{id}/push-plan":      read,
+		"POST /api/v1/changes/{id}/certification": {Perm: auth.Design, MaxBody: 64 << 10},
 	}
 	// The entity collections: reads for everyone; writes free in forks for engineers,
 	// admin-only on the live twin (devices' management addresses and drivers included).

@@ -63,6 +63,7 @@ func newRootCmd() *cobra.Command {
 		newLabCmd(o),
 		newLedgerCmd(o),
 		newNodeCmd(o),
+		newPushPolicyCmd(o),
 		newServeCmd(o),
 		newSetCmd(o),
 		newSnapshotCmd(o),

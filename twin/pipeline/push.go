@@ -118,6 +118,10 @@ func (s *Service) SetPushPolicy(ctx context.Context, p *change.PushPolicy, actor
 	return rec, nil
 }
 
+// Store is the repository the pipeline records in (certifications are recorded
+// beside the changes they certify).
+func (s *Service) Store() repository.Store { return s.cfg.Store }
+
 // maxCertScan bounds the certifications a gate check reads.
 const maxCertScan = 100000
 
