@@ -163,7 +163,7 @@ func (s *Service) Certification(ctx context.Context, contentHash string) (*repos
 // PushPlan is what the push policy says about committing a change now.
 type PushPlan struct {
 	// PolicyVersion is the version of the policy in force (0: none set).
-	PolicyVersion int64 `json:"policy_version"`
+	PolicyVersion int64  `json:"policy_version"`
 	ContentHash   string `json:"content_hash"`
 	// CertificationRequired says whether the change needs a certification, and why.
 	CertificationRequired bool   `json:"certification_required"`
