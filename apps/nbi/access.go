@@ -103,6 +103,14 @@ var accessTable = func() map[string]Access {
 		"PUT /api/v1/push-policy":                 {Perm: auth.Administer, MaxBody: 1 << 20},
 		"GET /api/v1/changes/{id}/push-plan":      read,
 		"POST /api/v1/changes/{id}/certification": {Perm: auth.Design, MaxBody: 64 << 10},
+
+		// background jobs (issue #18, jobs.go): engineers run what-ifs and generate
+		// datasets (ML engineers get the engineer role); everyone reads them
+		"POST /api/v1/whatif":            {Perm: auth.Design, MaxBody: 8 << 20, Expensive: true},
+		"GET /api/v1/whatif":             read,
+		"GET /api/v1/whatif/{id}":        read,
+		"GET /api/v1/whatif/{id}/result": read,
+		"DELETE /api/v1/whatif/{id}":     {Perm: auth.Design},
 	}
 	// The entity collections: reads for everyone; writes free in forks for engineers,
 	// admin-only on the live twin (devices' management addresses and drivers included).

@@ -40,6 +40,8 @@ func want(method, pattern string, live bool) string {
 		return "admin"
 	case strings.HasSuffix(pattern, "/certification"):
 		return "design"
+	case strings.HasPrefix(pattern, "/api/v1/whatif") || strings.HasPrefix(pattern, "/api/v1/datasets"): // jobs (issue #18)
+		return "design"
 	case strings.HasSuffix(pattern, "/approve"):
 		return "approve"
 	case strings.HasSuffix(pattern, "/commit") || strings.HasSuffix(pattern, "/confirm") ||
