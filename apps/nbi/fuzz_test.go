@@ -138,3 +138,7 @@ func FuzzDecodePushPolicyRequest(f *testing.F) {
 	fuzzDecode[PushPolicyRequest](f, []string{`{"policy":{"stages":["a"],"device_groups":{"a":["r*"]}},"if_version":2}`,
 		`{"policy":{"maintenance_windows":[{"start":"25:00"}]}}`, `{"policy":null}`})
 }
+
+func FuzzDecodeDatasetRequest(f *testing.F) {
+	fuzzDecode[DatasetRequest](f, []string{`{"spec":"name: a\nsamples: 1\n"}`, `{"spec":["x"]}`, `{"spec":"\u0000"}`})
+}

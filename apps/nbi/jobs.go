@@ -136,24 +136,52 @@ func (js *jobs) expire(now time.Time) {
 	}
 }
 
-// start registers a job and runs it in the background (queued until a slot frees).
-// id "" makes a new ID; an existing finished job's ID restarts it (resume).
-func (js *jobs) start(id, owner, source string, run jobRun) (Job, error) {
-	now := time.Now().UTC()
+// start registers a new job and runs it in the background (queued until a slot
+// frees).
+func (js *jobs) start(owner, source string, run jobRun) (Job, error) {
+	return js.startNew("", owner, source, nil, run)
+}
+
+// startNew is start with a chosen ID ("" for a new one) and a value kept as the job's
+// result until the run returns its own.
+func (js *jobs) startNew(id, owner, source string, keep any, run jobRun) (Job, error) {
 	js.mu.Lock()
 	defer js.mu.Unlock()
-	js.expire(now)
+	js.expire(time.Now())
+	if len(js.m) >= js.opt.MaxJobs {
+		return Job{}, Errorf(http.StatusTooManyRequests, "too-many-jobs", "Too many jobs", "",
+			"%d %s jobs are kept (at most %d): cancel or delete one, or wait until finished ones expire (%s after they end)", len(js.m), js.kind, js.opt.MaxJobs, js.opt.Keep)
+	}
 	if id == "" {
-		if len(js.m) >= js.opt.MaxJobs {
-			return Job{}, Errorf(http.StatusTooManyRequests, "too-many-jobs", "Too many jobs", "",
-				"%d %s jobs are kept (at most %d): cancel or delete one, or wait until finished ones expire (%s after they end)", len(js.m), js.kind, js.opt.MaxJobs, js.opt.Keep)
-		}
 		id = newJobID(js.kind)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), js.opt.MaxRuntime)
-	e := &jobEntry{job: Job{ID: id, Kind: js.kind, State: JobQueued, Owner: owner, Source: source, Created: now},
-		cancel: cancel, done: make(chan struct{})}
+	e := &jobEntry{job: Job{ID: id, Kind: js.kind, State: JobQueued, Owner: owner, Source: source, Created: time.Now().UTC()}, result: keep}
 	js.m[id] = e
+	js.launch(e, run)
+	return e.job, nil
+}
+
+// restart runs a finished job again under its ID (a dataset's resume).
+func (js *jobs) restart(id, owner string, run jobRun) (Job, error) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	old, ok := js.m[id]
+	if !ok {
+		return Job{}, Errorf(http.StatusNotFound, "not-found", "Not found", "", "no %s job has that ID", js.kind)
+	}
+	if old.job.State == JobQueued || old.job.State == JobRunning {
+		return Job{}, Errorf(http.StatusConflict, "wrong-state", "Job is not finished", "", "job %s is %s", id, old.job.State)
+	}
+	e := &jobEntry{job: Job{ID: id, Kind: js.kind, State: JobQueued, Owner: owner, Source: old.job.Source, Created: time.Now().UTC(), Bytes: old.job.Bytes}, result: old.result}
+	js.m[id] = e
+	js.launch(e, run)
+	return e.job, nil
+}
+
+// launch runs e in the background (js.mu held).
+func (js *jobs) launch(e *jobEntry, run jobRun) {
+	ctx, cancel := context.WithTimeout(context.Background(), js.opt.MaxRuntime)
+	e.cancel, e.done = cancel, make(chan struct{})
 	go func() {
 		defer close(e.done)
 		defer cancel()
@@ -192,7 +220,6 @@ func (js *jobs) start(id, owner, source string, run jobRun) (Job, error) {
 		}
 		js.finish(e, res, err)
 	}()
-	return e.job, nil
 }
 
 func (js *jobs) finish(e *jobEntry, res any, err error) {
@@ -213,7 +240,7 @@ func (js *jobs) finish(e *jobEntry, res any, err error) {
 	default:
 		e.job.State, e.job.Error = JobFailed, err.Error()
 	}
-	if e.job.State != JobSucceeded {
+	if e.job.State != JobSucceeded && res != nil {
 		e.result = res // partial results (e.g. a dataset's files) stay reachable
 	}
 }

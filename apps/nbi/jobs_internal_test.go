@@ -56,12 +56,13 @@ func blocking(release chan struct{}) jobRun {
 func TestJobsBounds(t *testing.T) {
 	js, _ := testJobs(t, JobOptions{MaxRunning: 1, MaxJobs: 3, Keep: 200 * time.Millisecond})
 	rel := make(chan struct{})
-	a, err := js.start("", "bo", "src", blocking(rel))
+	a, err := js.start("bo", "src", blocking(rel))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := js.start("", "bo", "src", blocking(rel))
 	ja := waitState(t, js, a.ID, JobRunning)
+	b, _ := js.start("bo", "src", blocking(rel))
+	time.Sleep(20 * time.Millisecond)
 	if jb, _, _ := js.get(b.ID); jb.State != JobQueued {
 		t.Fatalf("second job with one slot: %s", jb.State)
 	}
@@ -72,8 +73,8 @@ func TestJobsBounds(t *testing.T) {
 	if ja.Done != 1 || ja.Total != 4 || ja.Progress != 0.25 {
 		t.Fatalf("progress %+v", ja)
 	}
-	c, _ := js.start("", "bo", "src", blocking(rel))
-	_, err = js.start("", "bo", "src", blocking(rel))
+	c, _ := js.start("bo", "src", blocking(rel))
+	_, err = js.start("bo", "src", blocking(rel))
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Status != http.StatusTooManyRequests {
 		t.Fatalf("a fourth job: %v", err)
@@ -104,11 +105,11 @@ func TestJobsBounds(t *testing.T) {
 	}
 
 	js2, srv := testJobs(t, JobOptions{MaxRuntime: 50 * time.Millisecond})
-	d, _ := js2.start("", "bo", "src", blocking(make(chan struct{})))
+	d, _ := js2.start("bo", "src", blocking(make(chan struct{})))
 	if j := waitState(t, js2, d.ID, JobFailed); j.Error == "" {
 		t.Fatal("no error for a job over its runtime")
 	}
-	e, _ := js2.start("", "bo", "src", blocking(make(chan struct{})))
+	e, _ := js2.start("bo", "src", blocking(make(chan struct{})))
 	waitState(t, js2, e.ID, JobRunning)
 	srv.Close() // the server stops: running jobs end
 	if j := waitState(t, js2, e.ID, JobCanceled); j.Error == "" {

@@ -142,7 +142,7 @@ func New(o Options) (*Server, error) {
 	seen := map[string]bool{}
 	groups := []RouteGroup{analysisRoutes, changeRoutes, entityRoutes, eventRoutes, systemRoutes,
 		historyRoutes, observedRoutes, twinRoutes, auditRoutes,
-		pushRoutes, whatifRoutes}
+		pushRoutes, whatifRoutes, datasetRoutes}
 	for _, g := range append(groups, o.Routes...) {
 		for _, rt := range g(s) {
 			key := rt.Method + " " + rt.Pattern

@@ -111,7 +111,7 @@ func (a *whatifAPI) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return &Error{Status: http.StatusUnprocessableEntity, Type: "invalid", Title: "Invalid scenario for this base", Field: "scenario", Detail: err.Error()}
 	}
-	job, err := a.js.start("", actorOf(r), source, func(ctx context.Context, progress func(done, total int)) (any, error) {
+	job, err := a.js.start(actorOf(r), source, func(ctx context.Context, progress func(done, total int)) (any, error) {
 		return runner.Run(ctx, whatif.Options{Source: source, Progress: progress})
 	})
 	if err != nil {
