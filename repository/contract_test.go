@@ -37,6 +37,7 @@ func TestContract(t *testing.T) {
 			t.Run("intents", func(t *testing.T) { testIntents(t, openT(t, b.dsn(t))) })
 			t.Run("twin-restore", func(t *testing.T) { testTwinRestore(t, b) })
 			t.Run("datasets-certifications", func(t *testing.T) { testDatasetsCerts(t, openT(t, b.dsn(t))) })
+			t.Run("policies", func(t *testing.T) { testPolicies(t, openT(t, b.dsn(t))) })
 			t.Run("users-tokens", func(t *testing.T) { testUsersTokens(t, openT(t, b.dsn(t))) })
 			t.Run("migrations", func(t *testing.T) { testMigrations(t, b) })
 			t.Run("reopen", func(t *testing.T) { testReopen(t, b) })
@@ -1155,5 +1156,30 @@ func testTelemetryCompact(t *testing.T, st repository.Store) {
 	}
 	if removed, err := st.Telemetry().Compact(ctx); err != nil || removed != 0 {
 		t.Fatalf("second compact: %d %v; want 0", removed, err)
+	}
+}
+
+// testPolicies: a named policy is created, replaced with its version counted, guarded
+// by an expected version, and bad input leaves it untouched (issue #18 item 4).
+func testPolicies(t *testing.T, st repository.Store) {
+	ctx := context.Background()
+	_, err := st.Policies().Get(ctx, "push")
+	wantErr(t, err, repository.ErrNotFound, "push")
+	p, err := st.Policies().Put(ctx, repository.Policy{Name: "push", Doc: json.RawMessage(`{"stages": []}`), Actor: "admin"}, 0)
+	if err != nil || p.Version != 1 {
+		t.Fatalf("put: %+v %v", p, err)
+	}
+	_, err = st.Policies().Put(ctx, repository.Policy{Name: "push", Doc: json.RawMessage(`{}`)}, 7)
+	wantErr(t, err, repository.ErrConflict, "version 1")
+	_, err = st.Policies().Put(ctx, repository.Policy{Name: "push", Doc: json.RawMessage(`{nope`)}, 0)
+	wantErr(t, err, repository.ErrInvalid, "policy.doc")
+	_, err = st.Policies().Put(ctx, repository.Policy{Name: "", Doc: json.RawMessage(`{}`)}, 0)
+	wantErr(t, err, repository.ErrInvalid, "policy.name")
+	if p, err = st.Policies().Put(ctx, repository.Policy{Name: "push", Doc: json.RawMessage(`{"a":1}`), Actor: "root"}, 1); err != nil || p.Version != 2 {
+		t.Fatalf("replace: %+v %v", p, err)
+	}
+	got, err := st.Policies().Get(ctx, "push")
+	if err != nil || got.Version != 2 || string(got.Doc) != `{"a":1}` || got.Actor != "root" || got.Updated.IsZero() {
+		t.Fatalf("get: %+v %v", got, err)
 	}
 }

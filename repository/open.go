@@ -172,6 +172,7 @@ func (s *store) Snapshots() Snapshots           { return snapshotsRepo{s} }
 func (s *store) Intents() Intents               { return intentsRepo{s} }
 func (s *store) Datasets() Datasets             { return datasetsRepo{s} }
 func (s *store) Certifications() Certifications { return certsRepo{s} }
+func (s *store) Policies() Policies             { return policiesRepo{s} }
 func (s *store) Users() Users                   { return usersRepo{s} }
 func (s *store) Tokens() Tokens                 { return tokensRepo{s} }
 func (s *store) Backend() string                { return s.d.name() }

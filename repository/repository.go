@@ -45,6 +45,8 @@ type Store interface {
 	Intents() Intents
 	Datasets() Datasets
 	Certifications() Certifications
+	// Policies holds named policies an administrator sets (the push policy).
+	Policies() Policies
 	Users() Users
 	Tokens() Tokens
 	// Monitoring stores KPIs, alarms and predicted-vs-observed records (docs/monitoring.md).

@@ -40,6 +40,28 @@ func BenchmarkLabel50x2500(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Minutes(), "samples/min")
 }
 
+// BenchmarkLabelQueue50x2500 is BenchmarkLabel50x2500 with the queueing model's
+// delay, jitter and loss labels (labels.queue).
+func BenchmarkLabelQueue50x2500(b *testing.B) {
+	s := benchSpec(b, 100, "parquet")
+	s.Labels.Queue = true
+	sc, err := buildScenario(s, nil, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		sm := drawTraffic(s, sc, i)
+		if err := label(s, sc, sm); err != nil {
+			b.Fatal(err)
+		}
+		if !sm.queued {
+			b.Fatalf("sample %d: the queueing model did not converge", i)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Minutes(), "samples/min")
+}
+
 func benchGenerate(b *testing.B, formats string) {
 	const samples = 400
 	s := benchSpec(b, samples, formats)

@@ -8,8 +8,10 @@
 // topology, one failure set and one routing, and draws its own traffic matrix. Labels
 // come from the bottleneck structure (models/bottleneck): per-flow max-min rate and
 // bottleneck level, per-link load, utilisation and level, and optionally the link
-// gradients. Delay, jitter and loss are absent (null in Parquet, "nan" in the RouteNet
-// layout) until a queueing model provides them; they are never written as zero.
+// gradients. With labels.queue the Parquet tables also carry per-flow delay, jitter and
+// loss and per-link loss from the queueing model (models/queue); otherwise, in the
+// RouteNet layout, and for a sample the model does not converge on, they are absent
+// (null in Parquet, "nan" in the RouteNet layout), never zero.
 //
 // Every scenario is a pure function of (spec, seed, scenario index), so output is
 // byte-identical for the same seed, a shard (I/N) writes exactly the scenarios

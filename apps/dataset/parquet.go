@@ -26,7 +26,7 @@ type SampleRow struct {
 }
 
 // FlowRow is one row of parquet/flows: one flow of one sample. Delay, jitter and loss
-// are null (absent) until a queueing model provides them.
+// come from the queueing model with labels.queue, and are null (absent) otherwise.
 type FlowRow struct {
 	Sample     int64    `parquet:"sample"`
 	Flow       int32    `parquet:"flow"`
@@ -70,7 +70,7 @@ type Column struct {
 
 // Schema is the column schema of the Parquet tables, written to schema.json.
 func Schema() map[string][]Column {
-	const absent = "always null until a queueing model provides it (absent, not zero)"
+	const absent = "null unless labels.queue is set, and for a sample the queueing model does not converge on (absent, not zero)"
 	return map[string][]Column{
 		"samples": {
 			{"sample", "int64", "", "", "sample index, 0-based, global over the dataset"},
@@ -176,6 +176,11 @@ func (sc *scenario) parquetRows(samples []*sample) ([]SampleRow, []FlowRow, []Li
 				Hops:       int32(len(sc.paths[int(a)*n+int(b)])),
 				DemandGbps: sm.demand[f], RateGbps: sm.rate[f], Level: sm.level[f],
 			})
+			if sm.queued && sm.qok[f] {
+				r := &frows[len(frows)-1]
+				d, j, lo := sm.delay[f], sm.jitter[f], sm.floss[f]
+				r.DelayMs, r.JitterMs, r.Loss = &d, &j, &lo
+			}
 		}
 		for l, lk := range sc.links {
 			r := LinkRow{
@@ -186,6 +191,10 @@ func (sc *scenario) parquetRows(samples []*sample) ([]SampleRow, []FlowRow, []Li
 			if sm.gradUp != nil {
 				up, down := sm.gradUp[l], sm.gradDown[l]
 				r.GradientUp, r.GradientDown = &up, &down
+			}
+			if sm.queued && sm.lok[l] {
+				lo := sm.linkLoss[l]
+				r.Loss = &lo
 			}
 			lrows = append(lrows, r)
 		}

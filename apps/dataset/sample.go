@@ -2,10 +2,13 @@ package dataset
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 
 	"github.com/twinflow/twinflow/models/bottleneck"
+	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/queue"
 )
 
 // sample is one labelled traffic matrix on a scenario.
@@ -25,6 +28,15 @@ type sample struct {
 	gradDown  []float64
 	levels    int
 	total     float64
+
+	// queueing model labels (Labels.Queue): queued says the model labelled the
+	// sample; qok[f] that flow f has a prediction, lok[l] that link l has one
+	queued        bool
+	delay, jitter []float64 // per flow, ms
+	floss         []float64 // per flow, ratio
+	qok           []bool
+	linkLoss      []float64 // per directed link, ratio
+	lok           []bool
 }
 
 // flowIDs returns "f0", "f1", ... for the engine's input.
@@ -139,6 +151,9 @@ func label(s *Spec, sc *scenario, sm *sample) error {
 		sm.linkLevel[l] = int32(lv)
 	}
 	sm.levels = st.Levels()
+	if s.Labels.Queue {
+		labelQueue(sc, sm, ids)
+	}
 	if s.Labels.Gradients {
 		sm.gradUp = make([]float64, len(sc.links))
 		sm.gradDown = make([]float64, len(sc.links))
@@ -151,4 +166,60 @@ func label(s *Spec, sc *scenario, sm *sample) error {
 		}
 	}
 	return nil
+}
+
+// labelQueue labels sm with the queueing model (models/queue, default parameters):
+// per flow the one-way delay, jitter and loss, per directed link the loss. The links'
+// queue disciplines are the topology's (fq by default). A sample the model does not
+// converge on, or a value that is not a finite number, stays absent.
+func labelQueue(sc *scenario, sm *sample, ids []string) {
+	queues := map[string]*network.QueueConfig{}
+	for i := range sc.net.Links {
+		l := &sc.net.Links[i]
+		for _, rev := range []bool{false, true} {
+			queues[network.DirectedLinkID(l.ID, rev)] = l.QueueOf(rev)
+		}
+	}
+	n := sc.n()
+	in := &queue.Input{Links: make([]queue.Link, len(sc.links)), Flows: make([]queue.Flow, len(sm.src))}
+	for l, lk := range sc.links {
+		in.Links[l] = queue.Link{ID: lk.ID, CapacityGbps: lk.Capacity, LatencyMs: sc.latency[l], Queue: queues[lk.ID]}
+	}
+	for f := range sm.src {
+		d := sm.demand[f]
+		in.Flows[f] = queue.Flow{ID: ids[f], Path: sc.pathIDs[int(sm.src[f])*n+int(sm.dst[f])], DemandGbps: &d}
+	}
+	res, err := queue.Compute(in, queue.DefaultParams())
+	if err != nil || !res.Converged || len(res.Flows) != len(sm.src) {
+		return
+	}
+	finite := func(v ...float64) bool {
+		for _, x := range v {
+			if math.IsNaN(x) || math.IsInf(x, 0) || x < 0 {
+				return false
+			}
+		}
+		return true
+	}
+	sm.queued = true
+	F := len(sm.src)
+	sm.delay, sm.jitter, sm.floss, sm.qok = make([]float64, F), make([]float64, F), make([]float64, F), make([]bool, F)
+	for f, r := range res.Flows {
+		if r.ID != ids[f] || r.Model == "none" || !finite(r.DelayMs, r.JitterMs, r.Loss) {
+			continue
+		}
+		sm.delay[f], sm.jitter[f], sm.floss[f], sm.qok[f] = r.DelayMs, r.JitterMs, r.Loss, true
+	}
+	idx := make(map[string]int, len(sc.links))
+	for l, lk := range sc.links {
+		idx[lk.ID] = l
+	}
+	sm.linkLoss, sm.lok = make([]float64, len(sc.links)), make([]bool, len(sc.links))
+	for _, lr := range res.Links {
+		l, ok := idx[lr.ID]
+		if !ok || lr.Class != "" || !finite(lr.Loss) {
+			continue // a class of a classed queue: the link's loss is not one number
+		}
+		sm.linkLoss[l], sm.lok[l] = lr.Loss, true
+	}
 }

@@ -111,6 +111,10 @@ type FailureSpec struct {
 type LabelSpec struct {
 	// Gradients adds ∂(total throughput)/∂capacity of each directed link, both sides.
 	Gradients bool `yaml:"gradients" json:"gradients"`
+	// Queue adds per-flow delay, jitter and loss and per-link loss from the queueing
+	// model (models/queue) to the Parquet tables. A sample the model cannot label
+	// (it does not converge) keeps them absent (null), never zero.
+	Queue bool `yaml:"queue" json:"queue,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)

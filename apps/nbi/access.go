@@ -121,6 +121,27 @@ var accessTable = func() map[string]Access {
 		"GET /api/v1/restorations":          {Perm: auth.Read},
 		"POST /api/v1/restorations":         {Perm: auth.Operate, MaxBody: 64 << 10, Expensive: true},
 		"POST /api/v1/optimize":             {Perm: auth.Operate, MaxBody: 64 << 10, Expensive: true},
+
+		// the gated push (issue #18, docs/push.md): admins set the policy; engineers
+		// (who propose changes) record certifications of the server's own validation
+		"GET /api/v1/push-policy":                 read,
+		"PUT /api/v1/push-policy":                 {Perm: auth.Administer, MaxBody: 1 << 20},
+		"GET /api/v1/changes/{id}/push-plan":      read,
+		"POST /api/v1/changes/{id}/certification": {Perm: auth.Design, MaxBody: 64 << 10},
+
+		// background jobs (issue #18, jobs.go): engineers run what-ifs and generate
+		// datasets (ML engineers get the engineer role); everyone reads them
+		"POST /api/v1/whatif":               {Perm: auth.Design, MaxBody: 8 << 20, Expensive: true},
+		"GET /api/v1/whatif":                read,
+		"GET /api/v1/whatif/{id}":           read,
+		"GET /api/v1/whatif/{id}/result":    read,
+		"DELETE /api/v1/whatif/{id}":        {Perm: auth.Design},
+		"POST /api/v1/datasets":             {Perm: auth.Design, MaxBody: 2 << 20},
+		"GET /api/v1/datasets":              read,
+		"GET /api/v1/datasets/{id}":         read,
+		"GET /api/v1/datasets/{id}/archive": read,
+		"POST /api/v1/datasets/{id}/resume": {Perm: auth.Design, MaxBody: 64 << 10},
+		"DELETE /api/v1/datasets/{id}":      {Perm: auth.Design},
 	}
 	// The entity collections: reads for everyone; writes free in forks for engineers,
 	// admin-only on the live twin (devices' management addresses and drivers included).

@@ -152,6 +152,10 @@ func pipelineError(err error) error {
 		return &Error{Status: http.StatusConflict, Type: "stale", Title: "Change no longer validates against the live twin", Detail: err.Error()}
 	case errors.Is(err, pipeline.ErrBusy):
 		return &Error{Status: http.StatusConflict, Type: "busy", Title: "An interacting change is in flight", Detail: err.Error()}
+	case errors.Is(err, pipeline.ErrUncertified):
+		return &Error{Status: http.StatusConflict, Type: "uncertified", Title: "The push policy requires a certification of this change", Detail: err.Error()}
+	case errors.Is(err, pipeline.ErrOutsideWindow):
+		return &Error{Status: http.StatusConflict, Type: "outside-window", Title: "Outside every maintenance window", Detail: err.Error()}
 	case errors.Is(err, pipeline.ErrState):
 		return &Error{Status: http.StatusConflict, Type: "wrong-state", Title: "Operation not allowed in the change's state", Detail: err.Error()}
 	case errors.Is(err, change.ErrInvalid), errors.Is(err, pipeline.ErrInvalid):

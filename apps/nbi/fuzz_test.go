@@ -126,3 +126,19 @@ func FuzzPathParam(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeWhatifRequest, FuzzDecodePushPolicyRequest, FuzzDecodeDatasetRequest: the
+// bodies of the issue #18 routes (the documents inside them have their own fuzz
+// targets: whatif.ParseScenario, change.DecodePushPolicy, dataset.ParseSpec).
+func FuzzDecodeWhatifRequest(f *testing.F) {
+	fuzzDecode[WhatifRequest](f, []string{`{"scenario":"sweeps: {n1: true}","twin":"live"}`, `{"snapshot":"a\u0000"}`, `{"scenario":1}`})
+}
+
+func FuzzDecodePushPolicyRequest(f *testing.F) {
+	fuzzDecode[PushPolicyRequest](f, []string{`{"policy":{"stages":["a"],"device_groups":{"a":["r*"]}},"if_version":2}`,
+		`{"policy":{"maintenance_windows":[{"start":"25:00"}]}}`, `{"policy":null}`})
+}
+
+func FuzzDecodeDatasetRequest(f *testing.F) {
+	fuzzDecode[DatasetRequest](f, []string{`{"spec":"name: a\nsamples: 1\n"}`, `{"spec":["x"]}`, `{"spec":"\u0000"}`})
+}

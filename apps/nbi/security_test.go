@@ -36,6 +36,12 @@ func want(method, pattern string, live bool) string {
 		return "design"
 	case pattern == "/api/v1/changes" || strings.HasSuffix(pattern, "/validate"):
 		return "design"
+	case pattern == "/api/v1/push-policy": // the push policy (issue #18)
+		return "admin"
+	case strings.HasSuffix(pattern, "/certification"):
+		return "design"
+	case strings.HasPrefix(pattern, "/api/v1/whatif") || strings.HasPrefix(pattern, "/api/v1/datasets"): // jobs (issue #18)
+		return "design"
 	case strings.HasSuffix(pattern, "/approve"):
 		return "approve"
 	case strings.HasSuffix(pattern, "/commit") || strings.HasSuffix(pattern, "/confirm") ||

@@ -74,6 +74,8 @@ type Options struct {
 	ExpensiveConcurrency int
 	// MetricsPublic serves /metrics to non-loopback clients too.
 	MetricsPublic bool
+	// Jobs bounds the background what-if and dataset jobs (issue #18, jobs.go).
+	Jobs JobOptions
 }
 
 // Server is the northbound REST API. Create it with New; serve Handler().
@@ -104,6 +106,9 @@ type Server struct {
 	doneOnce sync.Once
 
 	guard *guardState
+
+	jobOpts JobOptions    // background jobs (jobs.go)
+	jobSem  chan struct{} // their running slots
 }
 
 // New builds a Server serving this package's route groups, then o.Routes.
@@ -132,6 +137,8 @@ func New(o Options) (*Server, error) {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
+	s.jobOpts = o.Jobs.withDefaults()
+	s.jobSem = make(chan struct{}, s.jobOpts.MaxRunning)
 	if err := s.registerMetrics(); err != nil {
 		return nil, err
 	}
@@ -150,8 +157,9 @@ func New(o Options) (*Server, error) {
 	seen := map[string]bool{}
 	groups := []RouteGroup{analysisRoutes, changeRoutes, entityRoutes, eventRoutes, systemRoutes,
 		historyRoutes, observedRoutes, twinRoutes, auditRoutes,
-		monitoringRoutes, // #17
-		policyRoutes,     // #17
+		monitoringRoutes,                        // #17
+		policyRoutes,                            // #17
+		pushRoutes, whatifRoutes, datasetRoutes, // #18
 	}
 	for _, g := range append(groups, o.Routes...) {
 		for _, rt := range g(s) {

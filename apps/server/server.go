@@ -82,6 +82,8 @@ type Config struct {
 	Monitor *MonitorConfig
 	// ClosedLoop runs the policy engine and restoration (needs Changes; nil: none).
 	ClosedLoop *ClosedLoopConfig
+	// Jobs bounds the what-if and dataset jobs of the API (DataDir: where datasets go).
+	Jobs nbi.JobOptions
 }
 
 // Check validates c; the errors wrap ErrConfig. Run checks c before it starts anything.
@@ -193,7 +195,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	defer twins.Close()
 	env.twins = twins
-	env.nbi = nbi.Options{Twins: twins, Logger: log.With("component", "nbi"), History: st.Telemetry()}
+	env.nbi = nbi.Options{Twins: twins, Logger: log.With("component", "nbi"), History: st.Telemetry(), Jobs: cfg.Jobs}
 	sec, err := startSecurity(ctx, env) // sets the API's authentication, audit and limits
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -61,6 +61,13 @@ type Case struct {
 
 // Perturbation lists changes; they are applied in the order of the fields below.
 type Perturbation struct {
+	// AddDevices and AddLinks edit the topology, before everything else. A case with
+	// them is computed on a new engine state of the edited network (the base's flows
+	// without a fixed path re-routed over it): a full recomputation, not an
+	// incremental update. A link endpoint a device lacks is added to it. Removing a
+	// link or a device is fail_links / fail_devices. Not in sweeps.
+	AddDevices  []network.Device `yaml:"add_devices" json:"add_devices,omitempty"`
+	AddLinks    []network.Link   `yaml:"add_links" json:"add_links,omitempty"`
 	FailLinks   []string         `yaml:"fail_links" json:"fail_links,omitempty"`     // link IDs (both directions) or directed link IDs
 	FailDevices []string         `yaml:"fail_devices" json:"fail_devices,omitempty"` // every link of the device
 	Capacities  []CapacityChange `yaml:"capacities" json:"capacities,omitempty"`
@@ -211,7 +218,7 @@ func (p *Perturbation) check(at string) error {
 	bad := func(field, format string, a ...any) error {
 		return &yamldoc.Error{Field: at + field, Msg: fmt.Sprintf(format, a...)}
 	}
-	n := len(p.FailLinks) + len(p.FailDevices) + len(p.Capacities) + len(p.RemoveFlows) + len(p.AddFlows) + len(p.ScaleFlows)
+	n := len(p.AddDevices) + len(p.AddLinks) + len(p.FailLinks) + len(p.FailDevices) + len(p.Capacities) + len(p.RemoveFlows) + len(p.AddFlows) + len(p.ScaleFlows)
 	if n > MaxPerturbations {
 		return bad("", "at most %d perturbations, got %d", MaxPerturbations, n)
 	}
@@ -233,6 +240,19 @@ func (p *Perturbation) check(at string) error {
 	}
 	if p.ScaleTraffic != 0 && !(p.ScaleTraffic > 0 && p.ScaleTraffic <= MaxScale) || math.IsNaN(p.ScaleTraffic) {
 		return bad(".scale_traffic", "must be > 0 and <= %g, got %v", float64(MaxScale), p.ScaleTraffic)
+	}
+	for i, d := range p.AddDevices {
+		if d.ID == "" {
+			return bad(fmt.Sprintf(".add_devices[%d].id", i), "required")
+		}
+	}
+	for i, l := range p.AddLinks {
+		if l.ID == "" {
+			return bad(fmt.Sprintf(".add_links[%d].id", i), "required")
+		}
+		if len(l.Endpoints) != 2 {
+			return bad(fmt.Sprintf(".add_links[%d].endpoints", i), "a link has two endpoints, got %d", len(l.Endpoints))
+		}
 	}
 	for i, f := range p.AddFlows {
 		if f.ID == "" {

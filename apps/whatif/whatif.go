@@ -2,6 +2,7 @@ package whatif
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -437,6 +438,9 @@ type acc struct {
 // An error applying a perturbation (an unknown link, say) is the case's Error; the
 // state is reverted either way. The returned error is an engine failure to revert.
 func (r *Runner) RunCase(name string, p Perturbation) (*CaseResult, error) {
+	if len(p.AddDevices)+len(p.AddLinks) > 0 {
+		return r.runTopologyCase(name, p)
+	}
 	u := &undo{moved: map[string]bool{}, removed: map[string]bool{}, added: map[string]bool{}, caps: map[string]bool{}, demands: map[string]bool{}}
 	if r.changes == nil {
 		r.changes = map[string]*acc{}
@@ -865,3 +869,101 @@ func sortedKeys(m map[string]bool) []string {
 // same says whether two rates are equal within the engine's default tolerance (1e-9
 // relative).
 func same(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(math.Abs(a), 1) }
+
+// editedNetwork returns a copy of n with the devices and links added; a link endpoint
+// its device lacks is added to the device. The result is validated.
+func editedNetwork(n *network.Network, devs []network.Device, links []network.Link) (*network.Network, error) {
+	b, err := json.Marshal(n)
+	if err != nil {
+		return nil, err
+	}
+	var out network.Network
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, err
+	}
+	out.Devices = append(out.Devices, devs...)
+	idx := map[string]int{}
+	for i, d := range out.Devices {
+		idx[d.ID] = i
+	}
+	for _, l := range links {
+		for _, ep := range l.Endpoints {
+			i, ok := idx[ep.Device]
+			if !ok {
+				continue // Validate names it
+			}
+			if !slices.ContainsFunc(out.Devices[i].Endpoints, func(e network.EndPoint) bool { return e.ID == ep.EndPoint }) {
+				out.Devices[i].Endpoints = append(out.Devices[i].Endpoints, network.EndPoint{ID: ep.EndPoint})
+			}
+		}
+	}
+	out.Links = append(out.Links, links...)
+	if err := out.Validate(); err != nil {
+		return nil, fmt.Errorf("the edited topology: %v", err)
+	}
+	return &out, nil
+}
+
+// runTopologyCase computes a case that adds devices or links: a new Runner on the
+// edited network (its flows re-routed), the case's other perturbations applied to it,
+// and the result compared with this Runner's base flow by flow.
+func (r *Runner) runTopologyCase(name string, p Perturbation) (*CaseResult, error) {
+	cr := &CaseResult{Name: name, TotalGbps: r.total}
+	r.first, r.recorded = nil, false
+	none := map[string]*acc{}
+	n2, err := editedNetwork(r.net, p.AddDevices, p.AddLinks)
+	if err != nil {
+		cr.Error = "add_devices/add_links: " + err.Error()
+		r.summarise(cr, none, true)
+		return cr, nil
+	}
+	r2, err := NewRunner(r.sc, n2)
+	if err != nil {
+		cr.Error = "add_devices/add_links: " + err.Error()
+		r.summarise(cr, none, true)
+		return cr, nil
+	}
+	rest := p
+	rest.AddDevices, rest.AddLinks = nil, nil
+	cr2 := &CaseResult{Name: name, TotalGbps: r2.total}
+	r2.changes = map[string]*acc{}
+	var aerr error
+	if len(rest.FailLinks)+len(rest.FailDevices)+len(rest.Capacities)+len(rest.RemoveFlows)+len(rest.AddFlows)+len(rest.ScaleFlows) > 0 || rest.ScaleTraffic != 0 {
+		u := &undo{moved: map[string]bool{}, removed: map[string]bool{}, added: map[string]bool{}, caps: map[string]bool{}, demands: map[string]bool{}}
+		aerr = r2.apply(rest, u, r2.changes, cr2)
+		r2.flushFirst(r2.changes)
+	}
+	// flow by flow: the base's rate against the edited network's final rate
+	combined := map[string]*acc{}
+	for id := range r.base {
+		a := &acc{old: r.baseRate[id]}
+		if c, ok := r2.changes[id]; ok {
+			a.new, a.removed = c.new, c.removed
+		} else if v, ok := r2.baseRate[id]; ok {
+			a.new = v
+		} else {
+			a.removed = true
+		}
+		if !a.removed {
+			p1, _ := r.st.Path(id)
+			p2, _ := r2.st.Path(id)
+			if !slices.Equal(p1, p2) {
+				cr.Rerouted++
+			}
+		}
+		combined[id] = a
+	}
+	for id, c := range r2.changes {
+		if _, ok := r.base[id]; !ok {
+			combined[id] = &acc{new: c.new, added: true, removed: c.removed}
+		}
+	}
+	cr.TotalGbps = cr2.TotalGbps
+	cr.Rerouted += cr2.Rerouted
+	cr.Dropped = cr2.Dropped
+	if aerr != nil {
+		cr.Error = aerr.Error()
+	}
+	r.summarise(cr, combined, aerr != nil)
+	return cr, nil
+}

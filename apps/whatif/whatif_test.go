@@ -330,6 +330,15 @@ func FuzzParseScenario(f *testing.F) {
 	f.Add([]byte("sweeps: {n1: true}\n"))
 	f.Add([]byte("cases: [{name: a, perturbations: {fail_links: [l1], scale_traffic: 2}}]\nslos: [{name: s, owner: o, min_rate_gbps: 1}]\n"))
 	f.Add([]byte(`{"sweeps":{"n2":{"max_cases":5,"seed":1},"capacity_plan":{}}}`))
+	f.Add([]byte("cases: [{name: t, perturbations: {add_devices: [{id: z, type: packet-router}], add_links: [{id: az, endpoints: [{device: a, endpoint: p}, {device: z, endpoint: q}], capacity_gbps: 5}]}}]\n"))
+	base := func() *network.Network {
+		n, err := network.Decode(strings.NewReader(`{"devices":[{"id":"a","type":"packet-router","endpoints":[{"id":"e1"}]},{"id":"b","type":"packet-router","endpoints":[{"id":"e1"}]}],
+			"links":[{"id":"ab","endpoints":[{"device":"a","endpoint":"e1"},{"device":"b","endpoint":"e1"}],"capacity_gbps":10}],"flows":[{"id":"f","src":"a","dst":"b"}]}`), network.FormatJSON)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return n
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := ParseScenario(b)
 		if err != nil {
@@ -341,6 +350,20 @@ func FuzzParseScenario(f *testing.F) {
 		if s.Sweeps.N2 != nil && (s.Sweeps.N2.MaxCases < 1 || s.Sweeps.N2.MaxCases > MaxN2Cases) {
 			t.Fatalf("n2 out of bounds")
 		}
+		// the explicit cases (topology edits included) run on a small base without
+		// panicking, and leave the base as it was
+		if len(s.Cases) == 0 || len(s.Cases) > 8 {
+			return
+		}
+		s.Sweeps = Sweeps{}
+		r, err := NewRunner(s, base())
+		if err != nil {
+			return
+		}
+		if _, err := r.Run(context.Background(), Options{}); err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		sameRates(t, "after the run", rates(t, r.State()), r.baseRate)
 	})
 }
 

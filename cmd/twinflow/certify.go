@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/twinflow/twinflow/apps/certify"
+	"github.com/twinflow/twinflow/apps/nbi"
 	appsnapshot "github.com/twinflow/twinflow/apps/snapshot"
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
@@ -59,6 +60,8 @@ appended to its ledger.`,
 				return usageErrorf("--level must be L1 or L2, got %q", level)
 			}
 			var res *certify.Result
+			var serverMD []byte
+			var serverHash string
 			if name, ok := strings.CutPrefix(snapshot, "db:"); ok {
 				// a named snapshot of the repository (twinflow snapshot create)
 				if db == "" {
@@ -102,8 +105,20 @@ appended to its ledger.`,
 				if res, err = certify.FromReport(cs, ch.Report, "server:"+o.Server, start, time.Since(start)); err != nil {
 					return err
 				}
+				// the server records the certification from its own report (the push
+				// policy's gate looks it up); the Markdown it answers is the report
+				// whose hash the ledger holds
+				var cr nbi.CertificationResult
+				if _, err := c.Do(cmd.Context(), http.MethodPost, "/api/v1/changes/"+esc(ch.ID)+"/certification", nil, nil, &cr); err != nil {
+					return fmt.Errorf("record the certification on the server: %w", err)
+				}
+				serverMD, serverHash = []byte(cr.Markdown), cr.ReportSHA256
+				fmt.Fprintf(cmd.OutOrStdout(), "certification %s recorded by the server\n", cr.Certification.ID)
 			}
 			md, mdHash := certify.Markdown(res)
+			if serverMD != nil {
+				md, mdHash = serverMD, serverHash
+			}
 			if junit != "" {
 				var b bytes.Buffer
 				if err := certify.WriteJUnit(&b, res); err != nil {

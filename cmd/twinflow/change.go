@@ -242,6 +242,7 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 		}
 		return nil
 	}
+	waitForWindow(o, commitCmd) // the push policy's maintenance windows (push.go)
 	rollback := action("rollback", "Roll back a commit in its confirm window (devices return to their pre-images)", func() any {
 		return nbi.RollbackRequest{Reason: reason}
 	})

@@ -67,6 +67,7 @@ func newRootCmd() *cobra.Command {
 		newOptimizeCmd(o),
 		newPolicyCmd(o),
 		newRestoreCmd(o),
+		newPushPolicyCmd(o),
 		newServeCmd(o),
 		newSetCmd(o),
 		newSnapshotCmd(o),

@@ -12,12 +12,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/twinflow/twinflow/apps/broker"
+	"github.com/twinflow/twinflow/apps/nbi"
 	"github.com/twinflow/twinflow/apps/server"
 	"github.com/twinflow/twinflow/repository"
 )
 
 // serveFlags are the flags of `twinflow serve`; config maps them to a server.Config.
 type serveFlags struct {
+	jobs                           nbi.JobOptions // the API's what-if and dataset jobs (issue #18)
 	listen, demoSpec, logLevel, db string
 	demo                           bool
 	retention                      time.Duration
@@ -121,6 +123,10 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 	f.BoolVar(&sf.closedLoops, "closed-loops", true, "run the policy engine and restoration after link/device failures (their changes go through the pipeline)")
 	f.StringVar(&sf.policyApprovalRule, "policy-approval-rule", "", "approve the policy engine's and restoration's validated changes as approver rule:NAME (default: off, a person approves them)")
 	f.Float64Var(&sf.optimizeAbove, "optimize-above", 0, "re-optimise paths when an observed link's utilisation rises above this percent (0: off)")
+	// what-if and dataset jobs of the API (docs/whatif.md, docs/datasets.md)
+	f.StringVar(&sf.jobs.DataDir, "data-dir", "", "directory where /api/v1/datasets jobs write (empty: the dataset routes answer 503)")
+	f.IntVar(&sf.jobs.MaxRunning, "jobs-running", 2, "what-if and dataset jobs running at once (more wait, queued)")
+	f.Int64Var(&sf.jobs.MaxDatasetBytes, "dataset-max-bytes", 1<<30, "the largest output of one dataset job")
 	// the stand-in network's own flag, from before every managed device was covered
 	f.DurationVar(&sf.telemetrySample, "standin-sample", time.Second, "same as --telemetry-sample")
 	return usageFlags(cmd)
@@ -160,6 +166,9 @@ func (sf *serveFlags) config() (server.Config, error) {
 	if sec.TokenDir != "" && !sf.demo {
 		return server.Config{}, usageErrorf("--token-dir applies to --demo only (create tokens with `twinflow token create`)")
 	}
+	if sf.jobs.MaxRunning < 1 || sf.jobs.MaxDatasetBytes < 1 {
+		return server.Config{}, usageErrorf("--jobs-running and --dataset-max-bytes must be positive")
+	}
 	if sf.selfApprove && !sf.demo {
 		return server.Config{}, usageErrorf("--allow-self-approval exists only with --demo: outside it, a change's approver is never its author")
 	}
@@ -181,7 +190,7 @@ func (sf *serveFlags) config() (server.Config, error) {
 			CertFile: sf.gnmiCert, KeyFile: sf.gnmiKey, Username: sf.gnmiUser, Password: password, DeviceTimeout: sf.deviceTimeout},
 		Changes: &server.ChangesConfig{Concurrency: sf.commitConcurrency, DriftInterval: sf.driftInterval,
 			SelfApprove: sf.selfApprove, L2Sandbox: sf.l2Sandbox},
-		Security: sec,
+		Security: sec, Jobs: sf.jobs,
 	}
 	if sf.closedLoops {
 		cfg.ClosedLoop = &server.ClosedLoopConfig{ApprovalRule: sf.policyApprovalRule, Restore: true, OptimizeAbove: sf.optimizeAbove}

@@ -66,9 +66,13 @@ type CommitRecord struct {
 	Reason string `json:"reason,omitempty"`
 	// Pending is true while some device could not be verified at its pre-image after a
 	// rollback (e.g. it was unreachable); Recover keeps retrying it.
-	Pending bool      `json:"pending,omitempty"`
-	Started time.Time `json:"started"`
-	Updated time.Time `json:"updated"`
+	Pending bool `json:"pending,omitempty"`
+	// Stages are the device groups of a staged rollout in order (the push policy's
+	// stages); StagesDone counts the stages applied and verified. Empty: one stage.
+	Stages     [][]string `json:"stages,omitempty"`
+	StagesDone int        `json:"stages_done,omitempty"`
+	Started    time.Time  `json:"started"`
+	Updated    time.Time  `json:"updated"`
 }
 
 // Clone deep-copies the record.

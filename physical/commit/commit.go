@@ -374,12 +374,42 @@ func capture(ctx context.Context, d Device, ops []change.Op) ([]PathValue, error
 // (confirmed, or awaiting confirmation); otherwise an error wrapping ErrRolledBack (every device at
 // its pre-image) or ErrFailed (see the record for which device is where).
 func (e *Engine) Commit(ctx context.Context, changeID string, ops map[string][]change.Op, confirm time.Duration) (*Record, error) {
+	return e.CommitStaged(ctx, changeID, ops, confirm, nil)
+}
+
+// CommitStaged is Commit in stages (a staged rollout, issue #18): the pre-images of
+// every device are captured and journaled first, then each stage's devices are set
+// and read back in parallel and the Verify hook runs before the next stage starts.
+// Any failure rolls back every device changed so far, in every stage; devices of
+// later stages are never sent a Set. stages must list every device of ops exactly
+// once; nil or one stage is Commit.
+func (e *Engine) CommitStaged(ctx context.Context, changeID string, ops map[string][]change.Op, confirm time.Duration, stages [][]string) (*Record, error) {
+	if len(stages) > 0 {
+		seen := map[string]bool{}
+		for i, st := range stages {
+			if len(st) == 0 {
+				return nil, fmt.Errorf("commit: %s: stage %d is empty", changeID, i+1)
+			}
+			for _, d := range st {
+				if _, ok := ops[d]; !ok || seen[d] {
+					return nil, fmt.Errorf("commit: %s: stage %d: device %s is not in the change or is in two stages", changeID, i+1, d)
+				}
+				seen[d] = true
+			}
+		}
+		if len(seen) != len(ops) {
+			return nil, fmt.Errorf("commit: %s: the stages list %d of the change's %d devices", changeID, len(seen), len(ops))
+		}
+	}
 	if err := e.acquireCommit(changeID); err != nil {
 		return nil, err
 	}
 	defer e.release(changeID)
 	log := e.log().With("change", changeID)
 	rec := &Record{ChangeID: changeID, Devices: map[string]*DeviceRecord{}, Started: e.now()}
+	if len(stages) > 1 {
+		rec.Stages = stages
+	}
 	for dev, dops := range ops {
 		for i, op := range dops {
 			if _, err := change.ParsePath(op.Path); err != nil {
@@ -440,10 +470,67 @@ func (e *Engine) Commit(ctx context.Context, changeID string, ops map[string][]c
 		}
 		return rec, fmt.Errorf("%w: %s: %s", ErrRolledBack, changeID, rec.Reason)
 	}
+	order := stages
+	if len(order) == 0 {
+		order = [][]string{ids}
+	}
+	for si, stage := range order {
+		if err := e.applyStage(ctx, changeID, rec, handles, stage); err != nil {
+			log.Warn("commit failed, rolling back", "err", err, "stage", si+1)
+			what := "apply failed: "
+			if len(order) > 1 {
+				what = fmt.Sprintf("apply failed in stage %d of %d: ", si+1, len(order))
+			}
+			return e.rollback(ctx, rec, what+err.Error())
+		}
+		if len(order) > 1 {
+			rec.StagesDone = si + 1
+			if si+1 < len(order) {
+				// verification between stages: the stage's devices were read back
+				// above; the Verify hook (telemetry) runs before the next stage
+				if e.Verify != nil {
+					if err := e.Verify(ctx, changeID); err != nil {
+						return e.rollback(ctx, rec, fmt.Sprintf("verification after stage %d of %d failed: %s", si+1, len(order), err))
+					}
+				}
+				if err := e.save(ctx, rec); err != nil {
+					return e.rollback(ctx, rec, "journal failed: "+err.Error())
+				}
+				log.Info("stage applied and verified", "stage", si+1, "of", len(order), "devices", len(stage))
+			}
+		}
+	}
+
+	if confirm <= 0 {
+		if e.Verify != nil {
+			if err := e.Verify(ctx, changeID); err != nil {
+				return e.rollback(ctx, rec, "post-commit verification failed: "+err.Error())
+			}
+		}
+		rec.Phase = PhaseConfirmed
+		log.Info("commit confirmed", "devices", len(ids))
+		return rec, e.save(ctx, rec)
+	}
+	rec.Phase = PhaseAwaitingConfirm
+	rec.ConfirmDeadline = e.now().Add(confirm)
+	if err := e.save(ctx, rec); err != nil {
+		return e.rollback(ctx, rec, "journal failed: "+err.Error())
+	}
+	e.openWindow(rec, confirm)
+	if testHookWindowOpened != nil {
+		testHookWindowOpened(changeID)
+	}
+	log.Info("commit applied, awaiting confirmation", "deadline", rec.ConfirmDeadline)
+	return rec.Clone(), nil
+}
+
+// applyStage sets the devices devs of rec in parallel and reads each back; the first
+// error is returned (the caller rolls back).
+func (e *Engine) applyStage(ctx context.Context, changeID string, rec *Record, handles map[string]Device, devs []string) error {
 	var mu sync.Mutex // guards device records during the parallel phase
-	g, gctx = errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(e.limit())
-	for _, id := range ids {
+	for _, id := range devs {
 		dr := rec.Devices[id]
 		d := handles[id]
 		g.Go(func() error {
@@ -475,32 +562,7 @@ func (e *Engine) Commit(ctx context.Context, changeID string, ops map[string][]c
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		log.Warn("commit failed, rolling back", "err", err)
-		return e.rollback(ctx, rec, "apply failed: "+err.Error())
-	}
-
-	if confirm <= 0 {
-		if e.Verify != nil {
-			if err := e.Verify(ctx, changeID); err != nil {
-				return e.rollback(ctx, rec, "post-commit verification failed: "+err.Error())
-			}
-		}
-		rec.Phase = PhaseConfirmed
-		log.Info("commit confirmed", "devices", len(ids))
-		return rec, e.save(ctx, rec)
-	}
-	rec.Phase = PhaseAwaitingConfirm
-	rec.ConfirmDeadline = e.now().Add(confirm)
-	if err := e.save(ctx, rec); err != nil {
-		return e.rollback(ctx, rec, "journal failed: "+err.Error())
-	}
-	e.openWindow(rec, confirm)
-	if testHookWindowOpened != nil {
-		testHookWindowOpened(changeID)
-	}
-	log.Info("commit applied, awaiting confirmation", "deadline", rec.ConfirmDeadline)
-	return rec.Clone(), nil
+	return g.Wait()
 }
 
 // rejection is implemented by device errors that say the device refused the request

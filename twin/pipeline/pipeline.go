@@ -580,6 +580,12 @@ func (s *Service) Commit(ctx context.Context, id, actor string, confirm time.Dur
 		// Sets on the paths both touch; and this change was not validated against it.
 		return c, fmt.Errorf("%w: %s touches %s, which is in the confirm window of %s; commit it again once %s is confirmed or rolled back", ErrBusy, c.ID, dev, other, other)
 	}
+	// the push policy (issue #18): certification, maintenance window, stages. A
+	// refusal sends nothing and leaves the change approved.
+	plan, err := s.gate(ctx, c, actor)
+	if err != nil {
+		return c, err
+	}
 
 	s.commitMu.Lock()
 	if interacts(c.ChangeSet) {
@@ -619,12 +625,12 @@ func (s *Service) Commit(ctx context.Context, id, actor string, confirm time.Dur
 		}
 	}
 	s.commitMu.Unlock()
-	started := step{change.StateCommitting, fmt.Sprintf("commit started (confirm window %s)", confirm)}
+	started := step{change.StateCommitting, fmt.Sprintf("commit started (confirm window %s%s)", confirm, plan.describe())}
 	if s.cfg.Journal == nil {
 		if err := s.transitionSteps(ctx, c, actor, started); err != nil {
 			return c, err
 		}
-		rec, cerr := s.cfg.Committer.Commit(ctx, c.ID, c.ChangeSet.DeviceOps, confirm)
+		rec, cerr := s.commitDevices(ctx, c, confirm, plan)
 		return c, s.afterCommit(ctx, c, rec, cerr, actor)
 	}
 	// The move to committing is stored with the commit's first journal record (the
@@ -636,7 +642,7 @@ func (s *Service) Commit(ctx context.Context, id, actor string, confirm time.Dur
 		return c, err
 	}
 	armed := s.cfg.Journal.arm(c.ID, reqs[0])
-	rec, cerr := s.cfg.Committer.Commit(ctx, c.ID, c.ChangeSet.DeviceOps, confirm)
+	rec, cerr := s.commitDevices(ctx, c, confirm, plan)
 	s.cfg.Journal.disarm(c.ID)
 	switch {
 	case armed.done && armed.err == nil:
