@@ -134,7 +134,8 @@ func New(o Options) (*Server, error) {
 	}))
 	seen := map[string]bool{}
 	groups := []RouteGroup{analysisRoutes, changeRoutes, entityRoutes, eventRoutes, systemRoutes,
-		historyRoutes, observedRoutes, twinRoutes, auditRoutes}
+		historyRoutes, observedRoutes, twinRoutes, auditRoutes,
+		resolveRoutes}
 	for _, g := range append(groups, o.Routes...) {
 		for _, rt := range g(s) {
 			key := rt.Method + " " + rt.Pattern

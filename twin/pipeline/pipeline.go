@@ -193,6 +193,13 @@ func (s *Service) load(ctx context.Context, id string) (*Change, error) {
 			c.Commit = rec // in progress: the journal is ahead of the stored report
 		}
 	}
+	if c.State == change.StateFailed && c.Commit != nil && c.Commit.Pending && s.cfg.Journal != nil {
+		// devices left pending are retried (recovery, resolve) after the change failed:
+		// the journal says where they are now
+		if rec, err := s.cfg.Journal.Load(ctx, id); err == nil && rec.Updated.After(c.Commit.Updated) {
+			c.Commit = rec
+		}
+	}
 	return c, nil
 }
 

@@ -1,0 +1,74 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twinflow/twinflow/models/change"
+)
+
+// Resolver is implemented by a Committer that settles one commit on demand, from its
+// journal record and what its devices hold (physical/commit.Engine.Resolve).
+type Resolver interface {
+	Resolve(ctx context.Context, changeID string) (*change.CommitRecord, map[string]change.DeviceImage, error)
+}
+
+// Resolution is the answer of ResolveChange: the change and, per device of its commit,
+// which image the device holds now.
+type Resolution struct {
+	Change  *Change                       `json:"change"`
+	Devices map[string]change.DeviceImage `json:"devices"`
+}
+
+// ResolveChange is the operator's one command for a commit that did not end on its own
+// (`twinflow change resolve`, REQ-REL-02): a change left committing (its final
+// transition could not be stored, or its commit was interrupted without a restart), or
+// a failed change with devices still pending restoration (a device lost during a
+// rollback or its confirm window). The committer rolls the commit forward (it was
+// confirmed on every device) or back (every device that may have changed is restored
+// from its pre-image), then every device is read: the answer says which device is at
+// which image. A committing change moves to the state the record says; a failed one
+// stays failed with its record updated (a device still unreachable stays pending, and
+// resolve can be run again once it is back). On a committed or rolled-back change it
+// only reads the devices. A change in its confirm window is not stuck: ErrBusy.
+func (s *Service) ResolveChange(ctx context.Context, id, actor string) (*Resolution, error) {
+	c, err := s.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := s.cfg.Committer.(Resolver)
+	if !ok {
+		return &Resolution{Change: c}, ErrNoCommitter
+	}
+	switch c.State {
+	case change.StateCommitting, change.StateFailed, change.StateCommitted, change.StateRolledBack:
+	default:
+		return &Resolution{Change: c}, fmt.Errorf("%w: %s is %s; it has no commit to resolve", ErrState, id, c.State)
+	}
+	unlock := s.lockDevices(c.ChangeSet.Devices())
+	defer unlock()
+	if c, err = s.load(ctx, id); err != nil {
+		return nil, err
+	}
+	rec, imgs, err := r.Resolve(ctx, id)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrUnknownCommit) && c.State == change.StateCommitting:
+		// committing without a journal record: the process died (or the journal was
+		// refused) before the pre-images were journaled, so no device was touched
+		rec = &change.CommitRecord{ChangeID: c.ID, Phase: change.PhaseRolledBack,
+			Reason: "resolved: no device was changed (no pre-images were journaled)"}
+	case errors.Is(err, ErrUnknownCommit):
+		return &Resolution{Change: c}, fmt.Errorf("%w: %s has no commit record", ErrState, id)
+	default:
+		// a confirm window open, or another call working on the change
+		return &Resolution{Change: c}, fmt.Errorf("%w: %w", ErrBusy, err)
+	}
+	res := &Resolution{Change: c, Devices: imgs}
+	if c.State != change.StateCommitting {
+		c.Commit = rec
+		return res, nil
+	}
+	return res, s.afterCommit(ctx, c, rec, nil, actor)
+}
