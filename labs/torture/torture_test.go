@@ -57,11 +57,13 @@ const (
 	faultHold           faultKind = "hold-answer"
 	faultPGKill         faultKind = "pg-kill"
 	faultPGRestart      faultKind = "pg-restart"
+	faultDeviceWipe     faultKind = "device-wipe"
 	faultDiskFull       faultKind = "disk-full"
 )
 
+// allFaults: disk-full last (left out without a tmpfs).
 var allFaults = []faultKind{faultControllerKill, faultDeviceKill, faultPartition, faultDelay, faultHold,
-	faultPGKill, faultPGRestart, faultDiskFull}
+	faultPGKill, faultPGRestart, faultDeviceWipe, faultDiskFull}
 
 type fault struct {
 	Kind   faultKind     `json:"kind"`
@@ -135,7 +137,9 @@ type harness struct {
 	images []image // what each device holds now (the pre-image of the next trial)
 
 	devMu   sync.Mutex
-	devBusy map[int]bool // a device fault owns the device (no two at once)
+	devBusy map[string]bool // a fault owns its target (a device, "pg", "ctrl"): no two at once
+	wiped   map[int]bool // devices that came back with their factory configuration
+	factory image        // what a device holds when it starts
 }
 
 func devName(i int) string { return fmt.Sprintf("tt-r%d", i+1) }
@@ -146,7 +150,7 @@ func newHarness(t *testing.T, ndev int) *harness {
 	if binDir == "" || !exists(filepath.Join(binDir, "twinflow")) || !exists(filepath.Join(binDir, "twinflow-node")) {
 		requireIntegration(t, "TWINFLOW_BIN with twinflow and twinflow-node is needed (make build)")
 	}
-	h := &harness{t: t, bin: filepath.Join(binDir, "twinflow"), tokens: map[string]string{}, devBusy: map[int]bool{}}
+	h := &harness{t: t, bin: filepath.Join(binDir, "twinflow"), tokens: map[string]string{}, devBusy: map[string]bool{}, wiped: map[int]bool{}}
 	h.pg = newPrivatePG(t)
 	if err := h.pg.start(); err != nil {
 		t.Fatal(err)
@@ -192,6 +196,10 @@ func newHarness(t *testing.T, ndev int) *harness {
 	t.Cleanup(h.ctrl.kill)
 	if st, body, err := h.api("admin", "POST", "/api/v1/twins/live/apply", map[string]any{"devices": devs}); err != nil || st/100 != 2 {
 		t.Fatalf("apply the network: %d %v %s", st, err, body)
+	}
+	var err error
+	if h.factory, err = h.read(0); err != nil {
+		t.Fatal(err)
 	}
 	// a first change gives every device a known image through the pipeline
 	all := make([]int, ndev)
@@ -325,20 +333,27 @@ func (h *harness) write(i int, img image) error {
 // what it did (for the trial log) or an error if healing failed.
 func (h *harness) inject(f fault) (string, error) {
 	time.Sleep(f.At)
+	target := devName(f.Device)
+	switch f.Kind {
+	case faultControllerKill:
+		target = "ctrl"
+	case faultPGKill, faultPGRestart, faultDiskFull:
+		target = "pg"
+	}
+	h.devMu.Lock()
+	if h.devBusy[target] {
+		h.devMu.Unlock()
+		return "skipped: " + target + " busy with another fault", nil
+	}
+	h.devBusy[target] = true
+	h.devMu.Unlock()
+	defer func() { h.devMu.Lock(); delete(h.devBusy, target); h.devMu.Unlock() }()
 	switch f.Kind {
 	case faultControllerKill:
 		h.ctrl.kill()
 		time.Sleep(f.For)
 		return "controller killed and restarted", h.ctrl.start()
-	case faultDeviceKill, faultPartition, faultDelay, faultHold:
-		h.devMu.Lock()
-		if h.devBusy[f.Device] {
-			h.devMu.Unlock()
-			return "skipped: device busy with another fault", nil
-		}
-		h.devBusy[f.Device] = true
-		h.devMu.Unlock()
-		defer func() { h.devMu.Lock(); delete(h.devBusy, f.Device); h.devMu.Unlock() }()
+	case faultDeviceKill, faultDeviceWipe, faultPartition, faultDelay, faultHold:
 		p := h.prox[f.Device]
 		switch f.Kind {
 		case faultPartition:
@@ -347,10 +362,12 @@ func (h *harness) inject(f fault) (string, error) {
 			p.set(modeDelay)
 		case faultHold:
 			p.set(modeHold)
-		case faultDeviceKill:
+		case faultDeviceKill, faultDeviceWipe:
 			// The device is cut off first, then its running config is saved and it is
 			// killed: it restarts with the config it held (what a router's saved
-			// startup config gives), and rejoins.
+			// startup config gives), and rejoins. A wiped device restarts with its
+			// factory configuration instead (its saved config was lost): the
+			// controller must report it as drift.
 			p.set(modeBlackhole)
 			time.Sleep(50 * time.Millisecond)
 			saved, err := h.read(f.Device)
@@ -363,7 +380,12 @@ func (h *harness) inject(f fault) (string, error) {
 			if err := n.start(); err != nil {
 				return "", err
 			}
-			if err := h.write(f.Device, saved); err != nil {
+			if f.Kind == faultDeviceWipe {
+				saved = h.factory
+				h.devMu.Lock()
+				h.wiped[f.Device] = true
+				h.devMu.Unlock()
+			} else if err := h.write(f.Device, saved); err != nil {
 				return "", fmt.Errorf("restore the saved config of %s: %w", devName(f.Device), err)
 			}
 			p.retarget(n.address())
@@ -399,6 +421,8 @@ type outcome struct {
 	Resolved bool         `json:"resolved,omitempty"` // `twinflow change resolve` was needed
 	Commit   string       `json:"commit_http,omitempty"`
 	Timing   string       `json:"-"`
+	// Reconciled counts devices that came back wiped and were reconciled.
+	Reconciled int `json:"reconciled,omitempty"`
 	// ResolveOut is what `twinflow change resolve` printed.
 	ResolveOut string `json:"-"`
 }
@@ -499,6 +523,9 @@ func (h *harness) trial(p plan) (outcome, []string) {
 				}
 			}
 		}
+		if h.wiped[i] {
+			want = append(want, h.factory)
+		}
 		ok := false
 		for _, w := range want {
 			ok = ok || img == w
@@ -512,8 +539,31 @@ func (h *harness) trial(p plan) (outcome, []string) {
 		viol = append(viol, err.Error())
 	}
 	tChecked := time.Now()
-	// 4. the twin's intended state equals what the devices hold, and a device that came
-	// back is reconciled or reported as drift, within a bounded time (10 s).
+	// 4. a device that came back with another configuration is reported as drift
+	// within a bounded time (10 s), and `twinflow change reconcile` puts it back at the
+	// intent; then the twin's intended state equals what every device holds.
+	for i := range h.nodes {
+		if !h.wiped[i] || len(viol) > 0 {
+			continue
+		}
+		want := pre[i]
+		if in[i] && c.State == change.StateCommitted {
+			want = intent
+		}
+		if now[i] == want {
+			continue // wiped before the change, then set by it (or restored)
+		}
+		if err := h.reconcile(i, 10*time.Second); err != nil {
+			viol = append(viol, err.Error())
+			continue
+		}
+		out.Reconciled++
+		if img, err := h.read(i); err != nil || img != want {
+			viol = append(viol, fmt.Sprintf("%s after reconcile holds %s (%v); want %s", devName(i), img, err, want))
+		}
+		now[i] = want
+	}
+	clear(h.wiped)
 	if err := h.noDrift(10 * time.Second); err != nil {
 		viol = append(viol, err.Error())
 	}
@@ -538,19 +588,16 @@ func (h *harness) settle(id string, window time.Duration, out *outcome) (*pipeli
 	for {
 		c, err := h.change(id)
 		if err == nil {
-			switch c.State {
-			case change.StateCommitted, change.StateRolledBack, change.StateRejected, change.StateApproved:
-				return c, nil
-			case change.StateFailed:
-				if c.Commit == nil || !c.Commit.Pending {
-					return c, nil
-				}
+			pending := c.Commit != nil && c.Commit.Pending
+			if c.State != change.StateCommitting && !pending {
+				return c, nil // committed, rolled_back, failed, rejected, approved
 			}
 			// The operator's one command, once the change stopped moving on its own: a
-			// failed change with devices pending, or committing 8 s past its window
-			// (a restarted controller recovers at once; a live one resolves on its own
-			// what it can).
-			stuck := c.State == change.StateFailed ||
+			// change that ended with devices pending restoration (failed, or rolled
+			// back with a device that never acknowledged its Set), or committing 8 s
+			// past its window (a restarted controller recovers at once; a live one
+			// resolves on its own what it can).
+			stuck := pending ||
 				(c.State == change.StateCommitting && time.Since(start) > window+8*time.Second)
 			if stuck && !resolved {
 				resolved, out.Resolved = true, true
@@ -597,7 +644,7 @@ func (h *harness) change(id string) (*pipeline.Change, error) {
 		}
 	}
 	c := &pipeline.Change{ID: rc.ID, State: change.State(rc.State), Commit: rep.Commit}
-	if c.State == change.StateCommitting || c.State == change.StateFailed && c.Commit != nil && c.Commit.Pending {
+	if c.State == change.StateCommitting || c.Commit != nil && c.Commit.Pending {
 		// the commit journal (ledger records) is ahead of the stored report
 		j, err := pipeline.OpenJournal(ctx, st)
 		if err != nil {
@@ -628,6 +675,34 @@ func (h *harness) verifyLedger() error {
 	res, err := st.Ledger().Verify(ctx)
 	if err != nil || !res.OK {
 		return fmt.Errorf("ledger does not verify: %+v %v", res, err)
+	}
+	return nil
+}
+
+// reconcile waits until the controller reports device i as drifting, then reconciles
+// it: the proposed change approved and committed like any other.
+func (h *harness) reconcile(i int, within time.Duration) error {
+	dev := devName(i)
+	for deadline := time.Now().Add(within); ; time.Sleep(100 * time.Millisecond) {
+		st, body, err := h.api("admin", "GET", "/api/v1/drift", nil)
+		if err == nil && st == 200 && strings.Contains(string(body), `"device":"`+dev+`"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s came back wiped and was not reported as drift within %v: %d %v %s", dev, within, st, err, body)
+		}
+	}
+	st, body, err := h.api("admin", "POST", "/api/v1/drift/"+dev+"/reconcile", nil)
+	var c pipeline.Change
+	if err != nil || st != 201 || json.Unmarshal(body, &c) != nil || c.State != change.StateValidated {
+		return fmt.Errorf("reconcile %s: %d %v %s", dev, st, err, body)
+	}
+	if st, body, err = h.api("carla", "POST", "/api/v1/changes/"+c.ID+"/approve", nil); err != nil || st != 200 {
+		return fmt.Errorf("approve the reconcile of %s: %d %v %s", dev, st, err, body)
+	}
+	if st, body, err = h.api("admin", "POST", "/api/v1/changes/"+c.ID+"/commit", nil); err != nil || st != 200 ||
+		json.Unmarshal(body, &c) != nil || c.State != change.StateCommitted {
+		return fmt.Errorf("commit the reconcile of %s: %d %v %s", dev, st, err, body)
 	}
 	return nil
 }
@@ -688,6 +763,9 @@ func TestTorture(t *testing.T) {
 		key := string(out.State)
 		if out.Resolved {
 			key += " (after resolve)"
+		}
+		if out.Reconciled > 0 {
+			summary.Outcomes["device reconciled after coming back wiped"] += out.Reconciled
 		}
 		summary.Outcomes[key]++
 		pj, _ := json.Marshal(p)

@@ -193,7 +193,7 @@ func (s *Service) load(ctx context.Context, id string) (*Change, error) {
 			c.Commit = rec // in progress: the journal is ahead of the stored report
 		}
 	}
-	if c.State == change.StateFailed && c.Commit != nil && c.Commit.Pending && s.cfg.Journal != nil {
+	if c.Commit != nil && c.Commit.Pending && s.cfg.Journal != nil {
 		// devices left pending are retried (recovery, resolve) after the change failed:
 		// the journal says where they are now
 		if rec, err := s.cfg.Journal.Load(ctx, id); err == nil && rec.Updated.After(c.Commit.Updated) {
@@ -586,6 +586,9 @@ func (s *Service) Commit(ctx context.Context, id, actor string, confirm time.Dur
 		// Its rollback restores the device's pre-images, which would undo this change's
 		// Sets on the paths both touch; and this change was not validated against it.
 		return c, fmt.Errorf("%w: %s touches %s, which is in the confirm window of %s; commit it again once %s is confirmed or rolled back", ErrBusy, c.ID, dev, other, other)
+	}
+	if err := s.pendingRestore(ctx, c.ChangeSet.Devices(), c.ID); err != nil {
+		return c, err
 	}
 
 	s.commitMu.Lock()

@@ -72,3 +72,32 @@ func (s *Service) ResolveChange(ctx context.Context, id, actor string) (*Resolut
 	}
 	return res, s.afterCommit(ctx, c, rec, nil, actor)
 }
+
+// pendingRestore refuses a commit onto a device that an earlier commit could not
+// restore yet (its record is pending: the device was unreachable during the
+// rollback). Recovery after a restart, or resolve, restores that device from the
+// earlier commit's pre-image once it is back; a commit in between would be undone by
+// that restore — the device would hold a mix of two changes (torture seed 455: a
+// rolled-back commit's pending restore, retried at a restart, clobbered three later
+// commits). So the device is busy until the earlier commit is resolved.
+func (s *Service) pendingRestore(ctx context.Context, devs []string, self string) error {
+	if s.cfg.Journal == nil {
+		return nil
+	}
+	recs, err := s.cfg.Journal.Unfinished(ctx)
+	if err != nil {
+		return fmt.Errorf("pipeline: pending restores: %w", err)
+	}
+	for _, rec := range recs {
+		if !rec.Pending || rec.ChangeID == self {
+			continue
+		}
+		for _, d := range devs {
+			if dr := rec.Devices[d]; dr != nil && dr.Status == change.DeviceRestoreFailed {
+				return fmt.Errorf("%w: %s touches %s, which %s could not restore yet (%s); once the device is reachable run `twinflow change resolve %s`, then commit again",
+					ErrBusy, self, d, rec.ChangeID, rec.Phase, rec.ChangeID)
+			}
+		}
+	}
+	return nil
+}

@@ -158,3 +158,80 @@ func TestResolveStuckCommitting(t *testing.T) {
 		t.Fatalf("resolve of an approved change: %v", err)
 	}
 }
+
+// setCut fails every Set of a cut device (a device that answers reads but whose Sets
+// time out: they may or may not have been applied).
+type setCut struct {
+	commit.Device
+	cut *cutDevices
+	id  string
+}
+
+func (d setCut) Set(ctx context.Context, ops []change.Op) error {
+	d.cut.mu.Lock()
+	cut := d.cut.cut["set:"+d.id]
+	if cut {
+		d.cut.cut[d.id] = true // and it stays away for the rollback
+	}
+	d.cut.mu.Unlock()
+	if cut {
+		return errors.New("set " + d.id + ": deadline exceeded")
+	}
+	return d.Device.Set(ctx, ops)
+}
+
+type setCutDevices struct{ *cutDevices }
+
+func (c setCutDevices) Device(ctx context.Context, id string) (commit.Device, error) {
+	d, err := c.cutDevices.Device(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return setCut{Device: d, cut: c.cutDevices, id: id}, nil
+}
+
+// TestPendingRestoreBlocksLaterCommits (REQ-REL-01; torture seed 455): a commit whose
+// Set to a device timed out rolls back, but the device cannot be restored yet, so the
+// change ends rolled_back with that device pending. A later commit onto the device
+// used to succeed, and the pending restore, retried when the controller restarted,
+// put the device back to the first commit's pre-image — undoing the later commits (a
+// device holding a mix of changes). Now the later commit is refused (busy, naming the
+// change to resolve); after `resolve` it commits, and a restart leaves it in place.
+func TestPendingRestoreBlocksLaterCommits(t *testing.T) {
+	l := newLab(t, 2)
+	ctx := context.Background()
+	proposeCommit(t, l, mtuChange("base", 1500, "tfc-r1", "tfc-r2"))
+	l.close()
+	cut := &cutDevices{cut: map[string]bool{}}
+	l.open(t, func(d commit.Devices) commit.Devices { cut.inner = d; return setCutDevices{cut} })
+
+	a := proposeApproved(t, l, mtuChange("a", 9000, "tfc-r1", "tfc-r2"))
+	cut.set("set:tfc-r2", true)
+	a, _ = l.svc.Commit(ctx, a.ID, "carla", 0)
+	if a.Commit == nil || !a.Commit.Pending || a.Commit.Devices["tfc-r2"].Status != change.DeviceRestoreFailed {
+		t.Fatalf("commit with a Set timing out: state %s, record %+v", a.State, a.Commit)
+	}
+	cut.set("set:tfc-r2", false)
+	cut.set("tfc-r2", false) // back
+
+	b := proposeApproved(t, l, mtuChange("b", 9100, "tfc-r2"))
+	if _, err := l.svc.Commit(ctx, b.ID, "carla", 0); !errors.Is(err, pipeline.ErrBusy) {
+		t.Fatalf("commit onto a device with a pending restore: %v; want busy", err)
+	}
+	if res, err := l.svc.ResolveChange(ctx, a.ID, "carla"); err != nil || res.Change.Commit.Pending || res.Devices["tfc-r2"].Image != change.ImagePreImage {
+		t.Fatalf("resolve: %v %+v", err, res)
+	}
+	b, err := l.svc.Commit(ctx, b.ID, "carla", 0)
+	if err != nil || b.State != change.StateCommitted {
+		t.Fatalf("commit after resolve: %v %s", err, b.State)
+	}
+	// a restart's recovery finds nothing pending: r2 keeps change b
+	l.close()
+	l.open(t, nil)
+	if err := l.svc.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cfg := l.configOf(t, "tfc-r2"); !containsMTU(cfg, 9100) {
+		t.Fatalf("r2 after a restart: %v; want change b (mtu 9100)", cfg)
+	}
+}
