@@ -27,7 +27,9 @@ import (
 )
 
 // Environment: TORTURE_TRIALS (default 30), TORTURE_SEED (default 1; trial i runs
-// seed SEED+i), TORTURE_DEVICES (default 4), TORTURE_OUT (a JSON summary file).
+// seed SEED+i), TORTURE_DEVICES (default 4), TORTURE_OUT (a JSON summary file,
+// rewritten after every trial), TORTURE_MAX_DURATION (a Go duration: start no trial
+// after it has passed; the summary says how many ran).
 func envInt(name string, def uint64) uint64 {
 	if v := os.Getenv(name); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
@@ -138,8 +140,8 @@ type harness struct {
 
 	devMu   sync.Mutex
 	devBusy map[string]bool // a fault owns its target (a device, "pg", "ctrl"): no two at once
-	wiped   map[int]bool // devices that came back with their factory configuration
-	factory image        // what a device holds when it starts
+	wiped   map[int]bool    // devices that came back with their factory configuration
+	factory image           // what a device holds when it starts
 }
 
 func devName(i int) string { return fmt.Sprintf("tt-r%d", i+1) }
@@ -421,6 +423,8 @@ type outcome struct {
 	Resolved bool         `json:"resolved,omitempty"` // `twinflow change resolve` was needed
 	Commit   string       `json:"commit_http,omitempty"`
 	Timing   string       `json:"-"`
+	// Skipped counts faults not injected (their target held by another fault).
+	Skipped int `json:"-"`
 	// Reconciled counts devices that came back wiped and were reconciled.
 	Reconciled int `json:"reconciled,omitempty"`
 	// ResolveOut is what `twinflow change resolve` printed.
@@ -457,6 +461,9 @@ func (h *harness) trial(p plan) (outcome, []string) {
 			mu.Lock()
 			defer mu.Unlock()
 			notes = append(notes, fmt.Sprintf("%s@%v: %s", f.Kind, f.At, what))
+			if strings.HasPrefix(what, "skipped") {
+				out.Skipped++
+			}
 			if err != nil {
 				bad = append(bad, fmt.Sprintf("heal %s: %v", f.Kind, err))
 			}
@@ -739,18 +746,33 @@ func TestTorture(t *testing.T) {
 	start := time.Now()
 	h := newHarness(t, ndev)
 	summary := struct {
-		Seeds      [2]uint64              `json:"seeds"`
-		Trials     int                    `json:"trials"`
-		Faults     map[faultKind]int      `json:"faults"`
-		Outcomes   map[string]int         `json:"outcomes"`
-		Violations map[uint64][]string    `json:"violations,omitempty"`
-		Seconds    float64                `json:"seconds"`
-		DiskFull   bool                   `json:"disk_full_fault"`
-		PerTrial   map[uint64]outcome     `json:"-"`
-		Extra      map[string]interface{} `json:"-"`
+		Seeds      [2]uint64           `json:"seeds"`
+		Trials     int                 `json:"trials"`
+		Faults     map[faultKind]int   `json:"faults"`
+		Outcomes   map[string]int      `json:"outcomes"`
+		Violations map[uint64][]string `json:"violations,omitempty"`
+		Seconds    float64             `json:"seconds"`
+		DiskFull   bool                `json:"disk_full_fault"`
+		// Skipped counts faults not injected because another fault held their target.
+		Skipped int `json:"faults_skipped"`
 	}{Seeds: [2]uint64{seed, seed + trials - 1}, Faults: map[faultKind]int{}, Outcomes: map[string]int{},
 		Violations: map[uint64][]string{}, DiskFull: h.pg.tmpfs}
+	maxDur, _ := time.ParseDuration(os.Getenv("TORTURE_MAX_DURATION"))
+	write := func() {
+		summary.Seconds = time.Since(start).Seconds()
+		summary.Seeds[1] = seed + uint64(summary.Trials) - 1
+		if f := os.Getenv("TORTURE_OUT"); f != "" {
+			b, _ := json.MarshalIndent(summary, "", "  ")
+			if err := os.WriteFile(f, b, 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+	}
 	for i := range trials {
+		if maxDur > 0 && time.Since(start) > maxDur {
+			t.Logf("TORTURE_MAX_DURATION %v reached after %d trials", maxDur, summary.Trials)
+			break
+		}
 		p := makePlan(seed+i, ndev, h.pg.tmpfs)
 		for _, f := range p.Faults {
 			summary.Faults[f.Kind]++
@@ -760,6 +782,7 @@ func TestTorture(t *testing.T) {
 		}
 		out, viol := h.trial(p)
 		summary.Trials++
+		summary.Skipped += out.Skipped
 		key := string(out.State)
 		if out.Resolved {
 			key += " (after resolve)"
@@ -771,22 +794,19 @@ func TestTorture(t *testing.T) {
 		pj, _ := json.Marshal(p)
 		if len(viol) > 0 {
 			summary.Violations[p.Seed] = viol
+			write()
 			t.Errorf("trial seed %d VIOLATES:\n  %s\n  plan %s\n  replay: make torture TRIALS=1 SEED=%d\n  controller log: %s",
 				p.Seed, strings.Join(viol, "\n  "), pj, p.Seed, h.ctrl.log(2000))
 			break // the next trials would start from a broken state
 		}
+		write()
 		if testing.Verbose() {
 			t.Logf("trial %d: %s (commit %s; %s) %s", p.Seed, key, out.Commit, out.Timing, pj)
 		}
 	}
-	summary.Seconds = time.Since(start).Seconds()
+	write()
 	b, _ := json.MarshalIndent(summary, "", "  ")
 	t.Logf("torture summary:\n%s", b)
-	if f := os.Getenv("TORTURE_OUT"); f != "" {
-		if err := os.WriteFile(f, b, 0o644); err != nil {
-			t.Error(err)
-		}
-	}
 	if summary.Trials == 0 {
 		t.Fatal("no trial ran")
 	}
