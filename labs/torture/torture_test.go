@@ -27,7 +27,8 @@ import (
 )
 
 // Environment: TORTURE_TRIALS (default 30), TORTURE_SEED (default 1; trial i runs
-// seed SEED+i), TORTURE_DEVICES (default 4), TORTURE_OUT (a JSON summary file,
+// seed SEED+i), TORTURE_PARALLEL (default 1: independent labs running trials side by
+// side, each with its own controller, devices and PostgreSQL), TORTURE_DEVICES (default 4), TORTURE_OUT (a JSON summary file,
 // rewritten after every trial), TORTURE_MAX_DURATION (a Go duration: start no trial
 // after it has passed; the summary says how many ran).
 func envInt(name string, def uint64) uint64 {
@@ -743,11 +744,16 @@ func TestTorture(t *testing.T) {
 	trials := envInt("TORTURE_TRIALS", 30)
 	seed := envInt("TORTURE_SEED", 1)
 	ndev := int(envInt("TORTURE_DEVICES", 4))
+	workers := max(1, min(int(envInt("TORTURE_PARALLEL", 1)), 8))
+	maxDur, _ := time.ParseDuration(os.Getenv("TORTURE_MAX_DURATION"))
 	start := time.Now()
-	h := newHarness(t, ndev)
+	var mu sync.Mutex
 	summary := struct {
-		Seeds      [2]uint64           `json:"seeds"`
+		FirstSeed  uint64              `json:"first_seed"`
 		Trials     int                 `json:"trials"`
+		Seeds      []uint64            `json:"-"`
+		Ran        string              `json:"seeds_run"`
+		Workers    int                 `json:"workers"`
 		Faults     map[faultKind]int   `json:"faults"`
 		Outcomes   map[string]int      `json:"outcomes"`
 		Violations map[uint64][]string `json:"violations,omitempty"`
@@ -755,12 +761,11 @@ func TestTorture(t *testing.T) {
 		DiskFull   bool                `json:"disk_full_fault"`
 		// Skipped counts faults not injected because another fault held their target.
 		Skipped int `json:"faults_skipped"`
-	}{Seeds: [2]uint64{seed, seed + trials - 1}, Faults: map[faultKind]int{}, Outcomes: map[string]int{},
-		Violations: map[uint64][]string{}, DiskFull: h.pg.tmpfs}
-	maxDur, _ := time.ParseDuration(os.Getenv("TORTURE_MAX_DURATION"))
-	write := func() {
+	}{FirstSeed: seed, Workers: workers, Faults: map[faultKind]int{}, Outcomes: map[string]int{},
+		Violations: map[uint64][]string{}, DiskFull: true}
+	write := func() { // mu held
 		summary.Seconds = time.Since(start).Seconds()
-		summary.Seeds[1] = seed + uint64(summary.Trials) - 1
+		summary.Ran = seedRanges(summary.Seeds)
 		if f := os.Getenv("TORTURE_OUT"); f != "" {
 			b, _ := json.MarshalIndent(summary, "", "  ")
 			if err := os.WriteFile(f, b, 0o644); err != nil {
@@ -768,46 +773,101 @@ func TestTorture(t *testing.T) {
 			}
 		}
 	}
-	for i := range trials {
-		if maxDur > 0 && time.Since(start) > maxDur {
-			t.Logf("TORTURE_MAX_DURATION %v reached after %d trials", maxDur, summary.Trials)
-			break
+	// Seeds are handed out in order to the workers (each its own controller, devices
+	// and PostgreSQL): a trial depends only on its seed and the state the previous
+	// trial of its worker left, which the invariants pin.
+	next := uint64(0)
+	take := func() (uint64, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if next >= trials || len(summary.Violations) > 0 || maxDur > 0 && time.Since(start) > maxDur {
+			return 0, false
 		}
-		p := makePlan(seed+i, ndev, h.pg.tmpfs)
-		for _, f := range p.Faults {
-			summary.Faults[f.Kind]++
-		}
-		if len(p.Faults) == 0 {
-			summary.Faults["none"]++
-		}
-		out, viol := h.trial(p)
-		summary.Trials++
-		summary.Skipped += out.Skipped
-		key := string(out.State)
-		if out.Resolved {
-			key += " (after resolve)"
-		}
-		if out.Reconciled > 0 {
-			summary.Outcomes["device reconciled after coming back wiped"] += out.Reconciled
-		}
-		summary.Outcomes[key]++
-		pj, _ := json.Marshal(p)
-		if len(viol) > 0 {
-			summary.Violations[p.Seed] = viol
-			write()
-			t.Errorf("trial seed %d VIOLATES:\n  %s\n  plan %s\n  replay: make torture TRIALS=1 SEED=%d\n  controller log: %s",
-				p.Seed, strings.Join(viol, "\n  "), pj, p.Seed, h.ctrl.log(2000))
-			break // the next trials would start from a broken state
-		}
+		next++
+		return seed + next - 1, true
+	}
+	for w := range workers {
+		t.Run(fmt.Sprintf("worker%d", w), func(t *testing.T) {
+			if workers > 1 {
+				t.Parallel()
+			}
+			h := newHarness(t, ndev)
+			mu.Lock()
+			summary.DiskFull = summary.DiskFull && h.pg.tmpfs
+			mu.Unlock()
+			for {
+				s, ok := take()
+				if !ok {
+					return
+				}
+				p := makePlan(s, ndev, h.pg.tmpfs)
+				out, viol := h.trial(p)
+				key := string(out.State)
+				if out.Resolved {
+					key += " (after resolve)"
+				}
+				pj, _ := json.Marshal(p)
+				mu.Lock()
+				for _, f := range p.Faults {
+					summary.Faults[f.Kind]++
+				}
+				if len(p.Faults) == 0 {
+					summary.Faults["none"]++
+				}
+				summary.Trials++
+				summary.Seeds = append(summary.Seeds, s)
+				summary.Skipped += out.Skipped
+				if out.Reconciled > 0 {
+					summary.Outcomes["device reconciled after coming back wiped"] += out.Reconciled
+				}
+				summary.Outcomes[key]++
+				if len(viol) > 0 {
+					summary.Violations[p.Seed] = viol
+				}
+				write()
+				mu.Unlock()
+				if len(viol) > 0 {
+					t.Errorf("trial seed %d VIOLATES:\n  %s\n  plan %s\n  replay: make torture TRIALS=1 SEED=%d\n  controller log: %s",
+						p.Seed, strings.Join(viol, "\n  "), pj, p.Seed, h.ctrl.log(2000))
+					return // the next trials would start from a broken state
+				}
+				if testing.Verbose() {
+					t.Logf("trial %d: %s (commit %s; %s) %s", p.Seed, key, out.Commit, out.Timing, pj)
+				}
+			}
+		})
+	}
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
 		write()
-		if testing.Verbose() {
-			t.Logf("trial %d: %s (commit %s; %s) %s", p.Seed, key, out.Commit, out.Timing, pj)
+		b, _ := json.MarshalIndent(summary, "", "  ")
+		t.Logf("torture summary:\n%s", b)
+		if maxDur > 0 && summary.Trials < int(trials) {
+			t.Logf("TORTURE_MAX_DURATION %v reached after %d trials", maxDur, summary.Trials)
 		}
+		if summary.Trials == 0 {
+			t.Error("no trial ran")
+		}
+	})
+}
+
+// seedRanges writes seeds as ranges ("1-30" or "1-12,14-30").
+func seedRanges(seeds []uint64) string {
+	s := append([]uint64(nil), seeds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	var parts []string
+	for i := 0; i < len(s); {
+		j := i
+		for j+1 < len(s) && s[j+1] == s[j]+1 {
+			j++
+		}
+		if i == j {
+			parts = append(parts, strconv.FormatUint(s[i], 10))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", s[i], s[j]))
+		}
+		i = j + 1
 	}
-	write()
-	b, _ := json.MarshalIndent(summary, "", "  ")
-	t.Logf("torture summary:\n%s", b)
-	if summary.Trials == 0 {
-		t.Fatal("no trial ran")
-	}
+	return strings.Join(parts, ",")
 }
