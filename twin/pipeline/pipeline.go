@@ -717,11 +717,11 @@ func (s *Service) afterCommit(ctx context.Context, c *Change, rec *change.Commit
 		if err := s.applyToLive(ctx, c); err != nil {
 			return errors.Join(err, s.transition(ctx, c, change.StateFailed, actor, "devices committed but the live twin could not be updated: "+err.Error()))
 		}
-		return s.transition(ctx, c, change.StateCommitted, actor, "committed and verified on every device")
+		return s.settleJournal(ctx, rec, s.transition(ctx, c, change.StateCommitted, actor, "committed and verified on every device"))
 	case change.PhaseRolledBack:
-		return errors.Join(cerr, s.transition(ctx, c, change.StateRolledBack, actor, rec.Reason))
+		return errors.Join(cerr, s.settleJournal(ctx, rec, s.transition(ctx, c, change.StateRolledBack, actor, rec.Reason)))
 	default:
-		return errors.Join(cerr, s.transition(ctx, c, change.StateFailed, actor, rec.Reason))
+		return errors.Join(cerr, s.settleJournal(ctx, rec, s.transition(ctx, c, change.StateFailed, actor, rec.Reason)))
 	}
 }
 
@@ -822,6 +822,9 @@ func (s *Service) Resolve(rec *change.CommitRecord) {
 // finishes) interrupted commits, then every change still committing is moved to the
 // state its commit record says. Call it once at start, after the committer is ready.
 func (s *Service) Recover(ctx context.Context) error {
+	if err := s.syncJournal(ctx); err != nil {
+		return err
+	}
 	var recs []*change.CommitRecord
 	if s.cfg.Committer != nil {
 		var err error

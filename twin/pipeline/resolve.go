@@ -101,3 +101,55 @@ func (s *Service) pendingRestore(ctx context.Context, devs []string, self string
 	}
 	return nil
 }
+
+// settleJournal runs after a change's final transition (terr is its error): if the
+// commit journal's latest record of the change is not final — its save failed (the
+// repository was down) and the outcome was stored later from the record kept in
+// memory — the final record is journaled now. Otherwise recovery at the next restart
+// would find an unfinished commit and roll it back again, restoring pre-images over
+// every change committed to those devices since (torture seed 286).
+func (s *Service) settleJournal(ctx context.Context, rec *change.CommitRecord, terr error) error {
+	if terr != nil || s.cfg.Journal == nil || rec == nil || !rec.Phase.Final() {
+		return terr
+	}
+	if cur, err := s.cfg.Journal.Load(ctx, rec.ChangeID); err == nil && cur.Phase.Final() {
+		return nil
+	}
+	if err := s.cfg.Journal.Save(ctx, rec); err != nil {
+		// the change is final; the next start's syncJournal journals it
+		s.log.Warn("journal the final commit record", "change", rec.ChangeID, "err", err)
+	}
+	return nil
+}
+
+// syncJournal brings the commit journal in line with the stored changes before the
+// committer recovers: an unfinished journal record of a change that is stored in a
+// final state with a final commit record gets that record journaled (see
+// settleJournal). The stored outcome wins: it is what the devices were verified at.
+func (s *Service) syncJournal(ctx context.Context) error {
+	if s.cfg.Journal == nil {
+		return nil
+	}
+	recs, err := s.cfg.Journal.Unfinished(ctx)
+	if err != nil {
+		return fmt.Errorf("pipeline: recover: %w", err)
+	}
+	for _, rec := range recs {
+		if rec.Phase.Final() {
+			continue // final with devices pending: recovery retries them
+		}
+		rc, err := s.cfg.Store.Changes().Get(ctx, rec.ChangeID)
+		if err != nil {
+			continue
+		}
+		c, err := fromRepo(rc)
+		if err != nil || !c.State.Terminal() || c.Commit == nil || !c.Commit.Phase.Final() {
+			continue
+		}
+		if err := s.cfg.Journal.Save(ctx, c.Commit); err != nil {
+			return fmt.Errorf("pipeline: recover: journal the stored outcome of %s: %w", c.ID, err)
+		}
+		s.log.Info("recover: journal behind the stored outcome, synced", "change", c.ID, "phase", c.Commit.Phase)
+	}
+	return nil
+}

@@ -235,3 +235,45 @@ func TestPendingRestoreBlocksLaterCommits(t *testing.T) {
 		t.Fatalf("r2 after a restart: %v; want change b (mtu 9100)", cfg)
 	}
 }
+
+// TestStaleJournalDoesNotUndoLaterCommits (REQ-REL-01; torture seed 286: PostgreSQL
+// restarted during a commit, so the journal kept a non-final record while the change's
+// outcome was stored later from memory; at the next controller restart recovery rolled
+// that commit back again, restoring its pre-images over the changes committed since).
+// Recovery now journals the stored outcome first; the later change stays.
+func TestStaleJournalDoesNotUndoLaterCommits(t *testing.T) {
+	l := newLab(t, 1)
+	ctx := context.Background()
+	proposeCommit(t, l, mtuChange("base", 1500, "tfc-r1"))
+	l.nodes[0].failNextApply(t)
+	a := proposeApproved(t, l, mtuChange("a", 9000, "tfc-r1"))
+	a, _ = l.svc.Commit(ctx, a.ID, "carla", 0)
+	if a.State != change.StateRolledBack {
+		t.Fatalf("a: %s", a.State)
+	}
+	// the journal as a failed final save leaves it: rolling back, the device applied
+	stale, err := l.journal.Load(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.Phase, stale.Pending = change.PhaseRollingBack, false
+	stale.Devices["tfc-r1"].Status, stale.Devices["tfc-r1"].Acked = change.DeviceApplied, true
+	if err := l.journal.Save(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	b := proposeApproved(t, l, mtuChange("b", 9100, "tfc-r1"))
+	if b, err = l.svc.Commit(ctx, b.ID, "carla", 0); err != nil || b.State != change.StateCommitted {
+		t.Fatalf("b: %v %s", err, b.State)
+	}
+	l.close()
+	l.open(t, nil)
+	if err := l.svc.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cfg := l.configOf(t, "tfc-r1"); !containsMTU(cfg, 9100) {
+		t.Fatalf("r1 after a restart: %v; want change b (mtu 9100): recovery rolled back a again", cfg)
+	}
+	if rec, err := l.journal.Load(ctx, a.ID); err != nil || rec.Phase != change.PhaseRolledBack {
+		t.Fatalf("a's journal after recovery: %v %+v", err, rec)
+	}
+}
