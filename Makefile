@@ -2,7 +2,7 @@
 GO ?= go
 BIN := $(CURDIR)/.bin
 
-.PHONY: demo test build vet fmtcheck unit bench fuzz fuzz-ci clean
+.PHONY: demo test build vet fmtcheck unit bench fuzz fuzz-ci torture clean
 
 # The demo keeps its state in .bin/demo.db (so `twinflow ledger verify --db
 # file:.bin/demo.db` works from the repository root) and starts fresh every time.
@@ -40,6 +40,20 @@ fuzz:
 # unit: the fast tests only (no setup, integration tests skip).
 unit:
 	$(GO) test -count=1 ./...
+
+# torture: the fault-injection harness (labs/torture, docs/reliability.md): TRIALS seeded
+# trials (trial i runs seed SEED+i) of random commits with random faults, invariants
+# checked after each. `make test` runs 30 of them (seed 1); a failing trial prints its
+# replay command (make torture TRIALS=1 SEED=...). Needs root for the disk-full fault.
+# PARALLEL=N runs N independent labs side by side; TORTURE_MAX_DURATION=30m (environment)
+# starts no trial after that; TORTURE_OUT=FILE keeps the JSON summary.
+TRIALS ?= 100
+SEED ?= 1
+PARALLEL ?= 1
+torture: build
+	@eval "$$(.ci/setup)"; \
+	export TWINFLOW_BIN=$(BIN) TWINFLOW_REQUIRE_INTEGRATION=1 TORTURE_TRIALS=$(TRIALS) TORTURE_SEED=$(SEED) TORTURE_PARALLEL=$(PARALLEL); \
+	$(GO) test -count=1 -timeout 0 -run '^TestTorture$$' -v ./labs/torture/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

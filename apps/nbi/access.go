@@ -94,6 +94,7 @@ var accessTable = func() map[string]Access {
 		"POST /api/v1/changes/{id}/commit":      {Perm: auth.Operate, MaxBody: 64 << 10},
 		"POST /api/v1/changes/{id}/confirm":     {Perm: auth.Operate, MaxBody: 64 << 10},
 		"POST /api/v1/changes/{id}/rollback":    {Perm: auth.Operate, MaxBody: 64 << 10},
+		"POST /api/v1/changes/{id}/resolve":     {Perm: auth.Operate, MaxBody: 64 << 10},
 		"GET /api/v1/drift":                     read,
 		"POST /api/v1/drift/{device}/reconcile": {Perm: auth.Operate, MaxBody: 64 << 10},
 		"POST /api/v1/drift/{device}/adopt":     {Perm: auth.Operate, MaxBody: 64 << 10},

@@ -45,7 +45,7 @@ func want(method, pattern string, live bool) string {
 	case strings.HasSuffix(pattern, "/approve"):
 		return "approve"
 	case strings.HasSuffix(pattern, "/commit") || strings.HasSuffix(pattern, "/confirm") ||
-		strings.HasSuffix(pattern, "/rollback") || strings.HasPrefix(pattern, "/api/v1/drift/"):
+		strings.HasSuffix(pattern, "/rollback") || strings.HasSuffix(pattern, "/resolve") || strings.HasPrefix(pattern, "/api/v1/drift/"):
 		return "operate"
 	case strings.HasPrefix(pattern, "/api/v1/kpis"): // issue 17: engineers design KPIs
 		return "design"

@@ -157,6 +157,7 @@ func New(o Options) (*Server, error) {
 	seen := map[string]bool{}
 	groups := []RouteGroup{analysisRoutes, changeRoutes, entityRoutes, eventRoutes, systemRoutes,
 		historyRoutes, observedRoutes, twinRoutes, auditRoutes,
+		resolveRoutes,                           // #21
 		monitoringRoutes,                        // #17
 		policyRoutes,                            // #17
 		pushRoutes, whatifRoutes, datasetRoutes, // #18

@@ -309,6 +309,7 @@ element); the server stores it and validates it. Exit status 1 if it is rejected
 		commitCmd,
 		action("confirm", "Confirm a commit in its confirm window", nil),
 		rollback,
+		newChangeResolveCmd(o),
 	} {
 		cmd.AddCommand(usageFlags(c))
 	}

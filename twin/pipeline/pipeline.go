@@ -193,6 +193,13 @@ func (s *Service) load(ctx context.Context, id string) (*Change, error) {
 			c.Commit = rec // in progress: the journal is ahead of the stored report
 		}
 	}
+	if c.Commit != nil && c.Commit.Pending && s.cfg.Journal != nil {
+		// devices left pending are retried (recovery, resolve) after the change failed:
+		// the journal says where they are now
+		if rec, err := s.cfg.Journal.Load(ctx, id); err == nil && rec.Updated.After(c.Commit.Updated) {
+			c.Commit = rec
+		}
+	}
 	return c, nil
 }
 
@@ -580,6 +587,9 @@ func (s *Service) Commit(ctx context.Context, id, actor string, confirm time.Dur
 		// Sets on the paths both touch; and this change was not validated against it.
 		return c, fmt.Errorf("%w: %s touches %s, which is in the confirm window of %s; commit it again once %s is confirmed or rolled back", ErrBusy, c.ID, dev, other, other)
 	}
+	if err := s.pendingRestore(ctx, c.ChangeSet.Devices(), c.ID); err != nil {
+		return c, err
+	}
 	// the push policy (issue #18): certification, maintenance window, stages. A
 	// refusal sends nothing and leaves the change approved.
 	plan, err := s.gate(ctx, c, actor)
@@ -713,11 +723,11 @@ func (s *Service) afterCommit(ctx context.Context, c *Change, rec *change.Commit
 		if err := s.applyToLive(ctx, c); err != nil {
 			return errors.Join(err, s.transition(ctx, c, change.StateFailed, actor, "devices committed but the live twin could not be updated: "+err.Error()))
 		}
-		return s.transition(ctx, c, change.StateCommitted, actor, "committed and verified on every device")
+		return s.settleJournal(ctx, rec, s.transition(ctx, c, change.StateCommitted, actor, "committed and verified on every device"))
 	case change.PhaseRolledBack:
-		return errors.Join(cerr, s.transition(ctx, c, change.StateRolledBack, actor, rec.Reason))
+		return errors.Join(cerr, s.settleJournal(ctx, rec, s.transition(ctx, c, change.StateRolledBack, actor, rec.Reason)))
 	default:
-		return errors.Join(cerr, s.transition(ctx, c, change.StateFailed, actor, rec.Reason))
+		return errors.Join(cerr, s.settleJournal(ctx, rec, s.transition(ctx, c, change.StateFailed, actor, rec.Reason)))
 	}
 }
 
@@ -818,6 +828,9 @@ func (s *Service) Resolve(rec *change.CommitRecord) {
 // finishes) interrupted commits, then every change still committing is moved to the
 // state its commit record says. Call it once at start, after the committer is ready.
 func (s *Service) Recover(ctx context.Context) error {
+	if err := s.syncJournal(ctx); err != nil {
+		return err
+	}
 	var recs []*change.CommitRecord
 	if s.cfg.Committer != nil {
 		var err error
