@@ -110,6 +110,9 @@ type Endpoint struct {
 	// Address is the PE side of the site's subnet ("10.1.0.1/24"), L3VPN only; the
 	// site prefix other sites route to is its masked form.
 	Address string `json:"address,omitempty"`
+	// Ref is the requester's name for the endpoint (an IETF slice's SDP ID, an RFC 8466
+	// site-network-access ID), kept so the northbound can answer in its terms.
+	Ref string `json:"ref,omitempty"`
 }
 
 // L3Options are the L3VPN settings.
@@ -216,6 +219,9 @@ func (s *Service) Validate() error {
 		}
 		if s.Type != SRPolicy && (ep.Interface == "" || strings.ContainsAny(ep.Interface, "[]/ ") || len(ep.Interface) > 64) {
 			add(fmt.Sprintf("%s.interface: %q is not an interface name", f, ep.Interface))
+		}
+		if len(ep.Ref) > maxNameLen || strings.ContainsFunc(ep.Ref, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+			add(fmt.Sprintf("%s.ref: at most %d printable characters", f, maxNameLen))
 		}
 		k := ep.Device + "|" + ep.Interface
 		if seen[k] {
