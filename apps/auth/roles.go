@@ -25,10 +25,13 @@ const (
 	Approver Role = "approver"
 	Operator Role = "operator"
 	Admin    Role = "admin"
+	// Orchestrator is an NFV orchestrator or slice client: it reads, and requests
+	// services and slices through the RESTCONF routes (Orchestrate); nothing else.
+	Orchestrator Role = "orchestrator"
 )
 
 // Roles lists every role, in order of increasing privilege.
-var Roles = []Role{Viewer, Engineer, Approver, Operator, Admin}
+var Roles = []Role{Viewer, Orchestrator, Engineer, Approver, Operator, Admin}
 
 // Permission is an action class a route requires.
 type Permission int
@@ -41,10 +44,14 @@ const (
 	Approve               // approve a change (never one's own; the pipeline checks)
 	Operate               // commit, confirm, roll back; reconcile or adopt drift
 	Administer            // users, tokens, audit, direct writes of the live twin
+	// Orchestrate: request, update and remove services and slices through the RESTCONF
+	// routes (each request is a service or slice change through the pipeline; it is
+	// committed in the same request only when an approval rule approved it).
+	Orchestrate
 )
 
 var permNames = map[Permission]string{Public: "public", Read: "read", Design: "design",
-	Approve: "approve", Operate: "operate", Administer: "admin"}
+	Approve: "approve", Operate: "operate", Administer: "admin", Orchestrate: "orchestrate"}
 
 func (p Permission) String() string {
 	if s, ok := permNames[p]; ok {
@@ -55,11 +62,12 @@ func (p Permission) String() string {
 
 // grants is what each role allows (admin allows everything).
 var grants = map[Role][]Permission{
-	Viewer:   {Read},
-	Engineer: {Read, Design},
-	Approver: {Read, Approve},
-	Operator: {Read, Operate},
-	Admin:    {Read, Design, Approve, Operate, Administer},
+	Viewer:       {Read},
+	Orchestrator: {Read, Orchestrate},
+	Engineer:     {Read, Design, Orchestrate},
+	Approver:     {Read, Approve},
+	Operator:     {Read, Operate},
+	Admin:        {Read, Design, Approve, Operate, Administer, Orchestrate},
 }
 
 // ParseRoles parses a comma-separated role list ("engineer,operator"), case-insensitively.

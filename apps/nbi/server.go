@@ -124,7 +124,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	r := chi.NewRouter()
-	r.Use(s.requestIDMiddleware, s.recoverMiddleware, s.metricsMiddleware)
+	r.Use(s.requestIDMiddleware, s.recoverMiddleware, s.metricsMiddleware, restconfSlashes)
 	r.NotFound(s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusNotFound, "no-route", "Not found", "", "no route for %s %s", r.Method, safeInstance(r))
 	}))
@@ -134,7 +134,7 @@ func New(o Options) (*Server, error) {
 	}))
 	seen := map[string]bool{}
 	groups := []RouteGroup{analysisRoutes, changeRoutes, entityRoutes, eventRoutes, systemRoutes,
-		historyRoutes, observedRoutes, twinRoutes, auditRoutes}
+		historyRoutes, observedRoutes, twinRoutes, auditRoutes, restconfRoutes, serviceRoutes}
 	for _, g := range append(groups, o.Routes...) {
 		for _, rt := range g(s) {
 			key := rt.Method + " " + rt.Pattern

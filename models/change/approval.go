@@ -28,9 +28,11 @@ type ApprovalRule struct {
 	// Authors the proposer's name must be one of (empty: any name).
 	Authors []string `json:"authors,omitempty" yaml:"authors,omitempty"`
 	// MinMargin is the least SLO margin the report must show (0.10 = 10%, see Margin);
-	// 0 asks for none. A report with no SLO objective has no margin and does not match a
-	// rule that asks for one (fail closed).
+	// 0 asks for none. A report with no objective at stake (a removal, a change that
+	// moves no flow with an SLO) has an unbounded margin.
 	MinMargin float64 `json:"min_margin,omitempty" yaml:"min_margin,omitempty"`
+	// RequireObjective: a report with no objective at stake does not match.
+	RequireObjective bool `json:"require_objective,omitempty" yaml:"require_objective,omitempty"`
 	// MinLevel is the least validation level the report must have reached ("L1" by
 	// default: L0 alone predicts nothing).
 	MinLevel Level `json:"min_level,omitempty" yaml:"min_level,omitempty"`
@@ -175,11 +177,9 @@ func (r ApprovalRule) Matches(req ApprovalRequest) bool {
 	if len(r.Roles) > 0 && !slices.ContainsFunc(req.Roles, func(role string) bool { return slices.Contains(r.Roles, role) }) {
 		return false
 	}
-	if r.MinMargin > 0 {
-		m, ok := Margin(req.Report)
-		if !ok || m < r.MinMargin {
-			return false
-		}
+	m, ok := Margin(req.Report)
+	if (!ok && r.RequireObjective) || (r.MinMargin > 0 && m < r.MinMargin) {
+		return false
 	}
 	return true
 }

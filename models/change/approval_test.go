@@ -52,10 +52,15 @@ func TestApprovalRules(t *testing.T) {
 	if _, m := MatchRule(rules, ApprovalRequest{Kind: KindRawConfig, Author: "bot", Report: failed}); m {
 		t.Fatal("a failed report was approved by a rule")
 	}
-	// no objective: a rule asking for a margin does not match (fail closed)
+	// no objective at stake (a removal): unbounded margin, unless the rule requires one
 	none := &Report{Level: L1, Passed: true}
-	if _, m := MatchRule(rules[:1], ApprovalRequest{Kind: KindSlice, Roles: []string{"orchestrator"}, Report: none}); m {
-		t.Fatal("a report without objectives matched a margin rule")
+	if _, m := MatchRule(rules[:1], ApprovalRequest{Kind: KindSlice, Roles: []string{"orchestrator"}, Report: none}); !m {
+		t.Fatal("a report without objectives at stake did not match a margin rule")
+	}
+	strict := rules[0]
+	strict.RequireObjective = true
+	if _, m := MatchRule([]ApprovalRule{strict}, ApprovalRequest{Kind: KindSlice, Roles: []string{"orchestrator"}, Report: none}); m {
+		t.Fatal("a report without objectives matched a rule requiring one")
 	}
 	if m, ok := Margin(ok); !ok || math.Abs(m-0.2) > 1e-9 {
 		t.Fatalf("margin %v %v; want 0.2", m, ok)

@@ -174,6 +174,9 @@ var (
 	nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/-]*$`)
 )
 
+// CheckID says what is wrong with a service or slice ID, or "" (see checkID).
+func CheckID(id string) string { return checkID("id", id) }
+
 // checkID: service and slice IDs are letters, digits, '_', '.', '-' (no ':' — the twin's
 // "slo:<flow>" records never collide with them — and no '/', which flow IDs use).
 func checkID(field, id string) string {
