@@ -188,7 +188,7 @@ func (c *changeAPI) propose(w http.ResponseWriter, r *http.Request) error {
 		}
 		return &Error{Status: http.StatusUnprocessableEntity, Type: "invalid", Title: "Invalid change", Detail: err.Error()}
 	}
-	cs.Author = actorOf(r) // the caller, whatever the body says
+	cs.Author = actorOf(r)                                   // the caller, whatever the body says
 	ch, err := svc.ProposeAs(r.Context(), cs, proposerOf(r)) // approval rules see the caller's roles
 	// A stored proposal is answered with its final validation state; one whose final
 	// transition failed (still validating) is an error, never a 201 (issue #13).
