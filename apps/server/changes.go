@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twinflow/twinflow/models/change"
 	"log/slog"
 	"time"
 
@@ -46,6 +47,9 @@ type ChangesConfig struct {
 	// beside this executable, then in $PATH).
 	L2Sandbox bool
 	NodeBin   string
+	// ApprovalRules approve validated changes without a person (issue #15; the rule is
+	// recorded as the approver).
+	ApprovalRules []change.ApprovalRule
 }
 
 // gnmi returns the gNMI settings as the server uses them: the demo's stand-in nodes
@@ -115,7 +119,7 @@ func startChangePipeline(ctx context.Context, env *assembly, o ChangesConfig) er
 		}
 	}
 	svc, err := pipeline.New(pipeline.Config{Twins: env.twins, Store: st, Committer: engine, Journal: journal,
-		Reader: devices, DistinctApprover: !o.SelfApprove, Logger: log, Emulator: emu})
+		Reader: devices, DistinctApprover: !o.SelfApprove, Logger: log, Emulator: emu, ApprovalRules: o.ApprovalRules})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/twinflow/twinflow/models/yamldoc"
 )
 
 // Approval rules (issue #15): an administrator lets some validated changes be approved
@@ -197,4 +199,22 @@ func MatchRule(rules []ApprovalRule, req ApprovalRequest) (Approval, bool) {
 		}
 	}
 	return Approval{}, false
+}
+
+// RuleFile is the document an administrator writes (serve --approval-rules FILE).
+type RuleFile struct {
+	Rules []ApprovalRule `json:"rules" yaml:"rules"`
+}
+
+// DecodeRules parses and validates a rule document (YAML or JSON; unknown fields are
+// refused, as is every invalid rule, named).
+func DecodeRules(data []byte) ([]ApprovalRule, error) {
+	var f RuleFile
+	if err := yamldoc.Decode(data, &f); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRule, err)
+	}
+	if err := ValidateRules(f.Rules); err != nil {
+		return nil, err
+	}
+	return f.Rules, nil
 }

@@ -88,3 +88,16 @@ func contains(s, sub string) bool {
 	}
 	return false
 }
+
+func TestDecodeRules(t *testing.T) {
+	rules, err := DecodeRules([]byte("rules:\n  - name: auto-slices\n    kinds: [slice]\n    roles: [orchestrator]\n    min_margin: 0.1\n"))
+	if err != nil || len(rules) != 1 || rules[0].Kinds[0] != KindSlice || rules[0].MinMargin != 0.1 {
+		t.Fatalf("%v %+v", err, rules)
+	}
+	if _, err := DecodeRules([]byte("rules:\n  - name: x\n    min_marign: 0.1\n")); !errors.Is(err, ErrInvalidRule) || !contains(err.Error(), "min_marign") {
+		t.Fatalf("unknown field: %v", err)
+	}
+	if _, err := DecodeRules([]byte(`{"rules": [{"name": "x", "min_margin": -1}]}`)); !errors.Is(err, ErrInvalidRule) {
+		t.Fatalf("negative margin: %v", err)
+	}
+}
