@@ -1,10 +1,12 @@
 package nbi_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -449,5 +451,81 @@ func TestNativeServiceChanges(t *testing.T) {
 	e.json("POST", "/api/v1/changes", `{"kind": "slice", "intents": [{"type": "slice.delete", "name": "n1", "spec": {"id": "n1"}}]}`, 201, &c)
 	if c.State != change.StateValidated || len(c.ChangeSet.Twin.RemoveFlows) != 2 {
 		t.Fatalf("delete compiled: %+v", c.ChangeSet)
+	}
+}
+
+// TestServiceEventsOnSSE (REQ-MON-06..08): the existing SSE stream carries the slice's
+// lifecycle (create with its paths, status sla-violated when telemetry shows both
+// directions' path down, active again once the link is back, remove) under table
+// service_events; GET shows the sla-violated status.
+func TestServiceEventsOnSSE(t *testing.T) {
+	e := newSvcEnv(t, autoSlices)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.hs.URL+"/api/v1/events?table=service_events", nil)
+	req.Header.Set("Authorization", bearer(e.sec.tokens["osm"]))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	if r := e.do("POST", nsPath, sliceBody("s1", "1000", "10", false)); r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	event := func(ev sse) pipeline.ServiceEvent {
+		var te struct {
+			Table  string                `json:"table"`
+			Object pipeline.ServiceEvent `json:"object"`
+		}
+		if err := json.Unmarshal([]byte(ev.data), &te); err != nil || te.Table != "service_events" {
+			t.Fatalf("event %+v: %v", ev, err)
+		}
+		return te.Object
+	}
+	evs := readSSE(t, sc, 1)
+	if ev := event(evs[0]); evs[0].name != "create" || ev.ID != "s1" || ev.Kind != "slices" || ev.Status != "active" || len(ev.Paths) != 2 {
+		t.Fatalf("create event %s %+v", evs[0].name, ev)
+	}
+	// telemetry: r-2--r-3 (on the slice's path) down
+	var te nbi.TEPathList
+	e.json("GET", "/api/v1/twins/live/te/paths?service=s1.c1", "", 200, &te)
+	link := strings.TrimSuffix(te.Items[0].Path[0], "~r")
+	if err := e.m.Live().ObserveLink(ctx, link, twin.LinkState{OperStatus: network.StatusDisabled}); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := e.svc.CheckSLAs(ctx)
+	if err != nil || len(moved) != 1 || moved[0].Status != "sla-violated" || !strings.Contains(strings.Join(moved[0].Reasons, ";"), link+" is down") {
+		t.Fatalf("check: %v %+v", err, moved)
+	}
+	evs = readSSE(t, sc, 1)
+	if ev := event(evs[0]); evs[0].name != "update" || ev.Event != "status" || ev.Status != "sla-violated" || ev.From != "active" {
+		t.Fatalf("status event %s %+v", evs[0].name, ev)
+	}
+	var got map[string][]nbi.NSSlice
+	e.json("GET", nsPath+"/slice-service=s1", "", 200, &got)
+	if v := got["ietf-network-slice-service:slice-service"][0]; v.TFStatus != "sla-violated" {
+		t.Fatalf("get: %+v", v)
+	}
+	if again, _ := e.svc.CheckSLAs(ctx); len(again) != 0 {
+		t.Fatalf("a second check moved %+v", again)
+	}
+	if err := e.m.Live().ObserveLink(ctx, link, twin.LinkState{OperStatus: network.StatusEnabled}); err != nil {
+		t.Fatal(err)
+	}
+	if moved, err = e.svc.CheckSLAs(ctx); err != nil || len(moved) != 1 || moved[0].Status != "active" {
+		t.Fatalf("recovery: %v %+v", err, moved)
+	}
+	evs = readSSE(t, sc, 1)
+	if ev := event(evs[0]); ev.Status != "active" || ev.From != "sla-violated" {
+		t.Fatalf("recovery event %+v", ev)
+	}
+	if r := e.do("DELETE", nsPath+"/slice-service=s1", ""); r.status != 204 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	evs = readSSE(t, sc, 1)
+	if ev := event(evs[0]); evs[0].name != "remove" || ev.Event != "remove" || ev.ID != "s1" {
+		t.Fatalf("remove event %s %+v", evs[0].name, ev)
 	}
 }

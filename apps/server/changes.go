@@ -50,6 +50,9 @@ type ChangesConfig struct {
 	// ApprovalRules approve validated changes without a person (issue #15; the rule is
 	// recorded as the approver).
 	ApprovalRules []change.ApprovalRule
+	// SLAInterval is how often committed services' SLOs are checked against observed
+	// link state (sla-violated status and events; 0: every 2 s; negative: never).
+	SLAInterval time.Duration
 }
 
 // gnmi returns the gNMI settings as the server uses them: the demo's stand-in nodes
@@ -133,6 +136,9 @@ func startChangePipeline(ctx context.Context, env *assembly, o ChangesConfig) er
 		// The detector stops (a scan in flight ends) before the engine and the gNMI
 		// pool it reads through close.
 		env.goRun(ctx, func(ctx context.Context) { _ = det.Run(ctx) })
+	}
+	if o.SLAInterval >= 0 {
+		env.goRun(ctx, func(ctx context.Context) { pipeline.RunSLAChecks(ctx, svc, o.SLAInterval, log) })
 	}
 	return nil
 }
