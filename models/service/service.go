@@ -61,7 +61,7 @@ const (
 	StatusActive         Status = "active"          // committed to the devices
 	StatusUpdating       Status = "updating"        // an update is proposed
 	StatusPendingRemoval Status = "pending-removal" // a removal is proposed
-	StatusSLAViolated    Status = "sla-violated"    // telemetry says an SLO is missed (set by the monitor; planned)
+	StatusSLAViolated    Status = "sla-violated"    // telemetry says an SLO is missed (pipeline.CheckSLAs)
 )
 
 // Protection says how availability > 1 uses its disjoint paths.
