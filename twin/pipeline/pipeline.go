@@ -149,6 +149,7 @@ type Service struct {
 	released map[string]uint64
 	lockWait func() // test hook: called (devMu held) before lockDevices waits
 	rules    atomic.Pointer[[]change.ApprovalRule]
+	resv     resvCache // services.go
 }
 
 // New returns a Service.
