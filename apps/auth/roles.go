@@ -80,14 +80,14 @@ func ParseRoles(s string) ([]Role, error) {
 			continue
 		}
 		if !slices.Contains(Roles, r) {
-			return nil, fmt.Errorf("unknown role %q (one of viewer, engineer, approver, operator, admin)", part)
+			return nil, fmt.Errorf("unknown role %q (one of viewer, orchestrator, engineer, approver, operator, admin)", part)
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("at least one role is required (viewer, engineer, approver, operator, admin)")
+		return nil, fmt.Errorf("at least one role is required (viewer, orchestrator, engineer, approver, operator, admin)")
 	}
 	slices.SortFunc(out, func(a, b Role) int { return slices.Index(Roles, a) - slices.Index(Roles, b) })
 	return out, nil
