@@ -29,10 +29,13 @@ const (
 	// only this role can register a device (POST /api/v1/ztp/register) and nothing
 	// else, not even read (issue 17 item 4, docs/ztp.md).
 	Device Role = "device"
+	// Orchestrator is an NFV orchestrator or slice client: it reads, and requests
+	// services and slices through the RESTCONF routes (Orchestrate); nothing else.
+	Orchestrator Role = "orchestrator"
 )
 
 // Roles lists every role, in order of increasing privilege.
-var Roles = []Role{Device, Viewer, Engineer, Approver, Operator, Admin}
+var Roles = []Role{Device, Viewer, Orchestrator, Engineer, Approver, Operator, Admin}
 
 // Permission is an action class a route requires.
 type Permission int
@@ -46,10 +49,14 @@ const (
 	Operate               // commit, confirm, roll back; reconcile or adopt drift
 	Administer            // users, tokens, audit, direct writes of the live twin
 	Register              // register a device for zero-touch provisioning
+	// Orchestrate: request, update and remove services and slices through the RESTCONF
+	// routes (each request is a service or slice change through the pipeline; it is
+	// committed in the same request only when an approval rule approved it).
+	Orchestrate
 )
 
 var permNames = map[Permission]string{Public: "public", Read: "read", Design: "design",
-	Approve: "approve", Operate: "operate", Administer: "admin", Register: "register"}
+	Approve: "approve", Operate: "operate", Administer: "admin", Register: "register", Orchestrate: "orchestrate"}
 
 func (p Permission) String() string {
 	if s, ok := permNames[p]; ok {
@@ -60,12 +67,13 @@ func (p Permission) String() string {
 
 // grants is what each role allows (admin allows everything).
 var grants = map[Role][]Permission{
-	Viewer:   {Read},
-	Engineer: {Read, Design},
-	Approver: {Read, Approve},
-	Operator: {Read, Operate},
-	Admin:    {Read, Design, Approve, Operate, Administer, Register},
-	Device:   {Register},
+	Viewer:       {Read},
+	Orchestrator: {Read, Orchestrate},
+	Engineer:     {Read, Design, Orchestrate},
+	Approver:     {Read, Approve},
+	Operator:     {Read, Operate},
+	Admin:        {Read, Design, Approve, Operate, Administer, Register, Orchestrate},
+	Device:       {Register},
 }
 
 // ParseRoles parses a comma-separated role list ("engineer,operator"), case-insensitively.
@@ -78,14 +86,14 @@ func ParseRoles(s string) ([]Role, error) {
 			continue
 		}
 		if !slices.Contains(Roles, r) {
-			return nil, fmt.Errorf("unknown role %q (one of device, viewer, engineer, approver, operator, admin)", part)
+			return nil, fmt.Errorf("unknown role %q (one of device, viewer, orchestrator, engineer, approver, operator, admin)", part)
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("at least one role is required (device, viewer, engineer, approver, operator, admin)")
+		return nil, fmt.Errorf("at least one role is required (device, viewer, orchestrator, engineer, approver, operator, admin)")
 	}
 	slices.SortFunc(out, func(a, b Role) int { return slices.Index(Roles, a) - slices.Index(Roles, b) })
 	return out, nil

@@ -179,12 +179,22 @@ func (c *changeAPI) propose(w http.ResponseWriter, r *http.Request) error {
 		}
 		return BadRequest("", "reading the body: %v", err)
 	}
-	cs, err := change.Decode(body)
+	// a service or slice change carrying only its intent is compiled first (services.go)
+	cs, err := change.DecodeUnchecked(body)
+	if err == nil {
+		if cs, err = c.s.compileIntent(r.Context(), cs); err == nil {
+			err = cs.Validate()
+		}
+	}
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return e
+		}
 		return &Error{Status: http.StatusUnprocessableEntity, Type: "invalid", Title: "Invalid change", Detail: err.Error()}
 	}
-	cs.Author = actorOf(r) // the caller, whatever the body says
-	ch, err := svc.Propose(r.Context(), cs, actorOf(r))
+	cs.Author = actorOf(r)                                   // the caller, whatever the body says
+	ch, err := svc.ProposeAs(r.Context(), cs, proposerOf(r)) // approval rules see the caller's roles
 	// A stored proposal is answered with its final validation state; one whose final
 	// transition failed (still validating) is an error, never a 201 (issue #13).
 	if err != nil && (ch == nil || ch.State == change.StateValidating || ch.State == change.StateDraft) {

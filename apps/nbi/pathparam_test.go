@@ -37,7 +37,7 @@ func TestInvalidPathIDs(t *testing.T) {
 		routes++
 		for name, bad := range badIDs {
 			path := rt.Pattern
-			for _, p := range []string{"{id}", "{twin}", "{device}", "{kind}"} {
+			for _, p := range []string{"{id}", "{twin}", "{device}", "{kind}", "{site}"} {
 				path = strings.ReplaceAll(path, p, bad)
 			}
 			if strings.Contains(path, "{") {

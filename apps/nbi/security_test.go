@@ -27,6 +27,8 @@ func want(method, pattern string, live bool) string {
 		return "admin"
 	case method == http.MethodGet:
 		return "read"
+	case strings.HasPrefix(pattern, "/restconf/"): // services and slices requested by orchestrators (#15)
+		return "orchestrate"
 	case strings.Contains(pattern, "/analysis/") || strings.HasSuffix(pattern, "/forks"):
 		return "design"
 	case strings.HasPrefix(pattern, "/api/v1/twins/{twin}"): // writes of a twin's intended state
@@ -61,11 +63,11 @@ func want(method, pattern string, live bool) string {
 
 var roleGrants = map[string][]string{
 	"viewer":   {"read"},
-	"engineer": {"read", "design"},
+	"engineer": {"read", "design", "orchestrate"},
 	"approver": {"read", "approve"},
 	"operator": {"read", "operate"},
-	"admin":    {"read", "design", "approve", "operate", "admin"},
-	"alice":    {"read", "design", "operate"},
+	"admin":    {"read", "design", "approve", "operate", "admin", "orchestrate"},
+	"alice":    {"read", "design", "operate", "orchestrate"},
 	"carla":    {"read", "approve"},
 }
 

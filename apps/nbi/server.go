@@ -146,7 +146,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	r := chi.NewRouter()
-	r.Use(s.requestIDMiddleware, s.recoverMiddleware, s.metricsMiddleware)
+	r.Use(s.requestIDMiddleware, s.recoverMiddleware, s.metricsMiddleware, restconfSlashes)
 	r.NotFound(s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusNotFound, "no-route", "Not found", "", "no route for %s %s", r.Method, safeInstance(r))
 	}))
@@ -157,6 +157,7 @@ func New(o Options) (*Server, error) {
 	seen := map[string]bool{}
 	groups := []RouteGroup{analysisRoutes, changeRoutes, entityRoutes, eventRoutes, systemRoutes,
 		historyRoutes, observedRoutes, twinRoutes, auditRoutes,
+		restconfRoutes, serviceRoutes, // #15
 		resolveRoutes,                           // #21
 		monitoringRoutes,                        // #17
 		policyRoutes,                            // #17

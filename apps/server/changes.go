@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twinflow/twinflow/models/change"
 	"log/slog"
 	"time"
 
@@ -46,6 +47,12 @@ type ChangesConfig struct {
 	// beside this executable, then in $PATH).
 	L2Sandbox bool
 	NodeBin   string
+	// ApprovalRules approve validated changes without a person (issue #15; the rule is
+	// recorded as the approver).
+	ApprovalRules []change.ApprovalRule
+	// SLAInterval is how often committed services' SLOs are checked against observed
+	// link state (sla-violated status and events; 0: every 2 s; negative: never).
+	SLAInterval time.Duration
 }
 
 // gnmi returns the gNMI settings as the server uses them: the demo's stand-in nodes
@@ -115,7 +122,7 @@ func startChangePipeline(ctx context.Context, env *assembly, o ChangesConfig) er
 		}
 	}
 	svc, err := pipeline.New(pipeline.Config{Twins: env.twins, Store: st, Committer: engine, Journal: journal,
-		Reader: devices, DistinctApprover: !o.SelfApprove, Logger: log, Emulator: emu})
+		Reader: devices, DistinctApprover: !o.SelfApprove, Logger: log, Emulator: emu, ApprovalRules: o.ApprovalRules})
 	if err != nil {
 		return err
 	}
@@ -129,6 +136,9 @@ func startChangePipeline(ctx context.Context, env *assembly, o ChangesConfig) er
 		// The detector stops (a scan in flight ends) before the engine and the gNMI
 		// pool it reads through close.
 		env.goRun(ctx, func(ctx context.Context) { _ = det.Run(ctx) })
+	}
+	if o.SLAInterval >= 0 {
+		env.goRun(ctx, func(ctx context.Context) { pipeline.RunSLAChecks(ctx, svc, o.SLAInterval, log) })
 	}
 	return nil
 }

@@ -68,8 +68,11 @@ func newRootCmd() *cobra.Command {
 		newPolicyCmd(o),
 		newRestoreCmd(o),
 		newPushPolicyCmd(o),
+		newPathCmd(o),
 		newServeCmd(o),
+		newServiceCmd(o),
 		newSetCmd(o),
+		newSliceCmd(o),
 		newSnapshotCmd(o),
 		newTelemetryCmd(o),
 		newKPICmd(o), newAlarmCmd(o), // issue 17: monitoring (docs/monitoring.md)

@@ -14,6 +14,7 @@ import (
 	"github.com/twinflow/twinflow/apps/broker"
 	"github.com/twinflow/twinflow/apps/nbi"
 	"github.com/twinflow/twinflow/apps/server"
+	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/repository"
 )
 
@@ -45,6 +46,7 @@ type serveFlags struct {
 	closedLoops            bool
 	policyApprovalRule     string
 	optimizeAbove          float64
+	approvalRules          string
 	dbChanged              bool // --db was given (the demo otherwise starts on a temporary database)
 
 	monitor monitorFlags // issue 17: KPIs, alarms, predicted vs observed (serve_monitor.go)
@@ -98,6 +100,7 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 	f.DurationVar(&sf.deviceTimeout, "device-timeout", 10*time.Second, "timeout of every device operation of a commit")
 	f.DurationVar(&sf.driftInterval, "drift-interval", 500*time.Millisecond, "how often devices are compared with their intended config (0: no drift detection)")
 	f.BoolVar(&sf.l2Sandbox, "l2-sandbox", false, "run level-L2 validations in a network-namespace sandbox of twinflow-node agents (needs root)")
+	f.StringVar(&sf.approvalRules, "approval-rules", "", "YAML/JSON file of approval rules (rules: [{name, kinds, roles, authors, min_margin}]): matching validated changes are approved by the rule (docs/services.md)")
 	f.BoolVar(&sf.selfApprove, "allow-self-approval", false, "with --demo only: let the author of a change approve it")
 	// security (docs/security.md)
 	sec := &sf.security
@@ -180,6 +183,16 @@ func (sf *serveFlags) config() (server.Config, error) {
 		}
 		password = strings.TrimRight(string(b), "\r\n")
 	}
+	var rules []change.ApprovalRule
+	if sf.approvalRules != "" {
+		b, err := os.ReadFile(sf.approvalRules)
+		if err != nil {
+			return server.Config{}, usageErrorf("--approval-rules: %v", err)
+		}
+		if rules, err = change.DecodeRules(b); err != nil {
+			return server.Config{}, usageErrorf("--approval-rules %s: %v", sf.approvalRules, err)
+		}
+	}
 	db := sf.db
 	if sf.demo && !sf.dbChanged {
 		db = "" // the demo starts fresh every time unless told otherwise
@@ -189,7 +202,7 @@ func (sf *serveFlags) config() (server.Config, error) {
 		GNMI: server.GNMIConfig{Insecure: sf.gnmiInsecure, SkipVerify: sf.gnmiSkipVerify, CAFile: sf.gnmiCA,
 			CertFile: sf.gnmiCert, KeyFile: sf.gnmiKey, Username: sf.gnmiUser, Password: password, DeviceTimeout: sf.deviceTimeout},
 		Changes: &server.ChangesConfig{Concurrency: sf.commitConcurrency, DriftInterval: sf.driftInterval,
-			SelfApprove: sf.selfApprove, L2Sandbox: sf.l2Sandbox},
+			SelfApprove: sf.selfApprove, L2Sandbox: sf.l2Sandbox, ApprovalRules: rules},
 		Security: sec, Jobs: sf.jobs,
 	}
 	if sf.closedLoops {

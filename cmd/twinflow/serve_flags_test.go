@@ -23,10 +23,15 @@ func TestServeBadFlagsStartNothing(t *testing.T) {
 	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	badRules := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(badRules, []byte("rules:\n  - name: auto-slices\n    min_margin: -1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		flags []string
 		want  string
 	}{
+		{[]string{"--approval-rules=" + badRules}, "rules[0].min_margin: -1"},
 		{[]string{"--demo", "--telemetry-sample=2s"}, "--telemetry-sample must be in (0, 1s], got 2s"},
 		{[]string{"--demo", "--standin-sample=0s"}, "--telemetry-sample must be in (0, 1s], got 0s"},
 		{[]string{"--demo", "--commit-concurrency=0"}, "--commit-concurrency must be at least 1, got 0"},

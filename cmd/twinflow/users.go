@@ -60,8 +60,9 @@ func newUserCmd(o *Options) *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create NAME --role ROLE[,ROLE...]",
 		Short: "Create a user and print their first API token (once)",
-		Long: `Create a user with one or more roles (viewer, engineer, approver, operator, admin;
-device: may only register devices for zero-touch provisioning, docs/ztp.md) and print their first API token: it is shown once and stored only as a hash. The name
+		Long: `Create a user with one or more roles (viewer, orchestrator, engineer, approver,
+operator, admin; device: may only register devices for zero-touch provisioning,
+docs/ztp.md) and print their first API token: it is shown once and stored only as a hash. The name
 is case-insensitive. --password-file sets a password too (HTTP Basic clients).`,
 		Example: `  twinflow user create admin --role admin --db file:twinflow.db
   twinflow user create alice --role engineer,operator -o json   # {"token": ...}
@@ -94,7 +95,7 @@ is case-insensitive. --password-file sets a password too (HTTP Basic clients).`,
 			})
 		},
 	}
-	create.Flags().StringVar(&roles, "role", "", "roles, comma-separated: viewer, engineer, approver, operator, admin, device")
+	create.Flags().StringVar(&roles, "role", "", "roles, comma-separated: viewer, orchestrator, engineer, approver, operator, admin, device")
 	create.Flags().DurationVar(&ttl, "token-ttl", 0, "lifetime of the first token (0: never expires)")
 	create.Flags().StringVar(&pwFile, "password-file", "", "file holding the user's password (- reads a line from the terminal); never a flag value")
 	list := &cobra.Command{

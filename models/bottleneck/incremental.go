@@ -457,7 +457,9 @@ func (r *replay) setCap(l int32, c float64) {
 // detach removes flow f from its links (marking them dirty) and tracks it.
 func (r *replay) detach(f int32) {
 	s := r.s
-	s.nIncid = 0
+	if s.nIncid > 0 { // kept up to date: a full Σ|path| per update cost O(flows)
+		s.nIncid -= len(s.path[f])
+	}
 	for _, l := range s.path[f] {
 		lf := s.linkFlows[l]
 		if i := slices.Index(lf, f); i >= 0 {
@@ -473,7 +475,9 @@ func (r *replay) detach(f int32) {
 // attach adds flow f to its links (marking them dirty) and tracks it.
 func (r *replay) attach(f int32) {
 	s := r.s
-	s.nIncid = 0
+	if s.nIncid > 0 {
+		s.nIncid += len(s.path[f])
+	}
 	for _, l := range s.path[f] {
 		s.linkFlows[l] = append(s.linkFlows[l], f)
 		r.markDirty(l)
@@ -836,7 +840,6 @@ func (r *replay) abort() *Delta {
 	d := &r.delta
 	d.Resumed = true
 	s.aggRefill(d, seedLinks, seedFlows, r.added, r.removed)
-	s.nIncid = 0
 	return d
 }
 

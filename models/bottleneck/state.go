@@ -54,7 +54,8 @@ type State struct {
 	pfx   []linkPrefix
 	pfxOK bool
 	inc   *scratch
-	// nIncid caches Σ|path| of alive flows (0: unknown)
+	// nIncid caches Σ|path| of alive flows (0: unknown); attach and detach keep it
+	// current
 	nIncid int
 	// noReplayFloor makes every replay longer than one round fall back (tests)
 	noReplayFloor bool

@@ -201,6 +201,23 @@ func Decode(data []byte) (*ChangeSet, error) {
 	return c, nil
 }
 
+// DecodeUnchecked parses a ChangeSet document like Decode without validating it (a
+// service or slice change carrying only its intent is compiled first); the caller
+// must Validate the result before use.
+func DecodeUnchecked(data []byte) (*ChangeSet, error) {
+	if len(data) > maxDocument {
+		return nil, fmt.Errorf("%w: document larger than %d bytes", ErrInvalid, maxDocument)
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return nil, fmt.Errorf("%w: empty document", ErrInvalid)
+	}
+	if trimmed[0] == '{' {
+		return decodeJSON(trimmed)
+	}
+	return decodeYAML(data)
+}
+
 func decodeJSON(data []byte) (*ChangeSet, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -692,3 +692,17 @@ func (g *Graph) countFrom(s int32, o *Options) ([]float64, []int) {
 	}
 	return dist, count
 }
+
+// Clone returns an independent copy (reservations are then made or released on either
+// without affecting the other).
+func (r *Reservations) Clone() *Reservations {
+	c := &Reservations{held: make(map[string]*[NumPriorities]float64, len(r.held)), owners: make(map[string]reservation, len(r.owners))}
+	for dl, h := range r.held {
+		cp := *h
+		c.held[dl] = &cp
+	}
+	for o, res := range r.owners {
+		c.owners[o] = res // links are never modified in place
+	}
+	return c
+}

@@ -121,7 +121,7 @@ func (L3VPNCompiler) Compose(env *Env, s *Service, route bool) (*Compiled, error
 					"next-hops": obj{"next-hop": []any{obj{"index": "0", "config": obj{"index": "0", "next-hop": tn.remote.String()}}}}})
 			}
 		}
-		ni := obj{"name": l3.VRF, "config": obj{"name": l3.VRF, "type": "L3VRF", "route-distinguisher": l3.RD},
+		ni := obj{"name": l3.VRF, "config": obj{"name": l3.VRF, "type": niTypes + "L3VRF", "route-distinguisher": l3.RD},
 			"interfaces": niInterfaces(members...)}
 		if len(statics) > 0 {
 			ni["protocols"] = obj{"protocol": []any{obj{"identifier": "STATIC", "name": "static",
@@ -186,7 +186,7 @@ func (L2VPNCompiler) Compose(env *Env, s *Service, route bool) (*Compiled, error
 		if err := comp.Own(self.Device, ifPath(vx), vxlanInterface(vx, vni, local, remote)); err != nil {
 			return nil, err
 		}
-		if err := comp.Own(self.Device, niPath(bd), obj{"name": bd, "config": obj{"name": bd, "type": "L2VSI"},
+		if err := comp.Own(self.Device, niPath(bd), obj{"name": bd, "config": obj{"name": bd, "type": niTypes + "L2VSI"},
 			"interfaces": niInterfaces(self.Interface, vx)}); err != nil {
 			return nil, err
 		}
@@ -291,3 +291,8 @@ func egress(n *network.Network, dl, dev string) (string, error) {
 	}
 	return "", fmt.Errorf("link %s does not leave %s", dl, dev)
 }
+
+// niTypes qualifies network-instance type identities as devices report them (JSON_IETF
+// identityrefs carry their module): a commit's read-back compares the device's value
+// with the one sent, so the unqualified "L2VSI" failed verification on a real node.
+const niTypes = "openconfig-network-instance-types:"

@@ -61,7 +61,7 @@ const (
 	StatusActive         Status = "active"          // committed to the devices
 	StatusUpdating       Status = "updating"        // an update is proposed
 	StatusPendingRemoval Status = "pending-removal" // a removal is proposed
-	StatusSLAViolated    Status = "sla-violated"    // telemetry says an SLO is missed (set by the monitor; planned)
+	StatusSLAViolated    Status = "sla-violated"    // telemetry says an SLO is missed (pipeline.CheckSLAs)
 )
 
 // Protection says how availability > 1 uses its disjoint paths.
@@ -110,6 +110,9 @@ type Endpoint struct {
 	// Address is the PE side of the site's subnet ("10.1.0.1/24"), L3VPN only; the
 	// site prefix other sites route to is its masked form.
 	Address string `json:"address,omitempty"`
+	// Ref is the requester's name for the endpoint (an IETF slice's SDP ID, an RFC 8466
+	// site-network-access ID), kept so the northbound can answer in its terms.
+	Ref string `json:"ref,omitempty"`
 }
 
 // L3Options are the L3VPN settings.
@@ -171,6 +174,9 @@ var (
 	nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/-]*$`)
 )
 
+// CheckID says what is wrong with a service or slice ID, or "" (see checkID).
+func CheckID(id string) string { return checkID("id", id) }
+
 // checkID: service and slice IDs are letters, digits, '_', '.', '-' (no ':' — the twin's
 // "slo:<flow>" records never collide with them — and no '/', which flow IDs use).
 func checkID(field, id string) string {
@@ -216,6 +222,9 @@ func (s *Service) Validate() error {
 		}
 		if s.Type != SRPolicy && (ep.Interface == "" || strings.ContainsAny(ep.Interface, "[]/ ") || len(ep.Interface) > 64) {
 			add(fmt.Sprintf("%s.interface: %q is not an interface name", f, ep.Interface))
+		}
+		if len(ep.Ref) > maxNameLen || strings.ContainsFunc(ep.Ref, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+			add(fmt.Sprintf("%s.ref: at most %d printable characters", f, maxNameLen))
 		}
 		k := ep.Device + "|" + ep.Interface
 		if seen[k] {

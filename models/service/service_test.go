@@ -433,3 +433,44 @@ func TestDownLinksAvoided(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateSlice (REQ-SLI-05): a slice update removes the old generation's flows and
+// objects and adds the new ones in one change; the old version's hard reservation is
+// released before the new one is routed.
+func TestUpdateSlice(t *testing.T) {
+	env := ringEnv(t, 6)
+	env.Reservations = routing.NewReservations()
+	mk := func(gbps float64) *Slice {
+		return &Slice{ID: "s", Constraints: Constraints{CapacityGbps: gbps, Isolation: change.IsolationHard},
+			Services: []Service{{ID: "w", Type: L2VPN, L2: &L2Options{VNI: 9},
+				Endpoints: []Endpoint{{Device: "r-0", Interface: "eth9", Ref: "sdp1"}, {Device: "r-1", Interface: "eth9", Ref: "sdp2"}}}}}
+	}
+	old := mk(8)
+	cs, err := DefaultRegistry().CreateSlice(env, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range cs.Twin.AddFlows { // as the live twin would hold them
+		if err := env.Reservations.Reserve(f.ID, f.Path, f.SLO.MinRateGbps, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nw := mk(9) // 8 + 9 > 10 Gb/s on r-0--r-1: only fits once the old version is released
+	up, err := DefaultRegistry().UpdateSlice(env, old, nw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nw.Generation != 2 || len(up.Twin.RemoveFlows) != 2 || len(up.Twin.AddFlows) != 2 || !strings.HasPrefix(up.Twin.AddFlows[0].ID, "s.w/g2/") {
+		t.Fatalf("update: gen %d remove %v add %+v", nw.Generation, up.Twin.RemoveFlows, up.Twin.AddFlows)
+	}
+	if len(up.Twin.AddFlows[0].Path) != 1 {
+		t.Fatalf("new version routed around its old reservation: %v", up.Twin.AddFlows[0].Path)
+	}
+	ops := up.DeviceOps["r-0"]
+	if len(ops) == 0 || ops[0].Op != change.OpDelete || ops[len(ops)-1].Op == change.OpDelete {
+		t.Fatalf("r-0 ops %+v; want deletions first, then creations", ops)
+	}
+	if _, err := DefaultRegistry().UpdateSlice(env, old, &Slice{ID: "other", Services: nw.Services}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("id change: %v", err)
+	}
+}

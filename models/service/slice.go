@@ -210,6 +210,41 @@ func (r *Registry) DeleteSlice(env *Env, sl *Slice) (*change.ChangeSet, error) {
 	return cs, addIntent(cs, IntentSliceDelete, sl.ID, sl)
 }
 
+// UpdateSlice compiles the change from old to nw (same ID, next generation): every
+// service of old is deleted and every service of nw created in the same SetRequest per
+// device (deletions first), old flows removed and new ones added. The old slice's hard
+// reservations are released in env before nw is routed, so the new version may reuse
+// the capacity the old one holds.
+func (r *Registry) UpdateSlice(env *Env, old, nw *Slice) (*change.ChangeSet, error) {
+	if old.ID != nw.ID {
+		return nil, fmt.Errorf("%w: an update keeps the slice's id (%s -> %s)", ErrInvalid, old.ID, nw.ID)
+	}
+	if err := old.Validate(); err != nil {
+		return nil, err
+	}
+	if nw.Generation <= old.Generation {
+		nw.Generation = old.Generation + 1
+	}
+	del, err := r.DeleteSlice(env, old)
+	if err != nil {
+		return nil, err
+	}
+	if env.Reservations != nil {
+		for _, id := range del.Twin.RemoveFlows {
+			env.Reservations.Release(id)
+		}
+	}
+	add, err := r.CreateSlice(env, nw)
+	if err != nil {
+		return nil, err
+	}
+	cs := newChangeSet(change.KindSlice, fmt.Sprintf("update slice %s", nw.ID))
+	cs.DeviceOps = merge(del.DeviceOps, add.DeviceOps)
+	cs.Twin.RemoveFlows = del.Twin.RemoveFlows
+	cs.Twin.AddFlows = add.Twin.AddFlows
+	return cs, addIntent(cs, IntentSlice, nw.ID, nw)
+}
+
 // SpecOf decodes the verbatim intent of a service or slice ChangeSet.
 func SpecOf(in change.Intent) (any, error) {
 	switch in.Type {

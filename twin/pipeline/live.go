@@ -62,14 +62,18 @@ func (s *Service) applyToLive(ctx context.Context, c *Change) error {
 		}
 		after = s.readBack(ctx, cs, configs, kept)
 	}
+	var evs []ServiceEvent
 	if _, err := live.Update(ctx, func(tx *twin.Txn) error {
 		if err := applyDelta(tx, cs, configs, after, routed); err != nil {
 			return err
 		}
-		return serviceRecords(tx, cs, true) // services.go
+		var err error
+		evs, err = serviceRecords(tx, cs, true) // services.go
+		return err
 	}); err != nil {
 		return fmt.Errorf("pipeline: update live twin with %s: %w", c.ID, err)
 	}
+	s.publishServiceEvents(evs) // events.go (service lifecycle)
 	return nil
 }
 

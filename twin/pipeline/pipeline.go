@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -80,6 +81,8 @@ type Config struct {
 	Emulator Emulator
 	// DistinctApprover requires the approver to differ from the author.
 	DistinctApprover bool
+	// ApprovalRules approve validated changes without a person (approval.go).
+	ApprovalRules []change.ApprovalRule
 	// Logger receives progress; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -145,6 +148,8 @@ type Service struct {
 	releases uint64
 	released map[string]uint64
 	lockWait func() // test hook: called (devMu held) before lockDevices waits
+	rules    atomic.Pointer[[]change.ApprovalRule]
+	resv     resvCache // services.go
 }
 
 // New returns a Service.
@@ -162,6 +167,9 @@ func New(cfg Config) (*Service, error) {
 		s.now = time.Now
 	}
 	s.devCond = sync.NewCond(&s.devMu)
+	if err := s.SetApprovalRules(cfg.ApprovalRules); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

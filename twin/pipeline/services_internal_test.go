@@ -29,7 +29,7 @@ func TestServiceRecordLifecycle(t *testing.T) {
 	live := m.Live()
 	s := service.Service{ID: "wire", Type: service.L2VPN}
 	step := func(cs *change.ChangeSet, committed bool) error {
-		_, err := live.Update(context.Background(), func(tx *twin.Txn) error { return serviceRecords(tx, cs, committed) })
+		_, err := live.Update(context.Background(), func(tx *twin.Txn) error { _, err := serviceRecords(tx, cs, committed); return err })
 		return err
 	}
 	status := func() string {

@@ -439,7 +439,8 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 		if err := applyDelta(tx, cs, configs, l0.After, routed); err != nil {
 			return err
 		}
-		return serviceRecords(tx, cs, false) // services.go
+		_, err := serviceRecords(tx, cs, false) // services.go
+		return err
 	})
 	if ferr != nil {
 		rep.Add(change.Check{Name: "l0.twin", Level: change.L0, Status: change.Fail, Message: "the change does not apply to the twin: " + ferr.Error()})
