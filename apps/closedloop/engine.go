@@ -58,6 +58,31 @@ func (n NamedRule) ApproverFor(context.Context, *pipeline.Change) string {
 	return "rule:" + n.Name
 }
 
+// ApprovalRules approves a closed loop's validated change by the pipeline's approval
+// rules (`serve --approval-rules`, models/change.ApprovalRule): only a rule that names
+// the closed loop's identity among its authors ("policy-engine", "restoration")
+// applies, so a rule written for orchestrators never approves automated changes by
+// accident. The approver is recorded as "rule:<name>".
+type ApprovalRules struct{ Rules func() []change.ApprovalRule }
+
+// ApproverFor implements Approver.
+func (a ApprovalRules) ApproverFor(_ context.Context, c *pipeline.Change) string {
+	if a.Rules == nil || c == nil || c.ChangeSet == nil {
+		return ""
+	}
+	var named []change.ApprovalRule
+	for _, r := range a.Rules() {
+		if slices.Contains(r.Authors, c.Author) {
+			named = append(named, r)
+		}
+	}
+	ap, ok := change.MatchRule(named, change.ApprovalRequest{Kind: c.ChangeSet.Kind, Author: c.Author, Report: c.Report})
+	if !ok {
+		return ""
+	}
+	return ap.Approver
+}
+
 // Outcome is what one firing of a rule (or one restoration) led to.
 type Outcome string
 

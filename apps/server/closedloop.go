@@ -47,7 +47,9 @@ func startClosedLoops(ctx context.Context, env *assembly, o ClosedLoopConfig) er
 	if svc == nil {
 		return fmt.Errorf("%w: the policy engine and restoration need the change pipeline", ErrConfig)
 	}
-	var ap closedloop.Approver
+	// the approval rules (--approval-rules) that name "policy-engine" or "restoration"
+	// among their authors approve those changes; --policy-approval-rule approves them all
+	var ap closedloop.Approver = closedloop.ApprovalRules{Rules: svc.ApprovalRules}
 	if o.ApprovalRule != "" {
 		ap = closedloop.NamedRule{Name: o.ApprovalRule}
 		env.notes = append(env.notes, fmt.Sprintf("Policy engine and restoration changes are approved by rule %q (--policy-approval-rule).", o.ApprovalRule))
