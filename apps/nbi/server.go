@@ -65,6 +65,8 @@ type Options struct {
 	ExpensiveConcurrency int
 	// MetricsPublic serves /metrics to non-loopback clients too.
 	MetricsPublic bool
+	// DemoUsers are the demo's users, offered on the web UI's login page (ui.go).
+	DemoUsers []string
 }
 
 // Server is the northbound REST API. Create it with New; serve Handler().
@@ -92,6 +94,8 @@ type Server struct {
 	doneOnce sync.Once
 
 	guard *guardState
+
+	demoUsers []string
 }
 
 // New builds a Server serving this package's route groups, then o.Routes.
@@ -100,7 +104,8 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("nbi: Options.Twins is required")
 	}
 	s := &Server{Twins: o.Twins, log: o.Logger, reg: o.Registry, maxBody: o.MaxBodyBytes, history: o.History,
-		changes: o.Changes, drift: o.Drift, ready: o.Ready, heartbeat: o.Heartbeat, done: make(chan struct{})}
+		changes: o.Changes, drift: o.Drift, ready: o.Ready, heartbeat: o.Heartbeat, done: make(chan struct{}),
+		demoUsers: o.DemoUsers}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -134,7 +139,7 @@ func New(o Options) (*Server, error) {
 	}))
 	seen := map[string]bool{}
 	groups := []RouteGroup{analysisRoutes, changeRoutes, entityRoutes, eventRoutes, systemRoutes,
-		historyRoutes, observedRoutes, twinRoutes, auditRoutes}
+		historyRoutes, observedRoutes, twinRoutes, auditRoutes, uiRoutes}
 	for _, g := range append(groups, o.Routes...) {
 		for _, rt := range g(s) {
 			key := rt.Method + " " + rt.Pattern
