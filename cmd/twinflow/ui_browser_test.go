@@ -230,7 +230,7 @@ func TestWebUIBrowser(t *testing.T) {
 	}
 	br := newBrowser(t)
 	bin := filepath.Join(labBinaries(t), "twinflow")
-	srv := serveBinary(t, bin, "--demo", "--drift-interval", "0")
+	srv := serveBinary(t, bin, "--demo")
 	arts := artifactsDir(t)
 	alice := br.ctx
 
@@ -248,7 +248,9 @@ func TestWebUIBrowser(t *testing.T) {
 	screenshot(t, alice, arts, "02-topology.png")
 
 	// Propose a change (keyboard: 3 opens the changes view) and see it validated.
-	cs := `{"label":"browser test flow","kind":"intent","twin":{"add_flows":[{"id":"ui-e2e","src":"h-0-1","dst":"h-3-1","slo":{"min_rate_gbps":1}}]}}`
+	cs := `{"label":"browser test flow","kind":"intent",
+		"device_ops":{"leaf-3":[{"op":"update","path":"/interfaces/interface[name=eth1]/config/mtu","value":9000}]},
+		"twin":{"add_flows":[{"id":"ui-e2e","src":"h-0-1","dst":"h-3-1","slo":{"min_rate_gbps":1}}]}}`
 	run(t, alice, "changes view", chromedp.KeyEvent("3"), chromedp.WaitVisible(chromedp.ID("propose-body")),
 		chromedp.SetValue(chromedp.ID("propose-body"), cs), chromedp.Click(chromedp.ID("propose")))
 	waitJS(t, alice, "validated", `(document.querySelector('#ch-state') || {}).dataset?.state === 'validated'`, 30*time.Second)
@@ -256,6 +258,9 @@ func TestWebUIBrowser(t *testing.T) {
 	checks := eval[int](t, alice, `document.querySelectorAll('#ch-checks td.pass').length`)
 	if checks < 5 {
 		t.Errorf("validation report shows %d passed checks; want the L0/L1 checks", checks)
+	}
+	if diff := eval[string](t, alice, `document.getElementById('ch-detail').textContent`); !strings.Contains(diff, "leaf-3") || !strings.Contains(diff, "9000") {
+		t.Errorf("the change's per-device diff does not show leaf-3's mtu → 9000:\n%s", diff)
 	}
 	if eval[bool](t, alice, `!!document.getElementById('act-approve')`) {
 		t.Error("alice (engineer, operator) is shown the approve button")
@@ -289,12 +294,33 @@ func TestWebUIBrowser(t *testing.T) {
 		`(document.querySelector('#link-table tr[data-link=%q] td[data-band]') || {}).dataset?.band === 'full'`, watched), 20*time.Second)
 	screenshot(t, alice, arts, "06-topology-after-commit.png")
 
+	// The observed network coloured by telemetry; then leaf-3, edited by hand after the commit (a
+	// side door, as in the README's tour), shows up as drifted.
+	eval[bool](t, alice, `(() => { const c = document.getElementById('topo-colour'); c.value = 'utilisation'; c.dispatchEvent(new Event('change'));
+		const s = document.getElementById('topo-source'); s.value = 'observed'; s.dispatchEvent(new Event('change')); return true; })()`)
+	waitJS(t, alice, "observed utilisation", `window.tfMetrics.source === 'observed' && window.tfMetrics.colour === 'utilisation' &&
+		[...document.querySelectorAll('#link-table td[data-band]')].some((td) => td.dataset.band !== 'none')`, 20*time.Second)
+	if out, err := exec.Command(bin, "--server", srv.URL, "node", "set", "leaf-3", "--insecure",
+		"--update", "/interfaces/interface[name=eth1]/config/mtu=1400").CombinedOutput(); err != nil {
+		t.Fatalf("node set: %v\n%s", err, out)
+	}
+	for start := time.Now(); ; time.Sleep(500 * time.Millisecond) {
+		run(t, alice, "reload", chromedp.KeyEvent("r"))
+		if eval[bool](t, alice, `[...document.querySelectorAll('#device-table tr')].some((tr) => tr.cells[0].textContent === 'leaf-3' && tr.cells[2].textContent.includes('drift'))`) {
+			break
+		}
+		if time.Since(start) > 15*time.Second {
+			t.Fatal("leaf-3 is not shown as drifted within 15 s")
+		}
+	}
+	screenshot(t, alice, arts, "07-observed-drift.png")
+
 	// Bottleneck structure, and a link's gradient.
 	run(t, alice, "bottlenecks", chromedp.KeyEvent("2"), chromedp.Click(chromedp.ID("bn-run")))
 	waitJS(t, alice, "bottleneck table", `document.querySelectorAll('#bn-links tbody tr').length > 0`, 20*time.Second)
 	run(t, alice, "gradient", chromedp.Click(chromedp.CSS(`#bn-links tbody tr`)))
 	waitJS(t, alice, "gradient shown", `!!document.querySelector('#bn-gradient .gradient')`, 20*time.Second)
-	screenshot(t, alice, arts, "07-bottleneck.png")
+	screenshot(t, alice, arts, "08-bottleneck.png")
 
 	// A 1,000-device fork: first frame measured by the page.
 	fork := bigFork(t, srv.URL)
@@ -309,7 +335,11 @@ func TestWebUIBrowser(t *testing.T) {
 	t.Logf("graph built and laid out in %.0f ms", m.CyMs)
 	run(t, alice, "diff against live", chromedp.Click(chromedp.ID("topo-diff")))
 	waitJS(t, alice, "diff list", `document.querySelector('#topo-diff-list').textContent.includes('differences')`, 60*time.Second)
-	screenshot(t, alice, arts, "08-fork-1000.png")
+	var diffs int
+	if _, err := fmt.Sscanf(eval[string](t, alice, `document.querySelector('#topo-diff-list p').textContent`), "Fork against live: %d differences", &diffs); err != nil || diffs < 2000 {
+		t.Errorf("fork diff: %d differences (%v); want the 1,004 added devices and their links", diffs, err)
+	}
+	screenshot(t, alice, arts, "09-fork-1000.png")
 
 	// Log out: the session token is revoked.
 	run(t, alice, "log out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("demo-alice")))

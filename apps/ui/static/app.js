@@ -276,13 +276,15 @@
     metrics.cyMs = Math.round(performance.now() - t1);
     S.cy.on('tap', 'node', (ev) => detailDevice(ev.target.id()));
     S.cy.on('tap', 'edge', (ev) => detailLink(ev.target.data('link')));
+    const cy = S.cy;
     requestAnimationFrame(() => requestAnimationFrame(() => {
+      if (S.cy !== cy) return; // replaced by a newer load meanwhile
       metrics.firstFrameMs = Math.round(performance.now() - t0);
       metrics.fetchMs = Math.round(t1 - t0); metrics.drawMs = Math.round(performance.now() - t1);
       metrics.nodes = n; metrics.edges = out.length - n; metrics.renders++;
       metrics.source = S.source; metrics.colour = S.colour;
+      tables(); // after the first frame: the graph comes first, its text tables next
     }));
-    tables();
     $('topo-summary').textContent = `${n} devices, ${out.length - n} links` + (S.drift.size ? `, ${S.drift.size} drifted` : '');
   }
 
