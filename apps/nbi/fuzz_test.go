@@ -126,3 +126,7 @@ func FuzzPathParam(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeLoginRequest(f *testing.F) {
+	fuzzDecode[LoginRequest](f, []string{`{"user":"carla","password":"x"}`, `{"demo_user":"alice"}`, `{"user":1}`, `{"password":"\u0000"}`})
+}
