@@ -315,6 +315,22 @@ func TestWebUIBrowser(t *testing.T) {
 	}
 	screenshot(t, alice, arts, "07-observed-drift.png")
 
+	// A commit with a confirm window shows confirm and roll back; alice rolls back (x).
+	var second struct {
+		ID string `json:"id"`
+	}
+	apiPost(t, srv.URL, demoToken(t, srv.URL, "alice"), "/api/v1/changes", map[string]any{"label": "windowed", "kind": "raw-config",
+		"device_ops": map[string]any{"leaf-2": []map[string]any{{"op": "update", "path": "/interfaces/interface[name=eth1]/config/mtu", "value": 9100}}}}, &second)
+	apiPost(t, srv.URL, demoToken(t, srv.URL, "carla"), "/api/v1/changes/"+second.ID+"/approve", nil, nil)
+	run(t, alice, "changes", chromedp.KeyEvent("3"))
+	waitJS(t, alice, "second change listed", fmt.Sprintf(`!!document.querySelector('#ch-list tr[data-change=%q]')`, second.ID), 10*time.Second)
+	run(t, alice, "select it", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#ch-list tr[data-change=%q]`, second.ID))), chromedp.WaitVisible(chromedp.ID("commit-window")),
+		chromedp.SetValue(chromedp.ID("commit-window"), "60s"), chromedp.Click(chromedp.ID("act-commit")))
+	waitJS(t, alice, "committing in its window", `document.querySelector('#ch-state').dataset.state === 'committing' &&
+		!!document.getElementById('act-confirm') && !!document.getElementById('act-rollback')`, 20*time.Second)
+	run(t, alice, "roll back by keyboard", chromedp.Focus(chromedp.CSS(fmt.Sprintf(`#ch-list tr[data-change=%q]`, second.ID))), chromedp.KeyEvent("x"))
+	waitJS(t, alice, "rolled back", `document.querySelector('#ch-state').dataset.state === 'rolled_back'`, 20*time.Second)
+
 	// Bottleneck structure, and a link's gradient.
 	run(t, alice, "bottlenecks", chromedp.KeyEvent("2"), chromedp.Click(chromedp.ID("bn-run")))
 	waitJS(t, alice, "bottleneck table", `document.querySelectorAll('#bn-links tbody tr').length > 0`, 20*time.Second)
@@ -364,42 +380,51 @@ type metricsJS struct {
 	CyMs         float64 `json:"cyMs"`
 }
 
+// apiPost posts body as JSON with token ("" for none) and decodes the answer into out.
+func apiPost(t *testing.T, base, token, path string, body, out any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, base+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		var p map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&p)
+		t.Fatalf("POST %s: %d %v", path, res.StatusCode, p)
+	}
+	if out != nil {
+		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// demoToken logs in as a demo user, as the login page does, and returns the token.
+func demoToken(t *testing.T, base, user string) string {
+	t.Helper()
+	var s struct {
+		Token string `json:"token"`
+	}
+	apiPost(t, base, "", "/api/v1/session", map[string]string{"demo_user": user}, &s)
+	return s.Token
+}
+
 // bigFork forks the live twin and applies a generated leaf-spine of over 1,000
 // devices to the fork, as alice, over the API; it returns the fork's ID.
 func bigFork(t *testing.T, base string) string {
 	t.Helper()
-	post := func(path, token string, body any, out any) {
-		t.Helper()
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest(http.MethodPost, base+path, bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		if res.StatusCode/100 != 2 {
-			var p map[string]any
-			_ = json.NewDecoder(res.Body).Decode(&p)
-			t.Fatalf("POST %s: %d %v", path, res.StatusCode, p)
-		}
-		if out != nil {
-			if err := json.NewDecoder(res.Body).Decode(out); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	var s struct {
-		Token string `json:"token"`
-	}
-	post("/api/v1/session", "", map[string]string{"demo_user": "alice"}, &s)
+	token := demoToken(t, base, "alice")
 	var f struct {
 		ID string `json:"id"`
 	}
-	post("/api/v1/twins/live/forks", s.Token, map[string]any{}, &f)
+	apiPost(t, base, token, "/api/v1/twins/live/forks", map[string]any{}, &f)
 	n, err := network.Generate("leaf-spine:leaves=40,spines=4,hosts=24", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -414,6 +439,6 @@ func bigFork(t *testing.T, base string) string {
 		}
 	}
 	n.Contexts, n.Topologies, n.Flows = nil, nil, nil
-	post("/api/v1/twins/"+f.ID+"/apply", s.Token, n, nil)
+	apiPost(t, base, token, "/api/v1/twins/"+f.ID+"/apply", n, nil)
 	return f.ID
 }

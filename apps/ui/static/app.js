@@ -405,7 +405,14 @@
     const act = (verb, key, label, body) => actions.push(el('button', { type: 'button', id: 'act-' + verb, class: 'primary', 'aria-keyshortcuts': key,
       onclick: () => doAction(c.id, verb, body) }, label + ' ', el('kbd', {}, key)));
     if (can('approve') && c.state === 'validated') act('approve', 'a', 'Approve', undefined);
-    if (can('operate') && c.state === 'approved') act('commit', 'c', 'Commit', {});
+    let windowSel = null;
+    if (can('operate') && c.state === 'approved') {
+      windowSel = el('select', { id: 'commit-window' }, el('option', { value: '' }, 'none (confirm at once)'),
+        el('option', { value: '60s' }, '60 s'), el('option', { value: '300s' }, '5 min'));
+      actions.push(el('button', { type: 'button', id: 'act-commit', class: 'primary', 'aria-keyshortcuts': 'c',
+        onclick: () => doAction(c.id, 'commit', windowSel.value ? { confirm_timeout: windowSel.value } : {}) }, 'Commit ', el('kbd', {}, 'c')),
+      el('label', {}, 'confirm window ', windowSel));
+    }
     if (can('operate') && c.state === 'committing') { act('confirm', 'f', 'Confirm', undefined); act('rollback', 'x', 'Roll back', { reason: 'rolled back from the web UI' }); }
     if (can('design') && (c.state === 'validated' || c.state === 'approved')) act('validate', 'v', 'Re-validate', undefined);
     const rep = c.report;
