@@ -351,6 +351,8 @@ func TestWebUIBrowser(t *testing.T) {
 	t.Logf("graph built and laid out in %.0f ms", m.CyMs)
 	run(t, alice, "diff against live", chromedp.Click(chromedp.ID("topo-diff")))
 	waitJS(t, alice, "diff list", `document.querySelector('#topo-diff-list').textContent.includes('differences')`, 60*time.Second)
+	waitJS(t, alice, "side by side", `!!window.tfMetrics.sideBySide && window.tfMetrics.sideBySide.live === 14 && window.tfMetrics.sideBySide.fork === 1018 &&
+		!document.getElementById('cy-live').hidden`, 30*time.Second)
 	var diffs int
 	if _, err := fmt.Sscanf(eval[string](t, alice, `document.querySelector('#topo-diff-list p').textContent`), "Fork against live: %d differences", &diffs); err != nil || diffs < 2000 {
 		t.Errorf("fork diff: %d differences (%v); want the 1,004 added devices and their links", diffs, err)

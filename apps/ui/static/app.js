@@ -104,6 +104,7 @@
     clearInterval(S.timer);
     $('who').hidden = true; $('nav').hidden = true;
     if (S.cy) { S.cy.destroy(); S.cy = null; }
+    if (S.cyLive) { S.cyLive.destroy(); S.cyLive = null; }
     S.changes.clear();
     show('login');
     status(msg);
@@ -263,6 +264,11 @@
     const t1 = performance.now();
     const { out, placed } = elements();
     if (S.cy) S.cy.destroy();
+    if (S.cyLive) { S.cyLive.destroy(); S.cyLive = null; }
+    const sbs = !!S.live;
+    $('topo-panes').classList.toggle('sbs', sbs);
+    $('cy-live').hidden = !sbs; $('sbs-caption').hidden = !sbs;
+    S.lastOut = out;
     const n = out.filter((e) => e.group === 'nodes').length;
     const layout = placed ? { name: 'preset' } : n <= 300
       ? { name: 'cose', animate: false, randomize: false, numIter: 600, nodeRepulsion: () => 8000, idealEdgeLength: () => 40 }
@@ -274,6 +280,7 @@
     S.cy = window.cytoscape({ container: $('cy'), elements: out, style, layout, wheelSensitivity: 0.3,
       hideEdgesOnViewport: n > 300, textureOnViewport: n > 300, pixelRatio: 1, boxSelectionEnabled: false });
     metrics.cyMs = Math.round(performance.now() - t1);
+    if (sbs) sideBySide(out, style, n);
     S.cy.on('tap', 'node', (ev) => detailDevice(ev.target.id()));
     S.cy.on('tap', 'edge', (ev) => detailLink(ev.target.data('link')));
     const cy = S.cy;
@@ -286,6 +293,27 @@
       tables(); // after the first frame: the graph comes first, its text tables next
     }));
     $('topo-summary').textContent = `${n} devices, ${out.length - n} links` + (S.drift.size ? `, ${S.drift.size} drifted` : '');
+  }
+
+  // The side-by-side diff: the union of live and fork was laid out once in S.cy; the
+  // live twin (union minus what the fork added) goes to the left pane at the same
+  // positions, what only live has leaves the fork's pane, and pan/zoom stay in step.
+  function sideBySide(out, style, n) {
+    const pos = new Map(S.cy.nodes().map((nd) => [nd.id(), { ...nd.position() }]));
+    const live = out.filter((e) => e.data.diff !== 'added').map((e) => (e.group === 'nodes' ? { ...e, position: pos.get(e.data.id) } : e));
+    S.cy.elements('[diff = "removed"]').remove();
+    S.cyLive = window.cytoscape({ container: $('cy-live'), elements: live, style, layout: { name: 'preset', fit: false },
+      hideEdgesOnViewport: n > 300, textureOnViewport: n > 300, pixelRatio: 1, boxSelectionEnabled: false });
+    S.cy.fit(undefined, 10);
+    S.cyLive.viewport({ zoom: S.cy.zoom(), pan: S.cy.pan() });
+    let syncing = false;
+    const follow = (a, b) => a.on('viewport', () => {
+      if (syncing) return;
+      syncing = true; b.viewport({ zoom: a.zoom(), pan: a.pan() }); syncing = false;
+    });
+    follow(S.cy, S.cyLive); follow(S.cyLive, S.cy);
+    S.cyLive.on('tap', 'node', (ev) => detailDevice(ev.target.id()));
+    metrics.sideBySide = { live: S.cyLive.nodes().length, fork: S.cy.nodes().length };
   }
 
   async function refreshColours() {
@@ -314,7 +342,7 @@
     $('device-table').tBodies[0].replaceChildren(...nodes.slice(0, 300).map((d) => el('tr', { tabindex: 0, onclick: () => detailDevice(d.id),
       onkeydown: (ev) => { if (ev.key === 'Enter') detailDevice(d.id); } },
     el('td', {}, d.id), el('td', {}, d.type), el('td', {}, d.status + (d.drift === 'yes' ? ', drift' : '') + (d.diff !== 'none' ? ', ' + d.diff : '')))));
-    const diffs = S.cy.elements('[diff != "none"]').map((x) => `${x.isNode() ? 'device' : 'link'} ${x.isNode() ? x.id() : x.data('link')}: ${x.data('diff')}`);
+    const diffs = (S.lastOut || []).filter((x) => x.data.diff !== 'none').map((x) => `${x.group === 'nodes' ? 'device ' + x.data.id : 'link ' + x.data.link}: ${x.data.diff}`);
     $('topo-diff-list').replaceChildren(...(S.live ? [el('p', {}, diffs.length ? `Fork against live: ${diffs.length} differences` : 'Fork against live: no topology differences'),
       el('ul', {}, ...diffs.slice(0, 200).map((t) => el('li', {}, t)))] : []));
   }
