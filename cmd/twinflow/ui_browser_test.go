@@ -164,8 +164,9 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string, timeout time.D
 	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(100*time.Millisecond),
 		chromedp.WithPollingTimeout(timeout)))
 	if err != nil {
-		dump, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('status').textContent + ' | ' + document.body.innerText.slice(0, 800)`))
-		t.Fatalf("%s: waiting for %s: %v\npage: %s", what, expr, err, dump)
+		status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('status').textContent`))
+		dump, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main').innerText.slice(0, 800)`))
+		t.Fatalf("%s: waiting for %s: %v\nstatus line: %q\npage: %s", what, expr, err, status, dump)
 	}
 }
 
@@ -332,11 +333,37 @@ func TestWebUIBrowser(t *testing.T) {
 	waitJS(t, alice, "rolled back", `document.querySelector('#ch-state').dataset.state === 'rolled_back'`, 20*time.Second)
 
 	// Bottleneck structure, and a link's gradient.
-	run(t, alice, "bottlenecks", chromedp.KeyEvent("2"), chromedp.Click(chromedp.ID("bn-run")))
+	run(t, alice, "bottlenecks", chromedp.KeyEvent("2"), chromedp.WaitVisible(chromedp.ID("bn-run")))
+	waitJS(t, alice, "twins listed", `document.querySelectorAll('#bn-twin option').length > 0`, 10*time.Second)
+	run(t, alice, "analyse", chromedp.Click(chromedp.ID("bn-run")))
 	waitJS(t, alice, "bottleneck table", `document.querySelectorAll('#bn-links tbody tr').length > 0`, 20*time.Second)
 	run(t, alice, "gradient", chromedp.Click(chromedp.CSS(`#bn-links tbody tr`)))
 	waitJS(t, alice, "gradient shown", `!!document.querySelector('#bn-gradient .gradient')`, 20*time.Second)
 	screenshot(t, alice, arts, "08-bottleneck.png")
+
+	// What-if: a fork where the new flow's last link drops to 10 Gb/s, against live.
+	token := demoToken(t, srv.URL, "alice")
+	var wf struct {
+		ID string `json:"id"`
+	}
+	apiPost(t, srv.URL, token, "/api/v1/twins/live/forks", map[string]any{}, &wf)
+	link := network.Link{ID: watched, Endpoints: []network.EndPointRef{{Device: "leaf-3", EndPoint: "eth4"}, {Device: "h-3-1", EndPoint: "eth1"}},
+		CapacityGbps: 10, LatencyMs: 0.005}
+	b, _ := json.Marshal(link)
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/api/v1/twins/"+wf.ID+"/links/"+watched, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode/100 != 2 {
+		t.Fatalf("PUT the fork's link: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
+	run(t, alice, "topology, then bottlenecks again", chromedp.KeyEvent("1"), chromedp.KeyEvent("2"))
+	waitJS(t, alice, "what-if fork listed", fmt.Sprintf(`!!document.querySelector('#bn-twin option[value=%q]')`, wf.ID), 10*time.Second)
+	run(t, alice, "analyse the fork", chromedp.SetValue(chromedp.ID("bn-twin"), wf.ID), chromedp.Click(chromedp.ID("bn-run")))
+	waitJS(t, alice, "what-if deltas", `!!document.getElementById('whatif-total') && Number(document.getElementById('whatif-total').dataset.delta) < 0 &&
+		document.getElementById('whatif-flows').textContent.includes('ui-e2e')`, 20*time.Second)
+	screenshot(t, alice, arts, "09-whatif.png")
 
 	// A 1,000-device fork: first frame measured by the page.
 	fork := bigFork(t, srv.URL)
@@ -357,7 +384,7 @@ func TestWebUIBrowser(t *testing.T) {
 	if _, err := fmt.Sscanf(eval[string](t, alice, `document.querySelector('#topo-diff-list p').textContent`), "Fork against live: %d differences", &diffs); err != nil || diffs < 2000 {
 		t.Errorf("fork diff: %d differences (%v); want the 1,004 added devices and their links", diffs, err)
 	}
-	screenshot(t, alice, arts, "09-fork-1000.png")
+	screenshot(t, alice, arts, "10-fork-1000.png")
 
 	// Log out: the session token is revoked.
 	run(t, alice, "log out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("demo-alice")))

@@ -382,7 +382,9 @@
   async function runBottleneck() {
     if (!can('design')) { status('The bottleneck analysis needs the design permission (engineer or admin).'); return; }
     const twinID = $('bn-twin').value || 'live';
-    const r = await api('POST', `/api/v1/twins/${encodeURIComponent(twinID)}/analysis/bottleneck`, {});
+    const [r, base] = await Promise.all([api('POST', `/api/v1/twins/${encodeURIComponent(twinID)}/analysis/bottleneck`, {}),
+      twinID === 'live' ? null : api('POST', '/api/v1/twins/live/analysis/bottleneck', {})]);
+    whatIf(twinID, base, r);
     const byLink = r.links.map(() => []);
     for (const f of r.flows || []) for (const i of f.bottlenecks || []) if (byLink[i]) byLink[i].push(f.id);
     const rows = r.links.map((l, i) => ({ l, flows: byLink[i] })).filter((x) => x.l.level > 0 && (x.l.kind || 'link') === 'link').sort((a, b) => a.l.level - b.l.level || a.l.id.localeCompare(b.l.id));
@@ -395,6 +397,26 @@
     }));
     $('bn-flows').tBodies[0].replaceChildren(...(r.flows || []).map((f) => el('tr', {}, el('td', {}, f.id), el('td', {}, f.level), el('td', {}, fmt(f.rate)),
       el('td', {}, (f.bottlenecks || []).map((i) => r.links[i] ? r.links[i].id : i).join(', ')))));
+  }
+
+  // What-if on a fork: its bottleneck structure against live's (total throughput and
+  // every flow whose max-min rate differs), from the same analysis API.
+  function whatIf(twinID, base, r) {
+    const box = $('bn-whatif');
+    if (!base) { box.replaceChildren(el('p', {}, 'Pick a fork to see its what-if deltas against the live twin.')); return; }
+    const before = new Map((base.flows || []).map((f) => [f.id, f.rate]));
+    const after = new Map((r.flows || []).map((f) => [f.id, f.rate]));
+    const ids = [...new Set([...before.keys(), ...after.keys()])];
+    const rows = ids.map((id) => ({ id, b: before.get(id), a: after.get(id) }))
+      .filter((x) => x.b === undefined || x.a === undefined || Math.abs(x.a - x.b) > 1e-9)
+      .sort((x, y) => Math.abs((y.a || 0) - (y.b || 0)) - Math.abs((x.a || 0) - (x.b || 0)));
+    const dt = r.total_throughput - base.total_throughput;
+    box.replaceChildren(el('h3', {}, `What-if: ${twinID} against live`),
+      el('p', { id: 'whatif-total', 'data-delta': dt }, `Total throughput ${fmt(base.total_throughput, 1)} → ${fmt(r.total_throughput, 1)} Gb/s (${dt >= 0 ? '+' : ''}${fmt(dt, 1)}); ${rows.length} flows change rate.`),
+      rows.length ? el('table', { id: 'whatif-flows' }, el('caption', {}, 'Flows whose rate changes (largest first)'),
+        el('thead', {}, el('tr', {}, el('th', {}, 'Flow'), el('th', {}, 'Live Gb/s'), el('th', {}, 'Fork Gb/s'), el('th', {}, 'Delta'))),
+        el('tbody', {}, ...rows.slice(0, 200).map((x) => el('tr', {}, el('td', {}, x.id), el('td', {}, x.b === undefined ? 'absent' : fmt(x.b)),
+          el('td', {}, x.a === undefined ? 'absent' : fmt(x.a)), el('td', {}, fmt((x.a || 0) - (x.b || 0))))))) : null);
   }
 
   // ---- changes ----
