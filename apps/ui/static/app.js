@@ -385,6 +385,7 @@
     const [r, base] = await Promise.all([api('POST', `/api/v1/twins/${encodeURIComponent(twinID)}/analysis/bottleneck`, {}),
       twinID === 'live' ? null : api('POST', '/api/v1/twins/live/analysis/bottleneck', {})]);
     whatIf(twinID, base, r);
+    $('bn-gradient').replaceChildren(el('p', {}, `Pick a link of ${twinID} to see its gradient: what +1 Gb/s of its capacity buys, and for whom.`));
     const byLink = r.links.map(() => []);
     for (const f of r.flows || []) for (const i of f.bottlenecks || []) if (byLink[i]) byLink[i].push(f.id);
     const rows = r.links.map((l, i) => ({ l, flows: byLink[i] })).filter((x) => x.l.level > 0 && (x.l.kind || 'link') === 'link').sort((a, b) => a.l.level - b.l.level || a.l.id.localeCompare(b.l.id));
