@@ -16,6 +16,9 @@
 //	GET    /api/v1/events                              SSE stream (?twin=, ?table=, Last-Event-ID)
 //	GET    /api/v1/openapi.json                        OpenAPI 3 document
 //	GET    /healthz, /readyz, /metrics
+//	GET    /, /ui/*                                    the web UI (ui.go, apps/ui)
+//	POST|GET|DELETE /api/v1/session                    UI login (a session token), whoami, logout
+//	GET    /api/v1/session/demo                        the demo users the login page offers
 //
 // Errors are application/problem+json (RFC 9457) with "field" (the offending field)
 // and "request_id". Objects carry a "revision", also sent as the ETag; PUT and DELETE

@@ -142,3 +142,7 @@ func FuzzDecodePushPolicyRequest(f *testing.F) {
 func FuzzDecodeDatasetRequest(f *testing.F) {
 	fuzzDecode[DatasetRequest](f, []string{`{"spec":"name: a\nsamples: 1\n"}`, `{"spec":["x"]}`, `{"spec":"\u0000"}`})
 }
+
+func FuzzDecodeLoginRequest(f *testing.F) {
+	fuzzDecode[LoginRequest](f, []string{`{"user":"carla","password":"x"}`, `{"demo_user":"alice"}`, `{"user":1}`, `{"password":"\u0000"}`})
+}

@@ -23,6 +23,11 @@ func want(method, pattern string, live bool) string {
 	switch {
 	case pattern == "/healthz" || pattern == "/readyz" || pattern == "/metrics":
 		return "public"
+	case pattern == "/" || pattern == "/ui/*" || pattern == "/api/v1/session/demo" ||
+		(pattern == "/api/v1/session" && method == http.MethodPost): // the web UI and its login (ui.go)
+		return "public"
+	case pattern == "/api/v1/session": // who am I, log out
+		return "read"
 	case pattern == "/api/v1/audit":
 		return "admin"
 	case method == http.MethodGet:

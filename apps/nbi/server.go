@@ -76,6 +76,8 @@ type Options struct {
 	MetricsPublic bool
 	// Jobs bounds the background what-if and dataset jobs (issue #18, jobs.go).
 	Jobs JobOptions
+	// DemoUsers are the demo's users, offered on the web UI's login page (ui.go).
+	DemoUsers []string
 }
 
 // Server is the northbound REST API. Create it with New; serve Handler().
@@ -109,6 +111,8 @@ type Server struct {
 
 	jobOpts JobOptions    // background jobs (jobs.go)
 	jobSem  chan struct{} // their running slots
+
+	demoUsers []string
 }
 
 // New builds a Server serving this package's route groups, then o.Routes.
@@ -120,6 +124,7 @@ func New(o Options) (*Server, error) {
 		changes: o.Changes, drift: o.Drift, ready: o.Ready, heartbeat: o.Heartbeat, done: make(chan struct{}),
 		monitor:  o.Monitor,                        // #17 monitoring
 		policies: o.Policies, restorer: o.Restorer, // #17 closed loops
+		demoUsers: o.DemoUsers, // #20 web UI login
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -162,6 +167,7 @@ func New(o Options) (*Server, error) {
 		monitoringRoutes,                        // #17
 		policyRoutes,                            // #17
 		pushRoutes, whatifRoutes, datasetRoutes, // #18
+		uiRoutes, // #20
 	}
 	for _, g := range append(groups, o.Routes...) {
 		for _, rt := range g(s) {

@@ -96,6 +96,7 @@ func startSecurity(ctx context.Context, env *assembly) (*security, error) {
 				return nil, fmt.Errorf("demo token of %s: %w", du.Name, err)
 			}
 			s.demoTokens[du.Name] = secret
+			env.nbi.DemoUsers = append(env.nbi.DemoUsers, du.Name)
 		}
 	} else {
 		ok, err := s.auth.HasUsers(ctx)

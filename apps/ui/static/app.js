@@ -1,0 +1,602 @@
+// TwinFlow web UI (issue 20, docs/ui.md). Plain JavaScript over /api/v1 and the SSE
+// event stream. The API token lives in this closure only (never in storage or a
+// cookie) and goes out as a Bearer header. Everything from the server is inserted as
+// text (textContent), never as HTML.
+'use strict';
+(() => {
+  const S = {
+    token: null, session: null, view: 'login', source: 'live', colour: 'load',
+    cy: null, net: null, live: null, observed: null, report: null, drift: new Set(),
+    changes: new Map(), selChange: null, sse: null, timer: null,
+  };
+  // Read by the browser tests and by anyone curious (docs/ui.md): timings of the last
+  // topology render and counts of what it drew.
+  const metrics = window.tfMetrics = { renders: 0, firstFrameMs: null, nodes: 0, edges: 0, layout: '' };
+  const $ = (id) => document.getElementById(id);
+  const can = (perm) => !!(S.session && S.session.permissions.includes(perm));
+
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
+    return e;
+  }
+  const status = (msg) => { $('status').textContent = msg; };
+  const fmt = (x, d = 2) => (x === null || x === undefined || Number.isNaN(x)) ? '–' : Number(x).toFixed(d);
+  const pct = (u) => (u === null || u === undefined) ? 'no data' : Math.round(u * 100) + '%';
+
+  async function api(method, path, body) {
+    const headers = { Accept: 'application/json' };
+    if (S.token) headers.Authorization = 'Bearer ' + S.token;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store', credentials: 'omit' });
+    const text = await res.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
+    if (!res.ok) {
+      if (res.status === 401 && S.token && path !== '/api/v1/session') { loggedOut('Your session ended: log in again.'); }
+      const err = new Error((data && (data.detail || data.title)) || (res.status + ' ' + res.statusText));
+      err.status = res.status;
+      throw err;
+    }
+    return data;
+  }
+
+  // ---- login ----
+  async function initLogin() {
+    const d = await api('GET', '/api/v1/session/demo');
+    const box = $('demo-buttons');
+    box.replaceChildren();
+    if (d && d.demo && d.users.length) {
+      $('demo-users').hidden = false;
+      for (const u of d.users) {
+        box.append(el('button', { type: 'button', id: 'demo-' + u.name, class: 'primary',
+          onclick: () => login({ demo_user: u.name }) }, `${u.name} (${u.roles.join(', ')})`));
+      }
+    }
+  }
+  async function login(body) {
+    $('login-error').textContent = '';
+    try {
+      const s = await api('POST', '/api/v1/session', body);
+      S.token = s.token;
+      delete s.token;
+      await loggedIn(s);
+    } catch (e) { $('login-error').textContent = 'Login failed: ' + e.message; }
+  }
+  async function loginToken(tok) {
+    $('login-error').textContent = '';
+    S.token = tok.trim();
+    try { await loggedIn(await api('GET', '/api/v1/session')); } catch (e) {
+      S.token = null;
+      $('login-error').textContent = 'Login failed: ' + e.message;
+    }
+  }
+  async function loggedIn(s) {
+    S.session = s;
+    $('login-password').value = '';
+    $('login-token').value = '';
+    $('who-name').textContent = `${s.user} (${s.roles.join(', ')})`;
+    $('who').hidden = false;
+    $('nav').hidden = false;
+    $('propose-form').hidden = !can('design');
+    if (!can('design')) { S.colour = 'utilisation'; $('topo-colour').querySelector('[value=load]').disabled = true; }
+    $('topo-colour').value = S.colour;
+    connectEvents();
+    S.timer = setInterval(refreshColours, 10000);
+    await show('topology');
+  }
+  async function logout() {
+    try { await api('DELETE', '/api/v1/session'); } catch (_) { /* the token is dropped either way */ }
+    loggedOut('Logged out.');
+  }
+  function loggedOut(msg) {
+    S.token = null; S.session = null;
+    if (S.sse) S.sse.abort();
+    S.sse = null;
+    clearInterval(S.timer);
+    $('who').hidden = true; $('nav').hidden = true;
+    if (S.cy) { S.cy.destroy(); S.cy = null; }
+    if (S.cyLive) { S.cyLive.destroy(); S.cyLive = null; }
+    S.changes.clear();
+    show('login');
+    status(msg);
+  }
+
+  // ---- views ----
+  async function show(view) {
+    S.view = view;
+    for (const v of ['login', 'topology', 'bottleneck', 'changes', 'kpis']) $('view-' + v).hidden = v !== view;
+    for (const b of document.querySelectorAll('#nav button')) {
+      if (b.dataset.view === view) b.setAttribute('aria-current', 'page'); else b.removeAttribute('aria-current');
+    }
+    try {
+      if (view === 'login') await initLogin();
+      if (view === 'topology') await loadTopology();
+      if (view === 'bottleneck') await loadTwins($('bn-twin'));
+      if (view === 'changes') await loadChanges();
+    } catch (e) { status('Error: ' + e.message); }
+  }
+
+  async function loadTwins(select) {
+    const t = await api('GET', '/api/v1/twins');
+    const keep = select.value;
+    const opts = [];
+    if (select.id === 'topo-source') opts.push(['live', 'live twin (intended)'], ['observed', 'observed network']);
+    else opts.push(['live', 'live twin']);
+    for (const tw of t.items) if (tw.id !== 'live') opts.push([tw.id, 'fork ' + tw.id]);
+    select.replaceChildren(...opts.map(([v, l]) => el('option', { value: v }, l)));
+    if (opts.some(([v]) => v === keep)) select.value = keep;
+  }
+
+  // ---- topology ----
+  const BANDS = [['ok', 0.5, '#2e7d32', 'below 50%'], ['mid', 0.8, '#f9a825', '50–80%'], ['high', 0.95, '#ef6c00', '80–95%'],
+    ['full', Infinity, '#c62828', '95% and more']];
+  const band = (u) => (u === null || u === undefined) ? 'none' : BANDS.find(([, lim]) => u < lim)[0];
+
+  function legend() {
+    const what = S.colour === 'load' ? 'Predicted load / capacity (bottleneck model)' : 'Observed utilisation (telemetry)';
+    $('legend').replaceChildren(el('strong', {}, what),
+      el('ul', {}, ...BANDS.map(([b, , , t]) => el('li', {}, el('span', { class: 'sw sw-' + b, 'aria-hidden': 'true' }), t)),
+        el('li', {}, el('span', { class: 'sw sw-none', 'aria-hidden': 'true' }), 'no data'),
+        el('li', {}, el('span', { class: 'sw sw-down', 'aria-hidden': 'true' }), 'device or link down (label says “down”)'),
+        el('li', {}, el('span', { class: 'sw sw-drift', 'aria-hidden': 'true' }), 'device drifted from intent (label says “drift”)')),
+      el('p', {}, 'Diff view: added in green, removed in red dashes, changed in purple.'));
+  }
+
+  async function fetchTopology() {
+    const src = S.source;
+    const twinID = src === 'observed' ? 'live' : src;
+    const jobs = [api('GET', `/api/v1/twins/${encodeURIComponent(twinID)}/network`),
+      api('GET', '/api/v1/twins/live/observed/links').catch(() => ({ items: [] })),
+      src === 'observed' ? api('GET', '/api/v1/twins/live/observed/devices').catch(() => ({ items: [] })) : null,
+      api('GET', '/api/v1/drift').catch(() => ({ items: [] })),
+      S.colour === 'load' && can('design') ? api('POST', `/api/v1/twins/${encodeURIComponent(twinID)}/analysis/bottleneck`, {}).catch((e) => { status('Prediction unavailable: ' + e.message); return null; }) : null,
+      src !== 'live' && src !== 'observed' && $('topo-diff').checked ? api('GET', '/api/v1/twins/live/network') : null];
+    const [net, obsLinks, obsDevs, drift, report, live] = await Promise.all(jobs);
+    S.net = net; S.report = report; S.live = live;
+    S.observed = { links: new Map((obsLinks.items || []).map((l) => [l.id, l])), devices: new Map(((obsDevs && obsDevs.items) || []).map((d) => [d.id, d])) };
+    S.drift = new Set((drift.items || []).map((d) => d.device));
+  }
+
+  // Index the bottleneck report by link (both directions: "id" and "id~r").
+  function reportIndex() {
+    const ix = new Map();
+    for (const r of (S.report && S.report.links) || []) {
+      if ((r.kind || 'link') !== 'link') continue;
+      const id = r.id.endsWith('~r') ? r.id.slice(0, -2) : r.id;
+      const e = ix.get(id) || { u: null, level: null };
+      if (r.capacity > 0) e.u = Math.max(e.u || 0, r.load / r.capacity);
+      if (r.level > 0) e.level = e.level === null ? r.level : Math.min(e.level, r.level);
+      ix.set(id, e);
+    }
+    return ix;
+  }
+  function linkValue(l, rix) {
+    if (S.colour === 'load') {
+      const e = rix.get(l.id);
+      return e ? e.u : null;
+    }
+    const o = S.observed.links.get(l.id);
+    if (!o || !o.utilisation) return null;
+    return Math.max(...o.utilisation);
+  }
+  function devStatus(d) {
+    const o = S.observed.devices.get(d.id);
+    return (S.source === 'observed' && o && o.oper_status) ? o.oper_status : (d.oper_status || 'unknown');
+  }
+
+  function elements() {
+    const nodes = new Map(); const edges = new Map();
+    const addNet = (net, diff) => {
+      for (const d of net.devices || []) {
+        if (nodes.has(d.id)) { if (diff === 'live') nodes.get(d.id).cmp = d; continue; }
+        nodes.set(d.id, { d, diff: diff === 'live' ? 'removed' : '' });
+      }
+      for (const l of net.links || []) {
+        const a = l.endpoints && l.endpoints[0] && l.endpoints[0].device; const b = l.endpoints && l.endpoints[1] && l.endpoints[1].device;
+        if (!a || !b) continue;
+        if (edges.has(l.id)) { if (diff === 'live') edges.get(l.id).cmp = l; continue; }
+        edges.set(l.id, { l, a, b, diff: diff === 'live' ? 'removed' : '' });
+      }
+    };
+    addNet(S.net, '');
+    if (S.live) {
+      addNet(S.live, 'live');
+      for (const n of nodes.values()) if (!n.cmp && n.diff === '') n.diff = 'added'; else if (n.cmp && n.diff === '' && (n.cmp.oper_status !== n.d.oper_status)) n.diff = 'changed';
+      for (const e of edges.values()) if (!e.cmp && e.diff === '') e.diff = 'added'; else if (e.cmp && e.diff === '' && (e.cmp.capacity_gbps !== e.l.capacity_gbps || e.cmp.oper_status !== e.l.oper_status)) e.diff = 'changed';
+    }
+    const all = [...nodes.values()];
+    const placed = all.length > 0 && all.every((n) => n.d.x || n.d.y);
+    const out = [];
+    const rix = reportIndex();
+    for (const n of all) {
+      const st = devStatus(n.d); const drift = S.drift.has(n.d.id);
+      const label = n.d.id + (st === 'disabled' ? ' (down)' : '') + (drift ? ' (drift)' : '') + (n.diff ? ` [${n.diff}]` : '');
+      const node = { group: 'nodes', data: { id: n.d.id, label, type: n.d.type || 'device', status: st, drift: drift ? 'yes' : 'no', diff: n.diff || 'none' } };
+      if (placed) node.position = { x: n.d.x * 20, y: -n.d.y * 20 };
+      out.push(node);
+    }
+    for (const e of edges.values()) {
+      if (!nodes.has(e.a) || !nodes.has(e.b)) continue;
+      const u = linkValue(e.l, rix); const o = S.observed.links.get(e.l.id);
+      const down = (e.l.oper_status === 'disabled') || (S.source === 'observed' && o && o.oper_status === 'disabled');
+      out.push({ group: 'edges', data: { id: 'l:' + e.l.id, link: e.l.id, source: e.a, target: e.b, u: u === null ? -1 : u,
+        band: down ? 'down' : band(u), level: (rix.get(e.l.id) || {}).level || 0, diff: e.diff || 'none', capacity: e.l.capacity_gbps || 0 } });
+    }
+    return { out, placed };
+  }
+
+  const STYLE = [
+    { selector: 'node', style: { label: 'data(label)', 'font-size': 9, 'min-zoomed-font-size': 7, 'text-valign': 'bottom',
+      'background-color': '#607d8b', width: 14, height: 14, 'border-width': 2, 'border-color': '#2e7d32' } },
+    { selector: 'node[type="host"]', style: { shape: 'round-rectangle', width: 10, height: 10, 'background-color': '#90a4ae' } },
+    { selector: 'node[status="disabled"]', style: { 'border-color': '#c62828', 'border-width': 4 } },
+    { selector: 'node[status="unknown"]', style: { 'border-color': '#9aa4ae' } },
+    { selector: 'node[drift="yes"]', style: { 'border-color': '#8e24aa', 'border-style': 'dashed', 'border-width': 4 } },
+    { selector: 'node[diff="added"]', style: { 'background-color': '#2e7d32' } },
+    { selector: 'node[diff="removed"]', style: { 'background-color': '#fff', 'border-color': '#c62828', 'border-style': 'dashed' } },
+    { selector: 'node[diff="changed"]', style: { 'background-color': '#8e24aa' } },
+    { selector: 'edge', style: { width: 2, 'line-color': '#9aa4ae', 'curve-style': 'haystack' } },
+    ...BANDS.map(([b, , c]) => ({ selector: `edge[band="${b}"]`, style: { 'line-color': c, width: b === 'ok' ? 2 : 3 } })),
+    { selector: 'edge[band="down"]', style: { 'line-color': '#c62828', 'line-style': 'dotted' } },
+    { selector: 'edge[diff="added"]', style: { 'line-style': 'solid', 'line-color': '#2e7d32', width: 4 } },
+    { selector: 'edge[diff="removed"]', style: { 'line-style': 'dashed', 'line-color': '#c62828' } },
+    { selector: 'edge[diff="changed"]', style: { 'line-color': '#8e24aa', width: 4 } },
+    { selector: ':selected', style: { 'overlay-color': '#0b5cad', 'overlay-opacity': 0.25, 'overlay-padding': 4 } },
+  ];
+
+  async function loadTopology() {
+    const t0 = performance.now();
+    S.source = $('topo-source').value || S.source;
+    await loadTwins($('topo-source'));
+    $('topo-source').value = S.source;
+    $('diff-label').hidden = S.source === 'live' || S.source === 'observed';
+    legend();
+    await fetchTopology();
+    const t1 = performance.now();
+    const { out, placed } = elements();
+    if (S.cy) S.cy.destroy();
+    if (S.cyLive) { S.cyLive.destroy(); S.cyLive = null; }
+    const sbs = !!S.live;
+    $('topo-panes').classList.toggle('sbs', sbs);
+    $('cy-live').hidden = !sbs; $('sbs-caption').hidden = !sbs;
+    S.lastOut = out;
+    const n = out.filter((e) => e.group === 'nodes').length;
+    const layout = placed ? { name: 'preset' } : n <= 300
+      ? { name: 'cose', animate: false, randomize: false, numIter: 600, nodeRepulsion: () => 8000, idealEdgeLength: () => 40 }
+      : { name: 'concentric', animate: false, concentric: (nd) => nd.degree(), levelWidth: () => 2, minNodeSpacing: 4 };
+    metrics.layout = layout.name;
+    // Large graphs draw without labels (text measuring dominates their first frame):
+    // a selected device shows its name, and the tables list every name.
+    const style = n > 300 ? [...STYLE, { selector: 'node', style: { label: '' } }, { selector: 'node:selected', style: { label: 'data(label)' } }] : STYLE;
+    S.cy = window.cytoscape({ container: $('cy'), elements: out, style, layout, wheelSensitivity: 0.3,
+      hideEdgesOnViewport: n > 300, textureOnViewport: n > 300, pixelRatio: 1, boxSelectionEnabled: false });
+    metrics.cyMs = Math.round(performance.now() - t1);
+    if (sbs) sideBySide(out, style, n);
+    S.cy.on('tap', 'node', (ev) => detailDevice(ev.target.id()));
+    S.cy.on('tap', 'edge', (ev) => detailLink(ev.target.data('link')));
+    const cy = S.cy;
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      if (S.cy !== cy) return; // replaced by a newer load meanwhile
+      metrics.firstFrameMs = Math.round(performance.now() - t0);
+      metrics.fetchMs = Math.round(t1 - t0); metrics.drawMs = Math.round(performance.now() - t1);
+      metrics.nodes = n; metrics.edges = out.length - n; metrics.renders++;
+      metrics.source = S.source; metrics.colour = S.colour;
+      tables(); // after the first frame: the graph comes first, its text tables next
+    }));
+    $('topo-summary').textContent = `${n} devices, ${out.length - n} links` + (S.drift.size ? `, ${S.drift.size} drifted` : '');
+  }
+
+  // The side-by-side diff: the union of live and fork was laid out once in S.cy; the
+  // live twin (union minus what the fork added) goes to the left pane at the same
+  // positions, what only live has leaves the fork's pane, and pan/zoom stay in step.
+  function sideBySide(out, style, n) {
+    const pos = new Map(S.cy.nodes().map((nd) => [nd.id(), { ...nd.position() }]));
+    const live = out.filter((e) => e.data.diff !== 'added').map((e) => (e.group === 'nodes' ? { ...e, position: pos.get(e.data.id) } : e));
+    S.cy.elements('[diff = "removed"]').remove();
+    S.cyLive = window.cytoscape({ container: $('cy-live'), elements: live, style, layout: { name: 'preset', fit: false },
+      hideEdgesOnViewport: n > 300, textureOnViewport: n > 300, pixelRatio: 1, boxSelectionEnabled: false });
+    S.cy.fit(undefined, 10);
+    S.cyLive.viewport({ zoom: S.cy.zoom(), pan: S.cy.pan() });
+    let syncing = false;
+    const follow = (a, b) => a.on('viewport', () => {
+      if (syncing) return;
+      syncing = true; b.viewport({ zoom: a.zoom(), pan: a.pan() }); syncing = false;
+    });
+    follow(S.cy, S.cyLive); follow(S.cyLive, S.cy);
+    S.cyLive.on('tap', 'node', (ev) => detailDevice(ev.target.id()));
+    metrics.sideBySide = { live: S.cyLive.nodes().length, fork: S.cy.nodes().length };
+  }
+
+  async function refreshColours() {
+    if (!S.cy || S.view !== 'topology') return;
+    try {
+      await fetchTopology();
+      const { out } = elements();
+      S.cy.batch(() => {
+        for (const e of out) {
+          const c = S.cy.getElementById(e.data.id);
+          if (c.nonempty()) c.data(e.data);
+        }
+      });
+      metrics.renders++;
+      tables();
+    } catch (e) { status('Refresh failed: ' + e.message); }
+  }
+
+  function tables() {
+    const edges = S.cy.edges().map((e) => e.data()).sort((a, b) => b.u - a.u);
+    $('link-table').tBodies[0].replaceChildren(...edges.slice(0, 300).map((d) => el('tr', { tabindex: 0, 'data-link': d.link,
+      onclick: () => detailLink(d.link), onkeydown: (ev) => { if (ev.key === 'Enter') detailLink(d.link); } },
+    el('td', {}, d.link), el('td', {}, d.source + ' — ' + d.target), el('td', {}, fmt(d.capacity, 0) + ' Gb/s'),
+    el('td', {}, d.level || '–'), el('td', { 'data-band': d.band }, (d.band === 'down' ? 'down' : pct(d.u < 0 ? null : d.u)) + (d.diff !== 'none' ? ' · ' + d.diff : '')))));
+    const nodes = S.cy.nodes().map((n) => n.data());
+    $('device-table').tBodies[0].replaceChildren(...nodes.slice(0, 300).map((d) => el('tr', { tabindex: 0, onclick: () => detailDevice(d.id),
+      onkeydown: (ev) => { if (ev.key === 'Enter') detailDevice(d.id); } },
+    el('td', {}, d.id), el('td', {}, d.type), el('td', {}, d.status + (d.drift === 'yes' ? ', drift' : '') + (d.diff !== 'none' ? ', ' + d.diff : '')))));
+    const diffs = (S.lastOut || []).filter((x) => x.data.diff !== 'none').map((x) => `${x.group === 'nodes' ? 'device ' + x.data.id : 'link ' + x.data.link}: ${x.data.diff}`);
+    $('topo-diff-list').replaceChildren(...(S.live ? [el('p', {}, diffs.length ? `Fork against live: ${diffs.length} differences` : 'Fork against live: no topology differences'),
+      el('ul', {}, ...diffs.slice(0, 200).map((t) => el('li', {}, t)))] : []));
+  }
+
+  function detailDevice(id) {
+    const d = (S.net.devices || []).find((x) => x.id === id) || { id };
+    S.cy.elements().unselect(); S.cy.getElementById(id).select();
+    $('topo-detail').replaceChildren(el('h3', {}, 'Device ' + id), el('dl', {},
+      el('dt', {}, 'Type'), el('dd', {}, d.type || '–'), el('dt', {}, 'Status'), el('dd', {}, devStatus(d)),
+      el('dt', {}, 'Drift'), el('dd', {}, S.drift.has(id) ? 'yes: its running configuration differs from the intent (Changes → drift)' : 'no'),
+      el('dt', {}, 'Address'), el('dd', {}, d.address || '–')));
+  }
+
+  async function detailLink(id) {
+    const e = S.cy.getElementById('l:' + id);
+    S.cy.elements().unselect(); e.select();
+    const d = e.data();
+    const box = $('topo-detail');
+    box.replaceChildren(el('h3', {}, 'Link ' + id), el('p', {}, `${d.source} — ${d.target}, ${fmt(d.capacity, 0)} Gb/s, ` +
+      `${S.colour === 'load' ? 'predicted load' : 'utilisation'} ${d.band === 'down' ? 'down' : pct(d.u < 0 ? null : d.u)}` + (d.level ? `, bottleneck level ${d.level}` : '')));
+    if (can('design')) box.append(await gradientOf(S.source === 'observed' ? 'live' : S.source, id));
+  }
+
+  async function gradientOf(twinID, link) {
+    try {
+      const g = await api('POST', `/api/v1/twins/${encodeURIComponent(twinID)}/analysis/gradient`, { link });
+      const flows = Object.entries(g.right.flows || {}).sort((a, b) => b[1] - a[1]);
+      return el('div', { class: 'gradient', 'data-link': link }, el('h4', {}, 'Gradient of ' + link),
+        el('p', {}, `+1 Gb/s of capacity: total throughput ${g.right.total >= 0 ? '+' : ''}${fmt(g.right.total)} Gb/s; ` +
+          `−1 Gb/s: ${fmt(-g.left.total)} Gb/s.`),
+        flows.length ? el('table', {}, el('caption', {}, 'Per flow (+1 Gb/s)'), el('tbody', {}, ...flows.map(([f, v]) => el('tr', {}, el('td', {}, f), el('td', {}, (v >= 0 ? '+' : '') + fmt(v)))))) : el('p', {}, 'No flow gains.'),
+        el('p', {}, 'Region: ' + (g.region_links || []).join(', ')));
+    } catch (e) { return el('p', { class: 'error' }, 'Gradient unavailable: ' + e.message); }
+  }
+
+  // ---- bottleneck structure ----
+  async function runBottleneck() {
+    if (!can('design')) { status('The bottleneck analysis needs the design permission (engineer or admin).'); return; }
+    const twinID = $('bn-twin').value || 'live';
+    const [r, base] = await Promise.all([api('POST', `/api/v1/twins/${encodeURIComponent(twinID)}/analysis/bottleneck`, {}),
+      twinID === 'live' ? null : api('POST', '/api/v1/twins/live/analysis/bottleneck', {})]);
+    whatIf(twinID, base, r);
+    $('bn-gradient').replaceChildren(el('p', {}, `Pick a link of ${twinID} to see its gradient: what +1 Gb/s of its capacity buys, and for whom.`));
+    const byLink = r.links.map(() => []);
+    for (const f of r.flows || []) for (const i of f.bottlenecks || []) if (byLink[i]) byLink[i].push(f.id);
+    const rows = r.links.map((l, i) => ({ l, flows: byLink[i] })).filter((x) => x.l.level > 0 && (x.l.kind || 'link') === 'link').sort((a, b) => a.l.level - b.l.level || a.l.id.localeCompare(b.l.id));
+    $('bn-summary').textContent = `${r.levels} levels, total throughput ${fmt(r.total_throughput, 1)} Gb/s, ${rows.length} bottleneck links`;
+    $('bn-links').tBodies[0].replaceChildren(...rows.map(({ l, flows }) => {
+      const base = l.id.replace(/~r$/, '');
+      const pick = async () => { $('bn-gradient').replaceChildren(await gradientOf(twinID, base)); };
+      return el('tr', { tabindex: 0, 'data-link': l.id, onclick: pick, onkeydown: (ev) => { if (ev.key === 'Enter') pick(); } },
+        el('td', {}, l.level), el('td', {}, l.id), el('td', {}, fmt(l.fair_share)), el('td', {}, `${fmt(l.load)} / ${fmt(l.capacity)}`), el('td', {}, flows.join(', ') || '–'));
+    }));
+    $('bn-flows').tBodies[0].replaceChildren(...(r.flows || []).map((f) => el('tr', {}, el('td', {}, f.id), el('td', {}, f.level), el('td', {}, fmt(f.rate)),
+      el('td', {}, (f.bottlenecks || []).map((i) => r.links[i] ? r.links[i].id : i).join(', ')))));
+  }
+
+  // What-if on a fork: its bottleneck structure against live's (total throughput and
+  // every flow whose max-min rate differs), from the same analysis API.
+  function whatIf(twinID, base, r) {
+    const box = $('bn-whatif');
+    if (!base) { box.replaceChildren(el('p', {}, 'Pick a fork to see its what-if deltas against the live twin.')); return; }
+    const before = new Map((base.flows || []).map((f) => [f.id, f.rate]));
+    const after = new Map((r.flows || []).map((f) => [f.id, f.rate]));
+    const ids = [...new Set([...before.keys(), ...after.keys()])];
+    const rows = ids.map((id) => ({ id, b: before.get(id), a: after.get(id) }))
+      .filter((x) => x.b === undefined || x.a === undefined || Math.abs(x.a - x.b) > 1e-9)
+      .sort((x, y) => Math.abs((y.a || 0) - (y.b || 0)) - Math.abs((x.a || 0) - (x.b || 0)));
+    const dt = r.total_throughput - base.total_throughput;
+    box.replaceChildren(el('h3', {}, `What-if: ${twinID} against live`),
+      el('p', { id: 'whatif-total', 'data-delta': dt }, `Total throughput ${fmt(base.total_throughput, 1)} → ${fmt(r.total_throughput, 1)} Gb/s (${dt >= 0 ? '+' : ''}${fmt(dt, 1)}); ${rows.length} flows change rate.`),
+      rows.length ? el('table', { id: 'whatif-flows' }, el('caption', {}, 'Flows whose rate changes (largest first)'),
+        el('thead', {}, el('tr', {}, el('th', {}, 'Flow'), el('th', {}, 'Live Gb/s'), el('th', {}, 'Fork Gb/s'), el('th', {}, 'Delta'))),
+        el('tbody', {}, ...rows.slice(0, 200).map((x) => el('tr', {}, el('td', {}, x.id), el('td', {}, x.b === undefined ? 'absent' : fmt(x.b)),
+          el('td', {}, x.a === undefined ? 'absent' : fmt(x.a)), el('td', {}, fmt((x.a || 0) - (x.b || 0))))))) : null);
+  }
+
+  // ---- changes ----
+  async function loadChanges() {
+    const r = await api('GET', '/api/v1/changes?limit=100');
+    S.changes.clear();
+    for (const c of r.items || []) S.changes.set(c.id, c);
+    renderChanges();
+    if (!$('propose-body').value && S.net) $('propose-body').value = exampleChange();
+    if (S.selChange) await selectChange(S.selChange);
+  }
+  function exampleChange() {
+    const hosts = (S.net.devices || []).filter((d) => d.type === 'host').map((d) => d.id);
+    const src = hosts[0] || 'h-0-0'; const dst = hosts[hosts.length - 1] || 'h-1-0';
+    return JSON.stringify({ label: `new flow ${src} to ${dst}`, kind: 'intent',
+      twin: { add_flows: [{ id: 'ui-flow-' + Date.now().toString(36), src, dst, slo: { min_rate_gbps: 1 } }] } }, null, 2);
+  }
+  function renderChanges() {
+    const list = [...S.changes.values()].sort((a, b) => String(b.created).localeCompare(String(a.created)));
+    $('ch-list').tBodies[0].replaceChildren(...list.map((c) => el('tr', { tabindex: 0, 'data-change': c.id, 'data-state': c.state,
+      class: c.id === S.selChange ? 'sel' : '', onclick: () => selectChange(c.id), onkeydown: (ev) => { if (ev.key === 'Enter') selectChange(c.id); } },
+    el('td', {}, c.id), el('td', {}, c.label || ''), el('td', { class: 'st st-' + c.state }, c.state), el('td', {}, c.author || ''),
+    el('td', {}, c.report ? (c.report.passed ? 'passed' : 'failed') : (c.passed === undefined ? '–' : (c.passed ? 'passed' : 'failed'))))));
+  }
+
+  async function selectChange(id) {
+    S.selChange = id;
+    renderChanges();
+    const [c, diff] = await Promise.all([api('GET', `/api/v1/changes/${encodeURIComponent(id)}`),
+      api('GET', `/api/v1/changes/${encodeURIComponent(id)}/diff`).catch(() => null)]);
+    S.changes.set(c.id, c);
+    renderChanges();
+    const box = $('ch-detail');
+    const me = S.session.user;
+    const actions = [];
+    const act = (verb, key, label, body) => actions.push(el('button', { type: 'button', id: 'act-' + verb, class: 'primary', 'aria-keyshortcuts': key,
+      onclick: () => doAction(c.id, verb, body) }, label + ' ', el('kbd', {}, key)));
+    if (can('approve') && c.state === 'validated') act('approve', 'a', 'Approve', undefined);
+    let windowSel = null;
+    if (can('operate') && c.state === 'approved') {
+      windowSel = el('select', { id: 'commit-window' }, el('option', { value: '' }, 'none (confirm at once)'),
+        el('option', { value: '60s' }, '60 s'), el('option', { value: '300s' }, '5 min'));
+      actions.push(el('button', { type: 'button', id: 'act-commit', class: 'primary', 'aria-keyshortcuts': 'c',
+        onclick: () => doAction(c.id, 'commit', windowSel.value ? { confirm_timeout: windowSel.value } : {}) }, 'Commit ', el('kbd', {}, 'c')),
+      el('label', {}, 'confirm window ', windowSel));
+    }
+    if (can('operate') && c.state === 'committing') { act('confirm', 'f', 'Confirm', undefined); act('rollback', 'x', 'Roll back', { reason: 'rolled back from the web UI' }); }
+    if (can('design') && (c.state === 'validated' || c.state === 'approved')) act('validate', 'v', 'Re-validate', undefined);
+    const rep = c.report;
+    box.replaceChildren(el('h3', {}, `${c.id}: ${c.label || ''}`),
+      el('p', { id: 'ch-state', 'data-state': c.state }, 'State: ', el('span', { class: 'st st-' + c.state }, c.state),
+        ` · author ${c.author || '–'}` + (c.approver ? ` · approved by ${c.approver}` : '') + (c.author === me && can('approve') && c.state === 'validated' ? ' · (you wrote it: another user approves it)' : '')),
+      el('div', { class: 'actions' }, ...actions),
+      rep ? el('div', {}, el('h4', {}, `Validation (${rep.level}): ${rep.passed ? 'passed' : 'failed'}`),
+        el('table', { id: 'ch-checks' }, el('caption', {}, 'Checks'), el('thead', {}, el('tr', {}, el('th', {}, 'Check'), el('th', {}, 'Result'), el('th', {}, 'Message'))),
+          el('tbody', {}, ...(rep.checks || []).map((k) => el('tr', {}, el('td', {}, k.name), el('td', { class: k.status === 'skip' ? 'skip-status' : k.status }, k.status), el('td', {}, k.message || ''))))),
+        (rep.kpis || []).length ? el('table', {}, el('caption', {}, 'KPIs before → after'), el('tbody', {}, ...rep.kpis.map((k) => el('tr', {},
+          el('td', {}, `${k.name} (${k.subject})`), el('td', {}, `${k.before === undefined ? '–' : fmt(k.before, 3)} → ${k.after === undefined ? '–' : fmt(k.after, 3)} ${k.unit || ''}` + (k.objective ? ` (objective ${k.objective})` : '')))))) : null)
+        : el('p', {}, 'No validation report yet.'),
+      el('h4', {}, 'Per-device diff (old → new)'), diffView(diff),
+      (c.transitions || []).length ? el('details', {}, el('summary', {}, 'Transitions'), el('ol', {}, ...c.transitions.map((t) => el('li', {}, `${t.from || ''} → ${t.to} by ${t.actor || '?'}: ${t.reason || ''}`)))) : null);
+  }
+  function diffView(diff) {
+    if (!diff) return el('p', {}, 'Diff unavailable.');
+    if (!(diff.devices || []).length) return el('p', {}, 'No device configuration changes (twin-only change).');
+    return el('div', {}, ...diff.devices.map((d) => {
+      const lines = (d.device_diff && d.device_diff.length) ? d.device_diff : (d.diff || []);
+      return el('div', {}, el('h5', {}, d.device + (d.device_error ? ` (device not read: ${d.device_error})` : '')),
+        el('ul', {}, ...lines.map((l) => el('li', {}, el('code', {}, l.path), ': ', el('span', { class: 'diff-old' }, l.before || '∅'), ' → ', el('span', { class: 'diff-new' }, l.after || '∅')))));
+    }));
+  }
+  async function doAction(id, verb, body) {
+    status(`${verb}: ${id} …`);
+    try {
+      const c = await api('POST', `/api/v1/changes/${encodeURIComponent(id)}/${verb}`, body);
+      status(`${verb}: ${id} is ${c.state}`);
+      S.changes.set(c.id, c);
+      await selectChange(id);
+    } catch (e) { status(`${verb} refused: ${e.message}`); }
+  }
+  async function propose(ev) {
+    ev.preventDefault();
+    const text = $('propose-body').value;
+    status('Proposing (validated in a fork first) …');
+    try {
+      const res = await fetch('/api/v1/changes', { method: 'POST', credentials: 'omit', cache: 'no-store',
+        headers: { Authorization: 'Bearer ' + S.token, Accept: 'application/json', 'Content-Type': text.trim().startsWith('{') ? 'application/json' : 'application/yaml' }, body: text });
+      const c = await res.json();
+      if (!res.ok) throw new Error(c.detail || c.title);
+      status(`Proposed ${c.id}: ${c.state}`);
+      S.changes.set(c.id, c);
+      $('propose-body').value = exampleChange();
+      await selectChange(c.id);
+    } catch (e) { status('Proposal refused: ' + e.message); }
+  }
+
+  // ---- live updates: the SSE stream read with fetch (EventSource cannot send the Bearer header) ----
+  async function connectEvents(delay = 0) {
+    if (!S.token) return;
+    const ctrl = new AbortController();
+    S.sse = ctrl;
+    await new Promise((r) => setTimeout(r, delay));
+    if (ctrl.signal.aborted) return;
+    try {
+      const res = await fetch('/api/v1/events?table=changes', { headers: { Authorization: 'Bearer ' + S.token, Accept: 'text/event-stream' },
+        signal: ctrl.signal, cache: 'no-store', credentials: 'omit' });
+      if (!res.ok) throw new Error('events: ' + res.status);
+      $('sse-state').textContent = 'events: live';
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i); buf = buf.slice(i + 2);
+          const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+          if (data) { try { onEvent(JSON.parse(data)); } catch (_) { /* a malformed event is skipped */ } }
+        }
+      }
+    } catch (e) {
+      if (ctrl.signal.aborted) return;
+    }
+    if (S.sse === ctrl && S.token) { $('sse-state').textContent = 'events: reconnecting'; connectEvents(Math.min(2 * (delay || 500), 15000)); }
+  }
+  let pending = null;
+  function onEvent(ev) {
+    if (ev.table !== 'changes') return;
+    const o = ev.object || {};
+    const c = S.changes.get(ev.id) || { id: ev.id, label: o.label, author: o.actor };
+    c.state = o.to || c.state; c.passed = o.passed;
+    S.changes.set(ev.id, c);
+    if (S.view === 'changes') {
+      renderChanges();
+      if (S.selChange === ev.id) selectChange(ev.id).catch(() => {});
+    }
+    if (o.to === 'committed' || o.to === 'rolled_back') { // the live twin changed: recolour soon
+      clearTimeout(pending);
+      pending = setTimeout(refreshColours, 300);
+    }
+  }
+
+  // ---- keyboard ----
+  function onKey(ev) {
+    const t = ev.target;
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT'))) return;
+    if (!S.session) return;
+    const views = { 1: 'topology', 2: 'bottleneck', 3: 'changes', 4: 'kpis' };
+    const click = (id) => { const b = $(id); if (b) { b.click(); ev.preventDefault(); } };
+    if (views[ev.key]) { show(views[ev.key]); $('nav-' + views[ev.key]).focus(); ev.preventDefault(); return; }
+    if (ev.key === '?') { $('help').hidden = !$('help').hidden; return; }
+    if (S.view === 'topology' && ev.key === 'r') { loadTopology(); ev.preventDefault(); return; }
+    if (S.view !== 'changes') return;
+    const map = { a: 'act-approve', c: 'act-commit', f: 'act-confirm', x: 'act-rollback', v: 'act-validate' };
+    if (map[ev.key]) return click(map[ev.key]);
+    if (ev.key === 'p' && !$('propose-form').hidden) { $('propose-body').focus(); ev.preventDefault(); return; }
+    if (ev.key === 'j' || ev.key === 'k') {
+      const rows = [...$('ch-list').tBodies[0].rows];
+      let i = rows.findIndex((r) => r.dataset.change === S.selChange);
+      i = Math.max(0, Math.min(rows.length - 1, i + (ev.key === 'j' ? 1 : -1)));
+      if (rows[i]) { rows[i].focus(); selectChange(rows[i].dataset.change); }
+      ev.preventDefault();
+    }
+  }
+
+  // ---- wiring ----
+  document.addEventListener('DOMContentLoaded', () => {
+    $('login-form').addEventListener('submit', (ev) => { ev.preventDefault(); login({ user: $('login-user').value, password: $('login-password').value }); });
+    $('token-form').addEventListener('submit', (ev) => { ev.preventDefault(); loginToken($('login-token').value); });
+    $('logout').addEventListener('click', logout);
+    for (const b of document.querySelectorAll('#nav button')) b.addEventListener('click', () => show(b.dataset.view));
+    $('topo-source').addEventListener('change', () => { S.source = $('topo-source').value; loadTopology().catch((e) => status(e.message)); });
+    $('topo-colour').addEventListener('change', () => { S.colour = $('topo-colour').value; loadTopology().catch((e) => status(e.message)); });
+    $('topo-diff').addEventListener('change', () => loadTopology().catch((e) => status(e.message)));
+    $('topo-refresh').addEventListener('click', () => loadTopology().catch((e) => status(e.message)));
+    $('bn-run').addEventListener('click', () => runBottleneck().catch((e) => status(e.message)));
+    $('propose-form').addEventListener('submit', propose);
+    document.addEventListener('keydown', onKey);
+    show('login');
+  });
+})();
