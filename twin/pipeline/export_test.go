@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"time"
 
 	"github.com/twinflow/twinflow/models/change"
 )
@@ -17,3 +18,11 @@ func ValidateOnly(ctx context.Context, s *Service, cs *change.ChangeSet) (*chang
 
 // Interacts exposes interacts to the external tests.
 var Interacts = interacts
+
+// SetLiveRetryFor sets how long a committed change's live-twin update is retried; the
+// returned func restores it.
+func SetLiveRetryFor(d time.Duration) func() {
+	old := liveRetryFor
+	liveRetryFor = d
+	return func() { liveRetryFor = old }
+}

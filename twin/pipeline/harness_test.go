@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -117,6 +119,9 @@ type lab struct {
 	engine  *commit.Engine
 	svc     *pipeline.Service
 	devices commit.Devices
+	// liveFail makes the live twin's journal refuse writes (a repository with its
+	// disk full), so the twin's transactions abort.
+	liveFail atomic.Bool
 }
 
 func chainNetwork(nodes []*node) *network.Network {
@@ -160,7 +165,12 @@ func (l *lab) open(t testing.TB, wrap func(commit.Devices) commit.Devices) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
-	l.twins, err = twin.NewManager(twin.Options{})
+	l.twins, err = twin.NewManager(twin.Options{Journal: func(context.Context, string, twin.JournalEntry) error {
+		if l.liveFail.Load() {
+			return errors.New("journal: no space left on device (test)")
+		}
+		return nil
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -728,14 +728,44 @@ func (s *Service) afterCommit(ctx context.Context, c *Change, rec *change.Commit
 		// window resolves and the final transition stores it with the change
 		return nil
 	case change.PhaseConfirmed:
-		if err := s.applyToLive(ctx, c); err != nil {
-			return errors.Join(err, s.transition(ctx, c, change.StateFailed, actor, "devices committed but the live twin could not be updated: "+err.Error()))
+		if err := s.applyToLiveRetrying(ctx, c); err != nil {
+			// The devices hold the change: the live twin must follow it, and the change
+			// must not be called failed (that left devices at the intent and the twin
+			// at the old state: torture seed 12, the repository's disk full while the
+			// twin's journal was appended). It stays committing with its outcome kept
+			// (the deferred unresolved record): `change resolve`, a confirm or the next
+			// start's recovery applies it to the twin once the repository takes writes.
+			return fmt.Errorf("pipeline: devices committed but the live twin could not be updated yet (twinflow change resolve %s settles it): %w", c.ID, err)
 		}
 		return s.settleJournal(ctx, rec, s.transition(ctx, c, change.StateCommitted, actor, "committed and verified on every device"))
 	case change.PhaseRolledBack:
 		return errors.Join(cerr, s.settleJournal(ctx, rec, s.transition(ctx, c, change.StateRolledBack, actor, rec.Reason)))
 	default:
 		return errors.Join(cerr, s.settleJournal(ctx, rec, s.transition(ctx, c, change.StateFailed, actor, rec.Reason)))
+	}
+}
+
+// liveRetryFor bounds how long a committed change's update of the live twin is retried
+// (the repository refusing writes: disk full, a database restart) before the change is
+// left committing for resolve or recovery.
+var liveRetryFor = 30 * time.Second
+
+// applyToLiveRetrying is applyToLive, retried with backoff for up to liveRetryFor (the
+// twin's transaction is all or nothing, so a retry never applies twice).
+func (s *Service) applyToLiveRetrying(ctx context.Context, c *Change) error {
+	deadline := time.Now().Add(liveRetryFor)
+	wait := 50 * time.Millisecond
+	for {
+		err := s.applyToLive(ctx, c)
+		if err == nil || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 
