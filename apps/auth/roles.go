@@ -29,27 +29,35 @@ const (
 	// only this role can register a device (POST /api/v1/ztp/register) and nothing
 	// else, not even read (issue 17 item 4, docs/ztp.md).
 	Device Role = "device"
+	// Peer is the dedicated role of another domain's controller (issue 19 item 3,
+	// docs/interdomain.md): it reads this domain's abstracted topology
+	// (/alto/interdomain) and orders, confirms and rolls back inter-domain sub-slices,
+	// and nothing else — not the twin, not changes of any other kind.
+	Peer Role = "peer"
 )
 
 // Roles lists every role, in order of increasing privilege.
-var Roles = []Role{Device, Viewer, Engineer, Approver, Operator, Admin}
+var Roles = []Role{Device, Peer, Viewer, Engineer, Approver, Operator, Admin}
 
 // Permission is an action class a route requires.
 type Permission int
 
 // The permissions. Public needs no credentials at all.
 const (
-	Public     Permission = iota + 1
-	Read                  // read anything (every role)
-	Design                // forks, fork writes, analysis, propose and re-validate changes
-	Approve               // approve a change (never one's own; the pipeline checks)
-	Operate               // commit, confirm, roll back; reconcile or adopt drift
-	Administer            // users, tokens, audit, direct writes of the live twin
-	Register              // register a device for zero-touch provisioning
+	Public      Permission = iota + 1
+	Read                   // read anything (every role)
+	Design                 // forks, fork writes, analysis, propose and re-validate changes
+	Approve                // approve a change (never one's own; the pipeline checks)
+	Operate                // commit, confirm, roll back; reconcile or adopt drift
+	Administer             // users, tokens, audit, direct writes of the live twin
+	Register               // register a device for zero-touch provisioning
+	Abstraction            // read the inter-domain abstraction (/alto/interdomain): every reader and peers
+	Interdomain            // order, confirm and roll back inter-domain sub-slices (peers)
 )
 
 var permNames = map[Permission]string{Public: "public", Read: "read", Design: "design",
-	Approve: "approve", Operate: "operate", Administer: "admin", Register: "register"}
+	Approve: "approve", Operate: "operate", Administer: "admin", Register: "register",
+	Abstraction: "abstraction", Interdomain: "interdomain"}
 
 func (p Permission) String() string {
 	if s, ok := permNames[p]; ok {
@@ -60,12 +68,13 @@ func (p Permission) String() string {
 
 // grants is what each role allows (admin allows everything).
 var grants = map[Role][]Permission{
-	Viewer:   {Read},
-	Engineer: {Read, Design},
-	Approver: {Read, Approve},
-	Operator: {Read, Operate},
-	Admin:    {Read, Design, Approve, Operate, Administer, Register},
+	Viewer:   {Read, Abstraction},
+	Engineer: {Read, Design, Abstraction},
+	Approver: {Read, Approve, Abstraction},
+	Operator: {Read, Operate, Abstraction},
+	Admin:    {Read, Design, Approve, Operate, Administer, Register, Abstraction, Interdomain},
 	Device:   {Register},
+	Peer:     {Abstraction, Interdomain},
 }
 
 // ParseRoles parses a comma-separated role list ("engineer,operator"), case-insensitively.
@@ -78,14 +87,14 @@ func ParseRoles(s string) ([]Role, error) {
 			continue
 		}
 		if !slices.Contains(Roles, r) {
-			return nil, fmt.Errorf("unknown role %q (one of device, viewer, engineer, approver, operator, admin)", part)
+			return nil, fmt.Errorf("unknown role %q (one of device, peer, viewer, engineer, approver, operator, admin)", part)
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("at least one role is required (device, viewer, engineer, approver, operator, admin)")
+		return nil, fmt.Errorf("at least one role is required (device, peer, viewer, engineer, approver, operator, admin)")
 	}
 	slices.SortFunc(out, func(a, b Role) int { return slices.Index(Roles, a) - slices.Index(Roles, b) })
 	return out, nil

@@ -80,6 +80,9 @@ type Config struct {
 	// Monitor runs KPIs, alarms and the predicted-vs-observed check (nil: none; the
 	// monitoring routes answer 503).
 	Monitor *MonitorConfig
+	// Interdomain is the coordinator's configuration file of inter-domain slices
+	// (apps/interdomain; empty: this controller serves only the domain side).
+	Interdomain string
 }
 
 // Check validates c; the errors wrap ErrConfig. Run checks c before it starts anything.
@@ -231,6 +234,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return fmt.Errorf("serve: changes: %w", err)
 		}
 		startZTP(ctx, env)
+		if err := startInterdomain(ctx, env, so.Interdomain); err != nil {
+			return fmt.Errorf("serve: interdomain: %w", err)
+		}
 	}
 	if so.Demo && so.StandIn != nil {
 		if err := startStandIn(ctx, env, *so.StandIn); err != nil {
