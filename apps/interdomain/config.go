@@ -106,7 +106,8 @@ func ParseConfig(b []byte) (*Settings, *broker.Config, error) {
 	doc := append(append([]byte(`{"domains":`), c.Peers...), '}')
 	bc, _, err := broker.ParseConfig(doc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("peers: %w", errors.Join(ErrConfig, errors.Unwrap(err)))
+		msg := strings.TrimPrefix(err.Error(), broker.ErrConfig.Error()+": ")
+		return nil, nil, fmt.Errorf("%w: %s", ErrConfig, strings.ReplaceAll(msg, "domains/", "peers/"))
 	}
 	s := &Settings{Domain: c.Domain, StateDir: c.StateDir}
 	for i, d := range bc.Domains {
