@@ -594,7 +594,9 @@ func (c *Coordinator) List() []Record {
 	defer c.mu.Unlock()
 	out := make([]Record, 0, len(c.records))
 	for _, r := range c.records {
-		out = append(out, *r)
+		cp := *r // the domains are updated in place while a slice is built: copy them
+		cp.Domains = append([]DomainStep(nil), r.Domains...)
+		out = append(out, cp)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

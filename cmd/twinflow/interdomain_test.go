@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -271,5 +270,31 @@ func TestInterdomainSliceThreeDomains(t *testing.T) {
 	if strings.Contains(out, "committing") {
 		t.Fatalf("AS2 holds a change in a confirm window:\n%s", out)
 	}
-	_ = fmt.Sprint()
+
+	// a coordinator that finds another certificate at AS3 than the one it pinned
+	// orders nothing anywhere
+	before := mustCLI(t, as2.url, "change", "list", "-o", "json")
+	bad := as3
+	bad.pin = strings.Repeat("00", 32)
+	as1b := startIDDomain(t, bin, "AS1", "--interdomain", coordinatorConfig(t, as2, bad))
+	req = writeFile(t, "e2e-3.json", strings.NewReplacer(`"e2e-2"`, `"e2e-3"`, `, "latency_budget_ms": {"AS2": 1}`, ``).Replace(mustReadString(t, req)))
+	_, errs, code = cli(t, as1b.url, "interdomain", "slice", "create", "-f", req)
+	if code == 0 || !strings.Contains(errs, "AS3") || !strings.Contains(errs, "fingerprint") {
+		t.Fatalf("a peer with another certificate: exit %d: %s", code, errs)
+	}
+	if after := mustCLI(t, as2.url, "change", "list", "-o", "json"); after != before {
+		t.Fatalf("AS2 got a change from a coordinator that could not authenticate AS3:\n%s", after)
+	}
+	if out := mustCLI(t, as1b.url, "interdomain", "slice", "list"); strings.Contains(out, "e2e-3") {
+		t.Fatalf("a slice never ordered was recorded:\n%s", out)
+	}
+}
+
+func mustReadString(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
