@@ -60,11 +60,23 @@ type SubSlice struct {
 // Agent serves a domain's side: it orders, confirms and rolls back sub-slices through
 // the domain's own change pipeline.
 type Agent struct {
-	p Pipeline
+	p       Pipeline
+	managed func(device string) bool
 }
 
-// NewAgent returns the agent over a domain's pipeline.
-func NewAgent(p Pipeline) *Agent { return &Agent{p: p} }
+// NewAgent returns the agent over a domain's pipeline. managed reports whether a
+// device of the domain's twin is a managed device (one the controller configures over
+// gNMI: it has a management address); nil: none is.
+func NewAgent(p Pipeline, managed func(device string) bool) *Agent {
+	if managed == nil {
+		managed = func(string) bool { return false }
+	}
+	return &Agent{p: p, managed: managed}
+}
+
+// NetworkInstance is the network instance (L3VRF) a sub-slice of slice configures on
+// the domain's managed devices at its ends.
+func NetworkInstance(slice string) string { return "idm-" + slice }
 
 // subsliceIntent is the intent kept in a sub-slice's change.
 type subsliceIntent struct {
@@ -77,16 +89,35 @@ type subsliceIntent struct {
 }
 
 // ChangeSet is the change a sub-slice request proposes: one flow from Src to Dst,
-// owned by the slice, with the SLO, validated at L1.
-func (r *SubSliceRequest) ChangeSet(peer string) (*change.ChangeSet, error) {
+// owned by the slice, with the SLO, validated at L1; and, on each end that is a
+// managed device (managed may be nil), the slice's network instance (an L3VRF named
+// NetworkInstance(slice), described with the slice and its coordinator).
+func (r *SubSliceRequest) ChangeSet(peer string, managed func(string) bool) (*change.ChangeSet, error) {
 	spec, err := json.Marshal(subsliceIntent{Slice: r.Slice, Coordinator: r.Coordinator, Peer: peer, Src: r.Src, Dst: r.Dst, SLO: r.SLO})
 	if err != nil {
 		return nil, err
 	}
+	var ops map[string][]change.Op
+	for _, dev := range []string{r.Src, r.Dst} {
+		if managed == nil || !managed(dev) {
+			continue
+		}
+		ni := NetworkInstance(r.Slice)
+		v, err := json.Marshal(map[string]string{"name": ni, "type": "openconfig-network-instance-types:L3VRF",
+			"description": fmt.Sprintf("inter-domain slice %s, coordinator %s", r.Slice, r.Coordinator)})
+		if err != nil {
+			return nil, err
+		}
+		if ops == nil {
+			ops = map[string][]change.Op{}
+		}
+		ops[dev] = []change.Op{{Op: change.OpUpdate, Path: "/network-instances/network-instance[name=" + ni + "]/config", Value: v}}
+	}
 	return &change.ChangeSet{
-		Label:   "inter-domain sub-slice " + r.Slice,
-		Comment: fmt.Sprintf("sub-slice of %s ordered by %s for coordinator %s", r.Slice, peer, r.Coordinator),
-		Kind:    change.KindIntent, Level: change.L1,
+		DeviceOps: ops,
+		Label:     "inter-domain sub-slice " + r.Slice,
+		Comment:   fmt.Sprintf("sub-slice of %s ordered by %s for coordinator %s", r.Slice, peer, r.Coordinator),
+		Kind:      change.KindIntent, Level: change.L1,
 		Intents: []change.Intent{{Type: IntentType, Name: r.Slice, Spec: spec}},
 		Twin: change.TwinDelta{AddFlows: []change.FlowSpec{{
 			Flow: network.Flow{ID: FlowID(r.Slice), Src: r.Src, Dst: r.Dst, Owner: r.Slice},
@@ -102,7 +133,7 @@ func (a *Agent) Prepare(ctx context.Context, peer string, r *SubSliceRequest) (*
 	if err := r.check(); err != nil {
 		return nil, err
 	}
-	cs, err := r.ChangeSet(peer)
+	cs, err := r.ChangeSet(peer, a.managed)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ func (f *fakePipeline) Get(_ context.Context, id string) (*pipeline.Change, erro
 func subsliceChange(t *testing.T, id, slice string) *pipeline.Change {
 	t.Helper()
 	r := &SubSliceRequest{Slice: slice, Coordinator: "AS1", Src: "a", Dst: "b", SLO: SLO{MinRateGbps: 1}}
-	cs, err := r.ChangeSet("op")
+	cs, err := r.ChangeSet("op", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestResumeAfterCrash(t *testing.T) {
 				t.Fatal(err)
 			}
 			fp := &fakePipeline{changes: map[string]*pipeline.Change{"c1": subsliceChange(t, "c1", "s1")}}
-			co, err := NewCoordinator(&Settings{Domain: "AS1", StateDir: dir}, NewAgent(fp), nil)
+			co, err := NewCoordinator(&Settings{Domain: "AS1", StateDir: dir}, NewAgent(fp, nil), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +113,7 @@ func TestAgentRefusesOtherChanges(t *testing.T) {
 	fp := &fakePipeline{changes: map[string]*pipeline.Change{
 		"other": {ID: "other", State: change.StateCommitting, ChangeSet: &change.ChangeSet{Kind: change.KindIntent}},
 	}}
-	a := NewAgent(fp)
+	a := NewAgent(fp, nil)
 	if _, err := a.Confirm(context.Background(), "peer", "other"); err == nil || len(fp.calls) != 0 {
 		t.Fatalf("confirmed a change that is not a sub-slice: %v %v", err, fp.calls)
 	}

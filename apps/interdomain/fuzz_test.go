@@ -48,7 +48,7 @@ func FuzzParseSubSliceRequest(f *testing.F) {
 			}
 			return
 		}
-		cs, err := r.ChangeSet("peer")
+		cs, err := r.ChangeSet("peer", func(string) bool { return true })
 		if err != nil {
 			t.Fatal(err)
 		}

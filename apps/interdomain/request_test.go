@@ -49,8 +49,8 @@ func TestParseSubSliceRequest(t *testing.T) {
 	if err != nil || r.Window().Seconds() != 30 {
 		t.Fatalf("%v %+v", err, r)
 	}
-	cs, err := r.ChangeSet("peer-as1")
-	if err != nil || len(cs.Twin.AddFlows) != 1 || cs.Twin.AddFlows[0].ID != "interdomain/e2e-1" || cs.Intents[0].Type != IntentType || len(cs.DeviceOps) != 0 {
+	cs, err := r.ChangeSet("peer-as1", func(d string) bool { return d == "as2-br1" })
+	if err != nil || len(cs.Twin.AddFlows) != 1 || cs.Twin.AddFlows[0].ID != "interdomain/e2e-1" || cs.Intents[0].Type != IntentType || len(cs.DeviceOps) != 1 || len(cs.DeviceOps["as2-br1"]) != 1 {
 		t.Fatalf("%v %+v", err, cs)
 	}
 	if err := cs.Validate(); err != nil {

@@ -12,7 +12,11 @@ import (
 // item 3, docs/interdomain.md): always the domain side (sub-slices peers order), and
 // the coordinator when file names its peers.
 func startInterdomain(ctx context.Context, env *assembly, file string) error {
-	agent := interdomain.NewAgent(env.nbi.Changes)
+	live := env.twins.Live()
+	agent := interdomain.NewAgent(env.nbi.Changes, func(id string) bool {
+		d, err := live.Device(id)
+		return err == nil && d.Address != ""
+	})
 	var coord *interdomain.Coordinator
 	if file != "" {
 		s, err := interdomain.LoadConfig(file)

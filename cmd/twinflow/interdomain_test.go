@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,7 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	gpb "github.com/openconfig/gnmi/proto/gnmi"
+
 	"github.com/twinflow/twinflow/apps/interdomain"
+	"github.com/twinflow/twinflow/physical/gnmi"
 )
 
 // idDomain is one `twinflow serve` holding one domain of the alto3 example, with a
@@ -19,7 +23,9 @@ type idDomain struct {
 	name, url, peerToken, pin string
 }
 
-func startIDDomain(t *testing.T, bin, name string, extra ...string) idDomain {
+// startIDDomain runs the domain's controller; each device in managed gets a stand-in
+// twinflow-node (plaintext gNMI, in-memory dataplane) as its management address.
+func startIDDomain(t *testing.T, bin, name string, managed []string, extra ...string) idDomain {
 	t.Helper()
 	dir := t.TempDir()
 	db := "file:" + filepath.Join(dir, "state.db")
@@ -33,9 +39,17 @@ func startIDDomain(t *testing.T, bin, name string, extra ...string) idDomain {
 	if err := json.Unmarshal(out, &created); err != nil || created.Token == "" {
 		t.Fatalf("user create: %v %s", err, out)
 	}
-	args := append([]string{"--db=" + db, "--tls-dir=" + filepath.Join(dir, "tls"), "--alto-pids", "domain", "--telemetry=false"}, extra...)
+	args := append([]string{"--db=" + db, "--tls-dir=" + filepath.Join(dir, "tls"), "--alto-pids", "domain", "--telemetry=false", "--gnmi-insecure"}, extra...)
 	s := serveBinary(t, bin, args...)
-	part := writeFile(t, name+".yaml", mustRun(t, bin, "topology", "generate", "alto3", "--domain", name, "--format", "yaml"))
+	doc := mustRun(t, bin, "topology", "generate", "alto3", "--domain", name, "--format", "yaml")
+	for _, dev := range managed {
+		at := "  - id: " + dev + "\n"
+		if !strings.Contains(doc, at) {
+			t.Fatalf("%s: no device %s", name, dev)
+		}
+		doc = strings.Replace(doc, at, at+"    address: "+startStandIn(t, dev)+"\n", 1)
+	}
+	part := writeFile(t, name+".yaml", doc)
 	mustCLI(t, s.URL, "apply", "-f", part)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -143,10 +157,45 @@ func TestInterdomainSliceThreeDomains(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	bin := filepath.Join(labBinaries(t), "twinflow")
-	as2 := startIDDomain(t, bin, "AS2")
-	as3 := startIDDomain(t, bin, "AS3")
-	as1 := startIDDomain(t, bin, "AS1", "--interdomain", coordinatorConfig(t, as2, as3))
+	// the managed devices at the sub-slices' ends run as stand-in nodes; the rest of
+	// each domain is in its twin only
+	devs := map[string][]string{"AS1": {"as1-sap1"}, "AS2": {"as2-br1"}, "AS3": {"as3-br", "as3-sap2"}}
+	as2 := startIDDomain(t, bin, "AS2", devs["AS2"])
+	as3 := startIDDomain(t, bin, "AS3", devs["AS3"])
+	as1 := startIDDomain(t, bin, "AS1", devs["AS1"], "--interdomain", coordinatorConfig(t, as2, as3))
 	urls := map[string]string{"AS1": as1.url, "AS2": as2.url, "AS3": as3.url}
+	addrs := map[string]string{}
+	for dom, ds := range devs {
+		for _, d := range ds {
+			out := mustCLI(t, urls[dom], "get", "device", d, "-o", "json")
+			var dv struct {
+				Address string `json:"address"`
+			}
+			if err := json.Unmarshal([]byte(out), &dv); err != nil || dv.Address == "" {
+				t.Fatalf("%s: %v %s", d, err, out)
+			}
+			addrs[d] = dv.Address
+		}
+	}
+	// niOn reads device d's network instance of slice back over gNMI ("" if absent)
+	niOn := func(d, slice string) string {
+		t.Helper()
+		cl, err := gnmi.Dial(gnmi.Options{Address: addrs[d], Insecure: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		vals, err := cl.GetJSON(context.Background(), gpb.GetRequest_CONFIG, "/network-instances")
+		if err != nil {
+			t.Fatalf("%s: %v", d, err)
+		}
+		for _, v := range vals {
+			if strings.Contains(string(v.JSON), interdomain.NetworkInstance(slice)) {
+				return string(v.JSON)
+			}
+		}
+		return ""
+	}
 
 	// an unauthenticated peer, or one with a token of no user there, is refused; the
 	// peer role orders sub-slices and reads the abstraction, nothing else
@@ -211,6 +260,12 @@ func TestInterdomainSliceThreeDomains(t *testing.T) {
 		if ok, owner := liveFlow(t, urls[d.Domain], "interdomain/e2e-1"); !ok || owner != "e2e-1" {
 			t.Fatalf("%s: the live twin has no flow interdomain/e2e-1 owned by the slice (%v %q)", d.Domain, ok, owner)
 		}
+		// the domain's managed devices hold the slice's network instance (gNMI read-back)
+		for _, dev := range devs[d.Domain] {
+			if got := niOn(dev, "e2e-1"); !strings.Contains(got, "L3VRF") || !strings.Contains(got, "coordinator AS1") {
+				t.Fatalf("%s: device %s has no network instance of e2e-1: %s", d.Domain, dev, got)
+			}
+		}
 	}
 	out = mustCLI(t, as1.url, "interdomain", "slice", "show", "e2e-1", "-o", "json")
 	rec = interdomain.Record{}
@@ -261,6 +316,11 @@ func TestInterdomainSliceThreeDomains(t *testing.T) {
 		if ok, _ := liveFlow(t, urls[d.Domain], "interdomain/e2e-2"); ok {
 			t.Fatalf("%s: the live twin holds the aborted slice's flow", d.Domain)
 		}
+		for _, dev := range devs[d.Domain] {
+			if got := niOn(dev, "e2e-2"); got != "" {
+				t.Fatalf("%s: device %s still holds the aborted slice's network instance: %s", d.Domain, dev, got)
+			}
+		}
 	}
 	// AS2's own list: its e2e-2 change was rejected, none is committing or committed
 	out = mustCLI(t, as2.url, "change", "list", "-o", "json")
@@ -276,7 +336,7 @@ func TestInterdomainSliceThreeDomains(t *testing.T) {
 	before := mustCLI(t, as2.url, "change", "list", "-o", "json")
 	bad := as3
 	bad.pin = strings.Repeat("00", 32)
-	as1b := startIDDomain(t, bin, "AS1", "--interdomain", coordinatorConfig(t, as2, bad))
+	as1b := startIDDomain(t, bin, "AS1", nil, "--interdomain", coordinatorConfig(t, as2, bad))
 	req = writeFile(t, "e2e-3.json", strings.NewReplacer(`"e2e-2"`, `"e2e-3"`, `, "latency_budget_ms": {"AS2": 1}`, ``).Replace(mustReadString(t, req)))
 	_, errs, code = cli(t, as1b.url, "interdomain", "slice", "create", "-f", req)
 	if code == 0 || !strings.Contains(errs, "AS3") || !strings.Contains(errs, "fingerprint") {
