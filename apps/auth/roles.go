@@ -32,10 +32,15 @@ const (
 	// Orchestrator is an NFV orchestrator or slice client: it reads, and requests
 	// services and slices through the RESTCONF routes (Orchestrate); nothing else.
 	Orchestrator Role = "orchestrator"
+	// Peer is the dedicated role of another domain's controller (issue 19 item 3,
+	// docs/interdomain.md): it reads this domain's abstracted topology
+	// (/alto/interdomain) and orders, confirms and rolls back inter-domain sub-slices,
+	// and nothing else — not the twin, not changes of any other kind.
+	Peer Role = "peer"
 )
 
 // Roles lists every role, in order of increasing privilege.
-var Roles = []Role{Device, Viewer, Orchestrator, Engineer, Approver, Operator, Admin}
+var Roles = []Role{Device, Peer, Viewer, Orchestrator, Engineer, Approver, Operator, Admin}
 
 // Permission is an action class a route requires.
 type Permission int
@@ -53,10 +58,13 @@ const (
 	// routes (each request is a service or slice change through the pipeline; it is
 	// committed in the same request only when an approval rule approved it).
 	Orchestrate
+	Abstraction // read the inter-domain abstraction (/alto/interdomain): every reader and peers
+	Interdomain // order, confirm and roll back inter-domain sub-slices (peers)
 )
 
 var permNames = map[Permission]string{Public: "public", Read: "read", Design: "design",
-	Approve: "approve", Operate: "operate", Administer: "admin", Register: "register", Orchestrate: "orchestrate"}
+	Approve: "approve", Operate: "operate", Administer: "admin", Register: "register", Orchestrate: "orchestrate",
+	Abstraction: "abstraction", Interdomain: "interdomain"}
 
 func (p Permission) String() string {
 	if s, ok := permNames[p]; ok {
@@ -67,13 +75,14 @@ func (p Permission) String() string {
 
 // grants is what each role allows (admin allows everything).
 var grants = map[Role][]Permission{
-	Viewer:       {Read},
-	Orchestrator: {Read, Orchestrate},
-	Engineer:     {Read, Design, Orchestrate},
-	Approver:     {Read, Approve},
-	Operator:     {Read, Operate},
-	Admin:        {Read, Design, Approve, Operate, Administer, Register, Orchestrate},
+	Viewer:       {Read, Abstraction},
+	Orchestrator: {Read, Orchestrate, Abstraction},
+	Engineer:     {Read, Design, Orchestrate, Abstraction},
+	Approver:     {Read, Approve, Abstraction},
+	Operator:     {Read, Operate, Abstraction},
+	Admin:        {Read, Design, Approve, Operate, Administer, Register, Orchestrate, Abstraction, Interdomain},
 	Device:       {Register},
+	Peer:         {Abstraction, Interdomain},
 }
 
 // ParseRoles parses a comma-separated role list ("engineer,operator"), case-insensitively.
@@ -86,14 +95,14 @@ func ParseRoles(s string) ([]Role, error) {
 			continue
 		}
 		if !slices.Contains(Roles, r) {
-			return nil, fmt.Errorf("unknown role %q (one of device, viewer, orchestrator, engineer, approver, operator, admin)", part)
+			return nil, fmt.Errorf("unknown role %q (one of device, peer, viewer, orchestrator, engineer, approver, operator, admin)", part)
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("at least one role is required (device, viewer, orchestrator, engineer, approver, operator, admin)")
+		return nil, fmt.Errorf("at least one role is required (device, peer, viewer, orchestrator, engineer, approver, operator, admin)")
 	}
 	slices.SortFunc(out, func(a, b Role) int { return slices.Index(Roles, a) - slices.Index(Roles, b) })
 	return out, nil

@@ -47,7 +47,7 @@ func startALTO(ctx context.Context, env *assembly, api *nbi.Server, c ALTOConfig
 		pidBy = "device"
 	}
 	s, err := alto.New(alto.Options{Twins: env.twins, Logger: env.log.With("component", "alto"), PIDBy: pidBy,
-		MaxBodyBytes: altoMaxBody, Middleware: api.Guard("/alto", auth.Read, altoMaxBody), Prefix: "/alto"})
+		MaxBodyBytes: altoMaxBody, Middleware: altoGuard(api), Prefix: "/alto"})
 	if err != nil {
 		return nil, err
 	}
@@ -87,4 +87,20 @@ func startBroker(ctx context.Context, env *assembly, api *nbi.Server, file strin
 		}
 		api.Handler().ServeHTTP(w, r)
 	}), nil
+}
+
+// altoGuard guards the twin's ALTO server as the API's read routes are, except the
+// inter-domain abstraction, which the peer role may read too (apps/interdomain).
+func altoGuard(api *nbi.Server) func(http.Handler) http.Handler {
+	read, abs := api.Guard("/alto", auth.Read, altoMaxBody), api.Guard("/alto", auth.Abstraction, altoMaxBody)
+	return func(next http.Handler) http.Handler {
+		r, a := read(next), abs(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.URL.Path == "/alto/interdomain" {
+				a.ServeHTTP(w, req)
+				return
+			}
+			r.ServeHTTP(w, req)
+		})
+	}
 }

@@ -84,6 +84,9 @@ type Config struct {
 	ClosedLoop *ClosedLoopConfig
 	// Jobs bounds the what-if and dataset jobs of the API (DataDir: where datasets go).
 	Jobs nbi.JobOptions
+	// Interdomain is the coordinator's configuration file of inter-domain slices
+	// (apps/interdomain; empty: this controller serves only the domain side).
+	Interdomain string
 }
 
 // Check validates c; the errors wrap ErrConfig. Run checks c before it starts anything.
@@ -240,6 +243,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return fmt.Errorf("serve: changes: %w", err)
 		}
 		startZTP(ctx, env)
+		if err := startInterdomain(ctx, env, so.Interdomain); err != nil {
+			return fmt.Errorf("serve: interdomain: %w", err)
+		}
 	}
 	// the monitor first: the policy engine reads its KPIs and alarms
 	if so.Monitor != nil {

@@ -76,6 +76,7 @@ func newRootCmd() *cobra.Command {
 		newSnapshotCmd(o),
 		newTelemetryCmd(o),
 		newKPICmd(o), newAlarmCmd(o), // issue 17: monitoring (docs/monitoring.md)
+		newInterdomainCmd(o), // issue 19 item 3: inter-domain slices (docs/interdomain.md)
 		newTokenCmd(o),
 		newTopologyCmd(o),
 		newUpgradeCmd(o),

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/twinflow/twinflow/apps/broker"
+	"github.com/twinflow/twinflow/apps/interdomain"
 	"github.com/twinflow/twinflow/apps/nbi"
 	"github.com/twinflow/twinflow/apps/server"
 	"github.com/twinflow/twinflow/models/change"
@@ -47,6 +48,7 @@ type serveFlags struct {
 	policyApprovalRule     string
 	optimizeAbove          float64
 	approvalRules          string
+	interdomain            string
 	dbChanged              bool // --db was given (the demo otherwise starts on a temporary database)
 
 	monitor monitorFlags // issue 17: KPIs, alarms, predicted vs observed (serve_monitor.go)
@@ -121,6 +123,7 @@ every CLI command has something to work on. Stop with Ctrl-C (graceful shutdown)
 	f.BoolVar(&sf.alto, "alto", true, "serve the ALTO protocol (RFC 7285 and extensions) over the live twin under /alto/")
 	f.StringVar(&sf.altoPIDs, "alto-pids", "device", "ALTO PIDs: device (one per device) or domain (one per administrative domain); a device's alto.pid label wins")
 	sf.monitor.register(f)
+	f.StringVar(&sf.interdomain, "interdomain", "", "coordinate inter-domain slices: FILE names this domain, its peers and the records' directory (see docs/interdomain.md)")
 	f.StringVar(&sf.broker, "broker", "", "serve the multi-domain ALTO broker under /alto/ instead of the twin's ALTO; FILE names the domains (see docs/alto.md)")
 	// the policy engine and restoration (docs/policies.md)
 	f.BoolVar(&sf.closedLoops, "closed-loops", true, "run the policy engine and restoration after link/device failures (their changes go through the pipeline)")
@@ -203,7 +206,12 @@ func (sf *serveFlags) config() (server.Config, error) {
 			CertFile: sf.gnmiCert, KeyFile: sf.gnmiKey, Username: sf.gnmiUser, Password: password, DeviceTimeout: sf.deviceTimeout},
 		Changes: &server.ChangesConfig{Concurrency: sf.commitConcurrency, DriftInterval: sf.driftInterval,
 			SelfApprove: sf.selfApprove, L2Sandbox: sf.l2Sandbox, ApprovalRules: rules},
-		Security: sec, Jobs: sf.jobs,
+		Security: sec, Jobs: sf.jobs, Interdomain: sf.interdomain,
+	}
+	if sf.interdomain != "" {
+		if _, err := interdomain.LoadConfig(sf.interdomain); err != nil {
+			return server.Config{}, usageErrorf("--interdomain: %v", err)
+		}
 	}
 	if sf.closedLoops {
 		cfg.ClosedLoop = &server.ClosedLoopConfig{ApprovalRule: sf.policyApprovalRule, Restore: true, OptimizeAbove: sf.optimizeAbove}

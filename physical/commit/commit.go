@@ -419,8 +419,21 @@ func (e *Engine) CommitStaged(ctx context.Context, changeID string, ops map[stri
 		rec.Devices[dev] = &DeviceRecord{Ops: dops, Status: DevicePending}
 	}
 	if len(rec.Devices) == 0 {
-		rec.Phase = PhaseConfirmed
-		return rec, e.save(ctx, rec)
+		if confirm <= 0 {
+			rec.Phase = PhaseConfirmed
+			return rec, e.save(ctx, rec)
+		}
+		// A change without device operations (a twin-only change, e.g. an inter-domain
+		// sub-slice's reservation) honours its confirm window too: it is confirmed or
+		// rolled back like any other, and the live twin moves only on confirmation.
+		rec.Phase = PhaseAwaitingConfirm
+		rec.ConfirmDeadline = e.now().Add(confirm)
+		if err := e.save(ctx, rec); err != nil {
+			return nil, err
+		}
+		e.openWindow(rec, confirm)
+		log.Info("twin-only commit awaiting confirmation", "deadline", rec.ConfirmDeadline)
+		return rec.Clone(), nil
 	}
 	ids := rec.DeviceIDs()
 

@@ -718,3 +718,55 @@ func TestCommitRefusedDuringWindow(t *testing.T) {
 		t.Fatalf("commit after the window closed: %v", err)
 	}
 }
+
+// TestTwinOnlyChangeHonoursWindow: a change without device operations (an
+// inter-domain sub-slice's reservation, issue 19 item 3) opens its confirm window like
+// any other: it is confirmed, rolled back, or rolled back when the window expires —
+// never confirmed at once.
+func TestTwinOnlyChangeHonoursWindow(t *testing.T) {
+	ctx := context.Background()
+	for _, end := range []string{"confirm", "rollback", "expire"} {
+		t.Run(end, func(t *testing.T) {
+			fl, _ := fleet(1)
+			j := newJournal()
+			e := engine(fl, j)
+			resolved := make(chan *Record, 1)
+			e.OnResolved = func(r *Record) { resolved <- r }
+			window := time.Minute
+			if end == "expire" {
+				window = 50 * time.Millisecond
+			}
+			rec, err := e.Commit(ctx, "c", nil, window)
+			if err != nil || rec.Phase != PhaseAwaitingConfirm || j.last("c") != PhaseAwaitingConfirm {
+				t.Fatalf("%+v %v", rec, err)
+			}
+			switch end {
+			case "confirm":
+				rec, err = e.Confirm(ctx, "c")
+				if err != nil || rec.Phase != PhaseConfirmed || j.last("c") != PhaseConfirmed {
+					t.Fatalf("%+v %v", rec, err)
+				}
+			case "rollback":
+				rec, err = e.Rollback(ctx, "c", "coordinator aborted")
+				if !errors.Is(err, ErrRolledBack) || rec.Phase != PhaseRolledBack || j.last("c") != PhaseRolledBack {
+					t.Fatalf("%+v %v", rec, err)
+				}
+			case "expire":
+				select {
+				case r := <-resolved:
+					if r.Phase != PhaseRolledBack {
+						t.Fatalf("resolved %+v", r)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("window did not expire")
+				}
+			}
+		})
+	}
+	// without a window it is confirmed at once, as before
+	fl, _ := fleet(1)
+	e := engine(fl, newJournal())
+	if rec, err := e.Commit(ctx, "d", nil, 0); err != nil || rec.Phase != PhaseConfirmed {
+		t.Fatalf("%+v %v", rec, err)
+	}
+}
