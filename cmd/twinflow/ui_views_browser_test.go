@@ -70,6 +70,7 @@ func TestWebUIMonitoringBrowser(t *testing.T) {
 	// Non-blank: the series line (the chart's stroke colour) covers pixels of the canvas.
 	lit := eval[int](t, alice, `(() => { const c = document.querySelector('#kpi-chart canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
 		let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && d[i] < 60 && d[i + 1] > 60 && d[i + 1] < 120 && d[i + 2] > 140) n++; return n; })()`)
+	t.Logf("KPI chart: %d pixels of the series colour", lit)
 	if lit < 50 {
 		t.Errorf("the KPI chart's canvas has %d pixels of the series colour; want a drawn line", lit)
 	}

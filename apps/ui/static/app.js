@@ -506,6 +506,13 @@
     }));
     if (!items.length) $('kpi-chart-h').replaceChildren(el('p', {}, 'No KPI descriptors yet (twinflow kpi create; docs/monitoring.md).'));
     if (S.selKPI && items.some((k) => k.id === S.selKPI)) await selectKPI(S.selKPI);
+    else if (S.selKPI) { // deleted since: drop its chart and values
+      S.selKPI = null;
+      if (S.chart) { S.chart.destroy(); S.chart = null; }
+      $('kpi-chart').replaceChildren();
+      $('kpi-table').tBodies[0].replaceChildren();
+      if (items.length) $('kpi-chart-h').replaceChildren(el('p', {}, 'Pick a KPI to see its last hour.'));
+    }
   }
   async function selectKPI(id) {
     S.selKPI = id;
