@@ -8,6 +8,7 @@
     token: null, session: null, view: 'login', source: 'live', colour: 'load',
     cy: null, net: null, live: null, observed: null, report: null, drift: new Set(),
     changes: new Map(), selChange: null, sse: null, timer: null,
+    alarms: new Map(), selKPI: null, chart: null, selSvc: null,
   };
   // Read by the browser tests and by anyone curious (docs/ui.md): timings of the last
   // topology render and counts of what it drew.
@@ -105,7 +106,9 @@
     $('who').hidden = true; $('nav').hidden = true;
     if (S.cy) { S.cy.destroy(); S.cy = null; }
     if (S.cyLive) { S.cyLive.destroy(); S.cyLive = null; }
-    S.changes.clear();
+    S.changes.clear(); S.alarms.clear();
+    if (S.chart) { S.chart.destroy(); S.chart = null; }
+    S.selKPI = null; S.selSvc = null;
     show('login');
     status(msg);
   }
@@ -113,7 +116,7 @@
   // ---- views ----
   async function show(view) {
     S.view = view;
-    for (const v of ['login', 'topology', 'bottleneck', 'changes', 'kpis']) $('view-' + v).hidden = v !== view;
+    for (const v of ['login', 'topology', 'bottleneck', 'changes', 'kpis', 'services']) $('view-' + v).hidden = v !== view;
     for (const b of document.querySelectorAll('#nav button')) {
       if (b.dataset.view === view) b.setAttribute('aria-current', 'page'); else b.removeAttribute('aria-current');
     }
@@ -122,6 +125,8 @@
       if (view === 'topology') await loadTopology();
       if (view === 'bottleneck') await loadTwins($('bn-twin'));
       if (view === 'changes') await loadChanges();
+      if (view === 'kpis') await loadMonitoring();
+      if (view === 'services') await loadServices();
     } catch (e) { status('Error: ' + e.message); }
   }
 
@@ -420,6 +425,147 @@
           el('td', {}, x.a === undefined ? 'absent' : fmt(x.a)), el('td', {}, fmt((x.a || 0) - (x.b || 0))))))) : null);
   }
 
+  // ---- KPIs and alarms (docs/monitoring.md) ----
+  const SEVERITIES = ['critical', 'major', 'minor', 'warning'];
+  async function loadMonitoring() {
+    await Promise.all([loadAlarms(), loadKPIs()]);
+  }
+  async function loadAlarms() {
+    // Active = raised; pages of 500 up to 2,000 alarms.
+    S.alarms.clear();
+    let token = '';
+    for (let i = 0; i < 4; i++) {
+      const r = await api('GET', '/api/v1/alarms?state=raised&limit=500' + (token ? '&page_token=' + encodeURIComponent(token) : ''));
+      for (const a of r.items || []) S.alarms.set(a.id, a);
+      token = r.next_page_token || '';
+      if (!token) break;
+    }
+    renderAlarms();
+  }
+  function onAlarmEvent(ev) {
+    const a = ev.object && ev.object.alarm;
+    if (!a || !a.id) return;
+    if (a.state === 'raised') S.alarms.set(a.id, a); else S.alarms.delete(a.id);
+    if (S.view === 'kpis') renderAlarms();
+  }
+  // Root alarms (no parent, or a parent no longer active) in ID order (= raise order),
+  // each followed by its children.
+  function alarmRows() {
+    const all = [...S.alarms.values()].sort((x, y) => x.id.localeCompare(y.id));
+    const kids = new Map();
+    const roots = [];
+    for (const a of all) {
+      if (a.parent_id && S.alarms.has(a.parent_id)) {
+        if (!kids.has(a.parent_id)) kids.set(a.parent_id, []);
+        kids.get(a.parent_id).push(a);
+      } else roots.push(a);
+    }
+    const out = [];
+    const walk = (a, depth) => { out.push({ a, depth }); for (const c of kids.get(a.id) || []) if (depth < 8) walk(c, depth + 1); };
+    for (const r of roots) walk(r, 0);
+    return out;
+  }
+  function renderAlarms() {
+    const rows = alarmRows();
+    const focused = document.activeElement && document.activeElement.closest ? document.activeElement.closest('#alarm-list tr[data-alarm]') : null;
+    const keep = focused ? focused.dataset.alarm : null;
+    const counts = SEVERITIES.map((s) => [s, rows.filter((x) => x.a.severity === s).length]).filter(([, n]) => n).map(([s, n]) => `${n} ${s}`);
+    $('alarm-summary').textContent = rows.length ? `(${rows.length}: ${counts.join(', ')})` : '(none active)';
+    $('alarm-list').tBodies[0].replaceChildren(...rows.map(({ a, depth }) => {
+      const sev = SEVERITIES.includes(a.severity) ? a.severity : 'unknown';
+      const ack = a.acknowledged ? el('span', {}, 'yes, by ' + (a.acked_by || '?'))
+        : can('operate') ? el('button', { type: 'button', class: 'ack', id: 'ack-' + a.id, 'aria-keyshortcuts': 'y', onclick: () => ackAlarm(a.id) }, 'Acknowledge ', el('kbd', {}, 'y'))
+          : el('span', {}, 'no');
+      return el('tr', { tabindex: 0, 'data-alarm': a.id, 'data-severity': sev, 'data-depth': depth, 'data-acked': a.acknowledged ? 'yes' : 'no' },
+        el('td', { class: 'sev sev-' + sev }, el('span', { class: 'sev-dot', 'aria-hidden': 'true' }), sev),
+        el('td', { class: 'indent-' + Math.min(depth, 4) }, (depth ? '↳ ' : '') + (a.type || '')),
+        el('td', {}, `${a.subject_kind || ''} ${a.subject || ''}`.trim()), el('td', {}, a.text || ''),
+        el('td', {}, a.raised ? new Date(a.raised).toISOString().replace('T', ' ').slice(0, 19) : ''), el('td', {}, ack));
+    }));
+    if (keep) { const r = $('alarm-list').querySelector(`tr[data-alarm="${CSS.escape(keep)}"]`); if (r) r.focus(); }
+  }
+  async function ackAlarm(id) {
+    status(`acknowledge: ${id} …`);
+    try {
+      const a = await api('POST', `/api/v1/alarms/${encodeURIComponent(id)}/ack`);
+      if (a && a.id && a.state === 'raised') S.alarms.set(a.id, a);
+      status(`acknowledged ${id}`);
+      renderAlarms();
+    } catch (e) { status('acknowledge refused: ' + e.message); }
+  }
+
+  async function loadKPIs() {
+    const r = await api('GET', '/api/v1/kpis');
+    const items = (r.items || []).sort((a, b) => a.id.localeCompare(b.id));
+    $('kpi-list').tBodies[0].replaceChildren(...items.map((k) => {
+      const pick = () => selectKPI(k.id).catch((e) => status(e.message));
+      const th = k.threshold ? `${k.threshold.direction} ${k.threshold.raise} (clear ${k.threshold.clear}, ${k.threshold.severity || 'major'})` : '–';
+      return el('tr', { tabindex: 0, 'data-kpi': k.id, class: k.id === S.selKPI ? 'sel' : '', onclick: pick, onkeydown: (ev) => { if (ev.key === 'Enter') pick(); } },
+        el('td', {}, k.id), el('td', {}, `${k.kind} ${k.subject}${k.endpoint ? ':' + k.endpoint : ''}`), el('td', {}, k.metric),
+        el('td', {}, k.latest ? fmt(k.latest.value, 3) : 'no value yet'), el('td', {}, th));
+    }));
+    if (!items.length) $('kpi-chart-h').replaceChildren(el('p', {}, 'No KPI descriptors yet (twinflow kpi create; docs/monitoring.md).'));
+    if (S.selKPI && items.some((k) => k.id === S.selKPI)) await selectKPI(S.selKPI);
+    else if (S.selKPI) { // deleted since: drop its chart and values
+      S.selKPI = null;
+      if (S.chart) { S.chart.destroy(); S.chart = null; }
+      $('kpi-chart').replaceChildren();
+      $('kpi-table').tBodies[0].replaceChildren();
+      if (items.length) $('kpi-chart-h').replaceChildren(el('p', {}, 'Pick a KPI to see its last hour.'));
+    }
+  }
+  async function selectKPI(id) {
+    S.selKPI = id;
+    for (const tr of $('kpi-list').tBodies[0].rows) tr.classList.toggle('sel', tr.dataset.kpi === id);
+    const r = await api('GET', `/api/v1/kpis/${encodeURIComponent(id)}/range?limit=5000`);
+    const pts = r.samples || [];
+    const xs = pts.map((p) => Date.parse(p.time) / 1000); const ys = pts.map((p) => p.value);
+    $('kpi-chart-h').replaceChildren(el('h3', {}, `${id}: last hour`),
+      el('p', { id: 'kpi-chart-summary', 'data-samples': pts.length }, pts.length
+        ? `${pts.length} samples${r.truncated ? ' (the first 5,000 of the hour)' : ''}, min ${fmt(Math.min(...ys), 3)}, max ${fmt(Math.max(...ys), 3)}, last ${fmt(ys[ys.length - 1], 3)}`
+        : 'No samples in the last hour yet.'));
+    const box = $('kpi-chart');
+    if (S.chart) { S.chart.destroy(); S.chart = null; }
+    box.replaceChildren();
+    if (pts.length && window.uPlot) {
+      const width = Math.max(320, box.clientWidth || 560);
+      S.chart = new window.uPlot({ width, height: 260, scales: { x: { time: true } },
+        series: [{}, { label: id, stroke: '#0b5cad', width: 2, points: { show: pts.length < 60 } }],
+        axes: [{}, { size: 60 }] }, [xs, ys], box);
+      metrics.chart = { kpi: id, points: pts.length };
+    }
+    $('kpi-table').tBodies[0].replaceChildren(...pts.slice(-500).reverse().map((p) => el('tr', {}, el('td', {}, p.time.replace('T', ' ').slice(0, 23)), el('td', {}, fmt(p.value, 4)))));
+  }
+
+  // ---- services and slices (docs/services.md) ----
+  const SVC_STATUS = { active: 'active', 'sla-violated': 'SLA violated', planned: 'pending (validated, not committed)', updating: 'pending (update proposed)', 'pending-removal': 'pending (removal proposed)' };
+  async function loadServices() {
+    const [sv, sl] = await Promise.all([api('GET', '/api/v1/twins/live/services'), api('GET', '/api/v1/twins/live/slices')]);
+    const recs = [...(sv.items || []).map((x) => ({ ...x, what: 'service' })), ...(sl.items || []).map((x) => ({ ...x, what: 'slice' }))]
+      .sort((a, b) => a.id.localeCompare(b.id));
+    $('svc-empty').hidden = recs.length > 0;
+    $('svc-list').tBodies[0].replaceChildren(...recs.map((x) => {
+      const pick = () => selectService(x).catch((e) => status(e.message));
+      const type = (x.spec && (x.spec.type || x.spec.template)) || '';
+      return el('tr', { tabindex: 0, 'data-svc': x.id, 'data-status': x.status, class: x.id === S.selSvc ? 'sel' : '', onclick: pick, onkeydown: (ev) => { if (ev.key === 'Enter') pick(); } },
+        el('td', {}, x.id), el('td', {}, x.what), el('td', {}, type), el('td', { class: 'svc svc-' + x.status }, SVC_STATUS[x.status] || x.status), el('td', {}, x.revision));
+    }));
+  }
+  async function selectService(x) {
+    S.selSvc = x.id;
+    for (const tr of $('svc-list').tBodies[0].rows) tr.classList.toggle('sel', tr.dataset.svc === x.id);
+    // A slice's flows belong to its member services "<slice>.<service>" (owner: the slice).
+    const r = await api('GET', '/api/v1/twins/live/te/paths' + (x.what === 'service' ? '?service=' + encodeURIComponent(x.id) : ''));
+    const paths = (r.items || []).filter((p) => x.what === 'service' || p.owner === x.id || String(p.service).startsWith(x.id + '.'));
+    $('svc-detail').replaceChildren(el('h3', {}, `${x.what} ${x.id}: ${SVC_STATUS[x.status] || x.status}`),
+      paths.length ? el('table', { id: 'svc-paths' }, el('caption', {}, 'Paths of its flows (te/paths)'),
+        el('thead', {}, el('tr', {}, el('th', {}, 'Flow'), el('th', {}, 'Endpoints'), el('th', {}, 'Path #'), el('th', {}, 'Links'), el('th', {}, 'SLO'))),
+        el('tbody', {}, ...paths.map((p) => el('tr', {}, el('td', {}, p.flow), el('td', {}, `${p.src} → ${p.dst}`), el('td', {}, p.index),
+          el('td', {}, (p.path || []).join(' → ')), el('td', {}, p.slo ? JSON.stringify(p.slo) : '–')))))
+        : el('p', {}, 'No paths (no flows of this service in the live twin).'),
+      el('details', {}, el('summary', {}, 'Specification'), el('pre', {}, JSON.stringify(x.spec, null, 2))));
+  }
+
   // ---- changes ----
   async function loadChanges() {
     const r = await api('GET', '/api/v1/changes?limit=100');
@@ -522,7 +668,7 @@
     await new Promise((r) => setTimeout(r, delay));
     if (ctrl.signal.aborted) return;
     try {
-      const res = await fetch('/api/v1/events?table=changes', { headers: { Authorization: 'Bearer ' + S.token, Accept: 'text/event-stream' },
+      const res = await fetch('/api/v1/events?table=changes,alarms', { headers: { Authorization: 'Bearer ' + S.token, Accept: 'text/event-stream' },
         signal: ctrl.signal, cache: 'no-store', credentials: 'omit' });
       if (!res.ok) throw new Error('events: ' + res.status);
       $('sse-state').textContent = 'events: live';
@@ -546,6 +692,7 @@
   }
   let pending = null;
   function onEvent(ev) {
+    if (ev.table === 'alarms') { onAlarmEvent(ev); return; }
     if (ev.table !== 'changes') return;
     const o = ev.object || {};
     const c = S.changes.get(ev.id) || { id: ev.id, label: o.label, author: o.actor };
@@ -566,11 +713,19 @@
     const t = ev.target;
     if (ev.ctrlKey || ev.metaKey || ev.altKey || (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT'))) return;
     if (!S.session) return;
-    const views = { 1: 'topology', 2: 'bottleneck', 3: 'changes', 4: 'kpis' };
+    const views = { 1: 'topology', 2: 'bottleneck', 3: 'changes', 4: 'kpis', 5: 'services' };
     const click = (id) => { const b = $(id); if (b) { b.click(); ev.preventDefault(); } };
     if (views[ev.key]) { show(views[ev.key]); $('nav-' + views[ev.key]).focus(); ev.preventDefault(); return; }
     if (ev.key === '?') { $('help').hidden = !$('help').hidden; return; }
     if (S.view === 'topology' && ev.key === 'r') { loadTopology(); ev.preventDefault(); return; }
+    if (S.view === 'kpis' && ev.key === 'r') { loadMonitoring().catch((e) => status(e.message)); ev.preventDefault(); return; }
+    if (S.view === 'services' && ev.key === 'r') { loadServices().catch((e) => status(e.message)); ev.preventDefault(); return; }
+    if (S.view === 'kpis' && ev.key === 'y') {
+      const row = t && t.closest && t.closest('#alarm-list tr[data-alarm]');
+      const b = row && row.querySelector('button.ack');
+      if (b) { b.click(); ev.preventDefault(); }
+      return;
+    }
     if (S.view !== 'changes') return;
     const map = { a: 'act-approve', c: 'act-commit', f: 'act-confirm', x: 'act-rollback', v: 'act-validate' };
     if (map[ev.key]) return click(map[ev.key]);
@@ -596,6 +751,8 @@
     $('topo-refresh').addEventListener('click', () => loadTopology().catch((e) => status(e.message)));
     $('bn-run').addEventListener('click', () => runBottleneck().catch((e) => status(e.message)));
     $('propose-form').addEventListener('submit', propose);
+    $('kpi-refresh').addEventListener('click', () => loadMonitoring().catch((e) => status(e.message)));
+    $('svc-refresh').addEventListener('click', () => loadServices().catch((e) => status(e.message)));
     document.addEventListener('keydown', onKey);
     show('login');
   });
