@@ -66,7 +66,11 @@ func pgQuery(ctx context.Context, c pgConn, q string, args ...any) (rowsIter, er
 }
 
 func (d *pgDriver) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	return pgExec(ctx, d.pool, q, args...)
+	n, err := pgExec(ctx, d.pool, q, args...)
+	for attempt := 0; err != nil && pgconn.SafeToRetry(err) && ctx.Err() == nil && attempt < int(d.pool.Config().MaxConns); attempt++ {
+		n, err = pgExec(ctx, d.pool, q, args...) // never sent: a dead pooled connection
+	}
+	return n, err
 }
 func (d *pgDriver) queryRow(ctx context.Context, q string, args ...any) scanner {
 	return d.pool.QueryRow(ctx, q, args...)
@@ -107,19 +111,40 @@ func (t pgTx) commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
 func (t pgTx) rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
 func (d *pgDriver) begin(ctx context.Context) (txn, error) {
-	tx, err := d.pool.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return pgTx{tx}, nil
+	return d.beginTx(ctx, pgx.TxOptions{})
 }
 
 func (d *pgDriver) beginRead(ctx context.Context) (txn, error) {
-	tx, err := d.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, err
+	return d.beginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+}
+
+// beginTx starts a transaction. A pooled connection that died with the server (a
+// PostgreSQL restart: the pool pings only connections idle for a second or more) fails
+// the BEGIN; a failed BEGIN leaves nothing behind, so it is retried on another
+// connection (the pool destroys the dead one) instead of failing the caller's request
+// (torture seed 175: the first API request after a restart answered 500).
+func (d *pgDriver) beginTx(ctx context.Context, o pgx.TxOptions) (txn, error) {
+	var err error
+	for attempt := 0; attempt <= int(d.pool.Config().MaxConns); attempt++ {
+		var tx pgx.Tx
+		if tx, err = d.pool.BeginTx(ctx, o); err == nil {
+			return pgTx{tx}, nil
+		}
+		if ctx.Err() != nil || !connectionLost(err) {
+			return nil, err
+		}
 	}
-	return pgTx{tx}, nil
+	return nil, err
+}
+
+// connectionLost says whether err is the loss of a connection (not an error the server
+// answered: those are *pgconn.PgError).
+func connectionLost(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return true
 }
 
 func (d *pgDriver) lockLedgerHead(ctx context.Context, t txn) (int64, []byte, error) {
