@@ -18,6 +18,7 @@ import (
 	"github.com/twinflow/twinflow/physical/gnmi"
 	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
+	"github.com/twinflow/twinflow/twin/monitor"
 )
 
 // TestRestorationOnStandIn is the done-when scenario of issue 17 item 6 (REQ-REL-01)
@@ -103,6 +104,10 @@ func TestRestorationOnStandIn(t *testing.T) {
 	if err := startChangePipeline(ctx, env, ChangesConfig{}); err != nil {
 		t.Fatal(err)
 	}
+	// the monitor raises the alarms (issue 17's scenario: failure -> alarm -> restoration)
+	if err := startMonitor(ctx, env, MonitorConfig{Tick: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
 	if err := startClosedLoops(ctx, env, ClosedLoopConfig{ApprovalRule: "auto-restore", Restore: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -175,10 +180,26 @@ func TestRestorationOnStandIn(t *testing.T) {
 	t.Logf("detection %.1f ms (telemetry sample to controller), time to restore %.1f ms (detection to commit), compute %.1f ms",
 		rec.DetectionMs, rec.TimeToRestoreMs, rec.ComputeMs)
 	// the event trail: each step on the stream
+	// the link-down alarm: raised by the monitor from the same telemetry, with the
+	// affected flow as its child
+	waitFor("the link-down alarm", func() bool {
+		for _, a := range env.nbi.Monitor.Facts().Alarms {
+			if a.Key == "link-down:bc" {
+				return true
+			}
+		}
+		return false
+	})
 	var steps []string
+	alarmed := false
 	for done := false; !done; {
 		select {
 		case ev := <-events.C:
+			if ev.Table == monitor.TableAlarms && ev.Op == twin.OpCreate {
+				if ae, ok := ev.Object.(*monitor.AlarmEvent); ok && ae.Alarm.Key == "link-down:bc" {
+					alarmed = true
+				}
+			}
 			if ev.Table == closedloop.TableRestorations && ev.Op == twin.OpUpdate {
 				if o, ok := ev.Object.(map[string]any); ok {
 					if s, ok := o["step"].(closedloop.Step); ok {
@@ -193,6 +214,9 @@ func TestRestorationOnStandIn(t *testing.T) {
 	want := []string{"detected", "fork", "computed", "proposed", "validated", "approved", "committed"}
 	if !slices.Equal(steps, want) {
 		t.Fatalf("event trail %v; want %v", steps, want)
+	}
+	if !alarmed {
+		t.Fatal("no link-down:bc alarm on the event stream")
 	}
 	// the ledger: the change's transitions and the restoration record
 	led, err := st.Ledger().List(ctx, 0, 0)
