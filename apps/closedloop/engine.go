@@ -134,6 +134,10 @@ type EngineConfig struct {
 	// monitoring service's KPIs and alarms): a KPI is the Recorder's, else the first
 	// source's that has it; alarms and events are all of them.
 	More []policy.Facts
+	// Alarms receives the rules' raise-alarm actions (the monitoring service: they
+	// become active alarms of type policy); nil: they are only recorded in the action
+	// record and on the event stream.
+	Alarms AlarmSink
 	// Interval is how often Run evaluates the rules besides on events (default 1s).
 	Interval time.Duration
 	Logger   *slog.Logger
@@ -271,6 +275,11 @@ func (e *Engine) record(a ActionRecord) ActionRecord {
 	return a
 }
 
+// AlarmSink raises the alarms of raise-alarm actions: key "policy:<rule>:<alarm>".
+type AlarmSink interface {
+	RaisePolicyAlarm(ctx context.Context, key, severity, text string) error
+}
+
 // act compiles the rule's actions into one ChangeSet and takes it through the pipeline.
 func (e *Engine) act(ctx context.Context, r *policy.Rule, why []string, now time.Time) ActionRecord {
 	rec := ActionRecord{Rule: r.ID, At: now, Why: why}
@@ -279,6 +288,18 @@ func (e *Engine) act(ctx context.Context, r *policy.Rule, why []string, now time
 	if err != nil {
 		rec.Outcome, rec.Reason = OutcomeFailed, err.Error()
 		return rec
+	}
+	if e.cfg.Alarms != nil {
+		for _, a := range r.Actions {
+			if a.Type != policy.ActRaiseAlarm {
+				continue
+			}
+			text := network.SanitizeText("policy rule "+r.ID+": "+strings.Join(why, "; "), 512)
+			if err := e.cfg.Alarms.RaisePolicyAlarm(ctx, "policy:"+r.ID+":"+a.Alarm, a.Severity, text); err != nil {
+				rec.Outcome, rec.Reason = OutcomeFailed, "raise alarm "+a.Alarm+": "+err.Error()
+				return rec
+			}
+		}
 	}
 	if cs == nil {
 		rec.Outcome = OutcomeAlarm

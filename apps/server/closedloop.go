@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 
+	mon "github.com/twinflow/twinflow/models/monitor"
+
 	"github.com/twinflow/twinflow/apps/auth"
 	"github.com/twinflow/twinflow/apps/closedloop"
 	"github.com/twinflow/twinflow/models/policy"
@@ -59,7 +61,11 @@ func startClosedLoops(ctx context.Context, env *assembly, o ClosedLoopConfig) er
 	if env.nbi.Monitor != nil {
 		more = append(more, MonitorFacts{env.nbi.Monitor})
 	}
-	eng, err := closedloop.NewEngine(closedloop.EngineConfig{Twins: env.twins, Pipeline: svc, Approver: ap, Logger: log, More: more})
+	var sink closedloop.AlarmSink
+	if env.nbi.Monitor != nil {
+		sink = MonitorFacts{env.nbi.Monitor}
+	}
+	eng, err := closedloop.NewEngine(closedloop.EngineConfig{Twins: env.twins, Pipeline: svc, Approver: ap, Logger: log, More: more, Alarms: sink})
 	if err != nil {
 		return err
 	}
@@ -100,3 +106,11 @@ func (f MonitorFacts) Alarms() []policy.Alarm {
 
 // Events implements policy.Facts.
 func (MonitorFacts) Events() []policy.Event { return nil }
+
+// RaisePolicyAlarm implements closedloop.AlarmSink: a rule's raise-alarm action becomes
+// an active alarm of type policy in the monitor (listed, streamed, acknowledged like the
+// others).
+func (f MonitorFacts) RaisePolicyAlarm(ctx context.Context, key, severity, text string) error {
+	_, err := f.M.Raise(ctx, mon.Condition{Key: key, Type: mon.TypePolicy, Severity: mon.Severity(severity), Text: text})
+	return err
+}
