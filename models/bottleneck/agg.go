@@ -123,6 +123,7 @@ type aggregate struct {
 	bits      []uint64 // listing scratch: changed flows
 	// last fill's measures (tests, benchmarks): flows moved, saturations replayed
 	flips, pops int
+	stale       int // stale keys popped and pushed again
 	restart     int32 // saturations skipped by restarting from a checkpoint
 }
 
@@ -341,8 +342,12 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 			q.push(math.Max(a.ls[l].resid, 0)/float64(c), int32(l))
 		}
 	}
-	for q.n > 0 {
-		e := q.pop()
+	a.stale = 0
+	for {
+		e, ok := q.pop(a.ls)
+		if !ok {
+			break
+		}
 		l := e.l
 		c := a.ls[l].cnt
 		if c == 0 {
@@ -351,6 +356,7 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		sh := math.Max(a.ls[l].resid, 0) / float64(c)
 		if sh > e.key {
 			q.push(sh, l) // stale key (shares only grow)
+			a.stale++
 			continue
 		}
 		if c != a.selfCnt[l] {
@@ -475,20 +481,47 @@ func (q *radixQueue) push(key float64, l int32) {
 	q.n++
 }
 
-// pop removes an entry with the smallest key (q.n > 0).
-func (q *radixQueue) pop() heapEnt {
-	if len(q.b[0]) == 0 {
+// pop removes an entry with the smallest key; ok is false when the queue is empty.
+// Keys are lower bounds of the links' shares (ls: the fill's state), which only
+// grow: when a bucket is redistributed, each of its keys is first refreshed to the
+// link's current share (never lowered, so keys stay at or above the last key popped)
+// and links without unfixed flows are dropped, so that few stale keys reach the top.
+func (q *radixQueue) pop(ls []linkFill) (heapEnt, bool) {
+	for len(q.b[0]) == 0 {
+		if q.n == 0 {
+			return heapEnt{}, false
+		}
 		i := bits.TrailingZeros64(q.mask)
 		bk := q.b[i]
-		m := 0
-		for j := 1; j < len(bk); j++ {
-			if bk[j].key < bk[m].key {
-				m = j
+		w, m := 0, -1
+		for _, e := range bk {
+			st := ls[e.l]
+			if st.cnt == 0 {
+				q.n--
+				continue
 			}
+			if k := math.Max(st.resid, 0) / float64(st.cnt); k > e.key {
+				e.key = k
+				if j := bits.Len64(math.Float64bits(k) ^ q.last); j != i {
+					// grown past the bucket (j > i): its place relative to
+					// the same last key
+					q.b[j] = append(q.b[j], e)
+					q.mask |= 1 << j
+					continue
+				}
+			}
+			bk[w] = e
+			if m < 0 || e.key < bk[m].key {
+				m = w
+			}
+			w++
+		}
+		q.b[i], q.mask = bk[:0], q.mask&^(1<<i)
+		if w == 0 {
+			continue
 		}
 		q.last = math.Float64bits(bk[m].key)
-		q.b[i], q.mask = bk[:0], q.mask&^(1<<i)
-		for _, e := range bk {
+		for _, e := range bk[:w] {
 			j := bits.Len64(math.Float64bits(e.key) ^ q.last)
 			q.b[j] = append(q.b[j], e)
 			q.mask |= 1 << j
@@ -501,7 +534,7 @@ func (q *radixQueue) pop() heapEnt {
 		q.mask &^= 1
 	}
 	q.n--
-	return e
+	return e, true
 }
 
 // aggRefill recomputes every rate by the link-level fill (building the assignments
