@@ -123,7 +123,7 @@ type aggregate struct {
 	bits      []uint64 // listing scratch: changed flows
 	// last fill's measures (tests, benchmarks): flows moved, saturations replayed
 	flips, pops int
-	stale       int // stale keys popped and pushed again
+	stale       int   // stale keys popped and pushed again
 	restart     int32 // saturations skipped by restarting from a checkpoint
 }
 

@@ -226,7 +226,7 @@ func BenchmarkPeakHeap1M(b *testing.B) {
 // incStats accumulates what incremental operations did.
 type incStats struct {
 	ops, resumed, changes, moved, dirty, links int
-	stale                                      int // stale queue keys pushed again (re-fills)
+	stale                                      int             // stale queue keys pushed again (re-fills)
 	list                                       []time.Duration // per-flow listing (RateChanges)
 }
 
