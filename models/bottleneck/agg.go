@@ -449,90 +449,113 @@ func (s *State) seedState(x int32, k int32) (float64, int32) {
 	return r, n
 }
 
-// radixQueue is a monotone priority queue of links by share (a radix heap): keys
-// pushed are never below the last key popped, which holds for the fill (the level
-// only rises and shares only grow). A key goes to the bucket of the highest bit in
-// which its float64 bits (ordered like the values, keys being non-negative) differ
-// from the last key popped; a pop from an empty bucket 0 takes the lowest non-empty
-// bucket, makes its smallest key the last one and redistributes the bucket to lower
-// ones. Push is O(1) and an entry moves down at most 64 times, so a stale key
-// re-pushed costs O(1) instead of a heap's O(log n) with branch mispredictions.
+// radixQueue is a monotone priority queue of links by share (a radix heap with
+// 8-bit digits): keys pushed are never below the last key popped, which holds for the
+// fill (the level only rises and shares only grow). A key's float64 bits (ordered
+// like the values, keys being non-negative) are compared with the last key popped: a
+// key equal to it goes to bucket 0, another one to the bucket of the highest byte in
+// which they differ and of its own value of that byte (8 × 256 buckets, with bit
+// masks of the non-empty ones). A pop from an empty bucket 0 takes the first
+// non-empty bucket in that order — it holds the smallest keys —, makes its smallest
+// key the last one and redistributes the bucket to lower bytes. Push is O(1) and an
+// entry moves down at most 8 times (about twice in practice: a binary radix heap
+// moved each entry ~15 times here).
 type radixQueue struct {
-	last uint64
-	mask uint64 // non-empty buckets
-	b    [64][]heapEnt
-	n    int
+	last  uint64
+	level uint8        // levels (bytes) with a non-empty bucket
+	digit [8][4]uint64 // per level: non-empty buckets
+	b     [1 + 8*256][]heapEnt
+	n     int
 }
 
 func (q *radixQueue) reset() {
 	for i := range q.b {
 		q.b[i] = q.b[i][:0]
 	}
-	q.last, q.mask, q.n = 0, 0, 0
+	q.last, q.level, q.n = 0, 0, 0
+	q.digit = [8][4]uint64{}
+}
+
+// slot is the bucket of key bits u relative to the last key popped.
+func (q *radixQueue) slot(u uint64) int {
+	x := u ^ q.last
+	if x == 0 {
+		return 0
+	}
+	p := uint(63-bits.LeadingZeros64(x)) >> 3
+	return 1 + int(p<<8) + int(u>>(p<<3)&255)
+}
+
+// put appends e to bucket i and marks it non-empty.
+func (q *radixQueue) put(i int, e heapEnt) {
+	q.b[i] = append(q.b[i], e)
+	if i > 0 {
+		p, d := (i-1)>>8, (i-1)&255
+		q.digit[p][d>>6] |= 1 << (d & 63)
+		q.level |= 1 << p
+	}
 }
 
 func (q *radixQueue) push(key float64, l int32) {
-	i := bits.Len64(math.Float64bits(key) ^ q.last)
-	if i == 64 { // never for non-negative keys; keeps the index in range
-		i = 63
-	}
-	q.b[i] = append(q.b[i], heapEnt{key, l})
-	q.mask |= 1 << i
+	q.put(q.slot(math.Float64bits(key)), heapEnt{key, l})
 	q.n++
 }
 
 // pop removes an entry with the smallest key; ok is false when the queue is empty.
 // Keys are lower bounds of the links' shares (ls: the fill's state), which only
 // grow: when a bucket is redistributed, each of its keys is first refreshed to the
-// link's current share (never lowered, so keys stay at or above the last key popped)
-// and links without unfixed flows are dropped, so that few stale keys reach the top.
+// link's current share (never lowered, so keys stay at or above the last key popped;
+// a key grown past its bucket moves to its new, later bucket) and links without
+// unfixed flows are dropped, so that no stale key reaches the top.
 func (q *radixQueue) pop(ls []linkFill) (heapEnt, bool) {
 	for len(q.b[0]) == 0 {
 		if q.n == 0 {
 			return heapEnt{}, false
 		}
-		i := bits.TrailingZeros64(q.mask)
+		p := bits.TrailingZeros8(q.level)
+		w := 0
+		for q.digit[p][w] == 0 {
+			w++
+		}
+		d := w<<6 + bits.TrailingZeros64(q.digit[p][w])
+		i := 1 + p<<8 + d
+		q.digit[p][w] &^= 1 << (d & 63)
+		if q.digit[p] == [4]uint64{} {
+			q.level &^= 1 << p
+		}
 		bk := q.b[i]
-		w, m := 0, -1
+		q.b[i] = bk[:0]
+		k, m := 0, -1
 		for _, e := range bk {
 			st := ls[e.l]
 			if st.cnt == 0 {
 				q.n--
 				continue
 			}
-			if k := math.Max(st.resid, 0) / float64(st.cnt); k > e.key {
-				e.key = k
-				if j := bits.Len64(math.Float64bits(k) ^ q.last); j != i {
-					// grown past the bucket (j > i): its place relative to
-					// the same last key
-					q.b[j] = append(q.b[j], e)
-					q.mask |= 1 << j
+			if key := math.Max(st.resid, 0) / float64(st.cnt); key > e.key {
+				e.key = key
+				if j := q.slot(math.Float64bits(key)); j != i {
+					q.put(j, e) // a later bucket
 					continue
 				}
 			}
-			bk[w] = e
+			bk[k] = e
 			if m < 0 || e.key < bk[m].key {
-				m = w
+				m = k
 			}
-			w++
+			k++
 		}
-		q.b[i], q.mask = bk[:0], q.mask&^(1<<i)
-		if w == 0 {
+		if k == 0 {
 			continue
 		}
 		q.last = math.Float64bits(bk[m].key)
-		for _, e := range bk[:w] {
-			j := bits.Len64(math.Float64bits(e.key) ^ q.last)
-			q.b[j] = append(q.b[j], e)
-			q.mask |= 1 << j
+		for _, e := range bk[:k] {
+			q.put(q.slot(math.Float64bits(e.key)), e) // a lower byte: not bucket i
 		}
 	}
 	b0 := q.b[0]
 	e := b0[len(b0)-1]
 	q.b[0] = b0[:len(b0)-1]
-	if len(b0) == 1 {
-		q.mask &^= 1
-	}
 	q.n--
 	return e, true
 }
