@@ -124,6 +124,10 @@ type aggregate struct {
 	// last fill's measures (tests, benchmarks): flows moved, saturations replayed
 	flips, pops int
 	stale       int   // stale keys popped and pushed again
+	// flips scratch: per link, the flows moved to the saturating link that cross it
+	// (zero outside mergeCol's input), and the links with a non-zero entry
+	acc  []int32
+	accX []int32
 	restart     int32 // saturations skipped by restarting from a checkpoint
 }
 
@@ -156,6 +160,38 @@ func (a *aggregate) colAdd(b, x int32, d int32) {
 		return
 	}
 	a.col[b] = slices.Insert(c, i, colEnt{x, d})
+}
+
+// mergeCol adds the counts gathered in acc (for the links in accX) to column l in
+// one sorted merge, and clears them: O(|col l| + k log k) for k gathered links,
+// instead of a binary search and an insertion per path element of each moved flow.
+func (a *aggregate) mergeCol(l int32) {
+	xs := a.accX
+	if len(xs) == 0 {
+		return
+	}
+	slices.Sort(xs)
+	old := a.col[l]
+	out := make([]colEnt, 0, len(old)+len(xs))
+	i := 0
+	for _, x := range xs {
+		for i < len(old) && old[i].x < x {
+			out = append(out, old[i])
+			i++
+		}
+		n := a.acc[x]
+		if i < len(old) && old[i].x == x {
+			n += old[i].n
+			i++
+		}
+		out = append(out, colEnt{x, n})
+		if x == l {
+			a.selfCnt[l] += a.acc[x]
+		}
+		a.acc[x] = 0
+	}
+	out = append(out, old[i:]...)
+	a.col[l], a.accX = out, xs[:0]
 }
 
 func (a *aggregate) growLinks(nT int) {
@@ -276,6 +312,7 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 	a := &s.agg
 	nT := len(s.capa)
 	a.ls = grow(a.ls, nT)
+	a.acc = grow(a.acc, nT) // all zero outside the flips of one link
 	a.flips, a.pops, a.restart = 0, 0, 0
 	from := -1
 	if a.ckOK && a.ckNT == nT {
@@ -369,11 +406,15 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 				s.recordOld(f)
 				for _, x := range s.path[f] {
 					a.colAdd(b, x, -1)
-					a.colAdd(l, x, 1)
+					if a.acc[x] == 0 {
+						a.accX = append(a.accX, x)
+					}
+					a.acc[x]++
 				}
 				a.bn[f] = l
 				a.flips++
 			}
+			a.mergeCol(l)
 		}
 		a.popIdx[l] = a.nPops
 		a.nPops++
