@@ -123,12 +123,12 @@ type aggregate struct {
 	bits      []uint64 // listing scratch: changed flows
 	// last fill's measures (tests, benchmarks): flows moved, saturations replayed
 	flips, pops int
-	stale       int   // stale keys popped and pushed again
+	stale       int // stale keys popped and pushed again
 	// flips scratch: per link, the flows moved to the saturating link that cross it
 	// (zero outside mergeCol's input), and the links with a non-zero entry
-	acc  []int32
-	accX []int32
-	restart     int32 // saturations skipped by restarting from a checkpoint
+	acc     []int32
+	accX    []int32
+	restart int32 // saturations skipped by restarting from a checkpoint
 }
 
 // aggCkpt is the state of a fill after its first k saturations (the last at level y).
