@@ -44,8 +44,9 @@ import (
 // Cost of a fill: O(|L|) to restart (checkpoint copy, queue build), then O(P +
 // Σ_flips |path| log C) for the P column pairs of the links saturating after the
 // restart (318k in all on that fat-tree, against 550k path elements) with columns of
-// at most C entries, plus the radix heap: O(1) per push (a stale share is re-pushed),
-// and each entry moves down at most 64 buckets (a few in practice), plus a checkpoint
+// at most C entries, plus the radix heap: O(1) per push, each entry moves down at
+// most 8 levels (about twice in practice) and its key is refreshed to the link's
+// current share when it moves, so no stale key is popped; plus a checkpoint
 // copy (O(|L|)) every ckptEvery saturations. Rates are then written in one streaming pass, rate(f) = sat(bn[f]),
 // O(|F|), which also lists the changed flows. Level numbers (rounds) and bottleneck
 // sets are not recomputed: they depend on the rounds of the whole structure, so the
