@@ -44,8 +44,9 @@ import (
 // Cost of a fill: O(|L|) to restart (checkpoint copy, queue build), then O(P +
 // Σ_flips |path| log C) for the P column pairs of the links saturating after the
 // restart (318k in all on that fat-tree, against 550k path elements) with columns of
-// at most C entries, plus the radix heap: O(1) per push (a stale share is re-pushed),
-// and each entry moves down at most 64 buckets (a few in practice), plus a checkpoint
+// at most C entries, plus the radix heap: O(1) per push, each entry moves down at
+// most 8 levels (about twice in practice) and its key is refreshed to the link's
+// current share when it moves, so no stale key is popped; plus a checkpoint
 // copy (O(|L|)) every ckptEvery saturations. Rates are then written in one streaming pass, rate(f) = sat(bn[f]),
 // O(|F|), which also lists the changed flows. Level numbers (rounds) and bottleneck
 // sets are not recomputed: they depend on the rounds of the whole structure, so the
@@ -123,7 +124,12 @@ type aggregate struct {
 	bits      []uint64 // listing scratch: changed flows
 	// last fill's measures (tests, benchmarks): flows moved, saturations replayed
 	flips, pops int
-	restart     int32 // saturations skipped by restarting from a checkpoint
+	stale       int // stale keys popped and pushed again
+	// flips scratch: per link, the flows moved to the saturating link that cross it
+	// (zero outside mergeCol's input), and the links with a non-zero entry
+	acc     []int32
+	accX    []int32
+	restart int32 // saturations skipped by restarting from a checkpoint
 }
 
 // aggCkpt is the state of a fill after its first k saturations (the last at level y).
@@ -155,6 +161,38 @@ func (a *aggregate) colAdd(b, x int32, d int32) {
 		return
 	}
 	a.col[b] = slices.Insert(c, i, colEnt{x, d})
+}
+
+// mergeCol adds the counts gathered in acc (for the links in accX) to column l in
+// one sorted merge, and clears them: O(|col l| + k log k) for k gathered links,
+// instead of a binary search and an insertion per path element of each moved flow.
+func (a *aggregate) mergeCol(l int32) {
+	xs := a.accX
+	if len(xs) == 0 {
+		return
+	}
+	slices.Sort(xs)
+	old := a.col[l]
+	out := make([]colEnt, 0, len(old)+len(xs))
+	i := 0
+	for _, x := range xs {
+		for i < len(old) && old[i].x < x {
+			out = append(out, old[i])
+			i++
+		}
+		n := a.acc[x]
+		if i < len(old) && old[i].x == x {
+			n += old[i].n
+			i++
+		}
+		out = append(out, colEnt{x, n})
+		if x == l {
+			a.selfCnt[l] += a.acc[x]
+		}
+		a.acc[x] = 0
+	}
+	out = append(out, old[i:]...)
+	a.col[l], a.accX = out, xs[:0]
 }
 
 func (a *aggregate) growLinks(nT int) {
@@ -275,6 +313,7 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 	a := &s.agg
 	nT := len(s.capa)
 	a.ls = grow(a.ls, nT)
+	a.acc = grow(a.acc, nT) // all zero outside the flips of one link
 	a.flips, a.pops, a.restart = 0, 0, 0
 	from := -1
 	if a.ckOK && a.ckNT == nT {
@@ -341,8 +380,12 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 			q.push(math.Max(a.ls[l].resid, 0)/float64(c), int32(l))
 		}
 	}
-	for q.n > 0 {
-		e := q.pop()
+	a.stale = 0
+	for {
+		e, ok := q.pop(a.ls)
+		if !ok {
+			break
+		}
 		l := e.l
 		c := a.ls[l].cnt
 		if c == 0 {
@@ -351,6 +394,7 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		sh := math.Max(a.ls[l].resid, 0) / float64(c)
 		if sh > e.key {
 			q.push(sh, l) // stale key (shares only grow)
+			a.stale++
 			continue
 		}
 		if c != a.selfCnt[l] {
@@ -363,11 +407,15 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 				s.recordOld(f)
 				for _, x := range s.path[f] {
 					a.colAdd(b, x, -1)
-					a.colAdd(l, x, 1)
+					if a.acc[x] == 0 {
+						a.accX = append(a.accX, x)
+					}
+					a.acc[x]++
 				}
 				a.bn[f] = l
 				a.flips++
 			}
+			a.mergeCol(l)
 		}
 		a.popIdx[l] = a.nPops
 		a.nPops++
@@ -443,65 +491,115 @@ func (s *State) seedState(x int32, k int32) (float64, int32) {
 	return r, n
 }
 
-// radixQueue is a monotone priority queue of links by share (a radix heap): keys
-// pushed are never below the last key popped, which holds for the fill (the level
-// only rises and shares only grow). A key goes to the bucket of the highest bit in
-// which its float64 bits (ordered like the values, keys being non-negative) differ
-// from the last key popped; a pop from an empty bucket 0 takes the lowest non-empty
-// bucket, makes its smallest key the last one and redistributes the bucket to lower
-// ones. Push is O(1) and an entry moves down at most 64 times, so a stale key
-// re-pushed costs O(1) instead of a heap's O(log n) with branch mispredictions.
+// radixQueue is a monotone priority queue of links by share (a radix heap with
+// 8-bit digits): keys pushed are never below the last key popped, which holds for the
+// fill (the level only rises and shares only grow). A key's float64 bits (ordered
+// like the values, keys being non-negative) are compared with the last key popped: a
+// key equal to it goes to bucket 0, another one to the bucket of the highest byte in
+// which they differ and of its own value of that byte (8 × 256 buckets, with bit
+// masks of the non-empty ones). A pop from an empty bucket 0 takes the first
+// non-empty bucket in that order — it holds the smallest keys —, makes its smallest
+// key the last one and redistributes the bucket to lower bytes. Push is O(1) and an
+// entry moves down at most 8 times (about twice in practice: a binary radix heap
+// moved each entry ~15 times here).
 type radixQueue struct {
-	last uint64
-	mask uint64 // non-empty buckets
-	b    [64][]heapEnt
-	n    int
+	last  uint64
+	level uint8        // levels (bytes) with a non-empty bucket
+	digit [8][4]uint64 // per level: non-empty buckets
+	b     [1 + 8*256][]heapEnt
+	n     int
 }
 
 func (q *radixQueue) reset() {
 	for i := range q.b {
 		q.b[i] = q.b[i][:0]
 	}
-	q.last, q.mask, q.n = 0, 0, 0
+	q.last, q.level, q.n = 0, 0, 0
+	q.digit = [8][4]uint64{}
+}
+
+// slot is the bucket of key bits u relative to the last key popped.
+func (q *radixQueue) slot(u uint64) int {
+	x := u ^ q.last
+	if x == 0 {
+		return 0
+	}
+	p := uint(63-bits.LeadingZeros64(x)) >> 3
+	return 1 + int(p<<8) + int(u>>(p<<3)&255)
+}
+
+// put appends e to bucket i and marks it non-empty.
+func (q *radixQueue) put(i int, e heapEnt) {
+	q.b[i] = append(q.b[i], e)
+	if i > 0 {
+		p, d := (i-1)>>8, (i-1)&255
+		q.digit[p][d>>6] |= 1 << (d & 63)
+		q.level |= 1 << p
+	}
 }
 
 func (q *radixQueue) push(key float64, l int32) {
-	i := bits.Len64(math.Float64bits(key) ^ q.last)
-	if i == 64 { // never for non-negative keys; keeps the index in range
-		i = 63
-	}
-	q.b[i] = append(q.b[i], heapEnt{key, l})
-	q.mask |= 1 << i
+	q.put(q.slot(math.Float64bits(key)), heapEnt{key, l})
 	q.n++
 }
 
-// pop removes an entry with the smallest key (q.n > 0).
-func (q *radixQueue) pop() heapEnt {
-	if len(q.b[0]) == 0 {
-		i := bits.TrailingZeros64(q.mask)
+// pop removes an entry with the smallest key; ok is false when the queue is empty.
+// Keys are lower bounds of the links' shares (ls: the fill's state), which only
+// grow: when a bucket is redistributed, each of its keys is first refreshed to the
+// link's current share (never lowered, so keys stay at or above the last key popped;
+// a key grown past its bucket moves to its new, later bucket) and links without
+// unfixed flows are dropped, so that no stale key reaches the top.
+func (q *radixQueue) pop(ls []linkFill) (heapEnt, bool) {
+	for len(q.b[0]) == 0 {
+		if q.n == 0 {
+			return heapEnt{}, false
+		}
+		p := bits.TrailingZeros8(q.level)
+		w := 0
+		for q.digit[p][w] == 0 {
+			w++
+		}
+		d := w<<6 + bits.TrailingZeros64(q.digit[p][w])
+		i := 1 + p<<8 + d
+		q.digit[p][w] &^= 1 << (d & 63)
+		if q.digit[p] == [4]uint64{} {
+			q.level &^= 1 << p
+		}
 		bk := q.b[i]
-		m := 0
-		for j := 1; j < len(bk); j++ {
-			if bk[j].key < bk[m].key {
-				m = j
+		q.b[i] = bk[:0]
+		k, m := 0, -1
+		for _, e := range bk {
+			st := ls[e.l]
+			if st.cnt == 0 {
+				q.n--
+				continue
 			}
+			if key := math.Max(st.resid, 0) / float64(st.cnt); key > e.key {
+				e.key = key
+				if j := q.slot(math.Float64bits(key)); j != i {
+					q.put(j, e) // a later bucket
+					continue
+				}
+			}
+			bk[k] = e
+			if m < 0 || e.key < bk[m].key {
+				m = k
+			}
+			k++
+		}
+		if k == 0 {
+			continue
 		}
 		q.last = math.Float64bits(bk[m].key)
-		q.b[i], q.mask = bk[:0], q.mask&^(1<<i)
-		for _, e := range bk {
-			j := bits.Len64(math.Float64bits(e.key) ^ q.last)
-			q.b[j] = append(q.b[j], e)
-			q.mask |= 1 << j
+		for _, e := range bk[:k] {
+			q.put(q.slot(math.Float64bits(e.key)), e) // a lower byte: not bucket i
 		}
 	}
 	b0 := q.b[0]
 	e := b0[len(b0)-1]
 	q.b[0] = b0[:len(b0)-1]
-	if len(b0) == 1 {
-		q.mask &^= 1
-	}
 	q.n--
-	return e
+	return e, true
 }
 
 // aggRefill recomputes every rate by the link-level fill (building the assignments

@@ -226,14 +226,18 @@ func BenchmarkPeakHeap1M(b *testing.B) {
 // incStats accumulates what incremental operations did.
 type incStats struct {
 	ops, resumed, changes, moved, dirty, links int
+	stale                                      int             // stale queue keys pushed again (re-fills)
 	list                                       []time.Duration // per-flow listing (RateChanges)
 }
 
-func (st *incStats) add(d *Delta) {
+func (st *incStats) add(d *Delta, s *State) {
 	if d == nil {
 		return
 	}
 	st.ops++
+	if d.Resumed {
+		st.stale += s.agg.stale
+	}
 	t0 := time.Now()
 	ch, _ := d.RateChanges()
 	st.list = append(st.list, time.Since(t0))
@@ -255,6 +259,7 @@ func (st *incStats) report(b *testing.B) {
 	b.ReportMetric(float64(st.changes)/float64(st.ops), "changed-flows/op")
 	b.ReportMetric(float64(st.dirty)/float64(st.ops), "recomputed-links/op")
 	b.ReportMetric(float64(st.links)/float64(st.ops), "moved-links/op")
+	b.ReportMetric(float64(st.stale)/float64(st.ops), "stale-keys/op")
 	slices.Sort(st.list)
 	b.ReportMetric(float64(st.list[len(st.list)/2].Nanoseconds())/1e3, "list-median-µs")
 }
@@ -316,7 +321,7 @@ func BenchmarkIncremental(b *testing.B) {
 				d, err = s.RemoveFlow(id)
 			}
 			ds = append(ds, time.Since(t0))
-			st.add(d)
+			st.add(d, s)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -349,7 +354,7 @@ func BenchmarkIncremental(b *testing.B) {
 			t0 := time.Now()
 			d, err := s.SetCapacity(id, c)
 			ds = append(ds, time.Since(t0))
-			st.add(d)
+			st.add(d, s)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -367,7 +372,7 @@ func BenchmarkIncremental(b *testing.B) {
 			t0 := time.Now()
 			d, err := s.FailLinks([]string{l.ID, l.ID + network.ReverseSuffix}, bi.router.Reroute())
 			ds = append(ds, time.Since(t0))
-			st.add(d)
+			st.add(d, s)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -465,8 +465,8 @@ func (r *ECMP) Route(flowID, src, dst string) (Path, error) {
 	d, ok := r.dist[t]
 	if !ok {
 		if r.base != nil {
-			if bd, ok := r.base.dist[t]; ok && r.keeps(bd) {
-				d = bd
+			if bd, ok := r.base.dist[t]; ok {
+				d = r.repair(bd) // bd itself where the exclusions change nothing
 			}
 		}
 		if d == nil {
