@@ -157,6 +157,25 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
+// runRows is run for actions that click a row of a list the page re-renders
+// (the change list follows the event stream): a row replaced between finding it
+// and clicking it ("Could not find node with given id") is looked up again, for
+// up to 10 s. A user's click cannot race this way; the protocol's two steps can.
+func runRows(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
+		tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err := chromedp.Do(tctx, actions...)
+		cancel()
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "Could not find node") || time.Since(start) > 10*time.Second {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+}
+
 // waitJS polls a JavaScript expression until it is true (the page updates
 // asynchronously: API answers, the event stream).
 func waitJS(t *testing.T, ctx context.Context, what, expr string, timeout time.Duration) {
@@ -272,7 +291,7 @@ func TestWebUIBrowser(t *testing.T) {
 	carla := br.tab()
 	run(t, carla, "carla logs in", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("demo-carla")),
 		chromedp.Click(chromedp.ID("demo-carla")), chromedp.WaitVisible(chromedp.ID("cy")))
-	run(t, carla, "carla's changes", chromedp.Click(chromedp.ID("nav-changes")),
+	runRows(t, carla, "carla's changes", chromedp.Click(chromedp.ID("nav-changes")),
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#ch-list tr[data-change=%q]`, id))), chromedp.WaitVisible(chromedp.ID("act-approve")))
 	carlaCommit := eval[bool](t, carla, `!!document.getElementById('act-commit')`)
 	carlaPropose := eval[bool](t, carla, `!document.getElementById('propose-form').hidden`)
@@ -325,7 +344,7 @@ func TestWebUIBrowser(t *testing.T) {
 	apiPost(t, srv.URL, demoToken(t, srv.URL, "carla"), "/api/v1/changes/"+second.ID+"/approve", nil, nil)
 	run(t, alice, "changes", chromedp.KeyEvent("3"))
 	waitJS(t, alice, "second change listed", fmt.Sprintf(`!!document.querySelector('#ch-list tr[data-change=%q]')`, second.ID), 10*time.Second)
-	run(t, alice, "select it", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#ch-list tr[data-change=%q]`, second.ID))), chromedp.WaitVisible(chromedp.ID("commit-window")),
+	runRows(t, alice, "select it", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#ch-list tr[data-change=%q]`, second.ID))), chromedp.WaitVisible(chromedp.ID("commit-window")),
 		chromedp.SetValue(chromedp.ID("commit-window"), "60s"), chromedp.Click(chromedp.ID("act-commit")))
 	waitJS(t, alice, "committing in its window", `document.querySelector('#ch-state').dataset.state === 'committing' &&
 		!!document.getElementById('act-confirm') && !!document.getElementById('act-rollback')`, 20*time.Second)
@@ -337,7 +356,7 @@ func TestWebUIBrowser(t *testing.T) {
 	waitJS(t, alice, "twins listed", `document.querySelectorAll('#bn-twin option').length > 0`, 10*time.Second)
 	run(t, alice, "analyse", chromedp.Click(chromedp.ID("bn-run")))
 	waitJS(t, alice, "bottleneck table", `document.querySelectorAll('#bn-links tbody tr').length > 0`, 20*time.Second)
-	run(t, alice, "gradient", chromedp.Click(chromedp.CSS(`#bn-links tbody tr`)))
+	runRows(t, alice, "gradient", chromedp.Click(chromedp.CSS(`#bn-links tbody tr`)))
 	waitJS(t, alice, "gradient shown", `!!document.querySelector('#bn-gradient .gradient')`, 20*time.Second)
 	screenshot(t, alice, arts, "08-bottleneck.png")
 
