@@ -109,6 +109,7 @@
     S.changes.clear(); S.alarms.clear();
     if (S.chart) { S.chart.destroy(); S.chart = null; }
     S.selKPI = null; S.selSvc = null;
+    clearTimeout(S.pvoTimer); S.wiJob = null; S.wiResult = null;
     show('login');
     status(msg);
   }
@@ -116,7 +117,7 @@
   // ---- views ----
   async function show(view) {
     S.view = view;
-    for (const v of ['login', 'topology', 'bottleneck', 'changes', 'kpis', 'services']) $('view-' + v).hidden = v !== view;
+    for (const v of ['login', 'topology', 'bottleneck', 'changes', 'kpis', 'services', 'whatif']) $('view-' + v).hidden = v !== view;
     for (const b of document.querySelectorAll('#nav button')) {
       if (b.dataset.view === view) b.setAttribute('aria-current', 'page'); else b.removeAttribute('aria-current');
     }
@@ -127,6 +128,7 @@
       if (view === 'changes') await loadChanges();
       if (view === 'kpis') await loadMonitoring();
       if (view === 'services') await loadServices();
+      if (view === 'whatif') await loadWhatif();
     } catch (e) { status('Error: ' + e.message); }
   }
 
@@ -566,6 +568,113 @@
       el('details', {}, el('summary', {}, 'Specification'), el('pre', {}, JSON.stringify(x.spec, null, 2))));
   }
 
+  // ---- what-if (docs/whatif.md): background jobs of POST /api/v1/whatif ----
+  const WI_EXAMPLE = 'name: N-1 from the web UI\nrouting: shortest\nsweeps:\n  n1: true          # every link failed in turn\n' +
+    '  capacity_plan: {step_gbps: 10, top: 3}\ntop: 10\n# slos: [{name: gold, flows: [FLOW-ID], min_rate_gbps: 1}]   # rate objectives to check\n';
+  const WI_DONE = new Set(['succeeded', 'failed', 'canceled']);
+  async function loadWhatif() {
+    $('wi-form').hidden = !can('design');
+    $('wi-readonly').hidden = can('design');
+    if (!$('wi-scenario').value) $('wi-scenario').value = WI_EXAMPLE;
+    await Promise.all([loadTwins($('wi-twin')), loadWhatifJobs()]);
+  }
+  async function loadWhatifJobs() {
+    const r = await api('GET', '/api/v1/whatif');
+    const jobs = (r.items || []).slice().sort((a, b) => String(b.created).localeCompare(String(a.created)));
+    $('wi-jobs').tBodies[0].replaceChildren(...jobs.map((j) => {
+      const pick = () => { if (j.state === 'succeeded') showWhatifResult(j.id).catch((e) => status(e.message)); else status(`${j.id} is ${j.state}` + (j.error ? ': ' + j.error : '')); };
+      return el('tr', { tabindex: 0, 'data-job': j.id, 'data-state': j.state, class: j.id === S.wiResult ? 'sel' : '', onclick: pick, onkeydown: (ev) => { if (ev.key === 'Enter') pick(); } },
+        el('td', {}, j.id), el('td', { class: j.state === 'failed' ? 'fail' : (j.state === 'succeeded' ? 'pass' : '') }, j.state), el('td', {}, j.source || ''),
+        el('td', {}, j.owner || ''), el('td', {}, `${j.done}/${j.total}`));
+    }));
+  }
+  async function runWhatif(ev) {
+    ev.preventDefault();
+    if (S.wiJob) return;
+    const body = { scenario: $('wi-scenario').value, twin: $('wi-twin').value || 'live' };
+    status('What-if: starting …');
+    let job;
+    try { job = await api('POST', '/api/v1/whatif', body); } catch (e) { status('What-if refused: ' + e.message); $('wi-job-text').textContent = 'Refused: ' + e.message; return; }
+    S.wiJob = job.id;
+    $('wi-run').disabled = true; $('wi-cancel').hidden = false;
+    try { await pollWhatif(job); } finally { S.wiJob = null; $('wi-run').disabled = false; $('wi-cancel').hidden = true; }
+  }
+  async function pollWhatif(job) {
+    const bar = $('wi-progress');
+    bar.hidden = false;
+    for (;;) {
+      bar.value = job.progress || 0;
+      $('wi-job-text').textContent = `${job.id}: ${job.state}, ${job.done}/${job.total} cases (${Math.round(100 * (job.progress || 0))}%)` +
+        (job.eta_seconds ? `, about ${Math.ceil(job.eta_seconds)} s left` : '') + (job.error ? ': ' + job.error : '');
+      $('wi-job').dataset.state = job.state;
+      if (WI_DONE.has(job.state) || !S.token || S.wiJob !== job.id) break;
+      await new Promise((r) => setTimeout(r, 500));
+      job = await api('GET', `/api/v1/whatif/${encodeURIComponent(job.id)}`);
+    }
+    await loadWhatifJobs().catch(() => {});
+    if (job.state === 'succeeded') { status(`What-if ${job.id} done`); await showWhatifResult(job.id); } else status(`What-if ${job.id} ${job.state}`);
+  }
+  async function cancelWhatif() {
+    if (!S.wiJob) return;
+    await api('DELETE', `/api/v1/whatif/${encodeURIComponent(S.wiJob)}`);
+    status(`What-if ${S.wiJob}: cancel requested`);
+  }
+  async function showWhatifResult(id) {
+    const r = await api('GET', `/api/v1/whatif/${encodeURIComponent(id)}/result`);
+    S.wiResult = id;
+    for (const tr of $('wi-jobs').tBodies[0].rows) tr.classList.toggle('sel', tr.dataset.job === id);
+    const b = r.base || {};
+    const cases = (r.cases || []).slice().sort((x, y) => (y.violations - x.violations) || (x.delta_gbps - y.delta_gbps));
+    const shown = cases.slice(0, 50);
+    const caseBox = el('div', { id: 'wi-case' });
+    const pickCase = (c) => {
+      for (const tr of $('wi-cases').tBodies[0].rows) tr.classList.toggle('sel', tr.dataset.case === c.name);
+      caseBox.replaceChildren(...caseDetail(c).filter((x) => x !== null));
+    };
+    const crit = (r.criticality || []).slice(0, 50);
+    $('wi-result').replaceChildren(
+      el('h3', {}, `Result of ${id}` + (r.scenario ? `: ${r.scenario}` : '')),
+      el('p', { id: 'wi-base' }, `Base ${b.source || ''}: ${b.links} links, ${b.flows} flows, ${fmt(b.total_gbps, 2)} Gb/s in total, ${b.violations} flows below their SLO.`),
+      (r.recommendations || []).length ? el('div', {}, el('h4', {}, 'Recommendations'), el('ul', { id: 'wi-recs' }, ...r.recommendations.map((x) => el('li', {}, x)))) : null,
+      crit.length ? el('table', { id: 'wi-crit' }, el('caption', {}, `Links ranked by criticality (N-1: SLO violations first, then throughput lost)${(r.criticality || []).length > 50 ? '; the first 50 of ' + r.criticality.length : ''}`),
+        el('thead', {}, el('tr', {}, el('th', {}, 'Rank'), el('th', {}, 'Link'), el('th', {}, 'Throughput lost Gb/s'), el('th', {}, 'SLO violations'), el('th', {}, 'Flows dropped'))),
+        el('tbody', {}, ...crit.map((l, i) => el('tr', { 'data-link': l.link }, el('td', {}, i + 1), el('td', {}, l.link), el('td', {}, fmt(l.loss_gbps, 3)), el('td', {}, l.violations), el('td', {}, l.dropped))))) : null,
+      (r.plan || []).length ? el('table', { id: 'wi-plan' }, el('caption', {}, 'Capacity plan (upgrades ranked by gradient; gain measured)'),
+        el('thead', {}, el('tr', {}, el('th', {}, 'Link'), el('th', {}, 'Gradient'), el('th', {}, 'Step Gb/s'), el('th', {}, 'Gain Gb/s'))),
+        el('tbody', {}, ...r.plan.map((u) => el('tr', {}, el('td', {}, u.link), el('td', {}, fmt(u.gradient, 3)), el('td', {}, fmt(u.step_gbps, 1)), el('td', {}, fmt(u.gain_gbps, 3)))))) : null,
+      el('table', { id: 'wi-cases' }, el('caption', {}, `Cases, worst first (click one, or Enter, for its per-flow and SLO deltas)${cases.length > 50 ? '; the first 50 of ' + cases.length : ''}`),
+        el('thead', {}, el('tr', {}, el('th', {}, 'Case'), el('th', {}, 'Total Gb/s'), el('th', {}, 'Δ Gb/s'), el('th', {}, 'Flows lost'), el('th', {}, 'Rerouted'), el('th', {}, 'Dropped'), el('th', {}, 'SLO violations'))),
+        el('tbody', {}, ...shown.map((c) => el('tr', { tabindex: 0, 'data-case': c.name, onclick: () => pickCase(c), onkeydown: (ev) => { if (ev.key === 'Enter') pickCase(c); } },
+          el('td', {}, c.name + (c.error ? ` (error: ${c.error})` : '')), el('td', {}, fmt(c.total_gbps, 3)), el('td', {}, fmt(c.delta_gbps, 3)),
+          el('td', {}, c.flows_lost), el('td', {}, c.rerouted), el('td', {}, c.dropped), el('td', {}, c.violations))))),
+      caseBox,
+      el('div', { id: 'wi-svg' }));
+    if (shown.length) pickCase(shown[0]);
+    // The API's charts (?format=svg) as an image: fetched with the Bearer header and shown
+    // as a data: URL (the CSP allows img-src 'self' data:; an <img> runs no script).
+    try {
+      const res = await fetch(`/api/v1/whatif/${encodeURIComponent(id)}/result?format=svg`, { headers: { Authorization: 'Bearer ' + S.token }, cache: 'no-store', credentials: 'omit' });
+      if (res.ok) {
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        let bin = '';
+        for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+        if (S.wiResult === id) $('wi-svg').replaceChildren(el('h4', {}, 'Charts'), el('img', { id: 'wi-svg-img', src: 'data:image/svg+xml;base64,' + btoa(bin),
+          alt: 'Heat map of the N-1 impact per failure and SLO, and a bar chart of the capacity plan; the tables above give the same numbers' }));
+      }
+    } catch (_) { /* the tables carry the result; the chart is extra */ }
+  }
+  function caseDetail(c) {
+    return [el('h4', {}, `Case ${c.name}: ${fmt(c.delta_gbps, 3)} Gb/s, ${c.flows_changed} flows changed, ${c.violations} below their SLO`),
+      (c.flows || []).length ? el('table', { id: 'wi-flows' }, el('caption', {}, 'Flows losing most (per-flow deltas)'),
+        el('thead', {}, el('tr', {}, el('th', {}, 'Flow'), el('th', {}, 'Before Gb/s'), el('th', {}, 'After Gb/s'), el('th', {}, 'Δ Gb/s'))),
+        el('tbody', {}, ...c.flows.map((f) => el('tr', {}, el('td', {}, f.flow + (f.added ? ' (added)' : '') + (f.removed ? ' (removed or dropped)' : '')),
+          el('td', {}, fmt(f.old_gbps, 3)), el('td', {}, fmt(f.new_gbps, 3)), el('td', {}, fmt(f.new_gbps - f.old_gbps, 3)))))) : el('p', {}, 'No flow changed its rate.'),
+      (c.slos || []).length ? el('table', { id: 'wi-slos' }, el('caption', {}, 'SLOs'),
+        el('thead', {}, el('tr', {}, el('th', {}, 'SLO'), el('th', {}, 'Before Gb/s'), el('th', {}, 'After Gb/s'), el('th', {}, 'Violations'), el('th', {}, 'Flows below'))),
+        el('tbody', {}, ...c.slos.map((x) => el('tr', { class: x.violations ? 'diverged' : '' }, el('td', {}, x.slo), el('td', {}, fmt(x.old_gbps, 3)), el('td', {}, fmt(x.new_gbps, 3)),
+          el('td', {}, x.violations ? `${x.violations} (violated)` : '0'), el('td', {}, (x.violated || []).join(', ')))))) : null];
+  }
+
   // ---- changes ----
   async function loadChanges() {
     const r = await api('GET', '/api/v1/changes?limit=100');
@@ -617,6 +726,7 @@
       el('p', { id: 'ch-state', 'data-state': c.state }, 'State: ', el('span', { class: 'st st-' + c.state }, c.state),
         ` · author ${c.author || '–'}` + (c.approver ? ` · approved by ${c.approver}` : '') + (c.author === me && can('approve') && c.state === 'validated' ? ' · (you wrote it: another user approves it)' : '')),
       el('div', { class: 'actions' }, ...actions),
+      pvoView(c),
       rep ? el('div', {}, el('h4', {}, `Validation (${rep.level}): ${rep.passed ? 'passed' : 'failed'}`),
         el('table', { id: 'ch-checks' }, el('caption', {}, 'Checks'), el('thead', {}, el('tr', {}, el('th', {}, 'Check'), el('th', {}, 'Result'), el('th', {}, 'Message'))),
           el('tbody', {}, ...(rep.checks || []).map((k) => el('tr', {}, el('td', {}, k.name), el('td', { class: k.status === 'skip' ? 'skip-status' : k.status }, k.status), el('td', {}, k.message || ''))))),
@@ -625,6 +735,36 @@
         : el('p', {}, 'No validation report yet.'),
       el('h4', {}, 'Per-device diff (old → new)'), diffView(diff),
       (c.transitions || []).length ? el('details', {}, el('summary', {}, 'Transitions'), el('ol', {}, ...c.transitions.map((t) => el('li', {}, `${t.from || ''} → ${t.to} by ${t.actor || '?'}: ${t.reason || ''}`)))) : null);
+  }
+  // Predicted vs observed (docs/monitoring.md): the monitor compares a committed change's
+  // prediction with telemetry once the network settled; until then the view polls.
+  function pvoView(c) {
+    clearTimeout(S.pvoTimer);
+    const cmp = c.predicted_vs_observed;
+    if (!cmp) {
+      if (c.state !== 'committed') return null;
+      // Poll every 2 s for 10 minutes at most (a server without a monitor never answers one).
+      S.pvoPolls = S.pvoFor === c.id ? S.pvoPolls + 1 : 0; S.pvoFor = c.id;
+      if (S.pvoPolls < 300) S.pvoTimer = setTimeout(() => { if (S.view === 'changes' && S.selChange === c.id) selectChange(c.id).catch(() => {}); }, 2000);
+      return el('div', { id: 'ch-pvo', 'data-compared': 'no' }, el('h4', {}, 'Predicted vs observed'),
+        el('p', {}, 'Not compared yet: the monitor compares the twin\'s prediction with telemetry once the network settled after the commit (or the server runs no monitor).'));
+    }
+    const verdict = cmp.diverged ? 'DIVERGED (a model-divergence alarm is raised)' : 'within the bound';
+    const row = (name, x, extra) => el('tr', { 'data-diverged': x.diverged ? 'yes' : 'no', class: x.diverged ? 'diverged' : '' },
+      el('td', {}, name), el('td', {}, fmt(x.predicted_gbps, 4)), el('td', {}, fmt(x.observed_gbps, 4)),
+      el('td', { class: x.diverged ? 'fail' : 'pass' }, x.diverged ? 'diverged' : 'within'), extra === undefined ? null : el('td', {}, extra));
+    const bound = cmp.bound || {};
+    return el('div', { id: 'ch-pvo', 'data-compared': 'yes', 'data-diverged': cmp.diverged ? 'yes' : 'no' },
+      el('h4', {}, `Predicted vs observed: ${verdict}`),
+      el('p', {}, `Measured ${fmt(cmp.settle_s, 1)} s after the commit; a value diverges when |observed − predicted| > max(${fmt(100 * (bound.relative || 0), 0)}% of predicted, ${fmt(bound.absolute_gbps, 3)} Gb/s).`),
+      el('table', { id: 'pvo-links' }, el('caption', {}, 'Links (directed)'),
+        el('thead', {}, el('tr', {}, el('th', {}, 'Link'), el('th', {}, 'Predicted Gb/s'), el('th', {}, 'Observed Gb/s'), el('th', {}, 'Verdict'), el('th', {}, 'Flows'))),
+        el('tbody', {}, ...(cmp.links || []).map((l) => row(l.link, l, (l.flows || []).join(', '))))),
+      (cmp.flows || []).length ? el('table', { id: 'pvo-flows' }, el('caption', {}, 'Flows (observed rate estimated from link loads)'),
+        el('thead', {}, el('tr', {}, el('th', {}, 'Flow'), el('th', {}, 'Predicted Gb/s'), el('th', {}, 'Observed Gb/s (est.)'), el('th', {}, 'Verdict'))),
+        el('tbody', {}, ...cmp.flows.map((f) => row(f.flow, f)))) : null,
+      (cmp.unobserved || []).length ? el('p', {}, 'No telemetry for: ' + cmp.unobserved.join(', ')) : null,
+      cmp.note ? el('p', { class: 'note' }, cmp.note) : null);
   }
   function diffView(diff) {
     if (!diff) return el('p', {}, 'Diff unavailable.');
@@ -713,7 +853,7 @@
     const t = ev.target;
     if (ev.ctrlKey || ev.metaKey || ev.altKey || (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT'))) return;
     if (!S.session) return;
-    const views = { 1: 'topology', 2: 'bottleneck', 3: 'changes', 4: 'kpis', 5: 'services' };
+    const views = { 1: 'topology', 2: 'bottleneck', 3: 'changes', 4: 'kpis', 5: 'services', 6: 'whatif' };
     const click = (id) => { const b = $(id); if (b) { b.click(); ev.preventDefault(); } };
     if (views[ev.key]) { show(views[ev.key]); $('nav-' + views[ev.key]).focus(); ev.preventDefault(); return; }
     if (ev.key === '?') { $('help').hidden = !$('help').hidden; return; }
@@ -726,6 +866,7 @@
       if (b) { b.click(); ev.preventDefault(); }
       return;
     }
+    if (S.view === 'whatif' && ev.key === 'w') { if (!$('wi-form').hidden && !$('wi-run').disabled) { $('wi-run').click(); ev.preventDefault(); } return; }
     if (S.view !== 'changes') return;
     const map = { a: 'act-approve', c: 'act-commit', f: 'act-confirm', x: 'act-rollback', v: 'act-validate' };
     if (map[ev.key]) return click(map[ev.key]);
@@ -753,6 +894,8 @@
     $('propose-form').addEventListener('submit', propose);
     $('kpi-refresh').addEventListener('click', () => loadMonitoring().catch((e) => status(e.message)));
     $('svc-refresh').addEventListener('click', () => loadServices().catch((e) => status(e.message)));
+    $('wi-form').addEventListener('submit', runWhatif);
+    $('wi-cancel').addEventListener('click', () => cancelWhatif().catch((e) => status(e.message)));
     document.addEventListener('keydown', onKey);
     show('login');
   });
