@@ -47,7 +47,7 @@ func TestWebUIPredictedWhatifBrowser(t *testing.T) {
 	run(t, alice, "changes by keyboard", chromedp.KeyEvent("3"))
 	row := fmt.Sprintf(`#ch-list tr[data-change=%q]`, ch.ID)
 	waitJS(t, alice, "change listed", fmt.Sprintf(`!!document.querySelector('%s')`, row), 10*time.Second)
-	run(t, alice, "select it by keyboard", chromedp.Focus(chromedp.CSS(row)), chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.ID("act-commit")))
+	runRows(t, alice, "select it by keyboard", chromedp.Focus(chromedp.CSS(row)), chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.ID("act-commit")))
 	if eval[bool](t, alice, `!!document.getElementById('ch-pvo')`) {
 		t.Error("an approved (uncommitted) change shows a predicted-vs-observed section")
 	}
@@ -100,7 +100,7 @@ func TestWebUIPredictedWhatifBrowser(t *testing.T) {
 	// carla's page lists alice's job and opens its result.
 	run(t, carla, "carla re-opens the view", chromedp.Click(chromedp.ID("nav-services")), chromedp.Click(chromedp.ID("nav-whatif")))
 	waitJS(t, carla, "job listed", `!!document.querySelector('#wi-jobs tbody tr[data-state="succeeded"]')`, 10*time.Second)
-	run(t, carla, "open it by keyboard", chromedp.Focus(chromedp.CSS(`#wi-jobs tbody tr[data-state="succeeded"]`)), chromedp.KeyEvent("\r"))
+	runRows(t, carla, "open it by keyboard", chromedp.Focus(chromedp.CSS(`#wi-jobs tbody tr[data-state="succeeded"]`)), chromedp.KeyEvent("\r"))
 	waitJS(t, carla, "carla sees the ranking", `!!document.querySelector('#wi-crit tbody tr')`, 10*time.Second)
 
 	if errs := br.consoleErrors(); len(errs) > 0 {
