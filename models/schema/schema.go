@@ -29,6 +29,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/twinflow/twinflow/models/ocpath"
 )
@@ -433,9 +434,28 @@ func checkRange(n *Node, u uint64) (Value, error) {
 	return Uint(u), nil
 }
 
+// yangString checks the characters YANG allows in a string (RFC 7950 section 9.4:
+// tab, carriage return, line feed and the legal characters of Unicode): valid UTF-8,
+// no other control character (a NUL byte would not survive a device, a JSON
+// round trip or PostgreSQL's text type).
+func yangString(s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%q is not valid UTF-8", s)
+	}
+	for i, r := range s {
+		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0xfffe || r == 0xffff {
+			return fmt.Errorf("%q has the control character %U at byte %d (YANG strings allow tab, CR and LF only)", s, r, i)
+		}
+	}
+	return nil
+}
+
 func parseString(n *Node, s string) (Value, error) {
 	switch n.Type {
 	case String:
+		if err := yangString(s); err != nil {
+			return Value{}, err
+		}
 		return Str(s), nil
 	case Enum, Identity:
 		name := s

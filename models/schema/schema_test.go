@@ -58,6 +58,8 @@ func TestErrors(t *testing.T) {
 		{"bad-ip", "/interfaces/interface[name=eth1]/subinterfaces/subinterface[index=0]/ipv4/addresses/address[ip=10.0.0.1]/config/ip", `"10.0.0.300"`, ErrInvalid},
 		{"host-bits", "/network-instances/network-instance[name=x]/protocols/protocol[identifier=STATIC][name=s]/static-routes/static[prefix=10.0.0.1/8]", `{}`, ErrInvalid},
 		{"trailing-data", "/system/config", `{} {}`, ErrInvalid},
+		{"nul-in-string", "/interfaces/interface[name=eth1]/config/description", `"a\u0000b"`, ErrInvalid},
+		{"control-in-string", "/interfaces/interface[name=eth1]/config/description", `"a\u001bb"`, ErrInvalid},
 		{"below-leaf", "/system/config/hostname/x", `1`, ErrUnknown},
 		{"missing-key", "/interfaces/interface/config/mtu", `1`, ErrInvalid},
 		{"keys-on-container", "/system[x=1]", `{}`, ErrInvalid},
@@ -256,5 +258,27 @@ func TestKeylessListEntry(t *testing.T) {
 	// the whole list, with its entries' keys in the value, is fine
 	if err := tr.Update(ocpath.MustParse("/interfaces/interface"), []byte(`[{"name":"eth1","config":{"mtu":9000}}]`)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStringCharacters: a YANG string takes tab, CR, LF and Unicode characters;
+// invalid UTF-8 and other control characters are refused from JSON and from gNMI
+// string scalars alike (the fuzz input of FuzzSetValue 23ca4aae51bde691: a NUL and
+// 0xfa bytes in a description changed in a JSON round trip).
+func TestStringCharacters(t *testing.T) {
+	p := ocpath.MustParse("/interfaces/interface[name=eth1]/config/description")
+	tr := NewTree(Root())
+	for _, ok := range []string{"", "tab\there", "line\nbreak\r", "ünï©ødé ✓", "del\x7f"} {
+		if err := tr.UpdateScalar(p, ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"a\x00b", "\xfa", "{\"a\xfa\x00\x00\xfa", "bell\a", "esc\x1b[0m", "\xef\xbf\xbf"} {
+		if err := tr.UpdateScalar(p, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%q: %v, want ErrInvalid", bad, err)
+		}
+	}
+	if v, _ := tr.Lookup(p.String()); v != Str("del\x7f") {
+		t.Errorf("a refused value changed the leaf: %+v", v)
 	}
 }
