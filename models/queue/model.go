@@ -129,10 +129,30 @@ type sub struct {
 	r0min     float64 // smallest propagation round trip of the flows whose RTT it is in, s
 }
 
+// ccKind is a congestion control as the solver's hot loop tests it.
+type ccKind uint8
+
+const (
+	kindCubic ccKind = iota
+	kindReno
+	kindBBR
+)
+
+func kindOf(cc network.CongestionControl) ccKind {
+	switch cc {
+	case network.CCReno:
+		return kindReno
+	case network.CCBBR:
+		return kindBBR
+	}
+	return kindCubic
+}
+
 type flowState struct {
 	subs   []int32
 	acks   []int32 // the queues its ACKs cross: the reverse directions of its path
 	cc     network.CongestionControl
+	kind   ccKind
 	prop   float64 // one-way propagation, s
 	capBps float64 // min(path capacity, demand)
 	// respCap caps a loss-based flow's response: its demand, else twice its path
@@ -175,6 +195,8 @@ type model struct {
 	iters  int
 	conv   bool
 	resid  float64
+	// response-function constants: CUBIC's (C(3+β)/(4(1−β)))^¼ and 3(1+β)/(2(1−β))
+	cubicK, aimdK float64
 }
 
 func build(in *Input, p Params) (*model, error) {
@@ -185,6 +207,9 @@ func build(in *Input, p Params) (*model, error) {
 		return nil, fmt.Errorf("%w: at most %d links and %d flows", ErrInvalid, MaxLinks, MaxFlows)
 	}
 	m := &model{in: in, p: p, linkS: make([][]int, len(in.Links)), flows: make([]flowState, len(in.Flows))}
+	b := p.CubicBeta
+	m.cubicK = math.Sqrt(math.Sqrt(p.CubicC * (3 + b) / (4 * (1 - b))))
+	m.aimdK = 3 * (1 + b) / (2 * (1 - b))
 	idx := make(map[string]int, len(in.Links))
 	for i, l := range in.Links {
 		at := "links[" + strconv.Itoa(i) + "]"
@@ -249,6 +274,7 @@ func build(in *Input, p Params) (*model, error) {
 		}
 		fs := &m.flows[i]
 		fs.cc = cc
+		fs.kind = kindOf(cc)
 		fs.capBps = math.Inf(1)
 		if f.DemandGbps != nil {
 			if !(*f.DemandGbps > 0) || math.IsInf(*f.DemandGbps, 0) {
@@ -304,6 +330,7 @@ func build(in *Input, p Params) (*model, error) {
 	for i := range m.flows {
 		f := &m.flows[i]
 		r0 := 2*f.prop + p.MinRTTMs/1e3
+		f.r0 = r0
 		for _, si := range f.subs {
 			m.subs[si].r0min = min(m.subs[si].r0min, r0)
 		}
@@ -355,17 +382,17 @@ const (
 // response returns the rate (bps) of a loss-based or BBR flow for path loss pf, round
 // trip rtt and propagation round trip r0 (s).
 func (m *model) response(cc network.CongestionControl, pf, rtt, r0 float64) float64 {
-	x, _ := m.respond(cc, pf, rtt, r0)
+	x, _ := m.respond(kindOf(cc), pf, rtt, r0)
 	return x
 }
 
 // respond is response plus, for a loss-based flow, the elasticity of its rate to its
 // path loss, −d log x / d log pf: 1/2 for Reno (and CUBIC's Reno-friendly region), 3/4
 // where CUBIC's own window is larger, weighted with Padhye's timeout term (3/2).
-func (m *model) respond(cc network.CongestionControl, pf, rtt, r0 float64) (x, eps float64) {
+func (m *model) respond(cc ccKind, pf, rtt, r0 float64) (x, eps float64) {
 	p := &m.p
 	mss := p.MSSBytes * 8
-	if cc == network.CCBBR {
+	if cc == kindBBR {
 		// In-flight cap W = min window + gain × BDP: x·R = Wmin·MSS + gain·x·r0.
 		den := rtt - p.BBRCwndGain*r0
 		if den <= 0 {
@@ -379,14 +406,12 @@ func (m *model) respond(cc network.CongestionControl, pf, rtt, r0 float64) (x, e
 	var w float64 // mean window, packets
 	e := 0.5
 	switch cc {
-	case network.CCReno:
-		w = p.RenoGain * math.Sqrt(3/(2*pf))
+	case kindReno:
+		w = p.RenoGain * math.Sqrt(1.5/pf)
 	default:
-		b := p.CubicBeta
-		r := rtt / pf
-		sr := math.Sqrt(r)
-		wc := math.Sqrt(math.Sqrt(p.CubicC*(3+b)/(4*(1-b)))) * sr * math.Sqrt(sr) // K·(R/p)^¾
-		wa := math.Sqrt(3 * (1 + b) / (2 * (1 - b) * pf))
+		sr := math.Sqrt(rtt / pf)
+		wc := m.cubicK * sr * math.Sqrt(sr) // K·(R/p)^¾
+		wa := math.Sqrt(m.aimdK / pf)
 		if wc > wa {
 			e = 0.75
 		}
@@ -426,14 +451,6 @@ func (m *model) solve() {
 	if !anyQ {
 		maxIt = 1
 	}
-	// The per-flow passes read and write compact copies of the queues' hot fields
-	// (16 and 24 bytes a queue instead of the whole sub), synced once per iteration.
-	type subHot struct {
-		p, q float64 // loss (−1: fq) and queueing delay
-	}
-	type subAcc struct {
-		load, bbrExcess, elast float64
-	}
 	hot := make([]subHot, len(m.subs))
 	acc := make([]subAcc, len(m.subs))
 	for it := 1; it <= maxIt; it++ {
@@ -445,8 +462,11 @@ func (m *model) solve() {
 				hot[i].p = -1
 			}
 		}
-		// 1. Flow responses.
+		// 1. Flow responses; without fq links also 3. (loads and elasticities) in the
+		// same pass over the flows.
 		change := 0.0
+		fused := fqState == nil
+		clear(acc)
 		for i := range m.flows {
 			f := &m.flows[i]
 			prev := f.x
@@ -469,17 +489,16 @@ func (m *model) solve() {
 			for _, si := range f.acks {
 				q += hot[si].q // ACKs wait behind the reverse direction's data
 			}
-			r0 := 2*f.prop + p.MinRTTMs/1e3
+			r0 := f.r0
 			f.rtt = r0 + q
 			f.d = f.capBps
 			eps := 0.0
 			if f.anyQ {
 				var x float64
-				x, eps = m.respond(f.cc, f.pf, f.rtt, r0)
+				x, eps = m.respond(f.kind, f.pf, f.rtt, r0)
 				f.d = min(f.respCap, x)
 			}
-			f.r0 = r0
-			if f.cc == network.CCBBR && f.anyQ {
+			if f.kind == kindBBR && f.anyQ {
 				// Against loss-based flows: the in-flight cap over the RTT their full
 				// queue sets; on BBR-only FIFOs: the proportionally fair price.
 				x, sumPi, lossy := f.capBps, 0.0, false
@@ -502,21 +521,21 @@ func (m *model) solve() {
 			}
 			f.x = f.d
 			f.eps = 0
-			if f.anyQ && f.cc != network.CCBBR && f.d < f.respCap {
+			if f.anyQ && f.kind != kindBBR && f.d < f.respCap {
 				f.eps = eps
 			}
-			prevX[i] = prev
+			if fused {
+				change = rateChange(change, f.x, prev, it)
+				m.accumulate(f, hot, acc)
+			} else {
+				prevX[i] = prev
+			}
 		}
 		// 2. fq links: max-min with the responses as demands.
-		if fqState != nil {
+		if !fused {
 			fqState.apply(m)
-		}
-		for i := range m.flows {
-			x, prev := m.flows[i].x, prevX[i]
-			if prev > 0 && !math.IsInf(prev, 1) {
-				change = max(change, math.Abs(x-prev)/prev)
-			} else if it > 1 && x != prev {
-				change = max(change, 1)
+			for i := range m.flows {
+				change = rateChange(change, m.flows[i].x, prevX[i], it)
 			}
 		}
 		if !anyQ {
@@ -524,28 +543,9 @@ func (m *model) solve() {
 			break
 		}
 		// 3. Loads, class service rates, prices.
-		clear(acc)
-		mss := p.MSSBytes * 8
-		for i := range m.flows {
-			f := &m.flows[i]
-			ex := 0.0
-			if f.cc == network.CCBBR {
-				ex = p.BBRMinWindow*mss + max(0, p.BBRCwndGain-1)*f.x*f.r0
-			}
-			// a flow held by the response function at its own rate (not an fq share or
-			// its cap) responds to a link's loss in proportion to that link's part of
-			// its path loss
-			w := 0.0 // x·eps/pf: a link of loss p adds w·min(p, pf) to its elasticity
-			if f.eps > 0 && f.x >= f.d*(1-1e-9) {
-				w = f.x * f.eps / f.pf
-			}
-			for _, si := range f.subs {
-				a := &acc[si]
-				a.load += f.x
-				a.bbrExcess += ex
-				if p := hot[si].p; w > 0 && p > 0 {
-					a.elast += w * min(p, f.pf)
-				}
+		if !fused {
+			for i := range m.flows {
+				m.accumulate(&m.flows[i], hot, acc)
 			}
 		}
 		for i := range m.subs {
@@ -678,6 +678,50 @@ func (m *model) solve() {
 	}
 	if fqState != nil {
 		fqState.delays(m)
+	}
+}
+
+// The per-flow passes read and write compact copies of the queues' hot fields
+// (16 and 24 bytes a queue instead of the whole sub), synced once per iteration.
+type subHot struct {
+	p, q float64 // loss (−1: fq) and queueing delay
+}
+
+type subAcc struct {
+	load, bbrExcess, elast float64
+}
+
+// rateChange folds a flow's relative rate change into the residual's max.
+func rateChange(change, x, prev float64, it int) float64 {
+	if prev > 0 && !math.IsInf(prev, 1) {
+		return max(change, math.Abs(x-prev)/prev)
+	} else if it > 1 && x != prev {
+		return max(change, 1)
+	}
+	return change
+}
+
+// accumulate adds a flow's rate, BBR in-flight excess and elasticity to the queues on
+// its path.
+func (m *model) accumulate(f *flowState, hot []subHot, acc []subAcc) {
+	p := &m.p
+	ex := 0.0
+	if f.kind == kindBBR {
+		ex = p.BBRMinWindow*p.MSSBytes*8 + max(0, p.BBRCwndGain-1)*f.x*f.r0
+	}
+	// a flow held by the response function at its own rate (not an fq share or its
+	// cap) responds to a link's loss in proportion to that link's part of its path loss
+	w := 0.0 // x·eps/pf: a link of loss p adds w·min(p, pf) to its elasticity
+	if f.eps > 0 && f.x >= f.d*(1-1e-9) {
+		w = f.x * f.eps / f.pf
+	}
+	for _, si := range f.subs {
+		a := &acc[si]
+		a.load += f.x
+		a.bbrExcess += ex
+		if p := hot[si].p; w > 0 && p > 0 {
+			a.elast += w * min(p, f.pf)
+		}
 	}
 }
 
