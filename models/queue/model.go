@@ -1101,7 +1101,8 @@ func (m *model) coupledStep() []float64 {
 	if na == 0 {
 		return nil
 	}
-	// the flows that couple active queues, with their active queues, compacted
+	// the flows that couple active queues, with their active queues, compacted (a
+	// flow crossing one active queue adds its weight to that queue's diagonal)
 	c.w, c.idx, c.off = c.w[:0], c.idx[:0], c.off[:0]
 	for fi := range m.flows {
 		f := &m.flows[fi]
@@ -1114,14 +1115,19 @@ func (m *model) coupledStep() []float64 {
 				c.idx = append(c.idx, si)
 			}
 		}
-		if len(c.idx) == start {
+		switch len(c.idx) - start {
+		case 0:
+			continue
+		case 1: // couples nothing: its part of the product is diagonal
+			c.extra[c.idx[start]] += f.w
+			c.idx = c.idx[:start]
 			continue
 		}
 		c.w = append(c.w, f.w)
 		c.off = append(c.off, int32(start))
 	}
 	c.off = append(c.off, int32(len(c.idx)))
-	mul := func(v, res []float64) { // res = (A W Aᵀ + diag(extra)) v
+	mul := func(v, res []float64) { // res = (A W Aᵀ + diag(floor)) v
 		for i := range res {
 			res[i] = c.extra[i] * v[i]
 		}
