@@ -167,7 +167,6 @@ type flowState struct {
 	r0      float64 // propagation round trip + MinRTT, s
 	pf      float64
 	eps     float64 // −d log x / d log p_f where the rate follows the response function, else 0
-	w       float64 // x·eps/pf of a flow its response holds, else 0: its coupling weight
 	anyFQ   bool
 	anyQ    bool // any FIFO/class
 }
@@ -200,6 +199,11 @@ type model struct {
 	cubicK, aimdK float64
 	// coupledStep's workspace
 	cg cgSpace
+	// flow i's queues are paths[pathOff[i]:pathOff[i+1]]; fw[i] is its x·ε/p_f
+	// where its response holds it, else 0 (its coupling weight), set every iteration
+	paths   []int32
+	pathOff []int32
+	fw      []float64
 }
 
 func build(in *Input, p Params) (*model, error) {
@@ -259,6 +263,7 @@ func build(in *Input, p Params) (*model, error) {
 		total += len(f.Path)
 	}
 	pathBuf, ackBuf := make([]int32, 0, total), make([]int32, 0, total)
+	m.pathOff, m.fw = make([]int32, len(in.Flows)+1), make([]float64, len(in.Flows))
 	for i, f := range in.Flows {
 		at := "flows[" + strconv.Itoa(i) + "]"
 		if f.ID == "" {
@@ -323,10 +328,12 @@ func build(in *Input, p Params) (*model, error) {
 			}
 		}
 		fs.subs = pathBuf[p0:len(pathBuf):len(pathBuf)]
+		m.pathOff[i+1] = int32(len(pathBuf))
 		if len(ackBuf) > a0 {
 			fs.acks = ackBuf[a0:len(ackBuf):len(ackBuf)]
 		}
 	}
+	m.paths = pathBuf
 	for i := range m.subs {
 		m.subs[i].r0min = math.Inf(1)
 	}
@@ -529,7 +536,7 @@ func (m *model) solve() {
 			}
 			if fused {
 				change = rateChange(change, f.x, prev, it)
-				m.accumulate(f, hot, acc)
+				m.fw[i] = m.accumulate(f, hot, acc)
 			} else {
 				prevX[i] = prev
 			}
@@ -548,7 +555,7 @@ func (m *model) solve() {
 		// 3. Loads, class service rates, prices.
 		if !fused {
 			for i := range m.flows {
-				m.accumulate(&m.flows[i], hot, acc)
+				m.fw[i] = m.accumulate(&m.flows[i], hot, acc)
 			}
 		}
 		for i := range m.subs {
@@ -713,7 +720,7 @@ func rateChange(change, x, prev float64, it int) float64 {
 
 // accumulate adds a flow's rate, BBR in-flight excess and elasticity to the queues on
 // its path.
-func (m *model) accumulate(f *flowState, hot []subHot, acc []subAcc) {
+func (m *model) accumulate(f *flowState, hot []subHot, acc []subAcc) float64 {
 	p := &m.p
 	ex := 0.0
 	if f.kind == kindBBR {
@@ -725,7 +732,6 @@ func (m *model) accumulate(f *flowState, hot []subHot, acc []subAcc) {
 	if f.eps > 0 && f.x >= f.d*(1-1e-9) {
 		w = f.x * f.eps / f.pf
 	}
-	f.w = w
 	for _, si := range f.subs {
 		a := &acc[si]
 		a.load += f.x
@@ -734,6 +740,7 @@ func (m *model) accumulate(f *flowState, hot []subHot, acc []subAcc) {
 			a.elast += w * min(p, f.pf)
 		}
 	}
+	return w
 }
 
 func satOf(p float64) float64 {
@@ -1104,13 +1111,13 @@ func (m *model) coupledStep() []float64 {
 	// the flows that couple active queues, with their active queues, compacted (a
 	// flow crossing one active queue adds its weight to that queue's diagonal)
 	c.w, c.idx, c.off = c.w[:0], c.idx[:0], c.off[:0]
-	for fi := range m.flows {
-		f := &m.flows[fi]
-		if f.w == 0 {
+	path := m.paths
+	for fi, w := range m.fw {
+		if w == 0 {
 			continue
 		}
 		start := len(c.idx)
-		for _, si := range f.subs {
+		for _, si := range path[m.pathOff[fi]:m.pathOff[fi+1]] {
 			if act[si] {
 				c.idx = append(c.idx, si)
 			}
@@ -1119,11 +1126,11 @@ func (m *model) coupledStep() []float64 {
 		case 0:
 			continue
 		case 1: // couples nothing: its part of the product is diagonal
-			c.extra[c.idx[start]] += f.w
+			c.extra[c.idx[start]] += w
 			c.idx = c.idx[:start]
 			continue
 		}
-		c.w = append(c.w, f.w)
+		c.w = append(c.w, w)
 		c.off = append(c.off, int32(start))
 	}
 	c.off = append(c.off, int32(len(c.idx)))
