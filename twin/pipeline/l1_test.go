@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"path/filepath"
 	"strings"
@@ -237,6 +238,46 @@ func TestRecoverInterruptedValidation(t *testing.T) {
 	c, err := svc.Get(ctx, "chg-dead")
 	if err != nil || c.State != change.StateFailed || !strings.Contains(c.Transitions[len(c.Transitions)-1].Reason, "restarted during validation") {
 		t.Fatalf("%v %+v", err, c)
+	}
+}
+
+// TestResolveLeftValidating: a change stored as validating that no validation of
+// the running process owns (its final transition was lost with the repository) is
+// failed by `change resolve`, without a restart; a validated change has nothing to
+// resolve.
+func TestResolveLeftValidating(t *testing.T) {
+	ctx := context.Background()
+	m, err := twin.NewManager(twin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	st, err := repository.Open(ctx, "file:"+filepath.Join(t.TempDir(), "r.db"), repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc, err := pipeline.New(pipeline.Config{Twins: m, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, _ := json.Marshal(map[string]any{"changeset": change.ChangeSet{Kind: change.KindIntent, Twin: change.TwinDelta{RemoveFlows: []string{"x"}}}})
+	if _, err := st.Changes().Create(ctx, repository.Change{ID: "chg-lost", TwinID: "live", Payload: pl}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.Changes().Transition(ctx, "chg-lost", repository.TransitionRequest{From: repository.StateDraft, To: repository.StateValidating}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.ResolveChange(ctx, "chg-lost", "ops")
+	if err != nil || res.Change.State != change.StateFailed {
+		t.Fatalf("resolve: %v %+v", err, res)
+	}
+	c, err := svc.Get(ctx, "chg-lost")
+	if err != nil || c.State != change.StateFailed || !strings.Contains(c.Transitions[len(c.Transitions)-1].Reason, "validation ended without a stored outcome") {
+		t.Fatalf("%v %+v", err, c)
+	}
+	if _, err := svc.ResolveChange(ctx, "chg-lost", "ops"); !errors.Is(err, pipeline.ErrNoCommitter) && !errors.Is(err, pipeline.ErrState) {
+		t.Fatalf("second resolve of a failed change without a committer: %v", err)
 	}
 }
 

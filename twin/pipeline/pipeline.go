@@ -150,6 +150,11 @@ type Service struct {
 	lockWait func() // test hook: called (devMu held) before lockDevices waits
 	rules    atomic.Pointer[[]change.ApprovalRule]
 	resv     resvCache // services.go
+	// validatingNow holds the changes this process is validating (finishValidation);
+	// a change stored as validating that is not here lost its final transition, and
+	// ResolveChange fails it.
+	validatingMu  sync.Mutex
+	validatingNow map[string]bool
 }
 
 // New returns a Service.
@@ -446,6 +451,17 @@ func (s *Service) validate(ctx context.Context, c *Change, actor string) error {
 // finishValidation validates a change in state validating and moves it to validated,
 // rejected or failed.
 func (s *Service) finishValidation(ctx context.Context, c *Change, actor string) error {
+	s.validatingMu.Lock()
+	if s.validatingNow == nil {
+		s.validatingNow = map[string]bool{}
+	}
+	s.validatingNow[c.ID] = true
+	s.validatingMu.Unlock()
+	defer func() {
+		s.validatingMu.Lock()
+		delete(s.validatingNow, c.ID)
+		s.validatingMu.Unlock()
+	}()
 	rep, base, err := s.runValidation(ctx, c.ID, c.ChangeSet)
 	if err != nil {
 		c.Report = &change.Report{ChangeID: c.ID, Level: c.ChangeSet.Level}

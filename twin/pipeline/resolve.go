@@ -32,10 +32,17 @@ type Resolution struct {
 // stays failed with its record updated (a device still unreachable stays pending, and
 // resolve can be run again once it is back). On a committed or rolled-back change it
 // only reads the devices. A change in its confirm window is not stuck: ErrBusy.
+// A change left validating — its validation ended but the outcome could not be stored
+// (the repository was unavailable), so nothing will move it before a restart — is
+// failed, as recovery at a restart does; one this process is still validating is not
+// stuck: ErrBusy.
 func (s *Service) ResolveChange(ctx context.Context, id, actor string) (*Resolution, error) {
 	c, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if c.State == change.StateValidating {
+		return s.resolveValidation(ctx, c, actor)
 	}
 	r, ok := s.cfg.Committer.(Resolver)
 	if !ok {
@@ -152,4 +159,18 @@ func (s *Service) syncJournal(ctx context.Context) error {
 		s.log.Info("recover: journal behind the stored outcome, synced", "change", c.ID, "phase", c.Commit.Phase)
 	}
 	return nil
+}
+
+// resolveValidation fails a change stored as validating that no validation of this
+// process is running (no device was touched: validation runs in a fork). A controller
+// is the only writer of its repository, so no other process can be validating it.
+func (s *Service) resolveValidation(ctx context.Context, c *Change, actor string) (*Resolution, error) {
+	s.validatingMu.Lock()
+	running := s.validatingNow[c.ID]
+	s.validatingMu.Unlock()
+	if running {
+		return &Resolution{Change: c}, fmt.Errorf("%w: %s is being validated; its report comes when the validation ends", ErrBusy, c.ID)
+	}
+	err := s.transition(ctx, c, change.StateFailed, actor, "resolved: its validation ended without a stored outcome (the repository was unavailable); propose the change again")
+	return &Resolution{Change: c}, err
 }

@@ -405,3 +405,31 @@ func TestCommitRefusedOnDeviceInAnotherWindow(t *testing.T) {
 		t.Fatalf("commit %s once %s's window ended: %v (%v)", b.ID, a.ID, err, c.State)
 	}
 }
+
+// TestResolveRefusesARunningValidation: resolve leaves a change this process is
+// still validating alone (ErrBusy, still validating); finishValidation's bookkeeping
+// is empty after a proposal.
+func TestResolveRefusesARunningValidation(t *testing.T) {
+	s := unitService(t, &fakeCommitter{})
+	ctx := context.Background()
+	c, err := s.Propose(ctx, mtuOn("r1", 9000), "bo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.validatingMu.Lock()
+	left := len(s.validatingNow)
+	s.validatingNow[c.ID] = true // as while its validation runs
+	s.validatingMu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d validations still marked running after Propose returned", left)
+	}
+	if _, _, err := s.cfg.Store.Changes().Transition(ctx, c.ID, repository.TransitionRequest{From: repository.StateValidated, To: repository.StateValidating}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ResolveChange(ctx, c.ID, "ops"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("resolve of a running validation: %v, want ErrBusy", err)
+	}
+	if got, err := s.Get(ctx, c.ID); err != nil || got.State != change.StateValidating {
+		t.Fatalf("after the refused resolve: %v %v", err, got.State)
+	}
+}
