@@ -672,12 +672,12 @@
       approved: 'An approval rule approved it: an operator commits it (Changes view).',
       rejected: 'Rejected: nothing is stored as the service; the failed checks say why.' }[c.state] || '';
     const verdict = rep ? `validation ${rep.passed ? 'passed' : 'failed'} (${rep.level})` : 'no validation report';
-    $('svc-result').replaceChildren(
+    $('svc-result').replaceChildren(...[
       el('p', { id: 'svc-change', 'data-change': c.id, 'data-state': c.state, 'data-passed': rep && rep.passed ? 'yes' : 'no' },
         `Service ${spec.id}: change ${c.id} is `, el('span', { class: 'st st-' + c.state }, c.state), ` — ${verdict}. ${next}`),
       failed.length ? el('ul', {}, ...failed.map((k) => el('li', { class: 'fail' }, `${k.name}: ${k.message || ''}`))) : null,
       el('button', { type: 'button', id: 'svc-open-change', onclick: () => { S.selChange = c.id; show('changes').then(() => $('nav-changes').focus()); } },
-        `Open ${c.id} in Changes`));
+        `Open ${c.id} in Changes`)].filter(Boolean));
     status(`Service ${spec.id}: change ${c.id} is ${c.state} (${verdict})`);
     $('svc-open-change').focus();
   }
