@@ -87,6 +87,18 @@ func TestWebUINewServiceBrowser(t *testing.T) {
 	waitJS(t, alice, "its two flows' paths", `document.querySelectorAll('#svc-paths tbody tr').length === 2 &&
 		document.getElementById('svc-paths').textContent.includes('leaf-0 → leaf-3')`, 10*time.Second)
 
+	// The other kind: an L3VPN between the same ports, its site subnets and route
+	// distinguisher defaulted from the next free VNI, validates on the demo as well.
+	run(t, alice, "kind L3VPN", chromedp.Evaluate[chromedp.Void](`(() => { const k = document.getElementById('svc-kind'); k.value = 'l3vpn'; k.dispatchEvent(new Event('change')); })()`))
+	l3 := eval[string](t, alice, `['svc-id', 'svc-vni', 'svc-addr-a', 'svc-addr-b', 'svc-rd'].map((f) => document.getElementById(f).value).join('|') +
+		'|' + (document.getElementById('svc-addr-a').offsetParent !== null)`)
+	if want := "l3vpn-leaf-0-leaf-3|1002|10.3.1.1/24|10.3.2.1/24|65000:1002|true"; l3 != want {
+		t.Errorf("L3VPN defaults %q, want %q", l3, want)
+	}
+	run(t, alice, "create the L3VPN", chromedp.Click(chromedp.ID("svc-create")))
+	waitJS(t, alice, "the L3VPN change is validated", `document.getElementById('svc-change').dataset.change !== '`+id+`' &&
+		document.getElementById('svc-change').dataset.state === 'validated' && document.getElementById('svc-change').dataset.passed === 'yes'`, 30*time.Second)
+
 	// An error of the API is shown verbatim; the form keeps the values. Chromium logs the
 	// refused request (422) as a console error: that one entry is expected, no other.
 	before := len(br.consoleErrors())
@@ -97,7 +109,7 @@ func TestWebUINewServiceBrowser(t *testing.T) {
 	if !strings.Contains(msg, `"bad:name": letters, digits`) || !strings.Contains(st, `"bad:name": letters, digits`) {
 		t.Errorf("the API's error is not shown verbatim: page %q, status line %q", msg, st)
 	}
-	if kept := eval[string](t, alice, `['svc-kind', 'svc-a', 'svc-b', 'svc-rate', 'svc-id'].map((f) => document.getElementById(f).value).join('|')`); kept != "l2vpn|leaf-0 eth3|leaf-3 eth4|1|bad:name" {
+	if kept := eval[string](t, alice, `['svc-kind', 'svc-a', 'svc-b', 'svc-rate', 'svc-id'].map((f) => document.getElementById(f).value).join('|')`); kept != "l3vpn|leaf-0 eth3|leaf-3 eth4|1|bad:name" {
 		t.Errorf("the form lost values after a refusal: %q", kept)
 	}
 
