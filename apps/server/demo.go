@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/service"
 	"github.com/twinflow/twinflow/twin"
 )
 
@@ -15,13 +16,15 @@ type demoSummary struct {
 	SampleLink            string
 }
 
-// loadDemo generates the demo network and adds one flow from every host to a host on
-// another leaf (shortest path, every other flow capped at 2 Gb/s), in one transaction.
+// loadDemo generates the demo network, gives its switches underlay addresses
+// (demoUnderlay) and adds one flow from every host to a host on another leaf (shortest
+// path, every other flow capped at 2 Gb/s), in one transaction.
 func loadDemo(ctx context.Context, live *twin.Twin, spec string) (*demoSummary, error) {
 	n, err := network.Generate(spec, 1)
 	if err != nil {
 		return nil, err
 	}
+	demoUnderlay(n)
 	n.Flows = demoFlows(n)
 	if _, err := live.Update(ctx, func(tx *twin.Txn) error {
 		_, err := tx.Apply(n)
@@ -37,6 +40,30 @@ func loadDemo(ctx context.Context, live *twin.Twin, spec string) (*demoSummary, 
 		}
 	}
 	return s, nil
+}
+
+// demoUnderlay labels every device that is not a host with an underlay (tunnel source)
+// address, 10.255.<i/250>.<i%250+1> for the i-th such device in device order
+// (service.LabelUnderlay), so the demo's switches can be the PEs of services (L2VPN,
+// L3VPN: VXLAN between underlay addresses). The generated devices have no loopback
+// configuration to take it from, and the stand-in nodes' sim dataplane keeps the VXLAN
+// configuration without sending packets, so a label is all the demo needs. A device
+// that already has the label keeps it; devices past the 64,000th get none.
+func demoUnderlay(n *network.Network) {
+	i := 0
+	for k := range n.Devices {
+		d := &n.Devices[k]
+		if d.Type == network.DeviceHost || i >= 250*256 { // 10.255.0.0/16 holds 64,000
+			continue
+		}
+		if d.Labels == nil {
+			d.Labels = map[string]string{}
+		}
+		if _, ok := d.Labels[service.LabelUnderlay]; !ok {
+			d.Labels[service.LabelUnderlay] = fmt.Sprintf("10.255.%d.%d", i/250, i%250+1)
+		}
+		i++
+	}
 }
 
 // demoFlows pairs each host with the host at the same position half the host list

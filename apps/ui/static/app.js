@@ -8,7 +8,7 @@
     token: null, session: null, view: 'login', source: 'live', colour: 'load',
     cy: null, net: null, live: null, observed: null, report: null, drift: new Set(),
     changes: new Map(), selChange: null, sse: null, timer: null,
-    alarms: new Map(), selKPI: null, chart: null, selSvc: null,
+    alarms: new Map(), selKPI: null, chart: null, selSvc: null, svcRecs: null, svcIDs: [], svcVNIs: [],
   };
   // Read by the browser tests and by anyone curious (docs/ui.md): timings of the last
   // topology render and counts of what it drew.
@@ -108,7 +108,7 @@
     if (S.cyLive) { S.cyLive.destroy(); S.cyLive = null; }
     S.changes.clear(); S.alarms.clear();
     if (S.chart) { S.chart.destroy(); S.chart = null; }
-    S.selKPI = null; S.selSvc = null;
+    S.selKPI = null; S.selSvc = null; resetServiceForm();
     clearTimeout(S.pvoTimer); S.wiJob = null; S.wiResult = null;
     show('login');
     status(msg);
@@ -546,12 +546,147 @@
     const recs = [...(sv.items || []).map((x) => ({ ...x, what: 'service' })), ...(sl.items || []).map((x) => ({ ...x, what: 'slice' }))]
       .sort((a, b) => a.id.localeCompare(b.id));
     $('svc-empty').hidden = recs.length > 0;
+    S.svcRecs = recs;
     $('svc-list').tBodies[0].replaceChildren(...recs.map((x) => {
       const pick = () => selectService(x).catch((e) => status(e.message));
       const type = (x.spec && (x.spec.type || x.spec.template)) || '';
       return el('tr', { tabindex: 0, 'data-svc': x.id, 'data-status': x.status, class: x.id === S.selSvc ? 'sel' : '', onclick: pick, onkeydown: (ev) => { if (ev.key === 'Enter') pick(); } },
         el('td', {}, x.id), el('td', {}, x.what), el('td', {}, type), el('td', { class: 'svc svc-' + x.status }, SVC_STATUS[x.status] || x.status), el('td', {}, x.revision));
     }));
+    await loadServiceForm();
+  }
+
+  // ---- new service (REQ-USA-01: a default service in a few clicks) ----
+  // The form builds an intent-only change of kind "service" (docs/services.md): the
+  // server compiles it against the live twin and validates it in a fork like any change.
+  // Only roles with the design permission (who may propose changes) get the form.
+  const portKey = (p) => p.device + ' ' + p.iface; // device IDs and interface names hold no space
+  // Access ports: endpoints of devices that are not hosts, unlinked or linked to a host
+  // (a port to another switch carries the fabric, not a site). Every switch port if
+  // there are fewer than two.
+  function accessPorts(net) {
+    const devs = new Map((net.devices || []).map((d) => [d.id, d]));
+    const peer = new Map();
+    for (const l of net.links || []) {
+      const [a, b] = l.endpoints || [];
+      if (!a || !b) continue;
+      peer.set(a.device + ' ' + a.endpoint, b.device); peer.set(b.device + ' ' + b.endpoint, a.device);
+    }
+    const all = [];
+    for (const d of net.devices || []) {
+      if (d.type === 'host') continue;
+      for (const ep of d.endpoints || []) {
+        const p = peer.get(d.id + ' ' + ep.id); const pd = p && devs.get(p);
+        all.push({ device: d.id, iface: ep.id, peer: p || '', access: !p || (!!pd && pd.type === 'host') });
+      }
+    }
+    const acc = all.filter((x) => x.access);
+    return acc.length >= 2 ? acc : all;
+  }
+  async function loadServiceForm() {
+    const allowed = can('design');
+    $('svc-new').hidden = !allowed; $('svc-readonly').hidden = allowed;
+    if (!allowed) return;
+    const ports = accessPorts(await api('GET', '/api/v1/twins/live/network'));
+    const first = ports[0]; const other = [...ports].reverse().find((p) => first && p.device !== first.device) || ports[1];
+    const fill = (sel, def) => {
+      const keep = sel.value;
+      sel.replaceChildren(...ports.map((p) => el('option', { value: portKey(p) }, `${p.device} ${p.iface}` + (p.peer ? ` (to ${p.peer})` : ''))));
+      sel.value = ports.some((p) => portKey(p) === keep) ? keep : (def ? portKey(def) : '');
+    };
+    fill($('svc-a'), first); fill($('svc-b'), other);
+    $('svc-create').disabled = ports.length < 2;
+    if (ports.length < 2) status('New service: the live twin has fewer than two switch ports to join.');
+    svcDefaults();
+  }
+  function usedVNIs() {
+    const used = new Set(S.svcVNIs);
+    for (const r of S.svcRecs || []) {
+      const sp = r.spec || {};
+      if (sp.l2 && sp.l2.vni) used.add(sp.l2.vni);
+      const n = (sp.endpoints || []).length;
+      if (sp.l3 && sp.l3.vni_base) for (let i = 0; i < n * (n - 1) / 2; i++) used.add(sp.l3.vni_base + i);
+    }
+    return used;
+  }
+  // Defaults for the fields the user has not edited: the first VNI from 1001 no service
+  // of the live twin (or proposed from this page) uses; the name <kind>-<device A>-<device
+  // B>, numbered when taken; for an L3VPN, the sites' subnets and route distinguisher
+  // from the VNI.
+  function svcDefaults() {
+    const kind = $('svc-kind').value;
+    $('svc-l3').hidden = kind !== 'l3vpn';
+    const auto = (id) => $(id).dataset.edited !== 'yes';
+    if (auto('svc-vni')) { const used = usedVNIs(); let v = 1001; while (used.has(v)) v++; $('svc-vni').value = v; }
+    const vni = Math.trunc(Number($('svc-vni').value)) || 1001;
+    if (auto('svc-id')) {
+      const ids = new Set([...(S.svcRecs || []).map((r) => r.id), ...S.svcIDs]);
+      const dev = (sel) => (sel.value.split(' ')[0] || 'x').replace(/[^A-Za-z0-9_.-]/g, '-');
+      const base = `${kind}-${dev($('svc-a'))}-${dev($('svc-b'))}`.slice(0, 56);
+      let id = base;
+      for (let i = 2; ids.has(id); i++) id = `${base}-${i}`;
+      $('svc-id').value = id;
+    }
+    const x = (vni % 250) + 1;
+    if (auto('svc-addr-a')) $('svc-addr-a').value = `10.${x}.1.1/24`;
+    if (auto('svc-addr-b')) $('svc-addr-b').value = `10.${x}.2.1/24`;
+    if (auto('svc-rd')) $('svc-rd').value = `65000:${vni}`;
+  }
+  function serviceChange() {
+    const kind = $('svc-kind').value; const id = $('svc-id').value.trim();
+    const ep = (sel, addr) => {
+      const [device, iface] = sel.value.split(' ');
+      return kind === 'l3vpn' ? { device: device || '', interface: iface || '', address: $(addr).value.trim() } : { device: device || '', interface: iface || '' };
+    };
+    const vni = Number($('svc-vni').value); const rate = $('svc-rate').value.trim();
+    const spec = { id, type: kind, endpoints: [ep($('svc-a'), 'svc-addr-a'), ep($('svc-b'), 'svc-addr-b')] };
+    if (rate !== '') spec.constraints = { capacity_gbps: Number(rate) };
+    if (kind === 'l3vpn') spec.l3 = { rd: $('svc-rd').value.trim(), vni_base: vni };
+    else spec.l2 = { vni };
+    const [a, b] = spec.endpoints;
+    return { kind: 'service', label: `new ${kind} ${id}: ${a.device} ${a.interface} to ${b.device} ${b.interface}` + (rate !== '' ? `, ${rate} Gb/s` : ''),
+      intents: [{ type: 'service', name: id, spec }] };
+  }
+  async function createService(ev) {
+    ev.preventDefault();
+    const body = serviceChange(); const spec = body.intents[0].spec;
+    $('svc-create').disabled = true;
+    status(`Creating service ${spec.id} (compiled against the live twin, then validated in a fork) …`);
+    let c;
+    try {
+      c = await api('POST', '/api/v1/changes', body);
+    } catch (e) {
+      // Verbatim, and the form keeps every value for a correction.
+      status(`Service ${spec.id} refused: ${e.message}`);
+      $('svc-result').replaceChildren(el('p', { id: 'svc-error', class: 'error', role: 'alert' }, `Refused: ${e.message}`));
+      return;
+    } finally { $('svc-create').disabled = false; }
+    S.changes.set(c.id, c);
+    S.svcIDs.push(spec.id);
+    S.svcVNIs.push(...(spec.l2 ? [spec.l2.vni] : [spec.l3.vni_base]));
+    for (const f of ['svc-id', 'svc-vni', 'svc-addr-a', 'svc-addr-b', 'svc-rd']) delete $(f).dataset.edited;
+    svcDefaults(); // the next service gets a fresh name and VNI; kind, ports and rate stay
+    const rep = c.report;
+    const failed = rep ? (rep.checks || []).filter((k) => k.status === 'fail') : [];
+    const next = { validated: 'It waits for an approver; an operator then commits it (Changes view).',
+      approved: 'An approval rule approved it: an operator commits it (Changes view).',
+      rejected: 'Rejected: nothing is stored as the service; the failed checks say why.' }[c.state] || '';
+    const verdict = rep ? `validation ${rep.passed ? 'passed' : 'failed'} (${rep.level})` : 'no validation report';
+    $('svc-result').replaceChildren(...[
+      el('p', { id: 'svc-change', 'data-change': c.id, 'data-state': c.state, 'data-passed': rep && rep.passed ? 'yes' : 'no' },
+        `Service ${spec.id}: change ${c.id} is `, el('span', { class: 'st st-' + c.state }, c.state), ` — ${verdict}. ${next}`),
+      failed.length ? el('ul', {}, ...failed.map((k) => el('li', { class: 'fail' }, `${k.name}: ${k.message || ''}`))) : null,
+      el('button', { type: 'button', id: 'svc-open-change', onclick: () => { S.selChange = c.id; show('changes').then(() => $('nav-changes').focus()); } },
+        `Open ${c.id} in Changes`)].filter(Boolean));
+    status(`Service ${spec.id}: change ${c.id} is ${c.state} (${verdict})`);
+    $('svc-open-change').focus();
+  }
+  function resetServiceForm() {
+    $('svc-form').reset();
+    for (const f of ['svc-id', 'svc-vni', 'svc-addr-a', 'svc-addr-b', 'svc-rd']) delete $(f).dataset.edited;
+    $('svc-result').replaceChildren();
+    $('svc-new').open = false;
+    S.svcIDs = []; S.svcVNIs = []; S.svcRecs = null;
   }
   async function selectService(x) {
     S.selSvc = x.id;
@@ -859,6 +994,7 @@
     if (ev.key === '?') { $('help').hidden = !$('help').hidden; return; }
     if (S.view === 'topology' && ev.key === 'r') { loadTopology(); ev.preventDefault(); return; }
     if (S.view === 'kpis' && ev.key === 'r') { loadMonitoring().catch((e) => status(e.message)); ev.preventDefault(); return; }
+    if (S.view === 'services' && ev.key === 'n') { if (!$('svc-new').hidden) { $('svc-new').open = true; $('svc-kind').focus(); ev.preventDefault(); } return; }
     if (S.view === 'services' && ev.key === 'r') { loadServices().catch((e) => status(e.message)); ev.preventDefault(); return; }
     if (S.view === 'kpis' && ev.key === 'y') {
       const row = t && t.closest && t.closest('#alarm-list tr[data-alarm]');
@@ -894,6 +1030,9 @@
     $('propose-form').addEventListener('submit', propose);
     $('kpi-refresh').addEventListener('click', () => loadMonitoring().catch((e) => status(e.message)));
     $('svc-refresh').addEventListener('click', () => loadServices().catch((e) => status(e.message)));
+    $('svc-form').addEventListener('submit', (ev) => createService(ev).catch((e) => status(e.message)));
+    for (const f of ['svc-kind', 'svc-a', 'svc-b']) $(f).addEventListener('change', svcDefaults);
+    for (const f of ['svc-id', 'svc-vni', 'svc-addr-a', 'svc-addr-b', 'svc-rd']) $(f).addEventListener('input', () => { $(f).dataset.edited = 'yes'; svcDefaults(); });
     $('wi-form').addEventListener('submit', runWhatif);
     $('wi-cancel').addEventListener('click', () => cancelWhatif().catch((e) => status(e.message)));
     document.addEventListener('keydown', onKey);
