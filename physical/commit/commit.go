@@ -27,6 +27,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -539,17 +540,36 @@ func (e *Engine) CommitStaged(ctx context.Context, changeID string, ops map[stri
 
 // applyStage sets the devices devs of rec in parallel and reads each back; the first
 // error is returned (the caller rolls back).
+//
+// A Set once sent runs to its answer (or the device timeout): neither another device's
+// failure nor the caller's context cancels it. A cancelled Set is not an unsent one — the
+// request may be on the wire and be executed after the rollback has read the device at
+// its pre-image and left it alone, leaving the device at the intent under a record that
+// says rolled back (torture seed 186). Waiting for the answer makes a device that
+// applied the Set acknowledged, so the rollback restores it. After a failure (or the
+// caller's cancellation) no further Set is started: those devices stay pending, i.e.
+// unchanged.
 func (e *Engine) applyStage(ctx context.Context, changeID string, rec *Record, handles map[string]Device, devs []string) error {
 	var mu sync.Mutex // guards device records during the parallel phase
-	g, gctx := errgroup.WithContext(ctx)
+	var stop atomic.Bool
+	var g errgroup.Group
 	g.SetLimit(e.limit())
+	sctx := context.WithoutCancel(ctx)
 	for _, id := range devs {
 		dr := rec.Devices[id]
 		d := handles[id]
 		g.Go(func() error {
-			dctx, cancel := context.WithTimeout(gctx, e.devTimeout())
+			if stop.Load() {
+				return nil // never sent: stays pending (unchanged)
+			}
+			if err := ctx.Err(); err != nil {
+				stop.Store(true)
+				return fmt.Errorf("device %s: not set: %w", id, err)
+			}
+			dctx, cancel := context.WithTimeout(sctx, e.devTimeout())
 			defer cancel()
 			if err := d.Set(dctx, dr.Ops); err != nil {
+				stop.Store(true)
 				mu.Lock()
 				dr.Status = DeviceUnknown
 				if isRejection(err) {
@@ -564,6 +584,7 @@ func (e *Engine) applyStage(ctx context.Context, changeID string, rec *Record, h
 			dr.Acked = true
 			mu.Unlock()
 			if err := e.verifyDevice(dctx, changeID, id, d, dr); err != nil {
+				stop.Store(true)
 				mu.Lock()
 				dr.Error = err.Error()
 				mu.Unlock()
