@@ -64,21 +64,30 @@ func (d *slowLinkDevice) Get(ctx context.Context, paths []string) (map[string]js
 	return got, err
 }
 
-// lostDevice loses its connection on Set (the device was killed) once the Sets of
-// others are on the wire: the Set fails with a transport error, not a refusal. It
-// closes failed then.
+// lostDevice loses its connection on its first Set (the device was killed) once the
+// Sets of others are on the wire: the Set fails with a transport error, not a refusal,
+// and failed is closed. The device is back for later calls (it restarted with its
+// saved configuration).
 type lostDevice struct {
 	*fakeDevice
 	others []chan struct{}
 	failed chan struct{}
+	once   sync.Once
 }
 
-func (d *lostDevice) Set(context.Context, []change.Op) error {
-	for _, c := range d.others {
-		<-c
+func (d *lostDevice) Set(ctx context.Context, ops []change.Op) error {
+	lost := false
+	d.once.Do(func() {
+		lost = true
+		for _, c := range d.others {
+			<-c
+		}
+		close(d.failed)
+	})
+	if lost {
+		return errors.New("gnmi: set: rpc error: code = Unavailable desc = error reading from server: EOF")
 	}
-	close(d.failed)
-	return errors.New("gnmi: set: rpc error: code = Unavailable desc = error reading from server: EOF")
+	return d.fakeDevice.Set(ctx, ops)
 }
 
 type deviceMap map[string]Device
@@ -176,5 +185,33 @@ func TestCancelledCommitWaitsForSetsInFlight(t *testing.T) {
 		}
 	default:
 		t.Fatalf("err %v record %+v", err, rec)
+	}
+}
+
+// TestUnansweredSetIsRestoredEvenAtPreImage: a device's Set got no answer within the
+// device timeout and the device executes the request late, just after answering the
+// rollback's read (the request, the client's cancellation and the read reached it in
+// one burst). Its read at the pre-image proves nothing: it is sent its restore all the
+// same, so the commit recorded rolled back has it at its pre-image.
+func TestUnansweredSetIsRestoredEvenAtPreImage(t *testing.T) {
+	now := make(chan struct{})
+	close(now)
+	r1 := &slowLinkDevice{fakeDevice: newFake(initialCfg), trigger: now, rtt: time.Hour}
+	r2 := newFake(initialCfg)
+	devs := deviceMap{"r1": r1, "r2": r2}
+	ops := map[string][]change.Op{"r1": testOps(), "r2": testOps()}
+	rec, err := (&Engine{Devices: devs, Journal: newJournal(), DeviceTimeout: 100 * time.Millisecond}).Commit(context.Background(), "c", ops, 0)
+	if !errors.Is(err, ErrRolledBack) || rec.Phase != PhaseRolledBack || rec.Pending {
+		t.Fatalf("err %v record %+v; want rolled back, nothing pending", err, rec)
+	}
+	_, _ = r1.Get(context.Background(), []string{"/interfaces"}) // a late Set lands now at the latest
+	for id, d := range map[string]*fakeDevice{"r1": r1.fakeDevice, "r2": r2} {
+		if !treeAt(t, d, false) {
+			t.Errorf("%s not at the pre-image of a rolled-back commit (status %s): %v", id, rec.Devices[id].Status, d.snapshot())
+		}
+	}
+	// the late Set and the restore
+	if dr := rec.Devices["r1"]; dr.Acked || dr.Status != DeviceRestored || r1.sets.Load() != 2 {
+		t.Errorf("r1: status %s acked %v, %d Sets executed; want restored by a restore Set after the late one", dr.Status, dr.Acked, r1.sets.Load())
 	}
 }
