@@ -112,7 +112,7 @@ func treeAt(t *testing.T, d *fakeDevice, intent bool) bool {
 	return len(change.DiffTrees(want, d.snapshot())) == 0
 }
 
-// TestSiblingFailureDoesNotCancelSetsInFlight is torture seed 186: one device of a
+// TestSiblingFailureDoesNotCancelSetsInFlight (REQ-REL-01) is torture seed 186: one device of a
 // change was lost during its Set while the Sets to two slower devices were on the wire.
 // The engine cancelled those Sets, found both devices still at their pre-image when
 // rolling back (the Sets had not been executed yet), skipped them, and recorded the
@@ -153,7 +153,7 @@ func TestSiblingFailureDoesNotCancelSetsInFlight(t *testing.T) {
 	}
 }
 
-// TestCancelledCommitWaitsForSetsInFlight: the caller's context (an API request whose
+// TestCancelledCommitWaitsForSetsInFlight (REQ-REL-01): the caller's context (an API request whose
 // client went away) is cancelled while Sets are on the wire. The Sets already sent are
 // waited for, so the record says what the devices hold: confirmed with every device at
 // the intent, or rolled back with every device at its pre-image (the engine may stop
@@ -188,7 +188,7 @@ func TestCancelledCommitWaitsForSetsInFlight(t *testing.T) {
 	}
 }
 
-// TestUnansweredSetIsRestoredEvenAtPreImage: a device's Set got no answer within the
+// TestUnansweredSetIsRestoredEvenAtPreImage (REQ-REL-01): a device's Set got no answer within the
 // device timeout and the device executes the request late, just after answering the
 // rollback's read (the request, the client's cancellation and the read reached it in
 // one burst). Its read at the pre-image proves nothing: it is sent its restore all the

@@ -89,7 +89,7 @@ func (d failAfterSetDevice) Set(ctx context.Context, ops []change.Op) error {
 	return err
 }
 
-// TestLiveTwinWaitsForTheConfirmedJournal (torture seed 18 after seed 12): the devices
+// TestLiveTwinWaitsForTheConfirmedJournal (REQ-REL-05; torture seed 18 after seed 12): the devices
 // were verified at a change's intent, but the commit journal's confirmed record could
 // not be saved (disk full for the ledger), nor the committed transition; the live
 // twin's update went through. `change resolve` then found the journal at applying and
