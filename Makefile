@@ -46,7 +46,8 @@ unit:
 # checked after each. `make test` runs 30 of them (seed 1); a failing trial prints its
 # replay command (make torture TRIALS=1 SEED=...). Needs root for the disk-full fault.
 # PARALLEL=N runs N independent labs side by side; TORTURE_MAX_DURATION=30m (environment)
-# starts no trial after that; TORTURE_OUT=FILE keeps the JSON summary.
+# starts no trial after that; TORTURE_OUT=FILE keeps the JSON summary; TORTURE_SEEDS=177,186
+# runs those seeds in that order (one worker's sequence) instead of SEED..SEED+TRIALS-1.
 TRIALS ?= 100
 SEED ?= 1
 PARALLEL ?= 1

@@ -27,7 +27,8 @@ import (
 )
 
 // Environment: TORTURE_TRIALS (default 30), TORTURE_SEED (default 1; trial i runs
-// seed SEED+i), TORTURE_PARALLEL (default 1: independent labs running trials side by
+// seed SEED+i), TORTURE_SEEDS (a comma-separated list of seeds run in that order
+// instead, e.g. "177,186" to replay one worker's sequence), TORTURE_PARALLEL (default 1: independent labs running trials side by
 // side, each with its own controller, devices and PostgreSQL), TORTURE_DEVICES (default 4), TORTURE_OUT (a JSON summary file,
 // rewritten after every trial), TORTURE_MAX_DURATION (a Go duration: start no trial
 // after it has passed; the summary says how many ran).
@@ -743,6 +744,17 @@ func TestTorture(t *testing.T) {
 	}
 	trials := envInt("TORTURE_TRIALS", 30)
 	seed := envInt("TORTURE_SEED", 1)
+	var list []uint64
+	if v := os.Getenv("TORTURE_SEEDS"); v != "" {
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				t.Fatalf("TORTURE_SEEDS: %q is not a seed", f)
+			}
+			list = append(list, n)
+		}
+		trials, seed = uint64(len(list)), list[0]
+	}
 	ndev := int(envInt("TORTURE_DEVICES", 4))
 	workers := max(1, min(int(envInt("TORTURE_PARALLEL", 1)), 8))
 	maxDur, _ := time.ParseDuration(os.Getenv("TORTURE_MAX_DURATION"))
@@ -784,6 +796,9 @@ func TestTorture(t *testing.T) {
 			return 0, false
 		}
 		next++
+		if list != nil {
+			return list[next-1], true
+		}
 		return seed + next - 1, true
 	}
 	for w := range workers {

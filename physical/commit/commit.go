@@ -27,6 +27,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -488,13 +489,13 @@ func (e *Engine) CommitStaged(ctx context.Context, changeID string, ops map[stri
 		order = [][]string{ids}
 	}
 	for si, stage := range order {
-		if err := e.applyStage(ctx, changeID, rec, handles, stage); err != nil {
+		if unanswered, err := e.applyStage(ctx, changeID, rec, handles, stage); err != nil {
 			log.Warn("commit failed, rolling back", "err", err, "stage", si+1)
 			what := "apply failed: "
 			if len(order) > 1 {
 				what = fmt.Sprintf("apply failed in stage %d of %d: ", si+1, len(order))
 			}
-			return e.rollback(ctx, rec, what+err.Error())
+			return e.rollbackUnanswered(ctx, rec, what+err.Error(), unanswered)
 		}
 		if len(order) > 1 {
 			rec.StagesDone = si + 1
@@ -538,22 +539,45 @@ func (e *Engine) CommitStaged(ctx context.Context, changeID string, ops map[stri
 }
 
 // applyStage sets the devices devs of rec in parallel and reads each back; the first
-// error is returned (the caller rolls back).
-func (e *Engine) applyStage(ctx context.Context, changeID string, rec *Record, handles map[string]Device, devs []string) error {
-	var mu sync.Mutex // guards device records during the parallel phase
-	g, gctx := errgroup.WithContext(ctx)
+// error is returned (the caller rolls back), with the devices whose Set was sent and
+// got no answer (a transport error or the device timeout, not a refusal).
+//
+// A Set once sent runs to its answer (or the device timeout): neither another device's
+// failure nor the caller's context cancels it. A cancelled Set is not an unsent one — the
+// request may be on the wire and be executed after the rollback has read the device at
+// its pre-image and left it alone, leaving the device at the intent under a record that
+// says rolled back (torture seed 186). Waiting for the answer makes a device that
+// applied the Set acknowledged, so the rollback restores it. After a failure (or the
+// caller's cancellation) no further Set is started: those devices stay pending, i.e.
+// unchanged.
+func (e *Engine) applyStage(ctx context.Context, changeID string, rec *Record, handles map[string]Device, devs []string) (map[string]bool, error) {
+	var mu sync.Mutex // guards device records and unanswered during the parallel phase
+	unanswered := map[string]bool{}
+	var stop atomic.Bool
+	var g errgroup.Group
 	g.SetLimit(e.limit())
+	sctx := context.WithoutCancel(ctx)
 	for _, id := range devs {
 		dr := rec.Devices[id]
 		d := handles[id]
 		g.Go(func() error {
-			dctx, cancel := context.WithTimeout(gctx, e.devTimeout())
+			if stop.Load() {
+				return nil // never sent: stays pending (unchanged)
+			}
+			if err := ctx.Err(); err != nil {
+				stop.Store(true)
+				return fmt.Errorf("device %s: not set: %w", id, err)
+			}
+			dctx, cancel := context.WithTimeout(sctx, e.devTimeout())
 			defer cancel()
 			if err := d.Set(dctx, dr.Ops); err != nil {
+				stop.Store(true)
 				mu.Lock()
 				dr.Status = DeviceUnknown
 				if isRejection(err) {
 					dr.Status = DeviceRejected
+				} else {
+					unanswered[id] = true
 				}
 				dr.Error = err.Error()
 				mu.Unlock()
@@ -564,6 +588,7 @@ func (e *Engine) applyStage(ctx context.Context, changeID string, rec *Record, h
 			dr.Acked = true
 			mu.Unlock()
 			if err := e.verifyDevice(dctx, changeID, id, d, dr); err != nil {
+				stop.Store(true)
 				mu.Lock()
 				dr.Error = err.Error()
 				mu.Unlock()
@@ -575,7 +600,8 @@ func (e *Engine) applyStage(ctx context.Context, changeID string, rec *Record, h
 			return nil
 		})
 	}
-	return g.Wait()
+	err := g.Wait()
+	return unanswered, err
 }
 
 // rejection is implemented by device errors that say the device refused the request
@@ -780,8 +806,13 @@ func restoreOps(dr *DeviceRecord) []change.Op {
 	return ops
 }
 
-// restoreDevice restores one device and verifies it by read-back.
-func (e *Engine) restoreDevice(ctx context.Context, id string, dr *DeviceRecord) error {
+// restoreDevice restores one device and verifies it by read-back. A device already at
+// its pre-image is sent nothing, unless unanswered: its Set was sent and got no answer,
+// so the request may still be executed after this read (torture seed 186: a Set that
+// reached a device in one burst with the read ran after it). Such a device is read
+// first all the same — the read's answer comes back after everything sent before it
+// has reached the device — and then sent its restore and read back.
+func (e *Engine) restoreDevice(ctx context.Context, id string, dr *DeviceRecord, unanswered bool) error {
 	dctx, cancel := context.WithTimeout(ctx, e.devTimeout())
 	defer cancel()
 	d, err := e.Devices.Device(dctx, id)
@@ -797,7 +828,7 @@ func (e *Engine) restoreDevice(ctx context.Context, id string, dr *DeviceRecord)
 		paths[i] = pv.Path
 	}
 	// Already at the pre-image (never changed, or restored before a crash): no Set.
-	if verify(dctx, d, paths, want) == nil {
+	if verify(dctx, d, paths, want) == nil && !unanswered {
 		return nil
 	}
 	if err := d.Set(dctx, restoreOps(dr)); err != nil {
@@ -812,6 +843,12 @@ func (e *Engine) restoreDevice(ctx context.Context, id string, dr *DeviceRecord)
 // rollback restores every device of rec that may have changed and ends the commit as
 // rolled_back (or failed if a changed device could not be restored).
 func (e *Engine) rollback(ctx context.Context, rec *Record, reason string) (*Record, error) {
+	return e.rollbackUnanswered(ctx, rec, reason, nil)
+}
+
+// rollbackUnanswered is rollback after an apply whose Sets to the devices unanswered
+// got no answer: those are sent their restore even if they read at their pre-image.
+func (e *Engine) rollbackUnanswered(ctx context.Context, rec *Record, reason string, unanswered map[string]bool) (*Record, error) {
 	ctx = context.WithoutCancel(ctx)
 	e.dropReadBack(rec.ChangeID)
 	log := e.log().With("change", rec.ChangeID)
@@ -822,7 +859,7 @@ func (e *Engine) rollback(ctx context.Context, rec *Record, reason string) (*Rec
 	if err := e.save(ctx, rec); err != nil {
 		log.Error("journal rolling_back", "err", err)
 	}
-	e.restoreAll(ctx, rec)
+	e.restoreAll(ctx, rec, unanswered)
 	if err := e.save(ctx, rec); err != nil {
 		log.Error("journal rollback result", "err", err)
 	}
@@ -833,8 +870,9 @@ func (e *Engine) rollback(ctx context.Context, rec *Record, reason string) (*Rec
 }
 
 // restoreAll restores the devices in parallel and sets rec.Phase and rec.Pending.
-// Devices that were never sent a Set, or that refused it, are unchanged and skipped.
-func (e *Engine) restoreAll(ctx context.Context, rec *Record) {
+// Devices that were never sent a Set, or that refused it, are unchanged and skipped;
+// unanswered ones are sent their restore whatever they read (see restoreDevice).
+func (e *Engine) restoreAll(ctx context.Context, rec *Record, unanswered map[string]bool) {
 	var mu sync.Mutex
 	var g errgroup.Group
 	g.SetLimit(e.limit())
@@ -848,7 +886,7 @@ func (e *Engine) restoreAll(ctx context.Context, rec *Record) {
 			continue
 		}
 		g.Go(func() error {
-			err := e.restoreDevice(ctx, id, dr)
+			err := e.restoreDevice(ctx, id, dr, unanswered[id])
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

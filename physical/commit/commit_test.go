@@ -292,7 +292,9 @@ func TestCommitFaults(t *testing.T) {
 		pending   bool
 	}{
 		{"reject", func(d *fakeDevice) { d.reject = true }, ErrRolledBack, PhaseRolledBack, false},
-		{"timeout", func(d *fakeDevice) { d.hang = true }, ErrRolledBack, PhaseRolledBack, false},
+		// a Set that got no answer may still be executed: the device is sent its
+		// restore, which hangs too, so it stays pending (resolve or recovery retries)
+		{"timeout", func(d *fakeDevice) { d.hang = true }, ErrRolledBack, PhaseRolledBack, true},
 		{"dead-before-set", func(d *fakeDevice) { d.dead.Store(true); d.reject = false }, ErrRolledBack, PhaseRolledBack, false},
 		{"dies-after-set", func(d *fakeDevice) { d.dieOnSet = true }, ErrRolledBack, PhaseRolledBack, true},
 	}

@@ -122,6 +122,9 @@ type lab struct {
 	// liveFail makes the live twin's journal refuse writes (a repository with its
 	// disk full), so the twin's transactions abort.
 	liveFail atomic.Bool
+	// ledgerFail makes the repository refuse ledger appends and change transitions
+	// (journal_confirm_test.go), leaving the live twin's journal alone.
+	ledgerFail atomic.Bool
 }
 
 func chainNetwork(nodes []*node) *network.Network {
@@ -194,10 +197,11 @@ func (l *lab) open(t testing.TB, wrap func(commit.Devices) commit.Devices) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	l.store, err = repository.Open(ctx, l.dsn, repository.Options{})
+	st, err := repository.Open(ctx, l.dsn, repository.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	l.store = ledgerFailStore{Store: st, fail: &l.ledgerFail}
 	l.journal, err = pipeline.OpenJournal(ctx, l.store)
 	if err != nil {
 		t.Fatal(err)

@@ -744,6 +744,15 @@ func (s *Service) afterCommit(ctx context.Context, c *Change, rec *change.Commit
 		// window resolves and the final transition stores it with the change
 		return nil
 	case change.PhaseConfirmed:
+		// The commit journal must say confirmed before the live twin takes the change:
+		// a twin holding a change whose journal record is still applying is rolled
+		// back by resolve or recovery on the devices only, and the twin keeps it (torture
+		// seed 18 after seed 12: the confirmed record's save failed on a full disk, the
+		// twin update succeeded, the committed transition failed; resolve rolled the
+		// devices back and the twin kept the change).
+		if err := s.journalConfirmedRetrying(ctx, rec); err != nil {
+			return fmt.Errorf("pipeline: devices committed but the commit journal could not record it yet (twinflow change resolve %s settles it): %w", c.ID, err)
+		}
 		if err := s.applyToLiveRetrying(ctx, c); err != nil {
 			// The devices hold the change: the live twin must follow it, and the change
 			// must not be called failed (that left devices at the intent and the twin
@@ -773,6 +782,35 @@ func (s *Service) applyToLiveRetrying(ctx context.Context, c *Change) error {
 	wait := 50 * time.Millisecond
 	for {
 		err := s.applyToLive(ctx, c)
+		if err == nil || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// journalConfirmedRetrying makes sure the commit journal's latest record of a confirmed
+// commit is final, saving rec if it is not (the committer's save of it failed), retried
+// with backoff for up to liveRetryFor like the live twin's update.
+func (s *Service) journalConfirmedRetrying(ctx context.Context, rec *change.CommitRecord) error {
+	if s.cfg.Journal == nil {
+		return nil
+	}
+	deadline := time.Now().Add(liveRetryFor)
+	wait := 50 * time.Millisecond
+	for {
+		if cur, err := s.cfg.Journal.Load(ctx, rec.ChangeID); err == nil && cur.Phase.Final() {
+			if cur.Phase != change.PhaseConfirmed {
+				return fmt.Errorf("pipeline: %s: the commit journal says %s", rec.ChangeID, cur.Phase)
+			}
+			return nil
+		}
+		err := s.cfg.Journal.Save(ctx, rec)
 		if err == nil || time.Now().Add(wait).After(deadline) {
 			return err
 		}
