@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,6 +53,11 @@ Progress (samples, rate, ETA) goes to stderr.`,
 				return err
 			}
 			opts := dataset.Options{Shard: sh, Workers: workers}
+			if spec.Emulate != nil { // the probe agent is this binary's `lab probe-agent`
+				if exe, err := os.Executable(); err == nil {
+					opts.Emulator = &dataset.NetnsEmulator{ProbeCmd: []string{exe, "lab", "probe-agent"}}
+				}
+			}
 			var p *progressLine
 			if !quiet {
 				p = newProgressLine(cmd.ErrOrStderr(), "dataset "+spec.Name)
