@@ -76,23 +76,24 @@ type fakeEmulator struct {
 	unavailable error
 	fail        error // returned by Measure
 	drop        bool  // leave the last flow unmeasured
+	failFlow    bool  // the last flow's probe failed
 	calls       int
 }
 
 func (f *fakeEmulator) Available() error { return f.unavailable }
 
-func (f *fakeEmulator) Measure(_ context.Context, n *network.Network, _ time.Duration) (map[string]Measurement, error) {
+func (f *fakeEmulator) Measure(_ context.Context, n *network.Network, _ time.Duration) (Emulated, error) {
 	f.calls++
 	if f.fail != nil {
-		return nil, f.fail
+		return Emulated{}, f.fail
 	}
 	m := map[string]Measurement{}
 	for i, fl := range n.Flows {
 		if len(fl.Path) == 0 {
-			return nil, errors.New("flow without path")
+			return Emulated{}, errors.New("flow without path")
 		}
 		if fl.DemandGbps != nil {
-			return nil, errors.New("emulated flows are greedy: no demand")
+			return Emulated{}, errors.New("emulated flows are greedy: no demand")
 		}
 		if f.drop && i == len(n.Flows)-1 {
 			break
@@ -102,8 +103,11 @@ func (f *fakeEmulator) Measure(_ context.Context, n *network.Network, _ time.Dur
 			loss = math.NaN() // no data segment in the window: null, not zero
 		}
 		m[fl.ID] = Measurement{RateGbps: float64(i + 1), RTTMs: 1, Retransmits: 2, Loss: loss}
+		if f.failFlow && i == len(n.Flows)-1 {
+			m[fl.ID] = Measurement{RateGbps: math.NaN(), RTTMs: math.NaN(), Loss: math.NaN(), Error: "no data acknowledged"}
+		}
 	}
-	return m, nil
+	return Emulated{Scale: 0.002, Flows: m}, nil
 }
 
 // An emulator that cannot run refuses the whole run before anything is written.
@@ -310,5 +314,77 @@ func TestEmulateProgress(t *testing.T) {
 	want := [][2]int{{0, 3}, {1, 3}, {2, 3}, {3, 3}}
 	if !slices.Equal(calls, want) {
 		t.Errorf("progress calls %v, want %v", calls, want)
+	}
+}
+
+// A flow whose probe failed keeps null emulated columns (absent, not zero) and is
+// counted in emulated_failed_flows; the sample's scale is recorded.
+func TestEmulateFailedFlowIsNull(t *testing.T) {
+	s := mustSpec(t, emuSpec)
+	out := t.TempDir()
+	if _, err := Generate(context.Background(), s, nil, out, Options{Emulator: &fakeEmulator{failFlow: true}}); err != nil {
+		t.Fatal(err)
+	}
+	sr, err := parquet.ReadFile[SampleRow](filepath.Join(out, "parquet", "samples", "part-000000.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := sr[0]; r.EmulatedFailedFlows == nil || *r.EmulatedFailedFlows != 1 || r.EmulatedScale == nil || *r.EmulatedScale != 0.002 {
+		t.Errorf("sample 0: emulated_failed_flows %v emulated_scale %v, want 1 and 0.002", r.EmulatedFailedFlows, r.EmulatedScale)
+	}
+	if r := sr[1]; r.EmulatedFailedFlows != nil || r.EmulatedScale != nil {
+		t.Errorf("sample 1 (not emulated): emulated_failed_flows %v emulated_scale %v, want null", r.EmulatedFailedFlows, r.EmulatedScale)
+	}
+	for _, r := range readEmulated(t, out) {
+		if r.Sample != 0 {
+			continue
+		}
+		failed := r.Flow == 2
+		if got := r.EmulatedRateGbps == nil && r.EmulatedRTTMs == nil && r.EmulatedRetransmits == nil && r.EmulatedLoss == nil; got != failed {
+			t.Errorf("flow %d: emulated columns null = %v, want %v", r.Flow, got, failed)
+		}
+		if r.ElasticRateGbps == nil {
+			t.Errorf("flow %d: elastic_rate_gbps null: it is a model value, present for every flow of an emulated sample", r.Flow)
+		}
+	}
+}
+
+// The lab's scale keeps the forwarding load within LoadBps and every link within
+// MaxEmulatedBps; a budget that would shape a link below the sandbox's minimum rate is
+// refused with ErrEmulation.
+func TestEmulateScale(t *testing.T) {
+	n, err := network.Generate("ring:n=4", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Flows = []network.Flow{{ID: "f0", Src: n.Devices[0].ID, Dst: n.Devices[2].ID}, {ID: "f1", Src: n.Devices[1].ID, Dst: n.Devices[3].ID}}
+	o := emulation.Options{Lab: "sc", Prefix: "tfdt-"}
+	for _, budget := range []float64{1e9, 50e6, 1e6} {
+		e := &NetnsEmulator{LoadBps: budget}
+		scale, err := e.scale(n, o)
+		if err != nil {
+			t.Fatalf("budget %g: %v", budget, err)
+		}
+		p, err := emulation.NewPlan(n, o, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pred, err := emulation.MaxMin(n, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		load := 0.0
+		for i, f := range p.Flows {
+			load += pred[i].RateGbps * 1e9 * float64(len(f.Path)) * scale
+		}
+		if load > budget*(1+1e-9) || scale > emulation.DefaultScale || network.RingCapacityGbps*1e9*scale > MaxEmulatedBps*(1+1e-9) {
+			t.Errorf("budget %g: scale %g gives a load of %g bit/s", budget, scale, load)
+		}
+		if budget < 1e9 && load < budget*(1-1e-9) {
+			t.Errorf("budget %g: scale %g uses only %g bit/s: not the largest scale", budget, scale, load)
+		}
+	}
+	if _, err := (&NetnsEmulator{LoadBps: 100}).scale(n, o); !errors.Is(err, ErrEmulation) || !strings.Contains(err.Error(), "below") {
+		t.Errorf("tiny budget: err = %v, want ErrEmulation (a link below the minimum rate)", err)
 	}
 }

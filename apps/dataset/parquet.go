@@ -25,8 +25,10 @@ type SampleRow struct {
 	Levels        int32   `parquet:"levels"`
 	TotalRateGbps float64 `parquet:"total_rate_gbps"`
 	// LabelSource is "model", or "model+emulation" for a sample emulate re-measured.
-	LabelSource     string   `parquet:"label_source,dict"`
-	EmulatedSeconds *float64 `parquet:"emulated_seconds,optional"`
+	LabelSource         string   `parquet:"label_source,dict"`
+	EmulatedSeconds     *float64 `parquet:"emulated_seconds,optional"`
+	EmulatedScale       *float64 `parquet:"emulated_scale,optional"`
+	EmulatedFailedFlows *int32   `parquet:"emulated_failed_flows,optional"`
 }
 
 // FlowRow is one row of parquet/flows: one flow of one sample. Delay, jitter and loss
@@ -82,6 +84,7 @@ type Column struct {
 func Schema() map[string][]Column {
 	const absent = "null unless labels.queue is set, and for a sample the queueing model does not converge on (absent, not zero)"
 	const emuNull = "null unless the sample was emulated (label_source = model+emulation)"
+	const emuFlowNull = emuNull + ", and for a flow whose measurement failed (emulated_failed_flows)"
 	return map[string][]Column{
 		"samples": {
 			{"sample", "int64", "", "", "sample index, 0-based, global over the dataset"},
@@ -97,6 +100,8 @@ func Schema() map[string][]Column {
 			{"total_rate_gbps", "double", "Gb/s", "", "sum of the flows' max-min rates"},
 			{"label_source", "string", "", "", "model: every label comes from the models; model+emulation: the flows' emulated_* columns were also measured in the netns sandbox (spec.emulate)"},
 			{"emulated_seconds", "double", "s", emuNull, "how long the sample's TCP flows ran in emulation (the first quarter is warmup, not measured)"},
+			{"emulated_scale", "double", "", emuNull, "the lab's rate scale: a link of c Gb/s ran at c × 1e9 × emulated_scale bit/s (the emulated_* rates are divided by it)"},
+			{"emulated_failed_flows", "int32", "", emuNull, "flows of the sample whose measurement failed (their emulated_* columns are null)"},
 		},
 		"flows": {
 			{"sample", "int64", "", "", "sample index"},
@@ -112,10 +117,10 @@ func Schema() map[string][]Column {
 			{"delay_ms", "double", "ms", absent, "mean one-way delay"},
 			{"jitter_ms", "double", "ms", absent, "delay variation"},
 			{"loss", "double", "ratio", absent, "packet loss ratio"},
-			{"emulated_rate_gbps", "double", "Gb/s", emuNull, "MEASURED in emulation: the flow's TCP goodput, divided by the lab's scale and the goodput factor 1448/1514 so that it compares with rate_gbps; not deterministic"},
-			{"emulated_rtt_ms", "double", "ms", emuNull, "MEASURED in emulation: the kernel's smoothed RTT at the end of the run"},
-			{"emulated_retransmits", "int32", "segments", emuNull, "MEASURED in emulation: segments retransmitted within the measurement window"},
-			{"emulated_loss", "double", "ratio", emuNull + ", and when the flow sent no data segment within the window", "MEASURED in emulation: segments retransmitted over data segments sent within the measurement window (the kernel's count, an estimate of the loss the flow saw)"},
+			{"emulated_rate_gbps", "double", "Gb/s", emuFlowNull, "MEASURED in emulation: the flow's TCP goodput, divided by the lab's scale and the goodput factor 1448/1514 so that it compares with rate_gbps; not deterministic"},
+			{"emulated_rtt_ms", "double", "ms", emuFlowNull, "MEASURED in emulation: the kernel's smoothed RTT at the end of the run"},
+			{"emulated_retransmits", "int32", "segments", emuFlowNull, "MEASURED in emulation: segments retransmitted within the measurement window"},
+			{"emulated_loss", "double", "ratio", emuFlowNull + ", and when the flow sent no data segment within the window", "MEASURED in emulation: segments retransmitted over data segments sent within the measurement window (the kernel's count, an estimate of the loss the flow saw)"},
 			{"elastic_rate_gbps", "double", "Gb/s", emuNull, "model: max-min rate of the sample's flows without demand caps, the reference for emulated_rate_gbps (emulated TCP flows are greedy, they do not pace to demand_gbps)"},
 		},
 		"links": {
@@ -188,8 +193,8 @@ func (sc *scenario) parquetRows(samples []*sample) ([]SampleRow, []FlowRow, []Li
 		})
 		if sm.emulated {
 			r := &srows[len(srows)-1]
-			sec := sm.emuSeconds
-			r.LabelSource, r.EmulatedSeconds = "model+emulation", &sec
+			sec, scale, failed := sm.emuSeconds, sm.emuScale, sm.emuFailed
+			r.LabelSource, r.EmulatedSeconds, r.EmulatedScale, r.EmulatedFailedFlows = "model+emulation", &sec, &scale, &failed
 		}
 		for f := range sm.src {
 			a, b := sm.src[f], sm.dst[f]
@@ -206,8 +211,13 @@ func (sc *scenario) parquetRows(samples []*sample) ([]SampleRow, []FlowRow, []Li
 			}
 			if sm.emulated {
 				r := &frows[len(frows)-1]
-				rate, rtt, retx, el := sm.emuRate[f], sm.emuRTT[f], sm.emuRetx[f], sm.elastic[f]
-				r.EmulatedRateGbps, r.EmulatedRTTMs, r.EmulatedRetransmits, r.ElasticRateGbps = finiteOrNil(rate), finiteOrNil(rtt), &retx, finiteOrNil(el)
+				el := sm.elastic[f]
+				r.ElasticRateGbps = finiteOrNil(el)
+			}
+			if sm.emulated && sm.emuOK[f] {
+				r := &frows[len(frows)-1]
+				retx := sm.emuRetx[f]
+				r.EmulatedRateGbps, r.EmulatedRTTMs, r.EmulatedRetransmits = finiteOrNil(sm.emuRate[f]), finiteOrNil(sm.emuRTT[f]), &retx
 				r.EmulatedLoss = finiteOrNil(sm.emuLoss[f])
 			}
 		}

@@ -46,6 +46,9 @@ type sample struct {
 	emuRTT     []float64 // per flow, ms
 	emuRetx    []int32   // per flow, segments retransmitted in the window
 	emuLoss    []float64 // per flow, retransmitted / data segments in the window; NaN: none sent
+	emuOK      []bool    // per flow: measured (false: its probe failed, values absent)
+	emuScale   float64   // the lab's rate scale
+	emuFailed  int32     // flows whose probe failed
 	elastic    []float64 // per flow, Gb/s
 }
 

@@ -45,7 +45,7 @@ const (
 	MaxEmulateSeconds = 60
 	MaxEmulateFlows   = 64
 	MaxEmulateNodes   = 64
-	DefaultEmulateSec = 5
+	DefaultEmulateSec = 10
 )
 
 // Traffic-matrix models.
