@@ -44,7 +44,7 @@ formats: [parquet]
 emulate: {samples: 1, seconds: 3, max_flows: 4}
 `
 
-// Issue 18 item 2: the bounds of spec.emulate, each error naming its field.
+// Seed 004 §9.2, issue 18: the bounds of spec.emulate, each error naming its field.
 func TestEmulateSpecBounds(t *testing.T) {
 	base := "name: a\nsamples: 10\ntopologies: [{generator: ring}]\ntraffic: {flows: 4}\n"
 	for _, tc := range []struct{ name, yaml, want string }{
@@ -198,7 +198,7 @@ func readEmulated(t *testing.T, out string) []FlowRow {
 	return flows
 }
 
-// Issue 18 item 2 (labels from emulation for a chosen subset, marked as such): one
+// Seed 004 §9.2, issue 18 (labels from emulation for a chosen subset, marked as such): one
 // sample of a 4-node ring with 3 flows runs for real in the netns sandbox for 3 s.
 func TestEmulateNetns(t *testing.T) {
 	if os.Geteuid() != 0 {
