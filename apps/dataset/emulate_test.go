@@ -129,6 +129,15 @@ func TestEmulateRefusedLeavesNothing(t *testing.T) {
 			t.Errorf("not root: Available() = %v", err)
 		}
 	}
+	// A topology larger than the sandbox runs is refused before anything is written.
+	big := mustSpec(t, strings.Replace(emuSpec, "ring:n=4", "ring:n=65", 1))
+	out0 := filepath.Join(t.TempDir(), "ds")
+	if _, err := Generate(context.Background(), big, nil, out0, Options{Emulator: &fakeEmulator{}}); !errors.Is(err, ErrEmulation) || !strings.Contains(err.Error(), "65 devices") {
+		t.Errorf("65-device ring: err = %v, want ErrEmulation naming 65 devices", err)
+	}
+	if _, serr := os.Stat(out0); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("refused 65-device run left %s behind", out0)
+	}
 	// A shard that owns no emulated sample does not need the emulator.
 	out := t.TempDir()
 	if _, err := Generate(context.Background(), s, nil, out, Options{Shard: Shard{1, 2}}); err != nil {

@@ -116,6 +116,18 @@ func Generate(ctx context.Context, s *Spec, imp Imported, out string, o Options)
 		if err := o.Emulator.Available(); err != nil {
 			return Result{}, err
 		}
+		for j := 0; j*s.SamplesPerScenario < s.Emulate.Samples && j < s.Scenarios(); j++ {
+			if !o.Shard.owns(j) {
+				continue
+			}
+			sc, _, err := computeScenario(s, imp, j) // cheap next to a run: refuse before writing
+			if err != nil {
+				return Result{}, err
+			}
+			if sc.n() > MaxEmulateNodes {
+				return Result{}, fmt.Errorf("%w: scenario %d: topology %q has %d devices, the sandbox runs at most %d", ErrEmulation, j, sc.topology, sc.n(), MaxEmulateNodes)
+			}
+		}
 	}
 	man, err := manifestOf(s, imp)
 	if err != nil {
