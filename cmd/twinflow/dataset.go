@@ -150,6 +150,9 @@ func (p *progressLine) print(prefix string) {
 }
 
 func (p *progressLine) finish() {
+	if p.startDone < 0 {
+		return // refused before any progress (e.g. a machine that cannot emulate)
+	}
 	p.print("\r")
 	fmt.Fprintln(p.w)
 }

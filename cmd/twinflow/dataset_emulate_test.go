@@ -27,7 +27,8 @@ emulate: {samples: 1, seconds: 2}
 
 // Seed 004 §9.2, issue 18: `twinflow dataset generate` with emulate, as an engineer
 // runs it (one process, the probe agent found as `twinflow lab` finds it): sample 0 is
-// measured in namespaces, the others are not, and no lab is left behind.
+// measured in namespaces, the others are not, and no lab is left behind; run as an
+// unprivileged user, the same command is refused before writing anything.
 func TestDatasetGenerateEmulateCLI(t *testing.T) {
 	if os.Geteuid() != 0 {
 		if os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") == "1" {
@@ -63,6 +64,25 @@ func TestDatasetGenerateEmulateCLI(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "3/3 samples (100.0%)") {
 		t.Errorf("no final progress line: %s", out)
+	}
+	// Without root the same command is refused with a clear error, nothing written.
+	if setpriv, err := exec.LookPath("setpriv"); err == nil {
+		nr := filepath.Join(dir, "nonroot")
+		if err := os.Mkdir(nr, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.Chmod(nr, 0o777)
+		_ = os.Chmod(dir, 0o755)
+		_ = os.Chmod(filepath.Dir(dir), 0o755) // the test's temp root
+		_ = os.Chmod(spec, 0o644)
+		c := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin, "dataset", "generate", "-f", spec, "-d", filepath.Join(nr, "ds"))
+		o, err := c.CombinedOutput()
+		if err == nil || !strings.Contains(string(o), "emulate") || !strings.Contains(string(o), "needs root") {
+			t.Errorf("as nobody: err %v, output %q; want a refusal naming emulate and root", err, o)
+		}
+		if _, serr := os.Stat(filepath.Join(nr, "ds")); !os.IsNotExist(serr) {
+			t.Errorf("as nobody: the refused run wrote %s (stat: %v)", filepath.Join(nr, "ds"), serr)
+		}
 	}
 	flows, err := parquet.ReadFile[dataset.FlowRow](filepath.Join(dir, "ds", "parquet", "flows", "part-000000.parquet"))
 	if err != nil {
