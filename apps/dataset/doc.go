@@ -13,8 +13,15 @@
 // RouteNet layout, and for a sample the model does not converge on, they are absent
 // (null in Parquet, "nan" in the RouteNet layout), never zero.
 //
+// With spec.emulate, the first samples are also run in the netns sandbox
+// (twin/emulation, through an Emulator: NetnsEmulator, or a fake in unit tests): one
+// greedy TCP connection per flow along the sample's paths, and the measured goodput,
+// RTT, retransmissions and loss go to the Parquet emulated_* columns beside the model's
+// labels (label_source model+emulation). Those columns are measurements, not
+// deterministic; everything else is.
+//
 // Every scenario is a pure function of (spec, seed, scenario index), so output is
-// byte-identical for the same seed, a shard (I/N) writes exactly the scenarios
+// byte-identical for the same seed (emulated columns aside), a shard (I/N) writes exactly the scenarios
 // j ≡ I (mod N), and Merge of the N shard directories equals a single run. A scenario's
 // files are written to temporary names and renamed, so an interrupted run resumes by
 // skipping the scenarios whose files all exist.

@@ -11,6 +11,8 @@ func FuzzParseSpec(f *testing.F) {
 	f.Add([]byte(testSpec))
 	f.Add([]byte("name: a\nsamples: 1\ntopologies: [{generator: ring}]"))
 	f.Add([]byte("name: a\nsamples: 1\ntopologies: [{file: x.gml}]\ntraffic: {intensity_gbps: [1e308, 1e309]}"))
+	f.Add([]byte(emuSpec))
+	f.Add([]byte("name: a\nsamples: 5\ntopologies: [{generator: ring}]\ntraffic: {flows: 4}\nemulate: {samples: 5, seconds: 60, max_flows: 4}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := ParseSpec(b)
 		if err != nil {
@@ -25,6 +27,9 @@ func FuzzParseSpec(f *testing.F) {
 		}
 		if s.Samples != before.Samples || s.Scenarios() < 1 {
 			t.Fatal("Normalize changed a normalized spec")
+		}
+		if e := s.Emulate; e != nil && (e.Samples < 1 || e.Samples > min(MaxEmulateSamples, s.Samples) || e.Seconds < 2 || e.Seconds > MaxEmulateSeconds || e.MaxFlows < s.Traffic.Flows || e.MaxFlows > MaxEmulateFlows) {
+			t.Fatalf("emulate out of bounds after parsing: %+v", *e)
 		}
 	})
 }

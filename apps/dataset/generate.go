@@ -29,6 +29,9 @@ type Options struct {
 	Shard Shard
 	// Workers is the number of scenarios generated in parallel (default GOMAXPROCS).
 	Workers int
+	// Emulator measures the samples spec.emulate selects (required with emulate;
+	// NetnsEmulator runs them in the netns sandbox).
+	Emulator Emulator
 	// Progress, if set, is called after each scenario with the samples done (written
 	// or found complete) and the samples this run owns. Calls are serialised.
 	Progress func(done, total int)
@@ -101,7 +104,31 @@ func complete(out string, s *Spec, j int) bool {
 // Generate writes the dataset of s (or the shard o.Shard of it) under out. Scenarios
 // whose files all exist are skipped (resume). An out directory holding another
 // dataset (a different dataset.json) is refused.
+//
+// With spec.emulate, the scenarios holding emulated samples are generated first, one at
+// a time (nothing else competes for the CPU while a sample runs in emulation), and an
+// emulator that cannot run here is refused before anything is written.
 func Generate(ctx context.Context, s *Spec, imp Imported, out string, o Options) (Result, error) {
+	if s.Emulate != nil && o.Shard.ownsAny(s, s.Emulate.Samples) {
+		if o.Emulator == nil {
+			return Result{}, fmt.Errorf("%w: no emulator configured", ErrEmulation)
+		}
+		if err := o.Emulator.Available(); err != nil {
+			return Result{}, err
+		}
+		for j := 0; j*s.SamplesPerScenario < s.Emulate.Samples && j < s.Scenarios(); j++ {
+			if !o.Shard.owns(j) {
+				continue
+			}
+			sc, _, err := computeScenario(s, imp, j) // cheap next to a run: refuse before writing
+			if err != nil {
+				return Result{}, err
+			}
+			if sc.n() > MaxEmulateNodes {
+				return Result{}, fmt.Errorf("%w: scenario %d: topology %q has %d devices, the sandbox runs at most %d", ErrEmulation, j, sc.topology, sc.n(), MaxEmulateNodes)
+			}
+		}
+	}
 	man, err := manifestOf(s, imp)
 	if err != nil {
 		return Result{}, err
@@ -165,14 +192,35 @@ func Generate(ctx context.Context, s *Spec, imp Imported, out string, o Options)
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	var parallel []int
+	for _, j := range todo {
+		if s.Emulate == nil || j*s.SamplesPerScenario >= s.Emulate.Samples {
+			parallel = append(parallel, j)
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		measured := 0
+		err := writeScenario(ctx, s, imp, out, j, o.Emulator, func() { // seconds per sample: report each
+			measured++
+			done.Add(1)
+			report()
+		})
+		if err != nil {
+			return res, err
+		}
+		done.Add(int64(samplesIn(s, j) - measured))
+		report()
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
-	for _, j := range todo {
+	for _, j := range parallel {
 		g.Go(func() error {
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			if err := writeScenario(s, imp, out, j); err != nil {
+			if err := writeScenario(gctx, s, imp, out, j, nil, nil); err != nil {
 				return err
 			}
 			done.Add(int64(samplesIn(s, j)))
@@ -217,10 +265,20 @@ func computeScenario(s *Spec, imp Imported, j int) (*scenario, []*sample, error)
 	return sc, samples, nil
 }
 
-func writeScenario(s *Spec, imp Imported, out string, j int) error {
+// writeScenario computes and writes scenario j; with em, the samples spec.emulate
+// selects are measured too and measured is called after each.
+func writeScenario(ctx context.Context, s *Spec, imp Imported, out string, j int, em Emulator, measured func()) error {
 	sc, samples, err := computeScenario(s, imp, j)
 	if err != nil {
 		return err
+	}
+	for _, sm := range samples {
+		if s.emulated(sm.index) {
+			if err := emulateSample(ctx, s, sc, sm, em); err != nil {
+				return err
+			}
+			measured()
+		}
 	}
 	if s.has(FormatParquet) {
 		srows, frows, lrows := sc.parquetRows(samples)

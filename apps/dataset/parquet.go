@@ -3,12 +3,13 @@ package dataset
 import (
 	"encoding/json"
 	"io"
+	"math"
 
 	"github.com/parquet-go/parquet-go"
 )
 
 // SchemaVersion is the version of the Parquet tables and of dataset.json.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // SampleRow is one row of parquet/samples: one labelled traffic matrix.
 type SampleRow struct {
@@ -23,6 +24,11 @@ type SampleRow struct {
 	Flows         int32   `parquet:"flows"`
 	Levels        int32   `parquet:"levels"`
 	TotalRateGbps float64 `parquet:"total_rate_gbps"`
+	// LabelSource is "model", or "model+emulation" for a sample emulate re-measured.
+	LabelSource         string   `parquet:"label_source,dict"`
+	EmulatedSeconds     *float64 `parquet:"emulated_seconds,optional"`
+	EmulatedScale       *float64 `parquet:"emulated_scale,optional"`
+	EmulatedFailedFlows *int32   `parquet:"emulated_failed_flows,optional"`
 }
 
 // FlowRow is one row of parquet/flows: one flow of one sample. Delay, jitter and loss
@@ -41,6 +47,12 @@ type FlowRow struct {
 	DelayMs    *float64 `parquet:"delay_ms,optional"`
 	JitterMs   *float64 `parquet:"jitter_ms,optional"`
 	Loss       *float64 `parquet:"loss,optional"`
+	// Emulation-measured labels (spec.emulate), null for samples not emulated.
+	EmulatedRateGbps    *float64 `parquet:"emulated_rate_gbps,optional"`
+	EmulatedRTTMs       *float64 `parquet:"emulated_rtt_ms,optional"`
+	EmulatedRetransmits *int32   `parquet:"emulated_retransmits,optional"`
+	EmulatedLoss        *float64 `parquet:"emulated_loss,optional"`
+	ElasticRateGbps     *float64 `parquet:"elastic_rate_gbps,optional"`
 }
 
 // LinkRow is one row of parquet/links: one directed link of one sample.
@@ -71,6 +83,8 @@ type Column struct {
 // Schema is the column schema of the Parquet tables, written to schema.json.
 func Schema() map[string][]Column {
 	const absent = "null unless labels.queue is set, and for a sample the queueing model does not converge on (absent, not zero)"
+	const emuNull = "null unless the sample was emulated (label_source = model+emulation)"
+	const emuFlowNull = emuNull + ", and for a flow whose measurement failed (emulated_failed_flows)"
 	return map[string][]Column{
 		"samples": {
 			{"sample", "int64", "", "", "sample index, 0-based, global over the dataset"},
@@ -84,6 +98,10 @@ func Schema() map[string][]Column {
 			{"flows", "int32", "", "", "flows of the sample"},
 			{"levels", "int32", "", "", "levels of the bottleneck structure"},
 			{"total_rate_gbps", "double", "Gb/s", "", "sum of the flows' max-min rates"},
+			{"label_source", "string", "", "", "model: every label comes from the models; model+emulation: the flows' emulated_* columns were also measured in the netns sandbox (spec.emulate)"},
+			{"emulated_seconds", "double", "s", emuNull, "how long the sample's TCP flows ran in emulation (the first quarter is warmup, not measured)"},
+			{"emulated_scale", "double", "", emuNull, "the lab's rate scale: a link of c Gb/s ran at c × 1e9 × emulated_scale bit/s (the emulated_* rates are divided by it)"},
+			{"emulated_failed_flows", "int32", "", emuNull, "flows of the sample whose measurement failed (their emulated_* columns are null)"},
 		},
 		"flows": {
 			{"sample", "int64", "", "", "sample index"},
@@ -99,6 +117,11 @@ func Schema() map[string][]Column {
 			{"delay_ms", "double", "ms", absent, "mean one-way delay"},
 			{"jitter_ms", "double", "ms", absent, "delay variation"},
 			{"loss", "double", "ratio", absent, "packet loss ratio"},
+			{"emulated_rate_gbps", "double", "Gb/s", emuFlowNull, "MEASURED in emulation: the flow's TCP goodput, divided by the lab's scale and the goodput factor 1448/1514 so that it compares with rate_gbps; not deterministic"},
+			{"emulated_rtt_ms", "double", "ms", emuFlowNull, "MEASURED in emulation: the kernel's smoothed RTT at the end of the run"},
+			{"emulated_retransmits", "int32", "segments", emuFlowNull, "MEASURED in emulation: segments retransmitted within the measurement window"},
+			{"emulated_loss", "double", "ratio", emuFlowNull + ", and when the flow sent no data segment within the window", "MEASURED in emulation: segments retransmitted over data segments sent within the measurement window (the kernel's count, an estimate of the loss the flow saw)"},
+			{"elastic_rate_gbps", "double", "Gb/s", emuNull, "model: max-min rate of the sample's flows without demand caps, the reference for emulated_rate_gbps (emulated TCP flows are greedy, they do not pace to demand_gbps)"},
 		},
 		"links": {
 			{"sample", "int64", "", "", "sample index"},
@@ -166,8 +189,13 @@ func (sc *scenario) parquetRows(samples []*sample) ([]SampleRow, []FlowRow, []Li
 			Sample: int64(sm.index), Scenario: int64(sc.index), Topology: sc.topology,
 			Nodes: int32(n), Links: int32(len(sc.links)), FailedLinks: failed,
 			TrafficModel: sm.model, IntensityGbps: sm.intensity, Flows: int32(len(sm.src)),
-			Levels: int32(sm.levels), TotalRateGbps: sm.total,
+			Levels: int32(sm.levels), TotalRateGbps: sm.total, LabelSource: "model",
 		})
+		if sm.emulated {
+			r := &srows[len(srows)-1]
+			sec, scale, failed := sm.emuSeconds, sm.emuScale, sm.emuFailed
+			r.LabelSource, r.EmulatedSeconds, r.EmulatedScale, r.EmulatedFailedFlows = "model+emulation", &sec, &scale, &failed
+		}
 		for f := range sm.src {
 			a, b := sm.src[f], sm.dst[f]
 			frows = append(frows, FlowRow{
@@ -180,6 +208,17 @@ func (sc *scenario) parquetRows(samples []*sample) ([]SampleRow, []FlowRow, []Li
 				r := &frows[len(frows)-1]
 				d, j, lo := sm.delay[f], sm.jitter[f], sm.floss[f]
 				r.DelayMs, r.JitterMs, r.Loss = &d, &j, &lo
+			}
+			if sm.emulated {
+				r := &frows[len(frows)-1]
+				el := sm.elastic[f]
+				r.ElasticRateGbps = finiteOrNil(el)
+			}
+			if sm.emulated && sm.emuOK[f] {
+				r := &frows[len(frows)-1]
+				retx := sm.emuRetx[f]
+				r.EmulatedRateGbps, r.EmulatedRTTMs, r.EmulatedRetransmits = finiteOrNil(sm.emuRate[f]), finiteOrNil(sm.emuRTT[f]), &retx
+				r.EmulatedLoss = finiteOrNil(sm.emuLoss[f])
 			}
 		}
 		for l, lk := range sc.links {
@@ -200,4 +239,13 @@ func (sc *scenario) parquetRows(samples []*sample) ([]SampleRow, []FlowRow, []Li
 		}
 	}
 	return srows, frows, lrows
+}
+
+// finiteOrNil is a pointer to v, or nil (null: absent) if v is NaN or infinite:
+// Parquet columns hold no NaN.
+func finiteOrNil(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
 }

@@ -37,6 +37,19 @@ type sample struct {
 	qok           []bool
 	linkLoss      []float64 // per directed link, ratio
 	lok           []bool
+
+	// emulation labels (spec.emulate): measured in the netns sandbox, not
+	// deterministic; elastic is the demand-free max-min rate of the same flows
+	emulated   bool
+	emuSeconds float64
+	emuRate    []float64 // per flow, Gb/s (network units)
+	emuRTT     []float64 // per flow, ms
+	emuRetx    []int32   // per flow, segments retransmitted in the window
+	emuLoss    []float64 // per flow, retransmitted / data segments in the window; NaN: none sent
+	emuOK      []bool    // per flow: measured (false: its probe failed, values absent)
+	emuScale   float64   // the lab's rate scale
+	emuFailed  int32     // flows whose probe failed
+	elastic    []float64 // per flow, Gb/s
 }
 
 // flowIDs returns "f0", "f1", ... for the engine's input.

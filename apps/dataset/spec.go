@@ -38,6 +38,16 @@ const (
 	PacketBits = 8000
 )
 
+// Emulation bounds (spec.emulate): samples, seconds per sample, flows and nodes of an
+// emulated sample.
+const (
+	MaxEmulateSamples = 100
+	MaxEmulateSeconds = 60
+	MaxEmulateFlows   = 64
+	MaxEmulateNodes   = 64
+	DefaultEmulateSec = 10
+)
+
 // Traffic-matrix models.
 const (
 	ModelUniform = "uniform"
@@ -73,6 +83,22 @@ type Spec struct {
 	Labels LabelSpec `yaml:"labels" json:"labels"`
 	// Formats lists the exports: parquet, routenet (default both).
 	Formats []string `yaml:"formats" json:"formats"`
+	// Emulate, if set, re-measures the first Emulate.Samples samples in the netns
+	// emulation sandbox (twin/emulation) and adds the measured labels, marked as such,
+	// to the Parquet tables. Measurements are not deterministic: the same seed gives
+	// byte-identical files only without emulate.
+	Emulate *EmulateSpec `yaml:"emulate,omitempty" json:"emulate,omitempty"`
+}
+
+// EmulateSpec selects the samples labelled by emulation as well as by the models.
+type EmulateSpec struct {
+	// Samples: the samples 0..Samples-1 (the first ones, fixed by the spec and seed).
+	Samples int `yaml:"samples" json:"samples"`
+	// Seconds each sample's TCP flows run (the first quarter is warmup, not measured).
+	Seconds int `yaml:"seconds" json:"seconds"`
+	// MaxFlows refuses an emulated sample with more flows (default and at most
+	// MaxEmulateFlows: one TCP connection and one HTB class per flow in the sandbox).
+	MaxFlows int `yaml:"max_flows" json:"max_flows"`
 }
 
 // TopologySpec is one topology family: a generator spec of network.Generate
@@ -214,8 +240,37 @@ func (s *Spec) Normalize() error {
 			return specErr(fmt.Sprintf("formats[%d]", i), "must be parquet or routenet, got %q", f)
 		}
 	}
+	if e := s.Emulate; e != nil {
+		if e.Samples < 1 || e.Samples > MaxEmulateSamples {
+			return specErr("emulate.samples", "must be in [1, %d], got %d", MaxEmulateSamples, e.Samples)
+		}
+		if e.Samples > s.Samples {
+			return specErr("emulate.samples", "%d is more than the dataset's %d samples", e.Samples, s.Samples)
+		}
+		if e.Seconds == 0 {
+			e.Seconds = DefaultEmulateSec
+		}
+		if e.Seconds < 2 || e.Seconds > MaxEmulateSeconds {
+			return specErr("emulate.seconds", "must be in [2, %d], got %d", MaxEmulateSeconds, e.Seconds)
+		}
+		if e.MaxFlows == 0 {
+			e.MaxFlows = MaxEmulateFlows
+		}
+		if e.MaxFlows < 1 || e.MaxFlows > MaxEmulateFlows {
+			return specErr("emulate.max_flows", "must be in [1, %d], got %d", MaxEmulateFlows, e.MaxFlows)
+		}
+		if t.Flows > e.MaxFlows {
+			return specErr("emulate.max_flows", "an emulated sample would have %d flows (traffic.flows) but the sandbox runs at most %d (max_flows)", t.Flows, e.MaxFlows)
+		}
+		if !s.has(FormatParquet) {
+			return specErr("emulate", "emulated labels are written to the Parquet tables only: add parquet to formats")
+		}
+	}
 	return nil
 }
+
+// emulated reports whether sample i is labelled by emulation too.
+func (s *Spec) emulated(i int) bool { return s.Emulate != nil && i < s.Emulate.Samples }
 
 // Scenarios is the number of scenarios of s.
 func (s *Spec) Scenarios() int {
@@ -306,3 +361,13 @@ func ParseShard(s string) (Shard, error) {
 type Shard struct{ Index, Count int }
 
 func (sh Shard) owns(j int) bool { return sh.Count <= 1 || j%sh.Count == sh.Index }
+
+// ownsAny reports whether the shard owns a scenario holding one of the samples 0..k-1.
+func (sh Shard) ownsAny(s *Spec, k int) bool {
+	for j := 0; j*s.SamplesPerScenario < k && j < s.Scenarios(); j++ {
+		if sh.owns(j) {
+			return true
+		}
+	}
+	return false
+}

@@ -133,6 +133,10 @@ func (a *datasetAPI) create(w http.ResponseWriter, r *http.Request) error {
 				Detail: "the API takes generated topologies only (a file would be read on the server); use twinflow dataset generate for imported files"}
 		}
 	}
+	if spec.Emulate != nil {
+		return &Error{Status: http.StatusUnprocessableEntity, Type: "invalid", Title: "Invalid dataset spec", Field: "spec.emulate",
+			Detail: "the API does not run emulation (namespaces on the server, as root); use twinflow dataset generate for emulated labels"}
+	}
 	if spec.Samples > MaxAPIDatasetSamples {
 		return &Error{Status: http.StatusUnprocessableEntity, Type: "invalid", Title: "Invalid dataset spec", Field: "spec.samples",
 			Detail: fmt.Sprintf("at most %d samples per API job, got %d (shard larger datasets with twinflow dataset generate --shard)", MaxAPIDatasetSamples, spec.Samples)}

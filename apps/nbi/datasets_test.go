@@ -27,7 +27,7 @@ failures: {max: 1}
 // background under the data directory, with progress; the archive holds its files;
 // DELETE removes a finished one with its files; a job over the size bound fails and
 // can be resumed (here failing again: the bound still holds); malformed specs, file
-// topologies and too many samples are refused with nothing written; without a data
+// topologies, emulate and too many samples are refused with nothing written; without a data
 // directory the routes answer 503.
 func TestDatasetAPI(t *testing.T) {
 	e := newEnv(t, nbi.Options{})
@@ -48,6 +48,7 @@ func TestDatasetAPI(t *testing.T) {
 		{body("samples: -1\n"), 422, "spec"},
 		{body("name: x\nsamples: 4\ntopologies: [{file: /etc/passwd}]\n"), 422, "spec.topologies[0].file"},
 		{body(strings.Replace(apiDatasetSpec, "samples: 8", "samples: 2000000", 1)), 422, "spec.samples"},
+		{body(apiDatasetSpec + "emulate: {samples: 1}\n"), 422, "spec.emulate"},
 		{`{"spec":"x","extra":1}`, 400, ""},
 	} {
 		r := e.do("POST", "/api/v1/datasets", c.body)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,7 +32,9 @@ func newDatasetGenerateCmd() *cobra.Command {
 and seed give byte-identical files. --shard I/N writes only the scenarios j with
 j mod N == I; "twinflow dataset merge" combines the N shard directories into what a
 single run writes. Re-running into a partly written DIR skips complete scenarios.
-Progress (samples, rate, ETA) goes to stderr.`,
+Progress (samples, rate, ETA) goes to stderr. With "emulate" in the spec, the first
+samples are also measured in the netns sandbox (root on Linux; seconds per sample):
+their measured labels are the Parquet emulated_* columns.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" || dir == "" {
@@ -52,6 +55,10 @@ Progress (samples, rate, ETA) goes to stderr.`,
 				return err
 			}
 			opts := dataset.Options{Shard: sh, Workers: workers}
+			if spec.Emulate != nil { // the probe agent and state dir as `twinflow lab` finds them
+				lo := &labOptions{stateDir: os.Getenv("TWINFLOW_LAB_STATE_DIR")}
+				opts.Emulator = &dataset.NetnsEmulator{ProbeCmd: lo.probeCmd(), StateDir: lo.stateDir}
+			}
 			var p *progressLine
 			if !quiet {
 				p = newProgressLine(cmd.ErrOrStderr(), "dataset "+spec.Name)
@@ -143,6 +150,9 @@ func (p *progressLine) print(prefix string) {
 }
 
 func (p *progressLine) finish() {
+	if p.startDone < 0 {
+		return // refused before any progress (e.g. a machine that cannot emulate)
+	}
 	p.print("\r")
 	fmt.Fprintln(p.w)
 }

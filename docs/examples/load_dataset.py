@@ -24,6 +24,13 @@ print("flows:", len(flows), "rows; mean rate/demand:",
 assert flows.delay_ms.isna().all()
 print("bottlenecked links per sample:",
       links[links.bottleneck_level > 0].groupby("sample").size().mean())
+# measured labels (spec "emulate", schema version 2): null unless the sample was run
+# in the netns sandbox (samples.label_source == "model+emulation")
+if "emulated_rate_gbps" in flows:
+    emu = flows.dropna(subset=["emulated_rate_gbps"])
+    if len(emu):
+        err = (emu.emulated_rate_gbps - emu.elastic_rate_gbps).abs() / emu.elastic_rate_gbps
+        print("emulated flows:", len(emu), "median |measured - max-min| / max-min:", err.median())
 
 # --- RouteNet / datanetAPI layout under routenet/ ---
 import datanetAPI

@@ -78,19 +78,12 @@ func Fidelity(ctx context.Context, n *network.Network, cfg FidelityConfig) (runs
 		o := cfg.Base
 		o.Queue = q
 		b := &Netns{Options: o, ProbeCmd: cfg.ProbeCmd, StateDir: cfg.StateDir}
-		if err := b.Deploy(ctx, n); err != nil {
+		if err := WithLab(ctx, b, n, func(ctx context.Context) error {
+			qruns, err := fidelityRuns(ctx, b, n, q, cfg)
+			runs = append(runs, qruns...)
+			return err
+		}); err != nil {
 			return runs, err
-		}
-		qruns, err := fidelityRuns(ctx, b, n, q, cfg)
-		runs = append(runs, qruns...)
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		derr := b.Destroy(dctx)
-		cancel()
-		if err != nil {
-			return runs, err
-		}
-		if derr != nil {
-			return runs, derr
 		}
 	}
 	return runs, nil
