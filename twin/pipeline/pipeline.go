@@ -778,10 +778,16 @@ var liveRetryFor = 30 * time.Second
 // applyToLiveRetrying is applyToLive, retried with backoff for up to liveRetryFor (the
 // twin's transaction is all or nothing, so a retry never applies twice).
 func (s *Service) applyToLiveRetrying(ctx context.Context, c *Change) error {
-	deadline := time.Now().Add(liveRetryFor)
+	return retryFor(ctx, liveRetryFor, func() error { return s.applyToLive(ctx, c) })
+}
+
+// retryFor calls f until it succeeds, with backoff from 50 ms doubling to 2 s, for up
+// to d; the last error is returned (joined with ctx's when ctx ends first).
+func retryFor(ctx context.Context, d time.Duration, f func() error) error {
+	deadline := time.Now().Add(d)
 	wait := 50 * time.Millisecond
 	for {
-		err := s.applyToLive(ctx, c)
+		err := f()
 		if err == nil || time.Now().Add(wait).After(deadline) {
 			return err
 		}
@@ -801,26 +807,20 @@ func (s *Service) journalConfirmedRetrying(ctx context.Context, rec *change.Comm
 	if s.cfg.Journal == nil {
 		return nil
 	}
-	deadline := time.Now().Add(liveRetryFor)
-	wait := 50 * time.Millisecond
-	for {
+	var wrong error // final, but not confirmed: not retried
+	err := retryFor(ctx, liveRetryFor, func() error {
 		if cur, err := s.cfg.Journal.Load(ctx, rec.ChangeID); err == nil && cur.Phase.Final() {
 			if cur.Phase != change.PhaseConfirmed {
-				return fmt.Errorf("pipeline: %s: the commit journal says %s", rec.ChangeID, cur.Phase)
+				wrong = fmt.Errorf("pipeline: %s: the commit journal says %s", rec.ChangeID, cur.Phase)
 			}
 			return nil
 		}
-		err := s.cfg.Journal.Save(ctx, rec)
-		if err == nil || time.Now().Add(wait).After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 2*time.Second)
+		return s.cfg.Journal.Save(ctx, rec)
+	})
+	if wrong != nil {
+		return wrong
 	}
+	return err
 }
 
 func errString(err error) string {
