@@ -10,11 +10,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/twinflow/twinflow/models/bottleneck"
 )
@@ -201,177 +198,70 @@ func (s *Server) handlePVCostMap(w http.ResponseWriter, r *http.Request, sn *sna
 		func(used []bool) []byte { return sn.propPart(idCostMapPV, vt, used, props) })
 }
 
-// encodePVCostMap writes the cost map part and returns the ANEs it names, encoding
-// the rows on up to GOMAXPROCS (at most 8) goroutines.
-func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, dsts []int) ([]bool, error) {
-	return sn.encodePVCostMapN(w, rid, ct, srcs, dsts, min(runtime.GOMAXPROCS(0), 8))
-}
-
-// pvBatch is the number of source PIDs one task of the parallel encoder encodes.
-const pvBatch = 8
-
-// encodePVCostMapN is encodePVCostMap on workers goroutines.
+// encodePVCostMap writes the cost map part and returns the ANEs it names.
 //
 // For each source PID the JSON of the ANE path to every device is built once, from its
 // predecessor's in the source's shortest-path forest (pathFrags), so a pair costs one
 // copy of its path rather than a walk up the forest and a reversal; the ANEs a row
 // names are marked by walking up from each destination until a device already marked
-// for this source. Sources are cut into tasks of pvBatch; workers take tasks in order
-// (each with its own fragments and used marks) and the caller's goroutine writes the
-// tasks' rows in source order, so the body is byte for byte the one a single worker
-// writes. At most 2×workers tasks are encoded and not yet written (memory is bounded
-// whatever the map's size); after a write error the rest is skipped.
-func (sn *snapshot) encodePVCostMapN(w io.Writer, rid string, ct CostType, srcs, dsts []int, workers int) ([]bool, error) {
+// for this source.
+func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, dsts []int) ([]bool, error) {
+	used := make([]bool, len(sn.anes))
 	meta, _ := json.Marshal(costMapMeta{
 		DependentVTags: []VersionTag{sn.vtag(idNetworkMap, hashNetmap)}, CostType: &ct,
 		VTag: &VersionTag{ResourceID: rid + "." + partCostMap, Tag: sn.tags[hashPV]},
 	})
-	head := append(append([]byte(`{"meta":`), meta...), `,"cost-map":{`...)
-	ntask := (len(srcs) + pvBatch - 1) / pvBatch
-	workers = max(1, min(workers, ntask))
-	if workers == 1 {
-		used := make([]bool, len(sn.anes))
-		b := append(make([]byte, 0, flushAt+64<<10), head...)
-		pf := newPathFrags(len(sn.devices))
-		rows := false
-		for _, a := range srcs {
-			n := len(b)
-			if rows {
-				b = append(b, ',')
-			}
-			m := len(b)
-			if b = sn.pvRow(b, pf, a, dsts, used); len(b) == m {
-				b = b[:n] // no row: drop the comma
-			} else {
-				rows = true
-			}
-			if len(b) >= flushAt {
-				if _, err := w.Write(b); err != nil {
-					return nil, err
-				}
-				b = b[:0]
-			}
-		}
-		_, err := w.Write(append(b, "}}"...))
-		return used, err
-	}
-
-	results := make([]chan []byte, ntask)
-	for i := range results {
-		results[i] = make(chan []byte, 1)
-	}
-	slots := make(chan struct{}, 2*workers) // tasks taken and not yet written
-	free := make(chan []byte, 2*workers+1)  // buffers written, for reuse
-	var next atomic.Int64
-	var stop atomic.Bool
-	usedBy := make([][]bool, workers)
-	var wg sync.WaitGroup
-	for k := range workers {
-		usedBy[k] = make([]bool, len(sn.anes))
-		wg.Add(1)
-		go func(used []bool) {
-			defer wg.Done()
-			pf := newPathFrags(len(sn.devices))
-			for {
-				slots <- struct{}{}
-				t := int(next.Add(1) - 1)
-				if t >= ntask {
-					<-slots
-					return
-				}
-				var b []byte
-				select {
-				case b = <-free:
-				default:
-				}
-				b = b[:0]
-				if !stop.Load() {
-					for _, a := range srcs[t*pvBatch : min(len(srcs), (t+1)*pvBatch)] {
-						n := len(b)
-						if n > 0 {
-							b = append(b, ',')
-						}
-						m := len(b)
-						if b = sn.pvRow(b, pf, a, dsts, used); len(b) == m {
-							b = b[:n] // no row: drop the comma
-						}
-					}
-				}
-				results[t] <- b
-			}
-		}(usedBy[k])
-	}
-	_, err := w.Write(head)
-	rows := false
-	for t := range ntask {
-		b := <-results[t]
-		if err == nil && len(b) > 0 {
-			if rows {
-				_, err = w.Write([]byte{','})
-			}
-			if err == nil {
-				_, err = w.Write(b)
-			}
-			rows = true
-		}
-		if err != nil {
-			stop.Store(true)
-		}
-		select {
-		case free <- b:
-		default:
-		}
-		<-slots
-	}
-	wg.Wait()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write([]byte("}}")); err != nil {
-		return nil, err
-	}
-	used := usedBy[0]
-	for _, u := range usedBy[1:] {
-		for i, x := range u {
-			used[i] = used[i] || x
-		}
-	}
-	return used, nil
-}
-
-// pvRow appends source a's row ("pid":{"dst":[ANEs],…}) to b, marking the ANEs it
-// names in used; nothing when the source reaches no destination.
-func (sn *snapshot) pvRow(b []byte, pf *pathFrags, a int, dsts []int, used []bool) []byte {
+	b := make([]byte, 0, flushAt+64<<10)
+	b = append(b, `{"meta":`...)
+	b = append(b, meta...)
+	b = append(b, `,"cost-map":{`...)
 	P := sn.P()
-	start := len(b)
-	b = append(b, sn.pidJSON[a]...)
-	b = append(b, ":{"...)
-	n := 0
-	pf.reset(a)
-	for _, d := range dsts {
-		dev := sn.best[a*P+d]
-		if a != d && dev < 0 {
-			continue
-		}
-		if a == d && len(sn.pids[a].Devices) == 0 {
-			continue
-		}
-		if n > 0 {
+	rows := 0
+	pf := newPathFrags(len(sn.devices))
+	for _, a := range srcs {
+		start := len(b)
+		if rows > 0 {
 			b = append(b, ',')
 		}
-		n++
-		b = append(b, sn.pidJSON[d]...)
-		b = append(b, ":["...)
-		if a != d {
-			b = append(b, pf.frag(sn, a, dev)...)
-			pf.mark(sn, a, dev, used)
+		b = append(b, sn.pidJSON[a]...)
+		b = append(b, ":{"...)
+		n := 0
+		pf.reset(a)
+		for _, d := range dsts {
+			dev := sn.best[a*P+d]
+			if a != d && dev < 0 {
+				continue
+			}
+			if a == d && len(sn.pids[a].Devices) == 0 {
+				continue
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = append(b, sn.pidJSON[d]...)
+			b = append(b, ":["...)
+			if a != d {
+				b = append(b, pf.frag(sn, a, dev)...)
+				pf.mark(sn, a, dev, used)
+			}
+			b = append(b, ']')
 		}
-		b = append(b, ']')
+		if n == 0 {
+			b = b[:start]
+			continue
+		}
+		rows++
+		b = append(b, '}')
+		if len(b) >= flushAt {
+			if _, err := w.Write(b); err != nil {
+				return nil, err
+			}
+			b = b[:0]
+		}
 	}
-	if n == 0 {
-		return b[:start]
-	}
-	return append(b, '}')
+	_, err := w.Write(append(b, "}}"...))
+	return used, err
 }
 
 // pathFrags holds, for one source PID, the JSON fragments ("a","b",…) of the ANE paths

@@ -3,7 +3,6 @@ package alto
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
@@ -154,66 +153,3 @@ func TestPVCostMapFragments(t *testing.T) {
 		t.Fatalf("%d pairs; used ANEs differ: %v", pairs, !slices.Equal(used, want))
 	}
 }
-
-// TestPVCostMapWorkers: the parallel path vector encoder writes, for 1 to 5 workers,
-// the same bytes and marks the same ANEs as one worker, for all sources, a reversed
-// subset, and sources that reach nothing; a writer that fails part-way stops it with
-// the error (no worker left blocked: the test would hang).
-func TestPVCostMapWorkers(t *testing.T) {
-	s := benchServer(t, 120)
-	sn, err := s.snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ct := CostType{Mode: ModeArray, Metric: MetricANEPath}
-	all := make([]int, sn.P())
-	for i := range all {
-		all[i] = i
-	}
-	var rev []int
-	for i := len(all) - 1; i >= 0; i -= 3 {
-		rev = append(rev, i)
-	}
-	for _, c := range []struct {
-		name       string
-		srcs, dsts []int
-	}{{"all", all, all}, {"reversed-subset", rev, all[:50]}, {"self-only", all[:20], all[:1]}, {"one", all[:1], all}} {
-		var one bytes.Buffer
-		want, err := sn.encodePVCostMapN(&one, idCostMapPV, ct, c.srcs, c.dsts, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !json.Valid(one.Bytes()) {
-			t.Fatalf("%s: one worker wrote invalid JSON: %.200s", c.name, one.Bytes())
-		}
-		for workers := 2; workers <= 5; workers++ {
-			var buf bytes.Buffer
-			used, err := sn.encodePVCostMapN(&buf, idCostMapPV, ct, c.srcs, c.dsts, workers)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(buf.Bytes(), one.Bytes()) || !slices.Equal(used, want) {
-				t.Fatalf("%s, %d workers: body equal %v (%d vs %d bytes), used equal %v", c.name, workers,
-					bytes.Equal(buf.Bytes(), one.Bytes()), buf.Len(), one.Len(), slices.Equal(used, want))
-			}
-		}
-	}
-	for _, workers := range []int{1, 3} {
-		fw := &failingWriter{after: 100 << 10}
-		if _, err := sn.encodePVCostMapN(fw, idCostMapPV, ct, all, all, workers); err == nil || fw.n > 100<<10 {
-			t.Fatalf("%d workers: error %v after %d bytes, want the writer's error at 100 KiB", workers, err, fw.n)
-		}
-	}
-}
-
-type failingWriter struct{ n, after int }
-
-func (f *failingWriter) Write(p []byte) (int, error) {
-	if f.n+len(p) > f.after {
-		return 0, errWriterFull
-	}
-	f.n += len(p)
-	return len(p), nil
-}
-
-var errWriterFull = errors.New("writer full")
