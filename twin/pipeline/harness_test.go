@@ -125,6 +125,10 @@ type lab struct {
 	// ledgerFail makes the repository refuse ledger appends and change transitions
 	// (journal_confirm_test.go), leaving the live twin's journal alone.
 	ledgerFail atomic.Bool
+	// ledgerFailAfterLive sets ledgerFail once the live twin's journal took a
+	// transaction (live_once_test.go): the twin takes a change, its committed
+	// transition is refused.
+	ledgerFailAfterLive atomic.Bool
 }
 
 func chainNetwork(nodes []*node) *network.Network {
@@ -171,6 +175,9 @@ func (l *lab) open(t testing.TB, wrap func(commit.Devices) commit.Devices) {
 	l.twins, err = twin.NewManager(twin.Options{Journal: func(context.Context, string, twin.JournalEntry) error {
 		if l.liveFail.Load() {
 			return errors.New("journal: no space left on device (test)")
+		}
+		if l.ledgerFailAfterLive.Load() {
+			l.ledgerFail.Store(true)
 		}
 		return nil
 	}})

@@ -142,7 +142,13 @@ type Service struct {
 	// unresolved holds the final commit record of changes whose final transition
 	// could not be stored (they are still committing); Rollback and Confirm apply it.
 	unresolved map[string]*change.CommitRecord
-	devCond    *sync.Cond
+	// inLive (guarded by devMu) holds the confirmed changes the live twin already
+	// took whose committed transition could not be stored yet: settling them later
+	// (resolve, confirm, rollback) must not apply them to the twin again (torture
+	// seed 3435: the second application read a device wiped since, and the twin's
+	// intent became its factory configuration).
+	inLive  map[string]bool
+	devCond *sync.Cond
 	// releases counts device lock releases; released[d] is the count at the last
 	// release of d (see deviceQuiet).
 	releases uint64
@@ -722,6 +728,7 @@ func (s *Service) afterCommit(ctx context.Context, c *Change, rec *change.Commit
 				s.unresolved[c.ID] = rec
 			} else {
 				delete(s.unresolved, c.ID)
+				delete(s.inLive, c.ID)
 			}
 		}()
 	}
@@ -753,14 +760,26 @@ func (s *Service) afterCommit(ctx context.Context, c *Change, rec *change.Commit
 		if err := s.journalConfirmedRetrying(ctx, rec); err != nil {
 			return fmt.Errorf("pipeline: devices committed but the commit journal could not record it yet (twinflow change resolve %s settles it): %w", c.ID, err)
 		}
-		if err := s.applyToLiveRetrying(ctx, c); err != nil {
-			// The devices hold the change: the live twin must follow it, and the change
-			// must not be called failed (that left devices at the intent and the twin
-			// at the old state: torture seed 12, the repository's disk full while the
-			// twin's journal was appended). It stays committing with its outcome kept
-			// (the deferred unresolved record): `change resolve`, a confirm or the next
-			// start's recovery applies it to the twin once the repository takes writes.
-			return fmt.Errorf("pipeline: devices committed but the live twin could not be updated yet (twinflow change resolve %s settles it): %w", c.ID, err)
+		if !s.tookLive(c.ID) {
+			if err := s.applyToLiveRetrying(ctx, c); err != nil {
+				// The devices hold the change: the live twin must follow it, and the
+				// change must not be called failed (that left devices at the intent and
+				// the twin at the old state: torture seed 12, the repository's disk full
+				// while the twin's journal was appended). It stays committing with its
+				// outcome kept (the deferred unresolved record): `change resolve`, a
+				// confirm or the next start's recovery applies it to the twin once the
+				// repository takes writes.
+				return fmt.Errorf("pipeline: devices committed but the live twin could not be updated yet (twinflow change resolve %s settles it): %w", c.ID, err)
+			}
+			// Taken once: if the committed transition below cannot be stored, whoever
+			// settles the change later stores it without applying it again (a second
+			// application re-reads the devices, which may have changed since: seed 3435).
+			s.devMu.Lock()
+			if s.inLive == nil {
+				s.inLive = map[string]bool{}
+			}
+			s.inLive[c.ID] = true
+			s.devMu.Unlock()
 		}
 		return s.settleJournal(ctx, rec, s.transition(ctx, c, change.StateCommitted, actor, "committed and verified on every device"))
 	case change.PhaseRolledBack:
@@ -768,6 +787,14 @@ func (s *Service) afterCommit(ctx context.Context, c *Change, rec *change.Commit
 	default:
 		return errors.Join(cerr, s.settleJournal(ctx, rec, s.transition(ctx, c, change.StateFailed, actor, rec.Reason)))
 	}
+}
+
+// tookLive reports whether the live twin already took the confirmed change id (its
+// committed transition not stored yet).
+func (s *Service) tookLive(id string) bool {
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
+	return s.inLive[id]
 }
 
 // liveRetryFor bounds how long a committed change's update of the live twin is retried
