@@ -157,7 +157,7 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-// runRows is run for actions that click a row of a list the page re-renders
+// runRows is run for actions that click or focus a row of a list the page re-renders
 // (the change list follows the event stream): a row replaced between finding it
 // and clicking it ("Could not find node with given id") is looked up again, for
 // up to 10 s. A user's click cannot race this way; the protocol's two steps can.
@@ -306,7 +306,7 @@ func TestWebUIBrowser(t *testing.T) {
 	// keyboard (c), and the state and the link colours follow.
 	waitJS(t, alice, "approval via SSE", fmt.Sprintf(`(document.querySelector('#ch-list tr[data-change=%q]') || {}).dataset?.state === 'approved'`, id), 10*time.Second)
 	waitJS(t, alice, "commit button", `!!document.getElementById('act-commit')`, 10*time.Second)
-	run(t, alice, "commit by keyboard", chromedp.Focus(chromedp.CSS(fmt.Sprintf(`#ch-list tr[data-change=%q]`, id))), chromedp.KeyEvent("c"))
+	runRows(t, alice, "commit by keyboard", chromedp.Focus(chromedp.CSS(fmt.Sprintf(`#ch-list tr[data-change=%q]`, id))), chromedp.KeyEvent("c"))
 	waitJS(t, alice, "committed", `document.querySelector('#ch-state').dataset.state === 'committed'`, 30*time.Second)
 	screenshot(t, alice, arts, "05-committed.png")
 	run(t, alice, "topology again", chromedp.KeyEvent("1"))
@@ -348,7 +348,7 @@ func TestWebUIBrowser(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("commit-window"), "60s"), chromedp.Click(chromedp.ID("act-commit")))
 	waitJS(t, alice, "committing in its window", `document.querySelector('#ch-state').dataset.state === 'committing' &&
 		!!document.getElementById('act-confirm') && !!document.getElementById('act-rollback')`, 20*time.Second)
-	run(t, alice, "roll back by keyboard", chromedp.Focus(chromedp.CSS(fmt.Sprintf(`#ch-list tr[data-change=%q]`, second.ID))), chromedp.KeyEvent("x"))
+	runRows(t, alice, "roll back by keyboard", chromedp.Focus(chromedp.CSS(fmt.Sprintf(`#ch-list tr[data-change=%q]`, second.ID))), chromedp.KeyEvent("x"))
 	waitJS(t, alice, "rolled back", `document.querySelector('#ch-state').dataset.state === 'rolled_back'`, 20*time.Second)
 
 	// Bottleneck structure, and a link's gradient.

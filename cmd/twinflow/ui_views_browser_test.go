@@ -55,7 +55,7 @@ func TestWebUIMonitoringBrowser(t *testing.T) {
 	screenshot(t, alice, arts, "11-alarms.png")
 
 	// Acknowledge by keyboard: the row has focus, y acknowledges it.
-	run(t, alice, "acknowledge by keyboard", chromedp.Focus(chromedp.CSS(fmt.Sprintf(`#alarm-list tr[data-alarm=%q]`, alarm))), chromedp.KeyEvent("y"))
+	runRows(t, alice, "acknowledge by keyboard", chromedp.Focus(chromedp.CSS(fmt.Sprintf(`#alarm-list tr[data-alarm=%q]`, alarm))), chromedp.KeyEvent("y"))
 	acked := fmt.Sprintf(`(document.querySelector('#alarm-list tr[data-alarm=%q]') || {}).dataset?.acked === 'yes'`, alarm)
 	waitJS(t, alice, "acknowledged", acked, 10*time.Second)
 	waitJS(t, carla, "carla's page learns it from the event stream", acked+fmt.Sprintf(
@@ -65,7 +65,7 @@ func TestWebUIMonitoringBrowser(t *testing.T) {
 	run(t, alice, "KPI list", chromedp.KeyEvent("r"))
 	waitJS(t, alice, "KPI listed", `!!document.querySelector('#kpi-list tr[data-kpi="ui-load"]')`, 10*time.Second)
 	time.Sleep(1500 * time.Millisecond) // a few more samples (every 0.5 s)
-	run(t, alice, "pick the KPI by keyboard", chromedp.Focus(chromedp.CSS(`#kpi-list tr[data-kpi="ui-load"]`)), chromedp.KeyEvent("\r"))
+	runRows(t, alice, "pick the KPI by keyboard", chromedp.Focus(chromedp.CSS(`#kpi-list tr[data-kpi="ui-load"]`)), chromedp.KeyEvent("\r"))
 	waitJS(t, alice, "chart drawn", `!!document.querySelector('#kpi-chart canvas') && Number(document.getElementById('kpi-chart-summary').dataset.samples) >= 2`, 10*time.Second)
 	// Non-blank: the series line (the chart's stroke colour) covers pixels of the canvas.
 	lit := eval[int](t, alice, `(() => { const c = document.querySelector('#kpi-chart canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
