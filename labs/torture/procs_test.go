@@ -89,6 +89,7 @@ func newPrivatePG(t testing.TB) *privatePG {
 			_ = exec.Command("umount", "-l", dir).Run()
 		}
 		_ = os.RemoveAll(dir)
+		_ = os.Remove(pg.logPath()) // outside dir, so the disk-full fault cannot silence it
 	})
 	if os.Geteuid() == 0 {
 		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=192m,mode=0755", "tmpfs", dir).CombinedOutput(); err == nil {
@@ -147,7 +148,7 @@ func (pg *privatePG) start() error {
 		"-c", "listen_addresses=", "-c", "fsync=on", "-c", "shared_buffers=16MB", "-c", "max_connections=60",
 		"-c", "min_wal_size=32MB", "-c", "max_wal_size=48MB", "-c", "wal_keep_size=0")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logf, err := os.OpenFile(filepath.Join(os.TempDir(), filepath.Base(pg.dir)+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	logf, err := os.OpenFile(pg.logPath(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
@@ -561,4 +562,9 @@ func (c *controller) log(n int) string {
 		return ""
 	}
 	return c.stderr.tail(n)
+}
+
+// logPath is the server's log file, beside its directory.
+func (pg *privatePG) logPath() string {
+	return filepath.Join(os.TempDir(), filepath.Base(pg.dir)+".log")
 }
