@@ -3,6 +3,7 @@ package auth_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http/httptest"
 	"os"
@@ -231,4 +232,104 @@ func BenchmarkAuthenticateToken(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestUserAdministration (REQ-SEC-02), on sqlite and PostgreSQL: role changes, password
+// changes and deletion take effect at once through the Authenticator that made them;
+// the last admin can be neither demoted nor deleted; a failed call changes nothing.
+func TestUserAdministration(t *testing.T) {
+	for backend, st := range stores(t) {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			a := auth.New(st.Users(), st.Tokens(), auth.Options{CacheTTL: time.Minute})
+			if _, err := a.CreateUser(ctx, "root", []auth.Role{auth.Admin}, ""); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.CreateUser(ctx, "bob", []auth.Role{auth.Engineer}, ""); err != nil {
+				t.Fatal(err)
+			}
+			secret, _, err := a.CreateToken(ctx, "bob", "", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p, err := get(a, "Bearer "+secret); err != nil || !p.Can(auth.Design) || p.Can(auth.Approve) {
+				t.Fatalf("bob as engineer: %+v %v", p, err)
+			}
+			// a role change is seen at once, although the credential is cached for a minute
+			if u, err := a.SetRoles(ctx, "BOB", []auth.Role{auth.Approver}); err != nil || u.Role != "approver" {
+				t.Fatalf("set roles: %+v %v", u, err)
+			}
+			if p, err := get(a, "Bearer "+secret); err != nil || p.Can(auth.Design) || !p.Can(auth.Approve) {
+				t.Fatalf("bob as approver: %+v %v", p, err)
+			}
+			if _, err := a.SetRoles(ctx, "bob", nil); err == nil {
+				t.Fatal("no roles accepted")
+			}
+			// the last admin stays an admin
+			if _, err := a.SetRoles(ctx, "root", []auth.Role{auth.Viewer}); !errors.Is(err, auth.ErrLastAdmin) {
+				t.Fatalf("demoting the last admin: %v", err)
+			}
+			if _, err := a.DeleteUser(ctx, "root"); !errors.Is(err, auth.ErrLastAdmin) {
+				t.Fatalf("deleting the last admin: %v", err)
+			}
+			if u, err := a.User(ctx, "root"); err != nil || u.Role != "admin" {
+				t.Fatalf("root after refusals: %+v %v", u, err)
+			}
+			// with a second admin, the first may step down; then the second is the last
+			if _, err := a.SetRoles(ctx, "bob", []auth.Role{auth.Admin}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.SetRoles(ctx, "root", []auth.Role{auth.Viewer}); err != nil {
+				t.Fatalf("demoting one of two admins: %v", err)
+			}
+			if _, err := a.DeleteUser(ctx, "bob"); !errors.Is(err, auth.ErrLastAdmin) {
+				t.Fatalf("deleting the new last admin: %v", err)
+			}
+			// passwords: too short refused (nothing changed), set, removed
+			if _, err := a.SetPassword(ctx, "bob", "short"); err == nil {
+				t.Fatal("short password accepted")
+			}
+			if _, err := get(a, basic("bob", "correct horse battery")); !errors.Is(err, auth.ErrBadCredentials) {
+				t.Fatalf("password before it was set: %v", err)
+			}
+			if _, err := a.SetPassword(ctx, "bob", "correct horse battery"); err != nil {
+				t.Fatal(err)
+			}
+			if p, err := get(a, basic("bob", "correct horse battery")); err != nil || p.Name != "bob" {
+				t.Fatalf("password after it was set: %+v %v", p, err)
+			}
+			if _, err := a.SetPassword(ctx, "bob", ""); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := get(a, basic("bob", "correct horse battery")); !errors.Is(err, auth.ErrBadCredentials) {
+				t.Fatalf("password after it was removed: %v", err)
+			}
+			// deletion: the user and their tokens go, at once
+			if _, err := a.SetRoles(ctx, "root", []auth.Role{auth.Admin}); err != nil {
+				t.Fatal(err)
+			}
+			if u, err := a.DeleteUser(ctx, "bob"); err != nil || u.Name != "bob" {
+				t.Fatalf("delete: %+v %v", u, err)
+			}
+			if _, err := get(a, "Bearer "+secret); !errors.Is(err, auth.ErrBadCredentials) {
+				t.Fatalf("token of a deleted user: %v", err)
+			}
+			if _, err := a.Tokens(ctx, "bob"); !errors.Is(err, repository.ErrNotFound) {
+				t.Fatalf("tokens of a deleted user: %v", err)
+			}
+			for _, err := range []error{
+				func() error { _, err := a.DeleteUser(ctx, "nobody"); return err }(),
+				func() error { _, err := a.SetRoles(ctx, "nobody", []auth.Role{auth.Viewer}); return err }(),
+				func() error { _, err := a.SetPassword(ctx, "nobody", "correct horse battery"); return err }(),
+			} {
+				if !errors.Is(err, repository.ErrNotFound) {
+					t.Errorf("unknown user: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func basic(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -284,6 +285,104 @@ func (a *Authenticator) User(ctx context.Context, name string) (repository.User,
 		return repository.User{}, err
 	}
 	return a.users.GetByName(ctx, n)
+}
+
+// ErrLastAdmin is returned when a change would leave the repository without any user
+// holding the admin role: nobody could then manage users over the API or approve
+// administrative changes, and the only way back would be a hand-edited database.
+var ErrLastAdmin = errors.New("this is the last admin: create or promote another admin first")
+
+// SetRoles replaces the roles of the user named name. Removing admin from the last
+// admin is refused (ErrLastAdmin). This Authenticator forgets the user's cached
+// credentials at once; another process on the same database sees the change within
+// its cache TTL.
+func (a *Authenticator) SetRoles(ctx context.Context, name string, roles []Role) (repository.User, error) {
+	if len(roles) == 0 {
+		return repository.User{}, errors.New("at least one role is required")
+	}
+	u, err := a.User(ctx, name)
+	if err != nil {
+		return repository.User{}, err
+	}
+	if hasRole(u.Role, Admin) && !slices.Contains(roles, Admin) {
+		if err := a.keepAnAdmin(ctx, u.ID); err != nil {
+			return repository.User{}, err
+		}
+	}
+	u.Role = FormatRoles(roles)
+	if u, err = a.users.Update(ctx, u); err != nil {
+		return repository.User{}, err
+	}
+	a.forget("", u.ID)
+	return u, nil
+}
+
+// SetPassword sets (argon2id) or, with an empty password, removes the password of the
+// user named name. Their tokens are unchanged.
+func (a *Authenticator) SetPassword(ctx context.Context, name, password string) (repository.User, error) {
+	u, err := a.User(ctx, name)
+	if err != nil {
+		return repository.User{}, err
+	}
+	u.PasswordHash = nil
+	if password != "" {
+		h, err := HashPassword(password)
+		if err != nil {
+			return repository.User{}, err
+		}
+		u.PasswordHash = []byte(h)
+	}
+	if u, err = a.users.Update(ctx, u); err != nil {
+		return repository.User{}, err
+	}
+	a.forget("", u.ID)
+	return u, nil
+}
+
+// DeleteUser removes the user named name and every token of theirs. Deleting the last
+// admin is refused (ErrLastAdmin). Records that name the user (changes, approvals,
+// the ledger, the audit) keep the name: they are history.
+func (a *Authenticator) DeleteUser(ctx context.Context, name string) (repository.User, error) {
+	u, err := a.User(ctx, name)
+	if err != nil {
+		return repository.User{}, err
+	}
+	if hasRole(u.Role, Admin) {
+		if err := a.keepAnAdmin(ctx, u.ID); err != nil {
+			return repository.User{}, err
+		}
+	}
+	if err := a.users.Delete(ctx, u.ID); err != nil {
+		return repository.User{}, err
+	}
+	a.forget("", u.ID)
+	return u, nil
+}
+
+// keepAnAdmin returns ErrLastAdmin unless a user other than id holds the admin role.
+// (Two administrators demoting each other at the same instant from two processes can
+// both pass it; user administration is a rare, human act.)
+func (a *Authenticator) keepAnAdmin(ctx context.Context, id string) error {
+	us, err := a.users.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range us {
+		if o.ID != id && hasRole(o.Role, Admin) {
+			return nil
+		}
+	}
+	return ErrLastAdmin
+}
+
+// hasRole reports whether a stored role list ("engineer,admin") holds r.
+func hasRole(stored string, r Role) bool {
+	for _, p := range strings.Split(stored, ",") {
+		if Role(strings.TrimSpace(p)) == r {
+			return true
+		}
+	}
+	return false
 }
 
 // HasUsers reports whether at least one user exists.

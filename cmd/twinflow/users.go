@@ -51,7 +51,7 @@ func printToken(o *Options, cmd *cobra.Command, t createdToken) error {
 // newUserCmd is `twinflow user`: manage users directly in the repository (the same
 // --db as serve), so the first admin exists before serve starts.
 func newUserCmd(o *Options) *cobra.Command {
-	cmd := &cobra.Command{Use: "user", Short: "Create and list users in the data repository (REQ-SEC-01/02)"}
+	cmd := &cobra.Command{Use: "user", Short: "Create, list, update and delete users in the data repository (REQ-SEC-01/02)"}
 	var dsn string
 	cmd.PersistentFlags().StringVar(&dsn, "db", repository.DefaultDSN, "data repository: postgres://... or file:PATH (the same as serve's)")
 	var roles string
@@ -122,8 +122,107 @@ is case-insensitive. --password-file sets a password too (HTTP Basic clients).`,
 			})
 		},
 	}
-	cmd.AddCommand(create, list)
+	var noPassword bool
+	update := &cobra.Command{
+		Use:   "update NAME [--role ROLE[,ROLE...]] [--password-file F | --no-password]",
+		Short: "Change a user's roles or password",
+		Long: `Replace a user's roles (--role: the whole new list) and/or set (--password-file) or
+remove (--no-password) their password. Their tokens stay valid and carry the new roles:
+a running server on the same database applies the change within 2 s. Removing admin
+from the last admin is refused.`,
+		Example: `  twinflow user update alice --role engineer,approver --db file:twinflow.db
+  twinflow user update ci --password-file pw.txt
+  twinflow user update ci --no-password`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			setRoles := cmd.Flags().Changed("role")
+			if !setRoles && pwFile == "" && !noPassword {
+				return usageErrorf("nothing to change: give --role, --password-file or --no-password")
+			}
+			if pwFile != "" && noPassword {
+				return usageErrorf("--password-file and --no-password contradict each other")
+			}
+			var rs []auth.Role
+			if setRoles {
+				var err error
+				if rs, err = auth.ParseRoles(roles); err != nil {
+					return usageErrorf("--role: %v", err)
+				}
+			}
+			if _, err := auth.NormalizeName(args[0]); err != nil {
+				return usageErrorf("user name %q: %v", args[0], err)
+			}
+			pw := ""
+			if pwFile != "" {
+				var err error
+				if pw, err = readPassword(pwFile); err != nil {
+					return err
+				}
+				if pw == "" {
+					return usageErrorf("--password-file %s: the password is empty (use --no-password to remove it)", pwFile)
+				}
+				if _, err := auth.HashPassword(pw); err != nil { // checked before anything is written
+					return usageErrorf("--password-file %s: %v", pwFile, err)
+				}
+			}
+			return withAuth(cmd.Context(), dsn, func(a *auth.Authenticator) error {
+				u, err := a.User(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if setRoles {
+					if u, err = a.SetRoles(cmd.Context(), args[0], rs); err != nil {
+						return err
+					}
+				}
+				if pwFile != "" || noPassword {
+					if u, err = a.SetPassword(cmd.Context(), args[0], pw); err != nil {
+						return err
+					}
+				}
+				return printUser(o, cmd, u, "updated")
+			})
+		},
+	}
+	update.Flags().StringVar(&roles, "role", "", "the user's new roles, comma-separated (replaces the old list)")
+	update.Flags().StringVar(&pwFile, "password-file", "", "file holding the new password (- reads a line from the terminal)")
+	update.Flags().BoolVar(&noPassword, "no-password", false, "remove the user's password (tokens only from then on)")
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a user and all their tokens",
+		Long: `Delete a user and revoke all their tokens (a running server on the same database
+stops accepting them within 2 s). Changes, approvals, the ledger and the audit keep
+the user's name: they are history. Deleting the last admin is refused.`,
+		Example: `  twinflow user delete bob --db file:twinflow.db`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := auth.NormalizeName(args[0]); err != nil {
+				return usageErrorf("user name %q: %v", args[0], err)
+			}
+			return withAuth(cmd.Context(), dsn, func(a *auth.Authenticator) error {
+				u, err := a.DeleteUser(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				return printUser(o, cmd, u, "deleted")
+			})
+		},
+	}
+	cmd.AddCommand(create, list, update, del)
 	return usageFlags(cmd)
+}
+
+// printUser prints a user after update or delete: one line, or the record with -o json.
+func printUser(o *Options, cmd *cobra.Command, u repository.User, what string) error {
+	if o.Output != "table" {
+		return render(o, cmd.OutOrStdout(), u, nil)
+	}
+	pw := "no password"
+	if len(u.PasswordHash) > 0 {
+		pw = "password set"
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "user %s %s (roles %s, %s)\n", u.Name, what, u.Role, pw)
+	return nil
 }
 
 // readPassword reads a password from a file, or from the terminal for "-".
