@@ -125,7 +125,8 @@ func ownedBy(flow string, table twin.Table, id string) bool {
 }
 
 // ServiceEnv is the environment services compile in against the live twin: its devices
-// and links (the TED), underlay addresses and SIDs (service.NewEnv: device labels, the
+// and links (the TED; links intended down or reported down by telemetry are excluded
+// from every path), underlay addresses and SIDs (service.NewEnv: device labels, the
 // loopback's address in the intended configuration) and, as reservations, the paths of
 // the hard-isolated flows already in the twin. now is the compile time.
 func (s *Service) ServiceEnv(ctx context.Context, now time.Time) (*service.Env, error) {
@@ -149,6 +150,9 @@ func (s *Service) ServiceEnv(ctx context.Context, now time.Time) (*service.Env, 
 			return err
 		}
 		env.Now = now
+		for l := range observedDown(r) { // links telemetry reports down: L1 refuses paths over them
+			env.DownLinks[l] = true
+		}
 		s.resv.Lock()
 		defer s.resv.Unlock()
 		if s.resv.r != nil && s.resv.rev == r.Revision() {
