@@ -20,6 +20,18 @@ import (
 // through the pipeline and returns its create change.
 func srPolicy(t *testing.T, e *env, c service.Constraints) *pipeline.Change {
 	t.Helper()
+	return commitCompiled(t, e, func(reg *service.Registry, env *service.Env) (*change.ChangeSet, error) {
+		return reg.Create(env, &service.Service{ID: "te1", Type: service.SRPolicy,
+			SR: &service.SROptions{Prefix: "10.9.0.0/16"}, Constraints: c,
+			Endpoints: []service.Endpoint{{Device: "a"}, {Device: "c"}}})
+	})
+}
+
+// commitCompiled labels the square's devices (SRv6 SIDs, underlay addresses, a
+// management address), compiles a service or slice in the live twin's environment and
+// commits it through the pipeline.
+func commitCompiled(t *testing.T, e *env, compile func(*service.Registry, *service.Env) (*change.ChangeSet, error)) *pipeline.Change {
+	t.Helper()
 	ctx := context.Background()
 	if _, err := e.m.Live().Update(ctx, func(tx *twin.Txn) error {
 		for i, id := range []string{"a", "b", "c", "d"} {
@@ -27,7 +39,7 @@ func srPolicy(t *testing.T, e *env, c service.Constraints) *pipeline.Change {
 			if err != nil {
 				return err
 			}
-			d.Labels = map[string]string{service.LabelSID: "fc00::" + string(rune('1'+i))}
+			d.Labels = map[string]string{service.LabelSID: "fc00::" + string(rune('1'+i)), service.LabelUnderlay: "192.0.2." + string(rune('1'+i))}
 			d.Address, d.Drivers = "127.0.0.1:9", []network.DriverKind{network.DriverGNMI} // never dialled: the committer is in-process
 			if _, err := tx.PutDevice(d.Device, twin.Upsert, twin.Any); err != nil {
 				return err
@@ -41,9 +53,7 @@ func srPolicy(t *testing.T, e *env, c service.Constraints) *pipeline.Change {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := service.DefaultRegistry().Create(senv, &service.Service{ID: "te1", Type: service.SRPolicy,
-		SR: &service.SROptions{Prefix: "10.9.0.0/16"}, Constraints: c,
-		Endpoints: []service.Endpoint{{Device: "a"}, {Device: "c"}}})
+	cs, err := compile(service.DefaultRegistry(), senv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,4 +224,61 @@ func failed(c *pipeline.Change) []string {
 		}
 	}
 	return out
+}
+
+// A slice whose member's flows cross the failed link is recompiled as a whole
+// (UpdateSlice): its record is active at generation 2, both directions of its L2VPN
+// member are on a-d-c, and the change deletes and re-creates the member's VXLAN
+// interface and bridge on both PEs.
+func TestRestoreRecompilesSlice(t *testing.T) {
+	e := square(t, nil)
+	ctx := context.Background()
+	commitCompiled(t, e, func(reg *service.Registry, env *service.Env) (*change.ChangeSet, error) {
+		return reg.CreateSlice(env, &service.Slice{ID: "s1", Constraints: service.Constraints{CapacityGbps: 1, Metric: "latency"},
+			Services: []service.Service{{ID: "w", Type: service.L2VPN, L2: &service.L2Options{VNI: 42},
+				Endpoints: []service.Endpoint{{Device: "a", Interface: "e1"}, {Device: "c", Interface: "e1"}}}}})
+	})
+	if p := flowPath(t, e.m, "s1.w/g1/0-1/p0"); !slices.Equal(p, []string{"ab", "bc"}) {
+		t.Fatalf("s1.w created on %v; want [ab bc]", p)
+	}
+	if _, err := e.m.Live().Update(ctx, func(tx *twin.Txn) error {
+		_, err := tx.PutRecord(twin.TableServices, twin.Record{ID: "slo:silver", Kind: "flow_slo", Spec: mustJSON(change.SLO{MinRateGbps: 4})}, twin.Upsert, twin.Any)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := closedloop.NewRestorer(closedloop.RestorerConfig{Twins: e.m, Pipeline: e.svc, Services: e.svc,
+		Approver: closedloop.NamedRule{Name: "auto"}, Now: newClock().Now})
+	rs := r.Restore(ctx, "link-down bc", []string{"bc"}, time.Time{}, time.Now())
+	if rs.Outcome != closedloop.OutcomeCommitted {
+		t.Fatalf("restoration %s: %s", rs.Outcome, rs.Reason)
+	}
+	if len(rs.Recompiled) != 1 || rs.Recompiled[0].Kind != "slices" || rs.Recompiled[0].ID != "s1" || rs.Recompiled[0].Generation != 2 ||
+		!slices.Equal(rs.Recompiled[0].Devices, []string{"a", "c"}) {
+		t.Fatalf("recompiled %+v (errors %v)", rs.Recompiled, rs.ServiceErrors)
+	}
+	if p := flowPath(t, e.m, "s1.w/g2/0-1/p0"); !slices.Equal(p, []string{"ad", "dc"}) {
+		t.Fatalf("s1.w a->c after restoration %v", p)
+	}
+	if p := flowPath(t, e.m, "s1.w/g2/1-0/p0"); !slices.Equal(p, []string{"dc" + network.ReverseSuffix, "ad" + network.ReverseSuffix}) {
+		t.Fatalf("s1.w c->a after restoration %v", p)
+	}
+	var rec twin.Record
+	_ = e.m.Live().View(func(rd *twin.Reader) error { rec, _ = rd.Record(twin.TableSlices, "s1"); return nil })
+	var sl service.Slice
+	if err := json.Unmarshal(rec.Spec, &sl); err != nil || rec.Status != string(service.StatusActive) || sl.Generation != 2 {
+		t.Fatalf("slice record %+v %v", rec, err)
+	}
+	for _, dev := range []string{"a", "c"} {
+		var del, add bool
+		for _, op := range e.fc.ops[rs.Change][dev] {
+			if strings.Contains(op.Path, "interface[name=vx") {
+				del = del || op.Op == change.OpDelete
+				add = add || op.Op != change.OpDelete
+			}
+		}
+		if !del || !add {
+			t.Fatalf("%s: the member's VXLAN interface is not re-created: %+v", dev, e.fc.ops[rs.Change][dev])
+		}
+	}
 }
