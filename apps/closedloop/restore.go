@@ -69,9 +69,12 @@ type Restoration struct {
 	// ComputeMs is the fork and reroute computation.
 	ComputeMs float64 `json:"compute_ms"`
 	// TimeToRestoreMs is from detection to the commit's end (0 unless committed).
-	TimeToRestoreMs float64             `json:"time_to_restore_ms"`
-	Affected        []string            `json:"affected,omitempty"`
-	Paths           map[string][]string `json:"paths,omitempty"`
+	TimeToRestoreMs float64 `json:"time_to_restore_ms"`
+	// Affected are the flows crossing the failed links (or moved by a re-optimisation).
+	Affected []string `json:"affected,omitempty"`
+	// Paths are the new paths of the moved flows that belong to no recompiled service
+	// or slice (those are in Recompiled, under their new generation's flow IDs).
+	Paths map[string][]string `json:"paths,omitempty"`
 	// Unrestored are affected flows with no remaining path (they stay where they
 	// are; a person decides).
 	Unrestored []string `json:"unrestored,omitempty"`
