@@ -238,6 +238,23 @@ func TestRestorationOnStandIn(t *testing.T) {
 	if err := json.Unmarshal(svcRec.Spec, &spec); err != nil || svcRec.Status != string(service.StatusActive) || spec.Generation != 2 {
 		t.Fatalf("te1's record after restoration: %+v %v", svcRec, err)
 	}
+	// the SLA status from telemetry (bc still reported down): te1 stays active
+	if st := observed("bc"); st != network.StatusDisabled && st != network.StatusUnreachable {
+		t.Fatalf("bc observed %s after the fault", st)
+	}
+	slaEvs, err := pl.CheckSLAs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range slaEvs {
+		if ev.ID == "te1" {
+			t.Fatalf("te1's SLA status after restoration: %+v", ev)
+		}
+	}
+	_ = live.View(func(r *twin.Reader) error { svcRec, _ = r.Record(twin.TableServices, "te1"); return nil })
+	if svcRec.Status != string(service.StatusActive) {
+		t.Fatalf("te1 after the SLA check: %s", svcRec.Status)
+	}
 	c, err := env.nbi.Changes.Get(ctx, rec.Change)
 	if err != nil || c.State != change.StateCommitted || c.Author != closedloop.RestoreUser || c.Commit == nil {
 		t.Fatalf("change %+v %v", c, err)
