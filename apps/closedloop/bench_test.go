@@ -104,7 +104,7 @@ func BenchmarkRestore100(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		m, svc, hot, _ := wanEnv(b, dir, i)
-		r, err := closedloop.NewRestorer(closedloop.RestorerConfig{Twins: m, Pipeline: svc, Approver: closedloop.NamedRule{Name: "bench"}})
+		r, err := closedloop.NewRestorer(closedloop.RestorerConfig{Twins: m, Pipeline: svc, Services: svc, Approver: closedloop.NamedRule{Name: "bench"}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -21,11 +21,16 @@ import (
 type okCommitter struct {
 	mu    sync.Mutex
 	count int
+	ops   map[string]map[string][]change.Op // per change, the device operations committed
 }
 
-func (f *okCommitter) Commit(_ context.Context, id string, _ map[string][]change.Op, _ time.Duration) (*change.CommitRecord, error) {
+func (f *okCommitter) Commit(_ context.Context, id string, ops map[string][]change.Op, _ time.Duration) (*change.CommitRecord, error) {
 	f.mu.Lock()
 	f.count++
+	if f.ops == nil {
+		f.ops = map[string]map[string][]change.Op{}
+	}
+	f.ops[id] = ops
 	f.mu.Unlock()
 	return &change.CommitRecord{ChangeID: id, Phase: change.PhaseConfirmed, Devices: map[string]*change.CommitDevice{}}, nil
 }

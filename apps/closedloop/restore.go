@@ -15,6 +15,7 @@ import (
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/models/routing"
+	"github.com/twinflow/twinflow/models/service"
 	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
 	"github.com/twinflow/twinflow/twin/pipeline"
@@ -31,6 +32,12 @@ type RestorerConfig struct {
 	UtilisationBound float64
 	// HoldDown spaces automatic re-optimisations (default 30s).
 	HoldDown time.Duration
+	// Services and Registry, when Services is set, recompile the compiled services and
+	// slices (models/service records) whose flows a restoration or re-optimisation
+	// moves: the change then carries their device operations (pipeline.Service is a
+	// ServiceEnvSource). Registry defaults to service.DefaultRegistry().
+	Services ServiceEnvSource
+	Registry *service.Registry
 	// Ledger, when set, receives one "restoration.completed" record per restoration
 	// or re-optimisation (its outcome, change, detection and restoration times).
 	Ledger repository.Ledger
@@ -62,9 +69,12 @@ type Restoration struct {
 	// ComputeMs is the fork and reroute computation.
 	ComputeMs float64 `json:"compute_ms"`
 	// TimeToRestoreMs is from detection to the commit's end (0 unless committed).
-	TimeToRestoreMs float64             `json:"time_to_restore_ms"`
-	Affected        []string            `json:"affected,omitempty"`
-	Paths           map[string][]string `json:"paths,omitempty"`
+	TimeToRestoreMs float64 `json:"time_to_restore_ms"`
+	// Affected are the flows crossing the failed links (or moved by a re-optimisation).
+	Affected []string `json:"affected,omitempty"`
+	// Paths are the new paths of the moved flows that belong to no recompiled service
+	// or slice (those are in Recompiled, under their new generation's flow IDs).
+	Paths map[string][]string `json:"paths,omitempty"`
 	// Unrestored are affected flows with no remaining path (they stay where they
 	// are; a person decides).
 	Unrestored []string `json:"unrestored,omitempty"`
@@ -72,11 +82,17 @@ type Restoration struct {
 	// bottleneck state); SLOMisses those below their SLO there.
 	PredictedGbps map[string]float64 `json:"predicted_gbps,omitempty"`
 	SLOMisses     []string           `json:"slo_misses,omitempty"`
-	Outcome       Outcome            `json:"outcome"`
-	Reason        string             `json:"reason,omitempty"`
-	Change        string             `json:"change,omitempty"`
-	Approver      string             `json:"approver,omitempty"`
-	Steps         []Step             `json:"steps"`
+	// Recompiled are the services and slices whose flows moved, recompiled onto paths
+	// avoiding the failed links: the change carries their device operations.
+	Recompiled []Recompiled `json:"recompiled,omitempty"`
+	// ServiceErrors name the services and slices that could not be recompiled (their
+	// flows move in the twin only).
+	ServiceErrors []string `json:"service_errors,omitempty"`
+	Outcome       Outcome  `json:"outcome"`
+	Reason        string   `json:"reason,omitempty"`
+	Change        string   `json:"change,omitempty"`
+	Approver      string   `json:"approver,omitempty"`
+	Steps         []Step   `json:"steps"`
 }
 
 // Restorer restores service after failures and re-optimises paths, through the
@@ -101,6 +117,9 @@ func NewRestorer(cfg RestorerConfig) (*Restorer, error) {
 	}
 	if cfg.HoldDown <= 0 {
 		cfg.HoldDown = 30 * time.Second
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = service.DefaultRegistry()
 	}
 	r := &Restorer{cfg: cfg, down: map[string]bool{}, log: cfg.Logger}
 	if r.log == nil {
@@ -240,7 +259,7 @@ func (r *Restorer) Restore(ctx context.Context, trigger string, failed []string,
 	}
 	spec, _ := json.Marshal(map[string]any{"trigger": trigger, "failed_links": rs.FailedLinks, "failure_at": failureAt,
 		"detected_at": detectedAt, "detection_ms": rs.DetectionMs, "restoration": rs.ID})
-	cs.Intents = []change.Intent{{Type: "restoration", Name: rs.ID, Spec: spec}}
+	cs.Intents = append([]change.Intent{{Type: "restoration", Name: rs.ID, Spec: spec}}, cs.Intents...)
 	cs.Label = network.SanitizeText("restoration: "+trigger, 200)
 	cs.Comment = network.SanitizeText(fmt.Sprintf("restoration %s of %s; detected %s, %.3f ms after the failure's telemetry sample",
 		rs.ID, strings.Join(rs.FailedLinks, ", "), detectedAt.UTC().Format(time.RFC3339Nano), rs.DetectionMs), 1024)
@@ -266,7 +285,7 @@ func (r *Restorer) Optimize(ctx context.Context, trigger string, avoid []string)
 		return r.finish(rs, OutcomeNothing, "every flow is already on its best path")
 	}
 	spec, _ := json.Marshal(map[string]any{"trigger": trigger, "avoid": avoid, "optimisation": rs.ID})
-	cs.Intents = []change.Intent{{Type: "optimisation", Name: rs.ID, Spec: spec}}
+	cs.Intents = append([]change.Intent{{Type: "optimisation", Name: rs.ID, Spec: spec}}, cs.Intents...)
 	cs.Label = network.SanitizeText("optimisation: "+trigger, 200)
 	return r.through(ctx, rs, cs)
 }
@@ -281,7 +300,11 @@ func (r *Restorer) through(ctx context.Context, rs Restoration, cs *change.Chang
 }
 
 // plan computes the moves in a fork. failed: links to fail (restoration); avoid: hot
-// links flows should leave (optimisation; nil with failed set).
+// links flows should leave (optimisation; nil with failed set). The moved flows that
+// belong to a compiled service or slice (a live record owns them) are not moved as
+// flows: the service is recompiled onto TE paths avoiding the failed (or avoided)
+// links, and its update (device operations, flows of the new generation, intent) is
+// carried by the same change.
 func (r *Restorer) plan(ctx context.Context, rs *Restoration, failed, avoid []string) (*change.ChangeSet, error) {
 	start := time.Now()
 	fork, err := r.cfg.Twins.Fork(ctx, twin.LiveID)
@@ -290,21 +313,25 @@ func (r *Restorer) plan(ctx context.Context, rs *Restoration, failed, avoid []st
 	}
 	defer func() { _ = r.cfg.Twins.Delete(context.WithoutCancel(ctx), fork.ID()) }()
 	r.step(rs, "fork", "restoration fork "+fork.ID()+" of live revision "+fmt.Sprint(fork.Info().ParentRevision))
-	var cs *change.ChangeSet
+	var (
+		n     *network.Network
+		moves map[string][]string
+		st    *bottleneck.State
+		slos  = map[string]*change.SLO{}
+		owned []ownedService
+	)
 	err = fork.View(func(rd *twin.Reader) error {
-		n, down := networkOf(rd)
+		var down map[string]bool
+		n, down = networkOf(rd)
 		for _, l := range failed {
 			down[l] = true
 		}
 		rs.FailedLinks = sortedKeys(down)
-		slos := map[string]*change.SLO{}
 		for _, f := range n.Flows {
 			if s := pipeline.FlowSLO(rd, f.ID); s != nil {
 				slos[f.ID] = s
 			}
 		}
-		var moves map[string][]string
-		var st *bottleneck.State
 		var err error
 		if failed != nil {
 			moves, st, err = failureReroute(n, down, rs)
@@ -314,36 +341,93 @@ func (r *Restorer) plan(ctx context.Context, rs *Restoration, failed, avoid []st
 		if err != nil {
 			return err
 		}
-		if len(moves) == 0 {
-			return nil
-		}
-		cs = &change.ChangeSet{Kind: change.KindIntent, Level: change.L1}
-		rs.Paths, rs.PredictedGbps = moves, map[string]float64{}
-		byID := map[string]network.Flow{}
-		for _, f := range n.Flows {
-			byID[f.ID] = f
-		}
-		for _, id := range sortedKeys(keysOf(moves)) {
-			f := byID[id]
-			f.Path = moves[id]
-			cs.Twin.RemoveFlows = append(cs.Twin.RemoveFlows, id)
-			cs.Twin.AddFlows = append(cs.Twin.AddFlows, change.FlowSpec{Flow: f, SLO: slos[id]})
-			if st != nil {
-				if rate, err := st.Rate(id); err == nil {
-					rs.PredictedGbps[id] = rate
-					if s := slos[id]; s != nil && s.MinRateGbps > 0 && rate+1e-9 < s.MinRateGbps {
-						rs.SLOMisses = append(rs.SLOMisses, fmt.Sprintf("flow %s: %.4f Gb/s < SLO %.4f Gb/s", id, rate, s.MinRateGbps))
-					}
-				}
-			}
+		if r.cfg.Services != nil {
+			owned = ownersOf(rd, n, append(sortedKeys(keysOf(moves)), rs.Unrestored...))
 		}
 		return nil
 	})
-	rs.ComputeMs = ms(time.Since(start))
 	if err != nil {
+		rs.ComputeMs = ms(time.Since(start))
 		return nil, err
 	}
+	// recompile the services and slices whose flows move
+	var svcCS []*change.ChangeSet
+	var svcErrs []string
+	inService := map[string]bool{}
+	if len(owned) > 0 {
+		env, err := r.cfg.Services.ServiceEnv(ctx, r.cfg.Now())
+		if err != nil {
+			rs.ComputeMs = ms(time.Since(start))
+			return nil, fmt.Errorf("service environment for recompiling %d services: %w", len(owned), err)
+		}
+		links := slices.Clone(rs.FailedLinks)
+		if failed == nil {
+			links = append(links, avoid...)
+		}
+		var done []Recompiled
+		var kept []string
+		svcCS, done, kept, svcErrs = recompile(r.cfg.Registry, env, owned, links)
+		rs.Recompiled, rs.ServiceErrors = done, svcErrs
+		recompiled := map[string]bool{}
+		for _, d := range done {
+			recompiled[d.Kind+"/"+d.ID] = true
+		}
+		for _, k := range kept { // already on the paths its constraints choose: left alone
+			recompiled[k] = true
+		}
+		for _, o := range owned {
+			if recompiled[string(o.table)+"/"+o.rec.ID] {
+				for _, id := range o.flows {
+					inService[id] = true
+				}
+			}
+		}
+		rs.Unrestored = slices.DeleteFunc(rs.Unrestored, func(id string) bool { return inService[id] })
+	}
+	var cs *change.ChangeSet
+	byID := map[string]network.Flow{}
+	for _, f := range n.Flows {
+		byID[f.ID] = f
+	}
+	rs.Paths, rs.PredictedGbps = map[string][]string{}, map[string]float64{}
+	for _, id := range sortedKeys(keysOf(moves)) {
+		if inService[id] {
+			continue // moved by its service's recompilation
+		}
+		if cs == nil {
+			cs = &change.ChangeSet{Kind: change.KindIntent, Level: change.L1}
+		}
+		f := byID[id]
+		f.Path = moves[id]
+		rs.Paths[id] = moves[id]
+		cs.Twin.RemoveFlows = append(cs.Twin.RemoveFlows, id)
+		cs.Twin.AddFlows = append(cs.Twin.AddFlows, change.FlowSpec{Flow: f, SLO: slos[id]})
+		if st != nil {
+			if rate, err := st.Rate(id); err == nil {
+				rs.PredictedGbps[id] = rate
+				if s := slos[id]; s != nil && s.MinRateGbps > 0 && rate+1e-9 < s.MinRateGbps {
+					rs.SLOMisses = append(rs.SLOMisses, fmt.Sprintf("flow %s: %.4f Gb/s < SLO %.4f Gb/s", id, rate, s.MinRateGbps))
+				}
+			}
+		}
+	}
+	for _, sc := range svcCS {
+		if cs == nil {
+			cs = &change.ChangeSet{Kind: change.KindIntent, Level: change.L1}
+		}
+		mergeService(cs, sc)
+	}
+	if len(rs.Paths) == 0 {
+		rs.Paths, rs.PredictedGbps = nil, nil
+	}
+	rs.ComputeMs = ms(time.Since(start))
 	detail := fmt.Sprintf("%d flows affected, %d moved, %d without a path; computed in %.3f ms", len(rs.Affected), len(rs.Paths), len(rs.Unrestored), rs.ComputeMs)
+	for _, d := range rs.Recompiled {
+		detail += fmt.Sprintf("; %s %s recompiled (generation %d, %d device operations on %s)", strings.TrimSuffix(d.Kind, "s"), d.ID, d.Generation, d.DeviceOps, strings.Join(d.Devices, ", "))
+	}
+	if len(svcErrs) > 0 {
+		detail += "; " + strings.Join(svcErrs, "; ")
+	}
 	if len(rs.SLOMisses) > 0 {
 		detail += "; below SLO in the fork: " + strings.Join(rs.SLOMisses, "; ")
 	}
@@ -494,6 +578,7 @@ func (r *Restorer) finish(rs Restoration, o Outcome, reason string) Restoration 
 	if r.cfg.Ledger != nil {
 		payload, _ := json.Marshal(map[string]any{"trigger": rs.Trigger, "outcome": rs.Outcome, "change": rs.Change,
 			"approver": rs.Approver, "failed_links": rs.FailedLinks, "moved": len(rs.Paths), "unrestored": rs.Unrestored,
+			"recompiled": rs.Recompiled, "service_errors": rs.ServiceErrors,
 			"failure_at": rs.FailureAt, "detected_at": rs.DetectedAt, "detection_ms": rs.DetectionMs,
 			"time_to_restore_ms": rs.TimeToRestoreMs, "reason": rs.Reason})
 		if _, err := r.cfg.Ledger.Append(context.Background(), repository.LedgerEntry{Kind: "restoration.completed", Subject: rs.ID, Payload: payload}); err != nil {

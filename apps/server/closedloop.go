@@ -69,7 +69,7 @@ func startClosedLoops(ctx context.Context, env *assembly, o ClosedLoopConfig) er
 	if err != nil {
 		return err
 	}
-	rs, err := closedloop.NewRestorer(closedloop.RestorerConfig{Twins: env.twins, Pipeline: svc, Approver: ap,
+	rs, err := closedloop.NewRestorer(closedloop.RestorerConfig{Twins: env.twins, Pipeline: svc, Approver: ap, Services: svc,
 		UtilisationBound: o.OptimizeAbove, Ledger: env.store.Ledger(), Logger: log})
 	if err != nil {
 		return err

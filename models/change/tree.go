@@ -99,7 +99,27 @@ func matchesKeys(entry any, keys map[string]string) bool {
 	}
 	for k, want := range keys {
 		got, ok := scalarString(m[k])
-		if !ok || got != want {
+		if !ok || (got != want && !qualifiedIdentity(got, want)) {
+			return false
+		}
+	}
+	return true
+}
+
+// qualifiedIdentity says whether got is the identity want qualified with its module,
+// as a device reports an identityref key (JSON_IETF: "openconfig-policy-types:STATIC"
+// for the path key STATIC). want has no ':' and the module is a YANG identifier, so an
+// IPv6 address (at least two colons) never matches.
+func qualifiedIdentity(got, want string) bool {
+	mod, id, ok := strings.Cut(got, ":")
+	if !ok || id != want || want == "" || strings.Contains(want, ":") || mod == "" {
+		return false
+	}
+	for i, r := range mod {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '_':
+		case i > 0 && (r >= '0' && r <= '9' || r == '-' || r == '.'):
+		default:
 			return false
 		}
 	}

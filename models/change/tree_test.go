@@ -156,3 +156,52 @@ func FuzzApplyOp(f *testing.F) {
 		}
 	})
 }
+
+// A device reports identityref keys module-qualified (JSON_IETF); a path names them
+// without the module (as the node's gNMI paths do). Lookup and delete find the entry;
+// IPv6 address keys and other modules' look-alikes are not confused with it.
+func TestLookupQualifiedIdentityKey(t *testing.T) {
+	tr, err := ParseTree([]byte(`{"network-instances":{"network-instance":[{"name":"DEFAULT","protocols":{"protocol":[
+		{"identifier":"openconfig-policy-types:STATIC","name":"static","static-routes":{"static":[{"prefix":"10.9.0.0/16"}]}}]}}]},
+		"addrs":{"addr":[{"ip":"fc00::1","v":1}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustPath(t, "/network-instances/network-instance[name=DEFAULT]/protocols/protocol[identifier=STATIC][name=static]/static-routes/static[prefix=10.9.0.0/16]")
+	if _, ok := Lookup(tr, p); !ok {
+		t.Fatal("the qualified identity key is not found by its unqualified name")
+	}
+	for _, s := range []string{
+		"/network-instances/network-instance[name=DEFAULT]/protocols/protocol[identifier=DIRECTLY_CONNECTED][name=static]",
+		"/network-instances/network-instance[name=DEFAULT]/protocols/protocol[identifier=policy-types:STATIC][name=static]",
+		"/addrs/addr[ip=1]", "/addrs/addr[ip=:1]",
+	} {
+		if _, ok := Lookup(tr, mustPath(t, s)); ok {
+			t.Errorf("%s found", s)
+		}
+	}
+	if err := ApplyOp(tr, Op{Op: OpDelete, Path: p.String()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := Lookup(tr, p); ok {
+		t.Fatal("deleted by its unqualified key, the route is still there")
+	}
+	for _, c := range []struct {
+		got, want string
+		ok        bool
+	}{{"a:B", "B", true}, {"a-1.x_y:B", "B", true}, {"1a:B", "B", false}, {":B", "B", false},
+		{"fc00::1", ":1", false}, {"fc00::1", "1", false}, {"a:b:c", "b:c", false}, {"a:", "", false}} {
+		if qualifiedIdentity(c.got, c.want) != c.ok {
+			t.Errorf("qualifiedIdentity(%q, %q) != %v", c.got, c.want, c.ok)
+		}
+	}
+}
+
+func mustPath(t *testing.T, s string) Path {
+	t.Helper()
+	p, err := ParsePath(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

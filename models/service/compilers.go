@@ -236,7 +236,8 @@ func (SRPolicyCompiler) Compose(env *Env, s *Service, route bool) (*Compiled, er
 		return nil, fmt.Errorf("%w: service %q: %v", ErrUnsatisfiable, s.ID, err)
 	}
 	path := ps[0]
-	segs, err := env.Graph.SegmentList(path, s.SR.Compress, routing.Options{Metric: metric})
+	// the routers' forwarding view: failed links are not in it
+	segs, err := env.Graph.SegmentList(path, s.SR.Compress, routing.Options{Metric: metric, ExcludeLinks: env.DownLinks})
 	if err != nil {
 		return nil, fmt.Errorf("%w: service %q: path %v: %v", ErrUnsatisfiable, s.ID, path.Devices, err)
 	}

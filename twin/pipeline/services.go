@@ -24,13 +24,19 @@ import (
 // collides with the "slo:<flow>" records kept in the same services table.
 
 // serviceRecords writes the records of cs's service and slice intents into tx and
-// returns the lifecycle events of a committed change (create, update, remove).
+// returns the lifecycle events of a committed change (create, update, remove). A
+// change of kind intent may carry service and slice intents beside its own (a
+// restoration that recompiled the services whose flows it moves): those are handled
+// the same way and its other intents are left alone.
 func serviceRecords(tx *twin.Txn, cs *change.ChangeSet, committed bool) ([]ServiceEvent, error) {
-	if cs.Kind != change.KindService && cs.Kind != change.KindSlice {
+	if cs.Kind != change.KindService && cs.Kind != change.KindSlice && cs.Kind != change.KindIntent {
 		return nil, nil
 	}
 	var evs []ServiceEvent
 	for _, in := range cs.Intents {
+		if cs.Kind == change.KindIntent && !isServiceIntent(in.Type) {
+			continue
+		}
 		spec, err := service.SpecOf(in)
 		if err != nil {
 			return nil, err
@@ -39,12 +45,12 @@ func serviceRecords(tx *twin.Txn, cs *change.ChangeSet, committed bool) ([]Servi
 		var id string
 		switch v := spec.(type) {
 		case *service.Service:
-			if cs.Kind != change.KindService {
+			if cs.Kind == change.KindSlice {
 				return nil, fmt.Errorf("a %s change carries a service intent", cs.Kind)
 			}
 			id, kind = v.ID, string(v.Type)
 		case *service.Slice:
-			if cs.Kind != change.KindSlice {
+			if cs.Kind == change.KindService {
 				return nil, fmt.Errorf("a %s change carries a slice intent", cs.Kind)
 			}
 			table, id, kind = twin.TableSlices, v.ID, "slice"
@@ -88,14 +94,39 @@ func serviceRecords(tx *twin.Txn, cs *change.ChangeSet, committed bool) ([]Servi
 		}
 		if committed {
 			ev.Paths = pathsOf(cs)
+			if cs.Kind == change.KindIntent { // the change's flows of this service or slice only
+				for f := range ev.Paths {
+					if !ownedBy(f, table, id) {
+						delete(ev.Paths, f)
+					}
+				}
+			}
 			evs = append(evs, ev)
 		}
 	}
 	return evs, nil
 }
 
+func isServiceIntent(t string) bool {
+	switch t {
+	case service.IntentService, service.IntentServiceDelete, service.IntentSlice, service.IntentSliceDelete:
+		return true
+	}
+	return false
+}
+
+// ownedBy says whether flow is one the service compiler gives service id
+// (<id>/g<gen>/...) or, table slices, slice id (a member's <id>.<member>/g<gen>/...).
+func ownedBy(flow string, table twin.Table, id string) bool {
+	if table == twin.TableSlices {
+		return strings.HasPrefix(flow, id+".")
+	}
+	return strings.HasPrefix(flow, id+"/g")
+}
+
 // ServiceEnv is the environment services compile in against the live twin: its devices
-// and links (the TED), underlay addresses and SIDs (service.NewEnv: device labels, the
+// and links (the TED; links intended down or reported down by telemetry are excluded
+// from every path), underlay addresses and SIDs (service.NewEnv: device labels, the
 // loopback's address in the intended configuration) and, as reservations, the paths of
 // the hard-isolated flows already in the twin. now is the compile time.
 func (s *Service) ServiceEnv(ctx context.Context, now time.Time) (*service.Env, error) {
@@ -119,6 +150,9 @@ func (s *Service) ServiceEnv(ctx context.Context, now time.Time) (*service.Env, 
 			return err
 		}
 		env.Now = now
+		for l := range observedDown(r) { // links telemetry reports down: L1 refuses paths over them
+			env.DownLinks[l] = true
+		}
 		s.resv.Lock()
 		defer s.resv.Unlock()
 		if s.resv.r != nil && s.resv.rev == r.Revision() {

@@ -383,6 +383,7 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 	var model *liveModel
 	var configs map[string]change.Tree
 	var rules []policy.Rule
+	var down map[string]string
 	err = fork.View(func(r *twin.Reader) error {
 		var err error
 		rules = activeLimitRules(r) // policy.go
@@ -394,6 +395,7 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 		l0 = change.Static(cs, in)
 		if cs.Level.Includes(change.L1) {
 			model, err = s.l1.get(r)
+			down = observedDown(r) // downlinks.go
 		}
 		return err
 	})
@@ -452,6 +454,9 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 		after.rebuild()
 		l1Checks(rep, cs, model, after, routed)
 		rep.Add(policyCheck(rules, model, after))
+	}
+	if model != nil {
+		rep.Add(downLinksCheck(cs, routed, model.flows, down))
 	}
 	if cs.Level.Includes(change.L2) {
 		switch {
