@@ -113,13 +113,7 @@ func recompile(reg *service.Registry, env *service.Env, owned []ownedService, av
 			if old, err = service.DecodeService(o.rec.Spec); err == nil {
 				nw, _ = service.DecodeService(o.rec.Spec)
 				nw.Generation = 0 // Update gives the next generation
-				// the old flows' hard reservations are the ones being replaced
-				if env.Reservations != nil {
-					for _, id := range o.flows {
-						env.Reservations.Release(id)
-					}
-				}
-				cs, err = reg.Update(env, old, nw)
+				cs, err = reg.Update(env, old, nw) // releases the old reservations itself
 				gen = nw.Generation
 			}
 		case twin.TableSlices:

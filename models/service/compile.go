@@ -131,7 +131,9 @@ func (r *Registry) Delete(env *Env, s *Service) (*change.ChangeSet, error) {
 
 // Update compiles the change from old to new (same ID, new generation): the old
 // composition is deleted and the new one created in the same SetRequest per device;
-// old flows are removed and new ones added.
+// old flows are removed and new ones added. As in UpdateSlice, the old version's hard
+// reservations are released in env before nw is routed, so the new version may reuse
+// the capacity the old one holds (it was counted twice before).
 func (r *Registry) Update(env *Env, old, nw *Service) (*change.ChangeSet, error) {
 	if old.ID != nw.ID || old.Type != nw.Type {
 		return nil, fmt.Errorf("%w: an update keeps the service's id and type (%s %s -> %s %s)", ErrInvalid, old.Type, old.ID, nw.Type, nw.ID)
@@ -142,6 +144,11 @@ func (r *Registry) Update(env *Env, old, nw *Service) (*change.ChangeSet, error)
 	del, err := r.compose(env, old, false)
 	if err != nil {
 		return nil, err
+	}
+	if env.Reservations != nil {
+		for _, f := range del.Flows {
+			env.Reservations.Release(f.ID)
+		}
 	}
 	add, err := r.compose(env, nw, true)
 	if err != nil {

@@ -383,6 +383,42 @@ func TestUpdate(t *testing.T) {
 	}
 }
 
+// TestUpdateReleasesHardReservation (REQ-SLI-05): a hard-isolated service's update
+// routes the new version as if the old one's reservation were gone (it is removed in
+// the same change), as a slice update does.
+func TestUpdateReleasesHardReservation(t *testing.T) {
+	env := ringEnv(t, 6)
+	mk := func(gbps float64) *Service {
+		return &Service{ID: "w", Type: L2VPN, L2: &L2Options{VNI: 9},
+			Constraints: Constraints{CapacityGbps: gbps, Isolation: change.IsolationHard},
+			Endpoints:   []Endpoint{{Device: "r-0", Interface: "eth9"}, {Device: "r-1", Interface: "eth9"}}}
+	}
+	old := mk(8)
+	cs, err := DefaultRegistry().Create(env, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Reservations = routing.NewReservations()
+	for _, f := range cs.Twin.AddFlows { // as the live twin would hold them
+		if err := env.Reservations.Reserve(f.ID, f.Path, f.SLO.MinRateGbps, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up, err := DefaultRegistry().Update(env, old, mk(9)) // 8 + 9 > 10 Gb/s on r-0--r-1
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(up.Twin.AddFlows) != 2 || len(up.Twin.AddFlows[0].Path) != 1 {
+		t.Fatalf("new version routed around its old reservation: %+v", up.Twin.AddFlows)
+	}
+	for _, f := range cs.Twin.AddFlows {
+		if !slices.Contains(env.Reservations.Owners(), f.ID) {
+			continue
+		}
+		t.Fatalf("old flow %s still holds a reservation", f.ID)
+	}
+}
+
 func mustPath(t *testing.T, s string) change.Path {
 	t.Helper()
 	p, err := change.ParsePath(s)
