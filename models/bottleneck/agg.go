@@ -73,6 +73,15 @@ func (s *State) Refresh() {
 	}
 }
 
+// nonNeg is max(r, 0) for a residual capacity (never NaN), inlined: math.Max is an
+// assembly call on amd64, which spilled the hot loops' registers.
+func nonNeg(r float64) float64 {
+	if r > 0 {
+		return r
+	}
+	return 0
+}
+
 type colEnt struct {
 	x int32 // link crossed
 	n int32 // flows assigned to the column's link that cross x
@@ -377,7 +386,7 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 	q.reset()
 	for l := range nT {
 		if c := a.ls[l].cnt; c > 0 && a.popIdx[l] == notPopped && !s.failed[l] {
-			q.push(math.Max(a.ls[l].resid, 0)/float64(c), int32(l))
+			q.push(nonNeg(a.ls[l].resid)/float64(c), int32(l))
 		}
 	}
 	a.stale = 0
@@ -391,7 +400,7 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		if c == 0 {
 			continue
 		}
-		sh := math.Max(a.ls[l].resid, 0) / float64(c)
+		sh := nonNeg(a.ls[l].resid) / float64(c)
 		if sh > e.key {
 			q.push(sh, l) // stale key (shares only grow)
 			a.stale++
@@ -460,7 +469,7 @@ func (s *State) aggRestore(c *aggCkpt, seedLinks []int32) bool {
 			return false
 		}
 		r, n := s.seedState(x, c.k)
-		if !s.failed[x] && (n > 0 && math.Max(r, 0)/float64(n) < c.y || n == 0 && r < -s.tol*s.capa[x]) {
+		if !s.failed[x] && (n > 0 && nonNeg(r)/float64(n) < c.y || n == 0 && r < -s.tol*s.capa[x]) {
 			return false
 		}
 		a.seeds = append(a.seeds, linkFill{r, n})
@@ -574,7 +583,7 @@ func (q *radixQueue) pop(ls []linkFill) (heapEnt, bool) {
 				q.n--
 				continue
 			}
-			if key := math.Max(st.resid, 0) / float64(st.cnt); key > e.key {
+			if key := nonNeg(st.resid) / float64(st.cnt); key > e.key {
 				e.key = key
 				if j := q.slot(math.Float64bits(key)); j != i {
 					q.put(j, e) // a later bucket
