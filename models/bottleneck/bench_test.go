@@ -227,6 +227,7 @@ func BenchmarkPeakHeap1M(b *testing.B) {
 type incStats struct {
 	ops, resumed, changes, moved, dirty, links int
 	stale                                      int             // stale queue keys pushed again (re-fills)
+	layouts0, layouts                          int             // column layouts made (re-fills)
 	list                                       []time.Duration // per-flow listing (RateChanges)
 }
 
@@ -238,6 +239,10 @@ func (st *incStats) add(d *Delta, s *State) {
 	if d.Resumed {
 		st.stale += s.agg.stale
 	}
+	if st.ops == 1 {
+		st.layouts0 = s.agg.layouts
+	}
+	st.layouts = s.agg.layouts - st.layouts0
 	t0 := time.Now()
 	ch, _ := d.RateChanges()
 	st.list = append(st.list, time.Since(t0))
@@ -260,6 +265,7 @@ func (st *incStats) report(b *testing.B) {
 	b.ReportMetric(float64(st.dirty)/float64(st.ops), "recomputed-links/op")
 	b.ReportMetric(float64(st.links)/float64(st.ops), "moved-links/op")
 	b.ReportMetric(float64(st.stale)/float64(st.ops), "stale-keys/op")
+	b.ReportMetric(float64(st.layouts)/float64(st.ops), "col-layouts/op")
 	slices.Sort(st.list)
 	b.ReportMetric(float64(st.list[len(st.list)/2].Nanoseconds())/1e3, "list-median-µs")
 }
