@@ -487,7 +487,7 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		}
 	}
 	q := &a.queue
-	q.reset()
+	q.reset(nT)
 	for l := range nT {
 		if c := a.ls[l].cnt; c > 0 && a.popIdx[l] == notPopped && !s.failed[l] {
 			q.push(nonNeg(a.ls[l].resid)/float64(c), int32(l))
@@ -630,14 +630,22 @@ type radixQueue struct {
 	last  uint64
 	level uint8        // levels (bytes) with a non-empty bucket
 	digit [8][4]uint64 // per level: non-empty buckets
-	b     [1 + 8*256][]heapEnt
-	n     int
+	// buckets as intrusive lists of links (a link is queued at most once): the
+	// first link of each bucket, and per link the next one and its key; small
+	// arrays, so that moving an entry touches cache-resident memory only
+	head [1 + 8*256]int32
+	next []int32
+	key  []float64
+	keep []int32 // scratch: the entries of the bucket being redistributed
+	n    int
 }
 
-func (q *radixQueue) reset() {
-	for i := range q.b {
-		q.b[i] = q.b[i][:0]
+// reset empties the queue for links 0..nT-1.
+func (q *radixQueue) reset(nT int) {
+	for i := range q.head {
+		q.head[i] = -1
 	}
+	q.next, q.key = grow(q.next, nT), grow(q.key, nT)
 	q.last, q.level, q.n = 0, 0, 0
 	q.digit = [8][4]uint64{}
 }
@@ -652,9 +660,9 @@ func (q *radixQueue) slot(u uint64) int {
 	return 1 + int(p<<8) + int(u>>(p<<3)&255)
 }
 
-// put appends e to bucket i and marks it non-empty.
-func (q *radixQueue) put(i int, e heapEnt) {
-	q.b[i] = append(q.b[i], e)
+// put prepends link l to bucket i and marks it non-empty.
+func (q *radixQueue) put(i int, l int32) {
+	q.next[l], q.head[i] = q.head[i], l
 	if i > 0 {
 		p, d := (i-1)>>8, (i-1)&255
 		q.digit[p][d>>6] |= 1 << (d & 63)
@@ -663,7 +671,8 @@ func (q *radixQueue) put(i int, e heapEnt) {
 }
 
 func (q *radixQueue) push(key float64, l int32) {
-	q.put(q.slot(math.Float64bits(key)), heapEnt{key, l})
+	q.key[l] = key
+	q.put(q.slot(math.Float64bits(key)), l)
 	q.n++
 }
 
@@ -674,7 +683,7 @@ func (q *radixQueue) push(key float64, l int32) {
 // a key grown past its bucket moves to its new, later bucket) and links without
 // unfixed flows are dropped, so that no stale key reaches the top.
 func (q *radixQueue) pop(ls []linkFill) (heapEnt, bool) {
-	for len(q.b[0]) == 0 {
+	for q.head[0] < 0 {
 		if q.n == 0 {
 			return heapEnt{}, false
 		}
@@ -689,41 +698,44 @@ func (q *radixQueue) pop(ls []linkFill) (heapEnt, bool) {
 		if q.digit[p] == [4]uint64{} {
 			q.level &^= 1 << p
 		}
-		bk := q.b[i]
-		q.b[i] = bk[:0]
-		k, m := 0, -1
-		for _, e := range bk {
-			st := ls[e.l]
+		keep := q.keep[:0]
+		var m uint64
+		for l := q.head[i]; l >= 0; {
+			nx := q.next[l]
+			st := ls[l]
 			if st.cnt == 0 {
 				q.n--
+				l = nx
 				continue
 			}
-			if key := nonNeg(st.resid) / float64(st.cnt); key > e.key {
-				e.key = key
+			k := q.key[l]
+			if key := nonNeg(st.resid) / float64(st.cnt); key > k {
+				k, q.key[l] = key, key
 				if j := q.slot(math.Float64bits(key)); j != i {
-					q.put(j, e) // a later bucket
+					q.put(j, l) // a later bucket
+					l = nx
 					continue
 				}
 			}
-			bk[k] = e
-			if m < 0 || e.key < bk[m].key {
-				m = k
+			if u := math.Float64bits(k); len(keep) == 0 || u < m {
+				m = u
 			}
-			k++
+			keep = append(keep, l)
+			l = nx
 		}
-		if k == 0 {
+		q.head[i], q.keep = -1, keep
+		if len(keep) == 0 {
 			continue
 		}
-		q.last = math.Float64bits(bk[m].key)
-		for _, e := range bk[:k] {
-			q.put(q.slot(math.Float64bits(e.key)), e) // a lower byte: not bucket i
+		q.last = m
+		for _, l := range keep {
+			q.put(q.slot(math.Float64bits(q.key[l])), l) // a lower byte: not bucket i
 		}
 	}
-	b0 := q.b[0]
-	e := b0[len(b0)-1]
-	q.b[0] = b0[:len(b0)-1]
+	l := q.head[0]
+	q.head[0] = q.next[l]
 	q.n--
-	return e, true
+	return heapEnt{q.key[l], l}, true
 }
 
 // aggRefill recomputes every rate by the link-level fill (building the assignments

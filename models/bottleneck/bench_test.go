@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/models/routing"
@@ -270,15 +271,17 @@ func (st *incStats) report(b *testing.B) {
 	b.ReportMetric(float64(st.list[len(st.list)/2].Nanoseconds())/1e3, "list-median-µs")
 }
 
-// threadCPU is the calling thread's CPU time (user + system; Linux's RUSAGE_THREAD),
-// for per-operation CPU times of a goroutine locked to its thread: on the shared
-// machine wall times mostly measure the run queue.
+// threadCPU is the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID, exact; the
+// thread's rusage only advances at scheduler ticks), for per-operation CPU times of a
+// goroutine locked to its thread: on the shared machine wall times mostly measure
+// the run queue.
 func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+	var ts syscall.Timespec
+	const clockThreadCPUTime = 3
+	if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ts.Nano())
 }
 
 // reportCPUMedian reports the median of per-operation thread CPU times.
