@@ -535,8 +535,9 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		a.order = append(a.order, l)
 		a.pops++
 		a.sat[l] = sh
+		ls := a.ls // a local: stores through x cannot change it (no reload per pair)
 		for _, e := range a.col[l] {
-			x := &a.ls[e.x]
+			x := &ls[e.x]
 			x.resid -= float64(e.n) * sh
 			x.cnt -= e.n
 		}
@@ -758,6 +759,7 @@ func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32
 			d.changes = append(d.changes, RateChange{Flow: s.flowID[f], Old: s.preRate(f), Removed: true})
 		}
 	}
+	d.Links = slices.Grow(d.Links, a.pops) // about as many levels move as links saturate again
 	total := 0.0
 	for l, n := range a.selfCnt {
 		if n > 0 {
