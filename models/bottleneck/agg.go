@@ -152,6 +152,7 @@ type aggregate struct {
 	outCols    int
 	fillsSince int
 	layouts    int // layouts made (tests, benchmarks)
+	relayout   int // fills between layouts (0: relayoutFills; tests set it low)
 }
 
 // aggCkpt is the state of a fill after its first k saturations (the last at level y).
@@ -547,7 +548,11 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 	}
 	a.ckOK, a.ckNT = true, nT
 	a.fillsSince++
-	if a.arena == nil || a.fillsSince >= relayoutFills || a.outCols > nT/8 {
+	relayout := a.relayout
+	if relayout <= 0 {
+		relayout = relayoutFills
+	}
+	if a.arena == nil || a.fillsSince >= relayout || a.outCols > nT/8 {
 		a.packCols(nT)
 	}
 }
