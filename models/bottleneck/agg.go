@@ -511,13 +511,19 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 			a.stale++
 			continue
 		}
-		if c != a.selfCnt[l] {
-			// unfixed flows assigned elsewhere cross l: they are fixed here
+		if need := c - a.selfCnt[l]; need != 0 {
+			// unfixed flows assigned elsewhere cross l: they are fixed here (the
+			// scan stops at the last of them: c counts l's unfixed flows and
+			// selfCnt those assigned to l)
 			for _, f := range s.linkFlows[l] {
+				if need == 0 {
+					break
+				}
 				b := a.bn[f]
 				if b == l || a.popIdx[b] != notPopped {
 					continue
 				}
+				need--
 				s.recordOld(f)
 				for _, x := range s.path[f] {
 					a.colAdd(b, x, -1)
