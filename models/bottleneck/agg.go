@@ -119,7 +119,11 @@ type aggregate struct {
 	// fill scratch (seeds: the seed links' state in a restart)
 	ls    []linkFill
 	seeds []linkFill
-	queue radixQueue
+	// restart scratch: the seed links' flows (seedPrep), seed link j's at
+	// seedFix[seedOff[j]:seedOff[j+1]]
+	seedFix []seedFix
+	seedOff []int32
+	queue   radixQueue
 	// old rates (syncRates keeps them in prev for the pending per-flow listing)
 	prev []float64
 	// the update in progress (aggBegin): whether rates were lazy before it, the
@@ -438,6 +442,7 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		for _, x := range seedLinks {
 			theta = math.Min(theta, a.sat[x])
 		}
+		s.seedPrep(seedLinks)
 		for c := len(a.ckpts) - 1; c >= 0; c-- {
 			if a.ckpts[c].y < theta && s.aggRestore(&a.ckpts[c], seedLinks) {
 				from = c
@@ -475,8 +480,8 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		// the kept checkpoints hold the seed links' old state: bring it up to date
 		for i := range a.ckpts {
 			c := &a.ckpts[i]
-			for _, x := range seedLinks {
-				c.ls[x].resid, c.ls[x].cnt = s.seedState(x, c.k)
+			for j, x := range seedLinks {
+				c.ls[x].resid, c.ls[x].cnt = s.seedState(j, x, c.k)
 			}
 		}
 		a.nPops, a.restart = k, k
@@ -589,13 +594,13 @@ func (a *aggregate) checkpoint(y float64) {
 func (s *State) aggRestore(c *aggCkpt, seedLinks []int32) bool {
 	a := &s.agg
 	a.seeds = a.seeds[:0]
-	for _, x := range seedLinks {
+	for j, x := range seedLinks {
 		if a.popIdx[x] < c.k {
 			// saturated before the checkpoint (θ rules it out unless rounding made
 			// the levels non-monotone): its flows' fixing may change
 			return false
 		}
-		r, n := s.seedState(x, c.k)
+		r, n := s.seedState(j, x, c.k)
 		if !s.failed[x] && (n > 0 && nonNeg(r)/float64(n) < c.y || n == 0 && r < -s.tol*s.capa[x]) {
 			return false
 		}
@@ -608,18 +613,52 @@ func (s *State) aggRestore(c *aggCkpt, seedLinks []int32) bool {
 	return true
 }
 
-// seedState is seed link x's residual capacity and unfixed flows after the first k
-// saturations: the flows fixed by then (assigned to a link among the first k
-// saturated) keep their rates.
-func (s *State) seedState(x int32, k int32) (float64, int32) {
+// seedFix is a flow of a seed link in a restart: the saturation index, in the
+// previous fill, of the link it is assigned to (notPopped for a new flow, or one
+// fixed after the last checkpoint) and its rate before the update.
+type seedFix struct {
+	p int32
+	r float64
+}
+
+// seedPrep gathers each seed link's flows as seedFix records, once per restart, so
+// that the link's state at any checkpoint is one sequential pass over them
+// (seedState) instead of random reads of each flow's assignment and rate.
+func (s *State) seedPrep(seedLinks []int32) {
+	a := &s.agg
+	maxK := int32(0)
+	if n := len(a.ckpts); n > 0 {
+		maxK = a.ckpts[n-1].k
+	}
+	a.seedFix, a.seedOff = a.seedFix[:0], append(a.seedOff[:0], 0)
+	for _, x := range seedLinks {
+		if !s.failed[x] {
+			for _, f := range s.linkFlows[x] {
+				e := seedFix{notPopped, 0}
+				if !a.isNew[f] {
+					if p := a.popIdx[a.bn[f]]; p < maxK {
+						e = seedFix{p, s.preRate(f)}
+					}
+				}
+				a.seedFix = append(a.seedFix, e)
+			}
+		}
+		a.seedOff = append(a.seedOff, int32(len(a.seedFix)))
+	}
+}
+
+// seedState is the j-th seed link x's residual capacity and unfixed flows after the
+// first k saturations (k at most the last checkpoint's; seedPrep first): the flows
+// fixed by then (assigned to a link among the first k saturated) keep their rates.
+func (s *State) seedState(j int, x int32, k int32) (float64, int32) {
 	a := &s.agg
 	if s.failed[x] {
 		return 0, 0
 	}
 	r, n := s.capa[x], int32(0)
-	for _, f := range s.linkFlows[x] {
-		if !a.isNew[f] && a.popIdx[a.bn[f]] < k {
-			r -= s.preRate(f)
+	for _, e := range a.seedFix[a.seedOff[j]:a.seedOff[j+1]] {
+		if e.p < k {
+			r -= e.r
 		} else {
 			n++
 		}
