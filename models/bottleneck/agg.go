@@ -44,9 +44,10 @@ import (
 // Cost of a fill: O(|L|) to restart (checkpoint copy, queue build), then O(P +
 // Σ_flips |path| log C) for the P column pairs of the links saturating after the
 // restart (318k in all on that fat-tree, against 550k path elements) with columns of
-// at most C entries, plus the radix heap: O(1) per push, each entry moves down at
-// most 8 levels (about twice in practice) and its key is refreshed to the link's
-// current share when it moves, so no stale key is popped; plus a checkpoint
+// at most C entries, plus the radix heap: O(1) per push, an entry moves down at most
+// 8 levels between two refreshes of its key (to the link's current share, when its
+// bucket is redistributed, so no stale key is popped; ~11 bucket moves per saturation
+// on that fat-tree, about half of them after a refresh); plus a checkpoint
 // copy (O(|L|)) every ckptEvery saturations. Rates are then written in one streaming pass, rate(f) = sat(bn[f]),
 // O(|F|), which also lists the changed flows. Level numbers (rounds) and bottleneck
 // sets are not recomputed: they depend on the rounds of the whole structure, so the
@@ -71,6 +72,15 @@ func (s *State) Refresh() {
 		s.Compute()
 		s.stale, s.agg.ckOK = false, ck
 	}
+}
+
+// nonNeg is max(r, 0) for a residual capacity (never NaN), inlined: math.Max is an
+// assembly call on amd64, which spilled the hot loops' registers.
+func nonNeg(r float64) float64 {
+	if r > 0 {
+		return r
+	}
+	return 0
 }
 
 type colEnt struct {
@@ -110,7 +120,11 @@ type aggregate struct {
 	// fill scratch (seeds: the seed links' state in a restart)
 	ls    []linkFill
 	seeds []linkFill
-	queue radixQueue
+	// restart scratch: the seed links' flows (seedPrep), seed link j's at
+	// seedFix[seedOff[j]:seedOff[j+1]]
+	seedFix []seedFix
+	seedOff []int32
+	queue   radixQueue
 	// old rates (syncRates keeps them in prev for the pending per-flow listing)
 	prev []float64
 	// the update in progress (aggBegin): whether rates were lazy before it, the
@@ -130,6 +144,20 @@ type aggregate struct {
 	acc     []int32
 	accX    []int32
 	restart int32 // saturations skipped by restarting from a checkpoint
+	// column layout: the columns lie in one array (arena) in the order of a recent
+	// fill's saturations (order: the links of the last fill by saturation), so that
+	// the column updates of a fill, which saturates links in about that order, read
+	// memory mostly sequentially (the hardware prefetcher follows) instead of one
+	// separately allocated column per link; pos is a link's rank in that layout (-1:
+	// its column moved out, after growing past its slack; outCols counts those) and
+	// fillsSince the fills since the layout was made
+	arena      []colEnt
+	order      []int32
+	pos        []int32
+	outCols    int
+	fillsSince int
+	layouts    int // layouts made (tests, benchmarks)
+	relayout   int // fills between layouts (0: relayoutFills; tests set it low)
 }
 
 // aggCkpt is the state of a fill after its first k saturations (the last at level y).
@@ -160,7 +188,58 @@ func (a *aggregate) colAdd(b, x int32, d int32) {
 		}
 		return
 	}
+	if len(c) == cap(c) {
+		// out of slack: the column leaves the arena
+		n := make([]colEnt, len(c)+1, len(c)+1+colSlack(len(c)+1))
+		copy(n, c[:i])
+		n[i] = colEnt{x, d}
+		copy(n[i+1:], c[i:])
+		a.col[b] = n
+		a.leaveArena(b)
+		return
+	}
 	a.col[b] = slices.Insert(c, i, colEnt{x, d})
+}
+
+// leaveArena notes that column l was moved out of the arena.
+func (a *aggregate) leaveArena(l int32) {
+	if a.pos[l] >= 0 {
+		a.pos[l] = -1
+		a.outCols++
+	}
+}
+
+// colSlack is the free room left after a column of n entries in the arena.
+func colSlack(n int) int { return n/16 + 2 }
+
+// packCols lays the columns out in a new arena in the order of the last fill's
+// saturations (links that did not saturate last): O(Σ|col|).
+func (a *aggregate) packCols(nT int) {
+	n := 0
+	for _, c := range a.col[:nT] {
+		n += len(c) + colSlack(len(c))
+	}
+	a.arena = make([]colEnt, n) // the old one is garbage once every column left it
+	a.layouts++
+	a.outCols, a.fillsSince = 0, 0
+	o, r := 0, int32(0)
+	put := func(l int32) {
+		c := a.col[l]
+		m := len(c)
+		dst := a.arena[o : o+m : o+m+colSlack(m)]
+		copy(dst, c)
+		a.col[l], a.pos[l] = dst, r
+		o += m + colSlack(m)
+		r++
+	}
+	for _, l := range a.order {
+		put(l)
+	}
+	for l := range int32(nT) {
+		if a.popIdx[l] == notPopped {
+			put(l)
+		}
+	}
 }
 
 // mergeCol adds the counts gathered in acc (for the links in accX) to column l in
@@ -173,32 +252,69 @@ func (a *aggregate) mergeCol(l int32) {
 	}
 	slices.Sort(xs)
 	old := a.col[l]
-	out := make([]colEnt, 0, len(old)+len(xs))
-	i := 0
+	// the merged length: old entries plus the gathered links not in them
+	m, i := len(old), 0
 	for _, x := range xs {
 		for i < len(old) && old[i].x < x {
-			out = append(out, old[i])
 			i++
 		}
-		n := a.acc[x]
 		if i < len(old) && old[i].x == x {
-			n += old[i].n
 			i++
+		} else {
+			m++
 		}
-		out = append(out, colEnt{x, n})
+	}
+	if m <= cap(old) {
+		// in place (in the arena's slack), merged from the back
+		out := old[:m]
+		i, k := len(old)-1, m-1
+		for j := len(xs) - 1; j >= 0; j-- {
+			x := xs[j]
+			for i >= 0 && old[i].x > x {
+				out[k] = old[i]
+				i, k = i-1, k-1
+			}
+			n := a.acc[x]
+			if i >= 0 && old[i].x == x {
+				n += old[i].n
+				i--
+			}
+			out[k] = colEnt{x, n}
+			k--
+		}
+		a.col[l] = out
+	} else {
+		out := make([]colEnt, 0, m+colSlack(m))
+		i := 0
+		for _, x := range xs {
+			for i < len(old) && old[i].x < x {
+				out = append(out, old[i])
+				i++
+			}
+			n := a.acc[x]
+			if i < len(old) && old[i].x == x {
+				n += old[i].n
+				i++
+			}
+			out = append(out, colEnt{x, n})
+		}
+		a.col[l] = append(out, old[i:]...)
+		a.leaveArena(l)
+	}
+	for _, x := range xs {
 		if x == l {
 			a.selfCnt[l] += a.acc[x]
 		}
 		a.acc[x] = 0
 	}
-	out = append(out, old[i:]...)
-	a.col[l], a.accX = out, xs[:0]
+	a.accX = xs[:0]
 }
 
 func (a *aggregate) growLinks(nT int) {
 	for len(a.col) < nT {
 		a.col = append(a.col, nil)
 		a.selfCnt = append(a.selfCnt, 0)
+		a.pos = append(a.pos, -1)
 	}
 }
 
@@ -253,7 +369,8 @@ func (s *State) aggBuild(sat []float64) {
 	a := &s.agg
 	nT, nF := len(s.capa), len(s.path)
 	a.bn = grow(a.bn, nF)
-	a.col, a.selfCnt = a.col[:0], a.selfCnt[:0]
+	a.col, a.selfCnt, a.pos = a.col[:0], a.selfCnt[:0], a.pos[:0]
+	a.arena, a.outCols = nil, 0 // laid out after the first fill
 	a.growLinks(nT)
 	for f, p := range s.path {
 		a.bn[f] = -1
@@ -326,6 +443,7 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		for _, x := range seedLinks {
 			theta = math.Min(theta, a.sat[x])
 		}
+		s.seedPrep(seedLinks)
 		for c := len(a.ckpts) - 1; c >= 0; c-- {
 			if a.ckpts[c].y < theta && s.aggRestore(&a.ckpts[c], seedLinks) {
 				from = c
@@ -348,6 +466,7 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		a.popIdx = grow(a.popIdx, nT)
 		a.ckpts = a.ckpts[:0]
 		a.nPops = 0
+		a.order = a.order[:0]
 		for l := range nT {
 			a.sat[l], a.popIdx[l] = math.Inf(1), notPopped
 			d := len(s.linkFlows[l])
@@ -362,11 +481,12 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		// the kept checkpoints hold the seed links' old state: bring it up to date
 		for i := range a.ckpts {
 			c := &a.ckpts[i]
-			for _, x := range seedLinks {
-				c.ls[x].resid, c.ls[x].cnt = s.seedState(x, c.k)
+			for j, x := range seedLinks {
+				c.ls[x].resid, c.ls[x].cnt = s.seedState(j, x, c.k)
 			}
 		}
 		a.nPops, a.restart = k, k
+		a.order = a.order[:k]
 		for l := range nT {
 			if a.popIdx[l] >= k {
 				a.sat[l], a.popIdx[l] = math.Inf(1), notPopped
@@ -374,10 +494,10 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		}
 	}
 	q := &a.queue
-	q.reset()
+	q.reset(nT)
 	for l := range nT {
 		if c := a.ls[l].cnt; c > 0 && a.popIdx[l] == notPopped && !s.failed[l] {
-			q.push(math.Max(a.ls[l].resid, 0)/float64(c), int32(l))
+			q.push(nonNeg(a.ls[l].resid)/float64(c), int32(l))
 		}
 	}
 	a.stale = 0
@@ -391,19 +511,25 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		if c == 0 {
 			continue
 		}
-		sh := math.Max(a.ls[l].resid, 0) / float64(c)
+		sh := nonNeg(a.ls[l].resid) / float64(c)
 		if sh > e.key {
 			q.push(sh, l) // stale key (shares only grow)
 			a.stale++
 			continue
 		}
-		if c != a.selfCnt[l] {
-			// unfixed flows assigned elsewhere cross l: they are fixed here
+		if need := c - a.selfCnt[l]; need != 0 {
+			// unfixed flows assigned elsewhere cross l: they are fixed here (the
+			// scan stops at the last of them: c counts l's unfixed flows and
+			// selfCnt those assigned to l)
 			for _, f := range s.linkFlows[l] {
+				if need == 0 {
+					break
+				}
 				b := a.bn[f]
 				if b == l || a.popIdx[b] != notPopped {
 					continue
 				}
+				need--
 				s.recordOld(f)
 				for _, x := range s.path[f] {
 					a.colAdd(b, x, -1)
@@ -419,10 +545,12 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		}
 		a.popIdx[l] = a.nPops
 		a.nPops++
+		a.order = append(a.order, l)
 		a.pops++
 		a.sat[l] = sh
+		ls := a.ls // a local: stores through x cannot change it (no reload per pair)
 		for _, e := range a.col[l] {
-			x := &a.ls[e.x]
+			x := &ls[e.x]
 			x.resid -= float64(e.n) * sh
 			x.cnt -= e.n
 		}
@@ -431,7 +559,21 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		}
 	}
 	a.ckOK, a.ckNT = true, nT
+	a.fillsSince++
+	relayout := a.relayout
+	if relayout <= 0 {
+		relayout = relayoutFills
+	}
+	if a.arena == nil || a.fillsSince >= relayout || a.outCols > nT/8 {
+		a.packCols(nT)
+	}
 }
+
+// relayoutFills is the number of fills after which the columns are laid out again in
+// the last fill's order (also when more than an eighth of them left the arena): a
+// layout copies every column, O(Σ|col|), about the cost of a fill, and the order of
+// the saturations drifts slowly (links of equal share swap places in every fill).
+const relayoutFills = 64
 
 // checkpoint records the fill's state after its a.nPops-th saturation (at level y).
 func (a *aggregate) checkpoint(y float64) {
@@ -453,14 +595,14 @@ func (a *aggregate) checkpoint(y float64) {
 func (s *State) aggRestore(c *aggCkpt, seedLinks []int32) bool {
 	a := &s.agg
 	a.seeds = a.seeds[:0]
-	for _, x := range seedLinks {
+	for j, x := range seedLinks {
 		if a.popIdx[x] < c.k {
 			// saturated before the checkpoint (θ rules it out unless rounding made
 			// the levels non-monotone): its flows' fixing may change
 			return false
 		}
-		r, n := s.seedState(x, c.k)
-		if !s.failed[x] && (n > 0 && math.Max(r, 0)/float64(n) < c.y || n == 0 && r < -s.tol*s.capa[x]) {
+		r, n := s.seedState(j, x, c.k)
+		if !s.failed[x] && (n > 0 && nonNeg(r)/float64(n) < c.y || n == 0 && r < -s.tol*s.capa[x]) {
 			return false
 		}
 		a.seeds = append(a.seeds, linkFill{r, n})
@@ -472,18 +614,52 @@ func (s *State) aggRestore(c *aggCkpt, seedLinks []int32) bool {
 	return true
 }
 
-// seedState is seed link x's residual capacity and unfixed flows after the first k
-// saturations: the flows fixed by then (assigned to a link among the first k
-// saturated) keep their rates.
-func (s *State) seedState(x int32, k int32) (float64, int32) {
+// seedFix is a flow of a seed link in a restart: the saturation index, in the
+// previous fill, of the link it is assigned to (notPopped for a new flow, or one
+// fixed after the last checkpoint) and its rate before the update.
+type seedFix struct {
+	p int32
+	r float64
+}
+
+// seedPrep gathers each seed link's flows as seedFix records, once per restart, so
+// that the link's state at any checkpoint is one sequential pass over them
+// (seedState) instead of random reads of each flow's assignment and rate.
+func (s *State) seedPrep(seedLinks []int32) {
+	a := &s.agg
+	maxK := int32(0)
+	if n := len(a.ckpts); n > 0 {
+		maxK = a.ckpts[n-1].k
+	}
+	a.seedFix, a.seedOff = a.seedFix[:0], append(a.seedOff[:0], 0)
+	for _, x := range seedLinks {
+		if !s.failed[x] {
+			for _, f := range s.linkFlows[x] {
+				e := seedFix{notPopped, 0}
+				if !a.isNew[f] {
+					if p := a.popIdx[a.bn[f]]; p < maxK {
+						e = seedFix{p, s.preRate(f)}
+					}
+				}
+				a.seedFix = append(a.seedFix, e)
+			}
+		}
+		a.seedOff = append(a.seedOff, int32(len(a.seedFix)))
+	}
+}
+
+// seedState is the j-th seed link x's residual capacity and unfixed flows after the
+// first k saturations (k at most the last checkpoint's; seedPrep first): the flows
+// fixed by then (assigned to a link among the first k saturated) keep their rates.
+func (s *State) seedState(j int, x int32, k int32) (float64, int32) {
 	a := &s.agg
 	if s.failed[x] {
 		return 0, 0
 	}
 	r, n := s.capa[x], int32(0)
-	for _, f := range s.linkFlows[x] {
-		if !a.isNew[f] && a.popIdx[a.bn[f]] < k {
-			r -= s.preRate(f)
+	for _, e := range a.seedFix[a.seedOff[j]:a.seedOff[j+1]] {
+		if e.p < k {
+			r -= e.r
 		} else {
 			n++
 		}
@@ -500,20 +676,28 @@ func (s *State) seedState(x int32, k int32) (float64, int32) {
 // masks of the non-empty ones). A pop from an empty bucket 0 takes the first
 // non-empty bucket in that order — it holds the smallest keys —, makes its smallest
 // key the last one and redistributes the bucket to lower bytes. Push is O(1) and an
-// entry moves down at most 8 times (about twice in practice: a binary radix heap
-// moved each entry ~15 times here).
+// entry moves down at most 8 times between two refreshes of its key (on fat-tree(k=16)
+// with 100k flows: ~11 moves per saturation in all, ~5 of them after a refresh).
 type radixQueue struct {
 	last  uint64
 	level uint8        // levels (bytes) with a non-empty bucket
 	digit [8][4]uint64 // per level: non-empty buckets
-	b     [1 + 8*256][]heapEnt
-	n     int
+	// buckets as intrusive lists of links (a link is queued at most once): the
+	// first link of each bucket, and per link the next one and its key; small
+	// arrays, so that moving an entry touches cache-resident memory only
+	head [1 + 8*256]int32
+	next []int32
+	key  []float64
+	keep []int32 // scratch: the entries of the bucket being redistributed
+	n    int
 }
 
-func (q *radixQueue) reset() {
-	for i := range q.b {
-		q.b[i] = q.b[i][:0]
+// reset empties the queue for links 0..nT-1.
+func (q *radixQueue) reset(nT int) {
+	for i := range q.head {
+		q.head[i] = -1
 	}
+	q.next, q.key = grow(q.next, nT), grow(q.key, nT)
 	q.last, q.level, q.n = 0, 0, 0
 	q.digit = [8][4]uint64{}
 }
@@ -528,9 +712,9 @@ func (q *radixQueue) slot(u uint64) int {
 	return 1 + int(p<<8) + int(u>>(p<<3)&255)
 }
 
-// put appends e to bucket i and marks it non-empty.
-func (q *radixQueue) put(i int, e heapEnt) {
-	q.b[i] = append(q.b[i], e)
+// put prepends link l to bucket i and marks it non-empty.
+func (q *radixQueue) put(i int, l int32) {
+	q.next[l], q.head[i] = q.head[i], l
 	if i > 0 {
 		p, d := (i-1)>>8, (i-1)&255
 		q.digit[p][d>>6] |= 1 << (d & 63)
@@ -539,7 +723,8 @@ func (q *radixQueue) put(i int, e heapEnt) {
 }
 
 func (q *radixQueue) push(key float64, l int32) {
-	q.put(q.slot(math.Float64bits(key)), heapEnt{key, l})
+	q.key[l] = key
+	q.put(q.slot(math.Float64bits(key)), l)
 	q.n++
 }
 
@@ -550,7 +735,7 @@ func (q *radixQueue) push(key float64, l int32) {
 // a key grown past its bucket moves to its new, later bucket) and links without
 // unfixed flows are dropped, so that no stale key reaches the top.
 func (q *radixQueue) pop(ls []linkFill) (heapEnt, bool) {
-	for len(q.b[0]) == 0 {
+	for q.head[0] < 0 {
 		if q.n == 0 {
 			return heapEnt{}, false
 		}
@@ -565,41 +750,44 @@ func (q *radixQueue) pop(ls []linkFill) (heapEnt, bool) {
 		if q.digit[p] == [4]uint64{} {
 			q.level &^= 1 << p
 		}
-		bk := q.b[i]
-		q.b[i] = bk[:0]
-		k, m := 0, -1
-		for _, e := range bk {
-			st := ls[e.l]
+		keep := q.keep[:0]
+		var m uint64
+		for l := q.head[i]; l >= 0; {
+			nx := q.next[l]
+			st := ls[l]
 			if st.cnt == 0 {
 				q.n--
+				l = nx
 				continue
 			}
-			if key := math.Max(st.resid, 0) / float64(st.cnt); key > e.key {
-				e.key = key
+			k := q.key[l]
+			if key := nonNeg(st.resid) / float64(st.cnt); key > k {
+				k, q.key[l] = key, key
 				if j := q.slot(math.Float64bits(key)); j != i {
-					q.put(j, e) // a later bucket
+					q.put(j, l) // a later bucket
+					l = nx
 					continue
 				}
 			}
-			bk[k] = e
-			if m < 0 || e.key < bk[m].key {
-				m = k
+			if u := math.Float64bits(k); len(keep) == 0 || u < m {
+				m = u
 			}
-			k++
+			keep = append(keep, l)
+			l = nx
 		}
-		if k == 0 {
+		q.head[i], q.keep = -1, keep
+		if len(keep) == 0 {
 			continue
 		}
-		q.last = math.Float64bits(bk[m].key)
-		for _, e := range bk[:k] {
-			q.put(q.slot(math.Float64bits(e.key)), e) // a lower byte: not bucket i
+		q.last = m
+		for _, l := range keep {
+			q.put(q.slot(math.Float64bits(q.key[l])), l) // a lower byte: not bucket i
 		}
 	}
-	b0 := q.b[0]
-	e := b0[len(b0)-1]
-	q.b[0] = b0[:len(b0)-1]
+	l := q.head[0]
+	q.head[0] = q.next[l]
 	q.n--
-	return e, true
+	return heapEnt{q.key[l], l}, true
 }
 
 // aggRefill recomputes every rate by the link-level fill (building the assignments
@@ -622,6 +810,7 @@ func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32
 			d.changes = append(d.changes, RateChange{Flow: s.flowID[f], Old: s.preRate(f), Removed: true})
 		}
 	}
+	d.Links = slices.Grow(d.Links, a.pops) // about as many levels move as links saturate again
 	total := 0.0
 	for l, n := range a.selfCnt {
 		if n > 0 {

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/models/routing"
@@ -227,6 +228,7 @@ func BenchmarkPeakHeap1M(b *testing.B) {
 type incStats struct {
 	ops, resumed, changes, moved, dirty, links int
 	stale                                      int             // stale queue keys pushed again (re-fills)
+	layouts0, layouts                          int             // column layouts made (re-fills)
 	list                                       []time.Duration // per-flow listing (RateChanges)
 }
 
@@ -238,6 +240,10 @@ func (st *incStats) add(d *Delta, s *State) {
 	if d.Resumed {
 		st.stale += s.agg.stale
 	}
+	if st.ops == 1 {
+		st.layouts0 = s.agg.layouts
+	}
+	st.layouts = s.agg.layouts - st.layouts0
 	t0 := time.Now()
 	ch, _ := d.RateChanges()
 	st.list = append(st.list, time.Since(t0))
@@ -260,8 +266,30 @@ func (st *incStats) report(b *testing.B) {
 	b.ReportMetric(float64(st.dirty)/float64(st.ops), "recomputed-links/op")
 	b.ReportMetric(float64(st.links)/float64(st.ops), "moved-links/op")
 	b.ReportMetric(float64(st.stale)/float64(st.ops), "stale-keys/op")
+	b.ReportMetric(float64(st.layouts)/float64(st.ops), "col-layouts/op")
 	slices.Sort(st.list)
 	b.ReportMetric(float64(st.list[len(st.list)/2].Nanoseconds())/1e3, "list-median-µs")
+}
+
+// threadCPU is the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID, exact; the
+// thread's rusage only advances at scheduler ticks), for per-operation CPU times of a
+// goroutine locked to its thread: on the shared machine wall times mostly measure
+// the run queue.
+func threadCPU() time.Duration {
+	var ts syscall.Timespec
+	const clockThreadCPUTime = 3
+	if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+// reportCPUMedian reports the median of per-operation thread CPU times.
+func reportCPUMedian(b *testing.B, d []time.Duration) {
+	slices.Sort(d)
+	if len(d) > 0 {
+		b.ReportMetric(float64(d[len(d)/2].Nanoseconds())/1e3, "cpu-median-µs")
+	}
 }
 
 // reportQuantiles reports the median and 90th percentile of per-operation durations.
@@ -291,7 +319,9 @@ func BenchmarkIncremental(b *testing.B) {
 	b.Run("flow-arrival-departure", func(b *testing.B) {
 		s := newState(b)
 		rng := rand.New(rand.NewPCG(9, 9))
-		var ds []time.Duration
+		runtime.LockOSThread() // per-operation thread CPU times
+		defer runtime.UnlockOSThread()
+		var ds, cs []time.Duration
 		var st incStats
 		i := 0
 		for b.Loop() {
@@ -312,7 +342,7 @@ func BenchmarkIncremental(b *testing.B) {
 				fl = Flow{ID: id, Path: p}
 			}
 			b.StartTimer()
-			t0 := time.Now()
+			c0, t0 := threadCPU(), time.Now()
 			var err error
 			var d *Delta
 			if i%2 == 1 {
@@ -321,18 +351,22 @@ func BenchmarkIncremental(b *testing.B) {
 				d, err = s.RemoveFlow(id)
 			}
 			ds = append(ds, time.Since(t0))
+			cs = append(cs, threadCPU()-c0)
 			st.add(d, s)
 			if err != nil {
 				b.Fatal(err)
 			}
 		}
 		reportQuantiles(b, ds)
+		reportCPUMedian(b, cs)
 		st.report(b)
 	})
 	b.Run("capacity-change", func(b *testing.B) {
 		s := newState(b)
 		rng := rand.New(rand.NewPCG(10, 10))
-		var ds []time.Duration
+		runtime.LockOSThread() // per-operation thread CPU times
+		defer runtime.UnlockOSThread()
+		var ds, cs []time.Duration
 		var st incStats
 		ids := make([]string, 0, len(bi.in.Links))
 		for _, l := range bi.in.Links {
@@ -351,27 +385,32 @@ func BenchmarkIncremental(b *testing.B) {
 				id = last
 			}
 			last = id
-			t0 := time.Now()
+			c0, t0 := threadCPU(), time.Now()
 			d, err := s.SetCapacity(id, c)
 			ds = append(ds, time.Since(t0))
+			cs = append(cs, threadCPU()-c0)
 			st.add(d, s)
 			if err != nil {
 				b.Fatal(err)
 			}
 		}
 		reportQuantiles(b, ds)
+		reportCPUMedian(b, cs)
 		st.report(b)
 	})
 	b.Run("link-failure-reroute", func(b *testing.B) {
 		s := newState(b)
 		rng := rand.New(rand.NewPCG(11, 11))
-		var ds []time.Duration
+		runtime.LockOSThread() // per-operation thread CPU times
+		defer runtime.UnlockOSThread()
+		var ds, cs []time.Duration
 		var st incStats
 		for b.Loop() {
 			l := bi.net.Links[rng.IntN(len(bi.net.Links))]
-			t0 := time.Now()
+			c0, t0 := threadCPU(), time.Now()
 			d, err := s.FailLinks([]string{l.ID, l.ID + network.ReverseSuffix}, bi.router.Reroute())
 			ds = append(ds, time.Since(t0))
+			cs = append(cs, threadCPU()-c0)
 			st.add(d, s)
 			if err != nil {
 				b.Fatal(err)
@@ -382,6 +421,7 @@ func BenchmarkIncremental(b *testing.B) {
 			b.StartTimer()
 		}
 		reportQuantiles(b, ds)
+		reportCPUMedian(b, cs)
 		st.report(b)
 	})
 	b.Run("full-recompute-reference", func(b *testing.B) {

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
+	"unsafe"
 )
 
 // sameAsFull asserts that s (updated incrementally) equals a State rebuilt from
@@ -130,7 +133,7 @@ func randomFailure(rng *rand.Rand, s *State, n *Network, drop bool, what *string
 // TestPropertyIncremental applies random perturbation sequences and checks every
 // intermediate structure against a full recomputation.
 func TestPropertyIncremental(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
+	rng := rand.New(rand.NewPCG(testSeed(5), 6))
 	for it := range iterations(t, 1500, 150) {
 		s := mustNew(t, randomNetwork(rng, 10, 14, 20))
 		s.noReplayFloor = it%3 == 0 // exercise the full-recomputation fallback too
@@ -254,6 +257,16 @@ func checkDelta(t *testing.T, s *State, d *Delta, before map[string]float64, wha
 	}
 }
 
+// testSeed is a property test's seed: base, or base + BOTTLENECK_SEED when that is
+// set (to run the same properties on other random networks and sequences).
+func testSeed(base uint64) uint64 {
+	v, err := strconv.ParseUint(os.Getenv("BOTTLENECK_SEED"), 10, 64)
+	if err != nil {
+		return base
+	}
+	return base + v
+}
+
 // TestPropertyResumeSequence applies long runs of flow arrivals, departures,
 // capacity and demand changes, link failures (flows rerouted) and restorations
 // without reading levels in between, so that consecutive updates re-fill the rates
@@ -261,12 +274,13 @@ func checkDelta(t *testing.T, s *State, d *Delta, before map[string]float64, wha
 // from the first step); every step's rates and delta are checked against a full
 // recomputation, and levels, bottleneck sets and shares at the end of each run.
 func TestPropertyResumeSequence(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 8))
-	fast, total, restarted, flipped := 0, 0, 0, 0
+	rng := rand.New(rand.NewPCG(testSeed(7), 8))
+	fast, total, restarted, flipped, layouts, inArena := 0, 0, 0, 0, 0, 0
 	for it := range iterations(t, 600, 60) {
 		s := mustNew(t, randomNetwork(rng, 12, 20, 40))
 		s.noReplayFloor = it%2 == 0
 		s.agg.every = int32(1 + it%4) // checkpoints every 1–4 saturations
+		s.agg.relayout = 1 + it%5*16  // columns laid out again every 1–65 fills
 		next := 1000
 		var added []string
 		for step := range 30 {
@@ -350,13 +364,69 @@ func TestPropertyResumeSequence(t *testing.T) {
 			}
 			sameRates(t, s, what)
 			checkDelta(t, s, d, before, what)
+			inArena += checkColumns(t, s, what)
 		}
 		sameAsFull(t, s, fmt.Sprintf("it %d end", it))
+		layouts += s.agg.layouts
 	}
-	t.Logf("%d of %d perturbations re-filled the rates, %d from a checkpoint, %d with flips", fast, total, restarted, flipped)
-	if fast < total/4 || restarted < fast/4 || flipped < fast/20 {
-		t.Fatalf("too few re-fills (%d of %d), restarts from a checkpoint (%d) or flips (%d)", fast, total, restarted, flipped)
+	t.Logf("%d of %d perturbations re-filled the rates, %d from a checkpoint, %d with flips; %d column layouts, %d columns in an arena after a step", fast, total, restarted, flipped, layouts, inArena)
+	if fast < total/4 || restarted < fast/4 || flipped < fast/20 || layouts < fast/20 || inArena == 0 {
+		t.Fatalf("too few re-fills (%d of %d), restarts from a checkpoint (%d), flips (%d), column layouts (%d) or columns in an arena (%d)", fast, total, restarted, flipped, layouts, inArena)
 	}
+}
+
+// checkColumns asserts that the re-fill's columns (if built) count, for each link b and
+// link x, the alive flows assigned to b that cross x (no zero entries, sorted by x,
+// selfCnt the diagonal), whether they lie in the shared arena or on their own (a
+// column overwritten by its neighbour in the arena shows here), and that every column
+// with a rank in the layout lies inside the arena; it returns how many do.
+func checkColumns(t *testing.T, s *State, what string) int {
+	t.Helper()
+	a := &s.agg
+	if !a.ok {
+		return 0
+	}
+	want := make([]map[int32]int32, len(s.capa))
+	for f, p := range s.path {
+		if !s.alive[f] || len(p) == 0 {
+			continue
+		}
+		b := a.bn[f]
+		if b < 0 || !slices.Contains(p, b) {
+			t.Fatalf("%s: flow %s assigned to link %d, not on its path %v", what, s.flowID[f], b, p)
+		}
+		if want[b] == nil {
+			want[b] = map[int32]int32{}
+		}
+		for _, x := range p {
+			want[b][x]++
+		}
+	}
+	in := 0
+	for l := range s.capa {
+		c := a.col[l]
+		if len(c) != len(want[l]) {
+			t.Fatalf("%s: column %d has %d entries, want %d (%v vs %v)", what, l, len(c), len(want[l]), c, want[l])
+		}
+		for i, e := range c {
+			if i > 0 && c[i-1].x >= e.x || e.n != want[l][e.x] {
+				t.Fatalf("%s: column %d = %v, want %v", what, l, c, want[l])
+			}
+		}
+		if a.selfCnt[l] != want[l][int32(l)] {
+			t.Fatalf("%s: selfCnt[%d] = %d, want %d", what, l, a.selfCnt[l], want[l][int32(l)])
+		}
+		if a.pos[l] >= 0 && cap(c) > 0 {
+			lo := uintptr(unsafe.Pointer(unsafe.SliceData(a.arena)))
+			p := uintptr(unsafe.Pointer(unsafe.SliceData(c)))
+			sz := unsafe.Sizeof(colEnt{})
+			if p < lo || p+uintptr(cap(c))*sz > lo+uintptr(cap(a.arena))*sz {
+				t.Fatalf("%s: column %d has a rank in the layout but lies outside the arena", what, l)
+			}
+			in++
+		}
+	}
+	return in
 }
 
 // TestRateChangesOnDemand: a re-fill's per-flow listing is produced on the first call
