@@ -213,6 +213,8 @@ type model struct {
 	pathOff, ackOff []int32
 	fx, fd, fw      []float64
 	fpf, feps       []float64
+	// the flows crossing queue l: subFlows[subFlowOff[l]:subFlowOff[l+1]], ascending
+	subFlowOff, subFlows []int32
 }
 
 func build(in *Input, p Params) (*model, error) {
@@ -355,6 +357,21 @@ func build(in *Input, p Params) (*model, error) {
 		}
 	}
 	m.paths, m.ackQ = pathBuf, ackBuf
+	m.subFlowOff = make([]int32, len(m.subs)+1)
+	for _, si := range pathBuf {
+		m.subFlowOff[si+1]++
+	}
+	for i := range m.subs {
+		m.subFlowOff[i+1] += m.subFlowOff[i]
+	}
+	m.subFlows = make([]int32, len(pathBuf))
+	fill := slices.Clone(m.subFlowOff[:len(m.subs)])
+	for i := range m.flows {
+		for _, si := range pathBuf[m.pathOff[i]:m.pathOff[i+1]] {
+			m.subFlows[fill[si]] = int32(i)
+			fill[si]++
+		}
+	}
 	for i := range m.subs {
 		m.subs[i].r0min = math.Inf(1)
 	}
@@ -761,12 +778,24 @@ func (m *model) accumulate(f *flowHot, path []int32, x, d, pf, eps float64, hot 
 	if eps > 0 && x >= d*(1-1e-9) {
 		w = x * eps / pf
 	}
-	for _, si := range path {
-		a := &acc[si]
-		a.load += x
-		a.bbrExcess += ex
-		if p := hot[si].p; w > 0 && p > 0 {
-			a.elast += w * min(p, pf)
+	switch {
+	case ex != 0: // BBR: no elasticity
+		for _, si := range path {
+			a := &acc[si]
+			a.load += x
+			a.bbrExcess += ex
+		}
+	case w > 0:
+		for _, si := range path {
+			a := &acc[si]
+			a.load += x
+			if p := hot[si].p; p > 0 {
+				a.elast += w * min(p, pf)
+			}
+		}
+	default:
+		for _, si := range path {
+			acc[si].load += x
 		}
 	}
 	return w
@@ -1087,6 +1116,8 @@ type cgSpace struct {
 	u, r, z, d, ad      []float64
 	w                   []float64 // per coupling flow: x·ε/p_f
 	idx, off            []int32   // its active queues: idx[off[k]:off[k+1]]
+	mark                []int32   // mark[f] = epoch: flow f crosses an active queue
+	epoch               int32
 }
 
 // coupledStep is a Newton step on the loss of the active loss-based queues (over or
@@ -1142,8 +1173,31 @@ func (m *model) coupledStep() []float64 {
 	// flow crossing one active queue adds its weight to that queue's diagonal)
 	c.w, c.idx, c.off = c.w[:0], c.idx[:0], c.off[:0]
 	path := m.paths
+	// Few active queues (the tail of the iteration): only the flows crossing them can
+	// couple; marked from the queues' flow lists and visited in flow order, so that the
+	// sums below run in the same order as over all flows.
+	act1 := 0
+	for i := range act {
+		if act[i] {
+			act1 += int(m.subFlowOff[i+1] - m.subFlowOff[i])
+		}
+	}
+	sparse := act1*4 < len(path)
+	if sparse {
+		if len(c.mark) != len(m.fw) {
+			c.mark, c.epoch = make([]int32, len(m.fw)), 0
+		}
+		c.epoch++
+		for i := range act {
+			if act[i] {
+				for _, fi := range m.subFlows[m.subFlowOff[i]:m.subFlowOff[i+1]] {
+					c.mark[fi] = c.epoch
+				}
+			}
+		}
+	}
 	for fi, w := range m.fw {
-		if w == 0 {
+		if w == 0 || sparse && c.mark[fi] != c.epoch {
 			continue
 		}
 		start := len(c.idx)
