@@ -229,8 +229,9 @@ func build(in *Input, p Params) (*model, error) {
 	m.cubicK = math.Sqrt(math.Sqrt(p.CubicC * (3 + b) / (4 * (1 - b))))
 	m.aimdK = 3 * (1 + b) / (2 * (1 - b))
 	idx := make(map[string]int, len(in.Links))
+	checked := map[*network.QueueConfig]error{} // links often share one queue configuration
 	for i, l := range in.Links {
-		at := "links[" + strconv.Itoa(i) + "]"
+		at := elem{"links", i}
 		if l.ID == "" {
 			return nil, fmt.Errorf("%w: %s.id: required", ErrInvalid, at)
 		}
@@ -245,7 +246,12 @@ func build(in *Input, p Params) (*model, error) {
 			return nil, fmt.Errorf("%w: %s %q: latency_ms must be a finite number >= 0, got %v", ErrInvalid, at, l.ID, l.LatencyMs)
 		}
 		if l.Queue != nil {
-			if err := validateQueue(network.Link{Queue: l.Queue}); err != nil {
+			err, done := checked[l.Queue]
+			if !done {
+				err = validateQueue(network.Link{Queue: l.Queue})
+				checked[l.Queue] = err
+			}
+			if err != nil {
 				return nil, fmt.Errorf("%w: %s %q: %v", ErrInvalid, at, l.ID, err)
 			}
 		}
@@ -286,7 +292,7 @@ func build(in *Input, p Params) (*model, error) {
 	m.pathOff, m.ackOff, m.hotF = make([]int32, nf+1), make([]int32, nf+1), make([]flowHot, nf)
 	m.fx, m.fd, m.fw = make([]float64, nf), make([]float64, nf), make([]float64, nf)
 	for i, f := range in.Flows {
-		at := "flows[" + strconv.Itoa(i) + "]"
+		at := elem{"flows", i}
 		if f.ID == "" {
 			return nil, fmt.Errorf("%w: %s.id: required", ErrInvalid, at)
 		}
@@ -395,6 +401,15 @@ func build(in *Input, p Params) (*model, error) {
 	}
 	return m, nil
 }
+
+// elem names an input element in an error: links[3], flows[7] (a value, so that the
+// loops build no string unless they fail).
+type elem struct {
+	kind string
+	i    int
+}
+
+func (e elem) String() string { return e.kind + "[" + strconv.Itoa(e.i) + "]" }
 
 // validateQueue checks a queue configuration with the network model's rules.
 func validateQueue(l network.Link) error {
