@@ -1239,6 +1239,13 @@ func (m *model) coupledStep() []float64 {
 		}
 		for k, w := range c.w {
 			path := c.idx[c.off[k]:c.off[k+1]]
+			if len(path) == 2 { // the most common case, unrolled
+				a, b := path[0], path[1]
+				t := (0 + v[a] + v[b]) * w
+				res[a] += t
+				res[b] += t
+				continue
+			}
 			t := 0.0
 			for _, si := range path {
 				t += v[si]
