@@ -1127,6 +1127,7 @@ const cgIters = 4
 // cgSpace is coupledStep's reusable workspace.
 type cgSpace struct {
 	act                 []bool
+	act01               []int32 // act as 0/1: the compaction appends without a branch
 	g, diag, extra, out []float64
 	u, r, z, d, ad      []float64
 	w                   []float64 // per coupling flow: x·ε/p_f
@@ -1150,14 +1151,14 @@ func (m *model) coupledStep() []float64 {
 	n := len(m.subs)
 	c := &m.cg
 	if len(c.act) != n {
-		c.act = make([]bool, n)
+		c.act, c.act01 = make([]bool, n), make([]int32, n)
 		c.g, c.diag, c.extra, c.out = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 		c.u, c.r, c.z, c.d, c.ad = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 	}
 	act := c.act
 	na := 0
 	for i := range m.subs {
-		act[i], c.out[i], c.g[i], c.diag[i], c.extra[i] = false, math.NaN(), 0, 0, 0
+		act[i], c.act01[i], c.out[i], c.g[i], c.diag[i], c.extra[i] = false, 0, math.NaN(), 0, 0, 0
 		s := &m.subs[i]
 		if s.fq || !s.hasLoss || s.load <= 0 || s.elast <= 0 || s.p <= 0 {
 			continue
@@ -1174,7 +1175,7 @@ func (m *model) coupledStep() []float64 {
 		if pe < pLow {
 			continue // below the knee: not full, the diagonal step lets its loss fade
 		}
-		act[i] = true
+		act[i], c.act01[i] = true, 1
 		na++
 		c.g[i] = s.load * math.Log(max(ratio, 1e-3))
 		own := s.elast / s.p // Σ_f∋l w_f·min(p, p_f)/p
@@ -1211,28 +1212,33 @@ func (m *model) coupledStep() []float64 {
 			}
 		}
 	}
+	if cap(c.idx) < len(path) {
+		c.idx = make([]int32, len(path))
+	}
+	idx, nidx, act01 := c.idx[:len(path)], 0, c.act01
 	for fi, w := range m.fw {
 		if w == 0 || sparse && c.mark[fi] != c.epoch {
 			continue
 		}
-		start := len(c.idx)
+		start := nidx
+		// nidx never passes this entry's position in path: the write is in bounds
 		for _, si := range path[m.pathOff[fi]:m.pathOff[fi+1]] {
-			if act[si] {
-				c.idx = append(c.idx, si)
-			}
+			idx[nidx] = si
+			nidx += int(act01[si])
 		}
-		switch len(c.idx) - start {
+		switch nidx - start {
 		case 0:
 			continue
 		case 1: // couples nothing: its part of the product is diagonal
-			c.extra[c.idx[start]] += w
-			c.idx = c.idx[:start]
+			c.extra[idx[start]] += w
+			nidx = start
 			continue
 		}
 		c.w = append(c.w, w)
 		c.off = append(c.off, int32(start))
 	}
-	c.off = append(c.off, int32(len(c.idx)))
+	c.idx = idx[:nidx]
+	c.off = append(c.off, int32(nidx))
 	mul := func(v, res []float64) { // res = (A W Aᵀ + diag(floor)) v
 		for i := range res {
 			res[i] = c.extra[i] * v[i]
