@@ -100,6 +100,33 @@ func BenchmarkFatTree8(b *testing.B) {
 	}
 }
 
+// BenchmarkSmall is the small end: vector A (the docs' example, four links, six
+// flows) and a k=4 fat-tree with 1,000 flows, 100-packet FIFOs.
+func BenchmarkSmall(b *testing.B) {
+	for _, cc := range []network.CongestionControl{network.CCCubic, network.CCReno} {
+		for _, tc := range []struct {
+			name string
+			in   *Input
+		}{
+			{"vectorA/fifo50/" + string(cc), vectorA(fifo(50), cc)},
+			{"fattree4/fifo100/" + string(cc), fatTree(b, 4, 1000, fifo(100), cc)},
+		} {
+			b.Run(tc.name, func(b *testing.B) {
+				var r *Result
+				cpu0 := cpuTime()
+				for b.Loop() {
+					var err error
+					if r, err = Compute(tc.in, DefaultParams()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
+				b.ReportMetric(float64(r.Iterations), "iterations")
+			})
+		}
+	}
+}
+
 // cpuTime is this process's user+system CPU time: the shared machine is loaded, so
 // wall time overstates the model's cost.
 func cpuTime() time.Duration {

@@ -148,12 +148,22 @@ func kindOf(cc network.CongestionControl) ccKind {
 	return kindCubic
 }
 
+// flowState is what the solver's passes do not read of a flow; the per-flow passes
+// read flowHot (32 bytes a flow) and the rates in struct-of-arrays form (model.fx,
+// model.fd, model.fw), so that a pass over 100k flows streams a few MB, not 16.
 type flowState struct {
-	subs   []int32
-	acks   []int32 // the queues its ACKs cross: the reverse directions of its path
-	cc     network.CongestionControl
-	kind   ccKind
-	prop   float64 // one-way propagation, s
+	subs  []int32
+	acks  []int32 // the queues its ACKs cross: the reverse directions of its path
+	cc    network.CongestionControl
+	prop  float64 // one-way propagation, s
+	anyFQ bool
+	anyQ  bool // any FIFO/class
+}
+
+// flowHot is what the per-flow pass reads of a flow besides its queues
+// (model.paths[pathOff[i]:pathOff[i+1]], model.ackQ[ackOff[i]:ackOff[i+1]]).
+type flowHot struct {
+	r0     float64 // propagation round trip + MinRTT, s
 	capBps float64 // min(path capacity, demand)
 	// respCap caps a loss-based flow's response: its demand, else twice its path
 	// capacity. The path capacity itself is no cap: a TCP flow alone on a FIFO fills it
@@ -161,13 +171,7 @@ type flowState struct {
 	// the capacity (capping at the capacity left every loss below that point a fixed
 	// point, and the solver stopped wherever it first got there).
 	respCap float64
-	d       float64 // response rate, bps
-	x       float64 // rate, bps
-	rtt     float64
-	r0      float64 // propagation round trip + MinRTT, s
-	pf      float64
-	eps     float64 // −d log x / d log p_f where the rate follows the response function, else 0
-	anyFQ   bool
+	kind    ccKind
 	anyQ    bool // any FIFO/class
 }
 
@@ -199,11 +203,18 @@ type model struct {
 	cubicK, aimdK float64
 	// coupledStep's workspace
 	cg cgSpace
-	// flow i's queues are paths[pathOff[i]:pathOff[i+1]]; fw[i] is its x·ε/p_f
-	// where its response holds it, else 0 (its coupling weight), set every iteration
-	paths   []int32
-	pathOff []int32
-	fw      []float64
+	// flow i's queues are paths[pathOff[i]:pathOff[i+1]], its ACKs'
+	// ackQ[ackOff[i]:ackOff[i+1]]; fx[i] is its rate and fd[i] its response (bps);
+	// fw[i] is its x·ε/p_f where its response holds it, else 0 (its coupling weight),
+	// set every iteration; fpf, feps its path loss and elasticity (kept between the
+	// passes only when fq links split the pass in two)
+	hotF            []flowHot
+	paths, ackQ     []int32
+	pathOff, ackOff []int32
+	fx, fd, fw      []float64
+	fpf, feps       []float64
+	// the flows crossing queue l: subFlows[subFlowOff[l]:subFlowOff[l+1]], ascending
+	subFlowOff, subFlows []int32
 }
 
 func build(in *Input, p Params) (*model, error) {
@@ -218,8 +229,9 @@ func build(in *Input, p Params) (*model, error) {
 	m.cubicK = math.Sqrt(math.Sqrt(p.CubicC * (3 + b) / (4 * (1 - b))))
 	m.aimdK = 3 * (1 + b) / (2 * (1 - b))
 	idx := make(map[string]int, len(in.Links))
+	checked := map[*network.QueueConfig]error{} // links often share one queue configuration
 	for i, l := range in.Links {
-		at := "links[" + strconv.Itoa(i) + "]"
+		at := elem{"links", i}
 		if l.ID == "" {
 			return nil, fmt.Errorf("%w: %s.id: required", ErrInvalid, at)
 		}
@@ -234,7 +246,12 @@ func build(in *Input, p Params) (*model, error) {
 			return nil, fmt.Errorf("%w: %s %q: latency_ms must be a finite number >= 0, got %v", ErrInvalid, at, l.ID, l.LatencyMs)
 		}
 		if l.Queue != nil {
-			if err := validateQueue(network.Link{Queue: l.Queue}); err != nil {
+			err, done := checked[l.Queue]
+			if !done {
+				err = validateQueue(network.Link{Queue: l.Queue})
+				checked[l.Queue] = err
+			}
+			if err != nil {
 				return nil, fmt.Errorf("%w: %s %q: %v", ErrInvalid, at, l.ID, err)
 			}
 		}
@@ -255,6 +272,14 @@ func build(in *Input, p Params) (*model, error) {
 			}
 		}
 	}
+	// each link direction's reverse direction, if the input has it
+	rev := make([]int32, len(in.Links))
+	for i, l := range in.Links {
+		rev[i] = -1
+		if ri, ok := idx[reverseID(l.ID)]; ok {
+			rev[i] = int32(ri)
+		}
+	}
 	fids := make(map[string]int, len(in.Flows))
 	// every flow's path and ACK queues in two shared arrays (the solver walks them all
 	// every iteration)
@@ -263,9 +288,11 @@ func build(in *Input, p Params) (*model, error) {
 		total += len(f.Path)
 	}
 	pathBuf, ackBuf := make([]int32, 0, total), make([]int32, 0, total)
-	m.pathOff, m.fw = make([]int32, len(in.Flows)+1), make([]float64, len(in.Flows))
+	nf := len(in.Flows)
+	m.pathOff, m.ackOff, m.hotF = make([]int32, nf+1), make([]int32, nf+1), make([]flowHot, nf)
+	m.fx, m.fd, m.fw = make([]float64, nf), make([]float64, nf), make([]float64, nf)
 	for i, f := range in.Flows {
-		at := "flows[" + strconv.Itoa(i) + "]"
+		at := elem{"flows", i}
 		if f.ID == "" {
 			return nil, fmt.Errorf("%w: %s.id: required", ErrInvalid, at)
 		}
@@ -280,17 +307,17 @@ func build(in *Input, p Params) (*model, error) {
 		if !slices.Contains(network.KnownCongestionControls, cc) {
 			return nil, fmt.Errorf("%w: %s %q.cc: unknown congestion control %q (known: %v)", ErrInvalid, at, f.ID, f.CC, network.KnownCongestionControls)
 		}
-		fs := &m.flows[i]
+		fs, fh := &m.flows[i], &m.hotF[i]
 		fs.cc = cc
-		fs.kind = kindOf(cc)
-		fs.capBps = math.Inf(1)
+		fh.kind = kindOf(cc)
+		fh.capBps = math.Inf(1)
 		if f.DemandGbps != nil {
 			if !(*f.DemandGbps > 0) || math.IsInf(*f.DemandGbps, 0) {
 				return nil, fmt.Errorf("%w: %s %q.demand_gbps: must be a finite number > 0 when set, got %v", ErrInvalid, at, f.ID, *f.DemandGbps)
 			}
-			fs.capBps = *f.DemandGbps * 1e9
+			fh.capBps = *f.DemandGbps * 1e9
 		}
-		fs.respCap = fs.capBps
+		fh.respCap = fh.capBps
 		p0, a0 := len(pathBuf), len(ackBuf)
 		for j, lid := range f.Path {
 			li, ok := idx[lid]
@@ -302,14 +329,14 @@ func build(in *Input, p Params) (*model, error) {
 			}
 			l := in.Links[li]
 			fs.prop += l.LatencyMs / 1e3
-			fs.capBps = min(fs.capBps, l.CapacityGbps*1e9)
-			fs.respCap = min(fs.respCap, 2*fs.capBps)
+			fh.capBps = min(fh.capBps, l.CapacityGbps*1e9)
+			fh.respCap = min(fh.respCap, 2*fh.capBps)
 			s := m.linkS[li][0]
 			if k := l.Queue.ClassOf(f.Class); k >= 0 {
 				s = m.linkS[li][k]
 			}
 			pathBuf = append(pathBuf, int32(s))
-			if ri, ok := idx[reverseID(lid)]; ok {
+			if ri := rev[li]; ri >= 0 {
 				rl := in.Links[ri]
 				a := m.linkS[ri][0]
 				if k := rl.Queue.ClassOf(f.Class); k >= 0 {
@@ -327,20 +354,37 @@ func build(in *Input, p Params) (*model, error) {
 				}
 			}
 		}
+		fh.anyQ = fs.anyQ
 		fs.subs = pathBuf[p0:len(pathBuf):len(pathBuf)]
 		m.pathOff[i+1] = int32(len(pathBuf))
+		m.ackOff[i+1] = int32(len(ackBuf))
 		if len(ackBuf) > a0 {
 			fs.acks = ackBuf[a0:len(ackBuf):len(ackBuf)]
 		}
 	}
-	m.paths = pathBuf
+	m.paths, m.ackQ = pathBuf, ackBuf
+	m.subFlowOff = make([]int32, len(m.subs)+1)
+	for _, si := range pathBuf {
+		m.subFlowOff[si+1]++
+	}
+	for i := range m.subs {
+		m.subFlowOff[i+1] += m.subFlowOff[i]
+	}
+	m.subFlows = make([]int32, len(pathBuf))
+	fill := slices.Clone(m.subFlowOff[:len(m.subs)])
+	for i := range m.flows {
+		for _, si := range pathBuf[m.pathOff[i]:m.pathOff[i+1]] {
+			m.subFlows[fill[si]] = int32(i)
+			fill[si]++
+		}
+	}
 	for i := range m.subs {
 		m.subs[i].r0min = math.Inf(1)
 	}
 	for i := range m.flows {
 		f := &m.flows[i]
 		r0 := 2*f.prop + p.MinRTTMs/1e3
-		f.r0 = r0
+		m.hotF[i].r0 = r0
 		for _, si := range f.subs {
 			m.subs[si].r0min = min(m.subs[si].r0min, r0)
 		}
@@ -357,6 +401,15 @@ func build(in *Input, p Params) (*model, error) {
 	}
 	return m, nil
 }
+
+// elem names an input element in an error: links[3], flows[7] (a value, so that the
+// loops build no string unless they fail).
+type elem struct {
+	kind string
+	i    int
+}
+
+func (e elem) String() string { return e.kind + "[" + strconv.Itoa(e.i) + "]" }
 
 // validateQueue checks a queue configuration with the network model's rules.
 func validateQueue(l network.Link) error {
@@ -456,7 +509,11 @@ func (m *model) solve() {
 		fqState = newFQSolver(m)
 	}
 	const damp = 0.3 // under-relaxation of the loss-based queues' delay
-	prevX := make([]float64, len(m.flows))
+	var prevX []float64
+	if fqState != nil {
+		prevX = make([]float64, len(m.flows))
+		m.fpf, m.feps = make([]float64, len(m.flows)), make([]float64, len(m.flows))
+	}
 	maxIt := p.MaxIterations
 	if !anyQ {
 		maxIt = 1
@@ -477,11 +534,14 @@ func (m *model) solve() {
 		change := 0.0
 		fused := fqState == nil
 		clear(acc)
-		for i := range m.flows {
-			f := &m.flows[i]
-			prev := f.x
+		paths, ackQ, pathOff, ackOff := m.paths, m.ackQ, m.pathOff, m.ackOff
+		fx, fd := m.fx, m.fd
+		for i := range m.hotF {
+			f := &m.hotF[i]
+			prev := fx[i]
+			path := paths[pathOff[i]:pathOff[i+1]]
 			surv, q, congested := 1.0, 0.0, 0
-			for _, si := range f.subs {
+			for _, si := range path {
 				h := hot[si]
 				if h.p < 0 {
 					continue
@@ -492,27 +552,27 @@ func (m *model) solve() {
 					congested++
 				}
 			}
-			f.pf = 1 - surv
+			pf := 1 - surv
 			if congested > 1 && p.HopLossGain != 1 {
-				f.pf = min(pMax, f.pf*(1+(p.HopLossGain-1)*float64(congested-1)/float64(congested)))
+				pf = min(pMax, pf*(1+(p.HopLossGain-1)*float64(congested-1)/float64(congested)))
 			}
-			for _, si := range f.acks {
+			for _, si := range ackQ[ackOff[i]:ackOff[i+1]] {
 				q += hot[si].q // ACKs wait behind the reverse direction's data
 			}
 			r0 := f.r0
-			f.rtt = r0 + q
-			f.d = f.capBps
+			rtt := r0 + q
+			d := f.capBps
 			eps := 0.0
 			if f.anyQ {
 				var x float64
-				x, eps = m.respond(f.kind, f.pf, f.rtt, r0)
-				f.d = min(f.respCap, x)
+				x, eps = m.respond(f.kind, pf, rtt, r0)
+				d = min(f.respCap, x)
 			}
 			if f.kind == kindBBR && f.anyQ {
 				// Against loss-based flows: the in-flight cap over the RTT their full
 				// queue sets; on BBR-only FIFOs: the proportionally fair price.
 				x, sumPi, lossy := f.capBps, 0.0, false
-				for _, si := range f.subs {
+				for _, si := range path {
 					if s := &m.subs[si]; !s.fq {
 						if s.hasLoss {
 							lossy = true
@@ -522,30 +582,30 @@ func (m *model) solve() {
 					}
 				}
 				if lossy {
-					x = min(x, m.response(f.cc, 0, f.rtt, r0))
+					bx, _ := m.respond(kindBBR, 0, rtt, r0)
+					x = min(x, bx)
 				}
 				if sumPi > 0 {
 					x = min(x, 1/sumPi)
 				}
-				f.d = x
+				d = x
 			}
-			f.x = f.d
-			f.eps = 0
-			if f.anyQ && f.kind != kindBBR && f.d < f.respCap {
-				f.eps = eps
+			fd[i], fx[i] = d, d
+			if !(f.anyQ && f.kind != kindBBR && d < f.respCap) {
+				eps = 0
 			}
 			if fused {
-				change = rateChange(change, f.x, prev, it)
-				m.fw[i] = m.accumulate(f, hot, acc)
+				change = rateChange(change, d, prev, it)
+				m.fw[i] = m.accumulate(f, path, d, d, pf, eps, hot, acc)
 			} else {
-				prevX[i] = prev
+				prevX[i], m.fpf[i], m.feps[i] = prev, pf, eps
 			}
 		}
 		// 2. fq links: max-min with the responses as demands.
 		if !fused {
 			fqState.apply(m)
-			for i := range m.flows {
-				change = rateChange(change, m.flows[i].x, prevX[i], it)
+			for i := range m.hotF {
+				change = rateChange(change, fx[i], prevX[i], it)
 			}
 		}
 		if !anyQ {
@@ -554,8 +614,8 @@ func (m *model) solve() {
 		}
 		// 3. Loads, class service rates, prices.
 		if !fused {
-			for i := range m.flows {
-				m.fw[i] = m.accumulate(&m.flows[i], hot, acc)
+			for i := range m.hotF {
+				m.fw[i] = m.accumulate(&m.hotF[i], paths[pathOff[i]:pathOff[i+1]], fx[i], fd[i], m.fpf[i], m.feps[i], hot, acc)
 			}
 		}
 		for i := range m.subs {
@@ -718,26 +778,39 @@ func rateChange(change, x, prev float64, it int) float64 {
 	return change
 }
 
-// accumulate adds a flow's rate, BBR in-flight excess and elasticity to the queues on
-// its path.
-func (m *model) accumulate(f *flowState, hot []subHot, acc []subAcc) float64 {
+// accumulate adds a flow's rate x, BBR in-flight excess and elasticity to the queues on
+// its path (d: its response, pf: its path loss, eps: its elasticity where the response
+// holds it, else 0).
+func (m *model) accumulate(f *flowHot, path []int32, x, d, pf, eps float64, hot []subHot, acc []subAcc) float64 {
 	p := &m.p
 	ex := 0.0
 	if f.kind == kindBBR {
-		ex = p.BBRMinWindow*p.MSSBytes*8 + max(0, p.BBRCwndGain-1)*f.x*f.r0
+		ex = p.BBRMinWindow*p.MSSBytes*8 + max(0, p.BBRCwndGain-1)*x*f.r0
 	}
 	// a flow held by the response function at its own rate (not an fq share or its
 	// cap) responds to a link's loss in proportion to that link's part of its path loss
 	w := 0.0 // x·eps/pf: a link of loss p adds w·min(p, pf) to its elasticity
-	if f.eps > 0 && f.x >= f.d*(1-1e-9) {
-		w = f.x * f.eps / f.pf
+	if eps > 0 && x >= d*(1-1e-9) {
+		w = x * eps / pf
 	}
-	for _, si := range f.subs {
-		a := &acc[si]
-		a.load += f.x
-		a.bbrExcess += ex
-		if p := hot[si].p; w > 0 && p > 0 {
-			a.elast += w * min(p, f.pf)
+	switch {
+	case ex != 0: // BBR: no elasticity
+		for _, si := range path {
+			a := &acc[si]
+			a.load += x
+			a.bbrExcess += ex
+		}
+	case w > 0:
+		for _, si := range path {
+			a := &acc[si]
+			a.load += x
+			if p := hot[si].p; p > 0 {
+				a.elast += w * min(p, pf)
+			}
+		}
+	default:
+		for _, si := range path {
+			acc[si].load += x
 		}
 	}
 	return w
@@ -863,7 +936,7 @@ func newFQSolver(m *model) *fqSolver {
 func (s *fqSolver) apply(m *model) {
 	demands := make([]float64, len(s.flows))
 	for k, fi := range s.flows {
-		d := m.flows[fi].d / 1e9
+		d := m.fd[fi] / 1e9
 		if math.IsInf(d, 1) {
 			s.in.Flows[k].Demand = nil
 			continue
@@ -877,7 +950,7 @@ func (s *fqSolver) apply(m *model) {
 	}
 	for k, fi := range s.flows {
 		r, _ := st.Rate(s.in.Flows[k].ID)
-		m.flows[fi].x = min(m.flows[fi].d, r*1e9)
+		m.fx[fi] = min(m.fd[fi], r*1e9)
 	}
 }
 
@@ -894,7 +967,7 @@ func (s *fqSolver) delays(m *model) {
 		f := &m.flows[i]
 		for _, si := range f.subs {
 			if m.subs[si].fq {
-				m.subs[si].load += f.x
+				m.subs[si].load += m.fx[i]
 			}
 		}
 	}
@@ -930,7 +1003,8 @@ func (m *model) result() *Result {
 	r.Flows = make([]FlowResult, len(m.flows))
 	for i := range m.flows {
 		f := &m.flows[i]
-		fr := FlowResult{ID: m.in.Flows[i].ID, RateGbps: f.x / 1e9}
+		fx, fd := m.fx[i], m.fd[i]
+		fr := FlowResult{ID: m.in.Flows[i].ID, RateGbps: fx / 1e9}
 		switch {
 		case f.anyFQ && f.anyQ:
 			fr.Model = ModelMixed
@@ -945,7 +1019,7 @@ func (m *model) result() *Result {
 		fqHeld := -1
 		for _, si := range f.subs {
 			s := &m.subs[si]
-			if s.fq && s.load >= s.capBps*(1-1e-6) && f.x < f.d*(1-1e-6) {
+			if s.fq && s.load >= s.capBps*(1-1e-6) && fx < fd*(1-1e-6) {
 				fqHeld = int(si) // held below its response at a full fq link
 			}
 			q += s.q
@@ -955,16 +1029,16 @@ func (m *model) result() *Result {
 			}
 		}
 		loss := 1 - surv
-		if fqHeld >= 0 && f.x > 0 {
+		if fqHeld >= 0 && fx > 0 {
 			s := &m.subs[fqHeld]
-			own, std := FQHeldDelay(*p, int(s.bufPkts), f.x)
+			own, std := FQHeldDelay(*p, int(s.bufPkts), fx)
 			spread := std * math.Sqrt(12)
 			if f.cc == network.CCBBR {
-				own = min(own, max(p.BBRMinWindow*p.MSSBytes*8/f.x, 0))
+				own = min(own, max(p.BBRMinWindow*p.MSSBytes*8/fx, 0))
 				spread = 0
 			} else {
 				// The loss this flow's response needs to stay at its share.
-				loss = 1 - (1-loss)*(1-m.lossFor(f, f.x, 2*f.prop+p.MinRTTMs/1e3+q+own))
+				loss = 1 - (1-loss)*(1-m.lossFor(f, fx, 2*f.prop+p.MinRTTMs/1e3+q+own))
 			}
 			q += own
 			v += spread * spread / 12
@@ -1053,10 +1127,13 @@ const cgIters = 4
 // cgSpace is coupledStep's reusable workspace.
 type cgSpace struct {
 	act                 []bool
+	act01               []int32 // act as 0/1: the compaction appends without a branch
 	g, diag, extra, out []float64
 	u, r, z, d, ad      []float64
 	w                   []float64 // per coupling flow: x·ε/p_f
 	idx, off            []int32   // its active queues: idx[off[k]:off[k+1]]
+	mark                []int32   // mark[f] = epoch: flow f crosses an active queue
+	epoch               int32
 }
 
 // coupledStep is a Newton step on the loss of the active loss-based queues (over or
@@ -1074,14 +1151,14 @@ func (m *model) coupledStep() []float64 {
 	n := len(m.subs)
 	c := &m.cg
 	if len(c.act) != n {
-		c.act = make([]bool, n)
+		c.act, c.act01 = make([]bool, n), make([]int32, n)
 		c.g, c.diag, c.extra, c.out = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 		c.u, c.r, c.z, c.d, c.ad = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 	}
 	act := c.act
 	na := 0
 	for i := range m.subs {
-		act[i], c.out[i], c.g[i], c.diag[i], c.extra[i] = false, math.NaN(), 0, 0, 0
+		act[i], c.act01[i], c.out[i], c.g[i], c.diag[i], c.extra[i] = false, 0, math.NaN(), 0, 0, 0
 		s := &m.subs[i]
 		if s.fq || !s.hasLoss || s.load <= 0 || s.elast <= 0 || s.p <= 0 {
 			continue
@@ -1098,7 +1175,7 @@ func (m *model) coupledStep() []float64 {
 		if pe < pLow {
 			continue // below the knee: not full, the diagonal step lets its loss fade
 		}
-		act[i] = true
+		act[i], c.act01[i] = true, 1
 		na++
 		c.g[i] = s.load * math.Log(max(ratio, 1e-3))
 		own := s.elast / s.p // Σ_f∋l w_f·min(p, p_f)/p
@@ -1112,34 +1189,69 @@ func (m *model) coupledStep() []float64 {
 	// flow crossing one active queue adds its weight to that queue's diagonal)
 	c.w, c.idx, c.off = c.w[:0], c.idx[:0], c.off[:0]
 	path := m.paths
-	for fi, w := range m.fw {
-		if w == 0 {
-			continue
+	// Few active queues (the tail of the iteration): only the flows crossing them can
+	// couple; marked from the queues' flow lists and visited in flow order, so that the
+	// sums below run in the same order as over all flows.
+	act1 := 0
+	for i := range act {
+		if act[i] {
+			act1 += int(m.subFlowOff[i+1] - m.subFlowOff[i])
 		}
-		start := len(c.idx)
-		for _, si := range path[m.pathOff[fi]:m.pathOff[fi+1]] {
-			if act[si] {
-				c.idx = append(c.idx, si)
+	}
+	sparse := act1*4 < len(path)
+	if sparse {
+		if len(c.mark) != len(m.fw) {
+			c.mark, c.epoch = make([]int32, len(m.fw)), 0
+		}
+		c.epoch++
+		for i := range act {
+			if act[i] {
+				for _, fi := range m.subFlows[m.subFlowOff[i]:m.subFlowOff[i+1]] {
+					c.mark[fi] = c.epoch
+				}
 			}
 		}
-		switch len(c.idx) - start {
+	}
+	if cap(c.idx) < len(path) {
+		c.idx = make([]int32, len(path))
+	}
+	idx, nidx, act01 := c.idx[:len(path)], 0, c.act01
+	for fi, w := range m.fw {
+		if w == 0 || sparse && c.mark[fi] != c.epoch {
+			continue
+		}
+		start := nidx
+		// nidx never passes this entry's position in path: the write is in bounds
+		for _, si := range path[m.pathOff[fi]:m.pathOff[fi+1]] {
+			idx[nidx] = si
+			nidx += int(act01[si])
+		}
+		switch nidx - start {
 		case 0:
 			continue
 		case 1: // couples nothing: its part of the product is diagonal
-			c.extra[c.idx[start]] += w
-			c.idx = c.idx[:start]
+			c.extra[idx[start]] += w
+			nidx = start
 			continue
 		}
 		c.w = append(c.w, w)
 		c.off = append(c.off, int32(start))
 	}
-	c.off = append(c.off, int32(len(c.idx)))
+	c.idx = idx[:nidx]
+	c.off = append(c.off, int32(nidx))
 	mul := func(v, res []float64) { // res = (A W Aᵀ + diag(floor)) v
 		for i := range res {
 			res[i] = c.extra[i] * v[i]
 		}
 		for k, w := range c.w {
 			path := c.idx[c.off[k]:c.off[k+1]]
+			if len(path) == 2 { // the most common case, unrolled
+				a, b := path[0], path[1]
+				t := (0 + v[a] + v[b]) * w
+				res[a] += t
+				res[b] += t
+				continue
+			}
 			t := 0.0
 			for _, si := range path {
 				t += v[si]
