@@ -29,7 +29,7 @@ func newL2Emulator(env *assembly, nodeBin string) (pipeline.Emulator, error) {
 		return nil, err
 	}
 	backend := &emulation.Netns{
-		Options:  emulation.Options{Lab: "l2", Prefix: L2SandboxPrefix, Queue: emulation.QueueFQ},
+		Options:  emulation.Options{Lab: "l2", Prefix: L2SandboxPrefix, Queue: emulation.QueueFQ, FirstPathWins: true},
 		NodeCmd:  []string{bin, "--dataplane", "linux", "--insecure"},
 		ProbeCmd: []string{bin, "probe"},
 		Config:   GNMIConfigurer{},

@@ -175,6 +175,31 @@ func TestSliceL2Sandbox(t *testing.T) {
 		}
 	}
 
+	// A protected slice (template urllc: two node-disjoint paths, 1+1): the lab
+	// routes the first path (destination routing cannot follow both), and the
+	// slice's endpoints reach each other over it.
+	body = `{"slice-service": [{"id": "u1", "slo-sle-template": "urllc",
+		"service-slo-sle-policy": {"slo-policy": {"metric-bound": [{"metric-type": "one-way-bandwidth", "metric-unit": "Mbps", "bound": 500}]}},
+		"sdps": {"sdp": [
+			{"id": "a", "node-id": "leaf-2", "attachment-circuits": {"attachment-circuit": [{"id": "ac-a", "ac-tp-id": "eth4"}]}},
+			{"id": "b", "node-id": "leaf-3", "attachment-circuits": {"attachment-circuit": [{"id": "ac-b", "ac-tp-id": "eth4"}]}}]}}]}`
+	status, hdr, out = restconf(t, srv, "alice", "POST", "/restconf/data/ietf-network-slice-service:network-slice-services", body)
+	var urllc l2ChangeView
+	if id := hdr.Get("X-TwinFlow-Change"); id != "" {
+		apiJSON(t, srv, "alice", "GET", "/api/v1/changes/"+id, nil, &urllc)
+	}
+	if status != 201 || hdr.Get("X-TwinFlow-Status") != "active" {
+		t.Fatalf("create u1: %d %v %s\n%s", status, hdr, out, urllc.dump())
+	}
+	for _, name := range []string{"l2.service_reach_u1.c1", "l2.service_isolation_u1.c1"} {
+		if c, ok := urllc.check(name); !ok || c.Status != change.Pass {
+			t.Errorf("u1 %s: %+v (found %v)\n%s", name, c, ok, urllc.dump())
+		}
+	}
+	if paths := mustCLI(t, srv, "path", "--service", "u1.c1"); !strings.Contains(paths, "spine-0") || !strings.Contains(paths, "spine-1") {
+		t.Errorf("u1 has not two node-disjoint paths:\n%s", paths)
+	}
+
 	// Slices whose configuration does not realise the intent: compiled like the
 	// server does, then broken.
 	env, err := service.NewEnv(&live, nil, nil)

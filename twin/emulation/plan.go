@@ -35,6 +35,13 @@ type Options struct {
 	// queue dropping: a FIFO there behaves like per-flow round robin, not a router's
 	// drop-tail FIFO (measured, docs/fidelity.md).
 	SenderHosts bool `json:"sender_hosts,omitempty"`
+	// FirstPathWins routes a flow whose path needs another next hop than an earlier
+	// flow's at some node towards the same destination not at all (it is recorded,
+	// its packets follow the earlier flows' routes) instead of refusing the network.
+	// The L2 sandbox sets it and lists the flows of the change under validation
+	// first: the twin's other services may take other paths between the same
+	// devices, which destination routing cannot express at once.
+	FirstPathWins bool `json:"first_path_wins,omitempty"`
 }
 
 // Defaults.
@@ -447,6 +454,7 @@ type hop struct {
 // a shortest path (hop count, ties by link order) elsewhere. Two flows asking for
 // different next hops at the same node towards the same destination are rejected.
 func (p *Plan) route(n *network.Network) error {
+	o := p.Options
 	// adjacency: node -> hops in link order
 	adj := map[string][]hop{}
 	byDir := map[string]hop{}
@@ -522,15 +530,34 @@ func (p *Plan) route(n *network.Network) error {
 				p.Flows = append(p.Flows, pf)
 				continue
 			}
+			type step struct {
+				k   key
+				h   hop
+				why string
+			}
+			var steps []step
 			for _, h := range hops {
-				if err := set(key{h.from, f.Dst}, h, why); err != nil {
-					return err
-				}
+				steps = append(steps, step{key{h.from, f.Dst}, h, why})
 			}
 			for j := len(hops) - 1; j >= 0; j-- { // reverse path for the ACKs
 				lid, rev := network.ParseDirectedLinkID(hops[j].dirLink)
 				rd := network.DirectedLinkID(lid, !rev)
-				if err := set(key{hops[j].to, f.Src}, byDir[rd], why+" (reverse)"); err != nil {
+				steps = append(steps, step{key{hops[j].to, f.Src}, byDir[rd], why + " (reverse)"})
+			}
+			if o.FirstPathWins {
+				conflict := false
+				for _, st := range steps {
+					if old, ok := next[st.k]; ok && old.dirLink != st.h.dirLink {
+						conflict = true
+					}
+				}
+				if conflict {
+					p.Flows = append(p.Flows, pf)
+					continue
+				}
+			}
+			for _, st := range steps {
+				if err := set(st.k, st.h, st.why); err != nil {
 					return err
 				}
 			}

@@ -330,4 +330,19 @@ func TestPlanAlternativePaths(t *testing.T) {
 	if _, err := NewPlan(n, Options{Lab: "alt", Prefix: "tfe-"}, nil, 0); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "different next hops") {
 		t.Errorf("different owners: %v, want the conflict", err)
 	}
+	// FirstPathWins (the L2 sandbox): the earlier flow's routes hold, the later
+	// flow is recorded with its path.
+	p, err = NewPlan(n, Options{Lab: "alt", Prefix: "tfe-", FirstPathWins: true}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ = p.Node("a")
+	for _, r := range a.Routes {
+		if r.Dst.Addr() == d.Addr && r.Dev != "eth1" {
+			t.Errorf("first path wins: a routes d over %s, want eth1", r.Dev)
+		}
+	}
+	if len(p.Flows) != 2 || strings.Join(p.Flows[1].Path, ",") != "a--c,c--d" {
+		t.Errorf("first path wins: flows = %+v", p.Flows)
+	}
 }

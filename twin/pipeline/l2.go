@@ -104,6 +104,15 @@ func (e *SandboxEmulator) ValidateL2(ctx context.Context, fork *twin.Twin, cs *c
 			n.Devices[i].ConfigRules = append(n.Devices[i].ConfigRules, rule)
 		}
 	}
+	// The change's own flows first: where the lab cannot route every flow's path
+	// (emulation.Options.FirstPathWins), theirs are the ones it follows.
+	if len(cs.Twin.AddFlows) > 0 {
+		added := map[string]bool{}
+		for _, f := range cs.Twin.AddFlows {
+			added[f.ID] = true
+		}
+		sort.SliceStable(n.Flows, func(i, j int) bool { return added[n.Flows[i].ID] && !added[n.Flows[j].ID] })
+	}
 	probeNet := n
 	if len(cs.Twin.AddFlows) > 0 {
 		added := map[string]bool{}
