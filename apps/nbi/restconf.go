@@ -300,6 +300,9 @@ func (a *restconfAPI) realize(r *http.Request, cs *change.ChangeSet) (outcome, *
 	}
 	ctx := r.Context()
 	cs.Author = actorOf(r)
+	if a.s.serviceLevel != "" && a.s.serviceLevel.Includes(cs.Level) {
+		cs.Level = a.s.serviceLevel
+	}
 	c, err := svc.ProposeAs(ctx, cs, proposerOf(r))
 	if err != nil && (c == nil || c.State == change.StateValidating || c.State == change.StateDraft) {
 		if errors.Is(err, pipeline.ErrInvalid) || errors.Is(err, change.ErrInvalid) {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twinflow/twinflow/apps/auth"
 	"github.com/twinflow/twinflow/apps/closedloop"
+	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
 	"github.com/twinflow/twinflow/twin/monitor"
@@ -50,6 +51,10 @@ type Options struct {
 	// Drift is the drift detector served under /api/v1/drift (nil: those routes answer
 	// 503).
 	Drift *pipeline.DriftDetector
+	// ServiceLevel is the validation level of the service and slice changes the
+	// RESTCONF routes compile (default L1; the server sets L2 when it has an L2
+	// sandbox, so that a slice is probed in emulation before it is committed).
+	ServiceLevel change.Level
 	// Monitor is the monitoring service served under /api/v1/kpis and /api/v1/alarms
 	// (nil: those routes answer 503; docs/monitoring.md).
 	Monitor *monitor.Service
@@ -113,6 +118,8 @@ type Server struct {
 	jobSem  chan struct{} // their running slots
 
 	demoUsers []string
+
+	serviceLevel change.Level
 }
 
 // New builds a Server serving this package's route groups, then o.Routes.
@@ -121,7 +128,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("nbi: Options.Twins is required")
 	}
 	s := &Server{Twins: o.Twins, log: o.Logger, reg: o.Registry, maxBody: o.MaxBodyBytes, history: o.History,
-		changes: o.Changes, drift: o.Drift, ready: o.Ready, heartbeat: o.Heartbeat, done: make(chan struct{}),
+		changes: o.Changes, drift: o.Drift, serviceLevel: o.ServiceLevel, ready: o.Ready, heartbeat: o.Heartbeat, done: make(chan struct{}),
 		monitor:  o.Monitor,                        // #17 monitoring
 		policies: o.Policies, restorer: o.Restorer, // #17 closed loops
 		demoUsers: o.DemoUsers, // #20 web UI login

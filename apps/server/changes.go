@@ -132,6 +132,10 @@ func startChangePipeline(ctx context.Context, env *assembly, o ChangesConfig) er
 	}
 	det := &pipeline.DriftDetector{Service: svc, Interval: o.DriftInterval}
 	env.nbi.Changes, env.nbi.Drift = svc, det
+	if emu != nil {
+		// RESTCONF service and slice changes are probed in the sandbox before commit.
+		env.nbi.ServiceLevel = change.L2
+	}
 	if o.DriftInterval > 0 {
 		// The detector stops (a scan in flight ends) before the engine and the gNMI
 		// pool it reads through close.

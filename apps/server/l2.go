@@ -29,14 +29,14 @@ func newL2Emulator(env *assembly, nodeBin string) (pipeline.Emulator, error) {
 		return nil, err
 	}
 	backend := &emulation.Netns{
-		Options:  emulation.Options{Lab: "l2", Prefix: L2SandboxPrefix, Queue: emulation.QueueFQ},
+		Options:  emulation.Options{Lab: "l2", Prefix: L2SandboxPrefix, Queue: emulation.QueueFQ, FirstPathWins: true},
 		NodeCmd:  []string{bin, "--dataplane", "linux", "--insecure"},
 		ProbeCmd: []string{bin, "probe"},
 		Config:   GNMIConfigurer{},
 	}
 	env.onShutdown(func(ctx context.Context) error { return backend.Destroy(ctx) })
 	env.notes = append(env.notes, "L2 sandbox: changes proposed at level L2 run in network namespaces "+L2SandboxPrefix+"l2.*")
-	return &serialEmulator{e: pipeline.SandboxEmulator{Sandbox: &emulation.Sandbox{Backend: backend, Config: GNMIConfigurer{}}}}, nil
+	return &serialEmulator{e: &pipeline.SandboxEmulator{Sandbox: &emulation.Sandbox{Backend: backend, Config: GNMIConfigurer{}}}}, nil
 }
 
 // GNMIConfigurer pushes config rules to a sandbox node with the production gNMI driver

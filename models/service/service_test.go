@@ -510,3 +510,29 @@ func TestUpdateSlice(t *testing.T) {
 		t.Fatalf("id change: %v", err)
 	}
 }
+
+// TestRealised: the services a change's intents create, slices' members with their
+// compiled IDs; removals and other intents realise nothing; a broken spec is named.
+func TestRealised(t *testing.T) {
+	svc, _ := json.Marshal(Service{ID: "a", Type: L2VPN})
+	sl, _ := json.Marshal(Slice{ID: "s", Services: []Service{{ID: "c1", Type: L2VPN}, {ID: "c2", Type: L3VPN}}})
+	got, err := Realised([]change.Intent{
+		{Type: IntentService, Name: "a", Spec: svc},
+		{Type: IntentSlice, Name: "s", Spec: sl},
+		{Type: IntentSliceDelete, Name: "s", Spec: sl},
+		{Type: "other", Name: "x", Spec: []byte(`[]`)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range got {
+		ids = append(ids, s.ID)
+	}
+	if strings.Join(ids, ",") != "a,s.c1,s.c2" {
+		t.Errorf("realised %v, want a, s.c1, s.c2", ids)
+	}
+	if _, err := Realised([]change.Intent{{Type: IntentSlice, Name: "bad", Spec: []byte(`{"id": 3}`)}}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "bad") {
+		t.Errorf("broken spec: %v", err)
+	}
+}

@@ -263,3 +263,29 @@ func SpecOf(in change.Intent) (any, error) {
 	}
 	return nil, fmt.Errorf("%w: intent type %q is not a service or slice", ErrInvalid, in.Type)
 }
+
+// Realised returns the services a ChangeSet's intents create or update, as compiled
+// (a slice's members with their IDs `<slice>.<service>`), in intent order; removals
+// realise nothing. An intent that is not a service or slice is skipped; one that does
+// not decode is an error (ErrInvalid).
+func Realised(intents []change.Intent) ([]Service, error) {
+	var out []Service
+	for _, in := range intents {
+		if in.Type != IntentService && in.Type != IntentSlice {
+			continue
+		}
+		spec, err := SpecOf(in)
+		if err != nil {
+			return nil, err
+		}
+		switch v := spec.(type) {
+		case *Service:
+			out = append(out, *v)
+		case *Slice:
+			for _, s := range v.Services {
+				out = append(out, *member(v, s))
+			}
+		}
+	}
+	return out, nil
+}

@@ -444,6 +444,9 @@ func (c *Containerlab) Probe(ctx context.Context, specs []ProbeSpec) ([]ProbeRes
 		if err := s.validate(i, c.plan); err != nil {
 			return nil, err
 		}
+		if s.Kind == ProbeL2Ping {
+			return nil, fmt.Errorf("%w: probes[%d] %q: l2-ping probes need the netns backend", ErrUnavailable, i, s.ID)
+		}
 	}
 	exec := func(ctx context.Context, node, cmd string) ([]byte, error) {
 		return c.run(ctx, "exec", "-t", path, "--label", "clab-node-name="+node, "--cmd", cmd)

@@ -100,4 +100,9 @@ type ProbeKind string
 const (
 	ProbePing ProbeKind = "ping"
 	ProbeTCP  ProbeKind = "tcp"
+	// ProbeL2Ping pings between two attachments (ProbeSpec.SrcPort, DstPort): a test
+	// host is put on the far side of each attachment's link, in a private subnet with
+	// no gateway, so only a layer-2 path between the attachments (a bridge of a
+	// service) can carry the echo. netns backend only.
+	ProbeL2Ping ProbeKind = "l2-ping"
 )

@@ -256,7 +256,7 @@ func (b *Netns) configureNodes(ctx context.Context, nodes, startAgents []PlanNod
 			}
 			lines := nodeAddrBatch(plan, n)
 			if agents {
-				lines = lines[:4] // lo and mgmt0 only
+				lines = lines[:baseAddrLines(n)] // lo and mgmt0 only
 			}
 			if err := batch(gctx, "ip", n.Namespace, lines); err != nil {
 				return fmt.Errorf("emulation: node %q: addresses: %w", n.ID, err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/service"
 )
 
 // Options configure how a network is emulated. Zero values take the defaults.
@@ -34,6 +35,13 @@ type Options struct {
 	// queue dropping: a FIFO there behaves like per-flow round robin, not a router's
 	// drop-tail FIFO (measured, docs/fidelity.md).
 	SenderHosts bool `json:"sender_hosts,omitempty"`
+	// FirstPathWins routes a flow whose path needs another next hop than an earlier
+	// flow's at some node towards the same destination not at all (it is recorded,
+	// its packets follow the earlier flows' routes) instead of refusing the network.
+	// The L2 sandbox sets it and lists the flows of the change under validation
+	// first: the twin's other services may take other paths between the same
+	// devices, which destination routing cannot express at once.
+	FirstPathWins bool `json:"first_path_wins,omitempty"`
 }
 
 // Defaults.
@@ -62,6 +70,11 @@ var (
 	maxNodes   = 4093
 	maxLinks   = 1 << 21
 	reservedIf = map[string]bool{"lo": true, "mgmt0": true}
+	// labRanges hold the node, sender host and L2 probe (attachment test host)
+	// addresses and the management networks; link subnets are checked one by one.
+	l2Probe4Base = netip.MustParseAddr("10.96.0.0")
+	labRanges    = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/20"), netip.MustParsePrefix("10.64.0.0/20"),
+		netip.PrefixFrom(l2Probe4Base, 16), netip.MustParsePrefix("198.18.0.0/15")}
 )
 
 func (o Options) withDefaults(flows int) (Options, error) {
@@ -138,6 +151,11 @@ type PlanNode struct {
 	// HostNamespace and HostAddr are the node's sender host (Options.SenderHosts).
 	HostNamespace string     `json:"host_namespace,omitempty"`
 	HostAddr      netip.Addr `json:"host_addr,omitzero"`
+	// Loopbacks are further /32 addresses of the device on lo: its underlay (tunnel
+	// source) address from the label service.LabelUnderlay, so that the VXLAN
+	// tunnels of compiled services find their ends in the lab. Every other node
+	// routes them like the node's address.
+	Loopbacks []netip.Addr `json:"loopbacks,omitempty"`
 }
 
 // PlanIface is one data interface.
@@ -364,10 +382,14 @@ func NewPlan(n *network.Network, o Options, prev *Plan, mgmtSlot int) (*Plan, er
 		an.Ifaces = append(an.Ifaces, PlanIface{Name: pl.AIf, EndPoint: a.EndPoint, Link: l.ID, Addr: netip.PrefixFrom(aAddr, 30), Peer: bAddr, PeerNode: b.Device, RateBps: rate, DelayMs: l.LatencyMs})
 		bn.Ifaces = append(bn.Ifaces, PlanIface{Name: pl.BIf, EndPoint: b.EndPoint, Link: l.ID, Addr: netip.PrefixFrom(bAddr, 30), Peer: aAddr, PeerNode: a.Device, RateBps: rate, DelayMs: l.LatencyMs})
 	}
+	if err := p.addLoopbacks(n); err != nil {
+		return nil, err
+	}
 	if err := p.route(n); err != nil {
 		return nil, err
 	}
 	p.addSenderHosts()
+	p.routeLoopbacks()
 	return p, nil
 }
 
@@ -432,6 +454,7 @@ type hop struct {
 // a shortest path (hop count, ties by link order) elsewhere. Two flows asking for
 // different next hops at the same node towards the same destination are rejected.
 func (p *Plan) route(n *network.Network) error {
+	o := p.Options
 	// adjacency: node -> hops in link order
 	adj := map[string][]hop{}
 	byDir := map[string]hop{}
@@ -462,7 +485,13 @@ func (p *Plan) route(n *network.Network) error {
 		owner[k] = why
 		return nil
 	}
-	// Flow paths first.
+	// Flow paths first. A flow of an owner (a service) between the same two devices
+	// as an earlier routed flow of that owner is an alternative path (protection,
+	// availability > 1): destination routing can follow only one, the first; the
+	// others are recorded, not routed by the lab (the devices' own configuration
+	// decides whether they carry traffic).
+	type ownerPair struct{ owner, src, dst string }
+	routedPair := map[ownerPair]bool{}
 	for i, f := range n.Flows {
 		if _, ok := p.Node(f.Src); !ok {
 			return fmt.Errorf("%w: flows[%d] %q: unknown src device %q", ErrInvalid, i, f.ID, f.Src)
@@ -474,6 +503,11 @@ func (p *Plan) route(n *network.Network) error {
 			return fmt.Errorf("%w: flows[%d] %q: src and dst are both %q", ErrInvalid, i, f.ID, f.Src)
 		}
 		pf := PlanFlow{ID: f.ID, Src: f.Src, Dst: f.Dst, Path: f.Path}
+		op := ownerPair{f.Owner, f.Src, f.Dst}
+		alternative := f.Owner != "" && routedPair[op]
+		if len(f.Path) > 0 && f.Owner != "" {
+			routedPair[op] = true
+		}
 		if len(f.Path) > 0 {
 			at := f.Src
 			var hops []hop
@@ -492,15 +526,38 @@ func (p *Plan) route(n *network.Network) error {
 				return fmt.Errorf("%w: flows[%d] %q: path ends at %q, not at dst %q", ErrInvalid, i, f.ID, at, f.Dst)
 			}
 			why := fmt.Sprintf("flow %q", f.ID)
+			if alternative {
+				p.Flows = append(p.Flows, pf)
+				continue
+			}
+			type step struct {
+				k   key
+				h   hop
+				why string
+			}
+			var steps []step
 			for _, h := range hops {
-				if err := set(key{h.from, f.Dst}, h, why); err != nil {
-					return err
-				}
+				steps = append(steps, step{key{h.from, f.Dst}, h, why})
 			}
 			for j := len(hops) - 1; j >= 0; j-- { // reverse path for the ACKs
 				lid, rev := network.ParseDirectedLinkID(hops[j].dirLink)
 				rd := network.DirectedLinkID(lid, !rev)
-				if err := set(key{hops[j].to, f.Src}, byDir[rd], why+" (reverse)"); err != nil {
+				steps = append(steps, step{key{hops[j].to, f.Src}, byDir[rd], why + " (reverse)"})
+			}
+			if o.FirstPathWins {
+				conflict := false
+				for _, st := range steps {
+					if old, ok := next[st.k]; ok && old.dirLink != st.h.dirLink {
+						conflict = true
+					}
+				}
+				if conflict {
+					p.Flows = append(p.Flows, pf)
+					continue
+				}
+			}
+			for _, st := range steps {
+				if err := set(st.k, st.h, st.why); err != nil {
 					return err
 				}
 			}
@@ -609,6 +666,69 @@ func (p *Plan) addSenderHosts() {
 		for _, r := range nd.Routes[:n] {
 			if h, ok := hostOf[r.Dst.Addr()]; ok && r.Dst.Bits() == 32 {
 				nd.Routes = append(nd.Routes, Route{Dst: netip.PrefixFrom(h, 32), Via: r.Via, Dev: r.Dev})
+			}
+		}
+	}
+}
+
+// addLoopbacks reads each device's underlay address (label service.LabelUnderlay): a
+// valid IPv4 address that is no lab address (node, sender host, link, management
+// range) and no other device's becomes one of the node's Loopbacks.
+func (p *Plan) addLoopbacks(n *network.Network) error {
+	owner := map[netip.Addr]string{}
+	for i, d := range n.Devices {
+		v, ok := d.Labels[service.LabelUnderlay]
+		if !ok {
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil || !a.Is4() {
+			return fmt.Errorf("%w: devices[%d] %q: label %s=%q is not an IPv4 address", ErrInvalid, i, d.ID, service.LabelUnderlay, v)
+		}
+		if a.IsLoopback() || a.IsUnspecified() || a.IsMulticast() || !a.IsGlobalUnicast() && !a.IsPrivate() {
+			return fmt.Errorf("%w: devices[%d] %q: underlay address %s is not a unicast address", ErrInvalid, i, d.ID, a)
+		}
+		for _, r := range labRanges {
+			if r.Contains(a) {
+				return fmt.Errorf("%w: devices[%d] %q: underlay address %s is in %s, which the lab uses", ErrInvalid, i, d.ID, a, r)
+			}
+		}
+		for _, l := range p.Links {
+			if sub := netip.PrefixFrom(addrAdd(link4Base, uint32(l.Slot)*4), 30); sub.Contains(a) {
+				return fmt.Errorf("%w: devices[%d] %q: underlay address %s is in the lab subnet %s of link %q", ErrInvalid, i, d.ID, a, sub, l.ID)
+			}
+		}
+		if other, dup := owner[a]; dup {
+			return fmt.Errorf("%w: devices %q and %q have the same underlay address %s", ErrInvalid, other, d.ID, a)
+		}
+		owner[a] = d.ID
+		nd, _ := p.Node(d.ID)
+		nd.Loopbacks = append(nd.Loopbacks, a)
+	}
+	return nil
+}
+
+// routeLoopbacks gives every node a route to every other node's loopbacks, along its
+// route to that node.
+func (p *Plan) routeLoopbacks() {
+	lbOf := map[netip.Addr][]netip.Addr{}
+	for _, nd := range p.Nodes {
+		if len(nd.Loopbacks) > 0 {
+			lbOf[nd.Addr] = nd.Loopbacks
+		}
+	}
+	if len(lbOf) == 0 {
+		return
+	}
+	for i := range p.Nodes {
+		nd := &p.Nodes[i]
+		n := len(nd.Routes)
+		for _, r := range nd.Routes[:n] {
+			if r.Dst.Bits() != 32 {
+				continue
+			}
+			for _, a := range lbOf[r.Dst.Addr()] {
+				nd.Routes = append(nd.Routes, Route{Dst: netip.PrefixFrom(a, 32), Via: r.Via, Dev: r.Dev})
 			}
 		}
 	}

@@ -237,3 +237,112 @@ func TestPlanSenderHosts(t *testing.T) {
 		t.Errorf("segmentBatch = %q", got)
 	}
 }
+
+// A square a-b-d, a-c-d: the unit networks of the underlay and protection tests.
+func square(t testing.TB) *network.Network {
+	t.Helper()
+	n := &network.Network{}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		n.Devices = append(n.Devices, network.Device{ID: id, Type: network.DeviceRouter, Endpoints: []network.EndPoint{{ID: "eth1"}, {ID: "eth2"}, {ID: "eth3"}}})
+	}
+	link := func(id, a, ae, b, be string) {
+		n.Links = append(n.Links, network.Link{ID: id, CapacityGbps: 10, LatencyMs: 1,
+			Endpoints: []network.EndPointRef{{Device: a, EndPoint: ae}, {Device: b, EndPoint: be}}})
+	}
+	link("a--b", "a", "eth1", "b", "eth1")
+	link("b--d", "b", "eth2", "d", "eth1")
+	link("a--c", "a", "eth2", "c", "eth1")
+	link("c--d", "c", "eth2", "d", "eth2")
+	return n
+}
+
+// TestPlanLoopbacks: a device's underlay label becomes a /32 on its lo, routed by
+// every other node like its node address; addresses the lab uses, duplicates and
+// non-addresses are refused naming the device.
+func TestPlanLoopbacks(t *testing.T) {
+	n := square(t)
+	n.Devices[0].Labels = map[string]string{"twinflow.underlay": "192.0.2.1"}
+	n.Devices[3].Labels = map[string]string{"twinflow.underlay": "192.0.2.4"}
+	p, err := NewPlan(n, Options{Lab: "lb", Prefix: "tfe-"}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := p.Node("a")
+	d, _ := p.Node("d")
+	if len(a.Loopbacks) != 1 || a.Loopbacks[0] != netip.MustParseAddr("192.0.2.1") {
+		t.Fatalf("a's loopbacks = %v", a.Loopbacks)
+	}
+	if got := strings.Join(nodeAddrBatch(p, a)[:baseAddrLines(a)], "\n"); !strings.Contains(got, "addr replace 192.0.2.1/32 dev lo") {
+		t.Errorf("a's base address lines lack the loopback:\n%s", got)
+	}
+	var toD, toLb Route
+	for _, r := range a.Routes {
+		switch r.Dst.Addr() {
+		case d.Addr:
+			toD = r
+		case netip.MustParseAddr("192.0.2.4"):
+			toLb = r
+		}
+	}
+	if toLb.Via != toD.Via || toLb.Dev != toD.Dev || !toLb.Via.IsValid() {
+		t.Errorf("a's route to d's loopback %+v differs from its route to d %+v", toLb, toD)
+	}
+	for label, want := range map[string]string{
+		"10.0.0.7":   "10.0.0.0/20",
+		"10.128.0.5": "link \"b--d\"",
+		"192.0.2.4":  "same underlay address",
+		"nope":       "not an IPv4 address",
+		"224.0.0.1":  "not a unicast address",
+	} {
+		m := square(t)
+		m.Devices[0].Labels = map[string]string{"twinflow.underlay": label}
+		m.Devices[3].Labels = map[string]string{"twinflow.underlay": "192.0.2.4"}
+		if _, err := NewPlan(m, Options{Lab: "lb", Prefix: "tfe-"}, nil, 0); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
+			t.Errorf("underlay %s: %v, want ErrInvalid naming %q", label, err, want)
+		}
+	}
+}
+
+// TestPlanAlternativePaths: two flows of one owner between the same devices on
+// disjoint paths (a protected service) do not conflict: the first is routed, the
+// second recorded; two such flows of different owners still conflict.
+func TestPlanAlternativePaths(t *testing.T) {
+	n := square(t)
+	n.Flows = []network.Flow{
+		{ID: "s/g1/0-1/p0", Src: "a", Dst: "d", Owner: "s", Path: []string{"a--b", "b--d"}},
+		{ID: "s/g1/0-1/p1", Src: "a", Dst: "d", Owner: "s", Path: []string{"a--c", "c--d"}},
+	}
+	p, err := NewPlan(n, Options{Lab: "alt", Prefix: "tfe-"}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := p.Node("a")
+	d, _ := p.Node("d")
+	for _, r := range a.Routes {
+		if r.Dst.Addr() == d.Addr && r.Dev != "eth1" {
+			t.Errorf("a routes d over %s, want eth1 (the first path)", r.Dev)
+		}
+	}
+	if len(p.Flows) != 2 || strings.Join(p.Flows[1].Path, ",") != "a--c,c--d" {
+		t.Errorf("flows = %+v", p.Flows)
+	}
+	n.Flows[1].Owner = "other"
+	if _, err := NewPlan(n, Options{Lab: "alt", Prefix: "tfe-"}, nil, 0); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "different next hops") {
+		t.Errorf("different owners: %v, want the conflict", err)
+	}
+	// FirstPathWins (the L2 sandbox): the earlier flow's routes hold, the later
+	// flow is recorded with its path.
+	p, err = NewPlan(n, Options{Lab: "alt", Prefix: "tfe-", FirstPathWins: true}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ = p.Node("a")
+	for _, r := range a.Routes {
+		if r.Dst.Addr() == d.Addr && r.Dev != "eth1" {
+			t.Errorf("first path wins: a routes d over %s, want eth1", r.Dev)
+		}
+	}
+	if len(p.Flows) != 2 || strings.Join(p.Flows[1].Path, ",") != "a--c,c--d" {
+		t.Errorf("first path wins: flows = %+v", p.Flows)
+	}
+}

@@ -27,6 +27,10 @@ type ProbeSpec struct {
 	Src     string `json:"src"`
 	Dst     string `json:"dst"`
 	DstAddr string `json:"dst_addr,omitempty"`
+	// SrcPort and DstPort (l2-ping) are interfaces of Src and Dst: the attachments
+	// whose far sides ping each other.
+	SrcPort string `json:"src_port,omitempty"`
+	DstPort string `json:"dst_port,omitempty"`
 	// Ping: echo requests (default 3) and per-reply timeout (default 1s).
 	Count   int           `json:"count,omitempty"`
 	Timeout time.Duration `json:"timeout,omitempty"`
@@ -70,6 +74,19 @@ func (s ProbeSpec) validate(i int, p *Plan) error {
 		}
 	}
 	switch s.Kind {
+	case ProbeL2Ping:
+		if s.DstAddr != "" {
+			return fmt.Errorf("%w: probes[%d] %q: l2-ping probes take no dst_addr", ErrInvalid, i, s.ID)
+		}
+		for _, e := range []struct{ node, port string }{{s.Src, s.SrcPort}, {s.Dst, s.DstPort}} {
+			if _, _, err := p.attached(e.node, e.port); err != nil {
+				return fmt.Errorf("%w: probes[%d] %q: %v", ErrInvalid, i, s.ID, err)
+			}
+		}
+		if s.Src == s.Dst && s.SrcPort == s.DstPort {
+			return fmt.Errorf("%w: probes[%d] %q: both ends are %s:%s", ErrInvalid, i, s.ID, s.Src, s.SrcPort)
+		}
+		fallthrough
 	case ProbePing:
 		if s.Count < 0 || s.Count > 10000 {
 			return fmt.Errorf("%w: probes[%d] %q: count %d out of range 0..10000", ErrInvalid, i, s.ID, s.Count)
@@ -85,7 +102,7 @@ func (s ProbeSpec) validate(i int, p *Plan) error {
 			return fmt.Errorf("%w: probes[%d] %q: duration %v / warmup %v out of range", ErrInvalid, i, s.ID, s.Duration, s.Warmup)
 		}
 	default:
-		return fmt.Errorf("%w: probes[%d] %q: kind %q (want ping or tcp)", ErrInvalid, i, s.ID, s.Kind)
+		return fmt.Errorf("%w: probes[%d] %q: kind %q (want ping, tcp or l2-ping)", ErrInvalid, i, s.ID, s.Kind)
 	}
 	return nil
 }
@@ -157,10 +174,24 @@ func (b *Netns) Probe(ctx context.Context, specs []ProbeSpec) ([]ProbeResult, er
 		servers[i] = &server{cmd: cmd, out: &out}
 	}
 	var wg sync.WaitGroup
+	l2 := 0
+	for i, s := range specs {
+		if s.Kind == ProbeL2Ping {
+			if l2 >= maxL2Probes {
+				return nil, fmt.Errorf("%w: more than %d l2-ping probes at once", ErrInvalid, maxL2Probes)
+			}
+			slots[i] = l2
+			l2++
+		}
+	}
 	for i, s := range specs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if s.Kind == ProbeL2Ping {
+				results[i] = b.runL2Ping(ctx, s, slots[i])
+				return
+			}
 			results[i] = b.runProbe(ctx, s, slots[i])
 		}()
 	}
@@ -249,6 +280,110 @@ func (b *Netns) runProbe(ctx context.Context, s ProbeSpec, slot int) ProbeResult
 		if !r.OK {
 			r.Error = fmt.Sprintf("tcp %s -> %s: no data acknowledged", s.Src, addr)
 		}
+	}
+	return r
+}
+
+// maxL2Probes bounds the l2-ping probes of one Probe call (each gets a /24 of
+// 10.96.0.0/16).
+const maxL2Probes = 256
+
+// attached returns the node and interface on the far side of node's interface port
+// (the link's other end): where an attachment's test host goes.
+func (p *Plan) attached(node, port string) (*PlanNode, string, error) {
+	nd, ok := p.Node(node)
+	if !ok {
+		return nil, "", fmt.Errorf("unknown node %q", node)
+	}
+	for _, ifc := range nd.Ifaces {
+		if ifc.Name == port || ifc.EndPoint == port {
+			peer, _ := p.Node(ifc.PeerNode)
+			l := p.link(ifc.Link)
+			peerIf := l.AIf
+			if l.A != ifc.PeerNode || (l.A == l.B) {
+				peerIf = l.BIf
+			}
+			return peer, peerIf, nil
+		}
+	}
+	return nil, "", fmt.Errorf("%s:%s is attached to no device in the lab (no link at that interface)", node, port)
+}
+
+// runL2Ping runs one l2-ping probe (slot k: subnet 10.96.k.0/24): a test host namespace
+// per end, with a macvlan of the far-side device's interface (so its frames enter the
+// attachment as that device's would), addresses .1 and .2, no gateway; the first pings
+// the second. The namespaces go when the probe ends.
+func (b *Netns) runL2Ping(ctx context.Context, s ProbeSpec, k int) ProbeResult {
+	p := b.plan
+	r := ProbeResult{ID: s.ID, Kind: s.Kind, Src: s.Src + ":" + s.SrcPort, Dst: s.Dst + ":" + s.DstPort}
+	sub := addrAdd(l2Probe4Base, uint32(k)<<8)
+	srcAddr, dstAddr := addrAdd(sub, 1), addrAdd(sub, 2)
+	type end struct {
+		ns, ifname string
+		addr       netip.Addr
+		node, port string
+	}
+	ends := []end{
+		{ns: fmt.Sprintf("%s.~l2p%da", p.Options.Label(), k), ifname: fmt.Sprintf("l2p%da", k), addr: srcAddr, node: s.Src, port: s.SrcPort},
+		{ns: fmt.Sprintf("%s.~l2p%db", p.Options.Label(), k), ifname: fmt.Sprintf("l2p%db", k), addr: dstAddr, node: s.Dst, port: s.DstPort},
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, e := range ends {
+			_, _ = runCmd(cctx, "", "ip", "netns", "del", e.ns)
+		}
+	}()
+	for _, e := range ends {
+		peer, peerIf, err := p.attached(e.node, e.port)
+		if err != nil {
+			r.Error = err.Error()
+			return r
+		}
+		for _, c := range []string{
+			"netns add " + e.ns,
+			fmt.Sprintf("-n %s link add link %s name %s type macvlan mode bridge", peer.Namespace, peerIf, e.ifname),
+			fmt.Sprintf("-n %s link set dev %s netns %s", peer.Namespace, e.ifname, e.ns),
+			fmt.Sprintf("-n %s link set dev lo up", e.ns),
+			fmt.Sprintf("-n %s addr add %s/24 dev %s", e.ns, e.addr, e.ifname),
+			fmt.Sprintf("-n %s link set dev %s up", e.ns, e.ifname),
+		} {
+			if _, err := runCmd(ctx, "", "ip", strings.Fields(c)...); err != nil {
+				r.Error = fmt.Sprintf("test host behind %s:%s (on %s %s): %v", e.node, e.port, peer.ID, peerIf, err)
+				return r
+			}
+		}
+	}
+	count, timeout := s.Count, s.Timeout
+	if count == 0 {
+		count = 3
+	}
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	args := append([]string{"netns", "exec", ends[0].ns}, b.ProbeCmd...)
+	args = append(args, "ping", "--dst", dstAddr.String(), "--src", srcAddr.String(), "--count", strconv.Itoa(count), "--interval", "100ms", "--timeout", timeout.String())
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	runErr := cmd.Run()
+	r.Evidence = strings.TrimSpace(out.String() + "\n" + errb.String())
+	var exitErr *exec.ExitError
+	if runErr != nil && !errors.As(runErr, &exitErr) {
+		r.Error = fmt.Sprintf("run probe: %v", runErr)
+		return r
+	}
+	var pr probe.PingResult
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &pr); err != nil {
+		r.Error = fmt.Sprintf("probe output: %v", err)
+		return r
+	}
+	r.Ping = &pr
+	r.OK = runErr == nil && pr.Received > 0
+	if !r.OK {
+		r.Error = fmt.Sprintf("test host behind %s pinged the one behind %s (%s -> %s, one subnet, no gateway): %d sent, %d received (%s)",
+			r.Src, r.Dst, srcAddr, dstAddr, pr.Sent, pr.Received, pr.Error)
 	}
 	return r
 }

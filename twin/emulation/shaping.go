@@ -137,6 +137,9 @@ func ipLinkBatch(p *Plan, nodes []PlanNode, links []PlanLink, withBridge bool) [
 
 // nodeAddrBatch returns the in-namespace `ip -batch` lines bringing up the node's
 // interfaces with their addresses.
+//
+// The first baseAddrLines(n) lines concern lo and mgmt0 only (set with ip even when an
+// agent owns the data interfaces).
 func nodeAddrBatch(p *Plan, n *PlanNode) []string {
 	l := []string{
 		"link set dev lo up",
@@ -144,11 +147,17 @@ func nodeAddrBatch(p *Plan, n *PlanNode) []string {
 		fmt.Sprintf("addr replace %s/%d dev mgmt0", n.MgmtAddr, p.Mgmt.Prefix.Bits()),
 		"link set dev mgmt0 up",
 	}
+	for _, a := range n.Loopbacks {
+		l = append(l, fmt.Sprintf("addr replace %s/32 dev lo", a))
+	}
 	for _, ifc := range n.Ifaces {
 		l = append(l, fmt.Sprintf("addr replace %s dev %s", ifc.Addr, ifc.Name), fmt.Sprintf("link set dev %s up", ifc.Name))
 	}
 	return l
 }
+
+// baseAddrLines is the number of nodeAddrBatch lines about lo and mgmt0.
+func baseAddrLines(n *PlanNode) int { return 4 + len(n.Loopbacks) }
 
 // segmentBatch returns the in-namespace `ip -batch` lines that turn off segmentation
 // offload on the node's data interfaces (gso_max_segs 1): with it, TCP hands veth

@@ -105,7 +105,7 @@ func TestPipelineL2RejectsWrongNextHop(t *testing.T) {
 		}
 	})
 	svc, err := pipeline.New(pipeline.Config{Twins: twins, Store: st, Committer: noCommit{t}, Journal: journal,
-		Emulator: pipeline.SandboxEmulator{Sandbox: &emulation.Sandbox{Backend: backend, Config: sandboxConfigurer{}}}})
+		Emulator: &pipeline.SandboxEmulator{Sandbox: &emulation.Sandbox{Backend: backend, Config: sandboxConfigurer{}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
