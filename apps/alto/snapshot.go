@@ -83,7 +83,13 @@ type snapshot struct {
 
 	bodies bodyCache // encoded full-map bodies
 
-	pidJSON, aneJSON [][]byte // names as JSON strings, for the big encoders
+	pidJSON    [][]byte // PID names as JSON strings, for the big encoders
+	pidKeyJSON [][]byte // `,"<PID>":[`: a path vector entry's opening
+	// `,"<ANE>"` of ANE e is aneBuf[aneOff[e]:aneOff[e+1]] (one block, for the path
+	// vector encoder)
+	aneBuf    []byte
+	aneOff    []int32
+	aneByName []int32 // ANE indices in name order (property map parts)
 }
 
 func (s *snapshot) P() int { return len(s.pids) }
@@ -158,10 +164,21 @@ func buildSnapshot(t *twin.Twin, byDomain bool) (*snapshot, error) {
 	for i, p := range s.pids {
 		s.pidJSON[i] = appendString(nil, p.Name)
 	}
-	s.aneJSON = make([][]byte, len(s.anes))
-	for i, a := range s.anes {
-		s.aneJSON[i] = appendString(nil, a.Name)
+	s.pidKeyJSON = make([][]byte, len(s.pids))
+	for i, p := range s.pids {
+		s.pidKeyJSON[i] = append(appendString([]byte{','}, p.Name), ":["...)
 	}
+	s.aneOff = make([]int32, len(s.anes)+1)
+	for i, a := range s.anes {
+		s.aneOff[i] = int32(len(s.aneBuf))
+		s.aneBuf = appendString(append(s.aneBuf, ','), a.Name)
+	}
+	s.aneOff[len(s.anes)] = int32(len(s.aneBuf))
+	s.aneByName = make([]int32, len(s.anes))
+	for i := range s.aneByName {
+		s.aneByName[i] = int32(i)
+	}
+	sort.Slice(s.aneByName, func(i, j int) bool { return s.anes[s.aneByName[i]].Name < s.anes[s.aneByName[j]].Name })
 	return s, nil
 }
 
