@@ -283,65 +283,68 @@ func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, 
 // the row buffer (written as an entry's value) or in the side arena (built as the
 // ancestor of an entry written before its own).
 type pvRow struct {
-	sn       *snapshot
-	used     []bool
-	pred     []int32 // the source's forest: link by which each device is reached
-	stamp    int32   // source + 1
-	at       []int32 // stamp of the source the device's location is for (0: none)
-	inRow    []bool  // the fragment is in the row buffer, else in the arena
-	off, end []int32
-	arena    []byte
-	stack    []int32
+	sn    *snapshot
+	used  []bool
+	pred  []int32 // the source's forest: link by which each device is reached
+	stamp int32   // source + 1
+	loc   []pvLoc // per device
+	arena []byte
+	stack []int32
+}
+
+// pvLoc is where a device's fragment is, valid for the source whose stamp is at.
+type pvLoc struct {
+	at       int32 // 0: none
+	off, end int32
+	inRow    bool // in the row buffer, else in the arena
 }
 
 func newPVRow(sn *snapshot, used []bool) *pvRow {
-	n := len(sn.devices)
-	return &pvRow{sn: sn, used: used, at: make([]int32, n), inRow: make([]bool, n), off: make([]int32, n),
-		end: make([]int32, n), arena: make([]byte, 0, 64<<10)}
+	return &pvRow{sn: sn, used: used, loc: make([]pvLoc, len(sn.devices)), arena: make([]byte, 0, 64<<10)}
 }
 
-// reset starts source PID a's row. Stamps (a + 1) replace clearing the arrays.
+// reset starts source PID a's row. Stamps (a + 1) replace clearing the locations.
 func (r *pvRow) reset(a int) {
 	r.pred = r.sn.pred[a]
 	r.stamp = int32(a) + 1
 	r.arena = r.arena[:0]
 }
 
-// frag is the fragment of device v (located for this source), in b or the arena.
-func (r *pvRow) frag(b []byte, v int32) []byte {
-	if r.inRow[v] {
-		return b[r.off[v]:r.end[v]]
+// frag is the fragment at l (located for this source), in b or the arena.
+func (r *pvRow) frag(b []byte, l *pvLoc) []byte {
+	if l.inRow {
+		return b[l.off:l.end]
 	}
-	return r.arena[r.off[v]:r.end[v]]
+	return r.arena[l.off:l.end]
 }
 
 // extend appends to dst the fragment of the path through link e: its tail's fragment
 // (located) and the ANE.
 func (r *pvRow) extend(dst, b []byte, e int32) []byte {
-	sn := r.sn
-	p, _ := sn.g.LinkEnds(int(e))
-	if r.at[p] != r.stamp {
-		r.build(b, int32(p))
+	le := &r.sn.pvLinks[e]
+	if r.loc[le.tail].at != r.stamp {
+		r.build(b, le.tail)
 	}
 	r.used[e] = true
-	if r.end[p] == r.off[p] { // the tail is a root: the ANE alone
-		return append(dst, sn.aneBuf[sn.aneOff[e]+1:sn.aneOff[e+1]]...)
+	l := &r.loc[le.tail]
+	if l.end == l.off { // the tail is a root: the ANE alone
+		return append(dst, r.sn.aneBuf[le.off+1:le.end]...)
 	}
-	dst = append(dst, r.frag(b, int32(p))...)
-	return append(dst, sn.aneBuf[sn.aneOff[e]:sn.aneOff[e+1]]...) // `,"<ANE>"`
+	dst = append(dst, r.frag(b, l)...)
+	return append(dst, r.sn.aneBuf[le.off:le.end]...) // `,"<ANE>"`
 }
 
 // emit appends device v's fragment to b (the row) and records it there.
 func (r *pvRow) emit(b []byte, v int32) []byte {
 	o := len(b)
-	switch {
-	case r.at[v] == r.stamp: // built before, as an ancestor
-		b = append(b, r.frag(b, v)...)
+	switch l := &r.loc[v]; {
+	case l.at == r.stamp: // built before, as an ancestor
+		b = append(b, r.frag(b, l)...)
 	case r.pred == nil || r.pred[v] < 0: // a device of the source PID
 	default:
 		b = r.extend(b, b, r.pred[v])
 	}
-	r.at[v], r.inRow[v], r.off[v], r.end[v] = r.stamp, true, int32(o), int32(len(b))
+	r.loc[v] = pvLoc{at: r.stamp, off: int32(o), end: int32(len(b)), inRow: true}
 	return b
 }
 
@@ -349,14 +352,13 @@ func (r *pvRow) emit(b []byte, v int32) []byte {
 // then builds back down, each from its predecessor's fragment (in b or the arena).
 func (r *pvRow) build(b []byte, v int32) {
 	st := r.stack[:0]
-	for u := v; r.at[u] != r.stamp; {
+	for u := v; r.loc[u].at != r.stamp; {
 		st = append(st, u)
 		e := r.pred[u]
 		if e < 0 {
 			break
 		}
-		tail, _ := r.sn.g.LinkEnds(int(e))
-		u = int32(tail)
+		u = r.sn.pvLinks[e].tail
 	}
 	r.stack = st[:0]
 	for i := len(st) - 1; i >= 0; i-- {
@@ -365,7 +367,7 @@ func (r *pvRow) build(b []byte, v int32) {
 		if e := r.pred[u]; e >= 0 {
 			r.arena = r.extend(r.arena, b, e) // the tail is located: no recursion
 		}
-		r.at[u], r.inRow[u], r.off[u], r.end[u] = r.stamp, false, o, int32(len(r.arena))
+		r.loc[u] = pvLoc{at: r.stamp, off: o, end: int32(len(r.arena))}
 	}
 }
 

@@ -85,12 +85,15 @@ type snapshot struct {
 
 	pidJSON    [][]byte // PID names as JSON strings, for the big encoders
 	pidKeyJSON [][]byte // `,"<PID>":[`: a path vector entry's opening
-	// `,"<ANE>"` of ANE e is aneBuf[aneOff[e]:aneOff[e+1]] (one block, for the path
-	// vector encoder)
+	// for the path vector encoder: the tail device of each directed link and its ANE
+	// name `,"<ANE>"` at aneBuf[off:end]
 	aneBuf    []byte
-	aneOff    []int32
+	pvLinks   []pvLink
 	aneByName []int32 // ANE indices in name order (property map parts)
 }
+
+// pvLink is a directed link as the path vector encoder reads it.
+type pvLink struct{ tail, off, end int32 }
 
 func (s *snapshot) P() int { return len(s.pids) }
 
@@ -168,12 +171,13 @@ func buildSnapshot(t *twin.Twin, byDomain bool) (*snapshot, error) {
 	for i, p := range s.pids {
 		s.pidKeyJSON[i] = append(appendString([]byte{','}, p.Name), ":["...)
 	}
-	s.aneOff = make([]int32, len(s.anes)+1)
+	s.pvLinks = make([]pvLink, len(s.anes))
 	for i, a := range s.anes {
-		s.aneOff[i] = int32(len(s.aneBuf))
+		tail, _ := s.g.LinkEnds(i)
+		o := int32(len(s.aneBuf))
 		s.aneBuf = appendString(append(s.aneBuf, ','), a.Name)
+		s.pvLinks[i] = pvLink{tail: int32(tail), off: o, end: int32(len(s.aneBuf))}
 	}
-	s.aneOff[len(s.anes)] = int32(len(s.aneBuf))
 	s.aneByName = make([]int32, len(s.anes))
 	for i := range s.aneByName {
 		s.aneByName[i] = int32(i)
