@@ -286,13 +286,13 @@ type pvRow struct {
 	sn    *snapshot
 	used  []bool
 	pred  []int32 // the source's forest: link by which each device is reached
-	stamp int32   // source + 1
+	stamp int32   // the row's number (from 1)
 	loc   []pvLoc // per device
 	arena []byte
 	stack []int32
 }
 
-// pvLoc is where a device's fragment is, valid for the source whose stamp is at.
+// pvLoc is where a device's fragment is, valid for the row whose stamp is at.
 type pvLoc struct {
 	at       int32 // 0: none
 	off, end int32
@@ -303,10 +303,11 @@ func newPVRow(sn *snapshot, used []bool) *pvRow {
 	return &pvRow{sn: sn, used: used, loc: make([]pvLoc, len(sn.devices)), arena: make([]byte, 0, 64<<10)}
 }
 
-// reset starts source PID a's row. Stamps (a + 1) replace clearing the locations.
+// reset starts source PID a's row. A new stamp replaces clearing the locations (one
+// per row, not per source: a source listed twice must not find its first row's).
 func (r *pvRow) reset(a int) {
 	r.pred = r.sn.pred[a]
-	r.stamp = int32(a) + 1
+	r.stamp++
 	r.arena = r.arena[:0]
 }
 

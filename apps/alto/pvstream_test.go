@@ -98,6 +98,7 @@ func TestPVCostMapStreamed(t *testing.T) {
 	}{
 		{"all", all, all}, {"reversed", rev, rev}, {"odd to every third", odd, third},
 		{"one source", []int{5}, all}, {"one pair", []int{7}, []int{90}}, {"none", nil, all},
+		{"a source twice", []int{3, 40, 3}, all},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			want, wantUsed := referencePVCostMap(t, sn, idCostMapPV, ct, c.srcs, c.dsts)
