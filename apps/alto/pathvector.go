@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -112,41 +113,55 @@ func rejectScalarFields(o object) *Error {
 	return nil
 }
 
-func (sn *snapshot) aneValue(a *ane, prop string) any {
+// appendANEValue appends the JSON value of ANE property prop of a.
+func appendANEValue(b []byte, a *ane, prop string) []byte {
 	switch prop {
 	case PropMaxReservableBW:
-		return jsonNumber(math.Max(0, a.CapacityGbps-a.LoadGbps) * 1e9)
+		return appendNumber(b, math.Max(0, a.CapacityGbps-a.LoadGbps)*1e9)
 	case PropEstAvailBW:
-		return jsonNumber(a.EstGbps * 1e9)
+		return appendNumber(b, a.EstGbps*1e9)
 	case PropBSGLevel:
-		return a.Level
+		return strconv.AppendInt(b, int64(a.Level), 10)
 	}
-	return nil
+	return append(b, "null"...)
 }
 
-// propPart encodes the ".ane" property map part for the ANEs used.
+// propPart encodes the ".ane" property map part: one entry for each ANE the first
+// part names (RFC 9275 §7.2.6, §7.3.6: "The PropertyMapData has one member for each
+// ANEName that appears in the Path Vector part"), holding the requested properties
+// (none when no ane-property-names were asked). Entities in name order, properties in
+// name order: the bytes encoding/json gives the same map.
 func (sn *snapshot) propPart(rid string, first VersionTag, used []bool, props []string) []byte {
-	pm := map[string]map[string]any{}
-	if len(props) > 0 {
-		for e, u := range used {
-			if !u {
-				continue
-			}
-			m := map[string]any{}
-			for _, p := range props {
-				m[p] = sn.aneValue(&sn.anes[e], p)
-			}
-			pm[".ane:"+sn.anes[e].Name] = m
+	props = slices.Clone(props)
+	slices.Sort(props)
+	dep, _ := json.Marshal([]VersionTag{first})
+	vt, _ := json.Marshal(VersionTag{ResourceID: rid + "." + partPropMap, Tag: sn.tags[hashPV]})
+	b := append([]byte(`{"meta":{"dependent-vtags":`), dep...)
+	b = append(b, `,"vtag":`...)
+	b = append(b, vt...)
+	b = append(b, `},"property-map":{`...)
+	n := 0
+	for _, e := range sn.aneByName {
+		if !used[e] {
+			continue
 		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = appendString(b, ".ane:"+sn.anes[e].Name)
+		b = append(b, ":{"...)
+		for i, p := range props {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, p)
+			b = append(b, ':')
+			b = appendANEValue(b, &sn.anes[e], p)
+		}
+		b = append(b, '}')
 	}
-	b, _ := json.Marshal(map[string]any{
-		"meta": map[string]any{
-			"vtag":            VersionTag{ResourceID: rid + "." + partPropMap, Tag: sn.tags[hashPV]},
-			"dependent-vtags": []VersionTag{first},
-		},
-		"property-map": pm,
-	})
-	return b
+	return append(b, "}}"...)
 }
 
 // writeMultipart streams a two-part multipart/related response: first writes the
@@ -200,24 +215,26 @@ func (s *Server) handlePVCostMap(w http.ResponseWriter, r *http.Request, sn *sna
 
 // encodePVCostMap writes the cost map part and returns the ANEs it names.
 //
-// For each source PID the JSON of the ANE path to every device is built once, from its
-// predecessor's in the source's shortest-path forest (pathFrags), so a pair costs one
-// copy of its path rather than a walk up the forest and a reversal; the ANEs a row
-// names are marked by walking up from each destination until a device already marked
-// for this source.
+// Each pair's value is the JSON of its ANE path, and the path to a device is the path
+// to its forest predecessor plus one ANE. The encoder writes the path of a row's entry
+// straight into the row as its predecessor's path (already in the row, or built before
+// as the ancestor of an earlier entry) plus that ANE, so most of the response is copied
+// once, from the row itself; only the ancestors needed before their own entry are built
+// in a side arena (pvRow). An ANE is marked used when a path ending with it is written
+// or built: every path the row names is, and so is every prefix of it.
 func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, dsts []int) ([]bool, error) {
 	used := make([]bool, len(sn.anes))
 	meta, _ := json.Marshal(costMapMeta{
 		DependentVTags: []VersionTag{sn.vtag(idNetworkMap, hashNetmap)}, CostType: &ct,
 		VTag: &VersionTag{ResourceID: rid + "." + partCostMap, Tag: sn.tags[hashPV]},
 	})
-	b := make([]byte, 0, flushAt+64<<10)
+	b := make([]byte, 0, flushAt+256<<10)
 	b = append(b, `{"meta":`...)
 	b = append(b, meta...)
 	b = append(b, `,"cost-map":{`...)
 	P := sn.P()
 	rows := 0
-	pf := newPathFrags(len(sn.devices))
+	r := newPVRow(sn, used)
 	for _, a := range srcs {
 		start := len(b)
 		if rows > 0 {
@@ -226,24 +243,21 @@ func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, 
 		b = append(b, sn.pidJSON[a]...)
 		b = append(b, ":{"...)
 		n := 0
-		pf.reset(a)
+		r.reset(a)
+		best := sn.best[a*P : a*P+P]
 		for _, d := range dsts {
-			dev := sn.best[a*P+d]
-			if a != d && dev < 0 {
+			dev := best[d]
+			if a != d && dev < 0 || a == d && len(sn.pids[a].Devices) == 0 {
 				continue
 			}
-			if a == d && len(sn.pids[a].Devices) == 0 {
-				continue
-			}
-			if n > 0 {
-				b = append(b, ',')
+			key := sn.pidKeyJSON[d] // `,"<PID>":[`
+			if n == 0 {
+				key = key[1:]
 			}
 			n++
-			b = append(b, sn.pidJSON[d]...)
-			b = append(b, ":["...)
+			b = append(b, key...)
 			if a != d {
-				b = append(b, pf.frag(sn, a, dev)...)
-				pf.mark(sn, a, dev, used)
+				b = r.emit(b, dev)
 			}
 			b = append(b, ']')
 		}
@@ -253,7 +267,7 @@ func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, 
 		}
 		rows++
 		b = append(b, '}')
-		if len(b) >= flushAt {
+		if len(b) >= flushAt { // between rows only: a row's paths are found by offset in b
 			if _, err := w.Write(b); err != nil {
 				return nil, err
 			}
@@ -264,79 +278,97 @@ func (sn *snapshot) encodePVCostMap(w io.Writer, rid string, ct CostType, srcs, 
 	return used, err
 }
 
-// pathFrags holds, for one source PID, the JSON fragments ("a","b",…) of the ANE paths
-// to the devices asked so far, each built from its forest predecessor's.
-type pathFrags struct {
-	src      int
-	off, end []int32 // fragment of device v: arena[off[v]:end[v]]; off[v] < 0: not built
-	marked   []int32 // source the device's path was marked for (+1; 0: none)
-	arena    []byte
-	stack    []int32
+// pvRow locates, while one source PID's row is written, the JSON fragment ("a","b",…)
+// of the ANE path from the source to each device whose path was written or built: in
+// the row buffer (written as an entry's value) or in the side arena (built as the
+// ancestor of an entry written before its own).
+type pvRow struct {
+	sn    *snapshot
+	used  []bool
+	pred  []int32 // the source's forest: link by which each device is reached
+	stamp int32   // the row's number (from 1)
+	loc   []pvLoc // per device
+	arena []byte
+	stack []int32
 }
 
-func newPathFrags(devices int) *pathFrags {
-	pf := &pathFrags{off: make([]int32, devices), end: make([]int32, devices), marked: make([]int32, devices), arena: make([]byte, 0, 256<<10)}
-	return pf
+// pvLoc is where a device's fragment is, valid for the row whose stamp is at.
+type pvLoc struct {
+	at       int32 // 0: none
+	off, end int32
+	inRow    bool // in the row buffer, else in the arena
 }
 
-func (pf *pathFrags) reset(src int) {
-	pf.src = src
-	for i := range pf.off {
-		pf.off[i] = -1
+func newPVRow(sn *snapshot, used []bool) *pvRow {
+	return &pvRow{sn: sn, used: used, loc: make([]pvLoc, len(sn.devices)), arena: make([]byte, 0, 64<<10)}
+}
+
+// reset starts source PID a's row. A new stamp replaces clearing the locations (one
+// per row, not per source: a source listed twice must not find its first row's).
+func (r *pvRow) reset(a int) {
+	r.pred = r.sn.pred[a]
+	r.stamp++
+	r.arena = r.arena[:0]
+}
+
+// frag is the fragment at l (located for this source), in b or the arena.
+func (r *pvRow) frag(b []byte, l *pvLoc) []byte {
+	if l.inRow {
+		return b[l.off:l.end]
 	}
-	pf.arena = pf.arena[:0]
+	return r.arena[l.off:l.end]
 }
 
-// frag returns the fragment of device v's path from the source.
-func (pf *pathFrags) frag(sn *snapshot, a int, v int32) []byte {
-	pred := sn.pred[a]
-	if pred == nil {
-		return nil
+// extend appends to dst the fragment of the path through link e: its tail's fragment
+// (located) and the ANE.
+func (r *pvRow) extend(dst, b []byte, e int32) []byte {
+	le := &r.sn.pvLinks[e]
+	if r.loc[le.tail].at != r.stamp {
+		r.build(b, le.tail)
 	}
-	// climb to a built device or a root, then build back down
-	st := pf.stack[:0]
-	for u := v; pf.off[u] < 0; {
+	r.used[e] = true
+	l := &r.loc[le.tail]
+	if l.end == l.off { // the tail is a root: the ANE alone
+		return append(dst, r.sn.aneBuf[le.off+1:le.end]...)
+	}
+	dst = append(dst, r.frag(b, l)...)
+	return append(dst, r.sn.aneBuf[le.off:le.end]...) // `,"<ANE>"`
+}
+
+// emit appends device v's fragment to b (the row) and records it there.
+func (r *pvRow) emit(b []byte, v int32) []byte {
+	o := len(b)
+	switch l := &r.loc[v]; {
+	case l.at == r.stamp: // built before, as an ancestor
+		b = append(b, r.frag(b, l)...)
+	case r.pred == nil || r.pred[v] < 0: // a device of the source PID
+	default:
+		b = r.extend(b, b, r.pred[v])
+	}
+	r.loc[v] = pvLoc{at: r.stamp, off: int32(o), end: int32(len(b)), inRow: true}
+	return b
+}
+
+// build puts device v's fragment in the arena: climbs to a located device or a root,
+// then builds back down, each from its predecessor's fragment (in b or the arena).
+func (r *pvRow) build(b []byte, v int32) {
+	st := r.stack[:0]
+	for u := v; r.loc[u].at != r.stamp; {
 		st = append(st, u)
-		e := pred[u]
+		e := r.pred[u]
 		if e < 0 {
 			break
 		}
-		from, _ := sn.g.LinkEnds(int(e))
-		u = int32(from)
+		u = r.sn.pvLinks[e].tail
 	}
+	r.stack = st[:0]
 	for i := len(st) - 1; i >= 0; i-- {
 		u := st[i]
-		e := pred[u]
-		o := int32(len(pf.arena))
-		if e >= 0 {
-			from, _ := sn.g.LinkEnds(int(e))
-			parent := pf.arena[pf.off[from]:pf.end[from]]
-			pf.arena = append(pf.arena, parent...)
-			if len(parent) > 0 {
-				pf.arena = append(pf.arena, ',')
-			}
-			pf.arena = append(pf.arena, sn.aneJSON[e]...)
+		o := int32(len(r.arena))
+		if e := r.pred[u]; e >= 0 {
+			r.arena = r.extend(r.arena, b, e) // the tail is located: no recursion
 		}
-		pf.off[u], pf.end[u] = o, int32(len(pf.arena))
-	}
-	pf.stack = st
-	return pf.arena[pf.off[v]:pf.end[v]]
-}
-
-// mark sets used for the ANEs on device v's path from source a, stopping at a device
-// whose path was marked for this source already.
-func (pf *pathFrags) mark(sn *snapshot, a int, v int32, used []bool) {
-	pred := sn.pred[a]
-	stamp := int32(a) + 1
-	for u := v; pf.marked[u] != stamp; {
-		pf.marked[u] = stamp
-		e := pred[u]
-		if e < 0 {
-			return
-		}
-		used[e] = true
-		from, _ := sn.g.LinkEnds(int(e))
-		u = int32(from)
+		r.loc[u] = pvLoc{at: r.stamp, off: o, end: int32(len(r.arena))}
 	}
 }
 

@@ -278,12 +278,32 @@ func TestPathVector(t *testing.T) {
 	if props.Map[".ane:r1--r2"][PropBSGLevel].String() != "2" || props.Map[".ane:h1--r1"][PropBSGLevel].String() != "0" {
 		t.Fatalf("r1--r2 level %v", props.Map[".ane:r1--r2"])
 	}
-	// without ane-property-names the property map is empty (RFC 9275 §6.3.3)
+	// without ane-property-names the property map still has one member per ANE the
+	// path vector part names, with no properties (RFC 9275 §7.2.3: no property is
+	// returned; §7.2.6: "The PropertyMapData has one member for each ANEName that
+	// appears in the Path Vector part")
 	resp, body = f.do(http.MethodPost, "/alto/costmap/pv", MediaCostMapFilter, map[string]any{"cost-type": pv})
 	parts = readMultipart(t, resp, body, MediaCostMap)
+	cm.Map = nil
+	if err := json.Unmarshal(parts[0].body, &cm); err != nil {
+		t.Fatal(err)
+	}
+	named := map[string]bool{}
+	for _, row := range cm.Map {
+		for _, path := range row {
+			for _, a := range path {
+				named[".ane:"+a] = true
+			}
+		}
+	}
 	props = aneMap{}
-	if err := json.Unmarshal(parts[1].body, &props); err != nil || len(props.Map) != 0 {
-		t.Fatalf("no properties asked: %s (%v)", parts[1].body, err)
+	if err := json.Unmarshal(parts[1].body, &props); err != nil || len(named) < 3 || len(props.Map) != len(named) {
+		t.Fatalf("no properties asked: %d ANEs named, property map %s (%v)", len(named), parts[1].body, err)
+	}
+	for a, p := range props.Map {
+		if !named[a] || len(p) != 0 {
+			t.Fatalf("no properties asked: %s: %v (named: %v)", a, p, named[a])
+		}
 	}
 	f.altoError("/alto/costmap/pv", MediaCostMapFilter, map[string]any{"cost-type": CostType{Mode: ModeNumerical, Metric: MetricHopCount}}, EInvalidFieldValue, "cost-type/cost-mode")
 	f.altoError("/alto/costmap/pv", MediaCostMapFilter, map[string]any{"cost-type": pv, "ane-property-names": []string{"colour"}}, EInvalidFieldValue, "ane-property-names/0")

@@ -83,8 +83,17 @@ type snapshot struct {
 
 	bodies bodyCache // encoded full-map bodies
 
-	pidJSON, aneJSON [][]byte // names as JSON strings, for the big encoders
+	pidJSON    [][]byte // PID names as JSON strings, for the big encoders
+	pidKeyJSON [][]byte // `,"<PID>":[`: a path vector entry's opening
+	// for the path vector encoder: the tail device of each directed link and its ANE
+	// name `,"<ANE>"` at aneBuf[off:end]
+	aneBuf    []byte
+	pvLinks   []pvLink
+	aneByName []int32 // ANE indices in name order (property map parts)
 }
+
+// pvLink is a directed link as the path vector encoder reads it.
+type pvLink struct{ tail, off, end int32 }
 
 func (s *snapshot) P() int { return len(s.pids) }
 
@@ -158,10 +167,22 @@ func buildSnapshot(t *twin.Twin, byDomain bool) (*snapshot, error) {
 	for i, p := range s.pids {
 		s.pidJSON[i] = appendString(nil, p.Name)
 	}
-	s.aneJSON = make([][]byte, len(s.anes))
-	for i, a := range s.anes {
-		s.aneJSON[i] = appendString(nil, a.Name)
+	s.pidKeyJSON = make([][]byte, len(s.pids))
+	for i, p := range s.pids {
+		s.pidKeyJSON[i] = append(appendString([]byte{','}, p.Name), ":["...)
 	}
+	s.pvLinks = make([]pvLink, len(s.anes))
+	for i, a := range s.anes {
+		tail, _ := s.g.LinkEnds(i)
+		o := int32(len(s.aneBuf))
+		s.aneBuf = appendString(append(s.aneBuf, ','), a.Name)
+		s.pvLinks[i] = pvLink{tail: int32(tail), off: o, end: int32(len(s.aneBuf))}
+	}
+	s.aneByName = make([]int32, len(s.anes))
+	for i := range s.aneByName {
+		s.aneByName[i] = int32(i)
+	}
+	sort.Slice(s.aneByName, func(i, j int) bool { return s.anes[s.aneByName[i]].Name < s.anes[s.aneByName[j]].Name })
 	return s, nil
 }
 
