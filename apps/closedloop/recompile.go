@@ -112,7 +112,7 @@ func recompile(reg *service.Registry, env *service.Env, owned []ownedService, av
 			var old, nw *service.Service
 			if old, err = service.DecodeService(o.rec.Spec); err == nil {
 				nw, _ = service.DecodeService(o.rec.Spec)
-				nw.Generation = 0 // Update gives the next generation
+				nw.Generation = 0                  // Update gives the next generation
 				cs, err = reg.Update(env, old, nw) // releases the old reservations itself
 				gen = nw.Generation
 			}
