@@ -14,8 +14,10 @@ import (
 // string of the table when the key is at most 16 bytes long: the slot keeps the
 // key's length and its bytes in two words (see keyWords), compared with the words of
 // the string looked up, whose bytes hashing has just read; a longer key is compared
-// in full. (Decoded input has one string per path element, so comparing with the
-// table's own string was a cache miss per lookup.) The seed is random per table, so
+// in full, and after a match the slot keeps the caller's string, so that the next
+// lookup of a shared string compares pointers. (Decoded input has one string per
+// path element, so comparing with the table's own string was a cache miss per
+// lookup.) The seed is random per table, so
 // the probe sequences (not the results) vary between runs.
 type idTable struct {
 	seed  maphash.Seed
@@ -138,6 +140,12 @@ func (t *idTable) resolveBatch(b *idBatch, out []int32) {
 		r := int32(-1)
 		for s != 0 {
 			if s>>32 == h>>32 && t.kw[j].matches(id, w0, w1) {
+				if len(id) > 16 {
+					// keep the caller's string: path elements are often shared
+					// (a router's link IDs), and the next lookup of the same one
+					// compares pointers instead of bytes
+					t.kw[j].long = id
+				}
 				r = int32(uint32(s)) - 1
 				break
 			}
