@@ -63,4 +63,3 @@ func TestIDTableResolves(t *testing.T) {
 		t.Fatalf("%d of %d probes known: the unknown probes are not exercised", known, len(probes))
 	}
 }
-
