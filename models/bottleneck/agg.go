@@ -55,8 +55,9 @@ import (
 // Compute first (Refresh). The incremental engine uses this path when a round replay
 // is abandoned (its region grew too large) and whenever levels are stale.
 //
-// The assignments and columns follow every path change (attach, detach); they are
-// built on first use from the current rates. Checkpoints are dropped by anything
+// The assignments and columns follow every path change (attach, detach); New builds
+// them beside Compute (aggnew.go), else they are built on first use from the current
+// rates. Checkpoints are dropped by anything
 // else that sets rates (a round replay, Compute — except from Refresh, which only
 // recomputes the levels of the rates the last fill set).
 

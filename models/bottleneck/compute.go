@@ -59,8 +59,14 @@ func (s *State) Compute() {
 	s.share = grow(s.share, nT)
 	s.pfxOK = false
 	s.aggInvalidate()
-	if !s.computeFast() {
+	// the first Compute (New's) also builds the re-fill's assignments and columns,
+	// beside Phase 2 (aggnew.go)
+	var ab *aggBuilder
+	if !s.computeFast(!s.agg.ok, &ab) {
 		s.computeRounds()
+	}
+	if ab != nil {
+		ab.install(&s.agg)
 	}
 	s.total = 0
 	for f, r := range s.rate {
@@ -107,7 +113,7 @@ func (p *pathRec) links(over []int32) []int32 {
 	return over[p[1] : p[1]+p[0]]
 }
 
-func (s *State) computeFast() bool {
+func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 	nT, nF := len(s.capa), len(s.path)
 	nA := s.nAlive
 	up := 1 + s.tol
@@ -152,6 +158,10 @@ func (s *State) computeFast() bool {
 	maxR := make([]float64, nT)    // rate of the last (hence largest) flow fixed on each link
 	buf := make([]int32, maxDeg)
 	mono := true
+	var segs []aggSeg // Phase 1's saturations, when building the columns
+	if buildAgg {
+		segs = make([]aggSeg, 0, 1024)
+	}
 	// Phase 1: rates
 	for len(h) > 0 {
 		var e heapEnt
@@ -180,6 +190,9 @@ func (s *State) computeFast() bool {
 		}
 		// fetch the records in a tight loop first (independent misses overlap)
 		r0 := len(rrec)
+		if buildAgg {
+			segs = append(segs, aggSeg{l, int32(r0)})
+		}
 		for _, f := range buf[:nb] {
 			rrec = append(rrec, recs[f])
 		}
@@ -205,6 +218,11 @@ func (s *State) computeFast() bool {
 	}
 	if len(order) != nA {
 		return false
+	}
+	if buildAgg {
+		// reads order, rr, rrec and rover, which nothing writes from here on (a
+		// re-sort below makes new arrays)
+		*ab = startAggBuild(nT, nF, segs, order, rr, rrec, rover)
 	}
 	if !mono {
 		// rounding made a later share a few ulps smaller: sort the ranks by rate

@@ -378,6 +378,9 @@ type scratch struct {
 	tracked  []int32
 	// level histogram of flows (for maxLevel)
 	levelCount []int32
+	// shared arrays of the per-link prefixes (ensurePrefix)
+	pfxLv  []int32
+	pfxCum []float64
 }
 
 func (s *State) begin() *replay {
@@ -487,8 +490,14 @@ func (r *replay) attach(f int32) {
 }
 
 // ensurePrefix builds the per-link level-sorted prefix sums (once per full compute):
-// flows are bucketed by level (counting sort), then appended to each link's arrays in
-// level order, O(|L| + Σ|path| + R).
+// flows are bucketed by level (counting sort), then written to each link's arrays in
+// level order, O(|L| + Σ|path| + R). The arrays of all links are cut from two shared
+// ones (kept for the next build) in CSR order: the pass in level order writes each
+// (level, rate) pair at its link's next position, a counter per link (small enough to
+// stay in cache) instead of an append through the link's slice header and its last
+// sum; each link's rates are then summed in place, in the same order as before, so
+// the sums are bit for bit those of appending. A link's capacity is its length, so
+// later appends (attach) copy it out.
 func (s *State) ensurePrefix() {
 	if s.pfxOK {
 		return
@@ -497,26 +506,26 @@ func (s *State) ensurePrefix() {
 	if len(s.pfx) != nT {
 		s.pfx = make([]linkPrefix, nT)
 	}
-	for l := range nT {
-		p := &s.pfx[l]
-		d := len(s.linkFlows[l])
-		if cap(p.lv) < d {
-			p.lv = make([]int32, 0, d)
-			p.cum = make([]float64, 1, d+1)
-		}
-		p.lv = p.lv[:0]
-		p.cum = append(p.cum[:0], 0)
-	}
 	if s.inc == nil {
 		s.inc = &scratch{}
 	}
 	c := s.inc
 	c.levelCount = c.levelCount[:0]
-	for f := range s.path {
+	pos := make([]int32, nT+1) // per link: its start, then its next position
+	for f, p := range s.path {
 		if s.alive[f] {
 			s.countLevel(s.levelF[f], 1)
+			for _, l := range p {
+				pos[l+1]++
+			}
 		}
 	}
+	for l := range nT {
+		pos[l+1] += pos[l]
+	}
+	n := int(pos[nT])
+	c.pfxLv = grow(c.pfxLv, n)
+	c.pfxCum = grow(c.pfxCum, n+nT)
 	start := make([]int32, len(c.levelCount)+1)
 	for lv, n := range c.levelCount {
 		start[lv+1] = start[lv] + n
@@ -529,13 +538,28 @@ func (s *State) ensurePrefix() {
 			start[lv]++
 		}
 	}
+	// link l's levels go to pfxLv[pos[l]:pos[l+1]] and its sums to
+	// pfxCum[pos[l]+l : pos[l+1]+l+1], the rates first, one after its leading 0
+	lvB, cumB := c.pfxLv, c.pfxCum
+	next := pos[:nT:nT]
+	next = append([]int32(nil), next...)
 	for _, f := range byLv {
 		lv, r := s.levelF[f], s.rate[f]
 		for _, l := range s.path[f] {
-			p := &s.pfx[l]
-			p.lv = append(p.lv, lv)
-			p.cum = append(p.cum, p.cum[len(p.cum)-1]+r)
+			k := next[l]
+			next[l] = k + 1
+			lvB[k] = lv
+			cumB[k+l+1] = r
 		}
+	}
+	for l := range int32(nT) {
+		a, b := pos[l], pos[l+1]
+		cum := cumB[a+l : b+l+1 : b+l+1]
+		cum[0] = 0
+		for i := 1; i < len(cum); i++ {
+			cum[i] += cum[i-1]
+		}
+		s.pfx[l] = linkPrefix{lv: lvB[a:b:b], cum: cum}
 	}
 	s.pfxOK = true
 }
