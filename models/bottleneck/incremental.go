@@ -463,16 +463,63 @@ func (r *replay) detach(f int32) {
 	if s.nIncid > 0 { // kept up to date: a full Σ|path| per update cost O(flows)
 		s.nIncid -= len(s.path[f])
 	}
-	for _, l := range s.path[f] {
+	if !s.posOK {
+		s.buildFlowPos()
+	}
+	pos := s.flowPos[f]
+	for k, l := range s.path[f] {
+		// swap-remove: the list's last flow g takes f's place (the lists are
+		// unordered); g's own index for l is updated
 		lf := s.linkFlows[l]
-		if i := slices.Index(lf, f); i >= 0 {
-			lf[i] = lf[len(lf)-1]
-			s.linkFlows[l] = lf[:len(lf)-1]
+		i, last := pos[k], int32(len(lf)-1)
+		if i != last {
+			g := lf[last]
+			lf[i] = g
+			s.setFlowPos(g, l, i)
 		}
+		s.linkFlows[l] = lf[:last]
 		r.markDirty(l)
 	}
 	s.aggDetach(f)
 	r.track(f)
+}
+
+// setFlowPos records that flow g is at index i of link l's flow list, O(|path g|).
+func (s *State) setFlowPos(g, l, i int32) {
+	for k, x := range s.path[g] {
+		if x == l {
+			s.flowPos[g][k] = i
+			return
+		}
+	}
+}
+
+// buildFlowPos fills flowPos from the current flow lists, O(Σ|path|·|path|) (each
+// entry's path element is found by scanning its flow's path; paths are short), in
+// one shared backing array cut with exact capacities.
+func (s *State) buildFlowPos() {
+	total := 0
+	for f, p := range s.path {
+		if s.alive[f] {
+			total += len(p)
+		}
+	}
+	backing := make([]int32, total)
+	s.flowPos = make([][]int32, len(s.path))
+	o := 0
+	for f, p := range s.path {
+		if s.alive[f] {
+			n := len(p)
+			s.flowPos[f] = backing[o : o+n : o+n]
+			o += n
+		}
+	}
+	for l, lf := range s.linkFlows {
+		for i, f := range lf {
+			s.setFlowPos(f, int32(l), int32(i))
+		}
+	}
+	s.posOK = true
 }
 
 // attach adds flow f to its links (marking them dirty) and tracks it.
@@ -481,7 +528,23 @@ func (r *replay) attach(f int32) {
 	if s.nIncid > 0 {
 		s.nIncid += len(s.path[f])
 	}
-	for _, l := range s.path[f] {
+	var pos []int32
+	if s.posOK {
+		for len(s.flowPos) < len(s.path) {
+			s.flowPos = append(s.flowPos, nil)
+		}
+		pos = s.flowPos[f]
+		if n := len(s.path[f]); cap(pos) >= n {
+			pos = pos[:n]
+		} else {
+			pos = make([]int32, n)
+		}
+		s.flowPos[f] = pos
+	}
+	for k, l := range s.path[f] {
+		if pos != nil {
+			pos[k] = int32(len(s.linkFlows[l]))
+		}
 		s.linkFlows[l] = append(s.linkFlows[l], f)
 		r.markDirty(l)
 	}
