@@ -34,9 +34,9 @@ type State struct {
 	// flowPos[f][k] is flow f's index in linkFlows[path[f][k]] (built on the first
 	// detach, then kept by attach and detach while posOK), so that detaching a flow
 	// takes it off each link's list by a swap-remove without searching the list
-	flowPos [][]int32
-	posOK   bool
-	freeVirt  []int32
+	flowPos  [][]int32
+	posOK    bool
+	freeVirt []int32
 
 	// flows; indices of removed flows are reused.
 	flowID    []string
