@@ -205,22 +205,20 @@ func (s *State) FailLinks(ids []string, reroute Reroute) (*Delta, error) {
 		path []int32 // nil: drop
 	}
 	var moves []move
-	seen := map[int32]bool{}
+	seen := make([]uint64, (len(s.path)+63)/64) // flows already listed
 	for _, l := range failList {
 		for _, f := range s.linkFlows[l] {
-			if seen[f] {
+			if w, b := f/64, uint64(1)<<(f%64); seen[w]&b != 0 {
 				continue
+			} else {
+				seen[w] |= b
 			}
-			seen[f] = true
 			m := move{f: f}
 			if reroute != nil {
 				if np, ok := reroute(s.flowID[f], s.PathOf(f), isFailed); ok {
-					at := fmt.Sprintf("reroute of flow %q", s.flowID[f])
-					if err := validateFlow(at, Flow{ID: s.flowID[f], Path: np}, func(id string) bool { _, ok := s.linkIdx[id]; return ok && !isFailed(id) }); err != nil {
+					var err error
+					if m.path, err = s.resolveReroute(f, np, fail); err != nil {
 						return nil, err
-					}
-					for _, id := range np {
-						m.path = append(m.path, s.linkIdx[id])
 					}
 				}
 			}
@@ -251,10 +249,43 @@ func (s *State) FailLinks(ids []string, reroute Reroute) (*Delta, error) {
 	return s.finish(r), nil
 }
 
+// resolveReroute resolves flow f's new path np to link indices, one lookup per link;
+// np must be non-empty, without repeated links, through known links neither failed
+// nor in fail (else validateFlow's error for it).
+func (s *State) resolveReroute(f int32, np []string, fail map[int32]bool) ([]int32, error) {
+	p := make([]int32, len(np), len(np)+1) // room for a demand cap's virtual link
+	ok := len(np) > 0
+	for k, id := range np {
+		l, known := s.linkIdx[id]
+		if !known || s.failed[l] || fail[l] || slices.Contains(p[:k], l) {
+			ok = false
+			break
+		}
+		p[k] = l
+	}
+	if ok {
+		return p, nil
+	}
+	isFailed := func(id string) bool {
+		l, ok := s.linkIdx[id]
+		return ok && (s.failed[l] || fail[l])
+	}
+	at := fmt.Sprintf("reroute of flow %q", s.flowID[f])
+	err := validateFlow(at, Flow{ID: s.flowID[f], Path: np}, func(id string) bool { _, ok := s.linkIdx[id]; return ok && !isFailed(id) })
+	if err == nil { // unreachable: the checks above are validateFlow's
+		err = inputErr(at, "invalid path")
+	}
+	return nil, err
+}
+
 // PathOf returns the real links of flow index f (exported form of a path).
 func (s *State) PathOf(f int32) []string {
-	var out []string
-	for _, l := range s.path[f] {
+	p := s.path[f]
+	if len(p) > 0 && s.virtOf[p[len(p)-1]] >= 0 {
+		p = p[:len(p)-1] // a demand cap's virtual link is last
+	}
+	out := make([]string, 0, len(p))
+	for _, l := range p {
 		if s.virtOf[l] < 0 {
 			out = append(out, s.linkID[l])
 		}
