@@ -514,3 +514,42 @@ func BenchmarkWholeAnalysis(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFailHighDegree fails a link that all 20,000 flows cross (each also has a
+// private link) and reroutes them to a parallel link, so that every flow is detached
+// from a list of up to 20,000 flows; the link is restored (untimed) afterwards.
+func BenchmarkFailHighDegree(b *testing.B) {
+	const nf = 20_000
+	n := &Network{Links: []Link{{ID: "hub", Capacity: 1000}, {ID: "hub2", Capacity: 1000}}}
+	for i := range nf {
+		id := fmt.Sprintf("p%d", i)
+		n.Links = append(n.Links, Link{ID: id, Capacity: float64(1 + i%7)})
+		n.Flows = append(n.Flows, Flow{ID: fmt.Sprintf("f%d", i), Path: []string{"hub", id}})
+	}
+	s, err := New(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	toHub2 := func(_ string, old []string, _ func(string) bool) ([]string, bool) {
+		return []string{"hub2", old[1]}, true
+	}
+	toHub := func(_ string, old []string, _ func(string) bool) ([]string, bool) {
+		return []string{"hub", old[1]}, true
+	}
+	for b.Loop() {
+		if _, err := s.FailLink("hub", toHub2); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if _, err := s.RestoreLink("hub"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.FailLink("hub2", toHub); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.RestoreLink("hub2"); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}

@@ -205,22 +205,20 @@ func (s *State) FailLinks(ids []string, reroute Reroute) (*Delta, error) {
 		path []int32 // nil: drop
 	}
 	var moves []move
-	seen := map[int32]bool{}
+	seen := make([]uint64, (len(s.path)+63)/64) // flows already listed
 	for _, l := range failList {
 		for _, f := range s.linkFlows[l] {
-			if seen[f] {
+			if w, b := f/64, uint64(1)<<(f%64); seen[w]&b != 0 {
 				continue
+			} else {
+				seen[w] |= b
 			}
-			seen[f] = true
 			m := move{f: f}
 			if reroute != nil {
 				if np, ok := reroute(s.flowID[f], s.PathOf(f), isFailed); ok {
-					at := fmt.Sprintf("reroute of flow %q", s.flowID[f])
-					if err := validateFlow(at, Flow{ID: s.flowID[f], Path: np}, func(id string) bool { _, ok := s.linkIdx[id]; return ok && !isFailed(id) }); err != nil {
+					var err error
+					if m.path, err = s.resolveReroute(f, np, fail); err != nil {
 						return nil, err
-					}
-					for _, id := range np {
-						m.path = append(m.path, s.linkIdx[id])
 					}
 				}
 			}
@@ -251,10 +249,43 @@ func (s *State) FailLinks(ids []string, reroute Reroute) (*Delta, error) {
 	return s.finish(r), nil
 }
 
+// resolveReroute resolves flow f's new path np to link indices, one lookup per link;
+// np must be non-empty, without repeated links, through known links neither failed
+// nor in fail (else validateFlow's error for it).
+func (s *State) resolveReroute(f int32, np []string, fail map[int32]bool) ([]int32, error) {
+	p := make([]int32, len(np), len(np)+1) // room for a demand cap's virtual link
+	ok := len(np) > 0
+	for k, id := range np {
+		l, known := s.linkIdx[id]
+		if !known || s.failed[l] || fail[l] || slices.Contains(p[:k], l) {
+			ok = false
+			break
+		}
+		p[k] = l
+	}
+	if ok {
+		return p, nil
+	}
+	isFailed := func(id string) bool {
+		l, ok := s.linkIdx[id]
+		return ok && (s.failed[l] || fail[l])
+	}
+	at := fmt.Sprintf("reroute of flow %q", s.flowID[f])
+	err := validateFlow(at, Flow{ID: s.flowID[f], Path: np}, func(id string) bool { _, ok := s.linkIdx[id]; return ok && !isFailed(id) })
+	if err == nil { // unreachable: the checks above are validateFlow's
+		err = inputErr(at, "invalid path")
+	}
+	return nil, err
+}
+
 // PathOf returns the real links of flow index f (exported form of a path).
 func (s *State) PathOf(f int32) []string {
-	var out []string
-	for _, l := range s.path[f] {
+	p := s.path[f]
+	if len(p) > 0 && s.virtOf[p[len(p)-1]] >= 0 {
+		p = p[:len(p)-1] // a demand cap's virtual link is last
+	}
+	out := make([]string, 0, len(p))
+	for _, l := range p {
 		if s.virtOf[l] < 0 {
 			out = append(out, s.linkID[l])
 		}
@@ -463,16 +494,63 @@ func (r *replay) detach(f int32) {
 	if s.nIncid > 0 { // kept up to date: a full Σ|path| per update cost O(flows)
 		s.nIncid -= len(s.path[f])
 	}
-	for _, l := range s.path[f] {
+	if !s.posOK {
+		s.buildFlowPos()
+	}
+	pos := s.flowPos[f]
+	for k, l := range s.path[f] {
+		// swap-remove: the list's last flow g takes f's place (the lists are
+		// unordered); g's own index for l is updated
 		lf := s.linkFlows[l]
-		if i := slices.Index(lf, f); i >= 0 {
-			lf[i] = lf[len(lf)-1]
-			s.linkFlows[l] = lf[:len(lf)-1]
+		i, last := pos[k], int32(len(lf)-1)
+		if i != last {
+			g := lf[last]
+			lf[i] = g
+			s.setFlowPos(g, l, i)
 		}
+		s.linkFlows[l] = lf[:last]
 		r.markDirty(l)
 	}
 	s.aggDetach(f)
 	r.track(f)
+}
+
+// setFlowPos records that flow g is at index i of link l's flow list, O(|path g|).
+func (s *State) setFlowPos(g, l, i int32) {
+	for k, x := range s.path[g] {
+		if x == l {
+			s.flowPos[g][k] = i
+			return
+		}
+	}
+}
+
+// buildFlowPos fills flowPos from the current flow lists, O(Σ|path|·|path|) (each
+// entry's path element is found by scanning its flow's path; paths are short), in
+// one shared backing array cut with exact capacities.
+func (s *State) buildFlowPos() {
+	total := 0
+	for f, p := range s.path {
+		if s.alive[f] {
+			total += len(p)
+		}
+	}
+	backing := make([]int32, total)
+	s.flowPos = make([][]int32, len(s.path))
+	o := 0
+	for f, p := range s.path {
+		if s.alive[f] {
+			n := len(p)
+			s.flowPos[f] = backing[o : o+n : o+n]
+			o += n
+		}
+	}
+	for l, lf := range s.linkFlows {
+		for i, f := range lf {
+			s.setFlowPos(f, int32(l), int32(i))
+		}
+	}
+	s.posOK = true
 }
 
 // attach adds flow f to its links (marking them dirty) and tracks it.
@@ -481,7 +559,23 @@ func (r *replay) attach(f int32) {
 	if s.nIncid > 0 {
 		s.nIncid += len(s.path[f])
 	}
-	for _, l := range s.path[f] {
+	var pos []int32
+	if s.posOK {
+		for len(s.flowPos) < len(s.path) {
+			s.flowPos = append(s.flowPos, nil)
+		}
+		pos = s.flowPos[f]
+		if n := len(s.path[f]); cap(pos) >= n {
+			pos = pos[:n]
+		} else {
+			pos = make([]int32, n)
+		}
+		s.flowPos[f] = pos
+	}
+	for k, l := range s.path[f] {
+		if pos != nil {
+			pos[k] = int32(len(s.linkFlows[l]))
+		}
 		s.linkFlows[l] = append(s.linkFlows[l], f)
 		r.markDirty(l)
 	}

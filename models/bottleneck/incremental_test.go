@@ -17,6 +17,7 @@ import (
 // refreshes stale levels), then bottleneck sets, flow and link levels and fair shares.
 func sameAsFull(t *testing.T, s *State, what string) {
 	t.Helper()
+	checkFlowPos(t, s, what)
 	full := sameRates(t, s, what)
 	for f := range full.path {
 		id := full.flowID[f]
@@ -189,6 +190,38 @@ func TestPropertyIncremental(t *testing.T) {
 			sameAsFull(t, s, what)
 			checkDelta(t, s, d, before, what)
 		}
+	}
+}
+
+// checkFlowPos asserts that the position index (once built) names each flow's place
+// in the flow list of every link of its path, and that the lists hold exactly the
+// alive flows' incidences.
+func checkFlowPos(t *testing.T, s *State, what string) {
+	t.Helper()
+	if !s.posOK {
+		return
+	}
+	n := 0
+	for f, p := range s.path {
+		if !s.alive[f] {
+			continue
+		}
+		n += len(p)
+		if len(s.flowPos[f]) != len(p) {
+			t.Fatalf("%s: flow %d has %d positions for %d links", what, f, len(s.flowPos[f]), len(p))
+		}
+		for k, l := range p {
+			if i := s.flowPos[f][k]; int(i) >= len(s.linkFlows[l]) || s.linkFlows[l][i] != int32(f) {
+				t.Fatalf("%s: flow %d path[%d] (link %d): position %d is wrong (list %v)", what, f, k, l, i, s.linkFlows[l])
+			}
+		}
+	}
+	m := 0
+	for _, lf := range s.linkFlows {
+		m += len(lf)
+	}
+	if m != n {
+		t.Fatalf("%s: flow lists hold %d entries, paths %d", what, m, n)
 	}
 }
 

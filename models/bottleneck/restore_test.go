@@ -2,7 +2,9 @@ package bottleneck
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -122,4 +124,44 @@ func TestRestoreUndoesFailure(t *testing.T) {
 	if math.Abs(d.Total-total) > 1e-9 {
 		t.Fatalf("Delta.Total %v, want %v", d.Total, total)
 	}
+}
+
+// A reroute returning a bad path (empty, unknown link, failed link — an earlier
+// failure or this one —, repeated link) fails the update with the path element's
+// error and leaves the state unchanged; a good one moves the flow.
+func TestFailLinksBadReroute(t *testing.T) {
+	n := &Network{
+		Links: []Link{{ID: "a", Capacity: 10}, {ID: "b", Capacity: 30}, {ID: "c", Capacity: 20}, {ID: "d", Capacity: 5}},
+		Flows: []Flow{{ID: "f1", Path: []string{"a", "c"}}, {ID: "f2", Path: []string{"c"}}},
+	}
+	s := mustNew(t, n)
+	if _, err := s.FailLink("d", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path []string
+		want string
+	}{
+		{[]string{}, `reroute of flow "f1".path: empty path`},
+		{[]string{"b", "zz"}, `reroute of flow "f1".path[1]: unknown link "zz"`},
+		{[]string{"b", "a"}, `reroute of flow "f1".path[1]: unknown link "a"`},
+		{[]string{"d"}, `reroute of flow "f1".path[0]: unknown link "d"`},
+		{[]string{"b", "c", "b"}, `reroute of flow "f1".path[2]: link "b" repeated in path (cycle; first at path[0])`},
+	} {
+		before := fmt.Sprint(s.Network())
+		_, err := s.FailLink("a", func(string, []string, func(string) bool) ([]string, bool) { return tc.path, true })
+		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("reroute to %v: error %v, want %q", tc.path, err, tc.want)
+		}
+		if after := fmt.Sprint(s.Network()); after != before {
+			t.Fatalf("reroute to %v changed the state: %s, was %s", tc.path, after, before)
+		}
+	}
+	if _, err := s.FailLink("a", func(string, []string, func(string) bool) ([]string, bool) { return []string{"b", "c"}, true }); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.Path("f1"); fmt.Sprint(p) != "[b c]" {
+		t.Fatalf("f1 path %v, want [b c]", p)
+	}
+	sameAsFull(t, s, "after reroute")
 }

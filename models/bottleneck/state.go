@@ -31,7 +31,12 @@ type State struct {
 	virtOf    []int32 // owning flow of a virtual link, -1 for a real link
 	failed    []bool
 	linkFlows [][]int32 // alive flows on each link, unordered
-	freeVirt  []int32
+	// flowPos[f][k] is flow f's index in linkFlows[path[f][k]] (built on the first
+	// detach, then kept by attach and detach while posOK), so that detaching a flow
+	// takes it off each link's list by a swap-remove without searching the list
+	flowPos  [][]int32
+	posOK    bool
+	freeVirt []int32
 
 	// flows; indices of removed flows are reused.
 	flowID    []string
@@ -289,6 +294,7 @@ func (s *State) buildLinkFlows() {
 		total += len(p)
 	}
 	backing := make([]int32, total)
+	s.posOK, s.flowPos = false, nil
 	s.linkFlows = make([][]int32, nT)
 	off := 0
 	for l := range nT {
