@@ -2,6 +2,7 @@ package schema
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/twinflow/twinflow/models/ocpath"
@@ -280,5 +281,39 @@ func TestStringCharacters(t *testing.T) {
 	}
 	if v, _ := tr.Lookup(p.String()); v != Str("del\x7f") {
 		t.Errorf("a refused value changed the leaf: %+v", v)
+	}
+}
+
+// TestLeafKeysAreCanonical: every leaf is stored under its path's canonical string
+// (ensureKeys builds it while walking the path), with one- and two-key lists and key
+// values that need escaping.
+func TestLeafKeysAreCanonical(t *testing.T) {
+	tr := NewTree(Root())
+	if err := tr.Update(ocpath.MustParse("/interfaces"), []byte(ifDoc)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Update(ocpath.MustParse("/network-instances"), []byte(niDoc)); err != nil {
+		t.Fatal(err)
+	}
+	odd := `{"interface":[{"name":"e]1\\x","config":{"name":"e]1\\x","mtu":1500}}]}`
+	if err := tr.Update(ocpath.MustParse("/interfaces"), []byte(odd)); err != nil {
+		t.Fatal(err)
+	}
+	keys, leaves := tr.KeyedLeaves()
+	if len(keys) < 10 {
+		t.Fatalf("only %d leaves", len(keys))
+	}
+	var twoKeys, escaped bool
+	for i, k := range keys {
+		if want := leaves[i].Path.String(); k != want {
+			t.Errorf("leaf stored under %q, its path is %q", k, want)
+		}
+		for _, e := range leaves[i].Path {
+			twoKeys = twoKeys || len(e.Key) == 2
+		}
+		escaped = escaped || strings.Contains(k, `e\]1\\x`)
+	}
+	if !twoKeys || !escaped {
+		t.Fatalf("the documents lost their two-key list (%v) or escaped key (%v): %q", twoKeys, escaped, keys)
 	}
 }
