@@ -86,7 +86,7 @@ func Static(cs *ChangeSet, in StaticInput) StaticResult {
 		if before, ok := in.Configs[dev]; ok {
 			t = Clone(before).(map[string]any)
 		}
-		st := schema.NewTree(oc)
+		st := schema.NewChecker(oc) // checks only: the tree itself is not kept
 		for i, op := range cs.DeviceOps[dev] {
 			p, err := ParsePath(op.Path)
 			if err != nil {

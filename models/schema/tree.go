@@ -23,17 +23,24 @@ type Entry struct {
 type Tree struct {
 	root   *Node
 	leaves map[string]Entry
+	check  bool // NewChecker: nothing is stored
 }
 
 // NewTree returns an empty tree over the schema root.
 func NewTree(root *Node) *Tree { return &Tree{root: root, leaves: map[string]Entry{}} }
+
+// NewChecker returns a tree that only checks: Update, Replace, Delete, SetLeaf and
+// UpdateScalar refuse exactly what they refuse on a NewTree (no check depends on the
+// leaves already stored), but nothing is stored, so it stays empty. For L0 validation
+// of a change's operations, which keeps no tree.
+func NewChecker(root *Node) *Tree { return &Tree{root: root, leaves: map[string]Entry{}, check: true} }
 
 // Schema returns the tree's schema root.
 func (t *Tree) Schema() *Node { return t.root }
 
 // Clone returns a copy of t that can be changed independently (entries are immutable).
 func (t *Tree) Clone() *Tree {
-	c := &Tree{root: t.root, leaves: make(map[string]Entry, len(t.leaves))}
+	c := &Tree{root: t.root, leaves: make(map[string]Entry, len(t.leaves)), check: t.check}
 	for k, v := range t.leaves {
 		c.leaves[k] = v
 	}
@@ -117,7 +124,9 @@ func (t *Tree) setLeaf(p ocpath.Path, n *Node, v Value) error {
 	if n.Parent != nil && n.Parent.Kind == List {
 		return nil // key leaf at entry level: represented by the key itself
 	}
-	t.leaves[ps] = Entry{Path: p.Clone(), Node: n, Value: v}
+	if !t.check {
+		t.leaves[ps] = Entry{Path: p.Clone(), Node: n, Value: v}
+	}
 	return nil
 }
 
@@ -142,7 +151,8 @@ func keyFor(p ocpath.Path, n *Node) (string, bool) {
 
 // ensureKeys creates the config/<key> leaves of every list entry along p, and refuses a
 // path that passes through a list without naming the entry. It returns p's canonical
-// string (p.String()), built on the way: each entry's prefix is a prefix of it.
+// string (p.String()), built on the way: each entry's prefix is a prefix of it ("" for
+// a checker, which only checks the keys).
 func (t *Tree) ensureKeys(p ocpath.Path) (string, error) {
 	if len(p) == 0 {
 		return p.String(), nil
@@ -150,8 +160,10 @@ func (t *Tree) ensureKeys(p ocpath.Path) (string, error) {
 	n := t.root
 	var b strings.Builder
 	for i, e := range p {
-		b.WriteByte('/')
-		e.WriteCanonical(&b)
+		if !t.check {
+			b.WriteByte('/')
+			e.WriteCanonical(&b)
+		}
 		n = n.Children[e.Name]
 		if n == nil {
 			return "", fmt.Errorf("%w: %s", ErrUnknown, p)
@@ -175,6 +187,12 @@ func (t *Tree) ensureKeys(p ocpath.Path) (string, error) {
 			}
 			// The canonical string of p[:i+1]/config/k, built without the path (b holds
 			// p[:i+1]'s; a Builder never changes what it has written).
+			if t.check {
+				if _, err := ParseValue(kl, e.Key[k]); err != nil {
+					return "", fmt.Errorf("%w: %s: key %s: %v", ErrInvalid, p, k, err)
+				}
+				continue
+			}
 			s := b.String() + "/config/" + k
 			if _, ok := t.leaves[s]; ok {
 				continue
