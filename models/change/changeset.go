@@ -574,9 +574,30 @@ func (c *ChangeSet) MarshalYAML() (any, error) {
 // wrong and where. No OpenConfig leaf takes such text, and it forges log lines and
 // terminal output where it is shown.
 func checkJSONText(doc json.RawMessage) string {
-	if len(doc) == 0 {
+	if len(doc) == 0 || plainJSON(doc) {
 		return ""
 	}
+	return checkJSONTokens(doc)
+}
+
+// plainJSON reports whether doc is at most 1 MiB of printable ASCII without escapes
+// (JSON whitespace aside): then every string and name it holds is acceptable text (a raw
+// tab or line break inside a string is not JSON, which checkJSONTokens accepts as
+// well), with no need to decode it. Compiled services' operations are such documents.
+func plainJSON(doc []byte) bool {
+	if len(doc) > 1<<20 {
+		return false
+	}
+	for _, c := range doc {
+		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c > 0x7e || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkJSONTokens is checkJSONText decoding every string of doc.
+func checkJSONTokens(doc json.RawMessage) string {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
 	var at string

@@ -228,3 +228,41 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckJSONTextShortcut: the plain-ASCII shortcut of checkJSONText answers as
+// decoding every string does, on random documents built from JSON syntax, escapes,
+// control characters, invalid UTF-8 and non-ASCII text; and it is taken for plain
+// documents and not for others.
+func TestCheckJSONTextShortcut(t *testing.T) {
+	parts := []string{`{`, `}`, `[`, `]`, `"`, `:`, `,`, `a`, `1`, ` `, "\n", "\t", `\"`, `\\`, `\u0001`, `\n`, `\u00e9`,
+		"\x01", "\x7f", "\xff", "é", "\u0085", `"x"`, `{"k":"v"}`, `null`}
+	seed := uint64(15)
+	next := func(n int) int { seed = seed*6364136223846793005 + 1442695040888963407; return int(seed>>33) % n }
+	var plain, other int
+	for range 20000 {
+		var b strings.Builder
+		for range 1 + next(12) {
+			b.WriteString(parts[next(len(parts))])
+		}
+		doc := json.RawMessage(b.String())
+		if got, want := checkJSONText(doc), checkJSONTokens(doc); got != want {
+			t.Fatalf("%q: checkJSONText %q, decoding %q", doc, got, want)
+		}
+		if plainJSON(doc) {
+			plain++
+		} else {
+			other++
+		}
+	}
+	if plain < 1000 || other < 1000 {
+		t.Fatalf("documents: %d plain, %d not: the generator does not cover both", plain, other)
+	}
+	for doc, want := range map[string]bool{`{"a":[1,"b c"]}`: true, `{"a":"\u0001"}`: false, "{\"a\":\"\x01\"}": false, `{"a":"é"}`: false} {
+		if plainJSON([]byte(doc)) != want {
+			t.Errorf("plainJSON(%q) = %v, want %v", doc, !want, want)
+		}
+	}
+	if msg := checkJSONText(json.RawMessage(`{"name":"a\u0001"}`)); !strings.Contains(msg, "control character") {
+		t.Errorf("an escaped control character passes: %q", msg)
+	}
+}

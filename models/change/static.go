@@ -26,6 +26,28 @@ type StaticInput struct {
 	// Schema is the node agent's schema (schema.Root()) the operations are checked
 	// against; nil builds one per call (callers validating often build it once).
 	Schema *schema.Node
+	// Index, if set, is NewIndex of Network's devices and links (callers validating
+	// often against one network build it once); nil indexes Network per call.
+	Index *Index
+}
+
+// Index maps the devices and links of a network by ID, for Static.
+type Index struct {
+	devices map[string]*network.Device
+	links   map[string]*network.Link
+}
+
+// NewIndex indexes n's devices and links (pointers into n: n must not change while the
+// index is used).
+func NewIndex(n *network.Network) *Index {
+	x := &Index{devices: make(map[string]*network.Device, len(n.Devices)), links: make(map[string]*network.Link, len(n.Links))}
+	for i := range n.Devices {
+		x.devices[n.Devices[i].ID] = &n.Devices[i]
+	}
+	for i := range n.Links {
+		x.links[n.Links[i].ID] = &n.Links[i]
+	}
+	return x
 }
 
 // DefaultRoots are the top-level containers of the OpenConfig subset twinflow-node and
@@ -49,12 +71,11 @@ func Static(cs *ChangeSet, in StaticInput) StaticResult {
 	links := map[string]*network.Link{}
 	flows := map[string]*network.Flow{}
 	if in.Network != nil {
-		for i := range in.Network.Devices {
-			devices[in.Network.Devices[i].ID] = &in.Network.Devices[i]
+		x := in.Index
+		if x == nil {
+			x = NewIndex(in.Network)
 		}
-		for i := range in.Network.Links {
-			links[in.Network.Links[i].ID] = &in.Network.Links[i]
-		}
+		devices, links = x.devices, x.links // read only below
 		for i := range in.Network.Flows {
 			flows[in.Network.Flows[i].ID] = &in.Network.Flows[i]
 		}
@@ -86,7 +107,7 @@ func Static(cs *ChangeSet, in StaticInput) StaticResult {
 		if before, ok := in.Configs[dev]; ok {
 			t = Clone(before).(map[string]any)
 		}
-		st := schema.NewTree(oc)
+		st := schema.NewChecker(oc) // checks only: the tree itself is not kept
 		for i, op := range cs.DeviceOps[dev] {
 			p, err := ParsePath(op.Path)
 			if err != nil {

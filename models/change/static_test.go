@@ -1,6 +1,7 @@
 package change
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -103,6 +104,10 @@ func TestStaticChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := StaticInput{Network: testNet(), Configs: base}
 			res := Static(&tc.cs, in)
+			in.Index = NewIndex(in.Network) // a prebuilt index gives the same result
+			if got := Static(&tc.cs, in); !reflect.DeepEqual(got, res) {
+				t.Errorf("with an index: %+v\nwithout: %+v", got.Checks, res.Checks)
+			}
 			for _, c := range res.Checks {
 				if c.Name == tc.failCheck {
 					if c.Status != Fail || !strings.Contains(c.Message, tc.want) {

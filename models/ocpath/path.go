@@ -185,21 +185,33 @@ func (e Elem) String() string {
 	return b.String()
 }
 
+// WriteCanonical appends the element's canonical form (as String) to b.
+func (e Elem) WriteCanonical(b *strings.Builder) { e.write(b) }
+
 func (e Elem) write(b *strings.Builder) {
 	b.WriteString(e.Name)
-	for _, k := range e.KeyNames() {
-		b.WriteByte('[')
-		b.WriteString(k)
-		b.WriteByte('=')
-		v := e.Key[k]
-		for j := 0; j < len(v); j++ {
-			if v[j] == ']' || v[j] == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteByte(v[j])
+	if len(e.Key) == 1 { // most lists have one key: no sorted key slice
+		for k, v := range e.Key {
+			writeKey(b, k, v)
 		}
-		b.WriteByte(']')
+		return
 	}
+	for _, k := range e.KeyNames() {
+		writeKey(b, k, e.Key[k])
+	}
+}
+
+func writeKey(b *strings.Builder, k, v string) {
+	b.WriteByte('[')
+	b.WriteString(k)
+	b.WriteByte('=')
+	for j := 0; j < len(v); j++ {
+		if v[j] == ']' || v[j] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(v[j])
+	}
+	b.WriteByte(']')
 }
 
 // KeyNames returns the element's key names in sorted order.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Traffic engineering on the same graph (REQ-TE-02: the twin's devices and links are
@@ -201,12 +202,22 @@ func (g *Graph) reservationMask(need float64, prio int, resv *Reservations) []bo
 
 // PathTree is a least-weight path tree from one source under a TE request's pruning (see
 // TETree): paths to many destinations for the cost of one search.
+//
+// The search is lazy: Path settles nodes only until the destination is settled (a
+// compile asking for 9 destinations rarely needs the whole graph), and a later Path
+// resumes it. Dijkstra's order does not depend on where it stops, so every path is the
+// one the full search gives. Path is safe for concurrent use.
 type PathTree struct {
-	g    *Graph
-	src  int32
+	g        *Graph
+	src      int32
+	o        Options
+	minAvail float64
+
+	mu   sync.Mutex // guards the search state below
 	dist []float64
 	via  []int32
-	o    Options
+	done []bool // settled: dist and via are final
+	h    minHeap
 }
 
 // TETree is the least-weight path tree from req.Src with req's metric, exclusions and
@@ -231,8 +242,40 @@ func (g *Graph) TETree(req TERequest, resv *Reservations) (*PathTree, error) {
 	if err != nil {
 		return nil, err
 	}
-	dist, via := g.search(s, -1, &o, minAvail)
-	return &PathTree{g: g, src: s, dist: dist, via: via, o: o}, nil
+	n := len(g.devs)
+	t := &PathTree{g: g, src: s, o: o, minAvail: minAvail, dist: make([]float64, n), via: make([]int32, n), done: make([]bool, n)}
+	for i := range t.dist {
+		t.dist[i] = math.Inf(1)
+		t.via[i] = -1
+	}
+	t.dist[s] = 0
+	t.h.push(s, 0)
+	return t, nil
+}
+
+// settle continues the search until d is settled or every reachable node is. As
+// search, except that a popped node's links are relaxed before it stops, so the
+// search can be resumed.
+func (t *PathTree) settle(d int32) {
+	g := t.g
+	for !t.done[d] && t.h.len() > 0 {
+		u, du := t.h.pop()
+		if du > t.dist[u] || t.done[u] {
+			continue
+		}
+		t.done[u] = true
+		for _, e := range g.out[u] {
+			v := g.eTo[e]
+			if v == u || !g.usable(e, &t.o, t.minAvail) {
+				continue
+			}
+			if nd := du + g.weight(e, t.o.Metric); nd < t.dist[v] {
+				t.dist[v] = nd
+				t.via[v] = e
+				t.h.push(v, nd)
+			}
+		}
+	}
 }
 
 // Path returns the tree's path to dst.
@@ -242,6 +285,9 @@ func (t *PathTree) Path(dst string) (Path, error) {
 	if err != nil {
 		return Path{}, err
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.settle(d)
 	if math.IsInf(t.dist[d], 1) || d == t.src {
 		return Path{}, fmt.Errorf("%w: from %q to %q", ErrNoPath, g.devs[t.src], dst)
 	}

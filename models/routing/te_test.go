@@ -381,6 +381,55 @@ func TestNativeDijkstraMatchesShortest(t *testing.T) {
 	}
 }
 
+// TestTETreeLazyMatchesFullSearch: the lazy tree, asked for destinations in a random
+// order (so its search stops and resumes at different points), returns for each the
+// very path (links, weight) of the full search from the source, and ErrNoPath exactly
+// where the full search reaches nothing; with exclusions and bandwidth pruning.
+func TestTETreeLazyMatchesFullSearch(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 3))
+	for iter := range 300 {
+		n := 2 + r.IntN(12)
+		net := randomNet(r, n, n+r.IntN(3*n))
+		g := mustGraph(t, net)
+		req := TERequest{Src: g.devs[r.IntN(n)], Metric: []Metric{Hops, Latency}[r.IntN(2)], BandwidthGbps: float64(r.IntN(8))}
+		if r.IntN(3) == 0 && len(g.eID) > 0 {
+			req.ExcludeLinks = map[string]bool{g.eID[r.IntN(len(g.eID))]: true}
+		}
+		if r.IntN(4) == 0 {
+			if x := g.devs[r.IntN(n)]; x != req.Src {
+				req.ExcludeDevices = map[string]bool{x: true}
+			}
+		}
+		var resv *Reservations
+		if r.IntN(2) == 0 && len(g.eID) > 0 {
+			resv = NewReservations()
+			_ = resv.Reserve("x", []string{g.eID[r.IntN(len(g.eID))]}, 6, 0)
+		}
+		tr, err := g.TETree(req, resv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := g.devIdx[req.Src]
+		dist, via := g.search(s, -1, &tr.o, tr.minAvail)
+		for _, d := range r.Perm(n) {
+			got, err := tr.Path(g.devs[d])
+			if unreachable := math.IsInf(dist[d], 1) || int32(d) == s; unreachable {
+				if !errors.Is(err, ErrNoPath) {
+					t.Fatalf("iter %d to %s: full search reaches nothing, tree gives %v, %v", iter, g.devs[d], got, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("iter %d to %s: %v", iter, g.devs[d], err)
+			}
+			want := g.walkBack(s, int32(d), via, req.Metric)
+			if !slices.Equal(got.Links, want.Links) || got.Weight != want.Weight {
+				t.Fatalf("iter %d to %s: tree %v (%v), full search %v (%v)", iter, g.devs[d], got.Links, got.Weight, want.Links, want.Weight)
+			}
+		}
+	}
+}
+
 // TestTETreeMatchesTE: a source's TE tree gives every destination a path of the
 // weight TE finds for that pair alone, under the same bandwidth pruning.
 func TestTETreeMatchesTE(t *testing.T) {

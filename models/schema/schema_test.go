@@ -2,6 +2,8 @@ package schema
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/twinflow/twinflow/models/ocpath"
@@ -164,6 +166,10 @@ func FuzzDecode(f *testing.F) {
 		p := ocpath.MustParse(paths[int(pi)%len(paths)])
 		tr := NewTree(root)
 		err := tr.Update(p, []byte(doc))
+		ck := NewChecker(root)
+		if cerr := ck.Update(p, []byte(doc)); fmt.Sprint(cerr) != fmt.Sprint(err) || ck.Len() != 0 {
+			t.Fatalf("checker: %v (%d leaves), tree: %v", cerr, ck.Len(), err)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrUnknown) && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrReadOnly) {
 				t.Fatalf("error %v is not a schema error", err)
@@ -280,5 +286,100 @@ func TestStringCharacters(t *testing.T) {
 	}
 	if v, _ := tr.Lookup(p.String()); v != Str("del\x7f") {
 		t.Errorf("a refused value changed the leaf: %+v", v)
+	}
+}
+
+// TestLeafKeysAreCanonical: every leaf is stored under its path's canonical string
+// (ensureKeys builds it while walking the path), with one- and two-key lists and key
+// values that need escaping.
+func TestLeafKeysAreCanonical(t *testing.T) {
+	tr := NewTree(Root())
+	if err := tr.Update(ocpath.MustParse("/interfaces"), []byte(ifDoc)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Update(ocpath.MustParse("/network-instances"), []byte(niDoc)); err != nil {
+		t.Fatal(err)
+	}
+	odd := `{"interface":[{"name":"e]1\\x","config":{"name":"e]1\\x","mtu":1500}}]}`
+	if err := tr.Update(ocpath.MustParse("/interfaces"), []byte(odd)); err != nil {
+		t.Fatal(err)
+	}
+	keys, leaves := tr.KeyedLeaves()
+	if len(keys) < 10 {
+		t.Fatalf("only %d leaves", len(keys))
+	}
+	var twoKeys, escaped bool
+	for i, k := range keys {
+		if want := leaves[i].Path.String(); k != want {
+			t.Errorf("leaf stored under %q, its path is %q", k, want)
+		}
+		for _, e := range leaves[i].Path {
+			twoKeys = twoKeys || len(e.Key) == 2
+		}
+		escaped = escaped || strings.Contains(k, `e\]1\\x`)
+	}
+	if !twoKeys || !escaped {
+		t.Fatalf("the documents lost their two-key list (%v) or escaped key (%v): %q", twoKeys, escaped, keys)
+	}
+}
+
+// TestCheckerRefusesAsTree: a checker refuses exactly what a tree refuses (same error)
+// for each operation of random sequences of updates, replaces and deletes drawn from
+// valid and invalid documents and paths (the TestErrors cases among them), and stores
+// nothing.
+func TestCheckerRefusesAsTree(t *testing.T) {
+	type op struct{ kind, path, doc string }
+	ops := []op{
+		{"update", "/interfaces", ifDoc}, {"update", "/network-instances", niDoc}, {"replace", "/interfaces", ifDoc},
+		{"update", "/interfaces/interface[name=eth1]/config", `{"mtu":1400}`},
+		{"update", "/interfaces/interface[name=eth2]", `{"name":"eth2","config":{"name":"eth2"}}`},
+		{"update", "/interfaces/interface[name=eth1]/config/name", `"eth1"`},
+		{"update", "/interfaces/interface[name=eth1]/config/name", `"eth9"`},
+		{"update", "/interfaces/interface[name=eth1]/subinterfaces/subinterface[index=x]/config", `{}`},
+		{"update", "/interfaces/interface[name=eth1]/subinterfaces/subinterface[index=x]", `{"config":{}}`},
+		{"update", "/interfaces/interface[name=eth1]/subinterfaces/subinterface[index=3]/config", `{"index":3}`},
+		{"delete", "/interfaces/interface[name=eth1]", ""}, {"delete", "/interfaces/interface[name=eth1]/config/name", ""},
+		{"delete", "/interfaces/interface[name=eth1]/state", ""}, {"delete", "/interfaces", ""},
+		{"replace", "/interfaces/interface[name=eth1]/config/mtu", `1500`},
+		{"replace", "/network-instances/network-instance[name=blue]", `{"name":"blue","config":{"name":"blue"}}`},
+	}
+	for _, c := range []struct{ path, doc string }{
+		{"/interfaces/interface[name=eth1]/config", `{"speed":1}`}, {"/interfaces/interface[name=eth1]", `{"state":{"mtu":1}}`},
+		{"/interfaces/interface[name=eth1]", `{"name":"eth2"}`}, {"/interfaces", `{"interface":[{"config":{}}]}`},
+		{"/network-instances/network-instance[name=x]/protocols/protocol[identifier=STATIC][name=s]/static-routes/static[prefix=10.0.0.1/8]", `{}`},
+		{"/interfaces/interface/config/mtu", `1`}, {"/system[x=1]", `{}`}, {"/system/config/hostname/x", `1`},
+	} {
+		ops = append(ops, op{"update", c.path, c.doc})
+	}
+	seed := uint64(7)
+	next := func(n int) int { seed = seed*6364136223846793005 + 1442695040888963407; return int(seed>>33) % n }
+	refused := 0
+	for range 300 {
+		tr, ck := NewTree(Root()), NewChecker(Root())
+		for range 1 + next(8) {
+			o := ops[next(len(ops))]
+			p := ocpath.MustParse(o.path)
+			var err, cerr error
+			switch o.kind {
+			case "update":
+				err, cerr = tr.Update(p, []byte(o.doc)), ck.Update(p, []byte(o.doc))
+			case "replace":
+				err, cerr = tr.Replace(p, []byte(o.doc)), ck.Replace(p, []byte(o.doc))
+			default:
+				err, cerr = tr.Delete(p), ck.Delete(p)
+			}
+			if fmt.Sprint(err) != fmt.Sprint(cerr) {
+				t.Fatalf("%s %s %s: tree %v, checker %v", o.kind, o.path, o.doc, err, cerr)
+			}
+			if err != nil {
+				refused++
+			}
+		}
+		if ck.Len() != 0 {
+			t.Fatalf("the checker stored %d leaves", ck.Len())
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no operation was refused: the sequences test nothing")
 	}
 }

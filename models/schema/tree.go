@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/twinflow/twinflow/models/ocpath"
 )
@@ -22,17 +23,24 @@ type Entry struct {
 type Tree struct {
 	root   *Node
 	leaves map[string]Entry
+	check  bool // NewChecker: nothing is stored
 }
 
 // NewTree returns an empty tree over the schema root.
 func NewTree(root *Node) *Tree { return &Tree{root: root, leaves: map[string]Entry{}} }
+
+// NewChecker returns a tree that only checks: Update, Replace, Delete, SetLeaf and
+// UpdateScalar refuse exactly what they refuse on a NewTree (no check depends on the
+// leaves already stored), but nothing is stored, so it stays empty. For L0 validation
+// of a change's operations, which keeps no tree.
+func NewChecker(root *Node) *Tree { return &Tree{root: root, leaves: map[string]Entry{}, check: true} }
 
 // Schema returns the tree's schema root.
 func (t *Tree) Schema() *Node { return t.root }
 
 // Clone returns a copy of t that can be changed independently (entries are immutable).
 func (t *Tree) Clone() *Tree {
-	c := &Tree{root: t.root, leaves: make(map[string]Entry, len(t.leaves))}
+	c := &Tree{root: t.root, leaves: make(map[string]Entry, len(t.leaves)), check: t.check}
 	for k, v := range t.leaves {
 		c.leaves[k] = v
 	}
@@ -105,7 +113,8 @@ func (t *Tree) SetLeaf(p ocpath.Path, v Value) error {
 }
 
 func (t *Tree) setLeaf(p ocpath.Path, n *Node, v Value) error {
-	if err := t.ensureKeys(p); err != nil {
+	ps, err := t.ensureKeys(p)
+	if err != nil {
 		return err
 	}
 	// A list key leaf (interface/name or interface/config/name) must equal the key.
@@ -115,7 +124,9 @@ func (t *Tree) setLeaf(p ocpath.Path, n *Node, v Value) error {
 	if n.Parent != nil && n.Parent.Kind == List {
 		return nil // key leaf at entry level: represented by the key itself
 	}
-	t.leaves[p.String()] = Entry{Path: p.Clone(), Node: n, Value: v}
+	if !t.check {
+		t.leaves[ps] = Entry{Path: p.Clone(), Node: n, Value: v}
+	}
 	return nil
 }
 
@@ -139,18 +150,28 @@ func keyFor(p ocpath.Path, n *Node) (string, bool) {
 }
 
 // ensureKeys creates the config/<key> leaves of every list entry along p, and refuses a
-// path that passes through a list without naming the entry.
-func (t *Tree) ensureKeys(p ocpath.Path) error {
+// path that passes through a list without naming the entry. It returns p's canonical
+// string (p.String()), built on the way: each entry's prefix is a prefix of it ("" for
+// a checker, which only checks the keys).
+func (t *Tree) ensureKeys(p ocpath.Path) (string, error) {
+	if len(p) == 0 {
+		return p.String(), nil
+	}
 	n := t.root
+	var b strings.Builder
 	for i, e := range p {
+		if !t.check {
+			b.WriteByte('/')
+			e.WriteCanonical(&b)
+		}
 		n = n.Children[e.Name]
 		if n == nil {
-			return fmt.Errorf("%w: %s", ErrUnknown, p)
+			return "", fmt.Errorf("%w: %s", ErrUnknown, p)
 		}
 		if n.Kind == List && len(e.Key) == 0 && i < len(p)-1 {
 			// a leaf below a list entry needs the entry's keys: stored without them it
 			// could never be encoded or read back (found by FuzzSetValue)
-			return fmt.Errorf("%w: %s: list %q needs keys %v", ErrInvalid, p, e.Name, n.Keys)
+			return "", fmt.Errorf("%w: %s: list %q needs keys %v", ErrInvalid, p, e.Name, n.Keys)
 		}
 		if n.Kind != List || len(e.Key) == 0 {
 			continue
@@ -164,20 +185,27 @@ func (t *Tree) ensureKeys(p ocpath.Path) error {
 			if kl == nil {
 				continue
 			}
-			// The canonical string of p[:i+1]/config/k, built without the path.
-			s := p[:i+1].String() + "/config/" + k
+			// The canonical string of p[:i+1]/config/k, built without the path (b holds
+			// p[:i+1]'s; a Builder never changes what it has written).
+			if t.check {
+				if _, err := ParseValue(kl, e.Key[k]); err != nil {
+					return "", fmt.Errorf("%w: %s: key %s: %v", ErrInvalid, p, k, err)
+				}
+				continue
+			}
+			s := b.String() + "/config/" + k
 			if _, ok := t.leaves[s]; ok {
 				continue
 			}
 			kp := append(p[:i+1:i+1].Clone(), ocpath.Elem{Name: "config"}, ocpath.Elem{Name: k})
 			v, err := ParseValue(kl, e.Key[k])
 			if err != nil {
-				return fmt.Errorf("%w: %s: key %s: %v", ErrInvalid, p, k, err)
+				return "", fmt.Errorf("%w: %s: key %s: %v", ErrInvalid, p, k, err)
 			}
 			t.leaves[s] = Entry{Path: kp, Node: kl, Value: v}
 		}
 	}
-	return nil
+	return b.String(), nil
 }
 
 // Delete removes every config leaf at or below the concrete path p. Deleting what does
@@ -315,7 +343,7 @@ func (t *Tree) decode(p ocpath.Path, n *Node, entry bool, v any) error {
 		if !ok {
 			return fmt.Errorf("%w: %s: want a JSON object for a list entry, got %s", ErrInvalid, p, jsonKind(v))
 		}
-		if err := t.ensureKeys(p); err != nil {
+		if _, err := t.ensureKeys(p); err != nil {
 			return err
 		}
 		for _, name := range sortedKeys(obj) {

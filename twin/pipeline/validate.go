@@ -40,6 +40,7 @@ type modelCache struct {
 	cfgOK   bool
 	netRev  uint64
 	net     *network.Network // devices and links only
+	netIdx  *change.Index    // of net
 	netOK   bool
 	rev     uint64
 	model   *liveModel
@@ -109,10 +110,16 @@ func (mc *modelCache) configs(r *twin.Reader) (map[string]change.Tree, error) {
 
 // staticNet returns the devices and links of the twin at r's revision, cached.
 func (mc *modelCache) staticNet(r *twin.Reader) *network.Network {
+	n, _ := mc.staticIndexed(r)
+	return n
+}
+
+// staticIndexed is staticNet and its change.Index (for the L0 checks), cached.
+func (mc *modelCache) staticIndexed(r *twin.Reader) (*network.Network, *change.Index) {
 	mc.mu.Lock()
 	defer mc.mu.Unlock()
 	if mc.netOK && mc.netRev == r.Revision() {
-		return mc.net
+		return mc.net, mc.netIdx
 	}
 	n := &network.Network{}
 	ds, _, _ := r.Devices(twin.ListOptions{})
@@ -123,8 +130,8 @@ func (mc *modelCache) staticNet(r *twin.Reader) *network.Network {
 	for _, l := range ls {
 		n.Links = append(n.Links, l.Link)
 	}
-	mc.net, mc.netRev, mc.netOK = n, r.Revision(), true
-	return n
+	mc.net, mc.netIdx, mc.netRev, mc.netOK = n, change.NewIndex(n), r.Revision(), true
+	return n, mc.netIdx
 }
 
 // model returns the bottleneck model of the twin at r's revision, cached.
@@ -391,7 +398,9 @@ func (s *Service) runValidation(ctx context.Context, id string, cs *change.Chang
 		if err != nil {
 			return err
 		}
-		in := change.StaticInput{Network: staticNetwork(r, s.l1.staticNet(r), cs), Configs: configs, Schema: s.schema}
+		base, idx := s.l1.staticIndexed(r)
+		// staticNetwork shares base's devices and links: idx indexes them
+		in := change.StaticInput{Network: staticNetwork(r, base, cs), Configs: configs, Schema: s.schema, Index: idx}
 		l0 = change.Static(cs, in)
 		if cs.Level.Includes(change.L1) {
 			model, err = s.l1.get(r)
