@@ -214,14 +214,7 @@ func (b *Netns) runProbe(ctx context.Context, s ProbeSpec, slot int) ProbeResult
 	args := append([]string{"netns", "exec", src.Namespace}, b.ProbeCmd...)
 	switch s.Kind {
 	case ProbePing:
-		count, timeout := s.Count, s.Timeout
-		if count == 0 {
-			count = 3
-		}
-		if timeout == 0 {
-			timeout = time.Second
-		}
-		args = append(args, "ping", "--dst", addr, "--src", src.Addr.String(), "--count", strconv.Itoa(count), "--interval", "100ms", "--timeout", timeout.String())
+		args = append(args, pingArgs(s, addr, src.Addr.String())...)
 	case ProbeTCP:
 		cc, dur := s.CC, s.Duration
 		if cc == "" {
@@ -239,21 +232,15 @@ func (b *Netns) runProbe(ctx context.Context, s ProbeSpec, slot int) ProbeResult
 		}
 		args = append(args, "tcp-client", "--dst", dst, "--src", from.String(), "--cc", cc, "--duration", dur.String(), "--warmup", s.Warmup.String(), "--id", s.ID)
 	}
-	cmd := exec.CommandContext(ctx, "ip", args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	runErr := cmd.Run()
-	r.Evidence = strings.TrimSpace(out.String() + "\n" + errb.String())
-	var exitErr *exec.ExitError
-	if runErr != nil && !errors.As(runErr, &exitErr) {
-		r.Error = fmt.Sprintf("run probe: %v", runErr)
+	out, errb, runErr, err := runProbeCmd(ctx, &r, args)
+	if err != nil {
+		r.Error = fmt.Sprintf("run probe: %v", err)
 		return r
 	}
 	switch s.Kind {
 	case ProbePing:
 		var pr probe.PingResult
-		if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &pr); err != nil {
+		if err := json.Unmarshal(bytes.TrimSpace(out), &pr); err != nil {
 			r.Error = fmt.Sprintf("probe output: %v", err)
 			return r
 		}
@@ -264,14 +251,14 @@ func (b *Netns) runProbe(ctx context.Context, s ProbeSpec, slot int) ProbeResult
 		}
 	case ProbeTCP:
 		if runErr != nil {
-			r.Error = strings.TrimSpace(errb.String())
+			r.Error = strings.TrimSpace(string(errb))
 			if r.Error == "" {
 				r.Error = runErr.Error()
 			}
 			return r
 		}
 		var tr probe.TCPClientResult
-		if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &tr); err != nil {
+		if err := json.Unmarshal(bytes.TrimSpace(out), &tr); err != nil {
 			r.Error = fmt.Sprintf("probe output: %v", err)
 			return r
 		}
@@ -354,28 +341,15 @@ func (b *Netns) runL2Ping(ctx context.Context, s ProbeSpec, k int) ProbeResult {
 			}
 		}
 	}
-	count, timeout := s.Count, s.Timeout
-	if count == 0 {
-		count = 3
-	}
-	if timeout == 0 {
-		timeout = time.Second
-	}
 	args := append([]string{"netns", "exec", ends[0].ns}, b.ProbeCmd...)
-	args = append(args, "ping", "--dst", dstAddr.String(), "--src", srcAddr.String(), "--count", strconv.Itoa(count), "--interval", "100ms", "--timeout", timeout.String())
-	cmd := exec.CommandContext(ctx, "ip", args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	runErr := cmd.Run()
-	r.Evidence = strings.TrimSpace(out.String() + "\n" + errb.String())
-	var exitErr *exec.ExitError
-	if runErr != nil && !errors.As(runErr, &exitErr) {
-		r.Error = fmt.Sprintf("run probe: %v", runErr)
+	args = append(args, pingArgs(s, dstAddr.String(), srcAddr.String())...)
+	out, _, runErr, err := runProbeCmd(ctx, &r, args)
+	if err != nil {
+		r.Error = fmt.Sprintf("run probe: %v", err)
 		return r
 	}
 	var pr probe.PingResult
-	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &pr); err != nil {
+	if err := json.Unmarshal(bytes.TrimSpace(out), &pr); err != nil {
 		r.Error = fmt.Sprintf("probe output: %v", err)
 		return r
 	}
@@ -386,4 +360,35 @@ func (b *Netns) runL2Ping(ctx context.Context, s ProbeSpec, k int) ProbeResult {
 			r.Src, r.Dst, srcAddr, dstAddr, pr.Sent, pr.Received, pr.Error)
 	}
 	return r
+}
+
+// pingArgs is the probe command's ping to dst from src, with the spec's count (3 by
+// default) and per-reply timeout (1 s by default), 100 ms apart.
+func pingArgs(s ProbeSpec, dst, src string) []string {
+	count, timeout := s.Count, s.Timeout
+	if count == 0 {
+		count = 3
+	}
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	return []string{"ping", "--dst", dst, "--src", src, "--count", strconv.Itoa(count), "--interval", "100ms", "--timeout", timeout.String()}
+}
+
+// runProbeCmd runs `ip args...` (a probe command in a namespace), killed with this
+// process, and puts its stdout and stderr in r.Evidence. exitErr is its non-zero
+// exit (a probe that fails still reports through its output); err means it could
+// not run at all.
+func runProbeCmd(ctx context.Context, r *ProbeResult, args []string) (stdout, stderr []byte, exitErr, err error) {
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	runErr := cmd.Run()
+	r.Evidence = strings.TrimSpace(out.String() + "\n" + errb.String())
+	var ee *exec.ExitError
+	if runErr != nil && !errors.As(runErr, &ee) {
+		return nil, nil, nil, runErr
+	}
+	return out.Bytes(), errb.Bytes(), runErr, nil
 }
