@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/models/service"
-	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
 	"github.com/twinflow/twinflow/twin/pipeline"
 )
@@ -23,7 +21,6 @@ import (
 // into the live twin as committed (records active, flows, SLO records). It returns
 // the link crossed by the most policies.
 func srEnv(b *testing.B, dir string, i int) (*twin.Manager, *pipeline.Service, string, int) {
-	ctx := context.Background()
 	n, err := network.WAN(100, 1, 0.4, 0.2)
 	if err != nil {
 		b.Fatal(err)
@@ -66,27 +63,8 @@ func srEnv(b *testing.B, dir string, i int) (*twin.Manager, *pipeline.Service, s
 	if len(svcs) < 100 {
 		b.Fatalf("only %d SR policies compiled", len(svcs))
 	}
-	hot, most := "", 0
-	for _, l := range n.Links {
-		if c := load[l.ID] + load[l.ID+network.ReverseSuffix]; c > most {
-			hot, most = l.ID, c
-		}
-	}
-	m, err := twin.NewManager(twin.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := m.Live().Update(ctx, func(tx *twin.Txn) error {
-		for _, d := range n.Devices {
-			if _, err := tx.PutDevice(d, twin.Upsert, twin.Any); err != nil {
-				return err
-			}
-		}
-		for _, l := range n.Links {
-			if _, err := tx.PutLink(l, twin.Upsert, twin.Any); err != nil {
-				return err
-			}
-		}
+	hot, most := busiest(n, load)
+	m, svc := benchTwin(b, dir, fmt.Sprintf("s%d.db", i), n, func(tx *twin.Txn) error {
 		for _, c := range svcs {
 			for _, f := range c.cs.Twin.AddFlows {
 				if _, err := tx.PutFlow(f.Flow, twin.Upsert, twin.Any); err != nil {
@@ -102,18 +80,7 @@ func srEnv(b *testing.B, dir string, i int) (*twin.Manager, *pipeline.Service, s
 			}
 		}
 		return nil
-	}); err != nil {
-		b.Fatal(err)
-	}
-	st, err := repository.Open(ctx, "file:"+filepath.Join(dir, fmt.Sprintf("s%d.db", i)), repository.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = st.Close(); m.Close() })
-	svc, err := pipeline.New(pipeline.Config{Twins: m, Store: st, Committer: &okCommitter{}, DistinctApprover: true})
-	if err != nil {
-		b.Fatal(err)
-	}
+	})
 	return m, svc, hot, most
 }
 

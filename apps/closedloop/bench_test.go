@@ -21,7 +21,6 @@ import (
 // between random device pairs on their least-latency path, each with a 0.01 Gb/s
 // bandwidth SLO. It returns the link carrying the most flows.
 func wanEnv(b *testing.B, dir string, i int) (*twin.Manager, *pipeline.Service, string, int) {
-	ctx := context.Background()
 	n, err := network.WAN(100, 1, 0.4, 0.2)
 	if err != nil {
 		b.Fatal(err)
@@ -46,17 +45,43 @@ func wanEnv(b *testing.B, dir string, i int) (*twin.Manager, *pipeline.Service, 
 			load[dl]++
 		}
 	}
+	hot, most := busiest(n, load)
+	slo := mustJSON(change.SLO{MinRateGbps: 0.01})
+	m, svc := benchTwin(b, dir, fmt.Sprintf("b%d.db", i), n, func(tx *twin.Txn) error {
+		for _, f := range n.Flows {
+			if _, err := tx.PutFlow(f, twin.Upsert, twin.Any); err != nil {
+				return err
+			}
+			if _, err := tx.PutRecord(twin.TableServices, twin.Record{ID: "slo:" + f.ID, Kind: "flow_slo", Spec: slo}, twin.Upsert, twin.Any); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return m, svc, hot, most
+}
+
+// busiest returns the link crossed by the most paths in load (per directed link;
+// both directions of a link count) and that number.
+func busiest(n *network.Network, load map[string]int) (string, int) {
 	hot, most := "", 0
 	for _, l := range n.Links {
 		if c := load[l.ID] + load[l.ID+network.ReverseSuffix]; c > most {
 			hot, most = l.ID, c
 		}
 	}
+	return hot, most
+}
+
+// benchTwin writes n's devices and links into a new manager's live twin, then what
+// put writes in the same transaction, and builds a pipeline over it with a sqlite
+// change store (file name in dir) and an in-process committer.
+func benchTwin(b *testing.B, dir, name string, n *network.Network, put func(tx *twin.Txn) error) (*twin.Manager, *pipeline.Service) {
+	ctx := context.Background()
 	m, err := twin.NewManager(twin.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	slo := mustJSON(change.SLO{MinRateGbps: 0.01})
 	if _, err := m.Live().Update(ctx, func(tx *twin.Txn) error {
 		for _, d := range n.Devices {
 			if _, err := tx.PutDevice(d, twin.Upsert, twin.Any); err != nil {
@@ -68,19 +93,11 @@ func wanEnv(b *testing.B, dir string, i int) (*twin.Manager, *pipeline.Service, 
 				return err
 			}
 		}
-		for _, f := range n.Flows {
-			if _, err := tx.PutFlow(f, twin.Upsert, twin.Any); err != nil {
-				return err
-			}
-			if _, err := tx.PutRecord(twin.TableServices, twin.Record{ID: "slo:" + f.ID, Kind: "flow_slo", Spec: slo}, twin.Upsert, twin.Any); err != nil {
-				return err
-			}
-		}
-		return nil
+		return put(tx)
 	}); err != nil {
 		b.Fatal(err)
 	}
-	st, err := repository.Open(ctx, "file:"+filepath.Join(dir, fmt.Sprintf("b%d.db", i)), repository.Options{})
+	st, err := repository.Open(ctx, "file:"+filepath.Join(dir, name), repository.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -89,7 +106,7 @@ func wanEnv(b *testing.B, dir string, i int) (*twin.Manager, *pipeline.Service, 
 	if err != nil {
 		b.Fatal(err)
 	}
-	return m, svc, hot, most
+	return m, svc
 }
 
 // BenchmarkRestore100: time to restore (detection excluded: it is what telemetry
