@@ -2,15 +2,12 @@ package pipeline_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
-	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
-	"github.com/twinflow/twinflow/twin/pipeline"
 )
 
 // REQ-REL-01: L1 refuses an ordinary change that routes a flow over a link telemetry
@@ -42,15 +39,7 @@ func TestL1RefusesObservedDownLinks(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := repository.Open(ctx, "file:"+filepath.Join(t.TempDir(), "dl.db"), repository.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	svc, err := pipeline.New(pipeline.Config{Twins: m, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := sqlitePipeline(t, m)
 	propose := func(id string, path []string) *change.Check {
 		t.Helper()
 		cs := &change.ChangeSet{Kind: change.KindIntent, Level: change.L1, Twin: change.TwinDelta{AddFlows: []change.FlowSpec{

@@ -60,15 +60,7 @@ func modelServiceQueue(t *testing.T, abQueue *network.QueueConfig) *pipeline.Ser
 	}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := repository.Open(ctx, "file:"+filepath.Join(t.TempDir(), "l1.db"), repository.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	svc, err := pipeline.New(pipeline.Config{Twins: m, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := sqlitePipeline(t, m)
 	return svc
 }
 
@@ -331,4 +323,20 @@ func TestL1BandwidthUsesFIFORate(t *testing.T) {
 			}
 		}
 	}
+}
+
+// sqlitePipeline is a change pipeline over m with a sqlite change store in the
+// test's temporary directory (closed at cleanup).
+func sqlitePipeline(t testing.TB, m *twin.Manager) *pipeline.Service {
+	t.Helper()
+	st, err := repository.Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "changes.db"), repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	svc, err := pipeline.New(pipeline.Config{Twins: m, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }

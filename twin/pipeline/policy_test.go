@@ -3,14 +3,12 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/models/policy"
-	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
 	"github.com/twinflow/twinflow/twin/pipeline"
 )
@@ -42,15 +40,7 @@ func policyNet(t *testing.T) (*twin.Manager, *pipeline.Service) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := repository.Open(ctx, "file:"+filepath.Join(t.TempDir(), "pol.db"), repository.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	svc, err := pipeline.New(pipeline.Config{Twins: m, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := sqlitePipeline(t, m)
 	return m, svc
 }
 

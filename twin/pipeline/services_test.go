@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/models/service"
-	"github.com/twinflow/twinflow/repository"
 	"github.com/twinflow/twinflow/twin"
 	"github.com/twinflow/twinflow/twin/pipeline"
 )
@@ -51,15 +49,7 @@ func ringService(t testing.TB, n int) (*pipeline.Service, *twin.Manager) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := repository.Open(ctx, "file:"+filepath.Join(t.TempDir(), "svc.db"), repository.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	svc, err := pipeline.New(pipeline.Config{Twins: m, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := sqlitePipeline(t, m)
 	return svc, m
 }
 
