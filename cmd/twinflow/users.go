@@ -166,10 +166,8 @@ from the last admin is refused.`,
 				}
 			}
 			return withAuth(cmd.Context(), dsn, func(a *auth.Authenticator) error {
-				u, err := a.User(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+				var u repository.User // each call below looks the user up (not found: nothing changed)
+				var err error
 				if setRoles {
 					if u, err = a.SetRoles(cmd.Context(), args[0], rs); err != nil {
 						return err
