@@ -7,8 +7,9 @@
 // Model (see docs/queueing.md for the equations and docs/fidelity.md for how it was
 // chosen and how well it does):
 //
-//   - fq links share by max-min fairness (the bottleneck-structure model,
-//     models/bottleneck), with each flow capped by what its FIFO links give it;
+//   - fq links share by max-min fairness (the allocation models/bottleneck computes,
+//     found here by progressive filling over the solver's own arrays, maxmin.go),
+//     with each flow capped by what its FIFO links give it;
 //   - FIFO links (and each class of a classed link) carry a loss probability p_l;
 //     each loss-based flow's rate is its congestion control's response function of
 //     its path loss p_f = 1 − Π(1 − p_l) and round-trip time R_f (propagation plus

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/twinflow/twinflow/models/bottleneck"
 	"github.com/twinflow/twinflow/models/network"
 )
 
@@ -903,54 +902,51 @@ func (m *model) classRatesOf(li int, ss []int) {
 	}
 }
 
-// fqSolver runs the max-min allocation over the fq links with the flows' responses
-// as demand caps (models/bottleneck).
+// fqSolver runs the max-min allocation over the fq links (and BBR-only FIFOs) with
+// the flows' responses as demand caps: progressive filling over the model's own index
+// arrays (maxmin.go), built once and reused every iteration. It gives the allocation
+// models/bottleneck computes (max-min fairness with demands is unique), without
+// building that engine's input, names and index maps again in every iteration.
 type fqSolver struct {
 	flows []int // flow indexes crossing an fq link
-	in    bottleneck.Network
+	mm    waterFill
 }
 
 func newFQSolver(m *model) *fqSolver {
 	s := &fqSolver{}
-	for _, si := range m.mmSubs {
-		l := m.in.Links[m.subs[si].link]
-		s.in.Links = append(s.in.Links, bottleneck.Link{ID: l.ID, Capacity: l.CapacityGbps})
+	local := make([]int32, len(m.subs)) // sub → local link + 1
+	caps := make([]float64, 0, len(m.mmSubs))
+	for k, si := range m.mmSubs {
+		local[si] = int32(k + 1)
+		caps = append(caps, m.in.Links[m.subs[si].link].CapacityGbps*1e9)
 	}
+	off := []int32{0}
+	var idx []int32
 	for i := range m.flows {
-		f := &m.flows[i]
-		var path []string
-		for _, si := range f.subs {
-			if sb := &m.subs[si]; sb.fq || sb.bbrMM {
-				path = append(path, m.in.Links[sb.link].ID)
+		n := len(idx)
+		for _, si := range m.paths[m.pathOff[i]:m.pathOff[i+1]] {
+			if k := local[si]; k > 0 {
+				idx = append(idx, k-1)
 			}
 		}
-		if len(path) == 0 {
+		if len(idx) == n {
 			continue
 		}
 		s.flows = append(s.flows, i)
-		s.in.Flows = append(s.in.Flows, bottleneck.Flow{ID: m.in.Flows[i].ID, Path: path})
+		off = append(off, int32(len(idx)))
 	}
+	s.mm.init(caps, off, idx)
 	return s
 }
 
 func (s *fqSolver) apply(m *model) {
-	demands := make([]float64, len(s.flows))
+	d := s.mm.demand
 	for k, fi := range s.flows {
-		d := m.fd[fi] / 1e9
-		if math.IsInf(d, 1) {
-			s.in.Flows[k].Demand = nil
-			continue
-		}
-		demands[k] = d
-		s.in.Flows[k].Demand = &demands[k]
+		d[k] = m.fd[fi]
 	}
-	st, err := bottleneck.New(&s.in)
-	if err != nil {
-		return // the input was validated: unreachable
-	}
+	s.mm.solve()
 	for k, fi := range s.flows {
-		r, _ := st.Rate(s.in.Flows[k].ID)
-		m.fx[fi] = min(m.fd[fi], r*1e9)
+		m.fx[fi] = min(m.fd[fi], s.mm.rate[k])
 	}
 }
 
