@@ -517,6 +517,7 @@ func (m *model) solve() {
 	if !anyQ {
 		maxIt = 1
 	}
+	hopGain := p.HopLossGain != 1 // count the congested queues on a path
 	hot := make([]subHot, len(m.subs))
 	acc := make([]subAcc, len(m.subs))
 	for it := 1; it <= maxIt; it++ {
@@ -547,12 +548,16 @@ func (m *model) solve() {
 				}
 				surv *= 1 - h.p
 				q += h.q
-				if h.p > pLow {
-					congested++
+			}
+			if hopGain {
+				for _, si := range path {
+					if hot[si].p > pLow {
+						congested++
+					}
 				}
 			}
 			pf := 1 - surv
-			if congested > 1 && p.HopLossGain != 1 {
+			if congested > 1 {
 				pf = min(pMax, pf*(1+(p.HopLossGain-1)*float64(congested-1)/float64(congested)))
 			}
 			for _, si := range ackQ[ackOff[i]:ackOff[i+1]] {
@@ -770,7 +775,12 @@ type subAcc struct {
 // rateChange folds a flow's relative rate change into the residual's max.
 func rateChange(change, x, prev float64, it int) float64 {
 	if prev > 0 && !math.IsInf(prev, 1) {
-		return max(change, math.Abs(x-prev)/prev)
+		// divides only where the change may pass the largest so far (the slack covers
+		// the product's rounding, so the result is the same; NaN still propagates)
+		if d := math.Abs(x - prev); !(d <= change*prev*(1-1e-9)) {
+			return max(change, d/prev)
+		}
+		return change
 	} else if it > 1 && x != prev {
 		return max(change, 1)
 	}
@@ -1241,11 +1251,27 @@ func (m *model) coupledStep() []float64 {
 		}
 		for k, w := range c.w {
 			path := c.idx[c.off[k]:c.off[k+1]]
-			if len(path) == 2 { // the most common case, unrolled
+			switch len(path) { // the common cases unrolled, summed in the loop's order
+			case 2:
 				a, b := path[0], path[1]
 				t := (0 + v[a] + v[b]) * w
 				res[a] += t
 				res[b] += t
+				continue
+			case 3:
+				a, b, e := path[0], path[1], path[2]
+				t := (0 + v[a] + v[b] + v[e]) * w
+				res[a] += t
+				res[b] += t
+				res[e] += t
+				continue
+			case 4:
+				a, b, e, g := path[0], path[1], path[2], path[3]
+				t := (0 + v[a] + v[b] + v[e] + v[g]) * w
+				res[a] += t
+				res[b] += t
+				res[e] += t
+				res[g] += t
 				continue
 			}
 			t := 0.0
