@@ -1,6 +1,7 @@
 package bottleneck
 
 import (
+	"runtime"
 	"testing"
 	"time"
 )
@@ -10,7 +11,9 @@ import (
 // used to build the re-fill's columns and the per-link prefixes from scratch.
 func BenchmarkFirstUpdate1M(b *testing.B) {
 	bi := fatTreeInput(b, 32, 1_000_000)
-	var ds []time.Duration
+	var ds, cs []time.Duration
+	runtime.LockOSThread() // per-update thread CPU times
+	defer runtime.UnlockOSThread()
 	for b.Loop() {
 		b.StopTimer()
 		s, err := New(bi.in)
@@ -20,11 +23,12 @@ func BenchmarkFirstUpdate1M(b *testing.B) {
 		f := bi.in.Flows[12345]
 		f.ID = "first-update"
 		b.StartTimer()
-		t0 := time.Now()
+		t0, c0 := time.Now(), threadCPU()
 		if _, err := s.AddFlow(f); err != nil {
 			b.Fatal(err)
 		}
-		ds = append(ds, time.Since(t0))
+		ds, cs = append(ds, time.Since(t0)), append(cs, threadCPU()-c0)
 	}
 	reportQuantiles(b, ds)
+	reportCPUMedian(b, cs)
 }

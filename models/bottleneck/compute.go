@@ -57,7 +57,7 @@ func (s *State) Compute() {
 	s.levelF = grow(s.levelF, nF)
 	s.levelL = grow(s.levelL, nT)
 	s.share = grow(s.share, nT)
-	s.pfxOK = false
+	s.pfxOK, s.pfxAll = false, false
 	s.aggInvalidate()
 	// the first Compute (New's) also builds the re-fill's assignments and columns,
 	// beside Phase 2 (aggnew.go)
