@@ -82,6 +82,10 @@ type State struct {
 	total float64
 	// agg is the re-fill's assignments, columns and checkpoints (agg.go)
 	agg aggregate
+	// computed says that Compute ran before; cs is Compute's scratch, kept from
+	// the second Compute on (compute.go)
+	computed bool
+	cs       *computeScratch
 }
 
 type linkPrefix struct {
