@@ -33,8 +33,10 @@ import (
 //   - Phase 2 works on flows renumbered by rank, with the records (and the overflow of
 //     paths longer than recLinks) copied in rank order while Phase 1 fixes the flows,
 //     so that the flows one link fixes are (nearly) a contiguous range of ranks;
-//   - the per-link lists sorted by rate are lists of ranks with the rates beside them,
-//     so a pointer scan reads its arrays sequentially;
+//   - the per-link lists sorted by rate are lists of ranks (in rank order, which is
+//     rate order), and a rank's rate, blocking count and candidate link share one
+//     16-byte entry, so a pointer scan reads its list sequentially and takes one
+//     miss per flow it passes;
 //   - one streaming pass over the ranks fills those lists and computes the initial
 //     blocking counts, waiting counts and pointers, and notes for each flow the link
 //     of which it is a candidate (usually one: its bottleneck), so that unblocking a
@@ -46,10 +48,11 @@ import (
 // rounding makes Phase 1's order non-monotone (the ranks are then re-sorted) a share
 // may differ in its last bits.
 //
-// Memory: O(|L| + Σ|path|) scratch, about 12 bytes per path element plus 88 per flow
+// Memory: O(|L| + Σ|path|) scratch, about 4 bytes per path element plus 92 per flow
 // (paths of up to recLinks links inline in the records; longer ones also take 8 bytes
-// per element in the overflow arrays). The hot loops do not allocate, apart from
-// appends to buffers reused across rounds.
+// per element in the overflow arrays), kept by the State from its second Compute on
+// (computeScratch). The hot loops do not allocate, apart from appends to buffers
+// reused across rounds.
 func (s *State) Compute() {
 	s.syncRates()
 	nT, nF := len(s.capa), len(s.path)
