@@ -48,7 +48,7 @@ func startAggBuild(nT, nF int, segs []aggSeg, order []int32, rr []float64, rrec 
 }
 
 func (b *aggBuilder) build(nT, nF int, segs []aggSeg, order []int32, rr []float64, rrec []pathRec, rover []int32) {
-	b.bn = make([]int32, nF)
+	b.bn = make([]int32, nF, nF+nF/32) // headroom for arrivals, as New's arrays
 	for f := range b.bn {
 		b.bn[f] = -1
 	}

@@ -33,8 +33,10 @@ import (
 //   - Phase 2 works on flows renumbered by rank, with the records (and the overflow of
 //     paths longer than recLinks) copied in rank order while Phase 1 fixes the flows,
 //     so that the flows one link fixes are (nearly) a contiguous range of ranks;
-//   - the per-link lists sorted by rate are lists of ranks with the rates beside them,
-//     so a pointer scan reads its arrays sequentially;
+//   - the per-link lists sorted by rate are lists of ranks (in rank order, which is
+//     rate order), and a rank's rate, blocking count and candidate link share one
+//     16-byte entry, so a pointer scan reads its list sequentially and takes one
+//     miss per flow it passes;
 //   - one streaming pass over the ranks fills those lists and computes the initial
 //     blocking counts, waiting counts and pointers, and notes for each flow the link
 //     of which it is a candidate (usually one: its bottleneck), so that unblocking a
@@ -46,10 +48,11 @@ import (
 // rounding makes Phase 1's order non-monotone (the ranks are then re-sorted) a share
 // may differ in its last bits.
 //
-// Memory: O(|L| + Σ|path|) scratch, about 12 bytes per path element plus 88 per flow
+// Memory: O(|L| + Σ|path|) scratch, about 4 bytes per path element plus 92 per flow
 // (paths of up to recLinks links inline in the records; longer ones also take 8 bytes
-// per element in the overflow arrays). The hot loops do not allocate, apart from
-// appends to buffers reused across rounds.
+// per element in the overflow arrays), kept by the State from its second Compute on
+// (computeScratch). The hot loops do not allocate, apart from appends to buffers
+// reused across rounds.
 func (s *State) Compute() {
 	s.syncRates()
 	nT, nF := len(s.capa), len(s.path)
@@ -57,14 +60,18 @@ func (s *State) Compute() {
 	s.levelF = grow(s.levelF, nF)
 	s.levelL = grow(s.levelL, nT)
 	s.share = grow(s.share, nT)
-	s.pfxOK = false
+	s.pfxOK, s.pfxAll = false, false
 	s.aggInvalidate()
 	// the first Compute (New's) also builds the re-fill's assignments and columns,
 	// beside Phase 2 (aggnew.go)
 	var ab *aggBuilder
+	if s.computed && s.cs == nil {
+		s.cs = &computeScratch{}
+	}
 	if !s.computeFast(!s.agg.ok, &ab) {
 		s.computeRounds()
 	}
+	s.computed = true
 	if ab != nil {
 		ab.install(&s.agg)
 	}
@@ -113,8 +120,38 @@ func (p *pathRec) links(over []int32) []int32 {
 	return over[p[1] : p[1]+p[0]]
 }
 
+// computeScratch is computeFast's per-flow and per-incidence memory (~120 bytes per
+// flow at 1M flows on fat-tree(32)), kept by a State that computes more than once
+// (Refresh after re-fills), so that a repeated Compute neither allocates nor faults
+// in fresh pages. New's Compute does not keep it: a State that is only read does not
+// hold it.
+type computeScratch struct {
+	recs, rrec  []pathRec
+	over, rover []int32
+	order       []int32
+	rr          []float64
+	byRate      []int32
+	rk          []rankEnt
+}
+
+// scratchOf returns x[:0] with capacity n from the kept scratch x (nil: none kept),
+// and stores it back through keep.
+func scratchOf[T any](keep *[]T, n int, kept bool) []T {
+	if !kept {
+		return make([]T, 0, n)
+	}
+	if cap(*keep) < n {
+		*keep = make([]T, 0, n+n/16)
+	}
+	return (*keep)[:0]
+}
+
 func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 	nT, nF := len(s.capa), len(s.path)
+	cs, kept := s.cs, s.cs != nil
+	if !kept {
+		cs = &computeScratch{}
+	}
 	nA := s.nAlive
 	up := 1 + s.tol
 	// off: CSR offsets of the per-link lists (by rate), sized by the link's flows.
@@ -136,8 +173,8 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 		h = heapPush(h, heapEnt{resid[l] / float64(cnt[l]), int32(l)})
 	}
 	// paths as records, in flow order (a streaming pass)
-	recs := make([]pathRec, nF)
-	var over []int32
+	recs := scratchOf(&cs.recs, nF, kept)[:nF] // written for every alive flow below
+	over := scratchOf(&cs.over, 0, kept)
 	for f, p := range s.path {
 		s.rate[f], s.levelF[f] = -1, 0
 		if !s.alive[f] {
@@ -148,14 +185,14 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 	hasOver := len(over) > 0
 	var rover []int32 // overflow of the paths in rank order
 	if hasOver {
-		rover = make([]int32, 0, len(over))
+		rover = scratchOf(&cs.rover, len(over), kept)
 	}
 	total := int(off[nT])
 	fixed := make([]uint64, (nF+63)/64)
-	order := make([]int32, 0, nA)  // rank → flow
-	rr := make([]float64, 0, nA)   // rank → rate
-	rrec := make([]pathRec, 0, nA) // rank → path
-	maxR := make([]float64, nT)    // rate of the last (hence largest) flow fixed on each link
+	order := scratchOf(&cs.order, nA, kept) // rank → flow
+	rr := scratchOf(&cs.rr, nA, kept)       // rank → rate
+	rrec := scratchOf(&cs.rrec, nA, kept)   // rank → path
+	maxR := make([]float64, nT)             // rate of the last (hence largest) flow fixed on each link
 	buf := make([]int32, maxDeg)
 	mono := true
 	var segs []aggSeg // Phase 1's saturations, when building the columns
@@ -216,6 +253,9 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 			}
 		}
 	}
+	if kept { // appends may have grown them
+		cs.over, cs.rover = over[:0], rover[:0]
+	}
 	if len(order) != nA {
 		return false
 	}
@@ -247,17 +287,18 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 		}
 		thr0[l] = s.capa[l] / float64(deg[l]) * up
 	}
-	// Per-link ranks sorted by rate (CSR), with the rates alongside. One streaming pass
-	// over the ranks fills them and counts, per link, the flows not above its initial
-	// share (ptr: the first flow it blocks) and the flows it waits for (slower than
-	// F_l, or at F_l but blocked elsewhere), and per flow the links that block it.
-	byRate := make([]int32, total)
-	byRateX := make([]float64, total)
+	// Per-link ranks sorted by rate (CSR; ranks are in rate order, so each list is in
+	// rank order). One streaming pass over the ranks fills them and counts, per link,
+	// the flows not above its initial share (ptr: the first flow it blocks) and the
+	// flows it waits for (slower than F_l, or at F_l but blocked elsewhere), and per
+	// flow the links that block it. A flow's rate, blocking count (then level) and
+	// candidate link share one 16-byte entry (rk), so that the pointer scans below,
+	// which reach the flows in random rank order, take one cache miss per flow.
+	byRate := scratchOf(&cs.byRate, total, kept)[:total] // every entry written below
 	fill := make([]int32, nT)
 	copy(fill, off[:nT])
 	ptr := make([]int32, nT)
-	blocked := make([]int32, nA)
-	cand := make([]int32, nA) // the link of which the flow is a candidate; -2: several
+	rk := scratchOf(&cs.rk, nA, kept)[:nA] // every entry written below
 	waiting := make([]int32, nT)
 	for r := range int32(nA) {
 		x := rr[r]
@@ -265,7 +306,7 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 		b := int32(0)
 		for _, n := range p {
 			k := fill[n]
-			byRate[k], byRateX[k] = r, x
+			byRate[k] = r
 			fill[n] = k + 1
 			if x <= thr0[n] {
 				ptr[n]++
@@ -273,7 +314,6 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 				b++
 			}
 		}
-		blocked[r] = b
 		c := int32(-1)
 		for _, n := range p {
 			if x*up < fin[n] {
@@ -289,7 +329,7 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 				c = -2
 			}
 		}
-		cand[r] = c
+		rk[r] = rankEnt{x: x, b: b, cand: c}
 	}
 	nr := maxR // reuse: rate of the flow at ptr (+Inf past the end)
 	queue := make([]int32, 0, 64)
@@ -302,7 +342,7 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 		ptr[l] = k
 		nr[l] = math.Inf(1)
 		if k < off[l+1] {
-			nr[l] = byRateX[k]
+			nr[l] = rk[byRate[k]].x
 		}
 		resid[l] = s.capa[l]
 		if deg[l] > 0 && waiting[l] == 0 {
@@ -310,7 +350,6 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 			queued[l] = 1
 		}
 	}
-	lvl := make([]int32, nA) // rank → level
 	unfixedCnt := deg
 	var touched []int32
 	cb := make([]fixEnt, 0, maxDeg)
@@ -342,18 +381,20 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 			fl := fin[l]
 			cb = cb[:0]
 			for k := off[l+1] - 1; k >= off[l]; k-- {
-				if byRateX[k]*up < fl {
+				r := byRate[k]
+				e := &rk[r]
+				if e.x*up < fl {
 					break
 				}
-				if r := byRate[k]; lvl[r] == 0 {
+				if e.b >= 0 { // unfixed
 					cb = append(cb, fixEnt{order[r], r})
 				}
 			}
 			sortFixEnts(cb)
 			for _, c := range cb {
 				r := c.r
-				x := rr[r]
-				lvl[r] = level
+				x := rk[r].x
+				rk[r].b = -level
 				left--
 				for _, n := range rrec[r].links(rover) {
 					resid[n] -= x
@@ -376,21 +417,23 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 			thr := math.Max(resid[n], 0) / float64(unfixedCnt[n]) * up
 			if nr[n] <= thr {
 				k, end := ptr[n], off[n+1]
+				var e *rankEnt
 				for ; k < end; k++ {
-					x := byRateX[k]
+					r := byRate[k]
+					e = &rk[r]
+					x := e.x
 					if x > thr {
 						break
 					}
 					// r is unfixed: a fixed flow had no blocking link left, so
 					// every pointer had passed it
-					r := byRate[k]
-					blocked[r]--
-					if blocked[r] != 0 {
+					e.b--
+					if e.b != 0 {
 						continue
 					}
 					// the flow no longer holds back the links of which it is a
 					// candidate (usually one, its bottleneck)
-					if m := cand[r]; m >= 0 {
+					if m := e.cand; m >= 0 {
 						waiting[m]--
 						if waiting[m] == 0 && unfixedCnt[m] > 0 && queued[m] != level+1 {
 							queued[m] = level + 1
@@ -411,7 +454,7 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 				ptr[n] = k
 				nr[n] = math.Inf(1)
 				if k < end {
-					nr[n] = byRateX[k]
+					nr[n] = e.x // the entry the scan stopped at
 				}
 			}
 			if waiting[n] == 0 && queued[n] != level+1 {
@@ -422,13 +465,22 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 		queue, next = next, queue
 	}
 	for r, f := range order {
-		s.rate[f], s.levelF[f] = rr[r], lvl[r]
+		s.rate[f], s.levelF[f] = rk[r].x, -rk[r].b
 	}
 	s.maxLevel = level
 	return true
 }
 
 type fixEnt struct{ f, r int32 }
+
+// rankEnt is Phase 2's state of the flow of one rank: its rate, its number of
+// blocking links while unfixed (b ≥ 0) or minus its level once fixed, and the link
+// of which it is a candidate (-1: none, -2: several).
+type rankEnt struct {
+	x    float64
+	b    int32
+	cand int32
+}
 
 // sortFixEnts sorts by flow index; the slices are short and usually sorted or
 // reversed already.

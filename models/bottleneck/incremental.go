@@ -418,7 +418,10 @@ func (s *State) begin() *replay {
 	s.gen++
 	s.aggBegin()
 	if !s.stale {
-		s.ensurePrefix()
+		// the level histogram now; each link's prefix on its first use (a replay
+		// reads those of the links in its region, and is abandoned at its budget,
+		// so a full build would cost O(Σ|path|) for a few links on large networks)
+		s.prepPrefix()
 	}
 	r := &replay{s: s, oldCap: map[int32]float64{}, oldRate: map[int32]float64{}}
 	r.growScratch()
@@ -434,30 +437,47 @@ func (r *replay) growScratch() {
 	}
 	c := s.inc
 	nT, nF := len(s.capa), len(s.path)
-	for len(c.lDirty) < nT {
-		c.lDirty = append(c.lDirty, false)
-		c.lResid = append(c.lResid, 0)
-		c.lCnt = append(c.lCnt, 0)
-		c.lSN = append(c.lSN, 0)
-		c.lSO = append(c.lSO, 0)
-		c.lEval = append(c.lEval, 0)
-		c.lResNew = append(c.lResNew, false)
-		c.lShare = append(c.lShare, 0)
-		c.lCand = append(c.lCand, 0)
-		c.lMarked = append(c.lMarked, 0)
-		c.lTouched = append(c.lTouched, false)
-		c.lNLevel = append(c.lNLevel, 0)
-		c.lNShare = append(c.lNShare, 0)
+	if len(c.lDirty) < nT {
+		c.lDirty = extend(c.lDirty, nT)
+		c.lResid = extend(c.lResid, nT)
+		c.lCnt = extend(c.lCnt, nT)
+		c.lSN = extend(c.lSN, nT)
+		c.lSO = extend(c.lSO, nT)
+		c.lEval = extend(c.lEval, nT)
+		c.lResNew = extend(c.lResNew, nT)
+		c.lShare = extend(c.lShare, nT)
+		c.lCand = extend(c.lCand, nT)
+		c.lMarked = extend(c.lMarked, nT)
+		c.lTouched = extend(c.lTouched, nT)
+		c.lNLevel = extend(c.lNLevel, nT)
+		c.lNShare = extend(c.lNShare, nT)
 	}
-	for len(c.fTracked) < nF {
-		c.fTracked = append(c.fTracked, false)
-		c.fNLevel = append(c.fNLevel, 0)
-		c.fNRate = append(c.fNRate, 0)
-		c.fSeen = append(c.fSeen, 0)
+	if len(c.fTracked) < nF {
+		c.fTracked = extend(c.fTracked, nF)
+		c.fNLevel = extend(c.fNLevel, nF)
+		c.fNRate = extend(c.fNRate, nF)
+		c.fSeen = extend(c.fSeen, nF)
 	}
 	for len(s.pfx) < nT {
 		s.pfx = append(s.pfx, linkPrefix{cum: []float64{0}})
+		s.pfxEp = append(s.pfxEp, s.pfxEpoch)
 	}
+}
+
+// extend returns x lengthened to n with zero values (one growth, not one append per
+// element: the first update after New grows the per-flow scratch from 0 to |F|).
+// Growing beyond the capacity leaves 1/8 of headroom, so that later arrivals (one
+// flow at a time) do not copy the arrays again.
+func extend[T any](x []T, n int) []T {
+	m := len(x)
+	if n <= cap(x) {
+		x = x[:n]
+		clear(x[m:])
+		return x
+	}
+	y := make([]T, n, n+n/8)
+	copy(y, x)
+	return y
 }
 
 func (r *replay) markDirty(l int32) {
@@ -499,6 +519,7 @@ func (r *replay) detach(f int32) {
 	}
 	pos := s.flowPos[f]
 	for k, l := range s.path[f] {
+		s.keepPrefix(l)
 		// swap-remove: the list's last flow g takes f's place (the lists are
 		// unordered); g's own index for l is updated
 		lf := s.linkFlows[l]
@@ -573,6 +594,7 @@ func (r *replay) attach(f int32) {
 		s.flowPos[f] = pos
 	}
 	for k, l := range s.path[f] {
+		s.keepPrefix(l)
 		if pos != nil {
 			pos[k] = int32(len(s.linkFlows[l]))
 		}
@@ -593,22 +615,15 @@ func (r *replay) attach(f int32) {
 // the sums are bit for bit those of appending. A link's capacity is its length, so
 // later appends (attach) copy it out.
 func (s *State) ensurePrefix() {
-	if s.pfxOK {
+	if s.pfxAll {
 		return
 	}
+	s.prepPrefix()
 	nT := len(s.capa)
-	if len(s.pfx) != nT {
-		s.pfx = make([]linkPrefix, nT)
-	}
-	if s.inc == nil {
-		s.inc = &scratch{}
-	}
 	c := s.inc
-	c.levelCount = c.levelCount[:0]
 	pos := make([]int32, nT+1) // per link: its start, then its next position
 	for f, p := range s.path {
 		if s.alive[f] {
-			s.countLevel(s.levelF[f], 1)
 			for _, l := range p {
 				pos[l+1]++
 			}
@@ -654,8 +669,58 @@ func (s *State) ensurePrefix() {
 			cum[i] += cum[i-1]
 		}
 		s.pfx[l] = linkPrefix{lv: lvB[a:b:b], cum: cum}
+		s.pfxEp[l] = s.pfxEpoch
 	}
-	s.pfxOK = true
+	s.pfxAll = true
+}
+
+// prepPrefix starts a generation of per-link prefixes after a full compute: the
+// level histogram (one pass over the flows), and every link's prefix marked out of
+// date, to be built on first use (keepPrefix, prefix). O(|F| + |L|).
+func (s *State) prepPrefix() {
+	if s.pfxOK {
+		return
+	}
+	nT := len(s.capa)
+	if len(s.pfx) != nT {
+		s.pfx = make([]linkPrefix, nT)
+	}
+	if len(s.pfxEp) != nT {
+		s.pfxEp = make([]uint32, nT)
+	}
+	s.pfxEpoch++
+	if s.pfxEpoch == 0 { // wrapped: no stamp may look current
+		clear(s.pfxEp)
+		s.pfxEpoch = 1
+	}
+	if s.inc == nil {
+		s.inc = &scratch{}
+	}
+	c := s.inc
+	c.levelCount = c.levelCount[:0]
+	for f, lv := range s.levelF {
+		if s.alive[f] {
+			s.countLevel(lv, 1)
+		}
+	}
+	s.pfxOK, s.pfxAll = true, false
+}
+
+// keepPrefix builds link l's prefix if it is out of date, before an update changes
+// l's flows (a replay reads the old structure's prefixes). Nothing while levels are
+// stale (no replay runs then).
+func (s *State) keepPrefix(l int32) {
+	if s.pfxOK && !s.stale && s.pfxEp[l] != s.pfxEpoch {
+		s.rebuildPrefix(l)
+	}
+}
+
+// prefix returns link l's prefix, built on first use.
+func (s *State) prefix(l int32) *linkPrefix {
+	if s.pfxEp[l] != s.pfxEpoch {
+		s.rebuildPrefix(l)
+	}
+	return &s.pfx[l]
 }
 
 func (s *State) countLevel(lv int32, d int32) {
@@ -666,40 +731,37 @@ func (s *State) countLevel(lv int32, d int32) {
 	c.levelCount[lv] += d
 }
 
-type byLevel struct {
-	lv []int32
-	r  []float64
-}
-
-func (b byLevel) Len() int           { return len(b.lv) }
-func (b byLevel) Less(i, j int) bool { return b.lv[i] < b.lv[j] }
-func (b byLevel) Swap(i, j int) {
-	b.lv[i], b.lv[j] = b.lv[j], b.lv[i]
-	b.r[i], b.r[j] = b.r[j], b.r[i]
-}
-
+// rebuildPrefix builds link l's prefix from its current flows: levels ascending,
+// ties in flow order (as ensurePrefix orders them, so the sums are bit for bit the
+// same), O(d log d) for d flows.
 func (s *State) rebuildPrefix(l int32) {
 	fl := s.linkFlows[l]
 	p := &s.pfx[l]
-	p.lv = p.lv[:0]
-	rates := make([]float64, 0, len(fl))
-	for _, f := range fl {
-		p.lv = append(p.lv, s.levelF[f])
-		rates = append(rates, s.rate[f])
+	// (level, flow) packed in one word: an integer sort (levels and flow indices
+	// are non-negative int32)
+	key := make([]uint64, len(fl))
+	for i, f := range fl {
+		key[i] = uint64(uint32(s.levelF[f]))<<32 | uint64(uint32(f))
 	}
-	sort.Sort(byLevel{p.lv, rates})
-	p.cum = append(p.cum[:0], 0)
+	slices.Sort(key)
+	if cap(p.lv) >= len(key) && cap(p.cum) >= len(key)+1 {
+		p.lv, p.cum = p.lv[:len(key)], p.cum[:len(key)+1]
+	} else {
+		p.lv, p.cum = make([]int32, len(key)), make([]float64, len(key)+1)
+	}
+	p.cum[0] = 0
 	sum := 0.0
-	for _, x := range rates {
-		sum += x
-		p.cum = append(p.cum, sum)
+	for i, k := range key {
+		sum += s.rate[int32(uint32(k))]
+		p.lv[i], p.cum[i+1] = int32(k>>32), sum
 	}
+	s.pfxEp[l] = s.pfxEpoch
 }
 
 // oldShare is the fair share of link l at the start of round j in the old structure
 // (capacity c), or +Inf if it had no unfixed flow.
 func (s *State) oldShare(l int32, j int32, c float64) float64 {
-	p := &s.pfx[l]
+	p := s.prefix(l)
 	k := sort.Search(len(p.lv), func(i int) bool { return p.lv[i] >= j })
 	n := len(p.lv) - k
 	if n == 0 {

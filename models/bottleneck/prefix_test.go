@@ -67,3 +67,36 @@ func TestEnsurePrefix(t *testing.T) {
 		checkPrefix(t, s, what+" rebuilt")
 	}
 }
+
+// TestLazyPrefix checks that the prefixes built link by link on first use (as the
+// first update after a full Compute builds them) are those of ensurePrefix, bit for
+// bit, and that a replayed update keeps them so.
+func TestLazyPrefix(t *testing.T) {
+	rng := rand.New(rand.NewPCG(33, 34))
+	for it := range iterations(t, 300, 30) {
+		what := fmt.Sprintf("it %d", it)
+		n := randomNetwork(rng, 12, 30, 40)
+		s := mustNew(t, n)
+		s.prepPrefix()
+		if s.pfxAll {
+			t.Fatalf("%s: prepPrefix built every prefix", what)
+		}
+		for l := range s.capa {
+			s.prefix(int32(l))
+		}
+		checkPrefix(t, s, what+" lazy")
+		s.Compute()
+		f := n.Flows[rng.IntN(len(n.Flows))]
+		f.ID = "new"
+		if _, err := s.AddFlow(f); err != nil {
+			t.Fatal(err)
+		}
+		sameAsFull(t, s, what+" add")
+		if !s.stale {
+			for l := range s.capa {
+				s.prefix(int32(l))
+			}
+			checkPrefix(t, s, what+" after add")
+		}
+	}
+}

@@ -55,10 +55,15 @@ type State struct {
 	maxLevel int32
 
 	// per-link flow levels and cumulative rates sorted by level, built lazily for the
-	// incremental engine (pfxOK says whether they are current).
-	pfx   []linkPrefix
-	pfxOK bool
-	inc   *scratch
+	// incremental engine: pfxOK says that the level histogram is current and that
+	// pfx[l] is current where pfxEp[l] == pfxEpoch (each link's on its first use
+	// after a full compute, prefix); pfxAll that every link's is (ensurePrefix).
+	pfx      []linkPrefix
+	pfxEp    []uint32
+	pfxEpoch uint32
+	pfxOK    bool
+	pfxAll   bool
+	inc      *scratch
 	// nIncid caches Σ|path| of alive flows (0: unknown); attach and detach keep it
 	// current
 	nIncid int
@@ -77,6 +82,10 @@ type State struct {
 	total float64
 	// agg is the re-fill's assignments, columns and checkpoints (agg.go)
 	agg aggregate
+	// computed says that Compute ran before; cs is Compute's scratch, kept from
+	// the second Compute on (compute.go)
+	computed bool
+	cs       *computeScratch
 }
 
 type linkPrefix struct {
@@ -137,10 +146,15 @@ func New(n *Network, opts ...Option) (*State, error) {
 		s.virtOf = append(s.virtOf, -1)
 	}
 	nf := len(n.Flows)
-	s.flowID = make([]string, nf)
-	s.path = make([][]int32, nf)
-	s.class = make([]string, nf)
-	s.alive = make([]bool, nf)
+	// per-flow arrays with headroom for arrivals (without it the first arrival
+	// copies each of them: ~0.1 s at 1M flows)
+	hf := nf + nf/32
+	s.flowID = make([]string, nf, hf)
+	s.path = make([][]int32, nf, hf)
+	s.class = make([]string, nf, hf)
+	s.alive = make([]bool, nf, hf)
+	s.rate = make([]float64, nf, hf)
+	s.levelF = make([]int32, nf, hf)
 	// The flow IDs (non-empty, unique) are checked and interned on another goroutine
 	// while this one resolves the paths and computes the structure (which does not
 	// read them); the first error in input order is reported, as a sequential check
@@ -274,6 +288,7 @@ func (s *State) newVirtual(owner int32, demand float64) int32 {
 		s.share = append(s.share, 0)
 		if s.pfx != nil {
 			s.pfx = append(s.pfx, linkPrefix{cum: []float64{0}})
+			s.pfxEp = append(s.pfxEp, s.pfxEpoch)
 		}
 	}
 	return v
@@ -412,7 +427,7 @@ func (s *State) computeRounds() {
 		active = active[:k]
 	}
 	s.maxLevel = level
-	s.pfxOK = false
+	s.pfxOK, s.pfxAll = false, false
 }
 
 // grow returns x with length n, reusing its memory when it is large enough (the
