@@ -1089,9 +1089,14 @@ func levelOf(level int32, share float64) float64 {
 	return 0
 }
 
-// moved says whether a level (or rate) moved beyond the tolerance.
+// moved says whether a level (or rate) moved beyond the tolerance (relative to
+// max(|old|, 1); written out, as math.Max is not inlined on amd64).
 func (s *State) moved(old, new float64) bool {
-	return math.Abs(new-old) > s.tol*math.Max(math.Abs(old), 1)
+	m := math.Abs(old)
+	if m < 1 {
+		m = 1
+	}
+	return math.Abs(new-old) > s.tol*m
 }
 
 // linkName is link l's ID, or "demand:<flow>" for a demand cap.
