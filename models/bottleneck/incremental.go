@@ -184,7 +184,7 @@ func (s *State) FailLink(id string, reroute Reroute) (*Delta, error) {
 // error (unknown link, or reroute returning a path through an unknown or failed link)
 // the state is unchanged.
 func (s *State) FailLinks(ids []string, reroute Reroute) (*Delta, error) {
-	fail := map[int32]bool{}
+	fail := make([]bool, len(s.capa)) // the links failed now (the reroute asks per link)
 	var failList []int32
 	for _, id := range ids {
 		l, err := s.link(id)
@@ -252,7 +252,7 @@ func (s *State) FailLinks(ids []string, reroute Reroute) (*Delta, error) {
 // resolveReroute resolves flow f's new path np to link indices, one lookup per link;
 // np must be non-empty, without repeated links, through known links neither failed
 // nor in fail (else validateFlow's error for it).
-func (s *State) resolveReroute(f int32, np []string, fail map[int32]bool) ([]int32, error) {
+func (s *State) resolveReroute(f int32, np []string, fail []bool) ([]int32, error) {
 	p := make([]int32, len(np), len(np)+1) // room for a demand cap's virtual link
 	ok := len(np) > 0
 	for k, id := range np {
