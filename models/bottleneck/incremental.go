@@ -184,7 +184,7 @@ func (s *State) FailLink(id string, reroute Reroute) (*Delta, error) {
 // error (unknown link, or reroute returning a path through an unknown or failed link)
 // the state is unchanged.
 func (s *State) FailLinks(ids []string, reroute Reroute) (*Delta, error) {
-	fail := map[int32]bool{}
+	fail := make([]bool, len(s.capa)) // the links failed now (the reroute asks per link)
 	var failList []int32
 	for _, id := range ids {
 		l, err := s.link(id)
@@ -252,7 +252,7 @@ func (s *State) FailLinks(ids []string, reroute Reroute) (*Delta, error) {
 // resolveReroute resolves flow f's new path np to link indices, one lookup per link;
 // np must be non-empty, without repeated links, through known links neither failed
 // nor in fail (else validateFlow's error for it).
-func (s *State) resolveReroute(f int32, np []string, fail map[int32]bool) ([]int32, error) {
+func (s *State) resolveReroute(f int32, np []string, fail []bool) ([]int32, error) {
 	p := make([]int32, len(np), len(np)+1) // room for a demand cap's virtual link
 	ok := len(np) > 0
 	for k, id := range np {
@@ -1151,9 +1151,14 @@ func levelOf(level int32, share float64) float64 {
 	return 0
 }
 
-// moved says whether a level (or rate) moved beyond the tolerance.
+// moved says whether a level (or rate) moved beyond the tolerance (relative to
+// max(|old|, 1); written out, as math.Max is not inlined on amd64).
 func (s *State) moved(old, new float64) bool {
-	return math.Abs(new-old) > s.tol*math.Max(math.Abs(old), 1)
+	m := math.Abs(old)
+	if m < 1 {
+		m = 1
+	}
+	return math.Abs(new-old) > s.tol*m
 }
 
 // linkName is link l's ID, or "demand:<flow>" for a demand cap.
