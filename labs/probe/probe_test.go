@@ -94,6 +94,14 @@ func TestTCPClientServerLoopback(t *testing.T) {
 			if want := float64(res.BytesAcked) * 8 / res.Seconds; res.Seconds > 0 && math.Abs(res.GoodputBps-want) > 1e-6*want+1e-9 {
 				t.Errorf("goodput %v != bytes_acked*8/window %v", res.GoodputBps, want)
 			}
+			// The mean RTT: one sample per RTTSampleInterval of the window plus the
+			// final one, all positive on a connection that carried data.
+			if want := int(res.Seconds / RTTSampleInterval.Seconds()); res.RTTSamples < want || res.RTTSamples > want+2 {
+				t.Errorf("%d RTT samples over a %.3fs window, want %d-%d", res.RTTSamples, res.Seconds, want, want+2)
+			}
+			if res.MeanRTTMs <= 0 || res.RTTMs <= 0 {
+				t.Errorf("mean RTT %v ms, final %v ms: want both > 0", res.MeanRTTMs, res.RTTMs)
+			}
 			sr := <-got
 			if err := <-srvErr; err != nil {
 				t.Fatal(err)

@@ -31,6 +31,12 @@ type TCPClientResult struct {
 	// RTTMs and MinRTTMs are the kernel's smoothed and minimum RTT at the end.
 	RTTMs    float64 `json:"rtt_ms"`
 	MinRTTMs float64 `json:"min_rtt_ms"`
+	// MeanRTTMs is the mean of the kernel's smoothed RTT sampled every RTTSampleInterval
+	// over the measurement window (RTTSamples samples): RTT under load averaged over
+	// the congestion-control cycle, where RTTMs is one point of it (a CUBIC sawtooth
+	// of a few seconds moves it by ±15%).
+	MeanRTTMs  float64 `json:"mean_rtt_ms"`
+	RTTSamples int     `json:"rtt_samples"`
 	// Retransmits counts retransmitted segments over the whole connection.
 	Retransmits uint32 `json:"retransmits"`
 	// WindowRetransmits and WindowDataSegments count retransmitted and all data
@@ -227,8 +233,24 @@ func TCPClient(ctx context.Context, o TCPClientOptions) (TCPClientResult, error)
 		acked0, t0 = tw.Bytes_acked, time.Now()
 		retr0, segs0 = tw.Total_retrans, tw.Data_segs_out
 	}
-	if err := sendUntil(end); err != nil {
-		return res, err
+	var rttSum float64
+	for {
+		next := time.Now().Add(RTTSampleInterval)
+		if next.After(end) {
+			next = end
+		}
+		if err := sendUntil(next); err != nil {
+			return res, err
+		}
+		if !next.Before(end) {
+			break
+		}
+		ts, _, err := info()
+		if err != nil {
+			return res, fmt.Errorf("probe: tcp-client: tcp_info: %w", err)
+		}
+		rttSum += float64(ts.Rtt) / 1000
+		res.RTTSamples++
 	}
 	if testHookSent != nil {
 		testHookSent(tc)
@@ -247,6 +269,9 @@ func TCPClient(ctx context.Context, o TCPClientOptions) (TCPClientResult, error)
 		res.GoodputBps = float64(res.BytesAcked) * 8 / res.Seconds
 	}
 	res.RTTMs = float64(ti.Rtt) / 1000
+	rttSum += res.RTTMs
+	res.RTTSamples++
+	res.MeanRTTMs = rttSum / float64(res.RTTSamples)
 	res.MinRTTMs = float64(ti.Min_rtt) / 1000
 	res.Retransmits = ti.Total_retrans
 	res.WindowRetransmits = ti.Total_retrans - retr0
@@ -254,6 +279,9 @@ func TCPClient(ctx context.Context, o TCPClientOptions) (TCPClientResult, error)
 	res.MSS = ti.Snd_mss
 	return res, nil
 }
+
+// RTTSampleInterval is how often TCPClient samples the smoothed RTT for MeanRTTMs.
+const RTTSampleInterval = 100 * time.Millisecond
 
 // testHookSent, when set by a test, runs when the client has stopped sending, before it
 // reads its final counters.

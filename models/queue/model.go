@@ -1023,10 +1023,18 @@ func (m *model) result() *Result {
 		}
 		q, v, surv := 0.0, 0.0, 1.0
 		fqHeld := -1
+		// A flow wants more than it gets: below its response, or (on fq links only, where
+		// the response is the path capacity) below its demand — a TCP flow alone at its
+		// fq bottleneck fills its queue there as one held at a share does.
+		wants := fx < fd*(1-1e-6)
+		if !f.anyQ {
+			d := m.in.Flows[i].DemandGbps
+			wants = fx > 0 && (d == nil || fx < *d*1e9*(1-1e-6))
+		}
 		for _, si := range f.subs {
 			s := &m.subs[si]
-			if s.fq && s.load >= s.capBps*(1-1e-6) && fx < fd*(1-1e-6) {
-				fqHeld = int(si) // held below its response at a full fq link
+			if s.fq && s.load >= s.capBps*(1-1e-6) && wants {
+				fqHeld = int(si) // held at a full fq link
 			}
 			q += s.q
 			v += s.qvar
@@ -1037,7 +1045,7 @@ func (m *model) result() *Result {
 		loss := 1 - surv
 		if fqHeld >= 0 && fx > 0 {
 			s := &m.subs[fqHeld]
-			own, std := FQHeldDelay(*p, int(s.bufPkts), fx)
+			own, std := FQHeldDelayCC(*p, f.cc, int(s.bufPkts), fx)
 			spread := std * math.Sqrt(12)
 			if f.cc == network.CCBBR {
 				own = min(own, max(p.BBRMinWindow*p.MSSBytes*8/fx, 0))
@@ -1107,12 +1115,33 @@ func (m *model) lossFor(f *flowState, x, rtt float64) float64 {
 // fq link; callers with max-min rates at hand (the L1 check on an all-fq twin) use it
 // without running the whole model.
 func FQHeldDelay(p Params, bufPackets int, rateBps float64) (delay, std float64) {
+	return heldDelay(p.QueueFill, bufPackets, p.PacketBytes, rateBps)
+}
+
+// FQHeldDelayCC is FQHeldDelay for a flow of congestion control cc: alone in its
+// per-flow buffer, the flow's own window sawtooth sets the fill. Reno's window grows
+// linearly from half the buffer back to full: QueueFill (0.75 by default, the Reno
+// value). CUBIC's returns from β·W to W along a cubic that flattens at W (RFC 9438
+// §4.2): W(t) = W − (1−β)·W·(1 − t/K)³, whose mean over 0…K is W·(1 − (1−β)/4) (0.925 for
+// β = 0.7), spread over (1−β)·W. BBR is bounded by its in-flight cap (Compute).
+func FQHeldDelayCC(p Params, cc network.CongestionControl, bufPackets int, rateBps float64) (delay, std float64) {
+	if cc == network.CCCubic && rateBps > 0 {
+		d, _ := heldDelay(1-(1-p.CubicBeta)/4, bufPackets, p.PacketBytes, rateBps)
+		b := float64(bufPackets) * p.PacketBytes * 8 / rateBps
+		// The cubic's values over a uniform time: (1−β)·b·u³, u uniform on [0, 1]:
+		// variance (1−β)²·b²·(1/7 − 1/16).
+		return d, (1 - p.CubicBeta) * b * math.Sqrt(1.0/7-1.0/16)
+	}
+	return FQHeldDelay(p, bufPackets, rateBps)
+}
+
+func heldDelay(fill float64, bufPackets int, packetBytes, rateBps float64) (delay, std float64) {
 	if rateBps <= 0 {
 		return 0, 0
 	}
-	b := float64(bufPackets) * p.PacketBytes * 8 / rateBps
-	spread := 2 * (1 - p.QueueFill) * b
-	return p.QueueFill * b, spread / math.Sqrt(12)
+	b := float64(bufPackets) * packetBytes * 8 / rateBps
+	spread := 2 * (1 - fill) * b
+	return fill * b, spread / math.Sqrt(12)
 }
 
 // reverseID names the other direction of a directed link ID (network.DirectedLinkID):

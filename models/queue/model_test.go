@@ -72,11 +72,22 @@ func TestFQIsMaxMin(t *testing.T) {
 				t.Errorf("bbr flow %s at an fq link: loss %v, want 0", f.ID, f.Loss)
 			}
 		}
-		// f1 is held at l1's share: its per-flow queue holds QueueFill of 100 packets.
+		// f1 is held at l1's share: its per-flow queue of 100 packets holds its window's
+		// mean fill, QueueFill for Reno, 1 − (1−β)/4 for CUBIC's cubic sawtooth. f5 is
+		// alone at l4 (its max-min rate is l4's capacity): held there all the same.
 		p := DefaultParams()
-		wantQ := p.QueueFill * 100 * p.PacketBytes * 8 / (2.5 / 3 * 1e9) * 1e3
-		if f1 := r.Flows[0]; cc != network.CCBBR && !near(f1.QueueDelayMs, wantQ, 0.05) {
-			t.Errorf("%s: f1 queueing %v ms, want ≈ %v (its fq queue)", cc, f1.QueueDelayMs, wantQ)
+		fill := p.QueueFill
+		if cc == network.CCCubic {
+			fill = 1 - (1-p.CubicBeta)/4
+		}
+		for _, h := range []struct {
+			i    int
+			rate float64
+		}{{0, 2.5 / 3}, {4, 7.5}} {
+			wantQ := fill * 100 * p.PacketBytes * 8 / (h.rate * 1e9) * 1e3
+			if f := r.Flows[h.i]; cc != network.CCBBR && !near(f.QueueDelayMs, wantQ, 0.05) {
+				t.Errorf("%s: %s queueing %v ms, want ≈ %v (its fq queue)", cc, f.ID, f.QueueDelayMs, wantQ)
+			}
 		}
 	}
 }

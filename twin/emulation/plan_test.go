@@ -3,9 +3,11 @@ package emulation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -144,12 +146,12 @@ func TestPlanRejectsMalformed(t *testing.T) {
 
 func TestTCQueueModels(t *testing.T) {
 	o, _ := Options{Lab: "x", Queue: QueueFIFO}.withDefaults(0)
-	fifo := strings.Join(tcIface(o, "eth1", 25_000_000, 0, nil), "\n")
+	fifo := strings.Join(tcIface(o, "eth1", 25_000_000, 0, nil, ackClass{}), "\n")
 	if !strings.Contains(fifo, "classid 1:10 htb rate 25000000bit ceil 25000000bit") || !strings.Contains(fifo, "pfifo limit 100") || strings.Contains(fifo, "u32") {
 		t.Errorf("fifo batch:\n%s", fifo)
 	}
 	o.Queue, o.FlowSlots = QueueFQ, 4
-	fq := tcIface(o, "eth1", 25_000_000, 0, map[int]bool{0: true, 2: true})
+	fq := tcIface(o, "eth1", 25_000_000, 0, map[int]bool{0: true, 2: true}, ackClass{})
 	joined := strings.Join(fq, "\n")
 	// Two crossing flows share 99%; the default class and the two other slots share 1%.
 	for _, want := range []string{
@@ -167,7 +169,7 @@ func TestTCQueueModels(t *testing.T) {
 
 func TestTCNetemDelay(t *testing.T) {
 	o, _ := Options{Lab: "x", Queue: QueueFIFO}.withDefaults(0)
-	got := strings.Join(tcIface(o, "eth1", 1_000_000, 2.5, nil), "\n")
+	got := strings.Join(tcIface(o, "eth1", 1_000_000, 2.5, nil, ackClass{}), "\n")
 	if !strings.Contains(got, "parent 1:10 handle 10: netem delay 2500us limit 100") || strings.Contains(got, "pfifo") {
 		t.Errorf("fifo with delay:\n%s", got)
 	}
@@ -344,5 +346,62 @@ func TestPlanAlternativePaths(t *testing.T) {
 	}
 	if len(p.Flows) != 2 || strings.Join(p.Flows[1].Path, ",") != "a--c,c--d" {
 		t.Errorf("first path wins: flows = %+v", p.Flows)
+	}
+}
+
+// TestTCAckClass checks the fq model's ACK class on flow-tree seed 102, whose link
+// r-2--r-1 carries data both ways: r-1's egress towards r-2 carries f2's and f4's data
+// (slots 1, 3) and the ACKs of f5 and f6 (slots 4, 5), whose data go r-2 → r-1.
+func TestTCAckClass(t *testing.T) {
+	n, err := network.FlowTree(6, 6, 102)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlan(n, Options{Lab: "ft", Prefix: "tfe-", Queue: QueueFQ, FlowSlots: 6}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, _ := p.Node("r-1")
+	var ifc PlanIface
+	for _, i := range r1.Ifaces {
+		if i.PeerNode == "r-2" {
+			ifc = i
+		}
+	}
+	if ifc.Name == "" {
+		t.Fatal("r-1 has no interface towards r-2")
+	}
+	acks := p.acksVia("r-1", ifc)
+	if !slices.Equal(acks.Slots, []int{4, 5}) {
+		t.Fatalf("ACK slots %v, want [4 5] (f5, f6)", acks.Slots)
+	}
+	// f5's path: r-3--r-2 (50 Mb/s), r-2--r-1 (75); f6's: r-2--r-1, r-1--r-0, r-4--r-0~r
+	// (75, 100, 100): ACKs of at most 66/1514 of 50 + 75 Mb/s.
+	f := ackFraction
+	if want := uint64(f*50e6 + f*75e6); acks.RateBps != want {
+		t.Errorf("ACK rate %d b/s, want %d", acks.RateBps, want)
+	}
+	joined := strings.Join(tcBatch(p, r1), "\n")
+	for _, want := range []string{
+		fmt.Sprintf("dev %s parent 1:1 classid 1:3 htb rate %dbit ceil 75000000bit", ifc.Name, acks.RateBps),
+		fmt.Sprintf("dev %s parent 1: protocol ip prio 1 u32 match ip protocol 6 0xff match ip sport 20004 0xffff flowid 1:3", ifc.Name),
+		fmt.Sprintf("dev %s parent 1: protocol ip prio 1 u32 match ip protocol 6 0xff match ip sport 20005 0xffff flowid 1:3", ifc.Name),
+		// The two crossing flows share what the ACK class and the 1% reserve leave.
+		fmt.Sprintf("dev %s parent 1:1 classid 1:101 htb rate %dbit", ifc.Name, (75_000_000-750_000-acks.RateBps)/2),
+	} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("r-1's batch lacks %q:\n%s", want, joined)
+		}
+	}
+	// A direction no flow's ACKs cross has no ACK class: r-1's egress towards r-5
+	// (r-5--r-1~r) carries nothing; f1's and f2's ACKs leave r-1 towards r-5.
+	for _, i := range r1.Ifaces {
+		if a := p.acksVia("r-1", i); i.PeerNode == "r-5" && !slices.Equal(a.Slots, []int{0, 1}) {
+			t.Errorf("ACK slots towards r-5 %v, want [0 1] (f1, f2)", a.Slots)
+		}
+	}
+	r3, _ := p.Node("r-3")
+	if got := strings.Join(tcBatch(p, r3), "\n"); strings.Contains(got, "classid 1:3 ") {
+		t.Errorf("r-3's egress (f5's data, no flow's ACKs) has an ACK class:\n%s", got)
 	}
 }

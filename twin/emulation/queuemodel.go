@@ -58,10 +58,13 @@ type QueueRow struct {
 	PredictedBps float64 `json:"predicted_bps"`
 	MeasuredBps  float64 `json:"measured_bps"`
 	ErrorPct     float64 `json:"error_pct"`
-	// RTT under load: the model's round trip and the kernel's smoothed RTT.
-	PredictedRTTMs float64 `json:"predicted_rtt_ms"`
-	MeasuredRTTMs  float64 `json:"measured_rtt_ms"`
-	RTTErrorPct    float64 `json:"rtt_error_pct"`
+	// RTT under load: the model's round trip and the kernel's smoothed RTT, its mean
+	// over the measurement window when the probe sampled it (MeasuredRTTEndMs is the
+	// value at the end, what MeasuredRTTMs was before the probe sampled).
+	PredictedRTTMs   float64 `json:"predicted_rtt_ms"`
+	MeasuredRTTMs    float64 `json:"measured_rtt_ms"`
+	MeasuredRTTEndMs float64 `json:"measured_rtt_end_ms,omitempty"`
+	RTTErrorPct      float64 `json:"rtt_error_pct"`
 	// Loss: the model's path loss and retransmitted / sent data segments in the window.
 	PredictedLoss float64 `json:"predicted_loss"`
 	MeasuredLoss  float64 `json:"measured_loss"`
@@ -110,6 +113,9 @@ func CompareQueueModel(n *network.Network, p *Plan, cc string, params queue.Para
 		}
 		row := QueueRow{Flow: f.ID, PredictedBps: f.RateGbps * 1e9 * GoodputFactor, MeasuredBps: m.TCP.GoodputBps,
 			PredictedRTTMs: f.RTTMs, MeasuredRTTMs: m.TCP.RTTMs, PredictedLoss: f.Loss}
+		if m.TCP.RTTSamples > 0 {
+			row.MeasuredRTTMs, row.MeasuredRTTEndMs = m.TCP.MeanRTTMs, m.TCP.RTTMs
+		}
 		if s := m.TCP.WindowDataSegments; s > 0 {
 			row.MeasuredLoss = float64(m.TCP.WindowRetransmits) / float64(s)
 		}

@@ -51,5 +51,17 @@ func TestCompareQueueModel(t *testing.T) {
 		if c.MedianAbsErrorPct != math.Abs(r.ErrorPct) || c.MedianAbsRTTErrorPct != math.Abs(r.RTTErrorPct) {
 			t.Errorf("summary %+v", c)
 		}
+		if r.MeasuredRTTMs != 40 || r.MeasuredRTTEndMs != 0 {
+			t.Errorf("%s: without samples the measured RTT is the end value: %v, end %v", tc.q, r.MeasuredRTTMs, r.MeasuredRTTEndMs)
+		}
+		// With RTT samples the comparison uses their mean and keeps the end value.
+		res[0].TCP.MeanRTTMs, res[0].TCP.RTTSamples = 30, 150
+		c, err = CompareQueueModel(n, p, "cubic", queue.DefaultParams(), res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := c.Rows[0]; r.MeasuredRTTMs != 30 || r.MeasuredRTTEndMs != 40 || math.Abs(r.RTTErrorPct-(30-r.PredictedRTTMs)/r.PredictedRTTMs*100) > 1e-9 {
+			t.Errorf("%s: with samples: row %+v, want measured 30 (mean), end 40", tc.q, r)
+		}
 	}
 }

@@ -375,7 +375,7 @@ func l1Report(rep *change.Report, cs *change.ChangeSet, ov *overlay, routed map[
 		if !ai.usable {
 			continue
 		}
-		lat, qd := lq.latency(rep, f.ID, ov.base.latency(routed[f.ID]), ai.rate, len(ai.bn) > 0 && !slices.Contains(ai.bn, "demand"))
+		lat, qd := lq.latency(rep, f.ID, f.EffectiveCC(), ov.base.latency(routed[f.ID]), ai.rate, len(ai.bn) > 0 && !slices.Contains(ai.bn, "demand"))
 		k := change.KPI{Name: "latency", Subject: f.ID, Unit: "ms", After: change.F64(lat)}
 		if f.SLO != nil && f.SLO.MaxLatencyMs > 0 {
 			nLat++

@@ -75,10 +75,10 @@ func TestEndToEnd(t *testing.T) {
 			lat = *k.After
 		}
 	}
-	// latency: 4 ms of propagation plus acme's own fq queue at its 5 Gb/s share
-	// (models/queue: 0.75 × 100 packets × 1514 B / 5 Gb/s = 0.18168 ms)
-	if rate != 5 || math.Abs(lat-4.18168) > 1e-6 {
-		t.Errorf("acme predicted rate %v Gb/s latency %v ms; want 5 (half of l1) and 4.18168", rate, lat)
+	// latency: 4 ms of propagation plus acme's (cubic) own fq queue at its 5 Gb/s share
+	// (models/queue: its sawtooth's mean 0.925 × 100 packets × 1514 B / 5 Gb/s = 0.224072 ms)
+	if rate != 5 || math.Abs(lat-4.224072) > 1e-6 {
+		t.Errorf("acme predicted rate %v Gb/s latency %v ms; want 5 (half of l1) and 4.224072", rate, lat)
 	}
 	if len(c.Report.Ripple) != 1 || c.Report.Ripple[0].Flow != "bulk" || c.Report.Ripple[0].AfterGbps != 5 {
 		t.Errorf("ripple %+v; want bulk 10 -> 5", c.Report.Ripple)

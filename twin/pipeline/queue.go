@@ -13,7 +13,7 @@ import (
 // direction of the twin has a non-fq queue, the queue model (models/queue) runs over
 // the changed network and each added flow's latency is propagation plus its queueing
 // delay; on an all-fq twin the model is max-min, and a flow held at its share by an
-// fq link keeps its own per-flow queue there (queue.FQHeldDelay), computed from the
+// fq link keeps its own per-flow queue there (queue.FQHeldDelayCC), computed from the
 // max-min rate without running the whole model (the L1 path stays incremental).
 type l1Queue struct {
 	model   string
@@ -88,9 +88,9 @@ func newL1Queue(m *liveModel, capOf func(d string) float64, flows []network.Flow
 }
 
 // latency returns an added flow's latency (propagation prop plus queueing) and adds
-// its queueing KPIs to the report. rateGbps and held (bottlenecked at an fq link of
+// its queueing KPIs to the report. cc is its congestion control; rateGbps and held (bottlenecked at an fq link of
 // its path) are the max-min model's, used on an all-fq twin.
-func (q *l1Queue) latency(rep *change.Report, id string, prop, rateGbps float64, held bool) (float64, float64) {
+func (q *l1Queue) latency(rep *change.Report, id string, cc network.CongestionControl, prop, rateGbps float64, held bool) (float64, float64) {
 	f, ok := q.flows[id]
 	if !ok {
 		if q.model != queue.ModelMaxMin {
@@ -98,7 +98,7 @@ func (q *l1Queue) latency(rep *change.Report, id string, prop, rateGbps float64,
 		}
 		f = queue.FlowResult{ID: id, Model: queue.ModelMaxMin}
 		if held {
-			d, std := queue.FQHeldDelay(queue.DefaultParams(), network.DefaultBufferPackets, rateGbps*1e9)
+			d, std := queue.FQHeldDelayCC(queue.DefaultParams(), cc, network.DefaultBufferPackets, rateGbps*1e9)
 			f.QueueDelayMs, f.JitterMs = d*1e3, std*1e3
 		}
 	}

@@ -634,7 +634,7 @@ func l1Checks(rep *change.Report, cs *change.ChangeSet, before, after *liveModel
 			continue
 		}
 		bn, _ := after.state.Bottlenecks(f.ID)
-		lat, qd := lq.latency(rep, f.ID, after.latency(p), after.rate(f.ID), len(bn) > 0 && !slices.Contains(bn, "demand"))
+		lat, qd := lq.latency(rep, f.ID, f.EffectiveCC(), after.latency(p), after.rate(f.ID), len(bn) > 0 && !slices.Contains(bn, "demand"))
 		k := change.KPI{Name: "latency", Subject: f.ID, Unit: "ms", After: change.F64(lat)}
 		if f.SLO != nil && f.SLO.MaxLatencyMs > 0 {
 			nLat++
