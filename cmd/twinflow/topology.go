@@ -22,6 +22,7 @@ type topologyOptions struct {
 	k                     int
 	leaves, spines, hosts int
 	n                     int
+	flows                 int // flow-tree: number of flows
 	alpha, beta           float64
 	seed                  int64
 	domain                string // alto3: one domain's part
@@ -59,13 +60,14 @@ func addClabFlags(cmd *cobra.Command, to *clab.Options) {
 func newTopologyGenerateCmd(_ *Options) *cobra.Command {
 	t := &topologyOptions{}
 	cmd := &cobra.Command{
-		Use:   "generate <fat-tree|leaf-spine|ring|wan|alto3>",
+		Use:   "generate <fat-tree|leaf-spine|ring|wan|alto3|flow-tree>",
 		Short: "Generate a network and write it as JSON, YAML, containerlab or GML",
 		Example: `  twinflow topology generate fat-tree --k 4
   twinflow topology generate leaf-spine --leaves 8 --spines 4 --hosts 16 --format yaml
   twinflow topology generate wan --n 50 --seed 7 --format gml -f wan.gml
   twinflow topology generate alto3 --format clab -f alto3.clab.yml
-  twinflow topology generate alto3 --domain AS2 --format yaml`,
+  twinflow topology generate alto3 --domain AS2 --format yaml
+  twinflow topology generate flow-tree --n 6 --flows 6 --seed 102`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("topology generate: want exactly one kind (%s), got %d arguments", strings.Join(network.GeneratorKinds, ", "), len(args))
@@ -96,10 +98,11 @@ func newTopologyGenerateCmd(_ *Options) *cobra.Command {
 	f.IntVar(&t.leaves, "leaves", 4, "leaf-spine: number of leaves")
 	f.IntVar(&t.spines, "spines", 2, "leaf-spine: number of spines")
 	f.IntVar(&t.hosts, "hosts", 2, "leaf-spine: hosts per leaf")
-	f.IntVar(&t.n, "n", 0, "ring, wan: number of nodes (default 8 for ring, 50 for wan)")
+	f.IntVar(&t.n, "n", 0, "ring, wan, flow-tree: number of nodes (default 8 for ring, 50 for wan, 6 for flow-tree)")
+	f.IntVar(&t.flows, "flows", 6, "flow-tree: number of flows between random routers")
 	f.Float64Var(&t.alpha, "alpha", network.DefaultWaxmanAlpha, "wan: Waxman alpha (link probability decay with distance)")
 	f.Float64Var(&t.beta, "beta", 0, "wan: Waxman beta (link density; default 0.1*min(1, 50/n))")
-	f.Int64Var(&t.seed, "seed", 1, "wan: random seed")
+	f.Int64Var(&t.seed, "seed", 1, "wan, flow-tree: random seed")
 	f.StringVar(&t.domain, "domain", "", "alto3: only this domain's part (its devices and the neighbouring borders), as its own controller holds it")
 	f.StringVar(&t.format, "format", "json", "output format: json, yaml, clab or gml")
 	f.StringVarP(&t.file, "file", "f", "", "output file (default: standard output)")
@@ -115,12 +118,13 @@ func (t *topologyOptions) generate(cmd *cobra.Command, kind string) (*network.Ne
 		"ring":       {"n"},
 		"wan":        {"n", "alpha", "beta", "seed"},
 		"alto3":      {"domain"},
+		"flow-tree":  {"n", "flows", "seed"},
 	}
 	mine, ok := own[kind]
 	if !ok {
 		return nil, usageErrorf("topology generate: unknown kind %q (want one of %s)", kind, strings.Join(network.GeneratorKinds, ", "))
 	}
-	for _, name := range []string{"k", "leaves", "spines", "hosts", "n", "alpha", "beta", "seed", "domain"} {
+	for _, name := range []string{"k", "leaves", "spines", "hosts", "n", "flows", "alpha", "beta", "seed", "domain"} {
 		if cmd.Flags().Changed(name) && !slices.Contains(mine, name) {
 			return nil, usageErrorf("topology generate: --%s does not apply to %s", name, kind)
 		}
@@ -148,6 +152,12 @@ func (t *topologyOptions) generate(cmd *cobra.Command, kind string) (*network.Ne
 			beta = network.DefaultWaxmanBetaFor(size)
 		}
 		n, err = network.WAN(size, t.seed, t.alpha, beta)
+	case "flow-tree":
+		size := t.n
+		if !cmd.Flags().Changed("n") {
+			size = 6
+		}
+		n, err = network.FlowTree(size, t.flows, t.seed)
 	case "alto3":
 		n, err = network.ALTOThreeDomain()
 		if err == nil && t.domain != "" {

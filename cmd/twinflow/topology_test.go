@@ -45,6 +45,8 @@ func TestTopologyGenerate(t *testing.T) {
 		{[]string{"ring", "--n", "5"}, 5, 5},
 		{[]string{"wan", "--n", "20", "--seed", "3", "--beta", "0"}, 20, 19},
 		{[]string{"alto3"}, 12, 11},
+		{[]string{"flow-tree"}, 6, 5},
+		{[]string{"flow-tree", "--n", "9", "--flows", "4", "--seed", "102"}, 9, 8},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, "_"), func(t *testing.T) {
@@ -119,6 +121,8 @@ func TestTopologyUsageErrors(t *testing.T) {
 		{[]string{"topology", "generate", "ring", "--k", "4"}, "--k does not apply to ring"},
 		{[]string{"topology", "generate", "fat-tree", "--seed", "4"}, "--seed does not apply to fat-tree"},
 		{[]string{"topology", "generate", "wan", "--beta", "2"}, "beta must be in [0, 1], got 2"},
+		{[]string{"topology", "generate", "flow-tree", "--flows", "0"}, "flows must be in [1, 256], got 0"},
+		{[]string{"topology", "generate", "wan", "--flows", "3"}, "--flows does not apply to wan"},
 		{[]string{"topology", "generate", "ring", "--format", "xml"}, `--format: network: unknown format "xml"`},
 		{[]string{"topology", "import"}, "-f/--file is required"},
 		{[]string{"topology", "import", "-f", "x", "--from", "csv"}, `--from: network: unknown format "csv"`},
