@@ -265,11 +265,14 @@ func (t *PathTree) settle(d int32) {
 		}
 		t.done[u] = true
 		for _, e := range g.out[u] {
+			// A settled head cannot improve (weights are positive) and the usability
+			// test, the costly part, is asked only of a link that would improve its
+			// head: the same relaxations as testing it first.
 			v := g.eTo[e]
-			if v == u || !g.usable(e, &t.o, t.minAvail) {
+			if v == u || t.done[v] {
 				continue
 			}
-			if nd := du + g.weight(e, t.o.Metric); nd < t.dist[v] {
+			if nd := du + g.weight(e, t.o.Metric); nd < t.dist[v] && g.usable(e, &t.o, t.minAvail) {
 				t.dist[v] = nd
 				t.via[v] = e
 				t.h.push(v, nd)
