@@ -56,21 +56,23 @@ type cachedTree struct {
 type liveModel struct {
 	// mu serializes incremental perturbations of state (they are undone before
 	// unlocking).
-	mu        sync.Mutex
-	devices   []network.Device
-	graphOnce sync.Once
-	graph     *routing.Graph // built once from devices and links
-	ecmpOnce  sync.Once
-	ecmpMu    sync.Mutex // guards ecmp (its cache)
-	ecmp      *routing.ECMP
-	links     map[string]network.Link // by link ID
-	dirCap    map[string]float64      // directed link -> capacity minus hard reservations
-	reserved  map[string]float64      // directed link -> sum of hard reservations
-	flows     map[string]network.Flow
-	slos      map[string]change.SLO
-	input     *bottleneck.Network // elastic and soft flows only
-	state     *bottleneck.State
-	total     float64
+	mu         sync.Mutex
+	devices    []network.Device
+	graphOnce  sync.Once
+	graph      *routing.Graph // built once from devices and links
+	ecmpOnce   sync.Once
+	ecmpMu     sync.Mutex // guards ecmp (its cache)
+	ecmp       *routing.ECMP
+	queuesOnce sync.Once
+	queues     bool                    // hasQueues, computed once
+	links      map[string]network.Link // by link ID
+	dirCap     map[string]float64      // directed link -> capacity minus hard reservations
+	reserved   map[string]float64      // directed link -> sum of hard reservations
+	flows      map[string]network.Flow
+	slos       map[string]change.SLO
+	input      *bottleneck.Network // elastic and soft flows only
+	state      *bottleneck.State
+	total      float64
 }
 
 // trees returns every device's parsed intended configuration (read-only).
