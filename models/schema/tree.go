@@ -244,6 +244,21 @@ func (t *Tree) Update(p ocpath.Path, js []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrInvalid, p, err)
 	}
+	return t.updateNode(p, n, v)
+}
+
+// UpdateValue is Update with the JSON value already decoded as DecodeJSON decodes it
+// (for a caller that also needs the decoded value: one decoding instead of two). v is
+// only read.
+func (t *Tree) UpdateValue(p ocpath.Path, v any) error {
+	n, err := Resolve(t.root, p, false)
+	if err != nil {
+		return err
+	}
+	return t.updateNode(p, n, v)
+}
+
+func (t *Tree) updateNode(p ocpath.Path, n *Node, v any) error {
 	entry := n.Kind == List && len(p) > 0 && len(p[len(p)-1].Key) > 0
 	return t.decode(p.Clone(), n, entry, v)
 }
@@ -261,6 +276,20 @@ func (t *Tree) Replace(p ocpath.Path, js []byte) error {
 		return err
 	}
 	return t.Update(p, js)
+}
+
+// ReplaceValue is Replace with the JSON value already decoded (see UpdateValue).
+func (t *Tree) ReplaceValue(p ocpath.Path, v any) error {
+	n, err := Resolve(t.root, p, false)
+	if err != nil {
+		return err
+	}
+	if n.Kind != Leaf {
+		if err := t.Delete(p); err != nil {
+			return err
+		}
+	}
+	return t.updateNode(p, n, v)
 }
 
 // UpdateScalar sets a leaf from a gNMI scalar (string/uint/int/bool) value.
@@ -293,6 +322,10 @@ func (t *Tree) UpdateScalar(p ocpath.Path, v any) error {
 	}
 	return t.setLeaf(p, n, val)
 }
+
+// DecodeJSON decodes one JSON value as Update does: objects map[string]any, arrays
+// []any, numbers json.Number; data after the value is refused.
+func DecodeJSON(js []byte) (any, error) { return decodeJSON(js) }
 
 func decodeJSON(js []byte) (any, error) {
 	d := json.NewDecoder(bytes.NewReader(js))
