@@ -538,7 +538,7 @@ func applyDelta(tx *twin.Txn, cs *change.ChangeSet, configs map[string]change.Tr
 				return fmt.Errorf("device %s: %w", dev, err)
 			}
 		}
-		b, err := json.Marshal(t)
+		b, err := change.MarshalTree(t) // json.Marshal's bytes, without reflection
 		if err != nil {
 			return err
 		}
