@@ -263,6 +263,7 @@ func (g *Graph) TETree(req TERequest, resv *Reservations) (*PathTree, error) {
 		t.via[i] = -1
 	}
 	t.dist[s] = 0
+	t.h.a = make([]heapItem, 0, n) // a search pushes about one entry per device
 	t.h.push(s, 0)
 	return t, nil
 }

@@ -260,7 +260,14 @@ func (t *Tree) UpdateValue(p ocpath.Path, v any) error {
 
 func (t *Tree) updateNode(p ocpath.Path, n *Node, v any) error {
 	entry := n.Kind == List && len(p) > 0 && len(p[len(p)-1].Key) > 0
-	return t.decode(p.Clone(), n, entry, v)
+	return t.decode(withRoom(p), n, entry, v)
+}
+
+// withRoom copies p into a slice with room to append the elements below it (decode).
+func withRoom(p ocpath.Path) ocpath.Path {
+	q := make(ocpath.Path, len(p), len(p)+8)
+	copy(q, p)
+	return q
 }
 
 // Replace removes everything at p, then merges js there.
@@ -340,6 +347,10 @@ func decodeJSON(js []byte) (any, error) {
 	return v, nil
 }
 
+// decode merges the decoded JSON value v at p (schema node n; entry: p ends in a list
+// entry). A child's path is p with one element appended in place when p has room:
+// siblings reuse the slot after p, and nothing keeps a path it is given (a stored leaf
+// keeps a copy, an error its text), so p[:len(p)] never changes under a caller.
 func (t *Tree) decode(p ocpath.Path, n *Node, entry bool, v any) error {
 	switch n.Kind {
 	case Leaf:
@@ -364,7 +375,7 @@ func (t *Tree) decode(p ocpath.Path, n *Node, entry bool, v any) error {
 			if c == nil {
 				return fmt.Errorf("%w: %s: no element %q", ErrUnknown, p, name)
 			}
-			if err := t.decode(append(p[:len(p):len(p)], ocpath.Elem{Name: c.Name}), c, false, obj[name]); err != nil {
+			if err := t.decode(append(p, ocpath.Elem{Name: c.Name}), c, false, obj[name]); err != nil {
 				return err
 			}
 		}
@@ -384,7 +395,7 @@ func (t *Tree) decode(p ocpath.Path, n *Node, entry bool, v any) error {
 			if c == nil {
 				return fmt.Errorf("%w: %s: no element %q", ErrUnknown, p, name)
 			}
-			if err := t.decode(append(p[:len(p):len(p)], ocpath.Elem{Name: c.Name}), c, false, obj[name]); err != nil {
+			if err := t.decode(append(p, ocpath.Elem{Name: c.Name}), c, false, obj[name]); err != nil {
 				return err
 			}
 		}
@@ -414,7 +425,8 @@ func (t *Tree) decode(p ocpath.Path, n *Node, entry bool, v any) error {
 			}
 			keys[k] = kv.String()
 		}
-		ep := append(p[:len(p)-1:len(p)-1], ocpath.Elem{Name: n.Name, Key: keys})
+		ep := withRoom(p)
+		ep[len(ep)-1] = ocpath.Elem{Name: n.Name, Key: keys}
 		if err := t.decode(ep, n, true, obj); err != nil {
 			return err
 		}
