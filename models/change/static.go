@@ -232,16 +232,16 @@ func applySchema(st *schema.Tree, op Op, p Path, dv any, decoded bool) error {
 }
 
 // decodeOnce decodes the value of an update or replace as the schema check does
-// (schema.DecodeJSON: numbers json.Number) when the value is valid JSON, the one case
-// in which that decoding and ApplyOp's (encoding/json into any) accept the same input
-// and build the same value but for the numbers' type. ok is false otherwise: the
-// schema check and ApplyOp then decode the value themselves, as before.
+// (schema.DecodeJSON: numbers json.Number; here decodeValidJSON) when the value is
+// valid JSON, the one case in which that decoding and ApplyOp's (encoding/json into
+// any) accept the same input and build the same value but for the numbers' type. ok
+// is false otherwise: the schema check and ApplyOp then decode the value themselves,
+// as before.
 func decodeOnce(op Op) (v any, ok bool) {
 	if (op.Op != OpUpdate && op.Op != OpReplace) || !json.Valid(op.Value) || mayOverflow(op.Value) {
 		return nil, false
 	}
-	v, err := schema.DecodeJSON(op.Value)
-	return v, err == nil
+	return decodeValidJSON(op.Value)
 }
 
 // applyDecoded applies op (path p) to t as ApplyOp does. With decoded, dv is op's
