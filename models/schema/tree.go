@@ -24,6 +24,15 @@ type Tree struct {
 	root   *Node
 	leaves map[string]Entry
 	check  bool // NewChecker: nothing is stored
+	// keysOK holds the list key values a checker has parsed without error (ParseValue
+	// depends on the key leaf and the text alone): every leaf below an entry checks
+	// the entry's keys again.
+	keysOK map[keyValue]struct{}
+}
+
+type keyValue struct {
+	n *Node
+	v string
 }
 
 // NewTree returns an empty tree over the schema root.
@@ -188,9 +197,17 @@ func (t *Tree) ensureKeys(p ocpath.Path) (string, error) {
 			// The canonical string of p[:i+1]/config/k, built without the path (b holds
 			// p[:i+1]'s; a Builder never changes what it has written).
 			if t.check {
-				if _, err := ParseValue(kl, e.Key[k]); err != nil {
+				kv := keyValue{kl, e.Key[k]}
+				if _, ok := t.keysOK[kv]; ok {
+					continue
+				}
+				if _, err := ParseValue(kl, kv.v); err != nil {
 					return "", fmt.Errorf("%w: %s: key %s: %v", ErrInvalid, p, k, err)
 				}
+				if t.keysOK == nil {
+					t.keysOK = map[keyValue]struct{}{}
+				}
+				t.keysOK[kv] = struct{}{}
 				continue
 			}
 			s := b.String() + "/config/" + k
