@@ -261,7 +261,7 @@ func (m *liveModel) rebuild() {
 	}
 	m.state = st
 	m.total = 0
-	for id := range m.flows {
+	for _, id := range fids { // in ID order: the same sum on every run (a map's order is not)
 		m.total += m.rate(id)
 	}
 }
