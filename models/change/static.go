@@ -1,10 +1,12 @@
 package change
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/twinflow/twinflow/models/network"
@@ -114,13 +116,15 @@ func Static(cs *ChangeSet, in StaticInput) StaticResult {
 				schemaErrs = append(schemaErrs, fmt.Sprintf("device_ops[%s][%d].path: %v", dev, i, err))
 				continue
 			}
+			// One decoding serves the schema check and the tree (see decodeOnce).
+			dv, decoded := decodeOnce(op)
 			if len(p) > 0 && !slices.Contains(roots, p[0].Name) {
 				capErrs = append(capErrs, fmt.Sprintf("device_ops[%s][%d].path: %q is not supported by the device (supports %s)", dev, i, p[0].Name, strings.Join(roots, ", ")))
-			} else if err := applySchema(st, op, p); err != nil {
+			} else if err := applySchema(st, op, p, dv, decoded); err != nil {
 				schemaErrs = append(schemaErrs, fmt.Sprintf("device_ops[%s][%d]: %v", dev, i, err))
 				continue
 			}
-			if err := ApplyOp(t, op); err != nil {
+			if err := applyDecoded(t, op, p, dv, decoded); err != nil {
 				schemaErrs = append(schemaErrs, fmt.Sprintf("device_ops[%s][%d]: %v", dev, i, err))
 			}
 		}
@@ -205,20 +209,119 @@ func Static(cs *ChangeSet, in StaticInput) StaticResult {
 // operation the node agent would refuse fails L0: an unknown element or member, a
 // value of the wrong type or out of range, a read-only (state) path, missing or
 // malformed list keys.
-func applySchema(st *schema.Tree, op Op, p Path) error {
+// applySchema checks op (path p) against the schema tree st; with decoded, dv is op's
+// value as schema.DecodeJSON decodes it.
+func applySchema(st *schema.Tree, op Op, p Path, dv any, decoded bool) error {
 	var err error
-	switch op.Op {
-	case OpDelete:
+	switch {
+	case op.Op == OpDelete:
 		err = st.Delete(p.Clone())
-	case OpReplace:
+	case op.Op == OpReplace && decoded:
+		err = st.ReplaceValue(p.Clone(), dv)
+	case op.Op == OpReplace:
 		err = st.Replace(p.Clone(), op.Value)
-	case OpUpdate:
+	case op.Op == OpUpdate && decoded:
+		err = st.UpdateValue(p.Clone(), dv)
+	case op.Op == OpUpdate:
 		err = st.Update(p.Clone(), op.Value)
 	}
 	if err != nil {
 		return fmt.Errorf("the device schema refuses %s %s: %s", op.Op, p, strings.TrimPrefix(err.Error(), "schema: "))
 	}
 	return nil
+}
+
+// decodeOnce decodes the value of an update or replace as the schema check does
+// (schema.DecodeJSON: numbers json.Number; here decodeValidJSON) when the value is
+// valid JSON, the one case in which that decoding and ApplyOp's (encoding/json into
+// any) accept the same input and build the same value but for the numbers' type. ok
+// is false otherwise: the schema check and ApplyOp then decode the value themselves,
+// as before.
+func decodeOnce(op Op) (v any, ok bool) {
+	if (op.Op != OpUpdate && op.Op != OpReplace) || !json.Valid(op.Value) || mayOverflow(op.Value) {
+		return nil, false
+	}
+	return decodeValidJSON(op.Value)
+}
+
+// applyDecoded applies op (path p) to t as ApplyOp does. With decoded, dv is op's
+// value from decodeOnce, read by the schema check and now turned into the tree's
+// value in place: numbers become float64 as encoding/json makes them
+// (strconv.ParseFloat); a number out of float64's range makes ApplyOp decode the
+// value again for its error, leaving t unchanged.
+func applyDecoded(t Tree, op Op, p Path, dv any, decoded bool) error {
+	if !decoded {
+		return ApplyOp(t, op)
+	}
+	val, ok := numbersToFloat(dv)
+	if !ok {
+		return ApplyOp(t, op)
+	}
+	return applyValue(t, op, p, stripPrefixes(val))
+}
+
+// mayOverflow says whether valid JSON text js holds a number that might not fit a
+// float64: one with an exponent or more than 300 digits. encoding/json refuses the
+// whole value for such a number even where a later duplicate member replaces it, which
+// the shared value no longer shows (TestDecodeOnceAsTwice).
+func mayOverflow(js []byte) bool {
+	inString, escaped, digits := false, false, 0
+	for _, c := range js {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString, digits = true, 0
+		case c >= '0' && c <= '9':
+			digits++
+			if digits > 300 {
+				return true
+			}
+		case (c == 'e' || c == 'E') && digits > 0:
+			return true
+		case c == '.':
+		default:
+			digits = 0
+		}
+	}
+	return false
+}
+
+// numbersToFloat replaces, in place, every json.Number of a decoded JSON value by its
+// float64; false if one is out of range.
+func numbersToFloat(v any) (any, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		return f, err == nil
+	case map[string]any:
+		for k, e := range x {
+			if _, leaf := e.(string); leaf {
+				continue
+			}
+			f, ok := numbersToFloat(e)
+			if !ok {
+				return nil, false
+			}
+			x[k] = f
+		}
+	case []any:
+		for i, e := range x {
+			f, ok := numbersToFloat(e)
+			if !ok {
+				return nil, false
+			}
+			x[i] = f
+		}
+	}
+	return v, true
 }
 
 // newOnly returns the conflicts present after but not before, so a change is not

@@ -36,24 +36,35 @@ func ParseTree(b []byte) (Tree, error) {
 	return stripPrefixes(m).(map[string]any), nil
 }
 
-// stripPrefixes drops "module:" prefixes from object member names.
+// stripPrefixes drops "module:" prefixes from object member names. It works in place
+// (v is a value just decoded, which nothing else holds): only an object with a
+// prefixed member name is rebuilt, as a new map built the same way as before.
 func stripPrefixes(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
+		prefixed := false
+		for k, e := range x {
+			if c := strings.LastIndexByte(k, ':'); c > 0 && c < len(k)-1 {
+				prefixed = true
+			}
+			x[k] = stripPrefixes(e) // replacing an existing member's value
+		}
+		if !prefixed {
+			return x
+		}
 		out := make(map[string]any, len(x))
 		for k, e := range x {
 			if c := strings.LastIndexByte(k, ':'); c > 0 && c < len(k)-1 {
 				k = k[c+1:]
 			}
-			out[k] = stripPrefixes(e)
+			out[k] = e
 		}
 		return out
 	case []any:
-		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = stripPrefixes(e)
+			x[i] = stripPrefixes(e)
 		}
-		return out
+		return x
 	}
 	return v
 }
@@ -180,6 +191,12 @@ func ApplyOp(t Tree, op Op) error {
 		}
 		val = stripPrefixes(val)
 	}
+	return applyValue(t, op, p, val)
+}
+
+// applyValue is ApplyOp once op's path is parsed (p) and its value decoded (val, nil
+// for a delete; the value is moved into t).
+func applyValue(t Tree, op Op, p Path, val any) error {
 	if len(p) == 0 {
 		switch op.Op {
 		case OpDelete:
@@ -301,6 +318,9 @@ func applyAt(parent map[string]any, p Path, kind OpKind, val any, raw string) er
 }
 
 // merge returns old updated with new (objects merged, keyed lists merged by entry).
+// nv is an operation's value, decoded for this operation alone (ApplyOp): its parts
+// are moved into the tree, not copied (a decoded value shares no part with another,
+// and each part is placed once).
 func merge(old, nv any) any {
 	om, ok1 := old.(map[string]any)
 	nm, ok2 := nv.(map[string]any)
@@ -322,20 +342,21 @@ func merge(old, nv any) any {
 				}
 			}
 			if !placed {
-				out = append(out, Clone(ne))
+				out = append(out, ne)
 			}
 		}
 		return out
 	}
-	return Clone(nv)
+	return nv
 }
 
+// mergeInto merges src (an operation's own decoded value, see merge) into dst.
 func mergeInto(dst, src map[string]any) {
 	for k, v := range src {
 		if cur, ok := dst[k]; ok {
 			dst[k] = merge(cur, v)
 		} else {
-			dst[k] = Clone(v)
+			dst[k] = v
 		}
 	}
 }

@@ -86,8 +86,14 @@ type Graph struct {
 	eLat   []float64
 	eCap   []float64
 	eAvail []float64
-	out    [][]int32
+	out    [][]int32 // per device, its outgoing links: slices of adjE
 	in     [][]int32
+	// The outgoing links of every device in one array (device u's are
+	// adjE[adjOff[u]:adjOff[u+1]], the order of out[u]) and their heads (adjTo[k] =
+	// eTo[adjE[k]]): a search reads a device's links and heads in sequence.
+	adjOff []int32
+	adjE   []int32
+	adjTo  []int32
 }
 
 // NewGraph builds the graph of n. Links whose endpoints name unknown devices are an
@@ -135,6 +141,17 @@ func NewGraph(n *network.Network) (*Graph, error) {
 	// equal-cost next hops in this order
 	for _, out := range g.out {
 		slices.SortFunc(out, func(a, b int32) int { return strings.Compare(g.eID[a], g.eID[b]) })
+	}
+	g.adjOff = make([]int32, len(g.devs)+1)
+	g.adjE = make([]int32, 0, len(g.eID))
+	g.adjTo = make([]int32, 0, len(g.eID))
+	for u, out := range g.out {
+		g.adjE = append(g.adjE, out...)
+		for _, e := range out {
+			g.adjTo = append(g.adjTo, g.eTo[e])
+		}
+		g.adjOff[u+1] = int32(len(g.adjE))
+		g.out[u] = g.adjE[g.adjOff[u]:g.adjOff[u+1]:g.adjOff[u+1]]
 	}
 	return g, nil
 }

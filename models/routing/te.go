@@ -187,7 +187,21 @@ func (req *TERequest) bounds() string {
 
 // reservationMask marks the directed links that lack need Gb/s once what resv holds at
 // priority prio or better is taken from their capacity. O(|E| + reserved links).
+//
+// The mask is kept in resv until its reservations change: a compile asks for one
+// tree per endpoint with the same bandwidth and priority (masks are only read).
 func (g *Graph) reservationMask(need float64, prio int, resv *Reservations) []bool {
+	resv.maskMu.Lock()
+	defer resv.maskMu.Unlock()
+	if c := &resv.mask; c.m != nil && c.g == g && c.need == need && c.prio == prio && c.gen == resv.gen {
+		return c.m
+	}
+	m := g.buildReservationMask(need, prio, resv)
+	resv.mask = maskCache{g: g, need: need, prio: prio, gen: resv.gen, m: m}
+	return m
+}
+
+func (g *Graph) buildReservationMask(need float64, prio int, resv *Reservations) []bool {
 	mask := make([]bool, len(g.eID))
 	for e, c := range g.eCap {
 		mask[e] = c < need
@@ -249,6 +263,7 @@ func (g *Graph) TETree(req TERequest, resv *Reservations) (*PathTree, error) {
 		t.via[i] = -1
 	}
 	t.dist[s] = 0
+	t.h.a = make([]heapItem, 0, n) // a search pushes about one entry per device
 	t.h.push(s, 0)
 	return t, nil
 }
@@ -258,18 +273,28 @@ func (g *Graph) TETree(req TERequest, resv *Reservations) (*PathTree, error) {
 // search can be resumed.
 func (t *PathTree) settle(d int32) {
 	g := t.g
+	lat := t.o.Metric == Latency // g.weight's test, once
 	for !t.done[d] && t.h.len() > 0 {
 		u, du := t.h.pop()
 		if du > t.dist[u] || t.done[u] {
 			continue
 		}
 		t.done[u] = true
-		for _, e := range g.out[u] {
-			v := g.eTo[e]
-			if v == u || !g.usable(e, &t.o, t.minAvail) {
+		lo, hi := g.adjOff[u], g.adjOff[u+1]
+		es := g.adjE[lo:hi]
+		for k, v := range g.adjTo[lo:hi] {
+			// A settled head cannot improve (weights are positive) and the usability
+			// test, the costly part, is asked only of a link that would improve its
+			// head: the same relaxations as testing it first.
+			if v == u || t.done[v] {
 				continue
 			}
-			if nd := du + g.weight(e, t.o.Metric); nd < t.dist[v] {
+			e := es[k]
+			w := 1.0
+			if lat {
+				w = math.Max(g.eLat[e], latencyFloor)
+			}
+			if nd := du + w; nd < t.dist[v] && g.usable(e, &t.o, t.minAvail) {
 				t.dist[v] = nd
 				t.via[v] = e
 				t.h.push(v, nd)
@@ -540,6 +565,20 @@ const NumPriorities = 8
 type Reservations struct {
 	held   map[string]*[NumPriorities]float64
 	owners map[string]reservation
+	gen    uint64 // counts the changes of held
+
+	maskMu sync.Mutex // guards mask (read-only searches may share a Reservations)
+	mask   maskCache  // the last reservation mask built (Graph.reservationMask)
+}
+
+// maskCache is a reservation mask: of graph g, for need Gb/s at priority prio, built
+// when the reservations' change count was gen.
+type maskCache struct {
+	g    *Graph
+	need float64
+	prio int
+	gen  uint64
+	m    []bool
 }
 
 type reservation struct {
@@ -566,6 +605,7 @@ func (r *Reservations) Reserve(owner string, links []string, gbps float64, prio 
 		return fmt.Errorf("%w: reservation of %q: priority %d out of [0, %d]", ErrInvalid, owner, prio, NumPriorities-1)
 	}
 	r.Release(owner)
+	r.gen++
 	for _, dl := range links {
 		h := r.held[dl]
 		if h == nil {
@@ -584,6 +624,7 @@ func (r *Reservations) Release(owner string) {
 	if !ok {
 		return
 	}
+	r.gen++
 	for _, dl := range res.links {
 		h := r.held[dl]
 		h[res.prio] -= res.gbps

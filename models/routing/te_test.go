@@ -463,3 +463,57 @@ func TestTETreeMatchesTE(t *testing.T) {
 		}
 	}
 }
+
+// TestReservationMaskFollowsReservations: the reservation mask kept between TE trees
+// is rebuilt when a reservation is made or released, and per bandwidth and priority:
+// each tree's paths equal those of the full search under a mask built afresh, over
+// random sequences of trees, reservations and releases.
+func TestReservationMaskFollowsReservations(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 5))
+	for iter := range 100 {
+		n := 3 + r.IntN(10)
+		g := mustGraph(t, randomNet(r, n, n+r.IntN(3*n)))
+		if len(g.eID) == 0 {
+			continue
+		}
+		resv := NewReservations()
+		for step := range 30 {
+			switch r.IntN(3) {
+			case 0:
+				var links []string
+				for range 1 + r.IntN(3) {
+					links = append(links, g.eID[r.IntN(len(g.eID))])
+				}
+				if err := resv.Reserve(fmt.Sprintf("o%d", r.IntN(4)), links, float64(1+r.IntN(6)), r.IntN(NumPriorities)); err != nil {
+					t.Fatal(err)
+				}
+			case 1:
+				resv.Release(fmt.Sprintf("o%d", r.IntN(4)))
+			}
+			req := TERequest{Src: g.devs[r.IntN(n)], Metric: Latency, BandwidthGbps: float64(1 + r.IntN(8)), Priority: r.IntN(NumPriorities)}
+			tr, err := g.TETree(req, resv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := tr.o
+			o.mask = g.buildReservationMask(req.BandwidthGbps, req.Priority, resv)
+			if !slices.Equal(tr.o.mask, o.mask) {
+				t.Fatalf("iter %d step %d: kept mask %v, fresh mask %v", iter, step, tr.o.mask, o.mask)
+			}
+			s := g.devIdx[req.Src]
+			dist, via := g.search(s, -1, &o, tr.minAvail)
+			for d := range n {
+				got, err := tr.Path(g.devs[d])
+				if math.IsInf(dist[d], 1) || int32(d) == s {
+					if err == nil {
+						t.Fatalf("iter %d step %d: path %v where the fresh search has none", iter, step, got.Links)
+					}
+					continue
+				}
+				if want := g.walkBack(s, int32(d), via, req.Metric); err != nil || !slices.Equal(got.Links, want.Links) {
+					t.Fatalf("iter %d step %d to %s: tree %v (%v), fresh search %v", iter, step, g.devs[d], got.Links, err, want.Links)
+				}
+			}
+		}
+	}
+}

@@ -24,6 +24,15 @@ type Tree struct {
 	root   *Node
 	leaves map[string]Entry
 	check  bool // NewChecker: nothing is stored
+	// keysOK holds the list key values a checker has parsed without error (ParseValue
+	// depends on the key leaf and the text alone): every leaf below an entry checks
+	// the entry's keys again.
+	keysOK map[keyValue]struct{}
+}
+
+type keyValue struct {
+	n *Node
+	v string
 }
 
 // NewTree returns an empty tree over the schema root.
@@ -188,9 +197,17 @@ func (t *Tree) ensureKeys(p ocpath.Path) (string, error) {
 			// The canonical string of p[:i+1]/config/k, built without the path (b holds
 			// p[:i+1]'s; a Builder never changes what it has written).
 			if t.check {
-				if _, err := ParseValue(kl, e.Key[k]); err != nil {
+				kv := keyValue{kl, e.Key[k]}
+				if _, ok := t.keysOK[kv]; ok {
+					continue
+				}
+				if _, err := ParseValue(kl, kv.v); err != nil {
 					return "", fmt.Errorf("%w: %s: key %s: %v", ErrInvalid, p, k, err)
 				}
+				if t.keysOK == nil {
+					t.keysOK = map[keyValue]struct{}{}
+				}
+				t.keysOK[kv] = struct{}{}
 				continue
 			}
 			s := b.String() + "/config/" + k
@@ -244,8 +261,30 @@ func (t *Tree) Update(p ocpath.Path, js []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrInvalid, p, err)
 	}
+	return t.updateNode(p, n, v)
+}
+
+// UpdateValue is Update with the JSON value already decoded as DecodeJSON decodes it
+// (for a caller that also needs the decoded value: one decoding instead of two). v is
+// only read.
+func (t *Tree) UpdateValue(p ocpath.Path, v any) error {
+	n, err := Resolve(t.root, p, false)
+	if err != nil {
+		return err
+	}
+	return t.updateNode(p, n, v)
+}
+
+func (t *Tree) updateNode(p ocpath.Path, n *Node, v any) error {
 	entry := n.Kind == List && len(p) > 0 && len(p[len(p)-1].Key) > 0
-	return t.decode(p.Clone(), n, entry, v)
+	return t.decode(withRoom(p), n, entry, v)
+}
+
+// withRoom copies p into a slice with room to append the elements below it (decode).
+func withRoom(p ocpath.Path) ocpath.Path {
+	q := make(ocpath.Path, len(p), len(p)+8)
+	copy(q, p)
+	return q
 }
 
 // Replace removes everything at p, then merges js there.
@@ -261,6 +300,20 @@ func (t *Tree) Replace(p ocpath.Path, js []byte) error {
 		return err
 	}
 	return t.Update(p, js)
+}
+
+// ReplaceValue is Replace with the JSON value already decoded (see UpdateValue).
+func (t *Tree) ReplaceValue(p ocpath.Path, v any) error {
+	n, err := Resolve(t.root, p, false)
+	if err != nil {
+		return err
+	}
+	if n.Kind != Leaf {
+		if err := t.Delete(p); err != nil {
+			return err
+		}
+	}
+	return t.updateNode(p, n, v)
 }
 
 // UpdateScalar sets a leaf from a gNMI scalar (string/uint/int/bool) value.
@@ -294,6 +347,10 @@ func (t *Tree) UpdateScalar(p ocpath.Path, v any) error {
 	return t.setLeaf(p, n, val)
 }
 
+// DecodeJSON decodes one JSON value as Update does: objects map[string]any, arrays
+// []any, numbers json.Number; data after the value is refused.
+func DecodeJSON(js []byte) (any, error) { return decodeJSON(js) }
+
 func decodeJSON(js []byte) (any, error) {
 	d := json.NewDecoder(bytes.NewReader(js))
 	d.UseNumber()
@@ -307,6 +364,10 @@ func decodeJSON(js []byte) (any, error) {
 	return v, nil
 }
 
+// decode merges the decoded JSON value v at p (schema node n; entry: p ends in a list
+// entry). A child's path is p with one element appended in place when p has room:
+// siblings reuse the slot after p, and nothing keeps a path it is given (a stored leaf
+// keeps a copy, an error its text), so p[:len(p)] never changes under a caller.
 func (t *Tree) decode(p ocpath.Path, n *Node, entry bool, v any) error {
 	switch n.Kind {
 	case Leaf:
@@ -331,7 +392,7 @@ func (t *Tree) decode(p ocpath.Path, n *Node, entry bool, v any) error {
 			if c == nil {
 				return fmt.Errorf("%w: %s: no element %q", ErrUnknown, p, name)
 			}
-			if err := t.decode(append(p[:len(p):len(p)], ocpath.Elem{Name: c.Name}), c, false, obj[name]); err != nil {
+			if err := t.decode(append(p, ocpath.Elem{Name: c.Name}), c, false, obj[name]); err != nil {
 				return err
 			}
 		}
@@ -351,7 +412,7 @@ func (t *Tree) decode(p ocpath.Path, n *Node, entry bool, v any) error {
 			if c == nil {
 				return fmt.Errorf("%w: %s: no element %q", ErrUnknown, p, name)
 			}
-			if err := t.decode(append(p[:len(p):len(p)], ocpath.Elem{Name: c.Name}), c, false, obj[name]); err != nil {
+			if err := t.decode(append(p, ocpath.Elem{Name: c.Name}), c, false, obj[name]); err != nil {
 				return err
 			}
 		}
@@ -381,7 +442,8 @@ func (t *Tree) decode(p ocpath.Path, n *Node, entry bool, v any) error {
 			}
 			keys[k] = kv.String()
 		}
-		ep := append(p[:len(p)-1:len(p)-1], ocpath.Elem{Name: n.Name, Key: keys})
+		ep := withRoom(p)
+		ep[len(ep)-1] = ocpath.Elem{Name: n.Name, Key: keys}
 		if err := t.decode(ep, n, true, obj); err != nil {
 			return err
 		}

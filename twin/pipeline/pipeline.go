@@ -156,6 +156,7 @@ type Service struct {
 	lockWait func() // test hook: called (devMu held) before lockDevices waits
 	rules    atomic.Pointer[[]change.ApprovalRule]
 	resv     resvCache // services.go
+	envc     envCache  // services.go
 	// validatingNow holds the changes this process is validating (finishValidation);
 	// a change stored as validating that is not here lost its final transition, and
 	// ResolveChange fails it.

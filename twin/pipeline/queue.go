@@ -22,16 +22,22 @@ type l1Queue struct {
 	flows   map[string]queue.FlowResult
 }
 
-// hasQueues says whether any link direction has a non-fq queue.
+// hasQueues says whether any link direction has a non-fq queue. It is computed once
+// per model (a pass over every link: 20,000 on the slice benchmark's twin, twice per
+// validation before): a model's links change only in capacity (the full L1 path's
+// copy), which does not change their queues.
 func (m *liveModel) hasQueues() bool {
-	for _, l := range m.links {
-		for _, rev := range []bool{false, true} {
-			if l.QueueOf(rev).EffectiveDiscipline() != network.QueueFQ {
-				return true
+	m.queuesOnce.Do(func() {
+		for _, l := range m.links {
+			for _, rev := range []bool{false, true} {
+				if l.QueueOf(rev).EffectiveDiscipline() != network.QueueFQ {
+					m.queues = true
+					return
+				}
 			}
 		}
-	}
-	return false
+	})
+	return m.queues
 }
 
 // newL1Queue runs the queue model over m's links (capacity from capOf) and flows when

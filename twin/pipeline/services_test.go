@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -164,5 +166,66 @@ func TestServiceRejected(t *testing.T) {
 	ev, _ := json.Marshal(bw.Evidence)
 	if !strings.Contains(string(ev), "r-0--r-1") {
 		t.Fatalf("bandwidth evidence %s; want the bottleneck link", ev)
+	}
+}
+
+// TestServiceEnvPerRevision: the compile environment kept per live revision equals one
+// built afresh (service.NewEnv over the live devices, links and configurations), a
+// caller's changes to its maps do not reach the next caller, and a new revision (a
+// device's underlay label changed) gives a new environment.
+func TestServiceEnvPerRevision(t *testing.T) {
+	svc, m := ringService(t, 6)
+	ctx := context.Background()
+	fresh := func() *service.Env {
+		t.Helper()
+		var env *service.Env
+		if err := m.Live().View(func(r *twin.Reader) error {
+			n := r.Network()
+			var err error
+			env, err = service.NewEnv(&network.Network{Devices: n.Devices, Links: n.Links}, nil, nil)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	same := func(got, want *service.Env) {
+		t.Helper()
+		if !maps.Equal(got.Underlay, want.Underlay) || !maps.Equal(got.SIDs, want.SIDs) || !maps.Equal(got.DownLinks, want.DownLinks) || len(got.Network.Devices) != len(want.Network.Devices) || len(got.Network.Links) != len(want.Network.Links) {
+			t.Fatalf("environment %+v; built afresh %+v", got, want)
+		}
+	}
+	e1, err := svc.ServiceEnv(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(e1, fresh())
+	e1.Underlay["r-0"] = netip.MustParseAddr("198.51.100.1")
+	e1.DownLinks["r-0--r-1"] = true
+	delete(e1.SIDs, "r-1")
+	e2, err := svc.ServiceEnv(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(e2, fresh())
+	if _, err := m.Live().Update(ctx, func(tx *twin.Txn) error {
+		d, err := tx.Device("r-2")
+		if err != nil {
+			return err
+		}
+		nd := d.Device
+		nd.Labels = map[string]string{service.LabelUnderlay: "203.0.113.9"}
+		_, err = tx.PutDevice(nd, twin.Upsert, twin.Any)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e3, err := svc.ServiceEnv(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(e3, fresh())
+	if e3.Underlay["r-2"] != netip.MustParseAddr("203.0.113.9") {
+		t.Fatalf("underlay of r-2 after its label changed: %v", e3.Underlay["r-2"])
 	}
 }

@@ -56,21 +56,23 @@ type cachedTree struct {
 type liveModel struct {
 	// mu serializes incremental perturbations of state (they are undone before
 	// unlocking).
-	mu        sync.Mutex
-	devices   []network.Device
-	graphOnce sync.Once
-	graph     *routing.Graph // built once from devices and links
-	ecmpOnce  sync.Once
-	ecmpMu    sync.Mutex // guards ecmp (its cache)
-	ecmp      *routing.ECMP
-	links     map[string]network.Link // by link ID
-	dirCap    map[string]float64      // directed link -> capacity minus hard reservations
-	reserved  map[string]float64      // directed link -> sum of hard reservations
-	flows     map[string]network.Flow
-	slos      map[string]change.SLO
-	input     *bottleneck.Network // elastic and soft flows only
-	state     *bottleneck.State
-	total     float64
+	mu         sync.Mutex
+	devices    []network.Device
+	graphOnce  sync.Once
+	graph      *routing.Graph // built once from devices and links
+	ecmpOnce   sync.Once
+	ecmpMu     sync.Mutex // guards ecmp (its cache)
+	ecmp       *routing.ECMP
+	queuesOnce sync.Once
+	queues     bool                    // hasQueues, computed once
+	links      map[string]network.Link // by link ID
+	dirCap     map[string]float64      // directed link -> capacity minus hard reservations
+	reserved   map[string]float64      // directed link -> sum of hard reservations
+	flows      map[string]network.Flow
+	slos       map[string]change.SLO
+	input      *bottleneck.Network // elastic and soft flows only
+	state      *bottleneck.State
+	total      float64
 }
 
 // trees returns every device's parsed intended configuration (read-only).
@@ -259,7 +261,7 @@ func (m *liveModel) rebuild() {
 	}
 	m.state = st
 	m.total = 0
-	for id := range m.flows {
+	for _, id := range fids { // in ID order: the same sum on every run (a map's order is not)
 		m.total += m.rate(id)
 	}
 }
@@ -536,7 +538,7 @@ func applyDelta(tx *twin.Txn, cs *change.ChangeSet, configs map[string]change.Tr
 				return fmt.Errorf("device %s: %w", dev, err)
 			}
 		}
-		b, err := json.Marshal(t)
+		b, err := change.MarshalTree(t) // json.Marshal's bytes, without reflection
 		if err != nil {
 			return err
 		}
