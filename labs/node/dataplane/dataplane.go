@@ -248,8 +248,8 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 		}
 		if h.iface != "" {
 			ifc, ok := cfg.Interfaces[h.iface]
-			if !ok {
-				return Config{}, fmt.Errorf("%w: %s: next hop on link through unconfigured interface %q", ErrInvalid, nhKey, h.iface)
+			if !ok && !known[h.iface] {
+				return Config{}, fmt.Errorf("%w: %s: next hop on link through %q: neither a port nor a configured interface", ErrInvalid, nhKey, h.iface)
 			}
 			if ifc.VXLAN != nil {
 				return Config{}, fmt.Errorf("%w: %s: next hop on link through VXLAN interface %q (a tunnel carries frames to a bridge, not routed next hops)", ErrInvalid, nhKey, h.iface)
@@ -327,7 +327,7 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 			owner[ifn] = n
 		}
 	}
-	if err := checkServices(&cfg); err != nil {
+	if err := checkServices(&cfg, known); err != nil {
 		return Config{}, err
 	}
 	// Overlapping addresses across interfaces are refused.

@@ -131,7 +131,7 @@ func finishSRv6(where string, sr *SRv6, segs map[uint64]netip.Addr, cfg *Config)
 
 // checkServices checks VXLAN interfaces and L2VSI instances once the configuration is
 // assembled.
-func checkServices(cfg *Config) error {
+func checkServices(cfg *Config, ports map[string]bool) error {
 	names := make([]string, 0, len(cfg.Interfaces))
 	for n := range cfg.Interfaces {
 		names = append(names, n)
@@ -163,8 +163,8 @@ func checkServices(cfg *Config) error {
 		vnis[vniPort{vx.VNI, port}] = n
 		if vx.Underlay != "" {
 			u, ok := cfg.Interfaces[vx.Underlay]
-			if !ok {
-				return fmt.Errorf("%w: VXLAN interface %q: underlay-interface %q is not a configured interface", ErrInvalid, n, vx.Underlay)
+			if !ok && !ports[vx.Underlay] {
+				return fmt.Errorf("%w: VXLAN interface %q: underlay-interface %q is neither a port nor a configured interface", ErrInvalid, n, vx.Underlay)
 			}
 			if u.VXLAN != nil {
 				return fmt.Errorf("%w: VXLAN interface %q: underlay-interface %q is itself a VXLAN interface", ErrInvalid, n, vx.Underlay)

@@ -136,9 +136,9 @@ func TestFromTreeProtection(t *testing.T) {
 		docs       map[string]string
 	}{
 		{"same-vni-same-port", `both use VNI 7 on UDP port 4790`, map[string]string{"/interfaces": `{"interface":[{"name":"eth1"},` + vx("vx7", 4790, "eth1") + `,` + vx("vx7p1", 4790, "eth1") + `]}`}},
-		{"unconfigured-underlay", `underlay-interface "eth9" is not a configured interface`, map[string]string{"/interfaces": `{"interface":[{"name":"eth1"},` + vx("vx7", 4789, "eth9") + `]}`}},
+		{"unconfigured-underlay", `underlay-interface "eth9" is neither a port nor a configured interface`, map[string]string{"/interfaces": `{"interface":[{"name":"eth1"},` + vx("vx7", 4789, "eth9") + `]}`}},
 		{"tunnel-underlay", `underlay-interface "vx7" is itself a VXLAN interface`, map[string]string{"/interfaces": `{"interface":[{"name":"eth1"},` + vx("vx7", 4789, "eth1") + `,` + vx("vx7p1", 4790, "vx7") + `]}`}},
-		{"hop-unconfigured-interface", `next hop on link through unconfigured interface "eth9"`, route(`{"index":"a","config":{"next-hop":"10.0.0.2"},"interface-ref":{"config":{"interface":"eth9"}}}`)},
+		{"hop-unconfigured-interface", `next hop on link through "eth9": neither a port nor a configured interface`, route(`{"index":"a","config":{"next-hop":"10.0.0.2"},"interface-ref":{"config":{"interface":"eth9"}}}`)},
 		{"hop-through-tunnel", `next hop on link through VXLAN interface "vx7"`, route(`{"index":"a","config":{"next-hop":"10.0.0.2"},"interface-ref":{"config":{"interface":"vx7"}}}`)},
 		{"hop-interface-only", `next hop has no config/next-hop`, route(`{"index":"a","interface-ref":{"config":{"interface":"eth1"}}}`)},
 	} {
