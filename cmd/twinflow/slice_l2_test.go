@@ -175,9 +175,10 @@ func TestSliceL2Sandbox(t *testing.T) {
 		}
 	}
 
-	// A protected slice (template urllc: two node-disjoint paths, 1+1): the lab
-	// routes the first path (destination routing cannot follow both), and the
-	// slice's endpoints reach each other over it.
+	// A protected slice (template urllc: two node-disjoint paths, 1+1): one tunnel
+	// per path (docs/services.md, "Protection in the dataplane"), and the slice's
+	// endpoints reach each other over them; the committed devices hold both
+	// tunnels.
 	body = `{"slice-service": [{"id": "u1", "slo-sle-template": "urllc",
 		"service-slo-sle-policy": {"slo-policy": {"metric-bound": [{"metric-type": "one-way-bandwidth", "metric-unit": "Mbps", "bound": 500}]}},
 		"sdps": {"sdp": [
@@ -198,6 +199,12 @@ func TestSliceL2Sandbox(t *testing.T) {
 	}
 	if paths := mustCLI(t, srv, "path", "--service", "u1.c1"); !strings.Contains(paths, "spine-0") || !strings.Contains(paths, "spine-1") {
 		t.Errorf("u1 has not two node-disjoint paths:\n%s", paths)
+	}
+	u1 := nbi.VNIOf("u1.c1")
+	for _, dev := range []string{"leaf-2", "leaf-3"} {
+		if got := readBack(t, addr[dev], fmt.Sprintf("/interfaces/interface[name=vx%dp1]", u1)); !strings.Contains(got, "4790") || !strings.Contains(got, "split-horizon") {
+			t.Errorf("%s lacks u1's second tunnel: %s", dev, got)
+		}
 	}
 
 	// Slices whose configuration does not realise the intent: compiled like the

@@ -11,9 +11,18 @@ import (
 //
 //	/network-instances/network-instance[name]/config/route-distinguisher
 //	  (and state/route-distinguisher): openconfig-network-instance's RD leaf
-//	/interfaces/interface[name]/vxlan/config/{vni,local-address,remote-address,destination-port}
+//	/interfaces/interface[name]/vxlan/config/{vni,local-address,remote-address,destination-port,
+//	  underlay-interface,learning,split-horizon}
 //	  (twinflow-vxlan): the interface is a VXLAN tunnel endpoint the node creates
-//	  (unicast, one remote: no VLAN devices or EVPN on these kernels)
+//	  (unicast, one remote: no VLAN devices or EVPN on these kernels); underlay-interface
+//	  binds its encapsulated packets to one port (the route lookup of the remote address
+//	  keeps to next hops through it); learning false: no MAC learning on the tunnel (nor
+//	  as a bridge port), so frames for remote hosts are flooded into it; split-horizon:
+//	  as a bridge port, frames received on it are not forwarded to other split-horizon
+//	  ports (the kernel's isolated bridge port)
+//	.../static[prefix]/next-hops/next-hop[index]/interface-ref/config/interface
+//	  (openconfig-local-routing's interface-bound next hop): the next hop is on link
+//	  through that interface, whatever the interface's subnets
 //	network-instance config/type L2VSI: a bridge; its interfaces are the bridge ports
 //	.../static[prefix]/next-hops/next-hop[index]/srv6/config/{mode,interface}
 //	.../next-hop[index]/srv6/segments/segment[index]/config/{index,sid}
@@ -47,6 +56,9 @@ func addServiceNodes(r *Node) {
 		leaf("local-address", IPv4),
 		leaf("remote-address", IPv4),
 		rangeLeaf("destination-port", Uint16, 1, 65535),
+		leaf("underlay-interface", String),
+		leaf("learning", Bool),
+		leaf("split-horizon", Bool),
 	}
 	iface := r.Children["interfaces"].Children["interface"]
 	iface.add(mod("twinflow-vxlan", cont("vxlan",
@@ -56,6 +68,10 @@ func addServiceNodes(r *Node) {
 
 	nh := ni.Children["protocols"].Children["protocol"].Children["static-routes"].Children["static"].
 		Children["next-hops"].Children["next-hop"]
+	nh.add(cont("interface-ref",
+		cont("config", leaf("interface", String)),
+		cont("state", leaf("interface", String)),
+	))
 	srCfg := []*Node{enumLeaf("mode", srv6Modes...), leaf("interface", String)}
 	segCfg := []*Node{rangeLeaf("index", Uint8, 0, MaxSegments-1), sidLeaf("sid")}
 	nh.add(mod("twinflow-srv6", cont("srv6",

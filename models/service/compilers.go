@@ -170,6 +170,9 @@ func (L2VPNCompiler) Compose(env *Env, s *Service, route bool) (*Compiled, error
 	vx := vxlanName(vni)
 	bd := fmt.Sprintf("bd%d", vni)
 	comp := NewComposer()
+	if s.Constraints.Availability > 1 {
+		return composeProtectedL2(env, s, comp, route)
+	}
 	for _, side := range [][2]Endpoint{{a, b}, {b, a}} {
 		self, peer := side[0], side[1]
 		local, err := underlay(env, s, self.Device)

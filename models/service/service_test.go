@@ -195,6 +195,39 @@ func TestProtectedL2VPN(t *testing.T) {
 	if h := env.Reservations.Held(a.Path[0], routing.NumPriorities-1); h != 3 {
 		t.Fatalf("held on %s: %v", a.Path[0], h)
 	}
+	// dataplane protection: one tunnel per path on each PE (ports 4789, 4790), each
+	// bound to its path's first link; per-path underlay routes on every device of the
+	// paths; the deletion removes the tunnels and the bridge, not the routes
+	ops := map[string]string{}
+	for dev, l := range cs.DeviceOps {
+		for _, op := range l {
+			ops[dev] += op.Path + " " + string(op.Value) + "\n"
+		}
+	}
+	for _, want := range []struct{ dev, sub string }{
+		{"r-0", `"destination-port":4789`}, {"r-0", `"destination-port":4790`},
+		{"r-0", `/interfaces/interface[name=vx77p1]`}, {"r-3", `/interfaces/interface[name=vx77p1]`},
+		{"r-0", `"underlay-interface":"eth1"`}, {"r-0", `"underlay-interface":"eth2"`},
+		{"r-0", `"split-horizon":true`}, {"r-0", `"learning":false`},
+		{"r-0", `static[prefix=192.0.2.4/32]`}, {"r-3", `static[prefix=192.0.2.1/32]`},
+		{"r-1", `static[prefix=192.0.2.4/32]`}, {"r-5", `static[prefix=192.0.2.4/32]`},
+		{"r-1", `"interface-ref":{"config":{"interface":`},
+	} {
+		if !strings.Contains(ops[want.dev], want.sub) {
+			t.Errorf("%s: no %s in\n%s", want.dev, want.sub, ops[want.dev])
+		}
+	}
+	del, err := DefaultRegistry().Delete(env, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gone []string
+	for _, op := range del.DeviceOps["r-0"] {
+		gone = append(gone, op.Path)
+	}
+	if want := []string{"/network-instances/network-instance[name=bd77]", "/interfaces/interface[name=vx77p1]", "/interfaces/interface[name=vx77]"}; !slices.Equal(gone, want) || len(del.DeviceOps["r-1"]) != 0 {
+		t.Errorf("deletion on r-0 %v (want %v), on r-1 %v", gone, want, del.DeviceOps["r-1"])
+	}
 	// all-active splits the capacity
 	s2 := *s
 	s2.ID, s2.L2 = "wire2", &L2Options{VNI: 78}

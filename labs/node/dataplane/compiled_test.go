@@ -64,6 +64,9 @@ func TestCompiledServicesFitTheNode(t *testing.T) {
 			Endpoints: []service.Endpoint{{Device: "r-0", Interface: "eth9", Address: "10.1.0.1/24"}, {Device: "r-2", Interface: "eth9", Address: "10.2.0.1/24"}, {Device: "r-4", Interface: "eth9", Address: "10.3.0.1/24"}}},
 		{ID: "wire", Type: service.L2VPN, L2: &service.L2Options{VNI: 42},
 			Endpoints: []service.Endpoint{{Device: "r-1", Interface: "eth9"}, {Device: "r-4", Interface: "eth9"}}},
+		{ID: "prot", Type: service.L2VPN, L2: &service.L2Options{VNI: 43},
+			Endpoints:   []service.Endpoint{{Device: "r-0", Interface: "eth9"}, {Device: "r-3", Interface: "eth9"}},
+			Constraints: service.Constraints{Availability: 2, Protection: service.OnePlusOne, Disjointness: "node"}},
 		{ID: "te1", Type: service.SRPolicy, SR: &service.SROptions{Prefix: "10.9.0.0/16"},
 			Endpoints: []service.Endpoint{{Device: "r-0"}, {Device: "r-3"}}},
 	} {
@@ -90,6 +93,10 @@ func TestCompiledServicesFitTheNode(t *testing.T) {
 						t.Fatalf("%s: instance %+v", dev, ni)
 					}
 				case service.L2VPN:
+					if s.ID == "prot" {
+						checkProtected(t, dev, cfg)
+						break
+					}
 					if ni := cfg.Instances["bd42"]; ni.Type != InstanceL2VSI || len(ni.Interfaces) != 2 || cfg.Interfaces["vx42"].VXLAN == nil {
 						t.Fatalf("%s: %+v", dev, cfg)
 					}
@@ -105,6 +112,9 @@ func TestCompiledServicesFitTheNode(t *testing.T) {
 					t.Fatal(err)
 				}
 				for n, ni := range cfg.Instances {
+					if s.ID == "prot" && n == DefaultInstance && len(ni.Routes) > 0 && ni.Routes[0].Metric == service.ProtectionRouteMetric {
+						continue // the per-path underlay routes are needed, not owned: they stay
+					}
 					if n != DefaultInstance || len(ni.Routes) > 0 {
 						t.Fatalf("%s: instance %s left after deletion: %+v", dev, n, ni)
 					}
@@ -116,5 +126,34 @@ func TestCompiledServicesFitTheNode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkProtected: on the PEs of a 1+1 L2VPN, two tunnels with VNI 43 on ports 4789 and
+// 4790, each bound to another port, without learning, in split horizon, in the
+// bridge with the access port; on every device, a route to the far PE's underlay
+// address with interface-bound next hops.
+func checkProtected(t *testing.T, dev string, cfg Config) {
+	t.Helper()
+	routes := cfg.Instances[DefaultInstance].Routes
+	if len(routes) == 0 || len(routes[0].NextHopInterfaces) != len(routes[0].NextHops) || routes[0].NextHopInterfaces[0] == "" || routes[0].Metric != service.ProtectionRouteMetric {
+		t.Fatalf("%s: routes %+v", dev, routes)
+	}
+	if dev != "r-0" && dev != "r-3" {
+		if len(routes) != 2 || len(cfg.Instances) != 1 { // transit: both directions of one path, nothing else
+			t.Fatalf("transit %s: %+v", dev, cfg.Instances)
+		}
+		return
+	}
+	a, b := cfg.Interfaces["vx43"].VXLAN, cfg.Interfaces["vx43p1"].VXLAN
+	if a == nil || b == nil || a.VNI != 43 || b.VNI != 43 || a.Port != 4789 || b.Port != 4790 || a.Underlay == b.Underlay ||
+		!a.NoLearning || !b.NoLearning || !a.SplitHorizon || !b.SplitHorizon {
+		t.Fatalf("%s: tunnels %+v %+v", dev, a, b)
+	}
+	if ni := cfg.Instances["bd43"]; len(ni.Interfaces) != 3 {
+		t.Fatalf("%s: bridge %+v", dev, ni)
+	}
+	if len(routes) != 1 || len(routes[0].NextHops) != 2 {
+		t.Fatalf("%s: PE routes %+v", dev, routes)
 	}
 }

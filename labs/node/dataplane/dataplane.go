@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 
 	"github.com/twinflow/twinflow/models/ocpath"
@@ -57,7 +58,10 @@ type Instance struct {
 type Route struct {
 	Prefix   netip.Prefix
 	NextHops []netip.Addr
-	Metric   uint32
+	// NextHopInterfaces, if set, has one entry per next hop: the interface it is
+	// on link through (interface-ref), or "" for a next hop resolved by its address.
+	NextHopInterfaces []string
+	Metric            uint32
 	// SRv6, if set, is the route's only next hop: SRv6 encapsulation (services.go).
 	SRv6 *SRv6
 }
@@ -111,6 +115,22 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 	routes := map[rkey]*Route{}
 	var routeOrder []rkey
 	nhSet := map[string]bool{}
+	type ipHop struct {
+		rk    rkey
+		addr  netip.Addr
+		iface string
+	}
+	ipHops := map[string]*ipHop{}
+	var ipOrder []string
+	ipHop1 := func(nhKey string, k rkey) *ipHop {
+		h := ipHops[nhKey]
+		if h == nil {
+			h = &ipHop{rk: k}
+			ipHops[nhKey] = h
+			ipOrder = append(ipOrder, nhKey)
+		}
+		return h
+	}
 	addrSet := map[string]bool{}
 	virtual := virtualInterfaces(t)
 	type srHop struct {
@@ -196,12 +216,18 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 					srv6Leaf(h.sr, h.segs, p[8:], e.Value)
 					nhSet[nhKey] = true
 				}
+				if len(p) == 11 && p[8].Name == "interface-ref" && p[9].Name == "config" && p[10].Name == "interface" {
+					nhKey := ocpath.Path(p[:8]).String()
+					ipHop1(nhKey, k).iface = e.Value.S
+					if !nhSet[nhKey] {
+						nhSet[nhKey] = false
+					}
+				}
 				if len(p) == 10 && p[8].Name == "config" {
 					nhKey := ocpath.Path(p[:8]).String()
 					switch p[9].Name {
 					case "next-hop":
-						a, _ := netip.ParseAddr(e.Value.S)
-						r.NextHops = append(r.NextHops, a)
+						ipHop1(nhKey, k).addr, _ = netip.ParseAddr(e.Value.S)
 						nhSet[nhKey] = true
 					case "metric":
 						r.Metric = uint32(e.Value.U)
@@ -214,6 +240,24 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 			}
 			cfg.Instances[niName] = ni
 		}
+	}
+	for _, nhKey := range ipOrder {
+		h := ipHops[nhKey]
+		if !h.addr.IsValid() {
+			continue // reported below: no config/next-hop
+		}
+		if h.iface != "" {
+			ifc, ok := cfg.Interfaces[h.iface]
+			if !ok && !known[h.iface] {
+				return Config{}, fmt.Errorf("%w: %s: next hop on link through %q: neither a port nor a configured interface", ErrInvalid, nhKey, h.iface)
+			}
+			if ifc.VXLAN != nil {
+				return Config{}, fmt.Errorf("%w: %s: next hop on link through VXLAN interface %q (a tunnel carries frames to a bridge, not routed next hops)", ErrInvalid, nhKey, h.iface)
+			}
+		}
+		r := routes[h.rk]
+		r.NextHops = append(r.NextHops, h.addr)
+		r.NextHopInterfaces = append(r.NextHopInterfaces, h.iface)
 	}
 	for _, nhKey := range srOrder {
 		h := srHops[nhKey]
@@ -243,6 +287,9 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 		}
 		if len(r.NextHops) > 0 && r.SRv6 != nil {
 			return Config{}, fmt.Errorf("%w: static route %s in %s mixes IP and SRv6 next hops", ErrInvalid, k.prefix, k.ni)
+		}
+		if !slices.ContainsFunc(r.NextHopInterfaces, func(s string) bool { return s != "" }) {
+			r.NextHopInterfaces = nil // none bound: as before
 		}
 		ni := cfg.Instances[k.ni]
 		ni.Routes = append(ni.Routes, *r)
@@ -280,7 +327,7 @@ func FromTree(t *schema.Tree, ports []Port) (Config, error) {
 			owner[ifn] = n
 		}
 	}
-	if err := checkServices(&cfg); err != nil {
+	if err := checkServices(&cfg, known); err != nil {
 		return Config{}, err
 	}
 	// Overlapping addresses across interfaces are refused.

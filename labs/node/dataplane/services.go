@@ -20,6 +20,15 @@ type VXLAN struct {
 	Local  netip.Addr
 	Remote netip.Addr
 	Port   uint16 // 0: 4789
+	// Underlay, if set, is the port its encapsulated packets leave through: the route
+	// lookup of Remote keeps to next hops through it.
+	Underlay string
+	// NoLearning turns MAC learning off on the tunnel and on its bridge port: frames
+	// for hosts behind it are flooded into it.
+	NoLearning bool
+	// SplitHorizon makes it an isolated bridge port: what it receives is not
+	// forwarded to other split-horizon ports of its bridge.
+	SplitHorizon bool
 }
 
 // SRv6 is an SRv6 encapsulating next hop: packets to the route's prefix get an outer
@@ -29,6 +38,9 @@ type SRv6 struct {
 	Interface string
 	Segments  []netip.Addr
 }
+
+// DefaultVXLANPort is the UDP destination port of a VXLAN interface without one.
+const DefaultVXLANPort = 4789
 
 // InstanceL2VSI is the type of a bridging network instance.
 const InstanceL2VSI = "L2VSI"
@@ -65,6 +77,12 @@ func vxlanLeaf(ifc *Interface, p ocpath.Path, v schema.Value) {
 		ifc.VXLAN.Remote, _ = netip.ParseAddr(v.S)
 	case "destination-port":
 		ifc.VXLAN.Port = uint16(v.U)
+	case "underlay-interface":
+		ifc.VXLAN.Underlay = v.S
+	case "learning":
+		ifc.VXLAN.NoLearning = !v.B
+	case "split-horizon":
+		ifc.VXLAN.SplitHorizon = v.B
 	}
 }
 
@@ -113,13 +131,17 @@ func finishSRv6(where string, sr *SRv6, segs map[uint64]netip.Addr, cfg *Config)
 
 // checkServices checks VXLAN interfaces and L2VSI instances once the configuration is
 // assembled.
-func checkServices(cfg *Config) error {
+func checkServices(cfg *Config, ports map[string]bool) error {
 	names := make([]string, 0, len(cfg.Interfaces))
 	for n := range cfg.Interfaces {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	vnis := map[uint32]string{}
+	type vniPort struct {
+		vni  uint32
+		port uint16
+	}
+	vnis := map[vniPort]string{}
 	for _, n := range names {
 		vx := cfg.Interfaces[n].VXLAN
 		if vx == nil {
@@ -131,10 +153,23 @@ func checkServices(cfg *Config) error {
 		if vx.VNI == 0 || !vx.Remote.IsValid() || !vx.Local.IsValid() {
 			return fmt.Errorf("%w: VXLAN interface %q needs vni, local-address and remote-address", ErrInvalid, n)
 		}
-		if o, dup := vnis[vx.VNI]; dup {
-			return fmt.Errorf("%w: VXLAN interfaces %q and %q both use VNI %d", ErrInvalid, o, n, vx.VNI)
+		port := vx.Port
+		if port == 0 {
+			port = DefaultVXLANPort
 		}
-		vnis[vx.VNI] = n
+		if o, dup := vnis[vniPort{vx.VNI, port}]; dup {
+			return fmt.Errorf("%w: VXLAN interfaces %q and %q both use VNI %d on UDP port %d (the kernel refuses a second; give one another destination-port)", ErrInvalid, o, n, vx.VNI, port)
+		}
+		vnis[vniPort{vx.VNI, port}] = n
+		if vx.Underlay != "" {
+			u, ok := cfg.Interfaces[vx.Underlay]
+			if !ok && !ports[vx.Underlay] {
+				return fmt.Errorf("%w: VXLAN interface %q: underlay-interface %q is neither a port nor a configured interface", ErrInvalid, n, vx.Underlay)
+			}
+			if u.VXLAN != nil {
+				return fmt.Errorf("%w: VXLAN interface %q: underlay-interface %q is itself a VXLAN interface", ErrInvalid, n, vx.Underlay)
+			}
+		}
 	}
 	for name, ni := range cfg.Instances {
 		if ni.Type != InstanceL2VSI {

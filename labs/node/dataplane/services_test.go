@@ -5,6 +5,8 @@ import (
 	"github.com/twinflow/twinflow/models/ocpath"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -89,3 +91,68 @@ func TestFromTreeServiceErrors(t *testing.T) {
 }
 
 func mustPath(s string) ocpath.Path { return ocpath.MustParse(s) }
+
+// TestFromTreeProtection (REQ-SLI-04): what a protected L2VPN needs comes out typed:
+// two tunnels with one VNI told apart by UDP port, each bound to an underlay port,
+// without learning and in split horizon, and a static route whose next hops are on
+// link through their interfaces.
+func TestFromTreeProtection(t *testing.T) {
+	vx := func(name string, port int, underlay string) string {
+		return `{"name":"` + name + `","twinflow-vxlan:vxlan":{"config":{"vni":7,"local-address":"192.0.2.1","remote-address":"192.0.2.2","destination-port":` +
+			itoa(port) + `,"underlay-interface":"` + underlay + `","learning":false,"split-horizon":true}}}`
+	}
+	tr := tree(t, map[string]string{
+		"/interfaces": `{"interface":[{"name":"eth1"},{"name":"eth2"},` + vx("vx7", 4789, "eth1") + `,` + vx("vx7p1", 4790, "eth2") + `]}`,
+		"/network-instances": `{"network-instance":[{"name":"DEFAULT","protocols":{"protocol":[{"identifier":"STATIC","name":"s","static-routes":{"static":[{"prefix":"192.0.2.2/32","next-hops":{"next-hop":[
+		  {"index":"eth1","config":{"next-hop":"192.0.2.11","metric":10},"interface-ref":{"config":{"interface":"eth1"}}},
+		  {"index":"eth2","config":{"next-hop":"192.0.2.12"},"interface-ref":{"config":{"interface":"eth2"}}}]}}]}}]}}]}`,
+	})
+	cfg, err := FromTree(tr, []Port{{Name: "eth1"}, {Name: "eth2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Interfaces["vx7"].VXLAN, cfg.Interfaces["vx7p1"].VXLAN
+	if a == nil || b == nil || a.Underlay != "eth1" || b.Underlay != "eth2" || b.Port != 4790 || !a.NoLearning || !b.SplitHorizon {
+		t.Fatalf("tunnels %+v %+v", a, b)
+	}
+	r := cfg.Instances[DefaultInstance].Routes
+	if len(r) != 1 || !slices.Equal(r[0].NextHopInterfaces, []string{"eth1", "eth2"}) || r[0].Metric != 10 ||
+		!slices.Equal(r[0].NextHops, []netip.Addr{netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")}) {
+		t.Fatalf("routes %+v", r)
+	}
+	// a route without interface-bound next hops has none
+	tr = tree(t, map[string]string{"/interfaces": `{"interface":[{"name":"eth1"}]}`,
+		"/network-instances": `{"network-instance":[{"name":"DEFAULT","protocols":{"protocol":[{"identifier":"STATIC","name":"s","static-routes":{"static":[{"prefix":"192.0.2.2/32","next-hops":{"next-hop":[{"index":"0","config":{"next-hop":"10.0.0.2"}}]}}]}}]}}]}`})
+	if cfg, err = FromTree(tr, ports); err != nil || cfg.Instances[DefaultInstance].Routes[0].NextHopInterfaces != nil {
+		t.Fatalf("plain route: %+v %v", cfg.Instances[DefaultInstance].Routes, err)
+	}
+
+	route := func(hop string) map[string]string {
+		return map[string]string{"/interfaces": `{"interface":[{"name":"eth1"},` + vx("vx7", 4789, "eth1") + `]}`,
+			"/network-instances": `{"network-instance":[{"name":"DEFAULT","protocols":{"protocol":[{"identifier":"STATIC","name":"s","static-routes":{"static":[{"prefix":"192.0.2.2/32","next-hops":{"next-hop":[` + hop + `]}}]}}]}}]}`}
+	}
+	for _, c := range []struct {
+		name, want string
+		docs       map[string]string
+	}{
+		{"same-vni-same-port", `both use VNI 7 on UDP port 4790`, map[string]string{"/interfaces": `{"interface":[{"name":"eth1"},` + vx("vx7", 4790, "eth1") + `,` + vx("vx7p1", 4790, "eth1") + `]}`}},
+		{"unconfigured-underlay", `underlay-interface "eth9" is neither a port nor a configured interface`, map[string]string{"/interfaces": `{"interface":[{"name":"eth1"},` + vx("vx7", 4789, "eth9") + `]}`}},
+		{"tunnel-underlay", `underlay-interface "vx7" is itself a VXLAN interface`, map[string]string{"/interfaces": `{"interface":[{"name":"eth1"},` + vx("vx7", 4789, "eth1") + `,` + vx("vx7p1", 4790, "vx7") + `]}`}},
+		{"hop-unconfigured-interface", `next hop on link through "eth9": neither a port nor a configured interface`, route(`{"index":"a","config":{"next-hop":"10.0.0.2"},"interface-ref":{"config":{"interface":"eth9"}}}`)},
+		{"hop-through-tunnel", `next hop on link through VXLAN interface "vx7"`, route(`{"index":"a","config":{"next-hop":"10.0.0.2"},"interface-ref":{"config":{"interface":"vx7"}}}`)},
+		{"hop-interface-only", `next hop has no config/next-hop`, route(`{"index":"a","interface-ref":{"config":{"interface":"eth1"}}}`)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := FromTree(tree(t, c.docs), ports)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v; want ErrInvalid with %q", err, c.want)
+			}
+		})
+	}
+	// the schema refuses a non-boolean learning
+	if err := tree(t, nil).Update(mustPath("/interfaces"), []byte(`{"interface":[{"name":"vx1","twinflow-vxlan:vxlan":{"config":{"learning":"no"}}}]}`)); err == nil {
+		t.Error("schema accepted learning \"no\"")
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

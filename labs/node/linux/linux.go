@@ -244,11 +244,23 @@ func (d *Dataplane) Apply(_ context.Context, cfg dataplane.Config) error {
 				if err := srv6Route(&rt, r.SRv6, links); err != nil {
 					return err
 				}
-			} else if len(r.NextHops) == 1 {
-				rt.Gw = r.NextHops[0].AsSlice()
 			} else {
-				for _, nh := range r.NextHops {
-					rt.MultiPath = append(rt.MultiPath, &netlink.NexthopInfo{Gw: nh.AsSlice()})
+				hops := make([]*netlink.NexthopInfo, len(r.NextHops))
+				for i, nh := range r.NextHops {
+					hops[i] = &netlink.NexthopInfo{Gw: nh.AsSlice()}
+					if i < len(r.NextHopInterfaces) && r.NextHopInterfaces[i] != "" {
+						// interface-bound: on link through it (docs/services.md)
+						l, ok := links[r.NextHopInterfaces[i]]
+						if !ok {
+							return fmt.Errorf("%w: route %s: next hop through %q: not a link of this node", dataplane.ErrInvalid, r.Prefix, r.NextHopInterfaces[i])
+						}
+						hops[i].LinkIndex, hops[i].Flags = l.Attrs().Index, int(netlink.FLAG_ONLINK)
+					}
+				}
+				if len(hops) == 1 {
+					rt.Gw, rt.LinkIndex, rt.Flags = hops[0].Gw, hops[0].LinkIndex, hops[0].Flags
+				} else {
+					rt.MultiPath = hops
 				}
 			}
 			wantRoutes[t] = append(wantRoutes[t], rt)

@@ -23,8 +23,6 @@ import (
 // OwnedAlias marks the links twinflow-node created.
 const OwnedAlias = "twinflow-node"
 
-const defaultVXLANPort = 4789
-
 // NoSeg6Message is the error text when the kernel has no seg6 lwtunnel
 // (CONFIG_IPV6_SEG6_LWTUNNEL off: the Set is refused and nothing changes).
 const NoSeg6Message = "this kernel cannot encapsulate into SRv6 (no seg6 lwtunnel: CONFIG_IPV6_SEG6_LWTUNNEL is off)"
@@ -60,7 +58,7 @@ func (d *Dataplane) applyVirtual(cfg dataplane.Config, links map[string]netlink.
 		keep := false
 		if vx, ok := wantVX[n]; ok {
 			cur, isVX := l.(*netlink.Vxlan)
-			keep = isVX && sameVXLAN(cur, vx)
+			keep = isVX && sameVXLAN(cur, vx, underlayIndex(vx, links))
 		} else if _, ok := wantBr[n]; ok {
 			_, keep = l.(*netlink.Bridge)
 		}
@@ -88,10 +86,14 @@ func (d *Dataplane) applyVirtual(cfg dataplane.Config, links map[string]netlink.
 		vx := wantVX[n]
 		port := int(vx.Port)
 		if port == 0 {
-			port = defaultVXLANPort
+			port = dataplane.DefaultVXLANPort
+		}
+		if vx.Underlay != "" && links[vx.Underlay] == nil {
+			return fmt.Errorf("%w: VXLAN interface %s: underlay interface %q is not a port of this node", dataplane.ErrInvalid, n, vx.Underlay)
 		}
 		l := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: n}, VxlanId: int(vx.VNI),
-			SrcAddr: vx.Local.AsSlice(), Group: vx.Remote.AsSlice(), Port: port, Learning: true}
+			SrcAddr: vx.Local.AsSlice(), Group: vx.Remote.AsSlice(), Port: port, Learning: !vx.NoLearning,
+			VtepDevIndex: underlayIndex(vx, links)}
 		if err := d.addOwned(l, links); err != nil {
 			return err
 		}
@@ -141,7 +143,30 @@ func (d *Dataplane) applyVirtual(cfg dataplane.Config, links map[string]netlink.
 			}
 		}
 	}
+	// Bridge port flags of the tunnels in a bridge: learning off, split horizon
+	// (isolated). Set every time: idempotent, and a tunnel re-enslaved above starts
+	// with the bridge's defaults.
+	for _, n := range sortedKeys(wantVX) {
+		vx := wantVX[n]
+		if master[n] == "" {
+			continue
+		}
+		if err := d.h.LinkSetLearning(links[n], !vx.NoLearning); err != nil {
+			return fmt.Errorf("%w: %s bridge port learning: %v", dataplane.ErrApply, n, err)
+		}
+		if err := d.h.LinkSetIsolated(links[n], vx.SplitHorizon); err != nil {
+			return fmt.Errorf("%w: %s bridge port split horizon (isolated): %v", dataplane.ErrApply, n, err)
+		}
+	}
 	return nil
+}
+
+// underlayIndex is the ifindex of vx's underlay interface (0: none).
+func underlayIndex(vx *dataplane.VXLAN, links map[string]netlink.Link) int {
+	if l := links[vx.Underlay]; vx.Underlay != "" && l != nil {
+		return l.Attrs().Index
+	}
+	return 0
 }
 
 func (d *Dataplane) addOwned(l netlink.Link, links map[string]netlink.Link) error {
@@ -164,12 +189,13 @@ func (d *Dataplane) addOwned(l netlink.Link, links map[string]netlink.Link) erro
 	return nil
 }
 
-func sameVXLAN(l *netlink.Vxlan, vx *dataplane.VXLAN) bool {
+func sameVXLAN(l *netlink.Vxlan, vx *dataplane.VXLAN, underlay int) bool {
 	port := int(vx.Port)
 	if port == 0 {
-		port = defaultVXLANPort
+		port = dataplane.DefaultVXLANPort
 	}
-	return l.VxlanId == int(vx.VNI) && l.Port == port && l.SrcAddr.Equal(vx.Local.AsSlice()) && l.Group.Equal(vx.Remote.AsSlice())
+	return l.VxlanId == int(vx.VNI) && l.Port == port && l.SrcAddr.Equal(vx.Local.AsSlice()) && l.Group.Equal(vx.Remote.AsSlice()) &&
+		l.VtepDevIndex == underlay && l.Learning == !vx.NoLearning
 }
 
 // srv6Route sets rt's seg6 encapsulation from an SRv6 next hop.

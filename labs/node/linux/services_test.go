@@ -131,3 +131,76 @@ func (nb nodeBin) start(t *testing.T, name, ns string, ports ...string) *tfgnmi.
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// TestProtectedTunnelsProgrammed (REQ-SLI-04): one linux-dataplane node with two
+// underlay ports gets, over gNMI, what a protected L2VPN compiles to on a PE: two
+// tunnels with one VNI on ports 4789 and 4790, each bound to its own underlay port,
+// without learning and in split horizon in the bridge, and a route to the far PE
+// with two on-link next hops, one per port. The kernel holds exactly that; turning
+// split horizon off and learning on reconciles the bridge ports, and deleting the
+// tunnels removes them.
+func TestProtectedTunnelsProgrammed(t *testing.T) {
+	requireRoot(t)
+	suffix := fmt.Sprintf("%d", os.Getpid()%100000)
+	ns, peer := "tfp-"+suffix+"-a", "tfp-"+suffix+"-b"
+	netns(t, ns)
+	netns(t, peer)
+	for _, p := range []string{"u1", "u2"} {
+		run(t, "ip", "-n", ns, "link", "add", p, "type", "veth", "peer", "name", p+"x", "netns", peer)
+	}
+	run(t, "ip", "-n", ns, "link", "add", "pa", "type", "veth", "peer", "name", "ca")
+	a := startNodes(t).start(t, "a", ns, "u1", "u2", "pa")
+	tunnel := func(name string, port int, underlay string, learning, split bool) tfgnmi.Op {
+		return op(tfgnmi.OpUpdate, "/interfaces/interface[name="+name+"]", fmt.Sprintf(`{"config":{"enabled":true},"twinflow-vxlan:vxlan":{"config":{"vni":7,
+			"local-address":"192.0.2.1","remote-address":"192.0.2.2","destination-port":%d,"underlay-interface":%q,"learning":%v,"split-horizon":%v}}}`, port, underlay, learning, split))
+	}
+	apply(t, a,
+		tunnel("vx7", 4789, "u1", false, true), tunnel("vx7p1", 4790, "u2", false, true),
+		op(tfgnmi.OpUpdate, "/network-instances/network-instance[name=bd7]", `{"config":{"type":"openconfig-network-instance-types:L2VSI"},
+			"interfaces":{"interface":[{"id":"pa","config":{"interface":"pa"}},{"id":"vx7","config":{"interface":"vx7"}},{"id":"vx7p1","config":{"interface":"vx7p1"}}]}}`),
+		op(tfgnmi.OpUpdate, "/network-instances/network-instance[name=DEFAULT]/protocols/protocol[identifier=STATIC][name=static]/static-routes/static[prefix=192.0.2.2/32]",
+			`{"next-hops":{"next-hop":[{"index":"u1","config":{"next-hop":"192.0.2.11","metric":10},"interface-ref":{"config":{"interface":"u1"}}},
+			  {"index":"u2","config":{"next-hop":"192.0.2.12","metric":10},"interface-ref":{"config":{"interface":"u2"}}}]}}`),
+	)
+	for name, want := range map[string][]string{
+		"vx7":   {"vxlan id 7", "dev u1", "dstport 4789", "nolearning", "master bd7"},
+		"vx7p1": {"vxlan id 7", "dev u2", "dstport 4790", "nolearning", "master bd7"},
+	} {
+		out := run(t, "ip", "-n", ns, "-d", "link", "show", name)
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s lacks %q:\n%s", name, w, out)
+			}
+		}
+		if br := run(t, "bridge", "-n", ns, "-d", "link", "show", "dev", name); !strings.Contains(br, "learning off") || !strings.Contains(br, "isolated on") {
+			t.Errorf("%s bridge port flags:\n%s", name, br)
+		}
+	}
+	route := run(t, "ip", "-n", ns, "route", "show", "192.0.2.2/32")
+	for _, w := range []string{"metric 10", "nexthop via 192.0.2.11 dev u1 weight 1 onlink", "nexthop via 192.0.2.12 dev u2 weight 1 onlink"} {
+		if !strings.Contains(route, w) {
+			t.Errorf("route lacks %q:\n%s", w, route)
+		}
+	}
+	// the access port keeps the bridge's defaults
+	if br := run(t, "bridge", "-n", ns, "-d", "link", "show", "dev", "pa"); !strings.Contains(br, "learning on") || !strings.Contains(br, "isolated off") {
+		t.Errorf("access port flags:\n%s", br)
+	}
+
+	apply(t, a, tunnel("vx7p1", 4790, "u2", true, false))
+	if br := run(t, "bridge", "-n", ns, "-d", "link", "show", "dev", "vx7p1"); !strings.Contains(br, "learning on") || !strings.Contains(br, "isolated off") {
+		t.Errorf("vx7p1 after learning on, split horizon off:\n%s", br)
+	}
+	if out := run(t, "ip", "-n", ns, "-d", "link", "show", "vx7p1"); strings.Contains(out, "nolearning") || !strings.Contains(out, "master bd7") {
+		t.Errorf("vx7p1 recreated with learning, in the bridge:\n%s", out)
+	}
+
+	apply(t, a,
+		op(tfgnmi.OpDelete, "/network-instances/network-instance[name=bd7]", ""),
+		op(tfgnmi.OpDelete, "/interfaces/interface[name=vx7]", ""),
+		op(tfgnmi.OpDelete, "/interfaces/interface[name=vx7p1]", ""),
+	)
+	if out := run(t, "ip", "-n", ns, "link", "show"); strings.Contains(out, "vx7") || strings.Contains(out, "bd7") {
+		t.Fatalf("tunnels left:\n%s", out)
+	}
+}
