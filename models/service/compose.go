@@ -45,7 +45,13 @@ func (c *Composer) Need(device, path string, value any) error {
 }
 
 func (c *Composer) add(device, path string, value any, del string) error {
-	b, err := json.Marshal(value)
+	var b []byte
+	var err error
+	if t, ok := value.(change.Tree); ok {
+		b, err = change.MarshalTree(t) // json.Marshal's bytes, without reflection
+	} else {
+		b, err = json.Marshal(value)
+	}
 	if err != nil {
 		return fmt.Errorf("service: compose %s %s: %w", device, path, err)
 	}
