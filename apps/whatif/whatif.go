@@ -270,7 +270,7 @@ func (r *Runner) reroute() bottleneck.Reroute {
 	}
 	var ts *routing.TreeSearch
 	trees := map[int]*routing.Tree{}
-	return func(id string, _ []string, failed func(string) bool) ([]string, bool) {
+	return func(id string, f *bottleneck.Failure) ([]string, bool) {
 		e, ok := r.ends[id]
 		if !ok {
 			return nil, false
@@ -280,8 +280,14 @@ func (r *Runner) reroute() bottleneck.Reroute {
 		if !ok1 || !ok2 {
 			return nil, false
 		}
-		if ts == nil {
-			ts = r.graph.NewTreeSearch(routing.Options{Metric: routing.Latency, Exclude: failed})
+		if ts == nil { // the failed links marked by index once, not looked up per link
+			mask := make([]bool, r.graph.NumLinks())
+			for _, id := range f.FailedLinks() {
+				if e, ok := r.graph.LinkIndex(id); ok {
+					mask[e] = true
+				}
+			}
+			ts = r.graph.NewTreeSearch(routing.Options{Metric: routing.Latency, ExcludeIndex: mask})
 		}
 		t, ok := trees[src]
 		if !ok {

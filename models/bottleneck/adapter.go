@@ -51,12 +51,17 @@ const (
 )
 
 // Router routes flows of a network between their source and destination devices.
+// Not safe for concurrent use (it caches distances and reuses scratch space).
 type Router struct {
 	g    *routing.Graph
 	mode Routing
 	o    routing.Options
 	ecmp *routing.ECMP
 	ends map[string][2]string // flow → (src, dst)
+	// ECMP reroutes: the failed links by routing graph index, and the last derived
+	// router, whose storage the next failure's reuses
+	mask  []bool
+	spare *routing.ECMP
 }
 
 // NewRouter builds a router over n's devices and links for mode. Flows' source and
@@ -111,22 +116,37 @@ func (r *Router) route(id, src, dst string, o routing.Options, ecmp *routing.ECM
 // Reroute returns the Reroute for State.FailLinks: each affected flow is routed again
 // between its endpoints avoiding every failed link; flows with unknown endpoints or no
 // remaining path are dropped. In ECMP mode the router's distances are reused for every
-// destination the failure does not lengthen (routing.ECMP.Derive).
+// destination the failure does not lengthen (routing.ECMP.Derive): the failed links
+// are marked once by index (Failure.FailedLinks, routing.Options.ExcludeIndex), and
+// the derived router reuses the storage of the previous Reroute's
+// (routing.ECMP.DeriveReusing), so a Reroute is good for one FailLinks call, until
+// the next Reroute of r is first used.
 func (r *Router) Reroute() Reroute {
 	var ecmp *routing.ECMP
 	var o routing.Options
-	return func(flowID string, _ []string, failed func(string) bool) ([]string, bool) {
+	return func(flowID string, f *Failure) ([]string, bool) {
 		ends, ok := r.ends[flowID]
 		if !ok {
 			return nil, false
 		}
 		if ecmp == nil && r.mode == RouteECMP {
+			if len(r.mask) != r.g.NumLinks() {
+				r.mask = make([]bool, r.g.NumLinks())
+			} else {
+				clear(r.mask)
+			}
+			for _, id := range f.FailedLinks() {
+				if e, ok := r.g.LinkIndex(id); ok {
+					r.mask[e] = true
+				}
+			}
 			o = r.o
-			o.Exclude = failed
-			ecmp = r.ecmp.Derive(o) // reuses the distances the failure leaves intact
+			o.ExcludeIndex = r.mask
+			ecmp = r.ecmp.DeriveReusing(r.spare, o) // reuses the distances the failure leaves intact
+			r.spare = ecmp
 		} else if r.mode != RouteECMP {
 			o = r.o
-			o.Exclude = failed
+			o.Exclude = f.Failed
 		}
 		p, err := r.route(flowID, ends[0], ends[1], o, ecmp)
 		if err != nil || len(p) == 0 {

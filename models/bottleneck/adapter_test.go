@@ -66,7 +66,7 @@ func TestFailureRerouteFatTree(t *testing.T) {
 	for _, f := range s.Network().Flows {
 		busy = f.Path[len(f.Path)/2]
 	}
-	_, err = s.FailLinks([]string{busy}, func(string, []string, func(string) bool) ([]string, bool) { return []string{"nope"}, true })
+	_, err = s.FailLinks([]string{busy}, func(string, *Failure) ([]string, bool) { return []string{"nope"}, true })
 	if err == nil {
 		t.Fatal("reroute through an unknown link accepted")
 	}

@@ -530,11 +530,11 @@ func BenchmarkFailHighDegree(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	toHub2 := func(_ string, old []string, _ func(string) bool) ([]string, bool) {
-		return []string{"hub2", old[1]}, true
+	toHub2 := func(_ string, f *Failure) ([]string, bool) {
+		return []string{"hub2", f.OldPath()[1]}, true
 	}
-	toHub := func(_ string, old []string, _ func(string) bool) ([]string, bool) {
-		return []string{"hub", old[1]}, true
+	toHub := func(_ string, f *Failure) ([]string, bool) {
+		return []string{"hub", f.OldPath()[1]}, true
 	}
 	for b.Loop() {
 		if _, err := s.FailLink("hub", toHub2); err != nil {

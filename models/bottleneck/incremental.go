@@ -89,9 +89,49 @@ func (d *Delta) RateChanges() ([]RateChange, error) {
 // costs the saturations above the perturbation plus one pass over the flows.
 const replayBudget = 0.1
 
-// Reroute gives a new path for a flow whose path crosses a failed link; ok=false drops
-// the flow. failed holds every link failed so far (including this failure).
-type Reroute func(flowID string, oldPath []string, failed func(linkID string) bool) (newPath []string, ok bool)
+// Reroute gives a new path for flow flowID, whose path crosses a failed link;
+// ok=false drops the flow. f describes the failure and the flow: its old path
+// (Failure.OldPath, built only when asked) and every link failed so far, this failure
+// included (Failure.Failed, Failure.FailedLinks). f is the same value for every flow
+// of one FailLinks call and is valid until that call returns.
+type Reroute func(flowID string, f *Failure) (newPath []string, ok bool)
+
+// Failure is what a Reroute is told about one FailLinks call and the flow it is asked
+// about.
+type Failure struct {
+	s     *State
+	flow  int32
+	now   []bool   // per link index: failed by this call
+	ids   []string // FailedLinks, once built
+	idsOK bool
+}
+
+// OldPath returns the real links of the flow's path before the failure. It is built
+// (and allocated) on each call, so a Reroute that does not need it pays nothing.
+func (x *Failure) OldPath() []string { return x.s.PathOf(x.flow) }
+
+// Failed reports whether link id has failed so far (this failure included); unknown
+// links have not.
+func (x *Failure) Failed(id string) bool {
+	l, ok := x.s.linkIdx[id]
+	return ok && (x.s.failed[l] || x.now[l])
+}
+
+// FailedLinks returns the IDs of every link failed so far, this failure included, in
+// the state's link order: the set Failed answers, for a router that marks it by index
+// once instead of asking Failed per link. Built on the first call, O(|L|); the same
+// slice is returned for the rest of the FailLinks call and must not be modified.
+func (x *Failure) FailedLinks() []string {
+	if !x.idsOK {
+		for l, now := range x.now {
+			if now || l < len(x.s.failed) && x.s.failed[l] {
+				x.ids = append(x.ids, x.s.linkID[l])
+			}
+		}
+		x.idsOK = true
+	}
+	return x.ids
+}
 
 // AddFlow adds a flow and updates the structure incrementally. On error the state is
 // unchanged.
@@ -196,10 +236,7 @@ func (s *State) FailLinks(ids []string, reroute Reroute) (*Delta, error) {
 			failList = append(failList, l)
 		}
 	}
-	isFailed := func(id string) bool {
-		l, ok := s.linkIdx[id]
-		return ok && (s.failed[l] || fail[l])
-	}
+	fc := &Failure{s: s, now: fail}
 	type move struct {
 		f    int32
 		path []int32 // nil: drop
@@ -215,7 +252,8 @@ func (s *State) FailLinks(ids []string, reroute Reroute) (*Delta, error) {
 			}
 			m := move{f: f}
 			if reroute != nil {
-				if np, ok := reroute(s.flowID[f], s.PathOf(f), isFailed); ok {
+				fc.flow = f
+				if np, ok := reroute(s.flowID[f], fc); ok {
 					var err error
 					if m.path, err = s.resolveReroute(f, np, fail); err != nil {
 						return nil, err

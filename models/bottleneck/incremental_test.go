@@ -122,11 +122,11 @@ func randomDemandChange(rng *rand.Rand, s *State, what *string) (*Delta, error) 
 func randomFailure(rng *rand.Rand, s *State, n *Network, drop bool, what *string) (*Delta, error) {
 	id := n.Links[rng.IntN(len(n.Links))].ID
 	*what += " fail " + id
-	return s.FailLink(id, func(_ string, _ []string, failed func(string) bool) ([]string, bool) {
+	return s.FailLink(id, func(_ string, f *Failure) ([]string, bool) {
 		if drop && rng.IntN(4) == 0 {
 			return nil, false
 		}
-		p := randomPath(rng, s, failed)
+		p := randomPath(rng, s, f.Failed)
 		return p, p != nil
 	})
 }

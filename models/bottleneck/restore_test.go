@@ -20,7 +20,7 @@ func TestRestoreMovesBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.FailLink("a", func(id string, _ []string, _ func(string) bool) ([]string, bool) { return []string{"b"}, true })
+	_, err = s.FailLink("a", func(id string, _ *Failure) ([]string, bool) { return []string{"b"}, true })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestRestoreUndoesFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := s.FailLink("a", func(id string, _ []string, _ func(string) bool) ([]string, bool) {
+	d, err := s.FailLink("a", func(id string, _ *Failure) ([]string, bool) {
 		return []string{"b"}, id == "f1" // f1 rerouted, f2 dropped
 	})
 	if err != nil || len(d.Dropped) != 1 || len(d.Rerouted) != 1 {
@@ -149,7 +149,7 @@ func TestFailLinksBadReroute(t *testing.T) {
 		{[]string{"b", "c", "b"}, `reroute of flow "f1".path[2]: link "b" repeated in path (cycle; first at path[0])`},
 	} {
 		before := fmt.Sprint(s.Network())
-		_, err := s.FailLink("a", func(string, []string, func(string) bool) ([]string, bool) { return tc.path, true })
+		_, err := s.FailLink("a", func(string, *Failure) ([]string, bool) { return tc.path, true })
 		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Fatalf("reroute to %v: error %v, want %q", tc.path, err, tc.want)
 		}
@@ -157,11 +157,49 @@ func TestFailLinksBadReroute(t *testing.T) {
 			t.Fatalf("reroute to %v changed the state: %s, was %s", tc.path, after, before)
 		}
 	}
-	if _, err := s.FailLink("a", func(string, []string, func(string) bool) ([]string, bool) { return []string{"b", "c"}, true }); err != nil {
+	if _, err := s.FailLink("a", func(string, *Failure) ([]string, bool) { return []string{"b", "c"}, true }); err != nil {
 		t.Fatal(err)
 	}
 	if p, _ := s.Path("f1"); fmt.Sprint(p) != "[b c]" {
 		t.Fatalf("f1 path %v, want [b c]", p)
 	}
 	sameAsFull(t, s, "after reroute")
+}
+
+// TestFailureTellsReroute: a Reroute is told each flow's old path (a demand cap's
+// virtual link left out) and every link failed so far, this call's included, by
+// Failed and FailedLinks alike.
+func TestFailureTellsReroute(t *testing.T) {
+	d5 := 5.0
+	s, err := New(&Network{
+		Links: []Link{{ID: "a", Capacity: 10}, {ID: "b", Capacity: 30}, {ID: "c", Capacity: 20}, {ID: "d", Capacity: 20}, {ID: "e", Capacity: 20}},
+		Flows: []Flow{{ID: "f1", Path: []string{"a", "c"}, Demand: &d5}, {ID: "f2", Path: []string{"b", "d"}}, {ID: "f3", Path: []string{"e"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FailLink("e", nil); err != nil {
+		t.Fatal(err)
+	}
+	old := map[string]string{}
+	var failed []string
+	d, err := s.FailLinks([]string{"c", "b"}, func(id string, f *Failure) ([]string, bool) {
+		old[id] = strings.Join(f.OldPath(), ",")
+		failed = f.FailedLinks()
+		for _, l := range []string{"a", "b", "c", "d", "e", "zz"} {
+			if want := strings.Contains("bce", l); f.Failed(l) != want {
+				t.Errorf("flow %s: Failed(%q) = %v", id, l, !want)
+			}
+		}
+		return []string{"d"}, true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(old) != "map[f1:a,c f2:b,d]" || fmt.Sprint(failed) != "[b c e]" {
+		t.Fatalf("old paths %v, failed links %v", old, failed)
+	}
+	if p, _ := s.Path("f1"); fmt.Sprint(p) != "[d]" || fmt.Sprint(d.Rerouted) != "[f1 f2]" {
+		t.Fatalf("f1 now on %v, rerouted %v", p, d.Rerouted)
+	}
 }

@@ -13,14 +13,21 @@ import "math"
 // deletion case of dynamic shortest paths, Ramalingam and Reps 1996). Cost: the
 // affected devices' links and a heap over them, instead of a Dijkstra over the
 // whole graph (one failed fat-tree core link: the core switch against every device).
+//
+// The vector returned is carved from r's scratch chunks, and the affected set, its
+// list, the propagation's work stack and the heap reuse r's scratch: a repair
+// allocates nothing once the scratch has grown (see DeriveReusing).
 func (r *ECMP) repair(bd []float64) []float64 {
 	if r.keeps(bd) {
 		return bd
 	}
 	g := r.g
-	aff := make(map[int32]bool)
-	var list []int32
-	var check func(u int32)
+	sc := r.sc
+	if len(sc.aff) != len(g.devs) {
+		sc.aff = make([]bool, len(g.devs))
+	}
+	aff := sc.aff
+	list := sc.list[:0]
 	supported := func(u int32) bool {
 		for _, e := range g.out[u] {
 			v := g.eTo[e]
@@ -30,26 +37,34 @@ func (r *ECMP) repair(bd []float64) []float64 {
 		}
 		return false
 	}
-	check = func(u int32) {
-		if aff[u] || bd[u] == 0 || math.IsInf(bd[u], 1) || supported(u) {
-			return
-		}
-		aff[u] = true
-		list = append(list, u)
-		for _, e := range g.in[u] {
-			if w := g.eFrom[e]; !aff[w] && !math.IsInf(bd[w], 1) && r.tight(bd, e) {
-				check(w)
-			}
-		}
-	}
+	// the loss of support propagates backwards over tight links: a worklist in place
+	// of recursion (the affected set is the same in any order, as a device is checked
+	// again whenever one of its supports becomes affected)
+	stack := sc.stack[:0]
 	for _, e := range r.exList {
 		u, v := g.eFrom[e], g.eTo[e]
 		if !math.IsInf(bd[u], 1) && !math.IsInf(bd[v], 1) && r.tight(bd, e) {
-			check(u)
+			stack = append(stack, u)
+		}
+		for len(stack) > 0 {
+			u := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if aff[u] || bd[u] == 0 || math.IsInf(bd[u], 1) || supported(u) {
+				continue
+			}
+			aff[u] = true
+			list = append(list, u)
+			for _, e := range g.in[u] {
+				if w := g.eFrom[e]; !aff[w] && !math.IsInf(bd[w], 1) && r.tight(bd, e) {
+					stack = append(stack, w)
+				}
+			}
 		}
 	}
-	d := append([]float64(nil), bd...)
-	h := &minHeap{}
+	d := sc.vec(len(g.devs))
+	copy(d, bd)
+	h := &sc.h
+	h.a = h.a[:0]
 	for _, u := range list {
 		d[u] = math.Inf(1)
 		for _, e := range g.out[u] {
@@ -80,5 +95,9 @@ func (r *ECMP) repair(bd []float64) []float64 {
 			}
 		}
 	}
+	for _, u := range list {
+		aff[u] = false
+	}
+	sc.list, sc.stack = list, stack
 	return d
 }

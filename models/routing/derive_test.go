@@ -3,6 +3,8 @@ package routing
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/twinflow/twinflow/models/network"
@@ -62,5 +64,66 @@ func TestECMPRepairEqualsDijkstra(t *testing.T) {
 	}
 	if repaired == 0 {
 		t.Fatal("no distance vector was repaired")
+	}
+}
+
+// TestECMPDeriveReusingAllocFree: deriving a router for a failure into the storage of
+// the previous one and computing its distances to every destination allocates nothing
+// once the storage has grown, and the distances still equal a full Dijkstra.
+func TestECMPDeriveReusingAllocFree(t *testing.T) {
+	ft, err := network.FatTree(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := mustGraph(t, ft)
+	base := g.NewECMP(Options{Metric: Hops})
+	for dst := range g.devs {
+		base.distTo(int32(dst))
+	}
+	// core–aggregation links: each failure lengthens distances to some destinations
+	var masks [][]bool
+	for _, l := range ft.Links {
+		if !strings.HasPrefix(l.ID, "core-") {
+			continue
+		}
+		fwd, rev, _ := network.LinkDirections(l)
+		m := make([]bool, g.NumLinks())
+		for _, dl := range []string{fwd.ID, rev.ID} {
+			e, _ := g.LinkIndex(dl)
+			m[e] = true
+		}
+		masks = append(masks, m)
+	}
+	if len(masks) == 0 {
+		t.Fatalf("no core link among %d links (first %q)", len(ft.Links), ft.Links[0].ID)
+	}
+	var r *ECMP
+	i, repaired := 0, 0
+	run := func() {
+		r = base.DeriveReusing(r, Options{ExcludeIndex: masks[i%len(masks)]})
+		i++
+		for dst := range g.devs {
+			if d := r.distTo(int32(dst)); &d[0] != &base.dist[int32(dst)][0] {
+				repaired++
+			}
+		}
+	}
+	for range 2 * len(masks) {
+		run()
+	}
+	if a := testing.AllocsPerRun(len(masks), run); a != 0 {
+		t.Fatalf("%v allocations per derived router in steady state", a)
+	}
+	if repaired == 0 {
+		t.Fatal("no distance vector was repaired")
+	}
+	for range len(masks) {
+		run()
+		for dst := range g.devs {
+			want := g.distancesTo(int32(dst), r.usable, Hops)
+			if got := r.distTo(int32(dst)); !slices.Equal(got, want) {
+				t.Fatalf("failure %d, to %s: %v, Dijkstra %v", i, g.devs[dst], got, want)
+			}
+		}
 	}
 }

@@ -60,6 +60,10 @@ type Options struct {
 	// Exclude, if set, is asked about each directed link ID as well (for example
 	// "has this link failed?").
 	Exclude func(directedLinkID string) bool
+	// ExcludeIndex, if set, excludes the directed links i with ExcludeIndex[i] true
+	// (indices as Graph.LinkIndex; len(ExcludeIndex) must be Graph.NumLinks()): the
+	// same exclusions as an Exclude predicate, without a string lookup per link.
+	ExcludeIndex []bool
 	// mask, if set, excludes directed links by index (built once per TE request).
 	mask []bool
 }
@@ -186,6 +190,9 @@ func (g *Graph) weight(e int32, m Metric) float64 {
 
 func (g *Graph) usable(e int32, o *Options, minAvail float64) bool {
 	if o.mask != nil && o.mask[e] {
+		return false
+	}
+	if o.ExcludeIndex != nil && o.ExcludeIndex[e] {
 		return false
 	}
 	// The length tests skip the ID loads and lookups when nothing is excluded (the
@@ -402,20 +409,72 @@ type ECMP struct {
 	// base, if set, is a router with the same metric and no exclusions whose cached
 	// distances are reused where the exclusions do not change them (see Derive)
 	base *ECMP
+	// sc is the scratch space of repairs and searches, reused across destinations
+	// (and, through DeriveReusing, across derived routers)
+	sc *ecmpScratch
+}
+
+// ecmpScratch holds the working storage of distance computations: the repaired or
+// computed distance vectors are carved from chunks (kept across DeriveReusing), the
+// rest is per-computation scratch returned to a clean state after each use.
+type ecmpScratch struct {
+	chunks [][]float64 // each holds chunkVecs vectors of |V| distances
+	used   int         // vectors handed out
+	aff    []bool      // per device: affected by the exclusions (all false between uses)
+	list   []int32
+	stack  []int32
+	h      minHeap
+}
+
+// chunkVecs is the number of distance vectors per chunk of ecmpScratch.
+const chunkVecs = 32
+
+// vec returns a distance vector of length nv from the chunks, valid until the
+// scratch is reset (DeriveReusing).
+func (sc *ecmpScratch) vec(nv int) []float64 {
+	c, i := sc.used/chunkVecs, sc.used%chunkVecs
+	if c == len(sc.chunks) {
+		sc.chunks = append(sc.chunks, make([]float64, chunkVecs*nv))
+	}
+	sc.used++
+	return sc.chunks[c][i*nv : (i+1)*nv : (i+1)*nv]
 }
 
 // NewECMP returns an ECMP router over g with o. Distances to a destination are
 // computed (one Dijkstra) on its first use and cached.
 func (g *Graph) NewECMP(o Options) *ECMP {
-	r := &ECMP{g: g, o: o, dist: map[int32][]float64{}}
-	if o.Exclude != nil || len(o.ExcludeLinks) > 0 || len(o.ExcludeDevices) > 0 {
-		r.ex = make([]bool, len(g.eID))
+	return g.newECMP(o, nil)
+}
+
+// newECMP is NewECMP reusing prev's storage when prev is not nil.
+func (g *Graph) newECMP(o Options, prev *ECMP) *ECMP {
+	var r *ECMP
+	if prev != nil && prev.g == g && prev.sc != nil {
+		clear(prev.dist)
+		*prev = ECMP{g: g, o: o, dist: prev.dist, ex: prev.ex, exList: prev.exList[:0], sc: prev.sc}
+		r = prev
+	} else {
+		r = &ECMP{g: g, o: o, dist: map[int32][]float64{}}
+	}
+	if r.sc == nil {
+		r.sc = &ecmpScratch{}
+	}
+	r.sc.used = 0
+	if o.Exclude != nil || len(o.ExcludeLinks) > 0 || len(o.ExcludeDevices) > 0 || o.ExcludeIndex != nil {
+		if cap(r.ex) >= len(g.eID) {
+			r.ex = r.ex[:len(g.eID)]
+		} else {
+			r.ex = make([]bool, len(g.eID))
+		}
 		for e := range g.eID {
-			if !g.usable(int32(e), &o, math.Inf(-1)) {
-				r.ex[e] = true
+			x := !g.usable(int32(e), &o, math.Inf(-1))
+			r.ex[e] = x
+			if x {
 				r.exList = append(r.exList, int32(e))
 			}
 		}
+	} else {
+		r.ex, r.exList = nil, nil
 	}
 	return r
 }
@@ -426,10 +485,22 @@ func (g *Graph) NewECMP(o Options) *ECMP {
 // path to it or leaves its tail another usable link on one. Only destinations where a
 // failure lengthens some distance cost a Dijkstra, so rerouting around one failure in
 // a redundant fabric costs little more than walking the new paths. r must have no
-// exclusions of its own.
+// exclusions of its own. To exclude failed links, Options.ExcludeIndex costs one
+// look-up per link less than an Exclude predicate.
 func (r *ECMP) Derive(o Options) *ECMP {
+	return r.DeriveReusing(nil, o)
+}
+
+// DeriveReusing is Derive reusing the storage of prev (a router derived earlier from
+// r, or nil), which must not be used afterwards: its distance cache, exclusion set and
+// the scratch space of its repairs. Deriving one router after another this way
+// allocates nothing once the storage has grown to the largest failure seen.
+func (r *ECMP) DeriveReusing(prev *ECMP, o Options) *ECMP {
 	o.Metric = r.o.Metric
-	n := r.g.NewECMP(o)
+	if prev == r {
+		prev = nil
+	}
+	n := r.g.newECMP(o, prev)
 	if r.ex == nil {
 		n.base = r
 	}
@@ -484,18 +555,7 @@ func (r *ECMP) Route(flowID, src, dst string) (Path, error) {
 	if err != nil {
 		return Path{}, err
 	}
-	d, ok := r.dist[t]
-	if !ok {
-		if r.base != nil {
-			if bd, ok := r.base.dist[t]; ok {
-				d = r.repair(bd) // bd itself where the exclusions change nothing
-			}
-		}
-		if d == nil {
-			d = g.distancesTo(t, r.usable, r.o.Metric)
-		}
-		r.dist[t] = d
-	}
+	d := r.distTo(t)
 	if math.IsInf(d[s], 1) {
 		return Path{}, fmt.Errorf("%w: from %q to %q", ErrNoPath, src, dst)
 	}
@@ -530,14 +590,35 @@ func (r *ECMP) Route(flowID, src, dst string) (Path, error) {
 	return p, nil
 }
 
+// distTo returns the distances to device t under r's exclusions, cached.
+func (r *ECMP) distTo(t int32) []float64 {
+	d, ok := r.dist[t]
+	if !ok {
+		if r.base != nil {
+			if bd, ok := r.base.dist[t]; ok {
+				d = r.repair(bd) // bd itself where the exclusions change nothing
+			}
+		}
+		if d == nil {
+			d = r.g.distancesInto(r.sc.vec(len(r.g.devs)), t, r.usable, r.o.Metric, &r.sc.h)
+		}
+		r.dist[t] = d
+	}
+	return d
+}
+
 // distancesTo runs Dijkstra from t over reversed usable links.
 func (g *Graph) distancesTo(t int32, usable func(int32) bool, m Metric) []float64 {
-	d := make([]float64, len(g.devs))
+	return g.distancesInto(make([]float64, len(g.devs)), t, usable, m, &minHeap{})
+}
+
+// distancesInto is distancesTo into d (len |V|), with h's storage (left empty).
+func (g *Graph) distancesInto(d []float64, t int32, usable func(int32) bool, m Metric, h *minHeap) []float64 {
 	for i := range d {
 		d[i] = math.Inf(1)
 	}
 	d[t] = 0
-	h := &minHeap{}
+	h.a = h.a[:0]
 	h.push(t, 0)
 	for h.len() > 0 {
 		v, dv := h.pop()

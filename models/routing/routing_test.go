@@ -208,6 +208,7 @@ func TestECMPDeriveEqualsFresh(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	reused := 0
+	var prev *ECMP
 	for it := range 200 {
 		failed := map[string]bool{}
 		for range 1 + rng.IntN(3) {
@@ -220,6 +221,15 @@ func TestECMPDeriveEqualsFresh(t *testing.T) {
 		}
 		o := Options{Metric: Hops, Exclude: func(dl string) bool { return failed[dl] }}
 		derived, fresh := base.Derive(o), g.NewECMP(o)
+		if it%2 == 1 { // the same failure by index, into the storage of the last router
+			mask := make([]bool, g.NumLinks())
+			for dl := range failed {
+				e, _ := g.LinkIndex(dl)
+				mask[e] = true
+			}
+			derived = base.DeriveReusing(prev, Options{ExcludeIndex: mask})
+		}
+		prev = derived
 		for i := range 40 {
 			a, b := hosts[rng.IntN(len(hosts))], hosts[rng.IntN(len(hosts))]
 			if a == b {

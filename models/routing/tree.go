@@ -44,6 +44,12 @@ func (g *Graph) NumLinks() int { return len(g.eID) }
 // LinkID returns the directed link ID of directed link index e.
 func (g *Graph) LinkID(e int) string { return g.eID[e] }
 
+// LinkIndex returns the dense index of directed link id (ok=false if g has none).
+func (g *Graph) LinkIndex(id string) (int, bool) {
+	e, ok := g.eIdx[id]
+	return int(e), ok
+}
+
 // LinkEnds returns the device indices of the tail and head of directed link index e.
 func (g *Graph) LinkEnds(e int) (from, to int) { return int(g.eFrom[e]), int(g.eTo[e]) }
 
