@@ -96,17 +96,15 @@ func (r *Router) Remember(flowID, src, dst string) { r.ends[flowID] = [2]string{
 // Route is a RouteFunc.
 func (r *Router) Route(f network.Flow) ([]string, error) {
 	r.ends[f.ID] = [2]string{f.Src, f.Dst}
-	return r.route(f.ID, f.Src, f.Dst, r.o, r.ecmp)
+	return r.route(f.ID, f.Src, f.Dst, r.o, r.ecmp, nil)
 }
 
-func (r *Router) route(id, src, dst string, o routing.Options, ecmp *routing.ECMP) ([]string, error) {
-	var p routing.Path
-	var err error
+// route routes flow id; an ECMP path is appended to buf[:0].
+func (r *Router) route(id, src, dst string, o routing.Options, ecmp *routing.ECMP, buf []string) ([]string, error) {
 	if ecmp != nil {
-		p, err = ecmp.Route(id, src, dst)
-	} else {
-		p, err = r.g.Shortest(src, dst, o)
+		return ecmp.RouteLinks(id, src, dst, buf)
 	}
+	p, err := r.g.Shortest(src, dst, o)
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +122,7 @@ func (r *Router) route(id, src, dst string, o routing.Options, ecmp *routing.ECM
 func (r *Router) Reroute() Reroute {
 	var ecmp *routing.ECMP
 	var o routing.Options
+	var buf []string // FailLinks keeps no new path: each is routed into the last one's storage
 	return func(flowID string, f *Failure) ([]string, bool) {
 		ends, ok := r.ends[flowID]
 		if !ok {
@@ -148,9 +147,12 @@ func (r *Router) Reroute() Reroute {
 			o = r.o
 			o.Exclude = f.Failed
 		}
-		p, err := r.route(flowID, ends[0], ends[1], o, ecmp)
+		p, err := r.route(flowID, ends[0], ends[1], o, ecmp, buf)
 		if err != nil || len(p) == 0 {
 			return nil, false
+		}
+		if ecmp != nil {
+			buf = p
 		}
 		return p, true
 	}

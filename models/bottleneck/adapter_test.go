@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/twinflow/twinflow/models/network"
+	"github.com/twinflow/twinflow/models/routing"
 )
 
 // TestFailureRerouteFatTree fails a core link and then a whole aggregation switch on a
@@ -95,5 +96,78 @@ func TestFromNetworkDisabledLinks(t *testing.T) {
 	r, _ := NewRouter(n, RouteShortest)
 	if _, err := FromNetwork(n, r.Route); err == nil {
 		t.Error("unroutable flow accepted")
+	}
+}
+
+// TestRerouteECMPAsFreshRouter: through a sequence of link failures (some kept, some
+// restored), each ECMP Reroute — failed links marked by index, its router derived
+// into the previous one's storage — moves every affected flow to the path a router
+// built from scratch with a predicate over every link failed so far chooses.
+func TestRerouteECMPAsFreshRouter(t *testing.T) {
+	n, err := network.FatTree(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := hostsOf(n)
+	rng := rand.New(rand.NewPCG(5, 6))
+	ends := map[string][2]string{}
+	for i := range 400 {
+		a, b := hosts[rng.IntN(len(hosts))], hosts[rng.IntN(len(hosts))]
+		if a == b {
+			continue
+		}
+		id := fmt.Sprint("f", i)
+		n.Flows = append(n.Flows, network.Flow{ID: id, Src: a, Dst: b})
+		ends[id] = [2]string{a, b}
+	}
+	r, err := NewRouter(n, RouteECMP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := FromNetwork(n, r.Route)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustNew(t, in)
+	failed := map[string]bool{}
+	rerouted := 0
+	for it := range 60 {
+		l := n.Links[rng.IntN(len(n.Links))].ID
+		if failed[l] {
+			continue
+		}
+		ids := []string{l, l + network.ReverseSuffix}
+		for _, id := range ids {
+			failed[id] = true
+		}
+		d, err := s.FailLinks(ids, r.Reroute())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh := r.Graph().NewECMP(routing.Options{Metric: routing.Hops, Exclude: func(id string) bool { return failed[id] }})
+		for _, f := range d.Rerouted {
+			want, err := fresh.Route(f, ends[f][0], ends[f][1])
+			got, _ := s.Path(f)
+			if err != nil || !slices.Equal(got, want.Links) {
+				t.Fatalf("it %d: %s rerouted to %v, a fresh router gives %v (%v)", it, f, got, want.Links, err)
+			}
+			rerouted++
+		}
+		for _, f := range d.Dropped {
+			if _, err := fresh.Route(f, ends[f][0], ends[f][1]); err == nil {
+				t.Fatalf("it %d: %s dropped, a fresh router has a path", it, f)
+			}
+		}
+		if rng.IntN(3) > 0 { // restore it: the next failure starts from fewer failed links
+			for _, id := range ids {
+				if _, err := s.RestoreLink(id); err != nil {
+					t.Fatal(err)
+				}
+				delete(failed, id)
+			}
+		}
+	}
+	if rerouted == 0 {
+		t.Fatal("no flow was rerouted")
 	}
 }

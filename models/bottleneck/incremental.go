@@ -93,7 +93,8 @@ const replayBudget = 0.1
 // ok=false drops the flow. f describes the failure and the flow: its old path
 // (Failure.OldPath, built only when asked) and every link failed so far, this failure
 // included (Failure.Failed, Failure.FailedLinks). f is the same value for every flow
-// of one FailLinks call and is valid until that call returns.
+// of one FailLinks call and is valid until that call returns. FailLinks copies newPath
+// before the next call, so a Reroute may build each path in the last one's storage.
 type Reroute func(flowID string, f *Failure) (newPath []string, ok bool)
 
 // Failure is what a Reroute is told about one FailLinks call and the flow it is asked

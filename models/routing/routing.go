@@ -424,6 +424,7 @@ type ecmpScratch struct {
 	list   []int32
 	stack  []int32
 	h      minHeap
+	cand   []int32 // a hop's equal-cost candidates (Route)
 }
 
 // chunkVecs is the number of distance vectors per chunk of ecmpScratch.
@@ -546,6 +547,23 @@ func (r *ECMP) usable(e int32) bool {
 
 // Route returns the path of flow flowID from src to dst.
 func (r *ECMP) Route(flowID, src, dst string) (Path, error) {
+	return r.route(flowID, src, dst, nil, true)
+}
+
+// RouteLinks returns the directed link IDs of Route's path, appended to buf[:0] (so a
+// caller that is done with the last path can route the next into its storage),
+// without the device list and totals Route also computes.
+func (r *ECMP) RouteLinks(flowID, src, dst string, buf []string) ([]string, error) {
+	p, err := r.route(flowID, src, dst, buf[:0], false)
+	if err != nil {
+		return nil, err
+	}
+	return p.Links, nil
+}
+
+// route walks flowID's path from src to dst, appending its links to links; full adds
+// the devices and the totals.
+func (r *ECMP) route(flowID, src, dst string, links []string, full bool) (Path, error) {
 	g := r.g
 	s, err := g.dev(src, &r.o)
 	if err != nil {
@@ -559,8 +577,11 @@ func (r *ECMP) Route(flowID, src, dst string) (Path, error) {
 	if math.IsInf(d[s], 1) {
 		return Path{}, fmt.Errorf("%w: from %q to %q", ErrNoPath, src, dst)
 	}
-	p := Path{Devices: []string{src}, MinAvailGbps: math.Inf(1)}
-	var cand []int32
+	p := Path{Links: links}
+	if full {
+		p.Devices, p.MinAvailGbps = []string{src}, math.Inf(1)
+	}
+	cand := r.sc.cand[:0]
 	for u := s; u != t; {
 		cand = cand[:0]
 		for _, e := range g.out[u] {
@@ -573,18 +594,22 @@ func (r *ECMP) Route(flowID, src, dst string) (Path, error) {
 			}
 		}
 		if len(cand) == 0 {
+			r.sc.cand = cand
 			return Path{}, fmt.Errorf("%w: from %q to %q", ErrNoPath, src, dst)
 		}
 		// cand is in directed link ID order (g.out is sorted)
 		e := cand[mix(ecmpHash(flowID, g.devs[u]))%uint64(len(cand))]
 		p.Links = append(p.Links, g.eID[e])
-		p.Weight += g.weight(e, r.o.Metric)
-		p.LatencyMs += g.eLat[e]
-		p.MinAvailGbps = math.Min(p.MinAvailGbps, g.eAvail[e])
 		u = g.eTo[e]
-		p.Devices = append(p.Devices, g.devs[u])
+		if full {
+			p.Weight += g.weight(e, r.o.Metric)
+			p.LatencyMs += g.eLat[e]
+			p.MinAvailGbps = math.Min(p.MinAvailGbps, g.eAvail[e])
+			p.Devices = append(p.Devices, g.devs[u])
+		}
 	}
-	if len(p.Links) == 0 {
+	r.sc.cand = cand
+	if full && len(p.Links) == 0 {
 		p.MinAvailGbps = 0
 	}
 	return p, nil

@@ -209,6 +209,7 @@ func TestECMPDeriveEqualsFresh(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	reused := 0
 	var prev *ECMP
+	var buf []string
 	for it := range 200 {
 		failed := map[string]bool{}
 		for range 1 + rng.IntN(3) {
@@ -240,6 +241,13 @@ func TestECMPDeriveEqualsFresh(t *testing.T) {
 			p2, err2 := fresh.Route(id, a, b)
 			if (err1 == nil) != (err2 == nil) || !slices.Equal(p1.Links, p2.Links) {
 				t.Fatalf("it %d %s %s→%s with %v failed: derived %v (%v), fresh %v (%v)", it, id, a, b, failed, p1.Links, err1, p2.Links, err2)
+			}
+			ls, err3 := derived.RouteLinks(id, a, b, buf)
+			if (err3 == nil) != (err1 == nil) || !slices.Equal(ls, p1.Links) {
+				t.Fatalf("it %d %s: RouteLinks %v (%v), Route %v (%v)", it, id, ls, err3, p1.Links, err1)
+			}
+			if ls != nil {
+				buf = ls
 			}
 			for _, dl := range p1.Links {
 				if failed[dl] {
