@@ -29,8 +29,8 @@ test: build vet fmtcheck
 	$(GO) test -race -count=1 -timeout 40m ./...
 	@$(MAKE) --no-print-directory fuzz-ci
 
-# fuzz-ci: every fuzz target over network-reachable input for a few seconds each (total
-# under two minutes; see .ci/fuzz). fuzz: the same, a minute each.
+# fuzz-ci: every fuzz target for a few seconds each (4-6 minutes in all on 2 cores; see
+# .ci/fuzz). fuzz: the same, a minute each.
 fuzz-ci:
 	@GO=$(GO) FUZZTIME=$${FUZZTIME:-2s} .ci/fuzz
 
