@@ -2,6 +2,7 @@ package twinflow_test
 
 import (
 	"bufio"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,5 +54,53 @@ func TestFuzzTargetsExist(t *testing.T) {
 	}
 	if n < 10 {
 		t.Fatalf("found only %d targets in .ci/fuzz: the list's format changed?", n)
+	}
+}
+
+// TestEveryFuzzTargetListed: every Fuzz function in the tree is in .ci/fuzz, so a new
+// target is fuzzed by make test from the day it is written (15 were not, 2026-12-07).
+func TestEveryFuzzTargetListed(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(".ci", "fuzz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	line := regexp.MustCompile(`(?m)^\s*"(\./[^ "]+ Fuzz\w+)"\s*$`)
+	for _, m := range line.FindAllStringSubmatch(string(b), -1) {
+		listed[m[1]] = true
+	}
+	decl := regexp.MustCompile(`(?m)^func (Fuzz\w+)\(f \*testing\.F\)`)
+	n := 0
+	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range decl.FindAllStringSubmatch(string(src), -1) {
+			n++
+			target := "./" + filepath.ToSlash(filepath.Dir(path)) + " " + m[1]
+			if !listed[target] {
+				t.Errorf("%s: fuzz target %s is not in .ci/fuzz's list (make fuzz-ci would never run it)", path, m[1])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 10 {
+		t.Fatalf("found only %d fuzz targets in the tree: the walk is wrong?", n)
 	}
 }
