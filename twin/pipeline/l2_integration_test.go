@@ -46,6 +46,54 @@ func (noCommit) Rollback(context.Context, string, string) (*change.CommitRecord,
 
 func (noCommit) Recover(context.Context) ([]*change.CommitRecord, error) { return nil, nil }
 
+// sandboxPipeline returns a pipeline over a live twin holding n, with a sqlite change
+// store, that commits nothing (noCommit) and validates L2 in a netns lab of
+// twinflow-node agents (linux dataplane, binary bin) named by opts; also the sandbox
+// and its backend, for probes and link failures. The lab is destroyed when the test
+// ends, and a namespace left behind fails the test.
+func sandboxPipeline(ctx context.Context, t *testing.T, n *network.Network, bin string, opts emulation.Options) (*pipeline.Service, *emulation.Sandbox, *emulation.Netns) {
+	t.Helper()
+	twins, err := twin.NewManager(twin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(twins.Close)
+	if _, err := twins.Live().Update(ctx, func(tx *twin.Txn) error { _, err := tx.Apply(n); return err }); err != nil {
+		t.Fatal(err)
+	}
+	st, err := repository.Open(ctx, "file:"+filepath.Join(t.TempDir(), "changes.db"), repository.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	journal, err := pipeline.OpenJournal(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &emulation.Netns{
+		Options:  opts,
+		NodeCmd:  []string{bin, "--dataplane", "linux", "--insecure"},
+		ProbeCmd: []string{bin, "probe"},
+		Config:   sandboxConfigurer{},
+		StateDir: t.TempDir(),
+	}
+	t.Cleanup(func() {
+		if err := backend.Destroy(context.Background()); err != nil {
+			t.Errorf("destroy: %v", err)
+		}
+		if left, _ := emulation.LabNamespaces(context.Background(), opts.Prefix+opts.Lab); len(left) > 0 {
+			t.Errorf("namespaces left behind: %v", left)
+		}
+	})
+	sandbox := &emulation.Sandbox{Backend: backend, Config: sandboxConfigurer{}}
+	svc, err := pipeline.New(pipeline.Config{Twins: twins, Store: st, Committer: noCommit{t}, Journal: journal,
+		Emulator: &pipeline.SandboxEmulator{Sandbox: sandbox}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, sandbox, backend
+}
+
 // TestPipelineL2RejectsWrongNextHop (issues 6 and 7): through the pipeline, a raw-config
 // change that L0 and L1 accept — a static route on n1 towards n3 pointing back at n0 —
 // is proposed at level L2; the fork is mirrored into a netns sandbox, the route pushed
@@ -72,43 +120,7 @@ func TestPipelineL2RejectsWrongNextHop(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	twins, err := twin.NewManager(twin.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(twins.Close)
-	if _, err := twins.Live().Update(ctx, func(tx *twin.Txn) error { _, err := tx.Apply(&n); return err }); err != nil {
-		t.Fatal(err)
-	}
-	st, err := repository.Open(ctx, "file:"+filepath.Join(t.TempDir(), "l2.db"), repository.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	journal, err := pipeline.OpenJournal(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := &emulation.Netns{
-		Options:  emulation.Options{Lab: "l2p", Prefix: "tfc-"},
-		NodeCmd:  []string{bin, "--dataplane", "linux", "--insecure"},
-		ProbeCmd: []string{bin, "probe"},
-		Config:   sandboxConfigurer{},
-		StateDir: t.TempDir(),
-	}
-	t.Cleanup(func() {
-		if err := backend.Destroy(context.Background()); err != nil {
-			t.Errorf("destroy: %v", err)
-		}
-		if left, _ := emulation.LabNamespaces(context.Background(), "tfc-l2p"); len(left) > 0 {
-			t.Errorf("namespaces left behind: %v", left)
-		}
-	})
-	svc, err := pipeline.New(pipeline.Config{Twins: twins, Store: st, Committer: noCommit{t}, Journal: journal,
-		Emulator: &pipeline.SandboxEmulator{Sandbox: &emulation.Sandbox{Backend: backend, Config: sandboxConfigurer{}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, _, _ := sandboxPipeline(ctx, t, &n, bin, emulation.Options{Lab: "l2p", Prefix: "tfc-"})
 	route := func(nextHop string) *change.ChangeSet {
 		return &change.ChangeSet{Label: "route to n3 via " + nextHop, Kind: change.KindRawConfig, Level: change.L2,
 			DeviceOps: map[string][]change.Op{"n1": {{Op: change.OpUpdate,

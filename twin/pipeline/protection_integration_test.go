@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,10 +13,7 @@ import (
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/models/service"
-	"github.com/twinflow/twinflow/repository"
-	"github.com/twinflow/twinflow/twin"
 	"github.com/twinflow/twinflow/twin/emulation"
-	"github.com/twinflow/twinflow/twin/pipeline"
 )
 
 // TestPipelineProtectedL2VPNSurvivesLinkFailure (REQ-SLI-04, issue 15): on a leaf-spine
@@ -51,44 +47,7 @@ func TestPipelineProtectedL2VPNSurvivesLinkFailure(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	twins, err := twin.NewManager(twin.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(twins.Close)
-	if _, err := twins.Live().Update(ctx, func(tx *twin.Txn) error { _, err := tx.Apply(n); return err }); err != nil {
-		t.Fatal(err)
-	}
-	st, err := repository.Open(ctx, "file:"+filepath.Join(t.TempDir(), "prot.db"), repository.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	journal, err := pipeline.OpenJournal(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := &emulation.Netns{
-		Options:  emulation.Options{Lab: "prot", Prefix: "tfq-", FirstPathWins: true},
-		NodeCmd:  []string{bin, "--dataplane", "linux", "--insecure"},
-		ProbeCmd: []string{bin, "probe"},
-		Config:   sandboxConfigurer{},
-		StateDir: t.TempDir(),
-	}
-	t.Cleanup(func() {
-		if err := backend.Destroy(context.Background()); err != nil {
-			t.Errorf("destroy: %v", err)
-		}
-		if left, _ := emulation.LabNamespaces(context.Background(), "tfq-prot"); len(left) > 0 {
-			t.Errorf("namespaces left behind: %v", left)
-		}
-	})
-	sandbox := &emulation.Sandbox{Backend: backend, Config: sandboxConfigurer{}}
-	svc, err := pipeline.New(pipeline.Config{Twins: twins, Store: st, Committer: noCommit{t}, Journal: journal,
-		Emulator: &pipeline.SandboxEmulator{Sandbox: sandbox}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, sandbox, backend := sandboxPipeline(ctx, t, n, bin, emulation.Options{Lab: "prot", Prefix: "tfq-", FirstPathWins: true})
 
 	env, err := svc.ServiceEnv(ctx, time.Now())
 	if err != nil {
