@@ -337,6 +337,18 @@ func underlay(env *Env, s *Service, dev string) (netip.Addr, error) {
 	return a, nil
 }
 
+// tunnelEnds returns the underlay addresses of a tunnel from self to peer: the local
+// one first, so a device without one is named in the same order everywhere.
+func tunnelEnds(env *Env, s *Service, self, peer string) (local, remote netip.Addr, err error) {
+	if local, err = underlay(env, s, self); err != nil {
+		return netip.Addr{}, netip.Addr{}, err
+	}
+	if remote, err = underlay(env, s, peer); err != nil {
+		return netip.Addr{}, netip.Addr{}, err
+	}
+	return local, remote, nil
+}
+
 // Paths used in compositions.
 func ifPath(name string) string { return "/interfaces/interface[name=" + name + "]" }
 func niPath(name string) string {

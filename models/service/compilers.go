@@ -102,11 +102,7 @@ func (L3VPNCompiler) Compose(env *Env, s *Service, route bool) (*Compiled, error
 		}
 		var statics []any
 		for _, tn := range tunnels[d] {
-			local, err := underlay(env, s, d)
-			if err != nil {
-				return nil, err
-			}
-			remote, err := underlay(env, s, tn.peer)
+			local, remote, err := tunnelEnds(env, s, d, tn.peer)
 			if err != nil {
 				return nil, err
 			}
@@ -175,11 +171,7 @@ func (L2VPNCompiler) Compose(env *Env, s *Service, route bool) (*Compiled, error
 	}
 	for _, side := range [][2]Endpoint{{a, b}, {b, a}} {
 		self, peer := side[0], side[1]
-		local, err := underlay(env, s, self.Device)
-		if err != nil {
-			return nil, err
-		}
-		remote, err := underlay(env, s, peer.Device)
+		local, remote, err := tunnelEnds(env, s, self.Device, peer.Device)
 		if err != nil {
 			return nil, err
 		}

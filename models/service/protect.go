@@ -63,11 +63,7 @@ func composeProtectedL2(env *Env, s *Service, comp *Composer, route bool) (*Comp
 	routeAt := map[[2]string]int{}
 	for side, ep := range s.Endpoints[:2] {
 		peer := s.Endpoints[1-side]
-		local, err := underlay(env, s, ep.Device)
-		if err != nil {
-			return nil, err
-		}
-		remote, err := underlay(env, s, peer.Device)
+		local, remote, err := tunnelEnds(env, s, ep.Device, peer.Device)
 		if err != nil {
 			return nil, err
 		}
