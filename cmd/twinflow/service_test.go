@@ -105,15 +105,7 @@ func TestSliceEndToEnd(t *testing.T) {
 		"links":[{"id":"r1--r2","endpoints":[{"device":"r1","endpoint":"eth1"},{"device":"r2","endpoint":"eth1"}],"capacity_gbps":10,"latency_ms":1}]}`, r1, r2)
 	mustCLI(t, srv, "apply", "-f", writeFile(t, "net.json", netDoc), "--as", "admin")
 
-	body := `{"ietf-network-slice-service:network-slice-services": {"slice-service": [{"id": "s1",
-		"slo-sle-policy": {"custom": {"service-slo-sle-policy": {
-			"slo-policy": {"metric-bound": [
-				{"metric-type": "ietf-network-slice-service:one-way-bandwidth", "metric-unit": "Mbps", "bound": "2000"},
-				{"metric-type": "ietf-network-slice-service:one-way-delay-maximum", "metric-unit": "milliseconds", "bound": 10}]},
-			"sle-policy": {"isolation": ["ietf-network-slice-service:traffic-isolation"]}}}},
-		"sdps": {"sdp": [
-			{"id": "a", "node-id": "r1", "attachment-circuits": {"attachment-circuit": [{"id": "ac-a", "ac-tp-id": "eth2"}]}},
-			{"id": "b", "node-id": "r2", "attachment-circuits": {"attachment-circuit": [{"id": "ac-b", "ac-tp-id": "eth2"}]}}]}}]}}`
+	body := hardSliceBody("r1", "eth2", "r2", "eth2")
 	status, hdr, out := restconf(t, srv, "alice", "POST", "/restconf/data/ietf-network-slice-service:network-slice-services", body)
 	if status != 201 || hdr.Get("X-TwinFlow-Status") != "active" {
 		t.Fatalf("create: %d %v %s", status, hdr, out)
@@ -150,4 +142,20 @@ func TestSliceEndToEnd(t *testing.T) {
 	if _, errs, code := cli(t, srv, "slice", "get", "s1"); code != 1 || !strings.Contains(errs, "Not found") {
 		t.Errorf("slice get after delete: exit %d %s", code, errs)
 	}
+}
+
+// hardSliceBody is an IETF network-slice request (the wrapped form) for slice
+// s1 between two SDPs, a on nodeA:portA and b on nodeB:portB: 2,000 Mb/s one-way
+// bandwidth (given as a string, as real clients do), 10 ms one-way delay, hard
+// (traffic) isolation.
+func hardSliceBody(nodeA, portA, nodeB, portB string) string {
+	return fmt.Sprintf(`{"ietf-network-slice-service:network-slice-services": {"slice-service": [{"id": "s1",
+		"slo-sle-policy": {"custom": {"service-slo-sle-policy": {
+			"slo-policy": {"metric-bound": [
+				{"metric-type": "ietf-network-slice-service:one-way-bandwidth", "metric-unit": "Mbps", "bound": "2000"},
+				{"metric-type": "ietf-network-slice-service:one-way-delay-maximum", "metric-unit": "milliseconds", "bound": 10}]},
+			"sle-policy": {"isolation": ["ietf-network-slice-service:traffic-isolation"]}}}},
+		"sdps": {"sdp": [
+			{"id": "a", "node-id": %q, "attachment-circuits": {"attachment-circuit": [{"id": "ac-a", "ac-tp-id": %q}]}},
+			{"id": "b", "node-id": %q, "attachment-circuits": {"attachment-circuit": [{"id": "ac-b", "ac-tp-id": %q}]}}]}}]}}`, nodeA, portA, nodeB, portB)
 }

@@ -122,15 +122,7 @@ func TestSliceL2Sandbox(t *testing.T) {
 	})
 	srv := s.URL
 
-	body := `{"ietf-network-slice-service:network-slice-services": {"slice-service": [{"id": "s1",
-		"slo-sle-policy": {"custom": {"service-slo-sle-policy": {
-			"slo-policy": {"metric-bound": [
-				{"metric-type": "ietf-network-slice-service:one-way-bandwidth", "metric-unit": "Mbps", "bound": "2000"},
-				{"metric-type": "ietf-network-slice-service:one-way-delay-maximum", "metric-unit": "milliseconds", "bound": 10}]},
-			"sle-policy": {"isolation": ["ietf-network-slice-service:traffic-isolation"]}}}},
-		"sdps": {"sdp": [
-			{"id": "a", "node-id": "leaf-0", "attachment-circuits": {"attachment-circuit": [{"id": "ac-a", "ac-tp-id": "eth3"}]}},
-			{"id": "b", "node-id": "leaf-1", "attachment-circuits": {"attachment-circuit": [{"id": "ac-b", "ac-tp-id": "eth3"}]}}]}}]}}`
+	body := hardSliceBody("leaf-0", "eth3", "leaf-1", "eth3")
 	status, hdr, out := restconf(t, srv, "alice", "POST", "/restconf/data/ietf-network-slice-service:network-slice-services", body)
 	id := hdr.Get("X-TwinFlow-Change")
 	var good l2ChangeView
