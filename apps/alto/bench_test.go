@@ -15,6 +15,22 @@ import (
 	"github.com/twinflow/twinflow/twin"
 )
 
+// benchSnapshot is benchServer(n), its current snapshot, and the indices of all its
+// PIDs (every source and destination of a full map).
+func benchSnapshot(t testing.TB, n int) (*Server, *snapshot, []int) {
+	t.Helper()
+	s := benchServer(t, n)
+	sn, err := s.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := make([]int, sn.P())
+	for i := range all {
+		all[i] = i
+	}
+	return s, sn, all
+}
+
 // benchServer is an ALTO server over a Waxman WAN of n routers (one PID each, plus
 // the default PID) carrying n flows between random router pairs on their
 // least-latency paths.

@@ -108,15 +108,7 @@ func TestDotAtomText(t *testing.T) {
 // every pair of a 120-router WAN, the path of the forest (pathANEs), and mark exactly
 // the ANEs the map names.
 func TestPVCostMapFragments(t *testing.T) {
-	s := benchServer(t, 120)
-	sn, err := s.snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := make([]int, sn.P())
-	for i := range all {
-		all[i] = i
-	}
+	_, sn, all := benchSnapshot(t, 120)
 	var buf bytes.Buffer
 	used, err := sn.encodePVCostMap(&buf, idCostMapPV, CostType{Mode: ModeArray, Metric: MetricANEPath}, all, all)
 	if err != nil {

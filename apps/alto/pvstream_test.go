@@ -71,15 +71,7 @@ func referencePVCostMap(t *testing.T, sn *snapshot, rid string, ct CostType, src
 // 120-router WAN and for selections that make it build ancestors' paths before their
 // own row entry (reversed, strided and single-source selections).
 func TestPVCostMapStreamed(t *testing.T) {
-	s := benchServer(t, 120)
-	sn, err := s.snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := make([]int, sn.P())
-	for i := range all {
-		all[i] = i
-	}
+	_, sn, all := benchSnapshot(t, 120)
 	rev := slices.Clone(all)
 	slices.Reverse(rev)
 	var odd, third []int
@@ -167,15 +159,7 @@ func referencePropPart(t *testing.T, sn *snapshot, rid string, first VersionTag,
 // for byte, the reference encoding of the cost map, its second the encoding/json
 // encoding of the property map of exactly the ANEs the first names.
 func TestPVResponseReference(t *testing.T) {
-	s := benchServer(t, 60)
-	sn, err := s.snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := make([]int, sn.P())
-	for i := range all {
-		all[i] = i
-	}
+	s, sn, all := benchSnapshot(t, 60)
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	ct := CostType{Mode: ModeArray, Metric: MetricANEPath}
