@@ -16,29 +16,7 @@ import (
 // again the same change passes. Flows that avoid the link pass while it is down.
 func TestL1RefusesObservedDownLinks(t *testing.T) {
 	ctx := context.Background()
-	m, err := twin.NewManager(twin.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	if _, err := m.Live().Update(ctx, func(tx *twin.Txn) error {
-		for _, d := range []string{"a", "b", "c"} {
-			if _, err := tx.PutDevice(network.Device{ID: d, Type: network.DeviceRouter, Endpoints: []network.EndPoint{{ID: "e1"}, {ID: "e2"}}}, twin.Upsert, twin.Any); err != nil {
-				return err
-			}
-		}
-		for _, l := range [][3]string{{"ab", "a", "b"}, {"bc", "b", "c"}} {
-			if _, err := tx.PutLink(network.Link{ID: l[0], CapacityGbps: 10, LatencyMs: 2,
-				Endpoints: []network.EndPointRef{{Device: l[1], EndPoint: "e2"}, {Device: l[2], EndPoint: "e1"}}}, twin.Upsert, twin.Any); err != nil {
-				return err
-			}
-		}
-		// f1, live on a-b-c
-		_, err := tx.PutFlow(network.Flow{ID: "f1", Src: "a", Dst: "c", Path: []string{"ab", "bc"}}, twin.Upsert, twin.Any)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	m := chainTwin(t, network.Flow{ID: "f1", Src: "a", Dst: "c", Path: []string{"ab", "bc"}}) // f1, live on a-b-c
 	svc := sqlitePipeline(t, m)
 	propose := func(id string, path []string) *change.Check {
 		t.Helper()

@@ -16,14 +16,21 @@ import (
 // policyNet: a - b - c, 10 Gb/s links, flow "gold" a->b shaped at 5 Gb/s on ab.
 func policyNet(t *testing.T) (*twin.Manager, *pipeline.Service) {
 	t.Helper()
-	ctx := context.Background()
+	five := 5.0
+	m := chainTwin(t, network.Flow{ID: "gold", Src: "a", Dst: "b", Path: []string{"ab"}, DemandGbps: &five})
+	return m, sqlitePipeline(t, m)
+}
+
+// chainTwin is a live twin of the chain a - b - c (links "ab" and "bc", 10 Gb/s,
+// 2 ms; each device's e2 faces the next one's e1) holding flows.
+func chainTwin(t *testing.T, flows ...network.Flow) *twin.Manager {
+	t.Helper()
 	m, err := twin.NewManager(twin.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Close)
-	five := 5.0
-	if _, err := m.Live().Update(ctx, func(tx *twin.Txn) error {
+	if _, err := m.Live().Update(context.Background(), func(tx *twin.Txn) error {
 		for _, d := range []string{"a", "b", "c"} {
 			if _, err := tx.PutDevice(network.Device{ID: d, Type: network.DeviceRouter, Endpoints: []network.EndPoint{{ID: "e1"}, {ID: "e2"}}}, twin.Upsert, twin.Any); err != nil {
 				return err
@@ -35,13 +42,16 @@ func policyNet(t *testing.T) (*twin.Manager, *pipeline.Service) {
 				return err
 			}
 		}
-		_, err := tx.PutFlow(network.Flow{ID: "gold", Src: "a", Dst: "b", Path: []string{"ab"}, DemandGbps: &five}, twin.Upsert, twin.Any)
-		return err
+		for _, f := range flows {
+			if _, err := tx.PutFlow(f, twin.Upsert, twin.Any); err != nil {
+				return err
+			}
+		}
+		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	svc := sqlitePipeline(t, m)
-	return m, svc
+	return m
 }
 
 func putRule(t *testing.T, m *twin.Manager, r policy.Rule) {
