@@ -30,12 +30,7 @@ emulate: {samples: 1, seconds: 2}
 // measured in namespaces, the others are not, and no lab is left behind; run as an
 // unprivileged user, the same command is refused before writing anything.
 func TestDatasetGenerateEmulateCLI(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal("dataset emulate CLI test needs root and TWINFLOW_REQUIRE_INTEGRATION=1 is set")
-		}
-		t.Skip("dataset emulate CLI test needs root")
-	}
+	requireRoot(t, "dataset emulate CLI test needs root")
 	bin := filepath.Join(labBinaries(t), "twinflow")
 	dir := t.TempDir()
 	spec := filepath.Join(dir, "spec.yaml")

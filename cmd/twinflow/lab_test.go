@@ -61,6 +61,19 @@ func TestDefaultLabName(t *testing.T) {
 	}
 }
 
+// requireRoot skips a test that needs root (network namespaces) when not run as root,
+// or fails it when TWINFLOW_REQUIRE_INTEGRATION=1 says integration tests must run.
+func requireRoot(t *testing.T, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") == "1" {
+		t.Fatal(why + " and TWINFLOW_REQUIRE_INTEGRATION=1 is set")
+	}
+	t.Skip(why)
+}
+
 // labBinaries returns twinflow and twinflow-node from $TWINFLOW_BIN or built here.
 func labBinaries(t *testing.T) string {
 	t.Helper()
@@ -81,12 +94,7 @@ func labBinaries(t *testing.T) string {
 // command: deploy vector A (node agents included), status, probe (ping and TCP), a
 // short fidelity run, destroy; nothing may be left behind.
 func TestLabCLIEndToEnd(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal("lab CLI test needs root and TWINFLOW_REQUIRE_INTEGRATION=1 is set")
-		}
-		t.Skip("lab CLI test needs root")
-	}
+	requireRoot(t, "lab CLI test needs root")
 	bin := filepath.Join(labBinaries(t), "twinflow")
 	state := t.TempDir()
 	va, _ := filepath.Abs(filepath.Join("..", "..", "labs", "vector-a", "network.json"))

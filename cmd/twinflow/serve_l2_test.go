@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,12 +14,7 @@ import (
 // L2 in a network-namespace sandbox (pings between the demo's hosts over the mirrored
 // fork) and removes the sandbox when it stops.
 func TestServeL2Sandbox(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal("the L2 sandbox needs root")
-		}
-		t.Skip("the L2 sandbox needs root")
-	}
+	requireRoot(t, "the L2 sandbox needs root")
 	dir := labBinaries(t)
 	s := serveBinary(t, filepath.Join(dir, "twinflow"), "--demo", "--l2-sandbox", "--log-level", "warn")
 	srv := s.URL

@@ -101,12 +101,7 @@ func (c l2ChangeView) dump() string {
 // whose ends disagree on the VNI (the endpoints do not reach each other), and one whose
 // bridge also holds a non-member port (the non-member reaches the slice).
 func TestSliceL2Sandbox(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("TWINFLOW_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal("the L2 sandbox needs root")
-		}
-		t.Skip("the L2 sandbox needs root")
-	}
+	requireRoot(t, "the L2 sandbox needs root")
 	dir := labBinaries(t)
 	rules := writeFile(t, "rules.yaml", "rules:\n  - name: auto-slices\n    kinds: [slice]\n    roles: [engineer]\n    min_level: L2\n")
 	s := serveBinary(t, filepath.Join(dir, "twinflow"), "--demo", "--l2-sandbox", "--approval-rules", rules, "--log-level", "warn")
