@@ -214,6 +214,20 @@ type model struct {
 	fpf, feps       []float64
 	// the flows crossing queue l: subFlows[subFlowOff[l]:subFlowOff[l+1]], ascending
 	subFlowOff, subFlows []int32
+	// Params.PortLoss > 0 only: the input port of every path element (index into
+	// ports, −1: not an unclassed FIFO) and its loss multiplier pk (1: the queue's
+	// loss), parallel to paths
+	portOf []int32
+	pk     []float64
+	ports  []inPort
+}
+
+// inPort is one input of an unclassed FIFO: the flows entering it from one upstream
+// link direction (or from the node itself), with their load in the last iteration.
+type inPort struct {
+	sub     int32
+	limited bool // arrives over a link no faster than the FIFO: it cannot overflow it alone
+	load, k float64
 }
 
 func build(in *Input, p Params) (*model, error) {
@@ -391,6 +405,9 @@ func build(in *Input, p Params) (*model, error) {
 			m.subs[si].r0min = min(m.subs[si].r0min, r0)
 		}
 	}
+	if p.PortLoss > 0 {
+		m.buildPorts()
+	}
 	m.mmSubs = append([]int(nil), m.fqSubs...)
 	for i := range m.subs {
 		if s := &m.subs[i]; !s.fq && !s.hasLoss && s.class < 0 && s.flows > 0 {
@@ -541,13 +558,26 @@ func (m *model) solve() {
 			prev := fx[i]
 			path := paths[pathOff[i]:pathOff[i+1]]
 			surv, q, congested := 1.0, 0.0, 0
-			for _, si := range path {
-				h := hot[si]
-				if h.p < 0 {
-					continue
+			var pk []float64
+			if m.pk != nil {
+				pk = m.pk[pathOff[i]:pathOff[i+1]]
+				for j, si := range path {
+					h := hot[si]
+					if h.p < 0 {
+						continue
+					}
+					surv *= 1 - min(pMax, h.p*pk[j])
+					q += h.q
 				}
-				surv *= 1 - h.p
-				q += h.q
+			} else {
+				for _, si := range path {
+					h := hot[si]
+					if h.p < 0 {
+						continue
+					}
+					surv *= 1 - h.p
+					q += h.q
+				}
 			}
 			if hopGain {
 				for _, si := range path {
@@ -600,7 +630,7 @@ func (m *model) solve() {
 			}
 			if fused {
 				change = rateChange(change, d, prev, it)
-				m.fw[i] = m.accumulate(f, path, d, d, pf, eps, hot, acc)
+				m.fw[i] = m.accumulate(f, path, pk, d, d, pf, eps, hot, acc)
 			} else {
 				prevX[i], m.fpf[i], m.feps[i] = prev, pf, eps
 			}
@@ -619,13 +649,20 @@ func (m *model) solve() {
 		// 3. Loads, class service rates, prices.
 		if !fused {
 			for i := range m.hotF {
-				m.fw[i] = m.accumulate(&m.hotF[i], paths[pathOff[i]:pathOff[i+1]], fx[i], fd[i], m.fpf[i], m.feps[i], hot, acc)
+				var pk []float64
+				if m.pk != nil {
+					pk = m.pk[pathOff[i]:pathOff[i+1]]
+				}
+				m.fw[i] = m.accumulate(&m.hotF[i], paths[pathOff[i]:pathOff[i+1]], pk, fx[i], fd[i], m.fpf[i], m.feps[i], hot, acc)
 			}
 		}
 		for i := range m.subs {
 			m.subs[i].load, m.subs[i].bbrExcess, m.subs[i].elast = acc[i].load, acc[i].bbrExcess, acc[i].elast
 		}
 		m.classRates()
+		if m.pk != nil {
+			m.portMultipliers()
+		}
 		newton := m.coupledStep()
 		resid := 0.0
 		for i := range m.subs {
@@ -790,7 +827,7 @@ func rateChange(change, x, prev float64, it int) float64 {
 // accumulate adds a flow's rate x, BBR in-flight excess and elasticity to the queues on
 // its path (d: its response, pf: its path loss, eps: its elasticity where the response
 // holds it, else 0).
-func (m *model) accumulate(f *flowHot, path []int32, x, d, pf, eps float64, hot []subHot, acc []subAcc) float64 {
+func (m *model) accumulate(f *flowHot, path []int32, pk []float64, x, d, pf, eps float64, hot []subHot, acc []subAcc) float64 {
 	p := &m.p
 	ex := 0.0
 	if f.kind == kindBBR {
@@ -808,6 +845,14 @@ func (m *model) accumulate(f *flowHot, path []int32, x, d, pf, eps float64, hot 
 			a := &acc[si]
 			a.load += x
 			a.bbrExcess += ex
+		}
+	case w > 0 && pk != nil:
+		for j, si := range path {
+			a := &acc[si]
+			a.load += x
+			if p := hot[si].p; p > 0 {
+				a.elast += w * min(p*pk[j], pf)
+			}
 		}
 	case w > 0:
 		for _, si := range path {
@@ -1031,7 +1076,7 @@ func (m *model) result() *Result {
 			d := m.in.Flows[i].DemandGbps
 			wants = fx > 0 && (d == nil || fx < *d*1e9*(1-1e-6))
 		}
-		for _, si := range f.subs {
+		for j, si := range f.subs {
 			s := &m.subs[si]
 			if s.fq && s.load >= s.capBps*(1-1e-6) && wants {
 				fqHeld = int(si) // held at a full fq link
@@ -1039,7 +1084,11 @@ func (m *model) result() *Result {
 			q += s.q
 			v += s.qvar
 			if !s.fq {
-				surv *= 1 - s.p
+				k := 1.0
+				if m.pk != nil {
+					k = m.pk[int(m.pathOff[i])+j]
+				}
+				surv *= 1 - min(pMax, s.p*k)
 			}
 		}
 		loss := 1 - surv
@@ -1091,6 +1140,97 @@ func (m *model) result() *Result {
 		r.Links = append(r.Links, lr)
 	}
 	return r
+}
+
+// buildPorts sets up the input ports of the unclassed FIFOs (Params.PortLoss): a path
+// element's port is its queue and the link direction before it on the path (none: the
+// flow starts at the queue's node). A port is limited when that link is no faster than
+// the queue's link: its aggregate arrives at most one packet per service time, so it
+// cannot overflow the queue alone.
+func (m *model) buildPorts() {
+	m.portOf = make([]int32, len(m.paths))
+	m.pk = make([]float64, len(m.paths))
+	type key struct{ sub, up int32 }
+	idx := map[key]int32{}
+	for i := range m.flows {
+		path := m.paths[m.pathOff[i]:m.pathOff[i+1]]
+		for j, si := range path {
+			e := int(m.pathOff[i]) + j
+			m.pk[e] = 1
+			m.portOf[e] = -1
+			s := &m.subs[si]
+			if s.fq || s.class >= 0 {
+				continue
+			}
+			up := int32(-1)
+			if j > 0 {
+				up = int32(m.subs[path[j-1]].link)
+			}
+			g, ok := idx[key{si, up}]
+			if !ok {
+				g = int32(len(m.ports))
+				idx[key{si, up}] = g
+				limited := up >= 0 && m.in.Links[up].CapacityGbps <= m.in.Links[s.link].CapacityGbps*(1+1e-9)
+				m.ports = append(m.ports, inPort{sub: si, limited: limited, k: 1})
+			}
+			m.portOf[e] = g
+		}
+	}
+}
+
+// portMultipliers sets each path element's loss multiplier from its FIFO's input ports
+// (Params.PortLoss). At a full drop-tail FIFO a departure frees one place and the next
+// arrival takes it. A limited port (at most one packet per service time) loses a packet
+// only when another port's packet took the place first, so its loss goes with the
+// other ports' share of the load, 1 − s_g; a port that can burst (the node's own
+// senders, a faster upstream link) collides with itself as well: weight 1. The weights
+// are normalised so that the load-weighted mean multiplier is 1 (the FIFO drops as
+// many packets as before), blended with 1 by PortLoss and under-relaxed (½) between
+// iterations.
+func (m *model) portMultipliers() {
+	for g := range m.ports {
+		m.ports[g].load = 0
+	}
+	for i := range m.flows {
+		x := m.fx[i]
+		for e := m.pathOff[i]; e < m.pathOff[i+1]; e++ {
+			if g := m.portOf[e]; g >= 0 {
+				m.ports[g].load += x
+			}
+		}
+	}
+	total := make(map[int32]float64)
+	for _, pt := range m.ports {
+		total[pt.sub] += pt.load
+	}
+	norm := make(map[int32]float64)
+	weight := func(pt *inPort) float64 {
+		if pt.limited && total[pt.sub] > 0 {
+			return 1 - pt.load/total[pt.sub]
+		}
+		return 1
+	}
+	for g := range m.ports {
+		pt := &m.ports[g]
+		if t := total[pt.sub]; t > 0 {
+			norm[pt.sub] += pt.load / t * weight(pt)
+		}
+	}
+	w := m.p.PortLoss
+	for g := range m.ports {
+		pt := &m.ports[g]
+		k := 1.0
+		if n := norm[pt.sub]; n > 1e-9 {
+			k = weight(pt) / n
+		}
+		k = 1 + w*(k-1)
+		pt.k += 0.5 * (k - pt.k)
+	}
+	for e, g := range m.portOf {
+		if g >= 0 {
+			m.pk[e] = m.ports[g].k
+		}
+	}
 }
 
 // lossFor inverts a loss-based flow's response: the path loss at which it sends x

@@ -27,6 +27,13 @@ type Params struct {
 	// LossGain multiplies the loss probability a flow responds to per congested FIFO
 	// it crosses beyond the first (calibrated; 1 = independent losses).
 	HopLossGain float64 `json:"hop_loss_gain" yaml:"hop_loss_gain"`
+	// PortLoss (0..1) blends in how a drop-tail FIFO splits its drops between its input
+	// ports: 0 (theory-1) drops every flow at the FIFO with the same probability; 1
+	// drops the aggregate arriving over an upstream link no faster than the FIFO's own
+	// only where it collides with other ports' packets (in proportion to the other
+	// ports' share of the load), so that flows sent from the node itself, or merged
+	// from a minority port, take most of the drops (docs/queueing.md, "Input ports").
+	PortLoss float64 `json:"port_loss,omitempty" yaml:"port_loss,omitempty"`
 	// RenoGain, CubicGain scale the response functions' windows (calibrated).
 	RenoGain  float64 `json:"reno_gain" yaml:"reno_gain"`
 	CubicGain float64 `json:"cubic_gain" yaml:"cubic_gain"`
@@ -79,6 +86,7 @@ func (p *Params) Validate() error {
 		{"rto_min_ms", p.RTOMinMs, 0, 60000}, {"min_rtt_ms", p.MinRTTMs, 0, 60000},
 		{"cubic_c", p.CubicC, 1e-3, 100}, {"cubic_beta", p.CubicBeta, 0.05, 0.95},
 		{"queue_fill", p.QueueFill, 0, 1}, {"hop_loss_gain", p.HopLossGain, 0.01, 100},
+		{"port_loss", p.PortLoss, 0, 1},
 		{"reno_gain", p.RenoGain, 1e-3, 1e3}, {"cubic_gain", p.CubicGain, 1e-3, 1e3},
 		{"bbr_min_window", p.BBRMinWindow, 1, 1e6}, {"bbr_cwnd_gain", p.BBRCwndGain, 0, 100},
 		{"max_iterations", float64(p.MaxIterations), 1, 1e6}, {"tolerance", p.Tolerance, 1e-12, 0.5},
