@@ -20,13 +20,14 @@ const maxReportBytes = 16 << 20
 func newLabCalibrateCmd(o *Options, lo *labOptions) *cobra.Command {
 	var reports, out, version, paramsFile string
 	var rttWeight float64
+	var fit []string
 	cmd := &cobra.Command{
 		Use:   "calibrate --runs REPORT[,REPORT...] --version NAME [--out PARAMS.json]",
 		Short: "Fit the queue model's free parameters to measured FIFO runs (lab fidelity -o json reports)",
 		Long: `Reads fidelity reports written by ` + "`lab fidelity -o json`" + ` (on calibration networks:
 generated with seeds not used for evaluation), rebuilds each run's network and lab plan,
 and fits the queue model's free parameters (queue_fill, cubic_gain, reno_gain,
-bbr_min_window, hop_loss_gain) by coordinate descent over a grid, minimising the mean
+bbr_min_window, hop_loss_gain, port_loss; --fit NAME,... only those) by coordinate descent over a grid, minimising the mean
 over FIFO runs of median |rate error| + rtt-weight × median |RTT error|. Writes the
 fitted set (versioned) to --out for ` + "`--params`" + ` of analyze queue and lab fidelity.`,
 		Args: cobra.NoArgs,
@@ -50,7 +51,7 @@ fitted set (versioned) to --out for ` + "`--params`" + ` of analyze queue and la
 				}
 				runs = append(runs, rs...)
 			}
-			res, err := emulation.Calibrate(runs, start, version, rttWeight)
+			res, err := emulation.CalibrateOnly(runs, start, version, rttWeight, fit)
 			if err != nil {
 				return labErr(err)
 			}
@@ -63,7 +64,7 @@ fitted set (versioned) to --out for ` + "`--params`" + ` of analyze queue and la
 			return render(o, cmd.OutOrStdout(), res, func(tw *tabwriter.Writer) {
 				fmt.Fprintf(tw, "runs\t%d\nevaluations\t%d\nobjective (start)\t%.2f%%\nobjective (fitted)\t%.2f%%\n", res.Runs, res.Evaluations, res.StartObjective, res.Objective)
 				p := res.Params
-				fmt.Fprintf(tw, "version\t%s\nqueue_fill\t%g\ncubic_gain\t%g\nreno_gain\t%g\nbbr_min_window\t%g\nhop_loss_gain\t%g\n", p.Version, p.QueueFill, p.CubicGain, p.RenoGain, p.BBRMinWindow, p.HopLossGain)
+				fmt.Fprintf(tw, "version\t%s\nqueue_fill\t%g\ncubic_gain\t%g\nreno_gain\t%g\nbbr_min_window\t%g\nhop_loss_gain\t%g\nport_loss\t%g\n", p.Version, p.QueueFill, p.CubicGain, p.RenoGain, p.BBRMinWindow, p.HopLossGain, p.PortLoss)
 			})
 		},
 	}
@@ -72,6 +73,7 @@ fitted set (versioned) to --out for ` + "`--params`" + ` of analyze queue and la
 	cmd.Flags().StringVar(&out, "out", "", "write the fitted parameters (JSON) here")
 	cmd.Flags().StringVar(&paramsFile, "params", "", "starting parameters (default: built-in)")
 	cmd.Flags().Float64Var(&rttWeight, "rtt-weight", 0.5, "weight of the RTT error in the objective")
+	cmd.Flags().StringSliceVar(&fit, "fit", nil, "fit only these parameters (comma-separated; default: all of "+strings.Join(emulation.CalibratedParams(), ", ")+")")
 	return cmd
 }
 

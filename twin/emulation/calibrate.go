@@ -3,6 +3,7 @@ package emulation
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/models/queue"
@@ -44,15 +45,36 @@ var calibrated = []struct {
 	{"reno_gain", func(p *queue.Params, v float64) { p.RenoGain = v }, []float64{0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2}},
 	{"bbr_min_window", func(p *queue.Params, v float64) { p.BBRMinWindow = v }, []float64{2, 3, 4, 6, 8, 12, 16, 24}},
 	{"hop_loss_gain", func(p *queue.Params, v float64) { p.HopLossGain = v }, []float64{0.5, 0.75, 1, 1.5, 2, 3}},
+	{"port_loss", func(p *queue.Params, v float64) { p.PortLoss = v }, []float64{0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1}},
+}
+
+// CalibratedParams names the parameters Calibrate can fit, in the order it fits them.
+func CalibratedParams() []string {
+	out := make([]string, len(calibrated))
+	for i, c := range calibrated {
+		out[i] = c.name
+	}
+	return out
 }
 
 // Calibrate fits the queue model's free parameters (QueueFill, CubicGain, RenoGain,
-// BBRMinWindow, HopLossGain) to measured runs by coordinate descent over a grid, from
-// start, and names the result version. The runs must come from networks not used to
-// evaluate the result (docs/fidelity.md says which seeds are which).
+// BBRMinWindow, HopLossGain, PortLoss) to measured runs by coordinate descent over a
+// grid, from start, and names the result version. The runs must come from networks not
+// used to evaluate the result (docs/fidelity.md says which seeds are which).
 func Calibrate(runs []CalibrationRun, start queue.Params, version string, rttWeight float64) (CalibrationResult, error) {
+	return CalibrateOnly(runs, start, version, rttWeight, nil)
+}
+
+// CalibrateOnly is Calibrate fitting only the named parameters (CalibratedParams; nil:
+// all of them); the others keep start's values.
+func CalibrateOnly(runs []CalibrationRun, start queue.Params, version string, rttWeight float64, fit []string) (CalibrationResult, error) {
 	if len(runs) == 0 {
 		return CalibrationResult{}, fmt.Errorf("%w: no runs to calibrate on", ErrInvalid)
+	}
+	for _, name := range fit {
+		if !slices.Contains(CalibratedParams(), name) {
+			return CalibrationResult{}, fmt.Errorf("%w: unknown parameter %q to fit (known: %v)", ErrInvalid, name, CalibratedParams())
+		}
 	}
 	type prepared struct {
 		in  *queue.Input
@@ -108,6 +130,9 @@ func Calibrate(runs []CalibrationRun, start queue.Params, version string, rttWei
 	bestObj := res.StartObjective
 	for range 2 {
 		for _, c := range calibrated {
+			if fit != nil && !slices.Contains(fit, c.name) {
+				continue
+			}
 			for _, v := range c.grid {
 				cand := best
 				c.set(&cand, v)

@@ -51,3 +51,49 @@ func TestCalibrateRecoversParameters(t *testing.T) {
 		t.Errorf("no runs: %v", err)
 	}
 }
+
+// CalibrateOnly fits only the named parameters: port_loss recovered from runs the model
+// generated with it (flow-tree seeds 1 and 4, where a node's own flows share a FIFO with
+// an aggregate arriving over an equally fast link), every other parameter left alone.
+func TestCalibrateOnlyPortLoss(t *testing.T) {
+	truth := queue.DefaultParams()
+	truth.PortLoss = 0.5
+	var runs []CalibrationRun
+	for _, seed := range []int64{1, 4} {
+		n, err := network.FlowTree(6, 6, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := Options{Lab: "cal", Prefix: "tfe-", Queue: QueueFIFO, QueueLimit: 20, SenderHosts: true}
+		p, err := NewPlan(n, o, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, _ := QueueModelInput(n, p, "cubic")
+		r, err := queue.Compute(in, truth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cr := CalibrationRun{Network: n, Options: o, CC: "cubic", MeasuredBps: map[string]float64{}, MeasuredRTTMs: map[string]float64{}}
+		for _, f := range r.Flows {
+			cr.MeasuredBps[f.ID] = f.RateGbps * 1e9 * GoodputFactor
+			cr.MeasuredRTTMs[f.ID] = f.RTTMs
+		}
+		runs = append(runs, cr)
+	}
+	start := queue.DefaultParams()
+	start.BBRMinWindow = 8 // not fitted (and no BBR flow here): must stay
+	res, err := CalibrateOnly(runs, start, "ports-test", 0.5, []string{"port_loss"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Params.PortLoss != 0.5 {
+		t.Errorf("port_loss %v, want 0.5", res.Params.PortLoss)
+	}
+	if res.Params.BBRMinWindow != 8 || res.Params.QueueFill != 0.75 || res.Params.CubicGain != 1 || res.Params.HopLossGain != 1 {
+		t.Errorf("fitted what it was not asked to: %+v", res.Params)
+	}
+	if _, err := CalibrateOnly(runs, start, "x", 0.5, []string{"nope"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unknown parameter: %v", err)
+	}
+}
