@@ -217,9 +217,10 @@ type model struct {
 	// Params.PortLoss > 0 only: the input port of every path element (index into
 	// ports, −1: not an unclassed FIFO) and its loss multiplier pk (1: the queue's
 	// loss), parallel to paths
-	portOf []int32
-	pk     []float64
-	ports  []inPort
+	portOf              []int32
+	pk                  []float64
+	ports               []inPort
+	portTotal, portNorm []float64 // per queue: its ports' load, Σ share × weight
 }
 
 // inPort is one input of an unclassed FIFO: the flows entering it from one upstream
@@ -1206,11 +1207,15 @@ func (m *model) portMultipliers() {
 			}
 		}
 	}
-	total := make(map[int32]float64)
+	if len(m.portTotal) != len(m.subs) {
+		m.portTotal, m.portNorm = make([]float64, len(m.subs)), make([]float64, len(m.subs))
+	}
+	total, norm := m.portTotal, m.portNorm
+	clear(total)
+	clear(norm)
 	for _, pt := range m.ports {
 		total[pt.sub] += pt.load
 	}
-	norm := make(map[int32]float64)
 	weight := func(pt *inPort) float64 {
 		if t := total[pt.sub]; t > 0 {
 			return 1 - pt.limited*pt.load/t
