@@ -401,7 +401,8 @@ func (g *Graph) Constrained(src, dst string, c Constraints, o Options) (Path, er
 type ECMP struct {
 	g    *Graph
 	o    Options
-	dist map[int32][]float64
+	hops bool        // o.Metric is Hops: every link weighs 1 (tight without the metric's string compare)
+	dist [][]float64 // per destination device: its distances, once computed (nil before)
 	// ex marks the directed links o excludes (computed once: o's exclusions must not
 	// change during the router's life, as its distances are cached); exList lists them
 	ex     []bool
@@ -455,8 +456,9 @@ func (g *Graph) newECMP(o Options, prev *ECMP) *ECMP {
 		*prev = ECMP{g: g, o: o, dist: prev.dist, ex: prev.ex, exList: prev.exList[:0], sc: prev.sc}
 		r = prev
 	} else {
-		r = &ECMP{g: g, o: o, dist: map[int32][]float64{}}
+		r = &ECMP{g: g, o: o, dist: make([][]float64, len(g.devs))}
 	}
+	r.hops = o.Metric != Latency
 	if r.sc == nil {
 		r.sc = &ecmpScratch{}
 	}
@@ -534,8 +536,16 @@ func (r *ECMP) keeps(d []float64) bool {
 // tight reports whether link e is on a shortest path under distances d.
 func (r *ECMP) tight(d []float64, e int32) bool {
 	g := r.g
-	u, v := g.eFrom[e], g.eTo[e]
-	return math.Abs(g.weight(e, r.o.Metric)+d[v]-d[u]) <= 1e-9*math.Max(1, d[u])
+	return r.tightUV(d, e, g.eFrom[e], g.eTo[e])
+}
+
+// tightUV is tight for link e from u to v (its ends, known to the caller).
+func (r *ECMP) tightUV(d []float64, e, u, v int32) bool {
+	w := 1.0
+	if !r.hops {
+		w = r.g.weight(e, r.o.Metric)
+	}
+	return math.Abs(w+d[v]-d[u]) <= 1e-9*max(1, d[u]) // max: d[u] is never NaN
 }
 
 func (r *ECMP) usable(e int32) bool {
@@ -640,12 +650,13 @@ func (r *ECMP) AppendRoute(flowID string, src, dst int, buf []int32) ([]int32, b
 func (r *ECMP) hop(u int32, d []float64, hf uint64) int32 {
 	g := r.g
 	cand := r.sc.cand[:0]
-	for _, e := range g.out[u] {
-		v := g.eTo[e]
+	// u's links and their heads in sequence (adjE, adjTo: the order of g.out[u])
+	for k := g.adjOff[u]; k < g.adjOff[u+1]; k++ {
+		e, v := g.adjE[k], g.adjTo[k]
 		if !r.usable(e) || math.IsInf(d[v], 1) {
 			continue
 		}
-		if r.tight(d, e) {
+		if r.tightUV(d, e, u, v) {
 			cand = append(cand, e)
 		}
 	}
@@ -658,10 +669,10 @@ func (r *ECMP) hop(u int32, d []float64, hf uint64) int32 {
 
 // distTo returns the distances to device t under r's exclusions, cached.
 func (r *ECMP) distTo(t int32) []float64 {
-	d, ok := r.dist[t]
-	if !ok {
+	d := r.dist[t]
+	if d == nil {
 		if r.base != nil {
-			if bd, ok := r.base.dist[t]; ok {
+			if bd := r.base.dist[t]; bd != nil {
 				d = r.repair(bd) // bd itself where the exclusions change nothing
 			}
 		}

@@ -269,7 +269,7 @@ func TestECMPDeriveEqualsFresh(t *testing.T) {
 			}
 		}
 		for tt, d := range derived.dist {
-			if bd, ok := base.dist[tt]; ok && &bd[0] == &d[0] {
+			if bd := base.dist[tt]; d != nil && bd != nil && &bd[0] == &d[0] {
 				reused++
 			}
 		}
