@@ -57,11 +57,30 @@ type Router struct {
 	mode Routing
 	o    routing.Options
 	ecmp *routing.ECMP
-	ends map[string][2]string // flow → (src, dst)
+	ends map[string]flowEnds
+	ridx []int32 // an ECMP reroute's path as routing link indices (scratch)
 	// ECMP reroutes: the failed links by routing graph index, and the last derived
 	// router, whose storage the next failure's reuses
 	mask  []bool
 	spare *routing.ECMP
+}
+
+// flowEnds is a flow's source and destination devices, by ID and by routing graph
+// index (-1: not a device of the graph).
+type flowEnds struct {
+	src, dst string
+	s, t     int32
+}
+
+func (r *Router) endsOf(src, dst string) flowEnds {
+	e := flowEnds{src: src, dst: dst, s: -1, t: -1}
+	if i, ok := r.g.DeviceIndex(src); ok {
+		e.s = int32(i)
+	}
+	if i, ok := r.g.DeviceIndex(dst); ok {
+		e.t = int32(i)
+	}
+	return e
 }
 
 // NewRouter builds a router over n's devices and links for mode. Flows' source and
@@ -71,7 +90,7 @@ func NewRouter(n *network.Network, mode Routing) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Router{g: g, mode: mode, ends: make(map[string][2]string, len(n.Flows))}
+	r := &Router{g: g, mode: mode, ends: make(map[string]flowEnds, len(n.Flows))}
 	switch mode {
 	case RouteShortest:
 		r.o = routing.Options{Metric: routing.Latency}
@@ -82,7 +101,7 @@ func NewRouter(n *network.Network, mode Routing) (*Router, error) {
 		return nil, fmt.Errorf("%w: routing must be shortest or ecmp, got %q", ErrInvalid, mode)
 	}
 	for _, f := range n.Flows {
-		r.ends[f.ID] = [2]string{f.Src, f.Dst}
+		r.ends[f.ID] = r.endsOf(f.Src, f.Dst)
 	}
 	return r, nil
 }
@@ -91,11 +110,11 @@ func NewRouter(n *network.Network, mode Routing) (*Router, error) {
 func (r *Router) Graph() *routing.Graph { return r.g }
 
 // Remember records a flow's endpoints (for flows added later).
-func (r *Router) Remember(flowID, src, dst string) { r.ends[flowID] = [2]string{src, dst} }
+func (r *Router) Remember(flowID, src, dst string) { r.ends[flowID] = r.endsOf(src, dst) }
 
 // Route is a RouteFunc.
 func (r *Router) Route(f network.Flow) ([]string, error) {
-	r.ends[f.ID] = [2]string{f.Src, f.Dst}
+	r.ends[f.ID] = r.endsOf(f.Src, f.Dst)
 	return r.route(f.ID, f.Src, f.Dst, r.o, r.ecmp, nil)
 }
 
@@ -118,7 +137,9 @@ func (r *Router) route(id, src, dst string, o routing.Options, ecmp *routing.ECM
 // are marked once by index (Failure.FailedLinks, routing.Options.ExcludeIndex), and
 // the derived router reuses the storage of the previous Reroute's
 // (routing.ECMP.DeriveReusing), so a Reroute is good for one FailLinks call, until
-// the next Reroute of r is first used.
+// the next Reroute of r is first used. An ECMP path is walked by device and link
+// index (endpoints resolved when the flow was remembered, routing.ECMP.AppendRoute)
+// and handed to FailLinks by index as well (Failure.setRoute), besides its IDs.
 func (r *Router) Reroute() Reroute {
 	var ecmp *routing.ECMP
 	var o routing.Options
@@ -147,12 +168,22 @@ func (r *Router) Reroute() Reroute {
 			o = r.o
 			o.Exclude = f.Failed
 		}
-		p, err := r.route(flowID, ends[0], ends[1], o, ecmp, buf)
+		if ecmp != nil {
+			var ok bool
+			r.ridx, ok = ecmp.AppendRoute(flowID, int(ends.s), int(ends.t), r.ridx[:0])
+			if !ok || len(r.ridx) == 0 {
+				return nil, false
+			}
+			buf = buf[:0]
+			for _, e := range r.ridx {
+				buf = append(buf, r.g.LinkID(int(e)))
+			}
+			f.setRoute(r.g, r.ridx)
+			return buf, true
+		}
+		p, err := r.route(flowID, ends.src, ends.dst, o, nil, nil)
 		if err != nil || len(p) == 0 {
 			return nil, false
-		}
-		if ecmp != nil {
-			buf = p
 		}
 		return p, true
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/twinflow/twinflow/models/network"
@@ -170,4 +171,75 @@ func TestRerouteECMPAsFreshRouter(t *testing.T) {
 	if rerouted == 0 {
 		t.Fatal("no flow was rerouted")
 	}
+}
+
+// TestRerouteWrappedRouter: a Reroute that calls a Router's and returns another path
+// gets that path (the router's link indices, which FailLinks uses in place of the IDs,
+// are checked against the IDs returned): a shortened path is kept as returned, an
+// unknown link is an error that leaves the state and the scratch as they were.
+func TestRerouteWrappedRouter(t *testing.T) {
+	n, err := network.FatTree(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := hostsOf(n)
+	rng := rand.New(rand.NewPCG(8, 8))
+	for i := range 200 {
+		a, b := hosts[rng.IntN(len(hosts))], hosts[rng.IntN(len(hosts))]
+		if a != b {
+			n.Flows = append(n.Flows, network.Flow{ID: fmt.Sprint("f", i), Src: a, Dst: b})
+		}
+	}
+	r, err := NewRouter(n, RouteECMP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := FromNetwork(n, r.Route)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustNew(t, in)
+	core := n.Links[0].ID
+	ids := []string{core, core + network.ReverseSuffix}
+	before := fmt.Sprint(s.Network())
+	_, err = s.FailLinks(ids, func(id string, f *Failure) ([]string, bool) {
+		p, ok := r.Reroute()(id, f)
+		if !ok {
+			return nil, false
+		}
+		return append(slices.Clone(p[:len(p)-1]), "nope"), true
+	})
+	if err == nil || !strings.Contains(err.Error(), `unknown link "nope"`) {
+		t.Fatalf("wrapped reroute through an unknown link: %v", err)
+	}
+	if fmt.Sprint(s.Network()) != before {
+		t.Fatal("a rejected failure changed the state")
+	}
+	checkFailScratch(t, s)
+	want := map[string][]string{}
+	inner := r.Reroute()
+	d, err := s.FailLinks(ids, func(id string, f *Failure) ([]string, bool) {
+		p, ok := inner(id, f)
+		if !ok {
+			return nil, false
+		}
+		if len(p) > 1 && len(want)%2 == 0 {
+			p = p[1:] // the same storage, shortened: not the router's path
+		}
+		want[id] = slices.Clone(p)
+		return p, true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Rerouted) < 4 {
+		t.Fatalf("%d flows rerouted", len(d.Rerouted))
+	}
+	for _, id := range d.Rerouted {
+		if got, _ := s.Path(id); !slices.Equal(got, want[id]) {
+			t.Fatalf("%s: path %v, the reroute returned %v", id, got, want[id])
+		}
+	}
+	checkFailScratch(t, s)
+	sameAsFull(t, s, "wrapped reroute")
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"sort"
+
+	"github.com/twinflow/twinflow/models/routing"
 )
 
 // RateChange is one flow whose rate changed in a perturbation.
@@ -105,7 +107,16 @@ type Failure struct {
 	now   []bool   // per link index: failed by this call
 	ids   []string // FailedLinks, once built
 	idsOK bool
+	// the path the last Reroute call returned, as directed link indices of rg, when
+	// the Reroute is a Router's (setRoute): FailLinks maps them to its own link
+	// indices instead of looking each ID up
+	rg   *routing.Graph
+	ridx []int32
 }
+
+// setRoute records that the path a Reroute is about to return is rg's directed links
+// idx (in order); FailLinks checks the IDs against them before it uses them.
+func (x *Failure) setRoute(rg *routing.Graph, idx []int32) { x.rg, x.ridx = rg, idx }
 
 // OldPath returns the real links of the flow's path before the failure. It is built
 // (and allocated) on each call, so a Reroute that does not need it pays nothing.
@@ -224,12 +235,38 @@ func (s *State) FailLink(id string, reroute Reroute) (*Delta, error) {
 // FailLinks fails several links at once (a device failure fails all its links). On
 // error (unknown link, or reroute returning a path through an unknown or failed link)
 // the state is unchanged.
+//
+// Besides the re-fill (finish), a failure costs one Reroute call and a detach and
+// attach per flow crossing a failed link. Its scratch (the links failed now, the flows
+// listed, the new paths) is kept in the State between calls; the new paths share one
+// allocation. A Router's Reroute also gives each path as routing link indices
+// (Failure.setRoute), mapped through a per-graph table instead of one ID look-up
+// per link.
 func (s *State) FailLinks(ids []string, reroute Reroute) (*Delta, error) {
-	fail := make([]bool, len(s.capa)) // the links failed now (the reroute asks per link)
-	var failList []int32
+	if s.inc == nil {
+		s.inc = &scratch{}
+	}
+	c := s.inc
+	fail := extend(c.failNow, len(s.capa)) // the links failed now (the reroute asks per link); all false
+	c.failNow = fail
+	failList := c.failList[:0]
+	seen := extend(c.failSeen, (len(s.path)+63)/64) // flows already listed; all zero
+	c.failSeen = seen
+	moves, pbuf := c.moves[:0], c.pathBuf[:0]
+	// cleanup returns the scratch to its clean state (also on error)
+	cleanup := func() {
+		for _, l := range failList {
+			fail[l] = false
+		}
+		for _, m := range moves {
+			seen[m.f/64] &^= 1 << (m.f % 64)
+		}
+		c.failList, c.moves, c.pathBuf = failList[:0], moves[:0], pbuf[:0]
+	}
 	for _, id := range ids {
 		l, err := s.link(id)
 		if err != nil {
+			cleanup()
 			return nil, err
 		}
 		if !fail[l] {
@@ -238,12 +275,7 @@ func (s *State) FailLinks(ids []string, reroute Reroute) (*Delta, error) {
 		}
 	}
 	fc := &Failure{s: s, now: fail}
-	type move struct {
-		f    int32
-		path []int32 // nil: drop
-	}
-	var moves []move
-	seen := make([]uint64, (len(s.path)+63)/64) // flows already listed
+	nMoved := 0
 	for _, l := range failList {
 		for _, f := range s.linkFlows[l] {
 			if w, b := f/64, uint64(1)<<(f%64); seen[w]&b != 0 {
@@ -251,56 +283,123 @@ func (s *State) FailLinks(ids []string, reroute Reroute) (*Delta, error) {
 			} else {
 				seen[w] |= b
 			}
-			m := move{f: f}
+			m := failMove{f: f, off: int32(len(pbuf)), n: -1}
 			if reroute != nil {
-				fc.flow = f
+				fc.flow, fc.ridx = f, nil
 				if np, ok := reroute(s.flowID[f], fc); ok {
-					var err error
-					if m.path, err = s.resolveReroute(f, np, fail); err != nil {
-						return nil, err
+					var ok bool
+					if pbuf, ok = s.appendRoute(pbuf, fc, np, fail); !ok {
+						var err error
+						if pbuf, err = s.resolveReroute(pbuf, f, np, fail); err != nil {
+							moves = append(moves, m) // its seen bit is cleared
+							cleanup()
+							return nil, err
+						}
 					}
+					m.n = int32(len(pbuf)) - m.off
+					nMoved++
 				}
 			}
 			moves = append(moves, m)
 		}
 	}
-	slices.SortFunc(moves, func(a, b move) int { return int(a.f - b.f) })
+	// the new paths in one allocation, each with room for a demand cap's virtual link
+	backing := make([]int32, len(pbuf)+nMoved)
+	o := 0
+	slices.SortFunc(moves, func(a, b failMove) int { return int(a.f - b.f) })
 	r := s.begin()
 	for _, l := range failList {
 		r.markDirty(l)
 		s.failed[l] = true
 	}
+	r.delta.Rerouted = make([]string, 0, nMoved)
+	if len(moves) > nMoved {
+		r.delta.Dropped = make([]string, 0, len(moves)-nMoved)
+	}
 	for _, m := range moves {
-		if m.path == nil {
+		if m.n < 0 {
 			r.delta.Dropped = append(r.delta.Dropped, s.flowID[m.f])
 			s.removeFlowLocked(r, m.f)
 			continue
 		}
 		r.delta.Rerouted = append(r.delta.Rerouted, s.flowID[m.f])
+		n := int(m.n)
+		np := backing[o : o+n : o+n+1]
+		o += n + 1
+		copy(np, pbuf[m.off:m.off+m.n])
 		p := s.path[m.f]
 		r.detach(m.f)
 		if len(p) > 0 && s.virtOf[p[len(p)-1]] >= 0 {
-			m.path = append(m.path, p[len(p)-1])
+			np = append(np, p[len(p)-1])
 		}
-		s.path[m.f] = m.path
+		s.path[m.f] = np
 		r.attach(m.f)
 	}
+	cleanup()
 	return s.finish(r), nil
 }
 
-// resolveReroute resolves flow f's new path np to link indices, one lookup per link;
-// np must be non-empty, without repeated links, through known links neither failed
-// nor in fail (else validateFlow's error for it).
-func (s *State) resolveReroute(f int32, np []string, fail []bool) ([]int32, error) {
-	p := make([]int32, len(np), len(np)+1) // room for a demand cap's virtual link
+// failMove is a flow crossing a failed link: its new path is pathBuf[off:off+n] (n <
+// 0: dropped).
+type failMove struct {
+	f, off, n int32
+}
+
+// appendRoute appends to p the link indices of new path np when the Reroute gave it
+// as routing link indices too (Failure.setRoute) and they name np's links; ok is
+// false (p unchanged) when it did not, or when the path is not acceptable (then
+// resolveReroute words the error).
+func (s *State) appendRoute(p []int32, fc *Failure, np []string, fail []bool) ([]int32, bool) {
+	idx := fc.ridx
+	if idx == nil || len(idx) != len(np) || len(np) == 0 {
+		return p, false
+	}
+	lm := s.routeLinks(fc.rg)
+	k0 := len(p)
+	for k, e := range idx {
+		if e < 0 || int(e) >= len(lm) || np[k] != fc.rg.LinkID(int(e)) {
+			return p[:k0], false
+		}
+		l := lm[e]
+		if l < 0 || s.failed[l] || fail[l] || slices.Contains(p[k0:], l) {
+			return p[:k0], false
+		}
+		p = append(p, l)
+	}
+	return p, true
+}
+
+// routeLinks returns the State's link index of each directed link of rg (-1: none),
+// built on first use per graph: O(|E|) look-ups once instead of one per element of
+// every rerouted path. A State's real links never change, so the table stays valid.
+func (s *State) routeLinks(rg *routing.Graph) []int32 {
+	c := s.inc
+	if c.rg != rg {
+		lm := make([]int32, rg.NumLinks())
+		for e := range lm {
+			lm[e] = -1
+			if l, ok := s.linkIdx[rg.LinkID(e)]; ok {
+				lm[e] = l
+			}
+		}
+		c.rg, c.rgLinks = rg, lm
+	}
+	return c.rgLinks
+}
+
+// resolveReroute appends to p flow f's new path np resolved to link indices, one
+// lookup per link; np must be non-empty, without repeated links, through known links
+// neither failed nor in fail (else validateFlow's error for it, p unchanged).
+func (s *State) resolveReroute(p []int32, f int32, np []string, fail []bool) ([]int32, error) {
+	k0 := len(p)
 	ok := len(np) > 0
-	for k, id := range np {
+	for _, id := range np {
 		l, known := s.linkIdx[id]
-		if !known || s.failed[l] || fail[l] || slices.Contains(p[:k], l) {
+		if !known || s.failed[l] || fail[l] || slices.Contains(p[k0:], l) {
 			ok = false
 			break
 		}
-		p[k] = l
+		p = append(p, l)
 	}
 	if ok {
 		return p, nil
@@ -314,7 +413,7 @@ func (s *State) resolveReroute(f int32, np []string, fail []bool) ([]int32, erro
 	if err == nil { // unreachable: the checks above are validateFlow's
 		err = inputErr(at, "invalid path")
 	}
-	return nil, err
+	return p[:k0], err
 }
 
 // PathOf returns the real links of flow index f (exported form of a path).
@@ -451,6 +550,16 @@ type scratch struct {
 	// shared arrays of the per-link prefixes (ensurePrefix)
 	pfxLv  []int32
 	pfxCum []float64
+	// FailLinks: the links failed now (all false between calls) and their list, the
+	// flows listed (bit set, all zero between calls), the moves and their new paths
+	failNow  []bool
+	failList []int32
+	failSeen []uint64
+	moves    []failMove
+	pathBuf  []int32
+	// the State's link index of each directed link of routing graph rg (routeLinks)
+	rg      *routing.Graph
+	rgLinks []int32
 }
 
 func (s *State) begin() *replay {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -156,6 +157,7 @@ func TestFailLinksBadReroute(t *testing.T) {
 		if after := fmt.Sprint(s.Network()); after != before {
 			t.Fatalf("reroute to %v changed the state: %s, was %s", tc.path, after, before)
 		}
+		checkFailScratch(t, s)
 	}
 	if _, err := s.FailLink("a", func(string, *Failure) ([]string, bool) { return []string{"b", "c"}, true }); err != nil {
 		t.Fatal(err)
@@ -164,6 +166,23 @@ func TestFailLinksBadReroute(t *testing.T) {
 		t.Fatalf("f1 path %v, want [b c]", p)
 	}
 	sameAsFull(t, s, "after reroute")
+}
+
+// checkFailScratch: between FailLinks calls (also after one that failed), its scratch
+// marks no link as failed now and no flow as listed.
+func checkFailScratch(t *testing.T, s *State) {
+	t.Helper()
+	if s.inc == nil {
+		return
+	}
+	if i := slices.Index(s.inc.failNow, true); i >= 0 {
+		t.Fatalf("link %d still marked as failed now", i)
+	}
+	for w, b := range s.inc.failSeen {
+		if b != 0 {
+			t.Fatalf("flows %#x of word %d still marked as listed", b, w)
+		}
+	}
 }
 
 // TestFailureTellsReroute: a Reroute is told each flow's old path (a demand cap's

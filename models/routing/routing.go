@@ -401,7 +401,8 @@ func (g *Graph) Constrained(src, dst string, c Constraints, o Options) (Path, er
 type ECMP struct {
 	g    *Graph
 	o    Options
-	dist map[int32][]float64
+	hops bool        // o.Metric is Hops: every link weighs 1 (tight without the metric's string compare)
+	dist [][]float64 // per destination device: its distances, once computed (nil before)
 	// ex marks the directed links o excludes (computed once: o's exclusions must not
 	// change during the router's life, as its distances are cached); exList lists them
 	ex     []bool
@@ -455,8 +456,9 @@ func (g *Graph) newECMP(o Options, prev *ECMP) *ECMP {
 		*prev = ECMP{g: g, o: o, dist: prev.dist, ex: prev.ex, exList: prev.exList[:0], sc: prev.sc}
 		r = prev
 	} else {
-		r = &ECMP{g: g, o: o, dist: map[int32][]float64{}}
+		r = &ECMP{g: g, o: o, dist: make([][]float64, len(g.devs))}
 	}
+	r.hops = o.Metric != Latency
 	if r.sc == nil {
 		r.sc = &ecmpScratch{}
 	}
@@ -534,8 +536,16 @@ func (r *ECMP) keeps(d []float64) bool {
 // tight reports whether link e is on a shortest path under distances d.
 func (r *ECMP) tight(d []float64, e int32) bool {
 	g := r.g
-	u, v := g.eFrom[e], g.eTo[e]
-	return math.Abs(g.weight(e, r.o.Metric)+d[v]-d[u]) <= 1e-9*math.Max(1, d[u])
+	return r.tightUV(d, e, g.eFrom[e], g.eTo[e])
+}
+
+// tightUV is tight for link e from u to v (its ends, known to the caller).
+func (r *ECMP) tightUV(d []float64, e, u, v int32) bool {
+	w := 1.0
+	if !r.hops {
+		w = r.g.weight(e, r.o.Metric)
+	}
+	return math.Abs(w+d[v]-d[u]) <= 1e-9*max(1, d[u]) // max: d[u] is never NaN
 }
 
 func (r *ECMP) usable(e int32) bool {
@@ -581,24 +591,12 @@ func (r *ECMP) route(flowID, src, dst string, links []string, full bool) (Path, 
 	if full {
 		p.Devices, p.MinAvailGbps = []string{src}, math.Inf(1)
 	}
-	cand := r.sc.cand[:0]
+	hf := flowHash(flowID)
 	for u := s; u != t; {
-		cand = cand[:0]
-		for _, e := range g.out[u] {
-			v := g.eTo[e]
-			if !r.usable(e) || math.IsInf(d[v], 1) {
-				continue
-			}
-			if r.tight(d, e) {
-				cand = append(cand, e)
-			}
-		}
-		if len(cand) == 0 {
-			r.sc.cand = cand
+		e := r.hop(u, d, hf)
+		if e < 0 {
 			return Path{}, fmt.Errorf("%w: from %q to %q", ErrNoPath, src, dst)
 		}
-		// cand is in directed link ID order (g.out is sorted)
-		e := cand[mix(ecmpHash(flowID, g.devs[u]))%uint64(len(cand))]
 		p.Links = append(p.Links, g.eID[e])
 		u = g.eTo[e]
 		if full {
@@ -608,19 +606,73 @@ func (r *ECMP) route(flowID, src, dst string, links []string, full bool) (Path, 
 			p.Devices = append(p.Devices, g.devs[u])
 		}
 	}
-	r.sc.cand = cand
 	if full && len(p.Links) == 0 {
 		p.MinAvailGbps = 0
 	}
 	return p, nil
 }
 
+// AppendRoute appends to buf the directed link indices (as Graph.LinkIndex) of the
+// path Route gives flow flowID from device index src to device index dst (as
+// Graph.DeviceIndex), and reports whether there is one: the same path, without the
+// look-ups of the device IDs, the link IDs and the error text, for a caller that
+// resolves endpoints once and maps link indices itself. An index out of range, or a
+// device the options exclude, has no path.
+func (r *ECMP) AppendRoute(flowID string, src, dst int, buf []int32) ([]int32, bool) {
+	g := r.g
+	if src < 0 || src >= len(g.devs) || dst < 0 || dst >= len(g.devs) {
+		return buf, false
+	}
+	if len(r.o.ExcludeDevices) > 0 && (r.o.ExcludeDevices[g.devs[src]] || r.o.ExcludeDevices[g.devs[dst]]) {
+		return buf, false
+	}
+	s, t := int32(src), int32(dst)
+	d := r.distTo(t)
+	if math.IsInf(d[s], 1) {
+		return buf, false
+	}
+	hf := flowHash(flowID)
+	for u := s; u != t; {
+		e := r.hop(u, d, hf)
+		if e < 0 {
+			return buf, false
+		}
+		buf = append(buf, e)
+		u = g.eTo[e]
+	}
+	return buf, true
+}
+
+// hop returns the link flow hash hf takes from device u towards the destination of
+// distances d (-1 if u has no usable link on a shortest path): among the usable
+// links whose head is on one, in directed link ID order (g.out is sorted), the one
+// the hash of the flow and u picks.
+func (r *ECMP) hop(u int32, d []float64, hf uint64) int32 {
+	g := r.g
+	cand := r.sc.cand[:0]
+	// u's links and their heads in sequence (adjE, adjTo: the order of g.out[u])
+	for k := g.adjOff[u]; k < g.adjOff[u+1]; k++ {
+		e, v := g.adjE[k], g.adjTo[k]
+		if !r.usable(e) || math.IsInf(d[v], 1) {
+			continue
+		}
+		if r.tightUV(d, e, u, v) {
+			cand = append(cand, e)
+		}
+	}
+	r.sc.cand = cand
+	if len(cand) == 0 {
+		return -1
+	}
+	return cand[mix(fnvString(hf, g.devs[u]))%uint64(len(cand))]
+}
+
 // distTo returns the distances to device t under r's exclusions, cached.
 func (r *ECMP) distTo(t int32) []float64 {
-	d, ok := r.dist[t]
-	if !ok {
+	d := r.dist[t]
+	if d == nil {
 		if r.base != nil {
-			if bd, ok := r.base.dist[t]; ok {
+			if bd := r.base.dist[t]; bd != nil {
 				d = r.repair(bd) // bd itself where the exclusions change nothing
 			}
 		}
@@ -718,9 +770,13 @@ const (
 // ecmpHash is the 64-bit FNV-1a hash of flowID, a 0 byte and dev, computed without
 // allocating (hash/fnv over the same bytes gives the same value).
 func ecmpHash(flowID, dev string) uint64 {
-	h := fnvString(fnvOffset, flowID)
-	h *= fnvPrime // the 0 byte: h ^ 0 == h
-	return fnvString(h, dev)
+	return fnvString(flowHash(flowID), dev)
+}
+
+// flowHash is ecmpHash's state after flowID and the 0 byte: a route hashes the flow ID
+// once and continues from it with each hop's device.
+func flowHash(flowID string) uint64 {
+	return fnvString(fnvOffset, flowID) * fnvPrime // the 0 byte: h ^ 0 == h
 }
 
 // fnvString continues a 64-bit FNV-1a hash h over the bytes of x.

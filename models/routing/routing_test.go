@@ -210,6 +210,7 @@ func TestECMPDeriveEqualsFresh(t *testing.T) {
 	reused := 0
 	var prev *ECMP
 	var buf []string
+	var ibuf []int32
 	for it := range 200 {
 		failed := map[string]bool{}
 		for range 1 + rng.IntN(3) {
@@ -249,6 +250,18 @@ func TestECMPDeriveEqualsFresh(t *testing.T) {
 			if ls != nil {
 				buf = ls
 			}
+			// by device and link index: the same path
+			sa, _ := g.DeviceIndex(a)
+			sb, _ := g.DeviceIndex(b)
+			var ok bool
+			ibuf, ok = derived.AppendRoute(id, sa, sb, ibuf[:0])
+			byIdx := []string{}
+			for _, e := range ibuf {
+				byIdx = append(byIdx, g.LinkID(int(e)))
+			}
+			if ok != (err1 == nil) || ok && !slices.Equal(byIdx, p1.Links) {
+				t.Fatalf("it %d %s: AppendRoute %v (%v), Route %v (%v)", it, id, byIdx, ok, p1.Links, err1)
+			}
 			for _, dl := range p1.Links {
 				if failed[dl] {
 					t.Fatalf("path crosses failed %s", dl)
@@ -256,7 +269,7 @@ func TestECMPDeriveEqualsFresh(t *testing.T) {
 			}
 		}
 		for tt, d := range derived.dist {
-			if bd, ok := base.dist[tt]; ok && &bd[0] == &d[0] {
+			if bd := base.dist[tt]; d != nil && bd != nil && &bd[0] == &d[0] {
 				reused++
 			}
 		}
@@ -277,5 +290,37 @@ func TestECMPHash(t *testing.T) {
 		if got := ecmpHash(parts[0], parts[1]); got != h.Sum64() {
 			t.Errorf("%q: ecmpHash %x, hash/fnv %x", parts, got, h.Sum64())
 		}
+	}
+}
+
+// TestECMPAppendRouteBounds: AppendRoute has no path for device indices out of range,
+// for excluded devices, or between devices with no usable path, and appends to buf.
+func TestECMPAppendRouteBounds(t *testing.T) {
+	g, err := NewGraph(diamond())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := g.DeviceIndex("a")
+	d, _ := g.DeviceIndex("d")
+	r := g.NewECMP(Options{Metric: Hops})
+	p, ok := r.AppendRoute("f", a, d, []int32{7})
+	if !ok || len(p) != 2 || p[0] != 7 {
+		t.Fatalf("a→d: %v %v, want [7 e] (the direct link, after 7)", p, ok)
+	}
+	if want, _ := r.Route("f", "a", "d"); g.LinkID(int(p[1])) != want.Links[0] {
+		t.Fatalf("a→d by index %s, Route %v", g.LinkID(int(p[1])), want.Links)
+	}
+	for _, c := range [][2]int{{-1, d}, {a, g.Devices()}, {a, -5}} {
+		if p, ok := r.AppendRoute("f", c[0], c[1], nil); ok || len(p) != 0 {
+			t.Fatalf("%v: %v %v, want no path", c, p, ok)
+		}
+	}
+	x := g.NewECMP(Options{Metric: Hops, ExcludeDevices: map[string]bool{"d": true}})
+	if _, ok := x.AppendRoute("f", a, d, nil); ok {
+		t.Fatal("route to an excluded device")
+	}
+	cut := g.NewECMP(Options{Metric: Hops, Exclude: func(string) bool { return true }})
+	if _, ok := cut.AppendRoute("f", a, d, nil); ok {
+		t.Fatal("route with every link excluded")
 	}
 }
