@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"sync"
 )
 
 // Compute recomputes the whole structure from scratch: max-min rates, levels exactly as
@@ -82,6 +83,13 @@ func (s *State) Compute() {
 		}
 	}
 }
+
+// splitMinRanks is the number of flows from which Phase 2's first pass runs in two
+// halves on two goroutines (a variable for tests).
+var splitMinRanks = 1 << 14
+
+// splitPasses counts first passes run in two halves (tests check that they ran).
+var splitPasses int
 
 // fallbacks counts computeFast bailing out to computeRounds (tests assert it stays 0).
 var fallbacks int
@@ -195,6 +203,15 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 	maxR := make([]float64, nT)             // rate of the last (hence largest) flow fixed on each link
 	buf := make([]int32, maxDeg)
 	mono := true
+	// Phase 2's first pass runs on two goroutines over ranks [0, split) and [split,
+	// nA); the second half's slots in the per-link lists follow from the per-link
+	// counts of Phase 1 when it has fixed the first half (a copy of cnt then)
+	cnt0 := slices.Clone(cnt)
+	splitAt, split := nA/2, nA
+	var cntAtSplit []int32
+	if nA < splitMinRanks {
+		splitAt = nA + 1 // small: one goroutine
+	}
 	var segs []aggSeg // Phase 1's saturations, when building the columns
 	if buildAgg {
 		segs = make([]aggSeg, 0, 1024)
@@ -252,6 +269,12 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 				maxR[n] = sh
 			}
 		}
+		if cntAtSplit == nil && len(rrec) >= splitAt {
+			// ranks [0, split) cross link n cnt0[n] − cnt[n] times
+			split = len(rrec)
+			cntAtSplit = make([]int32, nT)
+			copy(cntAtSplit, cnt)
+		}
 	}
 	if kept { // appends may have grown them
 		cs.over, cs.rover = over[:0], rover[:0]
@@ -268,6 +291,7 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 		// rounding made a later share a few ulps smaller: sort the ranks by rate
 		// (stably) so that every per-link list below is sorted by rate.
 		order, rr, rrec = sortRanks(order, rr, rrec)
+		split, cntAtSplit = nA, nil // the counts are of the old order
 	}
 	recs, over = nil, nil
 	// Phase 2: levels. Final share F_l: the largest rate on l if l is saturated.
@@ -293,43 +317,34 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 	// flows it waits for (slower than F_l, or at F_l but blocked elsewhere), and per
 	// flow the links that block it. A flow's rate, blocking count (then level) and
 	// candidate link share one 16-byte entry (rk), so that the pointer scans below,
-	// which reach the flows in random rank order, take one cache miss per flow.
+	// which reach the flows in random rank order, take one cache miss per flow. The
+	// pass runs in two halves of the ranks at once (firstPass), each with its own
+	// counters, which are then added.
 	byRate := scratchOf(&cs.byRate, total, kept)[:total] // every entry written below
+	rk := scratchOf(&cs.rk, nA, kept)[:nA]               // every entry written below
 	fill := make([]int32, nT)
 	copy(fill, off[:nT])
 	ptr := make([]int32, nT)
-	rk := scratchOf(&cs.rk, nA, kept)[:nA] // every entry written below
 	waiting := make([]int32, nT)
-	for r := range int32(nA) {
-		x := rr[r]
-		p := rrec[r].links(rover)
-		b := int32(0)
-		for _, n := range p {
-			k := fill[n]
-			byRate[k] = r
-			fill[n] = k + 1
-			if x <= thr0[n] {
-				ptr[n]++
-			} else {
-				b++
-			}
+	fp := firstPass{up: up, thr0: thr0, fin: fin, rr: rr, rrec: rrec, rover: rover, byRate: byRate, rk: rk}
+	if split < nA {
+		splitPasses++
+		fill2 := make([]int32, nT)
+		for n := range nT {
+			fill2[n] = off[n] + cnt0[n] - cntAtSplit[n]
 		}
-		c := int32(-1)
-		for _, n := range p {
-			if x*up < fin[n] {
-				waiting[n]++
-				continue
-			}
-			if b > 0 {
-				waiting[n]++
-			}
-			if c == -1 {
-				c = n
-			} else {
-				c = -2
-			}
+		ptr2 := make([]int32, nT)
+		waiting2 := make([]int32, nT)
+		var wg sync.WaitGroup
+		wg.Go(func() { fp.run(int32(split), int32(nA), fill2, ptr2, waiting2) })
+		fp.run(0, int32(split), fill, ptr, waiting)
+		wg.Wait()
+		for n := range nT {
+			ptr[n] += ptr2[n]
+			waiting[n] += waiting2[n]
 		}
-		rk[r] = rankEnt{x: x, b: b, cand: c}
+	} else {
+		fp.run(0, int32(nA), fill, ptr, waiting)
 	}
 	nr := maxR // reuse: rate of the flow at ptr (+Inf past the end)
 	queue := make([]int32, 0, 64)
@@ -469,6 +484,54 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 	}
 	s.maxLevel = level
 	return true
+}
+
+// firstPass is Phase 2's streaming pass over the ranks (computeFast): run fills the
+// per-link lists of ranks [r0, r1) from the slots fill and counts into ptr and waiting;
+// it writes only byRate's slots it is given, rk[r0:r1] and its own counters.
+type firstPass struct {
+	up        float64
+	thr0, fin []float64
+	rr        []float64
+	rrec      []pathRec
+	rover     []int32
+	byRate    []int32
+	rk        []rankEnt
+}
+
+func (fp *firstPass) run(r0, r1 int32, fill, ptr, waiting []int32) {
+	up, thr0, fin, rr, rrec, rover, byRate, rk := fp.up, fp.thr0, fp.fin, fp.rr, fp.rrec, fp.rover, fp.byRate, fp.rk
+	for r := r0; r < r1; r++ {
+		x := rr[r]
+		p := rrec[r].links(rover)
+		b := int32(0)
+		for _, n := range p {
+			k := fill[n]
+			byRate[k] = r
+			fill[n] = k + 1
+			if x <= thr0[n] {
+				ptr[n]++
+			} else {
+				b++
+			}
+		}
+		c := int32(-1)
+		for _, n := range p {
+			if x*up < fin[n] {
+				waiting[n]++
+				continue
+			}
+			if b > 0 {
+				waiting[n]++
+			}
+			if c == -1 {
+				c = n
+			} else {
+				c = -2
+			}
+		}
+		rk[r] = rankEnt{x: x, b: b, cand: c}
+	}
 }
 
 type fixEnt struct{ f, r int32 }
