@@ -346,29 +346,32 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 	} else {
 		fp.run(0, int32(nA), fill, ptr, waiting)
 	}
-	nr := maxR // reuse: rate of the flow at ptr (+Inf past the end)
+	// The rounds read and write a link's state at random (per path element of each
+	// flow they fix, per link they touch): it is one 64-byte entry (ls), so each
+	// access is one cache line instead of one per array.
+	ls := make([]linkSt, nT)
 	queue := make([]int32, 0, 64)
-	queued := make([]int32, nT) // level the link was queued for
 	for l := range nT {
+		e := &ls[l]
+		e.start, e.end = off[l], off[l+1]
 		k := off[l] + ptr[l]
 		if deg[l] == 0 {
 			k = off[l+1]
 		}
-		ptr[l] = k
-		nr[l] = math.Inf(1)
+		e.ptr = k
+		e.nr = math.Inf(1)
 		if k < off[l+1] {
-			nr[l] = rk[byRate[k]].x
+			e.nr = rk[byRate[k]].x
 		}
-		resid[l] = s.capa[l]
+		e.resid, e.fin = s.capa[l], fin[l]
+		e.unfixed, e.waiting = deg[l], waiting[l]
 		if deg[l] > 0 && waiting[l] == 0 {
 			queue = append(queue, int32(l))
-			queued[l] = 1
+			e.queued = 1
 		}
 	}
-	unfixedCnt := deg
 	var touched []int32
 	cb := make([]fixEnt, 0, maxDeg)
-	touchedAt := make([]int32, nT)
 	next := make([]int32, 0, 64)
 	level := int32(0)
 	left := nA
@@ -379,9 +382,9 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 		}
 		level++
 		for _, l := range queue {
-			if unfixedCnt[l] > 0 {
+			if e := &ls[l]; e.unfixed > 0 {
 				s.levelL[l] = level
-				s.share[l] = math.Max(resid[l], 0) / float64(unfixedCnt[l])
+				s.share[l] = math.Max(e.resid, 0) / float64(e.unfixed)
 			}
 		}
 		touched = touched[:0]
@@ -393,9 +396,9 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 			// in flow order (the order of a fresh linkFlows), which keeps the
 			// floating-point sums below, and so the shares, bit for bit the same as
 			// fixing them while walking linkFlows.
-			fl := fin[l]
+			fl := ls[l].fin
 			cb = cb[:0]
-			for k := off[l+1] - 1; k >= off[l]; k-- {
+			for k := ls[l].end - 1; k >= ls[l].start; k-- {
 				r := byRate[k]
 				e := &rk[r]
 				if e.x*up < fl {
@@ -412,13 +415,14 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 				rk[r].b = -level
 				left--
 				for _, n := range rrec[r].links(rover) {
-					resid[n] -= x
-					unfixedCnt[n]--
-					if x*up < fin[n] {
-						waiting[n]-- // a slower flow of n is fixed
+					e := &ls[n]
+					e.resid -= x
+					e.unfixed--
+					if x*up < e.fin {
+						e.waiting-- // a slower flow of n is fixed
 					}
-					if touchedAt[n] != level {
-						touchedAt[n] = level
+					if e.touchedAt != level {
+						e.touchedAt = level
 						touched = append(touched, n)
 					}
 				}
@@ -426,12 +430,13 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 		}
 		next = next[:0]
 		for _, n := range touched {
-			if unfixedCnt[n] == 0 {
+			ln := &ls[n]
+			if ln.unfixed == 0 {
 				continue
 			}
-			thr := math.Max(resid[n], 0) / float64(unfixedCnt[n]) * up
-			if nr[n] <= thr {
-				k, end := ptr[n], off[n+1]
+			thr := math.Max(ln.resid, 0) / float64(ln.unfixed) * up
+			if ln.nr <= thr {
+				k, end := ln.ptr, ln.end
 				var e *rankEnt
 				for ; k < end; k++ {
 					r := byRate[k]
@@ -449,31 +454,33 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 					// the flow no longer holds back the links of which it is a
 					// candidate (usually one, its bottleneck)
 					if m := e.cand; m >= 0 {
-						waiting[m]--
-						if waiting[m] == 0 && unfixedCnt[m] > 0 && queued[m] != level+1 {
-							queued[m] = level + 1
+						lm := &ls[m]
+						lm.waiting--
+						if lm.waiting == 0 && lm.unfixed > 0 && lm.queued != level+1 {
+							lm.queued = level + 1
 							next = append(next, m)
 						}
 						continue
 					}
 					for _, m := range rrec[r].links(rover) {
-						if x*up >= fin[m] {
-							waiting[m]--
-							if waiting[m] == 0 && unfixedCnt[m] > 0 && queued[m] != level+1 {
-								queued[m] = level + 1
+						lm := &ls[m]
+						if x*up >= lm.fin {
+							lm.waiting--
+							if lm.waiting == 0 && lm.unfixed > 0 && lm.queued != level+1 {
+								lm.queued = level + 1
 								next = append(next, m)
 							}
 						}
 					}
 				}
-				ptr[n] = k
-				nr[n] = math.Inf(1)
+				ln.ptr = k
+				ln.nr = math.Inf(1)
 				if k < end {
-					nr[n] = e.x // the entry the scan stopped at
+					ln.nr = e.x // the entry the scan stopped at
 				}
 			}
-			if waiting[n] == 0 && queued[n] != level+1 {
-				queued[n] = level + 1
+			if ln.waiting == 0 && ln.queued != level+1 {
+				ln.queued = level + 1
 				next = append(next, n)
 			}
 		}
@@ -532,6 +539,17 @@ func (fp *firstPass) run(r0, r1 int32, fill, ptr, waiting []int32) {
 		}
 		rk[r] = rankEnt{x: x, b: b, cand: c}
 	}
+}
+
+// linkSt is the rounds' state of a link (computeFast): its residual capacity, final
+// share F_l, the rate of the flow at its pointer (+Inf past the end), its unfixed
+// flows, the flows it waits for, its pointer and list bounds in byRate, and the
+// levels at which it was last touched and queued. 64 bytes, one cache line.
+type linkSt struct {
+	resid, fin, nr                float64
+	unfixed, waiting, ptr         int32
+	start, end, touchedAt, queued int32
+	_                             [12]byte
 }
 
 type fixEnt struct{ f, r int32 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 // computeResults is a copy of what Compute writes, for bit-for-bit comparisons.
@@ -126,5 +127,12 @@ func TestNewParallelLarge(t *testing.T) {
 	s.Compute()
 	if one := resultsOf(s); !one.equal(split) {
 		t.Fatal("New's Compute (split pass) differs from a Compute in one pass")
+	}
+}
+
+// TestLinkStSize keeps the rounds' per-link entry at one cache line.
+func TestLinkStSize(t *testing.T) {
+	if n := unsafe.Sizeof(linkSt{}); n != 64 {
+		t.Fatalf("linkSt is %d bytes, want 64", n)
 	}
 }
