@@ -111,7 +111,8 @@ func WithTolerance(tol float64) Option {
 // New validates n, interns it and computes its bottleneck structure with the float64
 // engine. Cost: O(|L| + Σ|path|) expected to build (link IDs resolved by idTable in
 // batched lookups, on this goroutine and a helper, each claiming chunks of flows;
-// flow IDs checked and interned on a third goroutine meanwhile) plus Compute's cost. An invalid input is reported at its first invalid element in input
+// then flow IDs checked and interned on another goroutine while this one checks the
+// paths and computes) plus Compute's cost. An invalid input is reported at its first invalid element in input
 // order.
 func New(n *Network, opts ...Option) (*State, error) {
 	s := &State{tol: DefaultTolerance}
@@ -156,16 +157,8 @@ func New(n *Network, opts ...Option) (*State, error) {
 	s.alive = make([]bool, nf, hf)
 	s.rate = make([]float64, nf, hf)
 	s.levelF = make([]int32, nf, hf)
-	// The flow IDs (non-empty, unique) are checked and interned on another goroutine
-	// while this one resolves the paths and computes the structure (which does not
-	// read them); the first error in input order is reported, as a sequential check
-	// would.
-	idErrAt, idErr := nf, error(nil)
-	var wg sync.WaitGroup
-	wg.Go(func() { idErrAt, idErr = s.internFlowIDs(n.Flows) })
-	// all link IDs of all paths in batched lookups, by this goroutine and a helper,
-	// in chunks of flows claimed in turn (the flow IDs' goroutine makes a third); -1
-	// marks an unknown link
+	// All link IDs of all paths in batched lookups, by this goroutine and a helper,
+	// in chunks of flows claimed in turn; -1 marks an unknown link.
 	nc := (nf + resolveChunk - 1) / resolveChunk
 	starts := make([]int32, nc)
 	total := 0
@@ -187,6 +180,13 @@ func New(n *Network, opts ...Option) (*State, error) {
 	}
 	tab.resolveChunks(n.Flows, starts, backing, &next)
 	helper.Wait()
+	// The flow IDs (non-empty, unique) are then checked and interned on another
+	// goroutine while this one checks the paths and computes the structure (which
+	// does not read them; Compute's Phase 1 leaves the second core idle); the first
+	// error in input order is reported, as a sequential check would.
+	idErrAt, idErr := nf, error(nil)
+	var wg sync.WaitGroup
+	wg.Go(func() { idErrAt, idErr = s.internFlowIDs(n.Flows) })
 	pathErrAt, pathErr := nf, error(nil)
 	seen := make(map[int32]int, 16)
 	o := 0
