@@ -41,7 +41,10 @@ import (
 //   - one streaming pass over the ranks fills those lists and computes the initial
 //     blocking counts, waiting counts and pointers, and notes for each flow the link
 //     of which it is a candidate (usually one: its bottleneck), so that unblocking a
-//     flow does not walk its path;
+//     flow does not walk its path; from splitMinRanks flows on, the pass runs in two
+//     halves of the ranks on two goroutines (the second half's list slots from Phase
+//     1's per-link counts when it had fixed the first half);
+//   - the rounds' per-link state is one 64-byte entry per link (linkSt);
 //   - Phase 1 tests "already fixed" in a bitset (|F|/8 bytes, cache resident).
 //
 // Rates, levels and shares are bit for bit those of a walk over linkFlows in flow order
