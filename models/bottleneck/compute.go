@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"sync"
 )
 
 // Compute recomputes the whole structure from scratch: max-min rates, levels exactly as
@@ -40,7 +41,10 @@ import (
 //   - one streaming pass over the ranks fills those lists and computes the initial
 //     blocking counts, waiting counts and pointers, and notes for each flow the link
 //     of which it is a candidate (usually one: its bottleneck), so that unblocking a
-//     flow does not walk its path;
+//     flow does not walk its path; from splitMinRanks flows on, the pass runs in two
+//     halves of the ranks on two goroutines (the second half's list slots from Phase
+//     1's per-link counts when it had fixed the first half);
+//   - the rounds' per-link state is one 64-byte entry per link (linkSt);
 //   - Phase 1 tests "already fixed" in a bitset (|F|/8 bytes, cache resident).
 //
 // Rates, levels and shares are bit for bit those of a walk over linkFlows in flow order
@@ -82,6 +86,13 @@ func (s *State) Compute() {
 		}
 	}
 }
+
+// splitMinRanks is the number of flows from which Phase 2's first pass runs in two
+// halves on two goroutines (a variable for tests).
+var splitMinRanks = 1 << 14
+
+// splitPasses counts first passes run in two halves (tests check that they ran).
+var splitPasses int
 
 // fallbacks counts computeFast bailing out to computeRounds (tests assert it stays 0).
 var fallbacks int
@@ -195,6 +206,15 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 	maxR := make([]float64, nT)             // rate of the last (hence largest) flow fixed on each link
 	buf := make([]int32, maxDeg)
 	mono := true
+	// Phase 2's first pass runs on two goroutines over ranks [0, split) and [split,
+	// nA); the second half's slots in the per-link lists follow from the per-link
+	// counts of Phase 1 when it has fixed the first half (a copy of cnt then)
+	cnt0 := slices.Clone(cnt)
+	splitAt, split := nA/2, nA
+	var cntAtSplit []int32
+	if nA < splitMinRanks {
+		splitAt = nA + 1 // small: one goroutine
+	}
 	var segs []aggSeg // Phase 1's saturations, when building the columns
 	if buildAgg {
 		segs = make([]aggSeg, 0, 1024)
@@ -252,6 +272,12 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 				maxR[n] = sh
 			}
 		}
+		if cntAtSplit == nil && len(rrec) >= splitAt {
+			// ranks [0, split) cross link n cnt0[n] − cnt[n] times
+			split = len(rrec)
+			cntAtSplit = make([]int32, nT)
+			copy(cntAtSplit, cnt)
+		}
 	}
 	if kept { // appends may have grown them
 		cs.over, cs.rover = over[:0], rover[:0]
@@ -268,6 +294,7 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 		// rounding made a later share a few ulps smaller: sort the ranks by rate
 		// (stably) so that every per-link list below is sorted by rate.
 		order, rr, rrec = sortRanks(order, rr, rrec)
+		split, cntAtSplit = nA, nil // the counts are of the old order
 	}
 	recs, over = nil, nil
 	// Phase 2: levels. Final share F_l: the largest rate on l if l is saturated.
@@ -293,14 +320,198 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 	// flows it waits for (slower than F_l, or at F_l but blocked elsewhere), and per
 	// flow the links that block it. A flow's rate, blocking count (then level) and
 	// candidate link share one 16-byte entry (rk), so that the pointer scans below,
-	// which reach the flows in random rank order, take one cache miss per flow.
+	// which reach the flows in random rank order, take one cache miss per flow. The
+	// pass runs in two halves of the ranks at once (firstPass), each with its own
+	// counters, which are then added.
 	byRate := scratchOf(&cs.byRate, total, kept)[:total] // every entry written below
+	rk := scratchOf(&cs.rk, nA, kept)[:nA]               // every entry written below
 	fill := make([]int32, nT)
 	copy(fill, off[:nT])
 	ptr := make([]int32, nT)
-	rk := scratchOf(&cs.rk, nA, kept)[:nA] // every entry written below
 	waiting := make([]int32, nT)
-	for r := range int32(nA) {
+	fp := firstPass{up: up, thr0: thr0, fin: fin, rr: rr, rrec: rrec, rover: rover, byRate: byRate, rk: rk}
+	if split < nA {
+		splitPasses++
+		fill2 := make([]int32, nT)
+		for n := range nT {
+			fill2[n] = off[n] + cnt0[n] - cntAtSplit[n]
+		}
+		ptr2 := make([]int32, nT)
+		waiting2 := make([]int32, nT)
+		var wg sync.WaitGroup
+		wg.Go(func() { fp.run(int32(split), int32(nA), fill2, ptr2, waiting2) })
+		fp.run(0, int32(split), fill, ptr, waiting)
+		wg.Wait()
+		for n := range nT {
+			ptr[n] += ptr2[n]
+			waiting[n] += waiting2[n]
+		}
+	} else {
+		fp.run(0, int32(nA), fill, ptr, waiting)
+	}
+	// The rounds read and write a link's state at random (per path element of each
+	// flow they fix, per link they touch): it is one 64-byte entry (ls), so each
+	// access is one cache line instead of one per array.
+	ls := make([]linkSt, nT)
+	queue := make([]int32, 0, 64)
+	for l := range nT {
+		e := &ls[l]
+		e.start, e.end = off[l], off[l+1]
+		k := off[l] + ptr[l]
+		if deg[l] == 0 {
+			k = off[l+1]
+		}
+		e.ptr = k
+		e.nr = math.Inf(1)
+		if k < off[l+1] {
+			e.nr = rk[byRate[k]].x
+		}
+		e.resid, e.fin = s.capa[l], fin[l]
+		e.unfixed, e.waiting = deg[l], waiting[l]
+		if deg[l] > 0 && waiting[l] == 0 {
+			queue = append(queue, int32(l))
+			e.queued = 1
+		}
+	}
+	var touched []int32
+	cb := make([]fixEnt, 0, maxDeg)
+	next := make([]int32, 0, 64)
+	level := int32(0)
+	left := nA
+	for left > 0 {
+		if len(queue) == 0 {
+			fallbacks++
+			return false
+		}
+		level++
+		for _, l := range queue {
+			if e := &ls[l]; e.unfixed > 0 {
+				s.levelL[l] = level
+				s.share[l] = math.Max(e.resid, 0) / float64(e.unfixed)
+			}
+		}
+		touched = touched[:0]
+		for _, l := range queue {
+			if s.levelL[l] != level {
+				continue
+			}
+			// The unfixed flows of l are at F_l: a suffix of its list. They are fixed
+			// in flow order (the order of a fresh linkFlows), which keeps the
+			// floating-point sums below, and so the shares, bit for bit the same as
+			// fixing them while walking linkFlows.
+			fl := ls[l].fin
+			cb = cb[:0]
+			for k := ls[l].end - 1; k >= ls[l].start; k-- {
+				r := byRate[k]
+				e := &rk[r]
+				if e.x*up < fl {
+					break
+				}
+				if e.b >= 0 { // unfixed
+					cb = append(cb, fixEnt{order[r], r})
+				}
+			}
+			sortFixEnts(cb)
+			for _, c := range cb {
+				r := c.r
+				x := rk[r].x
+				rk[r].b = -level
+				left--
+				for _, n := range rrec[r].links(rover) {
+					e := &ls[n]
+					e.resid -= x
+					e.unfixed--
+					if x*up < e.fin {
+						e.waiting-- // a slower flow of n is fixed
+					}
+					if e.touchedAt != level {
+						e.touchedAt = level
+						touched = append(touched, n)
+					}
+				}
+			}
+		}
+		next = next[:0]
+		for _, n := range touched {
+			ln := &ls[n]
+			if ln.unfixed == 0 {
+				continue
+			}
+			thr := math.Max(ln.resid, 0) / float64(ln.unfixed) * up
+			if ln.nr <= thr {
+				k, end := ln.ptr, ln.end
+				var e *rankEnt
+				for ; k < end; k++ {
+					r := byRate[k]
+					e = &rk[r]
+					x := e.x
+					if x > thr {
+						break
+					}
+					// r is unfixed: a fixed flow had no blocking link left, so
+					// every pointer had passed it
+					e.b--
+					if e.b != 0 {
+						continue
+					}
+					// the flow no longer holds back the links of which it is a
+					// candidate (usually one, its bottleneck)
+					if m := e.cand; m >= 0 {
+						lm := &ls[m]
+						lm.waiting--
+						if lm.waiting == 0 && lm.unfixed > 0 && lm.queued != level+1 {
+							lm.queued = level + 1
+							next = append(next, m)
+						}
+						continue
+					}
+					for _, m := range rrec[r].links(rover) {
+						lm := &ls[m]
+						if x*up >= lm.fin {
+							lm.waiting--
+							if lm.waiting == 0 && lm.unfixed > 0 && lm.queued != level+1 {
+								lm.queued = level + 1
+								next = append(next, m)
+							}
+						}
+					}
+				}
+				ln.ptr = k
+				ln.nr = math.Inf(1)
+				if k < end {
+					ln.nr = e.x // the entry the scan stopped at
+				}
+			}
+			if ln.waiting == 0 && ln.queued != level+1 {
+				ln.queued = level + 1
+				next = append(next, n)
+			}
+		}
+		queue, next = next, queue
+	}
+	for r, f := range order {
+		s.rate[f], s.levelF[f] = rk[r].x, -rk[r].b
+	}
+	s.maxLevel = level
+	return true
+}
+
+// firstPass is Phase 2's streaming pass over the ranks (computeFast): run fills the
+// per-link lists of ranks [r0, r1) from the slots fill and counts into ptr and waiting;
+// it writes only byRate's slots it is given, rk[r0:r1] and its own counters.
+type firstPass struct {
+	up        float64
+	thr0, fin []float64
+	rr        []float64
+	rrec      []pathRec
+	rover     []int32
+	byRate    []int32
+	rk        []rankEnt
+}
+
+func (fp *firstPass) run(r0, r1 int32, fill, ptr, waiting []int32) {
+	up, thr0, fin, rr, rrec, rover, byRate, rk := fp.up, fp.thr0, fp.fin, fp.rr, fp.rrec, fp.rover, fp.byRate, fp.rk
+	for r := r0; r < r1; r++ {
 		x := rr[r]
 		p := rrec[r].links(rover)
 		b := int32(0)
@@ -331,144 +542,17 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 		}
 		rk[r] = rankEnt{x: x, b: b, cand: c}
 	}
-	nr := maxR // reuse: rate of the flow at ptr (+Inf past the end)
-	queue := make([]int32, 0, 64)
-	queued := make([]int32, nT) // level the link was queued for
-	for l := range nT {
-		k := off[l] + ptr[l]
-		if deg[l] == 0 {
-			k = off[l+1]
-		}
-		ptr[l] = k
-		nr[l] = math.Inf(1)
-		if k < off[l+1] {
-			nr[l] = rk[byRate[k]].x
-		}
-		resid[l] = s.capa[l]
-		if deg[l] > 0 && waiting[l] == 0 {
-			queue = append(queue, int32(l))
-			queued[l] = 1
-		}
-	}
-	unfixedCnt := deg
-	var touched []int32
-	cb := make([]fixEnt, 0, maxDeg)
-	touchedAt := make([]int32, nT)
-	next := make([]int32, 0, 64)
-	level := int32(0)
-	left := nA
-	for left > 0 {
-		if len(queue) == 0 {
-			fallbacks++
-			return false
-		}
-		level++
-		for _, l := range queue {
-			if unfixedCnt[l] > 0 {
-				s.levelL[l] = level
-				s.share[l] = math.Max(resid[l], 0) / float64(unfixedCnt[l])
-			}
-		}
-		touched = touched[:0]
-		for _, l := range queue {
-			if s.levelL[l] != level {
-				continue
-			}
-			// The unfixed flows of l are at F_l: a suffix of its list. They are fixed
-			// in flow order (the order of a fresh linkFlows), which keeps the
-			// floating-point sums below, and so the shares, bit for bit the same as
-			// fixing them while walking linkFlows.
-			fl := fin[l]
-			cb = cb[:0]
-			for k := off[l+1] - 1; k >= off[l]; k-- {
-				r := byRate[k]
-				e := &rk[r]
-				if e.x*up < fl {
-					break
-				}
-				if e.b >= 0 { // unfixed
-					cb = append(cb, fixEnt{order[r], r})
-				}
-			}
-			sortFixEnts(cb)
-			for _, c := range cb {
-				r := c.r
-				x := rk[r].x
-				rk[r].b = -level
-				left--
-				for _, n := range rrec[r].links(rover) {
-					resid[n] -= x
-					unfixedCnt[n]--
-					if x*up < fin[n] {
-						waiting[n]-- // a slower flow of n is fixed
-					}
-					if touchedAt[n] != level {
-						touchedAt[n] = level
-						touched = append(touched, n)
-					}
-				}
-			}
-		}
-		next = next[:0]
-		for _, n := range touched {
-			if unfixedCnt[n] == 0 {
-				continue
-			}
-			thr := math.Max(resid[n], 0) / float64(unfixedCnt[n]) * up
-			if nr[n] <= thr {
-				k, end := ptr[n], off[n+1]
-				var e *rankEnt
-				for ; k < end; k++ {
-					r := byRate[k]
-					e = &rk[r]
-					x := e.x
-					if x > thr {
-						break
-					}
-					// r is unfixed: a fixed flow had no blocking link left, so
-					// every pointer had passed it
-					e.b--
-					if e.b != 0 {
-						continue
-					}
-					// the flow no longer holds back the links of which it is a
-					// candidate (usually one, its bottleneck)
-					if m := e.cand; m >= 0 {
-						waiting[m]--
-						if waiting[m] == 0 && unfixedCnt[m] > 0 && queued[m] != level+1 {
-							queued[m] = level + 1
-							next = append(next, m)
-						}
-						continue
-					}
-					for _, m := range rrec[r].links(rover) {
-						if x*up >= fin[m] {
-							waiting[m]--
-							if waiting[m] == 0 && unfixedCnt[m] > 0 && queued[m] != level+1 {
-								queued[m] = level + 1
-								next = append(next, m)
-							}
-						}
-					}
-				}
-				ptr[n] = k
-				nr[n] = math.Inf(1)
-				if k < end {
-					nr[n] = e.x // the entry the scan stopped at
-				}
-			}
-			if waiting[n] == 0 && queued[n] != level+1 {
-				queued[n] = level + 1
-				next = append(next, n)
-			}
-		}
-		queue, next = next, queue
-	}
-	for r, f := range order {
-		s.rate[f], s.levelF[f] = rk[r].x, -rk[r].b
-	}
-	s.maxLevel = level
-	return true
+}
+
+// linkSt is the rounds' state of a link (computeFast): its residual capacity, final
+// share F_l, the rate of the flow at its pointer (+Inf past the end), its unfixed
+// flows, the flows it waits for, its pointer and list bounds in byRate, and the
+// levels at which it was last touched and queued. 64 bytes, one cache line.
+type linkSt struct {
+	resid, fin, nr                float64
+	unfixed, waiting, ptr         int32
+	start, end, touchedAt, queued int32
+	_                             [12]byte
 }
 
 type fixEnt struct{ f, r int32 }

@@ -3,15 +3,16 @@ package bottleneck
 import (
 	"hash/maphash"
 	"math/bits"
+	"sync/atomic"
 )
 
 // idTable resolves the link IDs of New's paths (Σ|path| lookups, the bulk of New's
 // cost besides Compute). It is an open-addressing table probed linearly, with the
 // 32-bit hash tag and the index packed in one word per slot, so a lookup is one access
-// to a compact array, and a verification of the key. After a match the slot keeps the
-// caller's string: path elements are usually shared strings (a router's table of link
-// IDs), and the next lookup of the same string compares pointers instead of bytes. The
-// seed is random per table, so the probe sequences (not the results) vary between runs.
+// to a compact array, and a verification of the key. The table is read-only once
+// built, so several goroutines resolve disjoint ranges of flows at once
+// (resolveChunks). The seed is random per table, so the probe sequences (not the
+// results) vary between runs.
 type idTable struct {
 	seed  maphash.Seed
 	mask  uint64
@@ -41,21 +42,43 @@ func newIDTable(ids []string) *idTable {
 // overlaps (a lookup on its own is a chain of cache misses). O(Σ|path|) expected.
 func (t *idTable) resolvePaths(flows []Flow, out []int32) {
 	var b idBatch
-	o := int32(0)
+	t.resolveRange(flows, 0, out, &b)
+}
+
+// resolveRange is resolvePaths for flows whose first slot in out is o.
+func (t *idTable) resolveRange(flows []Flow, o int32, out []int32, b *idBatch) {
 	for i := range flows {
 		for _, id := range flows[i].Path {
 			b.ids[b.n], b.at[b.n] = id, o
 			b.n++
 			o++
 			if b.n == len(b.ids) {
-				t.resolveBatch(&b, out)
+				t.resolveBatch(b, out)
 			}
 		}
 		if flows[i].Demand != nil {
 			o++
 		}
 	}
-	t.resolveBatch(&b, out)
+	t.resolveBatch(b, out)
+}
+
+// resolveChunk is the number of flows a resolveChunks worker claims at a time.
+const resolveChunk = 4096
+
+// resolveChunks resolves the flows of the chunks of resolveChunk flows it claims from
+// next (an atomic counter shared by the workers) until none is left; starts[c] is the
+// first slot in out of chunk c. Workers write disjoint slots of out.
+func (t *idTable) resolveChunks(flows []Flow, starts []int32, out []int32, next *atomic.Int32) {
+	b := new(idBatch)
+	for {
+		c := int(next.Add(1) - 1)
+		if c >= len(starts) {
+			return
+		}
+		lo := c * resolveChunk
+		t.resolveRange(flows[lo:min(lo+resolveChunk, len(flows))], starts[c], out, b)
+	}
 }
 
 const idBatchLen = 256
@@ -82,7 +105,6 @@ func (t *idTable) resolveBatch(b *idBatch, out []int32) {
 		r := int32(-1)
 		for s != 0 {
 			if s>>32 == h>>32 && t.keys[j] == id {
-				t.keys[j] = id
 				r = int32(uint32(s)) - 1
 				break
 			}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultTolerance is the relative tolerance of the float64 engine: two fair shares
@@ -109,8 +110,9 @@ func WithTolerance(tol float64) Option {
 
 // New validates n, interns it and computes its bottleneck structure with the float64
 // engine. Cost: O(|L| + Σ|path|) expected to build (link IDs resolved by idTable in
-// batched lookups; flow IDs checked and interned on a second goroutine meanwhile) plus
-// Compute's cost. An invalid input is reported at its first invalid element in input
+// batched lookups, on this goroutine and a helper, each claiming chunks of flows;
+// then flow IDs checked and interned on another goroutine while this one checks the
+// paths and computes) plus Compute's cost. An invalid input is reported at its first invalid element in input
 // order.
 func New(n *Network, opts ...Option) (*State, error) {
 	s := &State{tol: DefaultTolerance}
@@ -155,20 +157,36 @@ func New(n *Network, opts ...Option) (*State, error) {
 	s.alive = make([]bool, nf, hf)
 	s.rate = make([]float64, nf, hf)
 	s.levelF = make([]int32, nf, hf)
-	// The flow IDs (non-empty, unique) are checked and interned on another goroutine
-	// while this one resolves the paths and computes the structure (which does not
-	// read them); the first error in input order is reported, as a sequential check
-	// would.
+	// All link IDs of all paths in batched lookups, by this goroutine and a helper,
+	// in chunks of flows claimed in turn; -1 marks an unknown link.
+	nc := (nf + resolveChunk - 1) / resolveChunk
+	starts := make([]int32, nc)
+	total := 0
+	for i := range n.Flows {
+		if i%resolveChunk == 0 {
+			starts[i/resolveChunk] = int32(total)
+		}
+		total += len(n.Flows[i].Path)
+		if n.Flows[i].Demand != nil {
+			total++
+		}
+	}
+	backing := make([]int32, total)
+	tab := newIDTable(s.linkID)
+	var next atomic.Int32
+	var helper sync.WaitGroup
+	if nc > 1 {
+		helper.Go(func() { tab.resolveChunks(n.Flows, starts, backing, &next) })
+	}
+	tab.resolveChunks(n.Flows, starts, backing, &next)
+	helper.Wait()
+	// The flow IDs (non-empty, unique) are then checked and interned on another
+	// goroutine while this one checks the paths and computes the structure (which
+	// does not read them; Compute's Phase 1 leaves the second core idle); the first
+	// error in input order is reported, as a sequential check would.
 	idErrAt, idErr := nf, error(nil)
 	var wg sync.WaitGroup
 	wg.Go(func() { idErrAt, idErr = s.internFlowIDs(n.Flows) })
-	// all link IDs of all paths in one batched pass; -1 marks an unknown link
-	total := nVirt
-	for _, f := range n.Flows {
-		total += len(f.Path)
-	}
-	backing := make([]int32, total)
-	newIDTable(s.linkID).resolvePaths(n.Flows, backing)
 	pathErrAt, pathErr := nf, error(nil)
 	seen := make(map[int32]int, 16)
 	o := 0
