@@ -541,11 +541,19 @@ func (m *model) solve() {
 			}
 		}
 		// 1. Flow responses (and, without fq links, each flow's contribution to its
-		// queues' loads and elasticities), over the flows in parallel chunks.
+		// queues' loads and elasticities), over the flows in parallel chunks: the
+		// first chunk adds its contributions to the queues as it goes, the others
+		// are added after it, flow after flow (the same sums, in the same order, as
+		// one pass over all flows).
 		fused := fqState == nil
 		m.hot, m.prevX = hot, prevX
-		change := m.parallelMax(len(m.hotF), func(lo, hi int) float64 {
-			return m.flowPass(lo, hi, it, fused)
+		clear(acc)
+		change, done := m.parallelMax(len(m.hotF), func(k, lo, hi int) float64 {
+			var a []subAcc
+			if fused && k == 0 {
+				a = acc
+			}
+			return m.flowPass(lo, hi, it, fused, a)
 		})
 		// 2. fq links: max-min with the responses as demands.
 		if !fused {
@@ -558,19 +566,17 @@ func (m *model) solve() {
 			m.conv = true
 			break
 		}
+		// 3. Loads, class service rates, prices.
 		if !fused {
 			fx, fd := m.fx, m.fd
 			for i := range m.hotF {
 				m.fw[i] = m.contribution(i, fx[i], fd[i], m.fpf[i], m.feps[i])
 			}
+			done = 0
 		}
-		// 3. Loads, class service rates, prices: each queue sums its flows'
-		// contributions in flow order (the order a pass over the flows adds them in),
-		// over the queues in parallel chunks.
-		m.parallelMax(len(m.subs), func(lo, hi int) float64 {
-			m.gather(lo, hi, acc)
-			return 0
-		})
+		for i := done; i < len(m.hotF); i++ {
+			m.scatter(i, acc)
+		}
 		for i := range m.subs {
 			m.subs[i].load, m.subs[i].bbrExcess, m.subs[i].elast = acc[i].load, acc[i].bbrExcess, acc[i].elast
 		}
@@ -747,7 +753,7 @@ type flowContrib struct {
 // to their queues) from the queues' loss and delay in m.hot; it returns the largest
 // relative rate change among them (fused) or keeps the previous rates in m.prevX.
 // It writes only the flows' own entries, so chunks run concurrently.
-func (m *model) flowPass(lo, hi, it int, fused bool) float64 {
+func (m *model) flowPass(lo, hi, it int, fused bool, acc []subAcc) float64 {
 	p := &m.p
 	hot := m.hot
 	hopGain := p.HopLossGain != 1 // count the congested queues on a path
@@ -819,6 +825,9 @@ func (m *model) flowPass(lo, hi, it int, fused bool) float64 {
 		if fused {
 			change = rateChange(change, d, prev, it)
 			m.fw[i] = m.contribution(i, d, d, pf, eps)
+			if acc != nil {
+				m.scatter(i, acc)
+			}
 		} else {
 			m.prevX[i], m.fpf[i], m.feps[i] = prev, pf, eps
 		}
@@ -846,50 +855,57 @@ func (m *model) contribution(i int, x, d, pf, eps float64) float64 {
 	return w
 }
 
-// gather sums, for queues [lo, hi), their flows' contributions in flow order into acc
-// (what adding each flow's contribution to the queues on its path, flow after flow,
-// gives, to the last bit). It writes only those queues' entries.
-func (m *model) gather(lo, hi int, acc []subAcc) {
-	hot, contrib, off, flows := m.hot, m.contrib, m.subFlowOff, m.subFlows
-	for l := lo; l < hi; l++ {
-		var a subAcc
-		pl := hot[l].p
-		for _, fi := range flows[off[l]:off[l+1]] {
-			c := &contrib[fi]
+// scatter adds flow i's contribution (contrib[i]) to the queues on its path.
+func (m *model) scatter(i int, acc []subAcc) {
+	c := m.contrib[i]
+	path := m.paths[m.pathOff[i]:m.pathOff[i+1]]
+	switch {
+	case c.ex != 0: // BBR: no elasticity
+		for _, si := range path {
+			a := &acc[si]
 			a.load += c.x
-			if c.ex != 0 {
-				a.bbrExcess += c.ex
-			} else if c.w > 0 && pl > 0 {
-				a.elast += c.w * min(pl, c.pf)
+			a.bbrExcess += c.ex
+		}
+	case c.w > 0:
+		hot := m.hot
+		for _, si := range path {
+			a := &acc[si]
+			a.load += c.x
+			if p := hot[si].p; p > 0 {
+				a.elast += c.w * min(p, c.pf)
 			}
 		}
-		acc[l] = a
+	default:
+		for _, si := range path {
+			acc[si].load += c.x
+		}
 	}
 }
 
 // minChunk is the least work (flows or queues) worth a goroutine of its own.
 const minChunk = 4096
 
-// parallelMax runs fn over [0, n) split into up to GOMAXPROCS contiguous chunks, each
-// chunk on its own goroutine, and returns the largest of their results (NaN if any
-// is). fn must write only its chunk's entries; results do not depend on the split.
-func (m *model) parallelMax(n int, fn func(lo, hi int) float64) float64 {
+// parallelMax runs fn(k, lo, hi) over [0, n) split into up to m.workers contiguous
+// chunks k = 0, 1, …, each on its own goroutine, and returns the largest of their
+// results (NaN if any is) and where the first chunk ends. fn must write only its
+// chunk's entries; results do not depend on the split.
+func (m *model) parallelMax(n int, fn func(k, lo, hi int) float64) (float64, int) {
 	w := min(m.workers, n/max(1, m.chunk))
 	if w <= 1 {
-		return fn(0, n)
+		return fn(0, 0, n), n
 	}
 	res := make([]float64, w)
 	var wg sync.WaitGroup
 	for k := 1; k < w; k++ {
-		wg.Go(func() { res[k] = fn(k*n/w, (k+1)*n/w) })
+		wg.Go(func() { res[k] = fn(k, k*n/w, (k+1)*n/w) })
 	}
-	res[0] = fn(0, n/w)
+	res[0] = fn(0, 0, n/w)
 	wg.Wait()
 	out := res[0]
 	for _, r := range res[1:] {
 		out = max(out, r)
 	}
-	return out
+	return out, n / w
 }
 
 func satOf(p float64) float64 {
