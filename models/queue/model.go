@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/twinflow/twinflow/models/network"
 )
@@ -214,14 +212,6 @@ type model struct {
 	pathOff, ackOff []int32
 	fx, fd, fw      []float64
 	fpf, feps       []float64
-	// contrib[i] is flow i's contribution to its queues this iteration; hot the
-	// queues' loss and delay the flows see, prevX the previous rates (fq only)
-	contrib []flowContrib
-	hot     []subHot
-	prevX   []float64
-	// workers is how many goroutines the per-flow and per-queue passes use, chunk the
-	// least work (flows or queues) worth one of them
-	workers, chunk int
 	// the flows crossing queue l: subFlows[subFlowOff[l]:subFlowOff[l+1]], ascending
 	subFlowOff, subFlows []int32
 }
@@ -300,8 +290,6 @@ func build(in *Input, p Params) (*model, error) {
 	nf := len(in.Flows)
 	m.pathOff, m.ackOff, m.hotF = make([]int32, nf+1), make([]int32, nf+1), make([]flowHot, nf)
 	m.fx, m.fd, m.fw = make([]float64, nf), make([]float64, nf), make([]float64, nf)
-	m.contrib = make([]flowContrib, nf)
-	m.workers, m.chunk = runtime.GOMAXPROCS(0), minChunk
 	for i, f := range in.Flows {
 		at := elem{"flows", i}
 		if f.ID == "" {
@@ -529,6 +517,7 @@ func (m *model) solve() {
 	if !anyQ {
 		maxIt = 1
 	}
+	hopGain := p.HopLossGain != 1 // count the congested queues on a path
 	hot := make([]subHot, len(m.subs))
 	acc := make([]subAcc, len(m.subs))
 	for it := 1; it <= maxIt; it++ {
@@ -540,26 +529,87 @@ func (m *model) solve() {
 				hot[i].p = -1
 			}
 		}
-		// 1. Flow responses (and, without fq links, each flow's contribution to its
-		// queues' loads and elasticities), over the flows in parallel chunks: the
-		// first chunk adds its contributions to the queues as it goes, the others
-		// are added after it, flow after flow (the same sums, in the same order, as
-		// one pass over all flows).
+		// 1. Flow responses; without fq links also 3. (loads and elasticities) in the
+		// same pass over the flows.
+		change := 0.0
 		fused := fqState == nil
-		m.hot, m.prevX = hot, prevX
 		clear(acc)
-		change, done := m.parallelMax(len(m.hotF), func(k, lo, hi int) float64 {
-			var a []subAcc
-			if fused && k == 0 {
-				a = acc
+		paths, ackQ, pathOff, ackOff := m.paths, m.ackQ, m.pathOff, m.ackOff
+		fx, fd := m.fx, m.fd
+		for i := range m.hotF {
+			f := &m.hotF[i]
+			prev := fx[i]
+			path := paths[pathOff[i]:pathOff[i+1]]
+			surv, q, congested := 1.0, 0.0, 0
+			for _, si := range path {
+				h := hot[si]
+				if h.p < 0 {
+					continue
+				}
+				surv *= 1 - h.p
+				q += h.q
 			}
-			return m.flowPass(lo, hi, it, fused, a)
-		})
+			if hopGain {
+				for _, si := range path {
+					if hot[si].p > pLow {
+						congested++
+					}
+				}
+			}
+			pf := 1 - surv
+			if congested > 1 {
+				pf = min(pMax, pf*(1+(p.HopLossGain-1)*float64(congested-1)/float64(congested)))
+			}
+			for _, si := range ackQ[ackOff[i]:ackOff[i+1]] {
+				q += hot[si].q // ACKs wait behind the reverse direction's data
+			}
+			r0 := f.r0
+			rtt := r0 + q
+			d := f.capBps
+			eps := 0.0
+			if f.anyQ {
+				var x float64
+				x, eps = m.respond(f.kind, pf, rtt, r0)
+				d = min(f.respCap, x)
+			}
+			if f.kind == kindBBR && f.anyQ {
+				// Against loss-based flows: the in-flight cap over the RTT their full
+				// queue sets; on BBR-only FIFOs: the proportionally fair price.
+				x, sumPi, lossy := f.capBps, 0.0, false
+				for _, si := range path {
+					if s := &m.subs[si]; !s.fq {
+						if s.hasLoss {
+							lossy = true
+						} else if !s.bbrMM {
+							sumPi += s.pi
+						}
+					}
+				}
+				if lossy {
+					bx, _ := m.respond(kindBBR, 0, rtt, r0)
+					x = min(x, bx)
+				}
+				if sumPi > 0 {
+					x = min(x, 1/sumPi)
+				}
+				d = x
+			}
+			fd[i], fx[i] = d, d
+			if !(f.anyQ && f.kind != kindBBR && d < f.respCap) {
+				eps = 0
+			}
+			if fused {
+				change = rateChange(change, d, prev, it)
+				m.fw[i] = m.accumulate(f, path, d, d, pf, eps, hot, acc)
+			} else {
+				prevX[i], m.fpf[i], m.feps[i] = prev, pf, eps
+			}
+		}
 		// 2. fq links: max-min with the responses as demands.
 		if !fused {
 			fqState.apply(m)
 			for i := range m.hotF {
-				change = rateChange(change, m.fx[i], prevX[i], it)
+				change = rateChange(change, fx[i], prevX[i], it)
 			}
 		}
 		if !anyQ {
@@ -568,14 +618,9 @@ func (m *model) solve() {
 		}
 		// 3. Loads, class service rates, prices.
 		if !fused {
-			fx, fd := m.fx, m.fd
 			for i := range m.hotF {
-				m.fw[i] = m.contribution(i, fx[i], fd[i], m.fpf[i], m.feps[i])
+				m.fw[i] = m.accumulate(&m.hotF[i], paths[pathOff[i]:pathOff[i+1]], fx[i], fd[i], m.fpf[i], m.feps[i], hot, acc)
 			}
-			done = 0
-		}
-		for i := done; i < len(m.hotF); i++ {
-			m.scatter(i, acc)
 		}
 		for i := range m.subs {
 			m.subs[i].load, m.subs[i].bbrExcess, m.subs[i].elast = acc[i].load, acc[i].bbrExcess, acc[i].elast
@@ -742,170 +787,42 @@ func rateChange(change, x, prev float64, it int) float64 {
 	return change
 }
 
-// flowContrib is what a flow adds to each queue on its path: its rate x, its BBR
-// in-flight excess ex (0: not BBR), and where its response holds it its weight
-// w = x·ε/p_f (a queue of loss p adds w·min(p, pf) to its elasticity; 0: none).
-type flowContrib struct {
-	x, ex, w, pf float64
-}
-
-// flowPass computes the responses of flows [lo, hi) (and, fused, their contributions
-// to their queues) from the queues' loss and delay in m.hot; it returns the largest
-// relative rate change among them (fused) or keeps the previous rates in m.prevX.
-// It writes only the flows' own entries, so chunks run concurrently.
-func (m *model) flowPass(lo, hi, it int, fused bool, acc []subAcc) float64 {
+// accumulate adds a flow's rate x, BBR in-flight excess and elasticity to the queues on
+// its path (d: its response, pf: its path loss, eps: its elasticity where the response
+// holds it, else 0).
+func (m *model) accumulate(f *flowHot, path []int32, x, d, pf, eps float64, hot []subHot, acc []subAcc) float64 {
 	p := &m.p
-	hot := m.hot
-	hopGain := p.HopLossGain != 1 // count the congested queues on a path
-	change := 0.0
-	paths, ackQ, pathOff, ackOff := m.paths, m.ackQ, m.pathOff, m.ackOff
-	fx, fd := m.fx, m.fd
-	for i := lo; i < hi; i++ {
-		f := &m.hotF[i]
-		prev := fx[i]
-		path := paths[pathOff[i]:pathOff[i+1]]
-		surv, q, congested := 1.0, 0.0, 0
-		for _, si := range path {
-			h := hot[si]
-			if h.p < 0 {
-				continue
-			}
-			surv *= 1 - h.p
-			q += h.q
-		}
-		if hopGain {
-			for _, si := range path {
-				if hot[si].p > pLow {
-					congested++
-				}
-			}
-		}
-		pf := 1 - surv
-		if congested > 1 {
-			pf = min(pMax, pf*(1+(p.HopLossGain-1)*float64(congested-1)/float64(congested)))
-		}
-		for _, si := range ackQ[ackOff[i]:ackOff[i+1]] {
-			q += hot[si].q // ACKs wait behind the reverse direction's data
-		}
-		r0 := f.r0
-		rtt := r0 + q
-		d := f.capBps
-		eps := 0.0
-		if f.anyQ {
-			var x float64
-			x, eps = m.respond(f.kind, pf, rtt, r0)
-			d = min(f.respCap, x)
-		}
-		if f.kind == kindBBR && f.anyQ {
-			// Against loss-based flows: the in-flight cap over the RTT their full
-			// queue sets; on BBR-only FIFOs: the proportionally fair price.
-			x, sumPi, lossy := f.capBps, 0.0, false
-			for _, si := range path {
-				if s := &m.subs[si]; !s.fq {
-					if s.hasLoss {
-						lossy = true
-					} else if !s.bbrMM {
-						sumPi += s.pi
-					}
-				}
-			}
-			if lossy {
-				bx, _ := m.respond(kindBBR, 0, rtt, r0)
-				x = min(x, bx)
-			}
-			if sumPi > 0 {
-				x = min(x, 1/sumPi)
-			}
-			d = x
-		}
-		fd[i], fx[i] = d, d
-		if !(f.anyQ && f.kind != kindBBR && d < f.respCap) {
-			eps = 0
-		}
-		if fused {
-			change = rateChange(change, d, prev, it)
-			m.fw[i] = m.contribution(i, d, d, pf, eps)
-			if acc != nil {
-				m.scatter(i, acc)
-			}
-		} else {
-			m.prevX[i], m.fpf[i], m.feps[i] = prev, pf, eps
-		}
-	}
-	return change
-}
-
-// contribution records flow i's contribution at rate x (d: its response, pf: its path
-// loss, eps: its elasticity where the response holds it, else 0) and returns its
-// weight w.
-func (m *model) contribution(i int, x, d, pf, eps float64) float64 {
-	p := &m.p
-	f := &m.hotF[i]
 	ex := 0.0
 	if f.kind == kindBBR {
 		ex = p.BBRMinWindow*p.MSSBytes*8 + max(0, p.BBRCwndGain-1)*x*f.r0
 	}
 	// a flow held by the response function at its own rate (not an fq share or its
 	// cap) responds to a link's loss in proportion to that link's part of its path loss
-	w := 0.0
-	if ex == 0 && eps > 0 && x >= d*(1-1e-9) {
+	w := 0.0 // x·eps/pf: a link of loss p adds w·min(p, pf) to its elasticity
+	if eps > 0 && x >= d*(1-1e-9) {
 		w = x * eps / pf
 	}
-	m.contrib[i] = flowContrib{x: x, ex: ex, w: w, pf: pf}
-	return w
-}
-
-// scatter adds flow i's contribution (contrib[i]) to the queues on its path.
-func (m *model) scatter(i int, acc []subAcc) {
-	c := m.contrib[i]
-	path := m.paths[m.pathOff[i]:m.pathOff[i+1]]
 	switch {
-	case c.ex != 0: // BBR: no elasticity
+	case ex != 0: // BBR: no elasticity
 		for _, si := range path {
 			a := &acc[si]
-			a.load += c.x
-			a.bbrExcess += c.ex
+			a.load += x
+			a.bbrExcess += ex
 		}
-	case c.w > 0:
-		hot := m.hot
+	case w > 0:
 		for _, si := range path {
 			a := &acc[si]
-			a.load += c.x
+			a.load += x
 			if p := hot[si].p; p > 0 {
-				a.elast += c.w * min(p, c.pf)
+				a.elast += w * min(p, pf)
 			}
 		}
 	default:
 		for _, si := range path {
-			acc[si].load += c.x
+			acc[si].load += x
 		}
 	}
-}
-
-// minChunk is the least work (flows or queues) worth a goroutine of its own.
-const minChunk = 4096
-
-// parallelMax runs fn(k, lo, hi) over [0, n) split into up to m.workers contiguous
-// chunks k = 0, 1, …, each on its own goroutine, and returns the largest of their
-// results (NaN if any is) and where the first chunk ends. fn must write only its
-// chunk's entries; results do not depend on the split.
-func (m *model) parallelMax(n int, fn func(k, lo, hi int) float64) (float64, int) {
-	w := min(m.workers, n/max(1, m.chunk))
-	if w <= 1 {
-		return fn(0, 0, n), n
-	}
-	res := make([]float64, w)
-	var wg sync.WaitGroup
-	for k := 1; k < w; k++ {
-		wg.Go(func() { res[k] = fn(k, k*n/w, (k+1)*n/w) })
-	}
-	res[0] = fn(0, 0, n/w)
-	wg.Wait()
-	out := res[0]
-	for _, r := range res[1:] {
-		out = max(out, r)
-	}
-	return out, n / w
+	return w
 }
 
 func satOf(p float64) float64 {
