@@ -835,11 +835,20 @@ func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32
 			total += float64(n) * a.sat[l]
 		}
 	}
-	for l := range a.sat {
+	sb := a.satBefore[:0]
+	if a.satCur {
+		sb = a.satBefore
+	}
+	for l, nl := range a.sat {
+		// a level the fill left as it was, bit for bit, did not move (a failed
+		// link has none: +Inf); most links' are, so they take this one compare
+		if l < len(sb) && math.Float64bits(sb[l]) == math.Float64bits(nl) && (math.IsInf(nl, 1) || !s.failed[l]) {
+			continue
+		}
 		if s.virtOf[l] == -2 {
 			continue
 		}
-		ol, nl := s.levelBefore(int32(l)), a.sat[l]
+		ol := s.levelBefore(int32(l))
 		if math.IsInf(nl, 1) || s.failed[l] {
 			nl = 0
 		}
