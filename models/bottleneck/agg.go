@@ -482,6 +482,10 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		}
 		every = max(ckptEvery, int32(est/maxCkpts))
 	}
+	// the links that have not saturated (all, or those after the checkpoint) are
+	// reset and queued in the same pass
+	q := &a.queue
+	q.reset(nT)
 	if from < 0 {
 		a.sat = grow(a.sat, nT)
 		a.popIdx = grow(a.popIdx, nT)
@@ -490,10 +494,13 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		a.order = a.order[:0]
 		for l := range nT {
 			a.sat[l], a.popIdx[l] = math.Inf(1), notPopped
-			d := len(s.linkFlows[l])
-			a.ls[l] = linkFill{s.capa[l], int32(d)}
+			d := int32(len(s.linkFlows[l]))
 			if s.failed[l] {
-				a.ls[l].cnt = 0
+				d = 0
+			}
+			a.ls[l] = linkFill{s.capa[l], d}
+			if d > 0 {
+				q.push(nonNeg(s.capa[l])/float64(d), int32(l))
 			}
 		}
 	} else {
@@ -511,14 +518,10 @@ func (s *State) aggFill(seedLinks, seedFlows []int32) {
 		for l := range nT {
 			if a.popIdx[l] >= k {
 				a.sat[l], a.popIdx[l] = math.Inf(1), notPopped
+				if c := a.ls[l].cnt; c > 0 && !s.failed[l] {
+					q.push(nonNeg(a.ls[l].resid)/float64(c), int32(l))
+				}
 			}
-		}
-	}
-	q := &a.queue
-	q.reset(nT)
-	for l := range nT {
-		if c := a.ls[l].cnt; c > 0 && a.popIdx[l] == notPopped && !s.failed[l] {
-			q.push(nonNeg(a.ls[l].resid)/float64(c), int32(l))
 		}
 	}
 	a.stale = 0
@@ -779,12 +782,16 @@ func (q *radixQueue) pop(ls []linkFill) (heapEnt, bool) {
 				continue
 			}
 			k := q.key[l]
-			if key := nonNeg(st.resid) / float64(st.cnt); key > k {
-				k, q.key[l] = key, key
-				if j := q.slot(math.Float64bits(key)); j != i {
-					q.put(j, l) // a later bucket
-					l = nx
-					continue
+			// a multiplication first: the division only for a key that grew (about
+			// half of them); k ≥ 0, so a residual that passes is positive
+			if st.resid > k*float64(st.cnt) {
+				if key := st.resid / float64(st.cnt); key > k {
+					k, q.key[l] = key, key
+					if j := q.slot(math.Float64bits(key)); j != i {
+						q.put(j, l) // a later bucket
+						l = nx
+						continue
+					}
 				}
 			}
 			if u := math.Float64bits(k); len(keep) == 0 || u < m {
@@ -835,11 +842,20 @@ func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32
 			total += float64(n) * a.sat[l]
 		}
 	}
-	for l := range a.sat {
+	sb := a.satBefore[:0]
+	if a.satCur {
+		sb = a.satBefore
+	}
+	for l, nl := range a.sat {
+		// a level the fill left as it was, bit for bit, did not move (a failed
+		// link has none: +Inf); most links' are, so they take this one compare
+		if l < len(sb) && math.Float64bits(sb[l]) == math.Float64bits(nl) && (math.IsInf(nl, 1) || !s.failed[l]) {
+			continue
+		}
 		if s.virtOf[l] == -2 {
 			continue
 		}
-		ol, nl := s.levelBefore(int32(l)), a.sat[l]
+		ol := s.levelBefore(int32(l))
 		if math.IsInf(nl, 1) || s.failed[l] {
 			nl = 0
 		}

@@ -145,6 +145,7 @@ func TestPropertyIncremental(t *testing.T) {
 			for _, f := range s.Network().Flows {
 				before[f.ID], _ = s.Rate(f.ID)
 			}
+			pre := linkLevelsNow(s)
 			var err error
 			var d *Delta
 			switch op := rng.IntN(6); {
@@ -189,7 +190,58 @@ func TestPropertyIncremental(t *testing.T) {
 			}
 			sameAsFull(t, s, what)
 			checkDelta(t, s, d, before, what)
+			checkMovedLinks(t, s, d, pre, what)
 		}
+	}
+}
+
+// linkLevelsNow is each link's level as a re-fill's link-level answer takes it
+// before an update: the last fill's saturation levels while they are current, else
+// the levels of the last full computation (0: none).
+func linkLevelsNow(s *State) []float64 {
+	a := &s.agg
+	lv := make([]float64, len(s.capa))
+	for l := range lv {
+		switch {
+		case a.satCur:
+			if l < len(a.sat) && !math.IsInf(a.sat[l], 1) {
+				lv[l] = a.sat[l]
+			}
+		case l < len(s.levelL):
+			lv[l] = levelOf(s.levelL[l], s.share[l])
+		}
+	}
+	return lv
+}
+
+// checkMovedLinks asserts that a re-fill's link-level answer lists exactly the links
+// whose level moved beyond the tolerance, against pre (linkLevelsNow before the
+// update), each with its old and new level, in link order: every link is checked,
+// not only those the fill touched.
+func checkMovedLinks(t *testing.T, s *State, d *Delta, pre []float64, what string) {
+	t.Helper()
+	if !d.Resumed {
+		return
+	}
+	a := &s.agg
+	var want []LinkChange
+	for l := range a.sat {
+		if s.virtOf[l] == -2 {
+			continue
+		}
+		ol, nl := 0.0, a.sat[l]
+		if l < len(pre) {
+			ol = pre[l]
+		}
+		if math.IsInf(nl, 1) || s.failed[l] {
+			nl = 0
+		}
+		if s.moved(ol, nl) {
+			want = append(want, LinkChange{Link: s.linkName(int32(l)), Old: ol, New: nl})
+		}
+	}
+	if !slices.Equal(d.Links, want) {
+		t.Fatalf("%s: moved links %v, want %v", what, d.Links, want)
 	}
 }
 
