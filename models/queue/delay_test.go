@@ -49,8 +49,10 @@ func TestCubicFIFOFill(t *testing.T) {
 // (100 Mb/s, 100 packets, Reno), flow b sends 50 Mb/s (its demand) over l~r, which is
 // not full, and its ACKs (one 66-byte frame per two data frames: 25 Mb/s worth of
 // full-size frames) queue in l. ACK share of l's packets a = 25/(100 + 25) = 0.2, mean
-// frame 0.8·1514 + 0.2·66 = 1224.4 bytes: the full buffer drains in 9.7952 ms, and
-// Reno's fill 0.75 gives 7.3464 ms (12.112 ms × 0.75 = 9.084 with data only).
+// frame 0.8·1514 + 0.2·66 = 1224.4 bytes: the full buffer drains in 9.7952 ms (12.112
+// with data only). Reno's fill 0.75, less (0.75 − 0.5) × how full l~r is — its M/D/1
+// wait 0.06056 ms (ρ = 0.5) over half its buffer, which is half a's ACKs (a = 50/(50 +
+// 50), 790-byte frames: 6.32 ms): 0.019165 — gives 0.745209 × 9.7952 = 7.29947 ms.
 func TestFIFODelayCountsACKs(t *testing.T) {
 	half := 0.05
 	in := &Input{Links: []Link{{ID: "l", CapacityGbps: 0.1, Queue: fifo(100)}, {ID: "l~r", CapacityGbps: 0.1, Queue: fifo(100)}},
@@ -60,12 +62,12 @@ func TestFIFODelayCountsACKs(t *testing.T) {
 	if !near(l.LoadGbps, 0.1, 2e-3) || !near(r.Flows[1].RateGbps, 0.05, 1e-9) {
 		t.Fatalf("load %v, b's rate %v: want l full and b at its demand", l.LoadGbps, r.Flows[1].RateGbps)
 	}
-	if !near(l.QueueDelayMs, 7.3464, 3e-3) {
-		t.Errorf("l queueing %v ms, want 7.3464 (ACKs are a fifth of its packets)", l.QueueDelayMs)
+	if !near(l.QueueDelayMs, 7.29947, 2e-3) {
+		t.Errorf("l queueing %v ms, want 7.29947 (ACKs are a fifth of its packets)", l.QueueDelayMs)
 	}
 	// b's RTT: l~r (not full, M/D/1 at ρ = 0.5 of 1514-byte frames: 0.5·0.12112/(2·0.5)
 	// = 0.06056 ms) plus l, where its ACKs wait, plus MinRTT 0.05 ms.
-	if want := 0.06056 + 7.3464 + 0.05; !near(r.Flows[1].RTTMs, want, 3e-3) {
+	if want := 0.06056 + 7.29947 + 0.05; !near(r.Flows[1].RTTMs, want, 2e-3) {
 		t.Errorf("b's RTT %v ms, want %v", r.Flows[1].RTTMs, want)
 	}
 }
