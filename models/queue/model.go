@@ -126,7 +126,30 @@ type sub struct {
 	lastSign  int8
 	flows     int
 	r0min     float64 // smallest propagation round trip of the flows whose RTT it is in, s
+	// The delay side of a loss-based FIFO (set in build, but ackLoad every iteration):
+	// saw is the mean fill of its flows' window sawtooth, rev the reverse direction's
+	// queue (an unclassed FIFO, else -1), ackLoad the data rate (bps) of the flows whose
+	// ACKs queue here, and fed marks a queue that cannot fill: every flow reaches it
+	// through an upstream link and those links' capacities add up to no more than its own.
+	saw     float64
+	rev     int32
+	ackLoad float64
+	fed     bool
+	feeds   int32 // fed: how many upstream links feed it
 }
+
+// ACK frames in a queue (the delay side of a FIFO shared with the reverse flows' ACKs).
+const (
+	// ackBytes is a pure ACK's frame: Ethernet 14 + IPv4 20 + TCP 20 + timestamps 12.
+	ackBytes = 66
+	// ackEvery is the data segments per ACK (delayed ACKs, RFC 9293 §3.8.6.3).
+	ackEvery = 2
+	// twoWayFill is the mean fill of each direction of a link whose two directions
+	// are both full drop-tail FIFOs crossed by each other's ACKs: the two queues
+	// oscillate out of phase and together hold about one buffer (measured,
+	// docs/fidelity.md; the out-of-phase dynamics: Zhang, Shenker, Clark 1991).
+	twoWayFill = 0.5
+)
 
 // ccKind is a congestion control as the solver's hot loop tests it.
 type ccKind uint8
@@ -411,6 +434,8 @@ func build(in *Input, p Params) (*model, error) {
 	if p.PortLoss > 0 {
 		m.buildPorts()
 	}
+
+	m.delaySide(rev)
 	m.mmSubs = append([]int(nil), m.fqSubs...)
 	for i := range m.subs {
 		if s := &m.subs[i]; !s.fq && !s.hasLoss && s.class < 0 && s.flows > 0 {
@@ -419,6 +444,115 @@ func build(in *Input, p Params) (*model, error) {
 		}
 	}
 	return m, nil
+}
+
+// delaySide sets each loss-based FIFO's sawtooth fill, reverse queue and whether its
+// upstream links can fill it (sub.saw, rev, fed).
+func (m *model) delaySide(rev []int32) {
+	p := &m.p
+	cubicSaw := CubicFIFOFill(*p)
+	stamp := make([]int32, len(m.in.Links))
+	for i := range stamp {
+		stamp[i] = -1
+	}
+	for si := range m.subs {
+		s := &m.subs[si]
+		s.rev, s.saw = -1, p.QueueFill
+		if s.fq || !s.hasLoss {
+			continue
+		}
+		if s.class < 0 {
+			if r := rev[s.link]; r >= 0 && len(m.linkS[r]) == 1 && !m.subs[m.linkS[r][0]].fq {
+				s.rev = int32(m.linkS[r][0])
+			}
+		}
+		sum, n := 0.0, 0
+		feed, open, feeds := 0.0, false, int32(0)
+		for _, fi := range m.subFlows[m.subFlowOff[si]:m.subFlowOff[si+1]] {
+			f := &m.hotF[fi]
+			switch f.kind {
+			case kindCubic:
+				sum += cubicSaw
+				n++
+			case kindReno:
+				sum += p.QueueFill
+				n++
+			}
+			path := m.paths[m.pathOff[fi]:m.pathOff[fi+1]]
+			j := slices.Index(path, int32(si))
+			if j <= 0 {
+				open = true // its first hop: fed by the sender at any rate
+				continue
+			}
+			if u := m.subs[path[j-1]].link; stamp[u] != int32(si) {
+				stamp[u] = int32(si)
+				feed += m.in.Links[u].CapacityGbps * 1e9
+				feeds++
+			}
+		}
+		if n > 0 {
+			s.saw = sum / float64(n)
+		}
+		s.fed = s.class < 0 && !open && feed <= s.capBps*(1+1e-9)
+		s.feeds = feeds
+	}
+}
+
+// fill returns a full loss-based FIFO's mean queueing delay and the delay of its whole
+// buffer (s). The buffer counts packets, and besides its data (load, full-size frames)
+// it holds the ACKs of the flows whose data cross the reverse direction, one
+// ackBytes frame per ackEvery of their segments: a queue with ACK share a drains a
+// full buffer in B·((1−a)·pkt + a·ack)/c. Its mean fill is its flows' sawtooth (saw),
+// or twoWayFill when the reverse direction is a full loss-based FIFO too.
+//
+// How full the reverse direction is weighs the two: its queue over half its buffer,
+// capped at 1 (a step at its loss knee instead made the fixed point oscillate: k=16
+// fat-tree, 317 iterations instead of 147).
+func (s *sub) fill(subs []sub, pkt float64) (fill, full float64) {
+	f := s.saw
+	if s.rev >= 0 && s.ackLoad > 0 {
+		if r := &subs[s.rev]; r.hasLoss && !r.fed {
+			if rf := r.full(pkt); rf > 0 {
+				f -= (f - twoWayFill) * min(1, r.q/(twoWayFill*rf))
+			}
+		}
+	}
+	full = s.full(pkt)
+	return f * full, full
+}
+
+// full is the time a loss-based FIFO's whole buffer takes to drain with its mix of
+// data frames and the reverse flows' ACKs.
+func (s *sub) full(pkt float64) float64 {
+	ackRate := s.ackLoad / ackEvery // ACK frames' rate in units of full-size frames
+	a := 0.0
+	if ackRate > 0 {
+		a = ackRate / (max(s.load, 0) + ackRate)
+	}
+	return s.bufPkts * ((1-a)*pkt + a*ackBytes*8) / s.capBps
+}
+
+// bbrQuantum is the packets Linux BBR (v1) adds to its congestion window beyond
+// cwnd_gain × BDP: 3 × its TSO goal, one segment without segmentation offload
+// (bbr_quantization_budget).
+const bbrQuantum = 3
+
+// BBRQueuePackets is what a BBR flow keeps queued beyond its propagation BDP, in
+// packets (without propagation delay, its whole in-flight): its min_rtt is measured in
+// PROBE_RTT with BBRMinWindow packets in flight, so its BDP estimate is BBRMinWindow
+// plus the propagation BDP, and its window is BBRCwndGain × that estimate plus the
+// quantisation budget.
+func BBRQueuePackets(p Params) float64 {
+	return p.BBRCwndGain*p.BBRMinWindow + bbrQuantum
+}
+
+// CubicFIFOFill is the mean fill of a drop-tail FIFO held by CUBIC flows: in its
+// Reno-friendly region (the RTTs of a few ms a shared FIFO sets) CUBIC's window grows
+// linearly back from β·W to W, so the queue's sawtooth is Reno's with CUBIC's
+// decrease: 1 − 2·(1 − QueueFill)·(1 − β), 0.85 with QueueFill 0.75 (Reno's
+// 1 − (1 − ½)/2) and β 0.7.
+func CubicFIFOFill(p Params) float64 {
+	return max(0, min(1, 1-2*(1-p.QueueFill)*(1-p.CubicBeta)))
 }
 
 // elem names an input element in an error: links[3], flows[7] (a value, so that the
@@ -480,7 +614,7 @@ func (m *model) respond(cc ccKind, pf, rtt, r0 float64) (x, eps float64) {
 		if den <= 0 {
 			return math.Inf(1), 0
 		}
-		return p.BBRMinWindow * mss / den, 0
+		return BBRQueuePackets(*p) * mss / den, 0
 	}
 	if pf <= pFloor {
 		return math.Inf(1), 0
@@ -517,6 +651,9 @@ func (m *model) solve() {
 		if !s.hasLoss {
 			s.p = 0
 			s.pi = float64(max(1, s.flows)) / s.capBps
+		}
+		if s.fed {
+			s.p = 0
 		}
 	}
 	anyQ := false
@@ -594,7 +731,8 @@ func (m *model) solve() {
 				pf = min(pMax, pf*(1+(p.HopLossGain-1)*float64(congested-1)/float64(congested)))
 			}
 			for _, si := range ackQ[ackOff[i]:ackOff[i+1]] {
-				q += hot[si].q // ACKs wait behind the reverse direction's data
+				q += hot[si].q      // ACKs wait behind the reverse direction's data
+				acc[si].ack += prev // and take up places in its queue (last iteration's rate)
 			}
 			r0 := f.r0
 			rtt := r0 + q
@@ -660,7 +798,7 @@ func (m *model) solve() {
 			}
 		}
 		for i := range m.subs {
-			m.subs[i].load, m.subs[i].bbrExcess, m.subs[i].elast = acc[i].load, acc[i].bbrExcess, acc[i].elast
+			m.subs[i].load, m.subs[i].bbrExcess, m.subs[i].elast, m.subs[i].ackLoad = acc[i].load, acc[i].bbrExcess, acc[i].elast, acc[i].ack
 		}
 		m.classRates()
 		if m.pk != nil {
@@ -682,6 +820,23 @@ func (m *model) solve() {
 			svc := pkt / s.capBps
 			md1 := min(rho*svc/(2*(1-rho)), p.QueueFill*bufDelay)
 			md1var := md1*md1 + rho*svc*svc/(3*(1-rho))
+			if s.fed {
+				// Fed through upstream links that cannot overfill it: never drops.
+				// From one link (no faster than it serves) packets do not wait;
+				// from several, the M/D/1 wait.
+				s.p = 0
+				w := md1
+				if s.feeds == 1 {
+					w, md1var = 0, 0
+				}
+				dq := damp * (w - s.q)
+				s.q += dq
+				if s.q > 0 {
+					resid = max(resid, math.Abs(dq)/(s.q+s.r0min))
+				}
+				s.qvar = md1var
+				continue
+			}
 			if s.hasLoss {
 				// Multiplicative price update on the loss probability.
 				var sign int8
@@ -728,9 +883,12 @@ func (m *model) solve() {
 					resid = max(resid, (1-ratio)/2)
 				}
 				sat := satOf(s.p)
-				fill := p.QueueFill * bufDelay
+				fill, full := s.fill(m.subs, pkt)
 				// Sawtooth between (1-β)·B... B: uniform spread of width 2(1-fill)B.
-				spread := 2 * (1 - p.QueueFill) * bufDelay
+				spread := 2 * (1 - fill/max(full, 1e-300)) * full
+				if full <= 0 {
+					spread = 0
+				}
 				dq := damp * ((1-sat)*md1 + sat*fill - s.q)
 				s.q += dq
 				if s.q > 0 {
@@ -809,7 +967,7 @@ type subHot struct {
 }
 
 type subAcc struct {
-	load, bbrExcess, elast float64
+	load, bbrExcess, elast, ack float64
 }
 
 // rateChange folds a flow's relative rate change into the residual's max.
@@ -834,7 +992,7 @@ func (m *model) accumulate(f *flowHot, path []int32, pk []float64, x, d, pf, eps
 	p := &m.p
 	ex := 0.0
 	if f.kind == kindBBR {
-		ex = p.BBRMinWindow*p.MSSBytes*8 + max(0, p.BBRCwndGain-1)*x*f.r0
+		ex = BBRQueuePackets(*p)*p.MSSBytes*8 + max(0, p.BBRCwndGain-1)*x*f.r0
 	}
 	// a flow held by the response function at its own rate (not an fq share or its
 	// cap) responds to a link's loss in proportion to that link's part of its path loss
@@ -1100,7 +1258,7 @@ func (m *model) result() *Result {
 			own, std := FQHeldDelayCC(*p, f.cc, int(s.bufPkts), fx)
 			spread := std * math.Sqrt(12)
 			if f.cc == network.CCBBR {
-				own = min(own, max(p.BBRMinWindow*p.MSSBytes*8/fx, 0))
+				own = min(own, max(BBRQueuePackets(*p)*p.MSSBytes*8/fx, 0))
 				spread = 0
 			} else {
 				// The loss this flow's response needs to stay at its share.

@@ -191,8 +191,9 @@ func TestBBRDelayPrice(t *testing.T) {
 		t.Errorf("loss %v: BBR below the buffer drops nothing", r.Links[0].Loss)
 	}
 	p := DefaultParams()
-	// x = W·MSS/(R − gain·R0) with R = R0 + q: the queue that makes both fit.
-	wantQ := p.BBRMinWindow*p.MSSBytes*8/0.025e9*1e3 + (p.BBRCwndGain-1)*p.MinRTTMs
+	// Each flow keeps BBRQueuePackets (gain × min window + 3 = 11) and its (gain − 1)
+	// propagation BDP queued: Σ (11·MSS + x·R0) / c with x = c/2.
+	wantQ := 11*p.MSSBytes*8/0.025e9*1e3 + (p.BBRCwndGain-1)*p.MinRTTMs
 	if q := r.Links[0].QueueDelayMs; !near(q, wantQ, 0.01) {
 		t.Errorf("queueing %v ms, want ≈ %v", q, wantQ)
 	}

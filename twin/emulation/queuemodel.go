@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/twinflow/twinflow/labs/probe"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/models/queue"
 )
@@ -144,4 +145,32 @@ func medianMax(v []float64) (float64, float64) {
 		return v[n/2], v[n-1]
 	}
 	return (v[n/2-1] + v[n/2]) / 2, v[n-1]
+}
+
+// RescoreQueueModel compares recorded measurements (a run's QueueComparison, as `lab
+// fidelity -o json` wrote it) with the queue model as it is now: the run's network and
+// plan, congestion control cc and params; the measured goodput, RTT and loss of every
+// recorded row are kept, the predictions and errors recomputed. Rows whose flow the
+// model does not have are dropped; flows without a row are Missing.
+func RescoreQueueModel(n *network.Network, p *Plan, cc string, params queue.Params, recorded QueueComparison) (QueueComparison, error) {
+	ms := make([]ProbeResult, 0, len(recorded.Rows))
+	for _, row := range recorded.Rows {
+		t := &probe.TCPClientResult{GoodputBps: row.MeasuredBps, RTTMs: row.MeasuredRTTMs}
+		if row.MeasuredRTTEndMs > 0 {
+			t.MeanRTTMs, t.RTTMs, t.RTTSamples = row.MeasuredRTTMs, row.MeasuredRTTEndMs, 1
+		}
+		ms = append(ms, ProbeResult{ID: row.Flow, Kind: ProbeTCP, OK: true, TCP: t})
+	}
+	c, err := CompareQueueModel(n, p, cc, params, ms)
+	if err != nil {
+		return c, err
+	}
+	loss := make(map[string]float64, len(recorded.Rows))
+	for _, row := range recorded.Rows {
+		loss[row.Flow] = row.MeasuredLoss
+	}
+	for i := range c.Rows {
+		c.Rows[i].MeasuredLoss = loss[c.Rows[i].Flow]
+	}
+	return c, nil
 }
