@@ -134,9 +134,11 @@ type aggregate struct {
 	wasLazy   bool
 	satCur    bool
 	satBefore []float64
-	oldRec    map[int32]float64
-	recBits   []uint64 // flows in oldRec, so that a listing looks up only those
-	bits      []uint64 // listing scratch: changed flows
+	oldRec    []float64 // per flow: its recorded pre-update rate, valid where recBits is set
+	recBits   []uint64  // flows whose pre-update rate is in oldRec
+	recList   []int32   // the flows set in recBits (cleared by the next aggBegin)
+	bits      []uint64  // listing scratch: changed flows
+	lvMoved   []bool    // listing scratch: per link, whether its level moved
 	// last fill's measures (tests, benchmarks): flows moved, saturations replayed
 	flips, pops int
 	stale       int // stale keys popped and pushed again
@@ -867,10 +869,10 @@ func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32
 func (s *State) aggBegin() {
 	a := &s.agg
 	a.wasLazy = s.lazy
-	for f := range a.oldRec {
+	for _, f := range a.recList {
 		a.recBits[f>>6] &^= 1 << (f & 63)
 	}
-	clear(a.oldRec)
+	a.recList = a.recList[:0]
 	if a.satCur {
 		a.satBefore = append(a.satBefore[:0], a.sat...)
 	}
@@ -898,14 +900,15 @@ func (s *State) recordOld(f int32) {
 	if !a.wasLazy || a.bn[f] < 0 {
 		return
 	}
-	if _, ok := a.oldRec[f]; !ok {
-		if a.oldRec == nil {
-			a.oldRec = map[int32]float64{}
-		}
-		for int(f>>6) >= len(a.recBits) {
-			a.recBits = append(a.recBits, 0)
+	if int(f>>6) >= len(a.recBits) {
+		a.recBits = extend(a.recBits, len(s.path)/64+1)
+	}
+	if a.recBits[f>>6]&(1<<(f&63)) == 0 {
+		if int(f) >= len(a.oldRec) {
+			a.oldRec = extend(a.oldRec, len(s.path))
 		}
 		a.recBits[f>>6] |= 1 << (f & 63)
+		a.recList = append(a.recList, f)
 		a.oldRec[f] = a.satBefore[a.bn[f]]
 	}
 }
@@ -945,7 +948,10 @@ func (s *State) syncRates() {
 // with the State's update counter unchanged since) changed beyond the tolerance, in
 // flow order, added flows included. Two streaming passes over the flows: the changed
 // ones are marked in a bit set and counted, then listed into a slice of exact size.
-// O(|F|).
+// O(|F|). When rates were lazy before the update, a flow whose assignment the update
+// left alone had rate satBefore(bn) and has sat(bn): whether it changed is a property
+// of its link, tabulated once (O(|L|)), so the first pass reads only the assignments
+// (and, per word of 64 flows, the recorded ones' bits).
 func (s *State) listLazyChanges(out []RateChange, added []int32) []RateChange {
 	a := &s.agg
 	isNew := a.isNew
@@ -954,30 +960,66 @@ func (s *State) listLazyChanges(out []RateChange, added []int32) []RateChange {
 	}
 	nF := len(s.path)
 	a.bits = grow(a.bits, (nF+63)/64)
-	tol, n := s.tol, 0
-	for w := range a.bits {
-		var m uint64
-		lo := w * 64
-		for i, b := range a.bn[lo:min(lo+64, nF)] {
-			f := int32(lo + i)
-			if b < 0 || !s.alive[f] {
-				continue
-			}
-			if isNew[f] {
-				m |= 1 << uint(i)
-				continue
-			}
-			nr, or := a.sat[b], s.oldRate(f)
-			thr := tol
-			if or > 1 {
-				thr = tol * or
-			}
-			if math.Abs(nr-or) > thr {
-				m |= 1 << uint(i)
-			}
+	tol := s.tol
+	n := 0
+	if a.wasLazy {
+		// per link: whether the old rate satBefore and the new rate sat of the flows
+		// assigned to it differ (links added by the update have no old flows)
+		mv := grow(a.lvMoved, len(a.sat))
+		a.lvMoved = mv
+		for b, nr := range a.sat {
+			mv[b] = b >= len(a.satBefore) || rateMoved(tol, a.satBefore[b], nr)
 		}
-		a.bits[w] = m
-		n += bits.OnesCount64(m)
+		rec := a.recBits
+		for w := range a.bits {
+			var m uint64
+			lo := w * 64
+			hi := min(lo+64, nF)
+			var rw uint64
+			if w < len(rec) {
+				rw = rec[w]
+			}
+			alive, nw := s.alive[lo:hi], isNew[lo:hi]
+			for i, b := range a.bn[lo:hi] {
+				if b < 0 || !alive[i] {
+					continue
+				}
+				switch {
+				case nw[i]:
+					m |= 1 << uint(i)
+				case rw&(1<<uint(i)) != 0:
+					if rateMoved(tol, a.oldRec[lo+i], a.sat[b]) {
+						m |= 1 << uint(i)
+					}
+				case mv[b]:
+					m |= 1 << uint(i)
+				}
+			}
+			a.bits[w] = m
+			n += bits.OnesCount64(m)
+		}
+	} else {
+		// the old rates are s.rate (still lazy) or a.prev (synced since)
+		old := s.rate
+		if !s.lazy {
+			old = a.prev
+		}
+		for w := range a.bits {
+			var m uint64
+			lo := w * 64
+			hi := min(lo+64, nF)
+			alive, nw, or := s.alive[lo:hi], isNew[lo:hi], old[lo:hi]
+			for i, b := range a.bn[lo:hi] {
+				if b < 0 || !alive[i] {
+					continue
+				}
+				if nw[i] || rateMoved(tol, or[i], a.sat[b]) {
+					m |= 1 << uint(i)
+				}
+			}
+			a.bits[w] = m
+			n += bits.OnesCount64(m)
+		}
 	}
 	out = slices.Grow(out, n)
 	for w, m := range a.bits {
@@ -995,6 +1037,16 @@ func (s *State) listLazyChanges(out []RateChange, added []int32) []RateChange {
 		isNew[f] = false
 	}
 	return out
+}
+
+// rateMoved reports whether a rate moved from or to nr beyond the tolerance (relative
+// above 1, absolute below).
+func rateMoved(tol, or, nr float64) bool {
+	thr := tol
+	if or > 1 {
+		thr = tol * or
+	}
+	return math.Abs(nr-or) > thr
 }
 
 // oldRate is flow f's rate before the last update, for the per-flow listing.
