@@ -64,13 +64,26 @@ import (
 // Refresh brings level numbers and bottleneck sets up to date after incremental
 // updates that re-filled the rates (Delta.Resumed); the reads that need them call it
 // on demand. Call it before sharing a State between goroutines for reading.
+//
+// It keeps the rates of the last fill and recomputes only what depends on the rounds
+// (levels, shares, bottleneck sets): Compute's Phase 2 on the fill's rates and
+// saturation order (refreshLevels), O(|L| + Σ|path|) without Compute's heap-based
+// Phase 1. Level numbers stay a global recomputation: a flow's level is the round
+// of the whole structure in which its bottleneck resolves, so a rate change can move
+// the rounds of links far from it (and a re-fill changes the rates of about half the
+// flows on the benchmarks' fat-trees; docs/benchmarks.md).
 func (s *State) Refresh() {
 	s.syncRates()
 	if s.stale {
-		// the rates stay those of the last fill (up to rounding), so its
-		// checkpoints stay valid
+		// the rates stay those of the last fill, so its checkpoints stay valid
 		ck := s.agg.ckOK
-		s.Compute()
+		s.agg.refreshes++
+		if s.refreshLevels() {
+			s.aggInvalidate()
+		} else {
+			s.agg.refreshFulls++
+			s.Compute()
+		}
 		s.stale, s.agg.ckOK = false, ck
 	}
 }
@@ -161,6 +174,9 @@ type aggregate struct {
 	fillsSince int
 	layouts    int // layouts made (tests, benchmarks)
 	relayout   int // fills between layouts (0: relayoutFills; tests set it low)
+	// refreshes of stale levels from the fill's rates (refreshLevels), and those that
+	// fell back to a full Compute (tests, benchmarks)
+	refreshes, refreshFulls int
 }
 
 // aggCkpt is the state of a fill after its first k saturations (the last at level y).
