@@ -51,15 +51,16 @@ import (
 // copy (O(|L|)) every ckptEvery saturations. Rates are then written in one streaming pass, rate(f) = sat(bn[f]),
 // O(|F|), which also lists the changed flows. Level numbers (rounds) and bottleneck
 // sets are not recomputed: they depend on the rounds of the whole structure, so the
-// next read of one (FlowLevel, LinkLevel, Levels, Graph, Bottlenecks) runs one full
-// Compute first (Refresh). The incremental engine uses this path when a round replay
-// is abandoned (its region grew too large) and whenever levels are stale.
+// next read of one (FlowLevel, LinkLevel, Levels, Graph, Bottlenecks) recomputes them
+// first (Refresh: Compute's phase 2 on the fill's rates, refresh.go). The
+// incremental engine uses this path when a round replay is abandoned (its region grew
+// too large) and whenever levels are stale.
 //
 // The assignments and columns follow every path change (attach, detach); New builds
 // them beside Compute (aggnew.go), else they are built on first use from the current
 // rates. Checkpoints are dropped by anything
-// else that sets rates (a round replay, Compute — except from Refresh, which only
-// recomputes the levels of the rates the last fill set).
+// else that sets rates (a round replay, Compute); Refresh keeps them, since it only
+// recomputes the levels of the rates the last fill set.
 
 // Refresh brings level numbers and bottleneck sets up to date after incremental
 // updates that re-filled the rates (Delta.Resumed); the reads that need them call it
