@@ -1,5 +1,10 @@
 package bottleneck
 
+import (
+	"cmp"
+	"slices"
+)
+
 // refreshLevels recomputes level numbers, shares and bottleneck sets after re-fills
 // (Refresh) without recomputing the rates: the last fill left them in agg (rate(f) =
 // sat(bn[f]), synced into s.rate), and its saturation order is their rank order, so
@@ -19,8 +24,8 @@ func (s *State) refreshLevels() bool {
 	if len(a.bn) < nF || len(a.popIdx) < nT || len(a.sat) < nT || len(s.rate) < nF {
 		return false
 	}
-	// flows per saturation (a counting sort's buckets), then each bucket's first rank
-	start := make([]int32, nP+1)
+	// flows per saturation (a counting sort's buckets)
+	cnt := make([]int32, max(nP, nT))
 	for f, b := range a.bn[:nF] {
 		if !s.alive[f] {
 			continue
@@ -32,28 +37,34 @@ func (s *State) refreshLevels() bool {
 		if p < 0 || int(p) >= nP {
 			return false
 		}
-		start[p+1]++
+		cnt[p]++
 	}
-	for p := range nP {
-		start[p+1] += start[p]
-	}
-	if int(start[nP]) != nA {
-		return false
-	}
-	// ranks nondecreasing in rate unless rounding made a later saturation a few ulps
-	// lower (then sorted stably below, as Compute does)
-	mono := true
+	// the saturations in rate order: their order in the fill, unless rounding (the
+	// column updates subtract n·s at once) made a later one a few ulps lower; they
+	// are then sorted stably by level, so that the ranks are sorted by rate (as
+	// Compute's re-sort of the ranks does, but over saturations instead of flows)
 	bySat := make([]float64, nP)
 	for l, p := range a.popIdx[:nT] {
 		if p != notPopped && p >= 0 && int(p) < nP {
 			bySat[p] = a.sat[l]
 		}
 	}
-	for p := 1; p < nP; p++ {
-		if bySat[p] < bySat[p-1] {
-			mono = false
-			break
-		}
+	sats := make([]int32, nP)
+	for p := range sats {
+		sats[p] = int32(p)
+	}
+	if !slices.IsSortedFunc(sats, func(x, y int32) int { return cmp.Compare(bySat[x], bySat[y]) }) {
+		slices.SortStableFunc(sats, func(x, y int32) int { return cmp.Compare(bySat[x], bySat[y]) })
+	}
+	// each saturation's first rank
+	start := make([]int32, nP)
+	r := int32(0)
+	for _, p := range sats {
+		start[p] = r
+		r += cnt[p]
+	}
+	if int(r) != nA {
+		return false
 	}
 	if s.cs == nil {
 		s.cs = &computeScratch{}
@@ -83,7 +94,7 @@ func (s *State) refreshLevels() bool {
 	over := scratchOf(&cs.over, 0, true)
 	// one pass in flow order: each flow's rank, rate and path record; each link's
 	// load and largest rate
-	next := start[:nP]
+	next := start
 	for f, p := range s.path {
 		if !s.alive[f] {
 			s.rate[f], s.levelF[f] = -1, 0
@@ -114,11 +125,8 @@ func (s *State) refreshLevels() bool {
 		cs.rover = rover[:0]
 	}
 	cs.over = over[:0]
-	if !mono {
-		order, rr, rrec = sortRanks(order, rr, rrec)
-	}
-	cnt := make([]int32, nT)
-	if !s.computeLevels(&levelInput{off, resid, cnt, maxR, maxDeg, order, rr, rrec, rover}, cs, true) {
+	clear(cnt)
+	if !s.computeLevels(&levelInput{off, resid, cnt[:nT], maxR, maxDeg, order, rr, rrec, rover}, cs, true) {
 		return false
 	}
 	s.pfxOK, s.pfxAll = false, false
