@@ -51,26 +51,40 @@ import (
 // copy (O(|L|)) every ckptEvery saturations. Rates are then written in one streaming pass, rate(f) = sat(bn[f]),
 // O(|F|), which also lists the changed flows. Level numbers (rounds) and bottleneck
 // sets are not recomputed: they depend on the rounds of the whole structure, so the
-// next read of one (FlowLevel, LinkLevel, Levels, Graph, Bottlenecks) runs one full
-// Compute first (Refresh). The incremental engine uses this path when a round replay
-// is abandoned (its region grew too large) and whenever levels are stale.
+// next read of one (FlowLevel, LinkLevel, Levels, Graph, Bottlenecks) recomputes them
+// first (Refresh: Compute's phase 2 on the fill's rates, refresh.go). The
+// incremental engine uses this path when a round replay is abandoned (its region grew
+// too large) and whenever levels are stale.
 //
 // The assignments and columns follow every path change (attach, detach); New builds
 // them beside Compute (aggnew.go), else they are built on first use from the current
 // rates. Checkpoints are dropped by anything
-// else that sets rates (a round replay, Compute — except from Refresh, which only
-// recomputes the levels of the rates the last fill set).
+// else that sets rates (a round replay, Compute); Refresh keeps them, since it only
+// recomputes the levels of the rates the last fill set.
 
 // Refresh brings level numbers and bottleneck sets up to date after incremental
 // updates that re-filled the rates (Delta.Resumed); the reads that need them call it
 // on demand. Call it before sharing a State between goroutines for reading.
+//
+// It keeps the rates of the last fill and recomputes only what depends on the rounds
+// (levels, shares, bottleneck sets): Compute's Phase 2 on the fill's rates and
+// saturation order (refreshLevels), O(|L| + Σ|path|) without Compute's heap-based
+// Phase 1. Level numbers stay a global recomputation: a flow's level is the round
+// of the whole structure in which its bottleneck resolves, so a rate change can move
+// the rounds of links far from it (and a re-fill changes the rates of about half the
+// flows on the benchmarks' fat-trees; docs/benchmarks.md).
 func (s *State) Refresh() {
 	s.syncRates()
 	if s.stale {
-		// the rates stay those of the last fill (up to rounding), so its
-		// checkpoints stay valid
+		// the rates stay those of the last fill, so its checkpoints stay valid
 		ck := s.agg.ckOK
-		s.Compute()
+		s.agg.refreshes++
+		if s.refreshLevels() {
+			s.aggInvalidate()
+		} else {
+			s.agg.refreshFulls++
+			s.Compute()
+		}
 		s.stale, s.agg.ckOK = false, ck
 	}
 }
@@ -134,9 +148,11 @@ type aggregate struct {
 	wasLazy   bool
 	satCur    bool
 	satBefore []float64
-	oldRec    map[int32]float64
-	recBits   []uint64 // flows in oldRec, so that a listing looks up only those
-	bits      []uint64 // listing scratch: changed flows
+	oldRec    []float64 // per flow: its recorded pre-update rate, valid where recBits is set
+	recBits   []uint64  // flows whose pre-update rate is in oldRec
+	recList   []int32   // the flows set in recBits (cleared by the next aggBegin)
+	bits      []uint64  // listing scratch: changed flows
+	lvMoved   []bool    // listing scratch: per link, whether its level moved
 	// last fill's measures (tests, benchmarks): flows moved, saturations replayed
 	flips, pops int
 	stale       int // stale keys popped and pushed again
@@ -159,6 +175,9 @@ type aggregate struct {
 	fillsSince int
 	layouts    int // layouts made (tests, benchmarks)
 	relayout   int // fills between layouts (0: relayoutFills; tests set it low)
+	// refreshes of stale levels from the fill's rates (refreshLevels), and those that
+	// fell back to a full Compute (tests, benchmarks)
+	refreshes, refreshFulls int
 }
 
 // aggCkpt is the state of a fill after its first k saturations (the last at level y).
@@ -883,10 +902,10 @@ func (s *State) aggRefill(d *Delta, seedLinks, seedFlows, added, removed []int32
 func (s *State) aggBegin() {
 	a := &s.agg
 	a.wasLazy = s.lazy
-	for f := range a.oldRec {
+	for _, f := range a.recList {
 		a.recBits[f>>6] &^= 1 << (f & 63)
 	}
-	clear(a.oldRec)
+	a.recList = a.recList[:0]
 	if a.satCur {
 		a.satBefore = append(a.satBefore[:0], a.sat...)
 	}
@@ -914,14 +933,15 @@ func (s *State) recordOld(f int32) {
 	if !a.wasLazy || a.bn[f] < 0 {
 		return
 	}
-	if _, ok := a.oldRec[f]; !ok {
-		if a.oldRec == nil {
-			a.oldRec = map[int32]float64{}
-		}
-		for int(f>>6) >= len(a.recBits) {
-			a.recBits = append(a.recBits, 0)
+	if int(f>>6) >= len(a.recBits) {
+		a.recBits = extend(a.recBits, len(s.path)/64+1)
+	}
+	if a.recBits[f>>6]&(1<<(f&63)) == 0 {
+		if int(f) >= len(a.oldRec) {
+			a.oldRec = extend(a.oldRec, len(s.path))
 		}
 		a.recBits[f>>6] |= 1 << (f & 63)
+		a.recList = append(a.recList, f)
 		a.oldRec[f] = a.satBefore[a.bn[f]]
 	}
 }
@@ -961,7 +981,10 @@ func (s *State) syncRates() {
 // with the State's update counter unchanged since) changed beyond the tolerance, in
 // flow order, added flows included. Two streaming passes over the flows: the changed
 // ones are marked in a bit set and counted, then listed into a slice of exact size.
-// O(|F|).
+// O(|F|). When rates were lazy before the update, a flow whose assignment the update
+// left alone had rate satBefore(bn) and has sat(bn): whether it changed is a property
+// of its link, tabulated once (O(|L|)), so the first pass reads only the assignments
+// (and, per word of 64 flows, the recorded ones' bits).
 func (s *State) listLazyChanges(out []RateChange, added []int32) []RateChange {
 	a := &s.agg
 	isNew := a.isNew
@@ -970,30 +993,66 @@ func (s *State) listLazyChanges(out []RateChange, added []int32) []RateChange {
 	}
 	nF := len(s.path)
 	a.bits = grow(a.bits, (nF+63)/64)
-	tol, n := s.tol, 0
-	for w := range a.bits {
-		var m uint64
-		lo := w * 64
-		for i, b := range a.bn[lo:min(lo+64, nF)] {
-			f := int32(lo + i)
-			if b < 0 || !s.alive[f] {
-				continue
-			}
-			if isNew[f] {
-				m |= 1 << uint(i)
-				continue
-			}
-			nr, or := a.sat[b], s.oldRate(f)
-			thr := tol
-			if or > 1 {
-				thr = tol * or
-			}
-			if math.Abs(nr-or) > thr {
-				m |= 1 << uint(i)
-			}
+	tol := s.tol
+	n := 0
+	if a.wasLazy {
+		// per link: whether the old rate satBefore and the new rate sat of the flows
+		// assigned to it differ (links added by the update have no old flows)
+		mv := grow(a.lvMoved, len(a.sat))
+		a.lvMoved = mv
+		for b, nr := range a.sat {
+			mv[b] = b >= len(a.satBefore) || rateMoved(tol, a.satBefore[b], nr)
 		}
-		a.bits[w] = m
-		n += bits.OnesCount64(m)
+		rec := a.recBits
+		for w := range a.bits {
+			var m uint64
+			lo := w * 64
+			hi := min(lo+64, nF)
+			var rw uint64
+			if w < len(rec) {
+				rw = rec[w]
+			}
+			alive, nw := s.alive[lo:hi], isNew[lo:hi]
+			for i, b := range a.bn[lo:hi] {
+				if b < 0 || !alive[i] {
+					continue
+				}
+				switch {
+				case nw[i]:
+					m |= 1 << uint(i)
+				case rw&(1<<uint(i)) != 0:
+					if rateMoved(tol, a.oldRec[lo+i], a.sat[b]) {
+						m |= 1 << uint(i)
+					}
+				case mv[b]:
+					m |= 1 << uint(i)
+				}
+			}
+			a.bits[w] = m
+			n += bits.OnesCount64(m)
+		}
+	} else {
+		// the old rates are s.rate (still lazy) or a.prev (synced since)
+		old := s.rate
+		if !s.lazy {
+			old = a.prev
+		}
+		for w := range a.bits {
+			var m uint64
+			lo := w * 64
+			hi := min(lo+64, nF)
+			alive, nw, or := s.alive[lo:hi], isNew[lo:hi], old[lo:hi]
+			for i, b := range a.bn[lo:hi] {
+				if b < 0 || !alive[i] {
+					continue
+				}
+				if nw[i] || rateMoved(tol, or[i], a.sat[b]) {
+					m |= 1 << uint(i)
+				}
+			}
+			a.bits[w] = m
+			n += bits.OnesCount64(m)
+		}
 	}
 	out = slices.Grow(out, n)
 	for w, m := range a.bits {
@@ -1011,6 +1070,16 @@ func (s *State) listLazyChanges(out []RateChange, added []int32) []RateChange {
 		isNew[f] = false
 	}
 	return out
+}
+
+// rateMoved reports whether a rate moved from or to nr beyond the tolerance (relative
+// above 1, absolute below).
+func rateMoved(tol, or, nr float64) bool {
+	thr := tol
+	if or > 1 {
+		thr = tol * or
+	}
+	return math.Abs(nr-or) > thr
 }
 
 // oldRate is flow f's rate before the last update, for the per-flow listing.

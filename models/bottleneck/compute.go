@@ -164,7 +164,6 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 		cs = &computeScratch{}
 	}
 	nA := s.nAlive
-	up := 1 + s.tol
 	// off: CSR offsets of the per-link lists (by rate), sized by the link's flows.
 	off := make([]int32, nT+1)
 	resid := make([]float64, nT)
@@ -198,7 +197,6 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 	if hasOver {
 		rover = scratchOf(&cs.rover, len(over), kept)
 	}
-	total := int(off[nT])
 	fixed := make([]uint64, (nF+63)/64)
 	order := scratchOf(&cs.order, nA, kept) // rank → flow
 	rr := scratchOf(&cs.rr, nA, kept)       // rank → rate
@@ -296,7 +294,34 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 		order, rr, rrec = sortRanks(order, rr, rrec)
 		split, cntAtSplit = nA, nil // the counts are of the old order
 	}
-	recs, over = nil, nil
+	return s.computeLevels(&levelInput{off, resid, cnt, maxR, maxDeg, order, rr, rrec, rover}, cs, kept)
+}
+
+// levelInput is what Phase 2 (computeLevels) starts from: the CSR offsets of the
+// per-link lists (sized by each link's flows), capacity − load and the largest rate
+// per link, the largest flow count of a link (not failed), and the alive flows in rank
+// order (rates nondecreasing): flow, rate and path record (paths longer than recLinks
+// in rover, in rank order). cnt is per-link scratch.
+type levelInput struct {
+	off    []int32
+	resid  []float64
+	cnt    []int32
+	maxR   []float64
+	maxDeg int
+	order  []int32
+	rr     []float64
+	rrec   []pathRec
+	rover  []int32
+}
+
+// computeLevels is Compute's Phase 2: levels (rounds) and shares from the final rates
+// in in; it writes rates, levels and shares (false: no link could resolve, the caller
+// falls back). Its arrays reuse cs when kept.
+func (s *State) computeLevels(in *levelInput, cs *computeScratch, kept bool) bool {
+	nT, nA, up := len(s.capa), len(in.order), 1+s.tol
+	off, resid, cnt, maxR, maxDeg := in.off, in.resid, in.cnt, in.maxR, in.maxDeg
+	order, rr, rrec, rover := in.order, in.rr, in.rrec, in.rover
+	total := int(off[nT])
 	// Phase 2: levels. Final share F_l: the largest rate on l if l is saturated.
 	fin := make([]float64, nT)
 	thr0 := make([]float64, nT) // share before any flow is fixed, with the tolerance
