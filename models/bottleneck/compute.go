@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Compute recomputes the whole structure from scratch: max-min rates, levels exactly as
@@ -91,8 +92,9 @@ func (s *State) Compute() {
 // halves on two goroutines (a variable for tests).
 var splitMinRanks = 1 << 14
 
-// splitPasses counts first passes run in two halves (tests check that they ran).
-var splitPasses int
+// splitPasses counts first passes run in two halves (tests check that they ran);
+// atomic, since States on different goroutines compute at once.
+var splitPasses atomic.Int64
 
 // fallbacks counts computeFast bailing out to computeRounds (tests assert it stays 0).
 var fallbacks int
@@ -294,7 +296,8 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 		order, rr, rrec = sortRanks(order, rr, rrec)
 		split, cntAtSplit = nA, nil // the counts are of the old order
 	}
-	return s.computeLevels(&levelInput{off, resid, cnt, maxR, maxDeg, order, rr, rrec, rover}, cs, kept)
+	return s.computeLevels(&levelInput{off: off, resid: resid, cnt: cnt, maxR: maxR, maxDeg: maxDeg,
+		order: order, rr: rr, rrec: rrec, rover: rover, cnt0: cnt0, cntAtSplit: cntAtSplit, split: split}, cs, kept)
 }
 
 // levelInput is what Phase 2 (computeLevels) starts from: the CSR offsets of the
@@ -312,6 +315,11 @@ type levelInput struct {
 	rr     []float64
 	rrec   []pathRec
 	rover  []int32
+	// split < len(order): the first pass runs on two goroutines over ranks [0, split)
+	// and [split, len(order)); link n's lists then hold cnt0[n] − cntAtSplit[n] ranks
+	// of the first part (Compute's Phase 1 counts; Refresh gives split = len(order))
+	cnt0, cntAtSplit []int32
+	split            int
 }
 
 // computeLevels is Compute's Phase 2: levels (rounds) and shares from the final rates
@@ -321,6 +329,7 @@ func (s *State) computeLevels(in *levelInput, cs *computeScratch, kept bool) boo
 	nT, nA, up := len(s.capa), len(in.order), 1+s.tol
 	off, resid, cnt, maxR, maxDeg := in.off, in.resid, in.cnt, in.maxR, in.maxDeg
 	order, rr, rrec, rover := in.order, in.rr, in.rrec, in.rover
+	cnt0, cntAtSplit, split := in.cnt0, in.cntAtSplit, in.split
 	total := int(off[nT])
 	// Phase 2: levels. Final share F_l: the largest rate on l if l is saturated.
 	fin := make([]float64, nT)
@@ -356,7 +365,7 @@ func (s *State) computeLevels(in *levelInput, cs *computeScratch, kept bool) boo
 	waiting := make([]int32, nT)
 	fp := firstPass{up: up, thr0: thr0, fin: fin, rr: rr, rrec: rrec, rover: rover, byRate: byRate, rk: rk}
 	if split < nA {
-		splitPasses++
+		splitPasses.Add(1)
 		fill2 := make([]int32, nT)
 		for n := range nT {
 			fill2[n] = off[n] + cnt0[n] - cntAtSplit[n]

@@ -126,7 +126,8 @@ func (s *State) refreshLevels() bool {
 	}
 	cs.over = over[:0]
 	clear(cnt)
-	if !s.computeLevels(&levelInput{off, resid, cnt[:nT], maxR, maxDeg, order, rr, rrec, rover}, cs, true) {
+	if !s.computeLevels(&levelInput{off: off, resid: resid, cnt: cnt[:nT], maxR: maxR, maxDeg: maxDeg,
+		order: order, rr: rr, rrec: rrec, rover: rover, split: nA}, cs, true) {
 		return false
 	}
 	s.pfxOK, s.pfxAll = false, false

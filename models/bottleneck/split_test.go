@@ -69,9 +69,9 @@ func TestComputeSplitPass(t *testing.T) {
 		s.Compute()
 		one := resultsOf(s)
 		splitMinRanks = 2
-		p0 := splitPasses
+		p0 := splitPasses.Load()
 		s.Compute()
-		if splitPasses > p0 {
+		if splitPasses.Load() > p0 {
 			splitIts++
 		}
 		if two := resultsOf(s); !one.equal(two) {
@@ -118,7 +118,7 @@ func TestNewParallelLarge(t *testing.T) {
 			}
 		}
 	}
-	if splitPasses == 0 {
+	if splitPasses.Load() == 0 {
 		t.Fatal("Phase 2's first pass never ran in two halves")
 	}
 	split := resultsOf(s)
