@@ -15,28 +15,7 @@ import (
 // fat-tree with ECMP-routed flows: rerouted paths avoid the failed links, and the
 // incremental structure equals a full recomputation.
 func TestFailureRerouteFatTree(t *testing.T) {
-	n, err := network.FatTree(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hosts := hostsOf(n)
-	rng := rand.New(rand.NewPCG(4, 4))
-	for i := range 300 {
-		a, b := hosts[rng.IntN(len(hosts))], hosts[rng.IntN(len(hosts))]
-		if a == b {
-			continue
-		}
-		n.Flows = append(n.Flows, network.Flow{ID: fmt.Sprint("f", i), Src: a, Dst: b})
-	}
-	r, err := NewRouter(n, RouteECMP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := FromNetwork(n, r.Route)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := mustNew(t, in)
+	n, r, s, _ := ecmpFatTree(t, 4, 4, 300)
 	core := n.Links[0].ID // core-0 — pod0-agg0
 	d, err := s.FailLinks([]string{core, core + network.ReverseSuffix}, r.Reroute())
 	if err != nil {
@@ -105,31 +84,11 @@ func TestFromNetworkDisabledLinks(t *testing.T) {
 // into the previous one's storage — moves every affected flow to the path a router
 // built from scratch with a predicate over every link failed so far chooses.
 func TestRerouteECMPAsFreshRouter(t *testing.T) {
-	n, err := network.FatTree(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hosts := hostsOf(n)
-	rng := rand.New(rand.NewPCG(5, 6))
+	n, r, s, rng := ecmpFatTree(t, 5, 6, 400)
 	ends := map[string][2]string{}
-	for i := range 400 {
-		a, b := hosts[rng.IntN(len(hosts))], hosts[rng.IntN(len(hosts))]
-		if a == b {
-			continue
-		}
-		id := fmt.Sprint("f", i)
-		n.Flows = append(n.Flows, network.Flow{ID: id, Src: a, Dst: b})
-		ends[id] = [2]string{a, b}
+	for _, f := range n.Flows {
+		ends[f.ID] = [2]string{f.Src, f.Dst}
 	}
-	r, err := NewRouter(n, RouteECMP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := FromNetwork(n, r.Route)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := mustNew(t, in)
 	failed := map[string]bool{}
 	rerouted := 0
 	for it := range 60 {
@@ -178,31 +137,11 @@ func TestRerouteECMPAsFreshRouter(t *testing.T) {
 // are checked against the IDs returned): a shortened path is kept as returned, an
 // unknown link is an error that leaves the state and the scratch as they were.
 func TestRerouteWrappedRouter(t *testing.T) {
-	n, err := network.FatTree(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hosts := hostsOf(n)
-	rng := rand.New(rand.NewPCG(8, 8))
-	for i := range 200 {
-		a, b := hosts[rng.IntN(len(hosts))], hosts[rng.IntN(len(hosts))]
-		if a != b {
-			n.Flows = append(n.Flows, network.Flow{ID: fmt.Sprint("f", i), Src: a, Dst: b})
-		}
-	}
-	r, err := NewRouter(n, RouteECMP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := FromNetwork(n, r.Route)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := mustNew(t, in)
+	n, r, s, _ := ecmpFatTree(t, 8, 8, 200)
 	core := n.Links[0].ID
 	ids := []string{core, core + network.ReverseSuffix}
 	before := fmt.Sprint(s.Network())
-	_, err = s.FailLinks(ids, func(id string, f *Failure) ([]string, bool) {
+	_, err := s.FailLinks(ids, func(id string, f *Failure) ([]string, bool) {
 		p, ok := r.Reroute()(id, f)
 		if !ok {
 			return nil, false
@@ -242,4 +181,33 @@ func TestRerouteWrappedRouter(t *testing.T) {
 	}
 	checkFailScratch(t, s)
 	sameAsFull(t, s, "wrapped reroute")
+}
+
+// ecmpFatTree is the fat-tree(4) of the reroute tests: up to nFlows flows between
+// random distinct hosts (rand seeds s1, s2; flow IDs "f<i>", a draw of one host twice
+// is skipped), routed by a Router's ECMP, its State, and the generator (for the test's
+// further draws).
+func ecmpFatTree(t *testing.T, s1, s2 uint64, nFlows int) (*network.Network, *Router, *State, *rand.Rand) {
+	t.Helper()
+	n, err := network.FatTree(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := hostsOf(n)
+	rng := rand.New(rand.NewPCG(s1, s2))
+	for i := range nFlows {
+		a, b := hosts[rng.IntN(len(hosts))], hosts[rng.IntN(len(hosts))]
+		if a != b {
+			n.Flows = append(n.Flows, network.Flow{ID: fmt.Sprint("f", i), Src: a, Dst: b})
+		}
+	}
+	r, err := NewRouter(n, RouteECMP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := FromNetwork(n, r.Route)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, r, mustNew(t, in), rng
 }
