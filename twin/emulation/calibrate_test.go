@@ -19,22 +19,7 @@ func TestCalibrateRecoversParameters(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, buf := range []int{20, 200} {
-			o := Options{Lab: "cal", Prefix: "tfe-", Queue: QueueFIFO, QueueLimit: buf, SenderHosts: true}
-			p, err := NewPlan(n, o, nil, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			in, _ := QueueModelInput(n, p, "cubic")
-			r, err := queue.Compute(in, truth)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cr := CalibrationRun{Network: n, Options: o, CC: "cubic", MeasuredBps: map[string]float64{}, MeasuredRTTMs: map[string]float64{}}
-			for _, f := range r.Flows {
-				cr.MeasuredBps[f.ID] = f.RateGbps * 1e9 * GoodputFactor
-				cr.MeasuredRTTMs[f.ID] = f.RTTMs
-			}
-			runs = append(runs, cr)
+			runs = append(runs, modelRun(t, n, buf, truth))
 		}
 	}
 	res, err := Calibrate(runs, queue.DefaultParams(), "test-1", 0.5)
@@ -64,22 +49,7 @@ func TestCalibrateOnlyPortLoss(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := Options{Lab: "cal", Prefix: "tfe-", Queue: QueueFIFO, QueueLimit: 20, SenderHosts: true}
-		p, err := NewPlan(n, o, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, _ := QueueModelInput(n, p, "cubic")
-		r, err := queue.Compute(in, truth)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cr := CalibrationRun{Network: n, Options: o, CC: "cubic", MeasuredBps: map[string]float64{}, MeasuredRTTMs: map[string]float64{}}
-		for _, f := range r.Flows {
-			cr.MeasuredBps[f.ID] = f.RateGbps * 1e9 * GoodputFactor
-			cr.MeasuredRTTMs[f.ID] = f.RTTMs
-		}
-		runs = append(runs, cr)
+		runs = append(runs, modelRun(t, n, 20, truth))
 	}
 	start := queue.DefaultParams()
 	start.BBRMinWindow = 8 // not fitted (and no BBR flow here): must stay
@@ -96,4 +66,27 @@ func TestCalibrateOnlyPortLoss(t *testing.T) {
 	if _, err := CalibrateOnly(runs, start, "x", 0.5, []string{"nope"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("unknown parameter: %v", err)
 	}
+}
+
+// modelRun is a calibration run "measured" by the queue model itself with parameters
+// truth: n's cubic flows on FIFOs of buf packets (sender hosts), each flow's goodput
+// and RTT as the model predicts them.
+func modelRun(t *testing.T, n *network.Network, buf int, truth queue.Params) CalibrationRun {
+	t.Helper()
+	o := Options{Lab: "cal", Prefix: "tfe-", Queue: QueueFIFO, QueueLimit: buf, SenderHosts: true}
+	p, err := NewPlan(n, o, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := QueueModelInput(n, p, "cubic")
+	r, err := queue.Compute(in, truth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr := CalibrationRun{Network: n, Options: o, CC: "cubic", MeasuredBps: map[string]float64{}, MeasuredRTTMs: map[string]float64{}}
+	for _, f := range r.Flows {
+		cr.MeasuredBps[f.ID] = f.RateGbps * 1e9 * GoodputFactor
+		cr.MeasuredRTTMs[f.ID] = f.RTTMs
+	}
+	return cr
 }
