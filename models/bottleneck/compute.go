@@ -166,23 +166,14 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 		cs = &computeScratch{}
 	}
 	nA := s.nAlive
-	// off: CSR offsets of the per-link lists (by rate), sized by the link's flows.
-	off := make([]int32, nT+1)
-	resid := make([]float64, nT)
+	off, resid, maxDeg := s.linkLists()
 	cnt := make([]int32, nT)
 	h := make([]heapEnt, 0, nT)
-	maxDeg := 0
 	for l := range nT {
-		s.levelL[l], s.share[l] = 0, 0
-		d := len(s.linkFlows[l])
-		off[l+1] = off[l] + int32(d)
-		if s.failed[l] || d == 0 {
-			continue
+		if !s.failed[l] && off[l+1] > off[l] {
+			cnt[l] = off[l+1] - off[l]
+			h = heapPush(h, heapEnt{resid[l] / float64(cnt[l]), int32(l)})
 		}
-		maxDeg = max(maxDeg, d)
-		resid[l] = s.capa[l]
-		cnt[l] = int32(d)
-		h = heapPush(h, heapEnt{resid[l] / float64(cnt[l]), int32(l)})
 	}
 	// paths as records, in flow order (a streaming pass)
 	recs := scratchOf(&cs.recs, nF, kept)[:nF] // written for every alive flow below
@@ -298,6 +289,27 @@ func (s *State) computeFast(buildAgg bool, ab **aggBuilder) bool {
 	}
 	return s.computeLevels(&levelInput{off: off, resid: resid, cnt: cnt, maxR: maxR, maxDeg: maxDeg,
 		order: order, rr: rr, rrec: rrec, rover: rover, cnt0: cnt0, cntAtSplit: cntAtSplit, split: split}, cs, kept)
+}
+
+// linkLists resets the link levels and shares and returns the CSR offsets of the
+// per-link lists (sized by each link's flows), each usable link's capacity (the
+// residual before any flow is fixed; 0 for a failed link or one without flows) and the
+// largest list of a usable link.
+func (s *State) linkLists() (off []int32, resid []float64, maxDeg int) {
+	nT := len(s.capa)
+	off = make([]int32, nT+1)
+	resid = make([]float64, nT)
+	for l := range nT {
+		s.levelL[l], s.share[l] = 0, 0
+		d := len(s.linkFlows[l])
+		off[l+1] = off[l] + int32(d)
+		if s.failed[l] || d == 0 {
+			continue
+		}
+		maxDeg = max(maxDeg, d)
+		resid[l] = s.capa[l]
+	}
+	return off, resid, maxDeg
 }
 
 // levelInput is what Phase 2 (computeLevels) starts from: the CSR offsets of the

@@ -74,20 +74,8 @@ func (s *State) refreshLevels() bool {
 	s.levelL = grow(s.levelL, nT)
 	s.share = grow(s.share, nT)
 	// per-link lists' offsets and the largest list (as Compute's Phase 1 sets them)
-	off := make([]int32, nT+1)
-	resid := make([]float64, nT)
+	off, resid, maxDeg := s.linkLists()
 	maxR := make([]float64, nT)
-	maxDeg := 0
-	for l := range nT {
-		s.levelL[l], s.share[l] = 0, 0
-		d := len(s.linkFlows[l])
-		off[l+1] = off[l] + int32(d)
-		if s.failed[l] || d == 0 {
-			continue
-		}
-		maxDeg = max(maxDeg, d)
-		resid[l] = s.capa[l]
-	}
 	order := scratchOf(&cs.order, nA, true)[:nA]
 	rr := scratchOf(&cs.rr, nA, true)[:nA]
 	rrec := scratchOf(&cs.rrec, nA, true)[:nA]
