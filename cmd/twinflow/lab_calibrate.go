@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -34,6 +35,11 @@ fitted set (versioned) to --out for ` + "`--params`" + ` of analyze queue and la
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if reports == "" || version == "" {
 				return usageErrorf("--runs and --version are required")
+			}
+			for _, name := range fit {
+				if !slices.Contains(emulation.CalibratedParams(), name) {
+					return usageErrorf("--fit: unknown parameter %q (known: %s)", name, strings.Join(emulation.CalibratedParams(), ", "))
+				}
 			}
 			start := queue.DefaultParams()
 			if paramsFile != "" {

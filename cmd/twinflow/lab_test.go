@@ -35,6 +35,8 @@ func TestLabRejectsMalformedInput(t *testing.T) {
 		{[]string{"lab", "fidelity", "-f", va, "--cc", "cubic,vegas"}, `--cc: "vegas"`},
 		{[]string{"lab", "fidelity", "-f", va, "--queue", "fq,wfq"}, `queue model "wfq"`},
 		{[]string{"lab", "fidelity", "-f", va, "--duration", "2s", "--warmup", "3s"}, "--duration 2s must be > 0 and longer than --warmup 3s"},
+		{[]string{"lab", "calibrate", "--version", "v1"}, "--runs and --version are required"},
+		{[]string{"lab", "calibrate", "--runs", filepath.Join("..", "..", "labs", "fidelity", "runs", "gen-s4-fifo-b50.json"), "--version", "v1", "--fit", "queue_fill,bogus"}, `--fit: unknown parameter "bogus"`},
 	}
 	for _, c := range cases {
 		out, err := runTwinflow(append(c.args, "--state-dir", dir)...)
