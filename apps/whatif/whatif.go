@@ -149,6 +149,10 @@ type Runner struct {
 	// summarised from the engine's listing without a map.
 	first    []bottleneck.RateChange
 	recorded bool
+	// firstBuf (first's storage) and listBuf (later updates' listings, accumulated
+	// into changes at once) are reused from update to update and case to case
+	// (Delta.AppendRateChanges), so a case allocates no listing once they have grown.
+	firstBuf, listBuf []bottleneck.RateChange
 }
 
 // NewRunner routes the base network's flows (those without a path) and builds the
@@ -468,15 +472,24 @@ func (r *Runner) RunCase(name string, p Perturbation) (*CaseResult, error) {
 }
 
 func (r *Runner) record(d *bottleneck.Delta, changes map[string]*acc, cr *CaseResult) error {
-	cs, err := d.RateChanges()
-	if err != nil {
-		return err
-	}
-	cr.TotalGbps = d.Total
 	if !r.recorded {
+		// the first update's listing stays in firstBuf until a second update comes
+		// or the case is summarised
+		cs, err := d.AppendRateChanges(r.firstBuf[:0])
+		if err != nil {
+			return err
+		}
+		r.firstBuf = cs
+		cr.TotalGbps = d.Total
 		r.first, r.recorded = cs, true
 		return nil
 	}
+	cs, err := d.AppendRateChanges(r.listBuf[:0])
+	if err != nil {
+		return err
+	}
+	r.listBuf = cs
+	cr.TotalGbps = d.Total
 	r.flushFirst(changes)
 	r.accumulate(cs, changes)
 	return nil

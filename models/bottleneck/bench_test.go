@@ -229,7 +229,8 @@ type incStats struct {
 	ops, resumed, changes, moved, dirty, links int
 	stale                                      int             // stale queue keys pushed again (re-fills)
 	layouts0, layouts                          int             // column layouts made (re-fills)
-	list                                       []time.Duration // per-flow listing (RateChanges)
+	list                                       []time.Duration // per-flow listing (AppendRateChanges)
+	buf                                        []RateChange    // the listing's buffer, reused
 }
 
 func (st *incStats) add(d *Delta, s *State) {
@@ -245,9 +246,9 @@ func (st *incStats) add(d *Delta, s *State) {
 	}
 	st.layouts = s.agg.layouts - st.layouts0
 	t0 := time.Now()
-	ch, _ := d.RateChanges()
+	st.buf, _ = d.AppendRateChanges(st.buf[:0])
 	st.list = append(st.list, time.Since(t0))
-	st.changes += len(ch)
+	st.changes += len(st.buf)
 	st.links += len(d.Links)
 	st.dirty += d.DirtyLinks
 	if d.Resumed {

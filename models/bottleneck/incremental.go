@@ -29,12 +29,14 @@ type LinkChange struct {
 	New  float64 `json:"new"`
 }
 
-// ErrStaleDelta is returned by Delta.RateChanges when the State has been updated
-// since the Delta was made and its per-flow listing was never asked for.
+// ErrStaleDelta is returned by Delta.RateChanges (and Delta.AppendRateChanges) when
+// the State has been updated since the Delta was made and its per-flow listing was
+// never produced by RateChanges.
 var ErrStaleDelta = errors.New("bottleneck: delta is older than the state's last update")
 
 // Delta is what a perturbation changed. The link-level answer (Links, Total) is
-// always filled in; the per-flow answer (RateChanges) is produced on demand.
+// always filled in; the per-flow answer (RateChanges, or AppendRateChanges into a
+// caller's buffer) is produced on demand.
 type Delta struct {
 	// Links lists the links whose level (saturation share) moved beyond the
 	// tolerance, in no particular order.
@@ -71,7 +73,10 @@ type Delta struct {
 // particular order otherwise. The listing is exact. After a re-fill it is computed on
 // the first call, in one pass over the flows (O(|F|)), from the State: it must be
 // called before the State's next update (later calls return ErrStaleDelta unless an
-// earlier call already produced it).
+// earlier call already produced it). The first call after a re-fill allocates the
+// listing and the Delta keeps it; a caller that lists after every update can use
+// AppendRateChanges with a buffer of its own instead, which allocates nothing once
+// the buffer is large enough.
 func (d *Delta) RateChanges() ([]RateChange, error) {
 	if d.lazy == nil {
 		return d.changes, nil
@@ -83,6 +88,30 @@ func (d *Delta) RateChanges() ([]RateChange, error) {
 	d.changes = s.listLazyChanges(d.changes, d.added)
 	d.lazy, d.added = nil, nil
 	return d.changes, nil
+}
+
+// AppendRateChanges appends to dst the listing RateChanges returns (the same
+// RateChange values in the same order, exact) and returns the extended slice; dst's
+// elements are left as they were. It allocates only when dst lacks the capacity, so
+// a caller that lists after every update and reuses its buffer (dst[:0]) allocates
+// nothing per update once the buffer has grown to the largest listing.
+//
+// Unlike RateChanges it does not keep the listing in the Delta: after a re-fill
+// (Resumed), until RateChanges has been called, each call lists again from the State
+// (O(|F|)), so each must come before the State's next update; later ones return dst
+// unchanged and ErrStaleDelta. The caller owns the returned slice; it aliases
+// nothing of the Delta or the State.
+func (d *Delta) AppendRateChanges(dst []RateChange) ([]RateChange, error) {
+	if d.lazy == nil {
+		return append(dst, d.changes...), nil
+	}
+	s := d.lazy
+	if s.gen != d.gen {
+		return dst, ErrStaleDelta
+	}
+	// the flows removed by the update come first (the re-fill listed them in
+	// d.changes), then the ones the re-fill moved, as RateChanges lists them
+	return s.listLazyChanges(append(dst, d.changes...), d.added), nil
 }
 
 // replayBudget bounds the work of an incremental replay, in path elements visited, as

@@ -309,10 +309,28 @@ func checkDelta(t *testing.T, s *State, d *Delta, before map[string]float64, wha
 	if len(before)%2 == 0 {
 		s.syncRates()
 	}
+	// the allocation-free listing first (before RateChanges keeps the listing, so a
+	// re-fill's is produced from the State), into a full prefix that must grow
+	prefix := []RateChange{{Flow: "prefix", Old: 1, New: 2, Removed: true}}
+	appended, err := d.AppendRateChanges(slices.Clip(prefix))
+	if err != nil {
+		t.Fatalf("%s: AppendRateChanges: %v", what, err)
+	}
 	changes, err := d.RateChanges()
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
+	checkAppended(t, appended, prefix, changes, what+" (before RateChanges)")
+	// and again from the kept listing, into a buffer with room to spare
+	buf := append(make([]RateChange, 0, len(changes)+8), prefix...)
+	appended, err = d.AppendRateChanges(buf)
+	if err != nil {
+		t.Fatalf("%s: AppendRateChanges after RateChanges: %v", what, err)
+	}
+	if len(changes) > 0 && &appended[len(prefix)] == &changes[0] {
+		t.Fatalf("%s: AppendRateChanges aliases the Delta's listing", what)
+	}
+	checkAppended(t, appended, prefix, changes, what+" (after RateChanges)")
 	listed := map[string]RateChange{}
 	for _, c := range changes {
 		listed[c.Flow] = c
@@ -338,6 +356,31 @@ func checkDelta(t *testing.T, s *State, d *Delta, before map[string]float64, wha
 			if c, ok := listed[id]; !ok || !c.Removed {
 				t.Fatalf("%s: removed flow %s not reported", what, id)
 			}
+		}
+	}
+}
+
+// sameChange reports whether two listed changes are identical (rates bit for bit).
+func sameChange(a, b RateChange) bool {
+	return a.Flow == b.Flow && math.Float64bits(a.Old) == math.Float64bits(b.Old) &&
+		math.Float64bits(a.New) == math.Float64bits(b.New) && a.Added == b.Added && a.Removed == b.Removed
+}
+
+// checkAppended asserts that got is prefix followed by want, element by element.
+func checkAppended(t *testing.T, got, prefix, want []RateChange, what string) {
+	t.Helper()
+	if len(got) != len(prefix)+len(want) {
+		t.Fatalf("%s: appended listing has %d entries after a %d-entry prefix, RateChanges %d",
+			what, len(got), len(prefix), len(want))
+	}
+	for i, c := range prefix {
+		if !sameChange(got[i], c) {
+			t.Fatalf("%s: prefix entry %d became %+v, was %+v", what, i, got[i], c)
+		}
+	}
+	for i, c := range want {
+		if !sameChange(got[len(prefix)+i], c) {
+			t.Fatalf("%s: appended entry %d is %+v, RateChanges has %+v", what, i, got[len(prefix)+i], c)
 		}
 	}
 }
@@ -542,5 +585,124 @@ func TestRateChangesOnDemand(t *testing.T) {
 	}
 	if _, err := d2.RateChanges(); !errors.Is(err, ErrStaleDelta) {
 		t.Fatalf("listing after the next update: %v; want ErrStaleDelta", err)
+	}
+}
+
+// TestAppendRateChangesEqualsRateChanges: on random networks, after round replays and
+// re-fills, AppendRateChanges lists exactly what RateChanges lists, after the caller's
+// prefix (kept intact), whether asked before or after RateChanges and again before
+// the next update; after the next update a listing never kept is refused with dst
+// unchanged, and a kept one is still appended.
+func TestAppendRateChangesEqualsRateChanges(t *testing.T) {
+	rng := rand.New(rand.NewPCG(testSeed(41), 42))
+	kinds := map[bool]int{}
+	for it := range iterations(t, 300, 60) {
+		s := mustNew(t, randomNetwork(rng, 10, 14, 20))
+		s.noReplayFloor = it%2 == 0
+		next := 1000
+		var pending *Delta // a delta whose listing only AppendRateChanges asked for
+		for step := range 8 {
+			what := fmt.Sprintf("it %d step %d", it, step)
+			var d *Delta
+			var err error
+			if f, ok := randomArrival(rng, s, &next); ok && rng.IntN(3) > 0 {
+				d, err = s.AddFlow(f)
+			} else if s.NumFlows() > 0 {
+				n := s.Network()
+				d, err = s.RemoveFlow(n.Flows[rng.IntN(len(n.Flows))].ID)
+			} else {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if pending != nil {
+				dst := []RateChange{{Flow: "keep", New: 3}}
+				got, err := pending.AppendRateChanges(dst)
+				if !errors.Is(err, ErrStaleDelta) || len(got) != 1 || !sameChange(got[0], dst[0]) {
+					t.Fatalf("%s: listing of an earlier re-fill after the next update: %v, %v; want dst and ErrStaleDelta", what, got, err)
+				}
+				pending = nil
+			}
+			kinds[d.Resumed]++
+			prefix := []RateChange{{Flow: "p0", Old: 4, New: 5}, {Flow: "p1", Added: true, New: 1}}
+			first, err := d.AppendRateChanges(append([]RateChange(nil), prefix...))
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			second, err := d.AppendRateChanges(nil) // listed again before the next update
+			if err != nil {
+				t.Fatalf("%s: second AppendRateChanges: %v", what, err)
+			}
+			if d.Resumed && len(second) > 0 && rng.IntN(2) == 0 {
+				pending = d // never asked through RateChanges
+				checkAppended(t, first, prefix, second, what+" (twice)")
+				continue
+			}
+			want, err := d.RateChanges()
+			if err != nil {
+				t.Fatalf("%s: RateChanges: %v", what, err)
+			}
+			checkAppended(t, first, prefix, want, what)
+			checkAppended(t, second, nil, want, what+" (second)")
+			// a kept listing is appended after the next update too
+			kept := d
+			if _, err := s.SetCapacity(s.Network().Links[0].ID, float64(1+rng.IntN(25))); err != nil {
+				t.Fatalf("%s: SetCapacity: %v", what, err)
+			}
+			late, err := kept.AppendRateChanges(nil)
+			if err != nil {
+				t.Fatalf("%s: kept listing after the next update: %v", what, err)
+			}
+			checkAppended(t, late, nil, want, what+" (kept)")
+		}
+	}
+	if kinds[true] == 0 || kinds[false] == 0 {
+		t.Fatalf("deltas by Resumed: %v; want both re-fills and replays", kinds)
+	}
+}
+
+// TestAppendRateChangesAllocs: listing a re-fill's changes, and a replay's, into a
+// reused buffer allocates nothing once the buffer has grown (and into a nil buffer
+// does allocate, so that the measurement can fail).
+func TestAppendRateChangesAllocs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(testSeed(43), 44))
+	for _, refill := range []bool{true, false} {
+		var d *Delta
+		var s *State
+		for try := 0; d == nil; try++ {
+			if try == 200 {
+				t.Fatalf("refill=%v: no update with a non-empty listing", refill)
+			}
+			s = mustNew(t, randomNetwork(rng, 10, 40, 20))
+			s.noReplayFloor = refill
+			next := 1000
+			f, ok := randomArrival(rng, s, &next)
+			if !ok {
+				continue
+			}
+			x, err := s.AddFlow(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch, _ := x.AppendRateChanges(nil); x.Resumed == refill && len(ch) > 1 {
+				d = x
+			}
+		}
+		var buf []RateChange
+		list := func() {
+			var err error
+			if buf, err = d.AppendRateChanges(buf[:0]); err != nil || len(buf) == 0 {
+				t.Fatalf("refill=%v: %v, %d entries", refill, err, len(buf))
+			}
+		}
+		list()
+		if a := testing.AllocsPerRun(20, list); a != 0 {
+			t.Fatalf("refill=%v: %v allocations per listing into a grown buffer", refill, a)
+		}
+		// the measurement sees the listing's allocation when there is no buffer
+		if a := testing.AllocsPerRun(5, func() { _, _ = d.AppendRateChanges(nil) }); a == 0 {
+			t.Fatalf("refill=%v: listing into a nil buffer allocates nothing", refill)
+		}
 	}
 }

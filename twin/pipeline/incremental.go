@@ -188,7 +188,10 @@ func (s *Service) incrementalL1(rep *change.Report, cs *change.ChangeSet, m *liv
 		if d == nil {
 			return
 		}
-		chs, err := d.RateChanges()
+		// into the model's reused buffer (guarded by m.mu): the values are copied
+		// into changes below, so no listing is allocated per perturbation
+		chs, err := d.AppendRateChanges(m.listBuf[:0])
+		m.listBuf = chs
 		if err != nil {
 			s.log.Error("per-flow listing of an incremental perturbation", "err", err)
 			return

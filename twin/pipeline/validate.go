@@ -73,6 +73,9 @@ type liveModel struct {
 	input      *bottleneck.Network // elastic and soft flows only
 	state      *bottleneck.State
 	total      float64
+	// listBuf is the per-flow listing of incremental perturbations, reused from one
+	// to the next (AppendRateChanges); guarded by mu.
+	listBuf []bottleneck.RateChange
 }
 
 // trees returns every device's parsed intended configuration (read-only).
