@@ -993,7 +993,6 @@ func (s *State) listLazyChanges(out []RateChange, added []int32) []RateChange {
 	}
 	nF := len(s.path)
 	a.bits = grow(a.bits, (nF+63)/64)
-	tol := s.tol
 	n := 0
 	if a.wasLazy {
 		// per link: whether the old rate satBefore and the new rate sat of the flows
@@ -1001,7 +1000,7 @@ func (s *State) listLazyChanges(out []RateChange, added []int32) []RateChange {
 		mv := grow(a.lvMoved, len(a.sat))
 		a.lvMoved = mv
 		for b, nr := range a.sat {
-			mv[b] = b >= len(a.satBefore) || rateMoved(tol, a.satBefore[b], nr)
+			mv[b] = b >= len(a.satBefore) || s.moved(a.satBefore[b], nr)
 		}
 		rec := a.recBits
 		for w := range a.bits {
@@ -1021,7 +1020,7 @@ func (s *State) listLazyChanges(out []RateChange, added []int32) []RateChange {
 				case nw[i]:
 					m |= 1 << uint(i)
 				case rw&(1<<uint(i)) != 0:
-					if rateMoved(tol, a.oldRec[lo+i], a.sat[b]) {
+					if s.moved(a.oldRec[lo+i], a.sat[b]) {
 						m |= 1 << uint(i)
 					}
 				case mv[b]:
@@ -1046,7 +1045,7 @@ func (s *State) listLazyChanges(out []RateChange, added []int32) []RateChange {
 				if b < 0 || !alive[i] {
 					continue
 				}
-				if nw[i] || rateMoved(tol, or[i], a.sat[b]) {
+				if nw[i] || s.moved(or[i], a.sat[b]) {
 					m |= 1 << uint(i)
 				}
 			}
@@ -1070,16 +1069,6 @@ func (s *State) listLazyChanges(out []RateChange, added []int32) []RateChange {
 		isNew[f] = false
 	}
 	return out
-}
-
-// rateMoved reports whether a rate moved from or to nr beyond the tolerance (relative
-// above 1, absolute below).
-func rateMoved(tol, or, nr float64) bool {
-	thr := tol
-	if or > 1 {
-		thr = tol * or
-	}
-	return math.Abs(nr-or) > thr
 }
 
 // oldRate is flow f's rate before the last update, for the per-flow listing.
