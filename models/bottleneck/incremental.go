@@ -390,7 +390,7 @@ func (s *State) appendRoute(p []int32, fc *Failure, np []string, fail []bool) ([
 			return p[:k0], false
 		}
 		l := lm[e]
-		if l < 0 || s.failed[l] || fail[l] || slices.Contains(p[k0:], l) {
+		if l < 0 || !s.rerouteLinkOK(l, fail, p[k0:]) {
 			return p[:k0], false
 		}
 		p = append(p, l)
@@ -416,6 +416,13 @@ func (s *State) routeLinks(rg *routing.Graph) []int32 {
 	return c.rgLinks
 }
 
+// rerouteLinkOK reports whether link l may be the next link of a rerouted path whose
+// links so far are sofar: neither failed before nor failed now (fail), nor already on
+// the path.
+func (s *State) rerouteLinkOK(l int32, fail []bool, sofar []int32) bool {
+	return !s.failed[l] && !fail[l] && !slices.Contains(sofar, l)
+}
+
 // resolveReroute appends to p flow f's new path np resolved to link indices, one
 // lookup per link; np must be non-empty, without repeated links, through known links
 // neither failed nor in fail (else validateFlow's error for it, p unchanged).
@@ -424,7 +431,7 @@ func (s *State) resolveReroute(p []int32, f int32, np []string, fail []bool) ([]
 	ok := len(np) > 0
 	for _, id := range np {
 		l, known := s.linkIdx[id]
-		if !known || s.failed[l] || fail[l] || slices.Contains(p[k0:], l) {
+		if !known || !s.rerouteLinkOK(l, fail, p[k0:]) {
 			ok = false
 			break
 		}
