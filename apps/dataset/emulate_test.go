@@ -15,6 +15,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/twinflow/twinflow/labs/labtest"
 	"github.com/twinflow/twinflow/labs/probe"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/twin/emulation"
@@ -227,6 +228,7 @@ func TestEmulateNetns(t *testing.T) {
 	out := t.TempDir()
 	em := &NetnsEmulator{ProbeCmd: []string{"env", "TWINFLOW_EMULATION_PROBE=1", exe}, StateDir: t.TempDir(), Prefix: "tfdt-", Lab: "emu"}
 	const label = "tfdt-emu"
+	labtest.Lock(t, label)
 	residue := func() []string {
 		nss, err := emulation.LabNamespaces(context.Background(), label)
 		if err != nil {

@@ -17,6 +17,9 @@ import (
 // L2SandboxPrefix names the namespaces of the server's L2 sandbox (and its sweep label).
 const L2SandboxPrefix = "tfl-"
 
+// L2SandboxLab is the L2 sandbox's lab name: its label is L2SandboxPrefix+L2SandboxLab.
+const L2SandboxLab = "l2"
+
 // newL2Emulator builds the L2 validation sandbox (ChangesConfig.L2Sandbox): a netns lab
 // of twinflow-node agents (linux dataplane), fed the fork's network and the change's
 // device operations through the production gNMI driver. It needs root.
@@ -29,7 +32,7 @@ func newL2Emulator(env *assembly, nodeBin string) (pipeline.Emulator, error) {
 		return nil, err
 	}
 	backend := &emulation.Netns{
-		Options:  emulation.Options{Lab: "l2", Prefix: L2SandboxPrefix, Queue: emulation.QueueFQ, FirstPathWins: true},
+		Options:  emulation.Options{Lab: L2SandboxLab, Prefix: L2SandboxPrefix, Queue: emulation.QueueFQ, FirstPathWins: true},
 		NodeCmd:  []string{bin, "--dataplane", "linux", "--insecure"},
 		ProbeCmd: []string{bin, "probe"},
 		Config:   GNMIConfigurer{},

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/twinflow/twinflow/labs/labtest"
 )
 
 func TestLabRejectsMalformedInput(t *testing.T) {
@@ -99,6 +101,8 @@ func TestLabCLIEndToEnd(t *testing.T) {
 	requireRoot(t, "lab CLI test needs root")
 	bin := filepath.Join(labBinaries(t), "twinflow")
 	state := t.TempDir()
+	labtest.Lock(t, "tfe-c-va")
+	labtest.Lock(t, "tfe-c-fid")
 	va, _ := filepath.Abs(filepath.Join("..", "..", "labs", "vector-a", "network.json"))
 	run := func(args ...string) (string, error) {
 		cmd := exec.Command(bin, append(args, "--prefix", "tfe-", "--state-dir", state)...)

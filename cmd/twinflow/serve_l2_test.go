@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/twinflow/twinflow/apps/server"
+	"github.com/twinflow/twinflow/labs/labtest"
 )
 
 // TestServeL2Sandbox: `serve --demo --l2-sandbox` validates a change proposed at level
@@ -15,6 +16,7 @@ import (
 // fork) and removes the sandbox when it stops.
 func TestServeL2Sandbox(t *testing.T) {
 	requireRoot(t, "the L2 sandbox needs root")
+	labtest.Lock(t, server.L2SandboxPrefix+server.L2SandboxLab)
 	dir := labBinaries(t)
 	s := serveBinary(t, filepath.Join(dir, "twinflow"), "--demo", "--l2-sandbox", "--log-level", "warn")
 	srv := s.URL

@@ -17,6 +17,7 @@ import (
 	"github.com/twinflow/twinflow/apps/auth"
 	"github.com/twinflow/twinflow/apps/nbi"
 	"github.com/twinflow/twinflow/apps/server"
+	"github.com/twinflow/twinflow/labs/labtest"
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
 	"github.com/twinflow/twinflow/models/service"
@@ -102,6 +103,7 @@ func (c l2ChangeView) dump() string {
 // bridge also holds a non-member port (the non-member reaches the slice).
 func TestSliceL2Sandbox(t *testing.T) {
 	requireRoot(t, "the L2 sandbox needs root")
+	labtest.Lock(t, server.L2SandboxPrefix+server.L2SandboxLab)
 	dir := labBinaries(t)
 	rules := writeFile(t, "rules.yaml", "rules:\n  - name: auto-slices\n    kinds: [slice]\n    roles: [engineer]\n    min_level: L2\n")
 	s := serveBinary(t, filepath.Join(dir, "twinflow"), "--demo", "--l2-sandbox", "--approval-rules", rules, "--log-level", "warn")

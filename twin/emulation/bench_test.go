@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinflow/twinflow/labs/labtest"
 	"github.com/twinflow/twinflow/labs/standin/nodetest"
 	"github.com/twinflow/twinflow/models/network"
 )
@@ -39,6 +40,7 @@ const settle = 3 * time.Second
 func benchDeployDestroy(b *testing.B, n *network.Network, node []string) {
 	requireRootT(b)
 	o := Options{Lab: "bench", Prefix: testPrefix}
+	labtest.Lock(b, o.Label())
 	nb := &Netns{Options: o, StateDir: b.TempDir()}
 	if node != nil {
 		nb.NodeCmd = append(node, "--dataplane", "linux", "--insecure")

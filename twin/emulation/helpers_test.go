@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/twinflow/twinflow/labs/labtest"
 	"github.com/twinflow/twinflow/labs/probe"
 	"github.com/twinflow/twinflow/labs/standin/nodetest"
 	"github.com/twinflow/twinflow/models/network"
@@ -91,6 +92,7 @@ func newLab(t testing.TB, lab string, o Options) *Netns {
 	o.Lab, o.Prefix = lab, testPrefix
 	b := &Netns{Options: o, ProbeCmd: probeCmd(t), StateDir: t.TempDir()}
 	label := testPrefix + lab
+	labtest.Lock(t, label)
 	if err := Sweep(context.Background(), label, b.StateDir); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinflow/twinflow/labs/labtest"
 	"github.com/twinflow/twinflow/labs/standin/nodetest"
 	"github.com/twinflow/twinflow/models/network"
 	tfgnmi "github.com/twinflow/twinflow/physical/gnmi"
@@ -57,6 +58,7 @@ func TestL2RejectsWrongNextHop(t *testing.T) {
 	if err := json.Unmarshal(raw, &n); err != nil {
 		t.Fatal(err)
 	}
+	labtest.Lock(t, "tfe-l2")
 	b := &emulation.Netns{
 		Options:  emulation.Options{Lab: "l2", Prefix: "tfe-"},
 		NodeCmd:  []string{bin, "--dataplane", "linux", "--insecure"},

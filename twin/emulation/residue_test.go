@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinflow/twinflow/labs/labtest"
 	"github.com/twinflow/twinflow/models/network"
 )
 
@@ -99,6 +100,7 @@ func TestNetnsSweepAfterKilledProcess(t *testing.T) {
 	requireRootT(t)
 	stateDir := t.TempDir()
 	label := testPrefix + "kill"
+	labtest.Lock(t, label)
 	t.Cleanup(func() { _ = Sweep(context.Background(), label, stateDir) })
 	exe, err := os.Executable()
 	if err != nil {
@@ -234,6 +236,9 @@ func TestSweepPrefix(t *testing.T) {
 	requireRootT(t)
 	ctx := context.Background()
 	state := t.TempDir()
+	for _, label := range []string{"tfe-sw-a", "tfe-sw-b", "tfe-swkeep"} {
+		labtest.Lock(t, label)
+	}
 	t.Cleanup(func() {
 		_, _ = SweepPrefix(context.Background(), "tfe-sw-", state)
 		_ = Sweep(context.Background(), "tfe-swkeep", state)

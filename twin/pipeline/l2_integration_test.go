@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinflow/twinflow/labs/labtest"
 	"github.com/twinflow/twinflow/labs/standin/nodetest"
 	"github.com/twinflow/twinflow/models/change"
 	"github.com/twinflow/twinflow/models/network"
@@ -70,6 +71,7 @@ func sandboxPipeline(ctx context.Context, t *testing.T, n *network.Network, bin 
 	if err != nil {
 		t.Fatal(err)
 	}
+	labtest.Lock(t, opts.Prefix+opts.Lab)
 	backend := &emulation.Netns{
 		Options:  opts,
 		NodeCmd:  []string{bin, "--dataplane", "linux", "--insecure"},
