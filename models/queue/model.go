@@ -866,10 +866,14 @@ func (m *model) solve() {
 				case ratio < 1-p.Tolerance/4 && s.p > pFloor:
 					sign = -1
 				}
+				// The step grows ×1.5 while the excess keeps its sign and falls ×0.7 when
+				// it flips (×1.2 and ×0.5 until 2026-12-08: the faster schedule was
+				// held back while the knee's fixed point depended on the iteration's
+				// path; with the load knee both reach the same fixed point).
 				if sign != 0 && sign == -s.lastSign {
-					s.step = max(s.step*0.5, 0.01)
+					s.step = max(s.step*0.7, 0.01)
 				} else if sign != 0 {
-					s.step = min(s.step*1.2, 1)
+					s.step = min(s.step*1.5, 1)
 				}
 				s.lastSign = sign
 				if sign > 0 && s.p < pLow {
