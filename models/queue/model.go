@@ -123,6 +123,7 @@ type sub struct {
 	bbrExcess float64 // BBR-only FIFO: in-flight beyond the BDP, bits
 	step      float64 // adaptive step
 	elast     float64 // Σ over its flows of rate × elasticity of the rate to this link's loss, bps
+	delayW    float64 // Σ over its flows of −d rate / d (queueing delay on its path), bps/s
 	lastSign  int8
 	flows     int
 	r0min     float64 // smallest propagation round trip of the flows whose RTT it is in, s
@@ -234,7 +235,7 @@ type model struct {
 	paths, ackQ     []int32
 	pathOff, ackOff []int32
 	fx, fd, fw      []float64
-	fpf, feps       []float64
+	fpf, feps, frw  []float64
 	// the flows crossing queue l: subFlows[subFlowOff[l]:subFlowOff[l+1]], ascending
 	subFlowOff, subFlows []int32
 	// Params.PortLoss > 0 only: the input port of every path element (index into
@@ -598,29 +599,33 @@ const (
 // response returns the rate (bps) of a loss-based or BBR flow for path loss pf, round
 // trip rtt and propagation round trip r0 (s).
 func (m *model) response(cc network.CongestionControl, pf, rtt, r0 float64) float64 {
-	x, _ := m.respond(kindOf(cc), pf, rtt, r0)
+	x, _, _ := m.respond(kindOf(cc), pf, rtt, r0)
 	return x
 }
 
 // respond is response plus, for a loss-based flow, the elasticity of its rate to its
 // path loss, −d log x / d log pf: 1/2 for Reno (and CUBIC's Reno-friendly region), 3/4
-// where CUBIC's own window is larger, weighted with Padhye's timeout term (3/2).
-func (m *model) respond(cc ccKind, pf, rtt, r0 float64) (x, eps float64) {
+// where CUBIC's own window is larger, weighted with Padhye's timeout term (3/2); and
+// the elasticity of its rate to its round trip, epsR = −d log x / d log rtt (BBR:
+// rtt / (rtt − gain·r0); Reno: the window term's share of the time per packet, a
+// quarter of it in CUCIC's cubic region, plus the timeout term's where 2·rtt sets the
+// timeout).
+func (m *model) respond(cc ccKind, pf, rtt, r0 float64) (x, eps, epsR float64) {
 	p := &m.p
 	mss := p.MSSBytes * 8
 	if cc == kindBBR {
 		// In-flight cap W = min window + gain × BDP: x·R = Wmin·MSS + gain·x·r0.
 		den := rtt - p.BBRCwndGain*r0
 		if den <= 0 {
-			return math.Inf(1), 0
+			return math.Inf(1), 0, 0
 		}
-		return BBRQueuePackets(*p) * mss / den, 0
+		return BBRQueuePackets(*p) * mss / den, 0, rtt / den
 	}
 	if pf <= pFloor {
-		return math.Inf(1), 0
+		return math.Inf(1), 0, 0
 	}
 	var w float64 // mean window, packets
-	e := 0.5
+	e, er := 0.5, 1.0
 	switch cc {
 	case kindReno:
 		w = p.RenoGain * math.Sqrt(1.5/pf)
@@ -629,7 +634,7 @@ func (m *model) respond(cc ccKind, pf, rtt, r0 float64) (x, eps float64) {
 		wc := m.cubicK * sr * math.Sqrt(sr) // K·(R/p)^¾
 		wa := math.Sqrt(m.aimdK / pf)
 		if wc > wa {
-			e = 0.75
+			e, er = 0.75, 0.25
 		}
 		w = p.CubicGain * max(wc, wa)
 	}
@@ -638,7 +643,11 @@ func (m *model) respond(cc ccKind, pf, rtt, r0 float64) (x, eps float64) {
 	a := rtt / w
 	tp := t0 * min(1, 3*math.Sqrt(3*pf/8)) * pf * (1 + 32*pf*pf)
 	per := a + tp
-	return mss / per, (a*e + tp*1.5) / per
+	ar := a * er
+	if 2*rtt > p.RTOMinMs/1e3 {
+		ar += tp
+	}
+	return mss / per, (a*e + tp*1.5) / per, ar / per
 }
 
 func (m *model) solve() {
@@ -668,7 +677,7 @@ func (m *model) solve() {
 	var prevX []float64
 	if fqState != nil {
 		prevX = make([]float64, len(m.flows))
-		m.fpf, m.feps = make([]float64, len(m.flows)), make([]float64, len(m.flows))
+		m.fpf, m.feps, m.frw = make([]float64, len(m.flows)), make([]float64, len(m.flows)), make([]float64, len(m.flows))
 	}
 	maxIt := p.MaxIterations
 	if !anyQ {
@@ -737,10 +746,10 @@ func (m *model) solve() {
 			r0 := f.r0
 			rtt := r0 + q
 			d := f.capBps
-			eps := 0.0
+			eps, epsR := 0.0, 0.0
 			if f.anyQ {
 				var x float64
-				x, eps = m.respond(f.kind, pf, rtt, r0)
+				x, eps, epsR = m.respond(f.kind, pf, rtt, r0)
 				d = min(f.respCap, x)
 			}
 			if f.kind == kindBBR && f.anyQ {
@@ -756,24 +765,35 @@ func (m *model) solve() {
 						}
 					}
 				}
+				bx, bR := f.capBps, 0.0
 				if lossy {
-					bx, _ := m.respond(kindBBR, 0, rtt, r0)
+					bx, _, bR = m.respond(kindBBR, 0, rtt, r0)
 					x = min(x, bx)
 				}
 				if sumPi > 0 {
 					x = min(x, 1/sumPi)
 				}
 				d = x
+				epsR = 0
+				if lossy && x == bx {
+					epsR = bR
+				}
+			} else if !(f.anyQ && d < f.respCap) {
+				epsR = 0
 			}
 			fd[i], fx[i] = d, d
 			if !(f.anyQ && f.kind != kindBBR && d < f.respCap) {
 				eps = 0
 			}
+			rw := 0.0 // d·epsR/rtt: how fast its rate falls with a queue on its path
+			if epsR > 0 && rtt > 0 {
+				rw = d * epsR / rtt
+			}
 			if fused {
 				change = rateChange(change, d, prev, it)
-				m.fw[i] = m.accumulate(f, path, pk, d, d, pf, eps, hot, acc)
+				m.fw[i] = m.accumulate(f, path, pk, d, d, pf, eps, rw, hot, acc)
 			} else {
-				prevX[i], m.fpf[i], m.feps[i] = prev, pf, eps
+				prevX[i], m.fpf[i], m.feps[i], m.frw[i] = prev, pf, eps, rw
 			}
 		}
 		// 2. fq links: max-min with the responses as demands.
@@ -794,11 +814,11 @@ func (m *model) solve() {
 				if m.pk != nil {
 					pk = m.pk[pathOff[i]:pathOff[i+1]]
 				}
-				m.fw[i] = m.accumulate(&m.hotF[i], paths[pathOff[i]:pathOff[i+1]], pk, fx[i], fd[i], m.fpf[i], m.feps[i], hot, acc)
+				m.fw[i] = m.accumulate(&m.hotF[i], paths[pathOff[i]:pathOff[i+1]], pk, fx[i], fd[i], m.fpf[i], m.feps[i], m.frw[i], hot, acc)
 			}
 		}
 		for i := range m.subs {
-			m.subs[i].load, m.subs[i].bbrExcess, m.subs[i].elast, m.subs[i].ackLoad = acc[i].load, acc[i].bbrExcess, acc[i].elast, acc[i].ack
+			m.subs[i].load, m.subs[i].bbrExcess, m.subs[i].elast, m.subs[i].ackLoad, m.subs[i].delayW = acc[i].load, acc[i].bbrExcess, acc[i].elast, acc[i].ack, acc[i].delayW
 		}
 		m.classRates()
 		if m.pk != nil {
@@ -829,10 +849,10 @@ func (m *model) solve() {
 				if s.feeds == 1 {
 					w, md1var = 0, 0
 				}
-				dq := damp * (w - s.q)
-				s.q += dq
+				gap := w - s.q
+				s.q += damp * gap
 				if s.q > 0 {
-					resid = max(resid, math.Abs(dq)/(s.q+s.r0min))
+					resid = max(resid, math.Abs(gap)/(s.q+s.r0min))
 				}
 				s.qvar = md1var
 				continue
@@ -846,10 +866,14 @@ func (m *model) solve() {
 				case ratio < 1-p.Tolerance/4 && s.p > pFloor:
 					sign = -1
 				}
+				// The step grows ×1.5 while the excess keeps its sign and falls ×0.7 when
+				// it flips (×1.2 and ×0.5 until 2026-12-08: the faster schedule was
+				// held back while the knee's fixed point depended on the iteration's
+				// path; with the load knee both reach the same fixed point).
 				if sign != 0 && sign == -s.lastSign {
-					s.step = max(s.step*0.5, 0.01)
+					s.step = max(s.step*0.7, 0.01)
 				} else if sign != 0 {
-					s.step = min(s.step*1.2, 1)
+					s.step = min(s.step*1.5, 1)
 				}
 				s.lastSign = sign
 				if sign > 0 && s.p < pLow {
@@ -882,20 +906,40 @@ func (m *model) solve() {
 				} else if s.p > pLow {
 					resid = max(resid, (1-ratio)/2)
 				}
-				sat := satOf(s.p)
 				fill, full := s.fill(m.subs, pkt)
+				// The queue fills as the load nears the capacity (kneeOf) or once
+				// the link drops (satOf: its loss above the knee).
+				sat, ks := satOf(s.p), 0.0
+				if k, slope := kneeOf(ratio); k > sat {
+					sat, ks = k, slope
+				}
 				// Sawtooth between (1-β)·B... B: uniform spread of width 2(1-fill)B.
 				spread := 2 * (1 - fill/max(full, 1e-300)) * full
 				if full <= 0 {
 					spread = 0
 				}
-				dq := damp * ((1-sat)*md1 + sat*fill - s.q)
-				s.q += dq
+				// Newton on q = T(load(q)): the load answers the queue through its
+				// flows' round trips, d load/d q = −delayW, so T moves by
+				// −(fill − md1)·kneeSlope·delayW/c per unit of q.
+				g := 0.0
+				if satOf(s.p) < 1 {
+					// outside the band the chord's slope: the step must not jump
+					// across it (period-2 cycles between empty and full)
+					ks = max(ks, 1/kneeWidth)
+				}
+				if ks > 0 && fill > md1 {
+					g = (fill - md1) * ks * s.delayW / s.capBps
+				}
+				gap := (1-sat)*md1 + sat*fill - s.q
+				s.q += gap / (1/damp + g)
 				if s.q > 0 {
-					// A queue's change counts against the shortest round trip it is
-					// part of: what its flows' rates respond to (a few µs of a 20 µs
-					// queue at the knee of a 200 µs path move nothing the flows see).
-					resid = max(resid, math.Abs(dq)/(s.q+s.r0min))
+					// How far the queue is from its fixed point — the gap to its
+					// target, over 1 + g where the target answers the queue (not the
+					// damped step, which stopped a FIFO 0.2% short of it) — counts
+					// against the shortest round trip it is part of: what its flows'
+					// rates respond to (a few µs of a 20 µs queue at the knee of a
+					// 200 µs path move nothing the flows see).
+					resid = max(resid, math.Abs(gap)/(1+g)/(s.q+s.r0min))
 				}
 				s.qvar = (1-sat)*md1var + sat*spread*spread/12
 			} else {
@@ -967,7 +1011,7 @@ type subHot struct {
 }
 
 type subAcc struct {
-	load, bbrExcess, elast, ack float64
+	load, bbrExcess, elast, ack, delayW float64
 }
 
 // rateChange folds a flow's relative rate change into the residual's max.
@@ -988,7 +1032,7 @@ func rateChange(change, x, prev float64, it int) float64 {
 // accumulate adds a flow's rate x, BBR in-flight excess and elasticity to the queues on
 // its path (d: its response, pf: its path loss, eps: its elasticity where the response
 // holds it, else 0).
-func (m *model) accumulate(f *flowHot, path []int32, pk []float64, x, d, pf, eps float64, hot []subHot, acc []subAcc) float64 {
+func (m *model) accumulate(f *flowHot, path []int32, pk []float64, x, d, pf, eps, rw float64, hot []subHot, acc []subAcc) float64 {
 	p := &m.p
 	ex := 0.0
 	if f.kind == kindBBR {
@@ -1000,17 +1044,22 @@ func (m *model) accumulate(f *flowHot, path []int32, pk []float64, x, d, pf, eps
 	if eps > 0 && x >= d*(1-1e-9) {
 		w = x * eps / pf
 	}
+	if x < d*(1-1e-9) {
+		rw = 0 // held below its response (an fq share): the queue does not move it
+	}
 	switch {
 	case ex != 0: // BBR: no elasticity
 		for _, si := range path {
 			a := &acc[si]
 			a.load += x
 			a.bbrExcess += ex
+			a.delayW += rw
 		}
 	case w > 0 && pk != nil:
 		for j, si := range path {
 			a := &acc[si]
 			a.load += x
+			a.delayW += rw
 			if p := hot[si].p; p > 0 {
 				a.elast += w * min(p*pk[j], pf)
 			}
@@ -1019,16 +1068,37 @@ func (m *model) accumulate(f *flowHot, path []int32, pk []float64, x, d, pf, eps
 		for _, si := range path {
 			a := &acc[si]
 			a.load += x
+			a.delayW += rw
 			if p := hot[si].p; p > 0 {
 				a.elast += w * min(p, pf)
 			}
 		}
 	default:
 		for _, si := range path {
-			acc[si].load += x
+			a := &acc[si]
+			a.load += x
+			a.delayW += rw
 		}
 	}
 	return w
+}
+
+// kneeWidth is the load band below capacity over which a lossless FIFO's queue rises
+// from the M/D/1 wait to the full buffer's (kneeOf).
+var kneeWidth = 0.01
+
+// kneeOf returns how full a FIFO's queue is at load ratio r (load / service rate):
+// 0 below 1 − kneeWidth, 1 at and above capacity, a smoothstep between; and its
+// derivative in r.
+func kneeOf(r float64) (k, slope float64) {
+	t := (r - (1 - kneeWidth)) / kneeWidth
+	if t <= 0 {
+		return 0, 0
+	}
+	if t >= 1 {
+		return 1, 0
+	}
+	return t * t * (3 - 2*t), 6 * t * (1 - t) / kneeWidth
 }
 
 func satOf(p float64) float64 {
