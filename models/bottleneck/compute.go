@@ -371,61 +371,55 @@ func (s *State) computeLevels(in *levelInput, cs *computeScratch, kept bool) boo
 	// counters, which are then added.
 	byRate := scratchOf(&cs.byRate, total, kept)[:total] // every entry written below
 	rk := scratchOf(&cs.rk, nA, kept)[:nA]               // every entry written below
-	// the pass's per-link state, one 32-byte entry per link and half (fpLink)
-	pl := make([]fpLink, nT)
-	for n := range nT {
-		pl[n] = fpLink{thr0: thr0[n], fin: fin[n], fill: off[n]}
-	}
-	fp := firstPass{up: up, rr: rr, rrec: rrec, rover: rover, byRate: byRate, rk: rk}
+	fill := make([]int32, nT)
+	copy(fill, off[:nT])
+	ptr := make([]int32, nT)
+	waiting := make([]int32, nT)
+	fp := firstPass{up: up, thr0: thr0, fin: fin, rr: rr, rrec: rrec, rover: rover, byRate: byRate, rk: rk}
 	if split < nA {
 		splitPasses.Add(1)
-		pl2 := make([]fpLink, nT)
+		fill2 := make([]int32, nT)
 		for n := range nT {
-			pl2[n] = fpLink{thr0: thr0[n], fin: fin[n], fill: off[n] + cnt0[n] - cntAtSplit[n]}
+			fill2[n] = off[n] + cnt0[n] - cntAtSplit[n]
 		}
+		ptr2 := make([]int32, nT)
+		waiting2 := make([]int32, nT)
 		var wg sync.WaitGroup
-		wg.Go(func() { fp.run(int32(split), int32(nA), pl2) })
-		fp.run(0, int32(split), pl)
+		wg.Go(func() { fp.run(int32(split), int32(nA), fill2, ptr2, waiting2) })
+		fp.run(0, int32(split), fill, ptr, waiting)
 		wg.Wait()
 		for n := range nT {
-			pl[n].ptr += pl2[n].ptr
-			pl[n].waiting += pl2[n].waiting
+			ptr[n] += ptr2[n]
+			waiting[n] += waiting2[n]
 		}
 	} else {
-		fp.run(0, int32(nA), pl)
+		fp.run(0, int32(nA), fill, ptr, waiting)
 	}
 	// The rounds read and write a link's state at random (per path element of each
-	// flow they fix, per link they touch): what they read for every access is one
-	// 32-byte entry (ls, 1.5 MB at 49k links, against the 3 MB of one cache line per
-	// link, which the random accesses of the fix loop pay for in cache misses); the
-	// pointer (ptr, absolute in byRate) is read only by a scan, the list bounds are
-	// off, and the touched and queued marks are bit sets (|L|/8 bytes each, cache
-	// resident).
+	// flow they fix, per link they touch): it is one 64-byte entry (ls), so each
+	// access is one cache line instead of one per array.
 	ls := make([]linkSt, nT)
-	words := (nT + 63) / 64
-	tmark := make([]uint64, words) // touched in this level
-	qmark := make([]uint64, words) // queued for the next level
 	queue := make([]int32, 0, 64)
-	ptr := make([]int32, nT) // absolute, in byRate
 	for l := range nT {
 		e := &ls[l]
-		k := off[l] + pl[l].ptr
+		e.start, e.end = off[l], off[l+1]
+		k := off[l] + ptr[l]
 		if deg[l] == 0 {
 			k = off[l+1]
 		}
-		ptr[l] = k
+		e.ptr = k
 		e.nr = math.Inf(1)
 		if k < off[l+1] {
 			e.nr = rk[byRate[k]].x
 		}
 		e.resid, e.fin = s.capa[l], fin[l]
-		e.unfixed, e.waiting = deg[l], pl[l].waiting
-		if deg[l] > 0 && e.waiting == 0 {
+		e.unfixed, e.waiting = deg[l], waiting[l]
+		if deg[l] > 0 && waiting[l] == 0 {
 			queue = append(queue, int32(l))
+			e.queued = 1
 		}
 	}
 	var touched []int32
-	var act []actEnt
 	cb := make([]fixEnt, 0, maxDeg)
 	next := make([]int32, 0, 64)
 	level := int32(0)
@@ -453,7 +447,7 @@ func (s *State) computeLevels(in *levelInput, cs *computeScratch, kept bool) boo
 			// fixing them while walking linkFlows.
 			fl := ls[l].fin
 			cb = cb[:0]
-			for k := off[l+1] - 1; k >= off[l]; k-- {
+			for k := ls[l].end - 1; k >= ls[l].start; k-- {
 				r := byRate[k]
 				e := &rk[r]
 				if e.x*up < fl {
@@ -476,41 +470,22 @@ func (s *State) computeLevels(in *levelInput, cs *computeScratch, kept bool) boo
 					if x*up < e.fin {
 						e.waiting-- // a slower flow of n is fixed
 					}
-					if w, bit := n>>6, uint64(1)<<(uint32(n)&63); tmark[w]&bit == 0 {
-						tmark[w] |= bit
+					if e.touchedAt != level {
+						e.touchedAt = level
 						touched = append(touched, n)
 					}
 				}
 			}
 		}
-		// The touched links in two passes: the first reads each one's entry (they
-		// are independent, so their cache misses overlap), keeps those with unfixed
-		// flows and their thresholds (which nothing in the second pass changes), and
-		// starts loading the first flow of each scan (the chain pointer → list slot
-		// → rank entry, otherwise paid one miss after the other); the second scans
-		// and queues in the same order as one pass would.
-		act = act[:0]
-		sink := int32(0)
+		next = next[:0]
 		for _, n := range touched {
-			tmark[n>>6] = 0 // clears the word (all its touched links are in touched)
 			ln := &ls[n]
 			if ln.unfixed == 0 {
 				continue
 			}
-			a := actEnt{n: n, thr: math.Max(ln.resid, 0) / float64(ln.unfixed) * up}
-			if ln.nr <= a.thr {
-				a.scan = true
-				sink += rk[byRate[ptr[n]]].b
-			}
-			act = append(act, a)
-		}
-		prefetchSink.Add(sink)
-		next = next[:0]
-		for _, a := range act {
-			n, thr := a.n, a.thr
-			ln := &ls[n]
-			if a.scan {
-				k, end := ptr[n], off[n+1]
+			thr := math.Max(ln.resid, 0) / float64(ln.unfixed) * up
+			if ln.nr <= thr {
+				k, end := ln.ptr, ln.end
 				var e *rankEnt
 				for ; k < end; k++ {
 					r := byRate[k]
@@ -530,8 +505,9 @@ func (s *State) computeLevels(in *levelInput, cs *computeScratch, kept bool) boo
 					if m := e.cand; m >= 0 {
 						lm := &ls[m]
 						lm.waiting--
-						if lm.waiting == 0 && lm.unfixed > 0 {
-							next = queueOnce(next, qmark, m)
+						if lm.waiting == 0 && lm.unfixed > 0 && lm.queued != level+1 {
+							lm.queued = level + 1
+							next = append(next, m)
 						}
 						continue
 					}
@@ -539,24 +515,23 @@ func (s *State) computeLevels(in *levelInput, cs *computeScratch, kept bool) boo
 						lm := &ls[m]
 						if x*up >= lm.fin {
 							lm.waiting--
-							if lm.waiting == 0 && lm.unfixed > 0 {
-								next = queueOnce(next, qmark, m)
+							if lm.waiting == 0 && lm.unfixed > 0 && lm.queued != level+1 {
+								lm.queued = level + 1
+								next = append(next, m)
 							}
 						}
 					}
 				}
-				ptr[n] = k
+				ln.ptr = k
 				ln.nr = math.Inf(1)
 				if k < end {
 					ln.nr = e.x // the entry the scan stopped at
 				}
 			}
-			if ln.waiting == 0 {
-				next = queueOnce(next, qmark, n)
+			if ln.waiting == 0 && ln.queued != level+1 {
+				ln.queued = level + 1
+				next = append(next, n)
 			}
-		}
-		for _, m := range next {
-			qmark[m>>6] = 0
 		}
 		queue, next = next, queue
 	}
@@ -567,65 +542,43 @@ func (s *State) computeLevels(in *levelInput, cs *computeScratch, kept bool) boo
 	return true
 }
 
-// queueOnce appends link m to next unless its bit in qmark says it is there already.
-func queueOnce(next []int32, qmark []uint64, m int32) []int32 {
-	w, bit := m>>6, uint64(1)<<(uint32(m)&63)
-	if qmark[w]&bit != 0 {
-		return next
-	}
-	qmark[w] |= bit
-	return append(next, m)
-}
-
 // firstPass is Phase 2's streaming pass over the ranks (computeFast): run fills the
-// per-link lists of ranks [r0, r1) from the slots pl[n].fill and counts into
-// pl[n].ptr and pl[n].waiting; it writes only byRate's slots it is given, rk[r0:r1]
-// and its own pl.
+// per-link lists of ranks [r0, r1) from the slots fill and counts into ptr and waiting;
+// it writes only byRate's slots it is given, rk[r0:r1] and its own counters.
 type firstPass struct {
-	up     float64
-	rr     []float64
-	rrec   []pathRec
-	rover  []int32
-	byRate []int32
-	rk     []rankEnt
+	up        float64
+	thr0, fin []float64
+	rr        []float64
+	rrec      []pathRec
+	rover     []int32
+	byRate    []int32
+	rk        []rankEnt
 }
 
-// fpLink is the first pass's state of a link: its initial share with the tolerance,
-// its final share, the next slot of its list, and its counts of flows not above the
-// initial share and of flows it waits for. The pass reads and writes it per path
-// element at random: one 32-byte entry is one cache access instead of five.
-type fpLink struct {
-	thr0, fin          float64
-	fill, ptr, waiting int32
-	_                  int32
-}
-
-func (fp *firstPass) run(r0, r1 int32, pl []fpLink) {
-	up, rr, rrec, rover, byRate, rk := fp.up, fp.rr, fp.rrec, fp.rover, fp.byRate, fp.rk
+func (fp *firstPass) run(r0, r1 int32, fill, ptr, waiting []int32) {
+	up, thr0, fin, rr, rrec, rover, byRate, rk := fp.up, fp.thr0, fp.fin, fp.rr, fp.rrec, fp.rover, fp.byRate, fp.rk
 	for r := r0; r < r1; r++ {
 		x := rr[r]
 		p := rrec[r].links(rover)
 		b := int32(0)
 		for _, n := range p {
-			e := &pl[n]
-			k := e.fill
+			k := fill[n]
 			byRate[k] = r
-			e.fill = k + 1
-			if x <= e.thr0 {
-				e.ptr++
+			fill[n] = k + 1
+			if x <= thr0[n] {
+				ptr[n]++
 			} else {
 				b++
 			}
 		}
 		c := int32(-1)
 		for _, n := range p {
-			e := &pl[n]
-			if x*up < e.fin {
-				e.waiting++
+			if x*up < fin[n] {
+				waiting[n]++
 				continue
 			}
 			if b > 0 {
-				e.waiting++
+				waiting[n]++
 			}
 			if c == -1 {
 				c = n
@@ -639,25 +592,16 @@ func (fp *firstPass) run(r0, r1 int32, pl []fpLink) {
 
 // linkSt is the rounds' state of a link (computeFast): its residual capacity, final
 // share F_l, the rate of the flow at its pointer (+Inf past the end), its unfixed
-// flows and the flows it waits for. 32 bytes, two per cache line.
+// flows, the flows it waits for, its pointer and list bounds in byRate, and the
+// levels at which it was last touched and queued. 64 bytes, one cache line.
 type linkSt struct {
-	resid, fin, nr   float64
-	unfixed, waiting int32
+	resid, fin, nr                float64
+	unfixed, waiting, ptr         int32
+	start, end, touchedAt, queued int32
+	_                             [12]byte
 }
 
 type fixEnt struct{ f, r int32 }
-
-// actEnt is a touched link with unfixed flows in a round: its threshold (share with
-// the tolerance) and whether its pointer scan passes a flow.
-type actEnt struct {
-	thr  float64
-	n    int32
-	scan bool
-}
-
-// prefetchSink keeps the loads that start the pointer scans' cache misses early from
-// being dropped as dead code; its value means nothing.
-var prefetchSink atomic.Int32
 
 // rankEnt is Phase 2's state of the flow of one rank: its rate, its number of
 // blocking links while unfixed (b ≥ 0) or minus its level once fixed, and the link
