@@ -1374,9 +1374,10 @@ func (m *model) portMultipliers() {
 	for _, pt := range m.ports {
 		total[pt.sub] += pt.load
 	}
+	busy := 1 - m.p.PortGap // the most of a FIFO's freed places a limited port takes
 	weight := func(pt *inPort) float64 {
 		if t := total[pt.sub]; t > 0 {
-			return 1 - pt.limited*pt.load/t
+			return 1 - pt.limited*min(pt.load/t, busy)
 		}
 		return 1
 	}

@@ -46,6 +46,7 @@ var calibrated = []struct {
 	{"bbr_min_window", func(p *queue.Params, v float64) { p.BBRMinWindow = v }, []float64{2, 3, 4, 6, 8, 12, 16, 24}},
 	{"hop_loss_gain", func(p *queue.Params, v float64) { p.HopLossGain = v }, []float64{0.5, 0.75, 1, 1.5, 2, 3}},
 	{"port_loss", func(p *queue.Params, v float64) { p.PortLoss = v }, []float64{0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1}},
+	{"port_gap", func(p *queue.Params, v float64) { p.PortGap = v }, []float64{0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3}},
 }
 
 // CalibratedParams names the parameters Calibrate can fit, in the order it fits them.
