@@ -49,6 +49,11 @@ type Params struct {
 	// W = BBRMinWindow + BBRCwndGain × BDP(propagation RTT) (calibrated).
 	BBRMinWindow float64 `json:"bbr_min_window" yaml:"bbr_min_window"`
 	BBRCwndGain  float64 `json:"bbr_cwnd_gain" yaml:"bbr_cwnd_gain"`
+	// BBRShallow (0 or 1) selects how BBR-only FIFOs shallower than their flows'
+	// in-flight excess share: 0 (theory-1) max-min, as the deeper ones; 1 by window,
+	// each flow's rate its window over its RTT, one window price per such FIFO
+	// (docs/fidelity.md, "BBR in shallow FIFOs").
+	BBRShallow float64 `json:"bbr_shallow,omitempty" yaml:"bbr_shallow,omitempty"`
 	// MaxIterations and Tolerance bound the fixed-point solver.
 	MaxIterations int     `json:"max_iterations" yaml:"max_iterations"`
 	Tolerance     float64 `json:"tolerance" yaml:"tolerance"`
@@ -97,11 +102,15 @@ func (p *Params) Validate() error {
 		{"port_loss", p.PortLoss, 0, 1}, {"port_gap", p.PortGap, 0, 0.5},
 		{"reno_gain", p.RenoGain, 1e-3, 1e3}, {"cubic_gain", p.CubicGain, 1e-3, 1e3},
 		{"bbr_min_window", p.BBRMinWindow, 1, 1e6}, {"bbr_cwnd_gain", p.BBRCwndGain, 0, 100},
+		{"bbr_shallow", p.BBRShallow, 0, 1},
 		{"max_iterations", float64(p.MaxIterations), 1, 1e6}, {"tolerance", p.Tolerance, 1e-12, 0.5},
 	} {
 		if err := check(c.n, c.v, c.lo, c.hi); err != nil {
 			return err
 		}
+	}
+	if p.BBRShallow != 0 && p.BBRShallow != 1 {
+		return fmt.Errorf("%w: params.bbr_shallow must be 0 or 1, got %v", ErrInvalid, p.BBRShallow)
 	}
 	return nil
 }
