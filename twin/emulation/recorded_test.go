@@ -126,8 +126,8 @@ func TestRecordedRunsRTT(t *testing.T) {
 // TestRecordedRunsBBRShallow holds bbr_shallow (labs/calibration/queue-params-bbrwin-1.json)
 // to what docs/fidelity.md reports on the BBR runs at 20 packets: on the calibration
 // networks it was fitted on (seeds 1, 2, 4, 8, two runs each) the mean of the median
-// |rate error| falls from 30.8% to 14.4%, and on the evaluation networks (seeds 102–111)
-// from 40.7% to 26.9%; at 50 and 200 packets it changes no median by more than half a
+// |rate error| falls from 30.8% to 14.4%, and on the evaluation networks (seeds 102–111
+// and vector A) from 42.7% to 25.7%; at 50 and 200 packets it changes no median by more than half a
 // point (the one FIFO there shallower than its flows' in-flight excess, seed 103's
 // r-1→r-0 with five flows at 50 packets, does not hold them).
 func TestRecordedRunsBBRShallow(t *testing.T) {
@@ -150,7 +150,7 @@ func TestRecordedRunsBBRShallow(t *testing.T) {
 			t.Errorf("%s: did not converge with bbr_shallow", r.file)
 		}
 		t.Logf("%-28s theory-1 %5.1f%%  bbr_shallow %5.1f%%", r.file, b, s)
-		if r.seed < 100 {
+		if r.seed < 100 && !strings.HasPrefix(r.file, "vector-a") {
 			calib[0], calib[1] = append(calib[0], b), append(calib[1], s)
 		} else {
 			eval[0], eval[1] = append(eval[0], b), append(eval[1], s)
