@@ -28,7 +28,7 @@ func newLabCalibrateCmd(o *Options, lo *labOptions) *cobra.Command {
 		Long: `Reads fidelity reports written by ` + "`lab fidelity -o json`" + ` (on calibration networks:
 generated with seeds not used for evaluation), rebuilds each run's network and lab plan,
 and fits the queue model's free parameters (queue_fill, cubic_gain, reno_gain,
-bbr_min_window, hop_loss_gain, port_loss; --fit NAME,... only those) by coordinate descent over a grid, minimising the mean
+bbr_min_window, hop_loss_gain, port_loss, port_gap, bbr_shallow; --fit NAME,... only those) by coordinate descent over a grid, minimising the mean
 over FIFO runs of median |rate error| + rtt-weight × median |RTT error|. Writes the
 fitted set (versioned) to --out for ` + "`--params`" + ` of analyze queue and lab fidelity.`,
 		Args: cobra.NoArgs,
@@ -70,7 +70,7 @@ fitted set (versioned) to --out for ` + "`--params`" + ` of analyze queue and la
 			return render(o, cmd.OutOrStdout(), res, func(tw *tabwriter.Writer) {
 				fmt.Fprintf(tw, "runs\t%d\nevaluations\t%d\nobjective (start)\t%.2f%%\nobjective (fitted)\t%.2f%%\n", res.Runs, res.Evaluations, res.StartObjective, res.Objective)
 				p := res.Params
-				fmt.Fprintf(tw, "version\t%s\nqueue_fill\t%g\ncubic_gain\t%g\nreno_gain\t%g\nbbr_min_window\t%g\nhop_loss_gain\t%g\nport_loss\t%g\n", p.Version, p.QueueFill, p.CubicGain, p.RenoGain, p.BBRMinWindow, p.HopLossGain, p.PortLoss)
+				fmt.Fprintf(tw, "version\t%s\nqueue_fill\t%g\ncubic_gain\t%g\nreno_gain\t%g\nbbr_min_window\t%g\nhop_loss_gain\t%g\nport_loss\t%g\nport_gap\t%g\nbbr_shallow\t%g\n", p.Version, p.QueueFill, p.CubicGain, p.RenoGain, p.BBRMinWindow, p.HopLossGain, p.PortLoss, p.PortGap, p.BBRShallow)
 			})
 		},
 	}

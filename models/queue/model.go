@@ -120,6 +120,7 @@ type sub struct {
 	hasLoss   bool    // carries a loss-based flow
 	pi        float64 // BBR-only classed FIFO: congestion price, s/bit
 	bbrMM     bool    // BBR-only unclassed FIFO: shared by max-min
+	over      bool    // BBR-only unclassed FIFO overflowing (bbrOverflow): a window price pi
 	bbrExcess float64 // BBR-only FIFO: in-flight beyond the BDP, bits
 	step      float64 // adaptive step
 	elast     float64 // Σ over its flows of rate × elasticity of the rate to this link's loss, bps
@@ -438,13 +439,47 @@ func build(in *Input, p Params) (*model, error) {
 
 	m.delaySide(rev)
 	m.mmSubs = append([]int(nil), m.fqSubs...)
+	m.bbrOverflow()
 	for i := range m.subs {
-		if s := &m.subs[i]; !s.fq && !s.hasLoss && s.class < 0 && s.flows > 0 {
+		if s := &m.subs[i]; !s.fq && !s.hasLoss && s.class < 0 && s.flows > 0 && !s.over {
 			s.bbrMM = true
 			m.mmSubs = append(m.mmSubs, i)
 		}
 	}
 	return m, nil
+}
+
+// bbrOverflow marks (Params.BBRShallow only) the BBR-only unclassed FIFOs shared by
+// several flows whose buffer is shallower than what those flows keep beyond the
+// propagation BDP: BBRQueuePackets each, plus (BBRCwndGain − 1) BDPs at an equal share
+// of the link. BBR v1 does not back off on loss below about 20% (a bandwidth probe at
+// 1.25× still refreshes its estimate while 1.25·(1 − loss) ≥ 1), so such a FIFO stays
+// full and drops, and every flow through it is held by its in-flight cap: its rate is
+// its window over its round trip, and a flow whose data or ACKs wait in more queues
+// gets less than max-min gives it. The solver gives each such FIFO a window price π;
+// a flow's rate is 1/(Σπ · RTT) over the overflowing FIFOs on its path.
+func (m *model) bbrOverflow() {
+	if m.p.BBRShallow == 0 {
+		return
+	}
+	p := &m.p
+	pkt := p.PacketBytes * 8
+	excess := make([]float64, len(m.subs))
+	for i := range m.flows {
+		f := &m.hotF[i]
+		if f.kind != kindBBR {
+			continue
+		}
+		for _, si := range m.paths[m.pathOff[i]:m.pathOff[i+1]] {
+			s := &m.subs[si]
+			share := s.capBps / float64(max(1, s.flows))
+			excess[si] += BBRQueuePackets(*p) + max(0, p.BBRCwndGain-1)*share*f.r0/pkt
+		}
+	}
+	for i := range m.subs {
+		s := &m.subs[i]
+		s.over = !s.fq && !s.hasLoss && s.class < 0 && s.flows > 1 && excess[i] > s.bufPkts
+	}
 }
 
 // delaySide sets each loss-based FIFO's sawtooth fill, reverse queue and whether its
@@ -660,6 +695,9 @@ func (m *model) solve() {
 		if !s.hasLoss {
 			s.p = 0
 			s.pi = float64(max(1, s.flows)) / s.capBps
+			if s.over {
+				s.pi /= s.bufPkts * p.PacketBytes * 8 / s.capBps // a window price: 1/(π·RTT)
+			}
 		}
 		if s.fed {
 			s.p = 0
@@ -755,17 +793,28 @@ func (m *model) solve() {
 			if f.kind == kindBBR && f.anyQ {
 				// Against loss-based flows: the in-flight cap over the RTT their full
 				// queue sets; on BBR-only FIFOs: the proportionally fair price.
-				x, sumPi, lossy := f.capBps, 0.0, false
+				x, sumPi, lossy, winPi := f.capBps, 0.0, false, 0.0
 				for _, si := range path {
 					if s := &m.subs[si]; !s.fq {
 						if s.hasLoss {
 							lossy = true
+						} else if s.over {
+							winPi += s.pi
 						} else if !s.bbrMM {
 							sumPi += s.pi
 						}
 					}
 				}
 				bx, bR := f.capBps, 0.0
+				if winPi > 0 {
+					// overflowing BBR FIFOs: a window per flow, its rate window / RTT
+					// (under-relaxed: the RTT moves with the other queues' loads)
+					w := 1 / (winPi * rtt)
+					if prev > 0 && !math.IsInf(prev, 1) {
+						w = prev + 0.5*(w-prev)
+					}
+					x = min(x, w)
+				}
 				if lossy {
 					bx, _, bR = m.respond(kindBBR, 0, rtt, r0)
 					x = min(x, bx)
@@ -983,6 +1032,13 @@ func (m *model) solve() {
 				q := md1
 				if ratio > 1-10*p.Tolerance {
 					q = min(bufDelay, s.bbrExcess/s.capBps)
+					resid = max(resid, math.Abs(ratio-1))
+				}
+				if s.over && s.pi > 10*piFloor {
+					// overflowing and holding its flows: full whatever the load's last
+					// step (its flows' rates are window / RTT, and a queue that came and
+					// went with the load made them oscillate)
+					q = bufDelay
 					resid = max(resid, math.Abs(ratio-1))
 				}
 				s.q += damp * (q - s.q)
@@ -1444,9 +1500,10 @@ func (m *model) portMultipliers() {
 	for _, pt := range m.ports {
 		total[pt.sub] += pt.load
 	}
+	busy := 1 - m.p.PortGap // the most of a FIFO's freed places a limited port takes
 	weight := func(pt *inPort) float64 {
 		if t := total[pt.sub]; t > 0 {
-			return 1 - pt.limited*pt.load/t
+			return 1 - pt.limited*min(pt.load/t, busy)
 		}
 		return 1
 	}

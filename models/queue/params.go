@@ -34,6 +34,14 @@ type Params struct {
 	// ports' share of the load), so that flows sent from the node itself, or merged
 	// from a minority port, take most of the drops (docs/queueing.md, "Input ports").
 	PortLoss float64 `json:"port_loss,omitempty" yaml:"port_loss,omitempty"`
+	// PortGap (0..0.5) is the share of a full FIFO's service slots that a port over a
+	// link no faster than the FIFO leaves to the other ports (used with PortLoss > 0):
+	// such a port is fed by an upstream drop-tail FIFO that runs below its capacity
+	// (measured 90–94% on seed 103, docs/fidelity.md), so it never takes more than
+	// 1 − PortGap of the places a departure frees, and loses at least in that
+	// proportion. 0 (ports-1): it can take them all, and the other ports' flows can be
+	// starved to nothing.
+	PortGap float64 `json:"port_gap,omitempty" yaml:"port_gap,omitempty"`
 	// RenoGain, CubicGain scale the response functions' windows (calibrated).
 	RenoGain  float64 `json:"reno_gain" yaml:"reno_gain"`
 	CubicGain float64 `json:"cubic_gain" yaml:"cubic_gain"`
@@ -41,6 +49,11 @@ type Params struct {
 	// W = BBRMinWindow + BBRCwndGain × BDP(propagation RTT) (calibrated).
 	BBRMinWindow float64 `json:"bbr_min_window" yaml:"bbr_min_window"`
 	BBRCwndGain  float64 `json:"bbr_cwnd_gain" yaml:"bbr_cwnd_gain"`
+	// BBRShallow (0 or 1) selects how BBR-only FIFOs shallower than their flows'
+	// in-flight excess share: 0 (theory-1) max-min, as the deeper ones; 1 by window,
+	// each flow's rate its window over its RTT, one window price per such FIFO
+	// (docs/fidelity.md, "BBR in shallow FIFOs").
+	BBRShallow float64 `json:"bbr_shallow,omitempty" yaml:"bbr_shallow,omitempty"`
 	// MaxIterations and Tolerance bound the fixed-point solver.
 	MaxIterations int     `json:"max_iterations" yaml:"max_iterations"`
 	Tolerance     float64 `json:"tolerance" yaml:"tolerance"`
@@ -86,14 +99,18 @@ func (p *Params) Validate() error {
 		{"rto_min_ms", p.RTOMinMs, 0, 60000}, {"min_rtt_ms", p.MinRTTMs, 0, 60000},
 		{"cubic_c", p.CubicC, 1e-3, 100}, {"cubic_beta", p.CubicBeta, 0.05, 0.95},
 		{"queue_fill", p.QueueFill, 0, 1}, {"hop_loss_gain", p.HopLossGain, 0.01, 100},
-		{"port_loss", p.PortLoss, 0, 1},
+		{"port_loss", p.PortLoss, 0, 1}, {"port_gap", p.PortGap, 0, 0.5},
 		{"reno_gain", p.RenoGain, 1e-3, 1e3}, {"cubic_gain", p.CubicGain, 1e-3, 1e3},
 		{"bbr_min_window", p.BBRMinWindow, 1, 1e6}, {"bbr_cwnd_gain", p.BBRCwndGain, 0, 100},
+		{"bbr_shallow", p.BBRShallow, 0, 1},
 		{"max_iterations", float64(p.MaxIterations), 1, 1e6}, {"tolerance", p.Tolerance, 1e-12, 0.5},
 	} {
 		if err := check(c.n, c.v, c.lo, c.hi); err != nil {
 			return err
 		}
+	}
+	if p.BBRShallow != 0 && p.BBRShallow != 1 {
+		return fmt.Errorf("%w: params.bbr_shallow must be 0 or 1, got %v", ErrInvalid, p.BBRShallow)
 	}
 	return nil
 }

@@ -122,3 +122,47 @@ func TestPortLossValidated(t *testing.T) {
 		t.Errorf("port_loss 1.5: err %v, want ErrInvalid", err)
 	}
 }
+
+// With PortGap g a port over a link no faster than the FIFO takes at most 1 − g of the
+// places a departure frees, so its loss multiplier is at least g times the node's own
+// flow's: the local flow's loss is at most 1/g times the far flows' at l (u does not
+// drop), and it is no longer starved (seed 103: the r-4 link ran at 90–94%).
+func TestPortGapBoundsTheSplit(t *testing.T) {
+	p := DefaultParams()
+	p.PortLoss = 1
+	r0 := computeWith(t, portNet(1), p)
+	p.PortGap = 0.4
+	r := computeWith(t, portNet(1), p)
+	far, local := flowOf(r, "far1"), flowOf(r, "local")
+	if far.Loss <= 0 {
+		t.Fatalf("far loss %g, want > 0", far.Loss)
+	}
+	if ratio := local.Loss / far.Loss; !(ratio > 1 && ratio <= 1/p.PortGap*(1+1e-3)) {
+		t.Errorf("local loss / far loss = %.3f, want in (1, %g]", ratio, 1/p.PortGap)
+	}
+	l0, l1 := flowOf(r0, "local").RateGbps, local.RateGbps
+	t.Logf("local %g → %g Gb/s, loss ratio %.3f", l0, l1, local.Loss/far.Loss)
+	if !(l1 > 1.2*l0) {
+		t.Errorf("local flow %g Gb/s with PortGap 0.4, %g without: want more (the far port leaves it 40%% of the places)", l1, l0)
+	}
+	if l := linkOf(r, "l"); !near(l.LoadGbps, 1, 2e-3) {
+		t.Errorf("link l load %g Gb/s, want full (1)", l.LoadGbps)
+	}
+	// PortGap alone (PortLoss 0) changes nothing
+	q := DefaultParams()
+	q.PortGap = 0.2
+	a, b := computeWith(t, portNet(1), DefaultParams()), computeWith(t, portNet(1), q)
+	for i := range a.Flows {
+		if a.Flows[i].RateGbps != b.Flows[i].RateGbps {
+			t.Errorf("PortGap without PortLoss changed %s: %g → %g", a.Flows[i].ID, a.Flows[i].RateGbps, b.Flows[i].RateGbps)
+		}
+	}
+}
+
+func TestPortGapValidated(t *testing.T) {
+	p := DefaultParams()
+	p.PortGap = 0.6
+	if _, err := Compute(portNet(1), p); !errors.Is(err, ErrInvalid) {
+		t.Errorf("port_gap 0.6: err %v, want ErrInvalid", err)
+	}
+}

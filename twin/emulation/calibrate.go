@@ -46,6 +46,8 @@ var calibrated = []struct {
 	{"bbr_min_window", func(p *queue.Params, v float64) { p.BBRMinWindow = v }, []float64{2, 3, 4, 6, 8, 12, 16, 24}},
 	{"hop_loss_gain", func(p *queue.Params, v float64) { p.HopLossGain = v }, []float64{0.5, 0.75, 1, 1.5, 2, 3}},
 	{"port_loss", func(p *queue.Params, v float64) { p.PortLoss = v }, []float64{0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1}},
+	{"port_gap", func(p *queue.Params, v float64) { p.PortGap = v }, []float64{0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3}},
+	{"bbr_shallow", func(p *queue.Params, v float64) { p.BBRShallow = v }, []float64{0, 1}},
 }
 
 // CalibratedParams names the parameters Calibrate can fit, in the order it fits them.
@@ -58,7 +60,7 @@ func CalibratedParams() []string {
 }
 
 // Calibrate fits the queue model's free parameters (QueueFill, CubicGain, RenoGain,
-// BBRMinWindow, HopLossGain, PortLoss) to measured runs by coordinate descent over a
+// BBRMinWindow, HopLossGain, PortLoss, PortGap, BBRShallow) to measured runs by coordinate descent over a
 // grid, from start, and names the result version. The runs must come from networks not
 // used to evaluate the result (docs/fidelity.md says which seeds are which).
 func Calibrate(runs []CalibrationRun, start queue.Params, version string, rttWeight float64) (CalibrationResult, error) {

@@ -90,3 +90,35 @@ func modelRun(t *testing.T, n *network.Network, buf int, truth queue.Params) Cal
 	}
 	return cr
 }
+
+// port_gap is fitted with port_loss: from runs the model generated with port_loss 1 and
+// port_gap 0.1 (the same networks as TestCalibrateOnlyPortLoss) the fit reproduces the
+// rates (the two trade off: coordinate descent stops at a neighbouring pair), which
+// port_loss alone cannot.
+func TestCalibratePortGap(t *testing.T) {
+	truth := queue.DefaultParams()
+	truth.PortLoss, truth.PortGap = 1, 0.1
+	var runs []CalibrationRun
+	for _, seed := range []int64{1, 4} {
+		n, err := network.FlowTree(6, 6, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, modelRun(t, n, 20, truth))
+	}
+	both, err := CalibrateOnly(runs, queue.DefaultParams(), "gap-test", 0, []string{"port_loss", "port_gap"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := CalibrateOnly(runs, queue.DefaultParams(), "gap-test", 0, []string{"port_loss"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("port_loss+port_gap: %.3f%% (%v, %v); port_loss alone: %.3f%% (%v)", both.Objective, both.Params.PortLoss, both.Params.PortGap, one.Objective, one.Params.PortLoss)
+	if !(both.Objective < 0.5) || both.Params.PortGap <= 0 {
+		t.Errorf("fitted port_loss %v, port_gap %v: objective %.3f%%, want under 0.5%% with a gap", both.Params.PortLoss, both.Params.PortGap, both.Objective)
+	}
+	if !(one.Objective > 2*both.Objective) {
+		t.Errorf("port_loss alone fits to %.3f%%, both to %.3f%%: want the gap to matter", one.Objective, both.Objective)
+	}
+}
