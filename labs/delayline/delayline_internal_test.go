@@ -6,30 +6,46 @@ import (
 	"errors"
 	"io"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 // chanPort is a fake port: reads come from in, writes go to out.
 type chanPort struct {
-	in     chan []byte
-	out    chan []byte
-	werr   error
-	closed sync.Once
+	in      chan []byte
+	out     chan []byte
+	werr    error
+	pending []byte
 }
 
 func newChanPort() *chanPort {
 	return &chanPort{in: make(chan []byte, 4096), out: make(chan []byte, 4096)}
 }
 
-func (p *chanPort) read(buf []byte) (int, error) {
-	select {
-	case f := <-p.in:
-		return copy(buf, f), nil
-	case <-time.After(5 * time.Millisecond):
-		return 0, errTimeout
+func (p *chanPort) wait(timeout int64) (bool, error) {
+	if p.pending != nil {
+		return true, nil
 	}
+	select {
+	case p.pending = <-p.in:
+		return true, nil
+	case <-time.After(time.Duration(max(min(timeout, int64(5*time.Millisecond)), 1))):
+		return false, nil
+	}
+}
+
+func (p *chanPort) read(buf []byte) (int, error) {
+	if p.pending == nil {
+		select {
+		case p.pending = <-p.in:
+		default:
+			return 0, errTimeout
+		}
+	}
+	n := copy(buf, p.pending)
+	p.pending = nil
+	return n, nil
 }
 
 func (p *chanPort) write(f []byte) error {
@@ -46,9 +62,11 @@ func (p *chanPort) close() error { return nil }
 type realClock struct{ t0 time.Time }
 
 func (c realClock) now() int64 { return int64(time.Since(c.t0)) }
-func (c realClock) sleepUntil(t int64) {
-	time.Sleep(time.Duration(t - c.now()))
-}
+
+// fakeClock is a clock the test moves.
+type fakeClock struct{ t atomic.Int64 }
+
+func (c *fakeClock) now() int64 { return c.t.Load() }
 
 func seqFrame(i uint32, at int64) []byte {
 	b := make([]byte, 64)
@@ -66,7 +84,7 @@ func TestLineOrderAndDelay(t *testing.T) {
 	l := newLine(a, b, Options{A: "a", B: "b", Delay: delay, Limit: 1024}, clk)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- l.run(ctx, func() {}) }()
+	go func() { done <- l.run(ctx, func() error { return nil }) }()
 	for i := range uint32(n) {
 		a.in <- seqFrame(i, clk.now())
 		b.in <- seqFrame(i+1e6, clk.now())
@@ -102,53 +120,47 @@ func TestLineOrderAndDelay(t *testing.T) {
 	}
 }
 
-// gatePort blocks writes until released, and reads a fixed script.
-type gatePort struct {
-	chanPort
-	gate    chan struct{}
-	written chan struct{}
-}
-
-func (p *gatePort) write(f []byte) error {
-	p.written <- struct{}{}
-	<-p.gate
-	return p.chanPort.write(f)
-}
-
-// TestPipeDropsBeyondLimit: with the writer stuck, at most Limit frames wait and the
-// rest are dropped and counted.
+// TestPipeDropsBeyondLimit: at most Limit frames are held; the rest are dropped and
+// counted, and the held ones leave in order once due.
 func TestPipeDropsBeyondLimit(t *testing.T) {
-	in := newChanPort()
-	out := &gatePort{chanPort: *newChanPort(), gate: make(chan struct{}), written: make(chan struct{}, 16)}
-	p := newPipe(in, out, 0, 4, realClock{time.Now()})
+	in, out := newChanPort(), newChanPort()
+	clk := &fakeClock{}
+	p := newPipe(in, out, time.Second, 4, clk)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.run(ctx, func() {}) }()
-	in.in <- seqFrame(0, 0)
-	<-out.written // the writer holds frame 0; the queue is empty
-	for i := range uint32(9) {
-		in.in <- seqFrame(i+1, 0)
+	go func() { done <- p.run(ctx, func() error { return nil }) }()
+	for i := range uint32(10) {
+		in.in <- seqFrame(i, 0)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(in.in) > 0 || p.st.dropped.Load() < 5 {
+	for p.st.dropped.Load() < 6 {
 		if time.Now().After(deadline) {
-			t.Fatalf("dropped %d, input left %d", p.st.dropped.Load(), len(in.in))
+			t.Fatalf("dropped %d, want 6", p.st.dropped.Load())
 		}
 		time.Sleep(time.Millisecond)
 	}
+	select {
+	case f := <-out.out:
+		t.Fatalf("frame %d released before its due time", binary.BigEndian.Uint32(f))
+	case <-time.After(20 * time.Millisecond):
+	}
+	clk.t.Store(int64(time.Second))
+	for i := range uint32(4) {
+		select {
+		case f := <-out.out:
+			if s := binary.BigEndian.Uint32(f); s != i {
+				t.Fatalf("released frame %d is number %d", i, s)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("held frame %d never released", i)
+		}
+	}
 	cancel()
-	close(out.gate)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	st := p.st.snapshot()
-	if st.Frames != 5 || st.Dropped != 5 {
-		t.Fatalf("stats %+v, want 5 forwarded (1 in flight + limit 4) and 5 dropped", st)
-	}
-	for i := range uint32(5) {
-		if s := binary.BigEndian.Uint32(<-out.out); s != i {
-			t.Fatalf("forwarded frame %d is number %d", i, s)
-		}
+	if st := p.st.snapshot(); st.Frames != 4 || st.Dropped != 6 {
+		t.Fatalf("stats %+v, want 4 forwarded (the limit) and 6 dropped", st)
 	}
 }
 
@@ -158,7 +170,7 @@ func TestLineWriteFailureStops(t *testing.T) {
 	b.werr = errors.New("link gone")
 	l := newLine(a, b, Options{Delay: 0, Limit: 8}, realClock{time.Now()})
 	done := make(chan error, 1)
-	go func() { done <- l.run(context.Background(), func() {}) }()
+	go func() { done <- l.run(context.Background(), func() error { return nil }) }()
 	a.in <- seqFrame(1, 0)
 	select {
 	case err := <-done:
@@ -171,8 +183,8 @@ func TestLineWriteFailureStops(t *testing.T) {
 }
 
 func TestParseArgs(t *testing.T) {
-	o, err := ParseArgs([]string{"--a", "ma", "--b", "mb", "--delay", "5ms"}, io.Discard)
-	if err != nil || o.A != "ma" || o.B != "mb" || o.Delay != 5*time.Millisecond || o.Limit != DefaultLimit {
+	o, err := ParseArgs([]string{"--a", "ma", "--b", "mb", "--delay", "5ms", "--rt"}, io.Discard)
+	if err != nil || o.A != "ma" || o.B != "mb" || o.Delay != 5*time.Millisecond || o.Limit != DefaultLimit || !o.Realtime {
 		t.Fatalf("ParseArgs = %+v, %v", o, err)
 	}
 	for _, bad := range [][]string{

@@ -12,7 +12,7 @@ import (
 )
 
 // Usage is the synopsis of `twinflow-node delay`.
-const Usage = `usage: delay --a IFACE --b IFACE --delay D [--limit N]
+const Usage = `usage: delay --a IFACE --b IFACE --delay D [--limit N] [--rt]
 Bridges IFACE a and b (in the current network namespace) holding every frame for D
 (one way, both directions); prints one JSON line of counters when stopped.`
 
@@ -25,6 +25,7 @@ func ParseArgs(args []string, stderr io.Writer) (Options, error) {
 	b := fs.String("b", "", "second interface (required)")
 	d := fs.Duration("delay", 0, "one-way delay in each direction, e.g. 5ms (0..10s)")
 	limit := fs.Int("limit", 0, fmt.Sprintf("frames held per direction (0: %d)", DefaultLimit))
+	rt := fs.Bool("rt", false, "run the line's threads under SCHED_FIFO (needs CAP_SYS_NICE)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return Options{}, err
@@ -34,7 +35,7 @@ func ParseArgs(args []string, stderr io.Writer) (Options, error) {
 	if fs.NArg() > 0 {
 		return Options{}, fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
 	}
-	return Options{A: *a, B: *b, Delay: *d, Limit: *limit}.Validate()
+	return Options{A: *a, B: *b, Delay: *d, Limit: *limit, Realtime: *rt}.Validate()
 }
 
 // Main runs `twinflow-node delay` until ctx ends and returns the exit code: 0 after a

@@ -78,7 +78,7 @@ func nsRun(tb testing.TB, ns string, args ...string) {
 // egress with HTB (as the sandbox does), with UDP in a class of its own so that probe
 // datagrams do not queue behind bulk TCP. Cleanup (registered first) deletes the
 // namespaces even when building fails half way.
-func newPair(tb testing.TB, withLine bool, delay time.Duration, rateMbit int) *pair {
+func newPair(tb testing.TB, withLine bool, delay time.Duration, rateMbit int, rt bool) *pair {
 	tb.Helper()
 	requireRoot(tb)
 	p := &pair{prefix: fmt.Sprintf("tfdl%d-%d", os.Getpid(), pairSeq.Add(1)), withLine: withLine}
@@ -121,7 +121,7 @@ func newPair(tb testing.TB, withLine bool, delay time.Duration, rateMbit int) *p
 		}
 	}
 	if withLine {
-		p.startLine(tb, delay)
+		p.startLine(tb, delay, rt)
 	}
 	return p
 }
@@ -129,9 +129,9 @@ func newPair(tb testing.TB, withLine bool, delay time.Duration, rateMbit int) *p
 // startLine runs the line in namespace m: as a `twinflow-node delay` process when
 // TWINFLOW_BIN names a directory holding twinflow-node (how the sandbox runs it),
 // in-process otherwise.
-func (p *pair) startLine(tb testing.TB, delay time.Duration) {
+func (p *pair) startLine(tb testing.TB, delay time.Duration, rt bool) {
 	tb.Helper()
-	args := []string{"--a", "ma", "--b", "mb", "--delay", delay.String()}
+	args := []string{"--a", "ma", "--b", "mb", "--delay", delay.String(), "--rt=" + strconv.FormatBool(rt)}
 	if bin := os.Getenv("TWINFLOW_BIN"); bin != "" {
 		if _, err := os.Stat(filepath.Join(bin, "twinflow-node")); err == nil {
 			cmd := exec.Command("ip", append([]string{"netns", "exec", p.ns("m"), filepath.Join(bin, "twinflow-node"), "delay"}, args...)...)
@@ -152,7 +152,6 @@ func (p *pair) startLine(tb testing.TB, delay time.Duration) {
 					<-done
 				}
 			}
-			time.Sleep(200 * time.Millisecond) // sockets open
 			return
 		}
 	}
@@ -161,7 +160,7 @@ func (p *pair) startLine(tb testing.TB, delay time.Duration) {
 	done := make(chan error, 1)
 	go func() {
 		err := inNS(p.ns("m"), func() error {
-			return Run(ctx, Options{A: "ma", B: "mb", Delay: delay}, func(l *Line) { started <- l })
+			return Run(ctx, Options{A: "ma", B: "mb", Delay: delay, Realtime: rt}, func(l *Line) { started <- l })
 		})
 		done <- err
 	}()
@@ -177,6 +176,14 @@ func (p *pair) startLine(tb testing.TB, delay time.Duration) {
 			tb.Errorf("delay line: %v", err)
 		}
 	}
+}
+
+// lineLog returns what the line process wrote on stderr, for failure messages.
+func (p *pair) lineLog() string {
+	if p.lineStderr == nil || p.lineStderr.Len() == 0 {
+		return ""
+	}
+	return "; delay line stderr: " + p.lineStderr.String()
 }
 
 // inNS runs f on an OS thread in network namespace ns (the thread is discarded
@@ -237,6 +244,17 @@ func udpPing(tb testing.TB, p *pair, count int, interval time.Duration) ([]time.
 	cl := listenUDP(tb, p.ns("a"), addrA+":0")
 	dst := mustAddrPort(addrB + ":7")
 	buf := make([]byte, 64)
+	// Until the path answers (the line's sockets open, ARP resolved): up to 10 s.
+	for try := 0; ; try++ {
+		if try == 100 {
+			tb.Fatalf("no echo through the path in 10 s%s", p.lineLog())
+		}
+		_, _ = cl.WriteToUDPAddrPort([]byte("warmup"), dst)
+		_ = cl.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, _, err := cl.ReadFromUDPAddrPort(buf); err == nil && string(buf[:n]) == "warmup" {
+			break
+		}
+	}
 	var rtts []time.Duration
 	lost := 0
 	for i := range count {
@@ -328,7 +346,7 @@ func tcpLoad(tb testing.TB, p *pair, port int) (start func() time.Time, stop fun
 // in order, and a TCP transfer (frames with offloaded checksums) gets through intact.
 func TestDelayLineNamespaces(t *testing.T) {
 	const delay = 5 * time.Millisecond
-	p := newPair(t, true, delay, 0)
+	p := newPair(t, true, delay, 0, false)
 
 	rtts, lost := udpPing(t, p, 20, 5*time.Millisecond)
 	if lost > 0 || len(rtts) != 20 {

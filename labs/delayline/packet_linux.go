@@ -47,11 +47,6 @@ func openPacket(ifname string) (*packetPort, error) {
 	// Room for a burst: 20 ms of 1 Gb/s is 2.5 MB.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 8<<20)
-	// Reads return every 200 ms so that cancellation is noticed.
-	tv := unix.NsecToTimeval(200e6)
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return fail("SO_RCVTIMEO", err)
-	}
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: ethPAll(), Ifindex: ifi.Index}); err != nil {
 		return fail("bind", err)
 	}
@@ -63,9 +58,26 @@ func openPacket(ifname string) (*packetPort, error) {
 	return p, nil
 }
 
+func (p *packetPort) wait(timeout int64) (bool, error) {
+	fds := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
+	ts := unix.NsecToTimespec(max(timeout, 0))
+	for {
+		n, err := unix.Ppoll(fds, &ts, nil)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return false, err
+		case n > 0 && fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0:
+			return false, fmt.Errorf("poll: revents %#x", fds[0].Revents)
+		}
+		return n > 0, nil
+	}
+}
+
 func (p *packetPort) read(buf []byte) (int, error) {
 	for {
-		n, _, err := unix.Recvfrom(p.fd, buf, 0)
+		n, _, err := unix.Recvfrom(p.fd, buf, unix.MSG_DONTWAIT)
 		switch {
 		case err == nil:
 			return n, nil
@@ -97,7 +109,7 @@ func (p *packetPort) write(frame []byte) error {
 
 func (p *packetPort) close() error { return unix.Close(p.fd) }
 
-// monoClock reads CLOCK_MONOTONIC and sleeps with clock_nanosleep to an absolute time.
+// monoClock reads CLOCK_MONOTONIC.
 type monoClock struct{}
 
 func (monoClock) now() int64 {
@@ -106,19 +118,19 @@ func (monoClock) now() int64 {
 	return ts.Nano()
 }
 
-func (monoClock) sleepUntil(t int64) {
-	ts := unix.NsecToTimespec(t)
-	for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) == unix.EINTR {
-	}
-}
-
-// lockThread pins the calling goroutine to its OS thread for its lifetime: the reader
-// and writer loops block in system calls and should not migrate.
-func lockThread() {
+// lockThread pins the calling goroutine to its OS thread for its lifetime (a pipe's
+// loop blocks in system calls and should not migrate), optionally under SCHED_FIFO.
+func lockThread(realtime bool) error {
 	runtime.LockOSThread()
-	// A small timer slack keeps clock_nanosleep's wakeup within a few microseconds
-	// (the default slack is 50 µs).
+	if realtime {
+		if err := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 1}, 0); err != nil {
+			return fmt.Errorf("delayline: SCHED_FIFO: %w", err)
+		}
+	}
+	// A small timer slack keeps ppoll's timed wakeup within a few microseconds (the
+	// default slack is 50 µs).
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1000, 0, 0, 0)
+	return nil
 }
 
 // Run opens both interfaces (in the calling process's network namespace) and runs the
@@ -142,5 +154,5 @@ func Run(ctx context.Context, o Options, onStart func(*Line)) error {
 	if onStart != nil {
 		onStart(l)
 	}
-	return l.run(ctx, lockThread)
+	return l.run(ctx, func() error { return lockThread(o.Realtime) })
 }
