@@ -89,8 +89,8 @@ func validIfName(s string) bool {
 
 // Stats counts what one direction did.
 type Stats struct {
-	Frames  uint64 `json:"frames"`
-	Bytes   uint64 `json:"bytes"`
+	Frames uint64 `json:"frames"`
+	Bytes  uint64 `json:"bytes"`
 	// Dropped counts frames lost: arriving when Limit frames were held, or refused
 	// by the output device.
 	Dropped uint64 `json:"dropped"`
