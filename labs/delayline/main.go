@@ -16,6 +16,9 @@ const Usage = `usage: delay --a IFACE --b IFACE --delay D [--limit N] [--rt]
 Bridges IFACE a and b (in the current network namespace) holding every frame for D
 (one way, both directions); prints one JSON line of counters when stopped.`
 
+// ReadyLine is what `twinflow-node delay` writes on stderr once both sockets are open.
+const ReadyLine = "delay line ready"
+
 // ParseArgs parses the arguments of `twinflow-node delay` (without the word "delay").
 func ParseArgs(args []string, stderr io.Writer) (Options, error) {
 	fs := flag.NewFlagSet("delay", flag.ContinueOnError)
@@ -53,7 +56,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var line *Line
 	start := time.Now()
-	err = Run(ctx, o, func(l *Line) { line = l })
+	err = Run(ctx, o, func(l *Line) {
+		line = l
+		fmt.Fprintf(stderr, "%s: %s <-> %s, %v each way\n", ReadyLine, o.A, o.B, o.Delay)
+	})
 	if line != nil {
 		ab, ba := line.Stats()
 		out, _ := json.Marshal(struct {
