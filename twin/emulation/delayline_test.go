@@ -180,3 +180,29 @@ func TestIPLinkBatchDelayLine(t *testing.T) {
 		t.Errorf("latency beyond the delay line's maximum %v accepted", delayline.MaxDelay)
 	}
 }
+
+// The queue model sees a link's latency exactly when the lab applies it: with netem
+// or a delay line, not without either.
+func TestQueueModelInputLatencyWithDelayLine(t *testing.T) {
+	n := vectorA(t)
+	for i := range n.Links {
+		n.Links[i].LatencyMs = 5
+	}
+	p, err := NewPlan(n, Options{Lab: "va", Prefix: "tfe-", Queue: QueueFIFO}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		netem, line bool
+		want        float64
+	}{{false, false, 0}, {true, false, 5}, {false, true, 5}} {
+		p.Netem, p.DelayLine = tc.netem, tc.line
+		in, err := QueueModelInput(n, p, "cubic")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(in.Links) == 0 || in.Links[0].LatencyMs != tc.want {
+			t.Errorf("netem %v, delay line %v: model links %+v, want latency %g", tc.netem, tc.line, in.Links, tc.want)
+		}
+	}
+}
