@@ -68,8 +68,20 @@ func (p *packetPort) wait(timeout int64) (bool, error) {
 			continue
 		case err != nil:
 			return false, err
-		case n > 0 && fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0:
-			return false, fmt.Errorf("poll: revents %#x", fds[0].Revents)
+		case n > 0 && fds[0].Revents&unix.POLLNVAL != 0:
+			return false, fmt.Errorf("poll: socket closed")
+		case n > 0 && fds[0].Revents&unix.POLLERR != 0:
+			// A pending socket error: ENETDOWN when the interface (or, for a veth,
+			// its state) changed. Reading SO_ERROR clears it; a wire outlives a
+			// link flap, so only errors that mean the device is gone end the line.
+			e, gerr := unix.GetsockoptInt(p.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+			if gerr != nil {
+				return false, gerr
+			}
+			if errno := unix.Errno(e); e != 0 && errno != unix.ENETDOWN {
+				return false, fmt.Errorf("socket error: %w", errno)
+			}
+			return fds[0].Revents&unix.POLLIN != 0, nil
 		}
 		return n > 0, nil
 	}
