@@ -137,7 +137,9 @@ func (p *pair) startLine(tb testing.TB, delay time.Duration, rt bool) {
 			cmd := exec.Command("ip", append([]string{"netns", "exec", p.ns("m"), filepath.Join(bin, "twinflow-node"), "delay"}, args...)...)
 			p.lineStderr = &strings.Builder{}
 			cmd.Stderr = p.lineStderr
-			cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
+			// No Pdeathsig: it fires when the forking OS thread exits, and threads
+			// locked by inNS exit with their goroutines — one of them may be the
+			// thread that forked the line. The cleanup stops it instead.
 			if err := cmd.Start(); err != nil {
 				tb.Fatal(err)
 			}
