@@ -19,7 +19,7 @@ var allowedImports = map[string][]string{
 	"repository": {"models/", "repository"},
 	"physical":   {"models/", "physical/"},
 	"labs":       {"models/", "labs/", "physical/"},
-	"twin":       {"models/", "repository", "twin", "labs/probe"},
+	"twin":       {"models/", "repository", "twin", "labs/probe", "labs/delayline"},
 	"apps":       {"models/", "repository", "twin", "apps/"},
 	// apps/server assembles a server: the one package of apps that wires the physical
 	// network's implementations (and the demo's stand-in network) into the interfaces

@@ -146,8 +146,17 @@ func (lo *labOptions) probeCmd() []string {
 	return []string{exe, "lab", "probe-agent"}
 }
 
+// delayCmd is the delay line for links with a latency where the kernel has no netem
+// (nil without a twinflow-node binary: such links then get no delay).
+func (lo *labOptions) delayCmd() []string {
+	if bin := lo.nodeBinary(); bin != "" {
+		return []string{bin, "delay"}
+	}
+	return nil
+}
+
 func (lo *labOptions) netns(o emulation.Options, agents bool) *emulation.Netns {
-	b := &emulation.Netns{Options: o, StateDir: lo.stateDir, ProbeCmd: lo.probeCmd()}
+	b := &emulation.Netns{Options: o, StateDir: lo.stateDir, ProbeCmd: lo.probeCmd(), DelayCmd: lo.delayCmd()}
 	if agents && !lo.noAgents {
 		if bin := lo.nodeBinary(); bin != "" {
 			b.NodeCmd = []string{bin, "--dataplane", "linux", "--insecure"}
@@ -534,7 +543,7 @@ median and maximum absolute error per run.`,
 				return labErr(err)
 			}
 			runs, err := emulation.Fidelity(cmd.Context(), n, emulation.FidelityConfig{Base: base, Queues: qs, CCs: cl,
-				Duration: dur, Warmup: warmup, ProbeCmd: lo.probeCmd(), StateDir: lo.stateDir, Params: &params})
+				Duration: dur, Warmup: warmup, ProbeCmd: lo.probeCmd(), DelayCmd: lo.delayCmd(), StateDir: lo.stateDir, Params: &params})
 			if err != nil {
 				return labErr(err)
 			}

@@ -21,8 +21,9 @@ type FidelityConfig struct {
 	// Duration of each run and the warmup excluded from it (default 20s and 5s).
 	Duration time.Duration
 	Warmup   time.Duration
-	// ProbeCmd and StateDir as in Netns.
+	// ProbeCmd, DelayCmd and StateDir as in Netns.
 	ProbeCmd []string
+	DelayCmd []string
 	StateDir string
 	// Params are the queue model's parameters (nil: queue.DefaultParams).
 	Params *queue.Params
@@ -77,7 +78,7 @@ func Fidelity(ctx context.Context, n *network.Network, cfg FidelityConfig) (runs
 	for _, q := range cfg.Queues {
 		o := cfg.Base
 		o.Queue = q
-		b := &Netns{Options: o, ProbeCmd: cfg.ProbeCmd, StateDir: cfg.StateDir}
+		b := &Netns{Options: o, ProbeCmd: cfg.ProbeCmd, DelayCmd: cfg.DelayCmd, StateDir: cfg.StateDir}
 		if err := WithLab(ctx, b, n, func(ctx context.Context) error {
 			qruns, err := fidelityRuns(ctx, b, n, q, cfg)
 			runs = append(runs, qruns...)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
 
+	"github.com/twinflow/twinflow/labs/delayline"
 	"github.com/twinflow/twinflow/labs/labtest"
 	"github.com/twinflow/twinflow/labs/probe"
 	"github.com/twinflow/twinflow/labs/standin/nodetest"
@@ -19,6 +22,11 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("TWINFLOW_EMULATION_PROBE") == "1" {
 		os.Exit(probe.Main(context.Background(), os.Args[1:]))
+	}
+	if os.Getenv("TWINFLOW_EMULATION_DELAY") == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		os.Exit(delayline.Main(ctx, os.Args[1:], os.Stdout, os.Stderr))
 	}
 	if lab := os.Getenv("TWINFLOW_EMULATION_DEPLOY_CHILD"); lab != "" {
 		os.Exit(deployChild(lab, os.Getenv("TWINFLOW_EMULATION_STATE")))

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +24,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/twinflow/twinflow/labs/delayline"
 	"github.com/twinflow/twinflow/models/network"
 )
 
@@ -43,6 +46,11 @@ type Netns struct {
 	// ProbeCmd is the argv prefix of the probe agent run inside namespaces, e.g.
 	// ["twinflow-node", "probe"]; subcommand and flags of labs/probe follow.
 	ProbeCmd []string
+	// DelayCmd is the argv prefix of the userspace delay line, e.g.
+	// ["twinflow-node", "delay"] (flags of labs/delayline follow). Where the kernel has
+	// no netem, each link with a latency is split and a delay line run in between
+	// (Plan.DelayLine); without DelayCmd such links get no delay.
+	DelayCmd []string
 	// StateDir holds the lab's state file (default DefaultStateDir).
 	StateDir string
 	// Log receives progress messages (discarded if nil).
@@ -60,6 +68,7 @@ type State struct {
 	Agents   []Agent   `json:"agents,omitempty"`
 	NodeCmd  []string  `json:"node_cmd,omitempty"`
 	ProbeCmd []string  `json:"probe_cmd,omitempty"`
+	DelayCmd []string  `json:"delay_cmd,omitempty"`
 	Created  time.Time `json:"created"`
 }
 
@@ -132,6 +141,9 @@ func (b *Netns) Load() error {
 	}
 	if len(b.NodeCmd) == 0 {
 		b.NodeCmd = st.NodeCmd
+	}
+	if len(b.DelayCmd) == 0 {
+		b.DelayCmd = st.DelayCmd
 	}
 	return nil
 }
@@ -214,20 +226,31 @@ func (b *Netns) Deploy(ctx context.Context, n *network.Network) (err error) {
 		}
 	}()
 	b.plan = plan
-	b.state = &State{Backend: "netns", Plan: plan, NodeCmd: b.NodeCmd, ProbeCmd: b.ProbeCmd, Created: time.Now().UTC()}
+	b.state = &State{Backend: "netns", Plan: plan, NodeCmd: b.NodeCmd, ProbeCmd: b.ProbeCmd, DelayCmd: b.DelayCmd, Created: time.Now().UTC()}
 	// The state file is written first so that `lab destroy` from another process can
 	// find a half-deployed lab; the label-based sweep covers the rest.
 	if err := b.saveState(); err != nil {
 		return err
+	}
+	// Whether links need splitting for delay lines is known before they are created:
+	// netem is looked for in a namespace of the lab's own (swept with it).
+	if plan.Netem, err = netemProbe(ctx, o.Label()); err != nil {
+		return err
+	}
+	if !plan.Netem && hasDelay(plan) {
+		if len(b.DelayCmd) == 0 {
+			b.log().Warn("no netem in this kernel and no delay line command: link latencies are not emulated", "lab", o.Label())
+		} else {
+			plan.DelayLine = true // latencies are within delayline.MaxDelay: NewPlan bounds them
+		}
 	}
 	if err := batch(ctx, "ip", "", ipLinkBatch(plan, plan.Nodes, plan.Links, true)); err != nil {
 		return fmt.Errorf("emulation: deploy %s: create links: %w", o.Label(), err)
 	}
 	unlock()
 	locked = false
-	plan.Netem = netemAvailable(ctx, plan.Nodes[0].Namespace)
-	if !plan.Netem && hasDelay(plan) {
-		b.log().Warn("no netem in this kernel: link latencies are not emulated", "lab", o.Label())
+	if err := b.startDelayLines(ctx, plan.Links); err != nil {
+		return err
 	}
 	if err := b.configureNodes(ctx, plan.Nodes, plan.Nodes); err != nil {
 		return err
@@ -336,6 +359,73 @@ func InterfaceRules(n *PlanNode) []network.ConfigRule {
 		})
 	}
 	return rules
+}
+
+// netemProbe reports whether the kernel offers netem, in a namespace <label>.~netem
+// created for the check and deleted after it.
+func netemProbe(ctx context.Context, label string) (bool, error) {
+	ns := label + ".~netem"
+	if _, err := runCmd(ctx, "", "ip", "netns", "add", ns); err != nil {
+		return false, fmt.Errorf("emulation: netem check: %w", err)
+	}
+	ok := netemAvailable(ctx, ns)
+	if _, err := runCmd(ctx, "", "ip", "netns", "del", ns); err != nil {
+		return false, fmt.Errorf("emulation: netem check: %w", err)
+	}
+	return ok, nil
+}
+
+// startDelayLines brings up the delay namespaces of links (those that have one) and
+// starts DelayCmd in each, logging to <state dir>/<namespace>.log, then waits until
+// every line reports that its sockets are open.
+func (b *Netns) startDelayLines(ctx context.Context, links []PlanLink) error {
+	p := b.plan
+	var logs []string
+	for _, l := range links {
+		if !p.delayed(l) {
+			continue
+		}
+		ns := p.DelayNamespace(l)
+		// No IPv6 of its own: link-local router solicitations would enter the link.
+		if _, err := runCmd(ctx, "", "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"); err != nil {
+			return fmt.Errorf("emulation: link %q: delay namespace: %w", l.ID, err)
+		}
+		if err := batch(ctx, "ip", ns, []string{"link set dev lo up", "link set dev " + DelayIfA + " up", "link set dev " + DelayIfB + " up"}); err != nil {
+			return fmt.Errorf("emulation: link %q: delay namespace: %w", l.ID, err)
+		}
+		delayUs := int64(math.Round(p.LinkDelayMs(l) * 1000))
+		args := append([]string{"netns", "exec", ns}, b.DelayCmd...)
+		args = append(args, "--a", DelayIfA, "--b", DelayIfB, "--delay", strconv.FormatInt(delayUs, 10)+"us")
+		cmd := exec.Command("ip", args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		logPath := filepath.Join(b.stateDir(), ns+".log")
+		logf, err := os.Create(logPath)
+		if err != nil {
+			return fmt.Errorf("emulation: link %q: delay line log: %w", l.ID, err)
+		}
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			logf.Close()
+			return fmt.Errorf("%w: link %q: start delay line %v: %v", ErrCommand, l.ID, b.DelayCmd, err)
+		}
+		logf.Close()
+		go func() { _ = cmd.Wait() }() // reap
+		logs = append(logs, logPath)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, lp := range logs {
+		for {
+			out, _ := os.ReadFile(lp)
+			if strings.Contains(string(out), delayline.ReadyLine) {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("%w: delay line not ready (log %s: %s)", ErrCommand, lp, strings.TrimSpace(string(out)))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return nil
 }
 
 // netemAvailable reports whether the kernel offers netem, by adding (and removing) a
@@ -482,6 +572,7 @@ func (b *Netns) Reconfigure(ctx context.Context, n *network.Network) error {
 		return err
 	}
 	plan.Netem = old.Netem
+	plan.DelayLine = old.DelayLine || (!plan.Netem && len(b.DelayCmd) > 0 && hasDelay(plan))
 	oldNodes := map[string]PlanNode{}
 	for _, x := range old.Nodes {
 		oldNodes[x.ID] = x
@@ -500,17 +591,27 @@ func (b *Netns) Reconfigure(ctx context.Context, n *network.Network) error {
 		oldLinks[l.ID] = l
 	}
 	newLinks := map[string]PlanLink{}
-	var addLinks []PlanLink
+	var addLinks, retime []PlanLink
 	for _, l := range plan.Links {
 		newLinks[l.ID] = l
-		if ol, ok := oldLinks[l.ID]; !ok || ol.A != l.A || ol.B != l.B || ol.AIf != l.AIf || ol.BIf != l.BIf || ol.Slot != l.Slot {
+		if ol, ok := oldLinks[l.ID]; !ok || !sameLink(old, ol, plan, l) {
 			addLinks = append(addLinks, l)
+		} else if plan.delayed(l) && old.LinkDelayMs(ol) != plan.LinkDelayMs(l) {
+			retime = append(retime, l)
 		}
 	}
-	var del []string
+	var del, delayNS []string
 	for _, l := range old.Links {
 		nl, ok := newLinks[l.ID]
-		if ok && nl.A == l.A && nl.B == l.B && nl.AIf == l.AIf && nl.BIf == l.BIf && nl.Slot == l.Slot {
+		if ok && sameLink(old, l, plan, nl) {
+			if slices.ContainsFunc(retime, func(x PlanLink) bool { return x.ID == l.ID }) {
+				delayNS = append(delayNS, old.DelayNamespace(l)) // restarted below
+			}
+			continue
+		}
+		if old.delayed(l) {
+			// Deleting the delay namespace deletes both veth pairs of the link.
+			delayNS = append(delayNS, old.DelayNamespace(l))
 			continue
 		}
 		if !newNodes[l.A] {
@@ -523,6 +624,16 @@ func (b *Netns) Reconfigure(ctx context.Context, n *network.Network) error {
 	for _, x := range old.Nodes {
 		if !newNodes[x.ID] {
 			removed = append(removed, x)
+		}
+	}
+	if err := killInNamespaces(ctx, delayNS); err != nil {
+		return err
+	}
+	for _, ns := range delayNS {
+		if !slices.ContainsFunc(retime, func(x PlanLink) bool { return plan.DelayNamespace(x) == ns }) {
+			if _, err := runCmd(ctx, "", "ip", "netns", "del", ns); err != nil {
+				return fmt.Errorf("emulation: reconfigure: %w", err)
+			}
 		}
 	}
 	for _, c := range del {
@@ -563,6 +674,9 @@ func (b *Netns) Reconfigure(ctx context.Context, n *network.Network) error {
 	if err := batch(ctx, "ip", "", ipLinkBatch(plan, added, addLinks, false)); err != nil {
 		return fmt.Errorf("emulation: reconfigure: create links: %w", err)
 	}
+	if err := b.startDelayLines(ctx, append(addLinks, retime...)); err != nil {
+		return err
+	}
 	// Reapply every node: addresses and routes are idempotent (replace), shaping is
 	// replaced from the root down, so rates and slots follow the new plan.
 	for i := range plan.Nodes {
@@ -582,6 +696,13 @@ func (b *Netns) Reconfigure(ctx context.Context, n *network.Network) error {
 		return err
 	}
 	return b.saveState()
+}
+
+// sameLink reports whether link a of plan pa and link b of plan pb are wired alike
+// (same ends, interfaces and slot, both or neither through a delay line), so that the
+// link can stay as it is.
+func sameLink(pa *Plan, a PlanLink, pb *Plan, b PlanLink) bool {
+	return a.A == b.A && a.B == b.B && a.AIf == b.AIf && a.BIf == b.BIf && a.Slot == b.Slot && pa.delayed(a) == pb.delayed(b)
 }
 
 func sameIfaces(a, b []PlanIface) bool {

@@ -122,8 +122,13 @@ type Plan struct {
 	Flows   []PlanFlow  `json:"flows,omitempty"`
 	Mgmt    MgmtNetwork `json:"mgmt"`
 	// Netem says whether link delays are applied (the kernel has netem); set by the
-	// backend at deploy time. Without it links have no added delay.
+	// backend at deploy time.
 	Netem bool `json:"netem"`
+	// DelayLine says that, without netem, every link with a latency is split by a
+	// userspace delay line (`twinflow-node delay`, package labs/delayline) in a
+	// namespace of its own (DelayNamespace); set by the backend at deploy time when
+	// it has a delay command. With neither, links have no added delay.
+	DelayLine bool `json:"delay_line,omitempty"`
 
 	linkIdx map[string]int
 	nodeIdx map[string]int
@@ -169,7 +174,7 @@ type PlanIface struct {
 	// RateBps shapes this interface's egress (the link direction leaving the node).
 	RateBps uint64 `json:"rate_bps"`
 	// DelayMs is the link's one-way latency, applied with netem where the kernel has
-	// it (Plan.Netem).
+	// it (Plan.Netem), else by a delay line (Plan.DelayLine).
 	DelayMs float64 `json:"delay_ms,omitempty"`
 }
 
@@ -199,6 +204,33 @@ type PlanFlow struct {
 	// Path lists directed link IDs (from the document, or the shortest path).
 	Path []string `json:"path"`
 }
+
+// DelayNamespace is the namespace of link l's delay line (Plan.DelayLine), between
+// l.AIf (peer DelayIfA) and l.BIf (peer DelayIfB).
+func (p *Plan) DelayNamespace(l PlanLink) string {
+	return fmt.Sprintf("%s.~d%d", p.Options.Label(), l.Slot)
+}
+
+// The delay line's interfaces in DelayNamespace.
+const (
+	DelayIfA = "dla"
+	DelayIfB = "dlb"
+)
+
+// LinkDelayMs is link l's one-way latency (0 if it has none or is unknown).
+func (p *Plan) LinkDelayMs(l PlanLink) float64 {
+	if n, ok := p.Node(l.A); ok {
+		for _, ifc := range n.Ifaces {
+			if ifc.Name == l.AIf {
+				return ifc.DelayMs
+			}
+		}
+	}
+	return 0
+}
+
+// delayed reports whether link l goes through a delay line.
+func (p *Plan) delayed(l PlanLink) bool { return p.DelayLine && p.LinkDelayMs(l) > 0 }
 
 // Node returns the plan node with that device ID.
 func (p *Plan) Node(id string) (*PlanNode, bool) {

@@ -33,8 +33,8 @@ func QueueModelInput(n *network.Network, p *Plan, cc string) (*queue.Input, erro
 				continue
 			}
 			lat := 0.0
-			if p.Netem {
-				lat = l.LatencyMs
+			if p.Netem || p.DelayLine {
+				lat = l.LatencyMs // the lab applies it (netem or a delay line)
 			}
 			in.Links = append(in.Links, queue.Link{ID: id, CapacityGbps: l.CapacityGbps * p.Options.Scale, LatencyMs: lat, Queue: q})
 		}

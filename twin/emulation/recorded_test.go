@@ -62,6 +62,12 @@ func rescoreRecorded(t *testing.T, params queue.Params) []recordedRun {
 				n, err = network.DecodeJSON(f)
 				f.Close()
 			}
+		case strings.HasPrefix(rep.Network, "labs/"):
+			var f *os.File
+			if f, err = os.Open(filepath.Join("../..", rep.Network)); err == nil {
+				n, err = network.DecodeJSON(f)
+				f.Close()
+			}
 		default:
 			t.Fatalf("%s: network %q is not in the repository", file, rep.Network)
 		}
@@ -77,6 +83,9 @@ func rescoreRecorded(t *testing.T, params queue.Params) []recordedRun {
 			if err != nil {
 				t.Fatalf("%s: %v", file, err)
 			}
+			// The recording machines have no netem: a recorded network with link
+			// latencies was run with delay lines, which applied them.
+			p.DelayLine = hasDelay(p)
 			c, err := RescoreQueueModel(n, p, r.CC, params, *r.Queueing)
 			if err != nil {
 				t.Fatalf("%s %s %s: %v", file, r.Queue, r.CC, err)

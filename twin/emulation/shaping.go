@@ -199,6 +199,13 @@ func ipLinkBatch(p *Plan, nodes []PlanNode, links []PlanLink, withBridge bool) [
 	for _, lk := range links {
 		a, _ := p.Node(lk.A)
 		b, _ := p.Node(lk.B)
+		if p.delayed(lk) {
+			d := p.DelayNamespace(lk)
+			add("netns add %s", d)
+			add("link add name %s netns %s type veth peer name %s netns %s", lk.AIf, a.Namespace, DelayIfA, d)
+			add("link add name %s netns %s type veth peer name %s netns %s", DelayIfB, d, lk.BIf, b.Namespace)
+			continue
+		}
 		add("link add name %s netns %s type veth peer name %s netns %s", lk.AIf, a.Namespace, lk.BIf, b.Namespace)
 	}
 	return l
