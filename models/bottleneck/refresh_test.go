@@ -321,3 +321,38 @@ func TestRefreshLevelBeforeRestartMoves(t *testing.T) {
 		t.Fatalf("l at level %d after, want 1", lv)
 	}
 }
+
+// TestPropertyRefreshCut applies single random perturbations that re-fill, each
+// followed by Refresh, and checks that every flow and resolved link below the refresh
+// cut kept its level (refreshCut); levels and rates as in TestPropertyRefresh. A cut
+// without the changed links' initial shares (only the moved rates) fails it.
+func TestPropertyRefreshCut(t *testing.T) {
+	rng := rand.New(rand.NewPCG(testSeed(23), 24))
+	checked, restarts := 0, 0
+	for it := range iterations(t, 1500, 150) {
+		s := mustNew(t, randomNetwork(rng, 12, 20, 40))
+		s.agg.every = int32(1 + it%2)
+		s.noReplayFloor = true
+		next := 1000
+		what := fmt.Sprintf("it %d", it)
+		for step := range 10 {
+			before := newRefreshBase(s)
+			d := randomPerturbation(t, rng, s, &next, &what)
+			if d == nil || !s.stale {
+				continue
+			}
+			if s.agg.restart > 0 {
+				restarts++
+			}
+			s.Refresh()
+			checked += before.keptBelowCut(t, s, fmt.Sprintf("%s step %d", what, step))
+			if step%5 == 4 {
+				sameAsFull(t, s, what)
+			}
+		}
+	}
+	t.Logf("%d flows and links checked below the cut, %d re-fills restarted from a checkpoint", checked, restarts)
+	if checked == 0 || restarts == 0 {
+		t.Fatalf("%d checked, %d restarts", checked, restarts)
+	}
+}
