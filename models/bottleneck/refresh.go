@@ -11,9 +11,7 @@ import (
 // Compute's Phase 1 (the heap-based water-filling that finds rates and ranks) is
 // replaced by one streaming pass over the flows that places each flow at its rank
 // (a counting sort by its bottleneck's position in the saturation order) and sums
-// each link's load; Phase 2 (computeLevels) then runs as in Compute, its first pass
-// in two halves of the ranks on two goroutines from splitMinRanks flows on (the
-// rank pass counts each link's first-half ranks for it). O(|L| + Σ|path|).
+// each link's load; Phase 2 (computeLevels) then runs as in Compute. O(|L| + Σ|path|).
 // It returns false when the fill's results do not cover every alive flow or Phase 2
 // finds no link to resolve (the caller then runs Compute, which rewrites everything).
 //
@@ -89,17 +87,8 @@ func (s *State) refreshLevels() bool {
 	rr := scratchOf(&cs.rr, nA, true)[:nA]
 	rrec := scratchOf(&cs.rrec, nA, true)[:nA]
 	over := scratchOf(&cs.over, 0, true)
-	// Phase 2's first pass runs in two halves of the ranks on two goroutines from
-	// splitMinRanks flows on, as in Compute: the second half's slots in the per-link
-	// lists follow from the number of first-half ranks on each link (first)
-	split, sp := nA, int32(-1) // sp: ranks below it are in the first half (none: -1)
-	var first []int32
-	if nA >= splitMinRanks {
-		split, sp = nA/2, int32(nA/2)
-		first = make([]int32, nT)
-	}
 	// one pass in flow order: each flow's rank, rate and path record; each link's
-	// load, largest rate and first-half ranks
+	// load and largest rate
 	next := start
 	for f, p := range s.path {
 		if !s.alive[f] {
@@ -115,11 +104,6 @@ func (s *State) refreshLevels() bool {
 		for _, n := range p {
 			resid[n] -= x
 			maxR[n] = max(maxR[n], x)
-		}
-		if r < sp {
-			for _, n := range p {
-				first[n]++
-			}
 		}
 	}
 	var rover []int32
@@ -137,13 +121,8 @@ func (s *State) refreshLevels() bool {
 	}
 	cs.over = over[:0]
 	clear(cnt)
-	in := &levelInput{off: off, resid: resid, cnt: cnt[:nT], maxR: maxR, maxDeg: maxDeg,
-		order: order, rr: rr, rrec: rrec, rover: rover, split: split}
-	if split < nA {
-		// link n's lists hold cnt0[n] − cntAtSplit[n] = first[n] first-half ranks
-		in.cnt0, in.cntAtSplit = first, make([]int32, nT)
-	}
-	if !s.computeLevels(in, cs, true) {
+	if !s.computeLevels(&levelInput{off: off, resid: resid, cnt: cnt[:nT], maxR: maxR, maxDeg: maxDeg,
+		order: order, rr: rr, rrec: rrec, rover: rover, split: nA}, cs, true) {
 		return false
 	}
 	s.pfxOK, s.pfxAll = false, false

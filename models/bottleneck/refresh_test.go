@@ -115,17 +115,11 @@ func sameLevels(t *testing.T, s *State, got, want levelsSnapshot, what string) {
 // without Phase 1 (no fallback to Compute).
 //
 // It also checks what an incremental Phase 2 could rely on (refreshCut): every flow
-// and resolved link below the cut keeps its level. In every third iteration Phase 2's
-// first pass runs in two halves (splitMinRanks forced low).
+// and resolved link below the cut keeps its level.
 func TestPropertyRefresh(t *testing.T) {
-	defer func(v int) { splitMinRanks = v }(splitMinRanks)
 	rng := rand.New(rand.NewPCG(testSeed(21), 22))
-	refreshed, below, splits := 0, 0, int64(0)
+	refreshed, below := 0, 0
 	for it := range iterations(t, 500, 60) {
-		splitMinRanks = 1 << 30
-		if it%3 == 1 {
-			splitMinRanks = 2
-		}
 		s := mustNew(t, randomNetwork(rng, 12, 20, 40))
 		s.agg.every = int32(1 + it%4)
 		next := 1000
@@ -145,12 +139,11 @@ func TestPropertyRefresh(t *testing.T) {
 			if !s.stale {
 				continue
 			}
-			n0, f0, p0 := s.agg.refreshes, s.agg.refreshFulls, splitPasses.Load()
+			n0, f0 := s.agg.refreshes, s.agg.refreshFulls
 			s.Refresh()
 			if s.agg.refreshes != n0+1 || s.agg.refreshFulls != f0 {
 				t.Fatalf("%s: Refresh fell back to Compute", what)
 			}
-			splits += splitPasses.Load() - p0
 			refreshed++
 			below += before.keptBelowCut(t, s, what)
 			sameAsFull(t, s, what)
@@ -163,12 +156,12 @@ func TestPropertyRefresh(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d refreshes of stale levels (%d with a split first pass), %d flows and links below the cut kept their levels", refreshed, splits, below)
+	t.Logf("%d refreshes of stale levels, %d flows and links below the cut kept their levels", refreshed, below)
 	if refreshed < iterations(t, 500, 60) {
 		t.Fatalf("only %d refreshes of stale levels", refreshed)
 	}
-	if splits == 0 || below == 0 {
-		t.Fatalf("%d split passes, %d flows and links checked below the cut", splits, below)
+	if below == 0 {
+		t.Fatalf("no flow or link checked below the cut")
 	}
 }
 
