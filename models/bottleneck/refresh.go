@@ -14,6 +14,13 @@ import (
 // each link's load; Phase 2 (computeLevels) then runs as in Compute. O(|L| + Σ|path|).
 // It returns false when the fill's results do not cover every alive flow or Phase 2
 // finds no link to resolve (the caller then runs Compute, which rewrites everything).
+//
+// Phase 2 stays global. What an incremental one could keep: the levels of the flows
+// and links below the refresh cut (the lowest old or new rate of a changed flow and
+// the lowest old or new initial share of a link whose capacity, failure or flow count
+// changed; TestPropertyRefreshCut), not those of every link saturated before the
+// re-fill's restart point (TestRefreshLevelBeforeRestartMoves); docs/benchmarks.md
+// (session 11, h26f) measures how much that is and why the rounds make it hard to use.
 func (s *State) refreshLevels() bool {
 	a := &s.agg
 	if s.lazy || !a.ok {
