@@ -41,6 +41,10 @@ type Emulated struct {
 	Scale float64
 	// Flows holds one measurement per flow ID.
 	Flows map[string]Measurement
+	// Latency says how the lab applied the links' latencies: one of emulation's
+	// LatencyNetem, LatencyDelayLine, LatencyNotApplied (the network has latencies,
+	// the lab did not apply them) or LatencyNone (the network has none).
+	Latency string
 }
 
 // Emulator measures a network's flows (each with its Path) by running them.
@@ -57,6 +61,11 @@ type Emulator interface {
 type NetnsEmulator struct {
 	// ProbeCmd is the argv prefix of the probe agent (as emulation.Netns.ProbeCmd).
 	ProbeCmd []string
+	// DelayCmd is the argv prefix of the userspace delay line (as
+	// emulation.Netns.DelayCmd, e.g. {"twinflow-node", "delay"}): where the kernel has
+	// no netem, links with a latency get it from a delay line; without DelayCmd they
+	// get none (Emulated.Latency says which).
+	DelayCmd []string
 	// StateDir holds the lab's state file while it runs (default emulation's).
 	StateDir string
 	// Prefix of the lab's namespaces (default "tfds-") and Lab the lab's name (default
@@ -158,9 +167,16 @@ func (e *NetnsEmulator) Measure(ctx context.Context, n *network.Network, d time.
 	}
 	b := &emulation.Netns{
 		Options:  o,
-		ProbeCmd: e.ProbeCmd, StateDir: e.StateDir,
+		ProbeCmd: e.ProbeCmd, DelayCmd: e.DelayCmd, StateDir: e.StateDir,
 	}
-	res, err := emulation.MeasureFlows(ctx, b, n, cc, d, d/4)
+	var res []emulation.ProbeResult
+	var latency string
+	err = emulation.WithLab(ctx, b, n, func(ctx context.Context) error {
+		latency = b.Plan().Latency() // known once deployed (netem probed, delay lines up)
+		var err error
+		res, err = b.Probe(ctx, emulation.FlowProbes(b.Plan(), cc, d, d/4))
+		return err
+	})
 	if err != nil {
 		return Emulated{}, fmt.Errorf("%w: %w", ErrEmulation, err)
 	}
@@ -189,7 +205,7 @@ func (e *NetnsEmulator) Measure(ctx context.Context, n *network.Network, d time.
 		r := res[0]
 		return Emulated{}, fmt.Errorf("%w: no flow could be measured (flow %s %s -> %s: %s)", ErrEmulation, r.ID, r.Src, r.Dst, r.Error)
 	}
-	return Emulated{Scale: scale, Flows: out}, nil
+	return Emulated{Scale: scale, Flows: out, Latency: latency}, nil
 }
 
 // emulateSample runs sm of sc through em and records the measured labels and the
@@ -230,6 +246,11 @@ func emulateSample(ctx context.Context, s *Spec, sc *scenario, sm *sample, em Em
 	if !(m.Scale > 0 && m.Scale <= 1) {
 		return fmt.Errorf("%w: sample %d: the emulator reported scale %v", ErrEmulation, sm.index, m.Scale)
 	}
+	switch m.Latency {
+	case emulation.LatencyNetem, emulation.LatencyDelayLine, emulation.LatencyNotApplied, emulation.LatencyNone:
+	default:
+		return fmt.Errorf("%w: sample %d: the emulator reported latency emulation %q", ErrEmulation, sm.index, m.Latency)
+	}
 	sm.emuRate, sm.emuRTT, sm.emuRetx, sm.emuLoss, sm.emuOK = make([]float64, F), make([]float64, F), make([]int32, F), make([]float64, F), make([]bool, F)
 	for f := range F {
 		r, ok := m.Flows[ids[f]]
@@ -244,6 +265,6 @@ func emulateSample(ctx context.Context, s *Spec, sc *scenario, sm *sample, em Em
 		sm.emuOK[f] = true
 	}
 	sm.emulated = true
-	sm.emuSeconds, sm.emuScale = float64(s.Emulate.Seconds), m.Scale
+	sm.emuSeconds, sm.emuScale, sm.emuLatency = float64(s.Emulate.Seconds), m.Scale, m.Latency
 	return nil
 }

@@ -75,9 +75,10 @@ func TestEmulateSpecBounds(t *testing.T) {
 
 type fakeEmulator struct {
 	unavailable error
-	fail        error // returned by Measure
-	drop        bool  // leave the last flow unmeasured
-	failFlow    bool  // the last flow's probe failed
+	fail        error  // returned by Measure
+	drop        bool   // leave the last flow unmeasured
+	failFlow    bool   // the last flow's probe failed
+	latency     string // Emulated.Latency (default emulation.LatencyDelayLine)
 	calls       int
 }
 
@@ -108,7 +109,11 @@ func (f *fakeEmulator) Measure(_ context.Context, n *network.Network, _ time.Dur
 			m[fl.ID] = Measurement{RateGbps: math.NaN(), RTTMs: math.NaN(), Loss: math.NaN(), Error: "no data acknowledged"}
 		}
 	}
-	return Emulated{Scale: 0.002, Flows: m}, nil
+	lat := f.latency
+	if lat == "" {
+		lat = emulation.LatencyDelayLine
+	}
+	return Emulated{Scale: 0.002, Flows: m, Latency: lat}, nil
 }
 
 // An emulator that cannot run refuses the whole run before anything is written.
@@ -158,7 +163,7 @@ func TestEmulateColumnsPlumbing(t *testing.T) {
 	if fe.calls != 1 {
 		t.Fatalf("emulator called %d times, want 1", fe.calls)
 	}
-	flows := readEmulated(t, out)
+	flows := readEmulated(t, out, emulation.LatencyDelayLine)
 	for _, r := range flows {
 		if r.Sample == 0 {
 			if r.EmulatedRateGbps == nil || *r.EmulatedRateGbps != float64(r.Flow+1) || r.EmulatedRetransmits == nil || *r.EmulatedRetransmits != 2 || r.ElasticRateGbps == nil || !(*r.ElasticRateGbps > 0) {
@@ -171,9 +176,10 @@ func TestEmulateColumnsPlumbing(t *testing.T) {
 	}
 }
 
-// readEmulated reads every flows part and checks the samples table's label_source and
-// the nulls of the samples that were not emulated; it returns the flow rows.
-func readEmulated(t *testing.T, out string) []FlowRow {
+// readEmulated reads every flows part and checks the samples table's label_source,
+// emulated_latency (one of latency for sample 0) and the nulls of the samples that were not
+// emulated; it returns the flow rows.
+func readEmulated(t *testing.T, out string, latency ...string) []FlowRow {
 	t.Helper()
 	var flows []FlowRow
 	for j := range 2 {
@@ -194,6 +200,13 @@ func readEmulated(t *testing.T, out string) []FlowRow {
 			}
 			if r.LabelSource != want || (r.Sample == 0) != (r.EmulatedSeconds != nil) {
 				t.Errorf("sample %d: label_source %q emulated_seconds %v, want %q", r.Sample, r.LabelSource, r.EmulatedSeconds, want)
+			}
+			if (r.Sample == 0) != (r.EmulatedLatency != nil) || (r.EmulatedLatency != nil && !slices.Contains(latency, *r.EmulatedLatency)) {
+				got := "null"
+				if r.EmulatedLatency != nil {
+					got = *r.EmulatedLatency
+				}
+				t.Errorf("sample %d: emulated_latency %s, want one of %q for sample 0 and null otherwise", r.Sample, got, latency)
 			}
 		}
 	}
@@ -227,6 +240,16 @@ func TestEmulateNetns(t *testing.T) {
 	s := mustSpec(t, emuSpec)
 	out := t.TempDir()
 	em := &NetnsEmulator{ProbeCmd: []string{"env", "TWINFLOW_EMULATION_PROBE=1", exe}, StateDir: t.TempDir(), Prefix: "tfdt-", Lab: "emu"}
+	// The ring's links have a latency (1 ms): with twinflow-node ($TWINFLOW_BIN, `make
+	// build`) it comes from delay lines where the kernel has no netem, else from no one.
+	wantLatency := []string{emulation.LatencyNetem, emulation.LatencyNotApplied}
+	if node := filepath.Join(os.Getenv("TWINFLOW_BIN"), "twinflow-node"); os.Getenv("TWINFLOW_BIN") != "" {
+		if _, err := os.Stat(node); err != nil {
+			t.Fatalf("TWINFLOW_BIN is set but has no twinflow-node: %v", err)
+		}
+		em.DelayCmd = []string{node, "delay"}
+		wantLatency = []string{emulation.LatencyNetem, emulation.LatencyDelayLine}
+	}
 	const label = "tfdt-emu"
 	labtest.Lock(t, label)
 	residue := func() []string {
@@ -254,7 +277,7 @@ func TestEmulateNetns(t *testing.T) {
 	if _, err := Generate(ctx, s, nil, out, Options{Emulator: em}); err != nil {
 		t.Fatal(err)
 	}
-	flows := readEmulated(t, out)
+	flows := readEmulated(t, out, wantLatency...)
 	for _, r := range flows {
 		if r.Sample != 0 {
 			continue
@@ -287,14 +310,17 @@ func TestEmulateNetns(t *testing.T) {
 // (no part file): a rerun (resume) measures it again.
 func TestEmulateFailureLeavesScenarioIncomplete(t *testing.T) {
 	s := mustSpec(t, emuSpec)
-	for _, fe := range []*fakeEmulator{{fail: errors.New("probe died")}, {drop: true}} {
+	for _, fe := range []*fakeEmulator{{fail: errors.New("probe died")}, {drop: true}, {latency: "bogus"}} {
 		out := t.TempDir()
 		_, err := Generate(context.Background(), s, nil, out, Options{Emulator: fe, Workers: 1})
 		if err == nil || !strings.Contains(err.Error(), "sample 0") {
 			t.Fatalf("failed measurement: err = %v, want an error naming sample 0", err)
 		}
-		if fe.drop && !errors.Is(err, ErrEmulation) {
-			t.Errorf("unmeasured flow: err = %v, want ErrEmulation", err)
+		if (fe.drop || fe.latency != "") && !errors.Is(err, ErrEmulation) {
+			t.Errorf("unmeasured flow or unknown latency emulation: err = %v, want ErrEmulation", err)
+		}
+		if fe.latency != "" && !strings.Contains(err.Error(), `latency emulation "bogus"`) {
+			t.Errorf("unknown latency emulation: err = %v, want it named", err)
 		}
 		if _, serr := os.Stat(filepath.Join(out, "parquet", "flows", "part-000000.parquet")); !errors.Is(serr, os.ErrNotExist) {
 			t.Fatalf("scenario 0 written although its emulated sample failed (stat: %v)", serr)
@@ -306,7 +332,7 @@ func TestEmulateFailureLeavesScenarioIncomplete(t *testing.T) {
 		if ok.calls != 1 {
 			t.Errorf("resume measured %d samples, want 1", ok.calls)
 		}
-		readEmulated(t, out)
+		readEmulated(t, out, emulation.LatencyDelayLine)
 	}
 }
 
@@ -346,7 +372,7 @@ func TestEmulateFailedFlowIsNull(t *testing.T) {
 	if r := sr[1]; r.EmulatedFailedFlows != nil || r.EmulatedScale != nil {
 		t.Errorf("sample 1 (not emulated): emulated_failed_flows %v emulated_scale %v, want null", r.EmulatedFailedFlows, r.EmulatedScale)
 	}
-	for _, r := range readEmulated(t, out) {
+	for _, r := range readEmulated(t, out, emulation.LatencyDelayLine) {
 		if r.Sample != 0 {
 			continue
 		}

@@ -4,12 +4,13 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"strconv"
 
 	"github.com/parquet-go/parquet-go"
 )
 
 // SchemaVersion is the version of the Parquet tables and of dataset.json.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // SampleRow is one row of parquet/samples: one labelled traffic matrix.
 type SampleRow struct {
@@ -29,6 +30,8 @@ type SampleRow struct {
 	EmulatedSeconds     *float64 `parquet:"emulated_seconds,optional"`
 	EmulatedScale       *float64 `parquet:"emulated_scale,optional"`
 	EmulatedFailedFlows *int32   `parquet:"emulated_failed_flows,optional"`
+	// EmulatedLatency is how the lab applied the links' latencies (Emulated.Latency).
+	EmulatedLatency *string `parquet:"emulated_latency,optional,dict"`
 }
 
 // FlowRow is one row of parquet/flows: one flow of one sample. Delay, jitter and loss
@@ -102,6 +105,7 @@ func Schema() map[string][]Column {
 			{"emulated_seconds", "double", "s", emuNull, "how long the sample's TCP flows ran in emulation (the first quarter is warmup, not measured)"},
 			{"emulated_scale", "double", "", emuNull, "the lab's rate scale: a link of c Gb/s ran at c × 1e9 × emulated_scale bit/s (the emulated_* rates are divided by it)"},
 			{"emulated_failed_flows", "int32", "", emuNull, "flows of the sample whose measurement failed (their emulated_* columns are null)"},
+			{"emulated_latency", "string", "", emuNull, "how the lab applied the links' latency_ms: netem, delay_line (userspace delay lines, the kernel has no netem), not_applied (links have latencies, the lab added none: emulated RTTs lack the propagation delay) or no_latency (no link has one)"},
 		},
 		"flows": {
 			{"sample", "int64", "", "", "sample index"},
@@ -153,7 +157,7 @@ func writeSchema(w io.Writer) error {
 func writeParquet[T any](w io.Writer, rows []T) error {
 	pw := parquet.NewGenericWriter[T](w,
 		parquet.Compression(&parquet.Zstd),
-		parquet.KeyValueMetadata("twinflow.schema_version", "1"),
+		parquet.KeyValueMetadata("twinflow.schema_version", strconv.Itoa(SchemaVersion)),
 		parquet.PageBufferSize(1<<20))
 	for len(rows) > 0 {
 		n := min(len(rows), 65536)
@@ -194,7 +198,8 @@ func (sc *scenario) parquetRows(samples []*sample) ([]SampleRow, []FlowRow, []Li
 		if sm.emulated {
 			r := &srows[len(srows)-1]
 			sec, scale, failed := sm.emuSeconds, sm.emuScale, sm.emuFailed
-			r.LabelSource, r.EmulatedSeconds, r.EmulatedScale, r.EmulatedFailedFlows = "model+emulation", &sec, &scale, &failed
+			lat := sm.emuLatency
+			r.LabelSource, r.EmulatedSeconds, r.EmulatedScale, r.EmulatedFailedFlows, r.EmulatedLatency = "model+emulation", &sec, &scale, &failed, &lat
 		}
 		for f := range sm.src {
 			a, b := sm.src[f], sm.dst[f]

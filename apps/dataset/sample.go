@@ -48,6 +48,7 @@ type sample struct {
 	emuLoss    []float64 // per flow, retransmitted / data segments in the window; NaN: none sent
 	emuOK      []bool    // per flow: measured (false: its probe failed, values absent)
 	emuScale   float64   // the lab's rate scale
+	emuLatency string    // how the lab applied link latencies (Emulated.Latency)
 	emuFailed  int32     // flows whose probe failed
 	elastic    []float64 // per flow, Gb/s
 }

@@ -31,15 +31,24 @@ func newL2Emulator(env *assembly, nodeBin string) (pipeline.Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	backend := &emulation.Netns{
-		Options:  emulation.Options{Lab: L2SandboxLab, Prefix: L2SandboxPrefix, Queue: emulation.QueueFQ, FirstPathWins: true},
-		NodeCmd:  []string{bin, "--dataplane", "linux", "--insecure"},
-		ProbeCmd: []string{bin, "probe"},
-		Config:   GNMIConfigurer{},
-	}
+	backend := l2Backend(bin)
 	env.onShutdown(func(ctx context.Context) error { return backend.Destroy(ctx) })
 	env.notes = append(env.notes, "L2 sandbox: changes proposed at level L2 run in network namespaces "+L2SandboxPrefix+"l2.*")
 	return &serialEmulator{e: &pipeline.SandboxEmulator{Sandbox: &emulation.Sandbox{Backend: backend, Config: GNMIConfigurer{}}}}, nil
+}
+
+// l2Backend is the L2 sandbox's netns backend with twinflow-node at bin as the device
+// agent, the probe agent and the delay line: where the kernel has no netem, links with
+// a latency get it from a delay line (`twinflow-node delay`), so that the sandbox's
+// RTTs include the fork's propagation delays.
+func l2Backend(bin string) *emulation.Netns {
+	return &emulation.Netns{
+		Options:  emulation.Options{Lab: L2SandboxLab, Prefix: L2SandboxPrefix, Queue: emulation.QueueFQ, FirstPathWins: true},
+		NodeCmd:  []string{bin, "--dataplane", "linux", "--insecure"},
+		ProbeCmd: []string{bin, "probe"},
+		DelayCmd: []string{bin, "delay"},
+		Config:   GNMIConfigurer{},
+	}
 }
 
 // GNMIConfigurer pushes config rules to a sandbox node with the production gNMI driver

@@ -55,9 +55,9 @@ their measured labels are the Parquet emulated_* columns.`,
 				return err
 			}
 			opts := dataset.Options{Shard: sh, Workers: workers}
-			if spec.Emulate != nil { // the probe agent and state dir as `twinflow lab` finds them
+			if spec.Emulate != nil { // the probe agent, delay line and state dir as `twinflow lab` finds them
 				lo := &labOptions{stateDir: os.Getenv("TWINFLOW_LAB_STATE_DIR")}
-				opts.Emulator = &dataset.NetnsEmulator{ProbeCmd: lo.probeCmd(), StateDir: lo.stateDir}
+				opts.Emulator = &dataset.NetnsEmulator{ProbeCmd: lo.probeCmd(), DelayCmd: lo.delayCmd(), StateDir: lo.stateDir}
 			}
 			var p *progressLine
 			if !quiet {

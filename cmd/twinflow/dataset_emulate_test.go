@@ -27,7 +27,8 @@ emulate: {samples: 1, seconds: 2}
 
 // Seed 004 §9.2, issue 18: `twinflow dataset generate` with emulate, as an engineer
 // runs it (one process, the probe agent found as `twinflow lab` finds it): sample 0 is
-// measured in namespaces, the others are not, and no lab is left behind; run as an
+// measured in namespaces (with link latencies: issue 16), the others are not, and no
+// lab is left behind; run as an
 // unprivileged user, the same command is refused before writing anything.
 func TestDatasetGenerateEmulateCLI(t *testing.T) {
 	requireRoot(t, "dataset emulate CLI test needs root")
@@ -88,6 +89,22 @@ func TestDatasetGenerateEmulateCLI(t *testing.T) {
 			t.Errorf("sample %d flow %d: emulated_rate_gbps %v", r.Sample, r.Flow, r.EmulatedRateGbps)
 		} else if measured && !(*r.EmulatedRateGbps > 0) {
 			t.Errorf("sample 0 flow %d: measured %v Gb/s", r.Flow, *r.EmulatedRateGbps)
+		}
+	}
+	// The ring's links have a latency (1 ms) and twinflow-node is beside twinflow: the
+	// CLI wires its delay line, so the lab applied the latencies (netem where the
+	// kernel has it, else delay lines), and the sample says so.
+	samples, err := parquet.ReadFile[dataset.SampleRow](filepath.Join(dir, "ds", "parquet", "samples", "part-000000.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range samples {
+		got := "null"
+		if r.EmulatedLatency != nil {
+			got = *r.EmulatedLatency
+		}
+		if want := r.Sample == 0; want != (got == emulation.LatencyNetem || got == emulation.LatencyDelayLine) || (!want && got != "null") {
+			t.Errorf("sample %d: emulated_latency %s, want netem or delay_line for sample 0, null otherwise", r.Sample, got)
 		}
 	}
 }

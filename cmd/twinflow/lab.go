@@ -468,6 +468,8 @@ func newLabProbeCmd(o *Options, lo *labOptions) *cobra.Command {
 
 // fidelityReport is `lab fidelity`'s output.
 type fidelityReport struct {
+	// Version is emulation.FidelityReportVersion (absent, 0, in older reports).
+	Version int    `json:"version,omitempty"`
 	Network string `json:"network"`
 	// Generate and Seed name a generated network (--generate) instead of a file.
 	Generate    string                  `json:"generate,omitempty"`
@@ -547,7 +549,7 @@ median and maximum absolute error per run.`,
 			if err != nil {
 				return labErr(err)
 			}
-			rep := fidelityReport{Network: file, Generate: gen, Scale: scale, QueueLimit: limit, SenderHosts: hosts, Params: params.Version, Runs: runs}
+			rep := fidelityReport{Version: emulation.FidelityReportVersion, Network: file, Generate: gen, Scale: scale, QueueLimit: limit, SenderHosts: hosts, Params: params.Version, Runs: runs}
 			if gen != "" {
 				rep.Seed = seed
 			}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/twinflow/twinflow/labs/labtest"
+	"github.com/twinflow/twinflow/twin/emulation"
 )
 
 func TestLabRejectsMalformedInput(t *testing.T) {
@@ -177,6 +178,11 @@ func TestLabCLIEndToEnd(t *testing.T) {
 	var rep fidelityReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Runs) != 1 || len(rep.Runs[0].Comparison.Rows) != 6 {
 		t.Fatalf("fidelity report: %v\n%s", err, out)
+	}
+	// The report is versioned and records how latencies were applied (vector A has
+	// none: no delay line, whatever the kernel).
+	if rep.Version != emulation.FidelityReportVersion || rep.Runs[0].DelayLine || !strings.Contains(out, `"delay_line": false`) {
+		t.Errorf("fidelity report: version %d (want %d), delay_line %v (want false, recorded)\n%s", rep.Version, emulation.FidelityReportVersion, rep.Runs[0].DelayLine, out)
 	}
 	if left := leftovers(); len(left) > 0 {
 		t.Errorf("left behind: %v", left)

@@ -29,12 +29,23 @@ type FidelityConfig struct {
 	Params *queue.Params
 }
 
+// FidelityReportVersion is the version of `twinflow lab fidelity -o json` reports
+// (their "version" field). Version 2 records in each run how the lab applied link
+// latencies (FidelityRun.Netem and DelayLine); reports without a version (1, before
+// 2026-12-08) do not: a reader must infer it.
+const FidelityReportVersion = 2
+
 // FidelityRun is the comparison of one (queue, cc) run.
 type FidelityRun struct {
 	Queue    QueueModel    `json:"queue"`
 	CC       string        `json:"cc"`
 	Duration time.Duration `json:"duration_ns"`
 	Warmup   time.Duration `json:"warmup_ns"`
+	// Netem and DelayLine are the lab's Plan.Netem and Plan.DelayLine: whether link
+	// latencies were applied by netem, by userspace delay lines, or (both false, on a
+	// network with latencies) not at all. Recorded since FidelityReportVersion 2.
+	Netem     bool `json:"netem"`
+	DelayLine bool `json:"delay_line"`
 	// Comparison is against max-min (the bottleneck model) whatever the queue.
 	Comparison Comparison `json:"comparison"`
 	// Queueing is against the queue model (models/queue) for the run's discipline:
@@ -103,6 +114,7 @@ func fidelityRuns(ctx context.Context, b *Netns, n *network.Network, q QueueMode
 			return runs, err
 		}
 		run := FidelityRun{Queue: q, CC: cc, Duration: cfg.Duration, Warmup: cfg.Warmup,
+			Netem: b.Plan().Netem, DelayLine: b.Plan().DelayLine,
 			Comparison: Compare(pred, res, b.Plan().Options.Scale, GoodputFactor)}
 		params := queue.DefaultParams()
 		if cfg.Params != nil {

@@ -229,6 +229,29 @@ func (p *Plan) LinkDelayMs(l PlanLink) float64 {
 	return 0
 }
 
+// How a deployed lab applied its links' latencies (Plan.Latency).
+const (
+	LatencyNetem      = "netem"       // netem on the links' interfaces
+	LatencyDelayLine  = "delay_line"  // userspace delay lines (Plan.DelayLine)
+	LatencyNotApplied = "not_applied" // links have latencies, but neither netem nor a delay line applied them
+	LatencyNone       = "no_latency"  // no link has a latency: nothing to apply
+)
+
+// Latency says how the deployed plan applies its links' latencies: LatencyNone if no
+// link has one, else LatencyNetem, LatencyDelayLine or LatencyNotApplied (Netem and
+// DelayLine are set at deploy time, so a plan not deployed reports LatencyNotApplied).
+func (p *Plan) Latency() string {
+	switch {
+	case !hasDelay(p):
+		return LatencyNone
+	case p.Netem:
+		return LatencyNetem
+	case p.DelayLine:
+		return LatencyDelayLine
+	}
+	return LatencyNotApplied
+}
+
 // delayed reports whether link l goes through a delay line.
 func (p *Plan) delayed(l PlanLink) bool { return p.DelayLine && p.LinkDelayMs(l) > 0 }
 

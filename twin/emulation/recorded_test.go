@@ -37,6 +37,7 @@ func rescoreRecorded(t *testing.T, params queue.Params) []recordedRun {
 	var out []recordedRun
 	for _, file := range files {
 		var rep struct {
+			Version     int           `json:"version"`
 			Network     string        `json:"network"`
 			Generate    string        `json:"generate"`
 			Seed        int64         `json:"seed"`
@@ -83,9 +84,7 @@ func rescoreRecorded(t *testing.T, params queue.Params) []recordedRun {
 			if err != nil {
 				t.Fatalf("%s: %v", file, err)
 			}
-			// The recording machines have no netem: a recorded network with link
-			// latencies was run with delay lines, which applied them.
-			p.DelayLine = hasDelay(p)
+			recordedLatency(p, rep.Version, r)
 			c, err := RescoreQueueModel(n, p, r.CC, params, *r.Queueing)
 			if err != nil {
 				t.Fatalf("%s %s %s: %v", file, r.Queue, r.CC, err)
@@ -98,6 +97,17 @@ func rescoreRecorded(t *testing.T, params queue.Params) []recordedRun {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].file < out[j].file })
 	return out
+}
+
+// recordedLatency sets how the recorded run r applied link latencies on its plan p:
+// as the report records it (version 2 on), else inferred — older reports come from
+// machines without netem, where a network with link latencies ran with delay lines.
+func recordedLatency(p *Plan, version int, r FidelityRun) {
+	if version >= 2 {
+		p.Netem, p.DelayLine = r.Netem, r.DelayLine
+		return
+	}
+	p.Netem, p.DelayLine = false, hasDelay(p)
 }
 
 // TestRecordedRunsRTT re-scores the recorded emulation runs (labs/fidelity/runs) with
