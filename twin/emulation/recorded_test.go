@@ -115,7 +115,9 @@ func recordedLatency(p *Plan, version int, r FidelityRun) {
 // predictions are recomputed — and holds the model to the RTT results
 // docs/fidelity.md reports as met: CUBIC under fq every flow within 25%; CUBIC and
 // Reno on 50- and 200-packet FIFOs of seeds 103–105 (RTTs measured as the mean over the
-// window) every flow within 25%. Run with -v for the per-run table.
+// window) every flow within 25%; CUBIC and Reno on vector A's FIFOs of session 11 (va*
+// runs: 20, 50, 100 and 200 packets, with 5 ms links through the delay line and without;
+// seed 110 with 5 ms links, s110-5ms-*) every flow within 25%. Run with -v for the per-run table.
 func TestRecordedRunsRTT(t *testing.T) {
 	runs := rescoreRecorded(t, queue.DefaultParams())
 	for _, r := range runs {
@@ -132,6 +134,8 @@ func TestRecordedRunsRTT(t *testing.T) {
 			held = true // fq with the ACK class (the runs before it starved ACKs)
 		case r.run.Queue == QueueFIFO && (r.run.CC == "cubic" || r.run.CC == "reno") && r.seed >= 103 && r.seed <= 105 && r.buffer >= 50:
 			held = true
+		case r.run.Queue == QueueFIFO && (r.run.CC == "cubic" || r.run.CC == "reno") && (strings.HasPrefix(r.file, "va") || strings.HasSuffix(r.file, "-s11.json")):
+			held = true // vector A with and without, seed 110 with, propagation delay (session 11)
 		}
 		if held && c.MaxAbsRTTErrorPct > 25 {
 			t.Errorf("%s %s %s: RTT error up to %.1f%% (%s), want every flow within 25%%", r.file, r.run.Queue, r.run.CC, c.MaxAbsRTTErrorPct, strings.Join(errs, " "))
@@ -148,7 +152,11 @@ func TestRecordedRunsRTT(t *testing.T) {
 // |rate error| falls from 30.8% to 14.4%, and on the evaluation networks (seeds 102–111
 // and vector A) from 42.7% to 25.7%; at 50 and 200 packets it changes no median by more than half a
 // point (the one FIFO there shallower than its flows' in-flight excess, seed 103's
-// r-1→r-0 with five flows at 50 packets, does not hold them).
+// r-1→r-0 with five flows at 50 packets, does not hold them). The session-11 vector A
+// runs (*-s11.json: vector A and seed 110 with 5 ms links through the delay line, vector A
+// without) are logged, not held or
+// averaged: with propagation BBR's in-flight excess grows with the BDP, so bbr_shallow
+// applies at 50 packets there too (docs/fidelity.md, "Session 11").
 func TestRecordedRunsBBRShallow(t *testing.T) {
 	p := queue.DefaultParams()
 	p.BBRShallow = 1
@@ -159,6 +167,10 @@ func TestRecordedRunsBBRShallow(t *testing.T) {
 			continue
 		}
 		b, s := base[i].now.MedianAbsErrorPct, r.now.MedianAbsErrorPct
+		if strings.HasSuffix(r.file, "-s11.json") {
+			t.Logf("%-28s %d packets: theory-1 %5.1f%%  bbr_shallow %5.1f%% (session 11, not held)", r.file, r.buffer, b, s)
+			continue
+		}
 		if r.buffer != 20 {
 			if math.Abs(b-s) > 0.5 {
 				t.Errorf("%s: %d packets, median %.1f%% → %.1f%%, want unchanged", r.file, r.buffer, b, s)
