@@ -12,16 +12,7 @@ import (
 func TestCalibrateRecoversParameters(t *testing.T) {
 	truth := queue.DefaultParams()
 	truth.QueueFill, truth.CubicGain = 0.9, 1.25
-	var runs []CalibrationRun
-	for _, seed := range []int64{1, 2} {
-		n, err := network.FlowTree(6, 6, seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, buf := range []int{20, 200} {
-			runs = append(runs, modelRun(t, n, buf, truth))
-		}
-	}
+	runs := modelRuns(t, []int64{1, 2}, []int{20, 200}, truth)
 	res, err := Calibrate(runs, queue.DefaultParams(), "test-1", 0.5)
 	if err != nil {
 		t.Fatal(err)
@@ -43,14 +34,7 @@ func TestCalibrateRecoversParameters(t *testing.T) {
 func TestCalibrateOnlyPortLoss(t *testing.T) {
 	truth := queue.DefaultParams()
 	truth.PortLoss = 0.5
-	var runs []CalibrationRun
-	for _, seed := range []int64{1, 4} {
-		n, err := network.FlowTree(6, 6, seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs = append(runs, modelRun(t, n, 20, truth))
-	}
+	runs := modelRuns(t, []int64{1, 4}, []int{20}, truth)
 	start := queue.DefaultParams()
 	start.BBRMinWindow = 8 // not fitted (and no BBR flow here): must stay
 	res, err := CalibrateOnly(runs, start, "ports-test", 0.5, []string{"port_loss"})
@@ -66,6 +50,22 @@ func TestCalibrateOnlyPortLoss(t *testing.T) {
 	if _, err := CalibrateOnly(runs, start, "x", 0.5, []string{"nope"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("unknown parameter: %v", err)
 	}
+}
+
+// modelRuns is modelRun on the six-flow trees of the given seeds, at each buffer.
+func modelRuns(t *testing.T, seeds []int64, bufs []int, truth queue.Params) []CalibrationRun {
+	t.Helper()
+	var runs []CalibrationRun
+	for _, seed := range seeds {
+		n, err := network.FlowTree(6, 6, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, buf := range bufs {
+			runs = append(runs, modelRun(t, n, buf, truth))
+		}
+	}
+	return runs
 }
 
 // modelRun is a calibration run "measured" by the queue model itself with parameters
@@ -98,14 +98,7 @@ func modelRun(t *testing.T, n *network.Network, buf int, truth queue.Params) Cal
 func TestCalibratePortGap(t *testing.T) {
 	truth := queue.DefaultParams()
 	truth.PortLoss, truth.PortGap = 1, 0.1
-	var runs []CalibrationRun
-	for _, seed := range []int64{1, 4} {
-		n, err := network.FlowTree(6, 6, seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs = append(runs, modelRun(t, n, 20, truth))
-	}
+	runs := modelRuns(t, []int64{1, 4}, []int{20}, truth)
 	both, err := CalibrateOnly(runs, queue.DefaultParams(), "gap-test", 0, []string{"port_loss", "port_gap"})
 	if err != nil {
 		t.Fatal(err)
