@@ -169,14 +169,7 @@ func (e *NetnsEmulator) Measure(ctx context.Context, n *network.Network, d time.
 		Options:  o,
 		ProbeCmd: e.ProbeCmd, DelayCmd: e.DelayCmd, StateDir: e.StateDir,
 	}
-	var res []emulation.ProbeResult
-	var latency string
-	err = emulation.WithLab(ctx, b, n, func(ctx context.Context) error {
-		latency = b.Plan().Latency() // known once deployed (netem probed, delay lines up)
-		var err error
-		res, err = b.Probe(ctx, emulation.FlowProbes(b.Plan(), cc, d, d/4))
-		return err
-	})
+	res, latency, err := emulation.MeasureFlows(ctx, b, n, cc, d, d/4)
 	if err != nil {
 		return Emulated{}, fmt.Errorf("%w: %w", ErrEmulation, err)
 	}

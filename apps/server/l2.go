@@ -33,7 +33,7 @@ func newL2Emulator(env *assembly, nodeBin string) (pipeline.Emulator, error) {
 	}
 	backend := l2Backend(bin)
 	env.onShutdown(func(ctx context.Context) error { return backend.Destroy(ctx) })
-	env.notes = append(env.notes, "L2 sandbox: changes proposed at level L2 run in network namespaces "+L2SandboxPrefix+"l2.*")
+	env.notes = append(env.notes, "L2 sandbox: changes proposed at level L2 run in network namespaces "+L2SandboxPrefix+L2SandboxLab+".*")
 	return &serialEmulator{e: &pipeline.SandboxEmulator{Sandbox: &emulation.Sandbox{Backend: backend, Config: GNMIConfigurer{}}}}, nil
 }
 

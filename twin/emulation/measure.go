@@ -42,15 +42,16 @@ func WithLab(ctx context.Context, b *Netns, n *network.Network, fn func(context.
 
 // MeasureFlows deploys n in b, runs every flow of n as one TCP connection with
 // congestion control cc for d (the first warmup not measured, FlowProbes) and destroys
-// the lab. A flow whose probe failed has OK false in its result.
-func MeasureFlows(ctx context.Context, b *Netns, n *network.Network, cc string, d, warmup time.Duration) ([]ProbeResult, error) {
-	var res []ProbeResult
-	err := WithLab(ctx, b, n, func(ctx context.Context) error {
+// the lab. A flow whose probe failed has OK false in its result. latency is how the
+// deployed lab applied the links' latencies (Plan.Latency), known only while it ran.
+func MeasureFlows(ctx context.Context, b *Netns, n *network.Network, cc string, d, warmup time.Duration) (res []ProbeResult, latency string, err error) {
+	err = WithLab(ctx, b, n, func(ctx context.Context) error {
+		latency = b.Plan().Latency() // known once deployed (netem probed, delay lines up)
 		var err error
 		res, err = b.Probe(ctx, FlowProbes(b.Plan(), cc, d, warmup))
 		return err
 	})
-	return res, err
+	return res, latency, err
 }
 
 // NetworkGbps converts a TCP goodput measured in a lab of the given scale (bit/s) back

@@ -44,12 +44,15 @@ func TestWithLabAndMeasureFlows(t *testing.T) {
 		t.Fatalf("left behind after fn failed: %v", left)
 	}
 	n := vectorA(t)
-	res, err := MeasureFlows(ctx, b, n, "cubic", 2*time.Second, 500*time.Millisecond)
+	res, latency, err := MeasureFlows(ctx, b, n, "cubic", 2*time.Second, 500*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res) != len(n.Flows) {
 		t.Fatalf("%d results for %d flows", len(res), len(n.Flows))
+	}
+	if latency != LatencyNone { // vector A's links have no latency
+		t.Errorf("latency = %q, want %q", latency, LatencyNone)
 	}
 	for _, r := range res {
 		if !r.OK || r.TCP == nil || !(r.TCP.GoodputBps > 0) {
