@@ -20,14 +20,16 @@ import (
 	"time"
 )
 
-// Dir holds the lock files: under /run when it is writable (tests that build labs run
-// as root), else under the temporary directory.
-func Dir() string {
-	d := "/run/twinflow-test-labs"
-	if err := os.MkdirAll(d, 0o700); err == nil {
-		return d
+// lockDir makes and returns the directory of the lock files: under /run when it is
+// writable (tests that build labs run as root), else under the temporary directory.
+func lockDir() (string, error) {
+	var err error
+	for _, d := range []string{"/run/twinflow-test-labs", filepath.Join(os.TempDir(), "twinflow-test-labs")} {
+		if err = os.MkdirAll(d, 0o700); err == nil {
+			return d, nil
+		}
 	}
-	return filepath.Join(os.TempDir(), "twinflow-test-labs")
+	return "", fmt.Errorf("labtest: %w", err)
 }
 
 // waitLimit bounds how long Lock waits for another run to finish with the label.
@@ -51,9 +53,9 @@ func lock(label string, limit time.Duration, waiting func()) (func(), error) {
 	if !labelRE.MatchString(label) {
 		return nil, fmt.Errorf("labtest: label %q must match %s", label, labelRE)
 	}
-	dir := Dir()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("labtest: %w", err)
+	dir, err := lockDir()
+	if err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(filepath.Join(dir, label+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
