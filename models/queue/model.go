@@ -643,7 +643,7 @@ func (m *model) response(cc network.CongestionControl, pf, rtt, r0 float64) floa
 // where CUBIC's own window is larger, weighted with Padhye's timeout term (3/2); and
 // the elasticity of its rate to its round trip, epsR = −d log x / d log rtt (BBR:
 // rtt / (rtt − gain·r0); Reno: the window term's share of the time per packet, a
-// quarter of it in CUCIC's cubic region, plus the timeout term's where 2·rtt sets the
+// quarter of it in CUBIC's cubic region, plus the timeout term's where 2·rtt sets the
 // timeout).
 func (m *model) respond(cc ccKind, pf, rtt, r0 float64) (x, eps, epsR float64) {
 	p := &m.p
@@ -1141,7 +1141,7 @@ func (m *model) accumulate(f *flowHot, path []int32, pk []float64, x, d, pf, eps
 
 // kneeWidth is the load band below capacity over which a lossless FIFO's queue rises
 // from the M/D/1 wait to the full buffer's (kneeOf).
-var kneeWidth = 0.01
+const kneeWidth = 0.01
 
 // kneeOf returns how full a FIFO's queue is at load ratio r (load / service rate):
 // 0 below 1 − kneeWidth, 1 at and above capacity, a smoothstep between; and its
