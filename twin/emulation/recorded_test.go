@@ -54,23 +54,23 @@ func rescoreRecorded(t *testing.T, params queue.Params) []recordedRun {
 			t.Fatalf("%s: %v", file, err)
 		}
 		var n *network.Network
-		switch {
-		case rep.Generate != "":
+		if rep.Generate != "" {
 			n, err = network.Generate(rep.Generate, rep.Seed)
-		case strings.HasSuffix(rep.Network, "vector-a/network.json"):
+		} else {
+			var path string // the network file in the repository
+			switch {
+			case strings.HasSuffix(rep.Network, "vector-a/network.json"):
+				path = "labs/vector-a/network.json"
+			case strings.HasPrefix(rep.Network, "labs/"):
+				path = rep.Network
+			default:
+				t.Fatalf("%s: network %q is not in the repository", file, rep.Network)
+			}
 			var f *os.File
-			if f, err = os.Open("../../labs/vector-a/network.json"); err == nil {
+			if f, err = os.Open(filepath.Join("../..", path)); err == nil {
 				n, err = network.DecodeJSON(f)
 				f.Close()
 			}
-		case strings.HasPrefix(rep.Network, "labs/"):
-			var f *os.File
-			if f, err = os.Open(filepath.Join("../..", rep.Network)); err == nil {
-				n, err = network.DecodeJSON(f)
-				f.Close()
-			}
-		default:
-			t.Fatalf("%s: network %q is not in the repository", file, rep.Network)
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
